@@ -1,0 +1,171 @@
+/**
+ * The contract every `deno task cxr <command>` implements.
+ *
+ * A command is a plain object: its name (one or more words, e.g. `"data split"`), a one-line summary, an
+ * options table in the shape of `node:util`'s `parseArgs`, and a `run` function that receives the parsed
+ * values. The CLI adds `--help` and `--json` to every command, turns {@linkcode UsageError} into exit
+ * code 2 and any other error into exit code 1 with a one-line message (stack only with `CXR_DEBUG=1`).
+ *
+ * @module
+ */
+
+/** One option of a command, as `node:util` `parseArgs` understands it, plus help text. */
+export interface OptionSpec {
+  /** `"string"` takes a value, `"boolean"` is a flag. */
+  type: "string" | "boolean";
+  /** One-letter alias. */
+  short?: string;
+  /** May be given more than once (values arrive as an array). */
+  multiple?: boolean;
+  /** Shown in `--help`. */
+  description: string;
+  /** Placeholder shown in `--help` for a string option, e.g. `"FILE"`. */
+  valueName?: string;
+  /** Must be given. */
+  required?: boolean;
+  /** Shown in `--help`; the command applies its own defaults. */
+  defaultText?: string;
+}
+
+/** Parsed option values: strings, booleans, or arrays of them for `multiple` options. */
+export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** What a command gets besides its options. */
+export interface CommandContext {
+  /** `--json` was given: print one JSON document to stdout and nothing else there. */
+  json: boolean;
+  /** Positional arguments after the command name. */
+  positionals: string[];
+  /** Write a line to stdout. */
+  out(line: string): void;
+  /** Write a line to stderr (progress, warnings). */
+  err(line: string): void;
+}
+
+/** A CLI command. `run` returns the process exit code (default 0). */
+export interface Command {
+  /** Words after `cxr`, e.g. `"data split"`. */
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** Extra paragraphs for `--help`. */
+  details?: string;
+  /** Positional arguments, for `--help` (e.g. `"[NOTEBOOK...]"`). */
+  positionals?: string;
+  /** Options table. */
+  options: Record<string, OptionSpec>;
+  /** Runs the command. */
+  run(values: OptionValues, ctx: CommandContext): Promise<number | void> | number | void;
+}
+
+/** A mistake in how the command was called: wrong option, missing value. The CLI exits with code 2. */
+export class UsageError extends Error {
+  /** The command the mistake was made in, for the `--help` hint. */
+  command?: string;
+  constructor(message: string, options?: ErrorOptions & { command?: string }) {
+    super(message, options);
+    this.name = "UsageError";
+    this.command = options?.command;
+  }
+}
+
+/**
+ * Reads a string option, throwing {@linkcode UsageError} if it is missing and required.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(stringOption({ out: "a.json" }, "out"), "a.json");
+ * assert.equal(stringOption({}, "out", "x.json"), "x.json");
+ * assert.throws(() => stringOption({}, "out"), /--out is required/);
+ * ```
+ */
+export function stringOption(values: OptionValues, name: string, fallback?: string): string {
+  const v = values[name];
+  if (typeof v === "string") return v;
+  if (fallback !== undefined) return fallback;
+  throw new UsageError(`--${name} is required`);
+}
+
+/**
+ * Reads an integer option within bounds, throwing {@linkcode UsageError} with the valid range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(intOption({ n: "8" }, "n", { min: 1 }), 8);
+ * assert.equal(intOption({}, "n", { fallback: 4 }), 4);
+ * assert.throws(() => intOption({ n: "x" }, "n", { min: 1 }), /--n must be an integer/);
+ * ```
+ */
+export function intOption(
+  values: OptionValues,
+  name: string,
+  options: { min?: number; max?: number; fallback?: number } = {},
+): number {
+  const v = values[name];
+  if (v === undefined) {
+    if (options.fallback !== undefined) return options.fallback;
+    throw new UsageError(`--${name} is required`);
+  }
+  const min = options.min ?? Number.MIN_SAFE_INTEGER;
+  const max = options.max ?? Number.MAX_SAFE_INTEGER;
+  const n = typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = options.max !== undefined ? `${min}..${max}` : `>= ${min}`;
+    throw new UsageError(`--${name} must be an integer ${range}, got "${String(v)}"`);
+  }
+  return n;
+}
+
+/**
+ * Reads a number option (floats allowed) within bounds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(numberOption({ f: "0.1" }, "f", { min: 0, max: 1 }), 0.1);
+ * assert.throws(() => numberOption({ f: "2" }, "f", { min: 0, max: 1 }), /between 0 and 1/);
+ * ```
+ */
+export function numberOption(
+  values: OptionValues,
+  name: string,
+  options: { min?: number; max?: number; fallback?: number } = {},
+): number {
+  const v = values[name];
+  if (v === undefined) {
+    if (options.fallback !== undefined) return options.fallback;
+    throw new UsageError(`--${name} is required`);
+  }
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
+  const min = options.min ?? -Infinity;
+  const max = options.max ?? Infinity;
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a number between ${min} and ${max}, got "${String(v)}"`);
+  }
+  return n;
+}
+
+/**
+ * Reads an option restricted to a list of choices.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(choiceOption({ m: "seed" }, "m", ["seed", "official"]), "seed");
+ * assert.throws(() => choiceOption({ m: "x" }, "m", ["seed", "official"]), /one of: seed, official/);
+ * ```
+ */
+export function choiceOption<T extends string>(
+  values: OptionValues,
+  name: string,
+  choices: readonly T[],
+  fallback?: T,
+): T {
+  const v = values[name];
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v === "string" && (choices as readonly string[]).includes(v)) return v as T;
+  if (v === undefined) throw new UsageError(`--${name} is required (one of: ${choices.join(", ")})`);
+  throw new UsageError(`--${name} must be one of: ${choices.join(", ")}; got "${String(v)}"`);
+}

@@ -1,0 +1,370 @@
+/**
+ * Settings: one typed object read from environment variables and an optional `.env` file, validated at
+ * load time with messages that name the variable. Secrets are wrapped in {@linkcode Secret}, which prints
+ * as `***` everywhere (console, JSON, Jupyter); {@linkcode redactSecrets} scrubs any secret value that was
+ * loaded from text such as log lines and error messages.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const s = loadSettings({ env: { AZURE_STORAGE_ACCOUNT: "demo", AZURE_STORAGE_KEY: "c2VjcmV0", CXR_JUPYTER_PORT: "9000" }, envFile: false });
+ * assert.equal(s.jupyterPort, 9000);
+ * assert.equal(s.storage.accountKey?.reveal(), "c2VjcmV0");
+ * assert.ok(!JSON.stringify(s).includes("c2VjcmV0"));
+ * ```
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+const REDACTED = "***";
+const knownSecrets = new Set<string>();
+
+/**
+ * A secret value (key, connection string, SAS token). It never prints: `String()`, `JSON.stringify`,
+ * `console.log` and Jupyter all show `***`. Call {@linkcode Secret.reveal} where the value is really used.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const s = new Secret("hunter2-long-secret");
+ * assert.equal(`${s}`, "***");
+ * assert.equal(JSON.stringify({ s }), '{"s":"***"}');
+ * assert.equal(s.reveal(), "hunter2-long-secret");
+ * ```
+ */
+export class Secret {
+  #value: string;
+  constructor(value: string) {
+    this.#value = value;
+    registerSecret(value);
+  }
+  /** The real value. Pass it to the client that needs it; never print it. */
+  reveal(): string {
+    return this.#value;
+  }
+  /** Always `***`. */
+  toString(): string {
+    return REDACTED;
+  }
+  /** Always `"***"`. */
+  toJSON(): string {
+    return REDACTED;
+  }
+  [Symbol.for("Deno.customInspect")](): string {
+    return REDACTED;
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return REDACTED;
+  }
+  [Symbol.for("Jupyter.display")](): Record<string, string> {
+    return { "text/plain": REDACTED };
+  }
+}
+
+/**
+ * Remembers a secret value so that {@linkcode redactSecrets} removes it from any text. Parts of a
+ * connection string (`AccountKey=`, `SharedAccessSignature=`) and a SAS token's `sig=` are registered too.
+ */
+export function registerSecret(value: string): void {
+  if (value.length < 6) return; // too short to scrub safely; settings validation rejects such keys anyway
+  knownSecrets.add(value);
+  for (const m of value.matchAll(/(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)/gi)) {
+    if (m[1].length >= 6) {
+      knownSecrets.add(m[1]);
+      try {
+        knownSecrets.add(decodeURIComponent(m[1]));
+      } catch { /* not URI-encoded */ }
+    }
+  }
+}
+
+/**
+ * Replaces every registered secret, and anything that looks like a storage key, SAS signature or
+ * connection-string key, with `***`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * registerSecret("my-very-secret-value");
+ * assert.equal(redactSecrets("key is my-very-secret-value!"), "key is ***!");
+ * assert.equal(redactSecrets("https://a/b?sv=1&sig=abc%2Fdef&se=2"), "https://a/b?sv=1&sig=***&se=2");
+ * assert.equal(redactSecrets("AccountKey=Zm9vYmFy;EndpointSuffix=x"), "AccountKey=***;EndpointSuffix=x");
+ * ```
+ */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const s of [...knownSecrets].sort((a, b) => b.length - a.length)) out = out.split(s).join(REDACTED);
+  return out
+    .replace(
+      /\b(AccountKey|SharedAccessSignature|sig|scoringKey|Authorization: Bearer)=([^;&\s"']+)/gi,
+      "$1=***",
+    )
+    .replace(/\b(AccountKey|SharedAccessSignature)=\*\*\*/gi, "$1=***");
+}
+
+/** A setting was missing or malformed. `variable` names the environment variable. */
+export class ConfigError extends Error {
+  /** The environment variable at fault. */
+  variable: string;
+  constructor(variable: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+/** Which compute backend the model code should use. */
+export const BACKENDS = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+/** A compute backend name. */
+export type BackendName = typeof BACKENDS[number];
+
+/** How to reach blob storage. */
+export interface StorageSettings {
+  /** `azurite`: the embedded emulator (default without credentials); `azure`: a real account. */
+  mode: "azurite" | "azure";
+  /** Full connection string, if given (`AZURE_STORAGE_CONNECTION_STRING`). */
+  connectionString?: Secret;
+  /** Account name (`AZURE_STORAGE_ACCOUNT`). */
+  account?: string;
+  /** Account key (`AZURE_STORAGE_KEY`). */
+  accountKey?: Secret;
+  /** SAS token (`AZURE_STORAGE_SAS_TOKEN`). */
+  sasToken?: Secret;
+  /** Folder where the embedded Azurite keeps its data (`CXR_AZURITE_DIR`). */
+  azuriteDir: string;
+  /** Port of the embedded Azurite blob service (`CXR_AZURITE_PORT`, 0 = any free port). */
+  azuritePort: number;
+  /** Container names. */
+  containers: { archives: string; images: string; metadata: string; models: string };
+}
+
+/** Every setting of the workflow. */
+export interface Settings {
+  /** Where NIH data lives on this machine (`CXR_DATA_DIR`, default `./data/nih`). */
+  dataDir: string;
+  /** Scratch and cache folder (`CXR_WORK_DIR`, default `./.work`). */
+  workDir: string;
+  /** Base URL of the NIH archives (`CXR_NIH_BASE_URL`); unset = the official download links. */
+  nihBaseUrl?: string;
+  /** Compute backend (`CXR_BACKEND`). */
+  backend: BackendName;
+  /** Port of the host's Jupyter server (`CXR_JUPYTER_PORT`, default 10002). */
+  jupyterPort: number;
+  /** Port of the training container's Jupyter server (`CXR_TRAINING_JUPYTER_PORT`, default 10003). */
+  trainingJupyterPort: number;
+  /** Blob storage. */
+  storage: StorageSettings;
+  /** Azure subscription, resource group and region for `setup` (`AZURE_SUBSCRIPTION_ID`, ...). */
+  azure: { subscriptionId?: string; resourceGroup: string; location: string };
+  /** Key clients send to the scoring service (`CXR_SCORING_KEY`). */
+  scoringKey?: Secret;
+  /** Where the settings came from, for display: the `.env` path if one was read. */
+  envFile?: string;
+}
+
+/** Options of {@linkcode loadSettings}. */
+export interface LoadSettingsOptions {
+  /** Variables to read. @default Deno.env.toObject() */
+  env?: Record<string, string | undefined>;
+  /** `.env` file to merge under the variables; `false` for none. @default "./.env" if it exists */
+  envFile?: string | false;
+}
+
+/**
+ * Parses `.env` text: `KEY=value`, optional `export `, single or double quotes, `#` comments.
+ *
+ * @throws {ConfigError} on a line that is not `KEY=value`, naming the file and line.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseDotenv('A=1\n# c\nexport B="two words"\nC=\'x#y\' # note\n'), { A: "1", B: "two words", C: "x#y" });
+ * ```
+ */
+export function parseDotenv(text: string, file = ".env"): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) {
+      throw new ConfigError(
+        "(file)",
+        `Cannot read settings from "${file}" at line ${i + 1}: expected KEY=value`,
+      );
+    }
+    let value = m[2];
+    const q = value[0];
+    if ((q === '"' || q === "'") && value.indexOf(q, 1) > 0) {
+      value = value.slice(1, value.indexOf(q, 1));
+      if (q === '"') value = value.replace(/\\n/g, "\n");
+    } else {
+      value = value.replace(/\s+#.*$/, "").trim();
+    }
+    out[m[1]] = value;
+  });
+  return out;
+}
+
+function port(
+  env: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  allowZero = false,
+): number {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n > 65535 || n < (allowZero ? 0 : 1)) {
+    throw new ConfigError(name, `${name}="${v}" is not a port number (${allowZero ? 0 : 1}-65535)`);
+  }
+  return n;
+}
+
+function containerName(env: Record<string, string | undefined>, name: string, fallback: string): string {
+  const v = env[name] || fallback;
+  // Azure rules: 3-63 chars, lowercase letters, digits and single hyphens, starting with a letter or digit.
+  if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/.test(v)) {
+    throw new ConfigError(
+      name,
+      `${name}="${v}" is not a valid container name: 3-63 lowercase letters, digits and single hyphens`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Loads and validates the settings.
+ *
+ * @throws {ConfigError} naming the variable that is malformed or missing.
+ */
+export function loadSettings(options: LoadSettingsOptions = {}): Settings {
+  let fileVars: Record<string, string> = {};
+  let envFile: string | undefined;
+  if (options.envFile !== false) {
+    const path = resolve(options.envFile ?? ".env");
+    if (existsSync(path)) {
+      fileVars = parseDotenv(readFileSync(path, "utf8"), path);
+      envFile = path;
+    } else if (options.envFile !== undefined) {
+      throw new ConfigError("(file)", `Settings file "${path}" does not exist`);
+    }
+  }
+  const env = { ...fileVars, ...(options.env ?? Deno.env.toObject()) };
+  const secret = (name: string, minLength = 8): Secret | undefined => {
+    const v = env[name];
+    if (v === undefined || v === "") return undefined;
+    if (v.length < minLength) throw new ConfigError(name, `${name} is set but too short to be valid`);
+    return new Secret(v);
+  };
+
+  const connectionString = secret("AZURE_STORAGE_CONNECTION_STRING");
+  if (
+    connectionString &&
+    !/AccountName=|BlobEndpoint=|UseDevelopmentStorage=true/i.test(connectionString.reveal())
+  ) {
+    throw new ConfigError(
+      "AZURE_STORAGE_CONNECTION_STRING",
+      "AZURE_STORAGE_CONNECTION_STRING must contain AccountName= or BlobEndpoint= (value not shown)",
+    );
+  }
+  const accountKey = secret("AZURE_STORAGE_KEY");
+  if (accountKey && !/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey.reveal())) {
+    throw new ConfigError("AZURE_STORAGE_KEY", "AZURE_STORAGE_KEY is not base64 (value not shown)");
+  }
+  const sasRaw = env.AZURE_STORAGE_SAS_TOKEN?.replace(/^\?/, "");
+  const sasToken = sasRaw ? new Secret(sasRaw) : undefined;
+  if (sasToken && !/(^|&)sig=/.test(sasToken.reveal())) {
+    throw new ConfigError(
+      "AZURE_STORAGE_SAS_TOKEN",
+      "AZURE_STORAGE_SAS_TOKEN has no sig= part (value not shown)",
+    );
+  }
+  const account = env.AZURE_STORAGE_ACCOUNT || undefined;
+  if (account && !/^[a-z0-9]{3,24}$/.test(account)) {
+    throw new ConfigError(
+      "AZURE_STORAGE_ACCOUNT",
+      `AZURE_STORAGE_ACCOUNT="${account}" is not a valid account name: 3-24 lowercase letters and digits`,
+    );
+  }
+  if ((accountKey || sasToken) && !account && !connectionString) {
+    throw new ConfigError(
+      "AZURE_STORAGE_ACCOUNT",
+      "AZURE_STORAGE_ACCOUNT is required when AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN is set",
+    );
+  }
+  const modeRaw = env.CXR_STORAGE ?? (connectionString || account ? "azure" : "azurite");
+  if (modeRaw !== "azure" && modeRaw !== "azurite") {
+    throw new ConfigError("CXR_STORAGE", `CXR_STORAGE="${modeRaw}" must be one of: azurite, azure`);
+  }
+  if (modeRaw === "azure" && !connectionString && !account) {
+    throw new ConfigError(
+      "AZURE_STORAGE_ACCOUNT",
+      "CXR_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT (with a key, SAS or az login)",
+    );
+  }
+  const backend = (env.CXR_BACKEND || "auto") as BackendName;
+  if (!BACKENDS.includes(backend)) {
+    throw new ConfigError("CXR_BACKEND", `CXR_BACKEND="${backend}" must be one of: ${BACKENDS.join(", ")}`);
+  }
+  const nihBaseUrl = env.CXR_NIH_BASE_URL || undefined;
+  if (nihBaseUrl && !/^https?:\/\//.test(nihBaseUrl)) {
+    throw new ConfigError("CXR_NIH_BASE_URL", `CXR_NIH_BASE_URL="${nihBaseUrl}" must be an http(s) URL`);
+  }
+  const workDir = resolve(env.CXR_WORK_DIR || ".work");
+  return {
+    dataDir: resolve(env.CXR_DATA_DIR || "data/nih"),
+    workDir,
+    nihBaseUrl,
+    backend,
+    jupyterPort: port(env, "CXR_JUPYTER_PORT", 10002),
+    trainingJupyterPort: port(env, "CXR_TRAINING_JUPYTER_PORT", 10003),
+    storage: {
+      mode: modeRaw,
+      connectionString,
+      account,
+      accountKey,
+      sasToken,
+      azuriteDir: resolve(env.CXR_AZURITE_DIR || `${workDir}/azurite`),
+      azuritePort: port(env, "CXR_AZURITE_PORT", 10000, true),
+      containers: {
+        archives: containerName(env, "CXR_CONTAINER_ARCHIVES", "nih-archives"),
+        images: containerName(env, "CXR_CONTAINER_IMAGES", "nih-images"),
+        metadata: containerName(env, "CXR_CONTAINER_METADATA", "nih-metadata"),
+        models: containerName(env, "CXR_CONTAINER_MODELS", "models"),
+      },
+    },
+    azure: {
+      subscriptionId: env.AZURE_SUBSCRIPTION_ID || undefined,
+      resourceGroup: env.AZURE_RESOURCE_GROUP || "cxr-rg",
+      location: env.AZURE_LOCATION || "eastus",
+    },
+    scoringKey: secret("CXR_SCORING_KEY", 16),
+    envFile,
+  };
+}
+
+/**
+ * Flattens settings into `[name, value]` rows for display, secrets shown as `***` (or `(unset)`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const rows = settingsRows(loadSettings({ env: { CXR_SCORING_KEY: "0123456789abcdef0" }, envFile: false }));
+ * assert.deepEqual(rows.find(([k]) => k === "scoringKey"), ["scoringKey", "***"]);
+ * ```
+ */
+export function settingsRows(settings: Settings): [string, string][] {
+  const rows: [string, string][] = [];
+  const walk = (prefix: string, obj: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(obj)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      if (v instanceof Secret) rows.push([key, REDACTED]);
+      else if (v && typeof v === "object") walk(key, v as Record<string, unknown>);
+      else rows.push([key, v === undefined ? "(unset)" : String(v)]);
+    }
+  };
+  walk("", settings as unknown as Record<string, unknown>);
+  return rows;
+}
