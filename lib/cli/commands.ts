@@ -4,6 +4,9 @@
  * @module
  */
 import type { Command } from "./command.ts";
+import { settingsCommand } from "./settings.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
-export const COMMANDS: Command[] = [];
+export const COMMANDS: Command[] = [
+  settingsCommand,
+];

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, loadSettings, parseDotenv, redactSecrets, Secret, settingsRows } from "./config.ts";
+import { tempDir } from "../tests/_fixtures.ts";
+
+const KEY = "Zm9vYmFyYmF6cXV4c2VjcmV0a2V5MTIzNDU2Nzg5MA==";
+
+Deno.test("settings default to the embedded Azurite with valid container names", () => {
+  const s = loadSettings({ env: {}, envFile: false });
+  assert.equal(s.storage.mode, "azurite");
+  assert.deepEqual(s.storage.containers, {
+    archives: "nih-archives",
+    images: "nih-images",
+    metadata: "nih-metadata",
+    models: "models",
+  });
+  assert.equal(s.jupyterPort, 10002);
+  assert.equal(s.backend, "auto");
+});
+
+Deno.test("an account key makes the mode azure and never prints", () => {
+  const s = loadSettings({
+    env: { AZURE_STORAGE_ACCOUNT: "cxrdata", AZURE_STORAGE_KEY: KEY },
+    envFile: false,
+  });
+  assert.equal(s.storage.mode, "azure");
+  assert.equal(s.storage.accountKey?.reveal(), KEY);
+  const printed = [
+    JSON.stringify(s),
+    Deno.inspect(s, { depth: 10 }),
+    String(s.storage.accountKey),
+    settingsRows(s).map((r) => r.join("=")).join("\n"),
+  ];
+  for (const text of printed) assert.ok(!text.includes(KEY), `key leaked in: ${text.slice(0, 80)}`);
+  assert.equal(redactSecrets(`auth failed for key ${KEY}`), "auth failed for key ***");
+});
+
+Deno.test("connection string parts are redacted from messages", () => {
+  const cs =
+    `DefaultEndpointsProtocol=https;AccountName=cxrdata;AccountKey=${KEY};EndpointSuffix=core.windows.net`;
+  const s = loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: cs }, envFile: false });
+  assert.equal(s.storage.mode, "azure");
+  assert.ok(!redactSecrets(`bad: ${cs}`).includes(KEY));
+  // The key alone, as a client library might echo it, is scrubbed too.
+  assert.equal(redactSecrets(`key=${KEY}`), "key=***");
+});
+
+Deno.test("malformed settings name the variable", () => {
+  const cases: [Record<string, string>, string, RegExp][] = [
+    [{ CXR_JUPYTER_PORT: "abc" }, "CXR_JUPYTER_PORT", /not a port number/],
+    [{ CXR_JUPYTER_PORT: "70000" }, "CXR_JUPYTER_PORT", /1-65535/],
+    [{ CXR_BACKEND: "cuda" }, "CXR_BACKEND", /one of: auto, tensorflow, webgpu, wasm, cpu/],
+    [{ CXR_CONTAINER_IMAGES: "Bad_Name" }, "CXR_CONTAINER_IMAGES", /not a valid container name/],
+    [{ AZURE_STORAGE_ACCOUNT: "Has-Caps" }, "AZURE_STORAGE_ACCOUNT", /3-24 lowercase/],
+    [{ AZURE_STORAGE_KEY: KEY }, "AZURE_STORAGE_ACCOUNT", /required when AZURE_STORAGE_KEY/],
+    [{ AZURE_STORAGE_ACCOUNT: "abc", AZURE_STORAGE_KEY: "not base64 !!" }, "AZURE_STORAGE_KEY", /not base64/],
+    [
+      { AZURE_STORAGE_CONNECTION_STRING: "garbage-garbage" },
+      "AZURE_STORAGE_CONNECTION_STRING",
+      /AccountName=/,
+    ],
+    [{ CXR_STORAGE: "azure" }, "AZURE_STORAGE_ACCOUNT", /needs AZURE_STORAGE_CONNECTION_STRING/],
+    [{ CXR_STORAGE: "s3" }, "CXR_STORAGE", /one of: azurite, azure/],
+    [
+      { AZURE_STORAGE_ACCOUNT: "abc", AZURE_STORAGE_SAS_TOKEN: "sv=2020&sp=r" },
+      "AZURE_STORAGE_SAS_TOKEN",
+      /sig=/,
+    ],
+    [{ CXR_NIH_BASE_URL: "ftp://x" }, "CXR_NIH_BASE_URL", /http\(s\) URL/],
+    [{ CXR_SCORING_KEY: "short" }, "CXR_SCORING_KEY", /too short/],
+  ];
+  for (const [env, variable, message] of cases) {
+    assert.throws(
+      () => loadSettings({ env, envFile: false }),
+      (e: unknown) => e instanceof ConfigError && e.variable === variable && message.test(e.message),
+      `expected ConfigError for ${variable} from ${JSON.stringify(Object.keys(env))}`,
+    );
+  }
+});
+
+Deno.test("a wrong key's message does not contain the key", () => {
+  const bad = "sk_" + "x".repeat(40) + " !";
+  try {
+    loadSettings({ env: { AZURE_STORAGE_ACCOUNT: "abc", AZURE_STORAGE_KEY: bad }, envFile: false });
+    assert.fail("expected an error");
+  } catch (e) {
+    assert.ok(!(e as Error).message.includes(bad));
+  }
+});
+
+Deno.test(".env is read under the environment, which wins", () => {
+  using dir = tempDir();
+  const file = join(dir.path, ".env");
+  writeFileSync(
+    file,
+    `# settings\nCXR_JUPYTER_PORT=9100\nexport CXR_BACKEND="wasm"\nCXR_CONTAINER_MODELS=m-one\n`,
+  );
+  const s = loadSettings({ env: { CXR_CONTAINER_MODELS: "m-two" }, envFile: file });
+  assert.equal(s.jupyterPort, 9100);
+  assert.equal(s.backend, "wasm");
+  assert.equal(s.storage.containers.models, "m-two");
+  assert.equal(s.envFile, file);
+});
+
+Deno.test("a .env line that is not KEY=value is an error with file and line", () => {
+  assert.throws(() => parseDotenv("A=1\nthis is wrong\n", "/x/.env"), /"\/x\/\.env" at line 2/);
+});
+
+Deno.test("a named .env file that is missing is an error", () => {
+  assert.throws(() => loadSettings({ env: {}, envFile: "/nonexistent/.env" }), /does not exist/);
+});
+
+Deno.test("Secret shows *** in Jupyter's display bundle", () => {
+  const s = new Secret("abcdefghijk");
+  assert.deepEqual((s as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")](), {
+    "text/plain": "***",
+  });
+});

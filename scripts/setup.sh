@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian/Ubuntu machine. Source it and call cxr_setup, or run it directly.
+# Installs: Deno (from the npm package `deno`, since only the npm registry may be reachable), Debian's Jupyter
+# packages, the Deno Jupyter kernel. Each step is skipped when already done. Set CXR_SETUP_QUIET=1 to hush.
+CXR_DENO_VERSION=${CXR_DENO_VERSION:-2.9.6}
+CXR_TOOLS=${CXR_TOOLS:-$HOME/.local/share/cxr-tools}
+CXR_APT_PACKAGES=(jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-client)
+
+_cxr_log() { [ "${CXR_SETUP_QUIET:-0}" = 1 ] || echo "[setup] $*" >&2; }
+
+_cxr_sudo() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+cxr_ensure_deno() {
+  local bin="$CXR_TOOLS/deno-$CXR_DENO_VERSION/node_modules/.bin"
+  if [ -x "$bin/deno" ]; then
+    export PATH="$bin:$PATH"
+    return 0
+  fi
+  if command -v deno >/dev/null 2>&1 && deno --version 2>/dev/null | head -1 | grep -q "^deno $CXR_DENO_VERSION"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || { echo "[setup] npm is needed to install Deno: apt-get install nodejs npm" >&2; return 1; }
+  _cxr_log "installing Deno $CXR_DENO_VERSION from npm into $CXR_TOOLS"
+  mkdir -p "$CXR_TOOLS/deno-$CXR_DENO_VERSION"
+  # Its own package.json, outside the repository, so Deno never mistakes it for project config.
+  [ -f "$CXR_TOOLS/deno-$CXR_DENO_VERSION/package.json" ] || echo '{"private":true}' >"$CXR_TOOLS/deno-$CXR_DENO_VERSION/package.json"
+  (cd "$CXR_TOOLS/deno-$CXR_DENO_VERSION" && npm install --no-audit --no-fund --loglevel=error "deno@$CXR_DENO_VERSION" >&2)
+  export PATH="$bin:$PATH"
+  deno --version >/dev/null
+}
+
+cxr_ensure_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  _cxr_log "installing Debian packages: ${missing[*]}"
+  _cxr_sudo apt-get update -qq >&2
+  _cxr_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+cxr_ensure_kernel() {
+  if [ -x "$(dirname "${BASH_SOURCE[0]}")/install_kernel.sh" ]; then
+    bash "$(dirname "${BASH_SOURCE[0]}")/install_kernel.sh" >&2
+  fi
+}
+
+cxr_setup() {
+  cxr_ensure_deno
+  cxr_ensure_apt "${CXR_APT_PACKAGES[@]}"
+  cxr_ensure_kernel
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  cxr_setup
+  _cxr_log "ready: $(deno --version | head -1)"
+fi
