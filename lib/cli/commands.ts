@@ -5,8 +5,10 @@
  */
 import type { Command } from "./command.ts";
 import { settingsCommand } from "./settings.ts";
+import { dataSynthCommand } from "./data_synth.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
   settingsCommand,
+  dataSynthCommand,
 ];
