@@ -1,0 +1,34 @@
+// Helpers shared by this folder's tests: deterministic data and tolerant comparison.
+import { tf, tfl } from "./tf.ts";
+
+/** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
+export function seeded(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(n);
+  let a = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  }
+  return out;
+}
+
+/** Fills every weight with deterministic values (variances positive) so backends can be compared. */
+export function setSeededWeights(model: tfl.LayersModel, seed: number): void {
+  model.setWeights(model.weights.map((w, i) => {
+    const size = (w.shape as number[]).reduce((p, d) => p * d, 1);
+    const positive = /moving_variance|gamma/.test(w.originalName);
+    const values = seeded(size, seed + i, positive ? 0.5 : -0.3, positive ? 1.5 : 0.3);
+    return tf.tensor(values, w.shape as number[]);
+  }));
+}
+
+/** Largest |a - b| / (1 + |b|) over two equally long arrays. */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`maxRelDiff: lengths ${a.length} and ${b.length} differ`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  return worst;
+}

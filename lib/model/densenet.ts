@@ -1,0 +1,136 @@
+/**
+ * DenseNet (Huang et al. 2017) in tfjs-layers with the layer names of `keras.applications.densenet`, so Keras
+ * weights map by name, plus a sigmoid multi-label head named `predictions`.
+ *
+ * @module
+ */
+import { FINDINGS } from "../nih/classes.ts";
+import { tfl } from "./tf.ts";
+import { IMAGENET_NORMALIZATION, Normalization, Normalize } from "./normalize.ts";
+
+/** DenseNet-121's dense block sizes. */
+export const DENSENET121_BLOCKS: readonly number[] = Object.freeze([6, 12, 24, 16]);
+
+/** Options for {@link createDenseNet}; every field has a DenseNet-121 / ChestX-ray14 default. */
+export interface DenseNetOptions {
+  /** Layers per dense block. @default [6, 12, 24, 16] */
+  blocks?: readonly number[];
+  /** Channels each conv block adds. @default 32 */
+  growthRate?: number;
+  /** Filters of the stem convolution. @default 2 * growthRate (64) */
+  stemFilters?: number;
+  /** Height and width of the input. @default 224 */
+  inputSize?: number;
+  /** Channels of the raw input image (1 = grey, replicated by the normalisation layer). @default 1 */
+  channels?: number;
+  /** Output units (sigmoid). @default 14, one per ChestX-ray14 finding */
+  classes?: number;
+  /** Input normalisation inside the model, or `null` for none. @default ImageNet statistics */
+  normalization?: Normalization | null;
+  /** Add the global-average-pooling + sigmoid Dense head. @default true */
+  includeTop?: boolean;
+  /** Model name. @default "densenet" */
+  name?: string;
+}
+
+const BN_EPSILON = 1.001e-5;
+
+function _bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string): tfl.SymbolicTensor {
+  x = tfl.layers.batchNormalization({ axis: 3, epsilon: BN_EPSILON, name: `${prefix}${sep}bn` })
+    .apply(x) as tfl.SymbolicTensor;
+  return tfl.layers.activation({ activation: "relu", name: `${prefix}${sep}relu` }).apply(
+    x,
+  ) as tfl.SymbolicTensor;
+}
+
+function _conv(x: tfl.SymbolicTensor, filters: number, kernel: number, name: string): tfl.SymbolicTensor {
+  return tfl.layers.conv2d({
+    filters,
+    kernelSize: kernel,
+    padding: kernel > 1 ? "same" : "valid",
+    useBias: false,
+    name,
+  })
+    .apply(x) as tfl.SymbolicTensor;
+}
+
+function _convBlock(x: tfl.SymbolicTensor, growth: number, name: string): tfl.SymbolicTensor {
+  let y = _bnRelu(x, `${name}_0`, "_");
+  y = _conv(y, 4 * growth, 1, `${name}_1_conv`);
+  y = _bnRelu(y, `${name}_1`, "_");
+  y = _conv(y, growth, 3, `${name}_2_conv`);
+  return tfl.layers.concatenate({ axis: 3, name: `${name}_concat` }).apply([x, y]) as tfl.SymbolicTensor;
+}
+
+function _transition(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
+  const channels = x.shape[3] as number;
+  let y = _bnRelu(x, name, "_");
+  y = _conv(y, Math.floor(channels * 0.5), 1, `${name}_conv`);
+  return tfl.layers.averagePooling2d({ poolSize: 2, strides: 2, name: `${name}_pool` }).apply(
+    y,
+  ) as tfl.SymbolicTensor;
+}
+
+function _positiveInt(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`createDenseNet: ${what} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Builds an untrained DenseNet. With the defaults it is DenseNet-121 (7,037,504 backbone parameters) with a
+ * 14-unit sigmoid head: 7,051,854 parameters. Layer names follow Keras: `conv1/conv`, `conv1/bn`,
+ * `conv1/relu`, `pool1`, `conv2_block1_0_bn` … `conv2_block1_concat`, `pool2_bn`, `pool2_conv`,
+ * `pool2_pool`, …, `bn`, `relu`, `avg_pool`, `predictions`; the zero paddings are `zero_padding2d` and
+ * `zero_padding2d_1` as in a fresh Keras session, and the input normalisation is `normalize`.
+ *
+ * @param options sizes; small values give a tiny test model.
+ * @returns an uncompiled `tfl.LayersModel` taking `[batch, size, size, channels]` raw pixels.
+ * @throws {RangeError} when a size is not a positive integer or `blocks` is empty.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const model = createDenseNet({ blocks: [2, 2], growthRate: 8, inputSize: 32 });
+ * assert.deepEqual(model.outputs[0].shape, [null, 14]);
+ * assert.ok(model.getLayer("conv2_block1_1_conv"));
+ * model.dispose();
+ * ```
+ */
+export function createDenseNet(options: DenseNetOptions = {}): tfl.LayersModel {
+  const blocks = [...(options.blocks ?? DENSENET121_BLOCKS)];
+  if (blocks.length === 0) throw new RangeError("createDenseNet: blocks must list at least one dense block");
+  blocks.forEach((b, i) => _positiveInt(b, `blocks[${i}]`));
+  const growth = _positiveInt(options.growthRate ?? 32, "growthRate");
+  const stem = _positiveInt(options.stemFilters ?? 2 * growth, "stemFilters");
+  const size = _positiveInt(options.inputSize ?? 224, "inputSize");
+  const channels = _positiveInt(options.channels ?? 1, "channels");
+  const classes = _positiveInt(options.classes ?? FINDINGS.length, "classes");
+  const normalization = options.normalization === undefined ? IMAGENET_NORMALIZATION : options.normalization;
+
+  const input = tfl.input({ shape: [size, size, channels], name: "image" });
+  let x = input;
+  if (normalization) x = new Normalize({ normalization }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: "zero_padding2d" }).apply(
+    x,
+  ) as tfl.SymbolicTensor;
+  x = tfl.layers.conv2d({ filters: stem, kernelSize: 7, strides: 2, useBias: false, name: "conv1/conv" })
+    .apply(x) as tfl.SymbolicTensor;
+  x = _bnRelu(x, "conv1", "/");
+  x = tfl.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: "zero_padding2d_1" }).apply(
+    x,
+  ) as tfl.SymbolicTensor;
+  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, name: "pool1" }).apply(x) as tfl.SymbolicTensor;
+  blocks.forEach((count, b) => {
+    for (let i = 1; i <= count; i++) x = _convBlock(x, growth, `conv${b + 2}_block${i}`);
+    if (b < blocks.length - 1) x = _transition(x, `pool${b + 2}`);
+  });
+  x = _bnRelu(x, "", "");
+  if (options.includeTop ?? true) {
+    x = tfl.layers.globalAveragePooling2d({ name: "avg_pool" }).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.dense({ units: classes, activation: "sigmoid", name: "predictions" }).apply(
+      x,
+    ) as tfl.SymbolicTensor;
+  }
+  return tfl.model({ inputs: input, outputs: x, name: options.name ?? "densenet" });
+}
