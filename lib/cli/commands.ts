@@ -5,10 +5,12 @@
  */
 import type { Command } from "./command.ts";
 import { settingsCommand } from "./settings.ts";
+import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
   settingsCommand,
+  dataFetchCommand,
   dataSynthCommand,
 ];

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import {
+  CatalogueSyntaxError,
+  NIH_ARCHIVES,
+  NIH_CATALOGUE,
+  NIH_TOTAL_BYTES,
+  parseArchiveSelection,
+  parseCatalogue,
+} from "./archives.ts";
+
+Deno.test("the NIH catalogue: 12 archives, sizes adding up to the published total, distinct URLs and md5s", () => {
+  assert.deepEqual(
+    NIH_ARCHIVES.map((a) => a.name),
+    Array.from({ length: 12 }, (_, i) => `images_${String(i + 1).padStart(3, "0")}.tar.gz`),
+  );
+  assert.equal(NIH_ARCHIVES.reduce((s, a) => s + a.bytes!, 0), NIH_TOTAL_BYTES);
+  assert.deepEqual(NIH_ARCHIVES.map((a) => a.images), [4999, ...Array(10).fill(10000), 7121]);
+  assert.equal(new Set(NIH_ARCHIVES.map((a) => a.url)).size, 12);
+  assert.equal(new Set(NIH_ARCHIVES.map((a) => a.md5)).size, 12);
+  for (const a of NIH_ARCHIVES) {
+    assert.match(a.url, /^https:\/\/nihcc\.box\.com\/shared\/static\/[a-z0-9]{32}\.gz$/);
+    assert.match(a.md5!, /^[0-9a-f]{32}$/);
+  }
+  assert.deepEqual(NIH_CATALOGUE.files.map((f) => f.name), [
+    "Data_Entry_2017_v2020.csv",
+    "train_val_list.txt",
+    "test_list.txt",
+  ]);
+  // The round trip through JSON (the --catalogue format) keeps the real catalogue intact.
+  assert.deepEqual(
+    parseCatalogue(JSON.stringify(NIH_CATALOGUE), "nih.json"),
+    JSON.parse(JSON.stringify(NIH_CATALOGUE)),
+  );
+});
+
+Deno.test("parseCatalogue names the file, the place and what is wrong", () => {
+  assert.throws(() => parseCatalogue('{"archives": [}', "c.json"), (e) => {
+    assert.ok(e instanceof CatalogueSyntaxError && e instanceof SyntaxError);
+    assert.equal(e.file, "c.json");
+    assert.match(e.message, /^Cannot read catalogue "c\.json".*not valid JSON/);
+    return true;
+  });
+  assert.throws(() => parseCatalogue("[]", "c.json"), /"archives" array/);
+  const bad = (entry: Record<string, unknown>) =>
+    JSON.stringify({ archives: [{ number: 1, name: "images_001.tar.gz", url: "http://h/x", ...entry }] });
+  assert.throws(
+    () => parseCatalogue(bad({ md5: "XYZ" }), "c.json"),
+    /archives\[0\]\.md5 must be 32 lower-case hex digits/,
+  );
+  assert.throws(
+    () => parseCatalogue(bad({ bytes: -1 }), "c.json"),
+    /archives\[0\]\.bytes must be a non-negative integer/,
+  );
+  assert.throws(
+    () => parseCatalogue(bad({ name: "../x" }), "c.json"),
+    /archives\[0\]\.name must be a plain file name/,
+  );
+  assert.throws(
+    () => parseCatalogue(bad({ url: "not a url" }), "c.json"),
+    /archives\[0\]\.url must be a URL/,
+  );
+  assert.throws(
+    () => parseCatalogue(JSON.stringify({ archives: [], files: {} }), "c.json"),
+    /files must be an array/,
+  );
+});
+
+Deno.test("parseArchiveSelection accepts lists and ranges, rejects the rest with the valid numbers", () => {
+  const all = NIH_ARCHIVES.map((a) => a.number);
+  assert.deepEqual(parseArchiveSelection("12, 1-2", all), [1, 2, 12]);
+  for (const bad of ["0", "13", "x", "", "1,,2", "3-1", "1.5"]) {
+    assert.throws(() => parseArchiveSelection(bad, all), RangeError, bad);
+  }
+  assert.throws(() => parseArchiveSelection("2", [1, 3]), /valid archive numbers: 1, 3/);
+});

@@ -1,0 +1,206 @@
+/**
+ * Streaming extraction of an NIH `images_NNN.tar.gz`: gunzip + {@linkcode readTar}, writing only
+ * `images/*.png` members, each to a temporary name then renamed, so a crash never leaves a half-written
+ * PNG. Identical existing files are left alone.
+ *
+ * @module
+ */
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { createGunzip } from "node:zlib";
+import { CorruptArchiveError, readTar, TruncatedArchiveError } from "./tar.ts";
+
+/** A member whose path would escape the destination (absolute, or with `..`). */
+export class UnsafeArchiveMemberError extends Error {
+  /** The archive. */
+  archive: string;
+  /** The member path as stored. */
+  member: string;
+  constructor(archive: string, member: string) {
+    super(
+      `Archive "${archive}" has an unsafe member path "${member}": absolute paths and ".." are not allowed`,
+    );
+    this.name = "UnsafeArchiveMemberError";
+    this.archive = archive;
+    this.member = member;
+  }
+}
+
+/** Progress of an extraction. */
+export interface ExtractProgress {
+  /** Always `extract`. */
+  phase: "extract";
+  /** Compressed bytes read so far. */
+  bytesDone: number;
+  /** Size of the archive file. */
+  bytesTotal: number;
+  /** PNGs extracted or found identical so far. */
+  files: number;
+}
+
+/** Options of {@linkcode extractArchive}. */
+export interface ExtractOptions {
+  /** Called after each member. */
+  onProgress?: (event: ExtractProgress) => void;
+  /** Stops between members. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode extractArchive} did. */
+export interface ExtractResult {
+  /** PNG members in the archive. */
+  images: number;
+  /** PNGs written. */
+  written: number;
+  /** PNGs already there, byte-identical. */
+  identical: number;
+  /** Other members, not extracted. */
+  ignored: number;
+  /** Uncompressed bytes of the PNG members. */
+  bytes: number;
+}
+
+const IMAGE = /^(?:\.\/)?images\/([^/]+\.png)$/;
+const COMPARE_LIMIT = 64 << 20;
+
+/**
+ * Checks a member path: throws when it is absolute or has a `..` segment.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * checkMemberPath("images/00000001_000.png", "a.tar.gz");
+ * assert.throws(() => checkMemberPath("images/../../etc/passwd", "a.tar.gz"), UnsafeArchiveMemberError);
+ * assert.throws(() => checkMemberPath("/etc/passwd", "a.tar.gz"), /unsafe member path "\/etc\/passwd"/);
+ * ```
+ */
+export function checkMemberPath(name: string, archive: string): void {
+  if (
+    name.startsWith("/") || name.startsWith("\\") || /^[A-Za-z]:/.test(name) ||
+    name.split(/[\\/]/).includes("..")
+  ) {
+    throw new UnsafeArchiveMemberError(archive, name);
+  }
+}
+
+async function writeAtomic(target: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+  const tmp = join(target, "..", `.${basename(target)}.${Deno.pid}.tmp`);
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    for await (const chunk of chunks) {
+      let w = 0;
+      while (w < chunk.length) w += await file.write(chunk.subarray(w));
+    }
+  } catch (e) {
+    file.close();
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  file.close();
+  await rename(tmp, target);
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for await (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Extracts the `images/*.png` members of a `.tar.gz` into `<dest>/images/`.
+ *
+ * @param archivePath The `.tar.gz` file.
+ * @param dest The destination folder (PNGs go to its `images/` folder).
+ * @param options Progress and cancellation.
+ * @returns Counts of images written, identical and other members.
+ * @throws {TruncatedArchiveError} when the gzip or tar data ends early.
+ * @throws {CorruptArchiveError} on bad gzip data or a bad tar header.
+ * @throws {UnsafeArchiveMemberError} on an absolute or `..` member path.
+ * @example
+ * ```ts ignore
+ * const r = await extractArchive("data/archives/images_001.tar.gz", "data");
+ * console.log(r.images); // 4999
+ * ```
+ */
+export async function extractArchive(
+  archivePath: string,
+  dest: string,
+  options: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const archive = basename(archivePath);
+  const total = (await stat(archivePath)).size;
+  const imagesDir = join(dest, "images");
+  await mkdir(imagesDir, { recursive: true });
+  const input = createReadStream(archivePath, { highWaterMark: 1 << 20 });
+  const gunzip = createGunzip();
+  input.on("error", (e) => gunzip.destroy(e));
+  input.pipe(gunzip);
+  const result: ExtractResult = { images: 0, written: 0, identical: 0, ignored: 0, bytes: 0 };
+  let tarBytes = 0;
+  const tarStream = (async function* () {
+    try {
+      for await (const chunk of gunzip) {
+        tarBytes += (chunk as Uint8Array).length;
+        yield chunk as Uint8Array;
+      }
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "Z_BUF_ERROR") {
+        throw new TruncatedArchiveError(archive, tarBytes, result.images + result.ignored, "gzip data ends", {
+          cause: e,
+        });
+      }
+      throw new CorruptArchiveError(archive, input.bytesRead, `bad gzip data (${(e as Error).message})`, {
+        cause: e,
+      });
+    }
+  })();
+  try {
+    for await (const entry of readTar(tarStream, archive)) {
+      options.signal?.throwIfAborted();
+      checkMemberPath(entry.name, archive);
+      const m = IMAGE.exec(entry.name);
+      if (entry.type !== "file" || !m) {
+        result.ignored++;
+        continue;
+      }
+      const target = join(imagesDir, m[1]);
+      const existing = await stat(target).catch(() => undefined);
+      if (existing?.size === entry.size && entry.size <= COMPARE_LIMIT) {
+        const data = await collect(entry.body, entry.size);
+        if (sameBytes(data, await readFile(target))) result.identical++;
+        else {
+          await writeAtomic(target, [data]);
+          result.written++;
+        }
+      } else {
+        await writeAtomic(target, entry.body);
+        result.written++;
+      }
+      result.images++;
+      result.bytes += entry.size;
+      options.onProgress?.({
+        phase: "extract",
+        bytesDone: input.bytesRead,
+        bytesTotal: total,
+        files: result.images,
+      });
+    }
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+  options.onProgress?.({ phase: "extract", bytesDone: total, bytesTotal: total, files: result.images });
+  return result;
+}
