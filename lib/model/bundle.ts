@@ -1,0 +1,215 @@
+/**
+ * The model bundle: the only contract between train, evaluate, serve and deploy. A folder holding the tfjs
+ * layers model (`model.json`, `weights.bin`) and `metadata.json` (class names in order, input size and
+ * channels, normalisation, version, metrics, split digest).
+ *
+ * @module
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { FINDINGS } from "../nih/classes.ts";
+import { BUNDLE_FORMAT_VERSION, BundleMetadata, parseBundleMetadata } from "./bundle_format.ts";
+import { loadModel, replaceFolderAtomically, writeModelArtifacts } from "./io.ts";
+import { Normalize } from "./normalize.ts";
+import { tf, tfl } from "./tf.ts";
+
+/** The metadata file's name inside a bundle. */
+export const METADATA_JSON = "metadata.json";
+
+/** What {@link saveBundle} needs besides the model. */
+export interface SaveBundleOptions {
+  /** Output names in order. @default the 14 ChestX-ray14 findings */
+  classNames?: readonly string[];
+  /** Model version string. @default `createdAt` */
+  modelVersion?: string;
+  /** Training metrics. @default {} */
+  metrics?: Record<string, number>;
+  /** Digest of the split used for training. @default null */
+  splitDigest?: string | null;
+  /** Architecture description. @default {} */
+  architecture?: Record<string, unknown>;
+  /** Time written. @default now */
+  createdAt?: Date;
+}
+
+/** A loaded bundle. */
+export interface ModelBundle {
+  /** The model, weights on the active backend. */
+  model: tfl.LayersModel;
+  /** Its metadata. */
+  metadata: BundleMetadata;
+  /** The folder it came from. */
+  dir: string;
+}
+
+/** A bundle's class names differ from what the caller expects. */
+export class LabelMismatchError extends Error {
+  /** One line per difference, e.g. `position 4: expected "Mass", found "Nodule"`. */
+  differences: string[];
+  constructor(message: string, differences: string[]) {
+    super(message);
+    this.name = "LabelMismatchError";
+    this.differences = differences;
+  }
+}
+
+/** The model in a bundle disagrees with its own metadata (output count, input shape). */
+export class BundleMismatchError extends Error {
+  /** The bundle folder. */
+  dir: string;
+  constructor(message: string, dir: string) {
+    super(message);
+    this.name = "BundleMismatchError";
+    this.dir = dir;
+  }
+}
+
+/**
+ * Lists how two class-name lists differ, position by position.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(classDifferences(["a", "b"], ["a", "c", "d"]), [
+ *   'position 2: expected "b", found "c"',
+ *   'position 3: unexpected "d"',
+ * ]);
+ * ```
+ */
+export function classDifferences(expected: readonly string[], found: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < Math.max(expected.length, found.length); i++) {
+    if (i >= found.length) out.push(`position ${i + 1}: missing "${expected[i]}"`);
+    else if (i >= expected.length) out.push(`position ${i + 1}: unexpected "${found[i]}"`);
+    else if (expected[i] !== found[i]) {
+      out.push(`position ${i + 1}: expected "${expected[i]}", found "${found[i]}"`);
+    }
+  }
+  return out;
+}
+
+function _shape(model: tfl.LayersModel): { size: number; channels: number; outputs: number } {
+  const input = model.inputs[0].shape;
+  const output = model.outputs[0].shape;
+  return {
+    size: input[1] as number,
+    channels: input[3] as number,
+    outputs: output[output.length - 1] as number,
+  };
+}
+
+/**
+ * Writes `model` and its metadata into `dir`, atomically (temporary folder, then rename).
+ *
+ * @param model a model taking `[batch, size, size, channels]` raw pixels.
+ * @param dir the bundle folder; replaced as a whole if it exists.
+ * @param options class names, version, metrics, split digest.
+ * @returns the metadata written.
+ * @throws {RangeError} when the class count differs from the model's outputs.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet } from "./densenet.ts";
+ * const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+ * const dir = Deno.makeTempDirSync() + "/bundle";
+ * const meta = await saveBundle(model, dir, { modelVersion: "v1", metrics: { loss: 0.3 } });
+ * const bundle = await loadBundle(dir);
+ * assert.deepEqual(bundle.metadata, meta);
+ * assert.equal(bundle.metadata.classNames[1], "Cardiomegaly");
+ * ```
+ */
+export async function saveBundle(
+  model: tfl.LayersModel,
+  dir: string,
+  options: SaveBundleOptions = {},
+): Promise<BundleMetadata> {
+  const { size, channels, outputs } = _shape(model);
+  const classNames = [...(options.classNames ?? FINDINGS)];
+  if (classNames.length !== outputs) {
+    throw new RangeError(`saveBundle: ${classNames.length} class names for a model with ${outputs} outputs`);
+  }
+  const normalizer = model.layers.find((l) => l instanceof Normalize) as Normalize | undefined;
+  const createdAt = (options.createdAt ?? new Date()).toISOString();
+  const metadata: BundleMetadata = {
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    classNames,
+    inputSize: size,
+    channels,
+    normalization: normalizer ? { ...normalizer.normalization } : null,
+    modelVersion: options.modelVersion ?? createdAt,
+    createdAt,
+    architecture: options.architecture ?? {},
+    metrics: { ...(options.metrics ?? {}) },
+    splitDigest: options.splitDigest ?? null,
+  };
+  await replaceFolderAtomically(dir, async (tmp) => {
+    await model.save(tf.io.withSaveHandler((artifacts) => writeModelArtifacts(tmp, artifacts)));
+    await writeFile(join(tmp, METADATA_JSON), JSON.stringify(metadata, null, 2) + "\n");
+  });
+  return metadata;
+}
+
+/** Options for {@link loadBundle}. */
+export interface LoadBundleOptions {
+  /** Class names the caller needs, in order. @default the 14 ChestX-ray14 findings */
+  expectedClasses?: readonly string[];
+}
+
+/**
+ * Reads a bundle's metadata only (cheap: no weights), validated.
+ *
+ * @throws {BundleMetadataSyntaxError} for unreadable metadata; a Node `ENOENT` error when it is missing.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * await assert.rejects(readBundleMetadata("/nonexistent"), /ENOENT|No such file/);
+ * ```
+ */
+export async function readBundleMetadata(dir: string): Promise<BundleMetadata> {
+  const file = join(dir, METADATA_JSON);
+  return parseBundleMetadata(await readFile(file, "utf8"), file);
+}
+
+/**
+ * Loads a bundle, refusing one whose class names differ from `expectedClasses` or whose model disagrees
+ * with its metadata.
+ *
+ * @param dir the bundle folder.
+ * @param options the expected class names.
+ * @returns model, metadata and folder.
+ * @throws {LabelMismatchError} listing every differing position; {@link BundleMismatchError};
+ * `BundleMetadataSyntaxError`; `ModelFileError`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * await assert.rejects(loadBundle("/nonexistent"));
+ * ```
+ */
+export async function loadBundle(dir: string, options: LoadBundleOptions = {}): Promise<ModelBundle> {
+  const metadata = await readBundleMetadata(dir);
+  const expected = options.expectedClasses ?? FINDINGS;
+  const differences = classDifferences(expected, metadata.classNames);
+  if (differences.length > 0) {
+    throw new LabelMismatchError(
+      `Bundle "${dir}" has other class names than expected: ${differences.join("; ")}`,
+      differences,
+    );
+  }
+  const model = await loadModel(dir);
+  const { size, channels, outputs } = _shape(model);
+  const problems = [
+    outputs !== metadata.classNames.length
+      ? `${outputs} outputs but ${metadata.classNames.length} class names`
+      : "",
+    size !== metadata.inputSize ? `input size ${size} but metadata says ${metadata.inputSize}` : "",
+    channels !== metadata.channels ? `${channels} input channels but metadata says ${metadata.channels}` : "",
+  ].filter(Boolean);
+  if (problems.length > 0) {
+    model.dispose();
+    throw new BundleMismatchError(
+      `Bundle "${dir}": model and ${METADATA_JSON} disagree: ${problems.join("; ")}`,
+      dir,
+    );
+  }
+  return { model, metadata, dir };
+}

@@ -1,0 +1,209 @@
+/**
+ * The model bundle's `metadata.json`: its wire type and the one validating parse function.
+ *
+ * @module
+ */
+import { checkNormalization, Normalization } from "./normalize.ts";
+
+/** Version of the metadata layout written by this code. */
+export const BUNDLE_FORMAT_VERSION = 1;
+
+/** Contents of `metadata.json` in a model bundle. */
+export interface BundleMetadata {
+  /** Layout version, {@link BUNDLE_FORMAT_VERSION}. */
+  formatVersion: number;
+  /** Output names, in the order of the model's outputs. */
+  classNames: string[];
+  /** Input height and width in pixels. */
+  inputSize: number;
+  /** Channels of the raw input image (1 = grey). */
+  channels: number;
+  /** Normalisation applied inside the model (by its `normalize` layer); `null` if the model has none. */
+  normalization: Normalization | null;
+  /** Free-form model version, e.g. `2026-11-25T21:00:00Z-densenet121`. */
+  modelVersion: string;
+  /** ISO-8601 time the bundle was written. */
+  createdAt: string;
+  /** Architecture description, e.g. `{ name: "densenet", blocks: [6, 12, 24, 16], growthRate: 32 }`. */
+  architecture: Record<string, unknown>;
+  /** Training and validation metrics by name (loss, mean AUROC, per-class AUROC, ...). */
+  metrics: Record<string, number>;
+  /** Digest of the data split the model was trained on, or `null` when unknown. */
+  splitDigest: string | null;
+}
+
+/** `metadata.json` is not valid JSON or lacks a field; `line`/`column` (1-based) point at the problem. */
+export class BundleMetadataSyntaxError extends SyntaxError {
+  /** The file parsed. */
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  column: number;
+  constructor(message: string, file: string, line: number, column: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BundleMetadataSyntaxError";
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+function _lineColumn(text: string, offset: number): [number, number] {
+  const before = text.slice(0, Math.max(0, offset));
+  const lines = before.split("\n");
+  return [lines.length, lines[lines.length - 1].length + 1];
+}
+
+/** Offset of the first character at which `text` stops being valid JSON (V8's messages omit it). */
+function _jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && " \t\r\n".includes(text[i])) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === "{" || c === "[") {
+      const close = c === "{" ? "}" : "]";
+      i++;
+      ws();
+      if (text[i] === close) return void i++;
+      for (;;) {
+        if (c === "{") {
+          ws();
+          if (text[i] !== '"') fail();
+          value();
+          ws();
+          if (text[i] !== ":") fail();
+          i++;
+        }
+        value();
+        ws();
+        if (text[i] === ",") i++;
+        else if (text[i] === close) return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) {
+        if (text[i] === "\\") i++;
+        else if (text.charCodeAt(i) < 0x20) fail();
+      }
+      if (i >= text.length) fail();
+      return void i++;
+    }
+    const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i));
+    if (!m) fail();
+    i += m![0].length;
+  };
+  try {
+    value();
+    ws();
+    return i < text.length ? i : text.length;
+  } catch (offset) {
+    return offset as number;
+  }
+}
+
+/**
+ * Parses and validates `metadata.json` text.
+ *
+ * @param text the file's content.
+ * @param file the file name used in error messages.
+ * @returns the metadata.
+ * @throws {BundleMetadataSyntaxError} naming the file, line and column of invalid JSON or of a bad field.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.throws(
+ *   () => parseBundleMetadata('{"formatVersion": 1,\n "classNames": 3}', "metadata.json"),
+ *   /Cannot read bundle metadata from "metadata.json" at line 2, column 2: classNames must be/,
+ * );
+ * ```
+ */
+export function parseBundleMetadata(text: string, file: string): BundleMetadata {
+  let raw: Record<string, unknown>;
+  const fail = (key: string | null, what: string, cause?: unknown): never => {
+    const at = key === null ? 0 : Math.max(0, text.indexOf(`"${key}"`));
+    const [line, column] = _lineColumn(text, at);
+    throw new BundleMetadataSyntaxError(
+      `Cannot read bundle metadata from "${file}" at line ${line}, column ${column}: ${what}`,
+      file,
+      line,
+      column,
+      { cause },
+    );
+  };
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    const message = (e as Error).message;
+    const [line, column] = _lineColumn(text, _jsonErrorOffset(text));
+    throw new BundleMetadataSyntaxError(
+      `Cannot read bundle metadata from "${file}" at line ${line}, column ${column}: ${message}`,
+      file,
+      line,
+      column,
+      { cause: e },
+    );
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) fail(null, "expected a JSON object");
+  const int = (key: string) => {
+    const v = raw[key];
+    if (!Number.isInteger(v) || (v as number) < 1) fail(key, `${key} must be a positive integer`);
+    return v as number;
+  };
+  const str = (key: string) => {
+    if (typeof raw[key] !== "string") fail(key, `${key} must be a string`);
+    return raw[key] as string;
+  };
+  const formatVersion = int("formatVersion");
+  if (formatVersion > BUNDLE_FORMAT_VERSION) {
+    fail(
+      "formatVersion",
+      `formatVersion ${formatVersion} is newer than this code reads (${BUNDLE_FORMAT_VERSION})`,
+    );
+  }
+  const classNames = raw.classNames;
+  if (
+    !Array.isArray(classNames) || classNames.length === 0 || !classNames.every((c) => typeof c === "string")
+  ) {
+    fail("classNames", "classNames must be a non-empty array of strings");
+  }
+  let normalization: Normalization | null = null;
+  if (raw.normalization !== null) {
+    try {
+      normalization = checkNormalization(raw.normalization as Normalization);
+    } catch (e) {
+      fail("normalization", `normalization is invalid: ${(e as Error).message}`, e);
+    }
+  }
+  const record = (key: string) => {
+    const v = raw[key];
+    if (!v || typeof v !== "object" || Array.isArray(v)) fail(key, `${key} must be an object`);
+    return v as Record<string, unknown>;
+  };
+  const metrics = record("metrics");
+  for (const [k, v] of Object.entries(metrics)) {
+    if (typeof v !== "number") fail("metrics", `metrics.${k} must be a number`);
+  }
+  if (raw.splitDigest !== null && typeof raw.splitDigest !== "string") {
+    fail("splitDigest", "splitDigest must be a string or null");
+  }
+  return {
+    formatVersion,
+    classNames: [...classNames as string[]],
+    inputSize: int("inputSize"),
+    channels: int("channels"),
+    normalization,
+    modelVersion: str("modelVersion"),
+    createdAt: str("createdAt"),
+    architecture: record("architecture"),
+    metrics: metrics as Record<string, number>,
+    splitDigest: (raw.splitDigest ?? null) as string | null,
+  };
+}

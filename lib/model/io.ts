@@ -1,0 +1,220 @@
+/**
+ * Saving and loading tfjs layers models (`model.json` + `weights.bin`) on the local file system from Deno,
+ * where tfjs' own `file://` handler (part of tfjs-node) is not available.
+ *
+ * @module
+ */
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { tf, tfl } from "./tf.ts";
+
+/** File names inside a saved model folder. */
+export const MODEL_JSON = "model.json";
+/** The single weights shard written by {@link writeModelArtifacts}. */
+export const WEIGHTS_BIN = "weights.bin";
+
+/** A `model.json` (or one of its shards) could not be read or does not describe a tfjs layers model. */
+export class ModelFileError extends Error {
+  /** The file involved. */
+  file: string;
+  constructor(message: string, file: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ModelFileError";
+    this.file = file;
+  }
+}
+
+function _weightBytes(data: tf.io.ModelArtifacts["weightData"]): Uint8Array {
+  if (data === undefined) return new Uint8Array(0);
+  const buffers = Array.isArray(data) ? data : [data];
+  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const b of buffers) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Writes model artifacts (from a save handler) into an existing folder as `model.json` + `weights.bin`.
+ * Not atomic by itself: {@link saveModel} and `saveBundle` call it on a temporary folder.
+ *
+ * @param folder destination folder (must exist).
+ * @param artifacts what `model.save(tf.io.withSaveHandler(...))` hands over.
+ * @returns the save result tfjs expects.
+ * @example
+ * ```ts ignore
+ * await model.save(tf.io.withSaveHandler((a) => writeModelArtifacts("out", a)));
+ * ```
+ */
+export async function writeModelArtifacts(
+  folder: string,
+  artifacts: tf.io.ModelArtifacts,
+): Promise<tf.io.SaveResult> {
+  if (artifacts.modelTopology instanceof ArrayBuffer || artifacts.modelTopology === undefined) {
+    throw new TypeError("writeModelArtifacts: only JSON model topologies (tfjs layers models) are supported");
+  }
+  const weights = _weightBytes(artifacts.weightData);
+  const modelJson: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology,
+    format: artifacts.format ?? "layers-model",
+    generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
+    convertedBy: artifacts.convertedBy ?? null,
+    weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+    ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
+    ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+  };
+  const text = JSON.stringify(modelJson);
+  await writeFile(join(folder, WEIGHTS_BIN), weights);
+  await writeFile(join(folder, MODEL_JSON), text);
+  return {
+    modelArtifactsInfo: {
+      dateSaved: new Date(),
+      modelTopologyType: "JSON",
+      modelTopologyBytes: text.length,
+      weightSpecsBytes: JSON.stringify(modelJson.weightsManifest).length,
+      weightDataBytes: weights.byteLength,
+    },
+  };
+}
+
+/**
+ * Fills `dir` atomically: `fill` writes into a fresh temporary sibling folder, which then replaces `dir`
+ * (an existing `dir` is moved aside first and removed after). Readers never see a half-written folder.
+ *
+ * @param dir the final folder.
+ * @param fill writes the content into the temporary folder it is given.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readFileSync } from "node:fs";
+ * const dir = Deno.makeTempDirSync() + "/out";
+ * await replaceFolderAtomically(dir, (tmp) => Deno.writeTextFile(tmp + "/a.txt", "hi"));
+ * assert.equal(readFileSync(dir + "/a.txt", "utf8"), "hi");
+ * ```
+ */
+export async function replaceFolderAtomically(
+  dir: string,
+  fill: (tmp: string) => Promise<unknown>,
+): Promise<void> {
+  const parent = dirname(dir);
+  await mkdir(parent, { recursive: true });
+  const stamp = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const tmp = join(parent, `.${basename(dir)}.tmp-${stamp}`);
+  const old = join(parent, `.${basename(dir)}.old-${stamp}`);
+  await mkdir(tmp);
+  try {
+    await fill(tmp);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  let moved = false;
+  try {
+    await rename(dir, old);
+    moved = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  await rename(tmp, dir);
+  if (moved) await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * Saves a layers model into `dir` (`model.json` + `weights.bin`), replacing the folder atomically.
+ *
+ * @param model the model.
+ * @param dir destination folder; created, or replaced as a whole.
+ * @returns tfjs' save result.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tfl } from "./tf.ts";
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [2] })] });
+ * const dir = Deno.makeTempDirSync() + "/m";
+ * await saveModel(model, dir);
+ * const copy = await loadModel(dir);
+ * assert.equal(copy.countParams(), 3);
+ * ```
+ */
+export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf.io.SaveResult> {
+  let result: tf.io.SaveResult | undefined;
+  await replaceFolderAtomically(dir, async (tmp) => {
+    result = await model.save(tf.io.withSaveHandler((artifacts) => writeModelArtifacts(tmp, artifacts)));
+  });
+  return result!;
+}
+
+/**
+ * An IO handler that reads `model.json` and its weight shards from a folder (any number of shards).
+ *
+ * @param dir folder holding `model.json`.
+ * @returns a handler for `tfl.loadLayersModel`.
+ * @throws {ModelFileError} (when loading) if a file is missing or `model.json` is not valid JSON.
+ * @example
+ * ```ts ignore
+ * const model = await tfl.loadLayersModel(folderHandler("models/run1"));
+ * ```
+ */
+export function folderHandler(dir: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const file = join(dir, MODEL_JSON);
+      let json: tf.io.ModelJSON;
+      try {
+        json = JSON.parse(await readFile(file, "utf8"));
+      } catch (e) {
+        throw new ModelFileError(`Cannot read model from "${file}": ${(e as Error).message}`, file, {
+          cause: e,
+        });
+      }
+      if (!json || typeof json !== "object" || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+        throw new ModelFileError(
+          `Cannot read model from "${file}": expected modelTopology and weightsManifest`,
+          file,
+        );
+      }
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      const parts: Uint8Array[] = [];
+      for (const group of json.weightsManifest) {
+        specs.push(...group.weights);
+        for (const path of group.paths) {
+          const shard = join(dir, path);
+          try {
+            parts.push(await readFile(shard));
+          } catch (e) {
+            throw new ModelFileError(`Cannot read weights "${shard}" listed in "${file}"`, shard, {
+              cause: e,
+            });
+          }
+        }
+      }
+      const total = parts.reduce((n, p) => n + p.byteLength, 0);
+      const weightData = new Uint8Array(total);
+      let offset = 0;
+      for (const p of parts) {
+        weightData.set(p, offset);
+        offset += p.byteLength;
+      }
+      return tf.io.getModelArtifactsForJSONSync(json, specs, weightData.buffer);
+    },
+  };
+}
+
+/**
+ * Loads a layers model saved by {@link saveModel} (or any tfjs `model.json` folder).
+ *
+ * @param dir folder holding `model.json`.
+ * @returns the model, weights on the active backend.
+ * @throws {ModelFileError} when a file is missing or unreadable.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * await assert.rejects(loadModel("/nonexistent"), ModelFileError);
+ * ```
+ */
+export async function loadModel(dir: string): Promise<tfl.LayersModel> {
+  return await tfl.loadLayersModel(folderHandler(dir));
+}
