@@ -5,6 +5,7 @@
  */
 import type { Command } from "./command.ts";
 import { settingsCommand } from "./settings.ts";
+import { dataDownloadCommand, dataUploadCommand } from "./data_transfer.ts";
 import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
 
@@ -12,5 +13,7 @@ import { dataSynthCommand } from "./data_synth.ts";
 export const COMMANDS: Command[] = [
   settingsCommand,
   dataFetchCommand,
+  dataUploadCommand,
+  dataDownloadCommand,
   dataSynthCommand,
 ];

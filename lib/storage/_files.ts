@@ -1,0 +1,64 @@
+/**
+ * Local-file helpers of the storage step: MD5 of a file, Content-Type by extension, folder walk.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, readdirSync } from "node:fs";
+import { stat } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+
+/** Base64 MD5 of a file, read as a stream. */
+export async function md5File(path: string): Promise<string> {
+  const hash = createHash("md5");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk);
+  return hash.digest("base64");
+}
+
+const TYPES: Record<string, string> = {
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".csv": "text/csv",
+  ".txt": "text/plain",
+  ".json": "application/json",
+  ".gz": "application/gzip",
+  ".tar": "application/x-tar",
+  ".onnx": "application/octet-stream",
+  ".bin": "application/octet-stream",
+};
+
+/** Content-Type for a file name, `application/octet-stream` if unknown. */
+export function contentTypeOf(name: string): string {
+  const m = /\.[^./]+$/.exec(name.toLowerCase());
+  return (m && TYPES[m[0]]) || "application/octet-stream";
+}
+
+/** Marker in the names of temp files that downloads write before renaming. */
+export const PART_MARK = ".cxr-part-";
+
+/** One local file of a folder walk. */
+export interface LocalFile {
+  /** Path relative to the walked folder, with `/` separators. */
+  rel: string;
+  /** Full path. */
+  path: string;
+  /** Size in bytes. */
+  size: number;
+}
+
+/** Every regular file under `dir` (symlinks and download temp files left out), sorted by relative path. */
+export async function walkFiles(dir: string): Promise<LocalFile[]> {
+  const out: LocalFile[] = [];
+  const walk = async (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile() && !entry.name.includes(PART_MARK)) {
+        out.push({ rel: relative(dir, path).split(sep).join("/"), path, size: (await stat(path)).size });
+      }
+    }
+  };
+  await walk(dir);
+  return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+}

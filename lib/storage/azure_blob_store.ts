@@ -1,0 +1,273 @@
+/**
+ * {@linkcode AzureBlobStore}: the {@linkcode BlobStore} over `@azure/storage-blob`, for Azure Blob Storage
+ * and Azurite alike. Uploads set Content-MD5 (computed locally, also for block uploads) and send a
+ * transactional MD5 with every request body, so the service checks each part in transit; downloads go
+ * to a temp file that is renamed only when length and Content-MD5 match.
+ *
+ * @module
+ */
+import type { BlobServiceClient } from "@azure/storage-blob";
+import { Buffer } from "node:buffer";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type {
+  BlobInfo,
+  BlobRef,
+  BlobStore,
+  DownloadFileOptions,
+  SasOptions,
+  UploadFileOptions,
+} from "./blob_store.ts";
+import { BlobNotFoundError, ChecksumMismatchError, FileChangedError, toStorageError } from "./errors.ts";
+import { contentTypeOf, PART_MARK } from "./_files.ts";
+import { type RetryOptions, withRetry } from "./retry.ts";
+import { buildSasUrl } from "./sas.ts";
+
+const MiB = 1024 * 1024;
+type Md5 = Uint8Array | undefined;
+const b64 = (md5: Md5) => (md5 && md5.length ? Buffer.from(md5).toString("base64") : undefined);
+
+/** Options of {@linkcode AzureBlobStore}. */
+export interface AzureBlobStoreOptions {
+  /** Retries of each request (the SDK's own retry policy should be off: `maxTries: 1`). */
+  retry?: RetryOptions;
+}
+
+/** A {@linkcode BlobStore} over a `BlobServiceClient`. */
+export class AzureBlobStore implements BlobStore {
+  /** Account name. */
+  readonly account: string;
+  /** Blob service endpoint, without any SAS. */
+  readonly endpoint: string;
+  #service: BlobServiceClient;
+  #retry: RetryOptions;
+
+  constructor(service: BlobServiceClient, options: AzureBlobStoreOptions = {}) {
+    this.#service = service;
+    this.account = service.accountName;
+    this.endpoint = service.url.split("?")[0].replace(/\/$/, "");
+    this.#retry = options.retry ?? {};
+  }
+
+  /** Runs one request with retries and maps its failure to a StorageError. */
+  async #call<T>(where: { container?: string; name?: string }, fn: () => Promise<T>, retry?: RetryOptions) {
+    try {
+      return await withRetry(fn, { ...this.#retry, ...retry });
+    } catch (e) {
+      if (e instanceof RangeError || e instanceof TypeError) throw e; // bad arguments stay what they are
+      throw toStorageError(e, { account: this.account, endpoint: this.endpoint, ...where });
+    }
+  }
+
+  #blob(ref: BlobRef) {
+    return this.#service.getContainerClient(ref.container).getBlockBlobClient(ref.name);
+  }
+
+  ensureContainer(container: string): Promise<boolean> {
+    const c = this.#service.getContainerClient(container);
+    return this.#call({ container }, async () => (await c.createIfNotExists()).succeeded);
+  }
+
+  containerExists(container: string): Promise<boolean> {
+    const c = this.#service.getContainerClient(container);
+    return this.#call({ container }, () => c.exists());
+  }
+
+  async *list(container: string, prefix = ""): AsyncIterable<BlobInfo> {
+    const c = this.#service.getContainerClient(container);
+    try {
+      for await (const item of c.listBlobsFlat({ prefix: prefix || undefined })) {
+        yield {
+          container,
+          name: item.name,
+          size: item.properties.contentLength ?? 0,
+          md5: b64(item.properties.contentMD5),
+          contentType: item.properties.contentType,
+          lastModified: item.properties.lastModified,
+        };
+      }
+    } catch (e) {
+      throw toStorageError(e, { account: this.account, endpoint: this.endpoint, container });
+    }
+  }
+
+  async properties(ref: BlobRef): Promise<BlobInfo | undefined> {
+    const client = this.#blob(ref);
+    try {
+      const p = await this.#call(ref, () => client.getProperties());
+      return {
+        ...ref,
+        size: p.contentLength ?? 0,
+        md5: b64(p.contentMD5),
+        contentType: p.contentType,
+        lastModified: p.lastModified,
+      };
+    } catch (e) {
+      if (e instanceof BlobNotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  async exists(ref: BlobRef): Promise<boolean> {
+    return (await this.properties(ref)) !== undefined;
+  }
+
+  async uploadFile(path: string, dest: BlobRef, options: UploadFileOptions = {}): Promise<BlobInfo> {
+    const blockSize = options.blockSize ?? 8 * MiB;
+    if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 4000 * MiB) {
+      throw new RangeError(`uploadFile: blockSize must be an integer from 1 to 4000 MiB, got ${blockSize}`);
+    }
+    const client = this.#blob(dest);
+    const contentType = options.contentType ?? contentTypeOf(dest.name);
+    const before = await stat(path, { bigint: true });
+    const size = Number(before.size);
+    let md5: Uint8Array;
+    if (size <= blockSize) {
+      const data = await readFile(path);
+      md5 = createHash("md5").update(data).digest();
+      await unchanged(path, before, data.length, md5, options.expectedMd5, dest);
+      await this.#call(dest, () =>
+        client.upload(data, data.length, {
+          blobHTTPHeaders: { blobContentMD5: md5, blobContentType: contentType },
+          transactionalContentMD5: md5,
+        }), options.retry);
+      options.onBytes?.(size);
+    } else {
+      const { ids, md5: whole, length } = await this.#stageBlocks(path, dest, size, blockSize, options);
+      md5 = whole;
+      await unchanged(path, before, length, md5, options.expectedMd5, dest);
+      await this.#call(dest, () =>
+        client.commitBlockList(ids, {
+          blobHTTPHeaders: { blobContentMD5: md5, blobContentType: contentType },
+        }), options.retry);
+    }
+    return { ...dest, size, md5: b64(md5), contentType };
+  }
+
+  /** Reads the file block by block (hashing it in order) and stages up to `blockConcurrency` at once. */
+  async #stageBlocks(
+    path: string,
+    dest: BlobRef,
+    size: number,
+    blockSize: number,
+    options: UploadFileOptions,
+  ) {
+    const concurrency = options.blockConcurrency ?? 4;
+    const client = this.#blob(dest);
+    const hash = createHash("md5");
+    const ids: string[] = [];
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown;
+    let length = 0;
+    const file = await open(path, "r");
+    try {
+      for (let offset = 0, i = 0; offset < size && failure === undefined; offset += blockSize, i++) {
+        const len = Math.min(blockSize, size - offset);
+        const buf = Buffer.allocUnsafe(len);
+        let got = 0;
+        while (got < len) {
+          const { bytesRead } = await file.read(buf, got, len - got, offset + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        length += got;
+        if (got < len) break; // the file shrank: `unchanged` reports it
+        hash.update(buf);
+        const id = Buffer.from(`cxr-block-${String(i).padStart(6, "0")}`).toString("base64");
+        ids.push(id);
+        const blockMd5 = createHash("md5").update(buf).digest();
+        const task: Promise<void> = this.#call(
+          dest,
+          () => client.stageBlock(id, buf, len, { transactionalContentMD5: blockMd5 }),
+          options.retry,
+        ).then(() => options.onBytes?.(len), (e) => void (failure ??= e))
+          .finally(() => inflight.delete(task));
+        inflight.add(task);
+        if (inflight.size >= concurrency) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+    } finally {
+      await file.close();
+    }
+    if (failure !== undefined) throw failure;
+    return { ids, md5: hash.digest(), length };
+  }
+
+  async downloadFile(src: BlobRef, path: string, options: DownloadFileOptions = {}): Promise<BlobInfo> {
+    const client = this.#blob(src);
+    await mkdir(dirname(path), { recursive: true });
+    return await this.#call(src, async () => {
+      const temp = join(dirname(path), `.${basename(path)}${PART_MARK}${randomBytes(4).toString("hex")}`);
+      try {
+        const res = await client.download(0, undefined, { maxRetryRequests: 3 });
+        const expected = b64(res.blobContentMD5 ?? res.contentMD5);
+        const hash = createHash("md5");
+        let received = 0;
+        const meter = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            hash.update(chunk);
+            received += chunk.length;
+            options.onBytes?.(chunk.length);
+            done(null, chunk);
+          },
+        });
+        await pipeline(res.readableStreamBody!, meter, createWriteStream(temp, { flags: "wx" }));
+        const md5 = hash.digest("base64");
+        const where = `"${src.container}/${src.name}"`;
+        if (res.contentLength !== undefined && received !== res.contentLength) {
+          throw new ChecksumMismatchError(
+            `Received ${received} bytes of ${where} but it has ${res.contentLength}; "${path}" was not written`,
+          );
+        }
+        if (expected && md5 !== expected) {
+          throw new ChecksumMismatchError(
+            `Content-MD5 mismatch for ${where}: the blob says ${expected}, the received bytes hash to ${md5}; ` +
+              `"${path}" was not written`,
+          );
+        }
+        await rename(temp, path);
+        return { ...src, size: received, md5: expected ?? md5, contentType: res.contentType };
+      } catch (e) {
+        await rm(temp, { force: true });
+        throw e;
+      }
+    }, options.retry);
+  }
+
+  delete(ref: BlobRef): Promise<boolean> {
+    const client = this.#blob(ref);
+    return this.#call(ref, async () => (await client.deleteIfExists()).succeeded);
+  }
+
+  sasUrl(ref: BlobRef | { container: string }, options: SasOptions = {}): Promise<string> {
+    return this.#call(ref, () => buildSasUrl(this.#service, ref, options), { attempts: 1 });
+  }
+}
+
+/** Throws FileChangedError if the file's size or mtime moved, fewer bytes were read, or the MD5 differs. */
+async function unchanged(
+  path: string,
+  before: { size: bigint; mtimeNs: bigint },
+  length: number,
+  md5: Uint8Array,
+  expectedMd5: string | undefined,
+  dest: BlobRef,
+): Promise<void> {
+  const after = await stat(path, { bigint: true }).catch(() => undefined);
+  let why = "";
+  if (!after) why = "it was removed";
+  else if (after.size !== before.size || BigInt(length) !== before.size) {
+    why = `its size went from ${before.size} to ${after.size} bytes`;
+  } else if (after.mtimeNs !== before.mtimeNs) why = "it was modified";
+  else if (expectedMd5 && b64(md5) !== expectedMd5) why = "its content differs from when it was hashed";
+  if (why) {
+    throw new FileChangedError(
+      `File "${path}" changed while it was being uploaded (${why}); nothing was committed to ` +
+        `"${dest.container}/${dest.name}". Run the upload again to send the new version.`,
+    );
+  }
+}

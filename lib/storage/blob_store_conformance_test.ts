@@ -1,0 +1,265 @@
+/**
+ * One conformance suite for the BlobStore interface, run against every implementation present: Azurite
+ * in-process and Azurite as a subprocess (both real servers, data on disk). A real Azure account joins when
+ * CXR_TEST_AZURE_CONNECTION_STRING is set; without one (no Azure account is reachable here) that factory is
+ * left out rather than registered as an ignored test.
+ */
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BlobServiceClient } from "@azure/storage-blob";
+import { loadSettings } from "../config.ts";
+import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
+import { type AzuriteServer, spawnAzurite, startAzurite } from "./azurite.ts";
+import type { BlobStore } from "./blob_store.ts";
+import { connectStorage } from "./connect.ts";
+import {
+  ChecksumMismatchError,
+  ContainerNotFoundError,
+  FileChangedError,
+  StorageAuthError,
+  StorageUnreachableError,
+} from "./errors.ts";
+
+const IMAGES = join(NIH_SAMPLE, "images");
+const PNGS = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
+const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("base64");
+
+interface Opened {
+  store: BlobStore;
+  connectionString: string;
+  close(): Promise<void>;
+}
+interface Factory {
+  name: string;
+  skip?: string;
+  open(dir: string): Promise<Opened>;
+}
+
+async function viaAzurite(server: AzuriteServer): Promise<Opened> {
+  const cs = server.connectionString.reveal();
+  const conn = await connectStorage(
+    loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: cs }, envFile: false }),
+  );
+  return {
+    store: conn.store,
+    connectionString: cs,
+    close: async () => {
+      await conn.close();
+      await server.close();
+    },
+  };
+}
+
+const azureCs = Deno.env.get("CXR_TEST_AZURE_CONNECTION_STRING");
+const FACTORIES: Factory[] = [
+  { name: "Azurite in-process", open: async (dir) => viaAzurite(await startAzurite(dir, { port: 0 })) },
+  { name: "Azurite subprocess", open: async (dir) => viaAzurite(await spawnAzurite(dir, { port: 0 })) },
+  {
+    name: "Azure Blob Storage",
+    skip: azureCs ? undefined : "no Azure account: set CXR_TEST_AZURE_CONNECTION_STRING to run it",
+    open: async () => {
+      const conn = await connectStorage(
+        loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: azureCs! }, envFile: false }),
+      );
+      return { store: conn.store, connectionString: azureCs!, close: conn.close };
+    },
+  },
+];
+
+for (const factory of FACTORIES.filter((f) => f.skip === undefined)) {
+  Deno.test({
+    name: `BlobStore conformance: ${factory.name}`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn(t) {
+      using tmp = tempDir();
+      const { store, connectionString, close } = await factory.open(join(tmp.path, "azurite"));
+      const sdk = BlobServiceClient.fromConnectionString(connectionString);
+      const container = `conf-${crypto.randomUUID().slice(0, 8)}`;
+      try {
+        await t.step("ensureContainer creates once, containerExists sees it", async () => {
+          assert.equal(await store.containerExists(container), false);
+          assert.equal(await store.ensureContainer(container), true);
+          assert.equal(await store.ensureContainer(container), false);
+          assert.equal(await store.containerExists(container), true);
+        });
+
+        await t.step(
+          "uploadFile sets size, Content-MD5 and Content-Type; properties and exists",
+          async () => {
+            const path = join(IMAGES, PNGS[0]);
+            const bytes = readFileSync(path);
+            const info = await store.uploadFile(path, { container, name: `a/${PNGS[0]}` });
+            assert.equal(info.md5, md5(bytes));
+            const props = await store.properties({ container, name: `a/${PNGS[0]}` });
+            assert.equal(props?.size, bytes.length);
+            assert.equal(props?.md5, md5(bytes));
+            assert.equal(props?.contentType, "image/png");
+            assert.equal(await store.exists({ container, name: `a/${PNGS[0]}` }), true);
+            assert.equal(await store.exists({ container, name: "a/missing.png" }), false);
+          },
+        );
+
+        await t.step("list filters by prefix, in name order", async () => {
+          for (const n of PNGS.slice(1, 3)) {
+            await store.uploadFile(join(IMAGES, n), { container, name: `a/${n}` });
+          }
+          await store.uploadFile(join(IMAGES, PNGS[3]), { container, name: `b/${PNGS[3]}` });
+          const names = async (prefix: string) => {
+            const out: string[] = [];
+            for await (const b of store.list(container, prefix)) out.push(b.name);
+            return out;
+          };
+          assert.deepEqual(await names("a/"), PNGS.slice(0, 3).map((n) => `a/${n}`));
+          assert.deepEqual(await names("b/"), [`b/${PNGS[3]}`]);
+          assert.equal((await names("")).length, 4);
+          assert.deepEqual(await names("zzz/"), []);
+        });
+
+        await t.step("downloadFile writes the same bytes and leaves no temp file", async () => {
+          const dest = join(tmp.path, "dl", "x.png");
+          const info = await store.downloadFile({ container, name: `a/${PNGS[1]}` }, dest);
+          assert.deepEqual(readFileSync(dest), readFileSync(join(IMAGES, PNGS[1])));
+          assert.equal(info.md5, md5(readFileSync(dest)));
+          assert.deepEqual(readdirSync(join(tmp.path, "dl")), ["x.png"]);
+        });
+
+        await t.step(
+          "a file larger than the block size goes up in blocks with the whole-file MD5",
+          async () => {
+            const big = join(tmp.path, "big.bin");
+            const parts = PNGS.map((n) => readFileSync(join(IMAGES, n)));
+            const data = Buffer.concat(parts).subarray(0, 10 * 1024 * 1024);
+            writeFileSync(big, data);
+            const seen: number[] = [];
+            const info = await store.uploadFile(big, { container, name: "big.bin" }, {
+              blockSize: 4 * 1024 * 1024,
+              onBytes: (n) => seen.push(n),
+            });
+            assert.equal(info.md5, md5(data));
+            assert.deepEqual(seen.sort((x, y) => x - y), [2, 4, 4].map((m) => m * 1024 * 1024));
+            const blocks = await sdk.getContainerClient(container).getBlockBlobClient("big.bin").getBlockList(
+              "committed",
+            );
+            assert.equal(blocks.committedBlocks?.length, 3);
+            assert.equal((await store.properties({ container, name: "big.bin" }))?.md5, md5(data));
+            const back = join(tmp.path, "big-back.bin");
+            await store.downloadFile({ container, name: "big.bin" }, back);
+            assert.ok(readFileSync(back).equals(data));
+          },
+        );
+
+        await t.step("a file that changes during a block upload fails and commits nothing", async () => {
+          const path = join(tmp.path, "growing.bin");
+          writeFileSync(path, Buffer.concat(PNGS.slice(0, 8).map((n) => readFileSync(join(IMAGES, n)))));
+          let touched = false;
+          await assert.rejects(
+            store.uploadFile(path, { container, name: "growing.bin" }, {
+              blockSize: 1024 * 1024,
+              onBytes: () => {
+                if (!touched) appendFileSync(path, readFileSync(join(IMAGES, PNGS[9])));
+                touched = true;
+              },
+            }),
+            (e: Error) =>
+              e instanceof FileChangedError && /changed while it was being uploaded/.test(e.message),
+          );
+          assert.equal(await store.exists({ container, name: "growing.bin" }), false);
+        });
+
+        await t.step("a download whose bytes do not match Content-MD5 fails and writes nothing", async () => {
+          const name = `a/${PNGS[2]}`;
+          await sdk.getContainerClient(container).getBlobClient(name).setHTTPHeaders({
+            blobContentMD5: new Uint8Array(16),
+            blobContentType: "image/png",
+          });
+          const dir = join(tmp.path, "bad");
+          await assert.rejects(
+            store.downloadFile({ container, name }, join(dir, "y.png")),
+            (e: Error) => e instanceof ChecksumMismatchError && /Content-MD5 mismatch/.test(e.message),
+          );
+          assert.deepEqual(readdirSync(dir), []);
+        });
+
+        await t.step("a read-only SAS URL reads but is refused a write", async () => {
+          const ref = { container, name: `a/${PNGS[0]}` };
+          const url = await store.sasUrl(ref);
+          assert.match(url, /sp=r(&|$)/);
+          const got = await fetch(url);
+          assert.equal(got.status, 200);
+          assert.deepEqual(
+            new Uint8Array(await got.arrayBuffer()),
+            new Uint8Array(readFileSync(join(IMAGES, PNGS[0]))),
+          );
+          const put = await fetch(url, {
+            method: "PUT",
+            headers: { "x-ms-blob-type": "BlockBlob" },
+            body: "overwrite",
+          });
+          await put.body?.cancel();
+          assert.equal(put.status, 403);
+          const del = await fetch(url, { method: "DELETE" });
+          await del.body?.cancel();
+          assert.equal(del.status, 403);
+          assert.equal((await store.properties(ref))?.size, readFileSync(join(IMAGES, PNGS[0])).length);
+          const list = await fetch(
+            `${await store.sasUrl({ container })}&restype=container&comp=list&prefix=b/`,
+          );
+          assert.equal(list.status, 200);
+          assert.match(await list.text(), new RegExp(`<Name>b/${PNGS[3]}</Name>`));
+          await assert.rejects(store.sasUrl(ref, { permissions: "rx" }), RangeError);
+        });
+
+        await t.step(
+          "delete removes once; listing a missing container is ContainerNotFoundError",
+          async () => {
+            assert.equal(await store.delete({ container, name: `b/${PNGS[3]}` }), true);
+            assert.equal(await store.delete({ container, name: `b/${PNGS[3]}` }), false);
+            await assert.rejects(
+              (async () => {
+                for await (const _ of store.list("no-such-container", "")) { /* nothing */ }
+              })(),
+              (e: Error) =>
+                e instanceof ContainerNotFoundError && /"no-such-container" does not exist/.test(e.message),
+            );
+          },
+        );
+
+        await t.step("a wrong key is an authentication error naming the account, not the key", async () => {
+          const wrongKey = Buffer.from("not-the-key-".repeat(6)).toString("base64");
+          const cs = connectionString.replace(/AccountKey=[^;]+/, `AccountKey=${wrongKey}`);
+          const conn = await connectStorage(
+            loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: cs }, envFile: false }),
+          );
+          const err = await conn.store.containerExists(container).then(() => undefined, (e: Error) => e);
+          assert.ok(err instanceof StorageAuthError, String(err));
+          assert.match(err.message, new RegExp(`authentication failed for account "${store.account}"`));
+          assert.ok(!err.message.includes(wrongKey) && !err.message.includes("AccountKey"));
+          await conn.close();
+        });
+      } finally {
+        await store.delete({ container, name: "big.bin" }).catch(() => {});
+        await close();
+      }
+    },
+  });
+}
+
+Deno.test("an unreachable endpoint fails fast with the host and port", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close(); // nothing listens there now
+  const cs = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${
+    btoa("k".repeat(64))
+  };BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
+  const conn = await connectStorage(
+    loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: cs }, envFile: false }),
+  );
+  const err = await conn.store.ensureContainer("images").then(() => undefined, (e: Error) => e);
+  assert.ok(err instanceof StorageUnreachableError, String(err));
+  assert.equal(err.message, `Cannot reach blob storage at 127.0.0.1:${port} (connection refused)`);
+  await conn.close();
+});

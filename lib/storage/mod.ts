@@ -1,0 +1,14 @@
+/**
+ * Storage step: Azure Blob Storage (and the Azurite emulator) behind one {@linkcode BlobStore} interface,
+ * resumable verified folder transfers, SAS URLs for sharing.
+ *
+ * @module
+ */
+export * from "./azurite.ts";
+export * from "./azure_blob_store.ts";
+export * from "./blob_store.ts";
+export * from "./connect.ts";
+export * from "./errors.ts";
+export * from "./retry.ts";
+export * from "./sas.ts";
+export * from "./transfer.ts";
