@@ -2,7 +2,7 @@
  * `deno task cxr data synth` as a real subprocess, and the synthetic files against the real NIH ones.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { NIH_SAMPLE, runCxr, tempDir } from "./_fixtures.ts";
@@ -93,4 +93,14 @@ Deno.test("data synth: bad arguments exit 2 and say which", async () => {
     assert.match(r.stderr, message);
   }
   assert.equal(readdirSync(dir.path).length, 0, "nothing written");
+});
+
+Deno.test("data synth: a folder with real NIH files is refused with exit 1 and one line", async () => {
+  using dir = tempDir();
+  writeFileSync(join(dir.path, "train_val_list.txt"), "00000001_000.png");
+  const r = await runCxr(["data", "synth", "--out", dir.path, "--images", "2", "--size", "32"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Refusing to write synthetic data into ".*": it holds train_val_list\.txt/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  assert.deepEqual(readdirSync(dir.path), ["train_val_list.txt"]);
 });

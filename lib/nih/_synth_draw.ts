@@ -168,19 +168,31 @@ export function _findingBox(g: _Geometry, k: number): _Box | undefined {
   return [x0, y0, x1 - x0, y1 - y0];
 }
 
-/** Adds `f(u, v, d)` over an ellipse's bounding box, `d` the squared normalised radius (inside when < 1). */
+/** Calls `row(py, v, dy, px0, px1)` for each pixel row the ellipse crosses, with its inside span of columns. */
+function rows(
+  n: number,
+  e: _Ellipse,
+  row: (py: number, v: number, dy: number, x0: number, x1: number) => void,
+) {
+  const y0 = Math.max(0, Math.floor((e.cy - e.ry) * n)), y1 = Math.min(n, Math.ceil((e.cy + e.ry) * n));
+  for (let py = y0; py < y1; py++) {
+    const v = (py + 0.5) / n;
+    const dy = (v - e.cy) / e.ry;
+    if (dy * dy >= 1) continue;
+    const half = e.rx * Math.sqrt(1 - dy * dy);
+    row(py, v, dy, Math.max(0, Math.floor((e.cx - half) * n)), Math.min(n, Math.ceil((e.cx + half) * n)));
+  }
+}
+
+/** Adds `f(u, v, d)` inside an ellipse, `d` the squared normalised radius (< 1). */
 function paint(
   acc: Float32Array,
   n: number,
   e: _Ellipse,
   f: (u: number, v: number, d: number) => number,
 ): void {
-  const x0 = Math.max(0, Math.floor((e.cx - e.rx) * n)), x1 = Math.min(n, Math.ceil((e.cx + e.rx) * n));
-  const y0 = Math.max(0, Math.floor((e.cy - e.ry) * n)), y1 = Math.min(n, Math.ceil((e.cy + e.ry) * n));
-  const irx = 1 / e.rx, iry = 1 / e.ry;
-  for (let py = y0; py < y1; py++) {
-    const v = (py + 0.5) / n;
-    const dy = (v - e.cy) * iry;
+  const irx = 1 / e.rx;
+  rows(n, e, (py, v, dy, x0, x1) => {
     const row = py * n;
     for (let px = x0; px < x1; px++) {
       const u = (px + 0.5) / n;
@@ -188,12 +200,21 @@ function paint(
       const d = dx * dx + dy * dy;
       if (d < 1) acc[row + px] += f(u, v, d);
     }
-  }
+  });
 }
 
-/** A soft-edged disc profile: `amp` inside, falling to 0 over the outer `edge` of the radius². */
-const soft = (amp: number, edge: number) => (_u: number, _v: number, d: number) =>
-  amp * Math.min(1, (1 - d) / edge);
+/** Adds a soft-edged disc: `amp` inside, falling to 0 over the outer `edge` of the radius². */
+function paintSoft(acc: Float32Array, n: number, e: _Ellipse, amp: number, edge: number): void {
+  const irx = 1 / e.rx, k = amp / edge;
+  rows(n, e, (py, _v, dy, x0, x1) => {
+    const row = py * n;
+    for (let px = x0; px < x1; px++) {
+      const dx = ((px + 0.5) / n - e.cx) * irx;
+      const d = dx * dx + dy * dy;
+      if (d < 1) acc[row + px] += d < 1 - edge ? amp : k * (1 - d);
+    }
+  });
+}
 
 /** Deterministic value noise in [0, 1) per integer cell. */
 function cellNoise(ix: number, iy: number, salt: number): number {
@@ -210,7 +231,7 @@ function drawFinding(acc: Float32Array, n: number, g: _Geometry, k: number): voi
     case 0: // Atelectasis
     case 4: // Mass
     case 8: // Consolidation
-      return paint(acc, n, e, soft([95, 0, 0, 0, 95, 0, 0, 0, 85][k] * s, k === 0 ? 0.5 : 0.15));
+      return paintSoft(acc, n, e, [95, 0, 0, 0, 95, 0, 0, 0, 85][k] * s, k === 0 ? 0.5 : 0.15);
     case 2: { // Effusion: fills the lung base with a meniscus
       const top = e.cy - e.ry;
       return paint(acc, n, e, (u, v) => (inLung(lungR, u, v) ? 85 * s * Math.min(1, (v - top) / 0.03) : 0));
@@ -221,7 +242,7 @@ function drawFinding(acc: Float32Array, n: number, g: _Geometry, k: number): voi
         return 70 * s * (0.35 + 0.65 * c) * Math.min(1, (1 - d) / 0.3);
       });
     case 5: // Nodule
-      for (const dot of dots!) paint(acc, n, dot, soft(120 * s, 0.3));
+      for (const dot of dots!) paintSoft(acc, n, dot, 120 * s, 0.3);
       return;
     case 6: // Pneumonia: cone profile
       return paint(acc, n, e, (_u, _v, d) => 110 * s * (1 - Math.sqrt(d)));
@@ -234,11 +255,11 @@ function drawFinding(acc: Float32Array, n: number, g: _Geometry, k: number): voi
       return paint(acc, n, e, (u, _v, d) => 65 * s * (1 - d) * (Math.abs(u - e.cx) > 0.03 ? 1 : 0.3));
     case 11: // Fibrosis: reticular grid
       return paint(acc, n, e, (u, v, d) => {
-        const line = (u * 70) % 1 < 0.3 || (v * 70) % 1 < 0.3;
+        const line = u * 70 - Math.floor(u * 70) < 0.3 || v * 70 - Math.floor(v * 70) < 0.3;
         return (line ? 80 : 15) * s * Math.min(1, (1 - d) / 0.3);
       });
     case 12: // Pleural_Thickening
-      return paint(acc, n, e, soft(90 * s, 0.4));
+      return paintSoft(acc, n, e, 90 * s, 0.4);
     case 13: // Hernia: air above, fluid below
       return paint(acc, n, e, (_u, v, d) => (v < e.cy ? -30 : 110) * s * Math.min(1, (1 - d) / 0.2));
       // Cardiomegaly and Emphysema change the anatomy itself (heart and lung size, lung tone).
@@ -259,16 +280,16 @@ function drawFinding(acc: Float32Array, n: number, g: _Geometry, k: number): voi
  */
 export function _render(g: _Geometry, n: number): Uint8Array {
   const acc = new Float32Array(n * n).fill(14);
-  paint(acc, n, ell(0.5, 0.66, 0.47, 0.64), soft(90, 0.12)); // torso
-  paint(acc, n, ell(0.5, 0.58, 0.035, 0.56), soft(45, 0.5)); // spine and mediastinum
+  paintSoft(acc, n, ell(0.5, 0.66, 0.47, 0.64), 90, 0.12); // torso
+  paintSoft(acc, n, ell(0.5, 0.58, 0.035, 0.56), 45, 0.5); // spine and mediastinum
   for (const lung of g.lungs) {
     // Lung field darker than soft tissue, with curved ribs.
     paint(acc, n, lung, (u, v, d) => {
-      const rib = (v * 11 + 3 * (u - 0.5) ** 2) % 1;
+      const r = v * 11 + 3 * (u - 0.5) * (u - 0.5), rib = r - Math.floor(r);
       return (g.lungTone + 14 * (rib < 0.25 ? 1 : 0)) * Math.min(1, (1 - d) / 0.1);
     });
   }
-  paint(acc, n, g.heart, soft(70, 0.2));
+  paintSoft(acc, n, g.heart, 70, 0.2);
   for (const k of g.findings.keys()) drawFinding(acc, n, g, k);
   const out = new Uint8Array(n * n);
   let x = g.noiseSeed | 1;

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { _geometry, _render } from "./_synth_draw.ts";
@@ -59,6 +59,48 @@ export interface SynthSummary {
   boxes: number;
   written: number;
   skipped: number;
+}
+
+/**
+ * The output folder holds NIH files that this generator did not write (no `synth.json`): a real data set is
+ * never overwritten.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new SynthTargetError("data/nih", "Data_Entry_2017.csv");
+ * assert.match(e.message, /Refusing to write synthetic data into "data\/nih": it holds Data_Entry_2017\.csv/);
+ * ```
+ */
+export class SynthTargetError extends Error {
+  /** The output folder. */
+  dir: string;
+  /** The file found there. */
+  found: string;
+  constructor(dir: string, found: string) {
+    super(
+      `Refusing to write synthetic data into "${dir}": it holds ${found} but no synth.json, so it is not a ` +
+        "synthetic set from this tool; choose an empty or new folder",
+    );
+    this.name = "SynthTargetError";
+    this.dir = dir;
+    this.found = found;
+  }
+}
+
+const NIH_FILES = ["Data_Entry_2017.csv", "BBox_List_2017.csv", "train_val_list.txt", "test_list.txt"];
+
+/** Throws {@linkcode SynthTargetError} when `dir` has NIH files or images but no `synth.json`. */
+async function checkTarget(dir: string): Promise<string> {
+  const previous = await readFile(join(dir, "synth.json"), "utf8").catch(() => undefined);
+  if (previous !== undefined) return previous;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const found = NIH_FILES.find((f) => names.includes(f)) ??
+    (names.includes("images") && (await readdir(join(dir, "images")).catch(() => [])).length > 0
+      ? "images/"
+      : undefined);
+  if (found) throw new SynthTargetError(dir, found);
+  return "";
 }
 
 /** The generator's version, recorded in `synth.json`; bump it when the pictures change. */
@@ -135,6 +177,7 @@ atomically); any other setting rewrites them all. \`synth.json\` records the set
  * @param options Number of images, seed, size, concurrency, progress callback.
  * @returns What was made: counts per finding, patients, split sizes, written and skipped images.
  * @throws {TypeError|RangeError} When an option is not an integer in its range.
+ * @throws {SynthTargetError} When `outDir` holds NIH files or images but no `synth.json` (real data, say).
  *
  * @example
  * ```ts
@@ -160,11 +203,11 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
     1,
     256,
   );
+  const previous = await checkTarget(outDir);
   const plan = _plan(images, seed);
   await mkdir(join(outDir, "images"), { recursive: true });
 
   const manifest = JSON.stringify({ generator: GENERATOR, seed, size, images }) + "\n";
-  const previous = await readFile(join(outDir, "synth.json"), "utf8").catch(() => "");
   const resume = previous === manifest;
   await atomicWrite(join(outDir, "synth.json"), manifest);
   const lists = _splitLists(plan);

@@ -1,9 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import { synthesize, type SynthProgress } from "./synth.ts";
+import { synthesize, type SynthProgress, SynthTargetError } from "./synth.ts";
 import { _findingBox, _geometry, _mulberry32, _render } from "./_synth_draw.ts";
 import { _bboxCsv, _dataEntryCsv, _plan, _splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING, parseFindingLabels } from "./classes.ts";
@@ -211,4 +220,15 @@ Deno.test("synthesize: bad options are TypeError or RangeError naming the option
   await assert.rejects(synthesize("x", { images: "3" as unknown as number }), TypeError);
   await assert.rejects(synthesize("x", { images: 3, size: 8 }), /size must be an integer 16\.\.4096/);
   await assert.rejects(synthesize("x", { images: 3, seed: -1 }), /seed/);
+});
+
+Deno.test("synthesize: refuses a folder with NIH files it did not write, and leaves it untouched", async () => {
+  using dir = tempDir();
+  writeFileSync(join(dir.path, "Data_Entry_2017.csv"), "real");
+  await assert.rejects(synthesize(dir.path, { images: 2, size: 32 }), SynthTargetError);
+  assert.deepEqual(readdirSync(dir.path), ["Data_Entry_2017.csv"]);
+  using imgs = tempDir();
+  mkdirSync(join(imgs.path, "images"));
+  writeFileSync(join(imgs.path, "images", "00000001_000.png"), "real");
+  await assert.rejects(synthesize(imgs.path, { images: 2, size: 32 }), /holds images\/ but no synth\.json/);
 });
