@@ -42,7 +42,7 @@ export interface SynthProgress {
   name: string;
 }
 
-/** What {@linkcode synthesize} made. */
+/** What {@linkcode synthesize} made; in Jupyter it displays as a table of label counts. */
 export interface SynthSummary {
   /** The output folder. */
   out: string;
@@ -243,7 +243,7 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
     if (r.labels.length === 0) counts[NO_FINDING]++;
     for (const k of r.labels) counts[FINDINGS[k]]++;
   }
-  return {
+  const summary: SynthSummary = {
     out: outDir,
     images,
     patients: plan.patients,
@@ -255,5 +255,18 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
     boxes: plan.boxes.length,
     written,
     skipped,
+  };
+  // Renders as a table in Deno's Jupyter kernel; not enumerable, so JSON and comparisons ignore it.
+  Object.defineProperty(summary, Symbol.for("Jupyter.display"), { value: () => displayBundle(summary) });
+  return summary;
+}
+
+function displayBundle(s: SynthSummary): Record<string, string> {
+  const head = `${s.images} synthetic images of ${s.patients} patients in \`${s.out}\` ` +
+    `(${s.trainVal} train/val, ${s.test} test, ${s.boxes} boxes; seed ${s.seed}, ${s.size}x${s.size})`;
+  const rows = Object.entries(s.counts).map(([label, n]) => `| ${label} | ${n} |`);
+  return {
+    "text/markdown": [head, "", "| label | images |", "| --- | ---: |", ...rows].join("\n"),
+    "text/plain": [head, ...Object.entries(s.counts).map(([l, n]) => `  ${l.padEnd(20)} ${n}`)].join("\n"),
   };
 }

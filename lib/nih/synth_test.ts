@@ -197,6 +197,18 @@ Deno.test("synthesize: 1024x1024 one-channel 8-bit PNGs, deterministic bytes, pr
   assert.match(readFileSync(join(a.path, "README.md"), "utf8"), /synthetic/i);
 });
 
+Deno.test("synthesize: the summary displays as a label table in Jupyter and stays plain JSON", async () => {
+  using dir = tempDir();
+  const summary = await synthesize(dir.path, { images: 20, seed: 1, size: 32 });
+  const show =
+    (summary as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")];
+  const bundle = show();
+  assert.match(bundle["text/markdown"], /^20 synthetic images of \d+ patients/);
+  assert.match(bundle["text/markdown"], /\| Hernia \| \d+ \|/);
+  assert.match(bundle["text/plain"], /No Finding/);
+  assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(summary))), Object.keys(summary));
+});
+
 Deno.test("synthesize: a re-run keeps whole PNGs, rewrites missing or truncated ones, redoes all on new settings", async () => {
   using dir = tempDir();
   const first = await synthesize(dir.path, { images: 8, seed: 2, size: 64 });
