@@ -21,3 +21,4 @@ export * from "./wasm_gradients.ts";
 export * from "./io.ts";
 export * from "./bundle_format.ts";
 export * from "./bundle.ts";
+export * from "./keras_import.ts";

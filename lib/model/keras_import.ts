@@ -1,0 +1,182 @@
+/**
+ * Importing Keras HDF5 weights (the `model.save_weights("x.h5")` / `model.save("x.h5")` layout of Keras 2
+ * and tf.keras) into a tfjs layers model by layer and weight name, with `npm:h5wasm`. This is the layout of
+ * `densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5` (ImageNet) and of the CheXNet Keras
+ * checkpoints: the root (or its `model_weights` group) lists `layer_names`; each layer group lists
+ * `weight_names` such as `conv1/conv/kernel:0`, stored at `<layer>/<weight name>`. Nested models (a
+ * `densenet121` group listing every inner weight) work the same way. Kernel layouts (HWIO for convolutions,
+ * [in, out] for Dense) are the same in Keras and tfjs, so values are copied as they are.
+ *
+ * @module
+ */
+import { statSync } from "node:fs";
+import h5wasm from "h5wasm/node";
+import { tf, tfl } from "./tf.ts";
+
+/** Weights missing from the file or with the wrong shape; lists every one. */
+export class KerasWeightsError extends Error {
+  /** The HDF5 file. */
+  file: string;
+  /** Model weights (e.g. `conv1/conv/kernel`) the file does not have. */
+  missing: string[];
+  /** `name: model [a,b], file [c,d]` for each weight whose shapes differ. */
+  misshapen: string[];
+  constructor(message: string, file: string, missing: string[], misshapen: string[], options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KerasWeightsError";
+    this.file = file;
+    this.missing = missing;
+    this.misshapen = misshapen;
+  }
+}
+
+/** Options for {@link importKerasWeights}. */
+export interface ImportKerasWeightsOptions {
+  /** Model layers to leave as initialised (e.g. `["predictions"]` with an ImageNet "notop" file). @default [] */
+  skipLayers?: readonly string[];
+}
+
+/** What {@link importKerasWeights} did. */
+export interface KerasImportResult {
+  /** Number of weights copied. */
+  loaded: number;
+  /** Model weights left alone because their layer was in `skipLayers`. */
+  skipped: string[];
+  /** Weights in the file that no model weight used (e.g. an optimizer's or another head's). */
+  unused: string[];
+}
+
+// deno-lint-ignore no-explicit-any
+type H5Group = any;
+
+function _strings(group: H5Group, name: string): string[] {
+  const read = (attr: { value: unknown } | undefined) => {
+    const v = attr?.value;
+    if (typeof v === "string") return [v];
+    return Array.isArray(v) ? v.map(String) : [];
+  };
+  const attrs = group.attrs as Record<string, { value: unknown }>;
+  if (attrs[name]) return read(attrs[name]);
+  // Keras splits attributes over 64 KB into name0, name1, ...
+  const out: string[] = [];
+  for (let i = 0; attrs[`${name}${i}`]; i++) out.push(...read(attrs[`${name}${i}`]));
+  return out;
+}
+
+/** Reads every `<weight name without :0>` → dataset in a Keras HDF5 weights file. */
+function _readKerasWeights(file: string): Map<string, { shape: number[]; values: Float32Array }> {
+  try {
+    if (!statSync(file).isFile()) throw new Error("not a file");
+  } catch (e) {
+    throw new KerasWeightsError(
+      `Cannot import Keras weights from "${file}": ${(e as Error).message}`,
+      file,
+      [],
+      [],
+      {
+        cause: e,
+      },
+    );
+  }
+  const h5 = new h5wasm.File(file, "r");
+  try {
+    const root: H5Group = h5.keys().includes("model_weights") ? h5.get("model_weights") : h5;
+    const layerNames = _strings(root, "layer_names");
+    if (layerNames.length === 0) {
+      throw new KerasWeightsError(
+        `Cannot import Keras weights from "${file}": no layer_names attribute`,
+        file,
+        [],
+        [],
+      );
+    }
+    const out = new Map<string, { shape: number[]; values: Float32Array }>();
+    for (const layer of layerNames) {
+      const group = root.get(layer);
+      if (!group) continue;
+      for (const weightName of _strings(group, "weight_names")) {
+        const dataset = group.get(weightName);
+        if (!dataset) continue;
+        const key = weightName.replace(/:\d+$/, "");
+        out.set(key, {
+          shape: [...(dataset.shape ?? [])],
+          values: Float32Array.from(dataset.value as ArrayLike<number>),
+        });
+      }
+    }
+    return out;
+  } finally {
+    h5.close();
+  }
+}
+
+/**
+ * Copies the weights of a Keras HDF5 file into `model`, matching `layer/weight` names (`conv1/conv/kernel`,
+ * `conv2_block1_0_bn/gamma`, `predictions/bias`, ...). All or nothing: nothing is assigned unless every
+ * needed weight is present with the right shape.
+ *
+ * @param model the tfjs model (e.g. from `createDenseNet`).
+ * @param file path of the `.h5` file.
+ * @param options layers to skip.
+ * @returns counts of loaded, skipped and unused weights.
+ * @throws {KerasWeightsError} naming every missing and misshapen weight, or the unreadable file.
+ * @example
+ * ```ts ignore
+ * const model = createDenseNet();
+ * await importKerasWeights(model, "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", {
+ *   skipLayers: ["predictions"],
+ * });
+ * ```
+ */
+export async function importKerasWeights(
+  model: tfl.LayersModel,
+  file: string,
+  options: ImportKerasWeightsOptions = {},
+): Promise<KerasImportResult> {
+  await h5wasm.ready;
+  const source = _readKerasWeights(file);
+  const skip = new Set(options.skipLayers ?? []);
+  const missing: string[] = [], misshapen: string[] = [], skipped: string[] = [];
+  const assignments: [tfl.LayerVariable, { shape: number[]; values: Float32Array }][] = [];
+  const used = new Set<string>();
+  for (const layer of model.layers) {
+    for (const weight of layer.weights) {
+      const suffix = weight.originalName.slice(weight.originalName.lastIndexOf("/") + 1);
+      const key = `${layer.name}/${suffix}`;
+      if (skip.has(layer.name)) {
+        skipped.push(key);
+        continue;
+      }
+      const found = source.get(key);
+      if (!found) {
+        missing.push(key);
+        continue;
+      }
+      used.add(key);
+      const shape = weight.shape as number[];
+      if (found.shape.length !== shape.length || found.shape.some((d, i) => d !== shape[i])) {
+        misshapen.push(`${key}: model [${shape}], file [${found.shape}]`);
+        continue;
+      }
+      assignments.push([weight, found]);
+    }
+  }
+  if (missing.length || misshapen.length) {
+    const parts = [
+      missing.length ? `missing ${missing.length}: ${missing.join(", ")}` : "",
+      misshapen.length ? `wrong shape ${misshapen.length}: ${misshapen.join("; ")}` : "",
+    ].filter(Boolean);
+    throw new KerasWeightsError(
+      `Cannot import Keras weights from "${file}": ${parts.join("; ")}`,
+      file,
+      missing,
+      misshapen,
+    );
+  }
+  for (const [weight, found] of assignments) {
+    tf.tidy(() => {
+      weight.write(tf.tensor(found.values, found.shape));
+    });
+  }
+  return { loaded: assignments.length, skipped, unused: [...source.keys()].filter((k) => !used.has(k)) };
+}
