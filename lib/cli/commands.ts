@@ -6,6 +6,7 @@
 import type { Command } from "./command.ts";
 import { settingsCommand } from "./settings.ts";
 import { dataDownloadCommand, dataUploadCommand } from "./data_transfer.ts";
+import { dataLabelsCommand, dataSplitCommand } from "./data_split.ts";
 import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
 
@@ -16,4 +17,6 @@ export const COMMANDS: Command[] = [
   dataUploadCommand,
   dataDownloadCommand,
   dataSynthCommand,
+  dataSplitCommand,
+  dataLabelsCommand,
 ];
