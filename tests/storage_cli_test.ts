@@ -144,6 +144,66 @@ Deno.test({
         assert.deepEqual(JSON.parse(again.stdout), { files: 0, bytes: 0, skipped: PNGS.length, failed: 0 });
       });
 
+      await t.step(
+        "a download killed half-way leaves no half-written file; the next run completes it",
+        async () => {
+          const dest = join(tmp.path, "killed");
+          const args = [
+            "data",
+            "download",
+            "--container",
+            "cli-upload",
+            "--prefix",
+            "set",
+            "--dest",
+            dest,
+            "--concurrency",
+            "2",
+            "--json",
+          ];
+          const child = new Deno.Command(Deno.execPath(), {
+            args: ["run", "-A", join(REPO_ROOT, "lib/cli/main.ts"), ...args],
+            cwd: tmp.path,
+            env,
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          const complete = () => {
+            try {
+              return readdirSync(dest, { recursive: true, withFileTypes: true })
+                .filter((e) => e.isFile() && !e.name.includes(".cxr-part-"));
+            } catch {
+              return [];
+            }
+          };
+          while (complete().length < 10) await new Promise((r) => setTimeout(r, 25));
+          child.kill("SIGKILL");
+          assert.equal((await child.status).success, false);
+          const done = complete();
+          assert.ok(
+            done.length >= 10 && done.length < total,
+            `killed after ${done.length} of ${total} files`,
+          );
+          for (const e of done) {
+            assert.equal(
+              md5(join(e.parentPath, e.name)),
+              md5(join(IMAGES, e.name)),
+              "a complete file is whole",
+            );
+          }
+          const r = await runCxr(args, { cwd: tmp.path, env });
+          assert.equal(r.code, 0, r.stderr);
+          const summary = JSON.parse(r.stdout);
+          assert.deepEqual([summary.skipped, summary.files, summary.failed], [
+            done.length,
+            total - done.length,
+            0,
+          ]);
+          const after = readdirSync(dest, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+          assert.equal(after.length, total, "every file there and no temp file left");
+        },
+      );
+
       await t.step("a missing container on download is a one-line error, exit 1", async () => {
         const r = await runCxr([
           "data",

@@ -5,12 +5,12 @@
  *
  * @module
  */
-import { stat } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, normalize, sep } from "node:path";
 import { redactSecrets } from "../config.ts";
 import type { BlobInfo, BlobStore } from "./blob_store.ts";
 import { ContainerNotFoundError } from "./errors.ts";
-import { type LocalFile, md5File, walkFiles } from "./_files.ts";
+import { type LocalFile, md5File, PART_MARK, walkFiles } from "./_files.ts";
 import type { RetryOptions } from "./retry.ts";
 
 /** Where blobs are: a store, a container and a name prefix treated as a folder (`images` = `images/`). */
@@ -192,6 +192,14 @@ export async function uploadPath(
   return t.s;
 }
 
+/** Removes temp files that a killed download left under `dir`. */
+async function removeStaleParts(dir: string): Promise<void> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (e.isFile() && e.name.includes(PART_MARK)) await rm(join(e.parentPath, e.name), { force: true });
+  }
+}
+
 /** The local path for a blob name relative to `dest`, or undefined if the name would escape it. */
 function localPath(dest: string, rel: string): string | undefined {
   if (!rel || isAbsolute(rel) || rel.split("/").some((part) => part === ".." || part === "")) {
@@ -204,7 +212,8 @@ function localPath(dest: string, rel: string): string | undefined {
 /**
  * Downloads every blob under `src` into the folder `dest`, at the blob name relative to the prefix; if the
  * prefix names one blob (and no folder), that blob alone is downloaded to `dest/<base name>`. Local files
- * with the same size and MD5 are skipped; every download goes to a temp file renamed once verified.
+ * with the same size and MD5 are skipped; every download goes to a temp file renamed once verified, and
+ * temp files a killed run left under `dest` are removed first.
  *
  * @throws {ContainerNotFoundError} when the container does not exist; other StorageErrors when the store
  *   refuses or cannot be reached at the start.
@@ -232,6 +241,7 @@ export async function downloadPrefix(
     const single = await store.properties({ container, name: prefix.slice(0, -1) });
     if (single) blobs.push({ blob: single, rel: basename(single.name) });
   }
+  await removeStaleParts(dest);
   const t = new Tally(blobs.length, blobs.reduce((n, b) => n + b.blob.size, 0), options.onProgress);
   t.event("scan");
   await pool(blobs, concurrency, async ({ blob, rel }) => {

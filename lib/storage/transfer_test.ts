@@ -77,7 +77,10 @@ Deno.test({
       copyFileSync(join(IMAGES, PNGS[3]), join(src, "c.png"));
       const second = await uploadPath(src, { store, container, prefix: "three" });
       assert.deepEqual([second.files, second.skipped, second.bytes], [1, 2, SIZES[3]]);
-      assert.equal((await store.properties({ container, name: "three/c.png" }))?.md5, md5(join(IMAGES, PNGS[3])));
+      assert.equal(
+        (await store.properties({ container, name: "three/c.png" }))?.md5,
+        md5(join(IMAGES, PNGS[3])),
+      );
       assert.equal(await store.exists({ container, name: "three/sub/b.png" }), true);
     });
 
@@ -119,7 +122,10 @@ Deno.test({
       assert.equal(s.files, 2);
       assert.equal(s.failed, 1);
       assert.equal(s.failures[0].name, "three/c.png");
-      assert.match(s.failures[0].reason, /^ChecksumMismatchError: Content-MD5 mismatch for "nih-images\/three\/c.png"/);
+      assert.match(
+        s.failures[0].reason,
+        /^ChecksumMismatchError: Content-MD5 mismatch for "nih-images\/three\/c.png"/,
+      );
       assert.deepEqual(readdirSync(dest).sort(), ["a.png", "sub"]);
     });
 
