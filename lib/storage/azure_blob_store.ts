@@ -79,8 +79,17 @@ export class AzureBlobStore implements BlobStore {
 
   async *list(container: string, prefix = ""): AsyncIterable<BlobInfo> {
     const c = this.#service.getContainerClient(container);
-    try {
-      for await (const item of c.listBlobsFlat({ prefix: prefix || undefined })) {
+    let token: string | undefined;
+    do {
+      // One page per request, so each page is retried on its own.
+      const page = await this.#call({ container }, async () => {
+        const pages = c.listBlobsFlat({ prefix: prefix || undefined }).byPage({
+          continuationToken: token,
+          maxPageSize: 5000,
+        });
+        return (await pages.next()).value;
+      });
+      for (const item of page?.segment.blobItems ?? []) {
         yield {
           container,
           name: item.name,
@@ -90,9 +99,8 @@ export class AzureBlobStore implements BlobStore {
           lastModified: item.properties.lastModified,
         };
       }
-    } catch (e) {
-      throw toStorageError(e, { account: this.account, endpoint: this.endpoint, container });
-    }
+      token = page?.continuationToken || undefined;
+    } while (token);
   }
 
   async properties(ref: BlobRef): Promise<BlobInfo | undefined> {

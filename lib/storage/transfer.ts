@@ -150,7 +150,8 @@ export async function uploadPath(
     ? await walkFiles(src)
     : [{ rel: basename(src), path: src, size: info.size }];
   const { store, container } = dest;
-  await store.ensureContainer(container);
+  // Look before creating: a SAS scoped to one container may read it but not create containers.
+  if (!(await store.containerExists(container))) await store.ensureContainer(container);
   const remote = new Map<string, BlobInfo>();
   for await (const b of store.list(container, prefix)) remote.set(b.name, b);
   const t = new Tally(files.length, files.reduce((n, f) => n + f.size, 0), options.onProgress);
