@@ -1,0 +1,205 @@
+/**
+ * DenseNet-121 throughput: forward and training-step images per second on the tfjs backends present
+ * (wasm, cpu, ...) and PyTorch on CPU (Debian's python3-torch) for the same step, side by side.
+ *
+ * Every (backend, size) runs in its own subprocess so a fresh wasm heap is measured and an out-of-memory
+ * abort is reported instead of ending the run. Run: `deno run -A bench/model_throughput.ts --help`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { BackendName, createDenseNet, selectBackend, tf, tfl } from "../lib/model/mod.ts";
+
+/** One measurement. */
+export interface Throughput {
+  /** `tfjs-wasm`, `tfjs-cpu`, `torch-1t`, ... */
+  runtime: string;
+  /** Input height and width. */
+  size: number;
+  /** Images per step. */
+  batch: number;
+  /** Inference images per second. */
+  forward?: number;
+  /** Training (forward + backward + SGD update) images per second. */
+  train?: number;
+  /** Why it could not be measured. */
+  error?: string;
+}
+
+async function measureTfjs(
+  backend: BackendName,
+  size: number,
+  batch: number,
+  repeats: number,
+): Promise<Throughput> {
+  await selectBackend(backend);
+  const model = createDenseNet({ inputSize: size });
+  const x = tf.randomUniform([batch, size, size, 1], 0, 255);
+  const y = tf.cast(tf.greater(tf.randomUniform([batch, 14]), 0.7), "float32");
+  const forward = async () => {
+    const out = model.predict(x) as tf.Tensor;
+    await out.data();
+    out.dispose();
+  };
+  const optimizer = tf.train.sgd(0.01);
+  const step = async () => {
+    const loss = optimizer.minimize(
+      () =>
+        tf.mean(
+          tfl.metrics.binaryCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor),
+        ) as tf.Scalar,
+      true,
+    )!;
+    await loss.data();
+    loss.dispose();
+  };
+  const rate = async (fn: () => Promise<void>) => {
+    await fn(); // warm-up: kernel set-up and first allocations
+    const t0 = performance.now();
+    for (let i = 0; i < repeats; i++) await fn();
+    return (batch * repeats) / ((performance.now() - t0) / 1000);
+  };
+  const result: Throughput = { runtime: `tfjs-${backend}`, size, batch, forward: await rate(forward) };
+  result.train = await rate(step);
+  return result;
+}
+
+const TORCH = `
+import json, sys, time, torch, torchvision
+size, batch, threads, repeats = map(int, sys.argv[1:5])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+m = torchvision.models.densenet121(num_classes=14)
+x = torch.rand(batch, 3, size, size)
+y = (torch.rand(batch, 14) > 0.7).float()
+opt = torch.optim.SGD(m.parameters(), lr=0.01)
+lossf = torch.nn.BCEWithLogitsLoss()
+def rate(fn):
+    fn()
+    t = time.perf_counter()
+    for _ in range(repeats): fn()
+    return batch * repeats / (time.perf_counter() - t)
+m.eval()
+def fwd():
+    with torch.no_grad(): m(x)
+def step():
+    opt.zero_grad(); loss = lossf(m(x), y); loss.backward(); opt.step()
+f = rate(fwd)
+m.train()
+print(json.dumps({"forward": f, "train": rate(step)}))
+`;
+
+function measureTorch(
+  python: string,
+  size: number,
+  batch: number,
+  threads: number,
+  repeats: number,
+): Throughput {
+  const runtime = `torch-${threads}t`;
+  const r = spawnSync(python, ["-c", TORCH, String(size), String(batch), String(threads), String(repeats)], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) {
+    return {
+      runtime,
+      size,
+      batch,
+      error: (r.stderr || r.error?.message || "failed").trim().split("\n").pop(),
+    };
+  }
+  return { runtime, size, batch, ...JSON.parse(r.stdout.trim().split("\n").pop()!) };
+}
+
+function child(backend: string, size: number, batch: number, repeats: number): Throughput {
+  const r = spawnSync(Deno.execPath(), [
+    "run",
+    "-A",
+    fileURLToPath(import.meta.url),
+    "--child",
+    `${backend}:${size}:${batch}:${repeats}`,
+  ], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  if (r.status === 0 && last.startsWith("{")) return JSON.parse(last);
+  const why = (r.stderr || "").split("\n").find((l) => /error|abort|memory/i.test(l)) ?? `exit ${r.status}`;
+  return { runtime: `tfjs-${backend}`, size, batch, error: why.trim().slice(0, 200) };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      backends: { type: "string", default: "wasm,cpu" },
+      sizes: { type: "string", default: "224,128" },
+      batch: { type: "string", default: "2" },
+      repeats: { type: "string", default: "3" },
+      torch: { type: "string", default: "/usr/bin/python3" },
+      "torch-threads": { type: "string", default: "1,2" },
+      "max-batch": { type: "string" },
+      child: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`deno run -A bench/model_throughput.ts [--backends wasm,cpu] [--sizes 224,128] [--batch 2]
+  [--repeats 3] [--torch /usr/bin/python3 | --torch ""] [--torch-threads 1,2] [--max-batch wasm:224] [--json]
+cpu runs batch 1 with one repeat (it is slow). --max-batch B:S tries training steps with batch 1, 2, ... on
+backend B at size S until one fails (wasm: its 4 GB heap).`);
+    Deno.exit(0);
+  }
+  if (values.child) {
+    const [backend, size, batch, repeats] = values.child.split(":");
+    const r = await measureTfjs(backend as BackendName, +size, +batch, +repeats);
+    console.log(JSON.stringify(r));
+    Deno.exit(0);
+  }
+  const results: Throughput[] = [];
+  if (values["max-batch"]) {
+    const [backend, size] = values["max-batch"].split(":");
+    for (let b = 1; b <= 16; b++) {
+      const r = child(backend, +size, b, 1);
+      console.error(JSON.stringify(r));
+      results.push(r);
+      if (r.error) break;
+    }
+  } else {
+    for (const size of values.sizes.split(",").map(Number)) {
+      for (const backend of values.backends.split(",")) {
+        const slow = backend === "cpu";
+        const r = child(backend, size, slow ? 1 : +values.batch, slow ? 1 : +values.repeats);
+        console.error(JSON.stringify(r));
+        results.push(r);
+        if (values.torch) {
+          for (const t of values["torch-threads"].split(",").map(Number)) {
+            const p = measureTorch(values.torch, size, r.batch, t, slow ? 1 : +values.repeats);
+            console.error(JSON.stringify(p));
+            results.push(p);
+          }
+        }
+      }
+    }
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+  else {
+    const fmt = (v?: number) => (v === undefined ? "-" : v.toFixed(2));
+    console.log(
+      "| runtime | size | batch | forward img/s | train img/s | note |\n| --- | --- | --- | --- | --- | --- |",
+    );
+    for (const r of results) {
+      const torch = results.find((p) => p.runtime === "torch-1t" && p.size === r.size && p.batch === r.batch);
+      const ratio = r.runtime.startsWith("tfjs") && torch?.forward && r.forward
+        ? `torch-1t is ${(torch.forward / r.forward).toFixed(1)}x fwd, ${
+          (torch.train! / r.train!).toFixed(1)
+        }x train`
+        : "";
+      console.log(
+        `| ${r.runtime} | ${r.size} | ${r.batch} | ${fmt(r.forward)} | ${fmt(r.train)} | ${
+          r.error ?? ratio
+        } |`,
+      );
+    }
+  }
+}
