@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_gradients.ts";
+import { registerBatchNormGradient } from "./batch_norm_gradient.ts";
 
 /** The backends, best first; `auto` picks the first one that loads. */
 export const BACKENDS = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
@@ -160,6 +161,7 @@ export async function selectBackend(
       `selectBackend: unknown backend "${name}"; expected one of auto, ${BACKENDS.join(", ")}`,
     );
   }
+  registerBatchNormGradient();
   const order = name === "auto" ? BACKENDS : [name];
   const tried: BackendAttempt[] = [];
   for (const candidate of order) {

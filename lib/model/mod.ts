@@ -22,3 +22,4 @@ export * from "./io.ts";
 export * from "./bundle_format.ts";
 export * from "./bundle.ts";
 export * from "./keras_import.ts";
+export * from "./batch_norm_gradient.ts";
