@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Command, intOption, type OptionValues, stringOption } from "./command.ts";
+import { existsSync } from "node:fs";
+import { type Command, intOption, type OptionValues, stringOption, UsageError } from "./command.ts";
 import { loadSettings, type Settings } from "../config.ts";
 import { formatAmount, Progress } from "../progress.ts";
 import {
@@ -63,7 +64,17 @@ function report(verb: string, s: TransferSummary, ctx: Parameters<Command["run"]
   return s.failed > 0 ? 1 : 0;
 }
 
-/** `data upload`: a folder or file to a container. */
+/**
+ * `data upload`: a folder or file to a container. Prints `{"files":N,"bytes":N,"skipped":N,"failed":N}`
+ * with --json.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(dataUploadCommand.name, "data upload");
+ * assert.equal(dataUploadCommand.options.src.required, true);
+ * ```
+ */
 export const dataUploadCommand: Command = {
   name: "data upload",
   summary: "Upload a folder (or file) to blob storage; resumes, skipping blobs already there.",
@@ -85,9 +96,11 @@ export const dataUploadCommand: Command = {
     const concurrency = intOption(values, "concurrency", { min: 1, max: 256, fallback: 8 });
     const blockSize = intOption(values, "block-size", { min: 1, max: 4000, fallback: 8 }) * 1024 * 1024;
     const container = containerName(values, settings);
+    const src = stringOption(values, "src");
+    if (!existsSync(src)) throw new UsageError(`--src "${src}" does not exist`);
     await using conn = await connectStorage(settings);
     const p = progressOf(`upload to ${container}`);
-    const summary = await uploadPath(stringOption(values, "src"), {
+    const summary = await uploadPath(src, {
       store: conn.store,
       container,
       prefix: typeof values.prefix === "string" ? values.prefix : "",
@@ -97,7 +110,17 @@ export const dataUploadCommand: Command = {
   },
 };
 
-/** `data download`: a container (or prefix) to a folder. */
+/**
+ * `data download`: a container (or prefix) to a folder. Prints `{"files":N,"bytes":N,"skipped":N,"failed":N}`
+ * with --json.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(dataDownloadCommand.name, "data download");
+ * assert.equal(dataDownloadCommand.options.dest.required, true);
+ * ```
+ */
 export const dataDownloadCommand: Command = {
   name: "data download",
   summary: "Download blobs under a prefix to a folder; verifies Content-MD5, skips files already there.",

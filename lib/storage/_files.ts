@@ -8,7 +8,17 @@ import { createReadStream, readdirSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 
-/** Base64 MD5 of a file, read as a stream. */
+/**
+ * Base64 MD5 of a file, read as a stream.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(path, "{}");
+ * assert.equal(await md5File(path), "mZFLkyvTelC5g8XnyQrpOw==");
+ * ```
+ */
 export async function md5File(path: string): Promise<string> {
   const hash = createHash("md5");
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk);
@@ -28,7 +38,17 @@ const TYPES: Record<string, string> = {
   ".bin": "application/octet-stream",
 };
 
-/** Content-Type for a file name, `application/octet-stream` if unknown. */
+/**
+ * Content-Type for a file name, `application/octet-stream` if unknown.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(contentTypeOf("images/00000001_000.PNG"), "image/png");
+ * assert.equal(contentTypeOf("images_001.tar.gz"), "application/gzip");
+ * assert.equal(contentTypeOf("weights"), "application/octet-stream");
+ * ```
+ */
 export function contentTypeOf(name: string): string {
   const m = /\.[^./]+$/.exec(name.toLowerCase());
   return (m && TYPES[m[0]]) || "application/octet-stream";
@@ -47,7 +67,20 @@ export interface LocalFile {
   size: number;
 }
 
-/** Every regular file under `dir` (symlinks and download temp files left out), sorted by relative path. */
+/**
+ * Every regular file under `dir` (symlinks and download temp files left out), sorted by relative path.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${dir}/b`);
+ * Deno.writeTextFileSync(`${dir}/b/x.png`, "12");
+ * Deno.writeTextFileSync(`${dir}/a.txt`, "1");
+ * Deno.writeTextFileSync(`${dir}/.a.txt${PART_MARK}1234`, "partial");
+ * assert.deepEqual((await walkFiles(dir)).map((f) => [f.rel, f.size]), [["a.txt", 1], ["b/x.png", 2]]);
+ * ```
+ */
 export async function walkFiles(dir: string): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
   const walk = async (d: string) => {

@@ -37,7 +37,26 @@ export interface AzureBlobStoreOptions {
   retry?: RetryOptions;
 }
 
-/** A {@linkcode BlobStore} over a `BlobServiceClient`. */
+/**
+ * A {@linkcode BlobStore} over a `BlobServiceClient`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BlobServiceClient } from "@azure/storage-blob";
+ * import { startAzurite } from "./azurite.ts";
+ * const dir = Deno.makeTempDirSync();
+ * const azurite = await startAzurite(`${dir}/azurite`, { port: 0 });
+ * const service = BlobServiceClient.fromConnectionString(azurite.connectionString.reveal(), { retryOptions: { maxTries: 1 } });
+ * const store = new AzureBlobStore(service);
+ * Deno.writeTextFileSync(`${dir}/a.json`, "{}");
+ * await store.ensureContainer("docs");
+ * const info = await store.uploadFile(`${dir}/a.json`, { container: "docs", name: "a.json" });
+ * assert.equal(info.md5, "mZFLkyvTelC5g8XnyQrpOw=="); // MD5 of "{}"
+ * assert.equal(info.contentType, "application/json");
+ * await azurite.close();
+ * ```
+ */
 export class AzureBlobStore implements BlobStore {
   /** Account name. */
   readonly account: string;

@@ -151,6 +151,16 @@ export async function connectStorage(
  * Creates the workflow's containers (archives, images, metadata, models) where missing.
  *
  * @returns the names of the containers it created.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSettings } from "../config.ts";
+ * const dir = Deno.makeTempDirSync();
+ * const settings = loadSettings({ env: { CXR_AZURITE_DIR: dir, CXR_AZURITE_PORT: "0" }, envFile: false });
+ * await using conn = await connectStorage(settings);
+ * assert.deepEqual(await ensureContainers(conn.store, settings.storage.containers), ["nih-archives", "nih-images", "nih-metadata", "models"]);
+ * assert.deepEqual(await ensureContainers(conn.store, settings.storage.containers), []);
+ * ```
  */
 export async function ensureContainers(
   store: BlobStore,

@@ -7,7 +7,19 @@
  */
 import { redactSecrets } from "../config.ts";
 
-/** Base class of every storage failure; `code` is the service's error code or the network error code. */
+/**
+ * Base class of every storage failure; `code` is the service's error code or the network error code.
+ * Messages pass through `redactSecrets`, so a registered key never shows.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new ContainerNotFoundError('Container "nih-images" does not exist', { code: "ContainerNotFound" });
+ * assert.ok(e instanceof StorageError);
+ * assert.equal(e.name, "ContainerNotFoundError");
+ * assert.equal(new StorageError("AccountKey=c2VjcmV0a2V5;").message, "AccountKey=***;");
+ * ```
+ */
 export class StorageError extends Error {
   /** Service error code (`ContainerNotFound`, `AuthorizationFailure`, ...) or network code (`ECONNREFUSED`). */
   code?: string;

@@ -44,6 +44,15 @@ export function sasPermissions(letters: string, forContainer: boolean): string {
  * Builds a SAS URL for a blob (`name` given) or a container, signed by the service client's credential.
  *
  * @throws {StorageError} when the client holds neither an account key nor a token credential.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
+ * const key = new StorageSharedKeyCredential("cxrdemo", btoa("k".repeat(64)));
+ * const service = new BlobServiceClient("https://cxrdemo.blob.core.windows.net", key);
+ * const url = await buildSasUrl(service, { container: "models", name: "v1/model.json" }, { expiresInSeconds: 600 });
+ * assert.match(url, /^https:\/\/cxrdemo\.blob\.core\.windows\.net\/models\/v1\/model\.json\?.*sp=r&/);
+ * ```
  */
 export async function buildSasUrl(
   service: BlobServiceClient,

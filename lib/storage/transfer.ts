@@ -132,8 +132,18 @@ const reasonOf = (e: unknown) => redactSecrets(e instanceof Error ? `${e.name}: 
  * @throws {StorageError} when the store refuses or cannot be reached at the start (auth, unreachable);
  *   failures of single files are counted in the summary instead.
  * @example
- * ```ts ignore
- * const summary = await uploadPath("data/nih/images", { store, container: "nih-images", prefix: "images" });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSettings } from "../config.ts";
+ * import { connectStorage } from "./connect.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/note.txt`, "hello");
+ * const env = { CXR_AZURITE_DIR: `${dir}/azurite`, CXR_AZURITE_PORT: "0" };
+ * await using conn = await connectStorage(loadSettings({ env, envFile: false }));
+ * const dest = { store: conn.store, container: "docs", prefix: "notes" };
+ * assert.deepEqual(await uploadPath(`${dir}/note.txt`, dest), { files: 1, bytes: 5, skipped: 0, failed: 0, failures: [] });
+ * assert.equal((await uploadPath(`${dir}/note.txt`, dest)).skipped, 1);
+ * assert.ok(await conn.store.exists({ container: "docs", name: "notes/note.txt" }));
  * ```
  */
 export async function uploadPath(
@@ -219,8 +229,19 @@ function localPath(dest: string, rel: string): string | undefined {
  * @throws {ContainerNotFoundError} when the container does not exist; other StorageErrors when the store
  *   refuses or cannot be reached at the start.
  * @example
- * ```ts ignore
- * const summary = await downloadPrefix({ store, container: "nih-images", prefix: "images" }, "data/nih/images");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSettings } from "../config.ts";
+ * import { connectStorage } from "./connect.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${dir}/src/sub`, { recursive: true });
+ * Deno.writeTextFileSync(`${dir}/src/sub/a.csv`, "x,y\n");
+ * const env = { CXR_AZURITE_DIR: `${dir}/azurite`, CXR_AZURITE_PORT: "0" };
+ * await using conn = await connectStorage(loadSettings({ env, envFile: false }));
+ * await uploadPath(`${dir}/src`, { store: conn.store, container: "docs", prefix: "tables" });
+ * const s = await downloadPrefix({ store: conn.store, container: "docs", prefix: "tables" }, `${dir}/out`);
+ * assert.equal(s.files, 1);
+ * assert.equal(Deno.readTextFileSync(`${dir}/out/sub/a.csv`), "x,y\n");
  * ```
  */
 export async function downloadPrefix(
