@@ -9,6 +9,7 @@ import { dataDownloadCommand, dataUploadCommand } from "./data_transfer.ts";
 import { dataLabelsCommand, dataSplitCommand } from "./data_split.ts";
 import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
+import { jupyterCommand, reportCommand } from "./report.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
@@ -19,4 +20,6 @@ export const COMMANDS: Command[] = [
   dataSynthCommand,
   dataSplitCommand,
   dataLabelsCommand,
+  reportCommand,
+  jupyterCommand,
 ];
