@@ -1,8 +1,9 @@
 /**
  * {@linkcode AzureBlobStore}: the {@linkcode BlobStore} over `@azure/storage-blob`, for Azure Blob Storage
  * and Azurite alike. Uploads set Content-MD5 (computed locally, also for block uploads) and send a
- * transactional MD5 with every request body, so the service checks each part in transit; downloads go
- * to a temp file that is renamed only when length and Content-MD5 match.
+ * transactional MD5 with every request body, so the service checks each part in transit. Large files go
+ * up in blocks whose IDs name their content, so an interrupted upload resumes with the blocks not yet
+ * staged. Downloads go to a temp file that is renamed only when length and Content-MD5 match.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import type { BlobServiceClient } from "@azure/storage-blob";
 import { Buffer } from "node:buffer";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -24,6 +25,7 @@ import type {
 } from "./blob_store.ts";
 import { BlobNotFoundError, ChecksumMismatchError, FileChangedError, toStorageError } from "./errors.ts";
 import { contentTypeOf, PART_MARK } from "./_files.ts";
+import { MAX_BLOCKS, stageFileBlocks } from "./_blocks.ts";
 import { type RetryOptions, withRetry } from "./retry.ts";
 import { buildSasUrl } from "./sas.ts";
 
@@ -164,7 +166,13 @@ export class AzureBlobStore implements BlobStore {
         }), options.retry);
       options.onBytes?.(size);
     } else {
-      const { ids, md5: whole, length } = await this.#stageBlocks(path, dest, size, blockSize, options);
+      const { ids, md5: whole, length } = await stageFileBlocks(client, path, size, {
+        // Keep within the service's block count: a huge file gets bigger blocks.
+        blockSize: Math.max(blockSize, Math.ceil(size / MAX_BLOCKS)),
+        concurrency: options.blockConcurrency ?? 4,
+        call: (fn) => this.#call(dest, fn, options.retry),
+        onBytes: options.onBytes,
+      });
       md5 = whole;
       await unchanged(path, before, length, md5, options.expectedMd5, dest);
       await this.#call(dest, () =>
@@ -173,55 +181,6 @@ export class AzureBlobStore implements BlobStore {
         }), options.retry);
     }
     return { ...dest, size, md5: b64(md5), contentType };
-  }
-
-  /** Reads the file block by block (hashing it in order) and stages up to `blockConcurrency` at once. */
-  async #stageBlocks(
-    path: string,
-    dest: BlobRef,
-    size: number,
-    blockSize: number,
-    options: UploadFileOptions,
-  ) {
-    const concurrency = options.blockConcurrency ?? 4;
-    const client = this.#blob(dest);
-    const hash = createHash("md5");
-    const ids: string[] = [];
-    const inflight = new Set<Promise<void>>();
-    let failure: unknown;
-    let length = 0;
-    const file = await open(path, "r");
-    try {
-      for (let offset = 0, i = 0; offset < size && failure === undefined; offset += blockSize, i++) {
-        const len = Math.min(blockSize, size - offset);
-        const buf = Buffer.allocUnsafe(len);
-        let got = 0;
-        while (got < len) {
-          const { bytesRead } = await file.read(buf, got, len - got, offset + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        length += got;
-        if (got < len) break; // the file shrank: `unchanged` reports it
-        hash.update(buf);
-        const id = Buffer.from(`cxr-block-${String(i).padStart(6, "0")}`).toString("base64");
-        ids.push(id);
-        const blockMd5 = createHash("md5").update(buf).digest();
-        const task: Promise<void> = this.#call(
-          dest,
-          () => client.stageBlock(id, buf, len, { transactionalContentMD5: blockMd5 }),
-          options.retry,
-        ).then(() => options.onBytes?.(len), (e) => void (failure ??= e))
-          .finally(() => inflight.delete(task));
-        inflight.add(task);
-        if (inflight.size >= concurrency) await Promise.race(inflight);
-      }
-      await Promise.all(inflight);
-    } finally {
-      await file.close();
-    }
-    if (failure !== undefined) throw failure;
-    return { ids, md5: hash.digest(), length };
   }
 
   async downloadFile(src: BlobRef, path: string, options: DownloadFileOptions = {}): Promise<BlobInfo> {

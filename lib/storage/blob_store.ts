@@ -36,7 +36,7 @@ export interface UploadFileOptions {
   contentType?: string;
   /** The file's MD5 (base64) as hashed before; the upload fails with FileChangedError if the bytes differ. */
   expectedMd5?: string;
-  /** Called with the byte count of each part sent. */
+  /** Called with the byte count of each part sent (blocks already staged by an earlier run are not sent). */
   onBytes?: (bytes: number) => void;
   /** Retries of each request. */
   retry?: RetryOptions;

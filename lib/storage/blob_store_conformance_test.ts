@@ -152,6 +152,39 @@ for (const factory of FACTORIES.filter((f) => f.skip === undefined)) {
           },
         );
 
+        await t.step(
+          "an interrupted block upload resumes, sending only the blocks not yet staged",
+          async () => {
+            const path = join(tmp.path, "resume.bin");
+            const data = Buffer.concat(PNGS.slice().reverse().map((n) => readFileSync(join(IMAGES, n))))
+              .subarray(0, 9 * 1024 * 1024);
+            writeFileSync(path, data);
+            const blockSize = 2 * 1024 * 1024;
+            let blocks = 0;
+            await assert.rejects(
+              store.uploadFile(path, { container, name: "resume.bin" }, {
+                blockSize,
+                blockConcurrency: 1,
+                onBytes: () => {
+                  if (++blocks === 2) throw new Error("killed after two blocks");
+                },
+              }),
+              /killed after two blocks/,
+            );
+            assert.equal(await store.exists({ container, name: "resume.bin" }), false);
+            let sent = 0;
+            const info = await store.uploadFile(path, { container, name: "resume.bin" }, {
+              blockSize,
+              onBytes: (n) => sent += n,
+            });
+            assert.equal(sent, data.length - 2 * blockSize);
+            assert.equal(info.md5, md5(data));
+            const back = join(tmp.path, "resume-back.bin");
+            await store.downloadFile({ container, name: "resume.bin" }, back);
+            assert.ok(readFileSync(back).equals(data));
+          },
+        );
+
         await t.step("a file that changes during a block upload fails and commits nothing", async () => {
           const path = join(tmp.path, "growing.bin");
           writeFileSync(path, Buffer.concat(PNGS.slice(0, 8).map((n) => readFileSync(join(IMAGES, n)))));
@@ -241,7 +274,7 @@ for (const factory of FACTORIES.filter((f) => f.skip === undefined)) {
           await conn.close();
         });
       } finally {
-        await store.delete({ container, name: "big.bin" }).catch(() => {});
+        for (const name of ["big.bin", "resume.bin"]) await store.delete({ container, name }).catch(() => {});
         await close();
       }
     },
