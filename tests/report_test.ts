@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
 import { codeCell, codeCells, freePort, outputText, writeNotebook } from "./_kernel.ts";
@@ -212,4 +212,42 @@ Deno.test("jupyter serves with a token only, prints the URL once, keeps the toke
     await child.status;
     await reader.cancel().catch(() => {});
   }
+});
+
+Deno.test("install_kernel.sh registers Deno's kernel once, and again when its deno binary is gone", async () => {
+  using home = tempDir();
+  // A fresh HOME, so the user's own kernelspecs are neither seen nor touched.
+  const env = {
+    ...Deno.env.toObject(),
+    HOME: home.path,
+    PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH")}`,
+  };
+  for (const k of ["XDG_DATA_HOME", "JUPYTER_DATA_DIR", "JUPYTER_PATH"]) {
+    delete (env as Record<string, string>)[k];
+  }
+  const run = async () => {
+    const out = await new Deno.Command("bash", {
+      args: [join(REPO_ROOT, "scripts/install_kernel.sh")],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, log: new TextDecoder().decode(out.stderr) };
+  };
+  const spec = join(home.path, ".local/share/jupyter/kernels/deno/kernel.json");
+  const first = await run();
+  assert.equal(first.code, 0, first.log);
+  assert.match(first.log, /registering the Deno Jupyter kernel/);
+  assert.equal(JSON.parse(readFileSync(spec, "utf8")).argv[1], "jupyter");
+  const second = await run();
+  assert.equal(second.code, 0, second.log);
+  assert.match(second.log, /already registered/);
+  const stale = JSON.parse(readFileSync(spec, "utf8"));
+  stale.argv[0] = join(home.path, "gone/deno");
+  writeFileSync(spec, JSON.stringify(stale));
+  const third = await run();
+  assert.equal(third.code, 0, third.log);
+  assert.match(third.log, /points at a missing deno.*re-registering/);
+  assert.notEqual(JSON.parse(readFileSync(spec, "utf8")).argv[0], stale.argv[0]);
 });

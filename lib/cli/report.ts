@@ -43,7 +43,10 @@ export const reportCommand: Command = {
     "the first failing cell: exit 1 naming the notebook, cell and error; the executed notebook with the " +
     "error is still written. --param name=value re-declares a variable of the cell tagged `parameters` in " +
     "a cell tagged `injected-parameters` inserted after it (numbers, booleans and JSON as they are, " +
-    "anything else as a string). Every secret from the settings is replaced by *** in both outputs.",
+    "anything else as a string). For notebook authors: declare each parameter on its own line with `const` " +
+    "or `let` (the injected cell repeats that keyword; Deno's kernel rejects a change of keyword) and do " +
+    "not declare those names again elsewhere. Every secret from the settings is replaced by *** in both " +
+    "outputs.",
   options: {
     out: { type: "string", valueName: "DIR", description: "Folder for the reports.", defaultText: "reports" },
     param: {
