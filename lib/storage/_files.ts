@@ -17,6 +17,7 @@ import { join, relative, sep } from "node:path";
  * const path = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(path, "{}");
  * assert.equal(await md5File(path), "mZFLkyvTelC5g8XnyQrpOw==");
+ * Deno.removeSync(path);
  * ```
  */
 export async function md5File(path: string): Promise<string> {
@@ -79,6 +80,7 @@ export interface LocalFile {
  * Deno.writeTextFileSync(`${dir}/a.txt`, "1");
  * Deno.writeTextFileSync(`${dir}/.a.txt${PART_MARK}1234`, "partial");
  * assert.deepEqual((await walkFiles(dir)).map((f) => [f.rel, f.size]), [["a.txt", 1], ["b/x.png", 2]]);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export async function walkFiles(dir: string): Promise<LocalFile[]> {

@@ -57,6 +57,7 @@ export interface AzureBlobStoreOptions {
  * assert.equal(info.md5, "mZFLkyvTelC5g8XnyQrpOw=="); // MD5 of "{}"
  * assert.equal(info.contentType, "application/json");
  * await azurite.close();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export class AzureBlobStore implements BlobStore {

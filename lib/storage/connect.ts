@@ -99,9 +99,11 @@ async function serviceClient(settings: Settings["storage"]): Promise<BlobService
  * import { loadSettings } from "../config.ts";
  * const dir = Deno.makeTempDirSync();
  * const settings = loadSettings({ env: { CXR_AZURITE_DIR: dir, CXR_AZURITE_PORT: "0" }, envFile: false });
- * await using conn = await connectStorage(settings, { ensureContainers: true });
+ * const conn = await connectStorage(settings, { ensureContainers: true });
  * assert.equal(conn.mode, "azurite");
  * assert.ok(await conn.store.containerExists(settings.storage.containers.images));
+ * await conn.close();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export async function connectStorage(
@@ -157,9 +159,11 @@ export async function connectStorage(
  * import { loadSettings } from "../config.ts";
  * const dir = Deno.makeTempDirSync();
  * const settings = loadSettings({ env: { CXR_AZURITE_DIR: dir, CXR_AZURITE_PORT: "0" }, envFile: false });
- * await using conn = await connectStorage(settings);
+ * const conn = await connectStorage(settings);
  * assert.deepEqual(await ensureContainers(conn.store, settings.storage.containers), ["nih-archives", "nih-images", "nih-metadata", "models"]);
  * assert.deepEqual(await ensureContainers(conn.store, settings.storage.containers), []);
+ * await conn.close();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export async function ensureContainers(

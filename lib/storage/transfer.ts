@@ -139,11 +139,13 @@ const reasonOf = (e: unknown) => redactSecrets(e instanceof Error ? `${e.name}: 
  * const dir = Deno.makeTempDirSync();
  * Deno.writeTextFileSync(`${dir}/note.txt`, "hello");
  * const env = { CXR_AZURITE_DIR: `${dir}/azurite`, CXR_AZURITE_PORT: "0" };
- * await using conn = await connectStorage(loadSettings({ env, envFile: false }));
+ * const conn = await connectStorage(loadSettings({ env, envFile: false }));
  * const dest = { store: conn.store, container: "docs", prefix: "notes" };
  * assert.deepEqual(await uploadPath(`${dir}/note.txt`, dest), { files: 1, bytes: 5, skipped: 0, failed: 0, failures: [] });
  * assert.equal((await uploadPath(`${dir}/note.txt`, dest)).skipped, 1);
  * assert.ok(await conn.store.exists({ container: "docs", name: "notes/note.txt" }));
+ * await conn.close();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export async function uploadPath(
@@ -237,11 +239,13 @@ function localPath(dest: string, rel: string): string | undefined {
  * Deno.mkdirSync(`${dir}/src/sub`, { recursive: true });
  * Deno.writeTextFileSync(`${dir}/src/sub/a.csv`, "x,y\n");
  * const env = { CXR_AZURITE_DIR: `${dir}/azurite`, CXR_AZURITE_PORT: "0" };
- * await using conn = await connectStorage(loadSettings({ env, envFile: false }));
+ * const conn = await connectStorage(loadSettings({ env, envFile: false }));
  * await uploadPath(`${dir}/src`, { store: conn.store, container: "docs", prefix: "tables" });
  * const s = await downloadPrefix({ store: conn.store, container: "docs", prefix: "tables" }, `${dir}/out`);
  * assert.equal(s.files, 1);
  * assert.equal(Deno.readTextFileSync(`${dir}/out/sub/a.csv`), "x,y\n");
+ * await conn.close();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export async function downloadPrefix(
