@@ -66,7 +66,7 @@ export interface NotebookResult {
 
 /** A cell that raised or timed out. */
 export interface CellFailure {
-  /** 1-based position of the cell among all the notebook's cells, as executed (after injection). */
+  /** 1-based position of the cell among all the notebook's cells, as executed (after injection); 0 if none ran. */
   cell: number;
   /** 1-based number among code cells. */
   codeCell: number;
@@ -182,11 +182,11 @@ export async function runNotebook(
   const notebook = injectParameters(readNotebook(path), options.params ?? {}, { file: path });
   const env = kernelEnvironment({ env: options.env, envFile: options.envFile });
   const python = await findPython();
-  mkdirSync(outDir, { recursive: true });
   const ipynb = join(outDir, `${name}.ipynb`);
   if (resolve(ipynb) === resolve(path)) {
     throw new RangeError(`runNotebook: writing to "${outDir}" would overwrite the notebook "${path}"`);
   }
+  mkdirSync(outDir, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), "cxr-report-"));
   chmodSync(work, 0o700); // the raw executed notebook may hold secrets until redacted
   const emit = options.onProgress ?? (() => {});
@@ -232,8 +232,9 @@ export async function runNotebook(
     let error: CellFailure | undefined;
     if (done.ok !== true) {
       error = {
-        cell: Number(done.cell) + 1,
-        codeCell: Number(done.number),
+        // 0 when the kernel died before any cell started.
+        cell: typeof done.cell === "number" ? done.cell + 1 : 0,
+        codeCell: typeof done.number === "number" ? done.number : 0,
         ename: redactSecrets(String(done.ename)),
         evalue: redactSecrets(String(done.evalue)),
       };
