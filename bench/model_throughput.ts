@@ -56,7 +56,7 @@ async function measureTfjs(
     loss.dispose();
   };
   const rate = async (fn: () => Promise<void>) => {
-    await fn(); // warm-up: kernel set-up and first allocations
+    if (repeats > 1) await fn(); // warm-up (kernel set-up, first allocations); skipped for slow single runs
     const t0 = performance.now();
     for (let i = 0; i < repeats; i++) await fn();
     return (batch * repeats) / ((performance.now() - t0) / 1000);
@@ -146,7 +146,7 @@ if (import.meta.main) {
   if (values.help) {
     console.log(`deno run -A bench/model_throughput.ts [--backends wasm,cpu] [--sizes 224,128] [--batch 2]
   [--repeats 3] [--torch /usr/bin/python3 | --torch ""] [--torch-threads 1,2] [--max-batch wasm:224] [--json]
-cpu runs batch 1 with one repeat (it is slow). --max-batch B:S tries training steps with batch 1, 2, ... on
+cpu runs batch 1 once, without warm-up (it is slow: minutes per training step at 224). --max-batch B:S tries training steps with batch 1, 2, ... on
 backend B at size S until one fails (wasm: its 4 GB heap).`);
     Deno.exit(0);
   }
@@ -184,7 +184,7 @@ backend B at size S until one fails (wasm: its 4 GB heap).`);
   }
   if (values.json) console.log(JSON.stringify(results, null, 2));
   else {
-    const fmt = (v?: number) => (v === undefined ? "-" : v.toFixed(2));
+    const fmt = (v?: number) => (v === undefined ? "-" : v < 0.1 ? v.toPrecision(2) : v.toFixed(2));
     console.log(
       "| runtime | size | batch | forward img/s | train img/s | note |\n| --- | --- | --- | --- | --- | --- |",
     );

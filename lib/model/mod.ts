@@ -2,6 +2,15 @@
  * The model step: DenseNet-121 in tfjs-layers, input normalisation, compute backends (with the gradient
  * kernels wasm lacks), saving/loading models and the model bundle, and Keras HDF5 weight import.
  *
+ * - Import TensorFlow.js through `tf`/`tfl` from here (see `tf.ts`: it registers the gradients and chained
+ *   ops that tfjs-core's Node build leaves out).
+ * - Normalisation is a layer inside the model (`Normalize`, serialised as `CxrNormalize`): models take raw
+ *   grey pixels 0..255, `[batch, size, size, 1]`; the same numbers are in the bundle metadata.
+ * - Call `selectBackend()` before building models; it also installs the wasm gradient kernels and the lean
+ *   BatchNorm gradient. On wasm, DenseNet-121 trains at 224x224 with batches of at most 3 (4 aborts: the
+ *   4 GB wasm heap; measure with `bench/model_throughput.ts --max-batch wasm:224`): use batch 2 and
+ *   accumulate gradients. The cpu backend is for tiny models only (minutes per 224 training image).
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
