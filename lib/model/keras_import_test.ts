@@ -19,6 +19,8 @@ interface Layout {
   drop?: string[];
   /** Extra top-level layer with one weight nobody uses. */
   extra?: boolean;
+  /** Split `layer_names` into `layer_names0`, `layer_names1` (as Keras does past 64 KB). */
+  chunked?: boolean;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -28,13 +30,20 @@ function group(parent: any, path: string): any {
   return g;
 }
 
+/** A string-array attribute as h5py writes Keras' (fixed-length byte strings, `|S<n>`). */
+// deno-lint-ignore no-explicit-any
+function strings(g: any, name: string, values: string[]): void {
+  if (values.length === 0) g.create_attribute(name, []);
+  else g.create_attribute(name, values, [values.length], `S${Math.max(...values.map((v) => v.length))}`);
+}
+
 /** Writes `model`'s weights the way Keras 2 / tf.keras `save_weights(".h5")` lays them out. */
 function writeKerasH5(model: tfl.LayersModel, file: string, layout: Layout = {}): void {
   const h5 = new h5wasm.File(file, "w");
   const root = layout.fullModel ? h5.create_group("model_weights") : h5;
   const layers = model.layers.filter((l) => !(layout.drop ?? []).includes(l.name));
   const write = (g: ReturnType<typeof group>, weights: tfl.LayerVariable[]) => {
-    g.create_attribute("weight_names", weights.length ? weights.map((w) => `${w.originalName}:0`) : []);
+    strings(g, "weight_names", weights.map((w) => `${w.originalName}:0`));
     for (const w of weights) {
       const values = w.read().dataSync() as Float32Array;
       group(g, w.originalName.slice(0, w.originalName.lastIndexOf("/")))
@@ -51,7 +60,10 @@ function writeKerasH5(model: tfl.LayersModel, file: string, layout: Layout = {})
     ...top.map((l) => l.name),
     ...(layout.extra ? ["extra"] : []),
   ];
-  root.create_attribute("layer_names", names);
+  if (layout.chunked) {
+    strings(root, "layer_names0", names.slice(0, 1));
+    strings(root, "layer_names1", names.slice(1));
+  } else strings(root, "layer_names", names);
   if (layout.nested) {
     write(
       group(root, layout.nested),
@@ -61,7 +73,7 @@ function writeKerasH5(model: tfl.LayersModel, file: string, layout: Layout = {})
   for (const l of top) write(group(root, l.name), l.weights);
   if (layout.extra) {
     const g = group(root, "extra");
-    g.create_attribute("weight_names", ["extra/kernel:0"]);
+    strings(g, "weight_names", ["extra/kernel:0"]);
     group(g, "extra").create_dataset({ name: "kernel:0", data: new Float32Array([1, 2]), shape: [2] });
   }
   h5.close();
@@ -93,11 +105,11 @@ Deno.test("keras_import: weights written in the Keras save_weights layout load b
   assert.ok(sameWeights(source, target));
 });
 
-Deno.test("keras_import: a full-model file with a nested backbone (CheXNet-style checkpoint) loads too", async () => {
+Deno.test("keras_import: a full-model file with a nested backbone (CheXNet-style checkpoint) and chunked layer_names loads too", async () => {
   const file = join(await Deno.makeTempDir(), "chexnet.h5");
   const source = tiny();
   setSeededWeights(source, 22);
-  writeKerasH5(source, file, { fullModel: true, nested: "densenet121", extra: true });
+  writeKerasH5(source, file, { fullModel: true, nested: "densenet121", extra: true, chunked: true });
   const target = tiny();
   const result = await importKerasWeights(target, file);
   assert.deepEqual(result.unused, ["extra/kernel"]);
