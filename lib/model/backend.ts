@@ -11,7 +11,15 @@ import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_gradients.ts";
 import { registerBatchNormGradient } from "./batch_norm_gradient.ts";
 
-/** The backends, best first; `auto` picks the first one that loads. */
+/**
+ * The backends, best first; `auto` picks the first one that loads.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(BACKENDS, ["tensorflow", "webgpu", "wasm", "cpu"]);
+ * ```
+ */
 export const BACKENDS = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
 /** One backend name. */
 export type BackendName = typeof BACKENDS[number];
@@ -46,7 +54,16 @@ export interface SelectBackendOptions {
   allowFallbackAdapter?: boolean;
 }
 
-/** An explicitly requested backend could not be initialised. */
+/**
+ * An explicitly requested backend could not be initialised; `tried` says why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new BackendUnavailableError("Cannot use the \"webgpu\" backend: no adapter", "webgpu", []);
+ * assert.equal(e.backend, "webgpu");
+ * ```
+ */
 export class BackendUnavailableError extends Error {
   /** The backend asked for. */
   backend: string;

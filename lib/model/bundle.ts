@@ -42,7 +42,16 @@ export interface ModelBundle {
   dir: string;
 }
 
-/** A bundle's class names differ from what the caller expects. */
+/**
+ * A bundle's class names differ from what the caller expects.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new LabelMismatchError("labels differ", ['position 1: expected "a", found "b"']);
+ * assert.equal(e.differences.length, 1);
+ * ```
+ */
 export class LabelMismatchError extends Error {
   /** One line per difference, e.g. `position 4: expected "Mass", found "Nodule"`. */
   differences: string[];
@@ -53,7 +62,15 @@ export class LabelMismatchError extends Error {
   }
 }
 
-/** The model in a bundle disagrees with its own metadata (output count, input shape). */
+/**
+ * The model in a bundle disagrees with its own metadata (output count, input shape).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(new BundleMismatchError("14 outputs but 13 class names", "b").dir, "b");
+ * ```
+ */
 export class BundleMismatchError extends Error {
   /** The bundle folder. */
   dir: string;

@@ -32,7 +32,17 @@ export interface BundleMetadata {
   splitDigest: string | null;
 }
 
-/** `metadata.json` is not valid JSON or lacks a field; `line`/`column` (1-based) point at the problem. */
+/**
+ * `metadata.json` is not valid JSON or lacks a field; `line`/`column` (1-based) point at the problem.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new BundleMetadataSyntaxError("bad", "metadata.json", 2, 5);
+ * assert.ok(e instanceof SyntaxError);
+ * assert.equal(e.line, 2);
+ * ```
+ */
 export class BundleMetadataSyntaxError extends SyntaxError {
   /** The file parsed. */
   file: string;

@@ -8,7 +8,15 @@ import { FINDINGS } from "../nih/classes.ts";
 import { tfl } from "./tf.ts";
 import { IMAGENET_NORMALIZATION, Normalization, Normalize } from "./normalize.ts";
 
-/** DenseNet-121's dense block sizes. */
+/**
+ * DenseNet-121's dense block sizes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(DENSENET121_BLOCKS.reduce((a, b) => a + b), 58);
+ * ```
+ */
 export const DENSENET121_BLOCKS: readonly number[] = Object.freeze([6, 12, 24, 16]);
 
 /** Options for {@link createDenseNet}; every field has a DenseNet-121 / ChestX-ray14 default. */

@@ -13,7 +13,16 @@ export const MODEL_JSON = "model.json";
 /** The single weights shard written by {@link writeModelArtifacts}. */
 export const WEIGHTS_BIN = "weights.bin";
 
-/** A `model.json` (or one of its shards) could not be read or does not describe a tfjs layers model. */
+/**
+ * A `model.json` (or one of its shards) could not be read or does not describe a tfjs layers model.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new ModelFileError("Cannot read model from \"m/model.json\"", "m/model.json");
+ * assert.equal(e.file, "m/model.json");
+ * ```
+ */
 export class ModelFileError extends Error {
   /** The file involved. */
   file: string;

@@ -13,7 +13,16 @@ import { statSync } from "node:fs";
 import h5wasm from "h5wasm/node";
 import { tf, tfl } from "./tf.ts";
 
-/** Weights missing from the file or with the wrong shape; lists every one. */
+/**
+ * Weights missing from the file or with the wrong shape; lists every one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new KerasWeightsError("Cannot import", "w.h5", ["predictions/bias"], []);
+ * assert.deepEqual(e.missing, ["predictions/bias"]);
+ * ```
+ */
 export class KerasWeightsError extends Error {
   /** The HDF5 file. */
   file: string;

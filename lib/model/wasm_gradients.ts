@@ -160,7 +160,15 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
 
 const WRAPPED = Symbol.for("cxr.wasmConv2DBackpropInput");
 
-/** Kernel names {@link registerWasmGradientKernels} adds to the wasm backend. */
+/**
+ * Kernel names {@link registerWasmGradientKernels} adds to (or wraps in) the wasm backend.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(WASM_GRADIENT_KERNELS.includes("Conv2DBackpropFilter"));
+ * ```
+ */
 export const WASM_GRADIENT_KERNELS: readonly string[] = Object.freeze([
   "Conv2DBackpropFilter",
   "Conv2DBackpropInput",
