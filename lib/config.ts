@@ -115,10 +115,10 @@ export class ConfigError extends Error {
   }
 }
 
-/** Which compute backend the model code should use. */
-export const BACKENDS = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
-/** A compute backend name. */
-export type BackendName = typeof BACKENDS[number];
+/** What `CXR_BACKEND` may say: `auto` or one of the compute backends of `lib/model/backend.ts`. */
+export const BACKEND_CHOICES = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
+/** A value of `CXR_BACKEND`. */
+export type BackendChoice = typeof BACKEND_CHOICES[number];
 
 /** How to reach blob storage. */
 export interface StorageSettings {
@@ -149,7 +149,7 @@ export interface Settings {
   /** Base URL of the NIH archives (`CXR_NIH_BASE_URL`); unset = the official download links. */
   nihBaseUrl?: string;
   /** Compute backend (`CXR_BACKEND`). */
-  backend: BackendName;
+  backend: BackendChoice;
   /** Port of the host's Jupyter server (`CXR_JUPYTER_PORT`, default 10002). */
   jupyterPort: number;
   /** Port of the training container's Jupyter server (`CXR_TRAINING_JUPYTER_PORT`, default 10003). */
@@ -304,9 +304,9 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       "CXR_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT (with a key, SAS or az login)",
     );
   }
-  const backend = (env.CXR_BACKEND || "auto") as BackendName;
-  if (!BACKENDS.includes(backend)) {
-    throw new ConfigError("CXR_BACKEND", `CXR_BACKEND="${backend}" must be one of: ${BACKENDS.join(", ")}`);
+  const backend = (env.CXR_BACKEND || "auto") as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) {
+    throw new ConfigError("CXR_BACKEND", `CXR_BACKEND="${backend}" must be one of: ${BACKEND_CHOICES.join(", ")}`);
   }
   const nihBaseUrl = env.CXR_NIH_BASE_URL || undefined;
   if (nihBaseUrl && !/^https?:\/\//.test(nihBaseUrl)) {

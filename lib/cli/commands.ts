@@ -10,16 +10,18 @@ import { dataLabelsCommand, dataSplitCommand } from "./data_split.ts";
 import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
 import { jupyterCommand, reportCommand } from "./report.ts";
+import { demoCommand } from "./demo.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
+  demoCommand,
   settingsCommand,
   dataFetchCommand,
+  dataSynthCommand,
+  dataLabelsCommand,
+  dataSplitCommand,
   dataUploadCommand,
   dataDownloadCommand,
-  dataSynthCommand,
-  dataSplitCommand,
-  dataLabelsCommand,
   reportCommand,
   jupyterCommand,
 ];
