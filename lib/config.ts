@@ -306,7 +306,10 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
   }
   const backend = (env.CXR_BACKEND || "auto") as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) {
-    throw new ConfigError("CXR_BACKEND", `CXR_BACKEND="${backend}" must be one of: ${BACKEND_CHOICES.join(", ")}`);
+    throw new ConfigError(
+      "CXR_BACKEND",
+      `CXR_BACKEND="${backend}" must be one of: ${BACKEND_CHOICES.join(", ")}`,
+    );
   }
   const nihBaseUrl = env.CXR_NIH_BASE_URL || undefined;
   if (nihBaseUrl && !/^https?:\/\//.test(nihBaseUrl)) {
