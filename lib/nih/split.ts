@@ -1,5 +1,5 @@
 /**
- * Patient-wise train/val/test splits, and the split file (`cxr-split/1`) that makes a run reproducible.
+ * Patient-wise train/val/test splits; the split file (`cxr-split/1`) is in `split_file.ts`, re-exported here.
  *
  * Two methods: `seed` reproduces the seed project's split exactly (patients without bounding boxes shuffled
  * with CPython's `random.seed(0)`, 70 % train, 10 % val, the rest and every boxed patient test); `official`
@@ -7,37 +7,23 @@
  *
  * @module
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import {
-  IMAGE_NAME,
-  lineColumn,
-  NihFormatError,
-  readInputFile,
-  sha256Hex,
-  type SplitFileJson,
-} from "./_format.ts";
+import { IMAGE_NAME, NihFormatError, readInputFile } from "./_format.ts";
 import { type BoundingBoxTable, boxedPatients } from "./bbox.ts";
 import { applyBlacklist, type Blacklist } from "./blacklist.ts";
 import type { Entry, EntryTable } from "./entries.ts";
 import { MersenneTwister } from "./mt19937.ts";
+import {
+  type Partition,
+  PARTITIONS,
+  type Split,
+  SPLIT_FORMAT,
+  splitDigest,
+  type SplitMethod,
+} from "./split_file.ts";
 
-/** The three partitions, in file order. */
-export const PARTITIONS = ["train", "val", "test"] as const;
-/** A partition. */
-export type Partition = typeof PARTITIONS[number];
-/** How a split was drawn. */
-export const SPLIT_METHODS = ["seed", "official"] as const;
-/** A split method. */
-export type SplitMethod = typeof SPLIT_METHODS[number];
-/** The `format` of split files this code writes and reads. */
-export const SPLIT_FORMAT = "cxr-split/1";
-
-/**
- * A split: image names per partition, plus what it was drawn from. Serialised as-is (see
- * {@linkcode writeSplit}); `images` are sorted ascending in each partition.
- */
-export type Split = SplitFileJson;
+// The split file (format, read, write, validate) lives in split_file.ts; re-exported so imports of this
+// module keep working.
+export * from "./split_file.ts";
 
 /** A split and the remarks worth showing (blacklisted names not in the entries, list names missing, ...). */
 export interface SplitResult {
@@ -55,44 +41,12 @@ export class SplitError extends Error {
   }
 }
 
-/** A split file that does not parse or whose contents are inconsistent; `path` names the JSON field. */
-export class SplitFormatError extends NihFormatError {
-  /** The JSON field, e.g. `images.val[3]`. */
-  path: string;
-  constructor(
-    reason: string,
-    where: { file: string; line: number; column: number; path: string },
-    options?: ErrorOptions,
-  ) {
-    super(reason, where, options);
-    this.name = "SplitFormatError";
-    this.path = where.path;
-  }
-}
-
 /** Options shared by both methods. */
 export interface SplitOptions {
   /** Seed of CPython's `random.seed`. @default 0 */
   seed?: number;
   /** Images to leave out. */
   blacklist?: Blacklist;
-}
-
-/**
- * The sha256 over the partitions: for each partition in order, each name as `partition<TAB>name<LF>`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const d = splitDigest({ train: ["00000001_000.png"], val: [], test: [] });
- * assert.match(d, /^[0-9a-f]{64}$/);
- * assert.notEqual(d, splitDigest({ train: [], val: ["00000001_000.png"], test: [] }));
- * ```
- */
-export function splitDigest(images: Record<Partition, readonly string[]>): string {
-  const parts: string[] = [];
-  for (const p of PARTITIONS) for (const name of images[p]) parts.push(`${p}\t${name}\n`);
-  return sha256Hex(parts.join(""));
 }
 
 function patientOf(name: string): number {
@@ -329,167 +283,4 @@ export function officialSplit(
     else if (trainValNames.has(e.image)) images[val.has(e.patientId) ? "val" : "train"].push(e.image);
   }
   return { split: finish("official", seed, inputs, images, valFraction), warnings };
-}
-
-/**
- * Writes a split file atomically: a temporary file beside `path`, then a rename, so a crash never leaves half
- * a file.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const dir = Deno.makeTempDirSync();
- * const split = { format: "cxr-split/1" as const, method: "seed" as const, seed: 0, inputs: {}, patients: { train: 1, val: 0, test: 0 },
- *   images: { train: ["00000001_000.png"], val: [], test: [] }, digest: splitDigest({ train: ["00000001_000.png"], val: [], test: [] }) };
- * writeSplit(`${dir}/split.json`, split);
- * assert.deepEqual(readSplit(`${dir}/split.json`), split);
- * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["split.json"]);
- * Deno.removeSync(dir, { recursive: true });
- * ```
- */
-export function writeSplit(path: string, split: Split): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
-  try {
-    writeFileSync(tmp, JSON.stringify(split, null, 1) + "\n");
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
-/** Reads and validates a split file; see {@linkcode parseSplit}. */
-export function readSplit(path: string): Split {
-  return parseSplit(readFileSync(path, "utf8"), { file: basename(path) });
-}
-
-/**
- * Parses and validates a split file: JSON syntax, the shape of every field, image names, partitions disjoint
- * by image and by patient, patient counts and digest consistent with the names.
- *
- * @param text The file's text.
- * @param options `file`: name for messages (default `"split.json"`).
- * @throws {SplitFormatError} Naming the file, the line and column, and the field.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const images = { train: ["00000001_000.png"], val: ["00000002_000.png"], test: [] };
- * const ok = { format: "cxr-split/1", method: "seed", seed: 0, inputs: {}, digest: splitDigest(images),
- *   patients: { train: 1, val: 1, test: 0 }, images };
- * assert.equal(parseSplit(JSON.stringify(ok)).seed, 0);
- * assert.throws(() => parseSplit("{"), /Cannot read "split.json" at line 1, column 2: not valid JSON/);
- * const crossing = { ...ok, images: { ...images, val: ["00000001_001.png"] } };
- * assert.throws(() => parseSplit(JSON.stringify(crossing)), /patient 1 is in images.train and images.val/);
- * ```
- */
-export function parseSplit(text: string, options: { file?: string } = {}): Split {
-  const file = options.file ?? "split.json";
-  const fail = (path: string, reason: string, needle?: string): never => {
-    const at = needle === undefined ? -1 : text.indexOf(needle);
-    const { line, column } = lineColumn(text, Math.max(at, 0));
-    throw new SplitFormatError(`${path}: ${reason}`, { file, line, column, path });
-  };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    const m = /position (\d+)/.exec((e as Error).message);
-    const { line, column } = lineColumn(text, m ? Number(m[1]) : text.length);
-    throw new SplitFormatError(`not valid JSON (${(e as Error).message})`, { file, line, column, path: "" }, {
-      cause: e,
-    });
-  }
-  const isObject = (v: unknown): v is Record<string, unknown> =>
-    typeof v === "object" && v !== null && !Array.isArray(v);
-  if (!isObject(doc)) return fail("(root)", "expected a JSON object");
-  const key = (k: string) => `"${k}"`;
-  if (doc.format !== SPLIT_FORMAT) {
-    fail("format", `expected "${SPLIT_FORMAT}", found ${JSON.stringify(doc.format)}`, key("format"));
-  }
-  if (!SPLIT_METHODS.includes(doc.method as SplitMethod)) {
-    fail(
-      "method",
-      `expected one of ${SPLIT_METHODS.join(", ")}, found ${JSON.stringify(doc.method)}`,
-      key("method"),
-    );
-  }
-  if (!Number.isSafeInteger(doc.seed)) {
-    fail("seed", `expected an integer, found ${JSON.stringify(doc.seed)}`, key("seed"));
-  }
-  if (
-    doc.valFraction !== undefined &&
-    !(typeof doc.valFraction === "number" && doc.valFraction >= 0 && doc.valFraction < 1)
-  ) {
-    fail(
-      "valFraction",
-      `expected a number in [0, 1), found ${JSON.stringify(doc.valFraction)}`,
-      key("valFraction"),
-    );
-  }
-  if (!isObject(doc.inputs)) return fail("inputs", "expected an object", key("inputs"));
-  for (const [k, v] of Object.entries(doc.inputs)) {
-    if (
-      !isObject(v) || typeof v.file !== "string" || typeof v.sha256 !== "string" ||
-      !/^([0-9a-f]{64})?$/.test(v.sha256)
-    ) {
-      fail(`inputs.${k}`, 'expected { "file": string, "sha256": 64 hex digits }', key(k));
-    }
-  }
-  if (typeof doc.digest !== "string") fail("digest", "expected a string", key("digest"));
-  if (!isObject(doc.patients)) return fail("patients", "expected an object", key("patients"));
-  if (!isObject(doc.images)) return fail("images", "expected an object", key("images"));
-  const images = doc.images;
-  const owner = new Map<string, Partition>();
-  const patientOwner = new Map<number, Partition>();
-  for (const p of PARTITIONS) {
-    if (!Array.isArray(images[p])) fail(`images.${p}`, "expected an array of image names", key("images"));
-  }
-  for (const p of PARTITIONS) {
-    const list = images[p] as unknown[];
-    const patients = new Set<number>();
-    list.forEach((raw, i) => {
-      const path = `images.${p}[${i}]`;
-      const name = String(raw);
-      if (typeof raw !== "string" || !IMAGE_NAME.test(raw)) {
-        fail(
-          path,
-          `expected an image name like 00000001_000.png, found ${JSON.stringify(raw)}`,
-          JSON.stringify(raw),
-        );
-      }
-      const other = owner.get(name);
-      if (other !== undefined) {
-        fail(
-          path,
-          `"${name}" is in images.${other} and images.${p}; partitions must be disjoint`,
-          JSON.stringify(name),
-        );
-      }
-      owner.set(name, p);
-      const patient = patientOf(name);
-      const otherPatient = patientOwner.get(patient);
-      if (otherPatient !== undefined && otherPatient !== p) {
-        fail(
-          path,
-          `patient ${patient} is in images.${otherPatient} and images.${p}; a patient must stay in one partition`,
-          JSON.stringify(name),
-        );
-      }
-      patientOwner.set(patient, p);
-      patients.add(patient);
-    });
-    if (doc.patients[p] !== patients.size) {
-      fail(
-        `patients.${p}`,
-        `expected ${patients.size} (the patients of images.${p}), found ${JSON.stringify(doc.patients[p])}`,
-        key("patients"),
-      );
-    }
-  }
-  const split = doc as unknown as Split;
-  const digest = splitDigest(split.images);
-  if (split.digest !== digest) {
-    fail("digest", `does not match the images (expected ${digest}); the file was edited`, key("digest"));
-  }
-  return split;
 }
