@@ -47,6 +47,9 @@ cxr_ensure_kernel() {
 }
 
 cxr_setup() {
+  # Trust the operating system's certificate store (it holds any corporate or proxy CA), not only Deno's
+  # built-in Mozilla roots: package downloads through such a proxy fail otherwise.
+  export DENO_TLS_CA_STORE=${DENO_TLS_CA_STORE:-system}
   cxr_ensure_deno
   cxr_ensure_apt "${CXR_APT_PACKAGES[@]}"
   cxr_ensure_kernel
