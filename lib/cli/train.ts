@@ -1,0 +1,116 @@
+/**
+ * `deno task cxr train`: fits a DenseNet on the preprocessed cache, with checkpoints, `best/` and resume.
+ *
+ * @module
+ */
+import { choiceOption, type Command, intOption, numberOption, stringOption, UsageError } from "./command.ts";
+import { BACKENDS, selectBackend } from "../model/mod.ts";
+import { ARCHITECTURES, train, trainingDisplay } from "../train/mod.ts";
+
+/**
+ * The `train` command. With `--json` it prints
+ * `{"backend","epochs","best":{"epoch","val_loss","mean_auroc"},"bundle","history","resumedFrom","stoppedEarly"}`.
+ */
+export const trainCommand: Command = {
+  name: "train",
+  summary: "Train DenseNet-121 (or the tiny demo DenseNet) on the preprocessed cache, resuming after a kill.",
+  details: "Reads <cache>/train.* and <cache>/val.* (build them with `preprocess`). Writes " +
+    "<out>/checkpoints/epoch-NNN-val-L/ after every epoch (model bundle + optimizer + training state), " +
+    "<out>/best/ (the bundle with the lowest validation loss) and <out>/history.jsonl (one JSON line per " +
+    "epoch: loss, val_loss, per-class val_auroc, mean_auroc, lr, seconds, images/s). Run the same command " +
+    "again after an interruption and it continues from the newest checkpoint. On wasm at 224 pixels the " +
+    "batch is split into micro-batches of 2 whose gradients are accumulated.",
+  options: {
+    cache: { type: "string", valueName: "DIR", description: "The preprocessed cache.", required: true },
+    out: { type: "string", valueName: "DIR", description: "Output folder.", required: true },
+    epochs: { type: "string", valueName: "N", description: "Epochs in all.", defaultText: "10" },
+    batch: { type: "string", valueName: "N", description: "Images per optimizer step.", defaultText: "16" },
+    "micro-batch": {
+      type: "string",
+      valueName: "N",
+      description: "Images per forward/backward pass (gradients accumulate to --batch).",
+      defaultText: "2 on wasm at >= 160 px, else --batch",
+    },
+    lr: {
+      type: "string",
+      valueName: "X",
+      description: "Adam's initial learning rate.",
+      defaultText: "0.001",
+    },
+    backend: {
+      type: "string",
+      valueName: "NAME",
+      description: `Compute backend: auto, ${BACKENDS.join(", ")}.`,
+      defaultText: "auto",
+    },
+    arch: {
+      type: "string",
+      valueName: "NAME",
+      description: ARCHITECTURES.join(" or "),
+      defaultText: "densenet121",
+    },
+    seed: {
+      type: "string",
+      valueName: "S",
+      description: "Seed of shuffling and augmentation.",
+      defaultText: "0",
+    },
+    "weighted-loss": {
+      type: "boolean",
+      description: "Weight the loss per class by label frequency (CheXNet).",
+    },
+    "no-augment": { type: "boolean", description: "Train on the images as cached (no flip/rotate/scale)." },
+    patience: {
+      type: "string",
+      valueName: "N",
+      description: "Stop after N epochs without validation-loss improvement.",
+      defaultText: "10",
+    },
+    resume: { type: "boolean", description: "Continue from the newest checkpoint (the default)." },
+    "no-resume": { type: "boolean", description: "Start afresh even if checkpoints exist." },
+  },
+  async run(values, ctx) {
+    if (values.resume && values["no-resume"]) {
+      throw new UsageError("--resume and --no-resume exclude each other");
+    }
+    const cache = stringOption(values, "cache");
+    const out = stringOption(values, "out");
+    const epochs = intOption(values, "epochs", { min: 1, max: 100_000, fallback: 10 });
+    const batchSize = intOption(values, "batch", { min: 1, max: 65_536, fallback: 16 });
+    const microBatch = values["micro-batch"] === undefined
+      ? undefined
+      : intOption(values, "micro-batch", { min: 1, max: batchSize });
+    const lr = numberOption(values, "lr", { min: 1e-12, max: 10, fallback: 1e-3 });
+    const backendName = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
+    const arch = choiceOption(values, "arch", ARCHITECTURES, "densenet121");
+    const seed = intOption(values, "seed", { min: 0, max: 2 ** 32 - 1, fallback: 0 });
+    const patience = intOption(values, "patience", { min: 1, max: 100_000, fallback: 10 });
+    const backend = await selectBackend(backendName);
+    ctx.err(`backend: ${backend.name} (${backend.reason})`);
+    const summary = await train(cache, out, {
+      epochs,
+      batchSize,
+      microBatch,
+      lr,
+      arch,
+      seed,
+      patience,
+      weightedLoss: values["weighted-loss"] === true,
+      augment: values["no-augment"] ? null : undefined,
+      resume: values["no-resume"] !== true,
+      onProgress: trainingDisplay({ write: ctx.err }),
+    });
+    if (ctx.json) {
+      ctx.out(JSON.stringify(summary));
+      return;
+    }
+    const b = summary.best;
+    ctx.out(
+      `best epoch ${b.epoch} of ${summary.epochs}: val_loss ${b.val_loss.toFixed(4)}, mean AUROC ${
+        b.mean_auroc === null ? "undefined" : b.mean_auroc.toFixed(4)
+      }`,
+    );
+    ctx.out(`model bundle: ${summary.bundle}`);
+    ctx.out(`history: ${summary.history}`);
+  },
+};

@@ -1,0 +1,13 @@
+/**
+ * The evaluation step: metrics of a trained model on a partition.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rocAuc } from "./mod.ts";
+ * assert.equal(rocAuc([1, 2, 3], [0, 1, 1]), 1);
+ * ```
+ *
+ * @module
+ */
+export * from "./auroc.ts";

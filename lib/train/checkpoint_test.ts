@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createDenseNet, selectBackend, tf } from "../model/mod.ts";
+import { maxRelDiff, setSeededWeights } from "../model/_testing.ts";
+import {
+  CheckpointError,
+  findLatestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+  type TrainState,
+} from "./checkpoint.ts";
+import { trainStep } from "./step.ts";
+
+await selectBackend("cpu");
+
+const state = (epoch: number, valLoss: number): TrainState => ({
+  format: "cxr-train-state/1",
+  epoch,
+  config: { arch: "tiny", size: 8, batchSize: 2, weightedLoss: false, seed: 0 },
+  plateau: { lr: 1e-3, best: valLoss, wait: 0 },
+  early: { best: valLoss, wait: 0 },
+  best: { epoch, val_loss: valLoss, mean_auroc: null },
+  stopped: false,
+  history: [{
+    epoch,
+    loss: 1,
+    val_loss: valLoss,
+    val_auroc: {},
+    mean_auroc: null,
+    lr: 1e-3,
+    seconds: 1,
+    "images/s": 1,
+  }],
+});
+
+function batch(): [tf.Tensor4D, tf.Tensor2D] {
+  const x = tf.tensor4d(Array.from({ length: 2 * 64 }, (_, i) => (i * 37) % 256), [2, 8, 8, 1]);
+  const y = tf.tensor2d(Array.from({ length: 28 }, (_, i) => (i % 3 === 0 ? 1 : 0)), [2, 14]);
+  return [x, y];
+}
+
+async function weightsOf(model: { getWeights(): tf.Tensor[] }): Promise<number[]> {
+  return (await Promise.all(model.getWeights().map((w) => w.data()))).flatMap((d) => [...d]);
+}
+
+Deno.test("a step after save + load equals the step the original run would have taken (Adam moments kept)", async () => {
+  const dir = Deno.makeTempDirSync();
+  const [x, y] = batch();
+  const model = createDenseNet({ blocks: [1], growthRate: 2, inputSize: 8 });
+  setSeededWeights(model, 4);
+  const optimizer = tf.train.adam(0.01);
+  await trainStep(model, optimizer, x, y);
+  await trainStep(model, optimizer, x, y);
+  const saved = await saveCheckpoint(dir, model, optimizer, state(2, 0.25));
+  assert.match(saved, /epoch-002-val-0\.2500$/);
+
+  await trainStep(model, optimizer, x, y);
+  const continued = await weightsOf(model);
+
+  const ckpt = await loadCheckpoint(saved);
+  assert.equal(ckpt.state.epoch, 2);
+  const resumed = tf.train.adam(0.01);
+  await resumed.setWeights(ckpt.optimizerWeights);
+  tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
+  await trainStep(ckpt.model, resumed, x, y);
+  const after = await weightsOf(ckpt.model);
+  assert.equal(after.length, continued.length);
+  assert.ok(maxRelDiff(after, continued) < 1e-5, `differs by ${maxRelDiff(after, continued)}`);
+
+  // Without the moments the step would differ: the test can tell.
+  const fresh = await loadCheckpoint(saved);
+  tf.dispose(fresh.optimizerWeights.map((w) => w.tensor));
+  await trainStep(fresh.model, tf.train.adam(0.01), x, y);
+  assert.ok(maxRelDiff(await weightsOf(fresh.model), continued) > 1e-3);
+  tf.dispose([x, y]);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("findLatestCheckpoint picks the highest epoch with a state file; prune keeps the newest", async () => {
+  const dir = Deno.makeTempDirSync();
+  const model = createDenseNet({ blocks: [1], growthRate: 2, inputSize: 8 });
+  const optimizer = tf.train.adam();
+  for (const [e, v] of [[9, 0.3], [10, 0.2], [2, 0.5]] as const) {
+    await saveCheckpoint(dir, model, optimizer, state(e, v));
+  }
+  // A half-written folder (no train_state.json) and a temporary folder are ignored.
+  mkdirSync(join(dir, "epoch-011-val-0.1000"));
+  mkdirSync(join(dir, ".epoch-012-val-0.1000.tmp-x"));
+  assert.equal(await findLatestCheckpoint(dir), join(dir, "epoch-010-val-0.2000"));
+  await pruneCheckpoints(dir, 2);
+  assert.deepEqual(
+    Deno.readDirSync(dir).map((e) => e.name).filter((n) => !n.startsWith(".")).toArray().sort(),
+    ["epoch-010-val-0.2000", "epoch-011-val-0.1000"],
+  );
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("loadCheckpoint names the folder when the state is unreadable or from another format", async () => {
+  const dir = Deno.makeTempDirSync();
+  const model = createDenseNet({ blocks: [1], growthRate: 2, inputSize: 8 });
+  const saved = await saveCheckpoint(dir, model, tf.train.adam(), state(1, 0.5));
+  writeFileSync(join(saved, "train_state.json"), JSON.stringify({ ...state(1, 0.5), format: "x/9" }));
+  await assert.rejects(loadCheckpoint(saved), (e: Error) => {
+    assert.ok(e instanceof CheckpointError);
+    assert.match(e.message, /epoch-001-val-0\.5000.*format "x\/9", expected "cxr-train-state\/1"/);
+    return true;
+  });
+  Deno.removeSync(join(saved, "optimizer.bin"));
+  await assert.rejects(loadCheckpoint(saved), CheckpointError);
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -1,0 +1,65 @@
+/**
+ * The progress events `train` reports through its `onProgress` option.
+ *
+ * @module
+ */
+import type { EpochRecord } from "./history.ts";
+
+/** Training starts, fresh or resumed from a checkpoint. */
+export interface TrainStartEvent {
+  type: "start";
+  /** The active tfjs backend. */
+  backend: string;
+  /** Epochs in all. */
+  epochs: number;
+  /** The first epoch this run trains (1-based; > 1 after a resume). */
+  startEpoch: number;
+  /** The checkpoint folder resumed from, or `null`. */
+  resumedFrom: string | null;
+  /** Training images. */
+  train: number;
+  /** Validation images. */
+  val: number;
+  /** Images per optimizer step. */
+  batchSize: number;
+  /** Images per forward/backward pass (gradients accumulate up to `batchSize`). */
+  microBatch: number;
+  /** Epochs already done (from the checkpoint). */
+  history?: EpochRecord[];
+}
+
+/** A training step finished. */
+export interface TrainBatchEvent {
+  type: "batch";
+  /** 1-based epoch. */
+  epoch: number;
+  /** Epochs in all. */
+  epochs: number;
+  /** Steps done in this epoch (1-based). */
+  batch: number;
+  /** Steps in this epoch. */
+  batches: number;
+  /** Mean training loss of the epoch so far. */
+  loss: number;
+}
+
+/** An epoch finished: validated, checkpointed, recorded. */
+export interface TrainEpochEvent {
+  type: "epoch";
+  /** The history line. */
+  record: EpochRecord;
+  /** The checkpoint folder written. */
+  checkpoint: string;
+  /** Whether this epoch is the best so far (and was written to `best/`). */
+  best: boolean;
+}
+
+/** Training ended before the last epoch (early stopping). */
+export interface TrainStopEvent {
+  type: "stop";
+  /** Why, in words. */
+  reason: string;
+}
+
+/** Any training event. */
+export type TrainEvent = TrainStartEvent | TrainBatchEvent | TrainEpochEvent | TrainStopEvent;

@@ -1,0 +1,352 @@
+/**
+ * `train`: fits a DenseNet on the preprocessed cache with Adam, per-class-weighted binary cross-entropy,
+ * gradient accumulation, ReduceLROnPlateau, early stopping, a checkpoint per epoch, `best/` and resume.
+ *
+ * @module
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { augment as imageAugment, openCache } from "../images/mod.ts";
+import { createDenseNet, saveBundle, tf, tfl } from "../model/mod.ts";
+import { perClassAuroc } from "./auroc.ts";
+import {
+  checkpointName,
+  findLatestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+import type { TrainConfig, TrainState } from "./checkpoint.ts";
+import { CheckpointError } from "./checkpoint.ts";
+import type { TrainEvent } from "./events.ts";
+import { type EpochRecord, writeHistory } from "./history.ts";
+import { type Augmenter, type CacheSource, loadBatches } from "./loader.ts";
+import { binaryCrossEntropy, type ClassWeights, classWeights } from "./loss.ts";
+import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
+import { trainStep } from "./step.ts";
+
+/** Architectures `train` builds. */
+export const ARCHITECTURES = ["densenet121", "tiny"] as const;
+/** One architecture name. */
+export type Architecture = typeof ARCHITECTURES[number];
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** Epochs in all (a resumed run continues up to this number). @default 10 */
+  epochs?: number;
+  /** Images per optimizer step. @default 16 */
+  batchSize?: number;
+  /** Images per forward/backward pass; gradients accumulate up to `batchSize`. @default {@linkcode defaultMicroBatch} */
+  microBatch?: number;
+  /** Adam's initial learning rate. @default 1e-3 */
+  lr?: number;
+  /** `densenet121` (CheXNet) or `tiny` (two small dense blocks, for demos and tests). @default "densenet121" */
+  arch?: Architecture;
+  /** Seed of shuffling and augmentation. @default 0 */
+  seed?: number;
+  /** Weight the loss per class by label frequency (CheXNet). @default false */
+  weightedLoss?: boolean;
+  /** Epochs without validation-loss improvement before stopping. @default 10 */
+  patience?: number;
+  /** Continue from the newest checkpoint in `<out>/checkpoints` if there is one. @default true */
+  resume?: boolean;
+  /** Augmentation of training images; `null` for none. @default {@linkcode defaultAugment} */
+  augment?: Augmenter | null;
+  /** Checkpoints kept (newest first). @default 3 */
+  keepCheckpoints?: number;
+  /** Called with progress events. */
+  onProgress?: (event: TrainEvent) => void;
+}
+
+/** What {@linkcode train} returns (and `deno task cxr train --json` prints). */
+export interface TrainSummary {
+  /** The tfjs backend used. */
+  backend: string;
+  /** Epochs completed in all (including those before a resume). */
+  epochs: number;
+  /** The best epoch by validation loss. */
+  best: { epoch: number; val_loss: number; mean_auroc: number | null };
+  /** The best model's bundle folder, `<out>/best`. */
+  bundle: string;
+  /** `<out>/history.jsonl`. */
+  history: string;
+  /** The checkpoint this run resumed from, or `null`. */
+  resumedFrom: string | null;
+  /** Whether early stopping ended training. */
+  stoppedEarly: boolean;
+}
+
+/**
+ * Images per forward/backward pass that fit the backend: at 224×224 the wasm backend's 4 GB heap allows 2
+ * (3 at most) for DenseNet-121; elsewhere the whole batch.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(defaultMicroBatch("wasm", 224, 16), 2);
+ * assert.equal(defaultMicroBatch("cpu", 64, 16), 16);
+ * ```
+ */
+export function defaultMicroBatch(backend: string, size: number, batchSize: number): number {
+  if (backend === "wasm" && size >= 160) return Math.min(2, batchSize);
+  return batchSize;
+}
+
+/**
+ * The default training augmentation: lib/images' `augment` (flip p = 0.5, rotation ±15°, scale 0.8–1.1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { seededRandom } from "./loader.ts";
+ * const img = new Uint8Array(16).fill(7);
+ * assert.equal(defaultAugment(img, 4, seededRandom(1)).length, 16);
+ * ```
+ */
+export function defaultAugment(image: Uint8Array, size: number, rng: () => number): Uint8Array {
+  return imageAugment(image, size, rng);
+}
+
+/** Builds the named architecture for `size`×`size` grey input. */
+export function buildModel(arch: Architecture, size: number): tfl.LayersModel {
+  if (arch === "tiny") {
+    return createDenseNet({ blocks: [2, 2], growthRate: 8, inputSize: size, name: "tiny" });
+  }
+  if (arch === "densenet121") return createDenseNet({ inputSize: size, name: "densenet121" });
+  throw new TypeError(
+    `buildModel: unknown architecture "${arch}"; expected one of ${ARCHITECTURES.join(", ")}`,
+  );
+}
+
+function _positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) {
+    throw new RangeError(`train: ${name} must be a positive integer, got ${v}`);
+  }
+  return v;
+}
+
+/** Mean loss and scores of `model` over a partition, in micro-batches. */
+async function _validate(
+  model: tfl.LayersModel,
+  cache: CacheSource,
+  batchSize: number,
+  weights: ClassWeights | undefined,
+): Promise<{ loss: number; scores: Float32Array }> {
+  const scores = new Float32Array(cache.count * cache.classes.length);
+  let lossSum = 0, offset = 0;
+  for await (const b of loadBatches(cache, { batchSize })) {
+    const p = tf.tidy(() => model.predict(b.x) as tf.Tensor2D);
+    const loss = binaryCrossEntropy(b.y, p, weights);
+    scores.set(await p.data(), offset);
+    offset += p.size;
+    lossSum += (await loss.data())[0] * b.indices.length;
+    tf.dispose([p, loss, b.x, b.y]);
+  }
+  return { loss: lossSum / Math.max(1, cache.count), scores };
+}
+
+/**
+ * Trains a DenseNet on `<cacheDir>/train` with `<cacheDir>/val` for validation, writing into `outDir`:
+ * `checkpoints/epoch-NNN-val-L/` every epoch, `best/` (the bundle with the lowest validation loss),
+ * `history.jsonl`. With `resume` (the default) a run that finds checkpoints continues after the newest.
+ * Call `selectBackend()` first.
+ *
+ * @param cacheDir the preprocessed cache (`cxr-cache/1`).
+ * @param outDir the output folder.
+ * @param options epochs, batch, learning rate, architecture, loss weighting, patience, progress.
+ * @returns where the best model is, and its scores.
+ * @throws {RangeError} for bad sizes; {@linkcode CheckpointError} when a checkpoint was made with other settings.
+ */
+export async function train(
+  cacheDir: string,
+  outDir: string,
+  options: TrainOptions = {},
+): Promise<TrainSummary> {
+  const epochs = _positiveInt("epochs", options.epochs ?? 10);
+  const batchSize = _positiveInt("batchSize", options.batchSize ?? 16);
+  const lr0 = options.lr ?? 1e-3;
+  if (!(lr0 > 0)) throw new RangeError(`train: lr must be positive, got ${lr0}`);
+  const arch = options.arch ?? "densenet121";
+  if (!ARCHITECTURES.includes(arch)) {
+    throw new TypeError(`train: unknown arch "${arch}"; expected one of ${ARCHITECTURES.join(", ")}`);
+  }
+  const patience = _positiveInt("patience", options.patience ?? 10);
+  const keep = _positiveInt("keepCheckpoints", options.keepCheckpoints ?? 3);
+  const seed = options.seed ?? 0;
+  const augment = options.augment === undefined ? defaultAugment : options.augment ?? undefined;
+  const emit = options.onProgress ?? (() => {});
+  const backend = tf.getBackend();
+
+  using trainCache = openCache(cacheDir, "train");
+  using valCache = openCache(cacheDir, "val");
+  const size = trainCache.size;
+  if (valCache.size !== size) {
+    throw new RangeError(`train: train images are ${size}², val images ${valCache.size}² in "${cacheDir}"`);
+  }
+  if (trainCache.count === 0 || valCache.count === 0) {
+    throw new RangeError(
+      `train: "${cacheDir}" has ${trainCache.count} train and ${valCache.count} val images`,
+    );
+  }
+  const microBatch = Math.min(
+    batchSize,
+    _positiveInt("microBatch", options.microBatch ?? defaultMicroBatch(backend, size, batchSize)),
+  );
+  const config: TrainConfig = { arch, size, batchSize, weightedLoss: options.weightedLoss ?? false, seed };
+  const weights = config.weightedLoss
+    ? classWeights(trainCache.labels, trainCache.classes.length)
+    : undefined;
+  const checkpoints = join(outDir, "checkpoints");
+  const historyFile = join(outDir, "history.jsonl");
+  const bestDir = join(outDir, "best");
+  await mkdir(outDir, { recursive: true });
+
+  // Fresh start, or the newest checkpoint.
+  let model: tfl.LayersModel;
+  let state: TrainState;
+  const optimizer = tf.train.adam(lr0);
+  const latest = options.resume === false ? null : await findLatestCheckpoint(checkpoints);
+  if (latest) {
+    const ckpt = await loadCheckpoint(latest);
+    const differs = (Object.keys(config) as (keyof TrainConfig)[]).filter((k) =>
+      ckpt.state.config[k] !== config[k]
+    );
+    if (differs.length) {
+      ckpt.model.dispose();
+      tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
+      throw new CheckpointError(
+        `Cannot resume from "${latest}": it was trained with other settings (${
+          differs.map((k) => `${k}: ${ckpt.state.config[k]} there, ${config[k]} now`).join("; ")
+        }); pass --no-resume or another --out`,
+        latest,
+      );
+    }
+    model = ckpt.model;
+    state = ckpt.state;
+    await optimizer.setWeights(ckpt.optimizerWeights);
+    tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
+    await writeHistory(historyFile, state.history);
+  } else {
+    model = buildModel(arch, size);
+    state = {
+      format: "cxr-train-state/1",
+      epoch: 0,
+      config,
+      plateau: new ReduceLrOnPlateau(lr0).state,
+      early: new EarlyStopping(patience).state,
+      best: null,
+      stopped: false,
+      history: [],
+    };
+  }
+  const plateau = new ReduceLrOnPlateau(lr0, {}, state.plateau);
+  const early = new EarlyStopping(patience, state.early);
+  emit({
+    type: "start",
+    backend,
+    epochs,
+    startEpoch: state.epoch + 1,
+    resumedFrom: latest,
+    train: trainCache.count,
+    val: valCache.count,
+    batchSize,
+    microBatch,
+    history: [...state.history],
+  });
+
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const classes = trainCache.classes;
+  const bundleOptions = (epoch: number, record: EpochRecord) => ({
+    classNames: classes,
+    splitDigest: trainCache.splitDigest,
+    architecture: { name: arch, inputSize: size },
+    modelVersion: `${arch}-${checkpointName(epoch, record.val_loss)}`,
+    metrics: {
+      epoch,
+      val_loss: record.val_loss,
+      ...(record.mean_auroc === null ? {} : { mean_auroc: record.mean_auroc }),
+      ...Object.fromEntries(
+        Object.entries(record.val_auroc).filter(([, v]) => v !== null).map(([k, v]) => [`auroc/${k}`, v!]),
+      ),
+    },
+  });
+
+  try {
+    while (!state.stopped && state.epoch < epochs) {
+      const epoch = state.epoch + 1;
+      const started = performance.now();
+      // Adam reads its (protected) learningRate on every step.
+      (optimizer as unknown as { learningRate: number }).learningRate = state.plateau.lr;
+      let lossSum = 0, seen = 0, step = 0;
+      const steps = Math.ceil(trainCache.count / batchSize);
+      for await (const b of loadBatches(trainCache, { batchSize, shuffle: true, seed, epoch, augment })) {
+        const n = b.indices.length;
+        const stepLoss = await trainStep(model, optimizer, b.x, b.y, {
+          microBatch,
+          weights,
+          variables: vars,
+        });
+        tf.dispose([b.x, b.y]);
+        lossSum += stepLoss * n;
+        seen += n;
+        emit({ type: "batch", epoch, epochs, batch: ++step, batches: steps, loss: lossSum / seen });
+      }
+      const trainSeconds = (performance.now() - started) / 1000;
+      const val = await _validate(model, valCache, Math.max(microBatch, Math.min(batchSize, 32)), weights);
+      const auroc = perClassAuroc(val.scores, valCache.labels, classes);
+      const record: EpochRecord = {
+        epoch,
+        loss: lossSum / Math.max(1, seen),
+        val_loss: val.loss,
+        val_auroc: auroc.perClass,
+        mean_auroc: auroc.mean,
+        lr: state.plateau.lr,
+        seconds: (performance.now() - started) / 1000,
+        "images/s": seen / Math.max(trainSeconds, 1e-9),
+      };
+      const isBest = state.best === null || record.val_loss < state.best.val_loss;
+      if (isBest) {
+        state.best = { epoch, val_loss: record.val_loss, mean_auroc: record.mean_auroc };
+        await saveBundle(model, bestDir, bundleOptions(epoch, record));
+      }
+      plateau.step(record.val_loss);
+      state = {
+        ...state,
+        epoch,
+        plateau: plateau.state,
+        stopped: early.step(record.val_loss),
+        early: early.state,
+        history: [...state.history, record],
+      };
+      const checkpoint = await saveCheckpoint(
+        checkpoints,
+        model,
+        optimizer,
+        state,
+        bundleOptions(epoch, record),
+      );
+      await writeHistory(historyFile, state.history);
+      await pruneCheckpoints(checkpoints, keep);
+      emit({ type: "epoch", record, checkpoint, best: isBest });
+      if (state.stopped) {
+        emit({
+          type: "stop",
+          reason:
+            `Stopped early after epoch ${epoch}: validation loss did not improve for ${patience} epochs`,
+        });
+      }
+    }
+  } finally {
+    model.dispose();
+    optimizer.dispose();
+  }
+  return {
+    backend,
+    epochs: state.epoch,
+    best: state.best!,
+    bundle: bestDir,
+    history: historyFile,
+    resumedFrom: latest,
+    stoppedEarly: state.stopped,
+  };
+}

@@ -1,0 +1,269 @@
+/**
+ * The training history: one JSON line per epoch in `history.jsonl`, a table and an SVG loss chart for
+ * Jupyter, and {@linkcode trainingDisplay}, which turns training events into a live display.
+ *
+ * @module
+ */
+import { rename, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { Progress } from "../progress.ts";
+import type { TrainEvent } from "./events.ts";
+
+/** One epoch, as written to `history.jsonl`. */
+export interface EpochRecord {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Mean training loss over the epoch's batches. */
+  loss: number;
+  /** Validation loss. */
+  val_loss: number;
+  /** Validation AUROC per class; `null` where the partition has no positive or no negative. */
+  val_auroc: Record<string, number | null>;
+  /** Mean over the defined classes. */
+  mean_auroc: number | null;
+  /** Learning rate used in the epoch. */
+  lr: number;
+  /** Wall time of the epoch (training and validation). */
+  seconds: number;
+  /** Training images per second. */
+  "images/s": number;
+}
+
+/**
+ * Writes the history file whole (temporary file, then rename), one JSON object per line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const file = Deno.makeTempDirSync() + "/history.jsonl";
+ * const r = { epoch: 1, loss: 0.5, val_loss: 0.4, val_auroc: { a: 0.7 }, mean_auroc: 0.7, lr: 1e-3, seconds: 2, "images/s": 8 };
+ * await writeHistory(file, [r]);
+ * assert.deepEqual(readHistory(file), [r]);
+ * ```
+ */
+export async function writeHistory(file: string, records: readonly EpochRecord[]): Promise<void> {
+  const tmp = `${file}.tmp-${Date.now().toString(36)}`;
+  await writeFile(tmp, records.map((r) => JSON.stringify(r) + "\n").join(""));
+  await rename(tmp, file);
+}
+
+/**
+ * Reads `history.jsonl`.
+ *
+ * @throws {SyntaxError} naming the file and line of a line that is not JSON.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const file = Deno.makeTempDirSync() + "/h.jsonl";
+ * Deno.writeTextFileSync(file, '{"epoch":1}\nnot json\n');
+ * assert.throws(() => readHistory(file), /h\.jsonl" at line 2/);
+ * ```
+ */
+export function readHistory(file: string): EpochRecord[] {
+  return readFileSync(file, "utf8").split("\n").flatMap((line, i) => {
+    if (line.trim() === "") return [];
+    try {
+      return [JSON.parse(line) as EpochRecord];
+    } catch (e) {
+      throw new SyntaxError(
+        `Cannot read history "${file}" at line ${i + 1}, column 1: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  });
+}
+
+const fmt = (v: number | null, digits = 4) => (v === null || !Number.isFinite(v) ? "–" : v.toFixed(digits));
+
+/**
+ * An SVG line chart of training and validation loss per epoch (and mean AUROC on a second scale).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const r = { epoch: 1, loss: 0.5, val_loss: 0.4, val_auroc: {}, mean_auroc: 0.7, lr: 1e-3, seconds: 2, "images/s": 8 };
+ * const svg = lossChartSvg([r, { ...r, epoch: 2, loss: 0.3, val_loss: 0.35 }]);
+ * assert.match(svg, /^<svg[^>]*>.*<polyline .*val_loss/s);
+ * ```
+ */
+export function lossChartSvg(
+  records: readonly EpochRecord[],
+  options: { width?: number; height?: number } = {},
+): string {
+  const w = options.width ?? 520, h = options.height ?? 260;
+  const left = 50, right = 50, top = 24, bottom = 34;
+  const pw = w - left - right, ph = h - top - bottom;
+  const losses = records.flatMap((r) => [r.loss, r.val_loss]).filter(Number.isFinite);
+  const maxLoss = losses.length ? Math.max(...losses) * 1.05 : 1;
+  const epochs = Math.max(2, ...records.map((r) => r.epoch));
+  const x = (e: number) => left + ((e - 1) / (epochs - 1)) * pw;
+  const yLoss = (v: number) => top + ph - (v / maxLoss) * ph;
+  const yAuc = (v: number) => top + ph - v * ph;
+  const line = (pts: [number, number][], color: string, name: string, dash = "") =>
+    pts.length === 0
+      ? ""
+      : `<polyline fill="none" stroke="${color}" stroke-width="2"${
+        dash ? ` stroke-dasharray="${dash}"` : ""
+      } points="${
+        pts.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" ")
+      }"><title>${name}</title></polyline>` +
+        pts.map(([a, b]) => `<circle cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="3" fill="${color}"/>`).join(
+          "",
+        );
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
+    `<text x="${left}" y="15" font-size="13">Loss per epoch</text>`,
+    `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`,
+    `<text x="${left - 4}" y="${top + 4}" text-anchor="end">${maxLoss.toFixed(3)}</text>`,
+    `<text x="${left - 4}" y="${top + ph}" text-anchor="end">0</text>`,
+    `<text x="${left + pw + 4}" y="${top + 4}">AUROC 1</text>`,
+    `<text x="${left + pw + 4}" y="${top + ph}">0</text>`,
+    `<text x="${left}" y="${h - 8}">epoch 1</text>`,
+    `<text x="${left + pw}" y="${h - 8}" text-anchor="end">${epochs}</text>`,
+    line(records.map((r) => [x(r.epoch), yLoss(r.loss)]), "#1f77b4", "loss"),
+    line(records.map((r) => [x(r.epoch), yLoss(r.val_loss)]), "#d62728", "val_loss"),
+    line(
+      records.filter((r) => r.mean_auroc !== null).map((r) => [x(r.epoch), yAuc(r.mean_auroc!)]),
+      "#2ca02c",
+      "mean_auroc",
+      "4 3",
+    ),
+    `<text x="${left + pw - 4}" y="${top + 14}" text-anchor="end"><tspan fill="#1f77b4">loss</tspan> ` +
+    `<tspan fill="#d62728">val_loss</tspan> <tspan fill="#2ca02c">mean AUROC</tspan></text>`,
+    `</svg>`,
+  ];
+  return parts.join("");
+}
+
+/**
+ * The history as a value that renders as a table in Jupyter (epoch, losses, mean AUROC, lr, time,
+ * throughput) and as plain records elsewhere.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const r = { epoch: 1, loss: 0.5, val_loss: 0.4, val_auroc: {}, mean_auroc: 0.7, lr: 1e-3, seconds: 2, "images/s": 8 };
+ * const h = new TrainingHistory([r]);
+ * const shown = h[Symbol.for("Jupyter.display")]();
+ * assert.match(shown["text/html"], /<table>.*0\.7000/s);
+ * ```
+ */
+export class TrainingHistory {
+  /** The epochs. */
+  readonly records: readonly EpochRecord[];
+  constructor(records: readonly EpochRecord[]) {
+    this.records = records;
+  }
+
+  /** HTML table and plain text for Jupyter. */
+  [Symbol.for("Jupyter.display")](): Record<string, string> {
+    const head = ["epoch", "loss", "val_loss", "mean AUROC", "lr", "seconds", "images/s"];
+    const rows = this.records.map((r) => [
+      String(r.epoch),
+      fmt(r.loss),
+      fmt(r.val_loss),
+      fmt(r.mean_auroc),
+      r.lr.toExponential(1),
+      r.seconds.toFixed(1),
+      r["images/s"].toFixed(1),
+    ]);
+    const html = `<table><thead><tr>${head.map((c) => `<th>${c}</th>`).join("")}</tr></thead><tbody>` +
+      rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
+    const text = [head, ...rows].map((r) => r.join("\t")).join("\n");
+    return { "text/html": html, "text/plain": text };
+  }
+}
+
+type _Jupyter = { broadcast(type: string, content: Record<string, unknown>): Promise<void> };
+
+function _jupyter(): _Jupyter | undefined {
+  try {
+    return (Deno as unknown as { jupyter?: _Jupyter }).jupyter;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Options of {@linkcode trainingDisplay}. */
+export interface TrainingDisplayOptions {
+  /** Where text lines go. @default stderr (console.log in Jupyter) */
+  write?: (line: string) => void;
+  /** Progress bar mode, passed to {@linkcode Progress}. @default picked by Progress */
+  mode?: "tty" | "lines" | "jupyter" | "none";
+}
+
+/**
+ * Turns training events into a display: a text line when training starts or resumes, a {@linkcode Progress}
+ * bar per epoch, a line per finished epoch and, in Jupyter, an SVG loss chart updated in place.
+ *
+ * @returns an `onProgress` callback for `train`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const lines: string[] = [];
+ * const show = trainingDisplay({ write: (l) => lines.push(l), mode: "none" });
+ * show({ type: "start", backend: "cpu", epochs: 3, startEpoch: 2, resumedFrom: "out/checkpoints/epoch-001-val-0.5000", train: 10, val: 4, batchSize: 2, microBatch: 2 });
+ * assert.match(lines[0], /Resuming from checkpoint .*epoch-001.* at epoch 2 of 3/);
+ * ```
+ */
+export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: TrainEvent) => void {
+  const jupyter = _jupyter();
+  const encoder = new TextEncoder();
+  const write = options.write ??
+    (jupyter
+      ? (l: string) => console.log(l)
+      : (l: string) => Deno.stderr.writeSync(encoder.encode(l + "\n")));
+  const chartId = `cxr-loss-chart-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  let chartShown = false;
+  let bar: Progress | undefined;
+  let barEpoch = 0;
+  const records: EpochRecord[] = [];
+  return (event) => {
+    if (event.type === "start") {
+      records.length = 0;
+      records.push(...(event.history ?? []));
+      write(
+        event.resumedFrom
+          ? `Resuming from checkpoint "${event.resumedFrom}" at epoch ${event.startEpoch} of ${event.epochs}`
+          : `Training on ${event.backend}: ${event.train} images, ${event.val} for validation, ` +
+            `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs`,
+      );
+    } else if (event.type === "batch") {
+      if (!bar || barEpoch !== event.epoch) {
+        bar?.finish();
+        barEpoch = event.epoch;
+        bar = new Progress({
+          label: `epoch ${event.epoch}/${event.epochs}`,
+          total: event.batches,
+          mode: options.mode,
+        });
+      }
+      bar.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}`);
+    } else if (event.type === "epoch") {
+      const r = event.record;
+      bar?.finish(`loss ${fmt(r.loss)} val_loss ${fmt(r.val_loss)} mean AUROC ${fmt(r.mean_auroc)}`);
+      bar = undefined;
+      records.push(r);
+      write(
+        `epoch ${r.epoch}: loss ${fmt(r.loss)} val_loss ${fmt(r.val_loss)} mean AUROC ${fmt(r.mean_auroc)} ` +
+          `lr ${r.lr.toExponential(1)} ${r["images/s"].toFixed(1)} images/s${event.best ? " (best)" : ""}`,
+      );
+      if (jupyter) {
+        const content = {
+          data: {
+            "image/svg+xml": lossChartSvg(records),
+            "text/plain": `loss chart, ${records.length} epochs`,
+          },
+          metadata: {},
+          transient: { display_id: chartId },
+        };
+        jupyter.broadcast(chartShown ? "update_display_data" : "display_data", content).catch(() => {});
+        chartShown = true;
+      }
+    } else if (event.type === "stop") {
+      write(event.reason);
+    }
+  };
+}

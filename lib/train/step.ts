@@ -1,0 +1,87 @@
+/**
+ * One optimizer step with gradient accumulation: the batch runs through the model in micro-batches, their
+ * gradients (each scaled by its share of the batch) are summed, and the optimizer applies the sum once, so a
+ * batch of 16 trains on a backend that only fits 2 images at a time.
+ *
+ * @module
+ */
+import { tf, tfl } from "../model/mod.ts";
+import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
+
+/** Options of {@linkcode trainStep}. */
+export interface TrainStepOptions {
+  /** Images per forward/backward pass. @default the whole batch */
+  microBatch?: number;
+  /** Per-class loss weights. @default none */
+  weights?: ClassWeights;
+  /** The variables to train. @default the model's trainable weights */
+  variables?: tf.Variable[];
+}
+
+/**
+ * Runs one training step on `x`, `y` (which the caller still owns) and returns the batch's mean loss.
+ *
+ * @param model the model; called with `training: true` (BatchNorm uses micro-batch statistics).
+ * @param optimizer the optimizer.
+ * @param x inputs `[B, ...]`.
+ * @param y 0/1 labels `[B, C]`.
+ * @param options micro-batch size, loss weights, variables.
+ * @returns the mean loss over the batch, before the update.
+ * @throws {RangeError} for a micro-batch below 1 or batches of different length.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf, tfl } from "../model/mod.ts";
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [2], activation: "sigmoid" })] });
+ * const x = tf.tensor2d([[1, 0], [0, 1]]), y = tf.tensor2d([[1], [0]]);
+ * const loss = await trainStep(model, tf.train.adam(0.1), x, y, { microBatch: 1 });
+ * assert.ok(loss > 0);
+ * ```
+ */
+export async function trainStep(
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  options: TrainStepOptions = {},
+): Promise<number> {
+  const n = x.shape[0];
+  if (y.shape[0] !== n) throw new RangeError(`trainStep: ${n} inputs but ${y.shape[0]} labels`);
+  const micro = options.microBatch ?? n;
+  if (!Number.isInteger(micro) || micro < 1) {
+    throw new RangeError(`trainStep: microBatch must be a positive integer, got ${micro}`);
+  }
+  const vars = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let acc: tf.NamedTensorMap | null = null;
+  let loss = 0;
+  for (let start = 0; start < n; start += micro) {
+    const end = Math.min(n, start + micro);
+    const share = (end - start) / n;
+    const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
+    const { value, grads } = tf.variableGrads(
+      () =>
+        tf.tidy(() =>
+          tf.mul(
+            binaryCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor, options.weights),
+            share,
+          ) as tf.Scalar
+        ),
+      vars,
+    );
+    tf.dispose([xs, ys]);
+    if (acc === null) acc = grads;
+    else {
+      for (const k of Object.keys(grads)) {
+        const sum = tf.add(acc[k], grads[k]);
+        tf.dispose([acc[k], grads[k]]);
+        acc[k] = sum;
+      }
+    }
+    // Awaiting here lets the loader prepare the next batch while the backend works.
+    loss += (await value.data())[0];
+    value.dispose();
+  }
+  optimizer.applyGradients(acc! as unknown as Parameters<typeof optimizer.applyGradients>[0]);
+  tf.dispose(Object.values(acc!));
+  return loss;
+}
