@@ -186,6 +186,18 @@ function _jupyter(): _Jupyter | undefined {
   }
 }
 
+/**
+ * Runs a display call; a display that fails must never fail training. (Deno 2.9's `Deno.jupyter.broadcast`
+ * returns no promise, and `Progress` calls `.catch` on it after sending, which throws in Jupyter.)
+ */
+function _safely(draw: () => unknown): void {
+  try {
+    draw();
+  } catch {
+    // The message went out before the throw; nothing to do.
+  }
+}
+
 /** Options of {@linkcode trainingDisplay}. */
 export interface TrainingDisplayOptions {
   /** Where text lines go. @default stderr (console.log in Jupyter) */
@@ -232,7 +244,8 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
       );
     } else if (event.type === "batch") {
       if (!bar || barEpoch !== event.epoch) {
-        bar?.finish();
+        const old = bar;
+        _safely(() => old?.finish());
         barEpoch = event.epoch;
         bar = new Progress({
           label: `epoch ${event.epoch}/${event.epochs}`,
@@ -240,10 +253,14 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           mode: options.mode,
         });
       }
-      bar.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}`);
+      const b = bar;
+      _safely(() => b.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}`));
     } else if (event.type === "epoch") {
       const r = event.record;
-      bar?.finish(`loss ${fmt(r.loss)} val_loss ${fmt(r.val_loss)} mean AUROC ${fmt(r.mean_auroc)}`);
+      const b = bar;
+      _safely(() =>
+        b?.finish(`loss ${fmt(r.loss)} val_loss ${fmt(r.val_loss)} mean AUROC ${fmt(r.mean_auroc)}`)
+      );
       bar = undefined;
       records.push(r);
       write(
@@ -259,11 +276,54 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           metadata: {},
           transient: { display_id: chartId },
         };
-        jupyter.broadcast(chartShown ? "update_display_data" : "display_data", content).catch(() => {});
+        // Deno 2.9's broadcast returns no promise; a failed display must never fail training.
+        _safely(() =>
+          Promise.resolve(jupyter.broadcast(chartShown ? "update_display_data" : "display_data", content))
+            .catch(() => {})
+        );
         chartShown = true;
       }
     } else if (event.type === "stop") {
       write(event.reason);
     }
   };
+}
+
+/** Per-class AUROC that renders as a table in Jupyter; see {@linkcode aurocTable}. */
+export interface AurocTableView {
+  /** AUROC by class (`null` where undefined). */
+  perClass: Record<string, number | null>;
+  /** Mean over the defined classes. */
+  mean: number | null;
+}
+
+/**
+ * Wraps per-class AUROC values (e.g. a history record's `val_auroc`) so Jupyter shows them as a table with
+ * the mean in the last row; undefined classes show as "–" (no positive or no negative example).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const t = aurocTable({ Mass: 0.8, Hernia: null });
+ * assert.equal(t.mean, 0.8);
+ * const html = (t as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")]()["text/html"];
+ * assert.match(html, /<td>Hernia<\/td><td>–<\/td>.*mean.*0\.8000/s);
+ * ```
+ */
+export function aurocTable(perClass: Record<string, number | null>): AurocTableView {
+  const defined = Object.values(perClass).filter((v): v is number => v !== null);
+  const mean = defined.length ? defined.reduce((a, b) => a + b, 0) / defined.length : null;
+  const view: AurocTableView = { perClass: { ...perClass }, mean };
+  Object.defineProperty(view, Symbol.for("Jupyter.display"), {
+    value: () => {
+      const rows = [...Object.entries(perClass), ["mean (defined classes)", mean] as const];
+      const html = `<table><thead><tr><th>finding</th><th>AUROC</th></tr></thead><tbody>` +
+        rows.map(([k, v]) => `<tr><td>${k}</td><td>${fmt(v)}</td></tr>`).join("") + `</tbody></table>`;
+      return {
+        "text/html": html,
+        "text/plain": rows.map(([k, v]) => `${k.padEnd(24)} ${fmt(v)}`).join("\n"),
+      };
+    },
+  });
+  return view;
 }

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
+import { codeCells } from "./_kernel.ts";
+import { cellText, type Notebook, readNotebook } from "../lib/report/mod.ts";
+import { readHistory } from "../lib/train/mod.ts";
+
+// Notebook 03 executed as `deno task report` runs it: synthetic data -> cache -> tiny DenseNet, with the
+// live loss chart, the history table and a per-class AUROC table, and a validation AUROC clearly above chance.
+
+function outputsOf(nb: Notebook, mime: string): string[] {
+  return codeCells(nb).flatMap((c) => c.outputs ?? []).filter((o) => o.data?.[mime] !== undefined)
+    .map((o) => cellText(o.data![mime] as string | string[]));
+}
+
+Deno.test("notebook 03 trains the tiny DenseNet on synthetic data to a mean validation AUROC above 0.6", async () => {
+  using dir = tempDir();
+  const out = join(dir.path, "run");
+  const r = await runCxr([
+    "report",
+    join(REPO_ROOT, "notebooks/03_train.ipynb"),
+    "--out",
+    join(dir.path, "reports"),
+    "--json",
+    ...["--param", `dataDir=${join(dir.path, "nih")}`, "--param", `cacheDir=${join(dir.path, "cache")}`],
+    ...["--param", `outDir=${out}`, "--param", "synthImages=300", "--param", "epochs=5"],
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout).notebooks[0];
+  assert.equal(s.ok, true, JSON.stringify(s.error));
+  const nb = readNotebook(s.ipynb);
+  assert.ok(codeCells(nb).every((c) => !(c.outputs ?? []).some((o) => o.output_type === "error")));
+
+  const history = readHistory(join(out, "history.jsonl"));
+  assert.deepEqual(history.map((h) => h.epoch), [1, 2, 3, 4, 5]);
+  const best = Math.max(...history.map((h) => h.mean_auroc ?? 0));
+  assert.ok(best > 0.6, `mean validation AUROC ${best}`);
+
+  const charts = outputsOf(nb, "image/svg+xml");
+  assert.ok(charts.some((c) => /Loss per epoch.*<polyline/s.test(c)), "loss chart");
+  const tables = outputsOf(nb, "text/html").filter((t) => t.includes("<table>"));
+  assert.ok(
+    tables.some((t) => t.includes("<th>val_loss</th>") && (t.match(/<tr>/g) ?? []).length === 6),
+    "history",
+  );
+  const auroc = tables.find((t) => t.includes("<th>AUROC</th>"));
+  assert.ok(auroc, "per-class AUROC table");
+  for (const finding of ["Atelectasis", "Cardiomegaly", "Hernia", "mean (defined classes)"]) {
+    assert.ok(auroc.includes(`<td>${finding}</td>`), finding);
+  }
+  assert.ok(
+    outputsOf(nb, "text/plain").some((t) => t.includes('"epochs": 5') || t.includes("epochs: 5")),
+    "summary",
+  );
+});
