@@ -19,6 +19,8 @@ export * from "./progress.ts";
 export * from "./nih/mod.ts";
 export * from "./storage/mod.ts";
 export * from "./model/mod.ts";
+export * from "./train/mod.ts";
+export * from "./eval/mod.ts";
 export * from "./report/mod.ts";
 // Both steps verify checksums; the download's error keeps its name, the blob store's is renamed here.
 export { ChecksumMismatchError } from "./nih/mod.ts";
