@@ -204,7 +204,7 @@ export async function train(
   // Fresh start, or the newest checkpoint.
   let model: tfl.LayersModel;
   let state: TrainState;
-  const optimizer = tf.train.adam(lr0);
+  let optimizerWeights: { name: string; tensor: tf.Tensor }[] = [];
   const latest = options.resume === false ? null : await findLatestCheckpoint(checkpoints);
   if (latest) {
     const ckpt = await loadCheckpoint(latest);
@@ -223,8 +223,7 @@ export async function train(
     }
     model = ckpt.model;
     state = ckpt.state;
-    await optimizer.setWeights(ckpt.optimizerWeights);
-    tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
+    optimizerWeights = ckpt.optimizerWeights;
     await writeHistory(historyFile, state.history);
   } else {
     model = buildModel(arch, size);
@@ -238,6 +237,12 @@ export async function train(
       stopped: false,
       history: [],
     };
+  }
+  // Created only now: Adam allocates variables, which an early throw above would leak.
+  const optimizer = tf.train.adam(lr0);
+  if (optimizerWeights.length) {
+    await optimizer.setWeights(optimizerWeights);
+    tf.dispose(optimizerWeights.map((w) => w.tensor));
   }
   const plateau = new ReduceLrOnPlateau(lr0, {}, state.plateau);
   const early = new EarlyStopping(patience, state.early);

@@ -6,6 +6,7 @@
  */
 import { rename, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
+import { JUPYTER_DISPLAY } from "../nih/mod.ts";
 import { Progress } from "../progress.ts";
 import type { TrainEvent } from "./events.ts";
 
@@ -145,8 +146,9 @@ export function lossChartSvg(
  * ```ts
  * import assert from "node:assert/strict";
  * const r = { epoch: 1, loss: 0.5, val_loss: 0.4, val_auroc: {}, mean_auroc: 0.7, lr: 1e-3, seconds: 2, "images/s": 8 };
+ * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
  * const h = new TrainingHistory([r]);
- * const shown = h[Symbol.for("Jupyter.display")]();
+ * const shown = h[JUPYTER_DISPLAY]();
  * assert.match(shown["text/html"], /<table>.*0\.7000/s);
  * ```
  */
@@ -158,7 +160,7 @@ export class TrainingHistory {
   }
 
   /** HTML table and plain text for Jupyter. */
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
+  [JUPYTER_DISPLAY](): Record<string, string> {
     const head = ["epoch", "loss", "val_loss", "mean AUROC", "lr", "seconds", "images/s"];
     const rows = this.records.map((r) => [
       String(r.epoch),

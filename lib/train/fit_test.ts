@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { loadBundle, selectBackend, tf } from "../model/mod.ts";
+import { writeSyntheticCache } from "./_testing.ts";
+import { CheckpointError } from "./checkpoint.ts";
+import type { TrainEvent } from "./events.ts";
+import { train } from "./fit.ts";
+import { readHistory } from "./history.ts";
+
+await selectBackend("wasm");
+
+Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked tensors; settings checked on resume", async () => {
+  const dir = Deno.makeTempDirSync();
+  const cache = await writeSyntheticCache(dir, { images: 60, size: 16, seed: 2 });
+  const out = join(dir, "run");
+  const events: TrainEvent[] = [];
+  const before = tf.memory().numTensors;
+  const summary = await train(cache, out, {
+    arch: "tiny",
+    epochs: 3,
+    batchSize: 6,
+    microBatch: 2,
+    weightedLoss: true,
+    keepCheckpoints: 2,
+    onProgress: (e) => events.push(e),
+  });
+  assert.equal(tf.memory().numTensors, before, "train() leaves no tensors behind");
+  assert.equal(summary.epochs, 3);
+  assert.equal(summary.resumedFrom, null);
+  const start = events[0];
+  assert.ok(
+    start.type === "start" && start.microBatch === 2 && start.batchSize === 6 && start.startEpoch === 1,
+  );
+  const steps = events.filter((e) => e.type === "batch");
+  assert.equal(steps.length, 3 * Math.ceil(start.train / 6));
+  const history = readHistory(summary.history);
+  assert.deepEqual(history.map((h) => h.epoch), [1, 2, 3]);
+  assert.deepEqual(Object.keys(history[0].val_auroc).length, 14);
+  assert.ok(history.every((h) => Number.isFinite(h.loss) && h.lr === 1e-3 && h["images/s"] > 0));
+  assert.equal(readdirSync(join(out, "checkpoints")).filter((n) => !n.startsWith(".")).length, 2);
+  const best = await loadBundle(summary.bundle);
+  assert.equal(best.metadata.metrics.epoch, summary.best.epoch);
+  assert.equal(best.metadata.metrics.val_loss, summary.best.val_loss);
+  assert.match(best.metadata.splitDigest ?? "", /^[0-9a-f]{64}$/);
+  best.model.dispose();
+
+  // Asking for more epochs resumes; other settings refuse to resume, unless resume is off.
+  await assert.rejects(
+    train(cache, out, { arch: "tiny", epochs: 4, batchSize: 4, weightedLoss: true }),
+    (e) => {
+      assert.ok(e instanceof CheckpointError);
+      assert.match(e.message, /epoch-003-val-.*batchSize: 6 there, 4 now.*--no-resume/);
+      return true;
+    },
+  );
+  const more = await train(cache, out, { arch: "tiny", epochs: 4, batchSize: 6, weightedLoss: true });
+  assert.match(more.resumedFrom ?? "", /epoch-003-val-/);
+  assert.equal(readHistory(more.history).length, 4);
+  const fresh = await train(cache, out, { arch: "tiny", epochs: 1, batchSize: 4, resume: false });
+  assert.equal(fresh.resumedFrom, null);
+  assert.deepEqual(readHistory(fresh.history).map((h) => h.epoch), [1]);
+  assert.equal(tf.memory().numTensors, before);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("train checks its options before touching the cache", async () => {
+  await assert.rejects(
+    train("/nonexistent", "/tmp/x", { epochs: 0 }),
+    /epochs must be a positive integer, got 0/,
+  );
+  await assert.rejects(
+    train("/nonexistent", "/tmp/x", { arch: "resnet" as "tiny" }),
+    /unknown arch "resnet"/,
+  );
+});
