@@ -18,6 +18,7 @@ export * from "./config.ts";
 export * from "./progress.ts";
 export * from "./nih/mod.ts";
 export * from "./storage/mod.ts";
+export * from "./images/mod.ts";
 export * from "./model/mod.ts";
 export * from "./train/mod.ts";
 export * from "./eval/mod.ts";

@@ -11,6 +11,7 @@ import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
 import { jupyterCommand, reportCommand } from "./report.ts";
 import { demoCommand } from "./demo.ts";
+import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
@@ -23,6 +24,7 @@ export const COMMANDS: Command[] = [
   dataSplitCommand,
   dataUploadCommand,
   dataDownloadCommand,
+  preprocessCommand,
   trainCommand,
   reportCommand,
   jupyterCommand,

@@ -1,0 +1,142 @@
+/**
+ * `deno task cxr preprocess`: decode and resize the NIH PNGs of each partition of a split into the
+ * preprocessed cache (`cxr-cache/1`), resumably; `--shard i/N` builds one slice, `--merge` joins the shards.
+ *
+ * @module
+ */
+import { type Command, type CommandContext, intOption, stringOption, UsageError } from "./command.ts";
+import { type Partition, PARTITIONS } from "../nih/split.ts";
+import { mergeShards, preprocess, RESIZE_KERNEL } from "../images/mod.ts";
+import { Progress } from "../progress.ts";
+
+function parsePartitions(values: Record<string, unknown>): Partition[] {
+  const v = values.partition;
+  if (v === undefined) return [...PARTITIONS];
+  const list = String(v).split(",").map((s) => s.trim()).filter((s) => s !== "");
+  for (const p of list) {
+    if (!(PARTITIONS as readonly string[]).includes(p)) {
+      throw new UsageError(
+        `--partition must be a comma-separated list of ${PARTITIONS.join(", ")}; got "${p}"`,
+      );
+    }
+  }
+  if (list.length === 0) throw new UsageError(`--partition is empty (choose from ${PARTITIONS.join(", ")})`);
+  return PARTITIONS.filter((p) => list.includes(p));
+}
+
+function parseShard(v: unknown): { index: number; count: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(String(v).trim());
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) {
+    throw new UsageError(`--shard must be i/N with 0 <= i < N (0-based, e.g. 0/4), got "${String(v)}"`);
+  }
+  return { index, count };
+}
+
+function merge(out: string, partitions: Partition[], ctx: CommandContext): void {
+  const results = Object.fromEntries(partitions.map((p) => {
+    const r = mergeShards(out, p);
+    return [p, { images: r.images, failed: r.failed, shards: r.shards }];
+  }));
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ merged: true, partitions: results, out }));
+    return;
+  }
+  for (const [p, r] of Object.entries(results)) {
+    ctx.out(`${p}: merged ${r.shards} shards, ${r.images} images (${r.failed} failed) into ${out}/${p}.bin`);
+  }
+}
+
+/** The `preprocess` command. With `--json` it prints `{partitions: {train: {images, failed, seconds, ...}}, out}`. */
+export const preprocessCommand: Command = {
+  name: "preprocess",
+  summary:
+    "Decode and resize the images of a split into the preprocessed cache (one .bin + .json per partition).",
+  details:
+    `Grey and RGBA PNGs become 8-bit grey, resized with sharp's ${RESIZE_KERNEL} kernel. Images that ` +
+    "cannot be decoded are logged, listed in the index's failed list and counted; the run goes on. An " +
+    "interrupted run continues where it stopped; files get their final names only when complete. " +
+    "--shard i/N (0-based) builds only the i-th of N contiguous slices of each partition as " +
+    "<partition>.shard-i-of-N.{bin,json}; --merge --out DIR then concatenates the complete shards.",
+  options: {
+    data: {
+      type: "string",
+      valueName: "DIR",
+      description: "Data folder in the NIH layout (images/, labels).",
+    },
+    split: { type: "string", valueName: "FILE", description: "Split file (cxr-split/1)." },
+    out: { type: "string", valueName: "DIR", required: true, description: "Cache folder to write." },
+    entries: {
+      type: "string",
+      valueName: "FILE",
+      description: "Label file.",
+      defaultText: "Data_Entry_2017*.csv(.gz) in --data",
+    },
+    size: { type: "string", valueName: "PX", description: "Side of the output images.", defaultText: "224" },
+    workers: { type: "string", valueName: "N", description: "Images decoded at once.", defaultText: "2" },
+    partition: {
+      type: "string",
+      valueName: "LIST",
+      description: "Partitions to build, comma-separated.",
+      defaultText: "train,val,test",
+    },
+    shard: {
+      type: "string",
+      valueName: "i/N",
+      description: "Build only shard i (0-based) of N of each partition.",
+    },
+    merge: { type: "boolean", description: "Merge the complete shards in --out instead of preprocessing." },
+  },
+  async run(values, ctx) {
+    const out = stringOption(values, "out");
+    const partitions = parsePartitions(values);
+    if (values.merge) {
+      for (const o of ["data", "split", "shard", "entries"]) {
+        if (values[o] !== undefined) throw new UsageError(`--${o} does not apply to --merge`);
+      }
+      merge(out, partitions, ctx);
+      return;
+    }
+    const data = stringOption(values, "data");
+    const split = stringOption(values, "split");
+    const size = intOption(values, "size", { min: 8, max: 4096, fallback: 224 });
+    const workers = intOption(values, "workers", { min: 1, max: 64, fallback: 2 });
+    const shard = parseShard(values.shard);
+    const bars = new Map<string, Progress>();
+    const summary = await preprocess(data, out, {
+      split,
+      entries: typeof values.entries === "string" ? values.entries : undefined,
+      partitions,
+      size,
+      concurrency: workers,
+      shard,
+      onProgress: (e) => {
+        let bar = bars.get(e.stem);
+        if (!bar) bars.set(e.stem, bar = new Progress({ label: `preprocess ${e.stem}`, total: e.total }));
+        if (e.error !== undefined) ctx.err(`error: cannot decode ${e.name} (${e.stem}): ${e.error}`);
+        bar.update(e.done, e.total, e.failed > 0 ? `${e.failed} failed` : undefined);
+      },
+    });
+    for (const bar of bars.values()) bar.finish();
+    if (ctx.json) {
+      const partitionsOut = Object.fromEntries(
+        Object.entries(summary.partitions).map(([p, s]) => [p, {
+          images: s.images,
+          failed: s.failed,
+          seconds: s.seconds,
+          resumed: s.resumed,
+          complete: s.complete,
+          failures: s.failures,
+        }]),
+      );
+      ctx.out(JSON.stringify({ partitions: partitionsOut, out, size, ...(shard ? { shard } : {}) }));
+      return;
+    }
+    for (const [p, s] of Object.entries(summary.partitions)) {
+      const how = s.complete ? "already complete" : `${s.seconds} s${s.resumed ? `, ${s.resumed} kept` : ""}`;
+      ctx.out(`${p}: ${s.images} images, ${s.failed} failed (${how})`);
+    }
+    ctx.out(`cache ${size}x${size} in ${out}`);
+  },
+};
