@@ -56,7 +56,15 @@ export interface TrainState {
   history: EpochRecord[];
 }
 
-/** A checkpoint cannot be used: unreadable state, or settings that differ from the run's. */
+/**
+ * A checkpoint cannot be used: unreadable state, or settings that differ from the run's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(new CheckpointError("bad", "run/checkpoints/epoch-001-val-0.5000").name, "CheckpointError");
+ * ```
+ */
 export class CheckpointError extends Error {
   /** The checkpoint folder. */
   dir: string;
@@ -155,23 +163,52 @@ export async function findLatestCheckpoint(checkpointsDir: string): Promise<stri
 }
 
 /**
- * Removes all but the newest `keep` checkpoints.
+ * Removes all but the newest `keep` checkpoints, sparing the epochs in `options.spare` (the best one).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * await pruneCheckpoints("/nonexistent", 2);
- * assert.ok(true);
+ * const dir = Deno.makeTempDirSync();
+ * for (const e of ["001", "002", "003", "004"]) Deno.mkdirSync(`${dir}/epoch-${e}-val-0.5000`);
+ * await pruneCheckpoints(dir, 2, { spare: [1] });
+ * assert.deepEqual(Deno.readDirSync(dir).map((e) => e.name).toArray().sort(),
+ *   ["epoch-001-val-0.5000", "epoch-003-val-0.5000", "epoch-004-val-0.5000"]);
  * ```
  */
-export async function pruneCheckpoints(checkpointsDir: string, keep: number): Promise<void> {
+export async function pruneCheckpoints(
+  checkpointsDir: string,
+  keep: number,
+  options: { spare?: readonly number[] } = {},
+): Promise<void> {
   if (!existsSync(checkpointsDir)) return;
-  const epochOf = (n: string) => Number(/^epoch-(\d+)-val-/.exec(n)?.[1] ?? NaN);
-  const names = (await readdir(checkpointsDir)).filter((n) => Number.isFinite(epochOf(n)))
-    .sort((a, b) => epochOf(a) - epochOf(b));
+  const names = (await readdir(checkpointsDir)).filter((n) => Number.isFinite(_epochOf(n)))
+    .sort((a, b) => _epochOf(a) - _epochOf(b));
   for (const n of names.slice(0, Math.max(0, names.length - keep))) {
+    if (options.spare?.includes(_epochOf(n))) continue;
     await rm(join(checkpointsDir, n), { recursive: true, force: true });
   }
+}
+
+function _epochOf(name: string): number {
+  return Number(/^epoch-(\d+)-val-/.exec(name)?.[1] ?? NaN);
+}
+
+/**
+ * The checkpoint folder of `epoch`, or `null` when it is gone.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${dir}/epoch-007-val-0.1000`);
+ * assert.equal(await findCheckpoint(dir, 7), `${dir}/epoch-007-val-0.1000`);
+ * assert.equal(await findCheckpoint(dir, 8), null);
+ * ```
+ */
+export async function findCheckpoint(checkpointsDir: string, epoch: number): Promise<string | null> {
+  if (!existsSync(checkpointsDir)) return null;
+  const name = (await readdir(checkpointsDir)).find((n) => _epochOf(n) === epoch);
+  return name ? join(checkpointsDir, name) : null;
 }
 
 /** A loaded checkpoint. */
@@ -186,6 +223,11 @@ export interface LoadedCheckpoint extends ModelBundle {
  * Loads a checkpoint written by {@linkcode saveCheckpoint}.
  *
  * @throws {CheckpointError} when the state or optimizer files are missing or unreadable.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * await assert.rejects(loadCheckpoint("/nonexistent/epoch-001-val-0.5000"), CheckpointError);
+ * ```
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   let state: TrainState;

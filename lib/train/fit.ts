@@ -4,13 +4,24 @@
  *
  * @module
  */
-import { mkdir } from "node:fs/promises";
+import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { augment as imageAugment, openCache } from "../images/mod.ts";
-import { createDenseNet, saveBundle, tf, tfl } from "../model/mod.ts";
+import {
+  createDenseNet,
+  METADATA_JSON,
+  MODEL_JSON,
+  readBundleMetadata,
+  replaceFolderAtomically,
+  saveBundle,
+  tf,
+  tfl,
+  WEIGHTS_BIN,
+} from "../model/mod.ts";
 import { perClassAuroc } from "./auroc.ts";
 import {
   checkpointName,
+  findCheckpoint,
   findLatestCheckpoint,
   loadCheckpoint,
   pruneCheckpoints,
@@ -25,7 +36,15 @@ import { binaryCrossEntropy, type ClassWeights, classWeights } from "./loss.ts";
 import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 import { trainStep } from "./step.ts";
 
-/** Architectures `train` builds. */
+/**
+ * Architectures `train` builds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(ARCHITECTURES, ["densenet121", "tiny"]);
+ * ```
+ */
 export const ARCHITECTURES = ["densenet121", "tiny"] as const;
 /** One architecture name. */
 export type Architecture = typeof ARCHITECTURES[number];
@@ -107,7 +126,19 @@ export function defaultAugment(image: Uint8Array, size: number, rng: () => numbe
   return imageAugment(image, size, rng);
 }
 
-/** Builds the named architecture for `size`×`size` grey input. */
+/**
+ * Builds the named architecture for `size`×`size` grey input: `tiny` is a DenseNet of two dense blocks of two
+ * layers with growth rate 8; `densenet121` is CheXNet's.
+ *
+ * @throws {TypeError} for an unknown name.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const model = buildModel("tiny", 32);
+ * assert.deepEqual(model.outputs[0].shape, [null, 14]);
+ * model.dispose();
+ * ```
+ */
 export function buildModel(arch: Architecture, size: number): tfl.LayersModel {
   if (arch === "tiny") {
     return createDenseNet({ blocks: [2, 2], growthRate: 8, inputSize: size, name: "tiny" });
@@ -146,6 +177,25 @@ async function _validate(
 }
 
 /**
+ * Makes `best/` the model of the best epoch again when a kill left it out of step with the checkpoint resumed
+ * from (it is written before the checkpoint of its epoch); the best epoch's checkpoint is never pruned.
+ */
+async function _restoreBest(bestDir: string, checkpoint: string | null, epoch: number): Promise<void> {
+  let current: number | undefined;
+  try {
+    current = (await readBundleMetadata(bestDir)).metrics.epoch;
+  } catch {
+    current = undefined;
+  }
+  if (current === epoch || checkpoint === null) return;
+  await replaceFolderAtomically(bestDir, async (tmp) => {
+    for (const f of [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON]) {
+      await copyFile(join(checkpoint, f), join(tmp, f));
+    }
+  });
+}
+
+/**
  * Trains a DenseNet on `<cacheDir>/train` with `<cacheDir>/val` for validation, writing into `outDir`:
  * `checkpoints/epoch-NNN-val-L/` every epoch, `best/` (the bundle with the lowest validation loss),
  * `history.jsonl`. With `resume` (the default) a run that finds checkpoints continues after the newest.
@@ -156,6 +206,23 @@ async function _validate(
  * @param options epochs, batch, learning rate, architecture, loss weighting, patience, progress.
  * @returns where the best model is, and its scores.
  * @throws {RangeError} for bad sizes; {@linkcode CheckpointError} when a checkpoint was made with other settings.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { synthesize, officialSplit, readEntries, readSplitList } from "../nih/mod.ts";
+ * import { preprocess } from "../images/mod.ts";
+ * import { selectBackend } from "../model/mod.ts";
+ * const dir = Deno.makeTempDirSync();
+ * await synthesize(`${dir}/nih`, { images: 24, size: 16 });
+ * const { split } = officialSplit(readEntries(`${dir}/nih/Data_Entry_2017.csv`),
+ *   readSplitList(`${dir}/nih/train_val_list.txt`), readSplitList(`${dir}/nih/test_list.txt`), { valFraction: 0.3 });
+ * await preprocess(`${dir}/nih`, `${dir}/cache`, { split, size: 16, partitions: ["train", "val"] });
+ * await selectBackend("wasm");
+ * const summary = await train(`${dir}/cache`, `${dir}/run`, { arch: "tiny", epochs: 1, batchSize: 4 });
+ * assert.equal(summary.bundle, `${dir}/run/best`);
+ * assert.equal(summary.best.epoch, 1);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
  */
 export async function train(
   cacheDir: string,
@@ -225,6 +292,9 @@ export async function train(
     state = ckpt.state;
     optimizerWeights = ckpt.optimizerWeights;
     await writeHistory(historyFile, state.history);
+    if (state.best) {
+      await _restoreBest(bestDir, await findCheckpoint(checkpoints, state.best.epoch), state.best.epoch);
+    }
   } else {
     model = buildModel(arch, size);
     state = {
@@ -297,7 +367,12 @@ export async function train(
         emit({ type: "batch", epoch, epochs, batch: ++step, batches: steps, loss: lossSum / seen });
       }
       const trainSeconds = (performance.now() - started) / 1000;
-      const val = await _validate(model, valCache, Math.max(microBatch, Math.min(batchSize, 32)), weights);
+      const val = await _validate(
+        model,
+        valCache,
+        microBatch < batchSize ? microBatch : Math.min(batchSize, 32),
+        weights,
+      );
       const auroc = perClassAuroc(val.scores, valCache.labels, classes);
       const record: EpochRecord = {
         epoch,
@@ -331,7 +406,7 @@ export async function train(
         bundleOptions(epoch, record),
       );
       await writeHistory(historyFile, state.history);
-      await pruneCheckpoints(checkpoints, keep);
+      await pruneCheckpoints(checkpoints, keep, { spare: state.best ? [state.best.epoch] : [] });
       emit({ type: "epoch", record, checkpoint, best: isBest });
       if (state.stopped) {
         emit({
