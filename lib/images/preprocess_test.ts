@@ -47,7 +47,10 @@ Deno.test("N shards cover every image once and merge to the unsharded cache byte
     await preprocess(NIH_SAMPLE, shards, { ...options, shard: { index, count: 4 } });
   }
   for (const p of ["train", "test"] as const) {
-    const seen = [0, 1, 2, 3].flatMap((i) => openCache(shards, `${p}.shard-${i}-of-4`).names);
+    const seen = [0, 1, 2, 3].flatMap((i) => {
+      using shard = openCache(shards, `${p}.shard-${i}-of-4`);
+      return shard.names;
+    });
     assert.deepEqual(seen, split.images[p]);
     assert.equal(mergeShards(shards, p).shards, 4);
     for (const ext of [".bin", ".json"]) {
