@@ -11,12 +11,15 @@ import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
 import { jupyterCommand, reportCommand } from "./report.ts";
 import { demoCommand } from "./demo.ts";
+import { doctorCommand, setupCommand } from "./vm.ts";
 import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
   demoCommand,
+  doctorCommand,
+  setupCommand,
   settingsCommand,
   dataFetchCommand,
   dataSynthCommand,

@@ -1,0 +1,112 @@
+/**
+ * `deno task cxr doctor` (what this machine has and lacks for the workflow) and `deno task cxr setup`
+ * (storage account and containers, or Azurite, and the settings file).
+ *
+ * @module
+ */
+import { type Command, intOption, stringOption, UsageError } from "./command.ts";
+import type { Settings } from "../config.ts";
+import { Progress } from "../progress.ts";
+import { BACKENDS, selectBackend } from "../model/mod.ts";
+import { loadSettingsFrom, runDoctor, setupStorage } from "../vm/mod.ts";
+
+function settingsFrom(values: Record<string, unknown>): Settings {
+  return loadSettingsFrom(typeof values["env-file"] === "string" ? values["env-file"] : ".env");
+}
+
+const ENV_FILE = {
+  type: "string" as const,
+  valueName: "FILE",
+  description: "Settings file to read (and, for setup, to write).",
+  defaultText: ".env",
+};
+
+/** The `doctor` command. */
+export const doctorCommand: Command = {
+  name: "doctor",
+  summary:
+    "Check GPU/CUDA/cuDNN, disk, Docker, Jupyter, ports, backends, Deno, az and storage; say what to fix.",
+  details:
+    "Every check runs at once, each within --timeout seconds, and reports ok, warn or fail with what " +
+    "was found and what to do. The exit code is 0 even when checks fail: this is a report. --json prints " +
+    "{ ok, counts: { ok, warn, fail }, checks: [{ id, title, status, detail, fix? }] }.",
+  options: {
+    "env-file": ENV_FILE,
+    timeout: {
+      type: "string",
+      valueName: "SECONDS",
+      description: "Time one check may take.",
+      defaultText: "20",
+    },
+    "skip-backends": { type: "boolean", description: "Do not try to load the tfjs compute backends." },
+  },
+  async run(values, ctx) {
+    const settings = settingsFrom(values);
+    const timeoutMs = intOption(values, "timeout", { min: 1, max: 600, fallback: 20 }) * 1000;
+    const progress = new Progress({ label: "doctor", total: 12, unit: "items" });
+    const report = await runDoctor(settings, {
+      timeoutMs,
+      backends: values["skip-backends"] ? undefined : { names: BACKENDS, select: selectBackend },
+      onProgress: (e) => progress.update(e.done, e.total),
+    });
+    progress.finish();
+    ctx.out(ctx.json ? JSON.stringify(report) : report.toTable());
+  },
+};
+
+/** The `setup` command. */
+export const setupCommand: Command = {
+  name: "setup",
+  summary:
+    "Create the storage account and containers with az (or configure Azurite); write the settings file.",
+  details: "With an Azure login (`az account show` succeeds) it creates the resource group, a Standard_LRS " +
+    "StorageV2 account (HTTPS only, TLS 1.2, no public blob access) and the four containers, and writes the " +
+    "account and its key into the settings file (mode 0600; the key is never printed). Without a login it " +
+    "configures the Azurite emulator and prints the az commands to run later, including the GPU VM " +
+    "(Standard_NC6s_v3, Data Science VM image, 512 GB data disk, ssh and both Jupyter ports). Existing keys " +
+    "of the settings file are kept unless --force. --json prints { mode, dryRun, login?, ran, todo, " +
+    "envFile, settings, written, kept } with secrets as ***.",
+  options: {
+    "env-file": ENV_FILE,
+    "resource-group": {
+      type: "string",
+      valueName: "NAME",
+      description: "Resource group.",
+      defaultText: "cxr-rg",
+    },
+    location: { type: "string", valueName: "REGION", description: "Azure region.", defaultText: "eastus" },
+    account: {
+      type: "string",
+      valueName: "NAME",
+      description: "Storage account name (3-24 lowercase letters and digits).",
+      defaultText: "derived from subscription and group",
+    },
+    yes: { type: "boolean", short: "y", description: "Create the Azure resources without asking." },
+    "dry-run": { type: "boolean", description: "Print the plan; run and write nothing." },
+    force: { type: "boolean", description: "Replace values the settings file already has." },
+  },
+  async run(values, ctx) {
+    const settings = settingsFrom(values);
+    const account = typeof values.account === "string" ? values.account : undefined;
+    if (account !== undefined && !/^[a-z0-9]{3,24}$/.test(account)) {
+      throw new UsageError(`--account must be 3-24 lowercase letters and digits, got "${account}"`);
+    }
+    const report = await setupStorage(settings, {
+      envFile: stringOption(values, "env-file", ".env"),
+      resourceGroup: typeof values["resource-group"] === "string" ? values["resource-group"] : undefined,
+      location: typeof values.location === "string" ? values.location : undefined,
+      account,
+      dryRun: values["dry-run"] === true,
+      force: values.force === true,
+      confirm: values.yes ? undefined : (commands) => {
+        if (!Deno.stdin.isTerminal()) {
+          throw new UsageError("creating Azure resources needs --yes when not run from a terminal");
+        }
+        ctx.err(["Will run:", ...commands.map((c) => `  ${c}`)].join("\n"));
+        return confirm("Create these Azure resources?");
+      },
+      onProgress: (e) => ctx.err(`[${e.number}/${e.total}] ${e.display}`),
+    });
+    ctx.out(ctx.json ? JSON.stringify(report) : report.toText());
+  },
+};

@@ -1,0 +1,195 @@
+/**
+ * Checks of the Azure side: the `az` CLI and its login, the blob storage settings, and which compute
+ * backends load (probed through a function the caller passes, since lib/vm may not import lib/model).
+ *
+ * @module
+ */
+import type { StorageSettings } from "../config.ts";
+import type { DoctorCheck } from "./check.ts";
+import type { DoctorEnvironment } from "./environment.ts";
+
+/** What `az account show` says about the login; no tokens, no secrets. */
+export interface AzAccount {
+  /** Subscription name. */
+  subscription: string;
+  /** Subscription id. */
+  subscriptionId: string;
+  /** Signed-in user or service principal. */
+  user: string;
+}
+
+/**
+ * Runs `az account show`: the login, or `undefined` when there is no `az` or no login.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const env = { run: () => Promise.resolve({ code: 127, stdout: "", stderr: "az: not found" }) };
+ * assert.equal(await azAccount(env), undefined);
+ * ```
+ */
+export async function azAccount(env: Pick<DoctorEnvironment, "run">): Promise<AzAccount | undefined> {
+  const r = await env.run("az", ["account", "show", "--output", "json"], { timeoutMs: 20_000 });
+  if (r.code !== 0) return undefined;
+  try {
+    const a = JSON.parse(r.stdout);
+    return {
+      subscription: String(a.name ?? ""),
+      subscriptionId: String(a.id ?? ""),
+      user: String(a.user?.name ?? ""),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Azure CLI and whether it is logged in. */
+export async function checkAz(env: DoctorEnvironment): Promise<DoctorCheck> {
+  const base = { id: "az", title: "Azure CLI and login" };
+  const version = await env.run("az", ["version", "--output", "json"], { timeoutMs: 20_000 });
+  if (version.code === 127) {
+    return {
+      ...base,
+      status: "warn",
+      detail: "az not found: `setup` will print the az commands instead of running them",
+      fix: "Install the Azure CLI (`curl -sL https://aka.ms/InstallAzureCLIDeb | sudo bash`), then " +
+        "`az login --use-device-code` (on the VM: `az login --identity` with a managed identity).",
+    };
+  }
+  let cli = "az";
+  try {
+    cli = `az ${JSON.parse(version.stdout)["azure-cli"]}`;
+  } catch { /* older az: version text only */ }
+  const account = await azAccount(env);
+  if (!account) {
+    return {
+      ...base,
+      status: "warn",
+      detail: `${cli}, not logged in`,
+      fix: "Run `az login --use-device-code` (or `az login --identity` on a VM with a managed identity).",
+    };
+  }
+  return { ...base, status: "ok", detail: `${cli}, logged in as ${account.user} (${account.subscription})` };
+}
+
+/**
+ * Blob storage settings: for Azurite, whether its port is free or an Azurite already answers there; for
+ * Azure, which credential the settings hold (never the credential itself).
+ */
+export async function checkStorage(env: DoctorEnvironment, storage: StorageSettings): Promise<DoctorCheck> {
+  const base = { id: "storage", title: `Blob storage (${storage.mode})` };
+  if (storage.mode === "azure") {
+    const credential = storage.connectionString
+      ? "a connection string"
+      : storage.accountKey
+      ? "an account key"
+      : storage.sasToken
+      ? "a SAS token"
+      : "no key (az login / managed identity)";
+    const where = storage.account ? `account ${storage.account}` : "the connection string's account";
+    return { ...base, status: "ok", detail: `${where} with ${credential}` };
+  }
+  const port = storage.azuritePort;
+  if (port === 0) return { ...base, status: "ok", detail: "Azurite on any free port (CXR_AZURITE_PORT=0)" };
+  if (await env.portFree(port)) {
+    return { ...base, status: "ok", detail: `Azurite port ${port} is free; data in ${storage.azuriteDir}` };
+  }
+  try {
+    const r = await env.get(`http://127.0.0.1:${port}/devstoreaccount1?comp=list`, { timeoutMs: 2000 });
+    if (/azurite/i.test(r.headers.server ?? "")) {
+      return { ...base, status: "ok", detail: `Azurite already runs on port ${port} (${r.headers.server})` };
+    }
+  } catch { /* not HTTP */ }
+  return {
+    ...base,
+    status: "warn",
+    detail: `Azurite's port ${port} is taken by a program that is not Azurite`,
+    fix: "Set CXR_AZURITE_PORT to a free port (or 0 for any) in .env.",
+  };
+}
+
+/** One backend as a probe reports it. */
+export interface BackendProbeResult {
+  /** Backend name (`tensorflow`, `webgpu`, `wasm`, `cpu`). */
+  name: string;
+  /** Whether it loaded. */
+  ok: boolean;
+  /** Why (adapter name, missing library, ...). */
+  reason: string;
+}
+
+/**
+ * The compute backends, best first, and a function that tries to activate one, e.g.
+ * `{ names: BACKENDS, select: selectBackend }` from lib/model.
+ */
+export interface BackendProbe {
+  /** Backends to try, best first. */
+  names: readonly string[];
+  /** Activates one backend; resolves with why it was chosen, rejects with why not. */
+  select(name: string): Promise<{ reason: string }>;
+}
+
+/**
+ * Tries every backend, then re-activates the best one that loaded, so the probe leaves the process as
+ * `auto` would.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const active: string[] = [];
+ * const results = await probeBackends({ names: ["gpu", "cpu"], select: (n) => {
+ *   if (n === "gpu") return Promise.reject(new Error("no adapter"));
+ *   active.push(n);
+ *   return Promise.resolve({ reason: "pure JS" });
+ * } });
+ * assert.deepEqual(results.map((r) => r.ok), [false, true]);
+ * assert.deepEqual(active, ["cpu", "cpu"]);
+ * ```
+ */
+export async function probeBackends(probe: BackendProbe): Promise<BackendProbeResult[]> {
+  const results: BackendProbeResult[] = [];
+  for (const name of probe.names) {
+    try {
+      results.push({ name, ok: true, reason: (await probe.select(name)).reason });
+    } catch (e) {
+      const message = String((e as Error)?.message ?? e).split("\n")[0];
+      results.push({ name, ok: false, reason: message.replace(/^Cannot use the "[^"]+" backend: /, "") });
+    }
+  }
+  const best = results.find((r) => r.ok);
+  if (best) await probe.select(best.name).catch(() => {});
+  return results;
+}
+
+/** Which backends load: `ok` with `tensorflow`, `warn` with only webgpu/wasm/cpu, `fail` with none. */
+export async function checkBackends(probe: BackendProbe | undefined): Promise<DoctorCheck> {
+  const base = { id: "backends", title: "Compute backends (tfjs)" };
+  if (!probe) return { ...base, status: "warn", detail: "not probed (no backend probe given)" };
+  const results = await probeBackends(probe);
+  const detail = results.map((r) =>
+    `${r.name}: ${r.ok ? "loads" : "no"} (${r.reason.length > 200 ? `${r.reason.slice(0, 199)}…` : r.reason})`
+  ).join(
+    "; ",
+  );
+  const loaded = results.filter((r) => r.ok).map((r) => r.name);
+  if (loaded.length === 0) {
+    return {
+      ...base,
+      status: "fail",
+      detail,
+      fix: "Run `deno install` so the npm packages of deno.json are present.",
+    };
+  }
+  if (loaded[0] === probe.names[0]) return { ...base, status: "ok", detail: `best: ${loaded[0]}; ${detail}` };
+  return {
+    ...base,
+    status: "warn",
+    detail: `best: ${loaded[0]}; ${detail}`,
+    fix:
+      `Training at full size needs the ${
+        probe.names[0]
+      } backend: on the GPU VM, with CUDA 11.2 and cuDNN 8.1, ` +
+      "let tfjs-node-gpu 4.22.0's install script fetch libtensorflow (deno install with " +
+      "--allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0), or train in the training image.",
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * The settings as a two-column table for notebooks, secrets as `***` (through `settingsRows`).
+ *
+ * @module
+ */
+import { type Settings, settingsRows } from "../config.ts";
+
+/** A displayable settings table: `rows` as `settingsRows` gives them, HTML in Jupyter. */
+export interface SettingsTable {
+  /** `[name, value]` pairs, secrets `***`. */
+  rows: [string, string][];
+  /** `name  value` lines. */
+  toString(): string;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/**
+ * Wraps the settings for display: a table in Jupyter, aligned lines as text. No secret reaches either.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSettings } from "../config.ts";
+ * const t = settingsTable(loadSettings({ env: { CXR_SCORING_KEY: "scoring-key-0123456789" }, envFile: false }));
+ * assert.ok(t.rows.some(([k, v]) => k === "scoringKey" && v === "***"));
+ * assert.ok(!String(t).includes("scoring-key-0123456789"));
+ * ```
+ */
+export function settingsTable(settings: Settings): SettingsTable {
+  const rows = settingsRows(settings);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const text = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+  const html = `<table><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>` +
+    rows.map(([k, v]) => `<tr><td><code>${escapeHtml(k)}</code></td><td>${escapeHtml(v)}</td></tr>`).join(
+      "",
+    ) +
+    `</tbody></table>`;
+  return {
+    rows,
+    toString: () => text,
+    [Symbol.for("Jupyter.display")]: () => ({ "text/html": html, "text/plain": text }),
+  } as SettingsTable;
+}
