@@ -77,6 +77,10 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   // Everything done: running again trains nothing more and reports the same best model.
   const again = await runCxr(["train", "--cache", cache, "--out", out, ...ARGS, "--json"]);
   assert.equal(again.code, 0, again.stderr);
+  assert.match(
+    again.stderr,
+    /Nothing left to train: checkpoint ".*epoch-003-val-[\d.]+" already has all 3 epochs/,
+  );
   assert.deepEqual(JSON.parse(again.stdout).best, summary.best);
   assert.equal(readHistory(summary.history).length, 3);
 });

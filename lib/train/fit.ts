@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { augment as imageAugment, openCache } from "../images/mod.ts";
 import {
@@ -67,7 +67,7 @@ export interface TrainOptions {
   weightedLoss?: boolean;
   /** Epochs without validation-loss improvement before stopping. @default 10 */
   patience?: number;
-  /** Continue from the newest checkpoint in `<out>/checkpoints` if there is one. @default true */
+  /** Continue from the newest checkpoint in `<out>/checkpoints` if there is one; `false` deletes them. @default true */
   resume?: boolean;
   /** Augmentation of training images; `null` for none. @default {@linkcode defaultAugment} */
   augment?: Augmenter | null;
@@ -272,6 +272,8 @@ export async function train(
   let model: tfl.LayersModel;
   let state: TrainState;
   let optimizerWeights: { name: string; tensor: tf.Tensor }[] = [];
+  // Starting afresh clears old checkpoints, or a later resume would pick up their higher epochs.
+  if (options.resume === false) await rm(checkpoints, { recursive: true, force: true });
   const latest = options.resume === false ? null : await findLatestCheckpoint(checkpoints);
   if (latest) {
     const ckpt = await loadCheckpoint(latest);

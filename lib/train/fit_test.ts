@@ -80,6 +80,7 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   const fresh = await train(cache, out, { arch: "tiny", epochs: 1, batchSize: 4, resume: false });
   assert.equal(fresh.resumedFrom, null);
   assert.deepEqual(readHistory(fresh.history).map((h) => h.epoch), [1]);
+  assert.deepEqual(readdirSync(join(out, "checkpoints")).map((n) => n.slice(0, 9)), ["epoch-001"]);
   assert.equal(tf.memory().numTensors, before);
   Deno.removeSync(dir, { recursive: true });
 });

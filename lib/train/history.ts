@@ -239,7 +239,9 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
       records.length = 0;
       records.push(...(event.history ?? []));
       write(
-        event.resumedFrom
+        event.resumedFrom && event.startEpoch > event.epochs
+          ? `Nothing left to train: checkpoint "${event.resumedFrom}" already has all ${event.epochs} epochs`
+          : event.resumedFrom
           ? `Resuming from checkpoint "${event.resumedFrom}" at epoch ${event.startEpoch} of ${event.epochs}`
           : `Training on ${event.backend}: ${event.train} images, ${event.val} for validation, ` +
             `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs`,
