@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
 import { codeCells } from "./_kernel.ts";
 import { cellText, type Notebook, readNotebook } from "../lib/report/mod.ts";
+import { AZURITE_ACCOUNT_KEY } from "../lib/storage/mod.ts";
+import sharp from "sharp";
 
 // The numbered notebooks, executed the way `deno task report` runs them, checked for the outputs they promise.
 
@@ -15,9 +18,13 @@ function outputsOf(nb: Notebook, mime: string): string[] {
     .map((o) => cellText(o.data![mime] as string | string[]));
 }
 
-Deno.test("notebook 01 reports label table, bar chart and split on synthetic data it generates", async () => {
+/** A fake account key, registered nowhere but in the kernel's environment: it must not reach any output. */
+const FAKE_KEY = "bm90LWEtcmVhbC1rZXktanVzdC1hLXRlc3QtMDEyMzQ1Njc4OQ==";
+
+Deno.test("notebook 01 on synthetic data: labels, split, sample grid, upload and training-side download", async () => {
   using dir = tempDir();
   const data = join(dir.path, "nih");
+  const training = join(dir.path, "training-side");
   const r = await runCxr([
     "report",
     NOTEBOOK_01,
@@ -26,7 +33,16 @@ Deno.test("notebook 01 reports label table, bar chart and split on synthetic dat
     "--json",
     ...["--param", `dataDir=${data}`, "--param", `splitFile=${data}/split.json`],
     ...["--param", "synthImages=120", "--param", "synthSize=64", "--param", "seed=5"],
-  ]);
+    ...["--param", `trainingDir=${training}`, "--param", "sampleCount=6"],
+  ], {
+    env: {
+      CXR_AZURITE_DIR: join(dir.path, "azurite"),
+      CXR_AZURITE_PORT: "0",
+      CXR_STORAGE: "azurite",
+      AZURE_STORAGE_ACCOUNT: "cxrnotebooktest",
+      AZURE_STORAGE_KEY: FAKE_KEY,
+    },
+  });
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout).notebooks[0];
   assert.equal(s.ok, true);
@@ -44,13 +60,30 @@ Deno.test("notebook 01 reports label table, bar chart and split on synthetic dat
   assert.equal(charts.length, 1);
   assert.match(charts[0], /^<svg[^>]*>.*Images per label.*<rect /s);
   assert.ok(
-    outputsOf(nb, "text/plain").some((t) => /method: .*official.*patients: \{ train:/s.test(t)),
+    outputsOf(nb, "text/html").some((t) => /^<p>official split, seed 5, .*<th>partition<\/th>/s.test(t)),
     "split summary",
   );
+  const grids = outputsOf(nb, "image/png").map((b64) => Buffer.from(b64.replace(/\s/g, ""), "base64"));
+  assert.equal(grids.length, 1, "one sample grid");
+  const grid = await sharp(grids[0]).metadata();
+  assert.deepEqual([grid.format, grid.width, grid.height], ["png", 4 * 192, 2 * (192 + 45)]);
+  const html = outputsOf(nb, "text/html");
+  assert.ok(
+    html.some((t) => /Uploaded to .*<td>metadata<\/td><td>nih-metadata<\/td><td>5<\/td>/s.test(t)),
+    "upload summary: four label files and the split",
+  );
+  assert.ok(html.some((t) => /<td>images<\/td><td>nih-images<\/td><td>120<\/td>/.test(t)), "images uploaded");
+  assert.ok(
+    html.some((t) => /Downloaded from .*<td>total<\/td><td><\/td><td>125<\/td>/s.test(t)),
+    "download",
+  );
+  assert.equal(readdirSync(join(training, "images")).length, 120);
+  assert.ok(readdirSync(training).includes("split.json"), "the split travels with the labels");
+  assert.ok(outputsOf(nb, "text/plain").some((t) => /accountKey: \*\*\*/.test(t)), "settings shown redacted");
   const split = JSON.parse(readFileSync(join(data, "split.json"), "utf8"));
   assert.equal(split.format, "cxr-split/1");
   assert.equal(split.seed, 5);
-  const html = readFileSync(s.html, "utf8");
+  const report = readFileSync(s.html, "utf8");
   for (
     const text of [
       "https://nihcc.app.box.com/v/ChestXray-NIHCC",
@@ -58,9 +91,15 @@ Deno.test("notebook 01 reports label table, bar chart and split on synthetic dat
       "CVPR",
       "<svg",
       "<table>",
+      "data:image/png;base64,",
     ]
   ) {
-    assert.ok(html.includes(text), `report lacks ${text}`);
+    assert.ok(report.includes(text), `report lacks ${text}`);
+  }
+  for (const file of [s.ipynb, s.html]) {
+    const text = readFileSync(file, "utf8");
+    assert.ok(!text.includes(FAKE_KEY), `${file} shows the account key`);
+    assert.ok(!text.includes(AZURITE_ACCOUNT_KEY.reveal()), `${file} shows the emulator key`);
   }
 });
 
@@ -74,8 +113,8 @@ Deno.test("notebook 01 on the real NIH label file reproduces the seed split (21,
     "--json",
     ...["--param", `dataDir=${NIH_SAMPLE}`, "--param", "synthImages=0", "--param", "splitMethod=seed"],
     ...["--param", "entriesFile=Data_Entry_2017_v2020.csv.gz", "--param", "bboxFile=BBox_List_2017.csv.gz"],
-    ...["--param", `splitFile=${join(dir.path, "split.json")}`],
-  ]);
+    ...["--param", `splitFile=${join(dir.path, "split.json")}`, "--param", "upload=false"],
+  ], { env: { CXR_AZURITE_DIR: join(dir.path, "azurite"), CXR_AZURITE_PORT: "0" } });
   assert.equal(r.code, 0, r.stderr);
   const split = JSON.parse(readFileSync(join(dir.path, "split.json"), "utf8"));
   assert.deepEqual(split.patients, { train: 21563, val: 3081, test: 6161 });
@@ -84,4 +123,7 @@ Deno.test("notebook 01 on the real NIH label file reproduces the seed split (21,
     outputsOf(nb, "text/plain").some((t) => t.includes("112120")),
     "label statistics of all 112,120 images",
   );
+  const grid = outputsOf(nb, "image/png");
+  assert.equal(grid.length, 1, "a grid of the real sample images that are there");
+  assert.ok(outputsOf(nb, "text/plain").some((t) => t.includes("upload = false: nothing sent")));
 });

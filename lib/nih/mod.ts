@@ -29,3 +29,5 @@ export * from "./tar.ts";
 export * from "./extract.ts";
 export * from "./fetch.ts";
 export * from "./synth.ts";
+export * from "./sample_grid.ts";
+export * from "./dataset.ts";

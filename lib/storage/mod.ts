@@ -8,6 +8,7 @@ export * from "./azurite.ts";
 export * from "./azure_blob_store.ts";
 export * from "./blob_store.ts";
 export * from "./connect.ts";
+export * from "./dataset_transfer.ts";
 export * from "./errors.ts";
 export * from "./retry.ts";
 export * from "./sas.ts";

@@ -1,0 +1,307 @@
+/**
+ * A whole NIH-layout data set to blob storage and back: label files to the metadata container, PNGs to the
+ * images container, archives to the archives container ({@linkcode uploadDataset}), and the reverse on the
+ * training side ({@linkcode downloadDataset}). Both resume (files already there and identical are skipped)
+ * and return a summary that renders as a table in Jupyter.
+ *
+ * @module
+ */
+import { statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Settings } from "../config.ts";
+import { formatAmount, Progress } from "../progress.ts";
+import { JUPYTER_DISPLAY, listDataset } from "../nih/mod.ts";
+import type { BlobStore } from "./blob_store.ts";
+import {
+  downloadPrefix,
+  type TransferOptions,
+  type TransferProgress,
+  type TransferSummary,
+  uploadPath,
+} from "./transfer.ts";
+
+/** The three containers a data set uses. */
+export const DATASET_ROLES = ["metadata", "images", "archives"] as const;
+/** A container role of a data set. */
+export type DatasetRole = typeof DATASET_ROLES[number];
+
+/** Where a data set goes: a store and the workflow's container names (a `StorageConnection` is one). */
+export interface DatasetTarget {
+  /** The store. */
+  store: BlobStore;
+  /** Container names by role. */
+  containers: Settings["storage"]["containers"];
+}
+
+/** A progress event of a data set transfer: the transfer's event, with the role and container it is about. */
+export interface DatasetTransferProgress extends TransferProgress {
+  /** Which part of the data set. */
+  role: DatasetRole;
+  /** Its container. */
+  container: string;
+}
+
+/** Options of {@linkcode uploadDataset} and {@linkcode downloadDataset}. */
+export interface DatasetTransferOptions extends Omit<TransferOptions, "onProgress"> {
+  /** Parts to transfer. @default upload: all three; download: metadata and images */
+  roles?: readonly DatasetRole[];
+  /** Upload only: a split file (anywhere) to put in the metadata container under its base name. */
+  splitFile?: string;
+  /** Draw progress, one display per part (live in Jupyter, a bar on a terminal, lines in logs). @default false */
+  progress?: boolean;
+  /** Progress events. */
+  onProgress?: (event: DatasetTransferProgress) => void;
+}
+
+/** One part of a data set transfer. */
+export interface DatasetTransferRow extends TransferSummary {
+  /** Which part. */
+  role: DatasetRole;
+  /** Its container. */
+  container: string;
+}
+
+/** What a data set transfer did, per container; a table in Jupyter. */
+export class DatasetTransferSummary {
+  /** Which way. */
+  readonly direction: "upload" | "download";
+  /** Blob endpoint (no credentials). */
+  readonly endpoint: string;
+  /** One row per part transferred. */
+  readonly rows: DatasetTransferRow[];
+
+  constructor(direction: "upload" | "download", endpoint: string, rows: DatasetTransferRow[]) {
+    this.direction = direction;
+    this.endpoint = endpoint;
+    this.rows = rows;
+  }
+
+  /** Sums over all parts. */
+  get total(): Omit<TransferSummary, "failures"> {
+    const sum = (k: "files" | "bytes" | "skipped" | "failed") => this.rows.reduce((n, r) => n + r[k], 0);
+    return { files: sum("files"), bytes: sum("bytes"), skipped: sum("skipped"), failed: sum("failed") };
+  }
+
+  /** True when no file failed. */
+  get ok(): boolean {
+    return this.total.failed === 0;
+  }
+
+  /** The plain data. */
+  toJSON(): {
+    direction: string;
+    endpoint: string;
+    rows: DatasetTransferRow[];
+    total: Omit<TransferSummary, "failures">;
+  } {
+    return { direction: this.direction, endpoint: this.endpoint, rows: this.rows, total: this.total };
+  }
+
+  #table(): string[][] {
+    const line = (name: string, container: string, s: Omit<TransferSummary, "failures">) => [
+      name,
+      container,
+      String(s.files),
+      formatAmount(s.bytes, "bytes"),
+      String(s.skipped),
+      String(s.failed),
+    ];
+    return [
+      ["part", "container", "files", "bytes", "skipped", "failed"],
+      ...this.rows.map((r) => line(r.role, r.container, r)),
+      line("total", "", this.total),
+    ];
+  }
+
+  /** The MIME bundle Deno's Jupyter kernel shows: a table per container, then the failures. */
+  [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
+    const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+    const head = `${this.direction === "upload" ? "Uploaded to" : "Downloaded from"} ${this.endpoint}`;
+    const [th, ...body] = this.#table();
+    const failures = this.rows.flatMap((r) => r.failures).slice(0, 20);
+    const html =
+      `<p>${esc(head)}</p><table><thead><tr>${th.map((h) => `<th>${h}</th>`).join("")}</tr></thead>` +
+      `<tbody>${
+        body.map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join("")}</tr>`).join("")
+      }</tbody></table>` +
+      (failures.length
+        ? `<ul>${failures.map((f) => `<li>${esc(f.name)}: ${esc(f.reason)}</li>`).join("")}</ul>`
+        : "");
+    const widths = th.map((_, j) => Math.max(...[th, ...body].map((r) => r[j].length)));
+    const text = [th, ...body].map((r) => r.map((v, j) => v.padEnd(widths[j])).join("  ").trimEnd());
+    return {
+      "text/html": html,
+      "text/plain": [head, ...text, ...failures.map((f) => `failed: ${f.name}: ${f.reason}`)].join("\n"),
+    };
+  }
+}
+
+/** Runs a progress display call; a display that fails must never fail the work it shows. */
+function drawSafely(draw: () => void): void {
+  try {
+    draw();
+  } catch {
+    // Deno 2.9's Deno.jupyter.broadcast returns no promise, and Progress calls .catch on it after sending.
+  }
+}
+
+function emptySummary(): TransferSummary {
+  return { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
+}
+
+function checkRoles(roles: readonly DatasetRole[], fn: string): readonly DatasetRole[] {
+  const bad = roles.filter((r) => !DATASET_ROLES.includes(r));
+  if (bad.length) throw new RangeError(`${fn}: unknown role "${bad[0]}"; valid: ${DATASET_ROLES.join(", ")}`);
+  return roles;
+}
+
+/**
+ * Runs the transfers of one part (one or several sources) as one: progress events and counts add up over
+ * them; totals grow as each transfer's scan reports its own.
+ */
+async function runPart(
+  role: DatasetRole,
+  container: string,
+  steps: ((o: TransferOptions) => Promise<TransferSummary>)[],
+  options: DatasetTransferOptions,
+  label: string,
+): Promise<DatasetTransferRow> {
+  const sum = emptySummary();
+  let bar: Progress | undefined;
+  let base = { files: 0, skipped: 0, failed: 0, bytes: 0, filesTotal: 0, bytesTotal: 0 };
+  for (const step of steps) {
+    let last: TransferProgress | undefined;
+    const s = await step({
+      ...options,
+      onProgress: (e) => {
+        last = e;
+        const event: DatasetTransferProgress = {
+          ...e,
+          files: base.files + e.files,
+          skipped: base.skipped + e.skipped,
+          failed: base.failed + e.failed,
+          bytes: base.bytes + e.bytes,
+          filesTotal: base.filesTotal + e.filesTotal,
+          bytesTotal: base.bytesTotal + e.bytesTotal,
+          role,
+          container,
+        };
+        options.onProgress?.(event);
+        if (options.progress) {
+          const b = bar ??= new Progress({ label: `${label} ${role}`, unit: "bytes" });
+          const done = event.files + event.skipped + event.failed;
+          drawSafely(() => b.update(event.bytes, event.bytesTotal, `${done}/${event.filesTotal} files`));
+        }
+      },
+    });
+    if (last) {
+      base = {
+        files: base.files + last.files,
+        skipped: base.skipped + last.skipped,
+        failed: base.failed + last.failed,
+        bytes: base.bytes + last.bytes,
+        filesTotal: base.filesTotal + last.filesTotal,
+        bytesTotal: base.bytesTotal + last.bytesTotal,
+      };
+    }
+    sum.files += s.files;
+    sum.bytes += s.bytes;
+    sum.skipped += s.skipped;
+    sum.failed += s.failed;
+    sum.failures.push(...s.failures);
+  }
+  drawSafely(() => bar?.finish());
+  return { role, container, ...sum };
+}
+
+/**
+ * Uploads a data set in the NIH layout: the label files at the top of `dataDir` (`Data_Entry*`, `BBox*`,
+ * `*_list.txt`, split files) and `options.splitFile` to the metadata container, every file under `images/` to
+ * the images container, `archives/*.tar.gz` to the archives container; blob names are the names relative to
+ * those folders. Files already there with the same size and MD5 are skipped, so a second run resumes.
+ *
+ * @param dataDir Folder in the NIH layout.
+ * @param target Store and container names (a `StorageConnection`).
+ * @throws {StorageError} When the store refuses or cannot be reached; single failed files are counted instead.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSettings } from "../config.ts";
+ * import { connectStorage } from "./connect.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${dir}/nih/images`, { recursive: true });
+ * Deno.writeTextFileSync(`${dir}/nih/test_list.txt`, "00000001_000.png");
+ * Deno.writeTextFileSync(`${dir}/nih/images/00000001_000.png`, "png bytes");
+ * const conn = await connectStorage(loadSettings({ env: { CXR_AZURITE_DIR: `${dir}/azurite`, CXR_AZURITE_PORT: "0" }, envFile: false }));
+ * const up = await uploadDataset(`${dir}/nih`, conn);
+ * assert.deepEqual(up.rows.map((r) => [r.container, r.files]), [["nih-metadata", 1], ["nih-images", 1], ["nih-archives", 0]]);
+ * const down = await downloadDataset(conn, `${dir}/copy`);
+ * assert.equal(Deno.readTextFileSync(`${dir}/copy/images/00000001_000.png`), "png bytes");
+ * assert.equal(down.total.files, 2);
+ * await conn.close();
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export async function uploadDataset(
+  dataDir: string,
+  target: DatasetTarget,
+  options: DatasetTransferOptions = {},
+): Promise<DatasetTransferSummary> {
+  const roles = checkRoles(options.roles ?? DATASET_ROLES, "uploadDataset");
+  const listing = listDataset(dataDir);
+  const { store, containers } = target;
+  const rows: DatasetTransferRow[] = [];
+  for (const role of roles) {
+    const container = containers[role];
+    const dest = { store, container };
+    let paths: string[];
+    if (role === "metadata") {
+      paths = listing.labelFiles.map((f) => resolve(dataDir, f));
+      if (options.splitFile) {
+        const split = resolve(options.splitFile);
+        if (!statSync(split, { throwIfNoEntry: false })?.isFile()) {
+          throw new TypeError(`uploadDataset: splitFile "${options.splitFile}" does not exist`);
+        }
+        if (!paths.includes(split)) paths.push(split);
+      }
+    } else if (role === "images") {
+      paths = listing.images > 0 ? [join(dataDir, "images")] : [];
+    } else {
+      paths = listing.archives.map((a) => join(dataDir, "archives", a));
+    }
+    const steps = paths.map((p) => (o: TransferOptions) => uploadPath(p, dest, o));
+    if (steps.length === 0) {
+      rows.push({ role, container, ...emptySummary() });
+      continue;
+    }
+    rows.push(await runPart(role, container, steps, options, "upload"));
+  }
+  return new DatasetTransferSummary("upload", store.endpoint, rows);
+}
+
+/**
+ * Downloads a data set uploaded by {@linkcode uploadDataset} into `dest` in the NIH layout: the metadata
+ * container's blobs at the top, the images container's under `images/`, the archives container's (only when
+ * `roles` names it) under `archives/`. Local files with the same size and MD5 are skipped; every file is
+ * verified before it takes its name.
+ *
+ * @param target Store and container names (a `StorageConnection`).
+ * @param dest Folder to write into (created if missing).
+ * @throws {ContainerNotFoundError} When a container to read does not exist.
+ */
+export async function downloadDataset(
+  target: DatasetTarget,
+  dest: string,
+  options: DatasetTransferOptions = {},
+): Promise<DatasetTransferSummary> {
+  const roles = checkRoles(options.roles ?? ["metadata", "images"], "downloadDataset");
+  const { store, containers } = target;
+  const rows: DatasetTransferRow[] = [];
+  for (const role of roles) {
+    const container = containers[role];
+    const folder = role === "metadata" ? dest : join(dest, role);
+    const step = (o: TransferOptions) => downloadPrefix({ store, container }, folder, o);
+    rows.push(await runPart(role, container, [step], options, "download"));
+  }
+  return new DatasetTransferSummary("download", store.endpoint, rows);
+}
