@@ -39,7 +39,7 @@ export interface ProgressOptions {
   intervalMs?: number;
 }
 
-type Jupyter = { broadcast(type: string, content: Record<string, unknown>): Promise<void> };
+type Jupyter = { broadcast(type: string, content: Record<string, unknown>): Promise<void> | undefined };
 
 function jupyter(): Jupyter | undefined {
   try {
@@ -205,7 +205,10 @@ export class Progress {
       };
       const type = this.#shown ? "update_display_data" : "display_data";
       this.#shown = true;
-      jupyter()?.broadcast(type, content).catch(() => {});
+      // Deno 2.9's broadcast returns undefined rather than a promise, and a display must never fail the work.
+      try {
+        Promise.resolve(jupyter()?.broadcast(type, content)).catch(() => {});
+      } catch { /* the kernel went away: keep working without a display */ }
     }
   }
 }
