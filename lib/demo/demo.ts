@@ -27,6 +27,13 @@ import {
 } from "../storage/mod.ts";
 import { type NotebookResult, runNotebook } from "../report/mod.ts";
 
+/** The notebooks the demo executes, in order. */
+export const DEMO_NOTEBOOKS: readonly string[] = [
+  "notebooks/00_setup_vm.ipynb",
+  "notebooks/01_fetch_data.ipynb",
+  "notebooks/03_train.ipynb",
+];
+
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
   /** Synthetic images to generate. @default 300 */
@@ -35,8 +42,8 @@ export interface DemoOptions {
   size?: number;
   /** Seed of the data and the split. @default 1 */
   seed?: number;
-  /** Notebooks to execute into reports; `[]` for none. @default ["notebooks/01_fetch_data.ipynb"] */
-  notebooks?: string[];
+  /** Notebooks to execute into reports; `[]` for none. @default notebooks 00, 01 and 03 */
+  notebooks?: readonly string[];
   /** Where reports go. @default "reports" */
   reportsDir?: string;
   /** Settings; the demo always uses the embedded Azurite under `<workDir>/demo/azurite`. @default loadSettings() */
@@ -222,18 +229,35 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   });
 
   const reports: NotebookResult[] = [];
+  // Parameters per notebook: everything the demo makes stays under <workDir>/demo.
+  const notebookParams: Record<string, Record<string, string>> = {
+    "00_setup_vm.ipynb": { envFile: join(demoDir, "demo.env") },
+    "01_fetch_data.ipynb": {
+      dataDir: storage.trainingCopy,
+      synthImages: "0",
+      splitFile: join(demoDir, "split-notebook.json"),
+      trainingDir: join(demoDir, "training-side-notebook"),
+    },
+    "03_train.ipynb": {
+      dataDir: join(demoDir, "train", "nih"),
+      cacheDir: join(demoDir, "train", "cache"),
+      outDir: join(demoDir, "train", "run"),
+    },
+  };
   const reportsDir = resolve(options.reportsDir ?? "reports");
-  for (const nb of options.notebooks ?? ["notebooks/01_fetch_data.ipynb"]) {
+  for (const nb of options.notebooks ?? DEMO_NOTEBOOKS) {
     const name = nb.replace(/^.*\//, "");
     const result = await timed(`report ${name}`, () => {
       if (!existsSync(nb)) {
         throw new Error(`notebook "${nb}" does not exist (run the demo from the repository root)`);
       }
       return runNotebook(nb, reportsDir, {
-        params: {
-          dataDir: storage.trainingCopy,
-          synthImages: "0",
-          splitFile: join(demoDir, "split-notebook.json"),
+        params: notebookParams[name] ?? {},
+        // The notebook's own Azurite: a free port and a folder of its own, beside the demo's.
+        env: {
+          CXR_AZURITE_DIR: join(demoDir, "azurite-notebook"),
+          CXR_AZURITE_PORT: "0",
+          CXR_WORK_DIR: base.workDir,
         },
         onProgress: (e) => {
           if (e.type === "cell" && showProgress) {
