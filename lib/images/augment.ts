@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { mulberry32 } from "../random.ts";
 
 /** A source of uniform numbers in [0, 1). */
 export type Rng = () => number;
@@ -25,14 +26,7 @@ export type Rng = () => number;
  */
 export function createRng(seed: number): Rng {
   if (!Number.isSafeInteger(seed)) throw new RangeError(`createRng: seed must be an integer, got ${seed}`);
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** One concrete transform: flip (applied first), then rotation and scale about the centre. */

@@ -5,49 +5,10 @@
  *
  * @module
  */
+import { mixSeed as _mixSeed, mulberry32 as _mulberry32 } from "../random.ts";
 
-/**
- * A seeded 32-bit PRNG (mulberry32): returns floats in [0, 1).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const a = _mulberry32(7), b = _mulberry32(7);
- * assert.equal(a(), b());
- * assert.ok(a() >= 0 && a() < 1);
- * ```
- */
-export function _mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/**
- * Mixes integers into one 32-bit seed (murmur3 finaliser per step).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(_mixSeed(1, 2), _mixSeed(1, 2));
- * assert.notEqual(_mixSeed(1, 2), _mixSeed(2, 1));
- * ```
- */
-export function _mixSeed(...parts: number[]): number {
-  let h = 0x9e3779b9;
-  for (const p of parts) {
-    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
-}
+/** The shared PRNG and seed mixer, under the names the synthesis code uses. */
+export { _mixSeed, _mulberry32 };
 
 /** An axis-aligned ellipse in normalised coordinates. */
 export interface _Ellipse {

@@ -5,6 +5,7 @@
  * @module
  */
 import { tf } from "../model/mod.ts";
+import { mixSeed, mulberry32 } from "../random.ts";
 
 /** What the loader needs from an opened cache partition (lib/images' `openCache` returns a superset). */
 export interface CacheSource {
@@ -64,24 +65,7 @@ export interface Batch {
  * ```
  */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function _mix(...parts: number[]): number {
-  let h = 0x9e3779b9;
-  for (const p of parts) {
-    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
+  return mulberry32(seed);
 }
 
 /**
@@ -100,7 +84,7 @@ function _mix(...parts: number[]): number {
 export function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
   const order = new Uint32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;
-  const rng = seededRandom(_mix(seed, epoch, 0x5eed));
+  const rng = seededRandom(mixSeed(seed, epoch, 0x5eed));
   for (let i = count - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
     const t = order[i];
@@ -167,7 +151,7 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
     const indices = order.slice(b * batchSize, Math.min(count, (b + 1) * batchSize));
     const raw = await cache.readBatch(indices);
     const pixels = new Float32Array(indices.length * pixelsPerImage);
-    const rng = options.augment ? seededRandom(_mix(seed, epoch, b, 0xa06)) : undefined;
+    const rng = options.augment ? seededRandom(mixSeed(seed, epoch, b, 0xa06)) : undefined;
     for (let i = 0; i < indices.length; i++) {
       let image = raw.subarray(i * pixelsPerImage, (i + 1) * pixelsPerImage);
       if (options.augment) image = options.augment(image, size, rng!);
