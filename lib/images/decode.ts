@@ -73,7 +73,7 @@ export async function decodeImage(
     data = out.data;
     channels = out.info.channels;
   } catch (e) {
-    throw new DecodeError(source, (e as Error).message, { cause: e });
+    throw new DecodeError(source, await _diagnose(input, (e as Error).message), { cause: e });
   }
   const target = options.into ?? new Uint8Array(size * size);
   if (channels === 1) {
@@ -82,4 +82,26 @@ export async function decodeImage(
     for (let i = 0; i < size * size; i++) target[i] = data[i * channels];
   }
   return target;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * A stable reason for a failed decode. libvips words the same truncated PNG differently from run to run
+ * ("pngload: end of stream", "Warning treated as error due to failOn setting"), so a PNG that lacks its
+ * closing IEND chunk is reported as truncated in one fixed wording; anything else keeps the decoder's message.
+ */
+async function _diagnose(input: string | Uint8Array, decoderMessage: string): Promise<string> {
+  let bytes: Uint8Array;
+  try {
+    bytes = typeof input === "string" ? await Deno.readFile(input) : input;
+  } catch {
+    return decoderMessage; // missing or unreadable: the decoder said so already
+  }
+  const isPng = bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+  const tail = new TextDecoder("latin1").decode(bytes.subarray(Math.max(0, bytes.length - 12)));
+  if (isPng && !tail.includes("IEND")) {
+    return `truncated PNG: no IEND chunk at the end of its ${bytes.length} bytes`;
+  }
+  return decoderMessage;
 }

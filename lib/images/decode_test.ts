@@ -44,7 +44,11 @@ Deno.test("a truncated PNG, a missing file and bytes that are no image are Decod
   writeFileSync(join(dir.path, "cut.png"), bytes.subarray(0, bytes.length >> 1));
   const cut = await decodeImage(join(dir.path, "cut.png"), 32).catch((e) => e);
   assert.ok(cut instanceof DecodeError);
-  assert.match(cut.message, /Cannot decode image ".*cut.png": /);
+  assert.match(cut.message, /Cannot decode image ".*cut.png": truncated PNG: no IEND chunk/);
+  // libvips words this failure differently from run to run; ours must not, or merged caches would differ.
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await decodeImage(join(dir.path, "cut.png"), 32).catch((e) => e)).reason, cut.reason);
+  }
   await assert.rejects(decodeImage(join(dir.path, "none.png"), 32), (e: DecodeError) => {
     assert.match(e.reason, /missing/);
     return e instanceof DecodeError;
