@@ -51,6 +51,38 @@ function jupyter(): Jupyter | undefined {
 }
 
 /**
+ * Whether this code runs in Deno's Jupyter kernel.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(inJupyter(), false); // under `deno test`
+ * ```
+ */
+export function inJupyter(): boolean {
+  return jupyter() !== undefined;
+}
+
+/**
+ * Sends a `display_data` or `update_display_data` message to the notebook; does nothing outside Jupyter and
+ * never throws, since a display that fails must never fail the work it shows. (Deno 2.9's broadcast returns
+ * undefined rather than a promise.)
+ *
+ * @example
+ * ```ts
+ * broadcastDisplay("display_data", { data: { "text/plain": "hi" }, metadata: {}, transient: { display_id: "x" } });
+ * ```
+ */
+export function broadcastDisplay(
+  type: "display_data" | "update_display_data",
+  content: Record<string, unknown>,
+): void {
+  try {
+    Promise.resolve(jupyter()?.broadcast(type, content)).catch(() => {});
+  } catch { /* the kernel went away: keep working without a display */ }
+}
+
+/**
  * Formats an amount for display.
  *
  * @example
@@ -120,7 +152,7 @@ export class Progress {
         return false;
       }
     })();
-    this.#mode = options.mode ?? (jupyter() ? "jupyter" : isTty ? "tty" : "lines");
+    this.#mode = options.mode ?? (inJupyter() ? "jupyter" : isTty ? "tty" : "lines");
     const encoder = new TextEncoder();
     this.#write = options.write ?? ((s) => Deno.stderr.writeSync(encoder.encode(s)));
     this.#interval = options.intervalMs ?? (this.#mode === "lines" ? 5000 : 100);
@@ -205,10 +237,7 @@ export class Progress {
       };
       const type = this.#shown ? "update_display_data" : "display_data";
       this.#shown = true;
-      // Deno 2.9's broadcast returns undefined rather than a promise, and a display must never fail the work.
-      try {
-        Promise.resolve(jupyter()?.broadcast(type, content)).catch(() => {});
-      } catch { /* the kernel went away: keep working without a display */ }
+      broadcastDisplay(type, content);
     }
   }
 }

@@ -73,15 +73,6 @@ export function listDataset(dataDir: string): DatasetListing {
   return { dir: dataDir, labelFiles, images, imageBytes, archives };
 }
 
-/** Runs a progress display call; a display that fails must never fail the work it shows. */
-function drawSafely(draw: () => void): void {
-  try {
-    draw();
-  } catch {
-    // Deno 2.9's Deno.jupyter.broadcast returns no promise, and Progress calls .catch on it after sending.
-  }
-}
-
 /** The folder holds no usable data set and nothing was asked to make one. */
 export class DatasetNotFoundError extends Error {
   /** The folder. */
@@ -207,9 +198,9 @@ export async function ensureDataset(
       images: synthImages,
       size: options.synthSize,
       seed: options.seed,
-      onProgress: (e) => drawSafely(() => bar?.update(e.done, e.total)),
+      onProgress: (e) => bar?.update(e.done, e.total),
     });
-    drawSafely(() => bar?.finish());
+    bar?.finish();
     return new DatasetSummary("synthetic", listDataset(dataDir), { synth });
   }
   if (options.fetch) {
@@ -224,10 +215,10 @@ export async function ensureDataset(
         const key = `${e.phase} ${e.archive}`;
         let bar = bars.get(key);
         if (!bar) bars.set(key, bar = new Progress({ label: key, total: e.bytesTotal, unit: "bytes" }));
-        drawSafely(() => bar.update(e.bytesDone, e.bytesTotal));
+        bar.update(e.bytesDone, e.bytesTotal);
       },
     });
-    for (const bar of bars.values()) drawSafely(() => bar.finish());
+    for (const bar of bars.values()) bar.finish();
     return new DatasetSummary("fetched", listDataset(dataDir), { fetch });
   }
   const listing = listDataset(dataDir);

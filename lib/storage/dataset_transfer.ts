@@ -136,15 +136,6 @@ export class DatasetTransferSummary {
   }
 }
 
-/** Runs a progress display call; a display that fails must never fail the work it shows. */
-function drawSafely(draw: () => void): void {
-  try {
-    draw();
-  } catch {
-    // Deno 2.9's Deno.jupyter.broadcast returns no promise, and Progress calls .catch on it after sending.
-  }
-}
-
 function emptySummary(): TransferSummary {
   return { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
 }
@@ -190,7 +181,7 @@ async function runPart(
         if (options.progress) {
           const b = bar ??= new Progress({ label: `${label} ${role}`, unit: "bytes" });
           const done = event.files + event.skipped + event.failed;
-          drawSafely(() => b.update(event.bytes, event.bytesTotal, `${done}/${event.filesTotal} files`));
+          b.update(event.bytes, event.bytesTotal, `${done}/${event.filesTotal} files`);
         }
       },
     });
@@ -210,7 +201,7 @@ async function runPart(
     sum.failed += s.failed;
     sum.failures.push(...s.failures);
   }
-  drawSafely(() => bar?.finish());
+  bar?.finish();
   return { role, container, ...sum };
 }
 

@@ -7,7 +7,7 @@
 import { rename, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { JUPYTER_DISPLAY } from "../nih/mod.ts";
-import { Progress } from "../progress.ts";
+import { broadcastDisplay, inJupyter, Progress } from "../progress.ts";
 import type { TrainEvent } from "./events.ts";
 
 /** One epoch, as written to `history.jsonl`. */
@@ -178,28 +178,6 @@ export class TrainingHistory {
   }
 }
 
-type _Jupyter = { broadcast(type: string, content: Record<string, unknown>): Promise<void> };
-
-function _jupyter(): _Jupyter | undefined {
-  try {
-    return (Deno as unknown as { jupyter?: _Jupyter }).jupyter;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Runs a display call; a display that fails must never fail training. (Deno 2.9's `Deno.jupyter.broadcast`
- * returns no promise, and `Progress` calls `.catch` on it after sending, which throws in Jupyter.)
- */
-function _safely(draw: () => unknown): void {
-  try {
-    draw();
-  } catch {
-    // The message went out before the throw; nothing to do.
-  }
-}
-
 /** Options of {@linkcode trainingDisplay}. */
 export interface TrainingDisplayOptions {
   /** Where text lines go. @default stderr (console.log in Jupyter) */
@@ -223,7 +201,7 @@ export interface TrainingDisplayOptions {
  * ```
  */
 export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: TrainEvent) => void {
-  const jupyter = _jupyter();
+  const jupyter = inJupyter();
   const encoder = new TextEncoder();
   const write = options.write ??
     (jupyter
@@ -248,8 +226,7 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
       );
     } else if (event.type === "batch") {
       if (!bar || barEpoch !== event.epoch) {
-        const old = bar;
-        _safely(() => old?.finish());
+        bar?.finish();
         barEpoch = event.epoch;
         bar = new Progress({
           label: `epoch ${event.epoch}/${event.epochs}`,
@@ -257,14 +234,10 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           mode: options.mode,
         });
       }
-      const b = bar;
-      _safely(() => b.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}`));
+      bar.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}`);
     } else if (event.type === "epoch") {
       const r = event.record;
-      const b = bar;
-      _safely(() =>
-        b?.finish(`loss ${fmt(r.loss)} val_loss ${fmt(r.val_loss)} mean AUROC ${fmt(r.mean_auroc)}`)
-      );
+      bar?.finish(`loss ${fmt(r.loss)} val_loss ${fmt(r.val_loss)} mean AUROC ${fmt(r.mean_auroc)}`);
       bar = undefined;
       records.push(r);
       write(
@@ -280,11 +253,7 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           metadata: {},
           transient: { display_id: chartId },
         };
-        // Deno 2.9's broadcast returns no promise; a failed display must never fail training.
-        _safely(() =>
-          Promise.resolve(jupyter.broadcast(chartShown ? "update_display_data" : "display_data", content))
-            .catch(() => {})
-        );
+        broadcastDisplay(chartShown ? "update_display_data" : "display_data", content);
         chartShown = true;
       }
     } else if (event.type === "stop") {
