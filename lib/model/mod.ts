@@ -32,3 +32,4 @@ export * from "./bundle_format.ts";
 export * from "./bundle.ts";
 export * from "./keras_import.ts";
 export * from "./batch_norm_gradient.ts";
+export * from "./predictor.ts";
