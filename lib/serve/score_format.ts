@@ -1,0 +1,431 @@
+/**
+ * The scoring service's wire format, typed at the edge: what a client sends to `POST /score`, what the
+ * service answers, and the error document of every non-200 answer. {@linkcode parseScoreRequest} is the
+ * server's one parse function, {@linkcode parseScoreResponse} the client's.
+ *
+ * Request: a raw PNG/JPEG body (`Content-Type: image/png` or `image/jpeg`, options in the query:
+ * `?heatmap=1&class=Mass`) or JSON `{"image": "<base64>", "heatmap": true, "class": "Mass"}`.
+ * Response 200: `{"model": {"name", "version"}, "probabilities": {"Atelectasis": p, ...}, "top": {"class",
+ * "probability"}, "heatmap"?: "<base64 png>", "heatmapClass"?: "<name>"}`. Errors:
+ * `{"error": {"status": 413, "code": "too_large", "message": "..."}}`.
+ *
+ * @module
+ */
+import { FINDINGS } from "../nih/mod.ts";
+import { jsonErrorOffset, lineColumn } from "./_json_offset.ts";
+
+/** The `code` of an error document, one per cause a client can tell apart. */
+export const SCORE_ERROR_CODES = [
+  "unauthorized",
+  "too_large",
+  "unsupported_media_type",
+  "bad_image",
+  "bad_request",
+  "busy",
+  "timeout",
+  "not_ready",
+  "not_found",
+  "internal",
+] as const;
+/** One of {@linkcode SCORE_ERROR_CODES}. */
+export type ScoreErrorCode = typeof SCORE_ERROR_CODES[number];
+
+/** Content types `POST /score` accepts. */
+export const SCORE_CONTENT_TYPES = ["image/png", "image/jpeg", "application/json"] as const;
+
+/** The JSON request body of `POST /score`. */
+export interface ScoreRequestJson {
+  /** The PNG or JPEG file, base64 (a `data:image/...;base64,` prefix is allowed). */
+  image: string;
+  /** Also return a class activation heatmap. @default false */
+  heatmap?: boolean;
+  /** The finding the heatmap is drawn for. @default the top finding */
+  class?: string;
+}
+
+/** The 200 response body of `POST /score`. */
+export interface ScoreResponseJson {
+  /** The model bundle that scored: its architecture name and version. */
+  model: { name: string; version: string };
+  /** Probability per finding, in the bundle's class order. */
+  probabilities: Record<string, number>;
+  /** The most probable finding. */
+  top: { class: string; probability: number };
+  /** Heatmap over the X-ray, a base64 PNG; only when asked for. */
+  heatmap?: string;
+  /** The finding the heatmap shows; only with `heatmap`. */
+  heatmapClass?: string;
+}
+
+/** The body of every non-200 answer. */
+export interface ScoreErrorJson {
+  error: { status: number; code: ScoreErrorCode; message: string };
+}
+
+/** A parsed scoring request, as the handler uses it. */
+export interface ScoreRequest {
+  /** The encoded image (PNG or JPEG bytes). */
+  image: Uint8Array;
+  /** Whether to return a heatmap. */
+  heatmap: boolean;
+  /** The heatmap's finding; `undefined` = the top one. */
+  className?: string;
+}
+
+/**
+ * A request the client can fix (or a refusal such as busy/timeout): carries its HTTP status and error code
+ * and renders as a {@linkcode ScoreErrorJson} (hono's `HTTPException`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new ScoreHttpError(415, "unsupported_media_type", "Content-Type text/plain is not accepted");
+ * assert.deepEqual(e.toJSON(), { error: { status: 415, code: "unsupported_media_type", message: e.message } });
+ * ```
+ */
+export class ScoreHttpError extends Error {
+  /** HTTP status, 400..599. */
+  status: number;
+  /** Machine-readable cause. */
+  code: ScoreErrorCode;
+  /** Extra response headers (`Retry-After`, `Allow`, `WWW-Authenticate`). */
+  headers: Record<string, string>;
+  constructor(
+    status: number,
+    code: ScoreErrorCode,
+    message: string,
+    options?: ErrorOptions & { headers?: Record<string, string> },
+  ) {
+    super(message, options);
+    this.name = "ScoreHttpError";
+    this.status = status;
+    this.code = code;
+    this.headers = options?.headers ?? {};
+  }
+  /** The error document. */
+  toJSON(): ScoreErrorJson {
+    return { error: { status: this.status, code: this.code, message: this.message } };
+  }
+}
+
+/**
+ * A request or response body that is not valid JSON or not of the expected shape; `source` names the body
+ * (e.g. `"request body"` or the URL), `line`/`column` (1-based) where the problem is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new ScoreFormatError("bad", { source: "request body", line: 1, column: 9 });
+ * assert.ok(e instanceof SyntaxError);
+ * assert.equal(e.column, 9);
+ * ```
+ */
+export class ScoreFormatError extends SyntaxError {
+  /** What was parsed. */
+  source: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  column: number;
+  constructor(
+    message: string,
+    where: { source: string; line: number; column: number },
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "ScoreFormatError";
+    this.source = where.source;
+    this.line = where.line;
+    this.column = where.column;
+  }
+}
+
+/**
+ * A scoring service answered with an error document (client side): its status, code and message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new ScoringServiceError(401, "unauthorized", "missing key", "http://x/score");
+ * assert.match(e.message, /http:\/\/x\/score answered 401 unauthorized: missing key/);
+ * ```
+ */
+export class ScoringServiceError extends Error {
+  /** HTTP status. */
+  status: number;
+  /** The error code (`internal` when the body had none). */
+  code: ScoreErrorCode;
+  /** The service's own message. */
+  serviceMessage: string;
+  constructor(status: number, code: ScoreErrorCode, serviceMessage: string, source: string) {
+    super(`${source} answered ${status} ${code}: ${serviceMessage}`);
+    this.name = "ScoringServiceError";
+    this.status = status;
+    this.code = code;
+    this.serviceMessage = serviceMessage;
+  }
+}
+
+/** Options of {@linkcode parseScoreRequest}. */
+export interface ParseScoreRequestOptions {
+  /** Query of a raw-image request (`heatmap`, `class`). @default none */
+  query?: URLSearchParams;
+  /** Class names a heatmap may be asked for. @default the 14 ChestX-ray14 findings */
+  classNames?: readonly string[];
+}
+
+const REQUEST = "request body";
+
+/** The media type of a Content-Type header, lower case, without parameters. */
+function _mediaType(contentType: string | null): string {
+  return (contentType ?? "").split(";")[0].trim().toLowerCase();
+}
+
+/**
+ * Parses the body of `POST /score`.
+ *
+ * @param body the request body, already read (and size-limited) by the caller.
+ * @param contentType the `Content-Type` header (`image/png`, `image/jpeg`, `application/json`).
+ * @param options the query of a raw request and the valid class names.
+ * @returns image bytes, heatmap flag and heatmap class.
+ * @throws {ScoreHttpError} 415 for another content type; 400 `bad_request` for an empty body, invalid JSON
+ * (message with line and column, `cause` a {@linkcode ScoreFormatError}), a wrong field, bad base64 or an
+ * unknown class (listing the valid ones).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47]);
+ * const raw = parseScoreRequest(png, "image/png", { query: new URLSearchParams("heatmap=1&class=Mass") });
+ * assert.deepEqual(raw, { image: png, heatmap: true, className: "Mass" });
+ * const json = new TextEncoder().encode('{"image": "iVBORw==", "heatmap": false}');
+ * assert.deepEqual(parseScoreRequest(json, "application/json").image, png);
+ * assert.throws(() => parseScoreRequest(png, "text/plain"), /Content-Type "text\/plain" is not accepted/);
+ * assert.throws(() => parseScoreRequest(new TextEncoder().encode('{"image": 3}'), "application/json"),
+ *   /request body at line 1, column 2: "image" must be a base64 string/);
+ * ```
+ */
+export function parseScoreRequest(
+  body: Uint8Array,
+  contentType: string | null,
+  options: ParseScoreRequestOptions = {},
+): ScoreRequest {
+  const type = _mediaType(contentType);
+  const classNames = options.classNames ?? FINDINGS;
+  if (!(SCORE_CONTENT_TYPES as readonly string[]).includes(type)) {
+    throw new ScoreHttpError(
+      415,
+      "unsupported_media_type",
+      `Content-Type "${type || "(none)"}" is not accepted; send one of: ${SCORE_CONTENT_TYPES.join(", ")}`,
+    );
+  }
+  if (body.length === 0) throw new ScoreHttpError(400, "bad_request", "The request body is empty");
+  if (type !== "application/json") {
+    const q = options.query ?? new URLSearchParams();
+    const flag = q.get("heatmap");
+    const truthy = ["1", "true", "yes"];
+    const falsy = ["0", "false", "no", ""];
+    if (flag !== null && !truthy.includes(flag) && !falsy.includes(flag)) {
+      throw new ScoreHttpError(400, "bad_request", `Query parameter heatmap="${flag}" must be 1 or 0`);
+    }
+    const className = q.get("class") ?? undefined;
+    _checkClass(className, classNames, "query parameter class");
+    return { image: body, heatmap: flag !== null && truthy.includes(flag), className };
+  }
+  const text = new TextDecoder().decode(body);
+  const fail = (offset: number, what: string, cause?: unknown): never => {
+    const where = { source: REQUEST, ...lineColumn(text, offset) };
+    const message = `Cannot read the ${REQUEST} at line ${where.line}, column ${where.column}: ${what}`;
+    throw new ScoreHttpError(400, "bad_request", message, {
+      cause: new ScoreFormatError(message, where, { cause }),
+    });
+  };
+  const at = (key: string) => Math.max(0, text.indexOf(`"${key}"`));
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    fail(jsonErrorOffset(text), `invalid JSON (${(e as Error).message.split("\n")[0].slice(0, 80)})`, e);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    fail(0, 'expected an object {"image": "<base64>", "heatmap": bool, "class": name}');
+  }
+  const obj = raw as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!["image", "heatmap", "class"].includes(key)) {
+      fail(at(key), `unknown field "${key}"; fields are image, heatmap, class`);
+    }
+  }
+  if (typeof obj.image !== "string") fail(at("image"), '"image" must be a base64 string');
+  if (obj.heatmap !== undefined && typeof obj.heatmap !== "boolean") {
+    fail(at("heatmap"), '"heatmap" must be true or false');
+  }
+  if (obj.class !== undefined && typeof obj.class !== "string") fail(at("class"), '"class" must be a string');
+  let image: Uint8Array;
+  try {
+    image = decodeBase64(obj.image as string);
+  } catch (e) {
+    return fail(at("image"), `"image": ${(e as Error).message}`, e);
+  }
+  if (image.length === 0) fail(at("image"), '"image" is empty');
+  _checkClass(obj.class as string | undefined, classNames, '"class"');
+  return { image, heatmap: obj.heatmap === true, className: obj.class as string | undefined };
+}
+
+function _checkClass(name: string | undefined, classNames: readonly string[], where: string): void {
+  if (name !== undefined && !classNames.includes(name)) {
+    throw new ScoreHttpError(
+      400,
+      "bad_request",
+      `Unknown finding "${name.slice(0, 60)}" in ${where}; valid: ${classNames.join(", ")}`,
+    );
+  }
+}
+
+/**
+ * Decodes standard base64 strictly (whitespace and a `data:...;base64,` prefix allowed).
+ *
+ * @throws {SyntaxError} naming the offset of the first invalid character, or a bad length.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(decodeBase64("data:image/png;base64,AQID"), new Uint8Array([1, 2, 3]));
+ * assert.throws(() => decodeBase64("AQ*D"), /invalid base64 character "\*" at offset 2/);
+ * ```
+ */
+export function decodeBase64(text: string): Uint8Array {
+  const prefix = /^data:[\w.+/-]*;base64,/i.exec(text);
+  const start = prefix ? prefix[0].length : 0;
+  const bad = /[^A-Za-z0-9+/=\s]/.exec(text.slice(start));
+  if (bad) {
+    throw new SyntaxError(
+      `invalid base64 character ${JSON.stringify(bad[0])} at offset ${start + bad.index}`,
+    );
+  }
+  const compact = text.slice(start).replace(/\s+/g, "");
+  if (compact.length % 4 !== 0 || /=[^=]/.test(compact) || /={3,}$/.test(compact)) {
+    throw new SyntaxError(`invalid base64: ${compact.length} characters, padding or length is wrong`);
+  }
+  return (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64(compact);
+}
+
+/**
+ * Encodes bytes as standard base64.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(encodeBase64(new Uint8Array([1, 2, 3])), "AQID");
+ * ```
+ */
+export function encodeBase64(bytes: Uint8Array): string {
+  return (bytes as unknown as { toBase64(): string }).toBase64();
+}
+
+/** Options of {@linkcode parseScoreResponse}. */
+export interface ParseScoreResponseOptions {
+  /** What answered, for messages (e.g. the URL). @default "scoring service" */
+  source?: string;
+  /** Class names the probabilities must have, in order. @default any names */
+  classNames?: readonly string[];
+}
+
+/**
+ * Parses a scoring service's answer (client side).
+ *
+ * @param text the response body.
+ * @param status the HTTP status.
+ * @param options the source for messages and the expected class names.
+ * @returns the validated 200 body.
+ * @throws {ScoringServiceError} for any status other than 200 (code and message from its error document);
+ * {@linkcode ScoreFormatError} for a 200 body that is not JSON of the documented shape.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const ok = '{"model": {"name": "densenet", "version": "v1"}, "probabilities": {"Mass": 0.75},' +
+ *   ' "top": {"class": "Mass", "probability": 0.75}}';
+ * assert.equal(parseScoreResponse(ok, 200).top.class, "Mass");
+ * assert.throws(() => parseScoreResponse('{"error": {"status": 503, "code": "busy", "message": "queue full"}}', 503),
+ *   (e: unknown) => e instanceof ScoringServiceError && e.code === "busy");
+ * assert.throws(() => parseScoreResponse('{"model": 1}', 200, { source: "http://h/score" }),
+ *   /http:\/\/h\/score at line 1, column 2: "model" must be/);
+ * ```
+ */
+export function parseScoreResponse(
+  text: string,
+  status: number,
+  options: ParseScoreResponseOptions = {},
+): ScoreResponseJson {
+  const source = options.source ?? "scoring service";
+  if (status !== 200) {
+    let doc: Partial<ScoreErrorJson["error"]> | undefined;
+    try {
+      doc = (JSON.parse(text) as ScoreErrorJson)?.error;
+    } catch { /* not an error document: report the text itself */ }
+    const code = (SCORE_ERROR_CODES as readonly unknown[]).includes(doc?.code)
+      ? doc!.code as ScoreErrorCode
+      : "internal";
+    const message = typeof doc?.message === "string"
+      ? doc.message
+      : text.trim().slice(0, 200) || "(empty body)";
+    throw new ScoringServiceError(status, code, message, source);
+  }
+  const fail = (offset: number, what: string, cause?: unknown): never => {
+    const where = { source, ...lineColumn(text, offset) };
+    throw new ScoreFormatError(
+      `Cannot read the answer of ${source} at line ${where.line}, column ${where.column}: ${what}`,
+      where,
+      { cause },
+    );
+  };
+  const at = (key: string) => Math.max(0, text.indexOf(`"${key}"`));
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    fail(jsonErrorOffset(text), `invalid JSON (${(e as Error).message.split("\n")[0].slice(0, 80)})`, e);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail(0, "expected an object");
+  const obj = raw as Record<string, unknown>;
+  const model = obj.model as Record<string, unknown> | undefined;
+  if (typeof model?.name !== "string" || typeof model?.version !== "string") {
+    fail(at("model"), '"model" must be {"name": string, "version": string}');
+  }
+  const probs = obj.probabilities as Record<string, unknown> | undefined;
+  if (typeof probs !== "object" || probs === null || Array.isArray(probs)) {
+    fail(at("probabilities"), '"probabilities" must be an object of numbers by finding');
+  }
+  for (const [name, p] of Object.entries(probs!)) {
+    if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
+      fail(at(name), `probability of "${name}" must be a number 0..1, got ${JSON.stringify(p)}`);
+    }
+  }
+  if (options.classNames) {
+    const names = Object.keys(probs!);
+    if (names.join("\n") !== options.classNames.join("\n")) {
+      fail(
+        at("probabilities"),
+        `expected the classes ${options.classNames.join(", ")}; got ${names.join(", ")}`,
+      );
+    }
+  }
+  const top = obj.top as Record<string, unknown> | undefined;
+  if (typeof top?.class !== "string" || !(top.class in probs!) || typeof top.probability !== "number") {
+    fail(at("top"), '"top" must be {"class": one of the probabilities\' names, "probability": number}');
+  }
+  if (obj.heatmap !== undefined && typeof obj.heatmap !== "string") {
+    fail(at("heatmap"), '"heatmap" must be a base64 PNG string');
+  }
+  if (
+    obj.heatmapClass !== undefined && (typeof obj.heatmapClass !== "string" || !(obj.heatmapClass in probs!))
+  ) {
+    fail(at("heatmapClass"), '"heatmapClass" must be one of the probabilities\' names');
+  }
+  const out: ScoreResponseJson = {
+    model: { name: model!.name as string, version: model!.version as string },
+    probabilities: probs as Record<string, number>,
+    top: { class: top!.class as string, probability: top!.probability as number },
+  };
+  if (obj.heatmap !== undefined) out.heatmap = obj.heatmap as string;
+  if (obj.heatmapClass !== undefined) out.heatmapClass = obj.heatmapClass as string;
+  return out;
+}
