@@ -11,3 +11,4 @@
  * @module
  */
 export * from "./auroc.ts";
+export * from "./heatmap.ts";
