@@ -33,3 +33,4 @@ export * from "./bundle.ts";
 export * from "./keras_import.ts";
 export * from "./batch_norm_gradient.ts";
 export * from "./predictor.ts";
+export * from "./onnx_export.ts";

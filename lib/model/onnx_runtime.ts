@@ -1,0 +1,164 @@
+/**
+ * The ONNX Runtime engine of {@link openPredictor}: runs a bundle's `model.onnx` (written by `exportOnnx`)
+ * with `npm:onnxruntime-node` on the CPU execution provider, or WebGPU/CUDA when asked for and present.
+ * Imported dynamically by `openPredictor`, so code that never uses ONNX never loads the native library.
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { readBundleMetadata } from "./bundle.ts";
+import type { BundleMetadata } from "./bundle_format.ts";
+import {
+  checkPredictArgs,
+  MODEL_ONNX,
+  type Prediction,
+  type Predictor,
+  PredictorDisposedError,
+} from "./predictor.ts";
+
+/** Execution providers this engine can be asked for. */
+export const ONNX_PROVIDERS = ["cpu", "webgpu", "cuda"] as const;
+/** One execution provider. */
+export type OnnxProvider = typeof ONNX_PROVIDERS[number];
+
+/** Options for {@link openOnnxPredictor}. */
+export interface OnnxPredictorOptions {
+  /** Intra-op threads. @default ONNX Runtime's choice (one per core) */
+  threads?: number;
+  /** Execution provider. @default "cpu" */
+  provider?: OnnxProvider;
+}
+
+/**
+ * ONNX Runtime could not open or run a bundle's model (missing file, provider not present, bad graph).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new OnnxRuntimeError("no cuda", "b/model.onnx");
+ * assert.equal(e.file, "b/model.onnx");
+ * ```
+ */
+export class OnnxRuntimeError extends Error {
+  /** The `.onnx` file involved. */
+  file: string;
+  constructor(message: string, file: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "OnnxRuntimeError";
+    this.file = file;
+  }
+}
+
+function _firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+class OnnxPredictor implements Predictor {
+  readonly engine = "onnx" as const;
+  readonly metadata: BundleMetadata;
+  readonly provider: OnnxProvider;
+  #session: ort.InferenceSession | null;
+  #hasCam: boolean;
+
+  constructor(session: ort.InferenceSession, metadata: BundleMetadata, provider: OnnxProvider) {
+    this.#session = session;
+    this.metadata = metadata;
+    this.provider = provider;
+    this.#hasCam = session.outputNames.includes("cam");
+  }
+
+  async predict(pixels: Uint8Array, n: number, options: { cam?: boolean } = {}): Promise<Prediction> {
+    const session = this.#session;
+    if (!session) throw new PredictorDisposedError(this.engine);
+    checkPredictArgs(pixels, n, this.metadata);
+    if (options.cam && !this.#hasCam) {
+      throw new RangeError("predict(): this model.onnx has no cam output, so no class activation maps");
+    }
+    const { inputSize: s, channels: c } = this.metadata;
+    const image = new ort.Tensor("float32", Float32Array.from(pixels), [n, s, s, c]);
+    const out = await session.run({ image }, options.cam ? ["probabilities", "cam"] : ["probabilities"]);
+    const probabilities = out.probabilities.data as Float32Array;
+    if (!options.cam) return { probabilities };
+    const [, height, width, classes] = out.cam.dims as number[];
+    return { probabilities, cam: { data: out.cam.data as Float32Array, height, width, classes } };
+  }
+
+  async dispose(): Promise<void> {
+    const session = this.#session;
+    this.#session = null;
+    await session?.release();
+  }
+}
+
+/**
+ * Opens `<dir>/model.onnx` with ONNX Runtime as a {@link Predictor} (engine `onnx`).
+ *
+ * @param dir a bundle folder holding `metadata.json` and `model.onnx`.
+ * @param options intra-op threads and execution provider.
+ * @returns the predictor; `dispose()` releases the session.
+ * @throws {TypeError} for an unknown provider or a bad thread count; {@link OnnxRuntimeError} when the file
+ * is missing, the provider cannot be used, or ONNX Runtime refuses the model.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet, saveBundle, selectBackend, writeBundleOnnx } from "./mod.ts";
+ * await selectBackend("cpu");
+ * const dir = Deno.makeTempDirSync() + "/b";
+ * const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+ * await saveBundle(model, dir);
+ * await writeBundleOnnx(dir, { model });
+ * const predictor = await openOnnxPredictor(dir, { threads: 1 });
+ * const { probabilities } = await predictor.predict(new Uint8Array(16 * 16), 1);
+ * assert.equal(probabilities.length, 14);
+ * await predictor.dispose();
+ * ```
+ */
+export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptions = {}): Promise<Predictor> {
+  const provider = options.provider ?? "cpu";
+  if (!ONNX_PROVIDERS.includes(provider)) {
+    throw new TypeError(
+      `openOnnxPredictor: unknown provider "${provider}"; expected one of ${ONNX_PROVIDERS.join(", ")}`,
+    );
+  }
+  const threads = options.threads;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new TypeError(`openOnnxPredictor: threads must be a positive integer, got ${threads}`);
+  }
+  const metadata = await readBundleMetadata(dir);
+  const file = join(dir, MODEL_ONNX);
+  if (!existsSync(file)) {
+    throw new OnnxRuntimeError(
+      `Cannot open "${file}": the bundle has no ${MODEL_ONNX} (write it with \`deno task cxr export onnx --model ${dir}\`)`,
+      file,
+    );
+  }
+  const available = ort.listSupportedBackends().find((b) => b.name === provider);
+  if (!available) {
+    throw new OnnxRuntimeError(
+      `Cannot open "${file}" on the "${provider}" provider: this onnxruntime-node build has only ` +
+        ort.listSupportedBackends().map((b) => b.name).join(", "),
+      file,
+    );
+  }
+  try {
+    const session = await ort.InferenceSession.create(file, {
+      executionProviders: [provider],
+      graphOptimizationLevel: "all",
+      executionMode: "sequential",
+      interOpNumThreads: 1,
+      ...(threads ? { intraOpNumThreads: threads } : {}),
+    });
+    return new OnnxPredictor(session, metadata, provider);
+  } catch (e) {
+    const hint = provider === "cuda" && !available.bundled
+      ? " (onnxruntime-node's CUDA libraries come from its install script, which Deno skips)"
+      : "";
+    throw new OnnxRuntimeError(
+      `Cannot open "${file}" on the "${provider}" provider: ${_firstLine(e)}${hint}`,
+      file,
+      { cause: e },
+    );
+  }
+}
