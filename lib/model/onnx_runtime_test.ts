@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { selectBackend } from "./backend.ts";
+import { saveBundle } from "./bundle.ts";
+import { createDenseNet } from "./densenet.ts";
+import { exportOnnx, writeBundleOnnx } from "./onnx_export.ts";
+import { OnnxRuntimeError, openOnnxPredictor } from "./onnx_runtime.ts";
+import { openPredictor } from "./predictor.ts";
+
+await selectBackend("cpu");
+
+async function bundle(onnx: "none" | "full" | "no-cam" | "garbage"): Promise<string> {
+  const dir = join(await Deno.makeTempDir(), "bundle");
+  const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+  await saveBundle(model, dir);
+  if (onnx === "full") await writeBundleOnnx(dir, { model });
+  if (onnx === "no-cam") await writeFile(join(dir, "model.onnx"), await exportOnnx(model, { cam: false }));
+  if (onnx === "garbage") await writeFile(join(dir, "model.onnx"), new Uint8Array([1, 2, 3]));
+  model.dispose();
+  return dir;
+}
+
+Deno.test("openPredictor auto: onnx when the bundle has model.onnx", async () => {
+  const predictor = await openPredictor(await bundle("full"));
+  assert.equal(predictor.engine, "onnx");
+  const { cam } = await predictor.predict(new Uint8Array(2 * 256), 2, { cam: true });
+  assert.deepEqual([cam!.height, cam!.width, cam!.classes], [4, 4, 14]);
+  await predictor.dispose();
+});
+
+Deno.test("openOnnxPredictor: a bundle without model.onnx says how to write it", async () => {
+  const dir = await bundle("none");
+  await assert.rejects(openPredictor(dir, { engine: "onnx" }), (e: unknown) => {
+    assert.ok(e instanceof OnnxRuntimeError);
+    assert.match(e.message, /has no model\.onnx \(write it with `deno task cxr export onnx --model /);
+    return true;
+  });
+});
+
+Deno.test("openOnnxPredictor: bad options, absent providers and broken files are refused clearly", async () => {
+  const dir = await bundle("full");
+  await assert.rejects(openOnnxPredictor(dir, { provider: "tpu" as "cpu" }), /unknown provider "tpu"/);
+  await assert.rejects(openOnnxPredictor(dir, { threads: 0 }), TypeError);
+  const cuda = ort.listSupportedBackends().find((b) => b.name === "cuda");
+  if (!cuda?.bundled) {
+    // This machine's onnxruntime-node has no CUDA libraries: the error names the provider and the reason.
+    await assert.rejects(openOnnxPredictor(dir, { provider: "cuda" }), /on the "cuda" provider: /);
+  }
+  await assert.rejects(openOnnxPredictor(await bundle("garbage"), {}), (e: unknown) => {
+    assert.ok(e instanceof OnnxRuntimeError);
+    assert.match(e.message, /^Cannot open ".*model\.onnx" on the "cpu" provider: /);
+    assert.ok(e.cause);
+    return true;
+  });
+});
+
+Deno.test("openOnnxPredictor: a model.onnx without the cam output answers probabilities only", async () => {
+  const predictor = await openOnnxPredictor(await bundle("no-cam"), { threads: 1 });
+  assert.equal((await predictor.predict(new Uint8Array(256), 1)).probabilities.length, 14);
+  await assert.rejects(predictor.predict(new Uint8Array(256), 1, { cam: true }), /has no cam output/);
+  await predictor.dispose();
+});
