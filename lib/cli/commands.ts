@@ -14,6 +14,7 @@ import { demoCommand } from "./demo.ts";
 import { doctorCommand, setupCommand } from "./vm.ts";
 import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
+import { evaluateCommand } from "./evaluate.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
@@ -29,6 +30,7 @@ export const COMMANDS: Command[] = [
   dataDownloadCommand,
   preprocessCommand,
   trainCommand,
+  evaluateCommand,
   reportCommand,
   jupyterCommand,
 ];

@@ -12,3 +12,8 @@
  */
 export * from "./auroc.ts";
 export * from "./heatmap.ts";
+export * from "./bootstrap.ts";
+export * from "./roc.ts";
+export * from "./reference.ts";
+export * from "./evaluate.ts";
+export * from "./evaluation_report.ts";

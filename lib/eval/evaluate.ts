@@ -1,0 +1,222 @@
+/**
+ * Evaluating a model on a partition of the preprocessed cache: every image scored through a
+ * {@linkcode Predictor} (tfjs or ONNX Runtime), exact per-class AUROC, seeded bootstrap intervals, ROC curves,
+ * and the published references beside them.
+ *
+ * @module
+ */
+import { openCache } from "../images/mod.ts";
+import { classDifferences, LabelMismatchError, type Predictor } from "../model/mod.ts";
+import { perClassAuroc } from "../train/auroc.ts";
+import { bootstrapAuroc, type Interval } from "./bootstrap.ts";
+import { REFERENCE_AUROC } from "./reference.ts";
+import { type RocCurve, rocCurve } from "./roc.ts";
+import { EvaluationReport } from "./evaluation_report.ts";
+
+/** The `format` of the metrics JSON. */
+export const EVALUATION_FORMAT = "cxr-eval/1";
+
+/** Progress of {@linkcode evaluate}: images scored so far. */
+export interface EvaluateProgress {
+  /** Always `"batch"`. */
+  type: "batch";
+  /** Images scored. */
+  done: number;
+  /** Images in the partition. */
+  total: number;
+}
+
+/** Options of {@linkcode evaluate}. */
+export interface EvaluateOptions {
+  /** Cache partition to score. @default "test" */
+  partition?: string;
+  /** Images per `predict` call. @default 16 */
+  batchSize?: number;
+  /** Bootstrap resamples for the intervals; 0 for none. @default 1000 */
+  bootstrap?: number;
+  /** Bootstrap seed. @default 0 */
+  seed?: number;
+  /** Called after each batch. */
+  onProgress?: (event: EvaluateProgress) => void;
+}
+
+/** One class's numbers. */
+export interface ClassMetrics {
+  /** Exact AUROC; `null` without positives or negatives (never 1.0). */
+  auroc: number | null;
+  /** Bootstrap interval, `null` when undefined or no bootstrap was run. */
+  ci: Interval;
+  /** Images with the finding. */
+  positives: number;
+  /** Images without it. */
+  negatives: number;
+}
+
+/** The metrics document (`--out metrics.json`, `--json`). */
+export interface EvaluationJson {
+  /** {@linkcode EVALUATION_FORMAT}. */
+  format: typeof EVALUATION_FORMAT;
+  /** The model's version (bundle metadata) and engine. */
+  model: { version: string; engine: string };
+  /** The cache partition. */
+  partition: string;
+  /** Images scored. */
+  images: number;
+  /** By class, in the bundle's class order. */
+  classes: Record<string, ClassMetrics>;
+  /** Mean over the classes with a defined AUROC, and its interval. */
+  mean: { auroc: number | null; ci: Interval; classes: number };
+  /** Bootstrap settings (`resamples` 0 when none ran). */
+  bootstrap: { resamples: number; confidence: number; seed: number };
+  /** Published numbers to compare with. */
+  references: { name: string; source: string; note?: string; perClass: Record<string, number> }[];
+}
+
+/** The cache and the model do not fit together (class names or image size). */
+export class EvaluationInputError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "EvaluationInputError";
+  }
+}
+
+/**
+ * Metrics from scores and labels already in memory (what {@linkcode evaluate} does after scoring).
+ *
+ * @param scores `n * classes.length` probabilities, row-major.
+ * @param labels `n * classes.length` 0/1 labels.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const r = evaluateScores([0.9, 0.2, 0.1, 0.3, 0.8, 0.4], [1, 0, 0, 0, 1, 0], ["Mass", "Hernia"], { bootstrap: 50 });
+ * assert.equal(r.json.classes.Mass.auroc, 1);
+ * assert.equal(r.json.classes.Hernia.auroc, null);
+ * assert.equal(r.json.mean.auroc, 1);
+ * assert.deepEqual([r.json.classes.Mass.positives, r.json.classes.Mass.negatives], [2, 1]);
+ * ```
+ */
+export function evaluateScores(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes: readonly string[],
+  options: { bootstrap?: number; seed?: number; partition?: string; model?: EvaluationJson["model"] } = {},
+): EvaluationReport {
+  const table = perClassAuroc(scores, labels, classes);
+  const resamples = options.bootstrap ?? 1000;
+  const seed = options.seed ?? 0;
+  if (!Number.isSafeInteger(resamples) || resamples < 0) {
+    throw new RangeError(`evaluate: bootstrap must be an integer >= 0, got ${resamples}`);
+  }
+  const boot = resamples > 0 ? bootstrapAuroc(scores, labels, classes, { resamples, seed }) : null;
+  const n = scores.length / classes.length;
+  const curves: Record<string, RocCurve | null> = {};
+  const perClass: Record<string, ClassMetrics> = {};
+  classes.forEach((name, k) => {
+    const s = new Float64Array(n), l = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      s[i] = scores[i * classes.length + k];
+      l[i] = labels[i * classes.length + k];
+    }
+    curves[name] = rocCurve(s, l);
+    const positives = table.positives[name];
+    perClass[name] = {
+      auroc: table.perClass[name],
+      ci: boot?.perClass[name] ?? null,
+      positives,
+      negatives: n - positives,
+    };
+  });
+  const json: EvaluationJson = {
+    format: EVALUATION_FORMAT,
+    model: options.model ?? { version: "unknown", engine: "unknown" },
+    partition: options.partition ?? "test",
+    images: n,
+    classes: perClass,
+    mean: {
+      auroc: table.mean,
+      ci: boot?.mean ?? null,
+      classes: Object.values(table.perClass).filter((v) => v !== null).length,
+    },
+    bootstrap: { resamples, confidence: boot?.confidence ?? 0.95, seed },
+    references: REFERENCE_AUROC.map((r) => ({ ...r, perClass: { ...r.perClass } })),
+  };
+  return new EvaluationReport(json, curves);
+}
+
+/**
+ * Scores every image of a cache partition with `predictor` and computes the metrics.
+ *
+ * @param predictor An open predictor (`openPredictor(bundleDir)`); not disposed here.
+ * @param cacheDir The `cxr-cache/1` folder (`deno task cxr preprocess`).
+ * @throws {LabelMismatchError} If the bundle's class names differ from the cache's.
+ * @throws {EvaluationInputError} If the cache's image size differs from the model's input, or it is empty.
+ * @throws {CacheError} If the partition is missing.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeFileSync } from "node:fs";
+ * import { createDenseNet, FINDINGS, selectBackend, tfjsPredictor } from "../mod.ts";
+ * await selectBackend("cpu");
+ * const dir = Deno.makeTempDirSync();
+ * writeFileSync(`${dir}/test.bin`, new Uint8Array(2 * 16 * 16).fill(7));
+ * writeFileSync(`${dir}/test.json`, JSON.stringify({ format: "cxr-cache/1", partition: "test", size: 16, count: 2,
+ *   classes: FINDINGS, names: ["00000001_000.png", "00000002_000.png"], labels: ["10000000000000", "00000000000000"],
+ *   splitDigest: "d", failed: [] }));
+ * const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+ * const meta = { formatVersion: 1, classNames: [...FINDINGS], inputSize: 16, channels: 1, normalization: null,
+ *   modelVersion: "v1", createdAt: "", architecture: {}, metrics: {}, splitDigest: null };
+ * const report = await evaluate(tfjsPredictor(model, meta), dir, { bootstrap: 10 });
+ * assert.equal(report.json.images, 2);
+ * assert.equal(report.json.classes.Atelectasis.auroc, 0.5); // equal images, equal scores: ties
+ * assert.equal(report.json.classes.Hernia.auroc, null);
+ * model.dispose();
+ * ```
+ */
+export async function evaluate(
+  predictor: Predictor,
+  cacheDir: string,
+  options: EvaluateOptions = {},
+): Promise<EvaluationReport> {
+  const partition = options.partition ?? "test";
+  const batchSize = options.batchSize ?? 16;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`evaluate: batchSize must be a positive integer, got ${batchSize}`);
+  }
+  using cache = openCache(cacheDir, partition);
+  const meta = predictor.metadata;
+  const differences = classDifferences(meta.classNames, cache.classes);
+  if (differences.length > 0) {
+    throw new LabelMismatchError(
+      `Cannot evaluate: the model's class names differ from cache "${cacheDir}" (${differences.join("; ")})`,
+      differences,
+    );
+  }
+  if (cache.size !== meta.inputSize) {
+    throw new EvaluationInputError(
+      `Cannot evaluate: cache "${cacheDir}" holds ${cache.size}x${cache.size} images but the model takes ` +
+        `${meta.inputSize}x${meta.inputSize} (rebuild the cache with --size ${meta.inputSize})`,
+    );
+  }
+  if (cache.count === 0) {
+    throw new EvaluationInputError(
+      `Cannot evaluate: partition "${partition}" of "${cacheDir}" has no images`,
+    );
+  }
+  const classes = meta.classNames.length;
+  const scores = new Float32Array(cache.count * classes);
+  const pixels = new Uint8Array(batchSize * cache.size * cache.size);
+  for (let start = 0; start < cache.count; start += batchSize) {
+    const n = Math.min(batchSize, cache.count - start);
+    const indices = Array.from({ length: n }, (_, k) => start + k);
+    const batch = cache.readBatch(indices, pixels).subarray(0, n * cache.size * cache.size);
+    const { probabilities } = await predictor.predict(batch, n);
+    scores.set(probabilities.subarray(0, n * classes), start * classes);
+    options.onProgress?.({ type: "batch", done: start + n, total: cache.count });
+  }
+  return evaluateScores(scores, cache.labels, meta.classNames, {
+    bootstrap: options.bootstrap,
+    seed: options.seed,
+    partition,
+    model: { version: meta.modelVersion, engine: predictor.engine },
+  });
+}

@@ -1,0 +1,248 @@
+/**
+ * The result of an evaluation and its renderings: a text table for the terminal, an HTML table with SVG charts
+ * for notebooks and HTML reports, a Vega-Lite ROC chart for Jupyter front ends that render it, and SVG files.
+ *
+ * @module
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { EvaluationJson } from "./evaluate.ts";
+import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+import { type RocCurve, rocSvg, thinCurve } from "./roc.ts";
+
+const fmt = (v: number | null | undefined) => (v === null || v === undefined ? "—" : v.toFixed(3));
+const fmtCi = (ci: [number, number] | null) => (ci ? `${ci[0].toFixed(3)}–${ci[1].toFixed(3)}` : "—");
+
+function _escape(text: string): string {
+  return text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]!);
+}
+
+/** A chart that renders itself in Jupyter: Vega-Lite where the front end can, SVG otherwise. */
+export interface VegaChart {
+  /** The Vega-Lite v5 specification. */
+  spec: Record<string, unknown>;
+  /** The same chart as SVG. */
+  svg: string;
+}
+
+/**
+ * An evaluation's numbers (`json`, what `--out` writes) and ROC curves, with renderings.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evaluateScores } from "./evaluate.ts";
+ * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+ * const r = evaluateScores([0.9, 0.1, 0.2, 0.8], [1, 0, 0, 1], ["Mass"], { bootstrap: 0 });
+ * assert.match(r.formatTable(), /Mass\s+1\.000/);
+ * const bundle = r[JUPYTER_DISPLAY]();
+ * assert.match(bundle["text/html"], /<table/);
+ * assert.match(bundle["text/html"], /<svg/);
+ * ```
+ */
+export class EvaluationReport {
+  /** The metrics document. */
+  readonly json: EvaluationJson;
+  /** ROC curve per class, `null` where undefined. */
+  readonly curves: Readonly<Record<string, RocCurve | null>>;
+
+  constructor(json: EvaluationJson, curves: Record<string, RocCurve | null>) {
+    this.json = json;
+    this.curves = curves;
+  }
+
+  /** The metrics document (so `JSON.stringify(report)` writes it). */
+  toJSON(): EvaluationJson {
+    return this.json;
+  }
+
+  /** Per-class rows: AUROC, interval, positives/negatives, and the references. */
+  #rows(): { name: string; cells: string[] }[] {
+    return Object.entries(this.json.classes).map(([name, m]) => ({
+      name,
+      cells: [
+        fmt(m.auroc),
+        fmtCi(m.ci),
+        `${m.positives}/${m.negatives}`,
+        ...this.json.references.map((r) => fmt(r.perClass[name])),
+      ],
+    }));
+  }
+
+  #meanCells(): string[] {
+    const j = this.json;
+    const refMean = (r: EvaluationJson["references"][number]) => {
+      const v = Object.values(r.perClass);
+      return v.length ? fmt(v.reduce((a, b) => a + b, 0) / v.length) : "—";
+    };
+    return [fmt(j.mean.auroc), fmtCi(j.mean.ci), `${j.mean.classes} classes`, ...j.references.map(refMean)];
+  }
+
+  #header(): string[] {
+    return ["AUROC", "95% CI", "pos/neg", ...this.json.references.map((r) => r.name)];
+  }
+
+  /** A plain-text table for the terminal. */
+  formatTable(): string {
+    const header = ["finding", ...this.#header()];
+    const rows = [
+      ...this.#rows().map((r) => [r.name, ...r.cells]),
+      ["mean", ...this.#meanCells()],
+    ];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+    const j = this.json;
+    return [
+      `model ${j.model.version} (${j.model.engine}) on ${j.partition}: ${j.images} images` +
+      (j.bootstrap.resamples
+        ? `, ${j.bootstrap.resamples} bootstrap resamples (seed ${j.bootstrap.seed})`
+        : ""),
+      line(header),
+      ...rows.slice(0, -1).map(line),
+      line(rows.at(-1)!),
+      ...j.references.map((r) => `${r.name}: ${r.source}${r.note ? ` (${r.note})` : ""}`),
+    ].join("\n");
+  }
+
+  /** All defined ROC curves in one SVG chart. */
+  rocSvg(): string {
+    const curves: Record<string, RocCurve> = {};
+    for (const [name, curve] of Object.entries(this.curves)) {
+      if (curve) curves[`${name} (${fmt(this.json.classes[name].auroc)})`] = curve;
+    }
+    return rocSvg(curves, { title: `ROC curves, ${this.json.partition} (${this.json.images} images)` });
+  }
+
+  /** A dot chart of per-class AUROC (with intervals) beside the references, as SVG. */
+  comparisonSvg(): string {
+    const names = Object.keys(this.json.classes);
+    const left = 130, top = 30, plot = 300, row = 18;
+    const width = left + plot + 30, height = top + names.length * row + 50;
+    const x = (v: number) => (left + (v - 0.4) / 0.6 * plot).toFixed(1);
+    const series = [
+      { name: "this model", color: "#d62728", get: (n: string) => this.json.classes[n].auroc },
+      ...this.json.references.map((r, i) => ({
+        name: r.name,
+        color: ["#1f77b4", "#7f7f7f", "#2ca02c"][i % 3],
+        get: (n: string) => r.perClass[n] ?? null,
+      })),
+    ];
+    const parts = [
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+      `<rect width="${width}" height="${height}" fill="white"/>`,
+      `<text x="${left}" y="16" font-size="13" font-weight="bold">AUROC per finding</text>`,
+    ];
+    for (const t of [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]) {
+      parts.push(
+        `<line x1="${x(t)}" y1="${top}" x2="${x(t)}" y2="${top + names.length * row}" stroke="#ddd"/>`,
+        `<text x="${x(t)}" y="${top + names.length * row + 14}" text-anchor="middle">${t.toFixed(1)}</text>`,
+      );
+    }
+    names.forEach((name, i) => {
+      const y = top + i * row + row / 2;
+      parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${_escape(name)}</text>`);
+      const ci = this.json.classes[name].ci;
+      if (ci) {
+        parts.push(
+          `<line x1="${x(ci[0])}" y1="${y}" x2="${x(ci[1])}" y2="${y}" stroke="#d62728" opacity="0.5"/>`,
+        );
+      }
+      for (const s of series) {
+        const v = s.get(name);
+        if (v !== null) {
+          parts.push(`<circle cx="${x(Math.max(0.4, v))}" cy="${y}" r="3.5" fill="${s.color}"/>`);
+        }
+      }
+    });
+    series.forEach((s, i) => {
+      const lx = left + i * 100, ly = top + names.length * row + 34;
+      parts.push(
+        `<circle cx="${lx}" cy="${ly}" r="4" fill="${s.color}"/>`,
+        `<text x="${lx + 8}" y="${ly + 4}">${_escape(s.name)}</text>`,
+      );
+    });
+    parts.push("</svg>");
+    return parts.join("\n");
+  }
+
+  /** The ROC curves as a Vega-Lite chart (with the SVG as fallback) for Jupyter. */
+  rocChart(): VegaChart & { [JUPYTER_DISPLAY](): Record<string, unknown> } {
+    const values: { finding: string; fpr: number; tpr: number }[] = [];
+    for (const [finding, curve] of Object.entries(this.curves)) {
+      if (!curve) continue;
+      const c = thinCurve(curve, 200);
+      c.fpr.forEach((fpr, k) => values.push({ finding, fpr, tpr: c.tpr[k] }));
+    }
+    const spec = {
+      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      title: `ROC curves, ${this.json.partition}`,
+      width: 320,
+      height: 320,
+      data: { values },
+      mark: { type: "line", interpolate: "step-after" },
+      encoding: {
+        x: { field: "fpr", type: "quantitative", title: "false positive rate" },
+        y: { field: "tpr", type: "quantitative", title: "true positive rate" },
+        color: { field: "finding", type: "nominal" },
+        order: { field: "fpr", type: "quantitative" },
+      },
+    };
+    const svg = this.rocSvg();
+    return {
+      spec,
+      svg,
+      [JUPYTER_DISPLAY]: () => ({
+        "application/vnd.vegalite.v5+json": spec,
+        "image/svg+xml": svg,
+        "text/plain": `ROC curves of ${values.length} points`,
+      }),
+    };
+  }
+
+  /** The HTML table (with the references' sources). */
+  htmlTable(): string {
+    const th = ["finding", ...this.#header()].map((h) => `<th>${_escape(h)}</th>`).join("");
+    const tr = (name: string, cells: string[], bold = false) =>
+      `<tr${bold ? ' style="font-weight:bold"' : ""}><td>${_escape(name)}</td>${
+        cells.map((c) => `<td style="text-align:right">${_escape(c)}</td>`).join("")
+      }</tr>`;
+    const j = this.json;
+    const sources = j.references.map((r) =>
+      `${_escape(r.name)}: ${_escape(r.source)}${r.note ? ` (${_escape(r.note)})` : ""}`
+    )
+      .join("<br>");
+    return `<p>Model <code>${_escape(j.model.version)}</code> (${_escape(j.model.engine)}) on <b>${
+      _escape(j.partition)
+    }</b>: ${j.images} images.</p><table class="cxr-eval"><thead><tr>${th}</tr></thead><tbody>${
+      this.#rows().map((r) => tr(r.name, r.cells)).join("")
+    }${tr("mean", this.#meanCells(), true)}</tbody></table><p style="font-size:smaller">${sources}</p>`;
+  }
+
+  /** Jupyter display: the HTML table and both SVG charts, plus the text table. */
+  [JUPYTER_DISPLAY](): Record<string, string> {
+    return {
+      "text/html": `${this.htmlTable()}<div>${this.rocSvg()}</div><div>${this.comparisonSvg()}</div>`,
+      "text/plain": this.formatTable(),
+    };
+  }
+
+  /**
+   * Writes `roc.svg`, `auroc.svg` and `metrics.json` into `dir` (created if missing).
+   *
+   * @returns The paths written.
+   */
+  async writeCharts(dir: string): Promise<string[]> {
+    await mkdir(dir, { recursive: true });
+    const files: [string, string][] = [
+      ["roc.svg", this.rocSvg()],
+      ["auroc.svg", this.comparisonSvg()],
+      ["metrics.json", JSON.stringify(this.json, null, 2) + "\n"],
+    ];
+    const paths: string[] = [];
+    for (const [name, text] of files) {
+      await writeFile(join(dir, name), text);
+      paths.push(join(dir, name));
+    }
+    return paths;
+  }
+}
