@@ -1,0 +1,401 @@
+/**
+ * Batch scoring: many images through one scorer (a local model or a remote scoring service), a bounded
+ * number in flight, one result line per image in the input's order, failures recorded as lines while the run
+ * goes on; and the `--shard i/N` slicing that Kubernetes Indexed Jobs use (the same {@linkcode shardRange}
+ * as preprocessing, so shard i of N means the same slice everywhere).
+ *
+ * @module
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, extname, join, resolve } from "node:path";
+import { Buffer } from "node:buffer";
+import { shardRange } from "../images/preprocess.ts";
+import type { BlobStore } from "../storage/mod.ts";
+import { ScoreHttpError, ScoringServiceError } from "./score_format.ts";
+
+/** Shard `index` (0-based) of `count`. */
+export interface Shard {
+  /** 0-based index, `0 <= index < count`. */
+  index: number;
+  /** Number of shards, at least 1. */
+  count: number;
+}
+
+/** The environment variable Kubernetes Indexed Jobs set to the pod's completion index. */
+export const SHARD_INDEX_VARIABLE = "JOB_COMPLETION_INDEX";
+
+/**
+ * Parses a shard spec: `i/N` (0-based), or `env/N` to take `i` from `$JOB_COMPLETION_INDEX` (Kubernetes
+ * Indexed Jobs set it in every pod).
+ *
+ * @param text The spec, e.g. `"2/8"` or `"env/8"`.
+ * @param env Where `env/N` looks up the index. @default Deno.env
+ * @returns The shard.
+ * @throws {RangeError} If the spec is malformed, out of range, or `env/N` finds no valid index.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseShard("2/8"), { index: 2, count: 8 });
+ * assert.deepEqual(parseShard("env/4", { JOB_COMPLETION_INDEX: "3" }), { index: 3, count: 4 });
+ * assert.throws(() => parseShard("4/4"), /0 <= i < N/);
+ * assert.throws(() => parseShard("env/4", {}), /JOB_COMPLETION_INDEX is not set/);
+ * ```
+ */
+export function parseShard(text: string, env?: Record<string, string | undefined>): Shard {
+  const m = /^(\d+|env)\/(\d+)$/.exec(text.trim());
+  if (!m) {
+    throw new RangeError(`shard must be i/N (0-based, e.g. 0/4) or env/N, got "${text}"`);
+  }
+  const count = Number(m[2]);
+  let indexText = m[1];
+  if (indexText === "env") {
+    const value = env ? env[SHARD_INDEX_VARIABLE] : Deno.env.get(SHARD_INDEX_VARIABLE);
+    if (value === undefined || value === "") {
+      throw new RangeError(
+        `shard "${text}" takes i from $${SHARD_INDEX_VARIABLE}, but ${SHARD_INDEX_VARIABLE} is not set`,
+      );
+    }
+    if (!/^\d+$/.test(value.trim())) {
+      throw new RangeError(`$${SHARD_INDEX_VARIABLE} must be a non-negative integer, got "${value}"`);
+    }
+    indexText = value.trim();
+  }
+  const index = Number(indexText);
+  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index >= count) {
+    throw new RangeError(`shard must be i/N with N >= 1 and 0 <= i < N, got ${index}/${count}`);
+  }
+  return { index, count };
+}
+
+/**
+ * The items of one shard: the contiguous slice {@linkcode shardRange} gives, of `items` as passed (sort them
+ * first so every shard sees the same order).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const items = ["a", "b", "c", "d", "e"];
+ * assert.deepEqual([0, 1, 2].map((index) => selectShard(items, { index, count: 3 })), [["a"], ["b", "c"], ["d", "e"]]);
+ * assert.deepEqual(selectShard(items), items);
+ * ```
+ */
+export function selectShard<T>(items: readonly T[], shard?: Shard): T[] {
+  if (!shard) return [...items];
+  const [start, end] = shardRange(items.length, shard.index, shard.count);
+  return items.slice(start, end);
+}
+
+/** One image to score: its name in the output and how to get its bytes. */
+export interface ImageSource {
+  /** Name written as `"image"` in its result line (a file's base name, a blob's name). */
+  name: string;
+  /** Where it is (absolute path, `container/blob`): tells apart equal names, and the same image twice. */
+  location: string;
+  /** Reads the encoded image (PNG/JPEG). */
+  read(): Promise<Uint8Array>;
+}
+
+/** File extensions taken as images when a folder or a blob prefix is listed. */
+export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
+
+function _isImage(name: string): boolean {
+  return IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());
+}
+
+/**
+ * Sources for image files: each named by its base name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const [s] = fileSources(["/tmp/x/00000001_000.png"]);
+ * assert.equal(s.name, "00000001_000.png");
+ * assert.equal(s.location, "/tmp/x/00000001_000.png");
+ * ```
+ */
+export function fileSources(paths: readonly string[]): ImageSource[] {
+  return paths.map((p) => {
+    const location = resolve(p);
+    return { name: basename(p), location, read: () => Deno.readFile(location) };
+  });
+}
+
+/**
+ * Sources for the images (`.png`, `.jpg`, `.jpeg`) directly in `dir`, or for the given file names in it
+ * (a name that does not exist there fails when read, as its own error line).
+ *
+ * @throws {Deno.errors.NotFound} If `dir` does not exist (when listing).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/b.png`, "x");
+ * Deno.writeTextFileSync(`${dir}/a.txt`, "x");
+ * assert.deepEqual(folderSources(dir).map((s) => s.name), ["b.png"]);
+ * assert.deepEqual(folderSources(dir, ["c.png"]).map((s) => s.name), ["c.png"]);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function folderSources(dir: string, names?: readonly string[]): ImageSource[] {
+  const list = names ?? readdirSync(dir).filter(_isImage);
+  return fileSources(list.map((n) => join(dir, n)));
+}
+
+/**
+ * Reads an image list: one name or path per line; blank lines and `#` comments are skipped (NIH's
+ * `test_list.txt` is one).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const file = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(file, "# test\n00000001_000.png\n\n 00000002_000.png \n");
+ * assert.deepEqual(readImageList(file), ["00000001_000.png", "00000002_000.png"]);
+ * ```
+ */
+export function readImageList(file: string): string[] {
+  return readFileSync(file, "utf8").split(/\r?\n/).map((l) => l.trim()).filter((l) =>
+    l && !l.startsWith("#")
+  );
+}
+
+/**
+ * Sources for the image blobs of `container` whose names start with `prefix` (or for `prefix + name` of
+ * each given name, without listing). Reading one downloads it, verified, into `tmpDir` and removes the file.
+ *
+ * @param store The blob store.
+ * @param container The container (the workflow's images container).
+ * @param options Prefix, names, the download folder.
+ * @throws {ContainerNotFoundError} When listing a container that does not exist.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSettings } from "../config.ts";
+ * import { connectStorage } from "../storage/mod.ts";
+ * const dir = Deno.makeTempDirSync();
+ * const settings = loadSettings({ env: { CXR_AZURITE_DIR: dir, CXR_AZURITE_PORT: "0" }, envFile: false });
+ * const conn = await connectStorage(settings, { ensureContainers: true });
+ * Deno.writeTextFileSync(`${dir}/x.png`, "png bytes");
+ * await conn.store.uploadFile(`${dir}/x.png`, { container: "nih-images", name: "set1/x.png" });
+ * const [source] = await blobSources(conn.store, "nih-images", { prefix: "set1/", tmpDir: dir });
+ * assert.equal(source.name, "set1/x.png");
+ * assert.equal(new TextDecoder().decode(await source.read()), "png bytes");
+ * await conn.close();
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export async function blobSources(
+  store: BlobStore,
+  container: string,
+  options: { prefix?: string; names?: readonly string[]; tmpDir: string },
+): Promise<ImageSource[]> {
+  const prefix = options.prefix ?? "";
+  let names: string[];
+  if (options.names) {
+    names = options.names.map((n) => prefix + n);
+  } else {
+    names = [];
+    for await (const b of store.list(container, prefix)) if (_isImage(b.name)) names.push(b.name);
+  }
+  let counter = 0;
+  return names.map((name) => ({
+    name,
+    location: `${container}/${name}`,
+    read: async () => {
+      const file = join(options.tmpDir, `${counter++}${extname(name)}`);
+      try {
+        await store.downloadFile({ container, name }, file);
+        return await Deno.readFile(file);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+  }));
+}
+
+/**
+ * Sorts sources by name (then location) and drops repeats of the same location, so that every shard of
+ * the same inputs agrees on the order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const s = (name: string, location: string) => ({ name, location, read: async () => new Uint8Array() });
+ * const sorted = sortSources([s("b", "/1/b"), s("a", "/2/a"), s("b", "/1/b"), s("a", "/1/a")]);
+ * assert.deepEqual(sorted.map((x) => x.location), ["/1/a", "/2/a", "/1/b"]);
+ * ```
+ */
+export function sortSources(sources: readonly ImageSource[]): ImageSource[] {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const sorted = [...sources].sort((a, b) => cmp(a.name, b.name) || cmp(a.location, b.location));
+  return sorted.filter((s, i) => i === 0 || s.location !== sorted[i - 1].location);
+}
+
+/** What a scorer answers: a scoring response (any JSON fields), with an optional base64 heatmap PNG. */
+export interface ScoredImage {
+  /** Base64 PNG of the heatmap, when one was asked for. */
+  heatmap?: string;
+  /** The other fields: model, probabilities, top, heatmapClass. */
+  [field: string]: unknown;
+}
+
+/** The `error` of a failed image's line. */
+export interface BatchLineError {
+  /** The service's error code (`bad_image`, `unauthorized`, `busy`...); locally `bad_image` (undecodable),
+   * `not_found` (no such file or blob), else `error`. */
+  code: string;
+  /** What went wrong. */
+  message: string;
+  /** HTTP status, when a service answered. */
+  status?: number;
+}
+
+/**
+ * One output line: `{"image": name, ...response}` (the heatmap's base64 left out, `heatmapFile` naming the
+ * file it was written to) or `{"image": name, "error": {code, message, status?}}`.
+ */
+export interface BatchLine {
+  /** The source's name. */
+  image: string;
+  /** Set on a failed image only. */
+  error?: BatchLineError;
+  /** The response's fields (model, probabilities, top, heatmapClass) and `heatmapFile`. */
+  [field: string]: unknown;
+}
+
+/** A progress event of {@linkcode scoreBatch}: after each image. */
+export interface BatchProgress {
+  /** Images finished (scored or failed). */
+  done: number;
+  /** Images in the batch. */
+  total: number;
+  /** Images that failed so far. */
+  failed: number;
+  /** The image just finished. */
+  image: string;
+}
+
+/** Options of {@linkcode scoreBatch}. */
+export interface ScoreBatchOptions {
+  /** Images in flight at once. @default 2 */
+  concurrency?: number;
+  /** Receives each result line, in the order of `sources`. */
+  onLine?: (line: BatchLine) => void | Promise<void>;
+  /** Progress events, in completion order. */
+  onProgress?: (event: BatchProgress) => void;
+  /** Write each returned heatmap here as `<image stem>.heatmap.png` (the line names it as `heatmapFile`). */
+  heatmapDir?: string;
+}
+
+/** What {@linkcode scoreBatch} did. */
+export interface BatchSummary {
+  /** Images in the batch. */
+  images: number;
+  /** Images scored. */
+  scored: number;
+  /** Images that failed. */
+  failed: number;
+  /** The failures, in input order: image name and message. */
+  failures: { image: string; message: string }[];
+  /** Wall time in seconds. */
+  seconds: number;
+}
+
+/** An error line: a service error's code and status; locally `bad_image`, `not_found`, else `error`. */
+function errorLine(image: string, e: unknown): BatchLine {
+  const message = String((e as Error)?.message ?? e);
+  if (e instanceof ScoringServiceError || e instanceof ScoreHttpError) {
+    return { image, error: { code: e.code, message, status: e.status } };
+  }
+  const name = (e as Error)?.name;
+  const code = name === "DecodeError"
+    ? "bad_image"
+    : e instanceof Deno.errors.NotFound || name === "BlobNotFoundError"
+    ? "not_found"
+    : "error";
+  return { image, error: { code, message } };
+}
+
+/**
+ * Scores every source with `scorer`, at most `concurrency` at a time. A source that cannot be read or
+ * scored gives an error line and the batch goes on; lines come out in the order of `sources` whatever the
+ * completion order, so a re-run or another shard layout gives byte-identical files.
+ *
+ * @param sources The images, in output order.
+ * @param scorer Scores one encoded image (e.g. `scoreRemote` or `scoreLocal` bound to their target).
+ * @returns Counts and failures.
+ * @throws {RangeError} If `concurrency` is not a positive integer.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const lines: unknown[] = [];
+ * const sources = ["a.png", "b.png"].map((name) => ({ name, location: name, read: async () => new TextEncoder().encode(name) }));
+ * const summary = await scoreBatch(sources, async (bytes) => {
+ *   if (bytes[0] === 98) throw new Error("no b");
+ *   return { top: { class: "Mass", probability: 0.9 } };
+ * }, { onLine: (l) => void lines.push(l) });
+ * assert.deepEqual(lines, [
+ *   { image: "a.png", top: { class: "Mass", probability: 0.9 } },
+ *   { image: "b.png", error: { code: "error", message: "no b" } },
+ * ]);
+ * assert.equal(summary.failed, 1);
+ * ```
+ */
+export async function scoreBatch<T extends object>(
+  sources: readonly ImageSource[],
+  scorer: (image: Uint8Array, name: string) => Promise<T>,
+  options: ScoreBatchOptions = {},
+): Promise<BatchSummary> {
+  const concurrency = options.concurrency ?? 2;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(`scoreBatch: concurrency must be a positive integer, got ${concurrency}`);
+  }
+  const started = performance.now();
+  if (options.heatmapDir) mkdirSync(options.heatmapDir, { recursive: true });
+  const ready: (BatchLine | undefined)[] = new Array(sources.length);
+  const failures: { image: string; message: string }[] = [];
+  let next = 0, emitted = 0, done = 0, failed = 0;
+  let emitting: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    while (emitted < sources.length && ready[emitted] !== undefined) {
+      const line = ready[emitted]!;
+      ready[emitted++] = undefined;
+      if (line.error) failures.push({ image: line.image, message: line.error.message });
+      await options.onLine?.(line);
+    }
+  };
+  const one = async (i: number): Promise<BatchLine> => {
+    const { name } = sources[i];
+    try {
+      const response = await scorer(await sources[i].read(), name);
+      const { heatmap, ...rest } = response as ScoredImage;
+      if (heatmap === undefined || !options.heatmapDir) return { image: name, ...rest };
+      const file = join(options.heatmapDir, `${basename(name, extname(name))}.heatmap.png`);
+      writeFileSync(file, Buffer.from(heatmap, "base64"));
+      return { image: name, ...rest, heatmapFile: file };
+    } catch (e) {
+      return errorLine(name, e);
+    }
+  };
+  const worker = async () => {
+    while (next < sources.length) {
+      const i = next++;
+      const line = await one(i);
+      if (line.error) failed++;
+      ready[i] = line;
+      done++;
+      options.onProgress?.({ done, total: sources.length, failed, image: line.image });
+      emitting = emitting.then(flush);
+      await emitting;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, sources.length) }, worker));
+  await emitting;
+  return {
+    images: sources.length,
+    scored: sources.length - failures.length,
+    failed: failures.length,
+    failures,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadSettings } from "../config.ts";
+import { connectStorage } from "../storage/mod.ts";
+import {
+  type BatchLine,
+  blobSources,
+  type ImageSource,
+  parseShard,
+  scoreBatch,
+  selectShard,
+  sortSources,
+} from "./batch.ts";
+import { ScoringServiceError } from "./score_format.ts";
+
+const enc = new TextEncoder();
+const source = (name: string): ImageSource => ({
+  name,
+  location: `/x/${name}`,
+  read: () => Promise.resolve(enc.encode(name)),
+});
+
+Deno.test("selectShard: the shards of any list cover every item exactly once, in order", () => {
+  for (let n = 0; n <= 23; n++) {
+    const items = Array.from({ length: n }, (_, i) => i);
+    for (let count = 1; count <= 7; count++) {
+      const joined = Array.from({ length: count }, (_, index) => selectShard(items, { index, count })).flat();
+      assert.deepEqual(joined, items, `n=${n}, count=${count}`);
+    }
+  }
+});
+
+Deno.test("parseShard: i/N, env/N from JOB_COMPLETION_INDEX, and clear refusals", () => {
+  assert.deepEqual(parseShard(" 0/1 "), { index: 0, count: 1 });
+  assert.deepEqual(parseShard("env/3", { JOB_COMPLETION_INDEX: "2" }), { index: 2, count: 3 });
+  assert.throws(() => parseShard("env/3", { JOB_COMPLETION_INDEX: "3" }), /0 <= i < N, got 3\/3/);
+  assert.throws(() => parseShard("env/3", { JOB_COMPLETION_INDEX: "x" }), /non-negative integer, got "x"/);
+  assert.throws(() => parseShard("1/0"), RangeError);
+  assert.throws(() => parseShard("1-4"), /i\/N .* or env\/N, got "1-4"/);
+  assert.throws(() => parseShard("-1/4"), RangeError);
+});
+
+Deno.test("scoreBatch: lines come out in input order whatever order the scorer finishes in", async () => {
+  const names = Array.from({ length: 12 }, (_, i) => `img${String(i).padStart(2, "0")}.png`);
+  const pending: (() => void)[] = [];
+  const lines: BatchLine[] = [];
+  const progress: string[] = [];
+  const run = scoreBatch(names.map(source), (bytes, name) =>
+    new Promise<object>((resolve) => {
+      pending.push(() => resolve({ top: name, bytes: bytes.length }));
+    }), {
+    concurrency: 4,
+    onLine: (l) => void lines.push(l),
+    onProgress: (e) => progress.push(e.image),
+  });
+  // Release the scorer's calls newest first, so completion order is the reverse of the input order in each wave.
+  while (progress.length < names.length) {
+    await new Promise((r) => setTimeout(r, 1));
+    while (pending.length) pending.pop()!();
+  }
+  const summary = await run;
+  assert.deepEqual(lines.map((l) => l.image), names);
+  assert.notDeepEqual(progress, names);
+  assert.deepEqual(lines[3], { image: "img03.png", top: "img03.png", bytes: 9 });
+  assert.deepEqual([summary.images, summary.scored, summary.failed], [12, 12, 0]);
+});
+
+Deno.test("scoreBatch: a failed read or score is its own error line, with the service's code and status", async () => {
+  const broken: ImageSource = {
+    name: "gone.png",
+    location: "/x/gone.png",
+    read: () => Deno.readFile("/nonexistent/gone.png"),
+  };
+  const lines: BatchLine[] = [];
+  const summary = await scoreBatch([source("a.png"), broken, source("busy.png")], (_bytes, name) => {
+    if (name === "busy.png") {
+      return Promise.reject(new ScoringServiceError(503, "busy", "queue full", "http://h/score"));
+    }
+    return Promise.resolve({ ok: true });
+  }, { onLine: (l) => void lines.push(l) });
+  assert.deepEqual(lines[0], { image: "a.png", ok: true });
+  assert.equal(lines[1].error?.code, "not_found");
+  assert.match(lines[1].error!.message, /No such file|not found/i);
+  assert.deepEqual(lines[2], {
+    image: "busy.png",
+    error: { code: "busy", message: "http://h/score answered 503 busy: queue full", status: 503 },
+  });
+  assert.deepEqual(summary.failures.map((f) => f.image), ["gone.png", "busy.png"]);
+  await assert.rejects(scoreBatch([], () => Promise.resolve({}), { concurrency: 0 }), RangeError);
+});
+
+Deno.test("scoreBatch: heatmaps go to files, not into the lines", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const lines: BatchLine[] = [];
+    await scoreBatch(
+      [source("00000001_000.png")],
+      () => Promise.resolve({ heatmap: "AQID", heatmapClass: "Mass" }),
+      {
+        heatmapDir: join(dir, "maps"),
+        onLine: (l) => void lines.push(l),
+      },
+    );
+    const file = join(dir, "maps", "00000001_000.heatmap.png");
+    assert.deepEqual(lines, [{ image: "00000001_000.png", heatmapClass: "Mass", heatmapFile: file }]);
+    assert.deepEqual([...readFileSync(file)], [1, 2, 3]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("sortSources orders by name and drops the same location given twice", () => {
+  const sorted = sortSources([source("b"), source("a"), source("b")]);
+  assert.deepEqual(sorted.map((s) => s.name), ["a", "b"]);
+});
+
+Deno.test({
+  name: "blobSources: lists image blobs under a prefix, or takes names; reads download and clean up",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = Deno.makeTempDirSync();
+    const settings = loadSettings({
+      env: { CXR_AZURITE_DIR: join(dir, "azurite"), CXR_AZURITE_PORT: "0" },
+      envFile: false,
+    });
+    const conn = await connectStorage(settings, { ensureContainers: true });
+    try {
+      const container = settings.storage.containers.images;
+      for (const name of ["set/b.png", "set/a.jpg", "set/notes.txt", "other/c.png"]) {
+        Deno.writeTextFileSync(join(dir, "f"), `bytes of ${name}`);
+        await conn.store.uploadFile(join(dir, "f"), { container, name });
+      }
+      const tmpDir = join(dir, "tmp");
+      Deno.mkdirSync(tmpDir);
+      const listed = await blobSources(conn.store, container, { prefix: "set/", tmpDir });
+      assert.deepEqual(listed.map((s) => s.name), ["set/a.jpg", "set/b.png"]);
+      assert.equal(listed[1].location, `${container}/set/b.png`);
+      assert.equal(new TextDecoder().decode(await listed[1].read()), "bytes of set/b.png");
+      assert.deepEqual([...Deno.readDirSync(tmpDir)], []);
+      const named = await blobSources(conn.store, container, {
+        prefix: "other/",
+        names: ["c.png", "d.png"],
+        tmpDir,
+      });
+      assert.equal(new TextDecoder().decode(await named[0].read()), "bytes of other/c.png");
+      await assert.rejects(named[1].read(), /other\/d\.png/);
+      assert.ok(!existsSync(join(tmpDir, "1.png")));
+    } finally {
+      await conn.close();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
