@@ -10,7 +10,7 @@
 import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadBundle, readBundleMetadata } from "./bundle.ts";
-import { MODEL_ONNX } from "./predictor.ts";
+import { MODEL_ONNX, openPredictor } from "./predictor.ts";
 import { Normalize } from "./normalize.ts";
 import { tf, tfl } from "./tf.ts";
 import {
@@ -369,5 +369,64 @@ export async function writeBundleOnnx(
     return { path, bytes: bytes.length };
   } finally {
     if (!options.model) model.dispose();
+  }
+}
+
+/** Result of {@link checkBundleOnnx}. */
+export interface OnnxCheck {
+  /** Images compared. */
+  images: number;
+  /** Largest absolute difference between the engines' probabilities. */
+  maxAbsDiff: number;
+}
+
+/**
+ * Scores the same seeded random images with the bundle's tfjs model and its `model.onnx` and reports the
+ * largest difference of the probabilities (they should agree to 1e-5).
+ *
+ * @param dir a bundle folder with `model.onnx`.
+ * @param options how many images (default 2) and the seed (default 1).
+ * @returns the comparison.
+ * @throws {RangeError} for a bad image count; the engines' open errors.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet, saveBundle, selectBackend } from "./mod.ts";
+ * await selectBackend("cpu");
+ * const dir = Deno.makeTempDirSync() + "/b";
+ * const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+ * await saveBundle(model, dir);
+ * await writeBundleOnnx(dir, { model });
+ * assert.ok((await checkBundleOnnx(dir)).maxAbsDiff <= 1e-5);
+ * ```
+ */
+export async function checkBundleOnnx(
+  dir: string,
+  options: { images?: number; seed?: number } = {},
+): Promise<OnnxCheck> {
+  const n = options.images ?? 2;
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`checkBundleOnnx: images must be >= 1, got ${n}`);
+  const tfjs = await openPredictor(dir, { engine: "tfjs" });
+  try {
+    const onnx = await openPredictor(dir, { engine: "onnx" });
+    try {
+      const { inputSize, channels } = tfjs.metadata;
+      const pixels = new Uint8Array(n * inputSize * inputSize * channels);
+      let state = (options.seed ?? 1) >>> 0;
+      for (let i = 0; i < pixels.length; i++) {
+        state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+        pixels[i] = state >>> 24;
+      }
+      const [a, b] = await Promise.all([tfjs.predict(pixels, n), onnx.predict(pixels, n)]);
+      const maxAbsDiff = a.probabilities.reduce(
+        (m, v, i) => Math.max(m, Math.abs(v - b.probabilities[i])),
+        0,
+      );
+      return { images: n, maxAbsDiff };
+    } finally {
+      await onnx.dispose();
+    }
+  } finally {
+    await tfjs.dispose();
   }
 }
