@@ -13,3 +13,11 @@
  * @module
  */
 export * from "./score_format.ts";
+export * from "./limiter.ts";
+export * from "./metrics.ts";
+export * from "./read_body.ts";
+export * from "./score_image.ts";
+export * from "./page.ts";
+export * from "./handler.ts";
+export * from "./client.ts";
+export * from "./batch.ts";

@@ -182,6 +182,31 @@ function _mediaType(contentType: string | null): string {
 }
 
 /**
+ * Checks a `POST /score` Content-Type header before the body is read.
+ *
+ * @param contentType the header's value.
+ * @returns the media type, lower case, without parameters.
+ * @throws {ScoreHttpError} 415 `unsupported_media_type` listing the accepted types.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(scoreMediaType("application/json; charset=utf-8"), "application/json");
+ * assert.throws(() => scoreMediaType(null), /Content-Type "\(none\)" is not accepted/);
+ * ```
+ */
+export function scoreMediaType(contentType: string | null): typeof SCORE_CONTENT_TYPES[number] {
+  const type = _mediaType(contentType);
+  if (!(SCORE_CONTENT_TYPES as readonly string[]).includes(type)) {
+    throw new ScoreHttpError(
+      415,
+      "unsupported_media_type",
+      `Content-Type "${type || "(none)"}" is not accepted; send one of: ${SCORE_CONTENT_TYPES.join(", ")}`,
+    );
+  }
+  return type as typeof SCORE_CONTENT_TYPES[number];
+}
+
+/**
  * Parses the body of `POST /score`.
  *
  * @param body the request body, already read (and size-limited) by the caller.
@@ -209,15 +234,8 @@ export function parseScoreRequest(
   contentType: string | null,
   options: ParseScoreRequestOptions = {},
 ): ScoreRequest {
-  const type = _mediaType(contentType);
+  const type = scoreMediaType(contentType);
   const classNames = options.classNames ?? FINDINGS;
-  if (!(SCORE_CONTENT_TYPES as readonly string[]).includes(type)) {
-    throw new ScoreHttpError(
-      415,
-      "unsupported_media_type",
-      `Content-Type "${type || "(none)"}" is not accepted; send one of: ${SCORE_CONTENT_TYPES.join(", ")}`,
-    );
-  }
   if (body.length === 0) throw new ScoreHttpError(400, "bad_request", "The request body is empty");
   if (type !== "application/json") {
     const q = options.query ?? new URLSearchParams();

@@ -1,0 +1,285 @@
+/**
+ * The scoring service as one `fetch` function (`(req: Request) => Promise<Response>`, hono style): only the
+ * server calls `Deno.serve`, tests call the handler with real `Request`s.
+ *
+ * Routes: `POST /score`; `GET /healthz` (alive), `GET /readyz` (model loaded), `GET /metrics` (Prometheus
+ * text), `GET /` (an upload page). With a key configured, `/score` and `/metrics` need
+ * `Authorization: Bearer <key>`; `/healthz`, `/readyz` and the page are open (the page asks for the key).
+ *
+ * @module
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { redactSecrets, type Secret } from "../config.ts";
+import type { Predictor } from "../model/mod.ts";
+import { ConcurrencyLimiter, QueueFullError } from "./limiter.ts";
+import { type MetricRoute, ScoringMetrics } from "./metrics.ts";
+import { SCORING_PAGE_HTML } from "./page.ts";
+import { readBody } from "./read_body.ts";
+import { parseScoreRequest, ScoreHttpError, scoreMediaType } from "./score_format.ts";
+import { scoreImage } from "./score_image.ts";
+
+/** One structured log line (written as JSON to stderr by default). Never holds the key or image bytes. */
+export interface ScoringLogEntry {
+  time: string;
+  level: "info" | "warn" | "error";
+  msg: string;
+  id?: string;
+  method?: string;
+  route?: string;
+  status?: number;
+  ms?: number;
+  code?: string;
+  bytes?: number;
+  error?: string;
+}
+
+/** Options of {@linkcode createScoringHandler}. */
+export interface ScoringHandlerOptions {
+  /** Key clients must send as `Authorization: Bearer <key>`; `null`/absent = no authentication. */
+  key?: Secret | string | null;
+  /** Scoring requests running at once. @default 2 */
+  maxConcurrent?: number;
+  /** Scoring requests waiting for a slot; more are refused with 503 `busy`. @default 16 */
+  maxQueue?: number;
+  /** Time from a request's arrival to its answer: 503 `timeout` while queued, 504 once running. @default 30000 */
+  timeoutMs?: number;
+  /** Largest request body. @default 20 MiB */
+  maxBodyBytes?: number;
+  /** Largest side of heatmap PNGs. @default 512 */
+  heatmapMaxSize?: number;
+  /** Let `/metrics` be read without the key. @default false */
+  openMetrics?: boolean;
+  /** Metrics to record into (share one between handlers). @default a new {@linkcode ScoringMetrics} */
+  metrics?: ScoringMetrics;
+  /** Log sink. @default one JSON line per entry to stderr */
+  log?: (entry: ScoringLogEntry) => void;
+}
+
+const ROUTES: Record<string, { route: MetricRoute; methods: string[] }> = {
+  "/": { route: "/", methods: ["GET", "HEAD"] },
+  "/score": { route: "/score", methods: ["POST"] },
+  "/healthz": { route: "/healthz", methods: ["GET", "HEAD"] },
+  "/readyz": { route: "/readyz", methods: ["GET", "HEAD"] },
+  "/metrics": { route: "/metrics", methods: ["GET", "HEAD"] },
+};
+
+function _json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+function _digest(text: string): Uint8Array {
+  return createHash("sha256").update(text).digest();
+}
+
+/**
+ * Builds the scoring service's `fetch` handler.
+ *
+ * @param predictor the model runner, or a promise of it: until it resolves `/readyz` and `/score` answer
+ * 503 `not_ready` (the server listens before the model loads so probes get answers).
+ * @param options key, limits, metrics and log sink.
+ * @returns the handler; it never throws (every failure is an error document).
+ * @throws {RangeError} for invalid limits.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet, openPredictor, saveBundle, selectBackend } from "../model/mod.ts";
+ * await selectBackend("cpu");
+ * const dir = Deno.makeTempDirSync();
+ * await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 }), dir);
+ * const predictor = await openPredictor(dir, { engine: "tfjs" });
+ * const handler = createScoringHandler(predictor, { key: "s3cret-key-123", log: () => {} });
+ * assert.equal((await handler(new Request("http://x/healthz"))).status, 200);
+ * const denied = await handler(new Request("http://x/score", { method: "POST", body: "x" }));
+ * assert.equal(denied.status, 401);
+ * assert.equal((await denied.json()).error.code, "unauthorized");
+ * await predictor.dispose();
+ * ```
+ */
+export function createScoringHandler(
+  predictor: Predictor | Promise<Predictor>,
+  options: ScoringHandlerOptions = {},
+): (req: Request) => Promise<Response> {
+  const limiter = new ConcurrencyLimiter({
+    maxConcurrent: options.maxConcurrent,
+    maxQueue: options.maxQueue,
+  });
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const maxBodyBytes = options.maxBodyBytes ?? 20 * 1048576;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new RangeError(`createScoringHandler: timeoutMs must be > 0, got ${timeoutMs}`);
+  }
+  const metrics = options.metrics ?? new ScoringMetrics();
+  const log = options.log ?? ((e: ScoringLogEntry) => console.error(JSON.stringify(e)));
+  const key = options.key == null
+    ? null
+    : typeof options.key === "string"
+    ? options.key
+    : options.key.reveal();
+  const keyDigest = key === null ? null : _digest(key);
+
+  let ready: Predictor | null = null;
+  let loadError: string | null = null;
+  const onReady = (p: Predictor) => {
+    ready = p;
+    const arch = p.metadata.architecture?.name;
+    metrics.setModel({
+      name: typeof arch === "string" ? arch : "densenet",
+      version: p.metadata.modelVersion,
+      engine: p.engine,
+    });
+  };
+  if (predictor instanceof Promise) {
+    predictor.then(onReady, (e) => {
+      loadError = redactSecrets(String((e as Error)?.message ?? e));
+    });
+  } else {
+    onReady(predictor);
+  }
+
+  const authorize = (req: Request) => {
+    if (keyDigest === null) return;
+    const header = req.headers.get("authorization") ?? "";
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (!m || !timingSafeEqual(_digest(m[1]), keyDigest)) {
+      throw new ScoreHttpError(
+        401,
+        "unauthorized",
+        m ? "The key is wrong" : "Send the key as an Authorization: Bearer <key> header",
+        { headers: { "www-authenticate": 'Bearer realm="cxr-scoring"' } },
+      );
+    }
+  };
+
+  const notReady = () =>
+    new ScoreHttpError(
+      503,
+      "not_ready",
+      loadError ? `The model could not be loaded: ${loadError}` : "The model is still loading",
+      { headers: { "retry-after": "5" } },
+    );
+
+  const score = async (req: Request, url: URL): Promise<Response> => {
+    authorize(req);
+    const contentType = req.headers.get("content-type");
+    scoreMediaType(contentType);
+    const p = ready;
+    if (!p) throw notReady();
+    const controller = new AbortController();
+    let running = false;
+    const timer = setTimeout(() => {
+      controller.abort(
+        running
+          ? new ScoreHttpError(504, "timeout", `Scoring took longer than ${timeoutMs} ms`)
+          : new ScoreHttpError(503, "timeout", `The request waited longer than ${timeoutMs} ms`, {
+            headers: { "retry-after": "1" },
+          }),
+      );
+    }, timeoutMs);
+    const timedOut = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+    });
+    const work = (async () => {
+      const body = await readBody(req, maxBodyBytes, { signal: controller.signal });
+      const parsed = parseScoreRequest(body, contentType, {
+        query: url.searchParams,
+        classNames: p.metadata.classNames,
+      });
+      try {
+        return await limiter.run(() => {
+          running = true;
+          return scoreImage(p, parsed, { heatmapMaxSize: options.heatmapMaxSize });
+        }, controller.signal);
+      } catch (e) {
+        if (e instanceof QueueFullError) {
+          throw new ScoreHttpError(503, "busy", e.message, { headers: { "retry-after": "1" }, cause: e });
+        }
+        throw e;
+      }
+    })();
+    work.catch(() => {}); // a timed-out request's work may still fail later
+    try {
+      return _json(200, await Promise.race([work, timedOut]));
+    } finally {
+      clearTimeout(timer);
+      controller.abort(); // cancels a body still being read; no-op otherwise
+    }
+  };
+
+  const route = async (req: Request, url: URL, path: string): Promise<Response> => {
+    switch (path) {
+      case "/score":
+        return await score(req, url);
+      case "/healthz":
+        return _json(200, { status: "ok" });
+      case "/readyz": {
+        const p = ready as Predictor | null;
+        if (!p) throw notReady();
+        return _json(200, { status: "ready", engine: p.engine, modelVersion: p.metadata.modelVersion });
+      }
+      case "/metrics":
+        if (!options.openMetrics) authorize(req);
+        return new Response(metrics.render({ inFlight: limiter.running, queued: limiter.queued }), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      default:
+        return new Response(SCORING_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
+    }
+  };
+
+  return async (req: Request): Promise<Response> => {
+    const started = performance.now();
+    const url = new URL(req.url);
+    const given = req.headers.get("x-request-id");
+    const id = given && /^[\w.-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+    const known = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
+    let response: Response;
+    let error: string | undefined;
+    let code: string | undefined;
+    try {
+      if (!known) throw new ScoreHttpError(404, "not_found", `No route ${url.pathname.slice(0, 100)}`);
+      if (!known.methods.includes(req.method)) {
+        throw new ScoreHttpError(
+          405,
+          "bad_request",
+          `Method ${req.method} is not allowed on ${url.pathname}; allowed: ${known.methods.join(", ")}`,
+          { headers: { allow: known.methods.join(", ") } },
+        );
+      }
+      response = await route(req, url, url.pathname);
+    } catch (e) {
+      if (e instanceof ScoreHttpError) {
+        response = _json(e.status, e.toJSON(), e.headers);
+        code = e.code;
+      } else {
+        code = "internal";
+        error = redactSecrets(`${(e as Error)?.name ?? "Error"}: ${(e as Error)?.message ?? e}`).slice(
+          0,
+          500,
+        );
+        response = _json(500, {
+          error: { status: 500, code: "internal", message: `Internal error (request ${id})` },
+        });
+      }
+    }
+    if (req.method === "HEAD") response = new Response(null, response);
+    response.headers.set("x-request-id", id);
+    const seconds = (performance.now() - started) / 1000;
+    metrics.observe(known?.route ?? "other", response.status, seconds, code);
+    log({
+      time: new Date().toISOString(),
+      level: response.status >= 500 ? "error" : response.status >= 400 ? "warn" : "info",
+      msg: "request",
+      id,
+      method: req.method,
+      route: known?.route ?? "other",
+      status: response.status,
+      ms: Math.round(seconds * 10000) / 10,
+      ...(code ? { code } : {}),
+      ...(error ? { error } : {}),
+    });
+    return response;
+  };
+}

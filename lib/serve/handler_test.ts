@@ -1,0 +1,303 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import sharp from "sharp";
+import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
+import { FINDINGS } from "../nih/mod.ts";
+import type { Predictor } from "../model/mod.ts";
+import { Secret } from "../config.ts";
+import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
+import { decodeBase64, encodeBase64, parseScoreResponse } from "./score_format.ts";
+import { pngWithHeader, tinyPredictor, wrapPredictor } from "./_testing.ts";
+
+const KEY = "serve-test-key-5f1c9a";
+const AUTH = { authorization: `Bearer ${KEY}` };
+const NIH_PNG = readFileSync(join(NIH_SAMPLE, "images", "00000100_000.png"));
+
+using bundleDir = tempDir("cxr-serve-");
+const predictor = await tinyPredictor(bundleDir.path);
+
+function setup(options: ScoringHandlerOptions = {}, p: Predictor | Promise<Predictor> = predictor) {
+  const logs: ScoringLogEntry[] = [];
+  const handler = createScoringHandler(p, { key: new Secret(KEY), log: (e) => logs.push(e), ...options });
+  return { handler, logs };
+}
+
+function post(
+  body: Uint8Array | string | ReadableStream<Uint8Array>,
+  headers: Record<string, string>,
+  query = "",
+): Request {
+  return new Request(`http://local/score${query}`, {
+    method: "POST",
+    body: body as BodyInit,
+    headers: { ...AUTH, ...headers },
+  });
+}
+
+async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
+  const body = await res.json();
+  assert.equal(body.error.status, res.status);
+  return body.error;
+}
+
+Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heatmap", async () => {
+  const { handler, logs } = setup();
+  const res = await handler(post(NIH_PNG, { "content-type": "image/png" }));
+  assert.equal(res.status, 200);
+  const body = parseScoreResponse(await res.text(), 200, { classNames: FINDINGS });
+  assert.deepEqual(body.model, { name: "densenet-tiny", version: "tiny-v1" });
+  const best = Math.max(...Object.values(body.probabilities));
+  assert.equal(body.top.probability, best);
+  assert.equal(body.probabilities[body.top.class], best);
+  assert.equal(body.heatmap, undefined);
+
+  const jpeg = await sharp(NIH_PNG).resize(700, 600).jpeg({ quality: 85 }).toBuffer();
+  const json = JSON.stringify({ image: encodeBase64(jpeg), heatmap: true, class: "Effusion" });
+  const res2 = await handler(post(json, { "content-type": "application/json" }));
+  assert.equal(res2.status, 200);
+  const body2 = parseScoreResponse(await res2.text(), 200);
+  assert.equal(body2.heatmapClass, "Effusion");
+  const meta = await sharp(decodeBase64(body2.heatmap!)).metadata();
+  assert.deepEqual([meta.format, meta.width, meta.height, meta.channels], ["png", 512, 439, 3]);
+
+  const res3 = await handler(post(NIH_PNG, { "content-type": "image/png" }, "?heatmap=1"));
+  const body3 = parseScoreResponse(await res3.text(), 200);
+  assert.equal(body3.heatmapClass, body3.top.class);
+  assert.equal((await sharp(decodeBase64(body3.heatmap!)).metadata()).width, 512);
+  assert.deepEqual(logs.map((l) => [l.route, l.status]), [["/score", 200], ["/score", 200], ["/score", 200]]);
+  assert.ok(logs.every((l) => typeof l.ms === "number" && typeof l.id === "string"));
+});
+
+Deno.test("health, readiness, page, metrics, HEAD, 404 and 405", async () => {
+  const { handler } = setup();
+  assert.deepEqual(await (await handler(new Request("http://local/healthz"))).json(), { status: "ok" });
+  const ready = await handler(new Request("http://local/readyz"));
+  assert.deepEqual(await ready.json(), { status: "ready", engine: "tfjs", modelVersion: "tiny-v1" });
+  const page = await handler(new Request("http://local/"));
+  assert.match(page.headers.get("content-type")!, /text\/html/);
+  assert.match(await page.text(), /<input id="file" type="file"/);
+  const head = await handler(new Request("http://local/healthz", { method: "HEAD" }));
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), "");
+
+  const notFound = await handler(new Request("http://local/nope"));
+  assert.equal(notFound.status, 404);
+  assert.equal((await errorOf(notFound)).code, "not_found");
+  const wrong = await handler(new Request("http://local/score"));
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get("allow"), "POST");
+  assert.match((await errorOf(wrong)).message, /Method GET is not allowed on \/score; allowed: POST/);
+
+  assert.equal((await handler(new Request("http://local/metrics"))).status, 401);
+  const metrics = await handler(new Request("http://local/metrics", { headers: AUTH }));
+  const text = await metrics.text();
+  assert.match(metrics.headers.get("content-type")!, /text\/plain; version=0\.0\.4/);
+  assert.match(text, /^cxr_requests_total\{route="\/healthz",status="200"\} 2$/m);
+  assert.match(text, /^cxr_requests_total\{route="other",status="404"\} 1$/m);
+  assert.match(text, /^cxr_requests_total\{route="\/score",status="405"\} 1$/m);
+  assert.match(text, /^cxr_errors_total\{code="unauthorized"\} 1$/m);
+  assert.match(text, /^cxr_model_info\{name="densenet-tiny",version="tiny-v1",engine="tfjs"\} 1$/m);
+  assert.match(text, /^cxr_request_duration_seconds_count\{route="\/readyz"\} 1$/m);
+  const open = setup({ openMetrics: true }).handler;
+  assert.equal((await open(new Request("http://local/metrics"))).status, 200);
+});
+
+Deno.test("401 without or with a wrong key; the key is never in a body or a log line", async () => {
+  const { handler, logs } = setup();
+  const cases: Record<string, string>[] = [{}, { authorization: "Bearer nope" }, {
+    authorization: `Basic ${KEY}`,
+  }];
+  for (const headers of cases) {
+    const res = await handler(
+      new Request("http://local/score", {
+        method: "POST",
+        body: NIH_PNG,
+        headers: { "content-type": "image/png", ...headers },
+      }),
+    );
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="cxr-scoring"');
+    const text = await res.text();
+    assert.ok(!text.includes(KEY));
+    assert.equal(JSON.parse(text).error.code, "unauthorized");
+  }
+  const noAuth = createScoringHandler(predictor, { log: () => {} });
+  assert.equal(
+    (await noAuth(
+      new Request("http://local/score", {
+        method: "POST",
+        body: NIH_PNG,
+        headers: { "content-type": "image/png" },
+      }),
+    )).status,
+    200,
+  );
+  assert.equal(logs.length, 3);
+  assert.ok(!JSON.stringify(logs).includes(KEY));
+});
+
+Deno.test("413 early by Content-Length and while streaming; 415 before reading", async () => {
+  const { handler } = setup({ maxBodyBytes: 1000 });
+  const declared = await handler(
+    post(NIH_PNG, { "content-type": "image/png", "content-length": String(NIH_PNG.length) }),
+  );
+  assert.equal(declared.status, 413);
+  assert.match((await errorOf(declared)).message, /is \d+ bytes \(Content-Length\); the limit is 1000 bytes/);
+  let pulled = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      pulled++;
+      if (pulled > 1000) c.close();
+      else c.enqueue(new Uint8Array(100));
+    },
+  });
+  const streamed = await handler(post(stream, { "content-type": "image/png" }));
+  assert.equal(streamed.status, 413);
+  assert.equal((await errorOf(streamed)).code, "too_large");
+  assert.ok(pulled < 20, `read ${pulled} chunks after the limit`);
+  const type = await handler(post("hello", { "content-type": "text/plain" }));
+  assert.equal(type.status, 415);
+  assert.equal((await errorOf(type)).code, "unsupported_media_type");
+});
+
+Deno.test("400 for undecodable images with the decoder's reason, and for bad requests", async () => {
+  const { handler } = setup();
+  const gif = await sharp({ create: { width: 4, height: 4, channels: 3, background: { r: 1, g: 2, b: 3 } } })
+    .gif()
+    .toBuffer();
+  const images: [Uint8Array, RegExp][] = [
+    [NIH_PNG.subarray(0, 5000), /Cannot decode the image: truncated PNG: no IEND chunk/],
+    [new TextEncoder().encode("not an image at all"), /Cannot decode the image: .*unsupported image format/i],
+    [pngWithHeader(100000, 100000), /100000x100000 pixels, more than the limit/],
+    [gif, /it is gif, not PNG or JPEG/],
+  ];
+  for (const [bytes, pattern] of images) {
+    const res = await handler(post(bytes, { "content-type": "image/png" }));
+    const e = await errorOf(res);
+    assert.deepEqual([res.status, e.code], [400, "bad_image"], e.message);
+    assert.match(e.message, pattern);
+  }
+  const requests: [Request, RegExp][] = [
+    [post("", { "content-type": "image/png" }), /empty/],
+    [post('{"image": "AQID"', { "content-type": "application/json" }), /line 1, column 17: invalid JSON/],
+    [post('{"image": "@@@@"}', { "content-type": "application/json" }), /invalid base64 character "@"/],
+    [post(NIH_PNG, { "content-type": "image/png" }, "?class=Flu"), /Unknown finding "Flu"/],
+  ];
+  for (const [req, pattern] of requests) {
+    const res = await handler(req);
+    const e = await errorOf(res);
+    assert.deepEqual([res.status, e.code], [400, "bad_request"], e.message);
+    assert.match(e.message, pattern);
+  }
+});
+
+/** Polls the handler's own metrics until `pattern` shows (no fixed sleeps). */
+async function until(handler: (r: Request) => Promise<Response>, pattern: RegExp): Promise<void> {
+  while (
+    !pattern.test(await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text())
+  ) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test("503 busy when the queue is full; the queue drains in order", async () => {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => open = r);
+  const slow = wrapPredictor(predictor, { gate: () => opened });
+  const { handler } = setup({ maxConcurrent: 1, maxQueue: 1, timeoutMs: 60_000 }, slow);
+  const png = { "content-type": "image/png" };
+  const first = handler(post(NIH_PNG, png));
+  await until(handler, /^cxr_requests_in_flight 1$/m);
+  const second = handler(post(NIH_PNG, png));
+  await until(handler, /^cxr_requests_queued 1$/m);
+  const third = await handler(post(NIH_PNG, png));
+  assert.equal(third.status, 503);
+  assert.equal(third.headers.get("retry-after"), "1");
+  const e = await errorOf(third);
+  assert.equal(e.code, "busy");
+  assert.match(e.message, /1 requests running and 1 queued/);
+  open();
+  assert.deepEqual([(await first).status, (await second).status], [200, 200]);
+  await until(handler, /^cxr_requests_in_flight 0$/m);
+});
+
+Deno.test("timeout: 504 once running, 503 while still queued", async () => {
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => entered = r);
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+  const stuck = wrapPredictor(predictor, {
+    gate: () => {
+      entered();
+      return released;
+    },
+  });
+  const { handler } = setup({ maxConcurrent: 1, maxQueue: 4, timeoutMs: 1000 }, stuck);
+  const small = await sharp(NIH_PNG).resize(64, 64).png().toBuffer();
+  const png = { "content-type": "image/png" };
+  const running = handler(post(small, png));
+  await inside;
+  const queued = await handler(post(small, png));
+  const first = await running;
+  assert.deepEqual([first.status, (await errorOf(first)).code], [504, "timeout"]);
+  assert.deepEqual([queued.status, (await errorOf(queued)).code], [503, "timeout"]);
+  assert.match(
+    await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text(),
+    /^cxr_requests_queued 0$/m,
+  );
+  release();
+  await until(handler, /^cxr_requests_in_flight 0$/m); // the abandoned work ends and frees its slot
+});
+
+Deno.test("not ready while the model loads or after it failed; 500 hides internals", async () => {
+  let resolve!: (p: typeof predictor) => void;
+  const { handler } = setup({}, new Promise<Predictor>((r) => resolve = r));
+  assert.equal((await handler(new Request("http://local/healthz"))).status, 200);
+  const r = await handler(new Request("http://local/readyz"));
+  assert.deepEqual([r.status, (await errorOf(r)).code, r.headers.get("retry-after")], [
+    503,
+    "not_ready",
+    "5",
+  ]);
+  assert.equal((await handler(post(NIH_PNG, { "content-type": "image/png" }))).status, 503);
+  resolve(predictor);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal((await handler(new Request("http://local/readyz"))).status, 200);
+
+  const failed = setup({}, Promise.reject(new Error(`load failed with key ${KEY}`))).handler;
+  await new Promise((r) => setTimeout(r, 0));
+  const f = await handler(new Request("http://local/readyz"));
+  assert.equal(f.status, 200);
+  const fe = await errorOf(await failed(new Request("http://local/readyz")));
+  assert.match(fe.message, /The model could not be loaded: load failed with key \*\*\*/);
+
+  const broken = wrapPredictor(predictor, { fail: new Error(`boom ${KEY}`) });
+  const b = setup({}, broken);
+  const res = await b.handler(post(NIH_PNG, { "content-type": "image/png" }));
+  assert.equal(res.status, 500);
+  const e = await errorOf(res);
+  assert.equal(e.code, "internal");
+  assert.match(e.message, /^Internal error \(request [\w-]+\)$/);
+  assert.equal(b.logs[0].error, "Error: boom ***");
+  assert.equal(b.logs[0].level, "error");
+});
+
+Deno.test("never crashes on random input: every answer is a 4xx error document", async () => {
+  const { handler } = setup({ maxBodyBytes: 4096 });
+  let seed = 12345;
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const types = ["image/png", "image/jpeg", "application/json", "text/plain", "", "image/png; x=1"];
+  const pngHead = NIH_PNG.subarray(0, 33);
+  for (let i = 0; i < 60; i++) {
+    const n = Math.floor(rand() * 300);
+    const bytes = new Uint8Array(n).map(() => Math.floor(rand() * 256));
+    if (i % 3 === 0) bytes.set(pngHead.subarray(0, Math.min(n, 33)));
+    const body = i % 5 === 0
+      ? JSON.stringify({ image: String.fromCharCode(...bytes.subarray(0, 40)) })
+      : bytes;
+    const res = await handler(post(body, { "content-type": types[i % types.length] }));
+    assert.ok(res.status >= 400 && res.status < 500, `case ${i}: ${res.status}`);
+    await errorOf(res);
+  }
+});
