@@ -1,0 +1,242 @@
+/**
+ * Heatmaps of whole images through a {@linkcode Predictor}: the class activation map (from the predictor's
+ * `cam` output) or Grad-CAM (any tfjs model), drawn over the original X-ray; and localisation accuracy of those
+ * maps against NIH's boxes over a folder of images.
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import { decodeImage } from "../images/mod.ts";
+import type { Predictor, tfl } from "../model/mod.ts";
+import { type BoundingBox, JUPYTER_DISPLAY } from "../nih/mod.ts";
+import { gradCam } from "./gradcam.ts";
+import {
+  camForClass,
+  type GreyImage,
+  type HeatMap,
+  type HeatmapBox,
+  readGreyImage,
+  renderHeatmapPng,
+  upsampleHeatmap,
+} from "./heatmap.ts";
+import {
+  IOBB_THRESHOLDS,
+  localizationAccuracy,
+  type LocalizationResult,
+  type LocalizationTable,
+  localize,
+} from "./localization.ts";
+
+/** Heatmap methods. */
+export const HEATMAP_METHODS = ["cam", "gradcam"] as const;
+/** One heatmap method. */
+export type HeatmapMethod = typeof HEATMAP_METHODS[number];
+
+/** The predictor gives no class activation maps (its model has no pooling + dense head). */
+export class NoActivationMapError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NoActivationMapError";
+  }
+}
+
+/** Options of {@linkcode explainImage}. */
+export interface ExplainOptions {
+  /** Finding to explain. @default the one with the highest probability */
+  className?: string;
+  /** `"cam"` (from the predictor) or `"gradcam"` (needs `model`). @default "cam" */
+  method?: HeatmapMethod;
+  /** The tfjs model behind the predictor, for Grad-CAM. */
+  model?: tfl.LayersModel;
+  /** Boxes to outline, in the image's pixels. */
+  boxes?: readonly HeatmapBox[];
+  /** Overlay weight 0..1. @default 0.45 */
+  alpha?: number;
+}
+
+/** One explained image; in Jupyter it shows the overlay with its finding and probability. */
+export class Explanation {
+  /** The finding explained. */
+  readonly className: string;
+  /** Its probability. */
+  readonly probability: number;
+  /** All probabilities by finding. */
+  readonly probabilities: Record<string, number>;
+  /** How the map was made. */
+  readonly method: HeatmapMethod;
+  /** The map at the model's feature resolution. */
+  readonly map: HeatMap;
+  /** The overlay PNG at the original image's size. */
+  readonly png: Uint8Array;
+  /** Shown with the picture, e.g. the file name. */
+  readonly title: string;
+  constructor(fields: Omit<Explanation, typeof JUPYTER_DISPLAY>) {
+    this.className = fields.className;
+    this.probability = fields.probability;
+    this.probabilities = fields.probabilities;
+    this.method = fields.method;
+    this.map = fields.map;
+    this.png = fields.png;
+    this.title = fields.title;
+  }
+  /** Jupyter: the PNG and a caption. */
+  [JUPYTER_DISPLAY](): Record<string, string> {
+    const caption = `${this.title}: ${this.className} ${this.probability.toFixed(3)} (${this.method})`;
+    return {
+      "image/png": btoa(Array.from(this.png, (b) => String.fromCharCode(b)).join("")),
+      "text/plain": caption,
+    };
+  }
+}
+
+/** Picks the class index by name (or the top one), with a message listing the valid names. */
+function _classIndex(names: readonly string[], probabilities: ArrayLike<number>, className?: string): number {
+  if (className === undefined) {
+    let best = 0;
+    for (let k = 1; k < names.length; k++) if (probabilities[k] > probabilities[best]) best = k;
+    return best;
+  }
+  const k = names.indexOf(className);
+  if (k < 0) throw new RangeError(`Unknown class "${className}"; valid classes: ${names.join(", ")}`);
+  return k;
+}
+
+async function _map(
+  predictor: Predictor,
+  pixels: Uint8Array,
+  options: ExplainOptions,
+): Promise<{ map: HeatMap; k: number; probabilities: Float32Array }> {
+  const method = options.method ?? "cam";
+  const names = predictor.metadata.classNames;
+  if (method === "gradcam") {
+    if (!options.model) {
+      throw new TypeError('explainImage: method "gradcam" needs options.model (the tfjs model)');
+    }
+    const top = await gradCam(options.model, pixels, {});
+    const k = _classIndex(names, top.scores, options.className);
+    const r = k === top.classIndex ? top : await gradCam(options.model, pixels, { classIndex: k });
+    return { map: r.map, k, probabilities: r.scores };
+  }
+  const { probabilities, cam } = await predictor.predict(pixels, 1, { cam: true });
+  if (!cam) {
+    throw new NoActivationMapError(
+      `The ${predictor.engine} predictor of model ${predictor.metadata.modelVersion} gives no class activation maps; use method "gradcam"`,
+    );
+  }
+  const k = _classIndex(names, probabilities, options.className);
+  return { map: camForClass(cam, 0, k), k, probabilities };
+}
+
+/**
+ * Scores one image and draws the heatmap of one finding over it.
+ *
+ * @param predictor An open predictor.
+ * @param image A PNG/JPEG file path or its bytes (any size; resized to the model's input like the cache).
+ * @throws {RangeError} If `className` is not one of the model's classes (the message lists them).
+ * @throws {NoActivationMapError} If method "cam" is asked of a predictor without maps.
+ * @throws {DecodeError} If the image cannot be decoded.
+ * @example
+ * ```ts ignore
+ * const e = await explainImage(await openPredictor("run/best"), "images/00001369_000.png", { className: "Cardiomegaly" });
+ * await Deno.writeFile("overlay.png", e.png);
+ * ```
+ */
+export async function explainImage(
+  predictor: Predictor,
+  image: string | Uint8Array,
+  options: ExplainOptions = {},
+): Promise<Explanation> {
+  const original: GreyImage = await readGreyImage(image);
+  const pixels = await decodeImage(image, predictor.metadata.inputSize);
+  const { map, k, probabilities } = await _map(predictor, pixels, options);
+  const names = predictor.metadata.classNames;
+  const png = await renderHeatmapPng(original, map, { boxes: options.boxes, alpha: options.alpha });
+  return new Explanation({
+    className: names[k],
+    probability: probabilities[k],
+    probabilities: Object.fromEntries(names.map((n, i) => [n, probabilities[i]])),
+    method: options.method ?? "cam",
+    map,
+    png,
+    title: typeof image === "string" ? basename(image) : "image",
+  });
+}
+
+/** Localisation over a folder; in Jupyter it shows the accuracy table. */
+export class LocalizationReport {
+  /** Per box. */
+  readonly results: LocalizationResult[];
+  /** Per finding and threshold. */
+  readonly table: LocalizationTable;
+  constructor(results: LocalizationResult[], table: LocalizationTable) {
+    this.results = results;
+    this.table = table;
+  }
+  /** Jupyter: an HTML table of accuracy per finding at each IoBB threshold. */
+  [JUPYTER_DISPLAY](): Record<string, string> {
+    const t = this.table;
+    const head = ["finding", "boxes", ...t.thresholds.map((x) => `T=${x}`)];
+    const rows = Object.entries(t.perFinding).map((
+      [f, r],
+    ) => [f, String(r.boxes), ...r.accuracy.map((a) => a.toFixed(2))]);
+    const html =
+      `<table class="cxr-localization"><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead>` +
+      `<tbody>${
+        rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")
+      }</tbody></table>`;
+    return { "text/html": html, "text/plain": [head, ...rows].map((r) => r.join("\t")).join("\n") };
+  }
+}
+
+/** Options of {@linkcode localizeImages}. */
+export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "model"> {
+  /** Threshold fraction of the map's maximum. @default 0.5 */
+  fraction?: number;
+  /** IoBB thresholds. @default IOBB_THRESHOLDS */
+  thresholds?: readonly number[];
+  /** Called after each image. */
+  onProgress?: (event: { type: "image"; done: number; total: number; image: string }) => void;
+}
+
+/**
+ * For every box whose image is in `imagesDir`, the heatmap of the box's finding at the image's size checked
+ * against the box (see {@linkcode localize}); images without a file are skipped.
+ *
+ * @example
+ * ```ts ignore
+ * const boxes = readBoundingBoxes("BBox_List_2017.csv").boxes;
+ * const report = await localizeImages(await openPredictor("run/best"), "data/images", boxes);
+ * report.table.perFinding.Cardiomegaly.accuracy; // at T = 0.1 ... 0.7
+ * ```
+ */
+export async function localizeImages(
+  predictor: Predictor,
+  imagesDir: string,
+  boxes: readonly BoundingBox[],
+  options: LocalizeImagesOptions = {},
+): Promise<LocalizationReport> {
+  const thresholds = options.thresholds ?? IOBB_THRESHOLDS;
+  const byImage = new Map<string, BoundingBox[]>();
+  for (const b of boxes) {
+    try {
+      Deno.statSync(join(imagesDir, b.image));
+    } catch {
+      continue;
+    }
+    byImage.set(b.image, [...(byImage.get(b.image) ?? []), b]);
+  }
+  const results: LocalizationResult[] = [];
+  let done = 0;
+  for (const [image, list] of byImage) {
+    const path = join(imagesDir, image);
+    const original = await readGreyImage(path);
+    const pixels = await decodeImage(path, predictor.metadata.inputSize);
+    for (const box of list) {
+      const { map } = await _map(predictor, pixels, { ...options, className: box.finding });
+      const full = upsampleHeatmap(map, original.width, original.height);
+      results.push(localize(full, box, { fraction: options.fraction, thresholds }));
+    }
+    options.onProgress?.({ type: "image", done: ++done, total: byImage.size, image });
+  }
+  return new LocalizationReport(results, localizationAccuracy(results, thresholds));
+}

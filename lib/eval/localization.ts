@@ -1,0 +1,180 @@
+/**
+ * Localisation of heatmaps against NIH's hand-drawn boxes, as in ChestX-ray8 (Wang et al. 2017, section 4.2):
+ * the heatmap (at the image's size) is min-max scaled and thresholded at a fraction of its maximum, each
+ * 8-connected region above it becomes a bounding box B, and a ground-truth box G counts as hit at threshold T
+ * when some B has IoBB = area(B ∩ G) / area(B) >= T. Accuracy is reported per finding for T = 0.1 … 0.7.
+ *
+ * @module
+ */
+import type { HeatMap, HeatmapBox } from "./heatmap.ts";
+import { scaleHeatmap } from "./heatmap.ts";
+
+/** The IoBB thresholds T reported by default: 0.1 to 0.7 in steps of 0.1. */
+export const IOBB_THRESHOLDS: readonly number[] = Object.freeze([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]);
+
+/**
+ * Intersection over the detected box's area: `area(B ∩ G) / area(B)`; 0 for an empty B.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(iobb({ x: 0, y: 0, w: 10, h: 10 }, { x: 5, y: 0, w: 10, h: 10 }), 0.5);
+ * assert.equal(iobb({ x: 2, y: 2, w: 2, h: 2 }, { x: 0, y: 0, w: 10, h: 10 }), 1); // B inside G
+ * assert.equal(iobb({ x: 0, y: 0, w: 2, h: 2 }, { x: 5, y: 5, w: 1, h: 1 }), 0);
+ * ```
+ */
+export function iobb(detected: HeatmapBox, truth: HeatmapBox): number {
+  const area = detected.w * detected.h;
+  if (!(area > 0)) return 0;
+  const w = Math.min(detected.x + detected.w, truth.x + truth.w) - Math.max(detected.x, truth.x);
+  const h = Math.min(detected.y + detected.h, truth.y + truth.h) - Math.max(detected.y, truth.y);
+  return w > 0 && h > 0 ? (w * h) / area : 0;
+}
+
+/**
+ * Bounding boxes (pixel units, `w`/`h` in pixels covered) of the 8-connected regions where the min-max scaled
+ * map is at least `fraction` of its maximum, largest region first.
+ *
+ * @throws {RangeError} If `fraction` is not in (0, 1].
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const map = { width: 5, height: 3, data: new Float32Array([
+ *   9, 9, 0, 0, 0,
+ *   9, 0, 0, 0, 8,
+ *   0, 0, 0, 8, 8,
+ * ]) };
+ * assert.deepEqual(heatmapRegions(map, 0.5), [
+ *   { x: 0, y: 0, w: 2, h: 2 },
+ *   { x: 3, y: 1, w: 2, h: 2 },
+ * ]);
+ * ```
+ */
+export function heatmapRegions(map: HeatMap, fraction: number): HeatmapBox[] {
+  if (!(fraction > 0 && fraction <= 1)) {
+    throw new RangeError(`heatmapRegions: fraction must be in (0, 1], got ${fraction}`);
+  }
+  const { width, height } = map;
+  const scaled = scaleHeatmap(map).data;
+  const label = new Int32Array(width * height).fill(-1);
+  const regions: (HeatmapBox & { pixels: number })[] = [];
+  const stack: number[] = [];
+  for (let start = 0; start < scaled.length; start++) {
+    if (label[start] !== -1 || !(scaled[start] >= fraction)) continue;
+    const id = regions.length;
+    let x0 = width, y0 = height, x1 = -1, y1 = -1, pixels = 0;
+    label[start] = id;
+    stack.push(start);
+    while (stack.length > 0) {
+      const p = stack.pop()!;
+      const px = p % width, py = (p - px) / width;
+      pixels++;
+      if (px < x0) x0 = px;
+      if (px > x1) x1 = px;
+      if (py < y0) y0 = py;
+      if (py > y1) y1 = py;
+      for (let dy = -1; dy <= 1; dy++) {
+        const ny = py + dy;
+        if (ny < 0 || ny >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = px + dx;
+          if (nx < 0 || nx >= width) continue;
+          const q = ny * width + nx;
+          if (label[q] === -1 && scaled[q] >= fraction) {
+            label[q] = id;
+            stack.push(q);
+          }
+        }
+      }
+    }
+    regions.push({ x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1, pixels });
+  }
+  return regions.sort((a, b) => b.pixels - a.pixels).map(({ x, y, w, h }) => ({ x, y, w, h }));
+}
+
+/** One ground-truth box checked against a heatmap. */
+export interface LocalizationResult {
+  /** The finding boxed. */
+  finding: string;
+  /** The image. */
+  image: string;
+  /** Best IoBB over the heatmap's regions. */
+  bestIobb: number;
+  /** `hits[i]`: bestIobb >= thresholds[i]. */
+  hits: boolean[];
+}
+
+/** Options of {@linkcode localize}. */
+export interface LocalizeOptions {
+  /** Threshold as a fraction of the scaled map's maximum. @default 0.5 */
+  fraction?: number;
+  /** IoBB thresholds T. @default IOBB_THRESHOLDS (0.1 … 0.7) */
+  thresholds?: readonly number[];
+}
+
+/**
+ * Checks a heatmap (already at the image's size) against one ground-truth box.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const data = new Float32Array(100);
+ * for (let y = 2; y < 5; y++) for (let x = 2; x < 5; x++) data[y * 10 + x] = 1; // hot 3x3 square
+ * const r = localize({ data, width: 10, height: 10 }, { x: 3, y: 2, w: 5, h: 5 }, { thresholds: [0.5, 0.7] });
+ * assert.equal(r.bestIobb, 6 / 9);
+ * assert.deepEqual(r.hits, [true, false]);
+ * ```
+ */
+export function localize(
+  map: HeatMap,
+  truth: HeatmapBox & { finding?: string; image?: string },
+  options: LocalizeOptions = {},
+): LocalizationResult {
+  const thresholds = options.thresholds ?? IOBB_THRESHOLDS;
+  const regions = heatmapRegions(map, options.fraction ?? 0.5);
+  const best = regions.reduce((m, b) => Math.max(m, iobb(b, truth)), 0);
+  return {
+    finding: truth.finding ?? "",
+    image: truth.image ?? "",
+    bestIobb: best,
+    hits: thresholds.map((t) => best >= t),
+  };
+}
+
+/** Accuracy per finding and threshold. */
+export interface LocalizationTable {
+  /** The thresholds T, in column order. */
+  thresholds: number[];
+  /** By finding: boxes checked and the share hit at each T. */
+  perFinding: Record<string, { boxes: number; accuracy: number[] }>;
+}
+
+/**
+ * Aggregates results into accuracy per finding (hits / boxes) at each threshold.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const t = localizationAccuracy([
+ *   { finding: "Mass", image: "a", bestIobb: 0.6, hits: [true, false] },
+ *   { finding: "Mass", image: "b", bestIobb: 0.1, hits: [false, false] },
+ * ], [0.5, 0.7]);
+ * assert.deepEqual(t.perFinding.Mass, { boxes: 2, accuracy: [0.5, 0] });
+ * ```
+ */
+export function localizationAccuracy(
+  results: readonly LocalizationResult[],
+  thresholds: readonly number[] = IOBB_THRESHOLDS,
+): LocalizationTable {
+  const perFinding: LocalizationTable["perFinding"] = {};
+  for (const r of results) {
+    if (r.hits.length !== thresholds.length) {
+      throw new RangeError(`localizationAccuracy: ${r.hits.length} hits for ${thresholds.length} thresholds`);
+    }
+    const row = perFinding[r.finding] ??= { boxes: 0, accuracy: thresholds.map(() => 0) };
+    row.boxes++;
+    r.hits.forEach((h, i) => row.accuracy[i] += h ? 1 : 0);
+  }
+  for (const row of Object.values(perFinding)) row.accuracy = row.accuracy.map((a) => a / row.boxes);
+  return { thresholds: [...thresholds], perFinding };
+}
