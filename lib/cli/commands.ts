@@ -14,6 +14,8 @@ import { demoCommand } from "./demo.ts";
 import { doctorCommand, setupCommand } from "./vm.ts";
 import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
+import { deployCommand, k8sRenderCommand, undeployCommand } from "./deploy.ts";
+import { jobsRunCommand } from "./jobs.ts";
 import { evaluateCommand } from "./evaluate.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
@@ -30,6 +32,10 @@ export const COMMANDS: Command[] = [
   dataDownloadCommand,
   preprocessCommand,
   trainCommand,
+  k8sRenderCommand,
+  deployCommand,
+  undeployCommand,
+  jobsRunCommand,
   evaluateCommand,
   reportCommand,
   jupyterCommand,

@@ -1,0 +1,207 @@
+/**
+ * `deno task cxr deploy`, `undeploy` and `k8s render`: the scoring service on Kubernetes (AKS or a local
+ * cluster) through `lib/deploy/k8s.ts`, and the manifests of `k8s/` rendered and validated without a cluster.
+ *
+ * @module
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  choiceOption,
+  type Command,
+  type CommandContext,
+  intOption,
+  stringOption,
+  UsageError,
+} from "./command.ts";
+import { loadSettings } from "../config.ts";
+import {
+  deploy,
+  type DeployEvent,
+  K8S_DIR,
+  type K8sObject,
+  OVERLAYS,
+  renderKustomization,
+  renderOverlay,
+  toYaml,
+  undeploy,
+  validateManifests,
+} from "../deploy/k8s.ts";
+import { scoreRemote } from "../serve/client.ts";
+
+const refs = (objects: K8sObject[]) =>
+  objects.map((o) => ({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }));
+
+function describeEvent(e: DeployEvent): string {
+  if (e.type === "applied") return `applied ${e.kind} ${e.namespace ? `${e.namespace}/` : ""}${e.name}`;
+  if (e.type === "rollout") {
+    const s = e.status;
+    const waiting = [...new Set(s.waiting)].join(", ");
+    return `rollout ${s.deployment}: ${s.available}/${s.desired} available${
+      waiting ? ` (waiting: ${waiting})` : ""
+    }`;
+  }
+  return e.address.url ? `endpoint ${e.address.url}` : `no outside address: ${e.address.note}`;
+}
+
+function renderOnly(dir: string, objects: K8sObject[], overlay: string, ctx: CommandContext): void {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${overlay}.yaml`);
+  writeFileSync(file, toYaml(objects));
+  if (ctx.json) ctx.out(JSON.stringify({ overlay, out: file, validated: true, objects: refs(objects) }));
+  else {ctx.out(
+      `${objects.length} objects of overlay ${overlay} validated and written to ${file} (secrets masked)`,
+    );}
+}
+
+/** `deploy`. With `--json`: `{server, namespace, overlay, image, applied, rollout, address, score?}`. */
+export const deployCommand: Command = {
+  name: "deploy",
+  summary:
+    "Deploy the scoring service to Kubernetes (AKS or local), wait for the rollout, print its address.",
+  details:
+    "Renders and validates k8s/overlays/<overlay>, applies it with server-side apply (field manager cxr), " +
+    "watches the rollout until ready or failed with the reason (image pull, crash loop, progress deadline) and " +
+    "reads the Service address. The Secret gets CXR_SCORING_KEY from the settings. --render-only DIR writes the " +
+    "validated manifests (secrets masked) and touches no cluster. --score FILE then scores one image there.",
+  options: {
+    kubeconfig: {
+      type: "string",
+      valueName: "FILE",
+      description: "Kubeconfig (an AKS one works unchanged).",
+    },
+    image: { type: "string", valueName: "IMAGE", required: true, description: "Scoring image to run." },
+    overlay: { type: "string", valueName: "NAME", description: "aks or local.", defaultText: "aks" },
+    replicas: { type: "string", valueName: "N", description: "Replicas (the HPA minimum follows)." },
+    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
+    context: {
+      type: "string",
+      valueName: "NAME",
+      description: "Kubeconfig context.",
+      defaultText: "current",
+    },
+    "render-only": { type: "string", valueName: "DIR", description: "Only render + validate into DIR." },
+    "no-wait": { type: "boolean", description: "Apply and return without waiting for the rollout." },
+    timeout: {
+      type: "string",
+      valueName: "S",
+      description: "Rollout time limit in seconds.",
+      defaultText: "600",
+    },
+    score: {
+      type: "string",
+      valueName: "FILE",
+      description: "After the rollout, score this PNG/JPEG there.",
+    },
+  },
+  async run(values, ctx) {
+    const overlay = choiceOption(values, "overlay", OVERLAYS, "aks");
+    const image = stringOption(values, "image");
+    const replicas = values.replicas === undefined
+      ? undefined
+      : intOption(values, "replicas", { min: 1, max: 1000 });
+    const namespace = typeof values.namespace === "string" ? values.namespace : undefined;
+    if (typeof values["render-only"] === "string") {
+      renderOnly(values["render-only"], renderOverlay({ overlay, image, replicas, namespace }), overlay, ctx);
+      return;
+    }
+    const kubeconfig = stringOption(values, "kubeconfig");
+    const key = loadSettings().scoringKey;
+    if (!key) {
+      throw new UsageError(
+        "CXR_SCORING_KEY is not set: set it (16+ characters) in the environment or .env; the deployed service requires it",
+      );
+    }
+    const result = await deploy(kubeconfig, image, {
+      overlay,
+      replicas,
+      namespace,
+      scoringKey: key,
+      context: typeof values.context === "string" ? values.context : undefined,
+      wait: !values["no-wait"],
+      timeoutSeconds: intOption(values, "timeout", { min: 1, fallback: 600 }),
+      onProgress: (e) => ctx.err(describeEvent(e)),
+    });
+    let score: { model: unknown; top: unknown } | undefined;
+    if (typeof values.score === "string") {
+      if (!result.address?.url) throw new Error(`Cannot score through the Service: ${result.address?.note}`);
+      const r = await scoreRemote(result.address.url, readFileSync(values.score), { key });
+      score = { model: r.model, top: r.top };
+    }
+    if (ctx.json) {
+      ctx.out(JSON.stringify({ ...result, ...(score ? { score } : {}) }));
+      return;
+    }
+    ctx.out(
+      `deployed ${image} to ${result.namespace} (${result.applied.length} objects, overlay ${overlay})`,
+    );
+    if (result.address) {
+      ctx.out(result.address.url ? `endpoint: ${result.address.url}` : result.address.note!);
+    }
+    if (score) ctx.out(`scored ${values.score}: ${JSON.stringify(score.top)}`);
+  },
+};
+
+/** `undeploy`. With `--json`: `{server, namespace, deleted: [{kind, name, namespace?}]}`. */
+export const undeployCommand: Command = {
+  name: "undeploy",
+  summary: "Delete everything deploy and jobs created (label app.kubernetes.io/managed-by=cxr).",
+  options: {
+    kubeconfig: { type: "string", valueName: "FILE", required: true, description: "Kubeconfig." },
+    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
+    context: {
+      type: "string",
+      valueName: "NAME",
+      description: "Kubeconfig context.",
+      defaultText: "current",
+    },
+    "keep-namespace": { type: "boolean", description: "Leave the namespace itself." },
+  },
+  async run(values, ctx) {
+    const result = await undeploy(stringOption(values, "kubeconfig"), {
+      namespace: typeof values.namespace === "string" ? values.namespace : undefined,
+      context: typeof values.context === "string" ? values.context : undefined,
+      keepNamespace: values["keep-namespace"] === true,
+      onProgress: (r) => ctx.err(`deleted ${r.kind} ${r.namespace ? `${r.namespace}/` : ""}${r.name}`),
+    });
+    if (ctx.json) ctx.out(JSON.stringify(result));
+    else ctx.out(`deleted ${result.deleted.length} objects from ${result.namespace}`);
+  },
+};
+
+const RENDERABLE = ["aks", "local", "gpu", "jobs", "base"] as const;
+
+/** `k8s render`: YAML on stdout (secrets masked); with `--json`: `{overlay, validated, objects: [...]}`. */
+export const k8sRenderCommand: Command = {
+  name: "k8s render",
+  summary:
+    "Render a k8s/ overlay (our Kustomize subset), validate it against the OpenAPI schemas, print YAML.",
+  options: {
+    overlay: {
+      type: "string",
+      valueName: "NAME",
+      description: RENDERABLE.join(", ") + ".",
+      defaultText: "aks",
+    },
+    image: { type: "string", valueName: "IMAGE", description: "Scoring image (aks, local, base)." },
+    replicas: { type: "string", valueName: "N", description: "Replicas (aks, local, base)." },
+    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
+  },
+  run(values, ctx) {
+    const overlay = choiceOption(values, "overlay", RENDERABLE, "aks");
+    const dir = overlay === "jobs" || overlay === "base"
+      ? join(K8S_DIR, overlay)
+      : join(K8S_DIR, "overlays", overlay);
+    const objects = renderKustomization(dir, {
+      image: typeof values.image === "string" ? values.image : undefined,
+      replicas: values.replicas === undefined
+        ? undefined
+        : intOption(values, "replicas", { min: 1, max: 1000 }),
+      namespace: typeof values.namespace === "string" ? values.namespace : undefined,
+    });
+    validateManifests(objects);
+    const yaml = toYaml(objects);
+    if (ctx.json) ctx.out(JSON.stringify({ overlay, validated: true, yaml, objects: refs(objects) }));
+    else ctx.out(yaml.trimEnd());
+  },
+};

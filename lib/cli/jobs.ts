@@ -1,0 +1,107 @@
+/**
+ * `deno task cxr jobs run preprocess|score --shards N`: an Indexed Job of N pods, pod i running the same CLI
+ * command with `--shard env/N` (i from `JOB_COMPLETION_INDEX`), watched until every shard is done.
+ *
+ * @module
+ */
+import { type Command, intOption, stringOption, UsageError } from "./command.ts";
+import { loadSettings, type Settings } from "../config.ts";
+import { JOB_KINDS, type JobKind, runIndexedJob } from "../deploy/k8s.ts";
+
+/**
+ * The settings the pods need to reach blob storage, as environment variables for the storage Secret.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSettings } from "../config.ts";
+ * const env = storageEnvOf(loadSettings({ env: { AZURE_STORAGE_ACCOUNT: "acct", AZURE_STORAGE_KEY: "a2V5a2V5a2V5" }, envFile: false }));
+ * assert.equal(env.AZURE_STORAGE_KEY, "a2V5a2V5a2V5");
+ * assert.equal(env.CXR_STORAGE, "azure");
+ * assert.equal(env.CXR_CONTAINER_IMAGES, "nih-images");
+ * ```
+ */
+export function storageEnvOf(settings: Settings): Record<string, string> {
+  const s = settings.storage;
+  const env: Record<string, string> = { CXR_STORAGE: s.mode };
+  if (s.connectionString) env.AZURE_STORAGE_CONNECTION_STRING = s.connectionString.reveal();
+  if (s.account) env.AZURE_STORAGE_ACCOUNT = s.account;
+  if (s.accountKey) env.AZURE_STORAGE_KEY = s.accountKey.reveal();
+  if (s.sasToken) env.AZURE_STORAGE_SAS_TOKEN = s.sasToken.reveal();
+  env.CXR_CONTAINER_ARCHIVES = s.containers.archives;
+  env.CXR_CONTAINER_IMAGES = s.containers.images;
+  env.CXR_CONTAINER_METADATA = s.containers.metadata;
+  env.CXR_CONTAINER_MODELS = s.containers.models;
+  return env;
+}
+
+/** `jobs run`. With `--json`: `{server, job, namespace, applied, status: {completions, succeeded, failed, failedIndexes, complete, ...}}`. */
+export const jobsRunCommand: Command = {
+  name: "jobs run",
+  summary: "Run preprocess or score as a Kubernetes Indexed Job in N shards and watch the shards complete.",
+  positionals: "preprocess|score",
+  details:
+    "Pod i of N runs `cxr <job> --shard env/N` on its slice, reading from and writing to blob storage; " +
+    "the pods get this machine's storage settings through the cxr-storage Secret (the embedded Azurite is not " +
+    "reachable from a cluster: set AZURE_STORAGE_* first). Exit code 1 names the failed indexes.",
+  options: {
+    shards: {
+      type: "string",
+      valueName: "N",
+      required: true,
+      description: "Number of shards (completions).",
+    },
+    kubeconfig: { type: "string", valueName: "FILE", required: true, description: "Kubeconfig." },
+    image: { type: "string", valueName: "IMAGE", required: true, description: "Image the pods run." },
+    parallelism: { type: "string", valueName: "P", description: "Pods at once.", defaultText: "N" },
+    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
+    context: {
+      type: "string",
+      valueName: "NAME",
+      description: "Kubeconfig context.",
+      defaultText: "current",
+    },
+    "no-wait": { type: "boolean", description: "Create the Job and return." },
+    timeout: { type: "string", valueName: "S", description: "Time limit in seconds.", defaultText: "86400" },
+    "poll-ms": { type: "string", valueName: "MS", description: "Between status polls.", defaultText: "5000" },
+  },
+  async run(values, ctx) {
+    const kind = ctx.positionals[0];
+    if (ctx.positionals.length !== 1 || !(JOB_KINDS as readonly string[]).includes(kind)) {
+      throw new UsageError(
+        `jobs run takes one of: ${JOB_KINDS.join(", ")}; got "${ctx.positionals.join(" ")}"`,
+      );
+    }
+    const shards = intOption(values, "shards", { min: 1, max: 10000 });
+    const settings = loadSettings();
+    if (settings.storage.mode === "azurite") {
+      ctx.err(
+        "warning: storage is the embedded Azurite, which pods in a cluster cannot reach; set AZURE_STORAGE_*",
+      );
+    }
+    const result = await runIndexedJob(
+      stringOption(values, "kubeconfig"),
+      kind as JobKind,
+      stringOption(values, "image"),
+      {
+        shards,
+        parallelism: values.parallelism === undefined
+          ? undefined
+          : intOption(values, "parallelism", { min: 1 }),
+        namespace: typeof values.namespace === "string" ? values.namespace : undefined,
+        context: typeof values.context === "string" ? values.context : undefined,
+        storageEnv: storageEnvOf(settings),
+        wait: !values["no-wait"],
+        timeoutSeconds: intOption(values, "timeout", { min: 1, fallback: 86400 }),
+        pollMs: intOption(values, "poll-ms", { min: 10, fallback: 5000 }),
+        onProgress: (s) =>
+          ctx.err(
+            `job ${s.name}: ${s.succeeded}/${s.completions} succeeded, ${s.active} active, ${s.failed} failed` +
+              (s.failedIndexes.length ? ` (indexes ${s.failedIndexes.join(",")})` : ""),
+          ),
+      },
+    );
+    if (ctx.json) ctx.out(JSON.stringify(result));
+    else ctx.out(`job ${result.job} in ${result.namespace}: ${result.status ? "complete" : "created"}`);
+  },
+};

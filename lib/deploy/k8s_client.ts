@@ -1,0 +1,212 @@
+/**
+ * A connection to a Kubernetes API server from a kubeconfig file (an AKS one from `az aks get-credentials`
+ * works unchanged), with the three operations the deploy step needs on any kind: server-side apply (PATCH
+ * `application/apply-patch+yaml`, field manager `cxr`), list by label, delete. Built on
+ * `npm:@kubernetes/client-node`. The kubeconfig's token, password and client key are registered as secrets
+ * at load, so {@linkcode redactSecrets} scrubs them from anything printed; error messages carry the API's
+ * status and message, never request headers.
+ *
+ * @module
+ */
+import * as k8s from "@kubernetes/client-node";
+import { registerSecret } from "../config.ts";
+import type { K8sObject } from "./k8s_render.ts";
+
+/** The label on everything the deploy step creates; `undeploy` deletes by it. */
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by=cxr";
+
+/** The kinds `undeploy` looks for, deleted in this order (the Namespace last). */
+export const MANAGED_KINDS: readonly { apiVersion: string; kind: string }[] = [
+  { apiVersion: "batch/v1", kind: "Job" },
+  { apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler" },
+  { apiVersion: "policy/v1", kind: "PodDisruptionBudget" },
+  { apiVersion: "v1", kind: "Service" },
+  { apiVersion: "apps/v1", kind: "Deployment" },
+  { apiVersion: "v1", kind: "ConfigMap" },
+  { apiVersion: "v1", kind: "Secret" },
+];
+
+/** The API server refused a request or could not be reached. */
+export class KubeApiError extends Error {
+  /** HTTP status, or 0 when the server could not be reached. */
+  status: number;
+  constructor(message: string, status: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KubeApiError";
+    this.status = status;
+  }
+}
+
+/** The kubeconfig cannot be used (missing, unreadable, no current context). */
+export class KubeconfigError extends Error {
+  /** The file. */
+  file: string;
+  constructor(file: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KubeconfigError";
+    this.file = file;
+  }
+}
+
+/** A reference to one object, as the deploy step reports it. */
+export interface ObjectRef {
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+/** Options of {@linkcode connectKube}. */
+export interface ConnectKubeOptions {
+  /** Context to use. @default the kubeconfig's current-context */
+  context?: string;
+}
+
+function describe(o: ObjectRef): string {
+  return `${o.kind} "${o.namespace ? `${o.namespace}/` : ""}${o.name}"`;
+}
+
+/** Wraps a client-node failure into a {@linkcode KubeApiError} naming the action and the server. */
+export function kubeError(action: string, server: string, e: unknown): KubeApiError {
+  if (e instanceof KubeApiError) return e;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "number") {
+    let body = (e as { body?: unknown }).body;
+    if (typeof body === "string") {
+      try {
+        body = JSON.parse(body);
+      } catch { /* plain text */ }
+    }
+    const msg = (body as { message?: string } | undefined)?.message ?? (typeof body === "string" ? body : "");
+    return new KubeApiError(`${action} failed: HTTP ${code}${msg ? `: ${msg}` : ""}`, code, { cause: e });
+  }
+  const detail = e instanceof Error ? e.message.split("\n")[0] : String(e);
+  return new KubeApiError(`${action} failed: cannot reach the API server at ${server}: ${detail}`, 0, {
+    cause: e,
+  });
+}
+
+/** A connected client. Create with {@linkcode connectKube}. */
+export class KubeClient {
+  /** The client-node configuration (for typed API clients). */
+  readonly config: k8s.KubeConfig;
+  /** API server URL. */
+  readonly server: string;
+  /** The context in use. */
+  readonly context: string;
+  #objects: k8s.KubernetesObjectApi;
+
+  constructor(config: k8s.KubeConfig) {
+    this.config = config;
+    this.server = config.getCurrentCluster()?.server ?? "(unknown)";
+    this.context = config.getCurrentContext();
+    this.#objects = k8s.KubernetesObjectApi.makeApiClient(config);
+  }
+
+  /** A typed API client, e.g. `api(k8s.AppsV1Api)`. */
+  api<T extends k8s.ApiType>(kind: new (config: k8s.Configuration) => T): T {
+    return this.config.makeApiClient(kind);
+  }
+
+  /** Server-side apply of one object (field manager `cxr`, conflicts forced); returns the server's copy. */
+  async apply(obj: K8sObject): Promise<K8sObject> {
+    try {
+      const out = await this.#objects.patch(
+        obj as k8s.KubernetesObject,
+        undefined,
+        undefined,
+        "cxr",
+        true,
+        k8s.PatchStrategy.ServerSideApply,
+      );
+      return out as unknown as K8sObject;
+    } catch (e) {
+      throw kubeError(`Applying ${describe({ ...obj, ...obj.metadata })}`, this.server, e);
+    }
+  }
+
+  /** Objects of one kind carrying `selector` in a namespace. */
+  async list(apiVersion: string, kind: string, namespace: string, selector: string): Promise<ObjectRef[]> {
+    try {
+      const out = await this.#objects.list(
+        apiVersion,
+        kind,
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        selector,
+      );
+      return out.items.map((i) => ({ kind, name: i.metadata!.name!, namespace }));
+    } catch (e) {
+      throw kubeError(`Listing ${kind} in "${namespace}"`, this.server, e);
+    }
+  }
+
+  /** Deletes one object (dependents in the background); `false` when it was already gone. */
+  async delete(apiVersion: string, ref: ObjectRef): Promise<boolean> {
+    try {
+      await this.#objects.delete(
+        { apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        "Background",
+      );
+      return true;
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) return false;
+      throw kubeError(`Deleting ${describe(ref)}`, this.server, e);
+    }
+  }
+}
+
+/**
+ * Loads a kubeconfig file and returns a client for its current (or the given) context. Secrets in it
+ * (token, password, client key) are registered for redaction.
+ *
+ * @throws {KubeconfigError} When the file is missing, unparseable or has no usable context.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { redactSecrets } from "../config.ts";
+ * const f = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(f, `apiVersion: v1
+ * kind: Config
+ * clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+ * users: [{name: u, user: {token: kube-token-0123456789}}]
+ * contexts: [{name: x, context: {cluster: c, user: u}}]
+ * current-context: x`);
+ * const client = connectKube(f);
+ * assert.equal(client.server, "https://127.0.0.1:6443");
+ * assert.equal(redactSecrets("token kube-token-0123456789"), "token ***");
+ * assert.throws(() => connectKube(`${f}.missing`), /Cannot read kubeconfig/);
+ * ```
+ */
+export function connectKube(kubeconfig: string, options: ConnectKubeOptions = {}): KubeClient {
+  const config = new k8s.KubeConfig();
+  try {
+    config.loadFromFile(kubeconfig);
+  } catch (e) {
+    const why = (e as Error).message.split("\n")[0];
+    throw new KubeconfigError(kubeconfig, `Cannot read kubeconfig "${kubeconfig}": ${why}`, { cause: e });
+  }
+  if (options.context) {
+    if (!config.getContextObject(options.context)) {
+      const names = config.getContexts().map((c) => c.name).join(", ") || "none";
+      throw new KubeconfigError(
+        kubeconfig,
+        `kubeconfig "${kubeconfig}" has no context "${options.context}" (has: ${names})`,
+      );
+    }
+    config.setCurrentContext(options.context);
+  }
+  if (!config.getCurrentCluster()) {
+    throw new KubeconfigError(kubeconfig, `kubeconfig "${kubeconfig}" has no current context with a cluster`);
+  }
+  for (const u of config.getUsers()) {
+    for (const v of [u.token, u.password, u.keyData]) if (v) registerSecret(v);
+  }
+  return new KubeClient(config);
+}

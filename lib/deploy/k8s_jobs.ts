@@ -1,0 +1,206 @@
+/**
+ * Indexed Jobs: preprocessing and batch scoring split into N shards. The Job comes from `k8s/jobs/` with N
+ * set as completions, parallelism and `SHARD_COUNT` (each pod runs `--shard env/$(SHARD_COUNT)`, its index
+ * from `JOB_COMPLETION_INDEX`), the image set, and the storage Secret filled; then it is applied and its
+ * completions watched until every index succeeded or the Job failed, naming the failed indexes.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import * as k8s from "@kubernetes/client-node";
+import { type KubeClient, kubeError } from "./k8s_client.ts";
+import { containersOf, type K8sObject, renderKustomization } from "./k8s_render.ts";
+
+/** The Jobs `k8s/jobs/` defines. */
+export const JOB_KINDS = ["preprocess", "score"] as const;
+/** A Job of {@linkcode JOB_KINDS}. */
+export type JobKind = typeof JOB_KINDS[number];
+
+/** Options of {@linkcode renderIndexedJob}. */
+export interface IndexedJobRenderOptions {
+  /** Number of shards (completions). */
+  shards: number;
+  /** Pods at once. @default shards */
+  parallelism?: number;
+  /** @default "cxr" */
+  namespace?: string;
+  /** The kustomization folder of the Jobs. @default the repository's `k8s/jobs` */
+  jobsDir?: string;
+  /** Variables for the storage Secret (`AZURE_STORAGE_*`); without them the placeholder stays. */
+  storageEnv?: Record<string, string>;
+  /** Job name suffix, so a re-run does not collide with the immutable spec of an earlier Job. @default base-36 time */
+  suffix?: string;
+}
+
+/** An Indexed Job's state. */
+export interface JobStatus {
+  name: string;
+  namespace: string;
+  completions: number;
+  succeeded: number;
+  failed: number;
+  active: number;
+  completedIndexes: number[];
+  failedIndexes: number[];
+  /** Every index succeeded (condition Complete). */
+  complete: boolean;
+  /** The Job failed (condition Failed); `reason` says why. */
+  failedJob: boolean;
+  reason?: string;
+}
+
+/** The Job failed; `status` lists its failed indexes. */
+export class JobFailedError extends Error {
+  /** The last status. */
+  status: JobStatus;
+  constructor(message: string, status: JobStatus) {
+    super(message);
+    this.name = "JobFailedError";
+    this.status = status;
+  }
+}
+
+const DEFAULT_JOBS_DIR = fileURLToPath(new URL("../../k8s/jobs", import.meta.url));
+
+/**
+ * Parses an index list such as `"0-2,5"` (the Job status format).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseIndexes("0-2,5"), [0, 1, 2, 5]);
+ * assert.deepEqual(parseIndexes(undefined), []);
+ * ```
+ */
+export function parseIndexes(text: string | undefined): number[] {
+  if (!text) return [];
+  return text.split(",").flatMap((part) => {
+    const [a, b] = part.split("-").map(Number);
+    return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  });
+}
+
+/**
+ * The objects for one Indexed Job run: namespace, storage Secret and the Job with N shards.
+ *
+ * @throws {RangeError} For shards or parallelism below 1.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const objects = renderIndexedJob("score", "acr.example/cxr-scoring:1", { shards: 7, suffix: "t" });
+ * const job = objects.find((o) => o.kind === "Job")!;
+ * assert.equal(job.metadata.name, "cxr-score-t");
+ * assert.equal((job.spec as { completions: number }).completions, 7);
+ * assert.deepEqual(objects.map((o) => o.kind), ["Namespace", "Secret", "Job"]);
+ * ```
+ */
+export function renderIndexedJob(
+  kind: JobKind,
+  image: string,
+  options: IndexedJobRenderOptions,
+): K8sObject[] {
+  if (!JOB_KINDS.includes(kind)) {
+    throw new RangeError(`job must be one of: ${JOB_KINDS.join(", ")}; got "${kind}"`);
+  }
+  const { shards } = options;
+  const parallelism = options.parallelism ?? shards;
+  if (!Number.isSafeInteger(shards) || shards < 1) {
+    throw new RangeError(`shards must be an integer >= 1, got ${shards}`);
+  }
+  if (!Number.isSafeInteger(parallelism) || parallelism < 1) {
+    throw new RangeError(`parallelism must be an integer >= 1, got ${parallelism}`);
+  }
+  const objects = renderKustomization(options.jobsDir ?? DEFAULT_JOBS_DIR, { namespace: options.namespace });
+  const kept = objects.filter((o) => o.kind !== "Job" || o.metadata.name === `cxr-${kind}`);
+  const job = kept.find((o) => o.kind === "Job");
+  if (!job) throw new RangeError(`no Job "cxr-${kind}" in ${options.jobsDir ?? DEFAULT_JOBS_DIR}`);
+  job.metadata.name = `cxr-${kind}-${options.suffix ?? Date.now().toString(36)}`;
+  Object.assign(job.spec as object, { completions: shards, parallelism: Math.min(parallelism, shards) });
+  for (const c of containersOf(job)) {
+    c.image = image;
+    for (const e of (c.env as { name: string; value?: string }[] | undefined) ?? []) {
+      if (e.name === "SHARD_COUNT") e.value = String(shards);
+    }
+  }
+  if (options.storageEnv) {
+    for (const s of kept.filter((o) => o.kind === "Secret" && o.metadata.name === "cxr-storage")) {
+      s.stringData = { ...options.storageEnv };
+    }
+  }
+  return kept;
+}
+
+function statusOf(job: k8s.V1Job, name: string, namespace: string): JobStatus {
+  const s = job.status ?? {};
+  const failedCond = s.conditions?.find((c) => c.type === "Failed" && c.status === "True");
+  return {
+    name,
+    namespace,
+    completions: job.spec?.completions ?? 1,
+    succeeded: s.succeeded ?? 0,
+    failed: s.failed ?? 0,
+    active: s.active ?? 0,
+    completedIndexes: parseIndexes(s.completedIndexes),
+    failedIndexes: parseIndexes(s.failedIndexes),
+    complete: !!s.conditions?.some((c) => c.type === "Complete" && c.status === "True"),
+    failedJob: !!failedCond,
+    ...(failedCond ? { reason: `${failedCond.reason ?? "Failed"}: ${failedCond.message ?? ""}` } : {}),
+  };
+}
+
+/** Options of {@linkcode watchJob}. */
+export interface WatchJobOptions {
+  /** @default 86400 */
+  timeoutSeconds?: number;
+  /** @default 5000 */
+  pollMs?: number;
+  /** Each poll's status. */
+  onProgress?: (status: JobStatus) => void;
+}
+
+/**
+ * Polls a Job until it is complete.
+ *
+ * @throws {JobFailedError} When the Job fails or the time runs out, with the failed indexes.
+ * @example
+ * ```ts ignore
+ * const status = await watchJob(connectKube("aks.kubeconfig"), "cxr", "cxr-score-abc");
+ * ```
+ */
+export async function watchJob(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  options: WatchJobOptions = {},
+): Promise<JobStatus> {
+  const batch = client.api(k8s.BatchV1Api);
+  const deadline = Date.now() + (options.timeoutSeconds ?? 86400) * 1000;
+  while (true) {
+    let job: k8s.V1Job;
+    try {
+      job = await batch.readNamespacedJob({ name, namespace });
+    } catch (e) {
+      throw kubeError(`Reading Job "${namespace}/${name}"`, client.server, e);
+    }
+    const status = statusOf(job, name, namespace);
+    options.onProgress?.(status);
+    if (status.complete) return status;
+    if (status.failedJob) {
+      throw new JobFailedError(
+        `Job "${name}" failed: ${status.reason}; failed indexes: ${
+          status.failedIndexes.join(", ") || "none"
+        } ` +
+          `(${status.succeeded}/${status.completions} succeeded); re-run just those shards with --shard i/N`,
+        status,
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new JobFailedError(
+        `Job "${name}" not complete after ${options.timeoutSeconds ?? 86400} s ` +
+          `(${status.succeeded}/${status.completions} succeeded)`,
+        status,
+      );
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 5000));
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * Our own renderer for the Kustomize subset that `k8s/` uses, so no `kubectl` is needed: `resources` (files
+ * and folders with a `kustomization.yaml`), `namespace`, `labels` (`pairs`, `includeTemplates`), `images`,
+ * `replicas` and `patches` (strategic-merge documents, or JSON 6902 operations with a `target`). Anything else
+ * in a kustomization is refused with its name, so a manifest never silently renders differently from
+ * `kubectl kustomize`.
+ *
+ * @module
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { parseAllDocuments, stringify } from "yaml";
+import { applyJsonPatch, type JsonPatchOperation, strategicMerge } from "./_k8s_patch.ts";
+
+/** A Kubernetes object as plain JSON. */
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown };
+  [field: string]: unknown;
+}
+
+/** A YAML file that cannot be parsed, with where. */
+export class ManifestSyntaxError extends SyntaxError {
+  /** The file. */
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  column: number;
+  constructor(file: string, line: number, column: number, detail: string, options?: ErrorOptions) {
+    super(`Cannot read manifest "${file}" at line ${line}, column ${column}: ${detail}`, options);
+    this.name = "ManifestSyntaxError";
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+/** A kustomization that asks for something this renderer does not do, or points at nothing. */
+export class KustomizationError extends Error {
+  /** The kustomization file. */
+  file: string;
+  constructor(file: string, message: string, options?: ErrorOptions) {
+    super(`${file}: ${message}`, options);
+    this.name = "KustomizationError";
+    this.file = file;
+  }
+}
+
+/** Options of {@linkcode renderKustomization}: what `deno task cxr deploy` sets on top of an overlay. */
+export interface RenderOptions {
+  /** Image for every container whose image is `cxr-scoring` (or the overlay's replacement of it). */
+  image?: string;
+  /** Replicas of the scoring Deployment; the HPA's minimum follows (and its maximum if lower). */
+  replicas?: number;
+  /** Namespace for every object (the Namespace object is renamed too). */
+  namespace?: string;
+  /** Fills the scoring-key Secret; without it the placeholder stays. */
+  scoringKey?: string;
+}
+
+const KNOWN_FIELDS = new Set([
+  "apiVersion",
+  "kind",
+  "resources",
+  "namespace",
+  "labels",
+  "images",
+  "replicas",
+  "patches",
+]);
+const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"]);
+const sources = new WeakMap<object, string>();
+
+/** The file an object was read from (relative to the working directory), for messages. */
+export function sourceOf(obj: object): string {
+  return sources.get(obj) ?? "(generated)";
+}
+
+/**
+ * Parses every YAML document of a file into objects.
+ *
+ * @throws {ManifestSyntaxError} With the file, line and column of the first error.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const f = Deno.makeTempFileSync({ suffix: ".yaml" });
+ * Deno.writeTextFileSync(f, "a: 1\n---\nb: c: d\n");
+ * assert.throws(() => readYamlDocuments(f), /at line 3, column 4: /);
+ * Deno.writeTextFileSync(f, "a: 1\n---\nb: 2\n");
+ * assert.deepEqual(readYamlDocuments(f), [{ a: 1 }, { b: 2 }]);
+ * ```
+ */
+export function readYamlDocuments(file: string): unknown[] {
+  const text = readFileSync(file, "utf8");
+  const out: unknown[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    const e = doc.errors[0];
+    if (e) {
+      const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+      throw new ManifestSyntaxError(file, pos.line, pos.col, e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, ""), { cause: e });
+    }
+    const value = doc.toJS();
+    if (value !== null && value !== undefined) out.push(value);
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function podSpecs(obj: K8sObject): Record<string, unknown>[] {
+  const spec = obj.spec as Record<string, unknown> | undefined;
+  const template = (spec?.jobTemplate as Record<string, unknown> | undefined)?.spec ?? spec;
+  const pod = ((template as Record<string, unknown> | undefined)?.template as Record<string, unknown>)?.spec;
+  return isObject(pod) ? [pod] : [];
+}
+
+/** Every container (init containers too) of an object's pod template. */
+export function containersOf(obj: K8sObject): Record<string, unknown>[] {
+  return podSpecs(obj).flatMap((p) => [
+    ...((p.initContainers as Record<string, unknown>[] | undefined) ?? []),
+    ...((p.containers as Record<string, unknown>[] | undefined) ?? []),
+  ]);
+}
+
+function imageName(image: string): string {
+  const at = image.indexOf("@");
+  const noDigest = at >= 0 ? image.slice(0, at) : image;
+  const colon = noDigest.lastIndexOf(":");
+  return colon > noDigest.lastIndexOf("/") ? noDigest.slice(0, colon) : noDigest;
+}
+
+function readObjects(path: string, seen: Set<string>): K8sObject[] {
+  const full = resolve(path);
+  if (!existsSync(full)) throw new KustomizationError(path, "does not exist");
+  if (statSync(full).isDirectory()) return renderDir(full, seen);
+  const file = relative(Deno.cwd(), full);
+  return readYamlDocuments(full).map((doc, i) => {
+    if (!isObject(doc) || typeof doc.kind !== "string" || !isObject(doc.metadata)) {
+      throw new KustomizationError(file, `document ${i + 1} is not a Kubernetes object (kind, metadata)`);
+    }
+    sources.set(doc, file);
+    return doc as unknown as K8sObject;
+  });
+}
+
+function matches(obj: K8sObject, target: Record<string, unknown>): boolean {
+  return (target.kind === undefined || target.kind === obj.kind) &&
+    (target.name === undefined || target.name === obj.metadata.name);
+}
+
+function renderDir(dir: string, seen: Set<string>): K8sObject[] {
+  const kfile = join(dir, "kustomization.yaml");
+  const label = relative(Deno.cwd(), kfile);
+  if (!existsSync(kfile)) {
+    throw new KustomizationError(relative(Deno.cwd(), dir), "has no kustomization.yaml");
+  }
+  if (seen.has(kfile)) throw new KustomizationError(label, "is included twice (a resource cycle?)");
+  seen.add(kfile);
+  const [k] = readYamlDocuments(kfile);
+  if (!isObject(k)) throw new KustomizationError(label, "is not a mapping");
+  const unknown = Object.keys(k).filter((f) => !KNOWN_FIELDS.has(f));
+  if (unknown.length > 0) {
+    throw new KustomizationError(
+      label,
+      `uses ${unknown.join(", ")}, which this renderer does not support (supported: ${
+        [...KNOWN_FIELDS].slice(2).join(", ")
+      })`,
+    );
+  }
+  let objects = ((k.resources as string[] | undefined) ?? []).flatMap((r) => readObjects(join(dir, r), seen));
+  for (const p of (k.patches as Record<string, unknown>[] | undefined) ?? []) {
+    const docs = typeof p.path === "string"
+      ? readYamlDocuments(join(dir, p.path))
+      : [parseAllDocuments(String(p.patch ?? ""))[0]?.toJS()];
+    const target = isObject(p.target) ? p.target : undefined;
+    for (const doc of docs) {
+      if (Array.isArray(doc)) {
+        if (!target) throw new KustomizationError(label, "a JSON 6902 patch needs a target (kind, name)");
+        const hits = objects.filter((o) => matches(o, target));
+        if (hits.length === 0) {
+          throw new KustomizationError(label, `patch target ${JSON.stringify(target)} matches nothing`);
+        }
+        objects = objects.map((o) =>
+          hits.includes(o) ? keepSource(o, applyJsonPatch(o, doc as JsonPatchOperation[])) : o
+        );
+      } else if (isObject(doc)) {
+        const t = target ??
+          { kind: doc.kind, name: (doc.metadata as Record<string, unknown> | undefined)?.name };
+        const hits = objects.filter((o) => matches(o, t));
+        if (hits.length === 0) {
+          throw new KustomizationError(label, `patch for ${t.kind} "${t.name}" matches nothing`);
+        }
+        objects = objects.map((o) =>
+          hits.includes(o) ? keepSource(o, strategicMerge(o, doc) as K8sObject) : o
+        );
+      }
+    }
+  }
+  for (const r of (k.replicas as { name: string; count: number }[] | undefined) ?? []) {
+    const hits = objects.filter((o) =>
+      o.metadata.name === r.name && isObject(o.spec) && "replicas" in o.spec
+    );
+    if (hits.length === 0) throw new KustomizationError(label, `replicas for "${r.name}" matches nothing`);
+    for (const o of hits) (o.spec as Record<string, unknown>).replicas = r.count;
+  }
+  for (const img of (k.images as Record<string, string>[] | undefined) ?? []) {
+    for (const c of objects.flatMap(containersOf)) {
+      if (imageName(String(c.image)) !== img.name) continue;
+      const name = img.newName ?? img.name;
+      c.image = img.digest ? `${name}@${img.digest}` : `${name}:${img.newTag ?? "latest"}`;
+    }
+  }
+  for (const l of (k.labels as Record<string, unknown>[] | undefined) ?? []) {
+    const pairs = (l.pairs ?? {}) as Record<string, string>;
+    for (const o of objects) {
+      o.metadata.labels = { ...o.metadata.labels, ...pairs };
+      if (l.includeTemplates) {
+        for (const spec of [o.spec as Record<string, unknown> | undefined]) {
+          const t = spec?.template as { metadata?: { labels?: Record<string, string> } } | undefined;
+          if (t) t.metadata = { ...t.metadata, labels: { ...t.metadata?.labels, ...pairs } };
+        }
+      }
+    }
+  }
+  if (typeof k.namespace === "string") setNamespace(objects, k.namespace);
+  return objects;
+}
+
+function keepSource<T extends object>(from: object, to: T): T {
+  sources.set(to, sourceOf(from));
+  return to;
+}
+
+function setNamespace(objects: K8sObject[], ns: string): void {
+  for (const o of objects) {
+    if (o.kind === "Namespace") o.metadata.name = ns;
+    else if (!CLUSTER_SCOPED.has(o.kind)) o.metadata.namespace = ns;
+  }
+}
+
+/**
+ * Renders a folder with a `kustomization.yaml` (a base or an overlay) into its objects, then applies
+ * `options` (image, replicas, namespace, scoring key) the way `deno task cxr deploy` does.
+ *
+ * @param dir The kustomization folder, e.g. `k8s/overlays/aks`.
+ * @throws {KustomizationError} For an unsupported field, a patch or resource that matches nothing.
+ * @throws {ManifestSyntaxError} For a YAML file that cannot be parsed.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const objects = renderKustomization("k8s/overlays/aks", { image: "acr.example/cxr:1", replicas: 4 });
+ * const d = objects.find((o) => o.kind === "Deployment")!;
+ * assert.equal((d.spec as { replicas: number }).replicas, 4);
+ * assert.equal(containersOf(d)[0].image, "acr.example/cxr:1");
+ * assert.equal(d.metadata.labels?.["app.kubernetes.io/managed-by"], "cxr");
+ * ```
+ */
+export function renderKustomization(dir: string, options: RenderOptions = {}): K8sObject[] {
+  const objects = renderDir(resolve(dir), new Set());
+  if (options.namespace !== undefined) {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(options.namespace)) {
+      throw new RangeError(
+        `namespace "${options.namespace}" is not a DNS label (lowercase letters, digits, -)`,
+      );
+    }
+    setNamespace(objects, options.namespace);
+  }
+  if (options.replicas !== undefined) {
+    if (!Number.isSafeInteger(options.replicas) || options.replicas < 1) {
+      throw new RangeError(`replicas must be an integer >= 1, got ${options.replicas}`);
+    }
+    for (const o of objects) {
+      const spec = o.spec as Record<string, number> | undefined;
+      if (o.kind === "Deployment" && spec) spec.replicas = options.replicas;
+      if (o.kind === "HorizontalPodAutoscaler" && spec) {
+        spec.minReplicas = options.replicas;
+        spec.maxReplicas = Math.max(spec.maxReplicas ?? 0, options.replicas);
+      }
+    }
+  }
+  if (options.image !== undefined) {
+    for (const c of objects.filter((o) => o.kind === "Deployment").flatMap(containersOf)) {
+      if (c.name === "scoring") c.image = options.image;
+    }
+  }
+  if (options.scoringKey !== undefined) {
+    for (const o of objects) {
+      const data = o.stringData as Record<string, string> | undefined;
+      if (o.kind === "Secret" && data && "CXR_SCORING_KEY" in data) data.CXR_SCORING_KEY = options.scoringKey;
+    }
+  }
+  return objects;
+}
+
+/**
+ * Objects as one multi-document YAML text (what `kubectl apply -f -` reads), secrets' values masked unless
+ * `revealSecrets` is set.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = toYaml([{ apiVersion: "v1", kind: "Secret", metadata: { name: "k" }, stringData: { KEY: "s3cret-value" } }]);
+ * assert.match(text, /^apiVersion: v1\nkind: Secret/);
+ * assert.ok(!text.includes("s3cret-value"));
+ * ```
+ */
+export function toYaml(objects: readonly K8sObject[], options: { revealSecrets?: boolean } = {}): string {
+  return objects.map((o) => {
+    let shown: unknown = o;
+    if (o.kind === "Secret" && !options.revealSecrets) {
+      const mask = (d: unknown) =>
+        isObject(d) ? Object.fromEntries(Object.keys(d).map((key) => [key, "***"])) : d;
+      shown = {
+        ...o,
+        ...(o.stringData ? { stringData: mask(o.stringData) } : {}),
+        ...(o.data ? { data: mask(o.data) } : {}),
+      };
+    }
+    return stringify(shown, { lineWidth: 0 });
+  }).join("---\n");
+}

@@ -1,0 +1,237 @@
+/**
+ * Watching a Deployment's rollout the way `kubectl rollout status` judges it (observed generation, updated,
+ * ready and available replicas), failing early with the reason a person would look for: an image that cannot
+ * be pulled, a crash loop (with the last exit code), a container that cannot be created, the progress
+ * deadline; and reading a Service's address.
+ *
+ * @module
+ */
+import * as k8s from "@kubernetes/client-node";
+import { type KubeClient, kubeError } from "./k8s_client.ts";
+
+/** The rollout failed; `reason` is the Kubernetes reason (`ImagePullBackOff`, `CrashLoopBackOff`, ...). */
+export class RolloutFailedError extends Error {
+  /** Kubernetes reason. */
+  reason: string;
+  /** The pod it was seen on, if any. */
+  pod?: string;
+  constructor(message: string, reason: string, pod?: string) {
+    super(message);
+    this.name = "RolloutFailedError";
+    this.reason = reason;
+    this.pod = pod;
+  }
+}
+
+/** The rollout did not finish within the time allowed. */
+export class RolloutTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RolloutTimeoutError";
+  }
+}
+
+/** One look at a rollout. */
+export interface RolloutStatus {
+  deployment: string;
+  namespace: string;
+  desired: number;
+  updated: number;
+  ready: number;
+  available: number;
+  /** All replicas are updated and available. */
+  done: boolean;
+  /** Waiting reasons of the pods, e.g. `["ContainerCreating"]`. */
+  waiting: string[];
+}
+
+/** Options of {@linkcode waitForRollout}. */
+export interface WaitForRolloutOptions {
+  /** Give up after this many seconds. @default 600 */
+  timeoutSeconds?: number;
+  /** Milliseconds between polls. @default 2000 */
+  pollMs?: number;
+  /** Each poll's status. */
+  onProgress?: (status: RolloutStatus) => void;
+}
+
+/** Waiting reasons that will not fix themselves. */
+export const FATAL_WAITING_REASONS: readonly string[] = [
+  "ImagePullBackOff",
+  "ErrImagePull",
+  "InvalidImageName",
+  "CrashLoopBackOff",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+];
+
+function checkPods(pods: k8s.V1Pod[], deployment: string): string[] {
+  const waiting: string[] = [];
+  for (const pod of pods) {
+    const name = pod.metadata?.name ?? "?";
+    for (
+      const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
+    ) {
+      const w = c.state?.waiting;
+      if (!w?.reason) continue;
+      waiting.push(w.reason);
+      if (!FATAL_WAITING_REASONS.includes(w.reason)) continue;
+      const last = c.lastState?.terminated;
+      const exit = last ? ` (last exit code ${last.exitCode}${last.reason ? `, ${last.reason}` : ""})` : "";
+      const hint = w.reason.includes("Image")
+        ? ` — check the image name and that the cluster may pull it (AKS: az aks update --attach-acr)`
+        : w.reason === "CrashLoopBackOff"
+        ? ` after ${c.restartCount} restarts — see its log (kubectl logs ${name}); failing liveness probes also end here`
+        : "";
+      throw new RolloutFailedError(
+        `Deployment "${deployment}": pod ${name} container "${c.name}" is ${w.reason}${exit}: ${
+          w.message ?? ""
+        }${hint}`,
+        w.reason,
+        name,
+      );
+    }
+  }
+  return waiting;
+}
+
+/**
+ * Polls a Deployment until all its replicas are updated and available.
+ *
+ * @throws {RolloutFailedError} On a fatal pod state or the Deployment's progress deadline.
+ * @throws {RolloutTimeoutError} When `timeoutSeconds` pass first.
+ * @example
+ * ```ts ignore
+ * const status = await waitForRollout(connectKube("aks.kubeconfig"), "cxr", "cxr-scoring");
+ * ```
+ */
+export async function waitForRollout(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  options: WaitForRolloutOptions = {},
+): Promise<RolloutStatus> {
+  const apps = client.api(k8s.AppsV1Api);
+  const core = client.api(k8s.CoreV1Api);
+  const deadline = Date.now() + (options.timeoutSeconds ?? 600) * 1000;
+  let last: RolloutStatus | undefined;
+  while (true) {
+    let d: k8s.V1Deployment;
+    let pods: k8s.V1Pod[];
+    try {
+      d = await apps.readNamespacedDeployment({ name, namespace });
+      const sel = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
+      pods = (await core.listNamespacedPod({ namespace, labelSelector: sel })).items;
+    } catch (e) {
+      throw kubeError(`Reading Deployment "${namespace}/${name}"`, client.server, e);
+    }
+    const s = d.status ?? {};
+    const desired = d.spec?.replicas ?? 1;
+    const stalled = s.conditions?.find((c) =>
+      c.type === "Progressing" && c.reason === "ProgressDeadlineExceeded"
+    );
+    if (stalled) {
+      throw new RolloutFailedError(
+        `Deployment "${name}" exceeded its progress deadline: ${stalled.message ?? ""}`,
+        "ProgressDeadlineExceeded",
+      );
+    }
+    const waiting = checkPods(pods, name);
+    last = {
+      deployment: name,
+      namespace,
+      desired,
+      updated: s.updatedReplicas ?? 0,
+      ready: s.readyReplicas ?? 0,
+      available: s.availableReplicas ?? 0,
+      done: (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) &&
+        (s.updatedReplicas ?? 0) >= desired && (s.availableReplicas ?? 0) >= desired &&
+        (s.replicas ?? 0) <= (s.updatedReplicas ?? 0),
+      waiting,
+    };
+    options.onProgress?.(last);
+    if (last.done) return last;
+    if (Date.now() > deadline) {
+      throw new RolloutTimeoutError(
+        `Deployment "${name}" not ready after ${
+          options.timeoutSeconds ?? 600
+        } s: ${last.available}/${desired} ` +
+          `available${waiting.length ? `, pods waiting: ${[...new Set(waiting)].join(", ")}` : ""}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
+  }
+}
+
+/** Where a Service can be reached. */
+export interface ServiceAddress {
+  /** `ClusterIP`, `LoadBalancer`, `NodePort`. */
+  type: string;
+  /** `http://IP:PORT` from outside, once a LoadBalancer has an ingress. */
+  url?: string;
+  /** `http://NAME.NAMESPACE.svc:PORT`, for clients inside the cluster. */
+  clusterUrl: string;
+  /** What to do when there is no outside URL. */
+  note?: string;
+}
+
+/** Options of {@linkcode serviceAddress}. */
+export interface ServiceAddressOptions {
+  /** Wait this long for a LoadBalancer's ingress. @default 300 */
+  timeoutSeconds?: number;
+  /** @default 2000 */
+  pollMs?: number;
+}
+
+/**
+ * Reads a Service's address: the LoadBalancer ingress (IP or host name; the port from the ingress's port
+ * status where the provider reports one, else the Service port), waiting for it to be assigned, or the
+ * in-cluster URL with a note for a ClusterIP Service.
+ *
+ * @example
+ * ```ts ignore
+ * const { url } = await serviceAddress(connectKube("aks.kubeconfig"), "cxr", "cxr-scoring");
+ * ```
+ */
+export async function serviceAddress(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  options: ServiceAddressOptions = {},
+): Promise<ServiceAddress> {
+  const core = client.api(k8s.CoreV1Api);
+  const deadline = Date.now() + (options.timeoutSeconds ?? 300) * 1000;
+  while (true) {
+    let svc: k8s.V1Service;
+    try {
+      svc = await core.readNamespacedService({ name, namespace });
+    } catch (e) {
+      throw kubeError(`Reading Service "${namespace}/${name}"`, client.server, e);
+    }
+    const type = svc.spec?.type ?? "ClusterIP";
+    const port = svc.spec?.ports?.[0]?.port ?? 80;
+    const clusterUrl = `http://${name}.${namespace}.svc:${port}`;
+    if (type !== "LoadBalancer") {
+      return {
+        type,
+        clusterUrl,
+        note: `${type} Service: reachable inside the cluster at ${clusterUrl}; from here use ` +
+          `kubectl port-forward -n ${namespace} svc/${name} 8080:${port}, or the aks overlay for a LoadBalancer`,
+      };
+    }
+    const ingress = svc.status?.loadBalancer?.ingress?.[0];
+    const host = ingress?.ip ?? ingress?.hostname;
+    if (host) {
+      const p = ingress?.ports?.[0]?.port ?? port;
+      return { type, clusterUrl, url: `http://${host.includes(":") ? `[${host}]` : host}:${p}` };
+    }
+    if (Date.now() > deadline) {
+      return {
+        type,
+        clusterUrl,
+        note: `LoadBalancer has no external address after ${options.timeoutSeconds ?? 300} s`,
+      };
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
+  }
+}

@@ -1,0 +1,221 @@
+// The k8s client (lib/deploy/k8s.ts) against tests/_fake_k8s_api.ts: a local HTTPS server that answers like
+// the Kubernetes API server — there is no real Kubernetes here. Behind the fake LoadBalancer address runs a
+// real scoring handler (lib/serve) with a tiny real model bundle.
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { NIH_SAMPLE, tempDir } from "./_fixtures.ts";
+import { type FakeKubeOptions, startFakeKubeApi } from "./_fake_k8s_api.ts";
+import {
+  deploy,
+  type DeployEvent,
+  JobFailedError,
+  KubeApiError,
+  RolloutFailedError,
+  runIndexedJob,
+  undeploy,
+} from "../lib/deploy/k8s.ts";
+import { createScoringHandler, scoreRemote } from "../lib/serve/mod.ts";
+import { tinyPredictor } from "../lib/serve/_testing.ts";
+import { redactSecrets } from "../lib/config.ts";
+
+const KEY = "scoring-key-for-k8s-tests-0123";
+const SAMPLE = join(NIH_SAMPLE, "images", "00000100_000.png");
+
+async function withFake<T>(
+  options: FakeKubeOptions,
+  body: (fake: Awaited<ReturnType<typeof startFakeKubeApi>>) => Promise<T>,
+) {
+  using dir = tempDir();
+  const fake = await startFakeKubeApi(dir.path, options);
+  try {
+    return await body(fake);
+  } finally {
+    await fake.close();
+  }
+}
+
+Deno.test("k8s client against a fake API server (no real Kubernetes here): deploy applies, waits, scores through the Service, undeploy deletes", async () => {
+  using bundle = tempDir();
+  const predictor = await tinyPredictor(bundle.path);
+  const scoring = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    createScoringHandler(predictor, { key: KEY, log: () => {} }),
+  );
+  try {
+    await withFake(
+      { readyAfterPolls: 3, loadBalancer: { ip: "127.0.0.1", port: scoring.addr.port } },
+      async (fake) => {
+        const events: DeployEvent[] = [];
+        const result = await deploy(fake.kubeconfig, "cxracr.azurecr.io/cxr-scoring:t1", {
+          overlay: "aks",
+          replicas: 2,
+          scoringKey: KEY,
+          pollMs: 5,
+          onProgress: (e) => events.push(e),
+        });
+        assert.deepEqual(result.applied.map((r) => r.kind), [
+          "Namespace",
+          "Secret",
+          "Deployment",
+          "Service",
+          "HorizontalPodAutoscaler",
+          "PodDisruptionBudget",
+        ]);
+        const patches = fake.requests.filter((r) => r.method === "PATCH");
+        assert.equal(patches.length, 6);
+        for (const p of patches) {
+          assert.equal(p.contentType, "application/apply-patch+yaml");
+          assert.match(p.query, /fieldManager=cxr/);
+          assert.match(p.query, /force=true/);
+        }
+        assert.ok(fake.requests.every((r) => r.authorization === `Bearer ${fake.token}`));
+        const secret = JSON.parse(patches.find((p) => p.path.endsWith("/secrets/cxr-scoring-key"))!.body);
+        assert.equal(secret.stringData.CXR_SCORING_KEY, KEY);
+        const dep = JSON.parse(patches.find((p) => p.path.endsWith("/deployments/cxr-scoring"))!.body);
+        assert.equal(dep.spec.replicas, 2);
+        assert.equal(dep.spec.template.spec.containers[0].image, "cxracr.azurecr.io/cxr-scoring:t1");
+
+        const rollouts = events.filter((e) => e.type === "rollout").map((e) =>
+          e.type === "rollout" && e.status
+        );
+        assert.equal(rollouts.length, 3, "ready on the third poll");
+        assert.deepEqual(rollouts.map((s) => s && s.available), [0, 0, 2]);
+        assert.ok(rollouts[0] && rollouts[0].waiting.includes("ContainerCreating"));
+        assert.equal(result.rollout?.done, true);
+        assert.equal(result.address?.type, "LoadBalancer");
+        assert.equal(result.address?.url, `http://127.0.0.1:${scoring.addr.port}`);
+        assert.equal(result.address?.clusterUrl, "http://cxr-scoring.cxr.svc:80");
+
+        const answer = await scoreRemote(result.address!.url!, readFileSync(SAMPLE), {
+          key: KEY,
+          heatmap: true,
+        });
+        assert.equal(Object.keys(answer.probabilities).length, 14);
+        assert.equal(answer.model.version, "tiny-v1");
+        const png = Uint8Array.from(atob(answer.heatmap!), (c) => c.charCodeAt(0));
+        assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+        await assert.rejects(
+          scoreRemote(result.address!.url!, readFileSync(SAMPLE), { key: "wrong-key-0123456789" }),
+          /401|unauthorized/i,
+        );
+
+        // Something cxr did not create stays.
+        fake.objects.set("/api/v1/namespaces/cxr/configmaps/theirs", {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "theirs", namespace: "cxr", labels: { team: "other" } },
+        });
+        const gone = await undeploy(fake.kubeconfig, { keepNamespace: true });
+        assert.deepEqual(gone.deleted.map((r) => r.kind).sort(), [
+          "Deployment",
+          "HorizontalPodAutoscaler",
+          "PodDisruptionBudget",
+          "Secret",
+          "Service",
+        ]);
+        assert.deepEqual([...fake.objects.keys()].sort(), [
+          "/api/v1/namespaces/cxr",
+          "/api/v1/namespaces/cxr/configmaps/theirs",
+        ]);
+        const all = await undeploy(fake.kubeconfig);
+        assert.deepEqual(all.deleted, [{ kind: "Namespace", name: "cxr" }]);
+        const deletes = fake.requests.filter((r) => r.method === "DELETE");
+        assert.ok(deletes.every((r) => !r.path.includes("theirs")));
+      },
+    );
+  } finally {
+    await scoring.shutdown();
+    await predictor.dispose();
+  }
+});
+
+for (
+  const [failure, pattern] of [
+    [
+      "ImagePullBackOff",
+      /container "scoring" is ImagePullBackOff: Back-off pulling image "cxr-scoring:missing".*attach-acr/,
+    ],
+    ["CrashLoopBackOff", /CrashLoopBackOff \(last exit code 1, Error\).*after 4 restarts/],
+    [
+      "ProgressDeadlineExceeded",
+      /exceeded its progress deadline: ReplicaSet "cxr-scoring-7f9c" has timed out/,
+    ],
+  ] as const
+) {
+  Deno.test(`k8s client against a fake API server (no real Kubernetes here): a rollout failing with ${failure} says so`, async () => {
+    await withFake({ failure }, async (fake) => {
+      const e = await deploy(fake.kubeconfig, "cxr-scoring:missing", {
+        overlay: "local",
+        scoringKey: KEY,
+        pollMs: 5,
+      })
+        .then(() => assert.fail("deploy succeeded"), (e) => e as RolloutFailedError);
+      assert.ok(e instanceof RolloutFailedError, String(e));
+      assert.equal(e.reason, failure);
+      assert.match(e.message, pattern);
+      assert.ok(!e.message.includes(fake.token));
+    });
+  });
+}
+
+Deno.test("k8s client against a fake API server (no real Kubernetes here): a refused token is a KubeApiError that never shows the token", async () => {
+  await withFake({}, async (fake) => {
+    const bad = fake.kubeconfig + ".bad";
+    const wrong = "wrong-token-abcdef0123456789";
+    writeFileSync(bad, readFileSync(fake.kubeconfig, "utf8").replace(fake.token, wrong));
+    const e = await deploy(bad, "cxr-scoring:1", { overlay: "local", scoringKey: KEY })
+      .then(() => assert.fail("deploy succeeded"), (e) => e as KubeApiError);
+    assert.ok(e instanceof KubeApiError, String(e));
+    assert.equal(e.status, 401);
+    assert.match(e.message, /^Applying Namespace "cxr" failed: HTTP 401: Unauthorized$/);
+    assert.ok(
+      !redactSecrets(`${e.message} ${wrong}`).includes(wrong),
+      "the kubeconfig token is registered for redaction",
+    );
+    await fake.close();
+    const down = await undeploy(fake.kubeconfig).then(
+      () => assert.fail("undeploy succeeded"),
+      (e) => e as KubeApiError,
+    );
+    assert.equal(down.status, 0);
+    assert.match(down.message, /cannot reach the API server at https:\/\/127\.0\.0\.1:\d+/);
+  });
+});
+
+Deno.test("k8s client against a fake API server (no real Kubernetes here): an Indexed Job's shards are watched and failed indexes named", async () => {
+  await withFake({ job: { completionsPerPoll: 2 } }, async (fake) => {
+    const seen: number[] = [];
+    const ok = await runIndexedJob(fake.kubeconfig, "score", "cxr-scoring:1", {
+      shards: 7,
+      parallelism: 3,
+      pollMs: 5,
+      suffix: "a",
+      storageEnv: { AZURE_STORAGE_CONNECTION_STRING: "AccountName=x;AccountKey=eHl6;" },
+      onProgress: (s) => seen.push(s.succeeded),
+    });
+    assert.deepEqual(seen, [2, 4, 6, 7]);
+    assert.equal(ok.job, "cxr-score-a");
+    assert.deepEqual(ok.status?.completedIndexes, [0, 1, 2, 3, 4, 5, 6]);
+    const job = JSON.parse(
+      fake.requests.find((r) => r.method === "PATCH" && r.path.endsWith("/jobs/cxr-score-a"))!.body,
+    );
+    assert.equal(job.spec.completionMode, "Indexed");
+    assert.equal(job.spec.completions, 7);
+    assert.equal(job.spec.parallelism, 3);
+    const c = job.spec.template.spec.containers[0];
+    assert.equal(c.image, "cxr-scoring:1");
+    assert.deepEqual(c.env.find((e: { name: string }) => e.name === "SHARD_COUNT"), {
+      name: "SHARD_COUNT",
+      value: "7",
+    });
+    assert.equal(c.args[c.args.indexOf("--shard") + 1], "env/$(SHARD_COUNT)");
+  });
+  await withFake({ job: { failIndexes: [3, 5], completionsPerPoll: 3 } }, async (fake) => {
+    const e = await runIndexedJob(fake.kubeconfig, "preprocess", "cxr-training:1", { shards: 7, pollMs: 5 })
+      .then(() => assert.fail("job succeeded"), (e) => e as JobFailedError);
+    assert.ok(e instanceof JobFailedError, String(e));
+    assert.deepEqual(e.status.failedIndexes, [3, 5]);
+    assert.match(e.message, /failed indexes: 3, 5 \(5\/7 succeeded\)/);
+  });
+});
