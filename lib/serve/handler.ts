@@ -161,6 +161,7 @@ export function createScoringHandler(
       { headers: { "retry-after": "5" } },
     );
 
+  let open = 0;
   const score = async (req: Request, url: URL): Promise<Response> => {
     authorize(req);
     const contentType = req.headers.get("content-type");
@@ -211,7 +212,12 @@ export function createScoringHandler(
   const route = async (req: Request, url: URL, path: string): Promise<Response> => {
     switch (path) {
       case "/score":
-        return await score(req, url);
+        open++;
+        try {
+          return await score(req, url);
+        } finally {
+          open--;
+        }
       case "/healthz":
         return _json(200, { status: "ok" });
       case "/readyz": {
@@ -221,7 +227,7 @@ export function createScoringHandler(
       }
       case "/metrics":
         if (!options.openMetrics) authorize(req);
-        return new Response(metrics.render({ inFlight: limiter.running, queued: limiter.queued }), {
+        return new Response(metrics.render({ inFlight: limiter.running, queued: limiter.queued, open }), {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
       default:

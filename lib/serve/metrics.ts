@@ -94,9 +94,9 @@ export class ScoringMetrics {
   /**
    * The metrics as Prometheus text.
    *
-   * @param gauges requests running and waiting now.
+   * @param gauges scoring requests running, waiting for a slot, and open in all (reading their body too).
    */
-  render(gauges: { inFlight: number; queued: number }): string {
+  render(gauges: { inFlight: number; queued: number; open?: number }): string {
     const lines: string[] = [
       "# HELP cxr_requests_total Requests answered, by route and HTTP status.",
       "# TYPE cxr_requests_total counter",
@@ -129,6 +129,9 @@ export class ScoringMetrics {
       "# HELP cxr_requests_queued Scoring requests waiting for a slot.",
       "# TYPE cxr_requests_queued gauge",
       `cxr_requests_queued ${gauges.queued}`,
+      "# HELP cxr_score_requests_open Scoring requests received and not yet answered (reading, queued, running).",
+      "# TYPE cxr_score_requests_open gauge",
+      `cxr_score_requests_open ${gauges.open ?? gauges.inFlight + gauges.queued}`,
       "# HELP cxr_model_ready 1 once the model is loaded.",
       "# TYPE cxr_model_ready gauge",
       `cxr_model_ready ${this.#model ? 1 : 0}`,

@@ -21,3 +21,4 @@ export * from "./page.ts";
 export * from "./handler.ts";
 export * from "./client.ts";
 export * from "./batch.ts";
+export * from "./server.ts";

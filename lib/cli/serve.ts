@@ -1,0 +1,124 @@
+/**
+ * `deno task cxr serve`: the scoring service on a socket, until SIGTERM/SIGINT (then it drains in-flight
+ * requests and exits 0).
+ *
+ * @module
+ */
+import { choiceOption, type Command, intOption, stringOption, UsageError } from "./command.ts";
+import { loadSettings } from "../config.ts";
+import { BACKENDS, ENGINES } from "../model/mod.ts";
+import { startScoringServer } from "../serve/mod.ts";
+
+/**
+ * The `serve` command. Once the model is loaded it prints `Listening on http://HOST:PORT` (with `--json`:
+ * `{"url","engine","modelVersion","auth"}` instead); request logs go to stderr as JSON lines.
+ */
+export const serveCommand: Command = {
+  name: "serve",
+  summary:
+    "Serve a model bundle over HTTP: POST /score, /healthz, /readyz, /metrics and an upload page at /.",
+  details: "Clients send `Authorization: Bearer <key>` on /score and /metrics; the key is the setting " +
+    "CXR_SCORING_KEY (at least 16 characters). Without a key the service refuses to start unless --no-auth " +
+    "is given. The socket listens before the model loads: /healthz answers at once, /readyz is 503 until " +
+    "the model is loaded, then `Listening on http://HOST:PORT` is printed. SIGTERM or SIGINT stops " +
+    "accepting connections and waits for requests in flight.",
+  options: {
+    model: { type: "string", valueName: "DIR", description: "The model bundle folder.", required: true },
+    port: { type: "string", valueName: "N", description: "Port (0 = any free port).", defaultText: "8080" },
+    host: { type: "string", valueName: "H", description: "Address to listen on.", defaultText: "127.0.0.1" },
+    engine: {
+      type: "string",
+      valueName: "NAME",
+      description: `Model runner: auto, ${ENGINES.join(", ")} (auto: onnx when the bundle has model.onnx).`,
+      defaultText: "auto",
+    },
+    backend: {
+      type: "string",
+      valueName: "NAME",
+      description: `tfjs backend for the tfjs engine: auto, ${BACKENDS.join(", ")}.`,
+      defaultText: "CXR_BACKEND or auto",
+    },
+    "max-concurrent": {
+      type: "string",
+      valueName: "N",
+      description: "Images scored at once.",
+      defaultText: "2",
+    },
+    queue: {
+      type: "string",
+      valueName: "N",
+      description: "Requests waiting; more get 503.",
+      defaultText: "16",
+    },
+    "timeout-ms": {
+      type: "string",
+      valueName: "N",
+      description: "Per-request time limit.",
+      defaultText: "30000",
+    },
+    "max-body-mb": {
+      type: "string",
+      valueName: "N",
+      description: "Largest request body in MiB.",
+      defaultText: "20",
+    },
+    "no-auth": { type: "boolean", description: "Serve without a key (prints a warning)." },
+    "open-metrics": { type: "boolean", description: "Let /metrics be read without the key." },
+  },
+  async run(values, ctx) {
+    const model = stringOption(values, "model");
+    const port = intOption(values, "port", { min: 0, max: 65535, fallback: 8080 });
+    const hostname = stringOption(values, "host", "127.0.0.1");
+    const engine = choiceOption(values, "engine", ["auto", ...ENGINES] as const, "auto");
+    const settings = loadSettings();
+    const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, settings.backend);
+    const key = settings.scoringKey ?? null;
+    if (key && values["no-auth"]) {
+      throw new UsageError("--no-auth given but CXR_SCORING_KEY is set; unset one");
+    }
+    if (!key && !values["no-auth"]) {
+      throw new UsageError(
+        "No scoring key: set CXR_SCORING_KEY (at least 16 characters) or pass --no-auth to serve without one",
+      );
+    }
+    if (!key) ctx.err("warning: --no-auth: anyone who can reach this port can score images");
+    const server = await startScoringServer({
+      model,
+      engine,
+      backend,
+      port,
+      hostname,
+      key,
+      maxConcurrent: intOption(values, "max-concurrent", { min: 1, max: 1024, fallback: 2 }),
+      maxQueue: intOption(values, "queue", { min: 0, max: 100_000, fallback: 16 }),
+      timeoutMs: intOption(values, "timeout-ms", { min: 1, max: 3_600_000, fallback: 30_000 }),
+      maxBodyBytes: intOption(values, "max-body-mb", { min: 1, max: 1024, fallback: 20 }) * 1048576,
+      openMetrics: values["open-metrics"] === true,
+    });
+    const stopped = Promise.withResolvers<string>();
+    const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+    const handlers = signals.map((s) => [s, () => stopped.resolve(s)] as const);
+    for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+    try {
+      ctx.err(`Loading the model from ${model} (the socket at ${server.url} answers /healthz meanwhile)`);
+      await Promise.race([server.ready, stopped.promise]);
+      if (server.engine) {
+        const modelVersion = server.modelVersion;
+        if (ctx.json) {
+          ctx.out(
+            JSON.stringify({ url: server.url, engine: server.engine, modelVersion, auth: key !== null }),
+          );
+        } else {
+          ctx.out(`Listening on ${server.url}`);
+        }
+      }
+      const signal = await stopped.promise;
+      ctx.err(`${signal}: no new connections; waiting for requests in flight`);
+    } finally {
+      for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+      await server.close();
+    }
+    ctx.err("Stopped");
+    return 0;
+  },
+};

@@ -1,0 +1,155 @@
+/**
+ * `deno task cxr serve` as a real subprocess on a real socket: the key setting, `Listening on` once the
+ * model is loaded, scoring a real NIH PNG, 401 without the key, JSON log lines on stderr that never hold
+ * the key, the ONNX engine with `--json`, and a SIGTERM that lets a request in flight finish.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
+import { createDenseNet, saveBundle, selectBackend, writeBundleOnnx } from "../lib/model/mod.ts";
+import { FINDINGS } from "../lib/nih/mod.ts";
+import { parseScoreResponse } from "../lib/serve/mod.ts";
+
+const KEY = "cli-serve-key-7d41e0b2";
+const NIH_PNG = readFileSync(join(NIH_SAMPLE, "images", "00000427_000.png"));
+
+const work = tempDir("cxr-serve-cli-");
+globalThis.addEventListener("unload", () => work[Symbol.dispose]());
+const tfjsBundle = join(work.path, "tfjs");
+const onnxBundle = join(work.path, "onnx");
+await selectBackend("cpu");
+for (const dir of [tfjsBundle, onnxBundle]) {
+  const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 32 });
+  await saveBundle(model, dir, { modelVersion: "cli-v1" });
+  model.dispose();
+}
+await writeBundleOnnx(onnxBundle);
+
+interface Served {
+  url: string;
+  firstLine: string;
+  child: Deno.ChildProcess;
+  /** Waits for the exit and returns the code and all of stderr. */
+  finish(): Promise<{ code: number; stderr: string }>;
+}
+
+/** Starts `cxr serve` in an empty folder (no .env) and waits for its first stdout line. */
+async function serve(args: string[], env: Record<string, string>): Promise<Served> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      join(REPO_ROOT, "deno.json"),
+      join(REPO_ROOT, "lib/cli/main.ts"),
+      "serve",
+      ...args,
+    ],
+    cwd: work.path,
+    env: { NO_COLOR: "1", CXR_SCORING_KEY: "", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  const drain = (async () => {
+    while (!(await reader.read()).done) { /* nothing more is expected */ }
+  })();
+  const firstLine = out.split("\n")[0];
+  const url = /^Listening on (http:\/\/\S+)$/.exec(firstLine)?.[1] ?? JSON.parse(firstLine || "{}").url;
+  return {
+    url,
+    firstLine,
+    child,
+    async finish() {
+      const { code } = await child.status;
+      await drain;
+      return { code, stderr: await stderr };
+    },
+  };
+}
+
+Deno.test("serve refuses to start without a key unless --no-auth", async () => {
+  const r = await runCxr(["serve", "--model", tfjsBundle], { cwd: work.path, env: { CXR_SCORING_KEY: "" } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /No scoring key: set CXR_SCORING_KEY .* or pass --no-auth/);
+  const help = await runCxr(["serve", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--max-body-mb N/);
+});
+
+Deno.test("serve: a real socket, a real NIH PNG, 401 without the key, logs without it, SIGTERM drains", async () => {
+  const s = await serve(["--model", tfjsBundle, "--port", "0", "--engine", "tfjs", "--backend", "cpu"], {
+    CXR_SCORING_KEY: KEY,
+  });
+  assert.match(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const auth = { authorization: `Bearer ${KEY}`, "content-type": "image/png" };
+  const res = await fetch(`${s.url}/score`, { method: "POST", body: NIH_PNG, headers: auth });
+  assert.equal(res.status, 200);
+  const body = parseScoreResponse(await res.text(), 200, { classNames: FINDINGS });
+  assert.equal(body.model.version, "cli-v1");
+  const denied = await fetch(`${s.url}/score`, {
+    method: "POST",
+    body: NIH_PNG,
+    headers: { "content-type": "image/png" },
+  });
+  assert.equal(denied.status, 401);
+  assert.ok(!(await denied.text()).includes(KEY));
+  assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+
+  // A request in flight when SIGTERM arrives still gets its answer.
+  let push!: ReadableStreamDefaultController<Uint8Array>;
+  const body2 = new ReadableStream<Uint8Array>({ start: (c) => void (push = c) });
+  const pending = fetch(`${s.url}/score`, { method: "POST", body: body2, headers: auth });
+  push.enqueue(NIH_PNG.subarray(0, 1000));
+  for (;;) {
+    const m = await (await fetch(`${s.url}/metrics`, { headers: auth })).text();
+    if (/^cxr_score_requests_open 1$/m.test(m)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  s.child.kill("SIGTERM");
+  push.enqueue(NIH_PNG.subarray(1000));
+  push.close();
+  const late = await pending;
+  assert.equal(late.status, 200);
+  await late.body?.cancel();
+  const { code, stderr } = await s.finish();
+  assert.equal(code, 0);
+  assert.match(stderr, /SIGTERM: no new connections; waiting for requests in flight/);
+  assert.ok(!stderr.includes(KEY), "the key appears in stderr");
+  const logs = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const scored = logs.filter((l) => l.route === "/score").map((l) => l.status);
+  assert.deepEqual(scored, [200, 401, 200]);
+  assert.ok(logs.every((l) => typeof l.id === "string" && typeof l.ms === "number"));
+});
+
+Deno.test("serve --json on the ONNX engine (auto picks model.onnx), --no-auth warns", async () => {
+  const s = await serve(["--model", onnxBundle, "--port", "0", "--no-auth", "--json"], {});
+  assert.deepEqual(JSON.parse(s.firstLine), {
+    url: s.url,
+    engine: "onnx",
+    modelVersion: "cli-v1",
+    auth: false,
+  });
+  const res = await fetch(`${s.url}/score?heatmap=1&class=Nodule`, {
+    method: "POST",
+    body: NIH_PNG,
+    headers: { "content-type": "image/png" },
+  });
+  const body = parseScoreResponse(await res.text(), res.status);
+  assert.equal(body.heatmapClass, "Nodule");
+  assert.ok(body.heatmap!.length > 1000);
+  const ready = await (await fetch(`${s.url}/readyz`)).json();
+  assert.equal(ready.engine, "onnx");
+  s.child.kill("SIGINT");
+  const { code, stderr } = await s.finish();
+  assert.equal(code, 0);
+  assert.match(stderr, /warning: --no-auth/);
+});
