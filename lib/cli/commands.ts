@@ -14,6 +14,7 @@ import { demoCommand } from "./demo.ts";
 import { doctorCommand, setupCommand } from "./vm.ts";
 import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
+import { serveCommand } from "./serve.ts";
 import { deployCommand, k8sRenderCommand, undeployCommand } from "./deploy.ts";
 import { jobsRunCommand } from "./jobs.ts";
 import { evaluateCommand } from "./evaluate.ts";
@@ -32,6 +33,7 @@ export const COMMANDS: Command[] = [
   dataDownloadCommand,
   preprocessCommand,
   trainCommand,
+  serveCommand,
   k8sRenderCommand,
   deployCommand,
   undeployCommand,
