@@ -18,6 +18,7 @@ import { serveCommand } from "./serve.ts";
 import { deployCommand, k8sRenderCommand, undeployCommand } from "./deploy.ts";
 import { jobsRunCommand } from "./jobs.ts";
 import { evaluateCommand } from "./evaluate.ts";
+import { camCommand } from "./cam.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
@@ -39,6 +40,7 @@ export const COMMANDS: Command[] = [
   undeployCommand,
   jobsRunCommand,
   evaluateCommand,
+  camCommand,
   reportCommand,
   jupyterCommand,
 ];
