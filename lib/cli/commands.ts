@@ -15,6 +15,7 @@ import { doctorCommand, setupCommand } from "./vm.ts";
 import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
 import { serveCommand } from "./serve.ts";
+import { exportOnnxCommand } from "./export.ts";
 import { deployCommand, k8sRenderCommand, undeployCommand } from "./deploy.ts";
 import { jobsRunCommand } from "./jobs.ts";
 import { evaluateCommand } from "./evaluate.ts";
@@ -35,6 +36,7 @@ export const COMMANDS: Command[] = [
   preprocessCommand,
   trainCommand,
   serveCommand,
+  exportOnnxCommand,
   k8sRenderCommand,
   deployCommand,
   undeployCommand,
