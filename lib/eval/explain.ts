@@ -136,9 +136,20 @@ async function _map(
  * @throws {NoActivationMapError} If method "cam" is asked of a predictor without maps.
  * @throws {DecodeError} If the image cannot be decoded.
  * @example
- * ```ts ignore
- * const e = await explainImage(await openPredictor("run/best"), "images/00001369_000.png", { className: "Cardiomegaly" });
- * await Deno.writeFile("overlay.png", e.png);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import sharp from "sharp";
+ * import { createDenseNet, openPredictor, saveBundle, selectBackend } from "../model/mod.ts";
+ * await selectBackend("cpu");
+ * const dir = Deno.makeTempDirSync();
+ * await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 }), `${dir}/model`);
+ * const predictor = await openPredictor(`${dir}/model`, { engine: "tfjs" });
+ * await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 99, g: 99, b: 99 } } })
+ *   .png().toFile(`${dir}/00000001_000.png`);
+ * const e = await explainImage(predictor, `${dir}/00000001_000.png`, { className: "Mass" });
+ * assert.equal(e.className, "Mass");
+ * assert.equal((await sharp(e.png).metadata()).width, 64);
+ * await predictor.dispose();
  * ```
  */
 export async function explainImage(
@@ -203,10 +214,20 @@ export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "
  * against the box (see {@linkcode localize}); images without a file are skipped.
  *
  * @example
- * ```ts ignore
- * const boxes = readBoundingBoxes("BBox_List_2017.csv").boxes;
- * const report = await localizeImages(await openPredictor("run/best"), "data/images", boxes);
- * report.table.perFinding.Cardiomegaly.accuracy; // at T = 0.1 ... 0.7
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import sharp from "sharp";
+ * import { createDenseNet, openPredictor, saveBundle, selectBackend } from "../model/mod.ts";
+ * await selectBackend("cpu");
+ * const dir = Deno.makeTempDirSync();
+ * await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 }), `${dir}/model`);
+ * const predictor = await openPredictor(`${dir}/model`, { engine: "tfjs" });
+ * await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 99, g: 99, b: 99 } } })
+ *   .png().toFile(`${dir}/00000001_000.png`);
+ * const boxes = [{ image: "00000001_000.png", patientId: 1, finding: "Mass" as const, x: 8, y: 8, w: 20, h: 20 }];
+ * const report = await localizeImages(predictor, dir, boxes, { thresholds: [0.1, 0.5] });
+ * assert.equal(report.table.perFinding.Mass.boxes, 1);
+ * await predictor.dispose();
  * ```
  */
 export async function localizeImages(

@@ -5,6 +5,7 @@ import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { loadBundle, openPredictor, selectBackend, tf, tfjsPredictor } from "../model/mod.ts";
 import { JUPYTER_DISPLAY, readBoundingBoxes } from "../nih/mod.ts";
 import { explainImage, localizeImages } from "./explain.ts";
+import { heatmapGallery } from "./gallery.ts";
 import { tinyBundle } from "./_testing.ts";
 
 await selectBackend("cpu");
@@ -64,5 +65,25 @@ Deno.test("localizeImages over the sample folder: every box of the 7 boxed image
   );
   for (const r of report.results) assert.ok(r.bestIobb >= 0 && r.bestIobb <= 1);
   assert.match(report[JUPYTER_DISPLAY]()["text/html"], /<th>T=0.1<\/th>.*<td>Cardiomegaly<\/td><td>3<\/td>/s);
+  await predictor.dispose();
+});
+
+Deno.test("heatmapGallery: boxed sample images as thumbnails, plain and with boxes", async () => {
+  using dir = tempDir();
+  const predictor = await openPredictor(await tinyBundle(join(dir.path, "bundle"), 32), { engine: "tfjs" });
+  const boxes = readBoundingBoxes(join(NIH_SAMPLE, "BBox_List_2017.csv.gz")).boxes;
+  const g = await heatmapGallery(predictor, join(NIH_SAMPLE, "images"), boxes, { count: 2, thumb: 128 });
+  assert.equal(g.items.length, 2);
+  for (const it of g.items) {
+    assert.equal(boxes.find((b) => b.image === it.image)!.finding, it.finding);
+    const [a, b] = [await sharp(it.plain).metadata(), await sharp(it.boxed).metadata()];
+    assert.deepEqual([a.width, b.width], [128, 128]);
+    assert.notDeepEqual(it.plain, it.boxed);
+  }
+  const html = g[JUPYTER_DISPLAY]()["text/html"];
+  assert.equal(
+    (html.match(/<img alt="heatmap with NIH boxes" src="data:image\/png;base64,iVBOR/g) ?? []).length,
+    2,
+  );
   await predictor.dispose();
 });

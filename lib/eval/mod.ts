@@ -20,3 +20,4 @@ export * from "./evaluation_report.ts";
 export * from "./gradcam.ts";
 export * from "./localization.ts";
 export * from "./explain.ts";
+export * from "./gallery.ts";
