@@ -20,6 +20,7 @@ import { deployCommand, k8sRenderCommand, undeployCommand } from "./deploy.ts";
 import { jobsRunCommand } from "./jobs.ts";
 import { evaluateCommand } from "./evaluate.ts";
 import { camCommand } from "./cam.ts";
+import { scoreCommand } from "./score.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
@@ -43,6 +44,7 @@ export const COMMANDS: Command[] = [
   jobsRunCommand,
   evaluateCommand,
   camCommand,
+  scoreCommand,
   reportCommand,
   jupyterCommand,
 ];

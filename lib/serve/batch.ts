@@ -160,8 +160,10 @@ export function readImageList(file: string): string[] {
 }
 
 /**
- * Sources for the image blobs of `container` whose names start with `prefix` (or for `prefix + name` of
- * each given name, without listing). Reading one downloads it, verified, into `tmpDir` and removes the file.
+ * Sources for the image blobs of `container` whose names start with `prefix` (or, with `names`, for each
+ * name inside the folder `prefix`, without listing). Each is named by its blob name relative to the
+ * prefix's folder part (`images/00000001_000.png` under `images/` is `00000001_000.png`, as it is on disk).
+ * Reading one downloads it, verified, into `tmpDir` and removes the file.
  *
  * @param store The blob store.
  * @param container The container (the workflow's images container).
@@ -178,7 +180,8 @@ export function readImageList(file: string): string[] {
  * Deno.writeTextFileSync(`${dir}/x.png`, "png bytes");
  * await conn.store.uploadFile(`${dir}/x.png`, { container: "nih-images", name: "set1/x.png" });
  * const [source] = await blobSources(conn.store, "nih-images", { prefix: "set1/", tmpDir: dir });
- * assert.equal(source.name, "set1/x.png");
+ * assert.equal(source.name, "x.png");
+ * assert.equal(source.location, "nih-images/set1/x.png");
  * assert.equal(new TextDecoder().decode(await source.read()), "png bytes");
  * await conn.close();
  * Deno.removeSync(dir, { recursive: true });
@@ -190,16 +193,18 @@ export async function blobSources(
   options: { prefix?: string; names?: readonly string[]; tmpDir: string },
 ): Promise<ImageSource[]> {
   const prefix = options.prefix ?? "";
-  let names: string[];
+  let folder: string, blobs: string[];
   if (options.names) {
-    names = options.names.map((n) => prefix + n);
+    folder = prefix === "" || prefix.endsWith("/") ? prefix : prefix + "/";
+    blobs = options.names.map((n) => folder + n);
   } else {
-    names = [];
-    for await (const b of store.list(container, prefix)) if (_isImage(b.name)) names.push(b.name);
+    folder = prefix.slice(0, prefix.lastIndexOf("/") + 1);
+    blobs = [];
+    for await (const b of store.list(container, prefix)) if (_isImage(b.name)) blobs.push(b.name);
   }
   let counter = 0;
-  return names.map((name) => ({
-    name,
+  return blobs.map((name) => ({
+    name: name.slice(folder.length),
     location: `${container}/${name}`,
     read: async () => {
       const file = join(options.tmpDir, `${counter++}${extname(name)}`);

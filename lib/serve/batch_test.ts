@@ -135,7 +135,7 @@ Deno.test({
       const tmpDir = join(dir, "tmp");
       Deno.mkdirSync(tmpDir);
       const listed = await blobSources(conn.store, container, { prefix: "set/", tmpDir });
-      assert.deepEqual(listed.map((s) => s.name), ["set/a.jpg", "set/b.png"]);
+      assert.deepEqual(listed.map((s) => s.name), ["a.jpg", "b.png"]);
       assert.equal(listed[1].location, `${container}/set/b.png`);
       assert.equal(new TextDecoder().decode(await listed[1].read()), "bytes of set/b.png");
       assert.deepEqual([...Deno.readDirSync(tmpDir)], []);

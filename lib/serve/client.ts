@@ -1,0 +1,277 @@
+/**
+ * The scoring client: {@linkcode scoreRemote} sends one image to a scoring service (`POST /score`, the key as
+ * a Bearer token, retries with backoff while the service is busy or unreachable) and {@linkcode scoreLocal}
+ * scores it with a model bundle opened in this process; both answer the same {@linkcode ScoreResponseJson},
+ * field for field, for the same image and model.
+ *
+ * @module
+ */
+import type { Secret } from "../config.ts";
+import type { Predictor } from "../model/predictor.ts";
+import { parseScoreResponse, type ScoreResponseJson, ScoringServiceError } from "./score_format.ts";
+import { scoreImage } from "./score_image.ts";
+
+/** Retries of {@linkcode scoreRemote}. */
+export interface ScoreRetryOptions {
+  /** Tries in all, the first included (1 = no retry). @default 4 */
+  attempts?: number;
+  /** Wait before the first retry, doubled for each further one (a `Retry-After` header wins). @default 250 */
+  baseDelayMs?: number;
+  /** Longest wait between tries. @default 5000 */
+  maxDelayMs?: number;
+}
+
+/** Options of {@linkcode scoreRemote}. */
+export interface ScoreRemoteOptions {
+  /** The service's key, sent as `Authorization: Bearer <key>`; never shown in messages. @default none */
+  key?: Secret | string | null;
+  /** Also ask for a class activation heatmap (base64 PNG in `heatmap`). @default false */
+  heatmap?: boolean;
+  /** The finding the heatmap is drawn for. @default the top finding */
+  className?: string;
+  /** Time limit of each try, in milliseconds. @default 60000 */
+  timeoutMs?: number;
+  /** Retries on 503 (busy, not ready) and on connection failures. */
+  retry?: ScoreRetryOptions;
+  /** Cancels the request and any wait between tries. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The scoring service could not be reached (connection refused or reset, DNS failure) or did not answer
+ * within the time limit, after every try.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new ScoringUnreachableError("http://h:1/score", 3, "connection refused");
+ * assert.equal(e.message, 'Cannot reach the scoring service at "http://h:1/score" after 3 tries: connection refused');
+ * ```
+ */
+export class ScoringUnreachableError extends Error {
+  /** The URL tried (without credentials). */
+  url: string;
+  /** Tries made. */
+  attempts: number;
+  constructor(url: string, attempts: number, reason: string, options?: ErrorOptions) {
+    super(
+      `Cannot reach the scoring service at "${url}" after ${attempts} ${
+        attempts === 1 ? "try" : "tries"
+      }: ${reason}`,
+      options,
+    );
+    this.name = "ScoringUnreachableError";
+    this.url = url;
+    this.attempts = attempts;
+  }
+}
+
+/**
+ * The `POST /score` URL for a service URL: a URL that already ends in `/score` is kept, any other gets
+ * `score` appended to its path; user and password parts are refused (send the key with `key`).
+ *
+ * @throws {TypeError} If `url` is not an http(s) URL or carries credentials.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(scoreUrl("http://127.0.0.1:8080"), "http://127.0.0.1:8080/score");
+ * assert.equal(scoreUrl("https://cxr.example/api/"), "https://cxr.example/api/score");
+ * assert.equal(scoreUrl("http://h/score"), "http://h/score");
+ * assert.throws(() => scoreUrl("ftp://h"), TypeError);
+ * ```
+ */
+export function scoreUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (e) {
+    throw new TypeError(`scoreUrl: "${url}" is not a URL (expected e.g. http://127.0.0.1:8080)`, {
+      cause: e,
+    });
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new TypeError(`scoreUrl: expected an http or https URL, got "${u.protocol}"`);
+  }
+  if (u.username || u.password) {
+    throw new TypeError("scoreUrl: the URL must not carry a user or password; pass the key as `key`");
+  }
+  u.search = "";
+  u.hash = "";
+  if (!/\/score$/.test(u.pathname)) u.pathname = u.pathname.replace(/\/?$/, "/score");
+  return u.toString();
+}
+
+/**
+ * The Content-Type for encoded image bytes, from their signature.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(imageContentType(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10])), "image/png");
+ * assert.equal(imageContentType(new Uint8Array([0xff, 0xd8, 0xff, 0xe0])), "image/jpeg");
+ * assert.equal(imageContentType(new TextEncoder().encode("hello")), "application/octet-stream");
+ * ```
+ */
+export function imageContentType(bytes: Uint8Array): string {
+  if (bytes.length >= 4 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
+    return "image/png";
+  }
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "image/jpeg";
+  return "application/octet-stream";
+}
+
+function _sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Seconds of a `Retry-After` header (delta form), in milliseconds. */
+function _retryAfter(header: string | null): number | undefined {
+  return header && /^\d+$/.test(header.trim()) ? Number(header) * 1000 : undefined;
+}
+
+/**
+ * Scores one encoded image (PNG or JPEG, any size) with a scoring service.
+ *
+ * The image goes as the raw body (`?heatmap=1&class=...` in the query). A 503 answer (busy, not ready) and a
+ * connection failure are retried with exponential backoff (a `Retry-After` header sets the wait, capped at
+ * `maxDelayMs`); any other error answer is final.
+ *
+ * @param url The service (`http://host:port`) or its `/score` URL.
+ * @param image The encoded image.
+ * @param options Key, heatmap, time limit, retries.
+ * @returns The service's answer, validated.
+ * @throws {ScoringServiceError} When the service answers an error document (401, 400 bad_image, 503 after
+ *   the last try...), with its status and code.
+ * @throws {ScoringUnreachableError} When no try got an answer.
+ * @throws {ScoreFormatError} When a 200 answer is not the documented JSON.
+ * @throws {TypeError} For a bad URL or an image that is not a Uint8Array.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const answer = { model: { name: "densenet", version: "v1" }, probabilities: { Mass: 0.8 }, top: { class: "Mass", probability: 0.8 } };
+ * let tries = 0;
+ * const server = Deno.serve({ port: 0, onListen() {} }, (req) => {
+ *   if (req.headers.get("authorization") !== "Bearer k-123456789") return new Response("{}", { status: 401 });
+ *   return ++tries < 2 ? Response.json({ error: { status: 503, code: "busy", message: "queue full" } }, { status: 503 }) : Response.json(answer);
+ * });
+ * const url = `http://127.0.0.1:${server.addr.port}`;
+ * const result = await scoreRemote(url, new Uint8Array([0x89, 0x50, 0x4e, 0x47]), { key: "k-123456789", retry: { baseDelayMs: 1 } });
+ * assert.deepEqual(result, answer);
+ * assert.equal(tries, 2);
+ * await server.shutdown();
+ * ```
+ */
+export async function scoreRemote(
+  url: string,
+  image: Uint8Array,
+  options: ScoreRemoteOptions = {},
+): Promise<ScoreResponseJson> {
+  if (!(image instanceof Uint8Array)) throw new TypeError("scoreRemote: image must be a Uint8Array");
+  const target = new URL(scoreUrl(url));
+  if (options.heatmap) target.searchParams.set("heatmap", "1");
+  if (options.className !== undefined) target.searchParams.set("class", options.className);
+  const source = scoreUrl(url);
+  const attempts = Math.max(1, options.retry?.attempts ?? 4);
+  const baseDelay = options.retry?.baseDelayMs ?? 250;
+  const maxDelay = options.retry?.maxDelayMs ?? 5000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const headers: Record<string, string> = { "content-type": imageContentType(image) };
+  const key = options.key == null
+    ? undefined
+    : typeof options.key === "string"
+    ? options.key
+    : options.key.reveal();
+  if (key) headers.authorization = `Bearer ${key}`;
+  for (let attempt = 1;; attempt++) {
+    let wait = Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(target, {
+        method: "POST",
+        headers,
+        body: image as Uint8Array<ArrayBuffer>,
+        signal,
+      });
+      text = await response.text();
+    } catch (e) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (timeout.aborted) {
+        // Not retried: a slow service gets no extra load from its clients.
+        throw new ScoringUnreachableError(source, attempt, `no answer within ${timeoutMs} ms`, { cause: e });
+      }
+      const reason = String((e as Error)?.message ?? e).split("\n")[0].replaceAll(key || "\0", "***");
+      if (attempt >= attempts) throw new ScoringUnreachableError(source, attempt, reason, { cause: e });
+      await _sleep(wait, options.signal);
+      continue;
+    }
+    try {
+      // An error document that quotes the key (a misbehaving proxy) must not carry it into a message.
+      const safe = response.status !== 200 && key ? text.replaceAll(key, "***") : text;
+      return parseScoreResponse(safe, response.status, { source });
+    } catch (e) {
+      if (!(e instanceof ScoringServiceError) || e.status !== 503 || attempt >= attempts) throw e;
+      const after = _retryAfter(response.headers.get("retry-after"));
+      if (after !== undefined) wait = Math.min(maxDelay, after);
+    }
+    await _sleep(wait, options.signal);
+  }
+}
+
+/** Options of {@linkcode scoreLocal}. */
+export interface ScoreLocalOptions {
+  /** Also draw a class activation heatmap (base64 PNG in `heatmap`). @default false */
+  heatmap?: boolean;
+  /** The finding the heatmap is drawn for. @default the top finding */
+  className?: string;
+}
+
+/**
+ * Scores one encoded image (PNG or JPEG, any size) with a model opened in this process, through the very
+ * function the scoring service runs ({@linkcode scoreImage}), so the answer equals the service's for the
+ * same image and bundle.
+ *
+ * @param predictor The model (see `openPredictor`).
+ * @param image The encoded image.
+ * @param options Heatmap and its class.
+ * @returns The same document `POST /score` answers.
+ * @throws {ScoreHttpError} 400 `bad_image` for an undecodable image, 400 `bad_request` for an unknown class.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import sharp from "sharp";
+ * import { createDenseNet, openPredictor, saveBundle, selectBackend } from "../model/mod.ts";
+ * await selectBackend("cpu");
+ * const dir = Deno.makeTempDirSync();
+ * await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 }), dir, { modelVersion: "v1" });
+ * const predictor = await openPredictor(dir, { engine: "tfjs" });
+ * const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+ *   .png().toBuffer();
+ * const result = await scoreLocal(predictor, png);
+ * assert.equal(result.model.version, "v1");
+ * assert.equal(result.top.probability, Math.max(...Object.values(result.probabilities)));
+ * await predictor.dispose();
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function scoreLocal(
+  predictor: Predictor,
+  image: Uint8Array,
+  options: ScoreLocalOptions = {},
+): Promise<ScoreResponseJson> {
+  if (!(image instanceof Uint8Array)) throw new TypeError("scoreLocal: image must be a Uint8Array");
+  return scoreImage(predictor, { image, heatmap: options.heatmap ?? false, className: options.className });
+}
