@@ -76,10 +76,25 @@ async function serve(args: string[], env: Record<string, string>): Promise<Serve
   };
 }
 
-Deno.test("serve refuses to start without a key unless --no-auth", async () => {
+Deno.test("serve refuses to start without a key unless --no-auth, and exits 1 when the model cannot load", async () => {
   const r = await runCxr(["serve", "--model", tfjsBundle], { cwd: work.path, env: { CXR_SCORING_KEY: "" } });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /No scoring key: set CXR_SCORING_KEY .* or pass --no-auth/);
+  const missing = await runCxr([
+    "serve",
+    "--model",
+    join(work.path, "nope"),
+    "--port",
+    "0",
+    "--backend",
+    "cpu",
+  ], {
+    cwd: work.path,
+    env: { CXR_SCORING_KEY: KEY },
+  });
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^error: .*metadata\.json/m);
+  assert.ok(!missing.stdout.includes("Listening on"));
   const help = await runCxr(["serve", "--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--max-body-mb N/);
