@@ -21,6 +21,7 @@ import { jobsRunCommand } from "./jobs.ts";
 import { evaluateCommand } from "./evaluate.ts";
 import { camCommand } from "./cam.ts";
 import { scoreCommand } from "./score.ts";
+import { imageBuildCommand, imageListCommand, imagePushCommand } from "./image.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
@@ -36,6 +37,9 @@ export const COMMANDS: Command[] = [
   dataDownloadCommand,
   preprocessCommand,
   trainCommand,
+  imageBuildCommand,
+  imagePushCommand,
+  imageListCommand,
   serveCommand,
   exportOnnxCommand,
   k8sRenderCommand,

@@ -1,0 +1,48 @@
+# Training image: Deno, the project, Jupyter with Deno's kernel and (by default) @tensorflow/tfjs-node-gpu 4.22.0,
+# whose libtensorflow 2.9.1 needs CUDA 11.2 and cuDNN 8.1: hence the CUDA base. Starts Jupyter as a non-root user
+# on CXR_JUPYTER_PORT (default 10003) with the data and output folders as volumes; `gpu-smoke` prints the tfjs
+# backend and the devices. Built by lib/deploy/docker.ts (`deno task cxr image build training`).
+# BASE and TFJS_NODE_GPU are build arguments so tests can build from a local Debian base with tfjs-node-gpu left
+# out (neither the CUDA base nor libtensorflow can be downloaded there).
+ARG BASE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
+FROM ${BASE}
+
+ARG TFJS_NODE_GPU=1
+ARG JUPYTER_PORT=10003
+ARG CXR_UID=10001
+
+# Jupyter from the distribution (Ubuntu 20.04 and Debian 12 both name the packages so), no Python venv.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates tini jupyter-notebook jupyter-nbconvert python3-ipykernel jupyter-client \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --uid "${CXR_UID}" --user-group --create-home --home-dir /home/cxr --shell /bin/bash cxr \
+ && mkdir -p /data /output \
+ && chown cxr:cxr /data /output
+
+ENV DENO_DIR=/home/cxr/.cache/deno \
+    DENO_NO_UPDATE_CHECK=1 \
+    CXR_JUPYTER_PORT=${JUPYTER_PORT} \
+    CXR_DATA_DIR=/data \
+    CXR_OUTPUT_DIR=/output
+WORKDIR /app
+COPY deno /usr/local/bin/deno
+COPY --chown=cxr:cxr node_modules /app/node_modules
+COPY --chown=cxr:cxr deno.json deno.lock /app/
+COPY --chown=cxr:cxr lib /app/lib
+COPY --chown=cxr:cxr notebooks /app/notebooks
+COPY --chown=cxr:cxr docker/entrypoints /app/docker/entrypoints
+
+USER cxr
+# tfjs-node-gpu's install script downloads libtensorflow (GPU build) into its package folder.
+RUN if [ "${TFJS_NODE_GPU}" = 1 ]; then \
+      deno install --frozen --allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0 \
+        --entrypoint lib/model/backend.ts \
+      && test -n "$(find node_modules/.deno -path '*tfjs-node-gpu*' -name 'libtensorflow.so*' | head -1)"; \
+    fi \
+ && deno jupyter --install
+
+VOLUME ["/data", "/output"]
+EXPOSE ${JUPYTER_PORT}
+ENTRYPOINT ["tini", "--", "/app/docker/entrypoints/training.sh"]
+CMD ["jupyter"]

@@ -1,0 +1,264 @@
+/**
+ * Containers through the Engine API: run (create + start), wait for health, exec, logs, stop and remove.
+ *
+ * @module
+ */
+import type { DockerClient } from "./docker.ts";
+import { DockerApiError } from "./docker_errors.ts";
+
+/** Options for {@linkcode runContainer}. */
+export interface RunContainerOptions {
+  /** Container name. @default the engine picks one */
+  name?: string;
+  /** Replaces the image's `CMD`. */
+  cmd?: string[];
+  /** Environment as `NAME=value` entries (values never logged here; they are not written to the image). */
+  env?: Record<string, string>;
+  /** `host` (works where the engine has no bridge), `none`, ... @default "host" */
+  network?: string;
+  /** Bind mounts `host:container[:ro]`. */
+  binds?: string[];
+  /** Run an init process as PID 1 (forwards SIGTERM to the service). @default true */
+  init?: boolean;
+}
+
+/** A started container. */
+export interface ContainerHandle {
+  id: string;
+  name: string;
+}
+
+/** The state a health check reports. */
+export type HealthStatus = "starting" | "healthy" | "unhealthy" | "none";
+
+/**
+ * Creates and starts a container of `image`.
+ *
+ * @param docker the client.
+ * @param image image name or id.
+ * @param options command, environment, network, mounts.
+ * @returns the container's id and name.
+ * @throws {DockerApiError} when the engine refuses.
+ * @example
+ * ```ts ignore
+ * const c = await runContainer(docker, "cxr-scoring:dev", { cmd: ["serve", "--model", "/model", "--port", "8181"] });
+ * await removeContainer(docker, c.id);
+ * ```
+ */
+export async function runContainer(
+  docker: DockerClient,
+  image: string,
+  options: RunContainerOptions = {},
+): Promise<ContainerHandle> {
+  const q = options.name ? `?name=${encodeURIComponent(options.name)}` : "";
+  const created = await docker.json("POST", `/containers/create${q}`, `create a container of "${image}"`, {
+    Image: image,
+    Cmd: options.cmd,
+    Env: Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    HostConfig: {
+      NetworkMode: options.network ?? "host",
+      Binds: options.binds ?? [],
+      Init: options.init ?? true,
+    },
+  }) as { Id: string };
+  try {
+    await docker.json("POST", `/containers/${created.Id}/start`, `start a container of "${image}"`);
+  } catch (e) {
+    await removeContainer(docker, created.Id).catch(() => {});
+    throw e;
+  }
+  const info = await inspectContainer(docker, created.Id);
+  return { id: created.Id, name: info.name };
+}
+
+/** The parts of `GET /containers/{id}/json` used here. */
+export interface ContainerInfo {
+  name: string;
+  running: boolean;
+  exitCode: number;
+  health: HealthStatus;
+  user: string;
+  pid: number;
+}
+
+/**
+ * `GET /containers/{id}/json`, reduced to {@linkcode ContainerInfo}.
+ *
+ * @param docker the client.
+ * @param id container id or name.
+ * @returns state, health, configured user and host PID.
+ * @example
+ * ```ts ignore
+ * assert.equal((await inspectContainer(docker, c.id)).health, "healthy");
+ * ```
+ */
+export async function inspectContainer(docker: DockerClient, id: string): Promise<ContainerInfo> {
+  const r = await docker.json(
+    "GET",
+    `/containers/${encodeURIComponent(id)}/json`,
+    `inspect container "${id}"`,
+  ) as {
+    Name?: string;
+    State?: { Running?: boolean; ExitCode?: number; Pid?: number; Health?: { Status?: string } };
+    Config?: { User?: string };
+  };
+  return {
+    name: String(r.Name ?? "").replace(/^\//, ""),
+    running: Boolean(r.State?.Running),
+    exitCode: r.State?.ExitCode ?? 0,
+    health: (r.State?.Health?.Status as HealthStatus | undefined) ?? "none",
+    user: r.Config?.User ?? "",
+    pid: r.State?.Pid ?? 0,
+  };
+}
+
+/**
+ * Waits until the container's HEALTHCHECK reports `healthy` (or `unhealthy`, or the container exits).
+ *
+ * @param docker the client.
+ * @param id container id.
+ * @param options `timeoutMs` (default 120000) and poll interval `intervalMs` (default 500).
+ * @returns the final health status.
+ * @throws {DockerApiError} when the container stops or the time runs out (with the last log lines).
+ * @example
+ * ```ts ignore
+ * assert.equal(await waitForHealthy(docker, c.id), "healthy");
+ * ```
+ */
+export async function waitForHealthy(
+  docker: DockerClient,
+  id: string,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<HealthStatus> {
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  for (;;) {
+    const info = await inspectContainer(docker, id);
+    if (info.health === "healthy" || info.health === "unhealthy") return info.health;
+    if (!info.running) {
+      const logs = (await containerLogs(docker, id)).split("\n").slice(-10).join("\n");
+      throw new DockerApiError(
+        `keep container "${info.name}" running`,
+        0,
+        `it exited with ${info.exitCode}:\n${logs}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new DockerApiError(`see container "${info.name}" become healthy`, 0, `still "${info.health}"`);
+    }
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 500));
+  }
+}
+
+/**
+ * Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers) into the two texts.
+ *
+ * @param bytes the raw stream.
+ * @returns `{ stdout, stderr }`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const frame = (kind: number, text: string) => {
+ *   const body = new TextEncoder().encode(text);
+ *   const out = new Uint8Array(8 + body.length);
+ *   out[0] = kind;
+ *   new DataView(out.buffer).setUint32(4, body.length);
+ *   out.set(body, 8);
+ *   return out;
+ * };
+ * const both = new Uint8Array([...frame(1, "out\n"), ...frame(2, "err\n")]);
+ * assert.deepEqual(demultiplex(both), { stdout: "out\n", stderr: "err\n" });
+ * ```
+ */
+export function demultiplex(bytes: Uint8Array): { stdout: string; stderr: string } {
+  const parts: Record<number, Uint8Array[]> = { 1: [], 2: [] };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  while (at + 8 <= bytes.length) {
+    const kind = bytes[at];
+    const size = view.getUint32(at + 4);
+    parts[kind === 2 ? 2 : 1].push(bytes.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  const dec = (chunks: Uint8Array[]) => chunks.map((c) => new TextDecoder().decode(c)).join("");
+  return { stdout: dec(parts[1]), stderr: dec(parts[2]) };
+}
+
+/**
+ * Runs a command inside a running container (`docker exec`).
+ *
+ * @param docker the client.
+ * @param id container id.
+ * @param cmd the command and its arguments.
+ * @returns exit code, stdout and stderr.
+ * @example
+ * ```ts ignore
+ * assert.equal((await execInContainer(docker, c.id, ["id", "-u"])).stdout.trim(), "10001");
+ * ```
+ */
+export async function execInContainer(
+  docker: DockerClient,
+  id: string,
+  cmd: string[],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const op = `run ${JSON.stringify(cmd)} in container "${id}"`;
+  const exec = await docker.json("POST", `/containers/${encodeURIComponent(id)}/exec`, op, {
+    Cmd: cmd,
+    AttachStdout: true,
+    AttachStderr: true,
+  }) as { Id: string };
+  const res = await docker.request("POST", `/exec/${exec.Id}/start`, {
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ Detach: false, Tty: false }),
+  });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (!res.ok) throw new DockerApiError(op, res.status, new TextDecoder().decode(bytes));
+  const info = await docker.json("GET", `/exec/${exec.Id}/json`, op) as { ExitCode: number };
+  return { exitCode: info.ExitCode, ...demultiplex(bytes) };
+}
+
+/**
+ * The container's output so far (stdout and stderr, in order of the frames).
+ *
+ * @param docker the client.
+ * @param id container id.
+ * @returns the text.
+ * @example
+ * ```ts ignore
+ * console.log(await containerLogs(docker, c.id));
+ * ```
+ */
+export async function containerLogs(docker: DockerClient, id: string): Promise<string> {
+  const res = await docker.request("GET", `/containers/${encodeURIComponent(id)}/logs?stdout=1&stderr=1`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (!res.ok) {
+    throw new DockerApiError(`read the logs of "${id}"`, res.status, new TextDecoder().decode(bytes));
+  }
+  const { stdout, stderr } = demultiplex(bytes);
+  return stdout + stderr;
+}
+
+/**
+ * Stops (SIGTERM, then SIGKILL after `timeoutS`) and removes a container; a missing one is not an error.
+ *
+ * @param docker the client.
+ * @param id container id or name.
+ * @param options `timeoutS` before SIGKILL (default 10).
+ * @example
+ * ```ts ignore
+ * await removeContainer(docker, c.id);
+ * ```
+ */
+export async function removeContainer(
+  docker: DockerClient,
+  id: string,
+  options: { timeoutS?: number } = {},
+): Promise<void> {
+  const stop = await docker.request(
+    "POST",
+    `/containers/${encodeURIComponent(id)}/stop?t=${options.timeoutS ?? 10}`,
+  );
+  await stop.body?.cancel();
+  const res = await docker.request("DELETE", `/containers/${encodeURIComponent(id)}?force=1&v=1`);
+  const text = await res.text();
+  if (!res.ok && res.status !== 404) throw new DockerApiError(`remove container "${id}"`, res.status, text);
+}

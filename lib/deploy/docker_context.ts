@@ -1,0 +1,184 @@
+/**
+ * The build context of the project's images, assembled in TypeScript and streamed as tar: the Dockerfile, the
+ * Deno binary (as `deno`), `deno.json`, `deno.lock`, `lib/`, `docker/entrypoints/`, `node_modules/`, plus
+ * `notebooks/` (training) or `model/` (scoring: the bundle given, or an empty folder to mount one over). The
+ * project's `.dockerignore` applies to every path, so secrets (`.env`), tests and other systems' native
+ * libraries never reach a layer.
+ *
+ * @module
+ */
+import { join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TarMember } from "./_tar_writer.ts";
+import { writeTar } from "./_tar_writer.ts";
+import { isIgnored, mayReinclude, parseDockerignore } from "./docker_ignore.ts";
+import type { IgnoreRule } from "./docker_ignore.ts";
+
+/** The two images this project builds. */
+export const IMAGE_KINDS = ["training", "scoring"] as const;
+/** `training` or `scoring`. */
+export type ImageKind = typeof IMAGE_KINDS[number];
+
+/** The project's root folder (where `deno.json` is). */
+export const PROJECT_ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Options for {@linkcode buildContext} and {@linkcode contextMembers}. */
+export interface BuildContextOptions {
+  /** Project folder whose files go in. @default {@linkcode PROJECT_ROOT} */
+  root?: string;
+  /** Model bundle folder copied to `model/` (scoring only). @default none: `model/` is empty */
+  model?: string;
+  /** Deno binary copied to `deno`. @default `Deno.execPath()` */
+  denoBinary?: string;
+}
+
+/** The project paths each image's context takes from the project folder. */
+const PROJECT_PATHS: Record<ImageKind, string[]> = {
+  scoring: [
+    "deno.json",
+    "deno.lock",
+    "lib",
+    "docker/entrypoints",
+    "node_modules",
+    "docker/scoring.Dockerfile",
+  ],
+  training: [
+    "deno.json",
+    "deno.lock",
+    "lib",
+    "docker/entrypoints",
+    "node_modules",
+    "notebooks",
+    "docker/training.Dockerfile",
+  ],
+};
+
+/**
+ * The Dockerfile's path inside the context of `kind`.
+ *
+ * @param kind `training` or `scoring`.
+ * @returns e.g. `docker/scoring.Dockerfile`.
+ * @throws {TypeError} for another kind.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(dockerfilePath("scoring"), "docker/scoring.Dockerfile");
+ * assert.throws(() => dockerfilePath("gpu" as "scoring"), /one of: training, scoring/);
+ * ```
+ */
+export function dockerfilePath(kind: ImageKind): string {
+  if (!IMAGE_KINDS.includes(kind)) {
+    throw new TypeError(`Unknown image kind "${kind}": expected one of: ${IMAGE_KINDS.join(", ")}`);
+  }
+  return `docker/${kind}.Dockerfile`;
+}
+
+async function* _fileBody(path: string): AsyncIterable<Uint8Array> {
+  using file = await Deno.open(path);
+  const buf = new Uint8Array(256 * 1024);
+  for (;;) {
+    const n = await file.read(buf);
+    if (n === null) return;
+    yield buf.slice(0, n);
+  }
+}
+
+async function* _walk(
+  source: string,
+  name: string,
+  rules: readonly IgnoreRule[],
+): AsyncGenerator<TarMember> {
+  const info = await Deno.lstat(source);
+  const ignored = rules.length > 0 && isIgnored(name, rules);
+  if (info.isSymlink) {
+    if (!ignored) yield { type: "symlink", name, target: await Deno.readLink(source) };
+  } else if (info.isFile) {
+    if (!ignored) {
+      // Readable by the image's non-root user whatever the checkout's umask (some npm files are 0600).
+      const mode = (info.mode ?? 0o644) & 0o111 ? 0o755 : 0o644;
+      yield { type: "file", name, mode, size: info.size, body: () => _fileBody(source) };
+    }
+  } else if (info.isDirectory) {
+    if (ignored && !mayReinclude(name, rules)) return;
+    if (!ignored) yield { type: "directory", name, mode: 0o755 };
+    const entries: string[] = [];
+    for await (const e of Deno.readDir(source)) entries.push(e.name);
+    entries.sort();
+    for (const e of entries) yield* _walk(join(source, e), `${name}/${e}`, rules);
+  }
+}
+
+/**
+ * The members of the build context of `kind`, in a stable order, with `.dockerignore` applied.
+ *
+ * @param kind `training` or `scoring`.
+ * @param options project folder, model bundle, Deno binary.
+ * @returns the members (file bodies are read only when the tar is written).
+ * @throws {TypeError} for an unknown kind; `Deno.errors.NotFound` when the model folder does not exist.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const names: string[] = [];
+ * for await (const m of contextMembers("scoring", {})) if (!m.name.startsWith("node_modules/")) names.push(m.name);
+ * assert.ok(names.includes("deno") && names.includes("lib/cli/main.ts") && names.includes("model/"));
+ * assert.ok(!names.some((n) => n.endsWith("_test.ts")));
+ * ```
+ */
+export async function* contextMembers(
+  kind: ImageKind,
+  options: BuildContextOptions = {},
+): AsyncGenerator<TarMember> {
+  dockerfilePath(kind);
+  const root = resolve(options.root ?? PROJECT_ROOT);
+  let rules: IgnoreRule[] = [];
+  try {
+    rules = parseDockerignore(await Deno.readTextFile(join(root, ".dockerignore")));
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const deno = await Deno.realPath(options.denoBinary ?? Deno.execPath());
+  const denoInfo = await Deno.stat(deno);
+  yield { type: "file", name: "deno", mode: 0o755, size: denoInfo.size, body: () => _fileBody(deno) };
+  yield { type: "directory", name: "docker", mode: 0o755 };
+  for (const path of PROJECT_PATHS[kind]) {
+    const source = join(root, path);
+    try {
+      await Deno.lstat(source);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound && path === "node_modules") {
+        throw new Deno.errors.NotFound(
+          `Cannot build the ${kind} image: "${source}" is missing; run \`deno install\` in ${root} first`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    yield* _walk(source, relative(root, source).split("\\").join("/"), rules);
+  }
+  if (kind === "scoring") {
+    if (options.model) {
+      const info = await Deno.stat(options.model);
+      if (!info.isDirectory) throw new TypeError(`Model bundle "${options.model}" is not a folder`);
+      yield* _walk(resolve(options.model), "model", []);
+    } else yield { type: "directory", name: "model", mode: 0o755 };
+  }
+}
+
+/**
+ * The build context of `kind` as a tar stream (what `POST /build` takes).
+ *
+ * @param kind `training` or `scoring`.
+ * @param options project folder, model bundle, Deno binary.
+ * @returns the tar bytes as they are read from disk.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const reader = buildContext("scoring", {}).getReader();
+ * const first = await reader.read();
+ * await reader.cancel();
+ * assert.equal(new TextDecoder().decode(first.value!.subarray(0, 4)), "deno");
+ * ```
+ */
+export function buildContext(kind: ImageKind, options: BuildContextOptions = {}): ReadableStream<Uint8Array> {
+  return ReadableStream.from(writeTar(contextMembers(kind, options)));
+}

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readTar } from "../nih/mod.ts";
+import { buildContext, contextMembers } from "./docker_context.ts";
+import { isIgnored, mayReinclude, parseDockerignore } from "./docker_ignore.ts";
+
+function fakeProject(): string {
+  const root = Deno.makeTempDirSync({ prefix: "cxr-ctx-" });
+  const files: Record<string, string> = {
+    ".dockerignore": ".env\n**/*_test.ts\n**/*.map\nnode_modules/.deno/pkg@1/node_modules/pkg/bin/darwin\n",
+    ".env": "CXR_SCORING_KEY=do-not-ship-this-key-123\n",
+    "deno.json": "{}",
+    "deno.lock": "{}",
+    "lib/a.ts": "export const a = 1;\n",
+    "lib/a_test.ts": "Deno.test('x', () => {});\n",
+    ["lib/deep/" + "x".repeat(120) + ".ts"]: "// a name longer than ustar's 100 bytes\n",
+    "docker/entrypoints/cxr.sh": "#!/bin/sh\n",
+    "docker/scoring.Dockerfile": "FROM scratch\n",
+    "node_modules/.deno/pkg@1/node_modules/pkg/index.js": "module.exports = 1;\n",
+    "node_modules/.deno/pkg@1/node_modules/pkg/index.js.map": "{}",
+    "node_modules/.deno/pkg@1/node_modules/pkg/bin/darwin/lib.dylib": "mach-o",
+    "node_modules/.deno/pkg@1/node_modules/pkg/bin/linux/lib.so": "elf",
+  };
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(root, name, ".."), { recursive: true });
+    writeFileSync(join(root, name), text, { mode: name.endsWith(".sh") ? 0o700 : 0o600 });
+  }
+  symlinkSync(".deno/pkg@1/node_modules/pkg", join(root, "node_modules/pkg"));
+  return root;
+}
+
+Deno.test("scoring context: .dockerignore applied (no .env, tests, maps, other platforms), symlinks kept, modes readable", async () => {
+  const root = fakeProject();
+  const bundle = join(root, "bundle");
+  mkdirSync(bundle);
+  writeFileSync(join(bundle, "metadata.json"), "{}");
+  try {
+    const seen = new Map<string, { type: string; mode?: number; text?: string; target?: string }>();
+    for await (const e of readTar(buildContext("scoring", { root, model: bundle }), "context.tar")) {
+      let text = "";
+      for await (const c of e.body) text += new TextDecoder().decode(c);
+      seen.set(e.name.replace(/\/$/, ""), { type: e.type, mode: e.mode, text });
+    }
+    const names = [...seen.keys()];
+    assert.ok(names.includes("deno") && names.includes("lib/a.ts") && names.includes("model/metadata.json"));
+    assert.ok(names.includes("lib/deep/" + "x".repeat(120) + ".ts"), "long names survive (pax header)");
+    assert.ok(names.includes("node_modules/.deno/pkg@1/node_modules/pkg/bin/linux/lib.so"));
+    for (const gone of [".env", "lib/a_test.ts", "node_modules/.deno/pkg@1/node_modules/pkg/index.js.map"]) {
+      assert.ok(!names.includes(gone), `${gone} must not be in the context`);
+    }
+    assert.ok(!names.some((n) => n.includes("darwin")));
+    assert.ok(![...seen.values()].some((v) => v.text?.includes("do-not-ship-this-key")));
+    assert.equal(seen.get("node_modules/pkg")?.type, "symlink");
+    assert.equal(seen.get("lib/a.ts")?.mode, 0o644, "0600 files become world-readable");
+    assert.equal(seen.get("docker/entrypoints/cxr.sh")?.mode, 0o755);
+    assert.equal(seen.get("deno")?.mode, 0o755);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+Deno.test("training context: notebooks, no model folder; a missing node_modules is named", async () => {
+  const root = fakeProject();
+  mkdirSync(join(root, "notebooks"));
+  writeFileSync(join(root, "notebooks/02.ipynb"), "{}");
+  writeFileSync(join(root, "docker/training.Dockerfile"), "FROM scratch\n");
+  try {
+    const names: string[] = [];
+    for await (const m of contextMembers("training", { root })) names.push(m.name);
+    assert.ok(names.includes("notebooks/02.ipynb") && names.includes("docker/training.Dockerfile"));
+    assert.ok(!names.some((n) => n.startsWith("model")));
+    rmSync(join(root, "node_modules"), { recursive: true });
+    await assert.rejects(
+      async () => {
+        for await (const _ of contextMembers("training", { root })) { /* walk */ }
+      },
+      /node_modules" is missing; run `deno install`/,
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+Deno.test("the project's .dockerignore keeps secrets, tests and other platforms out", async () => {
+  const rules = parseDockerignore(await Deno.readTextFile(new URL("../../.dockerignore", import.meta.url)));
+  for (
+    const p of [".env", "lib/.env", ".git/config", "data/images/a.png", ".work/demo/x", "tests/a_test.ts"]
+  ) {
+    assert.equal(isIgnored(p, rules), true, p);
+  }
+  const ort = "node_modules/.deno/onnxruntime-node@1.30.0/node_modules/onnxruntime-node/bin/napi-v6";
+  assert.equal(isIgnored(`${ort}/win32/x64/onnxruntime.dll`, rules), true);
+  assert.equal(isIgnored(`${ort}/linux/x64/libonnxruntime.so.1`, rules), false);
+  const tf = "node_modules/.deno/@tensorflow+tfjs-core@4.22.0/node_modules/@tensorflow/tfjs-core/dist";
+  assert.equal(isIgnored(`${tf}/tf-core.min.js`, rules), true);
+  assert.equal(isIgnored(`${tf}/tf-core.node.js`, rules), false, "the package main stays");
+  assert.equal(mayReinclude(tf, rules), true);
+  assert.equal(isIgnored("lib/cli/main.ts", rules), false);
+});

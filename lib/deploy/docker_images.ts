@@ -1,0 +1,282 @@
+/**
+ * The project's two images, built and pushed from the lib: versioned tags (`<version>-<git sha>-<yyyymmdd>`),
+ * a history line per build in `docker/history/<image>.jsonl`, size and layers for notebook 02.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { DockerClient, splitImageRef } from "./docker.ts";
+import type { DockerProgressEvent, ImageLayer, RegistryAuth } from "./docker.ts";
+import { buildContext, dockerfilePath, PROJECT_ROOT } from "./docker_context.ts";
+import type { ImageKind } from "./docker_context.ts";
+
+/** Options for {@linkcode buildImage}. */
+export interface BuildImageOptions {
+  /** Engine to use. @default `DockerClient.connect()` (closed afterwards) */
+  docker?: DockerClient;
+  /** Base image (`BASE` build argument). @default the Dockerfile's own default */
+  base?: string;
+  /** Image name. @default `cxr-training` / `cxr-scoring` */
+  name?: string;
+  /** Tag. @default {@linkcode projectVersionTag}() */
+  tag?: string;
+  /** Also tag the image `latest`. @default true */
+  latest?: boolean;
+  /** Model bundle baked into the scoring image at `/model`. @default none (mount one at run time) */
+  model?: string;
+  /** Install `@tensorflow/tfjs-node-gpu` in the training image. @default true */
+  tfjsNodeGpu?: boolean;
+  /** Project folder. @default {@linkcode PROJECT_ROOT} */
+  root?: string;
+  /** Folder of `<image>.jsonl` history files, or `false` for none. @default `<root>/docker/history` */
+  historyDir?: string | false;
+  /** Ignore the layer cache. @default false */
+  noCache?: boolean;
+  /** Build progress. */
+  onProgress?: (event: DockerProgressEvent) => void;
+}
+
+/** One build, as recorded in the history file. */
+export interface ImageBuildRecord {
+  kind: ImageKind;
+  /** `name:tag`. */
+  image: string;
+  id: string;
+  /** Bytes, all layers. */
+  size: number;
+  layers: number;
+  base: string;
+  built: string;
+  seconds: number;
+  contextBytes: number;
+  steps: number;
+  cachedSteps: number;
+}
+
+/**
+ * A versioned tag: `<version>-<short commit>-<yyyymmdd>` (UTC date).
+ *
+ * @param version project version, e.g. `0.1.0`.
+ * @param commit git commit (shortened to 7 characters).
+ * @param options `date` (default now).
+ * @returns e.g. `0.1.0-3eb8dfe-20261126`.
+ * @throws {TypeError} when the parts would not make a valid Docker tag.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(versionTag("0.1.0", "3eb8dfe0c1", { date: new Date("2026-11-26T02:00:00Z") }), "0.1.0-3eb8dfe-20261126");
+ * assert.throws(() => versionTag("0.1 beta", "x"), TypeError);
+ * ```
+ */
+export function versionTag(version: string, commit: string, options: { date?: Date } = {}): string {
+  const day = (options.date ?? new Date()).toISOString().slice(0, 10).replaceAll("-", "");
+  const tag = `${version}-${commit.slice(0, 7)}-${day}`;
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) {
+    throw new TypeError(`"${tag}" is not a valid image tag (letters, digits, _ . - only)`);
+  }
+  return tag;
+}
+
+/**
+ * The versioned tag of the project as it is now: `deno.json`'s `version`, `git rev-parse --short HEAD`, today.
+ *
+ * @param root project folder. @default {@linkcode PROJECT_ROOT}
+ * @returns the tag (commit `nogit` outside a git checkout).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(await projectVersionTag(), /^\d+\.\d+\.\d+-([0-9a-f]{7}|nogit)-\d{8}$/);
+ * ```
+ */
+export async function projectVersionTag(root: string = PROJECT_ROOT): Promise<string> {
+  const config = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
+  let commit = "nogit";
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "--short=7", "HEAD"],
+      cwd: root,
+      stderr: "null",
+    })
+      .output();
+    if (out.success) commit = new TextDecoder().decode(out.stdout).trim();
+  } catch { /* no git */ }
+  return versionTag(String(config.version ?? "0.0.0"), commit);
+}
+
+/**
+ * Builds the project's `training` or `scoring` image through the Engine API and records it in the history.
+ *
+ * @param kind `training` or `scoring`.
+ * @param options base image, name and tag, model bundle, tfjs-node-gpu, progress.
+ * @returns what was built (name, id, size, layers, time).
+ * @throws {DockerBuildError} naming the failing step; {@linkcode DockerUnavailableError} without an engine.
+ * @example
+ * ```ts ignore
+ * const built = await buildImage("scoring", { base: "cxr-local/bookworm:base", model: "data/train-demo/run/best" });
+ * console.log(built.image, built.size);
+ * ```
+ */
+export async function buildImage(
+  kind: ImageKind,
+  options: BuildImageOptions = {},
+): Promise<ImageBuildRecord> {
+  const root = options.root ?? PROJECT_ROOT;
+  const name = options.name ?? `cxr-${kind}`;
+  const tag = options.tag ?? await projectVersionTag(root);
+  const image = `${name}:${tag}`;
+  const buildArgs: Record<string, string> = {};
+  if (options.base) buildArgs.BASE = options.base;
+  if (kind === "training") buildArgs.TFJS_NODE_GPU = options.tfjsNodeGpu === false ? "0" : "1";
+  const docker = options.docker ?? await DockerClient.connect();
+  try {
+    const started = performance.now();
+    const result = await docker.build(buildContext(kind, { root, model: options.model }), {
+      dockerfile: dockerfilePath(kind),
+      tags: options.latest === false ? [image] : [image, `${name}:latest`],
+      buildArgs,
+      labels: { "org.opencontainers.image.title": name, "org.opencontainers.image.version": tag },
+      noCache: options.noCache,
+      onProgress: options.onProgress,
+    });
+    const seconds = Math.round((performance.now() - started) / 100) / 10;
+    const info = await docker.inspectImage(image);
+    const layers = await docker.history(image);
+    const record: ImageBuildRecord = {
+      kind,
+      image,
+      id: result.id,
+      size: info.size,
+      layers: layers.length,
+      base: options.base ?? "(Dockerfile default)",
+      built: new Date().toISOString(),
+      seconds,
+      contextBytes: result.contextBytes,
+      steps: result.steps,
+      cachedSteps: result.cachedSteps,
+    };
+    if (options.historyDir !== false) {
+      const dir = options.historyDir ?? join(root, "docker/history");
+      await mkdir(dir, { recursive: true });
+      await appendFile(join(dir, `${name}.jsonl`), JSON.stringify(record) + "\n");
+    }
+    return record;
+  } finally {
+    if (!options.docker) docker.close();
+  }
+}
+
+/**
+ * Reads the build history of one image name (oldest first); an absent file is an empty history.
+ *
+ * @param dir history folder.
+ * @param name image name, e.g. `cxr-scoring`.
+ * @returns the records.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(await readImageHistory(Deno.makeTempDirSync(), "cxr-scoring"), []);
+ * ```
+ */
+export async function readImageHistory(dir: string, name: string): Promise<ImageBuildRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, `${name}.jsonl`), "utf8");
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return [];
+    throw e;
+  }
+  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as ImageBuildRecord);
+}
+
+/**
+ * Tags `image` into `registry` and pushes it there.
+ *
+ * @param image local `name:tag`.
+ * @param registry e.g. `127.0.0.1:5000` or `myacr.azurecr.io`.
+ * @param options `docker`, registry `auth` (sent as a header, never printed), `onProgress`.
+ * @returns the remote reference and the pushed digest.
+ * @throws {DockerApiError} when the registry refuses (message without credentials).
+ * @example
+ * ```ts ignore
+ * const pushed = await pushImage("cxr-scoring:latest", "127.0.0.1:5000");
+ * ```
+ */
+export async function pushImage(
+  image: string,
+  registry: string,
+  options: { docker?: DockerClient; auth?: RegistryAuth; onProgress?: (e: DockerProgressEvent) => void } = {},
+): Promise<{ image: string; digest: string }> {
+  if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(registry)) {
+    throw new TypeError(
+      `Registry "${registry}" should be a host[:port], e.g. 127.0.0.1:5000 or myacr.azurecr.io`,
+    );
+  }
+  const [repo, tag] = splitImageRef(image);
+  const remote = `${registry}/${repo.split("/").pop()}:${tag}`;
+  const docker = options.docker ?? await DockerClient.connect();
+  try {
+    const [remoteRepo] = splitImageRef(remote);
+    await docker.tag(image, remoteRepo, tag);
+    const { digest } = await docker.push(remote, { auth: options.auth, onProgress: options.onProgress });
+    return { image: remote, digest };
+  } finally {
+    if (!options.docker) docker.close();
+  }
+}
+
+/** Size and layers of one image, rendering as a table in Jupyter. */
+export class ImageSummary {
+  constructor(readonly image: string, readonly size: number, readonly layers: ImageLayer[]) {}
+
+  /** Plain text: size, then one line per layer with its size and instruction. */
+  toString(): string {
+    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    const rows = this.layers.map((l) => `${mb(l.size).padStart(10)}  ${_instruction(l.createdBy)}`);
+    return [`${this.image}: ${mb(this.size)}, ${this.layers.length} layers`, ...rows].join("\n");
+  }
+
+  [Symbol.for("Jupyter.display")](): Record<string, string> {
+    const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    const rows = this.layers.map((l) =>
+      `<tr><td style="text-align:right">${(l.size / 1e6).toFixed(1)} MB</td><td><code>${
+        esc(_instruction(l.createdBy))
+      }</code></td></tr>`
+    ).join("");
+    return {
+      "text/plain": this.toString(),
+      "text/html":
+        `<p><b>${esc(this.image)}</b>: ${(this.size / 1e6).toFixed(1)} MB, ${this.layers.length} layers</p>` +
+        `<table><tr><th>size</th><th>instruction</th></tr>${rows}</table>`,
+    };
+  }
+}
+
+function _instruction(createdBy: string): string {
+  const s = createdBy.replace(/^\/bin\/sh -c #\(nop\)\s*/, "").replace(/^\/bin\/sh -c /, "RUN ").trim();
+  return s.length > 120 ? s.slice(0, 117) + "..." : s;
+}
+
+/**
+ * Size and layers of an image, for notebook 02 and `cxr image ls`.
+ *
+ * @param image `name:tag` or id.
+ * @param options `docker` client.
+ * @returns an {@linkcode ImageSummary}.
+ * @example
+ * ```ts ignore
+ * console.log(String(await describeImage("cxr-scoring:latest")));
+ * ```
+ */
+export async function describeImage(
+  image: string,
+  options: { docker?: DockerClient } = {},
+): Promise<ImageSummary> {
+  const docker = options.docker ?? await DockerClient.connect();
+  try {
+    const info = await docker.inspectImage(image);
+    return new ImageSummary(image, info.size, await docker.history(image));
+  } finally {
+    if (!options.docker) docker.close();
+  }
+}
