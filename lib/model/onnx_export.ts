@@ -11,58 +11,14 @@ import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadBundle, readBundleMetadata } from "./bundle.ts";
 import { MODEL_ONNX, openPredictor } from "./predictor.ts";
-import { Normalize } from "./normalize.ts";
-import { tf, tfl } from "./tf.ts";
-import {
-  type AttributeValue,
-  graph,
-  Message,
-  model as modelProto,
-  node,
-  tensor,
-  valueInfo,
-} from "./_onnx_proto.ts";
+import { tfl } from "./tf.ts";
+import { graph, model as modelProto, valueInfo } from "./_onnx_proto.ts";
+import { type Config, convertLayer, GraphBuilder, one, OnnxExportError, refuse } from "./_onnx_layers.ts";
+
+export { ONNX_LAYER_CLASSES, OnnxExportError } from "./_onnx_layers.ts";
 
 /** Opset the exporter writes. */
 export const ONNX_OPSET = 13;
-
-/** The layer classes {@link exportOnnx} converts. */
-export const ONNX_LAYER_CLASSES = [
-  "InputLayer",
-  "CxrNormalize",
-  "ZeroPadding2D",
-  "Conv2D",
-  "BatchNormalization",
-  "Activation",
-  "MaxPooling2D",
-  "AveragePooling2D",
-  "Concatenate",
-  "GlobalAveragePooling2D",
-  "Dense",
-] as const;
-
-/**
- * A model cannot be exported: an unsupported layer or configuration; `layer` and `className` name it.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const e = new OnnxExportError("no", "drop", "Dropout");
- * assert.equal(e.className, "Dropout");
- * ```
- */
-export class OnnxExportError extends Error {
-  /** The layer's name, or `""` for a model-level problem. */
-  layer: string;
-  /** The layer's class name, or `""`. */
-  className: string;
-  constructor(message: string, layer: string, className: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "OnnxExportError";
-    this.layer = layer;
-    this.className = className;
-  }
-}
 
 /** Options for {@link exportOnnx}. */
 export interface ExportOnnxOptions {
@@ -70,169 +26,6 @@ export interface ExportOnnxOptions {
   cam?: boolean;
   /** Strings stored in the ONNX file's metadata_props (e.g. modelVersion, classNames). @default {} */
   metadata?: Record<string, string>;
-}
-
-type Config = Record<string, unknown>;
-const pair = (v: unknown): [number, number] =>
-  Array.isArray(v) ? [v[0], v[1] ?? v[0]] : [v as number, v as number];
-
-/** TF "same" padding for one spatial axis: [before, after], the extra pixel after. */
-function _same(size: number, kernel: number, stride: number, dilation = 1): [number, number] {
-  const effective = (kernel - 1) * dilation + 1;
-  const total = Math.max((Math.ceil(size / stride) - 1) * stride + effective - size, 0);
-  return [Math.floor(total / 2), total - Math.floor(total / 2)];
-}
-
-class GraphBuilder {
-  nodes: Message[] = [];
-  initializers: Message[] = [];
-  #names = new Map<number, string>();
-  #count = 0;
-
-  add(op: string, inputs: string[], output: string, attributes: Record<string, AttributeValue> = {}): string {
-    this.nodes.push(node(op, inputs, [output], `${op}_${this.#count++}`, attributes));
-    return output;
-  }
-
-  async weight(name: string, t: tf.Tensor, transpose?: number[]): Promise<string> {
-    const v = transpose ? tf.transpose(t, transpose) : t;
-    this.initializers.push(tensor(name, v.shape, new Float32Array(await v.data())));
-    if (v !== t) v.dispose();
-    return name;
-  }
-
-  constant(name: string, dims: number[], values: Float32Array | BigInt64Array): string {
-    this.initializers.push(tensor(name, dims, values));
-    return name;
-  }
-
-  bind(t: tfl.SymbolicTensor, name: string): void {
-    this.#names.set(t.id, name);
-  }
-
-  name(t: tfl.SymbolicTensor): string {
-    const n = this.#names.get(t.id);
-    if (n === undefined) throw new Error(`exportOnnx: tensor ${t.name} used before it is computed`);
-    return n;
-  }
-}
-
-function _refuse(layer: tfl.layers.Layer, what: string): never {
-  throw new OnnxExportError(
-    `exportOnnx: cannot export layer "${layer.name}" (class ${layer.getClassName()}): ${what}`,
-    layer.name,
-    layer.getClassName(),
-  );
-}
-
-const ACTIVATIONS: Record<string, string> = { relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh" };
-
-function _activation(g: GraphBuilder, layer: tfl.layers.Layer, x: string, activation: unknown): string {
-  if (activation === undefined || activation === null || activation === "linear") return x;
-  const op = ACTIVATIONS[activation as string];
-  if (!op) _refuse(layer, `activation "${activation}" (supported: linear, ${Object.keys(ACTIVATIONS)})`);
-  return g.add(op, [x], `${layer.name}/${activation}`);
-}
-
-function _weights(layer: tfl.layers.Layer): Map<string, tf.Tensor> {
-  const values = layer.getWeights();
-  return new Map(layer.weights.map((w, i) => [w.originalName.split("/").pop()!, values[i]]));
-}
-
-async function _convert(
-  g: GraphBuilder,
-  layer: tfl.layers.Layer,
-  x: string,
-  inShape: number[],
-): Promise<string> {
-  const cls = layer.getClassName();
-  const config = layer.getConfig() as Config;
-  const out = layer.name;
-  if ("dataFormat" in config && config.dataFormat !== "channelsLast") {
-    _refuse(layer, `dataFormat "${config.dataFormat}" (only channelsLast)`);
-  }
-  const spatial = () => inShape.slice(1, 3) as [number, number];
-  if (cls === "CxrNormalize") {
-    const { inputScale, mean, std } = (layer as Normalize).normalization;
-    const c = mean.length;
-    const mul = g.constant(
-      `${out}/mul`,
-      [1, c, 1, 1],
-      Float32Array.from(std.map((s) => 1 / (inputScale * s))),
-    );
-    const add = g.constant(`${out}/add`, [1, c, 1, 1], Float32Array.from(mean.map((m, i) => -m / std[i])));
-    return g.add("Add", [g.add("Mul", [x, mul], `${out}/scaled`), add], out);
-  }
-  if (cls === "ZeroPadding2D") {
-    const [[t, b], [l, r]] = config.padding as number[][];
-    const pads = g.constant(`${out}/pads`, [8], BigInt64Array.from([0, 0, t, l, 0, 0, b, r].map(BigInt)));
-    return g.add("Pad", [x, pads], out);
-  }
-  if (cls === "Conv2D") {
-    const [kh, kw] = pair(config.kernelSize);
-    const strides = pair(config.strides);
-    const dilations = pair(config.dilationRate ?? 1);
-    let pads = [0, 0, 0, 0];
-    if (config.padding === "same") {
-      const [h, w] = spatial();
-      const [t, b] = _same(h, kh, strides[0], dilations[0]);
-      const [l, r] = _same(w, kw, strides[1], dilations[1]);
-      pads = [t, l, b, r];
-    } else if (config.padding !== "valid") _refuse(layer, `padding "${config.padding}"`);
-    const weights = _weights(layer);
-    const inputs = [x, await g.weight(`${out}/kernel`, weights.get("kernel")!, [3, 2, 0, 1])];
-    if (config.useBias) inputs.push(await g.weight(`${out}/bias`, weights.get("bias")!));
-    const y = g.add("Conv", inputs, `${out}/conv`, { kernel_shape: [kh, kw], strides, dilations, pads });
-    return _activation(g, layer, y, config.activation);
-  }
-  if (cls === "BatchNormalization") {
-    if (![3, -1].includes(config.axis as number)) {
-      _refuse(layer, `axis ${config.axis} (only the channel axis)`);
-    }
-    const w = _weights(layer);
-    const mean = w.get("moving_mean")!;
-    const c = mean.shape[0];
-    const gamma = w.get("gamma") ?? tf.ones([c]);
-    const beta = w.get("beta") ?? tf.zeros([c]);
-    const inputs = [x];
-    for (const [k, t] of [["gamma", gamma], ["beta", beta], ["moving_mean", mean]] as const) {
-      inputs.push(await g.weight(`${out}/${k}`, t));
-    }
-    inputs.push(await g.weight(`${out}/moving_variance`, w.get("moving_variance")!));
-    if (!w.has("gamma")) gamma.dispose();
-    if (!w.has("beta")) beta.dispose();
-    return g.add("BatchNormalization", inputs, out, { epsilon: { float: config.epsilon as number } });
-  }
-  if (cls === "Activation") return _activation(g, layer, x, config.activation);
-  if (cls === "MaxPooling2D" || cls === "AveragePooling2D") {
-    const kernel = pair(config.poolSize);
-    const strides = pair(config.strides ?? kernel);
-    let pads = [0, 0, 0, 0];
-    if (config.padding === "same") {
-      const [h, w] = spatial();
-      const [t, b] = _same(h, kernel[0], strides[0]);
-      const [l, r] = _same(w, kernel[1], strides[1]);
-      pads = [t, l, b, r];
-    } else if (config.padding !== "valid") _refuse(layer, `padding "${config.padding}"`);
-    const op = cls === "MaxPooling2D" ? "MaxPool" : "AveragePool";
-    return g.add(op, [x], out, { kernel_shape: kernel, strides, pads });
-  }
-  if (cls === "GlobalAveragePooling2D") {
-    if (config.keepDims) _refuse(layer, "keepDims");
-    return g.add("Flatten", [g.add("GlobalAveragePool", [x], `${out}/pool`)], out, { axis: 1 });
-  }
-  if (cls === "Dense") {
-    if (inShape.length !== 2) _refuse(layer, `input of rank ${inShape.length} (only [batch, features])`);
-    const w = _weights(layer);
-    const inputs = [x, await g.weight(`${out}/kernel`, w.get("kernel")!)];
-    if (config.useBias) inputs.push(await g.weight(`${out}/bias`, w.get("bias")!));
-    return _activation(g, layer, g.add("Gemm", inputs, `${out}/gemm`), config.activation);
-  }
-  return _refuse(layer, `unsupported layer; supported: ${ONNX_LAYER_CLASSES.join(", ")}`);
-}
-
-function _one<T>(v: T | T[]): T {
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /**
@@ -282,21 +75,21 @@ export async function exportOnnx(
   const g = new GraphBuilder();
   g.bind(model.inputs[0], g.add("Transpose", ["image"], "image/nchw", { perm: [0, 3, 1, 2] }));
   for (const layer of model.layers) {
-    if (layer.inboundNodes.length !== 1) _refuse(layer, "a layer applied more than once");
+    if (layer.inboundNodes.length !== 1) refuse(layer, "a layer applied more than once");
     if (layer.getClassName() === "InputLayer") continue;
     const inputs = [layer.input].flat() as tfl.SymbolicTensor[];
     let y: string;
     if (layer.getClassName() === "Concatenate") {
       const axis = (layer.getConfig() as Config).axis as number;
       if (![3, -1].includes(axis) || inputs[0].shape.length !== 4) {
-        _refuse(layer, `axis ${axis} (only channels)`);
+        refuse(layer, `axis ${axis} (only channels)`);
       }
       y = g.add("Concat", inputs.map((t) => g.name(t)), layer.name, { axis: 1 });
     } else {
-      if (inputs.length !== 1) _refuse(layer, `${inputs.length} inputs`);
-      y = await _convert(g, layer, g.name(inputs[0]), inputs[0].shape as number[]);
+      if (inputs.length !== 1) refuse(layer, `${inputs.length} inputs`);
+      y = await convertLayer(g, layer, g.name(inputs[0]), inputs[0].shape as number[]);
     }
-    g.bind(_one(layer.output) as tfl.SymbolicTensor, y);
+    g.bind(one(layer.output) as tfl.SymbolicTensor, y);
   }
   g.add("Identity", [g.name(model.outputs[0])], "probabilities");
   const outputs = [valueInfo("probabilities", ["N", outShape[1]])];
