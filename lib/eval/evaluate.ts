@@ -155,7 +155,8 @@ export function evaluateScores(
  * ```ts
  * import assert from "node:assert/strict";
  * import { writeFileSync } from "node:fs";
- * import { createDenseNet, FINDINGS, selectBackend, tfjsPredictor } from "../mod.ts";
+ * import { createDenseNet, selectBackend, tfjsPredictor } from "../model/mod.ts";
+ * import { FINDINGS } from "../nih/mod.ts";
  * await selectBackend("cpu");
  * const dir = Deno.makeTempDirSync();
  * writeFileSync(`${dir}/test.bin`, new Uint8Array(2 * 16 * 16).fill(7));

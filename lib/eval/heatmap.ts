@@ -6,6 +6,7 @@
  * @module
  */
 import sharp from "sharp";
+import type { ClassActivationMaps } from "../model/mod.ts";
 
 /** A grey image, one byte per pixel, row-major. */
 export interface GreyImage {
@@ -25,18 +26,6 @@ export interface HeatMap {
   width: number;
   /** Height in cells. */
   height: number;
-}
-
-/** The layout of a batch's class activation maps (NHWC), as `Prediction.cam` carries them. */
-export interface CamBatch {
-  /** `n * height * width * classes` values. */
-  data: Float32Array;
-  /** Map height. */
-  height: number;
-  /** Map width. */
-  width: number;
-  /** Classes per cell. */
-  classes: number;
 }
 
 /** A rectangle in the image's pixels (NIH `Bbox [x,y,w,h]`). */
@@ -80,7 +69,7 @@ export interface HeatmapOptions {
  * assert.throws(() => camForClass(cams, 1, 0), RangeError);
  * ```
  */
-export function camForClass(cams: CamBatch, item: number, classIndex: number): HeatMap {
+export function camForClass(cams: ClassActivationMaps, item: number, classIndex: number): HeatMap {
   const { height, width, classes } = cams;
   const cell = height * width * classes;
   if (!(cell > 0) || cams.data.length % cell !== 0) {
