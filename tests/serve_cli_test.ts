@@ -137,7 +137,7 @@ Deno.test("serve: a real socket, a real NIH PNG, 401 without the key, logs witho
   await late.body?.cancel();
   const { code, stderr } = await s.finish();
   assert.equal(code, 0);
-  assert.match(stderr, /SIGTERM: no new connections; waiting for requests in flight/);
+  assert.match(stderr, /SIGTERM: draining \(readyz 503\); waiting for 1 scoring request\(s\) in flight/);
   assert.ok(!stderr.includes(KEY), "the key appears in stderr");
   const logs = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
   const scored = logs.filter((l) => l.route === "/score").map((l) => l.status);

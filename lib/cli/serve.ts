@@ -113,7 +113,7 @@ export const serveCommand: Command = {
         }
       }
       const signal = await stopped.promise;
-      ctx.err(`${signal}: no new connections; waiting for requests in flight`);
+      ctx.err(`${signal}: draining (readyz 503); waiting for ${server.open} scoring request(s) in flight`);
     } finally {
       for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
       await server.close();

@@ -33,6 +33,18 @@ export interface ScoringLogEntry {
   error?: string;
 }
 
+/** The handler: a `fetch` function, plus what a server needs to shut down gracefully. */
+export interface ScoringHandler {
+  (req: Request): Promise<Response>;
+  /** Scoring requests received and not yet answered (reading their body, queued or running). */
+  readonly open: number;
+  /**
+   * Starts draining: `/readyz` answers 503 (so a load balancer stops sending), requests keep being served.
+   * @returns a promise that settles once no scoring request is open.
+   */
+  drain(): Promise<void>;
+}
+
 /** Options of {@linkcode createScoringHandler}. */
 export interface ScoringHandlerOptions {
   /** Key clients must send as `Authorization: Bearer <key>`; `null`/absent = no authentication. */
@@ -101,7 +113,7 @@ function _digest(text: string): Uint8Array {
 export function createScoringHandler(
   predictor: Predictor | Promise<Predictor>,
   options: ScoringHandlerOptions = {},
-): (req: Request) => Promise<Response> {
+): ScoringHandler {
   const limiter = new ConcurrencyLimiter({
     maxConcurrent: options.maxConcurrent,
     maxQueue: options.maxQueue,
@@ -153,15 +165,21 @@ export function createScoringHandler(
     }
   };
 
+  let open = 0;
+  let draining = false;
+  let idle: PromiseWithResolvers<void> | null = null;
   const notReady = () =>
     new ScoreHttpError(
       503,
       "not_ready",
-      loadError ? `The model could not be loaded: ${loadError}` : "The model is still loading",
+      draining
+        ? "The service is shutting down"
+        : loadError
+        ? `The model could not be loaded: ${loadError}`
+        : "The model is still loading",
       { headers: { "retry-after": "5" } },
     );
 
-  let open = 0;
   const score = async (req: Request, url: URL): Promise<Response> => {
     authorize(req);
     const contentType = req.headers.get("content-type");
@@ -216,13 +234,13 @@ export function createScoringHandler(
         try {
           return await score(req, url);
         } finally {
-          open--;
+          if (--open === 0) idle?.resolve();
         }
       case "/healthz":
         return _json(200, { status: "ok" });
       case "/readyz": {
         const p = ready as Predictor | null;
-        if (!p) throw notReady();
+        if (!p || draining) throw notReady();
         return _json(200, { status: "ready", engine: p.engine, modelVersion: p.metadata.modelVersion });
       }
       case "/metrics":
@@ -235,7 +253,7 @@ export function createScoringHandler(
     }
   };
 
-  return async (req: Request): Promise<Response> => {
+  const handler = async (req: Request): Promise<Response> => {
     const started = performance.now();
     const url = new URL(req.url);
     const given = req.headers.get("x-request-id");
@@ -288,4 +306,15 @@ export function createScoringHandler(
     });
     return response;
   };
+  return Object.defineProperties(handler, {
+    open: { get: () => open },
+    drain: {
+      value: () => {
+        draining = true;
+        if (open === 0) return Promise.resolve();
+        idle ??= Promise.withResolvers<void>();
+        return idle.promise;
+      },
+    },
+  }) as ScoringHandler;
 }

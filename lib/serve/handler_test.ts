@@ -301,3 +301,23 @@ Deno.test("never crashes on random input: every answer is a 4xx error document",
     await errorOf(res);
   }
 });
+
+Deno.test("drain: readyz turns 503, open requests still finish, then drain settles", async () => {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => open = r);
+  const { handler } = setup({}, wrapPredictor(predictor, { gate: () => opened }));
+  assert.equal(handler.open, 0);
+  const pending = handler(post(NIH_PNG, { "content-type": "image/png" }));
+  await until(handler, /^cxr_requests_in_flight 1$/m);
+  assert.equal(handler.open, 1);
+  let drained = false;
+  const draining = handler.drain().then(() => drained = true);
+  const ready = await handler(new Request("http://local/readyz"));
+  assert.deepEqual([ready.status, (await errorOf(ready)).message], [503, "The service is shutting down"]);
+  assert.equal(drained, false);
+  open();
+  assert.equal((await pending).status, 200);
+  await draining;
+  assert.equal(handler.open, 0);
+  await handler.drain(); // settles at once when nothing is open
+});

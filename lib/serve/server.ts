@@ -43,7 +43,12 @@ export interface ScoringServer {
   readonly engine: EngineName | null;
   /** The model's version, once ready. */
   readonly modelVersion: string | null;
-  /** Stops accepting connections, lets in-flight requests finish, frees the model. */
+  /** Scoring requests open now. */
+  readonly open: number;
+  /**
+   * Graceful stop: `/readyz` turns 503, open scoring requests finish (at most the request timeout + 1 s),
+   * then the socket closes and the model is freed.
+   */
   close(): Promise<void>;
 }
 
@@ -101,11 +106,22 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
     get engine() {
       return (predictor as Predictor | null)?.engine ?? null;
     },
+    get open() {
+      return handler.open;
+    },
     get modelVersion() {
       return (predictor as Predictor | null)?.metadata.modelVersion ?? null;
     },
     close() {
       closed ??= (async () => {
+        // Deno's shutdown() cuts request bodies still arriving, so let open scoring requests finish first
+        // (bounded by the request timeout), then stop.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          handler.drain(),
+          new Promise((r) => timer = setTimeout(r, (options.timeoutMs ?? 30_000) + 1000)),
+        ]);
+        clearTimeout(timer);
         await server.shutdown();
         await loading.then((p) => p.dispose(), () => {});
       })();
