@@ -52,6 +52,8 @@ export interface FakeKubeApi {
   requests: RecordedRequest[];
   /** The stored objects by API path. */
   objects: Map<string, Record<string, unknown>>;
+  /** The behaviour, live: change it between calls (e.g. set `failure`). */
+  options: FakeKubeOptions;
   close(): Promise<void>;
 }
 
@@ -353,6 +355,7 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
     token,
     requests,
     objects: objects as Map<string, Record<string, unknown>>,
+    options,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -8,6 +8,8 @@ import { type Command, type CommandContext, intOption, stringOption, UsageError 
 import { type Partition, PARTITIONS } from "../nih/split.ts";
 import { mergeShards, preprocess, RESIZE_KERNEL } from "../images/mod.ts";
 import { Progress } from "../progress.ts";
+import { parseShard as parseShardSpec } from "../serve/batch.ts";
+import { fetchShardImages, uploadShardCache } from "./_preprocess_blob.ts";
 
 function parsePartitions(values: Record<string, unknown>): Partition[] {
   const v = values.partition;
@@ -26,12 +28,13 @@ function parsePartitions(values: Record<string, unknown>): Partition[] {
 
 function parseShard(v: unknown): { index: number; count: number } | undefined {
   if (v === undefined) return undefined;
-  const m = /^(\d+)\/(\d+)$/.exec(String(v).trim());
-  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index >= count) {
-    throw new UsageError(`--shard must be i/N with 0 <= i < N (0-based, e.g. 0/4), got "${String(v)}"`);
+  try {
+    return parseShardSpec(String(v));
+  } catch (e) {
+    throw new UsageError(
+      `--shard must be i/N with 0 <= i < N (0-based, e.g. 0/4) or env/N: ${(e as Error).message}`,
+    );
   }
-  return { index, count };
 }
 
 function merge(out: string, partitions: Partition[], ctx: CommandContext): void {
@@ -58,7 +61,10 @@ export const preprocessCommand: Command = {
     "cannot be decoded are logged, listed in the index's failed list and counted; the run goes on. An " +
     "interrupted run continues where it stopped; files get their final names only when complete. " +
     "--shard i/N (0-based) builds only the i-th of N contiguous slices of each partition as " +
-    "<partition>.shard-i-of-N.{bin,json}; --merge --out DIR then concatenates the complete shards.",
+    "<partition>.shard-i-of-N.{bin,json}; env/N takes i from $JOB_COMPLETION_INDEX (a Kubernetes Indexed " +
+    "Job's pod). --merge --out DIR then concatenates the complete shards. In a Job, --from-blob PREFIX " +
+    "first downloads only the shard's images from the images container into --data/images, and " +
+    "--to-blob PREFIX uploads the shard's cache files to the models container.",
   options: {
     data: {
       type: "string",
@@ -87,12 +93,23 @@ export const preprocessCommand: Command = {
       description: "Build only shard i (0-based) of N of each partition.",
     },
     merge: { type: "boolean", description: "Merge the complete shards in --out instead of preprocessing." },
+    "from-blob": {
+      type: "string",
+      valueName: "PREFIX",
+      description:
+        'First download the images needed (only the shard\'s) from the images container ("" = top).',
+    },
+    "to-blob": {
+      type: "string",
+      valueName: "PREFIX",
+      description: "Then upload the cache files written to the models container under PREFIX.",
+    },
   },
   async run(values, ctx) {
     const out = stringOption(values, "out");
     const partitions = parsePartitions(values);
     if (values.merge) {
-      for (const o of ["data", "split", "shard", "entries"]) {
+      for (const o of ["data", "split", "shard", "entries", "from-blob", "to-blob"]) {
         if (values[o] !== undefined) throw new UsageError(`--${o} does not apply to --merge`);
       }
       merge(out, partitions, ctx);
@@ -103,6 +120,15 @@ export const preprocessCommand: Command = {
     const size = intOption(values, "size", { min: 8, max: 4096, fallback: 224 });
     const workers = intOption(values, "workers", { min: 1, max: 64, fallback: 2 });
     const shard = parseShard(values.shard);
+    let fetched: { downloaded: number; skipped: number } | undefined;
+    if (typeof values["from-blob"] === "string") {
+      fetched = await fetchShardImages(data, split, {
+        prefix: values["from-blob"],
+        partitions,
+        shard,
+        concurrency: workers * 4,
+      });
+    }
     const bars = new Map<string, Progress>();
     const summary = await preprocess(data, out, {
       split,
@@ -119,6 +145,9 @@ export const preprocessCommand: Command = {
       },
     });
     for (const bar of bars.values()) bar.finish();
+    const uploaded = typeof values["to-blob"] === "string"
+      ? await uploadShardCache(out, { prefix: values["to-blob"], partitions, shard })
+      : undefined;
     if (ctx.json) {
       const partitionsOut = Object.fromEntries(
         Object.entries(summary.partitions).map(([p, s]) => [p, {
@@ -130,7 +159,14 @@ export const preprocessCommand: Command = {
           failures: s.failures,
         }]),
       );
-      ctx.out(JSON.stringify({ partitions: partitionsOut, out, size, ...(shard ? { shard } : {}) }));
+      ctx.out(JSON.stringify({
+        partitions: partitionsOut,
+        out,
+        size,
+        ...(shard ? { shard } : {}),
+        ...(fetched ? { fetched } : {}),
+        ...(uploaded ? { uploaded } : {}),
+      }));
       return;
     }
     for (const [p, s] of Object.entries(summary.partitions)) {
@@ -138,5 +174,9 @@ export const preprocessCommand: Command = {
       ctx.out(`${p}: ${s.images} images, ${s.failed} failed (${how})`);
     }
     ctx.out(`cache ${size}x${size} in ${out}`);
+    if (fetched) {
+      ctx.out(`images from blob: ${fetched.downloaded} downloaded, ${fetched.skipped} already here`);
+    }
+    if (uploaded) ctx.out(`uploaded ${uploaded.blobs.length} cache files to ${uploaded.container}`);
   },
 };

@@ -99,7 +99,13 @@ export function readYamlDocuments(file: string): unknown[] {
     const e = doc.errors[0];
     if (e) {
       const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-      throw new ManifestSyntaxError(file, pos.line, pos.col, e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, ""), { cause: e });
+      throw new ManifestSyntaxError(
+        file,
+        pos.line,
+        pos.col,
+        e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, ""),
+        { cause: e },
+      );
     }
     const value = doc.toJS();
     if (value !== null && value !== undefined) out.push(value);
