@@ -26,21 +26,26 @@ ENV DENO_DIR=/home/cxr/.cache/deno \
     CXR_DATA_DIR=/data \
     CXR_OUTPUT_DIR=/output
 WORKDIR /app
+# The project is root-owned and read-only to the user; notebooks, data (-> /data) and .work are writable.
 COPY deno /usr/local/bin/deno
-COPY --chown=cxr:cxr node_modules /app/node_modules
-COPY --chown=cxr:cxr deno.json deno.lock /app/
-COPY --chown=cxr:cxr lib /app/lib
+COPY node_modules /app/node_modules
+COPY deno.json deno.lock /app/
+COPY lib /app/lib
+COPY docker/entrypoints /app/docker/entrypoints
 COPY --chown=cxr:cxr notebooks /app/notebooks
-COPY --chown=cxr:cxr docker/entrypoints /app/docker/entrypoints
+RUN ln -s /data /app/data \
+ && install -d -o cxr -g cxr /app/.work /app/reports
 
-USER cxr
 # tfjs-node-gpu's install script downloads libtensorflow (GPU build) into its package folder.
 RUN if [ "${TFJS_NODE_GPU}" = 1 ]; then \
-      deno install --frozen --allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0 \
+      DENO_DIR=/tmp/deno-install deno install --frozen --allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0 \
         --entrypoint lib/model/backend.ts \
-      && test -n "$(find node_modules/.deno -path '*tfjs-node-gpu*' -name 'libtensorflow.so*' | head -1)"; \
-    fi \
- && deno jupyter --install
+      && test -n "$(find node_modules/.deno -path '*tfjs-node-gpu*' -name 'libtensorflow.so*' | head -1)" \
+      && rm -rf /tmp/deno-install; \
+    fi
+
+USER cxr
+RUN deno jupyter --install
 
 VOLUME ["/data", "/output"]
 EXPOSE ${JUPYTER_PORT}

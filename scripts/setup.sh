@@ -46,6 +46,17 @@ cxr_ensure_kernel() {
   fi
 }
 
+# The task ./run was asked for (a sourced script sees its caller's arguments): `test` and `report` need the
+# Docker engine, registry and local base image (scripts/services.sh), the other tasks do not.
+_CXR_RUN_TASK=${1:-}
+
+cxr_ensure_services() {
+  case "$_CXR_RUN_TASK" in test | report) ;; *) return 0 ;; esac
+  # shellcheck source=scripts/services.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
+  cxr_services || _cxr_log "warning: Docker services did not start (see above); the Docker tests will fail"
+}
+
 cxr_setup() {
   # Trust the operating system's certificate store (it holds any corporate or proxy CA), not only Deno's
   # built-in Mozilla roots: package downloads through such a proxy fail otherwise.
@@ -53,6 +64,7 @@ cxr_setup() {
   cxr_ensure_deno
   cxr_ensure_apt "${CXR_APT_PACKAGES[@]}"
   cxr_ensure_kernel
+  cxr_ensure_services
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -150,6 +150,27 @@ export async function waitForHealthy(
 }
 
 /**
+ * Waits for a container to exit (`POST /containers/{id}/wait`).
+ *
+ * @param docker the client.
+ * @param id container id.
+ * @returns its exit code.
+ * @example
+ * ```ts ignore
+ * const c = await runContainer(docker, "cxr-training:latest", { cmd: ["gpu-smoke"] });
+ * assert.equal(await waitForExit(docker, c.id), 0);
+ * ```
+ */
+export async function waitForExit(docker: DockerClient, id: string): Promise<number> {
+  const r = await docker.json(
+    "POST",
+    `/containers/${encodeURIComponent(id)}/wait`,
+    `wait for container "${id}"`,
+  );
+  return (r as { StatusCode: number }).StatusCode;
+}
+
+/**
  * Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers) into the two texts.
  *
  * @param bytes the raw stream.
