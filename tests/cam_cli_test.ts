@@ -25,6 +25,8 @@ Deno.test("cxr cam: top class by CAM, chosen class by Grad-CAM with the NIH box 
     out,
     "--engine",
     "tfjs",
+    "--backend",
+    "cpu",
     "--json",
   ]);
   assert.equal(r.code, 0, r.stderr);
@@ -49,6 +51,8 @@ Deno.test("cxr cam: top class by CAM, chosen class by Grad-CAM with the NIH box 
     "Infiltration",
     "--method",
     "gradcam",
+    "--backend",
+    "cpu",
     "--boxes",
     bboxFile,
   ]);

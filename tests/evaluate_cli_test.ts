@@ -12,7 +12,19 @@ Deno.test("cxr evaluate --json: per-class auroc, ci, positives, negatives, mean;
   const model = await tinyBundle(join(dir.path, "bundle"), 32);
   writeTestCache(dir.path, "test", 24, 32);
   const out = join(dir.path, "metrics.json");
-  const args = ["evaluate", "--model", model, "--cache", dir.path, "--partition", "test", "--engine", "tfjs"];
+  const args = [
+    "evaluate",
+    "--model",
+    model,
+    "--cache",
+    dir.path,
+    "--partition",
+    "test",
+    "--engine",
+    "tfjs",
+    "--backend",
+    "cpu",
+  ];
   const r = await runCxr([
     ...args,
     "--bootstrap",

@@ -6,7 +6,18 @@
 import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { choiceOption, type Command, stringOption, UsageError } from "./command.ts";
-import { ENGINES, loadBundle, openPredictor, readBundleMetadata, tfjsPredictor } from "../model/mod.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import {
+  BACKENDS,
+  ENGINES,
+  loadBundle,
+  MODEL_ONNX,
+  openPredictor,
+  readBundleMetadata,
+  selectBackend,
+  tfjsPredictor,
+} from "../model/mod.ts";
 import { readBoundingBoxes } from "../nih/mod.ts";
 import { explainImage, HEATMAP_METHODS } from "../eval/mod.ts";
 
@@ -44,6 +55,12 @@ export const camCommand: Command = {
       description: `auto, ${ENGINES.join(", ")} (cam only; gradcam runs on tfjs).`,
       defaultText: "auto",
     },
+    backend: {
+      type: "string",
+      valueName: "NAME",
+      description: `tfjs backend: auto, ${BACKENDS.join(", ")}.`,
+      defaultText: "auto",
+    },
   },
   async run(values, ctx) {
     const modelDir = stringOption(values, "model");
@@ -58,6 +75,13 @@ export const camCommand: Command = {
         `--class must be one of: ${metadata.classNames.join(", ")}; got "${className}"`,
         { command: "cam" },
       );
+    }
+    const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
+    if (
+      method === "gradcam" || engine === "tfjs" ||
+      (engine === "auto" && !existsSync(join(modelDir, MODEL_ONNX)))
+    ) {
+      ctx.err(`backend: ${(await selectBackend(backend)).name}`);
     }
     const boxes = typeof values.boxes === "string"
       ? readBoundingBoxes(values.boxes).boxes.filter((b) => b.image === basename(image))

@@ -6,9 +6,10 @@
  */
 import { writeFile } from "node:fs/promises";
 import { choiceOption, type Command, intOption, stringOption } from "./command.ts";
-import { ENGINES, openPredictor } from "../model/mod.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { BACKENDS, ENGINES, MODEL_ONNX, openPredictor, selectBackend } from "../model/mod.ts";
 import { evaluate } from "../eval/mod.ts";
-import { Progress } from "../progress.ts";
 
 /**
  * The `evaluate` command. With `--json` it prints the metrics document (`cxr-eval/1`):
@@ -43,6 +44,12 @@ export const evaluateCommand: Command = {
       defaultText: "1000",
     },
     seed: { type: "string", valueName: "S", description: "Bootstrap seed.", defaultText: "0" },
+    backend: {
+      type: "string",
+      valueName: "NAME",
+      description: `tfjs backend (tfjs engine only): auto, ${BACKENDS.join(", ")}.`,
+      defaultText: "auto",
+    },
     batch: { type: "string", valueName: "N", description: "Images per predict call.", defaultText: "16" },
     charts: { type: "string", valueName: "DIR", description: "Write roc.svg, auroc.svg, metrics.json here." },
   },
@@ -54,22 +61,16 @@ export const evaluateCommand: Command = {
     const bootstrap = intOption(values, "bootstrap", { min: 0, max: 1_000_000, fallback: 1000 });
     const seed = intOption(values, "seed", { min: 0, max: 2 ** 32 - 1, fallback: 0 });
     const batchSize = intOption(values, "batch", { min: 1, max: 4096, fallback: 16 });
+    if (engine !== "onnx") {
+      const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
+      const needsTfjs = engine === "tfjs" || !existsSync(join(model, MODEL_ONNX));
+      if (needsTfjs) ctx.err(`backend: ${(await selectBackend(backend)).name}`);
+    }
     const predictor = await openPredictor(model, { engine });
     ctx.err(`engine: ${predictor.engine}, model ${predictor.metadata.modelVersion}`);
-    let bar: Progress | undefined;
     let report;
     try {
-      report = await evaluate(predictor, cache, {
-        partition,
-        batchSize,
-        bootstrap,
-        seed,
-        onProgress: (e) => {
-          bar ??= new Progress({ label: `evaluate ${partition}`, total: e.total });
-          bar.update(e.done);
-        },
-      });
-      bar?.finish();
+      report = await evaluate(predictor, cache, { partition, batchSize, bootstrap, seed, progress: true });
     } finally {
       await predictor.dispose();
     }

@@ -6,6 +6,7 @@
  * @module
  */
 import { openCache } from "../images/mod.ts";
+import { Progress } from "../progress.ts";
 import { classDifferences, LabelMismatchError, type Predictor } from "../model/mod.ts";
 import { perClassAuroc } from "../train/auroc.ts";
 import { bootstrapAuroc, type Interval } from "./bootstrap.ts";
@@ -36,8 +37,10 @@ export interface EvaluateOptions {
   bootstrap?: number;
   /** Bootstrap seed. @default 0 */
   seed?: number;
-  /** Called after each batch. */
+  /** Called once with `done: 0` before the first batch, then after each batch. */
   onProgress?: (event: EvaluateProgress) => void;
+  /** Also draw a progress display (a bar on a terminal, a live line in Jupyter). @default false */
+  progress?: boolean;
 }
 
 /** One class's numbers. */
@@ -206,14 +209,23 @@ export async function evaluate(
   const classes = meta.classNames.length;
   const scores = new Float32Array(cache.count * classes);
   const pixels = new Uint8Array(batchSize * cache.size * cache.size);
+  const bar = options.progress
+    ? new Progress({ label: `evaluate ${partition}`, total: cache.count })
+    : undefined;
+  const report = (event: EvaluateProgress) => {
+    bar?.update(event.done);
+    options.onProgress?.(event);
+  };
+  report({ type: "batch", done: 0, total: cache.count });
   for (let start = 0; start < cache.count; start += batchSize) {
     const n = Math.min(batchSize, cache.count - start);
     const indices = Array.from({ length: n }, (_, k) => start + k);
     const batch = cache.readBatch(indices, pixels).subarray(0, n * cache.size * cache.size);
     const { probabilities } = await predictor.predict(batch, n);
     scores.set(probabilities.subarray(0, n * classes), start * classes);
-    options.onProgress?.({ type: "batch", done: start + n, total: cache.count });
+    report({ type: "batch", done: start + n, total: cache.count });
   }
+  bar?.finish();
   return evaluateScores(scores, cache.labels, meta.classNames, {
     bootstrap: options.bootstrap,
     seed: options.seed,
