@@ -242,6 +242,12 @@ Deno.test({
       }
       assert.deepEqual(lines.map((l) => l.image), some);
       assert.ok(lines.every((l) => Object.keys(l.probabilities!).length === 14));
+      const none = await runCxr(["score", "--model", bundle, "--from-blob", "nih-images/"], { env });
+      assert.equal(none.code, 1);
+      assert.match(
+        none.stderr,
+        /NoImagesError: No images to score: no \.png, \.jpg or \.jpeg blobs under "nih-images\/"/,
+      );
     } finally {
       await azurite.close();
     }

@@ -68,6 +68,22 @@ function _shardName(name: string, shard: Shard | undefined): string {
   return full.replaceAll("{i}", String(shard?.index ?? 0)).replaceAll("{n}", String(shard?.count ?? 1));
 }
 
+/**
+ * The inputs named no image at all (an empty folder, list or blob prefix).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(new NoImagesError("No images to score").name, "NoImagesError");
+ * ```
+ */
+export class NoImagesError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NoImagesError";
+  }
+}
+
 /** Lines appended to `FILE.partial-PID`, renamed to `FILE` only when complete. */
 class AtomicLines {
   #fd: number;
@@ -264,6 +280,13 @@ export const scoreCommand: Command = {
     let file: AtomicLines | undefined;
     try {
       const all = await _sources(values, ctx, storage, tmp);
+      if (all.length === 0) {
+        // An empty shard is normal (more shards than images); an empty list before sharding is a mistake.
+        const from = values["from-blob"] !== undefined
+          ? `blobs under "${values["from-blob"]}" in the images container`
+          : `files in "${values.images ?? values.list}"`;
+        throw new NoImagesError(`No images to score: no .png, .jpg or .jpeg ${from}`);
+      }
       const sources = selectShard(all, shard);
       scorer = await _scorer(values, heatmapDir !== undefined);
       const where = shard
