@@ -10,7 +10,9 @@
  *
  * The service runs with its defaults (2 images scored at once) and a queue of 64, so 32 connections wait
  * rather than get 503 (counted in the table if any). wrk, the service and PyTorch share this machine's cores:
- * say how many when quoting the figures.
+ * say how many, and the load average printed, when quoting the figures. wrk counts only the answers received
+ * within a run, so when 32 connections queue more work than a run can drain (a slow engine), p50/p99 cover
+ * the answered requests only: lengthen `--duration` for those.
  *
  * @module
  */
@@ -208,6 +210,7 @@ if (import.meta.main) {
   const seconds = Number(values.duration);
   const connections = values.connections.split(",").map(Number);
   const engines = values.engines.split(",") as ("onnx" | "tfjs")[];
+  const loadBefore = Deno.loadavg()[0];
   console.error(`Building DenseNet-121 at 224 with seeded weights in ${BUNDLE} (once) ...`);
   await buildBundle();
   const rows: ServeBenchRow[] = [];
@@ -238,9 +241,14 @@ if (import.meta.main) {
   console.error("PyTorch CPU reference ...");
   const torch = await torchRows("1,2", Number(values["torch-iterations"]));
   const cores = navigator.hardwareConcurrency;
+  // Other work on the machine skews every figure: the 1-minute load average before and after says how much.
+  const load = [loadBefore, Deno.loadavg()[0]].map((l) => Number(l.toFixed(2)));
   const lines = [
     `Scoring service, DenseNet-121 at 224, one ${readFileSync(IMAGE).length}-byte NIH PNG per request, ` +
-    `${cores} CPU cores shared by wrk and the service, ${seconds} s per run.`,
+    `${cores} CPU cores shared by wrk and the service, ${seconds} s per run, load average ${
+      load[0]
+    } before and ` +
+    `${load[1]} after.`,
     "",
     "| engine | connections | req/s | p50 ms | p99 ms | 200 | 503 | errors | peak RSS MiB |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -255,5 +263,5 @@ if (import.meta.main) {
     ...torch.map((t) => `| torch ${t.iterations} single images | ${t.threads} | ${t.p50Ms} | ${t.p99Ms} |`),
   ];
   console.log(lines.join("\n"));
-  console.log(JSON.stringify({ rows, torch, cores, seconds }));
+  console.log(JSON.stringify({ rows, torch, cores, seconds, loadAverage: load }));
 }
