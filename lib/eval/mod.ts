@@ -12,6 +12,7 @@
  */
 export * from "./auroc.ts";
 export * from "./heatmap.ts";
+export * from "./colormap.ts";
 export * from "./bootstrap.ts";
 export * from "./roc.ts";
 export * from "./reference.ts";
