@@ -9,6 +9,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import {
   createDenseNet,
@@ -31,19 +32,24 @@ export interface OnnxBenchRow {
   imagesPerSecond: number | null;
   /** Milliseconds per call. */
   msPerBatch: number | null;
+  /** Process CPU milliseconds (user + system, all threads) per image: comparable on a busy machine. */
+  cpuMsPerImage: number | null;
   /** Why it could not be measured. */
   error?: string;
 }
 
-async function timeIt(seconds: number, run: () => Promise<unknown>): Promise<number> {
+/** Wall and process CPU milliseconds per call, after one warm-up call. */
+async function timeIt(seconds: number, run: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
   await run(); // warm-up
+  const cpu = cpuUsage();
   const started = performance.now();
   let calls = 0;
   while (calls < 2 || performance.now() - started < seconds * 1000) {
     await run();
     calls++;
   }
-  return (performance.now() - started) / calls;
+  const used = cpuUsage(cpu);
+  return { wall: (performance.now() - started) / calls, cpu: (used.user + used.system) / 1000 / calls };
 }
 
 async function measure(
@@ -56,17 +62,18 @@ async function measure(
   const pixels = new Uint8Array(batch * 224 * 224);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
   try {
-    const ms = await timeIt(seconds, () => predictor.predict(pixels, batch));
-    return { runtime, threads, batch, imagesPerSecond: (1000 * batch) / ms, msPerBatch: ms };
-  } catch (e) {
+    const { wall, cpu } = await timeIt(seconds, () => predictor.predict(pixels, batch));
     return {
       runtime,
       threads,
       batch,
-      imagesPerSecond: null,
-      msPerBatch: null,
-      error: String(e).split("\n")[0],
+      imagesPerSecond: (1000 * batch) / wall,
+      msPerBatch: wall,
+      cpuMsPerImage: cpu / batch,
     };
+  } catch (e) {
+    const error = String(e).split("\n")[0];
+    return { runtime, threads, batch, imagesPerSecond: null, msPerBatch: null, cpuMsPerImage: null, error };
   }
 }
 
@@ -79,11 +86,12 @@ m = torchvision.models.densenet121(num_classes=14).eval()
 x = torch.rand(batch, 3, 224, 224)
 with torch.no_grad():
     torch.sigmoid(m(x))
-    calls, start = 0, time.perf_counter()
+    calls, start, cpu = 0, time.perf_counter(), time.process_time()
     while calls < 2 or time.perf_counter() - start < seconds:
         torch.sigmoid(m(x))
         calls += 1
-print(json.dumps({"ms": (time.perf_counter() - start) * 1000 / calls}))
+print(json.dumps({"ms": (time.perf_counter() - start) * 1000 / calls,
+                  "cpu": (time.process_time() - cpu) * 1000 / calls}))
 `;
 
 function measureTorch(python: string, threads: number, batch: number, seconds: number): OnnxBenchRow {
@@ -94,10 +102,10 @@ function measureTorch(python: string, threads: number, batch: number, seconds: n
   const row = { runtime: "torch", threads, batch };
   if (r.status !== 0) {
     const why = r.error?.message ?? (r.stderr.trim().split("\n").pop() || `exit ${r.status}`);
-    return { ...row, imagesPerSecond: null, msPerBatch: null, error: why };
+    return { ...row, imagesPerSecond: null, msPerBatch: null, cpuMsPerImage: null, error: why };
   }
-  const { ms } = JSON.parse(r.stdout.trim().split("\n").pop()!);
-  return { ...row, imagesPerSecond: (1000 * batch) / ms, msPerBatch: ms };
+  const { ms, cpu } = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  return { ...row, imagesPerSecond: (1000 * batch) / ms, msPerBatch: ms, cpuMsPerImage: cpu / batch };
 }
 
 /**
@@ -140,11 +148,21 @@ export async function benchOnnx(
   return rows;
 }
 
-/** Renders rows as a Markdown table with each row's speed relative to PyTorch at the same threads and batch. */
+/**
+ * Renders rows as a Markdown table with each row's speed relative to PyTorch at the same threads and batch,
+ * by wall-clock throughput and by CPU time per image (the fair one when other work shares the cores).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const row = { runtime: "torch", threads: 1, batch: 1, imagesPerSecond: 2, msPerBatch: 500, cpuMsPerImage: 500 };
+ * assert.match(formatOnnxBench([row]), /\| torch \| 1 \| 1 \| 2.00 \| 500 \| 500 \| 1.00x \| 1.00x \|/);
+ * ```
+ */
 export function formatOnnxBench(rows: OnnxBenchRow[]): string {
   const lines = [
-    "| runtime | threads | batch | img/s | ms/batch | vs torch |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| runtime | threads | batch | img/s | ms/batch | CPU ms/img | vs torch (img/s) | vs torch (CPU) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     const torch = rows.find((t) => t.runtime === "torch" && t.threads === r.threads && t.batch === r.batch);
@@ -153,7 +171,13 @@ export function formatOnnxBench(rows: OnnxBenchRow[]): string {
       : "-";
     const speed = r.imagesPerSecond === null ? `failed: ${r.error}` : r.imagesPerSecond.toFixed(2);
     const ms = r.msPerBatch === null ? "-" : r.msPerBatch.toFixed(0);
-    lines.push(`| ${r.runtime} | ${r.threads} | ${r.batch} | ${speed} | ${ms} | ${ratio} |`);
+    const cpu = r.cpuMsPerImage === null ? "-" : r.cpuMsPerImage.toFixed(0);
+    const cpuRatio = r.cpuMsPerImage && torch?.cpuMsPerImage
+      ? `${(torch.cpuMsPerImage / r.cpuMsPerImage).toFixed(2)}x`
+      : "-";
+    lines.push(
+      `| ${r.runtime} | ${r.threads} | ${r.batch} | ${speed} | ${ms} | ${cpu} | ${ratio} | ${cpuRatio} |`,
+    );
   }
   return lines.join("\n");
 }
