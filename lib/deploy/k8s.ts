@@ -27,6 +27,7 @@ export * from "./k8s_render.ts";
 export * from "./k8s_rollout.ts";
 export * from "./k8s_jobs.ts";
 export * from "./k8s_validate.ts";
+export * from "./k8s_notebook.ts";
 
 /** The repository's `k8s/` folder. */
 export const K8S_DIR: string = fileURLToPath(new URL("../../k8s/", import.meta.url));
@@ -133,6 +134,7 @@ async function applyAll(
  * @param image The scoring image (e.g. `myacr.azurecr.io/cxr-scoring:1`).
  * @throws {RolloutFailedError} With the reason (ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded).
  * @throws {KubeApiError} When the API server refuses or cannot be reached.
+ * @throws {TypeError} Without an image or a scoring key.
  * @example
  * ```ts ignore
  * const r = await deploy("aks.kubeconfig", "myacr.azurecr.io/cxr-scoring:1", { scoringKey: settings.scoringKey });
@@ -145,6 +147,11 @@ export async function deploy(
   options: DeployOptions = {},
 ): Promise<DeployResult> {
   if (!image) throw new TypeError("deploy: image is required");
+  if (!options.scoringKey) {
+    throw new TypeError(
+      "deploy: scoringKey is required (set CXR_SCORING_KEY); the service must not run with the placeholder",
+    );
+  }
   const objects = renderOverlay({ ...options, image });
   const client = connectKube(kubeconfig, { context: options.context });
   const deployment = objects.find((o) => o.kind === "Deployment")!;
