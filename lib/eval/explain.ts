@@ -205,6 +205,8 @@ export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "
   fraction?: number;
   /** IoBB thresholds. @default IOBB_THRESHOLDS */
   thresholds?: readonly number[];
+  /** Every region above the threshold, or the largest only. @default "all" */
+  regions?: "all" | "largest";
   /** Called after each image. */
   onProgress?: (event: { type: "image"; done: number; total: number; image: string }) => void;
 }
@@ -255,7 +257,7 @@ export async function localizeImages(
     for (const box of list) {
       const { map } = await _map(predictor, pixels, { ...options, className: box.finding });
       const full = upsampleHeatmap(map, original.width, original.height);
-      results.push(localize(full, box, { fraction: options.fraction, thresholds }));
+      results.push(localize(full, box, { fraction: options.fraction, thresholds, regions: options.regions }));
     }
     options.onProgress?.({ type: "image", done: ++done, total: byImage.size, image });
   }

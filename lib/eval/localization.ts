@@ -110,6 +110,8 @@ export interface LocalizeOptions {
   fraction?: number;
   /** IoBB thresholds T. @default IOBB_THRESHOLDS (0.1 … 0.7) */
   thresholds?: readonly number[];
+  /** Boxes of every region above the threshold (ChestX-ray8), or of the largest one only. @default "all" */
+  regions?: "all" | "largest";
 }
 
 /**
@@ -123,6 +125,9 @@ export interface LocalizeOptions {
  * const r = localize({ data, width: 10, height: 10 }, { x: 3, y: 2, w: 5, h: 5 }, { thresholds: [0.5, 0.7] });
  * assert.equal(r.bestIobb, 6 / 9);
  * assert.deepEqual(r.hits, [true, false]);
+ * data.fill(0.8, 90, 100); // a larger hot bottom row elsewhere
+ * const largest = localize({ data, width: 10, height: 10 }, { x: 3, y: 2, w: 5, h: 5 }, { regions: "largest" });
+ * assert.equal(largest.bestIobb, 0);
  * ```
  */
 export function localize(
@@ -131,7 +136,8 @@ export function localize(
   options: LocalizeOptions = {},
 ): LocalizationResult {
   const thresholds = options.thresholds ?? IOBB_THRESHOLDS;
-  const regions = heatmapRegions(map, options.fraction ?? 0.5);
+  const all = heatmapRegions(map, options.fraction ?? 0.5);
+  const regions = options.regions === "largest" ? all.slice(0, 1) : all;
   const best = regions.reduce((m, b) => Math.max(m, iobb(b, truth)), 0);
   return {
     finding: truth.finding ?? "",
