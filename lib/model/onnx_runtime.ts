@@ -6,7 +6,8 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { readBundleMetadata } from "./bundle.ts";
 import type { BundleMetadata } from "./bundle_format.ts";
@@ -49,6 +50,19 @@ export class OnnxRuntimeError extends Error {
     this.name = "OnnxRuntimeError";
     this.file = file;
   }
+}
+
+/** Folder of onnxruntime-node's native binding and libraries for this platform. */
+function _nativeDir(): string {
+  const main = createRequire(import.meta.url).resolve("onnxruntime-node");
+  return join(
+    dirname(main),
+    "..",
+    "bin",
+    "napi-v6",
+    Deno.build.os,
+    Deno.build.arch === "x86_64" ? "x64" : "arm64",
+  );
 }
 
 function _firstLine(e: unknown): string {
@@ -139,6 +153,16 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
     throw new OnnxRuntimeError(
       `Cannot open "${file}" on the "${provider}" provider: this onnxruntime-node build has only ` +
         ort.listSupportedBackends().map((b) => b.name).join(", "),
+      file,
+    );
+  }
+  if (
+    provider === "cuda" && !available.bundled &&
+    !existsSync(join(_nativeDir(), "libonnxruntime_providers_cuda.so"))
+  ) {
+    throw new OnnxRuntimeError(
+      `Cannot open "${file}" on the "cuda" provider: libonnxruntime_providers_cuda.so is not installed beside ` +
+        `onnxruntime-node's binding in ${_nativeDir()} (its install script, which fetches it, is skipped by Deno)`,
       file,
     );
   }
