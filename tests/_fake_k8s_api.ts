@@ -33,7 +33,7 @@ export interface FakeKubeOptions {
   /** GETs of a Deployment before all its replicas report ready. @default 2 */
   readyAfterPolls?: number;
   /** A failure the scoring pods show instead of becoming ready. */
-  failure?: "ImagePullBackOff" | "CrashLoopBackOff" | "ProgressDeadlineExceeded";
+  failure?: "ImagePullBackOff" | "CrashLoopBackOff" | "ProgressDeadlineExceeded" | "Unhealthy";
   /** Where a LoadBalancer Service's `status.loadBalancer.ingress` points (ip and port). */
   loadBalancer?: { ip: string; port: number };
   /** Indexed Jobs: indexes that fail, and how many completions each GET adds. @default [] and 2 */
@@ -144,7 +144,7 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
           ? { reason: "ImagePullBackOff", message: `Back-off pulling image "${imageOf(d)}"` }
           : options.failure === "CrashLoopBackOff"
           ? { reason: "CrashLoopBackOff", message: "back-off 40s restarting failed container=scoring" }
-          : ready
+          : ready || options.failure === "Unhealthy"
           ? undefined
           : { reason: "ContainerCreating" };
         pods.push({
@@ -261,8 +261,21 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
       const selector = url.searchParams.get("labelSelector");
       let items: Obj[];
       if (kind === "Pod") items = podsOf(ns!, selector);
-      else if (kind === "Event") items = [];
-      else {
+      else if (kind === "Event") {
+        items = options.failure === "Unhealthy"
+          ? podsOf(ns!, null).map((p, i) => ({
+            apiVersion: "v1",
+            kind: "Event",
+            metadata: { name: `${p.metadata.name}.unhealthy`, namespace: ns },
+            involvedObject: { kind: "Pod", name: p.metadata.name, namespace: ns },
+            reason: "Unhealthy",
+            type: "Warning",
+            count: 3 + i,
+            message: "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            lastTimestamp: new Date().toISOString(),
+          }))
+          : [];
+      } else {
         items = [...objects.entries()].filter(([p, o]) =>
           o.kind === kind && (ns === undefined || o.metadata.namespace === ns) &&
           selects(selector, o.metadata.labels) &&

@@ -12,6 +12,7 @@ import {
   JobFailedError,
   KubeApiError,
   RolloutFailedError,
+  RolloutTimeoutError,
   runIndexedJob,
   undeploy,
 } from "../lib/deploy/k8s.ts";
@@ -158,6 +159,30 @@ for (
     });
   });
 }
+
+Deno.test("k8s client against a fake API server (no real Kubernetes here): failing readiness probes are reported and named when the rollout times out", async () => {
+  await withFake({ failure: "Unhealthy" }, async (fake) => {
+    const seen: string[][] = [];
+    const e = await deploy(fake.kubeconfig, "cxr-scoring:1", {
+      overlay: "local",
+      scoringKey: KEY,
+      pollMs: 5,
+      timeoutSeconds: 0.2,
+      onProgress: (ev) => ev.type === "rollout" && seen.push(ev.status.probeFailures),
+    }).then(() => assert.fail("deploy succeeded"), (e) => e as RolloutTimeoutError);
+    assert.ok(e instanceof RolloutTimeoutError, String(e));
+    assert.match(
+      e.message,
+      /^Deployment "cxr-scoring" not ready after 0\.2 s: 0\/1 available; cxr-scoring-7f9c-0: Readiness probe failed: HTTP probe failed with statuscode: 503 \(3x\)$/,
+    );
+    assert.ok(seen.length >= 1 && seen.every((f) => f.length === 1));
+    const events = fake.requests.find((r) => r.path.endsWith("/events"))!;
+    assert.equal(
+      new URLSearchParams(events.query).get("fieldSelector"),
+      "involvedObject.kind=Pod,reason=Unhealthy",
+    );
+  });
+});
 
 Deno.test("k8s client against a fake API server (no real Kubernetes here): a refused token is a KubeApiError that never shows the token", async () => {
   await withFake({}, async (fake) => {

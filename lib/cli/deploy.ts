@@ -37,9 +37,9 @@ function describeEvent(e: DeployEvent): string {
   if (e.type === "rollout") {
     const s = e.status;
     const waiting = [...new Set(s.waiting)].join(", ");
-    return `rollout ${s.deployment}: ${s.available}/${s.desired} available${
-      waiting ? ` (waiting: ${waiting})` : ""
-    }`;
+    const probes = s.probeFailures.length ? `; ${s.probeFailures.join("; ")}` : "";
+    return `rollout ${s.deployment}: ${s.available}/${s.desired} available` +
+      `${waiting ? ` (waiting: ${waiting})` : ""}${probes}`;
   }
   return e.address.url ? `endpoint ${e.address.url}` : `no outside address: ${e.address.note}`;
 }

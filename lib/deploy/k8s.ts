@@ -174,7 +174,8 @@ export async function deploy(
       pollMs: options.pollMs,
       onProgress: (status) => {
         const waiting = [...new Set(status.waiting)].join(", ");
-        bar?.update(status.available, status.desired, waiting ? `waiting: ${waiting}` : "available");
+        const note = status.probeFailures[0] ?? (waiting ? `waiting: ${waiting}` : "available");
+        bar?.update(status.available, status.desired, note);
         options.onProgress?.({ type: "rollout", status });
       },
     });

@@ -43,6 +43,8 @@ export interface RolloutStatus {
   done: boolean;
   /** Waiting reasons of the pods, e.g. `["ContainerCreating"]`. */
   waiting: string[];
+  /** The latest failed-probe event of each pod not ready (`Readiness probe failed: ...`). */
+  probeFailures: string[];
 }
 
 /** Options of {@linkcode waitForRollout}. */
@@ -95,8 +97,33 @@ function checkPods(pods: k8s.V1Pod[], deployment: string): string[] {
   return waiting;
 }
 
+/** The newest `Unhealthy` (failed probe) event message of each pod, as `pod: message`. */
+async function probeEvents(client: KubeClient, namespace: string, pods: k8s.V1Pod[]): Promise<string[]> {
+  const names = new Set(pods.map((p) => p.metadata?.name));
+  let events: k8s.CoreV1Event[];
+  try {
+    events = (await client.api(k8s.CoreV1Api).listNamespacedEvent({
+      namespace,
+      fieldSelector: "involvedObject.kind=Pod,reason=Unhealthy",
+    })).items;
+  } catch (e) {
+    throw kubeError(`Listing events in "${namespace}"`, client.server, e);
+  }
+  const newest = new Map<string, k8s.CoreV1Event>();
+  const time = (e: k8s.CoreV1Event) => new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime();
+  for (const e of events) {
+    const pod = e.involvedObject?.name;
+    if (e.reason !== "Unhealthy" || !names.has(pod)) continue;
+    if (!newest.has(pod!) || time(e) >= time(newest.get(pod!)!)) newest.set(pod!, e);
+  }
+  return [...newest].map(([pod, e]) =>
+    `${pod}: ${(e.message ?? "").trim()}${e.count ? ` (${e.count}x)` : ""}`
+  );
+}
+
 /**
- * Polls a Deployment until all its replicas are updated and available.
+ * Polls a Deployment until all its replicas are updated and available. While pods are not ready, their
+ * failed-probe events are read and reported (and named in the timeout error).
  *
  * @throws {RolloutFailedError} On a fatal pod state or the Deployment's progress deadline.
  * @throws {RolloutTimeoutError} When `timeoutSeconds` pass first.
@@ -137,6 +164,10 @@ export async function waitForRollout(
       );
     }
     const waiting = checkPods(pods, name);
+    const notReady = pods.filter((p) =>
+      !p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+    );
+    const probeFailures = notReady.length > 0 ? await probeEvents(client, namespace, notReady) : [];
     last = {
       deployment: name,
       namespace,
@@ -148,6 +179,7 @@ export async function waitForRollout(
         (s.updatedReplicas ?? 0) >= desired && (s.availableReplicas ?? 0) >= desired &&
         (s.replicas ?? 0) <= (s.updatedReplicas ?? 0),
       waiting,
+      probeFailures,
     };
     options.onProgress?.(last);
     if (last.done) return last;
@@ -156,7 +188,8 @@ export async function waitForRollout(
         `Deployment "${name}" not ready after ${
           options.timeoutSeconds ?? 600
         } s: ${last.available}/${desired} ` +
-          `available${waiting.length ? `, pods waiting: ${[...new Set(waiting)].join(", ")}` : ""}`,
+          `available${waiting.length ? `, pods waiting: ${[...new Set(waiting)].join(", ")}` : ""}` +
+          (probeFailures.length ? `; ${probeFailures.join("; ")}` : ""),
       );
     }
     await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
