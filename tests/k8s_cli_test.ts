@@ -1,13 +1,13 @@
 // `k8s render`, `deploy`, `undeploy` and `jobs run` as real subprocesses. The cluster is
 // tests/_fake_k8s_api.ts — a local HTTPS server answering like the Kubernetes API, not Kubernetes — and
-// behind its LoadBalancer address runs a real scoring handler with a tiny model bundle.
+// behind its LoadBalancer address runs a real scoring server (startScoringServer) with a tiny model bundle.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { NIH_SAMPLE, runCxr, tempDir } from "./_fixtures.ts";
 import { startFakeKubeApi } from "./_fake_k8s_api.ts";
-import { createScoringHandler } from "../lib/serve/mod.ts";
+import { startScoringServer } from "../lib/serve/mod.ts";
 import { tinyPredictor } from "../lib/serve/_testing.ts";
 
 const KEY = "cli-scoring-key-abcdef0123456789";
@@ -59,14 +59,21 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     using dir = tempDir();
-    const predictor = await tinyPredictor(join(dir.path, "bundle"));
-    const scoring = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      createScoringHandler(predictor, { key: KEY, log: () => {} }),
-    );
+    const bundle = join(dir.path, "bundle");
+    await (await tinyPredictor(bundle)).dispose();
+    const scoring = await startScoringServer({
+      model: bundle,
+      engine: "tfjs",
+      backend: "cpu",
+      port: 0,
+      key: KEY,
+      log: () => {},
+    });
+    await scoring.ready;
+    const port = Number(new URL(scoring.url).port);
     const fake = await startFakeKubeApi(dir.path, {
       readyAfterPolls: 1,
-      loadBalancer: { ip: "127.0.0.1", port: scoring.addr.port },
+      loadBalancer: { ip: "127.0.0.1", port: port },
       job: { completionsPerPoll: 2 },
     });
     const k = ["--kubeconfig", fake.kubeconfig];
@@ -99,7 +106,7 @@ Deno.test({
           assert.equal(out.overlay, "aks");
           assert.equal(out.applied.length, 6);
           assert.deepEqual([out.rollout.done, out.rollout.available, out.rollout.desired], [true, 2, 2]);
-          assert.equal(out.address.url, `http://127.0.0.1:${scoring.addr.port}`);
+          assert.equal(out.address.url, `http://127.0.0.1:${port}`);
           assert.equal(out.score.model.version, "tiny-v1");
           assert.equal(typeof out.score.top.probability, "number");
           assert.match(r.stderr, /applied Deployment cxr\/cxr-scoring/);
@@ -195,8 +202,7 @@ Deno.test({
       assert.ok(!all.includes(KEY), "scoring key printed");
     } finally {
       await fake.close();
-      await scoring.shutdown();
-      await predictor.dispose();
+      await scoring.close();
     }
   },
 });

@@ -1,6 +1,6 @@
 // The k8s client (lib/deploy/k8s.ts) against tests/_fake_k8s_api.ts: a local HTTPS server that answers like
 // the Kubernetes API server — there is no real Kubernetes here. Behind the fake LoadBalancer address runs a
-// real scoring handler (lib/serve) with a tiny real model bundle.
+// real scoring server (startScoringServer, lib/serve) with a tiny real model bundle.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,7 +16,7 @@ import {
   runIndexedJob,
   undeploy,
 } from "../lib/deploy/k8s.ts";
-import { createScoringHandler, scoreRemote } from "../lib/serve/mod.ts";
+import { scoreRemote, startScoringServer } from "../lib/serve/mod.ts";
 import { tinyPredictor } from "../lib/serve/_testing.ts";
 import { redactSecrets } from "../lib/config.ts";
 
@@ -38,14 +38,20 @@ async function withFake<T>(
 
 Deno.test("k8s client against a fake API server (no real Kubernetes here): deploy applies, waits, scores through the Service, undeploy deletes", async () => {
   using bundle = tempDir();
-  const predictor = await tinyPredictor(bundle.path);
-  const scoring = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    createScoringHandler(predictor, { key: KEY, log: () => {} }),
-  );
+  await (await tinyPredictor(bundle.path)).dispose();
+  const scoring = await startScoringServer({
+    model: bundle.path,
+    engine: "tfjs",
+    backend: "cpu",
+    port: 0,
+    key: KEY,
+    log: () => {},
+  });
+  await scoring.ready;
+  const port = Number(new URL(scoring.url).port);
   try {
     await withFake(
-      { readyAfterPolls: 3, loadBalancer: { ip: "127.0.0.1", port: scoring.addr.port } },
+      { readyAfterPolls: 3, loadBalancer: { ip: "127.0.0.1", port: port } },
       async (fake) => {
         const events: DeployEvent[] = [];
         const result = await deploy(fake.kubeconfig, "cxracr.azurecr.io/cxr-scoring:t1", {
@@ -85,7 +91,7 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
         assert.ok(rollouts[0] && rollouts[0].waiting.includes("ContainerCreating"));
         assert.equal(result.rollout?.done, true);
         assert.equal(result.address?.type, "LoadBalancer");
-        assert.equal(result.address?.url, `http://127.0.0.1:${scoring.addr.port}`);
+        assert.equal(result.address?.url, `http://127.0.0.1:${port}`);
         assert.equal(result.address?.clusterUrl, "http://cxr-scoring.cxr.svc:80");
 
         const answer = await scoreRemote(result.address!.url!, readFileSync(SAMPLE), {
@@ -126,8 +132,7 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
       },
     );
   } finally {
-    await scoring.shutdown();
-    await predictor.dispose();
+    await scoring.close();
   }
 });
 
