@@ -9,7 +9,6 @@ import { Secret } from "../config.ts";
 import {
   buildImage,
   DockerBuildError,
-  type DockerProgressEvent,
   IMAGE_KINDS,
   type ImageKind,
   PROJECT_ROOT,
@@ -17,27 +16,6 @@ import {
   readImageHistory,
 } from "../deploy/mod.ts";
 import { join } from "node:path";
-
-function _buildProgress(kind: string): { onProgress: (e: DockerProgressEvent) => void; finish(): void } {
-  let steps: Progress | undefined;
-  const context = new Progress({ label: `${kind} build context`, unit: "bytes" });
-  return {
-    onProgress(e) {
-      if (e.phase === "context") context.update(e.bytes);
-      else if (e.phase === "step") {
-        if (!steps) {
-          context.finish();
-          steps = new Progress({ label: `build ${kind} image`, total: e.steps, unit: "items" });
-        }
-        steps.update(e.step - 1, e.steps, e.instruction.slice(0, 60));
-      }
-    },
-    finish() {
-      context.finish();
-      steps?.finish();
-    },
-  };
-}
 
 /**
  * `image build training|scoring`. With `--json` it prints the build record:
@@ -81,7 +59,6 @@ export const imageBuildCommand: Command = {
     if (values.model !== undefined && kind !== "scoring") {
       throw new UsageError("--model applies to the scoring image only", { command: "image build" });
     }
-    const progress = _buildProgress(kind);
     let record;
     try {
       record = await buildImage(kind, {
@@ -91,13 +68,11 @@ export const imageBuildCommand: Command = {
         model: values.model as string | undefined,
         tfjsNodeGpu: values["no-tfjs-node"] !== true,
         noCache: values["no-cache"] === true,
-        onProgress: progress.onProgress,
+        progress: true,
       });
     } catch (e) {
       if (e instanceof DockerBuildError) { for (const line of e.output.slice(-15)) ctx.err(`  ${line}`); }
       throw e;
-    } finally {
-      progress.finish();
     }
     if (ctx.json) ctx.out(JSON.stringify(record));
     else {

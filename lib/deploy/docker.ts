@@ -130,7 +130,21 @@ export function splitImageRef(image: string): [string, string] {
   return colon > slash ? [image.slice(0, colon), image.slice(colon + 1)] : [image, "latest"];
 }
 
-/** Parses a stream of newline-separated JSON objects (what build, push and pull answer). */
+/**
+ * Parses a stream of newline-separated JSON objects (what build, push and pull answer).
+ *
+ * @param body the response body.
+ * @returns the objects, as they arrive.
+ * @throws {SyntaxError} for a line that is not JSON.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const body = ReadableStream.from([new TextEncoder().encode('{"stream":"Step 1/2"}\r\n{"aux":{"ID":"sha256:1"}}\n')]);
+ * const docs = [];
+ * for await (const doc of jsonLines(body)) docs.push(doc);
+ * assert.deepEqual(docs, [{ stream: "Step 1/2" }, { aux: { ID: "sha256:1" } }]);
+ * ```
+ */
 export async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
   let rest = "";
   for await (const text of body.pipeThrough(new TextDecoderStream())) {

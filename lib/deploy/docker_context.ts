@@ -120,7 +120,7 @@ async function* _walk(
  * import assert from "node:assert/strict";
  * const names: string[] = [];
  * for await (const m of contextMembers("scoring", {})) if (!m.name.startsWith("node_modules/")) names.push(m.name);
- * assert.ok(names.includes("deno") && names.includes("lib/cli/main.ts") && names.includes("model/"));
+ * assert.ok(names.includes("deno") && names.includes("lib/cli/main.ts") && names.includes("model"));
  * assert.ok(!names.some((n) => n.endsWith("_test.ts")));
  * ```
  */

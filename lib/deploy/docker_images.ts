@@ -10,6 +10,8 @@ import { DockerClient, splitImageRef } from "./docker.ts";
 import type { DockerProgressEvent, ImageLayer, RegistryAuth } from "./docker.ts";
 import { buildContext, dockerfilePath, PROJECT_ROOT } from "./docker_context.ts";
 import type { ImageKind } from "./docker_context.ts";
+import { Progress, type ProgressMode } from "../progress.ts";
+import { JUPYTER_DISPLAY } from "../nih/mod.ts";
 
 /** Options for {@linkcode buildImage}. */
 export interface BuildImageOptions {
@@ -33,8 +35,10 @@ export interface BuildImageOptions {
   historyDir?: string | false;
   /** Ignore the layer cache. @default false */
   noCache?: boolean;
-  /** Build progress. */
+  /** Build progress events. */
   onProgress?: (event: DockerProgressEvent) => void;
+  /** Show progress (context upload, then steps) with {@linkcode Progress}: a bar, lines, or live in Jupyter. */
+  progress?: boolean;
 }
 
 /** One build, as recorded in the history file. */
@@ -123,12 +127,13 @@ export async function buildImage(
 ): Promise<ImageBuildRecord> {
   const root = options.root ?? PROJECT_ROOT;
   const name = options.name ?? `cxr-${kind}`;
-  const tag = options.tag ?? await projectVersionTag(root);
+  const tag = options.tag || await projectVersionTag(root);
   const image = `${name}:${tag}`;
   const buildArgs: Record<string, string> = {};
   if (options.base) buildArgs.BASE = options.base;
   if (kind === "training") buildArgs.TFJS_NODE_GPU = options.tfjsNodeGpu === false ? "0" : "1";
   const docker = options.docker ?? await DockerClient.connect();
+  const shown = options.progress ? buildProgress(kind) : undefined;
   try {
     const started = performance.now();
     const result = await docker.build(buildContext(kind, { root, model: options.model }), {
@@ -137,7 +142,10 @@ export async function buildImage(
       buildArgs,
       labels: { "org.opencontainers.image.title": name, "org.opencontainers.image.version": tag },
       noCache: options.noCache,
-      onProgress: options.onProgress,
+      onProgress: (e) => {
+        shown?.onProgress(e);
+        options.onProgress?.(e);
+      },
     });
     const seconds = Math.round((performance.now() - started) / 100) / 10;
     const info = await docker.inspectImage(image);
@@ -162,8 +170,50 @@ export async function buildImage(
     }
     return record;
   } finally {
+    shown?.finish();
     if (!options.docker) docker.close();
   }
+}
+
+/**
+ * Turns build events into two {@linkcode Progress} displays: context bytes sent, then Dockerfile steps.
+ *
+ * @param kind the image being built (for the labels).
+ * @param options `mode` and `write` as {@linkcode Progress} takes them.
+ * @returns `onProgress` for {@linkcode buildImage} and `finish()`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const lines: string[] = [];
+ * const p = buildProgress("scoring", { mode: "lines", write: (t) => lines.push(t) });
+ * p.onProgress({ phase: "context", bytes: 1024 });
+ * p.onProgress({ phase: "step", step: 1, steps: 2, instruction: "FROM base" });
+ * p.finish();
+ * assert.ok(lines.some((l) => l.includes("build scoring image")));
+ * ```
+ */
+export function buildProgress(
+  kind: ImageKind,
+  options: { mode?: ProgressMode; write?: (text: string) => void } = {},
+): { onProgress: (e: DockerProgressEvent) => void; finish(): void } {
+  let steps: Progress | undefined;
+  const context = new Progress({ label: `${kind} build context`, unit: "bytes", ...options });
+  return {
+    onProgress(e) {
+      if (e.phase === "context") context.update(e.bytes);
+      else if (e.phase === "step") {
+        if (!steps) {
+          context.finish();
+          steps = new Progress({ label: `build ${kind} image`, total: e.steps, unit: "items", ...options });
+        }
+        steps.update(e.step - 1, e.steps, e.instruction.slice(0, 60));
+      }
+    },
+    finish() {
+      context.finish();
+      steps?.finish();
+    },
+  };
 }
 
 /**
@@ -225,7 +275,19 @@ export async function pushImage(
   }
 }
 
-/** Size and layers of one image, rendering as a table in Jupyter. */
+/**
+ * Size and layers of one image, rendering as a table in Jupyter.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+ * const layer = { id: "sha256:1", created: new Date(0), createdBy: "/bin/sh -c #(nop)  EXPOSE 8080", size: 0, tags: [] };
+ * const summary = new ImageSummary("cxr-scoring:1", 2e6, [layer]);
+ * assert.equal(String(summary), "cxr-scoring:1: 2.0 MB, 1 layers\n    0.0 MB  EXPOSE 8080");
+ * assert.match(summary[JUPYTER_DISPLAY]()["text/html"], /<code>EXPOSE 8080<\/code>/);
+ * ```
+ */
 export class ImageSummary {
   constructor(readonly image: string, readonly size: number, readonly layers: ImageLayer[]) {}
 
@@ -236,7 +298,8 @@ export class ImageSummary {
     return [`${this.image}: ${mb(this.size)}, ${this.layers.length} layers`, ...rows].join("\n");
   }
 
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
+  /** Size line and a table of layers (HTML), for Jupyter. */
+  [JUPYTER_DISPLAY](): Record<string, string> {
     const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
     const rows = this.layers.map((l) =>
       `<tr><td style="text-align:right">${(l.size / 1e6).toFixed(1)} MB</td><td><code>${

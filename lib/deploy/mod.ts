@@ -19,3 +19,4 @@ export * from "./docker_containers.ts";
 export * from "./docker_images.ts";
 export * from "./docker_gpu_smoke.ts";
 export * from "./k8s.ts";
+export * from "./docker_run.ts";
