@@ -13,6 +13,8 @@
 import { Buffer } from "node:buffer";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 
@@ -23,6 +25,8 @@ export interface RecordedRequest {
   query: string;
   contentType: string | null;
   authorization: string | null;
+  /** Common name of the verified client certificate, if one was presented. */
+  clientCertificate?: string;
   body: string;
 }
 
@@ -30,6 +34,11 @@ export interface RecordedRequest {
 export interface FakeKubeOptions {
   /** Bearer token the server accepts (others get 401). @default "fake-token-0123456789abcdef" */
   token?: string;
+  /**
+   * How the kubeconfig authenticates: a bearer token, or a client certificate signed by the server's client
+   * CA (what `az aks get-credentials` gives for local accounts). @default "token"
+   */
+  auth?: "token" | "client-certificate";
   /** GETs of a Deployment before all its replicas report ready. @default 2 */
   readyAfterPolls?: number;
   /** A failure the scoring pods show instead of becoming ready. */
@@ -120,12 +129,56 @@ async function makeCertificate(dir: string): Promise<{ cert: string; key: string
   };
 }
 
+async function openssl(args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A client CA and a client certificate (CN `cxr-user`) it signed, written into `dir`. */
+export async function makeClientCertificate(
+  dir: string,
+  name = "client",
+): Promise<{ ca: string; cert: string; key: string }> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  const f = (ext: string) => join(dir, `${name}-${ext}`);
+  await openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    f("ca.key"),
+    "-out",
+    f("ca.pem"),
+    "-days",
+    "1",
+    "-subj",
+    "/CN=fake-client-ca",
+  ]);
+  await openssl([
+    "req",
+    ...ec,
+    "-keyout",
+    f("key.pem"),
+    "-out",
+    f("csr.pem"),
+    "-subj",
+    "/CN=cxr-user/O=system:masters",
+  ]);
+  await openssl([
+    ...["x509", "-req", "-in", f("csr.pem"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial"],
+    ...["-out", f("cert.pem"), "-days", "1"],
+  ]);
+  const read = (ext: string) => Deno.readTextFileSync(f(ext));
+  return { ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem") };
+}
+
 /**
  * Starts the fake API server in `dir` (certificate, key and `kubeconfig` are written there).
  */
 export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {}): Promise<FakeKubeApi> {
   const token = options.token ?? "fake-token-0123456789abcdef";
   const { cert, key } = await makeCertificate(dir);
+  const client = options.auth === "client-certificate" ? await makeClientCertificate(dir) : undefined;
   const requests: RecordedRequest[] = [];
   const objects = new Map<string, Obj>();
   const polls = new Map<string, number>();
@@ -224,7 +277,7 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
     return out;
   };
 
-  const handle = async (req: Request): Promise<Response> => {
+  const handle = async (req: Request, clientCertificate?: string): Promise<Response> => {
     const url = new URL(req.url);
     const body = await req.text();
     requests.push({
@@ -233,9 +286,13 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
       query: url.search,
       contentType: req.headers.get("content-type"),
       authorization: req.headers.get("authorization"),
+      ...(clientCertificate ? { clientCertificate } : {}),
       body,
     });
-    if (req.headers.get("authorization") !== `Bearer ${token}`) {
+    const authorized = client
+      ? clientCertificate === "cxr-user"
+      : req.headers.get("authorization") === `Bearer ${token}`;
+    if (!authorized) {
       return status(401, "Unauthorized", "Unauthorized");
     }
     const group = GROUPS[url.pathname];
@@ -319,7 +376,15 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
   };
 
   // node:https speaks HTTP/1.1 only, like most API server clients; Deno.serve would offer h2 too.
-  const server = createServer({ cert, key }, (req, res) => {
+  const tls = client ? { ca: client.ca, requestCert: true, rejectUnauthorized: false } : {};
+  const server = createServer({ cert, key, ...tls }, (req, res) => {
+    // Deno's node:tls server does not verify client certificates against `ca` (it reports
+    // UNABLE_TO_VERIFY_LEAF_SIGNATURE for a valid chain), so the fake checks the signature itself.
+    const raw = client ? (req.socket as TLSSocket).getPeerCertificate()?.raw : undefined;
+    const peer = raw ? new X509Certificate(raw) : undefined;
+    const cn = peer?.verify(new X509Certificate(client!.ca).publicKey)
+      ? /^CN=(.*)$/m.exec(peer.subject)?.[1]
+      : undefined;
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", async () => {
@@ -332,6 +397,7 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
           headers,
           body: hasBody ? Buffer.concat(chunks) : undefined,
         }),
+        typeof cn === "string" ? cn : undefined,
       );
       const body = Buffer.from(await response.arrayBuffer());
       res.writeHead(response.status, { "content-type": "application/json", "content-length": body.length });
@@ -354,7 +420,12 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
       "users:",
       "- name: fake-user",
       "  user:",
-      `    token: ${token}`,
+      ...(client
+        ? [
+          `    client-certificate-data: ${btoa(client.cert)}`,
+          `    client-key-data: ${btoa(client.key)}`,
+        ]
+        : [`    token: ${token}`]),
       "contexts:",
       "- name: fake",
       "  context: {cluster: fake, user: fake-user}",

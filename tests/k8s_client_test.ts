@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, tempDir } from "./_fixtures.ts";
-import { type FakeKubeOptions, startFakeKubeApi } from "./_fake_k8s_api.ts";
+import { type FakeKubeOptions, makeClientCertificate, startFakeKubeApi } from "./_fake_k8s_api.ts";
 import {
   deploy,
   type DeployEvent,
@@ -210,6 +210,33 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): a ref
     );
     assert.equal(down.status, 0);
     assert.match(down.message, /cannot reach the API server at https:\/\/127\.0\.0\.1:\d+/);
+  });
+});
+
+Deno.test("k8s client against a fake API server (no real Kubernetes here): a client-certificate kubeconfig (AKS local accounts) works, its key is redacted, a foreign certificate is refused", async () => {
+  await withFake({ auth: "client-certificate", readyAfterPolls: 1 }, async (fake) => {
+    const r = await deploy(fake.kubeconfig, "cxr-scoring:1", {
+      overlay: "local",
+      scoringKey: KEY,
+      pollMs: 5,
+    });
+    assert.equal(r.rollout?.done, true);
+    assert.ok(fake.requests.every((q) => q.clientCertificate === "cxr-user" && q.authorization === null));
+    const keyData = /client-key-data: (\S+)/.exec(readFileSync(fake.kubeconfig, "utf8"))![1];
+    assert.equal(redactSecrets(`key ${keyData}`), "key ***");
+
+    using other = tempDir();
+    const foreign = await makeClientCertificate(other.path, "foreign");
+    const bad = fake.kubeconfig + ".foreign";
+    writeFileSync(
+      bad,
+      readFileSync(fake.kubeconfig, "utf8")
+        .replace(/client-certificate-data: \S+/, `client-certificate-data: ${btoa(foreign.cert)}`)
+        .replace(/client-key-data: \S+/, `client-key-data: ${btoa(foreign.key)}`),
+    );
+    const e = await undeploy(bad).then(() => assert.fail("undeploy succeeded"), (e) => e as KubeApiError);
+    assert.equal(e.status, 401);
+    assert.ok(!e.message.includes(btoa(foreign.key)));
   });
 });
 
