@@ -127,6 +127,28 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
         ]);
         const all = await undeploy(fake.kubeconfig);
         assert.deepEqual(all.deleted, [{ kind: "Namespace", name: "cxr" }]);
+        // In the default namespace nothing touches the Namespace object itself.
+        await deploy(fake.kubeconfig, "cxr-scoring:t1", {
+          overlay: "local",
+          namespace: "default",
+          scoringKey: KEY,
+          pollMs: 5,
+        });
+        assert.ok(
+          !fake.requests.some((r) => r.method === "PATCH" && r.path === "/api/v1/namespaces/default"),
+        );
+        fake.objects.set("/api/v1/namespaces/default", {
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: "default", labels: { "app.kubernetes.io/managed-by": "cxr" } },
+        });
+        const inDefault = await undeploy(fake.kubeconfig, { namespace: "default" });
+        assert.equal(inDefault.deleted.length, 5);
+        assert.ok(!inDefault.deleted.some((r) => r.kind === "Namespace"));
+        assert.deepEqual([...fake.objects.keys()], [
+          "/api/v1/namespaces/cxr/configmaps/theirs",
+          "/api/v1/namespaces/default",
+        ]);
         const deletes = fake.requests.filter((r) => r.method === "DELETE");
         assert.ok(deletes.every((r) => !r.path.includes("theirs")));
       },

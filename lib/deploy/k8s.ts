@@ -16,6 +16,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_KINDS,
   type ObjectRef,
+  SYSTEM_NAMESPACES,
 } from "./k8s_client.ts";
 import { type K8sObject, renderKustomization } from "./k8s_render.ts";
 import { type RolloutStatus, type ServiceAddress, serviceAddress, waitForRollout } from "./k8s_rollout.ts";
@@ -57,7 +58,8 @@ export interface RenderOverlayOptions {
 }
 
 /**
- * Renders an overlay of the scoring service and validates it (schemas and cross-references).
+ * Renders an overlay of the scoring service and validates it (schemas and cross-references). In a system
+ * namespace (`default`, `kube-system`, ...) the Namespace object is left out.
  *
  * @throws {RangeError} For an unknown overlay.
  * @throws {ManifestValidationError} When the manifests have problems.
@@ -67,6 +69,7 @@ export interface RenderOverlayOptions {
  * const objects = renderOverlay({ overlay: "local", image: "cxr-scoring:dev", namespace: "demo" });
  * assert.deepEqual(objects.map((o) => o.kind), ["Namespace", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]);
  * assert.ok(objects.every((o) => o.kind === "Namespace" ? o.metadata.name === "demo" : o.metadata.namespace === "demo"));
+ * assert.ok(!renderOverlay({ namespace: "default" }).some((o) => o.kind === "Namespace"));
  * ```
  */
 export function renderOverlay(options: RenderOverlayOptions = {}): K8sObject[] {
@@ -82,7 +85,8 @@ export function renderOverlay(options: RenderOverlayOptions = {}): K8sObject[] {
     scoringKey: key === undefined ? undefined : typeof key === "string" ? key : key.reveal(),
   });
   validateManifests(objects);
-  return objects;
+  // A system namespace already exists and is not ours: applying it would label it managed-by=cxr.
+  return objects.filter((o) => !(o.kind === "Namespace" && SYSTEM_NAMESPACES.includes(o.metadata.name)));
 }
 
 /** Options of {@linkcode deploy}. */
@@ -202,7 +206,7 @@ export interface UndeployOptions {
 
 /**
  * Deletes everything labelled `app.kubernetes.io/managed-by=cxr` in the namespace, then the namespace if it
- * carries the label too. Objects without the label are left alone.
+ * carries the label too (never a system namespace such as `default`). Objects without the label are left alone.
  *
  * @param kubeconfig Path of a kubeconfig file.
  * @example
@@ -225,7 +229,7 @@ export async function undeploy(
       }
     }
   }
-  if (!options.keepNamespace) {
+  if (!options.keepNamespace && !SYSTEM_NAMESPACES.includes(namespace)) {
     const ns = await client.list("v1", "Namespace", "", MANAGED_BY_LABEL);
     for (const ref of ns.filter((n) => n.name === namespace)) {
       const cleaned = { kind: "Namespace", name: ref.name };

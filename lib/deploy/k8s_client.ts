@@ -15,6 +15,14 @@ import type { K8sObject } from "./k8s_render.ts";
 /** The label on everything the deploy step creates; `undeploy` deletes by it. */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by=cxr";
 
+/** Namespaces the cluster owns: never applied (so never labelled as ours) and never deleted. */
+export const SYSTEM_NAMESPACES: readonly string[] = [
+  "default",
+  "kube-system",
+  "kube-public",
+  "kube-node-lease",
+];
+
 /** The kinds `undeploy` looks for, deleted in this order (the Namespace last). */
 export const MANAGED_KINDS: readonly { apiVersion: string; kind: string }[] = [
   { apiVersion: "batch/v1", kind: "Job" },

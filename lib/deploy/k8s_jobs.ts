@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
-import { type KubeClient, kubeError } from "./k8s_client.ts";
+import { type KubeClient, kubeError, SYSTEM_NAMESPACES } from "./k8s_client.ts";
 import { containersOf, type K8sObject, renderKustomization } from "./k8s_render.ts";
 
 /** The Jobs `k8s/jobs/` defines. */
@@ -111,7 +111,10 @@ export function renderIndexedJob(
     throw new RangeError(`parallelism must be an integer >= 1, got ${parallelism}`);
   }
   const objects = renderKustomization(options.jobsDir ?? DEFAULT_JOBS_DIR, { namespace: options.namespace });
-  const kept = objects.filter((o) => o.kind !== "Job" || o.metadata.name === `cxr-${kind}`);
+  const kept = objects.filter((o) =>
+    (o.kind !== "Job" || o.metadata.name === `cxr-${kind}`) &&
+    !(o.kind === "Namespace" && SYSTEM_NAMESPACES.includes(o.metadata.name))
+  );
   const job = kept.find((o) => o.kind === "Job");
   if (!job) throw new RangeError(`no Job "cxr-${kind}" in ${options.jobsDir ?? DEFAULT_JOBS_DIR}`);
   job.metadata.name = `cxr-${kind}-${options.suffix ?? Date.now().toString(36)}`;
