@@ -32,6 +32,7 @@ export const DEMO_NOTEBOOKS: readonly string[] = [
   "notebooks/00_setup_vm.ipynb",
   "notebooks/01_fetch_data.ipynb",
   "notebooks/03_train.ipynb",
+  "notebooks/04_score.ipynb",
 ];
 
 /** Options of {@linkcode runDemo}. */
@@ -42,7 +43,7 @@ export interface DemoOptions {
   size?: number;
   /** Seed of the data and the split. @default 1 */
   seed?: number;
-  /** Notebooks to execute into reports; `[]` for none. @default notebooks 00, 01 and 03 */
+  /** Notebooks to execute into reports; `[]` for none. @default {@linkcode DEMO_NOTEBOOKS} */
   notebooks?: readonly string[];
   /** Where reports go. @default "reports" */
   reportsDir?: string;
@@ -238,10 +239,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       splitFile: join(demoDir, "split-notebook.json"),
       trainingDir: join(demoDir, "training-side-notebook"),
     },
+    // Training reads the copy that came back from blob storage, as on the training VM.
     "03_train.ipynb": {
-      dataDir: join(demoDir, "train", "nih"),
+      dataDir: storage.trainingCopy,
+      synthImages: "0",
       cacheDir: join(demoDir, "train", "cache"),
       outDir: join(demoDir, "train", "run"),
+    },
+    "04_score.ipynb": {
+      dataDir: storage.trainingCopy,
+      cacheDir: join(demoDir, "train", "cache"),
+      modelDir: join(demoDir, "train", "run", "best"),
+      chartsDir: join(demoDir, "train", "eval"),
     },
   };
   const reportsDir = resolve(options.reportsDir ?? "reports");
