@@ -26,6 +26,11 @@ Deno.test("scoring image: local base, real NIH PNG scored via --network host, no
   using dir = tempDir("cxr-docker-scoring-");
   const docker = await DockerClient.connect({ socket: DOCKER_SOCKET });
   const bundle = await tinyBundle(dir.path);
+  // Secrets left beside the bundle must not reach a layer (.dockerignore applies to the bundle folder too).
+  await Deno.writeTextFile(
+    join(bundle, ".env"),
+    `CXR_SCORING_KEY=${SCORING_KEY}\nAZURE_STORAGE_KEY=${STORAGE_KEY}\n`,
+  );
   let containerId = "";
   let remote = "";
   try {

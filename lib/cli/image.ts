@@ -48,6 +48,12 @@ export const imageBuildCommand: Command = {
     model: { type: "string", valueName: "DIR", description: "Model bundle to bake into the scoring image." },
     "no-tfjs-node": { type: "boolean", description: "Training image without @tensorflow/tfjs-node-gpu." },
     "no-cache": { type: "boolean", description: "Do not use the layer cache." },
+    history: {
+      type: "string",
+      valueName: "DIR",
+      description: "Build records folder.",
+      defaultText: "docker/history",
+    },
   },
   async run(values, ctx) {
     const kind = ctx.positionals[0] as ImageKind;
@@ -68,6 +74,7 @@ export const imageBuildCommand: Command = {
         model: values.model as string | undefined,
         tfjsNodeGpu: values["no-tfjs-node"] !== true,
         noCache: values["no-cache"] === true,
+        historyDir: values.history as string | undefined,
         progress: true,
       });
     } catch (e) {
@@ -146,13 +153,20 @@ export const imagePushCommand: Command = {
 export const imageListCommand: Command = {
   name: "image ls",
   summary: "List the images built so far, from docker/history/.",
-  positionals: "[NAME]",
-  options: {},
-  async run(_values, ctx) {
+  positionals: "[NAME...]",
+  options: {
+    history: {
+      type: "string",
+      valueName: "DIR",
+      description: "Build records folder.",
+      defaultText: "docker/history",
+    },
+  },
+  async run(values, ctx) {
+    const dir = stringOption(values, "history", join(PROJECT_ROOT, "docker/history"));
     const names = ctx.positionals.length ? ctx.positionals : IMAGE_KINDS.map((k) => `cxr-${k}`);
-    const builds =
-      (await Promise.all(names.map((n) => readImageHistory(join(PROJECT_ROOT, "docker/history"), n))))
-        .flat().sort((a, b) => a.built.localeCompare(b.built));
+    const builds = (await Promise.all(names.map((n) => readImageHistory(dir, n))))
+      .flat().sort((a, b) => a.built.localeCompare(b.built));
     if (ctx.json) return ctx.out(JSON.stringify({ builds }));
     if (builds.length === 0) {
       return ctx.out("No images built yet (deno task cxr image build training|scoring)");

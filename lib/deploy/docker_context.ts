@@ -159,7 +159,8 @@ export async function* contextMembers(
     if (options.model) {
       const info = await Deno.stat(options.model);
       if (!info.isDirectory) throw new TypeError(`Model bundle "${options.model}" is not a folder`);
-      yield* _walk(resolve(options.model), "model", []);
+      // The same rules: a `.env` or key file left in a bundle folder stays out too.
+      yield* _walk(resolve(options.model), "model", rules);
     } else yield { type: "directory", name: "model", mode: 0o755 };
   }
 }

@@ -8,7 +8,8 @@ import { isIgnored, mayReinclude, parseDockerignore } from "./docker_ignore.ts";
 function fakeProject(): string {
   const root = Deno.makeTempDirSync({ prefix: "cxr-ctx-" });
   const files: Record<string, string> = {
-    ".dockerignore": ".env\n**/*_test.ts\n**/*.map\nnode_modules/.deno/pkg@1/node_modules/pkg/bin/darwin\n",
+    ".dockerignore":
+      ".env\n**/.env\n**/*_test.ts\n**/*.map\nnode_modules/.deno/pkg@1/node_modules/pkg/bin/darwin\n",
     ".env": "CXR_SCORING_KEY=do-not-ship-this-key-123\n",
     "deno.json": "{}",
     "deno.lock": "{}",
@@ -35,6 +36,7 @@ Deno.test("scoring context: .dockerignore applied (no .env, tests, maps, other p
   const bundle = join(root, "bundle");
   mkdirSync(bundle);
   writeFileSync(join(bundle, "metadata.json"), "{}");
+  writeFileSync(join(bundle, ".env"), "AZURE_STORAGE_KEY=do-not-ship-this-key-456\n");
   try {
     const seen = new Map<string, { type: string; mode?: number; text?: string; target?: string }>();
     for await (const e of readTar(buildContext("scoring", { root, model: bundle }), "context.tar")) {
@@ -46,7 +48,14 @@ Deno.test("scoring context: .dockerignore applied (no .env, tests, maps, other p
     assert.ok(names.includes("deno") && names.includes("lib/a.ts") && names.includes("model/metadata.json"));
     assert.ok(names.includes("lib/deep/" + "x".repeat(120) + ".ts"), "long names survive (pax header)");
     assert.ok(names.includes("node_modules/.deno/pkg@1/node_modules/pkg/bin/linux/lib.so"));
-    for (const gone of [".env", "lib/a_test.ts", "node_modules/.deno/pkg@1/node_modules/pkg/index.js.map"]) {
+    for (
+      const gone of [
+        ".env",
+        "model/.env",
+        "lib/a_test.ts",
+        "node_modules/.deno/pkg@1/node_modules/pkg/index.js.map",
+      ]
+    ) {
       assert.ok(!names.includes(gone), `${gone} must not be in the context`);
     }
     assert.ok(!names.some((n) => n.includes("darwin")));
