@@ -36,11 +36,15 @@ COPY --chown=cxr:cxr notebooks /app/notebooks
 RUN ln -s /data /app/data \
  && install -d -o cxr -g cxr /app/.work /app/reports
 
-# tfjs-node-gpu's install script downloads libtensorflow (GPU build) into its package folder.
+# tfjs-node-gpu: the context's copy was set up without its install script (Deno skips scripts by default), so it
+# is set up again here with the script allowed, which downloads libtensorflow 2.9.1 (GPU) and the native addon
+# from storage.googleapis.com; the build fails if either is missing afterwards.
 RUN if [ "${TFJS_NODE_GPU}" = 1 ]; then \
-      DENO_DIR=/tmp/deno-install deno install --frozen --allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0 \
-        --entrypoint lib/model/backend.ts \
-      && test -n "$(find node_modules/.deno -path '*tfjs-node-gpu*' -name 'libtensorflow.so*' | head -1)" \
+      rm -rf node_modules/.deno/@tensorflow+tfjs-node-gpu@4.22.0 node_modules/.deno/.setup-cache.bin \
+      && DENO_DIR=/tmp/deno-install deno install --frozen --allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0 \
+        --entrypoint docker/entrypoints/tfjs_node_gpu.ts \
+      && find node_modules/.deno/@tensorflow+tfjs-node-gpu@4.22.0 -name 'libtensorflow.so*' | grep -q . \
+      && find node_modules/.deno/@tensorflow+tfjs-node-gpu@4.22.0 -name 'tfjs_binding.node' | grep -q . \
       && rm -rf /tmp/deno-install; \
     fi
 
