@@ -26,7 +26,7 @@ USER ${CXR_UID}:${CXR_UID}
 EXPOSE 8080
 # Deno itself does the HTTP check (no curl in the image); it reads CXR_PORT, so a container started on another
 # port (docker run --network host -e CXR_PORT=N ... serve --port N) is still checked where it listens.
-HEALTHCHECK --interval=5s --timeout=5s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["deno", "run", "--quiet", "--cached-only", "--allow-net=127.0.0.1", "--allow-env=CXR_PORT", "/app/docker/entrypoints/healthcheck.ts"]
 ENTRYPOINT ["/app/docker/entrypoints/cxr.sh"]
 CMD ["serve", "--model", "/model", "--host", "0.0.0.0", "--port", "8080"]

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
 import { codeCells } from "./_kernel.ts";
-import { BASE_IMAGE, tinyBundle } from "./_docker.ts";
+import { BASE_IMAGE, DOCKER_SOCKET, tinyBundle } from "./_docker.ts";
 import { cellText, type Notebook, readNotebook } from "../lib/report/mod.ts";
 import { readImageHistory } from "../lib/deploy/mod.ts";
 
@@ -36,7 +36,7 @@ Deno.test("notebook 02 builds both images from the local base, scores a real X-r
     ...["--param", "tfjsNodeGpu=false", "--param", `modelDir=${bundle}`, "--param", `historyDir=${history}`],
     ...["--param", "scoringName=cxr-scoring-nb02", "--param", "trainingName=cxr-training-nb02"],
     ...["--param", "tag=nb02", "--param", `sampleImage=${join(NIH_SAMPLE, "images/00000574_000.png")}`],
-  ], { env: { CXR_SCORING_KEY: SCORING_KEY, CXR_DOCKER_HOST: Deno.env.get("CXR_DOCKER_HOST") ?? "" } });
+  ], { env: { CXR_SCORING_KEY: SCORING_KEY, CXR_DOCKER_HOST: `unix://${DOCKER_SOCKET}` } });
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout).notebooks[0];
   assert.equal(s.ok, true, JSON.stringify(s.error));
