@@ -6,157 +6,31 @@
  *
  * @module
  */
-import { Secret } from "../config.ts";
 import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./docker_errors.ts";
+import {
+  dockerSocketPath,
+  errorMessage,
+  jsonLines,
+  registryAuthHeader,
+  splitImageRef,
+} from "./docker_format.ts";
+import type {
+  DockerBuildOptions,
+  DockerBuildResult,
+  DockerProgressEvent,
+  ImageInfo,
+  ImageLayer,
+  RawImage,
+  RegistryAuth,
+} from "./docker_format.ts";
 
 /** The API version spoken (Docker 20.10 and later). */
 export const DOCKER_API_VERSION = "1.41";
-
-/**
- * The engine's unix socket path from the environment.
- *
- * @param env environment variables. @default `Deno.env.toObject()`
- * @returns the socket path.
- * @throws {TypeError} when the variable is not a `unix://` address.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(dockerSocketPath({ CXR_DOCKER_HOST: "unix:///run/cxr-docker/docker.sock" }), "/run/cxr-docker/docker.sock");
- * assert.equal(dockerSocketPath({}), "/var/run/docker.sock");
- * assert.throws(() => dockerSocketPath({ DOCKER_HOST: "tcp://1.2.3.4:2375" }), /only unix:\/\//);
- * ```
- */
-export function dockerSocketPath(env: Record<string, string | undefined> = Deno.env.toObject()): string {
-  const host = env.CXR_DOCKER_HOST || env.DOCKER_HOST;
-  if (!host) return "/var/run/docker.sock";
-  if (host.startsWith("unix://")) return host.slice("unix://".length);
-  if (host.startsWith("/")) return host;
-  throw new TypeError(
-    `Docker host "${host}" is not supported: only unix:// sockets (CXR_DOCKER_HOST, DOCKER_HOST)`,
-  );
-}
-
-/** Credentials for a registry (`X-Registry-Auth`); the password is only ever sent, never printed. */
-export interface RegistryAuth {
-  username: string;
-  password: Secret | string;
-  /** e.g. `myregistry.azurecr.io`. */
-  serveraddress?: string;
-}
-
-/** What a build or push reports while it runs. */
-export type DockerProgressEvent =
-  | { phase: "context"; bytes: number }
-  | { phase: "step"; step: number; steps: number; instruction: string }
-  | { phase: "output"; line: string }
-  | { phase: "layer"; id: string; status: string; current?: number; total?: number };
-
-/** Options for {@linkcode DockerClient.build}. */
-export interface DockerBuildOptions {
-  /** Dockerfile path inside the context. */
-  dockerfile: string;
-  /** Tags to give the image (`name:tag`); the first names it in errors. */
-  tags: string[];
-  /** `ARG` values. Never pass secrets: build arguments are visible in the image history. */
-  buildArgs?: Record<string, string>;
-  /** Image labels. */
-  labels?: Record<string, string>;
-  /** Network for `RUN` steps (`host` where the engine has no bridge). @default "host" */
-  networkMode?: string;
-  /** Ignore the layer cache. @default false */
-  noCache?: boolean;
-  /** Receives context upload, step and output events. */
-  onProgress?: (event: DockerProgressEvent) => void;
-}
-
-/** A finished build. */
-export interface DockerBuildResult {
-  /** `sha256:...` image id. */
-  id: string;
-  /** Steps the Dockerfile had. */
-  steps: number;
-  /** Steps answered from the layer cache. */
-  cachedSteps: number;
-  /** Context bytes sent. */
-  contextBytes: number;
-}
-
-/** One layer of `GET /images/{name}/history`. */
-export interface ImageLayer {
-  id: string;
-  created: Date;
-  createdBy: string;
-  size: number;
-  tags: string[];
-}
-
-/** The parts of `GET /images/{name}/json` this project uses. */
-export interface ImageInfo {
-  id: string;
-  tags: string[];
-  digests: string[];
-  size: number;
-  created: Date;
-  user: string;
-  env: string[];
-  cmd: string[];
-  entrypoint: string[];
-  exposedPorts: string[];
-  healthcheck?: string[];
-  labels: Record<string, string>;
-}
 
 /** Options for {@linkcode DockerClient}. */
 export interface DockerClientOptions {
   /** Unix socket path. @default {@linkcode dockerSocketPath}() */
   socket?: string;
-}
-
-/**
- * Splits an image reference into repository and tag (`latest` when none).
- *
- * @param image e.g. `127.0.0.1:5000/cxr-scoring:0.1.0-abc1234-20261126`.
- * @returns `[repository, tag]`.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(splitImageRef("127.0.0.1:5000/cxr:1.0"), ["127.0.0.1:5000/cxr", "1.0"]);
- * assert.deepEqual(splitImageRef("127.0.0.1:5000/cxr"), ["127.0.0.1:5000/cxr", "latest"]);
- * ```
- */
-export function splitImageRef(image: string): [string, string] {
-  const slash = image.lastIndexOf("/");
-  const colon = image.lastIndexOf(":");
-  return colon > slash ? [image.slice(0, colon), image.slice(colon + 1)] : [image, "latest"];
-}
-
-/**
- * Parses a stream of newline-separated JSON objects (what build, push and pull answer).
- *
- * @param body the response body.
- * @returns the objects, as they arrive.
- * @throws {SyntaxError} for a line that is not JSON.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const body = ReadableStream.from([new TextEncoder().encode('{"stream":"Step 1/2"}\r\n{"aux":{"ID":"sha256:1"}}\n')]);
- * const docs = [];
- * for await (const doc of jsonLines(body)) docs.push(doc);
- * assert.deepEqual(docs, [{ stream: "Step 1/2" }, { aux: { ID: "sha256:1" } }]);
- * ```
- */
-export async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
-  let rest = "";
-  for await (const text of body.pipeThrough(new TextDecoderStream())) {
-    rest += text;
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      const line = rest.slice(0, nl).trim();
-      rest = rest.slice(nl + 1);
-      if (line) yield JSON.parse(line);
-    }
-  }
-  if (rest.trim()) yield JSON.parse(rest);
 }
 
 /**
@@ -224,7 +98,7 @@ export class DockerClient {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    if (!res.ok) throw new DockerApiError(operation, res.status, _errorMessage(text));
+    if (!res.ok) throw new DockerApiError(operation, res.status, errorMessage(text));
     return text ? JSON.parse(text) : null;
   }
 
@@ -262,7 +136,7 @@ export class DockerClient {
       headers: { "content-type": "application/x-tar" },
       body: counted,
     });
-    if (!res.ok) throw new DockerBuildError(name, "", _errorMessage(await res.text()), []);
+    if (!res.ok) throw new DockerBuildError(name, "", errorMessage(await res.text()), []);
     options.onProgress?.({ phase: "context", bytes: contextBytes });
     let step = "", steps = 0, cachedSteps = 0, id = "";
     const output: string[] = [];
@@ -313,7 +187,7 @@ export class DockerClient {
       "POST",
       `/images/${encodeURIComponent(repo)}/push?tag=${encodeURIComponent(tag)}`,
       {
-        headers: { "X-Registry-Auth": _authHeader(options.auth) },
+        headers: { "X-Registry-Auth": registryAuthHeader(options.auth) },
       },
     );
     return { digest: await this.#progress(res, `push "${image}"`, options.onProgress) };
@@ -327,13 +201,13 @@ export class DockerClient {
     const [repo, tag] = splitImageRef(image);
     const q = new URLSearchParams({ fromImage: repo, tag });
     const res = await this.request("POST", `/images/create?${q}`, {
-      headers: { "X-Registry-Auth": _authHeader(options.auth) },
+      headers: { "X-Registry-Auth": registryAuthHeader(options.auth) },
     });
     await this.#progress(res, `pull "${image}"`, options.onProgress);
   }
 
   async #progress(res: Response, operation: string, onProgress?: (e: DockerProgressEvent) => void) {
-    if (!res.ok) throw new DockerApiError(operation, res.status, _errorMessage(await res.text()));
+    if (!res.ok) throw new DockerApiError(operation, res.status, errorMessage(await res.text()));
     let digest = "";
     for await (const msg of jsonLines(res.body!)) {
       if (msg.error || msg.errorDetail) {
@@ -361,7 +235,7 @@ export class DockerClient {
       "GET",
       `/images/${encodeURIComponent(image)}/json`,
       `inspect image "${image}"`,
-    ) as _RawImage;
+    ) as RawImage;
     const c = r.Config ?? {};
     return {
       id: r.Id,
@@ -399,7 +273,7 @@ export class DockerClient {
   /** `GET /images/{name}/get`: the image as a `docker save` tar stream (layers included). */
   async save(image: string): Promise<ReadableStream<Uint8Array>> {
     const res = await this.request("GET", `/images/${encodeURIComponent(image)}/get`);
-    if (!res.ok) throw new DockerApiError(`save "${image}"`, res.status, _errorMessage(await res.text()));
+    if (!res.ok) throw new DockerApiError(`save "${image}"`, res.status, errorMessage(await res.text()));
     return res.body!;
   }
 
@@ -411,7 +285,7 @@ export class DockerClient {
     );
     const text = await res.text();
     if (!res.ok && res.status !== 404) {
-      throw new DockerApiError(`remove "${image}"`, res.status, _errorMessage(text));
+      throw new DockerApiError(`remove "${image}"`, res.status, errorMessage(text));
     }
   }
 
@@ -423,44 +297,4 @@ export class DockerClient {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** The fields of `GET /images/{name}/json` read here. */
-interface _RawImage {
-  Id: string;
-  RepoTags?: string[] | null;
-  RepoDigests?: string[] | null;
-  Size: number;
-  Created: string;
-  Config?: {
-    User?: string;
-    Env?: string[] | null;
-    Cmd?: string[] | null;
-    Entrypoint?: string[] | null;
-    ExposedPorts?: Record<string, unknown> | null;
-    Healthcheck?: { Test?: string[] };
-    Labels?: Record<string, string> | null;
-  };
-}
-
-function _errorMessage(text: string): string {
-  try {
-    return JSON.parse(text).message ?? text;
-  } catch {
-    return text;
-  }
-}
-
-function _authHeader(auth?: RegistryAuth): string {
-  const doc = auth
-    ? {
-      username: auth.username,
-      password: typeof auth.password === "string" ? auth.password : auth.password.reveal(),
-      serveraddress: auth.serveraddress,
-    }
-    : {};
-  const bytes = new TextEncoder().encode(JSON.stringify(doc));
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_");
 }

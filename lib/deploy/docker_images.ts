@@ -6,12 +6,12 @@
  */
 import { join } from "node:path";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
-import { DockerClient, splitImageRef } from "./docker.ts";
-import type { DockerProgressEvent, ImageLayer, RegistryAuth } from "./docker.ts";
+import { DockerClient } from "./docker.ts";
+import { splitImageRef } from "./docker_format.ts";
+import type { DockerProgressEvent, RegistryAuth } from "./docker_format.ts";
 import { buildContext, dockerfilePath, PROJECT_ROOT } from "./docker_context.ts";
 import type { ImageKind } from "./docker_context.ts";
 import { Progress, type ProgressMode } from "../progress.ts";
-import { JUPYTER_DISPLAY } from "../nih/mod.ts";
 
 /** Options for {@linkcode buildImage}. */
 export interface BuildImageOptions {
@@ -270,75 +270,6 @@ export async function pushImage(
     await docker.tag(image, remoteRepo, tag);
     const { digest } = await docker.push(remote, { auth: options.auth, onProgress: options.onProgress });
     return { image: remote, digest };
-  } finally {
-    if (!options.docker) docker.close();
-  }
-}
-
-/**
- * Size and layers of one image, rendering as a table in Jupyter.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
- * const layer = { id: "sha256:1", created: new Date(0), createdBy: "/bin/sh -c #(nop)  EXPOSE 8080", size: 0, tags: [] };
- * const summary = new ImageSummary("cxr-scoring:1", 2e6, [layer]);
- * assert.equal(String(summary), "cxr-scoring:1: 2.0 MB, 1 layers\n    0.0 MB  EXPOSE 8080");
- * assert.match(summary[JUPYTER_DISPLAY]()["text/html"], /<code>EXPOSE 8080<\/code>/);
- * ```
- */
-export class ImageSummary {
-  constructor(readonly image: string, readonly size: number, readonly layers: ImageLayer[]) {}
-
-  /** Plain text: size, then one line per layer with its size and instruction. */
-  toString(): string {
-    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-    const rows = this.layers.map((l) => `${mb(l.size).padStart(10)}  ${_instruction(l.createdBy)}`);
-    return [`${this.image}: ${mb(this.size)}, ${this.layers.length} layers`, ...rows].join("\n");
-  }
-
-  /** Size line and a table of layers (HTML), for Jupyter. */
-  [JUPYTER_DISPLAY](): Record<string, string> {
-    const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-    const rows = this.layers.map((l) =>
-      `<tr><td style="text-align:right">${(l.size / 1e6).toFixed(1)} MB</td><td><code>${
-        esc(_instruction(l.createdBy))
-      }</code></td></tr>`
-    ).join("");
-    return {
-      "text/plain": this.toString(),
-      "text/html":
-        `<p><b>${esc(this.image)}</b>: ${(this.size / 1e6).toFixed(1)} MB, ${this.layers.length} layers</p>` +
-        `<table><tr><th>size</th><th>instruction</th></tr>${rows}</table>`,
-    };
-  }
-}
-
-function _instruction(createdBy: string): string {
-  const s = createdBy.replace(/^\/bin\/sh -c #\(nop\)\s*/, "").replace(/^\/bin\/sh -c /, "RUN ").trim();
-  return s.length > 120 ? s.slice(0, 117) + "..." : s;
-}
-
-/**
- * Size and layers of an image, for notebook 02 and `cxr image ls`.
- *
- * @param image `name:tag` or id.
- * @param options `docker` client.
- * @returns an {@linkcode ImageSummary}.
- * @example
- * ```ts ignore
- * console.log(String(await describeImage("cxr-scoring:latest")));
- * ```
- */
-export async function describeImage(
-  image: string,
-  options: { docker?: DockerClient } = {},
-): Promise<ImageSummary> {
-  const docker = options.docker ?? await DockerClient.connect();
-  try {
-    const info = await docker.inspectImage(image);
-    return new ImageSummary(image, info.size, await docker.history(image));
   } finally {
     if (!options.docker) docker.close();
   }

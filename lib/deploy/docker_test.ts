@@ -2,8 +2,9 @@
 // streams), so error handling is tested without an engine; tests/docker_*_test.ts use the real one.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DockerClient, jsonLines } from "./docker.ts";
-import type { DockerProgressEvent } from "./docker.ts";
+import { DockerClient } from "./docker.ts";
+import { jsonLines } from "./docker_format.ts";
+import type { DockerProgressEvent } from "./docker_format.ts";
 import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./docker_errors.ts";
 import { Secret } from "../config.ts";
 

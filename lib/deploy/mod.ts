@@ -12,6 +12,8 @@
  * @module
  */
 export * from "./docker.ts";
+export * from "./docker_format.ts";
+export * from "./docker_summary.ts";
 export * from "./docker_errors.ts";
 export * from "./docker_ignore.ts";
 export * from "./docker_context.ts";
