@@ -218,7 +218,7 @@ if (import.meta.main) {
     console.error(`Starting cxr serve --engine ${engine} ...`);
     const service = await startService(engine);
     try {
-      await warmUp(service.url, 2);
+      await warmUp(service.url, 5);
       for (const c of connections) {
         console.error(`  wrk ${c} connection(s), ${seconds} s`);
         const w = await runWrk(service.url, c, seconds);
