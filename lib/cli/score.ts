@@ -194,7 +194,7 @@ export const scoreCommand: Command = {
     "scores the i-th contiguous slice of that order. With --url the key is the setting CXR_SCORING_KEY. " +
     "{i} and {n} in --out and --to-blob become the shard's index and count; a name ending in / gets " +
     "shard-<i>-of-<N>.jsonl (scores.jsonl without --shard) appended. Blob images are named relative to " +
-    "the folder of --from-blob PREFIX, as on disk.",
+    "the folder --from-blob PREFIX (images and images/ alike), as on disk.",
   options: {
     url: { type: "string", valueName: "URL", description: "Scoring service (http://host:port) to call." },
     model: { type: "string", valueName: "DIR", description: "Model bundle to score with in this process." },
@@ -213,7 +213,7 @@ export const scoreCommand: Command = {
     "from-blob": {
       type: "string",
       valueName: "PREFIX",
-      description: 'Score the image blobs under PREFIX in the images container ("" for all).',
+      description: 'Score the image blobs in folder PREFIX of the images container ("" = all).',
     },
     shard: { type: "string", valueName: "i/N", description: "Score only shard i (0-based) of N, or env/N." },
     out: { type: "string", valueName: "FILE", description: "Write the JSON lines to FILE (atomically)." },

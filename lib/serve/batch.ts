@@ -160,9 +160,9 @@ export function readImageList(file: string): string[] {
 }
 
 /**
- * Sources for the image blobs of `container` whose names start with `prefix` (or, with `names`, for each
- * name inside the folder `prefix`, without listing). Each is named by its blob name relative to the
- * prefix's folder part (`images/00000001_000.png` under `images/` is `00000001_000.png`, as it is on disk).
+ * Sources for the image blobs of `container` under the folder `prefix` (`images` and `images/` alike; `""`
+ * is the whole container), or, with `names`, for each name in that folder without listing. Each is named
+ * by its blob name relative to the folder (`images/00000001_000.png` is `00000001_000.png`, as on disk).
  * Reading one downloads it, verified, into `tmpDir` and removes the file.
  *
  * @param store The blob store.
@@ -179,7 +179,7 @@ export function readImageList(file: string): string[] {
  * const conn = await connectStorage(settings, { ensureContainers: true });
  * Deno.writeTextFileSync(`${dir}/x.png`, "png bytes");
  * await conn.store.uploadFile(`${dir}/x.png`, { container: "nih-images", name: "set1/x.png" });
- * const [source] = await blobSources(conn.store, "nih-images", { prefix: "set1/", tmpDir: dir });
+ * const [source] = await blobSources(conn.store, "nih-images", { prefix: "set1", tmpDir: dir });
  * assert.equal(source.name, "x.png");
  * assert.equal(source.location, "nih-images/set1/x.png");
  * assert.equal(new TextDecoder().decode(await source.read()), "png bytes");
@@ -192,15 +192,14 @@ export async function blobSources(
   container: string,
   options: { prefix?: string; names?: readonly string[]; tmpDir: string },
 ): Promise<ImageSource[]> {
-  const prefix = options.prefix ?? "";
-  let folder: string, blobs: string[];
+  const trimmed = (options.prefix ?? "").replace(/^\/+/, "").replace(/\/+$/, "");
+  const folder = trimmed === "" ? "" : trimmed + "/";
+  let blobs: string[];
   if (options.names) {
-    folder = prefix === "" || prefix.endsWith("/") ? prefix : prefix + "/";
     blobs = options.names.map((n) => folder + n);
   } else {
-    folder = prefix.slice(0, prefix.lastIndexOf("/") + 1);
     blobs = [];
-    for await (const b of store.list(container, prefix)) if (_isImage(b.name)) blobs.push(b.name);
+    for await (const b of store.list(container, folder)) if (_isImage(b.name)) blobs.push(b.name);
   }
   let counter = 0;
   return blobs.map((name) => ({

@@ -116,7 +116,7 @@ Deno.test("sortSources orders by name and drops the same location given twice", 
 });
 
 Deno.test({
-  name: "blobSources: lists image blobs under a prefix, or takes names; reads download and clean up",
+  name: "blobSources: lists image blobs under a folder prefix, or takes names; reads download and clean up",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -128,25 +128,31 @@ Deno.test({
     const conn = await connectStorage(settings, { ensureContainers: true });
     try {
       const container = settings.storage.containers.images;
-      for (const name of ["set/b.png", "set/a.jpg", "set/notes.txt", "other/c.png"]) {
+      for (const name of ["set/b.png", "set/a.jpg", "set/notes.txt", "other/c.png", "settings/d.png"]) {
         Deno.writeTextFileSync(join(dir, "f"), `bytes of ${name}`);
         await conn.store.uploadFile(join(dir, "f"), { container, name });
       }
       const tmpDir = join(dir, "tmp");
       Deno.mkdirSync(tmpDir);
-      const listed = await blobSources(conn.store, container, { prefix: "set/", tmpDir });
+      const listed = await blobSources(conn.store, container, { prefix: "set", tmpDir });
       assert.deepEqual(listed.map((s) => s.name), ["a.jpg", "b.png"]);
       assert.equal(listed[1].location, `${container}/set/b.png`);
       assert.equal(new TextDecoder().decode(await listed[1].read()), "bytes of set/b.png");
       assert.deepEqual([...Deno.readDirSync(tmpDir)], []);
       const named = await blobSources(conn.store, container, {
-        prefix: "other/",
+        prefix: "/other/",
         names: ["c.png", "d.png"],
         tmpDir,
       });
+      assert.deepEqual(named.map((s) => [s.name, s.location]), [
+        ["c.png", `${container}/other/c.png`],
+        ["d.png", `${container}/other/d.png`],
+      ]);
       assert.equal(new TextDecoder().decode(await named[0].read()), "bytes of other/c.png");
       await assert.rejects(named[1].read(), /other\/d\.png/);
       assert.ok(!existsSync(join(tmpDir, "1.png")));
+      const whole = await blobSources(conn.store, container, { prefix: "", tmpDir });
+      assert.deepEqual(whole.map((s) => s.name), ["other/c.png", "set/a.jpg", "set/b.png", "settings/d.png"]);
     } finally {
       await conn.close();
       Deno.removeSync(dir, { recursive: true });
