@@ -83,10 +83,14 @@ export class DockerClient {
         client: this.#client,
       });
     } catch (e) {
-      // fetch rejects with a TypeError only when no HTTP exchange happened: nothing listens, no permission.
+      // fetch rejects with a TypeError when the socket cannot be dialled (nothing listens, no permission) and
+      // also when the request body fails while it is sent (then the cause is the body's own error).
       if (!(e instanceof TypeError) || init.signal?.aborted) throw e;
       const cause = (e as { cause?: unknown }).cause;
       const detail = cause instanceof Error ? cause.message : e.message;
+      if (cause instanceof Error && !/error sending request|client error|os error|connect/i.test(detail)) {
+        throw cause;
+      }
       throw new DockerUnavailableError(this.socket, detail.split("\n")[0], { cause: e });
     }
   }

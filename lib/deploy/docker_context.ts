@@ -129,6 +129,17 @@ export async function* contextMembers(
   options: BuildContextOptions = {},
 ): AsyncGenerator<TarMember> {
   dockerfilePath(kind);
+  if (kind === "scoring" && options.model) {
+    const info = await Deno.stat(options.model).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new Deno.errors.NotFound(
+        `Model bundle "${options.model}" does not exist: train one first (notebook 03 or \`deno task demo\`) ` +
+          "or pass another bundle folder",
+        { cause: e },
+      );
+    });
+    if (!info.isDirectory) throw new TypeError(`Model bundle "${options.model}" is not a folder`);
+  }
   const root = resolve(options.root ?? PROJECT_ROOT);
   let rules: IgnoreRule[] = [];
   try {
@@ -157,8 +168,6 @@ export async function* contextMembers(
   }
   if (kind === "scoring") {
     if (options.model) {
-      const info = await Deno.stat(options.model);
-      if (!info.isDirectory) throw new TypeError(`Model bundle "${options.model}" is not a folder`);
       // The same rules: a `.env` or key file left in a bundle folder stays out too.
       yield* _walk(resolve(options.model), "model", rules);
     } else yield { type: "directory", name: "model", mode: 0o755 };

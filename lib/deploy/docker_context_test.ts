@@ -79,6 +79,14 @@ Deno.test("training context: notebooks, no model folder; a missing node_modules 
     for await (const m of contextMembers("training", { root })) names.push(m.name);
     assert.ok(names.includes("notebooks/02.ipynb") && names.includes("docker/training.Dockerfile"));
     assert.ok(!names.some((n) => n.startsWith("model")));
+    await assert.rejects(
+      async () => {
+        for await (
+          const _ of contextMembers("scoring", { root, model: join(root, "no-such-bundle") })
+        ) { /* walk */ }
+      },
+      /Model bundle ".*no-such-bundle" does not exist: train one first/,
+    );
     rmSync(join(root, "node_modules"), { recursive: true });
     await assert.rejects(
       async () => {

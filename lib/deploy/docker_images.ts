@@ -9,7 +9,8 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { DockerClient } from "./docker.ts";
 import { splitImageRef } from "./docker_format.ts";
 import type { DockerProgressEvent, RegistryAuth } from "./docker_format.ts";
-import { buildContext, dockerfilePath, PROJECT_ROOT } from "./docker_context.ts";
+import { contextMembers, dockerfilePath, PROJECT_ROOT } from "./docker_context.ts";
+import { writeTar } from "./_tar_writer.ts";
 import type { ImageKind } from "./docker_context.ts";
 import { Progress, type ProgressMode } from "../progress.ts";
 
@@ -136,7 +137,13 @@ export async function buildImage(
   const shown = options.progress ? buildProgress(kind) : undefined;
   try {
     const started = performance.now();
-    const result = await docker.build(buildContext(kind, { root, model: options.model }), {
+    const members = contextMembers(kind, { root, model: options.model });
+    const first = await members.next(); // a missing bundle or node_modules fails here, before anything is sent
+    const context = ReadableStream.from(writeTar((async function* () {
+      if (!first.done) yield first.value;
+      yield* members;
+    })()));
+    const result = await docker.build(context, {
       dockerfile: dockerfilePath(kind),
       tags: options.latest === false ? [image] : [image, `${name}:latest`],
       buildArgs,

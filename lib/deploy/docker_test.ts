@@ -135,6 +135,23 @@ Deno.test("API errors carry status and the engine's message; a dead socket says 
   assert.match(err.message, /No Docker engine answers on "\/nonexistent\/docker.sock"/);
 });
 
+Deno.test("a context that fails while it is sent rejects with its own error, not as a missing engine", async () => {
+  await withFakeEngine(() => new Response(lines({ stream: "Step 1/1 : FROM scratch\n" })), async (docker) => {
+    const context = ReadableStream.from((async function* () {
+      yield new Uint8Array(512);
+      throw new RangeError("context file changed while it was sent");
+    })());
+    await assert.rejects(
+      docker.build(context, { dockerfile: "Dockerfile", tags: ["x:1"] }),
+      (e: Error) => {
+        assert.ok(!(e instanceof DockerUnavailableError), e.message);
+        assert.match(e.message, /^(RangeError: )?context file changed while it was sent$/);
+        return true;
+      },
+    );
+  });
+});
+
 Deno.test("jsonLines: objects split across chunks and a last line without newline", async () => {
   const text = '{"a":1}\r\n{"b":\n2}'.replace("\n2", "2");
   const enc = new TextEncoder();
