@@ -16,11 +16,11 @@ import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
 import { serveCommand } from "./serve.ts";
 import { exportOnnxCommand } from "./export.ts";
-import { deployCommand, k8sRenderCommand, undeployCommand } from "./deploy.ts";
-import { jobsRunCommand } from "./jobs.ts";
 import { evaluateCommand } from "./evaluate.ts";
 import { camCommand } from "./cam.ts";
 import { scoreCommand } from "./score.ts";
+import { deployCommand, k8sRenderCommand, undeployCommand } from "./deploy.ts";
+import { jobsRunCommand } from "./jobs.ts";
 import { imageBuildCommand, imageListCommand, imagePushCommand } from "./image.ts";
 
 /** Every command `deno task cxr` knows, in the order `--help` lists them. */
@@ -42,13 +42,13 @@ export const COMMANDS: Command[] = [
   imageListCommand,
   serveCommand,
   exportOnnxCommand,
+  evaluateCommand,
+  camCommand,
+  scoreCommand,
   k8sRenderCommand,
   deployCommand,
   undeployCommand,
   jobsRunCommand,
-  evaluateCommand,
-  camCommand,
-  scoreCommand,
   reportCommand,
   jupyterCommand,
 ];
