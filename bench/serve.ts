@@ -6,9 +6,10 @@
  * run, PyTorch CPU (Debian python3-torch + torchvision) densenet121 single-image latency including PNG
  * decode and resize, at 1 and 2 threads, as the ratio to beat. Prints a markdown table and one JSON line.
  *
- *   deno run -A bench/serve.ts [--duration 15] [--connections 1,8,32] [--engines onnx,tfjs] [--torch-iterations 30]
+ *   deno run -A bench/serve.ts [--duration 15] [--connections 1,8,32] [--engines onnx,tfjs] [--max-concurrent 2]
+ *     [--torch-iterations 30]   (0 skips PyTorch)
  *
- * The service runs with its defaults (2 images scored at once) and a queue of 64, so 32 connections wait
+ * The service runs with its default of 2 images scored at once (`--max-concurrent`) and a queue of 64, so 32 connections wait
  * rather than get 503 (counted in the table if any). wrk, the service and PyTorch share this machine's cores:
  * say how many, and the load average printed, when quoting the figures. wrk counts only the answers received
  * within a run, so when 32 connections queue more work than a run can drain (a slow engine), p50/p99 cover
@@ -78,6 +79,7 @@ async function buildBundle(): Promise<void> {
 /** Starts `cxr serve` and waits for its `Listening on` line. */
 async function startService(
   engine: "onnx" | "tfjs",
+  maxConcurrent: number,
 ): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -93,6 +95,8 @@ async function startService(
       "0",
       "--queue",
       "64",
+      "--max-concurrent",
+      String(maxConcurrent),
       ...(engine === "tfjs" ? ["--backend", "wasm"] : []),
     ],
     env: { CXR_SCORING_KEY: KEY, NO_COLOR: "1" },
@@ -205,6 +209,7 @@ if (import.meta.main) {
       connections: { type: "string", default: "1,8,32" },
       engines: { type: "string", default: "onnx,tfjs" },
       "torch-iterations": { type: "string", default: "30" },
+      "max-concurrent": { type: "string", default: "2" },
     },
   });
   const seconds = Number(values.duration);
@@ -216,7 +221,7 @@ if (import.meta.main) {
   const rows: ServeBenchRow[] = [];
   for (const engine of engines) {
     console.error(`Starting cxr serve --engine ${engine} ...`);
-    const service = await startService(engine);
+    const service = await startService(engine, Number(values["max-concurrent"]));
     try {
       await warmUp(service.url, 5);
       for (const c of connections) {
@@ -239,15 +244,16 @@ if (import.meta.main) {
     }
   }
   console.error("PyTorch CPU reference ...");
-  const torch = await torchRows("1,2", Number(values["torch-iterations"]));
+  const iterations = Number(values["torch-iterations"]);
+  const torch = iterations > 0 ? await torchRows("1,2", iterations) : [];
   const cores = navigator.hardwareConcurrency;
   // Other work on the machine skews every figure: the 1-minute load average before and after says how much.
   const load = [loadBefore, Deno.loadavg()[0]].map((l) => Number(l.toFixed(2)));
   const lines = [
     `Scoring service, DenseNet-121 at 224, one ${readFileSync(IMAGE).length}-byte NIH PNG per request, ` +
-    `${cores} CPU cores shared by wrk and the service, ${seconds} s per run, load average ${
-      load[0]
-    } before and ` +
+    `${cores} CPU cores shared by wrk and the service (scoring ${
+      values["max-concurrent"]
+    } at once), ${seconds} s per run, load average ${load[0]} before and ` +
     `${load[1]} after.`,
     "",
     "| engine | connections | req/s | p50 ms | p99 ms | 200 | 503 | errors | peak RSS MiB |",
