@@ -46,12 +46,12 @@ cxr_ensure_kernel() {
   fi
 }
 
-# The task ./run was asked for (a sourced script sees its caller's arguments): `test` and `report` need the
+# The task ./run was asked for (a sourced script sees its caller's arguments): `test`, `report` and `demo` need the
 # Docker engine, registry and local base image (scripts/services.sh), the other tasks do not.
 _CXR_RUN_TASK=${1:-}
 
 cxr_ensure_services() {
-  case "$_CXR_RUN_TASK" in test | report) ;; *) return 0 ;; esac
+  case "$_CXR_RUN_TASK" in test | report | demo) ;; *) return 0 ;; esac
   # shellcheck source=scripts/services.sh
   source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
   cxr_services || _cxr_log "warning: Docker services did not start (see above); the Docker tests will fail"

@@ -14,7 +14,10 @@ export const demoCommand: Command = {
   details:
     "Generates a synthetic NIH-layout data set under $CXR_WORK_DIR/demo (default .work/demo), computes its " +
     "labels and a patient-wise split, uploads it to an in-process Azurite and downloads it again as the training " +
-    "side would, then executes the notebooks into reports/. Running it again reuses what is already there.",
+    "side would, then executes the six notebooks into reports/: setup checks, data, training a tiny DenseNet on " +
+    "the copy that came back from blob, evaluation and heatmaps with a local scoring service, the Docker images " +
+    "(skipped, with the reason, when no Docker engine answers) and the Kubernetes manifests rendered and " +
+    "validated. Running it again reuses what is already there.",
   options: {
     images: {
       type: "string",
@@ -63,5 +66,9 @@ export const demoCommand: Command = {
     ctx.out(`  blob storage  ${summary.storage.endpoint} (Azurite, data under .work/demo/azurite)`);
     ctx.out(`  training copy ${summary.storage.trainingCopy}`);
     for (const r of summary.reports) ctx.out(`  report        ${r.html ?? r.ipynb}`);
+    for (const s of summary.skipped) ctx.out(`  skipped       ${s.notebook}: ${s.reason}`);
+    ctx.out("Artefacts:");
+    const width = Math.max(...summary.artefacts.map((a) => a.name.length));
+    for (const a of summary.artefacts) ctx.out(`  ${a.name.padEnd(width)}  ${a.path}`);
   },
 };

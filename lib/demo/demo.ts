@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadSettings, type Settings } from "../config.ts";
 import { Progress } from "../progress.ts";
@@ -26,14 +26,60 @@ import {
   uploadPath,
 } from "../storage/mod.ts";
 import { type NotebookResult, runNotebook } from "../report/mod.ts";
+import { DockerClient } from "../deploy/mod.ts";
 
-/** The notebooks the demo executes, in order. */
+/**
+ * The notebooks the demo executes, in order: 02 runs after 03 and 04 because its scoring image bakes in the
+ * model 03 trains (on the GPU VM the training image comes first and training runs inside it).
+ */
 export const DEMO_NOTEBOOKS: readonly string[] = [
   "notebooks/00_setup_vm.ipynb",
   "notebooks/01_fetch_data.ipynb",
   "notebooks/03_train.ipynb",
   "notebooks/04_score.ipynb",
+  "notebooks/02_build_image.ipynb",
+  "notebooks/05_deploy.ipynb",
 ];
+
+/** The base image `scripts/services.sh` builds where no base image can be pulled. */
+export const LOCAL_BASE_IMAGE = "cxr-local/bookworm:base";
+
+/** Whether a Docker engine answers, and the base image to build from. */
+export interface DockerAvailability {
+  /** `null` when an engine answers, else why the Docker notebook cannot run. */
+  unavailable: string | null;
+  /** {@link LOCAL_BASE_IMAGE} when the engine has it, else `null` (the Dockerfiles' own bases are pulled). */
+  localBase: string | null;
+}
+
+/**
+ * Asks the Docker engine (`CXR_DOCKER_HOST`, `DOCKER_HOST`, else /var/run/docker.sock) whether it answers and
+ * has the local base image.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const d = await dockerAvailability({ socket: "/nonexistent/docker.sock" });
+ * assert.match(d.unavailable!, /docker\.sock/);
+ * assert.equal(d.localBase, null);
+ * ```
+ */
+export async function dockerAvailability(options: { socket?: string } = {}): Promise<DockerAvailability> {
+  let client: DockerClient;
+  try {
+    client = await DockerClient.connect(options);
+  } catch (e) {
+    return { unavailable: (e as Error).message, localBase: null };
+  }
+  try {
+    await client.inspectImage(LOCAL_BASE_IMAGE);
+    return { unavailable: null, localBase: LOCAL_BASE_IMAGE };
+  } catch {
+    return { unavailable: null, localBase: null };
+  } finally {
+    client.close();
+  }
+}
 
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
@@ -70,6 +116,10 @@ export interface DemoSummary {
   };
   /** Executed notebooks. */
   reports: NotebookResult[];
+  /** Notebooks not executed, and why (notebook 02 without a Docker engine). */
+  skipped: { notebook: string; reason: string }[];
+  /** What the run made, by name, with the path (only those that exist). */
+  artefacts: { name: string; path: string }[];
   /** Wall time of each step in seconds. */
   seconds: Record<string, number>;
 }
@@ -230,6 +280,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   });
 
   const reports: NotebookResult[] = [];
+  const docker = (options.notebooks ?? DEMO_NOTEBOOKS).some((nb) => nb.endsWith("02_build_image.ipynb"))
+    ? await dockerAvailability()
+    : { unavailable: null, localBase: null };
   // Parameters per notebook: everything the demo makes stays under <workDir>/demo.
   const notebookParams: Record<string, Record<string, string>> = {
     "00_setup_vm.ipynb": { envFile: join(demoDir, "demo.env") },
@@ -252,10 +305,34 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       modelDir: join(demoDir, "train", "run", "best"),
       chartsDir: join(demoDir, "train", "eval"),
     },
+    "02_build_image.ipynb": {
+      modelDir: join(demoDir, "train", "run", "best"),
+      tag: DEMO_IMAGE_TAG,
+      historyDir: join(demoDir, "docker-history"),
+      sampleImage: join(storage.trainingCopy, "images", firstImage(join(storage.trainingCopy, "images"))),
+      // Where the engine has the local base (scripts/services.sh), build from it; and never download
+      // libtensorflow in the demo: training ran on the local backend.
+      ...(docker.localBase ? { scoringBase: docker.localBase, trainingBase: docker.localBase } : {}),
+      tfjsNodeGpu: "false",
+    },
+    "05_deploy.ipynb": {
+      kubeconfig: "",
+      image: `cxr-scoring:${DEMO_IMAGE_TAG}`,
+      overlay: "local",
+      replicas: "1",
+      imagesDir: join(storage.trainingCopy, "images"),
+    },
   };
   const reportsDir = resolve(options.reportsDir ?? "reports");
+  const skipped: { notebook: string; reason: string }[] = [];
   for (const nb of options.notebooks ?? DEMO_NOTEBOOKS) {
     const name = nb.replace(/^.*\//, "");
+    if (name === "02_build_image.ipynb" && docker.unavailable) {
+      const reason = `no Docker engine: ${docker.unavailable} (scripts/services.sh starts one)`;
+      skipped.push({ notebook: nb, reason });
+      log(`report: ${name} skipped, ${reason}`);
+      continue;
+    }
     const result = await timed(`report ${name}`, () => {
       if (!existsSync(nb)) {
         throw new Error(`notebook "${nb}" does not exist (run the demo from the repository root)`);
@@ -284,5 +361,27 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     reports.push(result);
     log(`report: ${result.html ?? result.ipynb}`);
   }
-  return { data, split, storage, reports, seconds };
+  const artefacts = [
+    ["synthetic data", dataDir],
+    ["split", split.file],
+    ["training copy (from blob)", storage.trainingCopy],
+    ["preprocessed cache", join(demoDir, "train", "cache")],
+    ["training history", join(demoDir, "train", "run", "history.jsonl")],
+    ["model bundle", join(demoDir, "train", "run", "best")],
+    ["ONNX model", join(demoDir, "train", "run", "best", "model.onnx")],
+    ["evaluation (metrics.json, roc.svg, auroc.svg)", join(demoDir, "train", "eval")],
+    ["image build records", join(demoDir, "docker-history")],
+    ["reports", reportsDir],
+  ].filter(([, path]) => existsSync(path)).map(([name, path]) => ({ name, path }));
+  return { data, split, storage, reports, skipped, artefacts, seconds };
+}
+
+/** The tag of the images the demo builds (notebook 05 renders its manifests for it). */
+export const DEMO_IMAGE_TAG = "demo";
+
+/** The first PNG of a folder, by name. */
+function firstImage(dir: string): string {
+  const first = readdirSync(dir).filter((f) => f.endsWith(".png")).sort()[0];
+  if (!first) throw new Error(`no PNG in "${dir}"`);
+  return first;
 }
