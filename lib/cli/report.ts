@@ -12,6 +12,7 @@ import { loadSettings } from "../config.ts";
 import {
   failureMessage,
   injectParameters,
+  inRunOrder,
   type NotebookResult,
   parseParamArg,
   readNotebook,
@@ -22,11 +23,11 @@ import {
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Every `notebooks/*.ipynb` of the repository, in name order. */
+/** Every `notebooks/*.ipynb` of the repository, in run order (02 after the 03 whose model it packages). */
 function defaultNotebooks(): string[] {
   const dir = join(REPO_ROOT, "notebooks");
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith(".ipynb")).sort().map((f) => join(dir, f));
+  return inRunOrder(readdirSync(dir).filter((f) => f.endsWith(".ipynb")).map((f) => join(dir, f)));
 }
 
 function shortName(path: string): string {
@@ -39,7 +40,8 @@ export const reportCommand: Command = {
   name: "report",
   summary: "Execute notebooks headless on Deno's Jupyter kernel; write executed .ipynb and HTML reports.",
   positionals: "[NOTEBOOK...]",
-  details: "Runs each notebook (default: every notebooks/*.ipynb, in order) in its own folder, stopping at " +
+  details:
+    "Runs each notebook (default: every notebooks/*.ipynb, in run order: 00 01 03 04 02 05) in its own folder, stopping at " +
     "the first failing cell: exit 1 naming the notebook, cell and error; the executed notebook with the " +
     "error is still written. --param name=value re-declares a variable of the cell tagged `parameters` in " +
     "a cell tagged `injected-parameters` inserted after it (numbers, booleans and JSON as they are, " +

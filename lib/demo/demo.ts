@@ -25,21 +25,11 @@ import {
   type TransferSummary,
   uploadPath,
 } from "../storage/mod.ts";
-import { type NotebookResult, runNotebook } from "../report/mod.ts";
+import { NOTEBOOK_RUN_ORDER, type NotebookResult, runNotebook } from "../report/mod.ts";
 import { DockerClient } from "../deploy/mod.ts";
 
-/**
- * The notebooks the demo executes, in order: 02 runs after 03 and 04 because its scoring image bakes in the
- * model 03 trains (on the GPU VM the training image comes first and training runs inside it).
- */
-export const DEMO_NOTEBOOKS: readonly string[] = [
-  "notebooks/00_setup_vm.ipynb",
-  "notebooks/01_fetch_data.ipynb",
-  "notebooks/03_train.ipynb",
-  "notebooks/04_score.ipynb",
-  "notebooks/02_build_image.ipynb",
-  "notebooks/05_deploy.ipynb",
-];
+/** The notebooks the demo executes, in run order ({@linkcode NOTEBOOK_RUN_ORDER}: 02 after 03 and 04). */
+export const DEMO_NOTEBOOKS: readonly string[] = NOTEBOOK_RUN_ORDER.map((nb) => `notebooks/${nb}.ipynb`);
 
 /** The base image `scripts/services.sh` builds where no base image can be pulled. */
 export const LOCAL_BASE_IMAGE = "cxr-local/bookworm:base";

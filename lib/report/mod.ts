@@ -9,3 +9,4 @@ export * from "./params.ts";
 export * from "./python.ts";
 export * from "./runner.ts";
 export * from "./jupyter.ts";
+export * from "./order.ts";
