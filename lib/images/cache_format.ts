@@ -7,6 +7,7 @@
  */
 import { FINDINGS } from "../nih/classes.ts";
 import { type Partition, PARTITIONS } from "../nih/split.ts";
+import { jsonErrorPosition, lineColumn } from "../json_position.ts";
 
 /** The `format` of cache indexes this code writes and reads. */
 export const CACHE_FORMAT = "cxr-cache/1";
@@ -73,12 +74,6 @@ export class CacheFormatError extends SyntaxError {
   }
 }
 
-function lineColumn(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
-  const lines = before.split("\n");
-  return { line: lines.length, column: lines.at(-1)!.length + 1 };
-}
-
 /**
  * Parses and validates a cache index: JSON syntax, format, partition, size, class names, one label string of
  * 14 `0`/`1` per name, `count` equal to the number of names.
@@ -107,8 +102,7 @@ export function parseCacheIndex(text: string, options: { file?: string } = {}): 
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    const m = /position (\d+)/.exec((e as Error).message);
-    const where = lineColumn(text, m ? Number(m[1]) : text.length);
+    const where = jsonErrorPosition(text);
     throw new CacheFormatError(`not valid JSON (${(e as Error).message})`, { file, ...where }, { cause: e });
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) fail("(root)", "expected a JSON object");

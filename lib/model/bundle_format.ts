@@ -4,6 +4,7 @@
  * @module
  */
 import { checkNormalization, Normalization } from "./normalize.ts";
+import { jsonErrorPosition, lineColumn } from "../json_position.ts";
 
 /** Version of the metadata layout written by this code. */
 export const BUNDLE_FORMAT_VERSION = 1;
@@ -59,66 +60,6 @@ export class BundleMetadataSyntaxError extends SyntaxError {
   }
 }
 
-function _lineColumn(text: string, offset: number): [number, number] {
-  const before = text.slice(0, Math.max(0, offset));
-  const lines = before.split("\n");
-  return [lines.length, lines[lines.length - 1].length + 1];
-}
-
-/** Offset of the first character at which `text` stops being valid JSON (V8's messages omit it). */
-function _jsonErrorOffset(text: string): number {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && " \t\r\n".includes(text[i])) i++;
-  };
-  const fail = (): never => {
-    throw i;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === "{" || c === "[") {
-      const close = c === "{" ? "}" : "]";
-      i++;
-      ws();
-      if (text[i] === close) return void i++;
-      for (;;) {
-        if (c === "{") {
-          ws();
-          if (text[i] !== '"') fail();
-          value();
-          ws();
-          if (text[i] !== ":") fail();
-          i++;
-        }
-        value();
-        ws();
-        if (text[i] === ",") i++;
-        else if (text[i] === close) return void i++;
-        else fail();
-      }
-    }
-    if (c === '"') {
-      for (i++; i < text.length && text[i] !== '"'; i++) {
-        if (text[i] === "\\") i++;
-        else if (text.charCodeAt(i) < 0x20) fail();
-      }
-      if (i >= text.length) fail();
-      return void i++;
-    }
-    const m = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i));
-    if (!m) fail();
-    i += m![0].length;
-  };
-  try {
-    value();
-    ws();
-    return i < text.length ? i : text.length;
-  } catch (offset) {
-    return offset as number;
-  }
-}
-
 /**
  * Parses and validates `metadata.json` text.
  *
@@ -139,7 +80,7 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
   let raw: Record<string, unknown>;
   const fail = (key: string | null, what: string, cause?: unknown): never => {
     const at = key === null ? 0 : Math.max(0, text.indexOf(`"${key}"`));
-    const [line, column] = _lineColumn(text, at);
+    const { line, column } = lineColumn(text, at);
     throw new BundleMetadataSyntaxError(
       `Cannot read bundle metadata from "${file}" at line ${line}, column ${column}: ${what}`,
       file,
@@ -152,7 +93,7 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
     raw = JSON.parse(text);
   } catch (e) {
     const message = (e as Error).message;
-    const [line, column] = _lineColumn(text, _jsonErrorOffset(text));
+    const { line, column } = jsonErrorPosition(text);
     throw new BundleMetadataSyntaxError(
       `Cannot read bundle metadata from "${file}" at line ${line}, column ${column}: ${message}`,
       file,

@@ -203,23 +203,3 @@ export interface SplitFileJson {
   patients: { train: number; val: number; test: number };
   images: { train: string[]; val: string[]; test: string[] };
 }
-
-/**
- * 1-based line and column of character `offset` in `text`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(lineColumn("ab\ncd", 4), { line: 2, column: 2 });
- * ```
- */
-export function lineColumn(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let start = 0;
-  const end = Math.max(0, Math.min(offset, text.length));
-  for (let i = text.indexOf("\n"); i >= 0 && i < end; i = text.indexOf("\n", i + 1)) {
-    line++;
-    start = i + 1;
-  }
-  return { line, column: end - start + 1 };
-}

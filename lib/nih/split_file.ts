@@ -7,7 +7,8 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { IMAGE_NAME, lineColumn, NihFormatError, sha256Hex, type SplitFileJson } from "./_format.ts";
+import { IMAGE_NAME, NihFormatError, sha256Hex, type SplitFileJson } from "./_format.ts";
+import { jsonErrorPosition, lineColumn } from "../json_position.ts";
 
 /** The three partitions, in file order. */
 export const PARTITIONS = ["train", "val", "test"] as const;
@@ -124,8 +125,7 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    const m = /position (\d+)/.exec((e as Error).message);
-    const { line, column } = lineColumn(text, m ? Number(m[1]) : text.length);
+    const { line, column } = jsonErrorPosition(text);
     throw new SplitFormatError(`not valid JSON (${(e as Error).message})`, { file, line, column, path: "" }, {
       cause: e,
     });

@@ -12,7 +12,7 @@
  * @module
  */
 import { FINDINGS } from "../nih/mod.ts";
-import { jsonErrorOffset, lineColumn } from "./_json_offset.ts";
+import { jsonErrorOffset, lineColumn } from "../json_position.ts";
 
 /** The `code` of an error document, one per cause a client can tell apart. */
 export const SCORE_ERROR_CODES = [
