@@ -1,5 +1,5 @@
 /**
- * Images: NIH PNGs decoded to grey and resized with sharp, the preprocessed cache (`cxr-cache/1`: one
+ * Images: NIH PNGs decoded to grey and resized with sharp, uncompressed DICOM files read to grey, the preprocessed cache (`cxr-cache/1`: one
  * contiguous uint8 `.bin` per partition plus a `.json` index) built resumably and in shards, its reader, and
  * training-time augmentation in pure TypeScript.
  *
@@ -18,6 +18,7 @@
 export * from "./cache_format.ts";
 export * from "./cache.ts";
 export * from "./decode.ts";
+export * from "./dicom.ts";
 export * from "./build_cache.ts";
 export * from "./merge.ts";
 export * from "./preprocess.ts";

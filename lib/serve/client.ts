@@ -7,6 +7,7 @@
  * @module
  */
 import type { Secret } from "../config.ts";
+import { isDicom } from "../images/dicom.ts";
 import type { Predictor } from "../model/predictor.ts";
 import { parseScoreResponse, type ScoreResponseJson, ScoringServiceError } from "./score_format.ts";
 import { scoreImage } from "./score_image.ts";
@@ -109,6 +110,9 @@ export function scoreUrl(url: string): string {
  * import assert from "node:assert/strict";
  * assert.equal(imageContentType(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10])), "image/png");
  * assert.equal(imageContentType(new Uint8Array([0xff, 0xd8, 0xff, 0xe0])), "image/jpeg");
+ * const dicom = new Uint8Array(132);
+ * dicom.set(new TextEncoder().encode("DICM"), 128);
+ * assert.equal(imageContentType(dicom), "application/dicom");
  * assert.equal(imageContentType(new TextEncoder().encode("hello")), "application/octet-stream");
  * ```
  */
@@ -117,6 +121,7 @@ export function imageContentType(bytes: Uint8Array): string {
     return "image/png";
   }
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "image/jpeg";
+  if (isDicom(bytes)) return "application/dicom";
   return "application/octet-stream";
 }
 

@@ -9,6 +9,7 @@ import { Secret } from "../config.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
 import { decodeBase64, encodeBase64, parseScoreResponse } from "./score_format.ts";
 import { pngWithHeader, tinyPredictor, wrapPredictor } from "./_testing.ts";
+import { writeDicom } from "../images/_dicom_testing.ts";
 
 const KEY = "serve-test-key-5f1c9a";
 const AUTH = { authorization: `Bearer ${KEY}` };
@@ -67,6 +68,60 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
   assert.equal((await sharp(decodeBase64(body3.heatmap!)).metadata()).width, 512);
   assert.deepEqual(logs.map((l) => [l.route, l.status]), [["/score", 200], ["/score", 200], ["/score", 200]]);
   assert.ok(logs.every((l) => typeof l.ms === "number" && typeof l.id === "string"));
+});
+
+Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; a compressed DICOM is refused", async () => {
+  const seen: Uint8Array[] = []; // the model's input pixels, to check the DICOM path feeds the same ones
+  const recording: Predictor = {
+    engine: predictor.engine,
+    metadata: predictor.metadata,
+    predict(pixels, n, options) {
+      seen.push(pixels.slice());
+      return predictor.predict(pixels, n, options);
+    },
+    dispose: () => Promise.resolve(),
+  };
+  const { handler } = setup({}, recording);
+  const { data, info } = await sharp(NIH_PNG).removeAlpha().toColourspace("b-w").raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  const grey = new Uint8Array(info.width * info.height);
+  for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels];
+  const probs = async (res: Response) => {
+    assert.equal(res.status, 200);
+    return parseScoreResponse(await res.text(), 200, { classNames: FINDINGS }).probabilities;
+  };
+  const fromPng = await probs(await handler(post(NIH_PNG, { "content-type": "image/png" })));
+  // window center 128, width 256 maps stored value v to v exactly, so the DICOM carries the PNG's pixels
+  for (const transferSyntax of ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]) {
+    const dicom = writeDicom(grey, info.width, info.height, {
+      transferSyntax,
+      windowCenter: 128,
+      windowWidth: 256,
+    });
+    const raw = await probs(await handler(post(dicom, { "content-type": "application/dicom" })));
+    const json = JSON.stringify({ image: encodeBase64(dicom), heatmap: true });
+    const res = await handler(post(json, { "content-type": "application/json" }));
+    assert.equal(res.status, 200);
+    const body = parseScoreResponse(await res.text(), 200);
+    assert.equal((await sharp(decodeBase64(body.heatmap!)).metadata()).width, 512);
+    assert.equal(Object.keys(raw).length, 14);
+    for (const name of FINDINGS) {
+      assert.ok(Math.abs(raw[name] - fromPng[name]) < 1e-3, `${name}: ${raw[name]} vs ${fromPng[name]}`);
+      assert.ok(Math.abs(body.probabilities[name] - fromPng[name]) < 1e-3, name);
+    }
+  }
+  assert.equal(seen.length, 5);
+  for (const pixels of seen.slice(1)) assert.deepEqual(pixels, seen[0]);
+  const negative = writeDicom(grey, info.width, info.height, { photometric: "MONOCHROME1" });
+  await probs(await handler(post(negative, { "content-type": "application/dicom" })));
+  assert.notDeepEqual(seen[5], seen[0]); // the check above can tell pixels apart
+  const jpegSyntax = writeDicom(grey.subarray(0, 16), 4, 4, { transferSyntax: "1.2.840.10008.1.2.4.50" });
+  const refused = await handler(post(jpegSyntax, { "content-type": "application/dicom" }));
+  const e = await errorOf(refused);
+  assert.deepEqual([refused.status, e.code], [400, "bad_image"]);
+  assert.match(e.message, /transfer syntax 1\.2\.840\.10008\.1\.2\.4\.50 is not supported/);
+  const page = await (await handler(new Request("http://local/"))).text();
+  assert.match(page, /accept="image\/png,image\/jpeg,\.dcm,application\/dicom"/);
 });
 
 Deno.test("health, readiness, page, metrics, HEAD, 404 and 405", async () => {
@@ -170,7 +225,7 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
     [NIH_PNG.subarray(0, 5000), /Cannot decode the image: truncated PNG: no IEND chunk/],
     [new TextEncoder().encode("not an image at all"), /Cannot decode the image: .*unsupported image format/i],
     [pngWithHeader(100000, 100000), /100000x100000 pixels, more than the limit/],
-    [gif, /it is gif, not PNG or JPEG/],
+    [gif, /it is gif, not PNG, JPEG or DICOM/],
   ];
   for (const [bytes, pattern] of images) {
     const res = await handler(post(bytes, { "content-type": "image/png" }));

@@ -48,7 +48,7 @@ export const SCORING_PAGE_HTML: string = `<!doctype html>
 <div class="small">DenseNet-121, 14 ChestX-ray14 findings. Not a diagnosis.</div>
 <form id="form">
   <label>Key <input id="key" type="password" autocomplete="off" placeholder="scoring key"></label>
-  <label>X-ray (PNG or JPEG) <input id="file" type="file" accept="image/png,image/jpeg"></label>
+  <label>X-ray (PNG or JPEG) <input id="file" type="file" accept="image/png,image/jpeg,.dcm,application/dicom"></label>
   <button id="submit" type="submit">Score</button>
 </form>
 <div id="status"></div>

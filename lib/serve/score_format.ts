@@ -3,7 +3,7 @@
  * service answers, and the error document of every non-200 answer. {@linkcode parseScoreRequest} is the
  * server's one parse function, {@linkcode parseScoreResponse} the client's.
  *
- * Request: a raw PNG/JPEG body (`Content-Type: image/png` or `image/jpeg`, options in the query:
+ * Request: a raw PNG/JPEG/DICOM body (`Content-Type: image/png`, `image/jpeg` or `application/dicom`, options in the query:
  * `?heatmap=1&class=Mass`) or JSON `{"image": "<base64>", "heatmap": true, "class": "Mass"}`.
  * Response 200: `{"model": {"name", "version"}, "probabilities": {"Atelectasis": p, ...}, "top": {"class",
  * "probability"}, "heatmap"?: "<base64 png>", "heatmapClass"?: "<name>"}`. Errors:
@@ -31,11 +31,16 @@ export const SCORE_ERROR_CODES = [
 export type ScoreErrorCode = typeof SCORE_ERROR_CODES[number];
 
 /** Content types `POST /score` accepts. */
-export const SCORE_CONTENT_TYPES = ["image/png", "image/jpeg", "application/json"] as const;
+export const SCORE_CONTENT_TYPES = [
+  "image/png",
+  "image/jpeg",
+  "application/dicom",
+  "application/json",
+] as const;
 
 /** The JSON request body of `POST /score`. */
 export interface ScoreRequestJson {
-  /** The PNG or JPEG file, base64 (a `data:image/...;base64,` prefix is allowed). */
+  /** The PNG, JPEG or uncompressed DICOM file, base64 (a `data:image/...;base64,` prefix is allowed). */
   image: string;
   /** Also return a class activation heatmap. @default false */
   heatmap?: boolean;
@@ -64,7 +69,7 @@ export interface ScoreErrorJson {
 
 /** A parsed scoring request, as the handler uses it. */
 export interface ScoreRequest {
-  /** The encoded image (PNG or JPEG bytes). */
+  /** The encoded image (PNG, JPEG or DICOM bytes). */
   image: Uint8Array;
   /** Whether to return a heatmap. */
   heatmap: boolean;
@@ -210,7 +215,7 @@ export function scoreMediaType(contentType: string | null): typeof SCORE_CONTENT
  * Parses the body of `POST /score`.
  *
  * @param body the request body, already read (and size-limited) by the caller.
- * @param contentType the `Content-Type` header (`image/png`, `image/jpeg`, `application/json`).
+ * @param contentType the `Content-Type` header (`image/png`, `image/jpeg`, `application/dicom`, `application/json`).
  * @param options the query of a raw request and the valid class names.
  * @returns image bytes, heatmap flag and heatmap class.
  * @throws {ScoreHttpError} 415 for another content type; 400 `bad_request` for an empty body, invalid JSON

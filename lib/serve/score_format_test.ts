@@ -55,7 +55,7 @@ Deno.test("parseScoreRequest: content types and empty bodies", () => {
     const e = httpError(() => parseScoreRequest(PNG, type));
     assert.equal(e.status, 415);
     assert.equal(e.code, "unsupported_media_type");
-    assert.match(e.message, /send one of: image\/png, image\/jpeg, application\/json/);
+    assert.match(e.message, /send one of: image\/png, image\/jpeg, application\/dicom, application\/json/);
   }
   const empty = httpError(() => parseScoreRequest(new Uint8Array(0), "image/png"));
   assert.equal(empty.status, 400);

@@ -1,11 +1,20 @@
 /**
- * One image through a {@link Predictor}: decode (any size, resized to the model's input), score, and on
+ * One image through a {@link Predictor}: decode (PNG, JPEG or uncompressed DICOM, recognised by its `DICM`
+ * magic whatever the Content-Type; any size, resized to the model's input), score, and on
  * request a class activation heatmap over the X-ray (downscaled to at most 512 px) as a base64 PNG.
  *
  * @module
  */
 import sharp from "sharp";
-import { DecodeError, decodeImage } from "../images/mod.ts";
+import {
+  DecodeError,
+  decodeImage,
+  DicomError,
+  dicomToGrey,
+  isDicom,
+  parseDicom,
+  RESIZE_KERNEL,
+} from "../images/mod.ts";
 import type { Predictor } from "../model/mod.ts";
 import { camForClass, renderHeatmapPng } from "../eval/mod.ts";
 import { encodeBase64, ScoreHttpError, type ScoreRequest, type ScoreResponseJson } from "./score_format.ts";
@@ -29,8 +38,8 @@ function _badImage(reason: string, cause?: unknown): ScoreHttpError {
  * @param request the parsed request (image bytes, heatmap flag and class).
  * @param options heatmap size and pixel limit.
  * @returns the 200 response body.
- * @throws {ScoreHttpError} 400 `bad_image` with the decoder's reason for an undecodable, non-PNG/JPEG or
- * oversized image; 400 `bad_request` for an unknown heatmap class.
+ * @throws {ScoreHttpError} 400 `bad_image` with the decoder's reason for an undecodable, non-PNG/JPEG/DICOM or
+ * oversized image (a compressed DICOM names its transfer syntax); 400 `bad_request` for an unknown heatmap class.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -56,24 +65,54 @@ export async function scoreImage(
 ): Promise<ScoreResponseJson> {
   const { classNames, inputSize, modelVersion, architecture } = predictor.metadata;
   const maxPixels = options.maxPixels ?? 50_000_000;
-  let meta: sharp.Metadata;
-  try {
-    meta = await sharp(request.image, { limitInputPixels: false }).metadata(); // header only
-  } catch (e) {
-    throw _badImage((e as Error).message, e);
+  let grey: { data: Uint8Array; width: number; height: number } | undefined;
+  if (isDicom(request.image)) {
+    try {
+      grey = dicomToGrey(parseDicom(request.image));
+    } catch (e) {
+      throw e instanceof DicomError ? _badImage(e.message, e) : e;
+    }
+    if (grey.width * grey.height > maxPixels) {
+      throw _badImage(
+        `it is ${grey.width}x${grey.height} pixels, more than the limit of ${maxPixels} pixels`,
+      );
+    }
+  } else {
+    let meta: sharp.Metadata;
+    try {
+      meta = await sharp(request.image, { limitInputPixels: false }).metadata(); // header only
+    } catch (e) {
+      throw _badImage((e as Error).message, e);
+    }
+    if (meta.format !== "png" && meta.format !== "jpeg") {
+      throw _badImage(`it is ${meta.format ?? "of an unknown format"}, not PNG, JPEG or DICOM`);
+    }
+    const { width = 0, height = 0 } = meta;
+    if (width * height > maxPixels) {
+      throw _badImage(`it is ${width}x${height} pixels, more than the limit of ${maxPixels} pixels`);
+    }
   }
-  if (meta.format !== "png" && meta.format !== "jpeg") {
-    throw _badImage(`it is ${meta.format ?? "of an unknown format"}, not PNG or JPEG`);
-  }
-  const { width = 0, height = 0 } = meta;
-  if (width * height > maxPixels) {
-    throw _badImage(`it is ${width}x${height} pixels, more than the limit of ${maxPixels} pixels`);
-  }
+  const source = () =>
+    grey
+      ? sharp(grey.data, {
+        raw: { width: grey.width, height: grey.height, channels: 1 },
+        limitInputPixels: false,
+      })
+      : sharp(request.image);
   let pixels: Uint8Array;
-  try {
-    pixels = await decodeImage(request.image, inputSize);
-  } catch (e) {
-    throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
+  if (grey) {
+    const { data, info } = await source()
+      .resize(inputSize, inputSize, { fit: "fill", kernel: RESIZE_KERNEL })
+      .raw({ depth: "uchar" })
+      .toBuffer({ resolveWithObject: true });
+    pixels = new Uint8Array(inputSize * inputSize);
+    for (let p = 0; p < pixels.length; p++) pixels[p] = data[p * info.channels];
+  } else {
+    try {
+      pixels = await decodeImage(request.image, inputSize);
+    } catch (e) {
+      throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
+    }
   }
   const classIndex = request.className === undefined ? -1 : classNames.indexOf(request.className);
   if (request.className !== undefined && classIndex < 0) {
@@ -99,7 +138,7 @@ export async function scoreImage(
   if (request.heatmap && prediction.cam) {
     const mapClass = classIndex >= 0 ? classIndex : top;
     const side = options.heatmapMaxSize ?? 512;
-    const { data, info } = await sharp(request.image)
+    const { data, info } = await source()
       .removeAlpha()
       .toColourspace("b-w")
       .resize(side, side, { fit: "inside", withoutEnlargement: true })

@@ -1,0 +1,147 @@
+/**
+ * Test-only DICOM Part-10 writer: grey pixels to an uncompressed file in implicit or explicit VR little endian.
+ *
+ * @module
+ */
+
+/** Options of {@linkcode writeDicom}. */
+export interface WriteDicomOptions {
+  /** Transfer syntax UID written to (0002,0010); any UID other than implicit VR LE is written as explicit VR LE. @default "1.2.840.10008.1.2.1" */
+  transferSyntax?: string;
+  /** 8 or 16. @default 8 */
+  bitsAllocated?: 8 | 16;
+  /** @default bitsAllocated */
+  bitsStored?: number;
+  /** @default "MONOCHROME2" */
+  photometric?: string;
+  /** @default 1 */
+  samplesPerPixel?: number;
+  rescaleSlope?: number;
+  rescaleIntercept?: number;
+  windowCenter?: number;
+  windowWidth?: number;
+  /** Add a sequence of undefined length (one item of undefined length) before the image attributes. */
+  sequence?: boolean;
+}
+
+const IMPLICIT = "1.2.840.10008.1.2";
+const LONG = new Set(["OB", "OW", "SQ", "UN", "UT"]);
+
+function _pad(value: Uint8Array | string, vr: string): Uint8Array {
+  const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;
+  if (bytes.length % 2 === 0) return bytes;
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  out[bytes.length] = vr === "UI" || vr === "OB" ? 0 : 0x20;
+  return out;
+}
+
+/** Encodes one element; `length` overrides the value's length (e.g. 0xFFFFFFFF for undefined). */
+function _el(
+  tag: number,
+  vr: string,
+  value: Uint8Array | string,
+  explicit: boolean,
+  length?: number,
+): Uint8Array {
+  const v = _pad(value, vr);
+  const len = length ?? v.length;
+  const long = explicit && LONG.has(vr);
+  const head = new Uint8Array(explicit ? (long ? 12 : 8) : 8);
+  const dv = new DataView(head.buffer);
+  dv.setUint16(0, tag >>> 16, true);
+  dv.setUint16(2, tag & 0xffff, true);
+  if (!explicit || tag >>> 16 === 0xfffe) {
+    dv.setUint32(4, len, true);
+  } else {
+    head[4] = vr.charCodeAt(0);
+    head[5] = vr.charCodeAt(1);
+    if (long) dv.setUint32(8, len, true);
+    else dv.setUint16(6, len, true);
+  }
+  return _concat([head, v]);
+}
+
+function _us(n: number): Uint8Array {
+  return new Uint8Array(new Uint16Array([n]).buffer);
+}
+
+function _concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/**
+ * Writes grey pixels as a DICOM Part-10 file.
+ *
+ * @param pixels Row-major stored values (`Uint8Array` for 8 bits, `Uint16Array` for 16).
+ * @param width Columns.
+ * @param height Rows.
+ * @param options Transfer syntax, bit depth, photometric interpretation, rescale and window.
+ * @returns The file's bytes.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const file = writeDicom(new Uint8Array([1, 2, 3, 4]), 2, 2);
+ * assert.equal(new TextDecoder().decode(file.subarray(128, 132)), "DICM");
+ * ```
+ */
+export function writeDicom(
+  pixels: Uint8Array | Uint16Array,
+  width: number,
+  height: number,
+  options: WriteDicomOptions = {},
+): Uint8Array {
+  const ts = options.transferSyntax ?? "1.2.840.10008.1.2.1";
+  const explicit = ts !== IMPLICIT;
+  const bits = options.bitsAllocated ?? 8;
+  const metaBody = _concat([
+    _el(0x00020001, "OB", new Uint8Array([0, 1]), true),
+    _el(0x00020002, "UI", "1.2.840.10008.5.1.4.1.1.1.1", true),
+    _el(0x00020003, "UI", "1.2.3.4.5", true),
+    _el(0x00020010, "UI", ts, true),
+  ]);
+  const groupLength = new Uint8Array(new Uint32Array([metaBody.length]).buffer);
+  const parts: Uint8Array[] = [
+    new Uint8Array(128),
+    new TextEncoder().encode("DICM"),
+    _el(0x00020000, "UL", groupLength, true),
+    metaBody,
+    _el(0x00080060, "CS", "DX", explicit),
+  ];
+  if (options.sequence) {
+    const inner = _el(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.1", explicit);
+    parts.push(
+      _el(0x00081140, "SQ", new Uint8Array(0), explicit, 0xffffffff),
+      _el(0xfffee000, "", new Uint8Array(0), explicit, 0xffffffff),
+      inner,
+      _el(0xfffee00d, "", new Uint8Array(0), explicit),
+      _el(0xfffee0dd, "", new Uint8Array(0), explicit),
+    );
+  }
+  parts.push(
+    _el(0x00280002, "US", _us(options.samplesPerPixel ?? 1), explicit),
+    _el(0x00280004, "CS", options.photometric ?? "MONOCHROME2", explicit),
+    _el(0x00280010, "US", _us(height), explicit),
+    _el(0x00280011, "US", _us(width), explicit),
+    _el(0x00280100, "US", _us(bits), explicit),
+    _el(0x00280101, "US", _us(options.bitsStored ?? bits), explicit),
+    _el(0x00280102, "US", _us((options.bitsStored ?? bits) - 1), explicit),
+    _el(0x00280103, "US", _us(0), explicit),
+  );
+  const ds = (tag: number, v: number | undefined) => {
+    if (v !== undefined) parts.push(_el(tag, "DS", String(v), explicit));
+  };
+  ds(0x00281050, options.windowCenter);
+  ds(0x00281051, options.windowWidth);
+  ds(0x00281052, options.rescaleIntercept);
+  ds(0x00281053, options.rescaleSlope);
+  const data = bits === 16 ? new Uint8Array(Uint16Array.from(pixels).buffer) : Uint8Array.from(pixels);
+  parts.push(_el(0x7fe00010, bits === 16 ? "OW" : "OB", data, explicit));
+  return _concat(parts);
+}
