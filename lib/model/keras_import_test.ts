@@ -6,78 +6,10 @@ import { createDenseNet } from "./densenet.ts";
 import { importKerasWeights, KerasWeightsError } from "./keras_import.ts";
 import { tfl } from "./tf.ts";
 import { setSeededWeights } from "./_testing.ts";
+import { writeKerasH5 } from "./_keras_h5_testing.ts";
 
 await selectBackend("cpu");
 await h5wasm.ready;
-
-interface Layout {
-  /** Put everything under `model_weights` (as `model.save("x.h5")` does). */
-  fullModel?: boolean;
-  /** Store the backbone as one nested-model layer of this name (head stays a top-level layer). */
-  nested?: string;
-  /** Layers left out of the file. */
-  drop?: string[];
-  /** Extra top-level layer with one weight nobody uses. */
-  extra?: boolean;
-  /** Split `layer_names` into `layer_names0`, `layer_names1` (as Keras does past 64 KB). */
-  chunked?: boolean;
-}
-
-// deno-lint-ignore no-explicit-any
-function group(parent: any, path: string): any {
-  let g = parent;
-  for (const part of path.split("/")) g = g.keys().includes(part) ? g.get(part) : g.create_group(part);
-  return g;
-}
-
-/** A string-array attribute as h5py writes Keras' (fixed-length byte strings, `|S<n>`). */
-// deno-lint-ignore no-explicit-any
-function strings(g: any, name: string, values: string[]): void {
-  if (values.length === 0) g.create_attribute(name, []);
-  else g.create_attribute(name, values, [values.length], `S${Math.max(...values.map((v) => v.length))}`);
-}
-
-/** Writes `model`'s weights the way Keras 2 / tf.keras `save_weights(".h5")` lays them out. */
-function writeKerasH5(model: tfl.LayersModel, file: string, layout: Layout = {}): void {
-  const h5 = new h5wasm.File(file, "w");
-  const root = layout.fullModel ? h5.create_group("model_weights") : h5;
-  const layers = model.layers.filter((l) => !(layout.drop ?? []).includes(l.name));
-  const write = (g: ReturnType<typeof group>, weights: tfl.LayerVariable[]) => {
-    strings(g, "weight_names", weights.map((w) => `${w.originalName}:0`));
-    for (const w of weights) {
-      const values = w.read().dataSync() as Float32Array;
-      group(g, w.originalName.slice(0, w.originalName.lastIndexOf("/")))
-        .create_dataset({
-          name: `${w.originalName.split("/").pop()}:0`,
-          data: values,
-          shape: w.shape as number[],
-        });
-    }
-  };
-  const top = layout.nested ? layers.filter((l) => l.name === "predictions") : layers;
-  const names = [
-    ...(layout.nested ? [layout.nested] : []),
-    ...top.map((l) => l.name),
-    ...(layout.extra ? ["extra"] : []),
-  ];
-  if (layout.chunked) {
-    strings(root, "layer_names0", names.slice(0, 1));
-    strings(root, "layer_names1", names.slice(1));
-  } else strings(root, "layer_names", names);
-  if (layout.nested) {
-    write(
-      group(root, layout.nested),
-      layers.filter((l) => l.name !== "predictions").flatMap((l) => l.weights),
-    );
-  }
-  for (const l of top) write(group(root, l.name), l.weights);
-  if (layout.extra) {
-    const g = group(root, "extra");
-    strings(g, "weight_names", ["extra/kernel:0"]);
-    group(g, "extra").create_dataset({ name: "kernel:0", data: new Float32Array([1, 2]), shape: [2] });
-  }
-  h5.close();
-}
 
 function tiny(growthRate = 4): tfl.LayersModel {
   return createDenseNet({ blocks: [2, 2], growthRate, inputSize: 32 });
