@@ -43,6 +43,12 @@ export class KerasWeightsError extends Error {
 export interface ImportKerasWeightsOptions {
   /** Model layers to leave as initialised (e.g. `["predictions"]` with an ImageNet "notop" file). @default [] */
   skipLayers?: readonly string[];
+  /**
+   * Leave model weights the file lacks as initialised and list them in {@link KerasImportResult.missing}
+   * instead of failing (e.g. `train --init colleague.h5` with another head). Shape mismatches still fail.
+   * @default false
+   */
+  allowMissing?: boolean;
 }
 
 /** What {@link importKerasWeights} did. */
@@ -53,6 +59,8 @@ export interface KerasImportResult {
   skipped: string[];
   /** Weights in the file that no model weight used (e.g. an optimizer's or another head's). */
   unused: string[];
+  /** Model weights the file lacks, left as initialised (only ever non-empty with `allowMissing`). */
+  missing: string[];
 }
 
 // deno-lint-ignore no-explicit-any
@@ -122,13 +130,14 @@ function _readKerasWeights(file: string): Map<string, { shape: number[]; values:
 /**
  * Copies the weights of a Keras HDF5 file into `model`, matching `layer/weight` names (`conv1/conv/kernel`,
  * `conv2_block1_0_bn/gamma`, `predictions/bias`, ...). All or nothing: nothing is assigned unless every
- * needed weight is present with the right shape.
+ * needed weight is present (or `allowMissing` is set) and every weight found has the right shape.
  *
  * @param model the tfjs model (e.g. from `createDenseNet`).
  * @param file path of the `.h5` file.
- * @param options layers to skip.
- * @returns counts of loaded, skipped and unused weights.
- * @throws {KerasWeightsError} naming every missing and misshapen weight, or the unreadable file.
+ * @param options layers to skip; whether weights the file lacks are allowed.
+ * @returns counts of loaded weights; skipped, missing and unused weight names.
+ * @throws {KerasWeightsError} naming every missing (unless `allowMissing`) and misshapen weight, or the
+ *   unreadable file.
  * @example
  * ```ts ignore
  * const model = createDenseNet();
@@ -170,15 +179,16 @@ export async function importKerasWeights(
       assignments.push([weight, found]);
     }
   }
-  if (missing.length || misshapen.length) {
+  const missingFails = missing.length > 0 && !options.allowMissing;
+  if (missingFails || misshapen.length) {
     const parts = [
-      missing.length ? `missing ${missing.length}: ${missing.join(", ")}` : "",
+      missingFails ? `missing ${missing.length}: ${missing.join(", ")}` : "",
       misshapen.length ? `wrong shape ${misshapen.length}: ${misshapen.join("; ")}` : "",
     ].filter(Boolean);
     throw new KerasWeightsError(
       `Cannot import Keras weights from "${file}": ${parts.join("; ")}`,
       file,
-      missing,
+      missingFails ? missing : [],
       misshapen,
     );
   }
@@ -187,5 +197,10 @@ export async function importKerasWeights(
       weight.write(tf.tensor(found.values, found.shape));
     });
   }
-  return { loaded: assignments.length, skipped, unused: [...source.keys()].filter((k) => !used.has(k)) };
+  return {
+    loaded: assignments.length,
+    skipped,
+    unused: [...source.keys()].filter((k) => !used.has(k)),
+    missing,
+  };
 }

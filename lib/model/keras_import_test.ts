@@ -89,3 +89,35 @@ Deno.test("keras_import: misshapen weights are all listed and nothing is assigne
     /absent.h5": ENOENT|absent.h5": No such file/,
   );
 });
+
+Deno.test("keras_import: allowMissing leaves absent weights as initialised and lists them, but shapes still fail", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = join(dir, "colleague.h5");
+  const source = tiny();
+  setSeededWeights(source, 26);
+  writeKerasH5(source, file, { drop: ["predictions"], extra: true });
+  const target = tiny();
+  setSeededWeights(target, 27);
+  const head = target.getLayer("predictions").getWeights().map((t) => Array.from(t.dataSync()));
+  const result = await importKerasWeights(target, file, { allowMissing: true });
+  assert.deepEqual(result.missing, ["predictions/kernel", "predictions/bias"]);
+  assert.deepEqual(result.unused, ["extra/kernel"]);
+  assert.equal(result.loaded, source.weights.length - 2);
+  assert.deepEqual(target.getLayer("predictions").getWeights().map((t) => Array.from(t.dataSync())), head);
+  const conv = (m: tfl.LayersModel) => Array.from(m.getLayer("conv1/conv").getWeights()[0].dataSync());
+  assert.deepEqual(conv(target), conv(source));
+  // Without allowMissing the result still says nothing is missing when nothing is.
+  const full = join(dir, "full.h5");
+  writeKerasH5(source, full);
+  assert.deepEqual((await importKerasWeights(tiny(), full)).missing, []);
+  // A shape mismatch is an error even with allowMissing, naming every mismatched weight and no missing one.
+  const wide = tiny(8);
+  writeKerasH5(wide, file, { drop: ["predictions"] });
+  await assert.rejects(importKerasWeights(tiny(4), file, { allowMissing: true }), (e: unknown) => {
+    assert.ok(e instanceof KerasWeightsError);
+    assert.deepEqual(e.missing, []);
+    assert.ok(e.misshapen.includes("conv1/conv/kernel: model [7,7,3,8], file [7,7,3,16]"));
+    assert.doesNotMatch(e.message, /missing/);
+    return true;
+  });
+});
