@@ -8,7 +8,12 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FINDINGS } from "../nih/classes.ts";
-import { BUNDLE_FORMAT_VERSION, BundleMetadata, parseBundleMetadata } from "./bundle_format.ts";
+import {
+  BUNDLE_FORMAT_VERSION,
+  BundleMetadata,
+  parseBundleMetadata,
+  type WeightsProvenance,
+} from "./bundle_format.ts";
 import { loadModel, replaceFolderAtomically, writeModelArtifacts } from "./io.ts";
 import { Normalize } from "./normalize.ts";
 import { tf, tfl } from "./tf.ts";
@@ -30,6 +35,8 @@ export interface SaveBundleOptions {
   architecture?: Record<string, unknown>;
   /** Time written. @default now */
   createdAt?: Date;
+  /** Where the weights came from. @default not recorded */
+  weights?: WeightsProvenance;
 }
 
 /** A loaded bundle. */
@@ -158,6 +165,7 @@ export async function saveBundle(
     architecture: options.architecture ?? {},
     metrics: { ...(options.metrics ?? {}) },
     splitDigest: options.splitDigest ?? null,
+    ...(options.weights ? { weights: structuredClone(options.weights) } : {}),
   };
   await replaceFolderAtomically(dir, async (tmp) => {
     await model.save(tf.io.withSaveHandler((artifacts) => writeModelArtifacts(tmp, artifacts)));

@@ -31,6 +31,50 @@ export interface BundleMetadata {
   metrics: Record<string, number>;
   /** Digest of the data split the model was trained on, or `null` when unknown. */
   splitDigest: string | null;
+  /** Where the weights came from (absent in bundles written before it was recorded). */
+  weights?: WeightsProvenance;
+}
+
+/**
+ * Where a bundle's weights came from: the starting point of training (`imagenet`: Keras Applications'
+ * DenseNet-121 "notop" file; `none`: random initialisation; `file`: a Keras HDF5 file) or an imported Keras
+ * model (`keras`), with the file's name and md5 so the start can be reproduced, and which layers were frozen.
+ */
+export interface WeightsProvenance {
+  /** The starting point. */
+  init: "imagenet" | "none" | "file" | "keras";
+  /** Base name of the weights file, when there was one. */
+  file?: string;
+  /** md5 of that file (32 hex digits). */
+  md5?: string;
+  /** Where it was downloaded from (no query string), when it was. */
+  url?: string;
+  /** Weights copied from the file. */
+  loaded?: number;
+  /** Model weights the file lacked (left as initialised). */
+  missing?: string[];
+  /** `none`, `backbone` or the first trained layer's name. */
+  freeze?: string;
+}
+
+const _INITS = ["imagenet", "none", "file", "keras"];
+
+function _weightsProvenance(v: unknown, fail: (key: string, what: string) => never): WeightsProvenance {
+  if (!v || typeof v !== "object" || Array.isArray(v)) fail("weights", "weights must be an object");
+  const w = v as Record<string, unknown>;
+  if (!_INITS.includes(w.init as string)) fail("weights", `weights.init must be one of ${_INITS.join(", ")}`);
+  for (const k of ["file", "md5", "url", "freeze"]) {
+    if (w[k] !== undefined && typeof w[k] !== "string") fail("weights", `weights.${k} must be a string`);
+  }
+  if (w.loaded !== undefined && !Number.isInteger(w.loaded)) {
+    fail("weights", "weights.loaded must be an integer");
+  }
+  if (
+    w.missing !== undefined && !(Array.isArray(w.missing) && w.missing.every((m) => typeof m === "string"))
+  ) {
+    fail("weights", "weights.missing must be an array of strings");
+  }
+  return { ...w } as unknown as WeightsProvenance;
 }
 
 /**
@@ -156,5 +200,6 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
     architecture: record("architecture"),
     metrics: metrics as Record<string, number>,
     splitDigest: (raw.splitDigest ?? null) as string | null,
+    ...(raw.weights === undefined ? {} : { weights: _weightsProvenance(raw.weights, fail) }),
   };
 }

@@ -130,3 +130,30 @@ Deno.test("bundle: unreadable metadata is a BundleMetadataSyntaxError with file,
     assert.throws(() => parseBundleMetadata(JSON.stringify({ ...good, ...patch }), "m.json"), pattern);
   }
 });
+
+Deno.test("bundle: weights provenance (init, file, md5, freeze) round-trips, and a bad one is named", async () => {
+  const dir = join(await Deno.makeTempDir(), "bundle");
+  const model = tiny();
+  const weights = {
+    init: "imagenet" as const,
+    file: "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    md5: "4912a53fbd2a69346e7f2c0b5ec8c6d3",
+    url: "https://example.org/densenet/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    loaded: 604,
+    missing: [],
+    freeze: "backbone",
+  };
+  const metadata = await saveBundle(model, dir, { modelVersion: "w", weights });
+  assert.deepEqual(metadata.weights, weights);
+  const bundle = await loadBundle(dir);
+  assert.deepEqual(bundle.metadata.weights, weights);
+  bundle.model.dispose();
+  const old = await saveBundle(model, join(dir, "..", "old"), { modelVersion: "o" });
+  assert.equal("weights" in old, false);
+  const text = JSON.stringify({ ...metadata, weights: { init: "elsewhere" } }, null, 2);
+  assert.throws(
+    () => parseBundleMetadata(text, "metadata.json"),
+    /metadata.json" at line \d+, column \d+: weights.init must be one of imagenet, none, file, keras/,
+  );
+  model.dispose();
+});
