@@ -16,7 +16,8 @@
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
 
 const REDACTED = "***";
 const knownSecrets = new Set<string>();
@@ -148,6 +149,14 @@ export interface Settings {
   workDir: string;
   /** Base URL of the NIH archives (`CXR_NIH_BASE_URL`); unset = the official download links. */
   nihBaseUrl?: string;
+  /**
+   * Base URL of the pretrained weights files (`CXR_WEIGHTS_BASE_URL`), e.g. a mirror or an Azure Blob
+   * container URL with a SAS query; unset = Keras Applications' own location. A query string in it is a
+   * registered secret and shows as `?***` in {@linkcode settingsRows}.
+   */
+  weightsBaseUrl?: string;
+  /** Where downloaded pretrained weights are kept (`CXR_WEIGHTS_CACHE`, default {@linkcode defaultWeightsCacheDir}). */
+  weightsCacheDir: string;
   /** Compute backend (`CXR_BACKEND`). */
   backend: BackendChoice;
   /** Port of the host's Jupyter server (`CXR_JUPYTER_PORT`, default 10002). */
@@ -235,6 +244,51 @@ function containerName(env: Record<string, string | undefined>, name: string, fa
 }
 
 /**
+ * The default folder for downloaded pretrained weights: the user's cache folder, never the work tree —
+ * `$XDG_CACHE_HOME/cxr/weights` when that is an absolute path, else `~/.cache/cxr/weights`
+ * (`%LOCALAPPDATA%/cxr/weights` on Windows), else a `cxr-weights` folder in the system's temporary folder.
+ * `CXR_WEIGHTS_CACHE` overrides it (see {@linkcode loadSettings}).
+ *
+ * @param env Variables to read. @default Deno.env.toObject()
+ * @returns An absolute path.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(defaultWeightsCacheDir({ XDG_CACHE_HOME: "/var/cache/ada", HOME: "/home/ada" }), "/var/cache/ada/cxr/weights");
+ * assert.equal(defaultWeightsCacheDir({ HOME: "/home/ada" }), "/home/ada/.cache/cxr/weights");
+ * ```
+ */
+export function defaultWeightsCacheDir(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): string {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, "cxr", "weights");
+  if (Deno.build.os === "windows" && env.LOCALAPPDATA) return join(env.LOCALAPPDATA, "cxr", "weights");
+  const home = env.HOME || env.USERPROFILE;
+  if (home && isAbsolute(home)) return join(home, ".cache", "cxr", "weights");
+  return join(tmpdir(), "cxr-weights");
+}
+
+/** `CXR_WEIGHTS_BASE_URL`, checked: an http(s) URL; its query (a SAS token, say) is registered as a secret. */
+function weightsBaseUrl(env: Record<string, string | undefined>): string | undefined {
+  const v = env.CXR_WEIGHTS_BASE_URL || undefined;
+  if (v === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch { /* reported below */ }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    const shown = v.replace(/[?#].*$/s, "");
+    throw new ConfigError(
+      "CXR_WEIGHTS_BASE_URL",
+      `CXR_WEIGHTS_BASE_URL="${shown}" must be an http(s) URL (query not shown)`,
+    );
+  }
+  if (url.search.length > 1) registerSecret(url.search.slice(1));
+  return v;
+}
+
+/**
  * Loads and validates the settings.
  *
  * @throws {ConfigError} naming the variable that is malformed or missing.
@@ -316,10 +370,12 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     throw new ConfigError("CXR_NIH_BASE_URL", `CXR_NIH_BASE_URL="${nihBaseUrl}" must be an http(s) URL`);
   }
   const workDir = resolve(env.CXR_WORK_DIR || ".work");
-  return {
+  const settings: Settings = {
     dataDir: resolve(env.CXR_DATA_DIR || "data/nih"),
     workDir,
     nihBaseUrl,
+    weightsBaseUrl: weightsBaseUrl(env),
+    weightsCacheDir: resolve(env.CXR_WEIGHTS_CACHE || defaultWeightsCacheDir(env)),
     backend,
     jupyterPort: port(env, "CXR_JUPYTER_PORT", 10002),
     trainingJupyterPort: port(env, "CXR_TRAINING_JUPYTER_PORT", 10003),
@@ -346,16 +402,36 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     scoringKey: secret("CXR_SCORING_KEY", 16),
     envFile,
   };
+  // A URL setting may carry a SAS query: printing the settings (JSON, console, notebook) shows it as `?***`.
+  Object.defineProperties(settings, {
+    toJSON: { value: () => withoutUrlQueries(settings), enumerable: false },
+    [Symbol.for("Deno.customInspect")]: {
+      value: (inspect: typeof Deno.inspect, options: Deno.InspectOptions) =>
+        inspect(withoutUrlQueries(settings), options),
+      enumerable: false,
+    },
+  });
+  return settings;
+}
+
+/** `value` with the query of every http(s) URL string replaced by `?***` (secrets stay `Secret`s). */
+function withoutUrlQueries(value: unknown): unknown {
+  if (typeof value === "string") return /^https?:\/\//i.test(value) ? value.replace(/\?.*$/s, "?***") : value;
+  if (!value || typeof value !== "object" || value instanceof Secret) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutUrlQueries(v)]));
 }
 
 /**
- * Flattens settings into `[name, value]` rows for display, secrets shown as `***` (or `(unset)`).
+ * Flattens settings into `[name, value]` rows for display, secrets shown as `***` (or `(unset)`); a URL's
+ * query string (which may be a SAS token) shows as `?***`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const rows = settingsRows(loadSettings({ env: { CXR_SCORING_KEY: "0123456789abcdef0" }, envFile: false }));
+ * const env = { CXR_SCORING_KEY: "0123456789abcdef0", CXR_WEIGHTS_BASE_URL: "https://a.blob.core.windows.net/w?sv=1&sig=c2lnbmF0dXJl" };
+ * const rows = settingsRows(loadSettings({ env, envFile: false }));
  * assert.deepEqual(rows.find(([k]) => k === "scoringKey"), ["scoringKey", "***"]);
+ * assert.deepEqual(rows.find(([k]) => k === "weightsBaseUrl"), ["weightsBaseUrl", "https://a.blob.core.windows.net/w?***"]);
  * ```
  */
 export function settingsRows(settings: Settings): [string, string][] {
@@ -365,7 +441,7 @@ export function settingsRows(settings: Settings): [string, string][] {
       const key = prefix ? `${prefix}.${k}` : k;
       if (v instanceof Secret) rows.push([key, REDACTED]);
       else if (v && typeof v === "object") walk(key, v as Record<string, unknown>);
-      else rows.push([key, v === undefined ? "(unset)" : String(v)]);
+      else rows.push([key, v === undefined ? "(unset)" : String(withoutUrlQueries(v))]);
     }
   };
   walk("", settings as unknown as Record<string, unknown>);

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, loadSettings, parseDotenv, redactSecrets, Secret, settingsRows } from "./config.ts";
+import { resolve } from "node:path";
+import {
+  ConfigError,
+  defaultWeightsCacheDir,
+  loadSettings,
+  parseDotenv,
+  redactSecrets,
+  Secret,
+  settingsRows,
+} from "./config.ts";
 import { tempDir } from "../tests/_fixtures.ts";
 
 const KEY = "Zm9vYmFyYmF6cXV4c2VjcmV0a2V5MTIzNDU2Nzg5MA==";
@@ -68,6 +77,8 @@ Deno.test("malformed settings name the variable", () => {
       /sig=/,
     ],
     [{ CXR_NIH_BASE_URL: "ftp://x" }, "CXR_NIH_BASE_URL", /http\(s\) URL/],
+    [{ CXR_WEIGHTS_BASE_URL: "ftp://mirror/keras/" }, "CXR_WEIGHTS_BASE_URL", /http\(s\) URL/],
+    [{ CXR_WEIGHTS_BASE_URL: "mirror/keras" }, "CXR_WEIGHTS_BASE_URL", /http\(s\) URL/],
     [{ CXR_SCORING_KEY: "short" }, "CXR_SCORING_KEY", /too short/],
   ];
   for (const [env, variable, message] of cases) {
@@ -116,4 +127,44 @@ Deno.test("Secret shows *** in Jupyter's display bundle", () => {
   assert.deepEqual((s as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")](), {
     "text/plain": "***",
   });
+});
+
+Deno.test("pretrained weights: base URL unset by default, cache in the user's cache folder", () => {
+  const s = loadSettings({ env: { HOME: "/home/ada" }, envFile: false });
+  assert.equal(s.weightsBaseUrl, undefined);
+  assert.equal(s.weightsCacheDir, "/home/ada/.cache/cxr/weights");
+  assert.equal(s.weightsCacheDir, defaultWeightsCacheDir({ HOME: "/home/ada" }));
+  const xdg = loadSettings({ env: { HOME: "/home/ada", XDG_CACHE_HOME: "/var/cache/ada" }, envFile: false });
+  assert.equal(xdg.weightsCacheDir, "/var/cache/ada/cxr/weights");
+  const set = loadSettings({
+    env: { CXR_WEIGHTS_CACHE: "weights-here", CXR_WEIGHTS_BASE_URL: "https://mirror.example/keras/" },
+    envFile: false,
+  });
+  assert.equal(set.weightsCacheDir, resolve("weights-here"));
+  assert.equal(set.weightsBaseUrl, "https://mirror.example/keras/");
+  assert.deepEqual(settingsRows(set).find(([k]) => k === "weightsBaseUrl"), [
+    "weightsBaseUrl",
+    "https://mirror.example/keras/",
+  ]);
+});
+
+Deno.test("pretrained weights: a SAS in CXR_WEIGHTS_BASE_URL is shown as ?*** and scrubbed from text", () => {
+  const sig = "d2VpZ2h0cy1zYXMtc2lnbmF0dXJl%3D";
+  const url = `https://cxrdata.blob.core.windows.net/weights?sv=2024-08-04&sp=r&sig=${sig}`;
+  const s = loadSettings({ env: { CXR_WEIGHTS_BASE_URL: url }, envFile: false });
+  assert.equal(s.weightsBaseUrl, url);
+  const rows = settingsRows(s).map((r) => r.join("=")).join("\n");
+  assert.ok(rows.includes("weightsBaseUrl=https://cxrdata.blob.core.windows.net/weights?***"));
+  assert.ok(!rows.includes(sig) && !rows.includes("sv="));
+  for (const text of [JSON.stringify(s), Deno.inspect(s, { depth: 10 })]) {
+    assert.ok(!text.includes(sig) && text.includes("weights?***"), text);
+  }
+  assert.equal(JSON.parse(JSON.stringify(s)).weightsCacheDir, s.weightsCacheDir);
+  assert.ok(!redactSecrets(`GET ${url} failed`).includes(sig));
+  try {
+    loadSettings({ env: { CXR_WEIGHTS_BASE_URL: `ftp://x/w?sig=${sig}` }, envFile: false });
+    assert.fail("expected a ConfigError");
+  } catch (e) {
+    assert.ok(e instanceof ConfigError && !e.message.includes(sig), (e as Error).message);
+  }
 });

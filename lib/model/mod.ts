@@ -34,3 +34,4 @@ export * from "./keras_import.ts";
 export * from "./batch_norm_gradient.ts";
 export * from "./predictor.ts";
 export * from "./onnx_export.ts";
+export * from "./pretrained.ts";
