@@ -52,4 +52,18 @@ Deno.test("notebook 03 trains the tiny DenseNet on synthetic data to a mean vali
     outputsOf(nb, "text/plain").some((t) => t.includes('"epochs": 5') || t.includes("epochs: 5")),
     "summary",
   );
+  // Where the weights came from: its own table, and the training log's line.
+  assert.ok(
+    tables.some((t) => /<th[^>]*>source<\/th><td>none \(random weights\)<\/td>/.test(t)),
+    "starting-weights table",
+  );
+  assert.ok(
+    outputsOf(nb, "text/plain").some((t) => t.includes("Starting from random weights (--init none)")) ||
+      codeCells(nb).some((c) =>
+        (c.outputs ?? []).some((o) =>
+          cellText((o.text ?? "") as string | string[]).includes("Starting from random")
+        )
+      ),
+    "init line in the training output",
+  );
 });

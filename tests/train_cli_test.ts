@@ -51,7 +51,10 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
     "history",
     "resumedFrom",
     "stoppedEarly",
+    "weights",
+    "freeze",
   ]);
+  assert.deepEqual(summary.weights, { init: "none", freeze: "none" });
   assert.equal(summary.backend, "wasm");
   assert.equal(summary.epochs, 3);
   assert.equal(summary.bundle, join(out, "best"));

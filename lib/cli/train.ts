@@ -4,8 +4,9 @@
  * @module
  */
 import { choiceOption, type Command, intOption, numberOption, stringOption, UsageError } from "./command.ts";
-import { BACKENDS, selectBackend } from "../model/mod.ts";
-import { ARCHITECTURES, train, trainingDisplay } from "../train/mod.ts";
+import { loadSettings } from "../config.ts";
+import { BACKENDS, selectBackend, weightsProgress } from "../model/mod.ts";
+import { ARCHITECTURES, checkInit, defaultInit, train, trainingDisplay } from "../train/mod.ts";
 
 /**
  * The `train` command. With `--json` it prints
@@ -19,7 +20,15 @@ export const trainCommand: Command = {
     "<out>/best/ (the bundle with the lowest validation loss) and <out>/history.jsonl (one JSON line per " +
     "epoch: loss, val_loss, per-class val_auroc, mean_auroc, lr, seconds, images/s). Run the same command " +
     "again after an interruption and it continues from the newest checkpoint. On wasm at 224 pixels the " +
-    "batch is split into micro-batches of 2 whose gradients are accumulated.",
+    "batch is split into micro-batches of 2 whose gradients are accumulated.\n" +
+    "--init imagenet (densenet121's default) starts from Keras Applications' DenseNet-121 ImageNet weights " +
+    "(densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5, md5 4912a53fbd2a69346e7f2c0b5ec8c6d3), " +
+    "downloaded once from CXR_WEIGHTS_BASE_URL (default: Keras Applications' location) into " +
+    "CXR_WEIGHTS_CACHE (default ~/.cache/cxr/weights), resumable and md5-checked; the head starts fresh. " +
+    "Offline, put the file there by hand. --init FILE.h5 loads any Keras HDF5 weights whose layer names " +
+    "match (weights it lacks are listed and stay random). --freeze backbone trains only the head; " +
+    "--freeze LAYER (e.g. conv5_block1_0_bn) trains that layer and everything after it; frozen BatchNorm " +
+    "layers use their moving statistics. The bundle's metadata records the init (file, md5, URL) and freeze.",
   options: {
     cache: { type: "string", valueName: "DIR", description: "The preprocessed cache.", required: true },
     out: { type: "string", valueName: "DIR", description: "Output folder.", required: true },
@@ -55,6 +64,18 @@ export const trainCommand: Command = {
       description: "Seed of shuffling and augmentation.",
       defaultText: "0",
     },
+    init: {
+      type: "string",
+      valueName: "imagenet|none|FILE.h5",
+      description: "Starting weights: ImageNet (densenet121 only), random, or a Keras HDF5 file.",
+      defaultText: "imagenet for densenet121, none for tiny",
+    },
+    freeze: {
+      type: "string",
+      valueName: "backbone|none|LAYER",
+      description: "Keep layers fixed: all but the head, none, or all before LAYER.",
+      defaultText: "none",
+    },
     "weighted-loss": {
       type: "boolean",
       description: "Weight the loss per class by label frequency (CheXNet).",
@@ -85,8 +106,18 @@ export const trainCommand: Command = {
     const arch = choiceOption(values, "arch", ARCHITECTURES, "densenet121");
     const seed = intOption(values, "seed", { min: 0, max: 2 ** 32 - 1, fallback: 0 });
     const patience = intOption(values, "patience", { min: 1, max: 100_000, fallback: 10 });
+    const init = stringOption(values, "init", defaultInit(arch));
+    try {
+      checkInit(arch, init);
+    } catch (e) {
+      throw new UsageError((e as Error).message.replace(/^train: /, ""));
+    }
+    const freeze = stringOption(values, "freeze", "none");
+    const settings = loadSettings();
+    const download = weightsProgress();
     const backend = await selectBackend(backendName);
     ctx.err(`backend: ${backend.name} (${backend.reason})`);
+    const show = trainingDisplay({ write: ctx.err });
     const summary = await train(cache, out, {
       epochs,
       batchSize,
@@ -98,8 +129,18 @@ export const trainCommand: Command = {
       weightedLoss: values["weighted-loss"] === true,
       augment: values["no-augment"] ? null : undefined,
       resume: values["no-resume"] !== true,
-      onProgress: trainingDisplay({ write: ctx.err }),
-    });
+      init,
+      freeze,
+      pretrained: {
+        baseUrl: settings.weightsBaseUrl,
+        cacheDir: settings.weightsCacheDir,
+        onProgress: download.onProgress,
+      },
+      onProgress: (event) => {
+        if (event.type === "init") download.finish();
+        show(event);
+      },
+    }).finally(() => download.finish());
     if (ctx.json) {
       ctx.out(JSON.stringify(summary));
       return;

@@ -16,6 +16,7 @@ import {
   type SaveBundleOptions,
   tf,
   tfl,
+  type WeightsProvenance,
 } from "../model/mod.ts";
 import type { EpochRecord } from "./history.ts";
 import type { EarlyStoppingState, PlateauState } from "./schedule.ts";
@@ -35,6 +36,10 @@ export interface TrainConfig {
   weightedLoss: boolean;
   /** Seed of shuffling and augmentation. */
   seed: number;
+  /** Starting weights (`imagenet`, `none` or a file path); absent in checkpoints from before it existed. */
+  init?: string;
+  /** `none`, `backbone` or the first trained layer; absent in checkpoints from before it existed. */
+  freeze?: string;
 }
 
 /** `train_state.json`. */
@@ -54,6 +59,8 @@ export interface TrainState {
   stopped: boolean;
   /** Every epoch so far. */
   history: EpochRecord[];
+  /** Where the starting weights came from; absent in checkpoints from before it was recorded. */
+  weights?: WeightsProvenance;
 }
 
 /**

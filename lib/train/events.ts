@@ -3,7 +3,16 @@
  *
  * @module
  */
+import type { WeightsProvenance } from "../model/mod.ts";
 import type { EpochRecord } from "./history.ts";
+import type { FreezeSummary, InitSummary } from "./init.ts";
+
+/** The starting weights were set (a fresh run only, before `start`). */
+export interface TrainInitEvent {
+  type: "init";
+  /** What was loaded, from where. */
+  init: InitSummary;
+}
 
 /** Training starts, fresh or resumed from a checkpoint. */
 export interface TrainStartEvent {
@@ -26,6 +35,10 @@ export interface TrainStartEvent {
   microBatch: number;
   /** Epochs already done (from the checkpoint). */
   history?: EpochRecord[];
+  /** Where the weights came from (recorded at the fresh start). */
+  weights?: WeightsProvenance;
+  /** What trains and what is frozen. */
+  freeze?: FreezeSummary;
 }
 
 /** A training step finished. */
@@ -62,4 +75,9 @@ export interface TrainStopEvent {
 }
 
 /** Any training event. */
-export type TrainEvent = TrainStartEvent | TrainBatchEvent | TrainEpochEvent | TrainStopEvent;
+export type TrainEvent =
+  | TrainInitEvent
+  | TrainStartEvent
+  | TrainBatchEvent
+  | TrainEpochEvent
+  | TrainStopEvent;

@@ -13,14 +13,26 @@ import {
   METADATA_JSON,
   MODEL_JSON,
   MODEL_ONNX,
+  type PretrainedOptions,
   readBundleMetadata,
   replaceFolderAtomically,
   saveBundle,
   tf,
   tfl,
   WEIGHTS_BIN,
+  type WeightsProvenance,
   writeBundleOnnx,
 } from "../model/mod.ts";
+import {
+  checkInit,
+  defaultInit,
+  type FreezeChoice,
+  freezeLayers,
+  type FreezeSummary,
+  type InitChoice,
+  initializeWeights,
+  weightsProvenance,
+} from "./init.ts";
 import { perClassAuroc } from "./auroc.ts";
 import {
   checkpointName,
@@ -76,6 +88,13 @@ export interface TrainOptions {
   augment?: Augmenter | null;
   /** Checkpoints kept (newest first). @default 3 */
   keepCheckpoints?: number;
+  /** Starting weights: `imagenet` (Keras Applications' file; densenet121 only), `none` (random) or a Keras
+   * HDF5 file. Ignored on resume, where the checkpoint's weights are used. @default {@linkcode defaultInit}(arch) */
+  init?: InitChoice;
+  /** Layers to keep fixed: `none`, `backbone` (train only `predictions`) or the first layer to train. @default "none" */
+  freeze?: FreezeChoice;
+  /** Where the ImageNet file comes from and where it is cached (base URL, cache folder, download progress). */
+  pretrained?: PretrainedOptions;
   /** Called with progress events. */
   onProgress?: (event: TrainEvent) => void;
 }
@@ -96,7 +115,14 @@ export interface TrainSummary {
   resumedFrom: string | null;
   /** Whether early stopping ended training. */
   stoppedEarly: boolean;
+  /** Where the starting weights came from and what was frozen (as recorded in the bundle). */
+  weights: WeightsProvenance;
+  /** Layers and parameters trained and frozen. */
+  freeze: FreezeSummary;
 }
+
+/** What a checkpoint written before a setting existed is taken to have used. */
+const CONFIG_DEFAULTS: Pick<TrainConfig, "init" | "freeze"> = { init: "none", freeze: "none" };
 
 /**
  * Images per forward/backward pass that fit the backend: at 224×224 the wasm backend's 4 GB heap allows 2
@@ -244,6 +270,9 @@ export async function train(
   const keep = _positiveInt("keepCheckpoints", options.keepCheckpoints ?? 3);
   const seed = options.seed ?? 0;
   const augment = options.augment === undefined ? defaultAugment : options.augment ?? undefined;
+  const init = options.init ?? defaultInit(arch);
+  checkInit(arch, init);
+  const freeze = options.freeze ?? "none";
   const emit = options.onProgress ?? (() => {});
   const backend = tf.getBackend();
 
@@ -262,7 +291,15 @@ export async function train(
     batchSize,
     _positiveInt("microBatch", options.microBatch ?? defaultMicroBatch(backend, size, batchSize)),
   );
-  const config: TrainConfig = { arch, size, batchSize, weightedLoss: options.weightedLoss ?? false, seed };
+  const config: TrainConfig = {
+    arch,
+    size,
+    batchSize,
+    weightedLoss: options.weightedLoss ?? false,
+    seed,
+    init,
+    freeze,
+  };
   const weights = config.weightedLoss
     ? classWeights(trainCache.labels, trainCache.classes.length)
     : undefined;
@@ -275,26 +312,28 @@ export async function train(
   let model: tfl.LayersModel;
   let state: TrainState;
   let optimizerWeights: { name: string; tensor: tf.Tensor }[] = [];
+  let provenance: WeightsProvenance;
   // Starting afresh clears old checkpoints, or a later resume would pick up their higher epochs.
   if (options.resume === false) await rm(checkpoints, { recursive: true, force: true });
   const latest = options.resume === false ? null : await findLatestCheckpoint(checkpoints);
   if (latest) {
     const ckpt = await loadCheckpoint(latest);
-    const differs = (Object.keys(config) as (keyof TrainConfig)[]).filter((k) =>
-      ckpt.state.config[k] !== config[k]
-    );
+    // Checkpoints from before --init/--freeze existed started from random weights and trained everything.
+    const before = { ...CONFIG_DEFAULTS, ...ckpt.state.config };
+    const differs = (Object.keys(config) as (keyof TrainConfig)[]).filter((k) => before[k] !== config[k]);
     if (differs.length) {
       ckpt.model.dispose();
       tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
       throw new CheckpointError(
         `Cannot resume from "${latest}": it was trained with other settings (${
-          differs.map((k) => `${k}: ${ckpt.state.config[k]} there, ${config[k]} now`).join("; ")
+          differs.map((k) => `${k}: ${before[k]} there, ${config[k]} now`).join("; ")
         }); pass --no-resume or another --out`,
         latest,
       );
     }
     model = ckpt.model;
-    state = ckpt.state;
+    state = { ...ckpt.state, config: before };
+    provenance = state.weights ?? { init: "none", freeze };
     optimizerWeights = ckpt.optimizerWeights;
     await writeHistory(historyFile, state.history);
     if (state.best) {
@@ -302,6 +341,14 @@ export async function train(
     }
   } else {
     model = buildModel(arch, size);
+    try {
+      const initSummary = await initializeWeights(model, init, { arch, pretrained: options.pretrained });
+      emit({ type: "init", init: initSummary });
+      provenance = weightsProvenance(initSummary, freeze);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
     state = {
       format: "cxr-train-state/1",
       epoch: 0,
@@ -311,7 +358,15 @@ export async function train(
       best: null,
       stopped: false,
       history: [],
+      weights: provenance,
     };
+  }
+  let frozen: FreezeSummary;
+  try {
+    frozen = freezeLayers(model, freeze);
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
   // Created only now: Adam allocates variables, which an early throw above would leak.
   const optimizer = tf.train.adam(lr0);
@@ -332,6 +387,8 @@ export async function train(
     batchSize,
     microBatch,
     history: [...state.history],
+    weights: provenance,
+    freeze: frozen,
   });
 
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -341,6 +398,7 @@ export async function train(
     splitDigest: trainCache.splitDigest,
     architecture: { name: arch, inputSize: size },
     modelVersion: `${arch}-${checkpointName(epoch, record.val_loss)}`,
+    weights: provenance,
     metrics: {
       epoch,
       val_loss: record.val_loss,
@@ -436,5 +494,7 @@ export async function train(
     history: historyFile,
     resumedFrom: latest,
     stoppedEarly: state.stopped,
+    weights: provenance,
+    freeze: frozen,
   };
 }

@@ -28,7 +28,8 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   assert.equal(tf.memory().numTensors, before, "train() leaves no tensors behind");
   assert.equal(summary.epochs, 3);
   assert.equal(summary.resumedFrom, null);
-  const start = events[0];
+  assert.equal(events[0].type, "init");
+  const start = events[1];
   assert.ok(
     start.type === "start" && start.microBatch === 2 && start.batchSize === 6 && start.startEpoch === 1,
   );

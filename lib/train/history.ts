@@ -224,6 +224,31 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           : `Training on ${event.backend}: ${event.train} images, ${event.val} for validation, ` +
             `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs`,
       );
+      if (event.freeze && event.freeze.freeze !== "none") {
+        const f = event.freeze;
+        write(
+          `Freeze ${f.freeze}: training ${f.trainableLayers} layers (${
+            f.trainableParams.toLocaleString("en")
+          } ` +
+            `parameters), ${f.frozenLayers} frozen (${
+              f.frozenParams.toLocaleString("en")
+            }; their BatchNorm ` +
+            `layers use moving statistics)`,
+        );
+      }
+    } else if (event.type === "init") {
+      const i = event.init;
+      write(
+        i.source === "none"
+          ? "Starting from random weights (--init none)"
+          : `Starting from ${
+            i.source === "imagenet" ? "ImageNet weights" : "a Keras weights file"
+          }: ${i.path} ` +
+            `(md5 ${i.md5}, ${i.status}), ${i.loaded} weights loaded` +
+            (i.fresh.length ? `, head ${i.fresh.length} fresh` : "") +
+            (i.missing.length ? `, ${i.missing.length} not in the file: ${i.missing.join(", ")}` : "") +
+            (i.unused.length ? `, ${i.unused.length} in the file unused: ${i.unused.join(", ")}` : ""),
+      );
     } else if (event.type === "batch") {
       if (!bar || barEpoch !== event.epoch) {
         bar?.finish();

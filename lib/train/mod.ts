@@ -22,3 +22,4 @@ export * from "./history.ts";
 export * from "./checkpoint.ts";
 export * from "./fit.ts";
 export * from "./step.ts";
+export * from "./init.ts";
