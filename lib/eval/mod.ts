@@ -18,6 +18,7 @@ export * from "./roc.ts";
 export * from "./reference.ts";
 export * from "./evaluate.ts";
 export * from "./evaluation_report.ts";
+export * from "./scores_file.ts";
 export * from "./gradcam.ts";
 export * from "./localization.ts";
 export * from "./explain.ts";
