@@ -16,6 +16,7 @@ import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
 import { serveCommand } from "./serve.ts";
 import { exportOnnxCommand } from "./export.ts";
+import { importKerasCommand } from "./import.ts";
 import { evaluateCommand } from "./evaluate.ts";
 import { camCommand } from "./cam.ts";
 import { scoreCommand } from "./score.ts";
@@ -42,6 +43,7 @@ export const COMMANDS: Command[] = [
   imageListCommand,
   serveCommand,
   exportOnnxCommand,
+  importKerasCommand,
   evaluateCommand,
   camCommand,
   scoreCommand,

@@ -39,12 +39,35 @@ export interface DenseNetOptions {
   includeTop?: boolean;
   /** Model name. @default "densenet" */
   name?: string;
+  /**
+   * How the stem pads: `keras-applications` is `zero_padding2d` (3) + valid 7x7/2 conv + `zero_padding2d_1`
+   * (1) + valid 3x3/2 max pool, as `keras.applications.DenseNet121`; `same` is TF "same" padding on the conv
+   * and the pool (asymmetric for stride 2: the extra pixel goes bottom/right), as keras-contrib's
+   * `DenseNetImageNet121`. Same weight shapes, different outputs.
+   * @default "keras-applications"
+   */
+  stem?: DenseNetStem;
+  /** Epsilon of every BatchNormalization (keras-contrib's DenseNet uses 1.1e-5). @default 1.001e-5 */
+  bnEpsilon?: number;
 }
+
+/**
+ * The stem paddings {@link createDenseNet} can build.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(DENSENET_STEMS, ["keras-applications", "same"]);
+ * ```
+ */
+export const DENSENET_STEMS = ["keras-applications", "same"] as const;
+/** One stem padding. */
+export type DenseNetStem = typeof DENSENET_STEMS[number];
 
 const BN_EPSILON = 1.001e-5;
 
-function _bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string): tfl.SymbolicTensor {
-  x = tfl.layers.batchNormalization({ axis: 3, epsilon: BN_EPSILON, name: `${prefix}${sep}bn` })
+function _bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string, epsilon: number): tfl.SymbolicTensor {
+  x = tfl.layers.batchNormalization({ axis: 3, epsilon, name: `${prefix}${sep}bn` })
     .apply(x) as tfl.SymbolicTensor;
   return tfl.layers.activation({ activation: "relu", name: `${prefix}${sep}relu` }).apply(
     x,
@@ -62,17 +85,17 @@ function _conv(x: tfl.SymbolicTensor, filters: number, kernel: number, name: str
     .apply(x) as tfl.SymbolicTensor;
 }
 
-function _convBlock(x: tfl.SymbolicTensor, growth: number, name: string): tfl.SymbolicTensor {
-  let y = _bnRelu(x, `${name}_0`, "_");
+function _convBlock(x: tfl.SymbolicTensor, growth: number, name: string, eps: number): tfl.SymbolicTensor {
+  let y = _bnRelu(x, `${name}_0`, "_", eps);
   y = _conv(y, 4 * growth, 1, `${name}_1_conv`);
-  y = _bnRelu(y, `${name}_1`, "_");
+  y = _bnRelu(y, `${name}_1`, "_", eps);
   y = _conv(y, growth, 3, `${name}_2_conv`);
   return tfl.layers.concatenate({ axis: 3, name: `${name}_concat` }).apply([x, y]) as tfl.SymbolicTensor;
 }
 
-function _transition(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
+function _transition(x: tfl.SymbolicTensor, name: string, eps: number): tfl.SymbolicTensor {
   const channels = x.shape[3] as number;
-  let y = _bnRelu(x, name, "_");
+  let y = _bnRelu(x, name, "_", eps);
   y = _conv(y, Math.floor(channels * 0.5), 1, `${name}_conv`);
   return tfl.layers.averagePooling2d({ poolSize: 2, strides: 2, name: `${name}_pool` }).apply(
     y,
@@ -91,11 +114,13 @@ function _positiveInt(value: number, what: string): number {
  * 14-unit sigmoid head: 7,051,854 parameters. Layer names follow Keras: `conv1/conv`, `conv1/bn`,
  * `conv1/relu`, `pool1`, `conv2_block1_0_bn` … `conv2_block1_concat`, `pool2_bn`, `pool2_conv`,
  * `pool2_pool`, …, `bn`, `relu`, `avg_pool`, `predictions`; the zero paddings are `zero_padding2d` and
- * `zero_padding2d_1` as in a fresh Keras session, and the input normalisation is `normalize`.
+ * `zero_padding2d_1` as in a fresh Keras session (none with `stem: "same"`), and the input normalisation is
+ * `normalize`.
  *
- * @param options sizes; small values give a tiny test model.
+ * @param options sizes; small values give a tiny test model; the stem padding and BatchNorm epsilon.
  * @returns an uncompiled `tfl.LayersModel` taking `[batch, size, size, channels]` raw pixels.
- * @throws {RangeError} when a size is not a positive integer or `blocks` is empty.
+ * @throws {RangeError} when a size is not a positive integer, `blocks` is empty, `stem` is unknown or
+ *   `bnEpsilon` is not positive.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -103,6 +128,10 @@ function _positiveInt(value: number, what: string): number {
  * assert.deepEqual(model.outputs[0].shape, [null, 14]);
  * assert.ok(model.getLayer("conv2_block1_1_conv"));
  * model.dispose();
+ * const contrib = createDenseNet({ blocks: [2], growthRate: 4, inputSize: 32, stem: "same", bnEpsilon: 1.1e-5 });
+ * assert.equal(contrib.layers.some((l) => l.name.startsWith("zero_padding2d")), false);
+ * assert.deepEqual(contrib.getLayer("pool1").outputShape, [null, 8, 8, 8]);
+ * contrib.dispose();
  * ```
  */
 export function createDenseNet(options: DenseNetOptions = {}): tfl.LayersModel {
@@ -115,25 +144,47 @@ export function createDenseNet(options: DenseNetOptions = {}): tfl.LayersModel {
   const channels = _positiveInt(options.channels ?? 1, "channels");
   const classes = _positiveInt(options.classes ?? FINDINGS.length, "classes");
   const normalization = options.normalization === undefined ? IMAGENET_NORMALIZATION : options.normalization;
+  const stemKind = options.stem ?? "keras-applications";
+  if (!DENSENET_STEMS.includes(stemKind)) {
+    throw new RangeError(
+      `createDenseNet: stem must be one of ${DENSENET_STEMS.join(", ")}, got "${stemKind}"`,
+    );
+  }
+  const eps = options.bnEpsilon ?? BN_EPSILON;
+  if (!(eps > 0)) throw new RangeError(`createDenseNet: bnEpsilon must be > 0, got ${eps}`);
+  const same = stemKind === "same";
 
   const input = tfl.input({ shape: [size, size, channels], name: "image" });
   let x = input;
   if (normalization) x = new Normalize({ normalization }).apply(x) as tfl.SymbolicTensor;
-  x = tfl.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: "zero_padding2d" }).apply(
+  const padding = same ? "same" : "valid";
+  if (!same) {
+    x = tfl.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: "zero_padding2d" }).apply(
+      x,
+    ) as tfl.SymbolicTensor;
+  }
+  x = tfl.layers.conv2d({
+    filters: stem,
+    kernelSize: 7,
+    strides: 2,
+    padding,
+    useBias: false,
+    name: "conv1/conv",
+  }).apply(x) as tfl.SymbolicTensor;
+  x = _bnRelu(x, "conv1", "/", eps);
+  if (!same) {
+    x = tfl.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: "zero_padding2d_1" }).apply(
+      x,
+    ) as tfl.SymbolicTensor;
+  }
+  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding, name: "pool1" }).apply(
     x,
   ) as tfl.SymbolicTensor;
-  x = tfl.layers.conv2d({ filters: stem, kernelSize: 7, strides: 2, useBias: false, name: "conv1/conv" })
-    .apply(x) as tfl.SymbolicTensor;
-  x = _bnRelu(x, "conv1", "/");
-  x = tfl.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: "zero_padding2d_1" }).apply(
-    x,
-  ) as tfl.SymbolicTensor;
-  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, name: "pool1" }).apply(x) as tfl.SymbolicTensor;
   blocks.forEach((count, b) => {
-    for (let i = 1; i <= count; i++) x = _convBlock(x, growth, `conv${b + 2}_block${i}`);
-    if (b < blocks.length - 1) x = _transition(x, `pool${b + 2}`);
+    for (let i = 1; i <= count; i++) x = _convBlock(x, growth, `conv${b + 2}_block${i}`, eps);
+    if (b < blocks.length - 1) x = _transition(x, `pool${b + 2}`, eps);
   });
-  x = _bnRelu(x, "", "");
+  x = _bnRelu(x, "", "", eps);
   if (options.includeTop ?? true) {
     x = tfl.layers.globalAveragePooling2d({ name: "avg_pool" }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.dense({ units: classes, activation: "sigmoid", name: "predictions" }).apply(

@@ -12,6 +12,7 @@
 import { statSync } from "node:fs";
 import h5wasm from "h5wasm/node";
 import { tf, tfl } from "./tf.ts";
+import { readStrings } from "./_keras_h5.ts";
 
 /**
  * Weights missing from the file or with the wrong shape; lists every one.
@@ -66,20 +67,6 @@ export interface KerasImportResult {
 // deno-lint-ignore no-explicit-any
 type H5Group = any;
 
-function _strings(group: H5Group, name: string): string[] {
-  const read = (attr: { value: unknown } | undefined) => {
-    const v = attr?.value;
-    if (typeof v === "string") return [v];
-    return Array.isArray(v) ? v.map(String) : [];
-  };
-  const attrs = group.attrs as Record<string, { value: unknown }>;
-  if (attrs[name]) return read(attrs[name]);
-  // Keras splits attributes over 64 KB into name0, name1, ...
-  const out: string[] = [];
-  for (let i = 0; attrs[`${name}${i}`]; i++) out.push(...read(attrs[`${name}${i}`]));
-  return out;
-}
-
 /** Reads every `<weight name without :0>` → dataset in a Keras HDF5 weights file. */
 function _readKerasWeights(file: string): Map<string, { shape: number[]; values: Float32Array }> {
   try {
@@ -98,7 +85,7 @@ function _readKerasWeights(file: string): Map<string, { shape: number[]; values:
   const h5 = new h5wasm.File(file, "r");
   try {
     const root: H5Group = h5.keys().includes("model_weights") ? h5.get("model_weights") : h5;
-    const layerNames = _strings(root, "layer_names");
+    const layerNames = readStrings(root, "layer_names");
     if (layerNames.length === 0) {
       throw new KerasWeightsError(
         `Cannot import Keras weights from "${file}": no layer_names attribute`,
@@ -111,7 +98,7 @@ function _readKerasWeights(file: string): Map<string, { shape: number[]; values:
     for (const layer of layerNames) {
       const group = root.get(layer);
       if (!group) continue;
-      for (const weightName of _strings(group, "weight_names")) {
+      for (const weightName of readStrings(group, "weight_names")) {
         const dataset = group.get(weightName);
         if (!dataset) continue;
         const key = weightName.replace(/:\d+$/, "");

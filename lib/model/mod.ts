@@ -1,6 +1,7 @@
 /**
  * The model step: DenseNet-121 in tfjs-layers, input normalisation, compute backends (with the gradient
- * kernels wasm lacks), saving/loading models and the model bundle, and Keras HDF5 weight import.
+ * kernels wasm lacks), saving/loading models and the model bundle, Keras HDF5 weight import, and importing a
+ * whole Keras DenseNet (keras.applications or keras-contrib, wrapped or not) as a bundle.
  *
  * - Import TensorFlow.js through `tf`/`tfl` from here (see `tf.ts`: it registers the gradients and chained
  *   ops that tfjs-core's Node build leaves out).
@@ -31,6 +32,9 @@ export * from "./io.ts";
 export * from "./bundle_format.ts";
 export * from "./bundle.ts";
 export * from "./keras_import.ts";
+export * from "./keras_model_format.ts";
+export * from "./keras_densenet.ts";
+export * from "./keras_model_import.ts";
 export * from "./batch_norm_gradient.ts";
 export * from "./predictor.ts";
 export * from "./onnx_export.ts";
