@@ -6,6 +6,7 @@
  */
 import { FINDINGS } from "../nih/classes.ts";
 import { tfl } from "./tf.ts";
+import { BatchNormalization } from "./batch_normalization.ts";
 import { IMAGENET_NORMALIZATION, Normalization, Normalize } from "./normalize.ts";
 
 /**
@@ -67,7 +68,8 @@ export type DenseNetStem = typeof DENSENET_STEMS[number];
 const BN_EPSILON = 1.001e-5;
 
 function _bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string, epsilon: number): tfl.SymbolicTensor {
-  x = tfl.layers.batchNormalization({ axis: 3, epsilon, name: `${prefix}${sep}bn` })
+  // Keras 2's moving-variance update (batch_normalization.ts), not tfjs-layers' class.
+  x = new BatchNormalization({ axis: 3, epsilon, name: `${prefix}${sep}bn` })
     .apply(x) as tfl.SymbolicTensor;
   return tfl.layers.activation({ activation: "relu", name: `${prefix}${sep}relu` }).apply(
     x,

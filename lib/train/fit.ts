@@ -48,6 +48,7 @@ import type { TrainEvent } from "./events.ts";
 import { type EpochRecord, writeHistory } from "./history.ts";
 import { type Augmenter, type CacheSource, loadBatches } from "./loader.ts";
 import { binaryCrossEntropy, type ClassWeights, classWeights } from "./loss.ts";
+import { kerasAdam } from "./optimizer.ts";
 import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 import { trainStep } from "./step.ts";
 
@@ -369,7 +370,7 @@ export async function train(
     throw e;
   }
   // Created only now: Adam allocates variables, which an early throw above would leak.
-  const optimizer = tf.train.adam(lr0);
+  const optimizer = kerasAdam(lr0);
   if (optimizerWeights.length) {
     await optimizer.setWeights(optimizerWeights);
     tf.dispose(optimizerWeights.map((w) => w.tensor));

@@ -8,7 +8,7 @@
 import { tf, tfl } from "../model/mod.ts";
 import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
 
-/** Options of {@linkcode trainStep}. */
+/** Options of {@linkcode trainStep} and {@linkcode computeGradients}. */
 export interface TrainStepOptions {
   /** Images per forward/backward pass. @default the whole batch */
   microBatch?: number;
@@ -18,38 +18,49 @@ export interface TrainStepOptions {
   variables?: tf.Variable[];
 }
 
+/** What {@linkcode computeGradients} returns. */
+export interface BatchGradients {
+  /** The mean loss over the batch (before any update). */
+  loss: number;
+  /** The gradient of that loss for each variable, by variable name; the caller disposes them. */
+  grads: tf.NamedTensorMap;
+}
+
 /**
- * Runs one training step on `x`, `y` (which the caller still owns) and returns the batch's mean loss.
+ * The gradients of the batch's mean loss, accumulated over micro-batches: each micro-batch runs through the
+ * model in training mode (BatchNorm normalises with, and moves its statistics by, that micro-batch) and its
+ * gradients, scaled by its share of the batch, are summed. {@linkcode trainStep} applies them.
  *
- * @param model the model; called with `training: true` (BatchNorm uses micro-batch statistics).
- * @param optimizer the optimizer.
- * @param x inputs `[B, ...]`.
+ * @param model the model; called with `training: true`.
+ * @param x inputs `[B, ...]` (the caller still owns them).
  * @param y 0/1 labels `[B, C]`.
  * @param options micro-batch size, loss weights, variables.
- * @returns the mean loss over the batch, before the update.
+ * @returns the mean loss and the gradients by variable name.
  * @throws {RangeError} for a micro-batch below 1 or batches of different length.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf, tfl } from "../model/mod.ts";
- * const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [2], activation: "sigmoid" })] });
- * const x = tf.tensor2d([[1, 0], [0, 1]]), y = tf.tensor2d([[1], [0]]);
- * const loss = await trainStep(model, tf.train.adam(0.1), x, y, { microBatch: 1 });
- * assert.ok(loss > 0);
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [1], activation: "sigmoid" })] });
+ * const x = tf.tensor2d([[1], [-1]]), y = tf.tensor2d([[1], [0]]);
+ * const { loss, grads } = await computeGradients(model, x, y, { microBatch: 1 });
+ * const [kernel, bias] = model.trainableWeights.map((w) => (w.read() as tf.Variable).name);
+ * assert.deepEqual(Object.keys(grads), [kernel, bias]);
+ * assert.ok(loss > 0 && (await grads[kernel].data())[0] < 0); // a larger kernel fits both examples better
+ * tf.dispose(Object.values(grads));
  * ```
  */
-export async function trainStep(
+export async function computeGradients(
   model: tfl.LayersModel,
-  optimizer: tf.Optimizer,
   x: tf.Tensor,
   y: tf.Tensor,
   options: TrainStepOptions = {},
-): Promise<number> {
+): Promise<BatchGradients> {
   const n = x.shape[0];
-  if (y.shape[0] !== n) throw new RangeError(`trainStep: ${n} inputs but ${y.shape[0]} labels`);
+  if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
   const micro = options.microBatch ?? n;
   if (!Number.isInteger(micro) || micro < 1) {
-    throw new RangeError(`trainStep: microBatch must be a positive integer, got ${micro}`);
+    throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
   }
   const vars = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   let acc: tf.NamedTensorMap | null = null;
@@ -81,7 +92,39 @@ export async function trainStep(
     loss += (await value.data())[0];
     value.dispose();
   }
-  optimizer.applyGradients(acc! as unknown as Parameters<typeof optimizer.applyGradients>[0]);
-  tf.dispose(Object.values(acc!));
+  return { loss, grads: acc! };
+}
+
+/**
+ * Runs one training step on `x`, `y` (which the caller still owns) and returns the batch's mean loss: the
+ * gradients of {@linkcode computeGradients}, applied once by the optimizer.
+ *
+ * @param model the model; called with `training: true` (BatchNorm uses micro-batch statistics).
+ * @param optimizer the optimizer.
+ * @param x inputs `[B, ...]`.
+ * @param y 0/1 labels `[B, C]`.
+ * @param options micro-batch size, loss weights, variables.
+ * @returns the mean loss over the batch, before the update.
+ * @throws {RangeError} for a micro-batch below 1 or batches of different length.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf, tfl } from "../model/mod.ts";
+ * const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [2], activation: "sigmoid" })] });
+ * const x = tf.tensor2d([[1, 0], [0, 1]]), y = tf.tensor2d([[1], [0]]);
+ * const loss = await trainStep(model, tf.train.adam(0.1), x, y, { microBatch: 1 });
+ * assert.ok(loss > 0);
+ * ```
+ */
+export async function trainStep(
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  options: TrainStepOptions = {},
+): Promise<number> {
+  const { loss, grads } = await computeGradients(model, x, y, options);
+  optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
+  tf.dispose(Object.values(grads));
   return loss;
 }

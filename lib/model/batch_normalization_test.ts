@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { selectBackend } from "./backend.ts";
+import { BatchNormalization } from "./batch_normalization.ts";
+import { tf, tfl } from "./tf.ts";
+import { maxRelDiff, seeded } from "./_testing.ts";
+
+await selectBackend("cpu");
+
+const SHAPE = [2, 3, 3, 4];
+const N = 2 * 3 * 3; // elements per channel
+
+/** A training-mode pass of `layer` on fixed data: output, gradients of x/gamma/beta, moving statistics. */
+async function run(layer: tfl.layers.Layer): Promise<Float32Array[]> {
+  const x = tf.tensor4d(seeded(72, 1, -2, 3), SHAPE as [number, number, number, number]);
+  const r = tf.tensor4d(seeded(72, 2), SHAPE as [number, number, number, number]);
+  layer.build(x.shape);
+  layer.setWeights(
+    [seeded(4, 3, 0.5, 1.5), seeded(4, 4), seeded(4, 5), seeded(4, 6, 0.5, 1.5)].map((v) => tf.tensor1d(v)),
+  );
+  const [gamma, beta] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+  const f = (xx: tf.Tensor) =>
+    tf.sum(tf.mul(layer.apply(xx, { training: true }) as tf.Tensor, r)) as tf.Scalar;
+  const y = layer.apply(x, { training: true }) as tf.Tensor;
+  const dx = tf.grad(f)(x);
+  const { grads } = tf.variableGrads(() => f(x), [gamma, beta]);
+  layer.setWeights([
+    ...layer.getWeights().slice(0, 2),
+    tf.tensor1d(seeded(4, 5)),
+    tf.tensor1d(seeded(4, 6, 0.5, 1.5)),
+  ]);
+  layer.apply(x, { training: true });
+  const out = await Promise.all(
+    [y, dx, grads[gamma.name], grads[beta.name], ...layer.getWeights().slice(2)].map((t) =>
+      t.data() as Promise<Float32Array>
+    ),
+  );
+  tf.dispose([x, r, y, dx, ...Object.values(grads)]);
+  return out;
+}
+
+Deno.test("batch_normalization: training output and gradients are tfjs-layers'; the moving variance takes n / (n - 1)", async () => {
+  const momentum = 0.9;
+  const ours = await run(new BatchNormalization({ momentum, epsilon: 1.001e-5 }));
+  const theirs = await run(tfl.layers.batchNormalization({ momentum, epsilon: 1.001e-5 }));
+  for (const [i, what] of ["output", "dx", "dgamma", "dbeta", "moving_mean"].entries()) {
+    assert.ok(maxRelDiff(ours[i], theirs[i]) < 1e-6, `${what} differs by ${maxRelDiff(ours[i], theirs[i])}`);
+  }
+  // moving = m · v0 + (1 − m) · var: recover each layer's batch variance and compare.
+  const v0 = seeded(4, 6, 0.5, 1.5);
+  const batchVar = (mv: Float32Array) => [...mv].map((v, c) => (v - momentum * v0[c]) / (1 - momentum));
+  const ratio = batchVar(ours[5]).map((v, c) => v / batchVar(theirs[5])[c]);
+  for (const q of ratio) assert.ok(Math.abs(q - N / (N - 1)) < 1e-4, `ratio ${q}, expected ${N / (N - 1)}`);
+});
+
+Deno.test("batch_normalization: inference is unchanged and loaded models get this class", async () => {
+  const input = tfl.input({ shape: [2, 2, 3] });
+  const model = tfl.model({
+    inputs: input,
+    outputs: new BatchNormalization({ name: "bn" }).apply(input) as tfl.SymbolicTensor,
+  });
+  const reference = tfl.layers.batchNormalization({ name: "bn_tfjs" });
+  const x = tf.tensor4d(seeded(12, 7), [1, 2, 2, 3]);
+  reference.apply(x);
+  reference.setWeights(model.getWeights());
+  const a = await (model.predict(x) as tf.Tensor).data();
+  const b = await (reference.apply(x) as tf.Tensor).data();
+  assert.ok(maxRelDiff(a, b) < 1e-7);
+  const loaded = await tfl.models.modelFromJSON(
+    { modelTopology: model.toJSON(undefined, false) } as Parameters<typeof tfl.models.modelFromJSON>[0],
+  );
+  assert.ok(loaded.getLayer("bn") instanceof BatchNormalization);
+  assert.equal(loaded.getLayer("bn").getClassName(), "BatchNormalization");
+  tf.dispose([x]);
+  model.dispose();
+  loaded.dispose();
+});

@@ -1,0 +1,216 @@
+/**
+ * One training step of a small DenseNet against an independent framework, on the cpu and wasm backends.
+ *
+ * From fixed weights, `createDenseNet({ blocks: [2, 2], growthRate: 4, stemFilters: 8, inputSize: 32 })` takes
+ * one `trainStep` on a batch of 4 (BatchNorm in training mode over the whole batch, CheXNet's class-weighted
+ * binary cross-entropy with `classWeights` of a 32-row label set, `kerasAdam` as `train` uses it) and must
+ * give the loss, the gradient of every weight, every trainable weight after the Adam step and every BatchNorm
+ * moving mean and variance that PyTorch gives in float64: `tests/fixtures/train_step_reference.json`, written
+ * by `tests/fixtures/make_train_step_reference.py` (Debian's python3-torch; regenerate with `/usr/bin/python3
+ * tests/fixtures/make_train_step_reference.py`). This test needs no Python.
+ *
+ * Tolerance: |ours − reference| ≤ 1e-4 · (1 + |reference|) element-wise for the loss, weights and moving
+ * statistics. Gradients (all below 0.02) are held tighter, to 1e-4 of the largest gradient of the batch.
+ * The learning rate is 0.01 rather than `train`'s 1e-3 so that the update itself, not only the weight, is
+ * checked to 1 % (at 1e-3 a whole Adam step is about 1e-3, a tenth of which would pass unnoticed). It is not
+ * larger because Adam's first step is lr · g / (|g| + 3e-6): gradients that are zero in exact arithmetic (the
+ * stem BatchNorm's β, by the next BatchNorm's shift invariance) turn float32 noise of 5e-9 into 1.6e-3 · lr.
+ * Measured (cpu / wasm): loss 2e-9 / 1.2e-7, gradients 1.0e-6 / 1.2e-6 of the largest, weights 2.4e-6 /
+ * 8.7e-6, moving statistics 2.7e-8 / 2.7e-8.
+ *
+ * What differs between the frameworks and what the script pins to Keras (what ours does):
+ * - Layout: Keras/tfjs hold images NHWC, conv kernels HWIO and dense kernels [in, out]; PyTorch NCHW, OIHW and
+ *   [out, in]. The fixture stores Keras layout; the script converts both ways.
+ * - Padding: Keras' DenseNet pads explicitly (`zero_padding2d` 3, `zero_padding2d_1` 1) before a "valid" 7x7/2
+ *   conv and 3x3/2 max pool: an explicit F.pad in PyTorch (torchvision's DenseNet pads inside the conv and
+ *   pools with -inf padding; the same here only because the pool's input is post-ReLU).
+ * - BatchNorm: Keras momentum 0.99 and, in keras.applications' DenseNet, epsilon 1.001e-5; PyTorch's
+ *   momentum 0.1 means Keras' 0.9 (its momentum is the weight of the batch), its default eps is 1e-5.
+ *   Training mode normalises with the biased batch variance everywhere. The moving variance moves towards the
+ *   unbiased batch variance (n / (n − 1)) in tf.keras 2 (fused kernel), standalone Keras 2 and PyTorch, towards
+ *   the biased one in tfjs-layers and Keras 3: ours follows Keras 2 (lib/model/batch_normalization.ts); with
+ *   tfjs-layers' class the moving variances here would miss by 1.5e-4.
+ * - Adam: Keras adds ε = 1e-7 to √v with the bias corrections in the step size
+ *   (`w −= lr·√(1−β2^t)/(1−β1^t) · m/(√v + ε)`); PyTorch (ε 1e-8) and tfjs' `tf.train.adam` (ε = the
+ *   backend's, 1e-7 here) add it to √v̂ of the corrected moments. They part for near-zero gradients, which
+ *   BatchNorm's invariances give the stem's γ and β: tfjs' form misses the reference weights by 6.5e-3 here
+ *   (checked below; 6.5e-4 at lr 1e-3), so `train` uses `kerasAdam` (lib/train/optimizer.ts).
+ * - Loss: probabilities clipped to [1e-7, 1 − 1e-7] (Keras' `binary_crossentropy` on probabilities; tf.keras 2
+ *   also adds 1e-7 inside the log, or uses the logits when it can see the sigmoid: all equal at 1e-4 away from
+ *   the clip), w+ = N−/N on the positive and w− = N+/N on the negative term, the mean over batch and classes.
+ *
+ * Micro-batches: with `microBatch` 2 instead of 4 each half batch is normalised with its own statistics and
+ * moves the moving averages by itself (two updates per step), so loss, gradients and moving statistics differ
+ * from this reference by design (gradient accumulation is exact only for layers without batch statistics);
+ * this test uses the whole batch.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { type BackendName, createDenseNet, selectBackend, tf, tfl } from "../model/mod.ts";
+import { classWeights } from "./loss.ts";
+import { kerasAdam } from "./optimizer.ts";
+import { computeGradients, trainStep } from "./step.ts";
+
+/** The fixture as written: every tensor is one string of space-separated decimals, row-major, Keras layout. */
+interface ReferenceFile {
+  model: { blocks: number[]; growthRate: number; stemFilters: number; inputSize: number; classes: number };
+  adam: { learningRate: number; beta1: number; beta2: number; epsilon: number };
+  pixels: { shape: [number, number, number, number]; values: string };
+  partitionLabels: { shape: [number, number]; values: string };
+  classWeights: { positive: string; negative: string };
+  initial: Record<string, { shape: number[]; values: string }>;
+  loss: number;
+  gradients: Record<string, string>;
+  updated: Record<string, string>;
+}
+
+const FILE: ReferenceFile = JSON.parse(
+  readFileSync(new URL("../../tests/fixtures/train_step_reference.json", import.meta.url), "utf8"),
+);
+const numbers = (text: string): number[] => text.split(" ").map(Number);
+const byName = (m: Record<string, string>) =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, numbers(v)]));
+const REF = {
+  ...FILE,
+  pixels: { shape: FILE.pixels.shape, values: numbers(FILE.pixels.values) },
+  partitionLabels: { shape: FILE.partitionLabels.shape, values: numbers(FILE.partitionLabels.values) },
+  classWeights: {
+    positive: numbers(FILE.classWeights.positive),
+    negative: numbers(FILE.classWeights.negative),
+  },
+  initial: Object.fromEntries(
+    Object.entries(FILE.initial).map(([k, { shape, values }]) => [k, { shape, values: numbers(values) }]),
+  ),
+  gradients: byName(FILE.gradients),
+  updated: byName(FILE.updated),
+};
+const TOLERANCE = 1e-4;
+
+/** Largest |a − b| / (1 + |b|). */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  return worst;
+}
+
+/** Largest |a − b| / scale. */
+function scaledErr(a: ArrayLike<number>, b: ArrayLike<number>, scale: number): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale);
+  return worst;
+}
+
+/** The fixture's model with its initial weights, set by Keras weight name (layer name + "/" + weight). */
+function buildModel(): tfl.LayersModel {
+  const { blocks, growthRate, stemFilters, inputSize, classes } = REF.model;
+  const model = createDenseNet({ blocks, growthRate, stemFilters, inputSize, classes });
+  assert.deepEqual(model.weights.map((w) => w.originalName).sort(), Object.keys(REF.initial).sort());
+  const values = model.weights.map((w) => {
+    const { shape, values } = REF.initial[w.originalName];
+    assert.deepEqual(w.shape, shape, w.originalName);
+    return tf.tensor(values, shape);
+  });
+  model.setWeights(values);
+  tf.dispose(values);
+  return model;
+}
+
+/** Keras weight name by the name of the variable holding it (which gains a suffix in a second model). */
+function kerasNames(model: tfl.LayersModel): Map<string, string> {
+  return new Map(model.weights.map((w) => [(w.read() as tf.Variable).name, w.originalName]));
+}
+
+async function weightsByName(model: tfl.LayersModel): Promise<Map<string, Float32Array>> {
+  return new Map(
+    await Promise.all(
+      model.weights.map(async (w) => [w.originalName, await w.read().data() as Float32Array] as const),
+    ),
+  );
+}
+
+/** Worst error of the weights after a step, over the names `which` keeps. */
+function updateErr(after: Map<string, Float32Array>, which: (name: string) => boolean): number {
+  let worst = 0;
+  for (const [name, values] of after) {
+    if (which(name)) worst = Math.max(worst, relErr(values, REF.updated[name]));
+  }
+  return worst;
+}
+
+const isMoving = (name: string) => /\/moving_(mean|variance)$/.test(name);
+
+for (const backend of ["cpu", "wasm"] as BackendName[]) {
+  Deno.test(`step reference: one DenseNet training step on ${backend} matches PyTorch's Keras-style step to 1e-4`, async () => {
+    await selectBackend(backend);
+    const before = tf.memory().numTensors;
+    const { shape: pixelShape, values: pixels } = REF.pixels;
+    const [rows, classes] = REF.partitionLabels.shape;
+    const batch = pixelShape[0];
+    const x = tf.tensor4d(pixels, pixelShape);
+    const y = tf.tensor2d(REF.partitionLabels.values.slice(0, batch * classes), [batch, classes]);
+    const weights = classWeights(REF.partitionLabels.values, classes);
+    assert.equal(REF.partitionLabels.values.length, rows * classes);
+    assert.deepEqual([...weights.positive], REF.classWeights.positive.map(Math.fround));
+    assert.deepEqual([...weights.negative], REF.classWeights.negative.map(Math.fround));
+
+    // Loss and gradients, through the code path trainStep uses.
+    const probe = buildModel();
+    const names = kerasNames(probe);
+    const { loss, grads } = await computeGradients(probe, x, y, { weights, microBatch: batch });
+    const scale = Math.max(...Object.values(REF.gradients).flatMap((g) => g.map(Math.abs)));
+    let gradErr = 0;
+    const named: Record<string, number> = {};
+    for (const [variable, grad] of Object.entries(grads)) {
+      const name = names.get(variable)!;
+      const err = scaledErr(await grad.data(), REF.gradients[name], scale);
+      named[name] = err;
+      gradErr = Math.max(gradErr, err);
+    }
+    assert.deepEqual(Object.keys(named).sort(), Object.keys(REF.gradients).sort());
+    tf.dispose(Object.values(grads));
+    probe.dispose();
+    const lossErr = Math.abs(loss - REF.loss) / (1 + Math.abs(REF.loss));
+    assert.ok(lossErr <= TOLERANCE, `loss ${loss}, reference ${REF.loss}`);
+    for (const name of ["conv1/conv/kernel", "conv1/bn/gamma", "conv2_block1_1_conv/kernel", "bn/beta"]) {
+      assert.ok(
+        named[name] <= TOLERANCE,
+        `gradient of ${name} off by ${named[name]} of the largest gradient`,
+      );
+    }
+    assert.ok(gradErr <= TOLERANCE, `gradients off by ${gradErr} of the largest gradient`);
+
+    // One step with the optimizer train uses: every trainable weight and every moving statistic.
+    const model = buildModel();
+    const adam = kerasAdam(REF.adam.learningRate);
+    assert.deepEqual(
+      { beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon },
+      { beta1: REF.adam.beta1, beta2: REF.adam.beta2, epsilon: REF.adam.epsilon },
+      "kerasAdam's defaults are the reference's",
+    );
+    const stepLoss = await trainStep(model, adam, x, y, { weights, microBatch: batch });
+    assert.ok(Math.abs(stepLoss - loss) <= 1e-6, "trainStep's loss is computeGradients'");
+    const after = await weightsByName(model);
+    const weightErr = updateErr(after, (n) => !isMoving(n));
+    const movingErr = updateErr(after, isMoving);
+    assert.ok(weightErr <= TOLERANCE, `weights after the Adam step off by ${weightErr}`);
+    assert.ok(movingErr <= TOLERANCE, `BatchNorm moving statistics off by ${movingErr}`);
+    model.dispose();
+    adam.dispose();
+
+    // The check can tell Adam's two forms apart: tfjs' own Adam misses the Keras reference.
+    const control = buildModel();
+    const tfjsAdam = tf.train.adam(REF.adam.learningRate);
+    await trainStep(control, tfjsAdam, x, y, { weights, microBatch: batch });
+    const tfjsErr = updateErr(await weightsByName(control), (n) => !isMoving(n));
+    assert.ok(tfjsErr > 10 * TOLERANCE, `tf.train.adam lands within ${tfjsErr} of Keras' step`);
+    control.dispose();
+    tfjsAdam.dispose();
+
+    tf.dispose([x, y]);
+    assert.equal(tf.memory().numTensors, before, "no tensors left behind");
+  });
+}
