@@ -32,6 +32,11 @@ export interface KerasH5Layout {
   modelConfig?: boolean;
   /** Weights (by tfjs originalName, e.g. `conv2d_6/kernel`) written with another shape, filled with zeros. */
   misshape?: Record<string, number[]>;
+  /**
+   * Store each weight under another name (e.g. Theano-era `conv1_W`, or a session-uniquified
+   * `conv1/conv_1/kernel`), keeping the layer groups and their order, as older Keras files do.
+   */
+  renameWeight?: (originalName: string, index: number) => string;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -55,14 +60,17 @@ export function writeKerasH5(model: tfl.LayersModel, file: string, layout: Keras
   const root = full ? h5.create_group("model_weights") : h5;
   const layers = model.layers.filter((l) => !(layout.drop ?? []).includes(l.name));
   const write = (g: ReturnType<typeof h5Group>, weights: tfl.LayerVariable[]) => {
-    h5Strings(g, "weight_names", weights.map((w) => `${w.originalName}:0`));
-    for (const w of weights) {
+    const stored = weights.map((w, i) => layout.renameWeight?.(w.originalName, i) ?? w.originalName);
+    h5Strings(g, "weight_names", stored.map((n) => `${n}:0`));
+    for (const [i, w] of weights.entries()) {
       const shape = layout.misshape?.[w.originalName] ?? w.shape as number[];
       const values = layout.misshape?.[w.originalName]
         ? new Float32Array(shape.reduce((a, b) => a * b, 1))
         : w.read().dataSync() as Float32Array;
-      h5Group(g, w.originalName.slice(0, w.originalName.lastIndexOf("/")))
-        .create_dataset({ name: `${w.originalName.split("/").pop()}:0`, data: values, shape });
+      const name = stored[i];
+      const slash = name.lastIndexOf("/");
+      (slash < 0 ? g : h5Group(g, name.slice(0, slash)))
+        .create_dataset({ name: `${name.slice(slash + 1)}:0`, data: values, shape });
     }
   };
   // A nested model's weights: trainable ones of every layer first, then the non-trainable ones (Keras' order).

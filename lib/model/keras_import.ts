@@ -67,8 +67,20 @@ export interface KerasImportResult {
 // deno-lint-ignore no-explicit-any
 type H5Group = any;
 
-/** Reads every `<weight name without :0>` → dataset in a Keras HDF5 weights file. */
-function _readKerasWeights(file: string): Map<string, { shape: number[]; values: Float32Array }> {
+interface _Weight {
+  shape: number[];
+  values: Float32Array;
+}
+
+interface _KerasWeights {
+  /** `<weight name without :0>` → dataset. */
+  byName: Map<string, _Weight>;
+  /** Top-level layer group → its weights' names (without :0), in the file's order. */
+  byLayer: Map<string, string[]>;
+}
+
+/** Reads every weight of a Keras HDF5 weights file, by name and by layer. */
+function _readKerasWeights(file: string): _KerasWeights {
   try {
     if (!statSync(file).isFile()) throw new Error("not a file");
   } catch (e) {
@@ -94,28 +106,34 @@ function _readKerasWeights(file: string): Map<string, { shape: number[]; values:
         [],
       );
     }
-    const out = new Map<string, { shape: number[]; values: Float32Array }>();
+    const byName = new Map<string, _Weight>();
+    const byLayer = new Map<string, string[]>();
     for (const layer of layerNames) {
       const group = root.get(layer);
       if (!group) continue;
+      const keys: string[] = [];
       for (const weightName of readStrings(group, "weight_names")) {
         const dataset = group.get(weightName);
         if (!dataset) continue;
         const key = weightName.replace(/:\d+$/, "");
-        out.set(key, {
+        keys.push(key);
+        byName.set(key, {
           shape: [...(dataset.shape ?? [])],
           values: Float32Array.from(dataset.value as ArrayLike<number>),
         });
       }
+      byLayer.set(layer, keys);
     }
-    return out;
+    return { byName, byLayer };
   } finally {
     h5.close();
   }
 }
 
 /**
- * Copies the weights of a Keras HDF5 file into `model`, matching `layer/weight` names (`conv1/conv/kernel`,
+ * Copies the weights of a Keras HDF5 file into `model` as Keras' `load_weights(by_name=True)` does: each
+ * layer's group by the layer's name and its weights by position, whatever they are called in the file; a
+ * nested model's weights (no group per layer) by their `layer/weight` names (`conv1/conv/kernel`,
  * `conv2_block1_0_bn/gamma`, `predictions/bias`, ...). All or nothing: nothing is assigned unless every
  * needed weight is present (or `allowMissing` is set) and every weight found has the right shape.
  *
@@ -139,28 +157,36 @@ export async function importKerasWeights(
   options: ImportKerasWeightsOptions = {},
 ): Promise<KerasImportResult> {
   await h5wasm.ready;
-  const source = _readKerasWeights(file);
+  const { byName: source, byLayer } = _readKerasWeights(file);
   const skip = new Set(options.skipLayers ?? []);
   const missing: string[] = [], misshapen: string[] = [], skipped: string[] = [];
   const assignments: [tfl.LayerVariable, { shape: number[]; values: Float32Array }][] = [];
   const used = new Set<string>();
   for (const layer of model.layers) {
-    for (const weight of layer.weights) {
+    // Keras' own rule (load_weights by_name): the layer by name, its weights by position. Older files name
+    // weights in other ways (`conv1_W:0`, a session-uniquified `conv1/conv_1/kernel:0`); the order is fixed
+    // (kernel, bias; gamma, beta, moving mean, moving variance) in Keras and tfjs alike. Names decide where the
+    // layer has no group of its own (a nested model's weights).
+    const group = byLayer.get(layer.name);
+    const byPosition = group !== undefined && group.length === layer.weights.length;
+    for (const [i, weight] of layer.weights.entries()) {
       const suffix = weight.originalName.slice(weight.originalName.lastIndexOf("/") + 1);
       const key = `${layer.name}/${suffix}`;
       if (skip.has(layer.name)) {
         skipped.push(key);
         continue;
       }
-      const found = source.get(key);
+      const fileKey = byPosition ? group[i] : key;
+      const found = source.get(fileKey);
       if (!found) {
         missing.push(key);
         continue;
       }
-      used.add(key);
+      used.add(fileKey);
       const shape = weight.shape as number[];
-      if (found.shape.length !== shape.length || found.shape.some((d, i) => d !== shape[i])) {
-        misshapen.push(`${key}: model [${shape}], file [${found.shape}]`);
+      if (found.shape.length !== shape.length || found.shape.some((d, j) => d !== shape[j])) {
+        const stored = fileKey === key ? "" : ` (stored as ${fileKey})`;
+        misshapen.push(`${key}: model [${shape}], file [${found.shape}]${stored}`);
         continue;
       }
       assignments.push([weight, found]);

@@ -121,3 +121,32 @@ Deno.test("keras_import: allowMissing leaves absent weights as initialised and l
     return true;
   });
 });
+
+Deno.test("keras_import: weights stored under other names (Theano-era conv1_W, session-uniquified conv1/conv_1/kernel) load by layer and position, as Keras does", async () => {
+  const dir = await Deno.makeTempDir();
+  const source = tiny();
+  setSeededWeights(source, 26);
+  const theano = join(dir, "theano.h5");
+  writeKerasH5(source, theano, {
+    renameWeight: (name, i) => `${name.slice(0, name.lastIndexOf("/")).replace("/", "_")}_W${i}`,
+  });
+  const target = tiny();
+  const result = await importKerasWeights(target, theano);
+  assert.equal(result.loaded, source.weights.length);
+  assert.deepEqual(result.unused, []);
+  assert.ok(sameWeights(source, target));
+  const session = join(dir, "session.h5");
+  writeKerasH5(source, session, { renameWeight: (name) => name.replace(/\/([^/]+)$/, "_1/$1") });
+  const again = tiny();
+  await importKerasWeights(again, session);
+  assert.ok(sameWeights(source, again));
+  // A misshapen weight under another name is reported under both.
+  const wide = tiny(8);
+  const file = join(dir, "wide.h5");
+  writeKerasH5(wide, file, { renameWeight: (name, i) => `w${i}_${name.replaceAll("/", "_")}` });
+  await assert.rejects(
+    importKerasWeights(tiny(), file),
+    /conv1\/conv\/kernel: model \[7,7,3,8\], file \[7,7,3,16\] \(stored as w0_conv1_conv_kernel\)/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
