@@ -21,7 +21,13 @@ Deno.test("train writes best/model.onnx; export onnx rewrites it and both engine
   ]);
   assert.equal(train.code, 0, train.stderr);
   const best = join(out, "best");
-  assert.deepEqual(readdirSync(best).sort(), ["metadata.json", "model.json", "model.onnx", "weights.bin"]);
+  assert.deepEqual(readdirSync(best).sort(), [
+    "MODEL_CARD.md",
+    "metadata.json",
+    "model.json",
+    "model.onnx",
+    "weights.bin",
+  ]);
 
   rmSync(join(best, "model.onnx"));
   const r = await runCxr(["export", "onnx", "--model", best, "--json"]);

@@ -50,7 +50,13 @@ Deno.test("import keras: the seed's wrapped keras-contrib model.save file become
     ["whole-model", ["model_1"], "contrib", "order", "raw255", SIZE],
   );
   assert.ok(summary.onnx.check.maxAbsDiff <= 1e-5);
-  assert.deepEqual(readdirSync(bundle).sort(), ["metadata.json", "model.json", "model.onnx", "weights.bin"]);
+  assert.deepEqual(readdirSync(bundle).sort(), [
+    "MODEL_CARD.md",
+    "metadata.json",
+    "model.json",
+    "model.onnx",
+    "weights.bin",
+  ]);
 
   // cxr score on real NIH PNGs (ONNX Runtime, as serving runs it) = the source model on the grey image x 3.
   const scored = await runCxr(["score", "--model", bundle, ...PNGS], { env: ENV });

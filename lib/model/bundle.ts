@@ -15,6 +15,7 @@ import {
   type WeightsProvenance,
 } from "./bundle_format.ts";
 import { loadModel, replaceFolderAtomically, writeModelArtifacts } from "./io.ts";
+import { MODEL_CARD_MD, modelCard } from "./model_card.ts";
 import { Normalize } from "./normalize.ts";
 import { tf, tfl } from "./tf.ts";
 
@@ -170,6 +171,7 @@ export async function saveBundle(
   await replaceFolderAtomically(dir, async (tmp) => {
     await model.save(tf.io.withSaveHandler((artifacts) => writeModelArtifacts(tmp, artifacts)));
     await writeFile(join(tmp, METADATA_JSON), JSON.stringify(metadata, null, 2) + "\n");
+    await writeFile(join(tmp, MODEL_CARD_MD), modelCard(metadata));
   });
   return metadata;
 }

@@ -157,3 +157,27 @@ Deno.test("bundle: weights provenance (init, file, md5, freeze) round-trips, and
   );
   model.dispose();
 });
+
+Deno.test("bundle: MODEL_CARD.md is written from the metadata (start, weights file, metrics, limits)", async () => {
+  const dir = join(await Deno.makeTempDir(), "bundle");
+  const model = tiny();
+  await saveBundle(model, dir, {
+    modelVersion: "tiny-epoch-002",
+    metrics: { val_loss: 0.31, mean_auroc: 0.8123 },
+    weights: {
+      init: "file",
+      file: "colleague.h5",
+      md5: "0123456789abcdef0123456789abcdef",
+      loaded: 40,
+      freeze: "backbone",
+    },
+  });
+  const card = readFileSync(join(dir, "MODEL_CARD.md"), "utf8");
+  assert.match(card, /^# Model card: tiny-epoch-002\n/);
+  assert.match(card, /Weights file: `colleague.h5`, md5 `0123456789abcdef0123456789abcdef`/);
+  assert.match(card, /only the `predictions` head was trained/);
+  assert.match(card, /\| mean_auroc \| 0\.8123 \|/);
+  assert.match(card, /not a medical device/);
+  assert.match(card, /in this order: Atelectasis, Cardiomegaly, /);
+  model.dispose();
+});

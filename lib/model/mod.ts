@@ -25,12 +25,14 @@
  */
 export * from "./tf.ts";
 export * from "./normalize.ts";
+export * from "./batch_normalization.ts";
 export * from "./densenet.ts";
 export * from "./backend.ts";
 export * from "./wasm_gradients.ts";
 export * from "./io.ts";
 export * from "./bundle_format.ts";
 export * from "./bundle.ts";
+export * from "./model_card.ts";
 export * from "./keras_import.ts";
 export * from "./keras_model_format.ts";
 export * from "./keras_densenet.ts";

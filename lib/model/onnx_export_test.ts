@@ -115,7 +115,13 @@ Deno.test("writeBundleOnnx: writes model.onnx atomically; saving the bundle agai
   assert.equal(tf.memory().numTensors, before);
   assert.equal(path, join(dir, "model.onnx"));
   assert.equal(readFileSync(path).length, bytes);
-  assert.deepEqual(readdirSync(dir).sort(), ["metadata.json", "model.json", "model.onnx", "weights.bin"]);
+  assert.deepEqual(readdirSync(dir).sort(), [
+    "MODEL_CARD.md",
+    "metadata.json",
+    "model.json",
+    "model.onnx",
+    "weights.bin",
+  ]);
   // The model version travels in the file's metadata_props.
   assert.ok(new TextDecoder().decode(readFileSync(path)).includes("modelVersion"));
   await saveBundle(model, dir, { modelVersion: "v8" });

@@ -11,6 +11,7 @@ import { augment as imageAugment, openCache } from "../images/mod.ts";
 import {
   createDenseNet,
   METADATA_JSON,
+  MODEL_CARD_MD,
   MODEL_JSON,
   MODEL_ONNX,
   type PretrainedOptions,
@@ -219,7 +220,8 @@ async function _restoreBest(bestDir: string, checkpoint: string | null, epoch: n
   }
   if (current === epoch || checkpoint === null) return;
   await replaceFolderAtomically(bestDir, async (tmp) => {
-    for (const f of [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON]) {
+    for (const f of [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, MODEL_CARD_MD]) {
+      if (f === MODEL_CARD_MD && !existsSync(join(checkpoint, f))) continue; // checkpoints from before cards
       await copyFile(join(checkpoint, f), join(tmp, f));
     }
   });
