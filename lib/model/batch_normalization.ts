@@ -10,7 +10,9 @@
  * and CheXNet's ports were trained with Keras 2, so this layer follows it. The gap is a factor n / (n − 1) on
  * the batch term: DenseNet-121's last BatchNorm at 224 px sees n = 49 per image, 1 % with micro-batches of 2.
  *
- * Inference, the forward output in training and the gradients are tfjs-layers' own (the same ops). The class
+ * Inference, the forward output in training and the gradients are tfjs-layers' own (the same ops). A layer
+ * whose `trainable` is false runs in inference mode even when called with `training: true` (Keras' rule since
+ * TF 2; tfjs-layers' class ignores `trainable` there). The class
  * keeps the name `BatchNormalization`, so saved models, ONNX export and Keras import see no difference, and
  * because it is registered under that name every model loaded after this module (bundles, checkpoints,
  * imported Keras files) trains this way too.
@@ -71,6 +73,9 @@ export class BatchNormalization extends _TfjsBatchNormalization {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const self = this as unknown as _BatchNormalizationFields;
     const axis = self.axis >= 0 ? self.axis : self.axis + x.rank;
+    // A frozen layer (trainable = false) runs in inference mode, as in tf.keras 2 and Keras 3: it normalises
+    // with its moving statistics and leaves them alone, so a frozen backbone is a fixed feature extractor.
+    if (!this.trainable) kwargs = { ...kwargs, training: false };
     if (!kwargs?.training || axis !== x.rank - 1) return super.call(inputs, kwargs);
     return tf.tidy(() => {
       // The ops of tfjs-layers' normalizeBatchInTraining, so the output and its gradient are unchanged.

@@ -74,3 +74,23 @@ Deno.test("batch_normalization: inference is unchanged and loaded models get thi
   model.dispose();
   loaded.dispose();
 });
+
+Deno.test("batch_normalization: a frozen layer (trainable = false) runs in inference mode under training: true and keeps its moving statistics", async () => {
+  const layer = new BatchNormalization({ axis: 3 });
+  const x = tf.tensor4d(seeded(72, 7, -2, 3), SHAPE as [number, number, number, number]);
+  layer.build(x.shape);
+  layer.setWeights(
+    [seeded(4, 3, 0.5, 1.5), seeded(4, 4), seeded(4, 5), seeded(4, 6, 0.5, 1.5)].map((v) => tf.tensor1d(v)),
+  );
+  layer.trainable = false;
+  const before = await Promise.all(layer.getWeights().map((w) => w.data()));
+  const trained = layer.apply(x, { training: true }) as tf.Tensor;
+  const inferred = layer.apply(x) as tf.Tensor;
+  assert.ok(maxRelDiff(await trained.data(), await inferred.data()) < 1e-6);
+  assert.deepEqual(await Promise.all(layer.getWeights().map((w) => w.data())), before);
+  layer.trainable = true;
+  layer.apply(x, { training: true });
+  const after = await Promise.all(layer.getWeights().map((w) => w.data()));
+  assert.notDeepEqual(after[2], before[2], "trainable again: the moving mean moves");
+  tf.dispose([x, trained, inferred]);
+});

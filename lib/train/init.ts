@@ -18,10 +18,10 @@ import { basename } from "node:path";
 import { md5File } from "../nih/download.ts";
 import { loadSettings } from "../config.ts";
 import {
+  BatchNormalization,
   ensureImagenetWeights,
   importKerasWeights,
   type PretrainedOptions,
-  tf,
   tfl,
   weightsProgress,
   type WeightsProvenance,
@@ -288,8 +288,6 @@ export interface FreezeSummary {
   frozenParams: number;
 }
 
-const FROZEN = Symbol("cxr.frozenBatchNorm");
-
 function _count(weights: tfl.LayerVariable[]): number {
   return weights.reduce((n, w) => n + (w.shape as number[]).reduce((p, d) => p * d, 1), 0);
 }
@@ -338,8 +336,13 @@ export function freezeLayers(model: tfl.LayersModel, freeze: FreezeChoice): Free
   let trainableLayers = 0, frozenLayers = 0;
   layers.forEach((layer, i) => {
     const frozen = i < first;
-    layer.trainable = !frozen;
-    if (layer.getClassName() === "BatchNormalization") _batchNormMode(layer, frozen);
+    if (frozen && layer.getClassName() === "BatchNormalization" && !(layer instanceof BatchNormalization)) {
+      throw new TypeError(
+        `freeze: layer "${layer.name}" is tfjs-layers' own BatchNormalization, which keeps using batch ` +
+          "statistics when frozen; build the model with createDenseNet (lib/model's BatchNormalization)",
+      );
+    }
+    layer.trainable = !frozen; // lib/model's BatchNormalization then runs in inference mode
     if (layer.weights.length) frozen ? frozenLayers++ : trainableLayers++;
   });
   const trainableParams = _count(model.trainableWeights);
@@ -350,19 +353,4 @@ export function freezeLayers(model: tfl.LayersModel, freeze: FreezeChoice): Free
     trainableParams,
     frozenParams: _count(model.weights) - trainableParams,
   };
-}
-
-type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
-
-/** Makes a BatchNorm layer ignore `training: true` while frozen (tfjs-layers itself does not look at `trainable`). */
-function _batchNormMode(layer: tfl.layers.Layer, frozen: boolean): void {
-  const l = layer as unknown as { call: Call; [FROZEN]?: Call };
-  if (frozen && !l[FROZEN]) {
-    const original = l.call.bind(layer) as Call;
-    l[FROZEN] = original;
-    l.call = (inputs, kwargs) => original(inputs, { ...kwargs, training: false });
-  } else if (!frozen && l[FROZEN]) {
-    l.call = l[FROZEN];
-    delete l[FROZEN];
-  }
 }

@@ -22,4 +22,5 @@ export * from "./history.ts";
 export * from "./checkpoint.ts";
 export * from "./fit.ts";
 export * from "./step.ts";
+export * from "./optimizer.ts";
 export * from "./init.ts";
