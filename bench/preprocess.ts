@@ -7,8 +7,8 @@
  *
  *   deno run -A bench/preprocess.ts [--images 200] [--in-flight 1,2,4]
  *
- * The Python rows need `apt-get install -y python3-opencv python3-pil`; when a module is missing the row
- * says so instead of a figure.
+ * The Python rows need Debian's python3-opencv and python3-pil (`./run bench` installs them); when a module is
+ * missing the row says so instead of a figure.
  *
  * @module
  */

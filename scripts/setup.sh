@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian/Ubuntu machine. Source it and call cxr_setup, or run it directly.
-# Installs: Deno (from the npm package `deno`, since only the npm registry may be reachable), Debian's Jupyter
-# packages, the Deno Jupyter kernel. Each step is skipped when already done. Set CXR_SETUP_QUIET=1 to hush.
+# Installs: Deno (from the npm package `deno`, since only the npm registry may be reachable), the Debian packages
+# below, the Deno Jupyter kernel, and for test/report/demo the Docker services (scripts/services.sh). Each step is
+# skipped when already done. Set CXR_SETUP_QUIET=1 to hush.
+#
+# Run directly as `bash scripts/setup.sh [TASK]` to set up for one ./run task (test, bench, demo, ...).
+# tests/setup_deps_test.ts checks that every program and Python module the tests, the demo and the benches start
+# is named in one of these lists (or in scripts/services.sh): add a package here when you add such a program.
 CXR_DENO_VERSION=${CXR_DENO_VERSION:-2.9.6}
 CXR_TOOLS=${CXR_TOOLS:-$HOME/.local/share/cxr-tools}
-CXR_APT_PACKAGES=(jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-client)
+# Every task: what the toolkit itself starts.
+CXR_APT_PACKAGES=(
+  # Jupyter with Deno's kernel: /usr/bin/jupyter, and the modules the notebook runner imports (lib/report)
+  jupyter-core jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel
+  python3 python3-nbclient python3-nbconvert python3-nbformat python3-notebook python3-jupyter-client
+  # git: image tags carry the commit; ss from iproute2: the doctor names what holds a busy port
+  git iproute2
+)
+# `./run test` only: what tests start beyond the toolkit.
+CXR_TEST_APT_PACKAGES=(
+  # /usr/bin/chromium for the upload page test, with the fonts its screenshot renders
+  chromium fonts-liberation
+  # openssl: the fake Kubernetes API's certificate; scikit-learn: the AUROC reference
+  openssl python3-sklearn
+)
+# `./run bench` only: what the benches compare against (Python preprocessing and PyTorch, the HTTP load).
+CXR_BENCH_APT_PACKAGES=(python3-opencv python3-pil python3-numpy python3-torch python3-torchvision wrk)
 
 _cxr_log() { [ "${CXR_SETUP_QUIET:-0}" = 1 ] || echo "[setup] $*" >&2; }
 
@@ -47,8 +68,18 @@ cxr_ensure_kernel() {
 }
 
 # The task ./run was asked for (a sourced script sees its caller's arguments): `test`, `report` and `demo` need the
-# Docker engine, registry and local base image (scripts/services.sh), the other tasks do not.
+# Docker engine, registry and local base image (scripts/services.sh), `test` and `bench` their own packages, the
+# other tasks neither.
 _CXR_RUN_TASK=${1:-}
+
+# The Debian packages the task needs, one a line.
+cxr_task_packages() {
+  printf '%s\n' "${CXR_APT_PACKAGES[@]}"
+  case "$_CXR_RUN_TASK" in
+  test) printf '%s\n' "${CXR_TEST_APT_PACKAGES[@]}" ;;
+  bench) printf '%s\n' "${CXR_BENCH_APT_PACKAGES[@]}" ;;
+  esac
+}
 
 cxr_ensure_services() {
   case "$_CXR_RUN_TASK" in test | report | demo) ;; *) return 0 ;; esac
@@ -62,7 +93,9 @@ cxr_setup() {
   # built-in Mozilla roots: package downloads through such a proxy fail otherwise.
   export DENO_TLS_CA_STORE=${DENO_TLS_CA_STORE:-system}
   cxr_ensure_deno
-  cxr_ensure_apt "${CXR_APT_PACKAGES[@]}"
+  local packages
+  mapfile -t packages < <(cxr_task_packages)
+  cxr_ensure_apt "${packages[@]}"
   cxr_ensure_kernel
   cxr_ensure_services
 }
