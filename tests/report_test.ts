@@ -136,6 +136,11 @@ Deno.test("secrets printed by a notebook come out as *** in the .ipynb and the H
     codeCell("console.log(settings.scoringKey!.reveal());"),
     codeCell("Deno.jupyter.html`<p>key: ${settings.scoringKey!.reveal()}</p>`"),
     codeCell("({ raw: settings.scoringKey!.reveal(), env: Deno.env.get('CXR_SCORING_KEY') })"),
+    // An SVG output reaches the HTML URL-encoded inside an <img>, out of reach of the HTML's own scrub.
+    codeCell(
+      '({ [Symbol.for("Jupyter.display")]: () => ({ "image/svg+xml": `<svg xmlns="http://www.w3.org/2000/svg">' +
+        "<text>${settings.scoringKey!.reveal()}</text></svg>` }) })",
+    ),
   ]);
   const r = await runCxr(["report", nbPath, "--out", join(dir.path, "out"), "--json"], {
     env: { CXR_SCORING_KEY: secret },
@@ -151,6 +156,7 @@ Deno.test("secrets printed by a notebook come out as *** in the .ipynb and the H
   assert.equal(outputText(nb.cells[1].outputs![0]).trim(), "***");
   assert.match(outputText(nb.cells[2].outputs![0]), /key: \*\*\*/);
   assert.ok(html.includes("key: ***"), "redacted value in the report");
+  assert.ok(html.includes("%3Ctext%3E%2A%2A%2A%3C/text%3E"), "redacted value in the SVG image");
 });
 
 Deno.test("jupyter serves with a token only, prints the URL once, keeps the token out of its log", async () => {

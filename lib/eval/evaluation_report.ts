@@ -165,7 +165,21 @@ export class EvaluationReport {
     return parts.join("\n");
   }
 
-  /** The ROC curves as a Vega-Lite chart (with the SVG as fallback) for Jupyter. */
+  /**
+   * The ROC curves as a Vega-Lite chart for Jupyter, with the same chart as SVG in the same MIME bundle:
+   * Vega-Lite is drawn by JavaScript fetched from a CDN, so HTML reports (nbconvert, offline) show the SVG.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { evaluateScores } from "./evaluate.ts";
+   * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+   * const r = evaluateScores([0.9, 0.1, 0.2, 0.8], [1, 0, 0, 1], ["Mass"], { bootstrap: 0 });
+   * const bundle = r.rocChart()[JUPYTER_DISPLAY]();
+   * assert.ok(bundle["application/vnd.vegalite.v5+json"]);
+   * assert.match(bundle["image/svg+xml"] as string, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg".*<\/svg>$/s);
+   * ```
+   */
   rocChart(): VegaChart & { [JUPYTER_DISPLAY](): Record<string, unknown> } {
     const values: { finding: string; fpr: number; tpr: number }[] = [];
     for (const [finding, curve] of Object.entries(this.curves)) {

@@ -19,6 +19,8 @@ import { injectParameters } from "./params.ts";
 import { findPython } from "./python.ts";
 
 const EXECUTE_PY = fileURLToPath(new URL("./_execute.py", import.meta.url));
+/** nbconvert's lab template with SVG outputs shown as images; see the file's comment. */
+const REPORT_TEMPLATE = fileURLToPath(new URL("./_report.html.j2", import.meta.url));
 const KERNEL_NAME = "cxr-deno-report";
 
 /** Progress of {@linkcode runNotebook}. */
@@ -260,11 +262,28 @@ export async function runNotebook(
   }
 }
 
-/** Converts an (already redacted) executed notebook to HTML beside it, and scrubs the HTML once more. */
+/**
+ * Converts an (already redacted) executed notebook to HTML beside it, and scrubs the HTML once more. The
+ * template (`_report.html.j2`) shows `image/svg+xml` outputs (charts, including the fallback of Vega-Lite
+ * ones, which nbconvert cannot draw offline) as images: nbconvert's own inlining passes them through an HTML
+ * sanitiser that strips every SVG shape and leaves a blank box.
+ */
 async function exportHtml(python: string, ipynb: string, outDir: string, env: Record<string, string>) {
   const name = basename(ipynb, ".ipynb");
   const out = await new Deno.Command(python, {
-    args: ["-m", "nbconvert", "--to", "html", "--output", name, "--output-dir", outDir, ipynb],
+    args: [
+      "-m",
+      "nbconvert",
+      "--to",
+      "html",
+      "--template-file",
+      REPORT_TEMPLATE,
+      "--output",
+      name,
+      "--output-dir",
+      outDir,
+      ipynb,
+    ],
     env: { ...env, PYDEVD_DISABLE_FILE_VALIDATION: "1" },
     clearEnv: true,
     stdout: "piped",

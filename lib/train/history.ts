@@ -94,7 +94,7 @@ export function lossChartSvg(
   options: { width?: number; height?: number } = {},
 ): string {
   const w = options.width ?? 520, h = options.height ?? 260;
-  const left = 50, right = 50, top = 24, bottom = 34;
+  const left = 50, right = 60, top = 24, bottom = 34; // right: room for the "AUROC 1" label
   const pw = w - left - right, ph = h - top - bottom;
   const losses = records.flatMap((r) => [r.loss, r.val_loss]).filter(Number.isFinite);
   const maxLoss = losses.length ? Math.max(...losses) * 1.05 : 1;
