@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, runCxr, tempDir } from "./_fixtures.ts";
 import { readSplit } from "../lib/nih/split.ts";
@@ -90,6 +90,85 @@ Deno.test("data split without --json prints a readable summary", async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^seed split \(seed 1\) written to /);
   assert.match(r.stdout, /train\s+21563 patients/);
+});
+
+Deno.test("data split --present DIR: only the images present, patient-wise, reproducible, recorded in the file", async () => {
+  using dir = tempDir();
+  const split = (out: string, present: string, more: string[] = []) =>
+    runCxr([
+      "data",
+      "split",
+      "--entries",
+      ENTRIES,
+      "--bbox",
+      BBOX,
+      "--method",
+      "seed",
+      "--present",
+      present,
+      "--out",
+      join(dir.path, out),
+      ...more,
+    ]);
+  const r = await split("a.json", NIH_SAMPLE, ["--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, "");
+  const j = JSON.parse(r.stdout);
+  const a = readSplit(join(dir.path, "a.json"));
+  assert.deepEqual(j.present, a.present);
+  assert.equal(a.present!.dir, join(NIH_SAMPLE, "images"));
+  assert.equal(a.present!.images, 39);
+  assert.equal(a.present!.absent, 112_120 - 39);
+  assert.equal(j.images.train + j.images.val + j.images.test, 39);
+  assert.equal(a.method, "seed");
+  // The full split it came from, and every present image in its full-split partition.
+  const full = await runCxr([
+    "data",
+    "split",
+    "--entries",
+    ENTRIES,
+    "--bbox",
+    BBOX,
+    "--method",
+    "seed",
+    "--out",
+    join(dir.path, "full.json"),
+  ]);
+  assert.equal(full.code, 0, full.stderr);
+  const f = readSplit(join(dir.path, "full.json"));
+  assert.equal(a.present!.fullDigest, f.digest);
+  for (const p of ["train", "val", "test"] as const) {
+    assert.ok(a.images[p].length > 0);
+    for (const n of a.images[p]) assert.ok(f.images[p].includes(n), `${n} in ${p}`);
+  }
+  // Same seed, same files: the same split; the images folder itself works as DIR.
+  const b = await split("b.json", join(NIH_SAMPLE, "images"));
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(readSplit(join(dir.path, "b.json")).digest, a.digest);
+  assert.match(b.stdout, /only the 39 images present in .*images; 112,081 of the full split left out/);
+
+  // A folder with a subset plus a stray image name: a warning, and only the subset.
+  const sub = join(dir.path, "sub");
+  mkdirSync(join(sub, "images"), { recursive: true });
+  const names = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png")).slice(0, 10);
+  for (const n of names) symlinkSync(join(NIH_SAMPLE, "images", n), join(sub, "images", n));
+  writeFileSync(join(sub, "images", "00099999_000.png"), "");
+  const c = await split("c.json", sub, ["--json"]);
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stderr, /warning: 1 image files in ".*images" are not in the split .*00099999_000.png/);
+  const cs = readSplit(join(dir.path, "c.json"));
+  assert.deepEqual([...cs.images.train, ...cs.images.val, ...cs.images.test].sort(), names);
+  assert.equal(cs.present!.notInSplit, 1);
+
+  // Nothing present, or no such folder: exit 1 naming the folder, no file written.
+  mkdirSync(join(dir.path, "empty"));
+  const e = await split("e.json", join(dir.path, "empty"));
+  assert.equal(e.code, 1);
+  assert.match(e.stderr, /SplitError: None of the 112120 images of the split is in ".*empty"/);
+  const n = await split("n.json", join(dir.path, "nowhere"));
+  assert.equal(n.code, 1);
+  assert.match(n.stderr, /Cannot look for images in ".*nowhere": no such folder/);
+  assert.ok(!readdirSync(dir.path).includes("e.json") && !readdirSync(dir.path).includes("n.json"));
 });
 
 Deno.test("data labels --json counts images, patients and labels; --split adds partitions", async () => {

@@ -1,10 +1,18 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
-import { writeSplit } from "../lib/nih/split.ts";
+import { readSplit, writeSplit } from "../lib/nih/split.ts";
 import { synthesize } from "../lib/nih/synth.ts";
-import { openCache, preprocess } from "../lib/images/mod.ts";
+import { openCache, preprocess, shardRange } from "../lib/images/mod.ts";
 import { sampleSplit } from "../lib/images/_testing.ts";
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -72,7 +80,7 @@ Deno.test("preprocess --json on the real sample, killed mid-way and re-run, equa
   }
 });
 
-Deno.test("preprocess --shard i/N then --merge, and a corrupt PNG counted in failed", async () => {
+Deno.test("preprocess --shard i/N then --merge, and a corrupt PNG failed: listed, exit 1, the rest cached", async () => {
   using dir = tempDir();
   const data = join(dir.path, "data");
   await synthesize(data, { images: 14, size: 64, seed: 9 });
@@ -90,19 +98,37 @@ Deno.test("preprocess --shard i/N then --merge, and a corrupt PNG counted in fai
     split,
   ]);
   assert.equal(made.code, 0, made.stderr);
-  const trainName = JSON.parse(readFileSync(split, "utf8")).images.train[2];
+  const train: string[] = readSplit(split).images.train;
+  const trainName = train[2];
   const png = readFileSync(join(data, "images", trainName));
   writeFileSync(join(data, "images", trainName), png.subarray(0, 100));
   const common = ["preprocess", "--data", data, "--split", split, "--size", "32"];
   const whole = await runCxr([...common, "--out", join(dir.path, "whole"), "--json"]);
-  assert.equal(whole.code, 0, whole.stderr);
-  assert.equal(JSON.parse(whole.stdout).partitions.train.failed, 1);
-  assert.match(whole.stderr, new RegExp(`error: cannot decode ${trainName}`));
+  assert.equal(whole.code, 1, whole.stderr);
+  const wj = JSON.parse(whole.stdout);
+  assert.equal(wj.partitions.train.failed, 1);
+  assert.equal(wj.partitions.train.images, train.length - 1);
+  assert.equal(wj.missing.count, 0);
+  assert.match(
+    whole.stderr,
+    new RegExp(
+      `error: 1 image in the images folder could not be decoded; the others are cached, these are listed ` +
+        `under "failed" in the index in .*whole:\n  ${trainName} \\(train\\): truncated PNG`,
+    ),
+  );
+  assert.ok(!whole.stderr.includes("warning:"), whole.stderr);
+  // Run again: the cache is reused, and the failure still fails the run.
+  const again = await runCxr([...common, "--out", join(dir.path, "whole")]);
+  assert.equal(again.code, 1);
+  assert.match(again.stdout, /^train: \d+ images cached, 1 failed \(built earlier, reused\)$/m);
   const sharded = join(dir.path, "sharded");
   for (const i of [0, 1, 2]) {
     const r = await runCxr([...common, "--out", sharded, "--shard", `${i}/3`, "--json"]);
-    assert.equal(r.code, 0, r.stderr);
+    const [start, end] = shardRange(train.length, i, 3);
+    const holdsIt = start <= 2 && 2 < end;
+    assert.equal(r.code, holdsIt ? 1 : 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout).shard, { index: i, count: 3 });
+    if (holdsIt) assert.match(r.stderr, new RegExp(`${trainName} \\(train.shard-${i}-of-3\\)`));
   }
   const merged = await runCxr(["preprocess", "--merge", "--out", sharded, "--json"]);
   assert.equal(merged.code, 0, merged.stderr);
@@ -140,4 +166,67 @@ Deno.test("preprocess usage errors exit with code 2", async () => {
   assert.match(part.stderr, /--partition must be a comma-separated list of train, val, test/);
   const merge = await runCxr(["preprocess", "--merge", "--out", "z", "--shard", "0/2"]);
   assert.equal(merge.code, 2);
+});
+
+Deno.test("preprocess over the full split with a few images present: one line for the missing ones, exit 0; a corrupt one exits 1", async () => {
+  using dir = tempDir();
+  const entries = join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz");
+  const split = join(dir.path, "split.json");
+  const made = await runCxr([
+    "data",
+    "split",
+    "--entries",
+    entries,
+    "--bbox",
+    join(NIH_SAMPLE, "BBox_List_2017.csv.gz"),
+    "--method",
+    "seed",
+    "--out",
+    split,
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  const data = join(dir.path, "data");
+  mkdirSync(join(data, "images"), { recursive: true });
+  const sample = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png")).sort();
+  for (const n of sample.slice(0, 6)) symlinkSync(join(NIH_SAMPLE, "images", n), join(data, "images", n));
+  const images = join(data, "images");
+  const common = ["preprocess", "--data", data, "--entries", entries, "--split", split, "--size", "16"];
+
+  const r = await runCxr([...common, "--out", join(dir.path, "cache")]);
+  assert.equal(r.code, 0, r.stderr);
+  const warning = `warning: 112,114 images of the split are not in "${images}" and were skipped (archives ` +
+    `images_001..012 would hold them); run data fetch --only 1-12 to get them, or data split --present ` +
+    `${images} to split only the images present`;
+  const lines = r.stderr.split("\n");
+  assert.deepEqual(lines.filter((l) => l.startsWith("warning:") || l.startsWith("error:")), [warning]);
+  assert.ok(lines.length < 40, `${lines.length} lines on stderr`);
+  assert.match(r.stdout, /^train: \d images cached, 0 failed, [\d,]+ not present \(built in [\d.]+ s\)$/m);
+  assert.match(r.stdout, /^cache 16x16 in /m);
+
+  // A corrupt PNG among the present ones: failed, named, exit 1; the missing ones still one line.
+  const bad = sample[10];
+  writeFileSync(join(images, bad), readFileSync(join(NIH_SAMPLE, "images", bad)).subarray(0, 3000));
+  const c = await runCxr([...common, "--out", join(dir.path, "cache"), "--json"]);
+  assert.equal(c.code, 1, c.stderr);
+  const j = JSON.parse(c.stdout);
+  const parts = ["train", "val", "test"].map((p) => j.partitions[p]);
+  assert.equal(parts.reduce((n, p) => n + p.images, 0), 6);
+  assert.equal(parts.reduce((n, p) => n + p.failed, 0), 1);
+  assert.equal(parts.reduce((n, p) => n + p.missing, 0), 112_113);
+  assert.ok(parts.every((p) => p.alreadyBuilt === false || p.failed === 0));
+  assert.deepEqual(j.missing, {
+    count: 112_113,
+    imagesDir: images,
+    archives: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+  });
+  assert.equal(c.stderr.split("\n").filter((l) => l.startsWith("warning:")).length, 1);
+  assert.match(c.stderr, /^warning: 112,113 images of the split are not in/m);
+  assert.match(
+    c.stderr,
+    new RegExp(
+      `^error: 1 image in the images folder could not be decoded.*\n  ${bad} \\((train|val|test)\\): truncated PNG`,
+      "m",
+    ),
+  );
+  assert.ok(!c.stderr.includes(sample[20]), "no line for a missing image");
 });

@@ -10,12 +10,15 @@ import { readEntries } from "../nih/entries.ts";
 import { readBoundingBoxes } from "../nih/bbox.ts";
 import { readBlacklist } from "../nih/blacklist.ts";
 import {
+  findPresentImages,
   officialSplit,
   PARTITIONS,
   readSplit,
   readSplitList,
+  restrictToPresent,
   seedSplit,
   SPLIT_METHODS,
+  type SplitResult,
   writeSplit,
 } from "../nih/split.ts";
 import { labelStatistics } from "../nih/labels.ts";
@@ -28,7 +31,11 @@ export const dataSplitCommand: Command = {
     "--method seed reproduces the seed project's split: patients without bounding boxes shuffled with " +
     "CPython's random.seed(N) + random.shuffle, 70 % train, 10 % val, the rest plus every boxed patient test. " +
     "--method official uses NIH's train_val_list.txt / test_list.txt and moves --val-fraction of the " +
-    "train_val patients to val. Blacklisted images are left out. The file is written atomically.",
+    "train_val patients to val. Blacklisted images are left out. --present DIR then keeps only the images " +
+    "found in DIR (a data folder with images/, or the images folder itself; e.g. after data fetch --only 1): " +
+    "each keeps the partition its patient has in the full split, so the result is a patient-wise subset of " +
+    "the full split of the same seed, and the file records the folder, how many images were found and left " +
+    "out, and the full split's digest. The file is written atomically.",
   options: {
     entries: { type: "string", valueName: "FILE", required: true, description: "Data_Entry_2017*.csv(.gz)." },
     bbox: {
@@ -51,6 +58,11 @@ export const dataSplitCommand: Command = {
       description: "Folder of train_val_list.txt and test_list.txt (official only).",
       defaultText: "the entries file's folder",
     },
+    present: {
+      type: "string",
+      valueName: "DIR",
+      description: "Split only the images present in DIR (or DIR/images); the others are left out.",
+    },
     out: { type: "string", valueName: "FILE", required: true, description: "Split file to write." },
   },
   run(values, ctx) {
@@ -69,7 +81,7 @@ export const dataSplitCommand: Command = {
       : undefined;
     const entries = readEntries(entriesPath);
     const blacklist = typeof values.blacklist === "string" ? readBlacklist(values.blacklist) : undefined;
-    let result;
+    let result: SplitResult;
     if (method === "seed") {
       result = seedSplit(entries, readBoundingBoxes(stringOption(values, "bbox")), { seed, blacklist });
     } else {
@@ -78,15 +90,33 @@ export const dataSplitCommand: Command = {
       const test = readSplitList(join(dir, "test_list.txt"));
       result = officialSplit(entries, trainVal, test, { seed, valFraction, blacklist });
     }
+    if (typeof values.present === "string") {
+      const restricted = restrictToPresent(result.split, findPresentImages(values.present));
+      result = { split: restricted.split, warnings: [...result.warnings, ...restricted.warnings] };
+    }
     for (const w of result.warnings) ctx.err(`warning: ${w}`);
     writeSplit(out, result.split);
     const { split } = result;
     const images = Object.fromEntries(PARTITIONS.map((p) => [p, split.images[p].length]));
     if (ctx.json) {
-      ctx.out(JSON.stringify({ method, seed, patients: split.patients, images, out }));
+      ctx.out(JSON.stringify({
+        method,
+        seed,
+        patients: split.patients,
+        images,
+        ...(split.present ? { present: split.present } : {}),
+        out,
+      }));
       return;
     }
     ctx.out(`${method} split (seed ${seed}) written to ${out}`);
+    if (split.present) {
+      const { dir, images: found, absent } = split.present;
+      ctx.out(
+        `  only the ${found.toLocaleString("en-US")} images present in ${dir}; ` +
+          `${absent.toLocaleString("en-US")} of the full split left out`,
+      );
+    }
     for (const p of PARTITIONS) {
       ctx.out(
         `  ${p.padEnd(5)}  ${String(split.patients[p]).padStart(6)} patients  ${

@@ -1,12 +1,21 @@
 /**
  * `deno task cxr preprocess`: decode and resize the NIH PNGs of each partition of a split into the
  * preprocessed cache (`cxr-cache/1`), resumably; `--shard i/N` builds one slice, `--merge` joins the shards.
+ * Images of the split not in `--data`/images are skipped and reported in one line; images there that cannot be
+ * decoded are listed and make the exit code 1, after everything else is cached.
  *
  * @module
  */
 import { type Command, type CommandContext, intOption, stringOption, UsageError } from "./command.ts";
 import { type Partition, PARTITIONS } from "../nih/split.ts";
-import { mergeShards, preprocess, RESIZE_KERNEL } from "../images/mod.ts";
+import {
+  type CacheFailure,
+  cacheStem,
+  describeMissingImages,
+  mergeShards,
+  preprocess,
+  RESIZE_KERNEL,
+} from "../images/mod.ts";
 import { Progress } from "../progress.ts";
 import { parseShard as parseShardSpec } from "../serve/batch.ts";
 import { fetchShardImages, uploadShardCache } from "./_preprocess_blob.ts";
@@ -51,14 +60,37 @@ function merge(out: string, partitions: Partition[], ctx: CommandContext): void 
   }
 }
 
-/** The `preprocess` command. With `--json` it prints `{partitions: {train: {images, failed, seconds, ...}}, out}`. */
+/** Failed images listed on stderr, at most this many (the index's `failed` list has them all). */
+const FAILURES_SHOWN = 20;
+
+function reportFailures(
+  failures: (CacheFailure & { stem: string })[],
+  out: string,
+  ctx: CommandContext,
+): void {
+  ctx.err(
+    `error: ${failures.length} image${failures.length === 1 ? "" : "s"} in the images folder could not be ` +
+      `decoded; the others are cached, these are listed under "failed" in the index in ${out}:`,
+  );
+  for (const f of failures.slice(0, FAILURES_SHOWN)) ctx.err(`  ${f.name} (${f.stem}): ${f.reason}`);
+  if (failures.length > FAILURES_SHOWN) ctx.err(`  ... and ${failures.length - FAILURES_SHOWN} more`);
+}
+
+/**
+ * The `preprocess` command. With `--json` it prints `{partitions: {train: {images, failed, missing, seconds,
+ * resumed, alreadyBuilt, failures}}, missing: {count, imagesDir, archives}, out, size}`. Exit code 1 if an
+ * image present could not be decoded; missing images only warn.
+ */
 export const preprocessCommand: Command = {
   name: "preprocess",
   summary:
     "Decode and resize the images of a split into the preprocessed cache (one .bin + .json per partition).",
   details:
-    `Grey and RGBA PNGs become 8-bit grey, resized with sharp's ${RESIZE_KERNEL} kernel. Images that ` +
-    "cannot be decoded are logged, listed in the index's failed list and counted; the run goes on. An " +
+    `Grey and RGBA PNGs become 8-bit grey, resized with sharp's ${RESIZE_KERNEL} kernel. Images of the split ` +
+    "that are not in --data/images (e.g. after data fetch --only 1) are skipped and reported in one warning " +
+    "line, with the archives that hold them; they are not failures (data split --present splits only the " +
+    "images you have). Images there that cannot be decoded are listed at the end and in the index's failed " +
+    "list; the run goes on, caches the rest, and exits with code 1. An " +
     "interrupted run continues where it stopped; files get their final names only when complete. " +
     "--shard i/N (0-based) builds only the i-th of N contiguous slices of each partition as " +
     "<partition>.shard-i-of-N.{bin,json}; env/N takes i from $JOB_COMPLETION_INDEX (a Kubernetes Indexed " +
@@ -140,7 +172,6 @@ export const preprocessCommand: Command = {
       onProgress: (e) => {
         let bar = bars.get(e.stem);
         if (!bar) bars.set(e.stem, bar = new Progress({ label: `preprocess ${e.stem}`, total: e.total }));
-        if (e.error !== undefined) ctx.err(`error: cannot decode ${e.name} (${e.stem}): ${e.error}`);
         bar.update(e.done, e.total, e.failed > 0 ? `${e.failed} failed` : undefined);
       },
     });
@@ -148,35 +179,49 @@ export const preprocessCommand: Command = {
     const uploaded = typeof values["to-blob"] === "string"
       ? await uploadShardCache(out, { prefix: values["to-blob"], partitions, shard })
       : undefined;
+    const { missing } = summary;
+    if (missing.count > 0) ctx.err(`warning: ${describeMissingImages(missing)}`);
+    const failures = Object.entries(summary.partitions).flatMap(([p, s]) =>
+      s.failures.map((f) => ({ ...f, stem: cacheStem(p as Partition, shard) }))
+    );
+    if (failures.length > 0) reportFailures(failures, out, ctx);
+    const code = failures.length > 0 ? 1 : 0;
     if (ctx.json) {
       const partitionsOut = Object.fromEntries(
         Object.entries(summary.partitions).map(([p, s]) => [p, {
           images: s.images,
           failed: s.failed,
+          missing: s.missing,
           seconds: s.seconds,
           resumed: s.resumed,
-          complete: s.complete,
+          alreadyBuilt: s.alreadyBuilt,
           failures: s.failures,
         }]),
       );
       ctx.out(JSON.stringify({
         partitions: partitionsOut,
+        missing: { count: missing.count, imagesDir: missing.imagesDir, archives: missing.archives },
         out,
         size,
         ...(shard ? { shard } : {}),
         ...(fetched ? { fetched } : {}),
         ...(uploaded ? { uploaded } : {}),
       }));
-      return;
+      return code;
     }
+    const count = (n: number) => n.toLocaleString("en-US");
     for (const [p, s] of Object.entries(summary.partitions)) {
-      const how = s.complete ? "already complete" : `${s.seconds} s${s.resumed ? `, ${s.resumed} kept` : ""}`;
-      ctx.out(`${p}: ${s.images} images, ${s.failed} failed (${how})`);
+      const how = s.alreadyBuilt
+        ? "built earlier, reused"
+        : `built in ${s.seconds} s${s.resumed ? `, ${count(s.resumed)} kept from the interrupted run` : ""}`;
+      const skipped = s.missing ? `, ${count(s.missing)} not present` : "";
+      ctx.out(`${p}: ${count(s.images)} images cached, ${count(s.failed)} failed${skipped} (${how})`);
     }
     ctx.out(`cache ${size}x${size} in ${out}`);
     if (fetched) {
       ctx.out(`images from blob: ${fetched.downloaded} downloaded, ${fetched.skipped} already here`);
     }
     if (uploaded) ctx.out(`uploaded ${uploaded.blobs.length} cache files to ${uploaded.container}`);
+    return code;
   },
 };

@@ -4,13 +4,19 @@
  * shard `{ index, count }` only the index-th of `count` contiguous slices of each partition is built (one pod
  * of a Kubernetes Indexed Job); {@linkcode mergeShards} joins them afterwards.
  *
+ * Images of the split that are not in `images/` (a user who fetched one archive, or has a subset) are
+ * *missing*: skipped and summed up in {@linkcode PreprocessSummary.missing} (with the NIH archives that would
+ * hold them, {@linkcode describeMissingImages} says it in one line), never counted as failed. *Failed* are the
+ * images that are there but cannot be decoded.
+ *
  * @module
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type EntryTable, readEntries } from "../nih/entries.ts";
 import { type Partition, PARTITIONS, readSplit, type Split } from "../nih/split.ts";
-import { buildCache, type CacheBuildProgress } from "./build_cache.ts";
+import { formatArchiveNames, formatArchiveSelection, nihArchiveOf } from "../nih/archives.ts";
+import { buildCache, type CacheBuildProgress, folderNames } from "./build_cache.ts";
 import type { CacheFailure } from "./cache_format.ts";
 
 /** The split names images the label file does not have. */
@@ -42,24 +48,79 @@ export interface PreprocessOptions {
   onProgress?: (event: CacheBuildProgress & { partition: Partition }) => void;
 }
 
-/** Per partition: images written, failures, images kept from an interrupted run, seconds spent. */
+/** What was done for one partition (or one shard of it). */
 export interface PartitionSummary {
+  /** Images in the partition's cache. */
   images: number;
+  /** Images present in `images/` that could not be decoded (listed in `failures` and in the index). */
   failed: number;
+  /** Images of the split not in `images/`: skipped, not failures. */
+  missing: number;
+  /** Images kept from an interrupted earlier run. */
   resumed: number;
-  /** The cache was already complete. */
-  complete: boolean;
+  /**
+   * The cache had been built by an earlier run and was reused: nothing was decoded. `false` means it was
+   * (re)built now, in full: a finished cache either way.
+   */
+  alreadyBuilt: boolean;
+  /** Seconds spent. */
   seconds: number;
   /** The failed images and why. */
   failures: CacheFailure[];
 }
 
+/** The images of the split (the partitions and shard built) that are not in the images folder. */
+export interface MissingImages {
+  /** The folder they were looked for in (`<data>/images`). */
+  imagesDir: string;
+  /** How many. */
+  count: number;
+  /** Their names, partition by partition in split order. */
+  names: string[];
+  /** The NIH archives (1..12) whose name ranges hold them, ascending; empty for names outside all ranges. */
+  archives: number[];
+}
+
 /** What {@linkcode preprocess} did. */
 export interface PreprocessSummary {
+  /** The cache folder. */
   out: string;
+  /** Side of the cached images. */
   size: number;
+  /** The shard built, if any. */
   shard?: { index: number; count: number };
+  /** Per partition built. */
   partitions: Partial<Record<Partition, PartitionSummary>>;
+  /** The images of the split not in the images folder, all partitions together. */
+  missing: MissingImages;
+}
+
+/**
+ * One line about missing images: how many, where they were looked for, which NIH archives would hold them, and
+ * the two ways on (`data fetch --only`, or `data split --present`).
+ *
+ * @param missing From {@linkcode PreprocessSummary.missing}.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const line = describeMissingImages({ imagesDir: "data/images", count: 111_481, names: [], archives: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] });
+ * assert.equal(line, '111,481 images of the split are not in "data/images" and were skipped (archives ' +
+ *   "images_001..012 would hold them); run data fetch --only 1-12 to get them, or data split --present " +
+ *   "data/images to split only the images present");
+ * assert.equal(describeMissingImages({ imagesDir: "d", count: 0, names: [], archives: [] }), 'all images of the split are in "d"');
+ * ```
+ */
+export function describeMissingImages(missing: MissingImages): string {
+  const { imagesDir, count, archives } = missing;
+  if (count === 0) return `all images of the split are in "${imagesDir}"`;
+  const n = count.toLocaleString("en-US");
+  return `${n} image${count === 1 ? " of the split is" : "s of the split are"} not in "${imagesDir}" and ` +
+    `${count === 1 ? "was" : "were"} skipped` +
+    (archives.length > 0 ? ` (archives ${formatArchiveNames(archives)} would hold them)` : "") +
+    `; run data fetch${
+      archives.length > 0 ? ` --only ${formatArchiveSelection(archives)}` : ""
+    } to get them, ` +
+    `or data split --present ${imagesDir} to split only the images present`;
 }
 
 /**
@@ -112,7 +173,10 @@ export function shardRange(n: number, index: number, count: number): [number, nu
  *
  * @param dataDir Folder with `images/` and the label file.
  * @param outDir The cache folder.
+ * @returns Per partition what was cached, failed and missing; all missing images together.
  * @throws {MissingLabelsError} When the split names images the label file lacks.
+ * @throws {NoImagesError} When no image of the partitions (or shard) built is in `images/` and no cache of
+ *   them is there to reuse.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -124,9 +188,12 @@ export function shardRange(n: number, index: number, count: number): [number, nu
  * const entries = readEntries(`${dir}/data/Data_Entry_2017.csv`);
  * const { split } = officialSplit(entries, readSplitList(`${dir}/data/train_val_list.txt`),
  *   readSplitList(`${dir}/data/test_list.txt`), { valFraction: 0.3 });
+ * Deno.removeSync(`${dir}/data/images/${split.images.train[0]}`);
  * const summary = await preprocess(`${dir}/data`, `${dir}/cache`, { split, size: 16 });
  * const total = Object.values(summary.partitions).reduce((n, p) => n + p.images, 0);
- * assert.equal(total, 6);
+ * assert.equal(total, 5);
+ * assert.deepEqual(summary.missing.names, [split.images.train[0]]);
+ * assert.equal(summary.partitions.train!.failed, 0);
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
@@ -145,26 +212,32 @@ export async function preprocess(
     : readEntries(options.entries ?? findEntriesFile(dataDir));
   const labelOf = new Map(entries.entries.map((e) => [e.image, e.labels.join("")]));
   const partitions = options.partitions ?? PARTITIONS;
-  const missing = partitions.flatMap((p) => split.images[p].filter((n) => !labelOf.has(n)));
-  if (missing.length > 0) {
+  const unlabeled = partitions.flatMap((p) => split.images[p].filter((n) => !labelOf.has(n)));
+  if (unlabeled.length > 0) {
     throw new MissingLabelsError(
-      `${missing.length} images of the split are not in "${entries.file}": ${
-        missing.slice(0, 5).join(", ")
+      `${unlabeled.length} images of the split are not in "${entries.file}": ${
+        unlabeled.slice(0, 5).join(", ")
       }` +
-        (missing.length > 5 ? ", ..." : ""),
-      missing,
+        (unlabeled.length > 5 ? ", ..." : ""),
+      unlabeled,
     );
   }
-  const summary: PreprocessSummary = { out: outDir, size, partitions: {} };
-  if (options.shard) summary.shard = { ...options.shard };
-  for (const partition of partitions) {
+  const imagesDir = join(dataDir, "images");
+  const present = folderNames(imagesDir);
+  const slices = partitions.map((partition) => {
     const all = split.images[partition];
     const [start, end] = options.shard
       ? shardRange(all.length, options.shard.index, options.shard.count)
       : [0, all.length];
-    const names = all.slice(start, end);
+    return { partition, start, end, names: all.slice(start, end) };
+  });
+  const requireImages = !slices.some((s) => s.names.some((n) => present.has(n)));
+  const missing: MissingImages = { imagesDir, count: 0, names: [], archives: [] };
+  const summary: PreprocessSummary = { out: outDir, size, partitions: {}, missing };
+  if (options.shard) summary.shard = { ...options.shard };
+  for (const { partition, start, end, names } of slices) {
     const started = performance.now();
-    const result = await buildCache(join(dataDir, "images"), outDir, {
+    const result = await buildCache(imagesDir, outDir, {
       partition,
       size,
       names,
@@ -174,15 +247,21 @@ export async function preprocess(
     }, {
       concurrency: options.concurrency,
       onProgress: options.onProgress && ((e) => options.onProgress!({ ...e, partition })),
+      present,
+      requireImages,
     });
     summary.partitions[partition] = {
       images: result.images,
       failed: result.failed.length,
+      missing: result.missing.length,
       resumed: result.resumed,
-      complete: result.complete,
+      alreadyBuilt: result.alreadyBuilt,
       seconds: Math.round(performance.now() - started) / 1000,
       failures: result.failed,
     };
+    for (const n of result.missing) missing.names.push(n);
   }
+  missing.count = missing.names.length;
+  missing.archives = [...new Set(missing.names.flatMap((n) => nihArchiveOf(n) ?? []))].sort((a, b) => a - b);
   return summary;
 }

@@ -1,15 +1,25 @@
 import assert from "node:assert/strict";
-import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { readEntries } from "../nih/entries.ts";
-import { officialSplit, PARTITIONS, readSplitList } from "../nih/split.ts";
+import { readBoundingBoxes } from "../nih/bbox.ts";
+import { nihArchiveOf } from "../nih/archives.ts";
+import { officialSplit, PARTITIONS, readSplitList, seedSplit } from "../nih/split.ts";
 import { synthesize } from "../nih/synth.ts";
-import { buildCache } from "./build_cache.ts";
+import { buildCache, NoImagesError } from "./build_cache.ts";
 import { openCache } from "./cache.ts";
 import { decodeImage } from "./decode.ts";
 import { mergeShards } from "./merge.ts";
-import { MissingLabelsError, preprocess } from "./preprocess.ts";
+import { describeMissingImages, MissingLabelsError, preprocess } from "./preprocess.ts";
 import { sampleSplit } from "./_testing.ts";
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -70,7 +80,7 @@ async function syntheticData(root: string) {
   return { entries, split: officialSplit(entries, lists[0], lists[1], { valFraction: 0.2 }).split };
 }
 
-Deno.test("a truncated PNG and a missing one are counted as failed; the run goes on", async () => {
+Deno.test("a truncated PNG is failed, a missing one only missing; the run goes on", async () => {
   using dir = tempDir();
   const { split, entries } = await syntheticData(dir.path);
   const [cut, gone] = split.images.train;
@@ -83,13 +93,16 @@ Deno.test("a truncated PNG and a missing one are counted as failed; the run goes
     size: 16,
     onProgress: (e) => e.error && errors.push(`${e.name}: ${e.error}`),
   });
-  assert.equal(summary.partitions.train!.failed, 2);
+  assert.equal(summary.partitions.train!.failed, 1);
+  assert.equal(summary.partitions.train!.missing, 1);
+  assert.deepEqual(summary.partitions.train!.failures.map((f) => f.name), [cut]);
+  assert.match(summary.partitions.train!.failures[0].reason, /truncated PNG/);
   assert.equal(summary.partitions.train!.images, split.images.train.length - 2);
-  assert.equal(errors.length, 2);
+  assert.deepEqual(errors.map((e) => e.split(":")[0]), [cut]);
+  assert.deepEqual(summary.missing.names, [gone]);
   using cache = openCache(join(dir.path, "cache"), "train");
-  assert.deepEqual(cache.failed.map((f) => f.name), [cut, gone]);
-  assert.match(cache.failed[1].reason, /missing/);
-  assert.ok(!cache.names.includes(cut));
+  assert.deepEqual(cache.failed.map((f) => f.name), [cut], "the index lists only the images that failed");
+  assert.ok(!cache.names.includes(cut) && !cache.names.includes(gone));
   // Labels must exist for every image of the split.
   const fewer = { ...entries, entries: entries.entries.filter((e) => e.image !== gone) };
   await assert.rejects(
@@ -134,6 +147,106 @@ Deno.test("an interrupted build resumes after its last recorded image and ends e
   }
   // Another job (other size) in the same folder starts over instead of mixing.
   const again = await buildCache(images, out, { ...job, size: 8 });
-  assert.equal(again.complete, false);
+  assert.equal(again.alreadyBuilt, false);
   assert.equal(again.resumed, 0);
+});
+
+const fullEntries = () => readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz"));
+
+/** A data folder whose images/ links to some of the sample PNGs. */
+function someSampleImages(root: string, names: readonly string[]): string {
+  const data = join(root, "data");
+  mkdirSync(join(data, "images"), { recursive: true });
+  for (const n of names) symlinkSync(join(NIH_SAMPLE, "images", n), join(data, "images", n));
+  return data;
+}
+
+Deno.test("the full 112,120-image split with the 39 sample PNGs present: 39 cached, the rest missing by archive", async () => {
+  using dir = tempDir();
+  const entries = fullEntries();
+  const { split } = seedSplit(entries, readBoundingBoxes(join(NIH_SAMPLE, "BBox_List_2017.csv.gz")));
+  const summary = await preprocess(NIH_SAMPLE, dir.path, { split, entries, size: 16 });
+  const parts = PARTITIONS.map((p) => summary.partitions[p]!);
+  assert.equal(parts.reduce((n, s) => n + s.images, 0), 39);
+  assert.equal(parts.reduce((n, s) => n + s.failed, 0), 0);
+  assert.deepEqual(
+    parts.map((s) => s.missing),
+    PARTITIONS.map((p) => split.images[p].length - parts[PARTITIONS.indexOf(p)].images),
+  );
+  assert.equal(summary.missing.count, 112_120 - 39);
+  assert.equal(summary.missing.names.length, summary.missing.count);
+  assert.equal(summary.missing.imagesDir, join(NIH_SAMPLE, "images"));
+  assert.deepEqual(summary.missing.archives, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  assert.equal(
+    describeMissingImages(summary.missing),
+    `112,081 images of the split are not in "${join(NIH_SAMPLE, "images")}" and were skipped (archives ` +
+      `images_001..012 would hold them); run data fetch --only 1-12 to get them, or data split --present ` +
+      `${join(NIH_SAMPLE, "images")} to split only the images present`,
+  );
+  assert.ok(parts.every((s) => !s.alreadyBuilt));
+  // Run again: reused as it is, the same images missing.
+  const again = await preprocess(NIH_SAMPLE, dir.path, { split, entries, size: 16 });
+  assert.ok(PARTITIONS.every((p) => again.partitions[p]!.alreadyBuilt));
+  assert.equal(again.missing.count, summary.missing.count);
+});
+
+Deno.test("a cache is reused when its PNGs are deleted, rebuilt when more arrive; none at all is NoImagesError", async () => {
+  using dir = tempDir();
+  const entries = fullEntries();
+  const { split } = sampleSplit();
+  const names = split.images.train;
+  const data = someSampleImages(dir.path, names.slice(0, 4));
+  const cache = join(dir.path, "cache");
+  const options = { split, entries, size: 16, partitions: ["train"] as const };
+  const first = await preprocess(data, cache, options);
+  assert.deepEqual([first.partitions.train!.images, first.partitions.train!.missing], [4, names.length - 4]);
+  const archives = [...new Set(names.slice(4).map((n) => nihArchiveOf(n)!))].sort((a, b) => a - b);
+  assert.deepEqual(first.missing.archives, archives);
+  // The PNGs deleted after building: the cache stays, nothing to decode.
+  for (const n of names.slice(0, 4)) rmSync(join(data, "images", n));
+  const kept = await preprocess(data, cache, options);
+  assert.equal(kept.partitions.train!.alreadyBuilt, true);
+  assert.equal(kept.partitions.train!.images, 4);
+  assert.equal(kept.missing.count, names.length - 4);
+  // One more image arrives: rebuilt with it (the other four are gone now, so the new cache has one).
+  symlinkSync(join(NIH_SAMPLE, "images", names[5]), join(data, "images", names[5]));
+  const grown = await preprocess(data, cache, options);
+  assert.equal(grown.partitions.train!.alreadyBuilt, false);
+  assert.equal(grown.partitions.train!.images, 1);
+  // No image at all and no cache: an error naming the folder, and nothing written.
+  rmSync(join(data, "images", names[5]));
+  await assert.rejects(
+    preprocess(data, join(dir.path, "empty"), options),
+    (e) =>
+      e instanceof NoImagesError && e.missing === names.length &&
+      e.message.includes(`none of its ${names.length} images is in "${join(data, "images")}"`) &&
+      /archives images_\d{3}/.test(e.message),
+  );
+  assert.deepEqual(readdirSync(dir.path).sort(), ["cache", "data"]);
+  // ... but a finished cache of the same job is still reused.
+  assert.equal((await preprocess(data, cache, options)).partitions.train!.alreadyBuilt, true);
+});
+
+Deno.test("a cache written when missing images were listed as failed is reused with them as missing", async () => {
+  using dir = tempDir();
+  const { split } = await syntheticData(dir.path);
+  const names = split.images.train;
+  const images = join(dir.path, "data/images");
+  const job = {
+    partition: "train" as const,
+    size: 8,
+    names,
+    labels: names.map(() => "0".repeat(14)),
+    splitDigest: "x",
+  };
+  rmSync(join(images, names[1]));
+  await buildCache(images, join(dir.path, "c"), job);
+  const indexPath = join(dir.path, "c/train.json");
+  const index = JSON.parse(readFileSync(indexPath, "utf8"));
+  index.failed = [{ name: names[1], reason: "Input file is missing: ..." }];
+  writeFileSync(indexPath, JSON.stringify(index));
+  const reused = await buildCache(images, join(dir.path, "c"), job);
+  assert.equal(reused.alreadyBuilt, true);
+  assert.deepEqual(reused.failed, []);
+  assert.deepEqual(reused.missing, [names[1]]);
 });

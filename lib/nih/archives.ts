@@ -267,3 +267,109 @@ export function parseArchiveSelection(text: string, valid: readonly number[]): n
   }
   return [...out].sort((a, b) => a - b);
 }
+
+/**
+ * The first image name of each of the 12 NIH archives, in archive order. The archives hold contiguous ranges of
+ * the image names in ascending order, as many as {@linkcode NIH_ARCHIVES}' `images` (4,999, then 10,000 each,
+ * then 7,121): so archive k begins at the name at that running count in the sorted v2020 label file
+ * (`archives_test.ts` re-derives all twelve from the real file). Archive 1 is `00000001_000.png` ..
+ * `00001335_006.png`, archive 2 begins at `00001336_000.png`, the last name of archive 12 is
+ * {@linkcode NIH_LAST_IMAGE}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(NIH_ARCHIVE_FIRST_IMAGES.length, 12);
+ * assert.equal(NIH_ARCHIVE_FIRST_IMAGES[1], "00001336_000.png");
+ * ```
+ */
+export const NIH_ARCHIVE_FIRST_IMAGES: readonly string[] = [
+  "00000001_000.png",
+  "00001336_000.png",
+  "00003923_014.png",
+  "00006585_007.png",
+  "00009232_004.png",
+  "00011558_008.png",
+  "00013774_026.png",
+  "00016051_010.png",
+  "00018387_035.png",
+  "00020945_050.png",
+  "00024718_000.png",
+  "00028173_003.png",
+];
+
+/** The last image name of the last NIH archive (`images_012.tar.gz`); names sort as plain strings. */
+export const NIH_LAST_IMAGE = "00030805_000.png";
+
+/**
+ * The number (1..12) of the NIH archive whose name range holds an image name, or `undefined` for a name
+ * outside all of them (before `00000001_000.png` or after {@linkcode NIH_LAST_IMAGE}). Only the name is looked
+ * at: a name inside a range that NIH never published still maps to the archive that would hold it.
+ *
+ * @param name An image name such as `00001336_000.png`.
+ * @returns The archive number, or `undefined`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(nihArchiveOf("00001335_006.png"), 1);
+ * assert.equal(nihArchiveOf("00001336_000.png"), 2);
+ * assert.equal(nihArchiveOf("00030805_000.png"), 12);
+ * assert.equal(nihArchiveOf("00030806_000.png"), undefined);
+ * ```
+ */
+export function nihArchiveOf(name: string): number | undefined {
+  if (name < NIH_ARCHIVE_FIRST_IMAGES[0] || name > NIH_LAST_IMAGE) return undefined;
+  let lo = 0, hi = NIH_ARCHIVE_FIRST_IMAGES.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (NIH_ARCHIVE_FIRST_IMAGES[mid] <= name) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo + 1;
+}
+
+function runsOf(numbers: readonly number[]): [number, number][] {
+  const sorted = [...new Set(numbers)].sort((a, b) => a - b);
+  const runs: [number, number][] = [];
+  for (const n of sorted) {
+    const last = runs.at(-1);
+    if (last && n === last[1] + 1) last[1] = n;
+    else runs.push([n, n]);
+  }
+  return runs;
+}
+
+/**
+ * Archive numbers as an `--only` selection for `data fetch`, the inverse of {@linkcode parseArchiveSelection}:
+ * ascending, runs of three or more joined as `a-b`.
+ *
+ * @param numbers Archive numbers, in any order, duplicates allowed.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(formatArchiveSelection([12, 1, 2, 3, 4, 7, 8]), "1-4,7,8,12");
+ * assert.equal(formatArchiveSelection([]), "");
+ * ```
+ */
+export function formatArchiveSelection(numbers: readonly number[]): string {
+  return runsOf(numbers).map(([a, b]) => a === b ? `${a}` : b === a + 1 ? `${a},${b}` : `${a}-${b}`).join(
+    ",",
+  );
+}
+
+/**
+ * Archive numbers as archive names for a message: `images_001..012`, `images_002, images_005..007`.
+ *
+ * @param numbers Archive numbers, in any order, duplicates allowed.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(formatArchiveNames([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), "images_001..012");
+ * assert.equal(formatArchiveNames([7, 2, 5, 6]), "images_002, images_005..007");
+ * ```
+ */
+export function formatArchiveNames(numbers: readonly number[]): string {
+  const pad = (n: number) => String(n).padStart(3, "0");
+  return runsOf(numbers).map(([a, b]) => a === b ? `images_${pad(a)}` : `images_${pad(a)}..${pad(b)}`)
+    .join(", ");
+}

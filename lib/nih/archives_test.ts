@@ -1,9 +1,18 @@
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { NIH_SAMPLE } from "../../tests/_fixtures.ts";
+import { readEntries } from "./entries.ts";
 import {
   CatalogueSyntaxError,
+  formatArchiveNames,
+  formatArchiveSelection,
+  NIH_ARCHIVE_FIRST_IMAGES,
   NIH_ARCHIVES,
   NIH_CATALOGUE,
+  NIH_LAST_IMAGE,
   NIH_TOTAL_BYTES,
+  nihArchiveOf,
   parseArchiveSelection,
   parseCatalogue,
 } from "./archives.ts";
@@ -72,4 +81,40 @@ Deno.test("parseArchiveSelection accepts lists and ranges, rejects the rest with
     assert.throws(() => parseArchiveSelection(bad, all), RangeError, bad);
   }
   assert.throws(() => parseArchiveSelection("2", [1, 3]), /valid archive numbers: 1, 3/);
+});
+
+Deno.test("archive ranges: re-derived from the real v2020 label file and the archives' image counts", () => {
+  const names = readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz")).entries.map((e) => e.image)
+    .sort();
+  assert.equal(names.length, 112_120);
+  let start = 0;
+  const firsts: string[] = [];
+  for (const a of NIH_ARCHIVES) {
+    firsts.push(names[start]);
+    // The first and last name of each range, and one inside, map to the archive.
+    for (const i of [start, start + Math.floor(a.images! / 2), start + a.images! - 1]) {
+      assert.equal(nihArchiveOf(names[i]), a.number, names[i]);
+    }
+    start += a.images!;
+  }
+  assert.deepEqual(firsts, NIH_ARCHIVE_FIRST_IMAGES);
+  assert.equal(names.at(-1), NIH_LAST_IMAGE);
+  assert.equal(nihArchiveOf("00000000_000.png"), undefined);
+  // The 39 sample images come from every archive.
+  const sample = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png"));
+  assert.deepEqual(
+    [...new Set(sample.map(nihArchiveOf))].sort((a, b) => a! - b!),
+    NIH_ARCHIVES.map((a) => a.number),
+  );
+});
+
+Deno.test("archive numbers formatted as an --only selection (parsed back) and as names", () => {
+  const all = NIH_ARCHIVES.map((a) => a.number);
+  for (const list of [[1], [2, 3], [1, 2, 3, 12], all, [5, 3, 3, 9, 10, 11]]) {
+    const text = formatArchiveSelection(list);
+    assert.deepEqual(parseArchiveSelection(text, all), [...new Set(list)].sort((a, b) => a - b), text);
+  }
+  assert.equal(formatArchiveSelection(all), "1-12");
+  assert.equal(formatArchiveNames([1]), "images_001");
+  assert.equal(formatArchiveNames([1, 2, 10, 11, 12]), "images_001..002, images_010..012");
 });

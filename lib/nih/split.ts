@@ -4,6 +4,7 @@
  * Two methods: `seed` reproduces the seed project's split exactly (patients without bounding boxes shuffled
  * with CPython's `random.seed(0)`, 70 % train, 10 % val, the rest and every boxed patient test); `official`
  * takes NIH's `train_val_list.txt` / `test_list.txt` and carves a validation part out of train_val by patient.
+ * Either can then be restricted to the images present in a folder ({@linkcode restrictToPresent}).
  *
  * @module
  */
@@ -18,28 +19,15 @@ import {
   type Split,
   SPLIT_FORMAT,
   splitDigest,
+  SplitError,
   type SplitMethod,
+  type SplitResult,
 } from "./split_file.ts";
 
-// The split file (format, read, write, validate) lives in split_file.ts; re-exported so imports of this
-// module keep working.
+// The split file (format, read, write, validate, SplitError) lives in split_file.ts and the restriction to the
+// images present in a folder in split_present.ts; re-exported so imports of this module keep working.
 export * from "./split_file.ts";
-
-/** A split and the remarks worth showing (blacklisted names not in the entries, list names missing, ...). */
-export interface SplitResult {
-  /** The split. */
-  split: Split;
-  /** Human-readable warnings; never fatal. */
-  warnings: string[];
-}
-
-/** A domain failure while drawing a split: a patient in two partitions, images the split does not know. */
-export class SplitError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SplitError";
-  }
-}
+export * from "./split_present.ts";
 
 /** Options shared by both methods. */
 export interface SplitOptions {

@@ -22,10 +22,47 @@ export type SplitMethod = typeof SPLIT_METHODS[number];
 export const SPLIT_FORMAT = "cxr-split/1";
 
 /**
- * A split: image names per partition, plus what it was drawn from. Serialised as-is (see
- * {@linkcode writeSplit}); `images` are sorted ascending in each partition.
+ * How a split was restricted to the images present in a folder (`data split --present DIR`): every image of the
+ * full split found there kept its partition, the rest were left out. Absent from unrestricted splits.
  */
-export type Split = SplitFileJson;
+export interface SplitPresence {
+  /** The folder the images were looked for in, as given (the `images/` folder of a data folder). */
+  dir: string;
+  /** Images of the full split found there: the images of this split. */
+  images: number;
+  /** Images of the full split not found there, left out. */
+  absent: number;
+  /** Image files there that the full split does not have (not in the label file, blacklisted, unlisted). */
+  notInSplit: number;
+  /** The digest of the full split this one is a subset of. */
+  fullDigest: string;
+}
+
+/**
+ * A split: image names per partition, plus what it was drawn from. Serialised as-is (see
+ * {@linkcode writeSplit}); `images` are sorted ascending in each partition. `present` is set when the split
+ * was restricted to the images present in a folder.
+ */
+export type Split = SplitFileJson & { present?: SplitPresence };
+
+/** A split and the remarks worth showing (blacklisted names not in the entries, list names missing, ...). */
+export interface SplitResult {
+  /** The split. */
+  split: Split;
+  /** Human-readable warnings; never fatal. */
+  warnings: string[];
+}
+
+/**
+ * A domain failure while drawing a split: a patient in two partitions, images the split does not know, no
+ * image of the split present.
+ */
+export class SplitError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SplitError";
+  }
+}
 
 /** A split file that does not parse or whose contents are inconsistent; `path` names the JSON field. */
 export class SplitFormatError extends NihFormatError {
@@ -167,6 +204,7 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     }
   }
   if (typeof doc.digest !== "string") fail("digest", "expected a string", key("digest"));
+  if (doc.present !== undefined) checkPresence(doc.present, fail, key("present"));
   if (!isObject(doc.patients)) return fail("patients", "expected an object", key("patients"));
   if (!isObject(doc.images)) return fail("images", "expected an object", key("images"));
   const images = doc.images;
@@ -218,9 +256,37 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     }
   }
   const split = doc as unknown as Split;
+  const total = PARTITIONS.reduce((n, p) => n + split.images[p].length, 0);
+  if (split.present && split.present.images !== total) {
+    fail(
+      "present.images",
+      `expected ${total} (the images of the split), found ${split.present.images}`,
+      key("present"),
+    );
+  }
   const digest = splitDigest(split.images);
   if (split.digest !== digest) {
     fail("digest", `does not match the images (expected ${digest}); the file was edited`, key("digest"));
   }
   return split;
+}
+
+function checkPresence(
+  v: unknown,
+  fail: (path: string, reason: string, needle?: string) => never,
+  needle: string,
+): void {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) fail("present", "expected an object", needle);
+  const r = v as Record<string, unknown>;
+  if (typeof r.dir !== "string") {
+    fail("present.dir", `expected a string, found ${JSON.stringify(r.dir)}`, needle);
+  }
+  for (const k of ["images", "absent", "notInSplit"]) {
+    if (!Number.isSafeInteger(r[k]) || (r[k] as number) < 0) {
+      fail(`present.${k}`, `expected an integer >= 0, found ${JSON.stringify(r[k])}`, needle);
+    }
+  }
+  if (typeof r.fullDigest !== "string" || !/^[0-9a-f]{64}$/.test(r.fullDigest)) {
+    fail("present.fullDigest", `expected 64 hex digits, found ${JSON.stringify(r.fullDigest)}`, needle);
+  }
 }
