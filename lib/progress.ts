@@ -31,6 +31,11 @@ export interface ProgressOptions {
   total?: number;
   /** How amounts are shown. @default "items" */
   unit?: "items" | "bytes";
+  /**
+   * What one item is called when the rate drops below one per second and is shown as time per item
+   * (`3.2 s/step` rather than `0/s`). @default "item"
+   */
+  itemName?: string;
   /** Where to draw. @default picked: "jupyter" in Deno's kernel, "tty" when stderr is a terminal, else "lines" */
   mode?: ProgressMode;
   /** Sink for `tty` and `lines` modes. @default writes to stderr */
@@ -106,6 +111,37 @@ export function formatAmount(n: number, unit: "items" | "bytes"): string {
 }
 
 /**
+ * Formats a rate: amounts per second, or, below one item per second, seconds per item (`3.2 s/step`)
+ * so that a slow step never reads as `0/s`.
+ *
+ * @param perSecond amount done per second (items or bytes).
+ * @param unit how amounts are shown.
+ * @param itemName what one item is called in `s/<item>`.
+ * @returns the rate, or `""` when nothing was done yet.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(formatRate(12.4, "items"), "12/s");
+ * assert.equal(formatRate(1 / 3.2, "items", "step"), "3.2 s/step");
+ * assert.equal(formatRate(1 / 75, "items"), "75 s/item");
+ * assert.equal(formatRate(2.5 * 1048576, "bytes"), "2.5 MiB/s");
+ * assert.equal(formatRate(0.25, "bytes"), "0.25 B/s");
+ * assert.equal(formatRate(0, "items"), "");
+ * ```
+ */
+export function formatRate(perSecond: number, unit: "items" | "bytes", itemName = "item"): string {
+  if (!(perSecond > 0) || !Number.isFinite(perSecond)) return "";
+  if (unit === "bytes") {
+    return perSecond < 1024
+      ? `${Number(perSecond.toPrecision(2))} B/s`
+      : `${formatAmount(perSecond, unit)}/s`;
+  }
+  if (perSecond >= 1) return `${formatAmount(perSecond, unit)}/s`;
+  const seconds = 1 / perSecond;
+  return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s/${itemName}`;
+}
+
+/**
  * Formats seconds as `1h02m`, `3m05s` or `12s`.
  *
  * @example
@@ -131,6 +167,7 @@ export class Progress {
   #total?: number;
   #done = 0;
   #unit: "items" | "bytes";
+  #itemName: string;
   #mode: ProgressMode;
   #write: (text: string) => void;
   #interval: number;
@@ -145,6 +182,7 @@ export class Progress {
     this.label = options.label;
     this.#total = options.total;
     this.#unit = options.unit ?? "items";
+    this.#itemName = options.itemName ?? "item";
     const isTty = (() => {
       try {
         return Deno.stderr.isTerminal();
@@ -199,7 +237,8 @@ export class Progress {
     } else {
       parts.push(formatAmount(this.#done, this.#unit));
     }
-    if (rate > 0) parts.push(`${formatAmount(rate, this.#unit)}/s`);
+    const speed = formatRate(rate, this.#unit, this.#itemName);
+    if (speed) parts.push(speed);
     parts.push(formatDuration(elapsed));
     if (this.#note) parts.push(this.#note);
     return parts.join(" ");

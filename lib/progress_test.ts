@@ -51,3 +51,63 @@ Deno.test("Progress in none mode writes nothing", () => {
   p.finish();
   assert.deepEqual(out, []);
 });
+
+/** Runs `fn` with `performance.now()` reading the clock `at()` returns. */
+function withClock(at: () => number, fn: () => void): void {
+  const original = performance.now;
+  performance.now = at;
+  try {
+    fn();
+  } finally {
+    performance.now = original;
+  }
+}
+
+Deno.test("Progress shows seconds per step, not 0/s, when a step takes more than a second", () => {
+  let now = 0;
+  withClock(() => now, () => {
+    const out: string[] = [];
+    const p = new Progress({
+      label: "epoch 1/3",
+      total: 10,
+      itemName: "step",
+      mode: "lines",
+      write: (s) => out.push(s),
+      intervalMs: 0,
+    });
+    now = 6400;
+    p.update(2); // 2 steps in 6.4 s
+    assert.match(out.at(-1)!.trimEnd(), /^epoch 1\/3 2\/10 20% eta 26s 3\.2 s\/step 6s$/);
+    assert.doesNotMatch(out.at(-1)!.trimEnd(), /0\/s/);
+    now = 8000;
+    p.update(10); // 10 steps in 8 s: 1.25 per second
+    assert.match(out.at(-1)!.trimEnd(), / 1\/s 8s$/);
+  });
+});
+
+Deno.test("Progress names the item by default and keeps amounts per second for bytes", () => {
+  let now = 0;
+  withClock(() => now, () => {
+    const out: string[] = [];
+    const items = new Progress({
+      label: "score",
+      total: 3,
+      mode: "lines",
+      write: (s) => out.push(s),
+      intervalMs: 0,
+    });
+    now = 45_000;
+    items.advance();
+    assert.match(out.at(-1)!.trimEnd(), / 45 s\/item /);
+    const bytes = new Progress({
+      label: "dl",
+      unit: "bytes",
+      mode: "lines",
+      write: (s) => out.push(s),
+      intervalMs: 0,
+    });
+    now = 49_000;
+    bytes.update(2);
+    assert.match(out.at(-1)!.trimEnd(), /^dl 2 B 0\.5 B\/s 4s$/);
+  });
+});

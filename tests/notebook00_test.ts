@@ -48,6 +48,10 @@ Deno.test("notebook 00 shows the doctor table, the fixes, the storage set-up and
   assert.ok(doctor, "doctor table");
   assert.match(doctor, /<caption>doctor: \d+ ok, \d+ warn, \d+ fail<\/caption>/);
   assert.equal(doctor.match(/<tr><td style="color:/g)?.length, 12);
+  assert.match(
+    doctor,
+    /<details><summary>more<\/summary><table><thead><tr><th>backend<\/th><th>usable<\/th>/,
+  );
   const advice = outputsOf(nb, "text/markdown").find((t) => t.includes("**Azure CLI and login** (warn)"));
   assert.ok(advice, "fixes for the checks that are not ok");
   assert.ok(

@@ -21,7 +21,14 @@ Deno.test("doctor --json: one document with every check, exit 0 although checks 
     assert.deepEqual(Object.keys(c).slice(0, 4), ["id", "title", "status", "detail"]);
   }
   const backends = doc.checks.find((c: { id: string }) => c.id === "backends");
-  assert.match(backends.detail, /cpu: loads/);
+  assert.match(backends.detail, /^best: (\w+) \(.*cpu: yes\)$/);
+  assert.equal(backends.detail.split(" ")[1], backends.details.best);
+  assert.deepEqual(backends.details.tried.map((t: { name: string }) => t.name), [
+    "tensorflow",
+    "webgpu",
+    "wasm",
+    "cpu",
+  ]);
   assert.match(r.stderr, /doctor 12\/12/);
 });
 
@@ -32,6 +39,23 @@ Deno.test("doctor prints a table and what to do about each gap", async () => {
   assert.match(r.stdout, /^warn +Azure CLI and login +az not found/m);
   assert.match(r.stdout, /What to do:\n- .*\n/);
   assert.match(r.stdout, /- Azure CLI and login: Install the Azure CLI/);
+});
+
+Deno.test("doctor shows the backends as a small table, their full errors only with --verbose", async () => {
+  const short = await runCxr(["doctor", "--timeout", "60"]);
+  assert.equal(short.code, 0, short.stderr);
+  assert.match(
+    short.stdout,
+    /^Compute backends \(tfjs\):\n {4}backend +usable +why \(not\)\n {4}tensorflow +(yes|no) /m,
+  );
+  assert.match(short.stdout, /^ {2}\* in use: (tensorflow|webgpu|wasm|cpu)$/m);
+  const section = /^Compute backends \(tfjs\):\n(?: {2}.*\n)+/m.exec(short.stdout)![0];
+  assert.doesNotMatch(section, /node_modules|XDG_RUNTIME_DIR/);
+  for (const line of section.split("\n")) assert.ok(line.length <= 100, line);
+  assert.doesNotMatch(short.stderr, /XDG_RUNTIME_DIR/);
+  const verbose = await runCxr(["doctor", "--timeout", "60", "--verbose"]);
+  assert.equal(verbose.code, 0, verbose.stderr);
+  if (/^ {4}tensorflow +no /m.test(verbose.stdout)) assert.match(verbose.stdout, /^ {2}tensorflow:\n {4}\S/m);
 });
 
 Deno.test("setup without az writes an Azurite .env (0600, merged) and prints the az commands for later", async () => {

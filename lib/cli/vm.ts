@@ -7,7 +7,7 @@
 import { type Command, intOption, stringOption, UsageError } from "./command.ts";
 import type { Settings } from "../config.ts";
 import { Progress } from "../progress.ts";
-import { BACKENDS, selectBackend } from "../model/mod.ts";
+import { backendReport } from "../model/mod.ts";
 import { loadSettingsFrom, runDoctor, setupStorage } from "../vm/mod.ts";
 
 function settingsFrom(values: Record<string, unknown>): Settings {
@@ -29,7 +29,11 @@ export const doctorCommand: Command = {
   details:
     "Every check runs at once, each within --timeout seconds, and reports ok, warn or fail with what " +
     "was found and what to do. The exit code is 0 even when checks fail: this is a report. --json prints " +
-    "{ ok, counts: { ok, warn, fail }, checks: [{ id, title, status, detail, fix? }] }.",
+    "{ ok, counts: { ok, warn, fail }, checks: [{ id, title, status, detail, fix?, details? }] }, where the " +
+    "backends check's details are { best, reason, tried: [{ name, ok, usable, reason, details? }] } with " +
+    "the full errors. Below the table comes a small one of the backends: usable (yes, slow: a software WebGPU " +
+    "adapter, no) and why not in a few words; --verbose adds the full errors. The best backend is the one " +
+    "`train --backend auto` picks.",
   options: {
     "env-file": ENV_FILE,
     timeout: {
@@ -39,6 +43,7 @@ export const doctorCommand: Command = {
       defaultText: "20",
     },
     "skip-backends": { type: "boolean", description: "Do not try to load the tfjs compute backends." },
+    verbose: { type: "boolean", short: "v", description: "Print the full error of each backend." },
   },
   async run(values, ctx) {
     const settings = settingsFrom(values);
@@ -46,11 +51,11 @@ export const doctorCommand: Command = {
     const progress = new Progress({ label: "doctor", total: 12, unit: "items" });
     const report = await runDoctor(settings, {
       timeoutMs,
-      backends: values["skip-backends"] ? undefined : { names: BACKENDS, select: selectBackend },
+      backends: values["skip-backends"] ? undefined : () => backendReport(),
       onProgress: (e) => progress.update(e.done, e.total),
     });
     progress.finish();
-    ctx.out(ctx.json ? JSON.stringify(report) : report.toTable());
+    ctx.out(ctx.json ? JSON.stringify(report) : report.toTable({ verbose: values.verbose === true }));
   },
 };
 

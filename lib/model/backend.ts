@@ -11,38 +11,15 @@ import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_gradients.ts";
 import { registerBatchNormGradient } from "./batch_norm_gradient.ts";
 
-/**
- * The backends, best first; `auto` picks the first one that loads.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(BACKENDS, ["tensorflow", "webgpu", "wasm", "cpu"]);
- * ```
- */
-export const BACKENDS = ["tensorflow", "webgpu", "wasm", "cpu"] as const;
-/** One backend name. */
-export type BackendName = typeof BACKENDS[number];
-
-/** What happened when one backend was tried. */
-export interface BackendAttempt {
-  /** Backend tried. */
-  name: BackendName;
-  /** Whether it is now the active backend. */
-  ok: boolean;
-  /** Why it was chosen or why not. */
-  reason: string;
-}
-
-/** Result of {@link selectBackend}. */
-export interface BackendSelection {
-  /** The active backend. */
-  name: BackendName;
-  /** Why this one (including what was skipped before it). */
-  reason: string;
-  /** Every backend tried, in order. */
-  tried: BackendAttempt[];
-}
+export * from "./backend_report.ts";
+import {
+  type BackendAttempt,
+  type BackendName,
+  BackendReport,
+  BACKENDS,
+  BackendSelection,
+  bestBackend,
+} from "./backend_report.ts";
 
 /** Options for {@link selectBackend}. */
 export interface SelectBackendOptions {
@@ -94,8 +71,100 @@ export function defaultWasmPath(): string {
   return pathToFileURL(dirname(main)).href + "/";
 }
 
+/**
+ * Whether a WebGPU adapter is a software rasteriser (Mesa's lavapipe/llvmpipe, SwiftShader, Microsoft's
+ * WARP): its own `isFallbackAdapter` flag, or a vendor, architecture or description that names one.
+ *
+ * @param info the adapter's `info` (a `GPUAdapterInfo`), or any object with some of its fields.
+ * @returns true for a software adapter.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(isSoftwareAdapter({ description: "llvmpipe (LLVM 15.0.6, 256 bits)" }), true);
+ * assert.equal(isSoftwareAdapter({ vendor: "google", architecture: "swiftshader" }), true);
+ * assert.equal(isSoftwareAdapter({ isFallbackAdapter: true }), true);
+ * assert.equal(isSoftwareAdapter({ vendor: "nvidia", description: "Tesla V100-PCIE-16GB" }), false);
+ * ```
+ */
+export function isSoftwareAdapter(info: {
+  isFallbackAdapter?: boolean;
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+}): boolean {
+  if (info.isFallbackAdapter) return true;
+  const text = [info.vendor, info.architecture, info.device, info.description].join(" ");
+  return /llvmpipe|lavapipe|softpipe|swiftshader|basic render driver|\bwarp\b/i.test(text);
+}
+
+/**
+ * Gives this process a private, empty `XDG_RUNTIME_DIR` (mode 0700) when it has none, before the WebGPU
+ * probe: the Vulkan loader's Mesa device-select layer (and EGL's Wayland platform) otherwise print
+ * `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` on stderr once per adapter request.
+ * A variable that is already an absolute path is kept. The folder is removed when the process unloads.
+ *
+ * @returns the folder it made, or `undefined` when the variable was already set (or the environment is
+ *   read-only to this process).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * ensureRuntimeDir();
+ * assert.match(Deno.env.get("XDG_RUNTIME_DIR") ?? "", /^\//);
+ * ```
+ */
+export function ensureRuntimeDir(): string | undefined {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")?.startsWith("/")) return undefined;
+    const dir = Deno.makeTempDirSync({ prefix: "cxr-runtime-" });
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+    return dir;
+  } catch {
+    return undefined; // no --allow-env/--allow-write: the probe still works, only noisier
+  }
+}
+
 function _message(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Replaces each absolute path or file URL by its last part: `/a/b/tfjs_binding.node` → `tfjs_binding.node`. */
+function _stripPaths(text: string): string {
+  return text.replace(
+    /(?<![\w.@-])(?:file:\/\/)?(?:\/[^\s/:;,'"()]+)+\/?/g,
+    (path) => path.replace(/\/$/, "").split("/").at(-1) ?? path,
+  );
+}
+
+/** One short line for an error message: known causes in a few words, else its first line without paths. */
+function _shortError(message: string): string {
+  const first = message.split("\n")[0].trim();
+  if (/tfjs_binding\.node/.test(first) && /can ?not be found|cannot find|no such file/i.test(first)) {
+    return "native addon not built";
+  }
+  const lib = /(lib[\w+.-]+\.so(?:\.[\d.]+)?): cannot open shared object file/.exec(first);
+  if (lib) return `missing ${lib[1]}`;
+  if (
+    /cannot find (?:module|package)|could not find|not a dependency|module not found|not found in/i.test(
+      first,
+    )
+  ) {
+    return "package not installed";
+  }
+  const short = _stripPaths(first).replace(/\s+/g, " ").replace(/[.\s]+$/, "");
+  return short.length > 80 ? `${short.slice(0, 79)}…` : short;
+}
+
+/** `npm:@tensorflow/tfjs-node-gpu@4.22.0` → `tfjs-node-gpu`; a path or URL → its file name. */
+function _moduleName(spec: string): string {
+  if (spec.startsWith("data:")) return "inline module";
+  return /^npm:(?:@[^/]+\/)?([^@]+)/.exec(spec)?.[1] ?? spec.split("/").at(-1) ?? spec;
 }
 
 async function _activate(name: string): Promise<void> {
@@ -105,67 +174,140 @@ async function _activate(name: string): Promise<void> {
   await tf.ready();
 }
 
-async function _try(name: BackendName, auto: boolean, options: SelectBackendOptions): Promise<string> {
-  if (name === "tensorflow") {
-    const errors: string[] = [];
-    for (const spec of options.tensorflowModules ?? TENSORFLOW_MODULES) {
-      try {
-        await import(spec);
-        if (tf.findBackendFactory("tensorflow")) {
-          await _activate("tensorflow");
-          return `loaded ${spec}`;
-        }
-        errors.push(`${spec} registered no "tensorflow" backend`);
-      } catch (e) {
-        errors.push(`${spec}: ${_message(e)}`);
+type Found = Omit<BackendAttempt, "name" | "ok" | "usable">;
+
+async function _tensorflow(options: SelectBackendOptions): Promise<Found> {
+  const failed: { spec: string; error: string }[] = [];
+  for (const spec of options.tensorflowModules ?? TENSORFLOW_MODULES) {
+    try {
+      await import(spec);
+      if (tf.findBackendFactory("tensorflow")) {
+        await _activate("tensorflow");
+        return { reason: `${_moduleName(spec)} (libtensorflow)`, details: `loaded ${spec}` };
       }
+      failed.push({ spec, error: `registered no "tensorflow" backend` });
+    } catch (e) {
+      failed.push({ spec, error: _message(e) });
     }
-    throw new Error(errors.join("; ") || "no tfjs-node module to try");
   }
-  if (name === "webgpu") {
-    // deno-lint-ignore no-explicit-any
-    const gpu = (globalThis.navigator as any)?.gpu;
-    if (!gpu) throw new Error("navigator.gpu is not available");
-    const adapter = await gpu.requestAdapter();
-    if (!adapter) throw new Error("navigator.gpu.requestAdapter() returned no adapter");
-    const info = adapter.info ?? {};
-    if (auto && info.isFallbackAdapter && !options.allowFallbackAdapter) {
-      throw new Error(
-        `only a software adapter (${info.description || "fallback"}) is present; wasm is faster`,
-      );
-    }
+  if (failed.length === 0) throw new _Unusable("no tfjs-node module to try");
+  const byCause = new Map<string, string[]>();
+  for (const f of failed) {
+    byCause.set(_shortError(f.error), [...byCause.get(_shortError(f.error)) ?? [], f.spec]);
+  }
+  const reason = [...byCause].map(([cause, specs]) => `${specs.map(_moduleName).join(", ")}: ${cause}`);
+  throw new _Unusable(
+    reason.join("; "),
+    failed.map((f) => `${f.spec}: ${f.error}`).join("\n").replace(/[ \t]+$/gm, ""),
+  );
+}
+
+async function _webgpu(): Promise<Found> {
+  ensureRuntimeDir();
+  // deno-lint-ignore no-explicit-any
+  const gpu = (globalThis.navigator as any)?.gpu;
+  if (!gpu) throw new _Unusable("navigator.gpu is not available");
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) {
+    throw new _Unusable(
+      "no WebGPU adapter (no usable Vulkan or GL driver)",
+      "navigator.gpu.requestAdapter() returned null",
+    );
+  }
+  const info = adapter.info ?? {};
+  const name = String(info.description || info.vendor || "unknown adapter");
+  const software = isSoftwareAdapter(info);
+  const details = `adapter: ${name} (vendor ${info.vendor || "?"}, architecture ${info.architecture || "?"}` +
+    `${info.isFallbackAdapter ? ", fallback adapter" : ""})`;
+  try {
     await import("@tensorflow/tfjs-backend-webgpu");
     await _activate("webgpu");
-    return `adapter ${info.description || info.vendor || "unknown"}`;
+  } catch (e) {
+    throw new _Unusable(_shortError(_message(e)), `${details}\n${_message(e)}`, software);
   }
-  if (name === "wasm") {
-    const wasm = await import("@tensorflow/tfjs-backend-wasm");
-    const path = options.wasmPath ?? defaultWasmPath();
-    if (path.startsWith("file:") && !existsSync(new URL("tfjs-backend-wasm-simd.wasm", path))) {
-      throw new Error(`no tfjs-backend-wasm-simd.wasm in ${path}`);
-    }
-    wasm.setWasmPaths(path);
-    registerWasmGradientKernels();
-    await _activate("wasm");
-    return `wasm files from ${path}, SIMD ${tf.env().getBool("WASM_HAS_SIMD_SUPPORT") ? "on" : "off"}`;
+  const short = name.replace(/\s*\(.*\)\s*$/, "");
+  return software
+    ? { reason: `software adapter ${short}: slower than wasm`, details, software }
+    : { reason: `adapter ${short}`, details, software };
+}
+
+async function _wasm(options: SelectBackendOptions): Promise<Found> {
+  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  const path = options.wasmPath ?? defaultWasmPath();
+  if (path.startsWith("file:") && !existsSync(new URL("tfjs-backend-wasm-simd.wasm", path))) {
+    throw new _Unusable("wasm files missing", `no tfjs-backend-wasm-simd.wasm in ${path}`);
   }
+  wasm.setWasmPaths(path);
+  registerWasmGradientKernels();
+  await _activate("wasm");
+  const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT") ? "on" : "off";
+  return { reason: `SIMD ${simd}`, details: `wasm files from ${path}` };
+}
+
+async function _cpu(): Promise<Found> {
   await _activate("cpu");
-  return "pure JavaScript (slow: tiny models only)";
+  return { reason: "pure JavaScript: tiny models only" };
+}
+
+/** A backend that cannot be used, with a short reason and the full story. */
+class _Unusable extends Error {
+  constructor(readonly reason: string, readonly details?: string, readonly software?: boolean) {
+    super(details ?? reason);
+  }
+}
+
+/** Tries one backend, leaving it active when it loads; never throws: the error, if any, comes as `cause`. */
+async function _probe(
+  name: BackendName,
+  options: SelectBackendOptions,
+): Promise<{ attempt: BackendAttempt; cause?: unknown }> {
+  try {
+    const found = name === "tensorflow"
+      ? await _tensorflow(options)
+      : name === "webgpu"
+      ? await _webgpu()
+      : name === "wasm"
+      ? await _wasm(options)
+      : await _cpu();
+    const slow = found.software && !options.allowFallbackAdapter;
+    return { attempt: { name, ok: true, usable: slow ? "slow" : "yes", ...found } };
+  } catch (e) {
+    if (e instanceof _Unusable) {
+      const attempt: BackendAttempt = { name, ok: false, usable: "no", reason: e.reason };
+      if (e.details) attempt.details = e.details;
+      if (e.software !== undefined) attempt.software = e.software;
+      return { attempt, cause: e };
+    }
+    const message = _message(e);
+    const reason = _shortError(message);
+    return {
+      attempt: { name, ok: false, usable: "no", reason, ...(reason !== message ? { details: message } : {}) },
+      cause: e,
+    };
+  }
+}
+
+/** Makes the chosen backend active again after others were probed. */
+async function _keep(best: BackendName | undefined): Promise<void> {
+  if (best && tf.getBackend() !== best) await _activate(best);
 }
 
 /**
- * Makes `name` the active tfjs backend; `auto` tries {@link BACKENDS} in order and keeps the first that loads.
- * `tensorflow` needs `@tensorflow/tfjs-node(-gpu)` with its native library, imported dynamically only here.
+ * Makes `name` the active tfjs backend. `auto` tries {@link BACKENDS} in order, stops as soon as no backend
+ * left to try could beat the best so far, and keeps the one {@linkcode bestBackend} picks (the rule the
+ * doctor uses too: a software WebGPU adapter ranks after wasm). `tensorflow` needs
+ * `@tensorflow/tfjs-node(-gpu)` with its native library, imported dynamically only here.
  *
  * @param name a backend or `auto`.
  * @param options module locations and the software-adapter policy.
- * @returns the backend now active and what was tried.
+ * @returns the backend now active and what was tried; renders as a small table in Jupyter.
  * @throws {TypeError} for an unknown name; {@link BackendUnavailableError} when an explicit backend fails.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * const chosen = await selectBackend("cpu");
  * assert.equal(chosen.name, "cpu");
+ * assert.equal(`${chosen.name} (${chosen.reason})`, "cpu (pure JavaScript: tiny models only)");
  * await assert.rejects(selectBackend("tpu" as "cpu"), TypeError);
  * ```
  */
@@ -179,33 +321,59 @@ export async function selectBackend(
     );
   }
   registerBatchNormGradient();
-  const order = name === "auto" ? BACKENDS : [name];
-  const tried: BackendAttempt[] = [];
-  for (const candidate of order) {
-    try {
-      const reason = await _try(candidate, name === "auto", options);
-      tried.push({ name: candidate, ok: true, reason });
-      const skipped = tried.filter((t) => !t.ok).map((t) => `${t.name}: ${t.reason}`);
-      return {
-        name: candidate,
-        reason: skipped.length ? `${reason} (skipped ${skipped.join("; ")})` : reason,
-        tried,
-      };
-    } catch (e) {
-      tried.push({ name: candidate, ok: false, reason: _message(e) });
-      if (name !== "auto") {
-        throw new BackendUnavailableError(
-          `Cannot use the "${candidate}" backend: ${_message(e)}`,
-          candidate,
-          tried,
-          { cause: e },
-        );
-      }
+  if (name !== "auto") {
+    const { attempt, cause } = await _probe(name, options);
+    if (!attempt.ok) {
+      throw new BackendUnavailableError(
+        `Cannot use the "${name}" backend: ${attempt.details ?? attempt.reason}`,
+        name,
+        [attempt],
+        { cause },
+      );
     }
+    return new BackendSelection([attempt], name);
   }
-  throw new BackendUnavailableError(
-    `No backend could be loaded: ${tried.map((t) => `${t.name}: ${t.reason}`).join("; ")}`,
-    "auto",
-    tried,
-  );
+  const tried: BackendAttempt[] = [];
+  for (const [i, candidate] of BACKENDS.entries()) {
+    tried.push((await _probe(candidate, options)).attempt);
+    // Stop when even the best case of every backend still untried would not change the rule's pick.
+    const best = bestBackend(tried, options);
+    const bestCase = BACKENDS.slice(i + 1).map((n) => ({ name: n, ok: true }));
+    if (best && bestBackend([...tried, ...bestCase], options) === best) break;
+  }
+  const best = bestBackend(tried, options);
+  if (!best) {
+    throw new BackendUnavailableError(
+      `No backend could be loaded: ${tried.map((t) => `${t.name}: ${t.details ?? t.reason}`).join("; ")}`,
+      "auto",
+      tried,
+    );
+  }
+  await _keep(best);
+  return new BackendSelection(tried, best);
+}
+
+/**
+ * Tries every backend and leaves active the one `selectBackend("auto")` would pick (same rule,
+ * {@linkcode bestBackend}), for the doctor and notebook 00. It never throws for a backend that does not
+ * load: that is a row with `usable: "no"` and its reason.
+ *
+ * @param options module locations and the software-adapter policy, as for {@linkcode selectBackend}.
+ * @returns every backend with whether it is usable and why (not); renders as a small table in Jupyter.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const report = await backendReport({ tensorflowModules: [] });
+ * assert.deepEqual(report.tried.map((a) => a.name), ["tensorflow", "webgpu", "wasm", "cpu"]);
+ * assert.equal(report.tried[0].reason, "no tfjs-node module to try");
+ * assert.equal(report.best, (await selectBackend("auto", { tensorflowModules: [] })).name);
+ * ```
+ */
+export async function backendReport(options: SelectBackendOptions = {}): Promise<BackendReport> {
+  registerBatchNormGradient();
+  const tried: BackendAttempt[] = [];
+  for (const name of BACKENDS) tried.push((await _probe(name, options)).attempt);
+  const best = bestBackend(tried, options);
+  await _keep(best);
+  return new BackendReport(tried, best);
 }

@@ -1,6 +1,13 @@
 // Conformance suite: one set of checks run against every compute backend present, each compared with cpu.
 import assert from "node:assert/strict";
-import { BackendName, BACKENDS, BackendUnavailableError, selectBackend } from "./backend.ts";
+import {
+  BackendName,
+  backendReport,
+  BACKENDS,
+  BackendUnavailableError,
+  bestBackend,
+  selectBackend,
+} from "./backend.ts";
 import { createDenseNet } from "./densenet.ts";
 import { tf, tfl } from "./tf.ts";
 import { maxRelDiff, seeded, setSeededWeights } from "./_testing.ts";
@@ -123,7 +130,8 @@ Deno.test("backend: explicit backends that cannot load fail with BackendUnavaila
   const error = await assert.rejects(
     selectBackend("tensorflow", { tensorflowModules: [missing] }),
     (e: unknown) =>
-      e instanceof BackendUnavailableError && e.backend === "tensorflow" && e.message.includes(missing),
+      e instanceof BackendUnavailableError && e.backend === "tensorflow" && e.message.includes(missing) &&
+      e.cause instanceof Error && e.tried[0].reason === "_no_such_tfjs_node.js: package not installed",
   );
   assert.equal(error, undefined);
   await assert.rejects(
@@ -133,11 +141,146 @@ Deno.test("backend: explicit backends that cannot load fail with BackendUnavaila
   await assert.rejects(selectBackend("gpu" as "cpu"), /expected one of auto, tensorflow, webgpu, wasm, cpu/);
 });
 
-Deno.test("backend: auto picks the first backend that loads and says what it skipped", async () => {
+Deno.test("backend: auto picks the best backend that loads and says in one short line what it skipped", async () => {
   const chosen = await selectBackend("auto", { tensorflowModules: [] });
-  assert.equal(chosen.tried.at(-1)?.ok, true);
+  assert.equal(chosen.tried.at(-1)?.name, chosen.name);
   assert.equal(chosen.tried[0].name, "tensorflow");
   assert.equal(chosen.tried[0].ok, false);
-  assert.match(chosen.reason, /skipped tensorflow: no tfjs-node module to try/);
+  assert.equal(chosen.tried[0].reason, "no tfjs-node module to try");
+  assert.match(chosen.reason, /; skipped tensorflow: unavailable/);
   assert.equal(tf.getBackend(), chosen.name);
+  assert.ok(`backend: ${chosen.name} (${chosen.reason})`.length <= 100, chosen.reason);
+  assert.doesNotMatch(chosen.reason, /node_modules|\//);
+});
+
+Deno.test("backend: the missing native addon of tfjs-node reads as one short line, the full error kept", async () => {
+  const report = await backendReport();
+  const tensorflow = report.tried[0];
+  if (tensorflow.ok) return; // a machine with libtensorflow: nothing to shorten
+  assert.ok(tensorflow.reason.length <= 80, tensorflow.reason);
+  assert.doesNotMatch(tensorflow.reason, /node_modules|\//);
+  assert.match(tensorflow.reason, /tfjs-node/);
+  assert.ok(tensorflow.details && tensorflow.details.length > tensorflow.reason.length);
+  const text = report.toText();
+  for (const line of text.split("\n")) assert.ok(line.length <= 100, line);
+  assert.doesNotMatch(text, /node_modules/);
+  assert.match(report.toText({ verbose: true }), new RegExp(tensorflow.details!.split("\n")[0].slice(0, 40)));
+  assert.match(report.toHtml(), /<details><summary>[^<]*tfjs-node[^<]*<\/summary><pre/);
+});
+
+Deno.test("backend: a libtensorflow that cannot load its CUDA library says which, in a few words", async () => {
+  const cuda = "data:text/javascript,throw new Error('libcudart.so.11.0: cannot open shared object file: " +
+    "No such file or directory')";
+  const report = await backendReport({ tensorflowModules: [cuda] });
+  assert.equal(report.tried[0].usable, "no");
+  assert.match(report.tried[0].reason, /^inline module: missing libcudart\.so\.11\.0$/);
+  assert.match(report.tried[0].details!, /No such file or directory/);
+});
+
+Deno.test("backend: one rule ranks tensorflow, hardware webgpu, wasm, software webgpu, cpu", () => {
+  const loaded = (name: BackendName, software?: boolean) => ({ name, ok: true, software });
+  const failed = (name: BackendName) => ({ name, ok: false });
+  assert.equal(bestBackend([loaded("tensorflow"), loaded("webgpu"), loaded("wasm")]), "tensorflow");
+  assert.equal(bestBackend([failed("tensorflow"), loaded("webgpu", false), loaded("wasm")]), "webgpu");
+  assert.equal(bestBackend([failed("tensorflow"), loaded("webgpu", true), loaded("wasm")]), "wasm");
+  assert.equal(bestBackend([loaded("webgpu", true), failed("wasm"), loaded("cpu")]), "webgpu");
+  assert.equal(
+    bestBackend([loaded("webgpu", true), loaded("wasm")], { allowFallbackAdapter: true }),
+    "webgpu",
+  );
+  assert.equal(bestBackend([failed("webgpu"), failed("wasm"), loaded("cpu")]), "cpu");
+  assert.equal(bestBackend([failed("cpu")]), undefined);
+});
+
+// WebGPU adapters seen through a wrapper that only changes what `info` says, so the same rule can be checked
+// with a software and a hardware adapter on whatever real adapter this machine has.
+// deno-lint-ignore no-explicit-any
+const gpu = (globalThis.navigator as any)?.gpu;
+const realAdapter = gpu ? await gpu.requestAdapter() : null;
+
+async function withAdapterInfo<T>(info: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+  const fake = {
+    requestAdapter: async (o?: unknown) => {
+      const adapter = await gpu.requestAdapter(o);
+      return adapter && new Proxy(adapter, {
+        get: (t, k) => {
+          if (k === "info") return { ...t.info, ...info };
+          const v = Reflect.get(t, k, t);
+          return typeof v === "function" ? v.bind(t) : v;
+        },
+      });
+    },
+    getPreferredCanvasFormat: () => gpu.getPreferredCanvasFormat(),
+  };
+  Object.defineProperty(globalThis.navigator, "gpu", { value: fake, configurable: true });
+  try {
+    return await fn();
+  } finally {
+    // deno-lint-ignore no-explicit-any
+    delete (globalThis.navigator as any).gpu;
+  }
+}
+
+const ADAPTERS = [
+  {
+    kind: "software (lavapipe)",
+    info: { vendor: "mesa", description: "llvmpipe (LLVM 15.0.6, 256 bits)", isFallbackAdapter: false },
+    usable: "slow",
+    best: available.get("wasm") === null ? "wasm" : "webgpu",
+  },
+  {
+    kind: "hardware",
+    info: { vendor: "nvidia", description: "NVIDIA Tesla V100-PCIE-16GB", isFallbackAdapter: false },
+    usable: "yes",
+    best: "webgpu",
+  },
+] as const;
+
+for (const a of ADAPTERS) {
+  Deno.test({
+    name: `backend: selectBackend("auto") and backendReport() (the doctor's probe) agree with a ${a.kind} ` +
+      `WebGPU adapter${realAdapter ? "" : ": skipped, this machine has no WebGPU adapter to wrap"}`,
+    ignore: !realAdapter,
+    fn: () =>
+      withAdapterInfo(a.info, async () => {
+        const options = { tensorflowModules: [] };
+        const report = await backendReport(options);
+        assert.equal(report.tried.find((t) => t.name === "webgpu")?.usable, a.usable);
+        assert.equal(report.best, a.best);
+        assert.equal(tf.getBackend(), a.best, "the report leaves the best backend active");
+        const auto = await selectBackend("auto", options);
+        assert.equal(auto.name, report.best);
+        assert.equal(tf.getBackend(), a.best);
+        if (a.usable === "slow") {
+          assert.match(report.tried[1].reason, /^software adapter llvmpipe: slower than wasm$/);
+          const allowed = await selectBackend("auto", { ...options, allowFallbackAdapter: true });
+          assert.equal(allowed.name, "webgpu");
+        }
+      }),
+  });
+}
+
+Deno.test("backend: the WebGPU probe gives a process without XDG_RUNTIME_DIR a private one, and no noise", async () => {
+  const env = Deno.env.toObject();
+  delete env.XDG_RUNTIME_DIR;
+  const code = `
+    import { selectBackend } from "./lib/model/backend.ts";
+    await selectBackend("webgpu").catch(() => {});
+    const dir = Deno.env.get("XDG_RUNTIME_DIR");
+    console.log(JSON.stringify({ dir, mode: dir ? Deno.statSync(dir).mode! & 0o777 : null }));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    cwd: new URL("../..", import.meta.url),
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.doesNotMatch(stderr, /XDG_RUNTIME_DIR/);
+  const { dir, mode } = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+  assert.match(dir, /cxr-runtime-/);
+  assert.equal(mode, 0o700);
+  assert.equal(await Deno.stat(dir).then(() => true, () => false), false, "removed when the process ends");
 });

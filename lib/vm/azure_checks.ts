@@ -1,6 +1,5 @@
 /**
- * Checks of the Azure side: the `az` CLI and its login, the blob storage settings, and which compute
- * backends load (probed through a function the caller passes, since lib/vm may not import lib/model).
+ * Checks of the Azure side: the `az` CLI and its login, and the blob storage settings.
  *
  * @module
  */
@@ -105,91 +104,5 @@ export async function checkStorage(env: DoctorEnvironment, storage: StorageSetti
     status: "warn",
     detail: `Azurite's port ${port} is taken by a program that is not Azurite`,
     fix: "Set CXR_AZURITE_PORT to a free port (or 0 for any) in .env.",
-  };
-}
-
-/** One backend as a probe reports it. */
-export interface BackendProbeResult {
-  /** Backend name (`tensorflow`, `webgpu`, `wasm`, `cpu`). */
-  name: string;
-  /** Whether it loaded. */
-  ok: boolean;
-  /** Why (adapter name, missing library, ...). */
-  reason: string;
-}
-
-/**
- * The compute backends, best first, and a function that tries to activate one, e.g.
- * `{ names: BACKENDS, select: selectBackend }` from lib/model.
- */
-export interface BackendProbe {
-  /** Backends to try, best first. */
-  names: readonly string[];
-  /** Activates one backend; resolves with why it was chosen, rejects with why not. */
-  select(name: string): Promise<{ reason: string }>;
-}
-
-/**
- * Tries every backend, then re-activates the best one that loaded, so the probe leaves the process as
- * `auto` would.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const active: string[] = [];
- * const results = await probeBackends({ names: ["gpu", "cpu"], select: (n) => {
- *   if (n === "gpu") return Promise.reject(new Error("no adapter"));
- *   active.push(n);
- *   return Promise.resolve({ reason: "pure JS" });
- * } });
- * assert.deepEqual(results.map((r) => r.ok), [false, true]);
- * assert.deepEqual(active, ["cpu", "cpu"]);
- * ```
- */
-export async function probeBackends(probe: BackendProbe): Promise<BackendProbeResult[]> {
-  const results: BackendProbeResult[] = [];
-  for (const name of probe.names) {
-    try {
-      results.push({ name, ok: true, reason: (await probe.select(name)).reason });
-    } catch (e) {
-      const message = String((e as Error)?.message ?? e).split("\n")[0];
-      results.push({ name, ok: false, reason: message.replace(/^Cannot use the "[^"]+" backend: /, "") });
-    }
-  }
-  const best = results.find((r) => r.ok);
-  if (best) await probe.select(best.name).catch(() => {});
-  return results;
-}
-
-/** Which backends load: `ok` with `tensorflow`, `warn` with only webgpu/wasm/cpu, `fail` with none. */
-export async function checkBackends(probe: BackendProbe | undefined): Promise<DoctorCheck> {
-  const base = { id: "backends", title: "Compute backends (tfjs)" };
-  if (!probe) return { ...base, status: "warn", detail: "not probed (no backend probe given)" };
-  const results = await probeBackends(probe);
-  const detail = results.map((r) =>
-    `${r.name}: ${r.ok ? "loads" : "no"} (${r.reason.length > 200 ? `${r.reason.slice(0, 199)}…` : r.reason})`
-  ).join(
-    "; ",
-  );
-  const loaded = results.filter((r) => r.ok).map((r) => r.name);
-  if (loaded.length === 0) {
-    return {
-      ...base,
-      status: "fail",
-      detail,
-      fix: "Run `deno install` so the npm packages of deno.json are present.",
-    };
-  }
-  if (loaded[0] === probe.names[0]) return { ...base, status: "ok", detail: `best: ${loaded[0]}; ${detail}` };
-  return {
-    ...base,
-    status: "warn",
-    detail: `best: ${loaded[0]}; ${detail}`,
-    fix:
-      `Training at full size needs the ${
-        probe.names[0]
-      } backend: on the GPU VM, with CUDA 11.2 and cuDNN 8.1, ` +
-      "let tfjs-node-gpu 4.22.0's install script fetch libtensorflow (deno install with " +
-      "--allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0), or train in the training image.",
   };
 }

@@ -9,6 +9,17 @@ export const CHECK_STATUSES = ["ok", "warn", "fail"] as const;
 /** One of {@linkcode CHECK_STATUSES}. */
 export type CheckStatus = typeof CHECK_STATUSES[number];
 
+/**
+ * A fuller view of a check's finding than its one-line `detail` (the backends' small table): printed under
+ * the doctor's table, collapsed in a `<details>` in Jupyter, and serialised with the check in `--json`.
+ */
+export interface CheckDetails {
+  /** Plain text; `verbose` adds what is left out by default (full error messages). */
+  toText(options?: { verbose?: boolean }): string;
+  /** HTML for Jupyter. */
+  toHtml(): string;
+}
+
 /** The result of one check. */
 export interface DoctorCheck {
   /** Stable identifier, e.g. `gpu`, `cuda`, `disk`. */
@@ -21,6 +32,8 @@ export interface DoctorCheck {
   detail: string;
   /** What to do about a `warn` or `fail`. */
   fix?: string;
+  /** More than fits on one line, shown below the doctor's table (see {@linkcode CheckDetails}). */
+  details?: CheckDetails;
 }
 
 /**

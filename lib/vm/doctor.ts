@@ -9,7 +9,8 @@ import type { DoctorCheck } from "./check.ts";
 import { type DoctorEnvironment, systemEnvironment } from "./environment.ts";
 import { checkCuda, checkCudnn, checkGpu } from "./gpu_checks.ts";
 import { checkDeno, checkDisk, checkDocker, checkJupyter, checkPort } from "./host_checks.ts";
-import { type BackendProbe, checkAz, checkBackends, checkStorage } from "./azure_checks.ts";
+import { checkAz, checkStorage } from "./azure_checks.ts";
+import { type BackendProbe, checkBackends } from "./backend_check.ts";
 
 /** Progress of {@linkcode runDoctor}: one event per finished check. */
 export interface DoctorEvent {
@@ -27,7 +28,7 @@ export interface DoctorEvent {
 export interface DoctorOptions {
   /** The machine to ask. @default systemEnvironment() */
   env?: DoctorEnvironment;
-  /** Tries the compute backends (lib/model's `{ names: BACKENDS, select: selectBackend }`). @default not probed */
+  /** Tries the compute backends: lib/model's `backendReport`. @default not probed */
   backends?: BackendProbe;
   /** Milliseconds one check may take before it is reported as `warn` and abandoned. @default 20000 */
   timeoutMs?: number;
@@ -43,8 +44,9 @@ function escapeHtml(s: string): string {
 
 /**
  * The doctor's findings: the checks in a fixed order and a count per status. Prints as a table
- * ({@linkcode DoctorReport.toTable}), serialises as `{ ok, counts, checks }`, and renders as an HTML table
- * with coloured statuses in Jupyter.
+ * ({@linkcode DoctorReport.toTable}) followed by each check's details (the backends' small table; full
+ * errors with `verbose`), serialises as `{ ok, counts, checks }`, and renders as an HTML table with coloured
+ * statuses in Jupyter, details collapsed.
  *
  * @example
  * ```ts
@@ -52,6 +54,11 @@ function escapeHtml(s: string): string {
  * const r = new DoctorReport([{ id: "gpu", title: "GPU", status: "warn", detail: "none", fix: "add one" }]);
  * assert.deepEqual(r.counts, { ok: 0, warn: 1, fail: 0 });
  * assert.match(r.toTable(), /warn +GPU +none/);
+ * const more = { toText: (o?: { verbose?: boolean }) => o?.verbose ? "all of it" : "short", toHtml: () => "<i>more</i>" };
+ * const b = new DoctorReport([{ id: "backends", title: "Backends", status: "ok", detail: "best: cpu", details: more }]);
+ * assert.match(b.toTable(), /\n\nBackends:\n {2}short$/);
+ * assert.match(b.toTable({ verbose: true }), /\n\nBackends:\n {2}all of it$/);
+ * assert.match(b.toHtml(), /best: cpu<details><summary>more<\/summary><i>more<\/i><\/details>/);
  * assert.match(r.toHtml(), /<td style="color:#9a6700[^"]*">warn<\/td>/);
  * assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(r))), ["ok", "counts", "checks"]);
  * ```
@@ -80,13 +87,20 @@ export class DoctorReport {
   toJSON(): { ok: boolean; counts: { ok: number; warn: number; fail: number }; checks: DoctorCheck[] } {
     return { ok: this.ok, counts: this.counts, checks: this.checks };
   }
-  /** A plain-text table: status, title, detail; then the fixes of the checks that are not ok. */
-  toTable(): string {
+  /**
+   * A plain-text table: status, title, detail; then each check's details (full errors with `verbose`), then
+   * the fixes of the checks that are not ok.
+   */
+  toTable(options: { verbose?: boolean } = {}): string {
     const width = Math.max(...this.checks.map((c) => c.title.length));
     const lines = this.checks.map((c) => `${c.status.padEnd(4)}  ${c.title.padEnd(width)}  ${c.detail}`);
     const fixes = this.problems.filter((c) => c.fix).map((c) => `- ${c.title}: ${c.fix}`);
     const { ok, warn, fail } = this.counts;
     lines.push("", `${ok} ok, ${warn} warn, ${fail} fail`);
+    for (const c of this.checks.filter((c) => c.details)) {
+      const text = c.details!.toText({ verbose: options.verbose });
+      lines.push("", `${c.title}:`, ...text.split("\n").map((l) => (l ? `  ${l}` : l)));
+    }
     if (fixes.length) lines.push("", "What to do:", ...fixes);
     return lines.join("\n");
   }
@@ -109,13 +123,13 @@ export class DoctorReport {
   toString(): string {
     return this.toTable();
   }
-  /** An HTML table with coloured statuses, what Jupyter shows. */
+  /** An HTML table with coloured statuses, each check's details collapsed under its finding. */
   toHtml(): string {
     const rows = this.checks.map((c) =>
       `<tr><td style="color:${COLOURS[c.status]};font-weight:bold">${c.status}</td>` +
-      `<td>${escapeHtml(c.title)}</td><td>${escapeHtml(c.detail)}</td><td>${
-        escapeHtml(c.fix ?? "")
-      }</td></tr>`
+      `<td>${escapeHtml(c.title)}</td><td>${escapeHtml(c.detail)}${
+        c.details ? `<details><summary>more</summary>${c.details.toHtml()}</details>` : ""
+      }</td><td>${escapeHtml(c.fix ?? "")}</td></tr>`
     ).join("");
     const { ok, warn, fail } = this.counts;
     return `<table><thead><tr><th>status</th><th>check</th><th>found</th><th>what to do</th></tr>` +

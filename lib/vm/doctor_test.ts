@@ -45,14 +45,23 @@ Deno.test("on a complete GPU VM every check is ok and the report keeps a fixed o
   const events: DoctorEvent[] = [];
   const report = await runDoctor(SETTINGS, {
     env: gpuVm(),
-    backends: { names: ["tensorflow", "cpu"], select: () => Promise.resolve({ reason: "loaded" }) },
+    backends: () =>
+      Promise.resolve({
+        best: "tensorflow",
+        tried: [{ name: "tensorflow", usable: "yes", reason: "tfjs-node-gpu (libtensorflow)" }],
+        toText: () => "* tensorflow  yes  tfjs-node-gpu (libtensorflow)",
+        toHtml: () => "<table></table>",
+      }),
     onProgress: (e) => events.push(e),
   });
   assert.deepEqual(report.checks.map((c) => c.id), IDS);
   assert.deepEqual(report.checks.filter((c) => c.status !== "ok"), []);
   assert.deepEqual(report.counts, { ok: 12, warn: 0, fail: 0 });
   assert.deepEqual(events.map((e) => e.done), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-  assert.match(report.toTable(), /12 ok, 0 warn, 0 fail$/);
+  assert.match(
+    report.toTable(),
+    /12 ok, 0 warn, 0 fail\n\nCompute backends \(tfjs\):\n {2}\* tensorflow {2}yes/,
+  );
 });
 
 Deno.test("a hanging nvidia-smi is abandoned after the timeout while the other checks finish", async () => {

@@ -17,6 +17,7 @@ export * from "./environment.ts";
 export * from "./gpu_checks.ts";
 export * from "./host_checks.ts";
 export * from "./azure_checks.ts";
+export * from "./backend_check.ts";
 export * from "./doctor.ts";
 export * from "./env_file.ts";
 export * from "./az_commands.ts";
