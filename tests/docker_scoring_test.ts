@@ -86,6 +86,15 @@ Deno.test("scoring image: local base, real NIH PNG scored via --network host, no
       assert.equal((await inspectContainer(docker, containerId)).running, true);
     });
 
+    await t.step("the model card is in the image and served at GET /model without the key", async () => {
+      const file = await execInContainer(docker, containerId, ["cat", "/model/MODEL_CARD.md"]);
+      assert.match(file.stdout, /^# Model card: docker-test-v1\n/);
+      const res = await fetch(`${url}/model`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "text/markdown; charset=utf-8");
+      assert.equal(await res.text(), file.stdout);
+    });
+
     await t.step("scores a real NIH PNG with the key; refuses without it", async () => {
       const png = await Deno.readFile(join(NIH_SAMPLE, "images", "00000427_000.png"));
       const denied = await fetch(`${url}/score`, {

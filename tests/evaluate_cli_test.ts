@@ -83,3 +83,70 @@ Deno.test("cxr evaluate: usage errors exit 2, a missing partition exits 1 naming
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /val\.json is missing/);
 });
+
+Deno.test("cxr evaluate --record: the evaluation goes into the bundle's metadata and card, only when asked", async () => {
+  using dir = tempDir();
+  const model = await tinyBundle(join(dir.path, "bundle"), 32);
+  writeTestCache(dir.path, "test", 24, 32);
+  const args = ["evaluate", "--model", model, "--cache", dir.path, "--engine", "tfjs", "--backend", "cpu"];
+  const files = () =>
+    ["metadata.json", "MODEL_CARD.md", "weights.bin"].map((f) => readFileSync(join(model, f)));
+  const before = files();
+
+  const plain = await runCxr([...args, "--bootstrap", "50"]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stderr, /not recorded in the bundle \(--record writes it into its model card\)/);
+  assert.deepEqual(files(), before, "without --record the bundle is only read");
+
+  const r = await runCxr([...args, "--bootstrap", "50", "--record", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /recorded in .*metadata\.json and .*MODEL_CARD\.md/);
+  const j = JSON.parse(r.stdout);
+  const meta = JSON.parse(readFileSync(join(model, "metadata.json"), "utf8"));
+  assert.deepEqual(
+    { ...meta.evaluation, recordedAt: "" },
+    {
+      partition: "test",
+      images: 24,
+      recordedAt: "",
+      splitDigest: "test",
+      engine: "tfjs",
+      bootstrap: { resamples: 50, confidence: 0.95, seed: 0 },
+      classes: j.classes,
+      mean: j.mean,
+      reference: { ...j.references[0], perClass: j.references[0].perClass },
+    },
+  );
+  assert.equal(j.references[0].name, "CheXNet");
+  assert.deepEqual(readFileSync(join(model, "weights.bin")), before[2], "weights untouched");
+  const card = readFileSync(join(model, "MODEL_CARD.md"), "utf8");
+  const mass = j.classes.Mass;
+  assert.ok(
+    card.includes(
+      `| Mass | ${mass.auroc.toFixed(3)} | ${mass.ci[0].toFixed(3)}–${
+        mass.ci[1].toFixed(3)
+      } | ${mass.positives} | ${mass.negatives} | 0.868 |`,
+    ),
+    card,
+  );
+  assert.match(card, /Partition `test`, 24 images, scored with tfjs/);
+
+  const usage = await runCxr([
+    "evaluate",
+    "--scores",
+    join(dir.path, "x.jsonl"),
+    "--entries",
+    "e.csv",
+    "--record",
+  ]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--record goes with --model\/--cache, not --scores/);
+  // Refused before any scoring (sysfs refuses new files even to root, whom permission bits would not stop).
+  const ro = await runCxr(["evaluate", "--model", "/sys", "--cache", dir.path, "--record"]);
+  assert.equal(ro.code, 1);
+  assert.match(
+    ro.stderr,
+    /BundleReadOnlyError: Bundle folder "\/sys" is read-only \(EACCES\): nothing was recorded/,
+  );
+  assert.doesNotMatch(ro.stderr, /engine:/);
+});

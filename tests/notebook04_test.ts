@@ -76,6 +76,11 @@ Deno.test("notebook 04 evaluates, draws heatmaps with and without NIH boxes, and
     "localisation table",
   );
 
+  const card = outputsOf(nb, "text/markdown").find((t) => t.startsWith("# Model card: "));
+  assert.ok(card, "the model card, as Markdown");
+  assert.equal(card, readFileSync(join(model, "MODEL_CARD.md"), "utf8"));
+  assert.match(card, /## Intended use and limits/);
+
   const plain = outputsOf(nb, "text/plain").join("\n");
   assert.match(plain, /http:\/\/127\.0\.0\.1:\d+/);
   assert.match(plain, /probabilities: \{[\s\S]*Atelectasis: \d/);
@@ -85,4 +90,44 @@ Deno.test("notebook 04 evaluates, draws heatmaps with and without NIH boxes, and
   const ipynbText = readFileSync(s.ipynb, "utf8");
   assert.ok(!ipynbText.includes(key), "the scoring key is in the executed notebook");
   assert.ok(s.html && !readFileSync(s.html, "utf8").includes(key), "the scoring key is in the HTML report");
+});
+
+Deno.test("notebook 04 opened alone: stops at its first cell that needs notebook 03's bundle, with one line saying so", async () => {
+  using dir = tempDir();
+  const missing = join(dir.path, "train-demo", "run", "best");
+  const r = await runCxr([
+    "report",
+    join(REPO_ROOT, "notebooks/04_score.ipynb"),
+    "--out",
+    join(dir.path, "reports"),
+    "--json",
+    ...["--param", `modelDir=${missing}`, "--param", `dataDir=${join(dir.path, "nih")}`],
+  ]);
+  assert.notEqual(r.code, 0);
+  const s = JSON.parse(r.stdout).notebooks[0];
+  assert.equal(s.ok, false);
+  const message = `No model bundle at "${missing}": run notebook 03 first, or set modelDir`;
+  const nb = readNotebook(s.ipynb);
+  const cells = codeCells(nb);
+  const guard = cells.findIndex((c) => cellText(c.source).startsWith("await requireBundle(modelDir"));
+  assert.ok(
+    guard > 0 && cells.slice(0, guard).every((c) => !cellText(c.source).includes("openPredictor(")),
+  );
+  assert.deepEqual(s.error, {
+    cell: nb.cells.indexOf(cells[guard]) + 1,
+    codeCell: guard + 1,
+    ename: "MissingBundleError",
+    evalue: message,
+  });
+  const errors = cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error");
+  assert.equal(errors.length, 1, "one cell error");
+  assert.equal(errors[0].ename, "MissingBundleError");
+  assert.equal(errors[0].evalue, message);
+  const traceback = ((errors[0].traceback ?? []) as string[]).join("\n");
+  assert.doesNotMatch(traceback, /\n\s+at /, "no stack trace");
+  for (const c of cells.slice(guard + 1)) {
+    assert.deepEqual(c.outputs ?? [], [], "nothing ran after the guard");
+  }
+  const everything = cells.flatMap((c) => c.outputs ?? []).map(outputText).join("\n");
+  assert.doesNotMatch(everything, /ReferenceError|ENOENT/);
 });

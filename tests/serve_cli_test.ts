@@ -118,6 +118,9 @@ Deno.test("serve: a real socket, a real NIH PNG, 401 without the key, logs witho
   assert.equal(denied.status, 401);
   assert.ok(!(await denied.text()).includes(KEY));
   assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+  const card = await fetch(`${s.url}/model`); // the model card: no key needed
+  assert.equal(card.status, 200);
+  assert.equal(await card.text(), readFileSync(join(tfjsBundle, "MODEL_CARD.md"), "utf8"));
 
   // A request in flight when SIGTERM arrives still gets its answer.
   let push!: ReadableStreamDefaultController<Uint8Array>;

@@ -18,12 +18,22 @@ import {
 } from "./command.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { BACKENDS, ENGINES, MODEL_ONNX, openPredictor, selectBackend } from "../model/mod.ts";
-import { evaluate, evaluateScoreFiles, type EvaluationReport } from "../eval/mod.ts";
+import {
+  BACKENDS,
+  checkBundleWritable,
+  ENGINES,
+  METADATA_JSON,
+  MODEL_CARD_MD,
+  MODEL_ONNX,
+  openPredictor,
+  selectBackend,
+} from "../model/mod.ts";
+import { evaluate, evaluateScoreFiles, type EvaluationReport, recordEvaluation } from "../eval/mod.ts";
+import { openCache } from "../images/mod.ts";
 import { loadSettings } from "../config.ts";
 import { connectStorage, type StorageConnection } from "../storage/mod.ts";
 
-const MODEL_ONLY = ["partition", "engine", "backend", "batch"] as const;
+const MODEL_ONLY = ["partition", "engine", "backend", "batch", "record"] as const;
 const USAGE = "evaluate a model bundle with --model DIR --cache DIR, or scores made elsewhere with " +
   "--scores FILE|DIR|blob:CONTAINER/PREFIX --entries Data_Entry_2017*.csv [--list FILE]";
 
@@ -44,6 +54,8 @@ async function _modelReport(
   const partition = stringOption(values, "partition", "test");
   const engine = choiceOption(values, "engine", ["auto", ...ENGINES] as const, "auto");
   const batchSize = intOption(values, "batch", { min: 1, max: 4096, fallback: 16 });
+  // Checked before scoring (which can take an hour), not after.
+  if (values.record === true) await checkBundleWritable(model);
   if (engine !== "onnx") {
     const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
     const needsTfjs = engine === "tfjs" || !existsSync(join(model, MODEL_ONNX));
@@ -118,7 +130,10 @@ export const evaluateCommand: Command = {
     "Both modes compute the exact AUROC per finding (undefined, not 1.0, for a finding without positives " +
     "or negatives), percentile bootstrap intervals over images, and the mean over the defined findings, " +
     "and print a table beside CheXNet's and the seed's published numbers. --charts writes roc.svg, " +
-    "auroc.svg and metrics.json.",
+    "auroc.svg and metrics.json. --record (with --model) writes the evaluation into the bundle: its " +
+    "metadata gains `evaluation` (partition, images, per-class AUROC with intervals, mean; an earlier one " +
+    "is replaced) and MODEL_CARD.md shows it beside CheXNet; the weights are untouched. Without --record " +
+    "the bundle is only read.",
   options: {
     model: { type: "string", valueName: "DIR", description: "The model bundle (with --cache)." },
     cache: { type: "string", valueName: "DIR", description: "The preprocessed cache (with --model)." },
@@ -149,6 +164,11 @@ export const evaluateCommand: Command = {
       description: "With --scores, exit 1 after the report if anything was missing, failed or unlabeled.",
     },
     out: { type: "string", valueName: "FILE", description: "Write the metrics JSON here too." },
+    record: {
+      type: "boolean",
+      description: "With --model, record this evaluation in the bundle (metadata.json and MODEL_CARD.md); " +
+        "refused before scoring when the bundle folder is read-only.",
+    },
     engine: {
       type: "string",
       valueName: "NAME",
@@ -199,6 +219,18 @@ export const evaluateCommand: Command = {
     }
     if (ctx.json) ctx.out(JSON.stringify(report.json));
     else ctx.out(report.formatTable());
+    // After the report is out: a failure to record loses no result.
+    if (values.record === true) {
+      const model = values.model as string;
+      const partition = report.json.partition;
+      let splitDigest: string | undefined;
+      try {
+        using cache = openCache(values.cache as string, partition);
+        splitDigest = cache.splitDigest;
+      } catch { /* evaluated a moment ago: the digest is only a bonus */ }
+      await recordEvaluation(model, report.json, { splitDigest });
+      ctx.err(`recorded in ${join(model, METADATA_JSON)} and ${join(model, MODEL_CARD_MD)}`);
+    } else if (modelMode) ctx.err("not recorded in the bundle (--record writes it into its model card)");
     if (values.strict === true && warnings.length > 0) {
       ctx.err(`--strict: ${warnings.length} warnings, exit 1`);
       return 1;

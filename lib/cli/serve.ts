@@ -16,8 +16,10 @@ import { startScoringServer } from "../serve/mod.ts";
 export const serveCommand: Command = {
   name: "serve",
   summary:
-    "Serve a model bundle over HTTP: POST /score, /healthz, /readyz, /metrics and an upload page at /.",
-  details: "Clients send `Authorization: Bearer <key>` on /score and /metrics; the key is the setting " +
+    "Serve a model bundle over HTTP: POST /score, GET /model (its card), /healthz, /readyz, /metrics, a page at /.",
+  details:
+    "Clients send `Authorization: Bearer <key>` on /score and /metrics; GET /model (the model card as " +
+    "Markdown, ?format=json the bundle metadata) needs no key. The key is the setting " +
     "CXR_SCORING_KEY (at least 16 characters). Without a key the service refuses to start unless --no-auth " +
     "is given. The socket listens before the model loads: /healthz answers at once, /readyz is 503 until " +
     "the model is loaded, then `Listening on http://HOST:PORT` is printed. SIGTERM or SIGINT stops " +

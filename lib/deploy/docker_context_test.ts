@@ -114,4 +114,7 @@ Deno.test("the project's .dockerignore keeps secrets, tests and other platforms 
   assert.equal(isIgnored(`${tf}/tf-core.node.js`, rules), false, "the package main stays");
   assert.equal(mayReinclude(tf, rules), true);
   assert.equal(isIgnored("lib/cli/main.ts", rules), false);
+  assert.equal(isIgnored("README.md", rules), true);
+  assert.equal(isIgnored("model/MODEL_CARD.md", rules), false, "the bundle's model card ships in the image");
+  assert.equal(isIgnored("model/notes.md", rules), true);
 });

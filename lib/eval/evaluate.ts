@@ -7,10 +7,17 @@
  */
 import { openCache } from "../images/mod.ts";
 import { Progress } from "../progress.ts";
-import { classDifferences, LabelMismatchError, type Predictor } from "../model/mod.ts";
+import {
+  type BundleMetadata,
+  classDifferences,
+  type EvaluationRecord,
+  LabelMismatchError,
+  type Predictor,
+  updateBundleMetadata,
+} from "../model/mod.ts";
 import { perClassAuroc } from "../train/auroc.ts";
 import { bootstrapAuroc, type Interval } from "./bootstrap.ts";
-import { REFERENCE_AUROC } from "./reference.ts";
+import { CHEXNET_AUROC, REFERENCE_AUROC } from "./reference.ts";
 import { type RocCurve, rocCurve } from "./roc.ts";
 import { EvaluationReport } from "./evaluation_report.ts";
 
@@ -231,5 +238,106 @@ export async function evaluate(
     seed: options.seed,
     partition,
     model: { version: meta.modelVersion, engine: predictor.engine },
+  });
+}
+
+/** Options of {@linkcode evaluationRecord} and {@linkcode recordEvaluation}. */
+export interface EvaluationRecordOptions {
+  /** Digest of the split the evaluated cache was built from (its index's `splitDigest`). @default not recorded */
+  splitDigest?: string;
+  /** Time recorded. @default now */
+  recordedAt?: Date;
+}
+
+/**
+ * The record a bundle's metadata keeps of an evaluation: partition, images, per-class AUROC with intervals,
+ * the mean, and CheXNet's published values to show beside them on the model card.
+ *
+ * @param json the metrics document of {@linkcode evaluate} (`report.json`).
+ * @param options the evaluated cache's split digest, the time.
+ * @returns the record.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const r = evaluateScores([0.9, 0.1, 0.2, 0.8], [1, 0, 0, 1], ["Mass", "Hernia"], { bootstrap: 20 });
+ * const record = evaluationRecord(r.json, { splitDigest: "ab12" });
+ * assert.equal(record.classes.Mass.auroc, 1);
+ * assert.equal(record.reference?.name, "CheXNet");
+ * assert.deepEqual(Object.keys(record.reference!.perClass), ["Mass", "Hernia"]);
+ * ```
+ */
+export function evaluationRecord(
+  json: EvaluationJson,
+  options: EvaluationRecordOptions = {},
+): EvaluationRecord {
+  const names = Object.keys(json.classes);
+  return {
+    partition: json.partition,
+    images: json.images,
+    recordedAt: (options.recordedAt ?? new Date()).toISOString(),
+    ...(options.splitDigest ? { splitDigest: options.splitDigest } : {}),
+    ...(json.model.engine !== "unknown" ? { engine: json.model.engine } : {}),
+    bootstrap: { ...json.bootstrap },
+    classes: structuredClone(json.classes),
+    mean: structuredClone(json.mean),
+    reference: {
+      name: CHEXNET_AUROC.name,
+      source: CHEXNET_AUROC.source,
+      ...(CHEXNET_AUROC.note ? { note: CHEXNET_AUROC.note } : {}),
+      perClass: Object.fromEntries(
+        names.filter((n) => CHEXNET_AUROC.perClass[n] !== undefined).map((
+          n,
+        ) => [n, CHEXNET_AUROC.perClass[n]]),
+      ),
+    },
+  };
+}
+
+/**
+ * Records an evaluation in a bundle: its metadata gains `evaluation` (replacing an earlier one) and
+ * `MODEL_CARD.md` is rendered again, each file replaced atomically; the weights are not touched.
+ *
+ * @param bundleDir the bundle that was evaluated.
+ * @param json the metrics document of {@linkcode evaluate}; its model version must be the bundle's.
+ * @param options the evaluated cache's split digest, the time.
+ * @returns the bundle's new metadata.
+ * @throws {BundleReadOnlyError} when the bundle folder is read-only (nothing changed).
+ * @throws {RangeError} when `json` is another model's (version or class names differ).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readFileSync } from "node:fs";
+ * import { createDenseNet, saveBundle } from "../model/mod.ts";
+ * import { FINDINGS } from "../nih/mod.ts";
+ * const dir = Deno.makeTempDirSync() + "/b";
+ * await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 }), dir, { modelVersion: "v1" });
+ * // Two images: the first has every finding and scores 0.9, the second none and scores 0.1.
+ * const scores = [...Array(14).fill(0.9), ...Array(14).fill(0.1)];
+ * const labels = [...Array(14).fill(1), ...Array(14).fill(0)];
+ * const r = evaluateScores(scores, labels, FINDINGS, { bootstrap: 0, model: { version: "v1", engine: "tfjs" } });
+ * const meta = await recordEvaluation(dir, r.json);
+ * assert.equal(meta.evaluation?.images, 2);
+ * assert.match(readFileSync(`${dir}/MODEL_CARD.md`, "utf8"), /\| Cardiomegaly \| 1\.000 \| — \| 1 \| 1 \| 0\.925 \|/);
+ * ```
+ */
+export async function recordEvaluation(
+  bundleDir: string,
+  json: EvaluationJson,
+  options: EvaluationRecordOptions = {},
+): Promise<BundleMetadata> {
+  const record = evaluationRecord(json, options);
+  return await updateBundleMetadata(bundleDir, (meta) => {
+    if (json.model.version !== meta.modelVersion) {
+      throw new RangeError(
+        `recordEvaluation: the metrics are of model "${json.model.version}", the bundle "${bundleDir}" is "${meta.modelVersion}"`,
+      );
+    }
+    const differences = classDifferences(meta.classNames, Object.keys(json.classes));
+    if (differences.length) {
+      throw new RangeError(
+        `recordEvaluation: class names differ from the bundle's: ${differences.join("; ")}`,
+      );
+    }
+    return { ...meta, evaluation: record };
   });
 }

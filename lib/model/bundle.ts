@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { FINDINGS } from "../nih/classes.ts";
 import {
   BUNDLE_FORMAT_VERSION,
   BundleMetadata,
   parseBundleMetadata,
+  type TrainingRecord,
   type WeightsProvenance,
 } from "./bundle_format.ts";
 import { loadModel, replaceFolderAtomically, writeModelArtifacts } from "./io.ts";
@@ -38,6 +39,8 @@ export interface SaveBundleOptions {
   createdAt?: Date;
   /** Where the weights came from. @default not recorded */
   weights?: WeightsProvenance;
+  /** How `train` made the weights (data, settings, time). @default not recorded */
+  training?: TrainingRecord;
 }
 
 /** A loaded bundle. */
@@ -167,6 +170,7 @@ export async function saveBundle(
     metrics: { ...(options.metrics ?? {}) },
     splitDigest: options.splitDigest ?? null,
     ...(options.weights ? { weights: structuredClone(options.weights) } : {}),
+    ...(options.training ? { training: structuredClone(options.training) } : {}),
   };
   await replaceFolderAtomically(dir, async (tmp) => {
     await model.save(tf.io.withSaveHandler((artifacts) => writeModelArtifacts(tmp, artifacts)));
@@ -174,6 +178,79 @@ export async function saveBundle(
     await writeFile(join(tmp, MODEL_CARD_MD), modelCard(metadata));
   });
   return metadata;
+}
+
+/**
+ * No model bundle where one was expected (the folder or its `metadata.json` is missing). Its message is one
+ * short line and so is its `stack`: in a notebook the cell shows what to do, not a trace.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new MissingBundleError('No model bundle at "/m": train one first', "/m");
+ * assert.equal(e.dir, "/m");
+ * assert.equal(e.stack, 'MissingBundleError: No model bundle at "/m": train one first');
+ * ```
+ */
+export class MissingBundleError extends Error {
+  /** The folder looked at (absolute). */
+  dir: string;
+  constructor(message: string, dir: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "MissingBundleError";
+    this.dir = dir;
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+/** Options of {@link requireBundle}. */
+export interface RequireBundleOptions {
+  /** What to do about a missing bundle, appended to the message. @default "train one first (`deno task cxr train`) or pass another folder" */
+  hint?: string;
+}
+
+/**
+ * Checks that `dir` holds a model bundle before anything uses it, and reads its metadata. Notebooks call it
+ * in the first cell that needs an earlier notebook's output, so opened alone they stop there with one line
+ * saying what to run, instead of a raw `ENOENT` and a cascade of errors in later cells.
+ *
+ * @param dir the bundle folder.
+ * @param options the hint that ends the message.
+ * @returns the bundle's metadata.
+ * @throws {MissingBundleError} when the folder or its `metadata.json` does not exist.
+ * @throws {BundleMetadataSyntaxError} when `metadata.json` is there but unreadable.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * await assert.rejects(
+ *   requireBundle("/nonexistent/best", { hint: "run notebook 03 first, or set modelDir" }),
+ *   { name: "MissingBundleError", message: 'No model bundle at "/nonexistent/best": run notebook 03 first, or set modelDir' },
+ * );
+ * ```
+ */
+export async function requireBundle(
+  dir: string,
+  options: RequireBundleOptions = {},
+): Promise<BundleMetadata> {
+  const abs = resolve(dir);
+  const hint = options.hint ?? "train one first (`deno task cxr train`) or pass another folder";
+  const missing = (why: string, cause?: unknown) =>
+    new MissingBundleError(`No model bundle at "${abs}"${why}: ${hint}`, abs, { cause });
+  const code = (e: unknown) => (e as NodeJS.ErrnoException).code ?? "";
+  let info;
+  try {
+    info = await stat(abs);
+  } catch (e) {
+    if (!["ENOENT", "ENOTDIR"].includes(code(e))) throw e;
+    throw missing("", e);
+  }
+  if (!info.isDirectory()) throw missing(" (not a folder)");
+  try {
+    return await readBundleMetadata(abs);
+  } catch (e) {
+    if (code(e) === "ENOENT") throw missing(` (the folder has no ${METADATA_JSON})`, e);
+    throw e;
+  }
 }
 
 /** Options for {@link loadBundle}. */

@@ -33,6 +33,70 @@ export interface BundleMetadata {
   splitDigest: string | null;
   /** Where the weights came from (absent in bundles written before it was recorded). */
   weights?: WeightsProvenance;
+  /** How `train` made these weights (absent for imported models and older bundles). */
+  training?: TrainingRecord;
+  /** The evaluation recorded with `cxr evaluate --record` (absent until then; dropped when the bundle is saved again). */
+  evaluation?: EvaluationRecord;
+}
+
+/** How `train` made a bundle's weights: the data it saw, the settings and the time it took. */
+export interface TrainingRecord {
+  /** Where the images came from, e.g. `NIH ChestX-ray14`. */
+  source?: string;
+  /** How the split was made (`official`, `seed`, ...), when known. */
+  splitMethod?: string;
+  /** Images in the training and validation partitions. */
+  images: { train: number; val: number };
+  /** Epochs of training behind these weights (resumed runs included). */
+  epochs: number;
+  /** Images per optimizer step. */
+  batchSize: number;
+  /** Images per forward/backward pass (gradients accumulated up to `batchSize`). */
+  microBatch: number;
+  /** The tfjs backend, e.g. `wasm`, `tensorflow`. */
+  backend: string;
+  /** Seconds of training and validation up to these weights (sum over epochs). */
+  seconds: number;
+  /** Adam's initial learning rate. */
+  lr?: number;
+  /** Seed of shuffling and augmentation. */
+  seed?: number;
+  /** Whether the loss was weighted per class by label frequency. */
+  weightedLoss?: boolean;
+}
+
+/** One finding's result in an {@link EvaluationRecord}. */
+export interface EvaluationClassRecord {
+  /** Exact AUROC; `null` without positives or negatives. */
+  auroc: number | null;
+  /** Bootstrap interval `[low, high]`, `null` when undefined or none was run. */
+  ci: [number, number] | null;
+  /** Images with the finding. */
+  positives: number;
+  /** Images without it. */
+  negatives: number;
+}
+
+/** A bundle's recorded evaluation: per-class AUROC with intervals on one cache partition, and a reference. */
+export interface EvaluationRecord {
+  /** The cache partition evaluated, e.g. `test`. */
+  partition: string;
+  /** Images scored. */
+  images: number;
+  /** ISO-8601 time it was recorded. */
+  recordedAt: string;
+  /** Digest of the split the evaluated cache was built from, when known. */
+  splitDigest?: string;
+  /** The engine that scored (`onnx`, `tfjs`). */
+  engine?: string;
+  /** Bootstrap settings (`resamples` 0: no intervals). */
+  bootstrap: { resamples: number; confidence: number; seed: number };
+  /** By class, in the bundle's class order. */
+  classes: Record<string, EvaluationClassRecord>;
+  /** Mean AUROC over the findings with a defined AUROC, its interval, and how many findings that was. */
+  mean: { auroc: number | null; ci: [number, number] | null; classes: number };
+  /** Published per-class AUROC shown beside (CheXNet). */
+  reference?: { name: string; source: string; note?: string; perClass: Record<string, number> };
 }
 
 /**
@@ -58,6 +122,88 @@ export interface WeightsProvenance {
 }
 
 const _INITS = ["imagenet", "none", "file", "keras"];
+
+type _Fail = (key: string, what: string) => never;
+
+function _object(v: unknown, key: string, fail: _Fail): Record<string, unknown> {
+  if (!v || typeof v !== "object" || Array.isArray(v)) fail(key.split(".")[0], `${key} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function _check(ok: boolean, key: string, what: string, fail: _Fail): void {
+  if (!ok) fail(key.split(".")[0], `${key} must be ${what}`);
+}
+
+const _count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const _num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+const _interval = (v: unknown) => v === null || (Array.isArray(v) && v.length === 2 && v.every(_num));
+const _aurocOrNull = (v: unknown) => v === null || _num(v);
+
+function _trainingRecord(v: unknown, fail: _Fail): TrainingRecord {
+  const t = _object(v, "training", fail);
+  const images = _object(t.images, "training.images", fail);
+  _check(_count(images.train) && _count(images.val), "training.images", "{ train, val } image counts", fail);
+  for (const k of ["epochs", "batchSize", "microBatch"]) {
+    _check(_count(t[k]), `training.${k}`, "a non-negative integer", fail);
+  }
+  _check(_num(t.seconds), "training.seconds", "a number", fail);
+  _check(typeof t.backend === "string", "training.backend", "a string", fail);
+  for (const k of ["source", "splitMethod"]) {
+    _check(t[k] === undefined || typeof t[k] === "string", `training.${k}`, "a string", fail);
+  }
+  for (const k of ["lr", "seed"]) _check(t[k] === undefined || _num(t[k]), `training.${k}`, "a number", fail);
+  _check(
+    t.weightedLoss === undefined || typeof t.weightedLoss === "boolean",
+    "training.weightedLoss",
+    "a boolean",
+    fail,
+  );
+  return structuredClone(t) as unknown as TrainingRecord;
+}
+
+function _evaluationRecord(v: unknown, fail: _Fail): EvaluationRecord {
+  const e = _object(v, "evaluation", fail);
+  _check(typeof e.partition === "string", "evaluation.partition", "a string", fail);
+  _check(typeof e.recordedAt === "string", "evaluation.recordedAt", "a string", fail);
+  _check(_count(e.images), "evaluation.images", "a non-negative integer", fail);
+  for (const k of ["splitDigest", "engine"]) {
+    _check(e[k] === undefined || typeof e[k] === "string", `evaluation.${k}`, "a string", fail);
+  }
+  const b = _object(e.bootstrap, "evaluation.bootstrap", fail);
+  _check(
+    _count(b.resamples) && _num(b.confidence) && _num(b.seed),
+    "evaluation.bootstrap",
+    "{ resamples, confidence, seed }",
+    fail,
+  );
+  for (const [name, c] of Object.entries(_object(e.classes, "evaluation.classes", fail))) {
+    const r = _object(c, `evaluation.classes.${name}`, fail);
+    _check(
+      _aurocOrNull(r.auroc) && _interval(r.ci) && _count(r.positives) && _count(r.negatives),
+      `evaluation.classes.${name}`,
+      "{ auroc, ci, positives, negatives }",
+      fail,
+    );
+  }
+  const m = _object(e.mean, "evaluation.mean", fail);
+  _check(
+    _aurocOrNull(m.auroc) && _interval(m.ci) && _count(m.classes),
+    "evaluation.mean",
+    "{ auroc, ci, classes }",
+    fail,
+  );
+  if (e.reference !== undefined) {
+    const r = _object(e.reference, "evaluation.reference", fail);
+    const per = _object(r.perClass, "evaluation.reference.perClass", fail);
+    _check(
+      typeof r.name === "string" && typeof r.source === "string" && Object.values(per).every(_num),
+      "evaluation.reference",
+      "{ name, source, perClass: numbers }",
+      fail,
+    );
+  }
+  return structuredClone(e) as unknown as EvaluationRecord;
+}
 
 function _weightsProvenance(v: unknown, fail: (key: string, what: string) => never): WeightsProvenance {
   if (!v || typeof v !== "object" || Array.isArray(v)) fail("weights", "weights must be an object");
@@ -201,5 +347,7 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
     metrics: metrics as Record<string, number>,
     splitDigest: (raw.splitDigest ?? null) as string | null,
     ...(raw.weights === undefined ? {} : { weights: _weightsProvenance(raw.weights, fail) }),
+    ...(raw.training === undefined ? {} : { training: _trainingRecord(raw.training, fail) }),
+    ...(raw.evaluation === undefined ? {} : { evaluation: _evaluationRecord(raw.evaluation, fail) }),
   };
 }

@@ -32,6 +32,7 @@ export * from "./wasm_gradients.ts";
 export * from "./io.ts";
 export * from "./bundle_format.ts";
 export * from "./bundle.ts";
+export * from "./bundle_update.ts";
 export * from "./model_card.ts";
 export * from "./keras_import.ts";
 export * from "./keras_model_format.ts";

@@ -39,8 +39,115 @@ function _weights(meta: BundleMetadata): string[] {
   return lines;
 }
 
+function _duration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h} h ${m} min` : `${m} min ${s % 60} s`;
+}
+
+function _data(meta: BundleMetadata): string[] {
+  const t = meta.training;
+  const digest = meta.splitDigest ? `digest \`${meta.splitDigest}\`` : "digest not recorded";
+  if (!t) {
+    return [
+      `- Source: ${meta.weights?.init === "keras" ? "not known (an imported model)" : "not recorded"}.`,
+      `- Split: ${digest}.`,
+    ];
+  }
+  return [
+    `- Source: ${t.source ?? "not recorded"}.`,
+    `- Split: ${t.splitMethod ? `method \`${t.splitMethod}\`, ` : "method not recorded, "}${digest}.`,
+    `- Images: ${t.images.train} training, ${t.images.val} validation.`,
+  ];
+}
+
+function _training(meta: BundleMetadata): string[] {
+  const t = meta.training;
+  const lines = _weights(meta);
+  if (!t) {
+    lines.push(
+      meta.weights?.init === "keras"
+        ? "- Training: none here; the weights were imported as they were."
+        : "- Training: not recorded (bundle written before it was kept).",
+    );
+    return lines;
+  }
+  lines.push(
+    `- Epochs: ${t.epochs}; batch ${t.batchSize} images per step${
+      t.microBatch < t.batchSize ? ` (gradients accumulated over passes of ${t.microBatch})` : ""
+    }.`,
+    `- Backend: ${t.backend}; time: ${_duration(t.seconds)} (training and validation up to these weights).`,
+  );
+  const more = [
+    t.lr === undefined ? "" : `initial learning rate ${t.lr}`,
+    t.seed === undefined ? "" : `seed ${t.seed}`,
+    t.weightedLoss === undefined ? "" : `loss ${t.weightedLoss ? "weighted per class" : "unweighted"}`,
+  ].filter(Boolean);
+  if (more.length) lines.push(`- Settings: ${more.join(", ")}.`);
+  return lines;
+}
+
+function _auroc(v: number | null | undefined): string {
+  return v === null || v === undefined ? "—" : v.toFixed(3);
+}
+
+function _ci(ci: [number, number] | null): string {
+  return ci ? `${ci[0].toFixed(3)}–${ci[1].toFixed(3)}` : "—";
+}
+
+function _evaluation(meta: BundleMetadata): string[] {
+  const e = meta.evaluation;
+  if (!e) {
+    return [
+      "No evaluation recorded: `deno task cxr evaluate --model <bundle> --cache <cache> --record` adds per-class",
+      "AUROC with bootstrap intervals on a held-out partition, beside CheXNet's published values.",
+    ];
+  }
+  const ref = e.reference;
+  const pct = Math.round(e.bootstrap.confidence * 100);
+  const ciHead = e.bootstrap.resamples > 0 ? `${pct} % CI` : "CI (none run)";
+  const head = `| finding | AUROC | ${ciHead} | positives | negatives |${ref ? ` ${ref.name} |` : ""}`;
+  const rows = Object.entries(e.classes).map(([name, c]) =>
+    `| ${name} | ${_auroc(c.auroc)} | ${_ci(c.ci)} | ${c.positives} | ${c.negatives} |${
+      ref ? ` ${_auroc(ref.perClass[name])} |` : ""
+    }`
+  );
+  // The reference's mean over the same findings as this model's mean, so the two compare.
+  const refs = ref
+    ? Object.entries(e.classes).filter(([k, c]) => c.auroc !== null && ref.perClass[k] !== undefined)
+      .map(([k]) => ref.perClass[k])
+    : [];
+  const refMean = refs.length ? refs.reduce((a, b) => a + b, 0) / refs.length : null;
+  const split = !e.splitDigest
+    ? ""
+    : e.splitDigest === meta.splitDigest
+    ? " Same split as training (digest matches), so these images were not trained on."
+    : ` Split digest \`${e.splitDigest}\`, not the training split's: check these images were not trained on.`;
+  return [
+    `Partition \`${e.partition}\`, ${e.images} images, scored with ${e.engine ?? "an unrecorded engine"}; ` +
+    `recorded ${e.recordedAt}.${split}` +
+    (e.bootstrap.resamples > 0
+      ? ` Intervals: percentile bootstrap over images, ${e.bootstrap.resamples} resamples, seed ${e.bootstrap.seed}.`
+      : ""),
+    "",
+    head,
+    `| --- | --- | --- | --- | --- |${ref ? " --- |" : ""}`,
+    ...rows,
+    `| mean (${e.mean.classes} findings) | ${_auroc(e.mean.auroc)} | ${_ci(e.mean.ci)} | | |${
+      ref ? ` ${_auroc(refMean)} |` : ""
+    }`,
+    "",
+    ...(ref ? [`${ref.name}: ${ref.source}${ref.note ? ` (${ref.note})` : ""}.`, ""] : []),
+    "A finding without positive or without negative images has no AUROC (—) and is left out of the mean (the",
+    "reference's mean is over the same findings).",
+  ];
+}
+
 /**
- * Renders the model card of a bundle as Markdown.
+ * Renders the model card of a bundle as Markdown: model, data, training, metrics (the training-time
+ * metrics, and the recorded evaluation's per-class AUROC with intervals beside CheXNet), intended use and
+ * limits. Fields missing from older bundles are shown as not recorded.
  *
  * @param meta the bundle's metadata.
  * @returns the card's text.
@@ -50,12 +157,25 @@ function _weights(meta: BundleMetadata): string[] {
  * const card = modelCard({
  *   formatVersion: 1, classNames: ["Atelectasis", "Mass"], inputSize: 224, channels: 1, normalization: null,
  *   modelVersion: "densenet121-epoch-003", createdAt: "2026-12-05T00:00:00.000Z",
- *   architecture: { name: "densenet121", inputSize: 224 }, metrics: { mean_auroc: 0.81 }, splitDigest: null,
+ *   architecture: { name: "densenet121", inputSize: 224 }, metrics: { mean_auroc: 0.81 }, splitDigest: "ab12",
  *   weights: { init: "imagenet", file: "notop.h5", md5: "4912a53fbd2a69346e7f2c0b5ec8c6d3", freeze: "none" },
+ *   training: { source: "NIH ChestX-ray14", images: { train: 70000, val: 8000 }, epochs: 3, batchSize: 16,
+ *     microBatch: 2, backend: "wasm", seconds: 7265 },
+ *   evaluation: { partition: "test", images: 100, recordedAt: "2026-12-06T00:00:00.000Z", splitDigest: "ab12",
+ *     engine: "onnx", bootstrap: { resamples: 1000, confidence: 0.95, seed: 0 },
+ *     classes: { Atelectasis: { auroc: 0.8, ci: [0.75, 0.85], positives: 10, negatives: 90 },
+ *       Mass: { auroc: null, ci: null, positives: 0, negatives: 100 } },
+ *     mean: { auroc: 0.8, ci: [0.75, 0.85], classes: 1 },
+ *     reference: { name: "CheXNet", source: "arXiv:1711.05225", perClass: { Atelectasis: 0.8094, Mass: 0.8676 } } },
  * });
  * assert.match(card, /^# Model card: densenet121-epoch-003/);
  * assert.match(card, /md5 `4912a53fbd2a69346e7f2c0b5ec8c6d3`/);
  * assert.match(card, /\| mean_auroc \| 0\.8100 \|/);
+ * assert.match(card, /Epochs: 3; batch 16 images per step \(gradients accumulated over passes of 2\)/);
+ * assert.match(card, /time: 2 h 1 min/);
+ * assert.match(card, /\| Atelectasis \| 0\.800 \| 0\.750–0\.850 \| 10 \| 90 \| 0\.809 \|/);
+ * assert.match(card, /\| Mass \| — \| — \| 0 \| 100 \| 0\.868 \|/);
+ * assert.match(card, /Same split as training/);
  * ```
  */
 export function modelCard(meta: BundleMetadata): string {
@@ -81,23 +201,35 @@ export function modelCard(meta: BundleMetadata): string {
     }.`,
     `- Written: ${meta.createdAt}.`,
     "",
-    "## Weights and training data",
+    "## Data",
     "",
-    ..._weights(meta),
-    `- Data split digest: ${meta.splitDigest ? `\`${meta.splitDigest}\`` : "not recorded"}.`,
+    ..._data(meta),
+    "",
+    "## Training",
+    "",
+    ..._training(meta),
     "",
     "## Metrics",
     "",
+    "### Evaluation",
+    "",
+    ..._evaluation(meta),
+    "",
+    "### Recorded with the weights (by `train`: on the validation partition)",
+    "",
     ...(metrics.length
       ? ["| metric | value |", "| --- | --- |", ...metrics.map(([k, v]) => `| ${k} | ${_fmt(v)} |`)]
-      : ["No metrics recorded (e.g. an imported model: run `cxr evaluate`)."]),
+      : ["None recorded (e.g. an imported model)."]),
     "",
     "## Intended use and limits",
     "",
     "- For research and for building and testing chest X-ray tooling; not a medical device, not for diagnosis.",
-    "- NIH ChestX-ray14, the data this workflow trains on, has labels mined from radiology reports by text",
-    "  processing (estimated above 90 % accurate, not read by radiologists) on frontal views of one hospital's",
-    "  patients. Expect lower performance on other hospitals, devices, lateral views and children.",
+    "- No clinical validation: not tested prospectively, against radiologists' reads, or at any other site.",
+    "- Labels: NIH ChestX-ray14's 14 findings were mined from radiology reports by text processing (estimated",
+    "  above 90 % accurate, not read by radiologists), so training and evaluation labels are noisy; an AUROC here",
+    "  measures agreement with those labels.",
+    "- Frontal views only (PA and AP) of one hospital's patients: do not score lateral views. Expect lower",
+    "  performance on other hospitals, devices and children.",
     "- Probabilities are per finding and not calibrated across sites; pick thresholds on local validation data.",
     "- Heatmaps (CAM) show where the model looked, not where a finding is; do not use them to localise disease.",
     "",

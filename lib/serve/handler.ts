@@ -2,15 +2,17 @@
  * The scoring service as one `fetch` function (`(req: Request) => Promise<Response>`, hono style): only the
  * server calls `Deno.serve`, tests call the handler with real `Request`s.
  *
- * Routes: `POST /score`; `GET /healthz` (alive), `GET /readyz` (model loaded), `GET /metrics` (Prometheus
- * text), `GET /` (an upload page). With a key configured, `/score` and `/metrics` need
- * `Authorization: Bearer <key>`; `/healthz`, `/readyz` and the page are open (the page asks for the key).
+ * Routes: `POST /score`; `GET /model` (the model card as Markdown, `?format=json` the bundle metadata);
+ * `GET /healthz` (alive), `GET /readyz` (model loaded), `GET /metrics` (Prometheus text), `GET /` (an upload
+ * page). With a key configured, `/score` and `/metrics` need `Authorization: Bearer <key>`; `/model`,
+ * `/healthz`, `/readyz` and the page are open (the page asks for the key): what a model is and what it must
+ * not be used for is for anyone who can reach it to read.
  *
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { redactSecrets, type Secret } from "../config.ts";
-import type { Predictor } from "../model/mod.ts";
+import { modelCard, type Predictor } from "../model/mod.ts";
 import { ConcurrencyLimiter, QueueFullError } from "./limiter.ts";
 import { type MetricRoute, ScoringMetrics } from "./metrics.ts";
 import { SCORING_PAGE_HTML } from "./page.ts";
@@ -70,6 +72,7 @@ export interface ScoringHandlerOptions {
 const ROUTES: Record<string, { route: MetricRoute; methods: string[] }> = {
   "/": { route: "/", methods: ["GET", "HEAD"] },
   "/score": { route: "/score", methods: ["POST"] },
+  "/model": { route: "/model", methods: ["GET", "HEAD"] },
   "/healthz": { route: "/healthz", methods: ["GET", "HEAD"] },
   "/readyz": { route: "/readyz", methods: ["GET", "HEAD"] },
   "/metrics": { route: "/metrics", methods: ["GET", "HEAD"] },
@@ -84,6 +87,29 @@ function _json(status: number, body: unknown, headers: Record<string, string> = 
 
 function _digest(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
+}
+
+/**
+ * `GET /model`: the model card (rendered from the bundle's metadata, so it never disagrees with what is
+ * served), or with `?format=json` the metadata itself. Nothing in either is secret (weight URLs are stored
+ * without their query string); both pass through the secret redaction anyway.
+ */
+function modelResponse(p: Predictor, url: URL): Response {
+  const format = url.searchParams.get("format") ?? "markdown";
+  if (format === "json") {
+    const text = redactSecrets(JSON.stringify(p.metadata));
+    return new Response(text, { headers: { "content-type": "application/json; charset=utf-8" } });
+  }
+  if (format !== "markdown" && format !== "md") {
+    throw new ScoreHttpError(
+      400,
+      "bad_request",
+      `Unknown format "${format.slice(0, 40)}"; expected markdown or json`,
+    );
+  }
+  return new Response(redactSecrets(modelCard(p.metadata)), {
+    headers: { "content-type": "text/markdown; charset=utf-8" },
+  });
 }
 
 /**
@@ -236,6 +262,11 @@ export function createScoringHandler(
         } finally {
           if (--open === 0) idle?.resolve();
         }
+      case "/model": {
+        const p = ready as Predictor | null;
+        if (!p) throw notReady();
+        return modelResponse(p, url);
+      }
       case "/healthz":
         return _json(200, { status: "ok" });
       case "/readyz": {

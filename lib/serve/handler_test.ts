@@ -4,7 +4,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { FINDINGS } from "../nih/mod.ts";
-import type { Predictor } from "../model/mod.ts";
+import { type EvaluationRecord, parseBundleMetadata, type Predictor } from "../model/mod.ts";
 import { Secret } from "../config.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
 import { decodeBase64, encodeBase64, parseScoreResponse } from "./score_format.ts";
@@ -156,6 +156,76 @@ Deno.test("health, readiness, page, metrics, HEAD, 404 and 405", async () => {
   assert.match(text, /^cxr_request_duration_seconds_count\{route="\/readyz"\} 1$/m);
   const open = setup({ openMetrics: true }).handler;
   assert.equal((await open(new Request("http://local/metrics"))).status, 200);
+});
+
+Deno.test("GET /model: the card as Markdown and the metadata as JSON without the key; /score still needs it", async () => {
+  const { handler, logs } = setup();
+  const card = await handler(new Request("http://local/model"));
+  assert.equal(card.status, 200);
+  assert.equal(card.headers.get("content-type"), "text/markdown; charset=utf-8");
+  const text = await card.text();
+  assert.match(text, /^# Model card: tiny-v1\n/);
+  assert.match(text, /## Intended use and limits/);
+  assert.match(text, /No clinical validation/);
+  assert.match(text, /Frontal views only/);
+  assert.equal(text, await (await handler(new Request("http://local/model?format=markdown"))).text());
+
+  const json = await handler(new Request("http://local/model?format=json"));
+  assert.equal(json.status, 200);
+  assert.match(json.headers.get("content-type")!, /^application\/json/);
+  const raw = await json.text();
+  assert.deepEqual(parseBundleMetadata(raw, "GET /model"), predictor.metadata);
+  assert.ok(!raw.includes(KEY) && !text.includes(KEY));
+
+  const head = await handler(new Request("http://local/model", { method: "HEAD" }));
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), "");
+  const bad = await handler(new Request("http://local/model?format=xml"));
+  assert.equal(bad.status, 400);
+  assert.match((await errorOf(bad)).message, /Unknown format "xml"; expected markdown or json/);
+  assert.equal((await handler(new Request("http://local/model", { method: "POST", body: "x" }))).status, 405);
+
+  const denied = await handler(
+    new Request("http://local/score", {
+      method: "POST",
+      body: NIH_PNG,
+      headers: { "content-type": "image/png" },
+    }),
+  );
+  assert.equal(denied.status, 401);
+  assert.equal((await handler(post(NIH_PNG, { "content-type": "image/png" }))).status, 200);
+  assert.deepEqual(logs.map((l) => [l.route, l.status]).slice(0, 3), [["/model", 200], ["/model", 200], [
+    "/model",
+    200,
+  ]]);
+});
+
+Deno.test("GET /model: a recorded evaluation is served beside CheXNet; 503 while the model loads", async () => {
+  const evaluation: EvaluationRecord = {
+    partition: "test",
+    images: 2,
+    recordedAt: "2026-12-06T00:00:00.000Z",
+    engine: "tfjs",
+    bootstrap: { resamples: 100, confidence: 0.95, seed: 0 },
+    classes: Object.fromEntries(
+      FINDINGS.map((f) => [f, { auroc: 0.75, ci: [0.5, 1] as [number, number], positives: 1, negatives: 1 }]),
+    ),
+    mean: { auroc: 0.75, ci: [0.5, 1], classes: 14 },
+    reference: { name: "CheXNet", source: "arXiv:1711.05225", perClass: { Cardiomegaly: 0.9248 } },
+  };
+  const evaluated: Predictor = {
+    ...wrapPredictor(predictor, {}),
+    metadata: { ...predictor.metadata, evaluation },
+  };
+  const text = await (await setup({}, evaluated).handler(new Request("http://local/model"))).text();
+  assert.match(text, /Partition `test`, 2 images, scored with tfjs/);
+  assert.match(text, /\| finding \| AUROC \| 95 % CI \| positives \| negatives \| CheXNet \|/);
+  assert.match(text, /\| Cardiomegaly \| 0\.750 \| 0\.500–1\.000 \| 1 \| 1 \| 0\.925 \|/);
+
+  const loading = setup({}, new Promise<Predictor>(() => {})).handler;
+  const r = await loading(new Request("http://local/model"));
+  assert.equal(r.status, 503);
+  assert.equal((await errorOf(r)).code, "not_ready");
 });
 
 Deno.test("401 without or with a wrong key; the key is never in a body or a log line", async () => {

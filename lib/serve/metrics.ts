@@ -23,7 +23,7 @@ export const LATENCY_BUCKETS: readonly number[] = [
 ];
 
 /** Routes the metrics name; anything else is counted as `other` (bounded label values). */
-export const METRIC_ROUTES = ["/", "/score", "/healthz", "/readyz", "/metrics", "other"] as const;
+export const METRIC_ROUTES = ["/", "/score", "/model", "/healthz", "/readyz", "/metrics", "other"] as const;
 /** One of {@linkcode METRIC_ROUTES}. */
 export type MetricRoute = typeof METRIC_ROUTES[number];
 

@@ -402,6 +402,19 @@ export async function train(
     architecture: { name: arch, inputSize: size },
     modelVersion: `${arch}-${checkpointName(epoch, record.val_loss)}`,
     weights: provenance,
+    training: {
+      source: "NIH ChestX-ray14",
+      images: { train: trainCache.count, val: valCache.count },
+      epochs: epoch,
+      batchSize,
+      microBatch,
+      backend,
+      // Epochs before a resume included; the current record may or may not be in the history yet.
+      seconds: [...state.history.filter((h) => h.epoch < epoch), record].reduce((t, h) => t + h.seconds, 0),
+      lr: lr0,
+      seed,
+      weightedLoss: config.weightedLoss,
+    },
     metrics: {
       epoch,
       val_loss: record.val_loss,

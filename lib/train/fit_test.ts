@@ -48,6 +48,27 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   assert.equal(best.metadata.metrics.epoch, summary.best.epoch);
   assert.equal(best.metadata.metrics.val_loss, summary.best.val_loss);
   assert.match(best.metadata.splitDigest ?? "", /^[0-9a-f]{64}$/);
+  // What the model card needs: data, settings, and the time of every epoch up to the best one.
+  const upToBest = history.filter((h) => h.epoch <= summary.best.epoch);
+  assert.ok(start.type === "start");
+  assert.deepEqual(best.metadata.training, {
+    source: "NIH ChestX-ray14",
+    images: { train: start.train, val: start.val },
+    epochs: summary.best.epoch,
+    batchSize: 6,
+    microBatch: 2,
+    backend: start.backend,
+    seconds: upToBest.reduce((t, h) => t + h.seconds, 0),
+    lr: 1e-3,
+    seed: 0,
+    weightedLoss: true,
+  });
+  assert.match(
+    readFileSync(join(summary.bundle, "MODEL_CARD.md"), "utf8"),
+    new RegExp(
+      `Epochs: ${summary.best.epoch}; batch 6 images per step \\(gradients accumulated over passes of 2\\)`,
+    ),
+  );
   best.model.dispose();
 
   // Asking for more epochs resumes; other settings refuse to resume, unless resume is off.

@@ -1,0 +1,174 @@
+/**
+ * A bundle's metadata and card changed in place (a recorded evaluation), and its card read for display.
+ * Weights are never touched: only `metadata.json` and `MODEL_CARD.md` are replaced, each atomically.
+ *
+ * @module
+ */
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { type BundleMetadata, parseBundleMetadata } from "./bundle_format.ts";
+import { METADATA_JSON, readBundleMetadata } from "./bundle.ts";
+import { MODEL_CARD_MD, modelCard } from "./model_card.ts";
+
+const _READ_ONLY = ["EACCES", "EPERM", "EROFS"];
+
+/**
+ * The bundle folder cannot be written (read-only file system, a mounted or baked-in bundle, another owner).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(new BundleReadOnlyError("read-only", "/model").dir, "/model");
+ * ```
+ */
+export class BundleReadOnlyError extends Error {
+  /** The bundle folder. */
+  dir: string;
+  constructor(message: string, dir: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BundleReadOnlyError";
+    this.dir = dir;
+  }
+}
+
+function _readOnly(dir: string, e: unknown): BundleReadOnlyError | unknown {
+  const code = (e as NodeJS.ErrnoException)?.code ?? "";
+  return _READ_ONLY.includes(code)
+    ? new BundleReadOnlyError(
+      `Bundle folder "${
+        resolve(dir)
+      }" is read-only (${code}): nothing was recorded in it; copy the bundle to a writable folder to record there`,
+      resolve(dir),
+      { cause: e },
+    )
+    : e;
+}
+
+/**
+ * Checks that files can be written into a bundle folder (by writing and removing a small file), so a long
+ * job that will record into it fails before it starts rather than after.
+ *
+ * @param dir the bundle folder.
+ * @throws {BundleReadOnlyError} when the folder is read-only to this process.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * await checkBundleWritable(dir);
+ * assert.deepEqual([...Deno.readDirSync(dir)], []); // the probe is gone
+ * ```
+ */
+export async function checkBundleWritable(dir: string): Promise<void> {
+  const probe = join(dir, `.write-check-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    await writeFile(probe, "");
+  } catch (e) {
+    throw _readOnly(dir, e);
+  }
+  await rm(probe, { force: true });
+}
+
+/**
+ * Changes a bundle's metadata and re-renders `MODEL_CARD.md` from it. Each file is written beside itself
+ * and renamed over the old one (metadata first, so a card never claims what the metadata lacks); the new
+ * metadata is validated before anything is written.
+ *
+ * @param dir the bundle folder.
+ * @param update returns the new metadata from the current one (must not change the class names or input).
+ * @returns the metadata written.
+ * @throws {BundleReadOnlyError} when the folder is read-only; nothing is changed then.
+ * @throws {RangeError} when `update` changes class names, input size or channels.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readFileSync } from "node:fs";
+ * import { createDenseNet, saveBundle } from "./mod.ts";
+ * const dir = Deno.makeTempDirSync() + "/b";
+ * await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 }), dir, { modelVersion: "v1" });
+ * await updateBundleMetadata(dir, (m) => ({ ...m, metrics: { ...m.metrics, test_auroc: 0.8 } }));
+ * assert.match(readFileSync(`${dir}/MODEL_CARD.md`, "utf8"), /\| test_auroc \| 0\.8000 \|/);
+ * ```
+ */
+export async function updateBundleMetadata(
+  dir: string,
+  update: (metadata: BundleMetadata) => BundleMetadata,
+): Promise<BundleMetadata> {
+  const before = await readBundleMetadata(dir);
+  const next = update(structuredClone(before));
+  for (const k of ["classNames", "inputSize", "channels"] as const) {
+    if (JSON.stringify(next[k]) !== JSON.stringify(before[k])) {
+      throw new RangeError(`updateBundleMetadata: ${k} cannot change in place (the weights define it)`);
+    }
+  }
+  const text = JSON.stringify(next, null, 2) + "\n";
+  const metadata = parseBundleMetadata(text, join(dir, METADATA_JSON)); // what a reader will get back
+  const stamp = crypto.randomUUID().slice(0, 8);
+  const files = [[METADATA_JSON, text], [MODEL_CARD_MD, modelCard(metadata)]] as const;
+  const temps = files.map(([name]) => join(dir, `.${name}.tmp-${stamp}`));
+  try {
+    for (let i = 0; i < files.length; i++) await writeFile(temps[i], files[i][1]);
+    for (let i = 0; i < files.length; i++) await rename(temps[i], join(dir, files[i][0]));
+  } catch (e) {
+    await Promise.all(temps.map((t) => rm(t, { force: true })));
+    throw _readOnly(dir, e);
+  }
+  return metadata;
+}
+
+/**
+ * A bundle's model card: its Markdown text, and the metadata it was written from. In Jupyter it renders as
+ * Markdown.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const card = new ModelCard("# Model card: v1\n", null);
+ * const display = (card as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")];
+ * assert.deepEqual(display.call(card), { "text/markdown": "# Model card: v1\n" });
+ * assert.equal(String(card), "# Model card: v1\n");
+ * ```
+ */
+export class ModelCard {
+  /** The Markdown text. */
+  readonly text: string;
+  /** The bundle's metadata, or `null` when not read. */
+  readonly metadata: BundleMetadata | null;
+  constructor(text: string, metadata: BundleMetadata | null) {
+    this.text = text;
+    this.metadata = metadata;
+  }
+  /** The text. */
+  toString(): string {
+    return this.text;
+  }
+  /** Jupyter's MIME bundle: the card as Markdown. */
+  [Symbol.for("Jupyter.display")](): Record<string, string> {
+    return { "text/markdown": this.text };
+  }
+}
+
+/**
+ * Reads a bundle's `MODEL_CARD.md`, or renders it from `metadata.json` for a bundle written before cards.
+ *
+ * @param dir the bundle folder.
+ * @returns the card.
+ * @throws a Node `ENOENT` error when the bundle has no metadata (use `requireBundle` first for a clear one).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet, saveBundle } from "./mod.ts";
+ * const dir = Deno.makeTempDirSync() + "/b";
+ * await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 }), dir, { modelVersion: "v1" });
+ * Deno.removeSync(`${dir}/MODEL_CARD.md`);
+ * assert.match((await readModelCard(dir)).text, /^# Model card: v1/);
+ * ```
+ */
+export async function readModelCard(dir: string): Promise<ModelCard> {
+  const metadata = await readBundleMetadata(dir);
+  try {
+    return new ModelCard(await readFile(join(dir, MODEL_CARD_MD), "utf8"), metadata);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    return new ModelCard(modelCard(metadata), metadata);
+  }
+}
