@@ -257,6 +257,7 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           label: `epoch ${event.epoch}/${event.epochs}`,
           total: event.batches,
           mode: options.mode,
+          itemName: "step", // "3.2 s/step" once a step takes more than a second, not "0/s"
         });
       }
       bar.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}`);
