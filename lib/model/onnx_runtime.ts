@@ -12,8 +12,10 @@ import * as ort from "onnxruntime-node";
 import { readBundleMetadata } from "./bundle.ts";
 import type { BundleMetadata } from "./bundle_format.ts";
 import {
+  checkModelShape,
   checkPredictArgs,
   MODEL_ONNX,
+  type ModelShape,
   type Prediction,
   type Predictor,
   PredictorDisposedError,
@@ -113,7 +115,8 @@ class OnnxPredictor implements Predictor {
  * @param options intra-op threads and execution provider.
  * @returns the predictor; `dispose()` releases the session.
  * @throws {TypeError} for an unknown provider or a bad thread count; {@link OnnxRuntimeError} when the file
- * is missing, the provider cannot be used, or ONNX Runtime refuses the model.
+ * is missing, the provider cannot be used, or ONNX Runtime refuses the model; `BundleMismatchError` when
+ * the model's class count, input size or channels differ from `metadata.json` (checked before any scoring).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -166,15 +169,15 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
       file,
     );
   }
+  let session: ort.InferenceSession;
   try {
-    const session = await ort.InferenceSession.create(file, {
+    session = await ort.InferenceSession.create(file, {
       executionProviders: [provider],
       graphOptimizationLevel: "all",
       executionMode: "sequential",
       interOpNumThreads: 1,
       ...(threads ? { intraOpNumThreads: threads } : {}),
     });
-    return new OnnxPredictor(session, metadata, provider);
   } catch (e) {
     const hint = provider === "cuda" && !available.bundled
       ? " (onnxruntime-node's CUDA libraries come from its install script, which Deno skips)"
@@ -185,4 +188,31 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
       { cause: e },
     );
   }
+  try {
+    checkModelShape(dir, MODEL_ONNX, _onnxShape(session, file), metadata);
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
+  return new OnnxPredictor(session, metadata, provider);
+}
+
+/** The shapes of the `image` input and `probabilities` output, refusing a graph without them. */
+function _onnxShape(session: ort.InferenceSession, file: string): ModelShape {
+  const find = (list: readonly ort.InferenceSession.ValueMetadata[], name: string, what: string) => {
+    const v = list.find((m) => m.name === name);
+    if (!v || !v.isTensor || v.type !== "float32") {
+      throw new OnnxRuntimeError(
+        `Cannot open "${file}": it has no float32 ${what} "${name}" (found ${
+          list.map((m) => `"${m.name}"`).join(", ") || "none"
+        }); write it with \`deno task cxr export onnx\``,
+        file,
+      );
+    }
+    return v.shape;
+  };
+  return {
+    input: find(session.inputMetadata, "image", "input"),
+    output: find(session.outputMetadata, "probabilities", "output"),
+  };
 }

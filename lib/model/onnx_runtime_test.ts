@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { selectBackend } from "./backend.ts";
-import { saveBundle } from "./bundle.ts";
+import { BundleMismatchError, saveBundle } from "./bundle.ts";
 import { createDenseNet } from "./densenet.ts";
 import { exportOnnx, writeBundleOnnx } from "./onnx_export.ts";
 import { OnnxRuntimeError, openOnnxPredictor } from "./onnx_runtime.ts";
@@ -65,5 +65,38 @@ Deno.test("openOnnxPredictor: a model.onnx without the cam output answers probab
   const predictor = await openOnnxPredictor(await bundle("no-cam"), { threads: 1 });
   assert.equal((await predictor.predict(new Uint8Array(256), 1)).probabilities.length, 14);
   await assert.rejects(predictor.predict(new Uint8Array(256), 1, { cam: true }), /has no cam output/);
+  await predictor.dispose();
+});
+
+Deno.test("both engines refuse at open a metadata.json that disagrees with the model (classes, size, channels)", async () => {
+  const dir = await bundle("full");
+  const file = join(dir, "metadata.json");
+  const meta = JSON.parse(await Deno.readTextFile(file));
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    [
+      "3 classes",
+      { classNames: ["Atelectasis", "Cardiomegaly", "Effusion"] },
+      /14 outputs but 3 class names/,
+    ],
+    ["inputSize 16384", { inputSize: 16384 }, /input size 16x16 but metadata says 16384/],
+    ["3 channels", { channels: 3 }, /1 input channels but metadata says 3/],
+  ];
+  for (const [label, change, reason] of cases) {
+    await Deno.writeTextFile(file, JSON.stringify({ ...meta, ...change }));
+    for (const engine of ["onnx", "tfjs", "auto"] as const) {
+      const started = performance.now();
+      await assert.rejects(openPredictor(dir, { engine, threads: 1 }), (e: unknown) => {
+        assert.ok(e instanceof BundleMismatchError, `${label}, ${engine}: ${e}`);
+        assert.match(e.message, reason, `${label}, ${engine}`);
+        const model = engine === "tfjs" ? "model\\.json" : "model\\.onnx";
+        assert.match(e.message, new RegExp(`^Bundle ".*": ${model} and metadata\\.json disagree: `));
+        return true;
+      });
+      assert.ok(performance.now() - started < 5000, `${label}, ${engine}: refused at open, not later`);
+    }
+  }
+  await Deno.writeTextFile(file, JSON.stringify(meta));
+  const predictor = await openOnnxPredictor(dir, { threads: 1 });
+  assert.equal((await predictor.predict(new Uint8Array(256), 1)).probabilities.length, 14);
   await predictor.dispose();
 });

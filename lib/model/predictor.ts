@@ -8,8 +8,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { BundleMetadata } from "./bundle_format.ts";
-import { loadBundle, readBundleMetadata } from "./bundle.ts";
+import { BundleMismatchError, METADATA_JSON, readBundleMetadata } from "./bundle.ts";
 import { selectBackend } from "./backend.ts";
+import { loadModel } from "./io.ts";
 import { tf, tfl } from "./tf.ts";
 
 /** The bundle's ONNX file name. */
@@ -111,6 +112,100 @@ export function checkPredictArgs(
   if (pixels.length !== expected) {
     throw new RangeError(
       `predict(): expected ${expected} pixels (${n} x ${s} x ${s} x ${c}), got ${pixels.length}`,
+    );
+  }
+}
+
+/**
+ * What a model file declares about its input and output: `[batch, height, width, channels]` and
+ * `[batch, classes]` (the classes on the last axis). A dimension the file leaves open is `null` (tfjs) or a
+ * name such as `"N"` (ONNX).
+ */
+export interface ModelShape {
+  /** The image input's shape, batch first. */
+  input: readonly (number | string | null)[];
+  /** The probabilities output's shape, batch first. */
+  output: readonly (number | string | null)[];
+}
+
+/**
+ * Lists how a model's declared shape disagrees with its bundle metadata: the class count (the output's last
+ * axis), the input size (height and width) and the channels must be fixed numbers equal to the metadata's;
+ * the batch may be open.
+ * Both engines check this when a bundle is opened, so a wrong `metadata.json` is refused before any image is
+ * scored (not mislabelled, and not resized to an absurd input first).
+ *
+ * @param shape the model's input and output shapes.
+ * @param metadata the bundle metadata describing it.
+ * @returns one line per disagreement; empty when they agree.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const meta = { classNames: ["a", "b", "c"], inputSize: 16, channels: 1 };
+ * assert.deepEqual(modelShapeMismatches({ input: ["N", 16, 16, 1], output: ["N", 3] }, meta), []);
+ * assert.deepEqual(modelShapeMismatches({ input: [null, 16, 16, 1], output: [null, 14] }, meta), [
+ *   "14 outputs but 3 class names",
+ * ]);
+ * assert.deepEqual(modelShapeMismatches({ input: ["N", 16, 16, 1], output: ["N", 3] }, { ...meta, inputSize: 16384 }), [
+ *   "input size 16x16 but metadata says 16384",
+ * ]);
+ * ```
+ */
+export function modelShapeMismatches(
+  shape: ModelShape,
+  metadata: Pick<BundleMetadata, "classNames" | "inputSize" | "channels">,
+): string[] {
+  const { input, output } = shape;
+  const dim = (d: number | string | null | undefined) => typeof d === "number" ? String(d) : String(d ?? "?");
+  const problems: string[] = [];
+  if (input.length !== 4) {
+    problems.push(`input shape [${input.map(dim)}] is not [batch, height, width, channels]`);
+  } else {
+    const [, h, w, c] = input;
+    if (h !== metadata.inputSize || w !== metadata.inputSize) {
+      problems.push(`input size ${dim(h)}x${dim(w)} but metadata says ${metadata.inputSize}`);
+    }
+    if (c !== metadata.channels) {
+      problems.push(`${dim(c)} input channels but metadata says ${metadata.channels}`);
+    }
+  }
+  const classes = metadata.classNames.length;
+  const last = output[output.length - 1];
+  if (output.length < 2) problems.push(`output shape [${output.map(dim)}] is not [batch, ..., classes]`);
+  else if (last !== classes) problems.push(`${dim(last)} outputs but ${classes} class names`);
+  return problems;
+}
+
+/**
+ * Refuses a bundle whose model file disagrees with its `metadata.json` (see {@link modelShapeMismatches}).
+ * The one check both engines run at open.
+ *
+ * @param dir the bundle folder, for the message.
+ * @param file the model file's name in the bundle (`model.json`, `model.onnx`).
+ * @param shape what the model file declares.
+ * @param metadata the bundle metadata.
+ * @throws {BundleMismatchError} naming the file and every disagreement.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const meta = { classNames: ["a", "b", "c"], inputSize: 16, channels: 1 };
+ * assert.throws(
+ *   () => checkModelShape("b", "model.onnx", { input: ["N", 16, 16, 1], output: ["N", 14] }, meta),
+ *   { name: "BundleMismatchError", message: 'Bundle "b": model.onnx and metadata.json disagree: 14 outputs but 3 class names' },
+ * );
+ * ```
+ */
+export function checkModelShape(
+  dir: string,
+  file: string,
+  shape: ModelShape,
+  metadata: Pick<BundleMetadata, "classNames" | "inputSize" | "channels">,
+): void {
+  const problems = modelShapeMismatches(shape, metadata);
+  if (problems.length > 0) {
+    throw new BundleMismatchError(
+      `Bundle "${dir}": ${file} and ${METADATA_JSON} disagree: ${problems.join("; ")}`,
+      dir,
     );
   }
 }
@@ -219,13 +314,15 @@ export function tfjsPredictor(model: tfl.LayersModel, metadata: BundleMetadata):
 /**
  * Opens a model bundle for scoring. With `engine: "auto"` the ONNX Runtime engine is used when the bundle has
  * `model.onnx`, else tfjs. The tfjs engine uses the active tfjs backend (it selects `auto` when none is set).
- * Class names are taken from the bundle as they are.
+ * Class names are taken from the bundle as they are; both engines check the model file's class count, input
+ * size and channels against `metadata.json` here ({@link checkModelShape}), before any image is scored.
  *
  * @param dir the bundle folder.
  * @param options engine, and the ONNX Runtime threads and provider.
  * @returns a predictor; call `dispose()` when done.
  * @throws {TypeError} for an unknown engine; `BundleMetadataSyntaxError`/`ModelFileError` for a broken
- * bundle; `OnnxRuntimeError` when the onnx engine is asked for and cannot run.
+ * bundle; `BundleMismatchError` when the model disagrees with its metadata; `OnnxRuntimeError` when the onnx
+ * engine is asked for and cannot run.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -256,6 +353,17 @@ export async function openPredictor(dir: string, options: OpenPredictorOptions =
     return await openOnnxPredictor(dir, { threads: options.threads, provider: options.provider });
   }
   if (!tf.getBackend()) await selectBackend("auto");
-  const bundle = await loadBundle(dir, { expectedClasses: metadata.classNames });
-  return new TfjsPredictor(bundle.model, bundle.metadata);
+  const model = await loadModel(dir);
+  try {
+    checkModelShape(
+      dir,
+      "model.json",
+      { input: model.inputs[0].shape, output: model.outputs[0].shape },
+      metadata,
+    );
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return new TfjsPredictor(model, metadata);
 }
