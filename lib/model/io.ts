@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { mkdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { tf, tfl } from "./tf.ts";
 
 /** File names inside a saved model folder. */
@@ -156,12 +156,62 @@ export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf
   return result!;
 }
 
+/** Whether `path` is `root` or lies inside it (both absolute and normalised). */
+function _inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === "" || (!isAbsolute(rel) && rel !== ".." && !rel.startsWith(`..${sep}`));
+}
+
+/**
+ * Where a weights shard named in a model folder's `model.json` lies, refusing a name that leaves the folder:
+ * an absolute path, a `../` path, or a symbolic link that resolves outside it. A bundle copied from elsewhere
+ * must not make the loader read (and, as weights, leak) files beside or above it.
+ *
+ * @param dir the model folder.
+ * @param path the name as listed in the manifest, e.g. `./weights.bin`.
+ * @param manifest the `model.json` that lists it, for the message.
+ * @returns the shard's path inside `dir`.
+ * @throws {ModelFileError} when the name is not a string or leaves the folder.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * assert.equal(await weightsShardPath(dir, "./weights.bin", "model.json"), `${dir}/weights.bin`);
+ * await assert.rejects(weightsShardPath(dir, "../secret.bin", "model.json"), /leaves the model folder/);
+ * await assert.rejects(weightsShardPath(dir, "/etc/passwd", "model.json"), /leaves the model folder/);
+ * ```
+ */
+export async function weightsShardPath(dir: string, path: string, manifest: string): Promise<string> {
+  const root = resolve(dir);
+  const target = typeof path === "string" && path !== "" ? resolve(root, path) : "";
+  const refuse = (why: string) =>
+    new ModelFileError(
+      `Cannot read weights listed in "${manifest}": ${why}; a weights path must name a file inside the ` +
+        `model folder "${root}"`,
+      manifest,
+    );
+  if (!target) throw refuse("a path in weightsManifest is not a file name");
+  if (isAbsolute(path) || !_inside(root, target) || target === root) {
+    throw refuse(`the path "${path}" leaves the model folder`);
+  }
+  // A symbolic link inside the folder may still point out of it: compare the resolved locations.
+  const [realRoot, realTarget] = await Promise.all([
+    realpath(root).catch(() => root),
+    realpath(target).catch(() => undefined),
+  ]);
+  if (realTarget !== undefined && !_inside(realRoot, realTarget)) {
+    throw refuse(`the path "${path}" leaves the model folder (through a symbolic link)`);
+  }
+  return join(dir, path);
+}
+
 /**
  * An IO handler that reads `model.json` and its weight shards from a folder (any number of shards).
  *
  * @param dir folder holding `model.json`.
  * @returns a handler for `tfl.loadLayersModel`.
- * @throws {ModelFileError} (when loading) if a file is missing or `model.json` is not valid JSON.
+ * @throws {ModelFileError} (when loading) if a file is missing, `model.json` is not valid JSON, or its
+ * weights manifest names a path outside `dir` (see {@link weightsShardPath}).
  * @example
  * ```ts ignore
  * const model = await tfl.loadLayersModel(folderHandler("models/run1"));
@@ -188,9 +238,15 @@ export function folderHandler(dir: string): tf.io.IOHandler {
       const specs: tf.io.WeightsManifestEntry[] = [];
       const parts: Uint8Array[] = [];
       for (const group of json.weightsManifest) {
+        if (!Array.isArray(group?.paths) || !Array.isArray(group.weights)) {
+          throw new ModelFileError(
+            `Cannot read model from "${file}": each weightsManifest entry needs paths and weights lists`,
+            file,
+          );
+        }
         specs.push(...group.weights);
         for (const path of group.paths) {
-          const shard = join(dir, path);
+          const shard = await weightsShardPath(dir, path, file);
           try {
             parts.push(await readFile(shard));
           } catch (e) {

@@ -70,3 +70,37 @@ Deno.test("io: loading names the file that is missing or broken", async () => {
     (e: unknown) => e instanceof ModelFileError && e.file === join(dir, "w.bin"),
   );
 });
+
+Deno.test("io: a weights manifest naming a path outside the model folder is refused, not read", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = join(root, "bundle");
+  const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+  await saveModel(model, dir);
+  model.dispose();
+  // The real weights sit outside the folder: a loader that follows "../" would load them without complaint.
+  const outside = join(root, "outside.bin");
+  await Deno.copyFile(join(dir, WEIGHTS_BIN), outside);
+  const manifestFile = join(dir, MODEL_JSON);
+  const json = JSON.parse(await Deno.readTextFile(manifestFile));
+  for (const path of ["../outside.bin", outside, "./sub/../../outside.bin"]) {
+    json.weightsManifest[0].paths = [path];
+    await Deno.writeTextFile(manifestFile, JSON.stringify(json));
+    await assert.rejects(loadModel(dir), (e: unknown) => {
+      assert.ok(e instanceof ModelFileError, String(e));
+      assert.match(
+        e.message,
+        /Cannot read weights listed in ".*model\.json": the path ".*" leaves the model folder/,
+      );
+      assert.equal(e.file, manifestFile);
+      return true;
+    });
+  }
+  await Deno.remove(join(dir, WEIGHTS_BIN));
+  await Deno.symlink(outside, join(dir, WEIGHTS_BIN));
+  json.weightsManifest[0].paths = [`./${WEIGHTS_BIN}`];
+  await Deno.writeTextFile(manifestFile, JSON.stringify(json));
+  await assert.rejects(loadModel(dir), /leaves the model folder \(through a symbolic link\)/);
+  await Deno.remove(join(dir, WEIGHTS_BIN));
+  await Deno.copyFile(outside, join(dir, WEIGHTS_BIN));
+  (await loadModel(dir)).dispose();
+});
