@@ -167,7 +167,10 @@ export interface Settings {
   storage: StorageSettings;
   /** Azure subscription, resource group and region for `setup` (`AZURE_SUBSCRIPTION_ID`, ...). */
   azure: { subscriptionId?: string; resourceGroup: string; location: string };
-  /** Key clients send to the scoring service (`CXR_SCORING_KEY`). */
+  /**
+   * Key clients send to the scoring service (`CXR_SCORING_KEY`, 16+ printable ASCII characters); surrounding
+   * whitespace, such as the newline a key file ends with, is removed, as for every secret.
+   */
   scoringKey?: Secret;
   /** Where the settings came from, for display: the `.env` path if one was read. */
   envFile?: string;
@@ -289,9 +292,17 @@ function weightsBaseUrl(env: Record<string, string | undefined>): string | undef
 }
 
 /**
- * Loads and validates the settings.
+ * Loads and validates the settings. Secrets (keys, connection string, SAS token) lose surrounding whitespace,
+ * such as the newline at the end of a key file.
  *
  * @throws {ConfigError} naming the variable that is malformed or missing.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const s = loadSettings({ env: { CXR_SCORING_KEY: "scoring-key-0123456789\n" }, envFile: false });
+ * assert.equal(s.scoringKey?.reveal(), "scoring-key-0123456789");
+ * assert.throws(() => loadSettings({ env: { CXR_SCORING_KEY: "scoring key 0123456789" }, envFile: false }), /printable ASCII/);
+ * ```
  */
 export function loadSettings(options: LoadSettingsOptions = {}): Settings {
   let fileVars: Record<string, string> = {};
@@ -306,9 +317,13 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     }
   }
   const env = { ...fileVars, ...(options.env ?? Deno.env.toObject()) };
+  // A secret read from a file (`kubectl create secret --from-file`, `$(cat key)`, a .env written by an
+  // editor) often ends in a newline that nobody sees: surrounding whitespace is never part of a key.
   const secret = (name: string, minLength = 8): Secret | undefined => {
-    const v = env[name];
-    if (v === undefined || v === "") return undefined;
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    const v = raw.trim();
+    if (v === "") throw new ConfigError(name, `${name} is set but blank (only whitespace)`);
     if (v.length < minLength) throw new ConfigError(name, `${name} is set but too short to be valid`);
     return new Secret(v);
   };
@@ -327,7 +342,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
   if (accountKey && !/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey.reveal())) {
     throw new ConfigError("AZURE_STORAGE_KEY", "AZURE_STORAGE_KEY is not base64 (value not shown)");
   }
-  const sasRaw = env.AZURE_STORAGE_SAS_TOKEN?.replace(/^\?/, "");
+  const sasRaw = env.AZURE_STORAGE_SAS_TOKEN?.trim().replace(/^\?/, "");
   const sasToken = sasRaw ? new Secret(sasRaw) : undefined;
   if (sasToken && !/(^|&)sig=/.test(sasToken.reveal())) {
     throw new ConfigError(
@@ -399,7 +414,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       resourceGroup: env.AZURE_RESOURCE_GROUP || "cxr-rg",
       location: env.AZURE_LOCATION || "eastus",
     },
-    scoringKey: secret("CXR_SCORING_KEY", 16),
+    scoringKey: scoringKey(secret("CXR_SCORING_KEY", 16)),
     envFile,
   };
   // A URL setting may carry a SAS query: printing the settings (JSON, console, notebook) shows it as `?***`.
@@ -412,6 +427,22 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     },
   });
   return settings;
+}
+
+/**
+ * `CXR_SCORING_KEY`, checked: clients send it in an `Authorization: Bearer` header, which cannot carry
+ * spaces, control characters or non-ASCII text, so a key with any of them could never match. Refused at
+ * start-up instead of answering every request 401.
+ */
+function scoringKey(key: Secret | undefined): Secret | undefined {
+  if (key && !/^[\x21-\x7e]+$/.test(key.reveal())) {
+    throw new ConfigError(
+      "CXR_SCORING_KEY",
+      "CXR_SCORING_KEY must be printable ASCII without spaces or line breaks inside it, as clients send it " +
+        "in an Authorization: Bearer header (value not shown)",
+    );
+  }
+  return key;
 }
 
 /** `value` with the query of every http(s) URL string replaced by `?***` (secrets stay `Secret`s). */

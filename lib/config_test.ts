@@ -168,3 +168,54 @@ Deno.test("pretrained weights: a SAS in CXR_WEIGHTS_BASE_URL is shown as ?*** an
     assert.ok(e instanceof ConfigError && !e.message.includes(sig), (e as Error).message);
   }
 });
+
+Deno.test("CXR_SCORING_KEY: surrounding whitespace (a key file's newline) is removed; inner whitespace is refused", () => {
+  const key = "scoring-key-0123456789";
+  for (const raw of [`${key}\n`, `${key}\r\n`, `  ${key}\t`, `\n${key}\n\n`]) {
+    assert.equal(loadSettings({ env: { CXR_SCORING_KEY: raw }, envFile: false }).scoringKey?.reveal(), key);
+  }
+  // A .env with the newline escaped in double quotes reads the same.
+  using dir = tempDir();
+  const file = join(dir.path, ".env");
+  writeFileSync(file, `CXR_SCORING_KEY="${key}\\n"\n`);
+  assert.equal(loadSettings({ env: {}, envFile: file }).scoringKey?.reveal(), key);
+  // What trimming cannot fix is refused at start-up, without the value.
+  for (const raw of ["scoring key 0123456789", "scoring-key\n0123456789", "scoring-kéy-0123456789", " \n "]) {
+    assert.throws(
+      () => loadSettings({ env: { CXR_SCORING_KEY: raw }, envFile: false }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.variable === "CXR_SCORING_KEY" &&
+        /printable ASCII|blank/.test(e.message) && !e.message.includes("0123456789"),
+      JSON.stringify(raw),
+    );
+  }
+  // Other secrets read from files lose their newline too.
+  const s = loadSettings({
+    env: { AZURE_STORAGE_ACCOUNT: "abc", AZURE_STORAGE_KEY: `${KEY}\n` },
+    envFile: false,
+  });
+  assert.equal(s.storage.accountKey?.reveal(), KEY);
+});
+
+Deno.test("CXR_SCORING_KEY from a key file: the service accepts the key clients send", async () => {
+  const { createScoringHandler } = await import("./serve/handler.ts");
+  const { tinyPredictor } = await import("./serve/_testing.ts");
+  const key = "scoring-key-0123456789";
+  // `kubectl create secret generic --from-file=CXR_SCORING_KEY=key.txt` puts the file's final newline in the value.
+  const settings = loadSettings({ env: { CXR_SCORING_KEY: `${key}\n` }, envFile: false });
+  using dir = tempDir();
+  const predictor = await tinyPredictor(join(dir.path, "bundle"));
+  try {
+    const handler = createScoringHandler(predictor, { key: settings.scoringKey, log: () => {} });
+    const metrics = (authorization: string) =>
+      handler(new Request("http://x/metrics", { headers: { authorization } }));
+    const ok = await metrics(`Bearer ${key}`);
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    const wrong = await metrics("Bearer another-key-0123456789");
+    assert.equal(wrong.status, 401);
+    await wrong.body?.cancel();
+  } finally {
+    await predictor.dispose();
+  }
+});
