@@ -137,6 +137,11 @@ export interface StorageSettings {
   azuriteDir: string;
   /** Port of the embedded Azurite blob service (`CXR_AZURITE_PORT`, 0 = any free port). */
   azuritePort: number;
+  /**
+   * Longest one try of a storage request may go without an answer or a byte moved before it is aborted and
+   * retried (`CXR_STORAGE_TIMEOUT_MS`, milliseconds, default 30000).
+   */
+  tryTimeoutMs: number;
   /** Container names. */
   containers: { archives: string; images: string; metadata: string; models: string };
 }
@@ -230,6 +235,21 @@ function port(
   const n = /^\d+$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n > 65535 || n < (allowZero ? 0 : 1)) {
     throw new ConfigError(name, `${name}="${v}" is not a port number (${allowZero ? 0 : 1}-65535)`);
+  }
+  return n;
+}
+
+function milliseconds(
+  env: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  max: number,
+): number {
+  const v = env[name]?.trim();
+  if (v === undefined || v === "") return fallback;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new ConfigError(name, `${name}="${v}" must be a whole number of milliseconds from 1 to ${max}`);
   }
   return n;
 }
@@ -402,6 +422,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       sasToken,
       azuriteDir: resolve(env.CXR_AZURITE_DIR || `${workDir}/azurite`),
       azuritePort: port(env, "CXR_AZURITE_PORT", 10000, true),
+      tryTimeoutMs: milliseconds(env, "CXR_STORAGE_TIMEOUT_MS", 30_000, 3_600_000),
       containers: {
         archives: containerName(env, "CXR_CONTAINER_ARCHIVES", "nih-archives"),
         images: containerName(env, "CXR_CONTAINER_IMAGES", "nih-images"),

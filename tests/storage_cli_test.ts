@@ -284,3 +284,70 @@ Deno.test("an unreachable endpoint and a bad --concurrency give clear errors", a
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--concurrency must be an integer 1\.\.256/);
 });
+
+Deno.test({
+  name: "data upload/download to an endpoint that accepts connections and never answers fail in bounded time",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    using tmp = tempDir();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    const conns: Deno.Conn[] = [];
+    const accepting = (async () => {
+      try {
+        for await (const c of listener) conns.push(c); // accepted, then never read or answered
+      } catch { /* closed */ }
+    })();
+    const key = btoa("k".repeat(64));
+    const endpoint = `http://127.0.0.1:${port}/devstoreaccount1`;
+    const env = {
+      AZURE_STORAGE_CONNECTION_STRING:
+        `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${key};BlobEndpoint=${endpoint};`,
+      CXR_STORAGE_TIMEOUT_MS: "300",
+    };
+    try {
+      for (
+        const args of [
+          ["data", "upload", "--src", IMAGES, "--container", "images"],
+          ["data", "download", "--dest", join(tmp.path, "down"), "--container", "images"],
+        ]
+      ) {
+        const started = performance.now();
+        // Killed after 60 s: without per-try timeouts the command hangs for as long as the socket stays open.
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", join(REPO_ROOT, "lib/cli/main.ts"), ...args],
+          cwd: tmp.path,
+          env: { NO_COLOR: "1", ...env },
+          stdout: "piped",
+          stderr: "piped",
+          signal: AbortSignal.timeout(60_000),
+        }).output();
+        const r = {
+          code: out.code,
+          stdout: new TextDecoder().decode(out.stdout),
+          stderr: new TextDecoder().decode(out.stderr),
+        };
+        const seconds = (performance.now() - started) / 1000;
+        assert.equal(r.code, 1, `${args[1]}: exit ${r.code} after ${seconds} s; ${r.stderr}`);
+        // 4 tries of 0.3 s plus backoff (at most 0.2 + 0.4 + 0.8 s) plus Deno's start: far below a hang.
+        assert.ok(seconds < 30, `${args[1]} took ${seconds} s`);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `error: StorageTimeoutError: Blob storage at ${endpoint.replaceAll(".", "\\.")} did not answer ` +
+              `for "nih-images": each of 4 tries gave up after 300 ms without an answer or a byte moved ` +
+              `\\(CXR_STORAGE_TIMEOUT_MS\\)`,
+          ),
+        );
+        assert.match(r.stderr, /warning: Blob storage at .* did not answer .*; trying again \(try 2\)/);
+        assert.ok(!r.stderr.includes(key) && !r.stdout.includes(key), "the key is never printed");
+        assert.doesNotMatch(r.stderr, /\n\s+at /);
+      }
+    } finally {
+      listener.close();
+      for (const c of conns) c.close();
+      await accepting;
+    }
+  },
+});

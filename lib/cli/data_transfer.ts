@@ -11,6 +11,7 @@ import { formatAmount, Progress } from "../progress.ts";
 import {
   connectStorage,
   downloadPrefix,
+  type RetryOptions,
   type TransferProgress,
   type TransferSummary,
   uploadPath,
@@ -51,6 +52,23 @@ function progressOf(label: string) {
   return { onProgress, finish: () => bar?.finish() };
 }
 
+/**
+ * Retry options that say on stderr why a request is tried again (a stalled or busy endpoint would otherwise
+ * look like a hang); the same reason is printed at most once every 10 s.
+ */
+function retryNotices(ctx: Parameters<Command["run"]>[1]): RetryOptions {
+  const last = new Map<string, number>();
+  return {
+    onRetry: (error, attempt) => {
+      const reason = (error as Error).message.split("; ")[0];
+      const now = Date.now();
+      if ((last.get(reason) ?? -Infinity) > now - 10_000) return;
+      last.set(reason, now);
+      ctx.err(`warning: ${reason}; trying again (try ${attempt + 1})`);
+    },
+  };
+}
+
 function report(verb: string, s: TransferSummary, ctx: Parameters<Command["run"]>[1]): number {
   for (const f of s.failures) ctx.err(`failed: ${f.name}: ${f.reason}`);
   if (ctx.json) {
@@ -80,7 +98,9 @@ export const dataUploadCommand: Command = {
   summary: "Upload a folder (or file) to blob storage; resumes, skipping blobs already there.",
   details:
     "Blob names are PREFIX/<path relative to --src>. Every blob gets its Content-MD5; a second run sends " +
-    "only files that are missing or different (size and MD5). Exit code 1 if any file failed.",
+    "only files that are missing or different (size and MD5). Each try of a request is aborted after " +
+    "CXR_STORAGE_TIMEOUT_MS (default 30000) without an answer or a byte moved, and retried. Exit code 1 if any " +
+    "file failed.",
   options: {
     src: { type: "string", valueName: "DIR", required: true, description: "Folder or file to upload." },
     ...COMMON,
@@ -98,7 +118,7 @@ export const dataUploadCommand: Command = {
     const container = containerName(values, settings);
     const src = stringOption(values, "src");
     if (!existsSync(src)) throw new UsageError(`--src "${src}" does not exist`);
-    await using conn = await connectStorage(settings);
+    await using conn = await connectStorage(settings, { retry: retryNotices(ctx) });
     const p = progressOf(`upload to ${container}`);
     const summary = await uploadPath(src, {
       store: conn.store,
@@ -126,7 +146,8 @@ export const dataDownloadCommand: Command = {
   summary: "Download blobs under a prefix to a folder; verifies Content-MD5, skips files already there.",
   details:
     "Files land at DEST/<blob name relative to --prefix>, written to a temp file and renamed once the " +
-    "length and Content-MD5 match. Exit code 1 if any file failed.",
+    "length and Content-MD5 match. Each try of a request is aborted after CXR_STORAGE_TIMEOUT_MS (default " +
+    "30000) without an answer or a byte moved, and retried. Exit code 1 if any file failed.",
   options: {
     dest: { type: "string", valueName: "DIR", required: true, description: "Folder to write into." },
     ...COMMON,
@@ -135,7 +156,7 @@ export const dataDownloadCommand: Command = {
     const settings = loadSettings();
     const concurrency = intOption(values, "concurrency", { min: 1, max: 256, fallback: 8 });
     const container = containerName(values, settings);
-    await using conn = await connectStorage(settings);
+    await using conn = await connectStorage(settings, { retry: retryNotices(ctx) });
     const p = progressOf(`download from ${container}`);
     const summary = await downloadPrefix(
       {

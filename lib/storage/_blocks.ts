@@ -6,6 +6,7 @@
  * @module
  */
 import type { BlockBlobClient } from "@azure/storage-blob";
+import type { TryContext } from "./retry.ts";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
@@ -31,8 +32,8 @@ export interface StageOptions {
   blockSize: number;
   /** Blocks in flight at once. */
   concurrency: number;
-  /** Runs one request with retries and error mapping. */
-  call: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Runs one request with retries, a stall timeout per try and error mapping. */
+  call: <T>(fn: (t: TryContext) => Promise<T>) => Promise<T>;
   /** Called with the byte count of each block sent. */
   onBytes?: (bytes: number) => void;
 }
@@ -54,7 +55,7 @@ export function blockId(index: number, md5: Uint8Array): string {
 /** IDs of the blocks staged but not committed for this blob (none if it does not exist). */
 async function uncommitted(client: BlockBlobClient, call: StageOptions["call"]): Promise<Set<string>> {
   try {
-    const list = await call(() => client.getBlockList("uncommitted"));
+    const list = await call((t) => client.getBlockList("uncommitted", { abortSignal: t.abortSignal }));
     return new Set((list.uncommittedBlocks ?? []).map((b) => b.name));
   } catch (e) {
     if ((e as { status?: number }).status === 404) return new Set();
@@ -98,8 +99,8 @@ export async function stageFileBlocks(
       const id = blockId(i, blockMd5);
       ids.push(id);
       if (staged.has(id)) continue;
-      const task: Promise<void> = call(() =>
-        client.stageBlock(id, buf, len, { transactionalContentMD5: blockMd5 })
+      const task: Promise<void> = call((t) =>
+        client.stageBlock(id, buf, len, { transactionalContentMD5: blockMd5, ...t })
       )
         .then(() => {
           sent += len;

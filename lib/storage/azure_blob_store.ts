@@ -3,7 +3,10 @@
  * and Azurite alike. Uploads set Content-MD5 (computed locally, also for block uploads) and send a
  * transactional MD5 with every request body, so the service checks each part in transit. Large files go
  * up in blocks whose IDs name their content, so an interrupted upload resumes with the blocks not yet
- * staged. Downloads go to a temp file that is renamed only when length and Content-MD5 match.
+ * staged. Downloads go to a temp file that is renamed only when length and Content-MD5 match. Every try of
+ * every request runs under a stall timeout (no answer and no byte moved for `tryTimeoutMs`: aborted through
+ * the SDK's own `abortSignal`, then retried), so an endpoint that accepts connections but never answers
+ * fails in bounded time with a message naming it.
  *
  * @module
  */
@@ -26,7 +29,7 @@ import type {
 import { BlobNotFoundError, ChecksumMismatchError, FileChangedError, toStorageError } from "./errors.ts";
 import { contentTypeOf, PART_MARK } from "./_files.ts";
 import { MAX_BLOCKS, stageFileBlocks } from "./_blocks.ts";
-import { type RetryOptions, withRetry } from "./retry.ts";
+import { type RetryOptions, type TryContext, withRetry, withTryTimeout } from "./retry.ts";
 import { buildSasUrl } from "./sas.ts";
 
 const MiB = 1024 * 1024;
@@ -35,9 +38,20 @@ const b64 = (md5: Md5) => (md5 && md5.length ? Buffer.from(md5).toString("base64
 
 /** Options of {@linkcode AzureBlobStore}. */
 export interface AzureBlobStoreOptions {
-  /** Retries of each request (the SDK's own retry policy should be off: `maxTries: 1`). */
+  /**
+   * Retries of each request (the SDK's own retry policy should be off: `maxTries: 1`). `onRetry` gets the
+   * failure as a `StorageError`, with a message fit to print.
+   */
   retry?: RetryOptions;
+  /**
+   * Longest one try of a request may go without an answer or a byte moved before it is aborted and retried
+   * (a transient failure). A transfer that keeps moving bytes is never cut off. @default 30_000
+   */
+  tryTimeoutMs?: number;
 }
+
+/** The default of {@linkcode AzureBlobStoreOptions.tryTimeoutMs}: 30 s without an answer or a byte moved. */
+export const DEFAULT_TRY_TIMEOUT_MS = 30_000;
 
 /**
  * A {@linkcode BlobStore} over a `BlobServiceClient`.
@@ -65,23 +79,47 @@ export class AzureBlobStore implements BlobStore {
   readonly account: string;
   /** Blob service endpoint, without any SAS. */
   readonly endpoint: string;
+  /** The stall limit of one try, in milliseconds. */
+  readonly tryTimeoutMs: number;
   #service: BlobServiceClient;
   #retry: RetryOptions;
 
   constructor(service: BlobServiceClient, options: AzureBlobStoreOptions = {}) {
+    const ms = options.tryTimeoutMs ?? DEFAULT_TRY_TIMEOUT_MS;
+    if (!Number.isFinite(ms) || ms <= 0) {
+      throw new RangeError(`AzureBlobStore: tryTimeoutMs must be a positive number, got ${ms}`);
+    }
     this.#service = service;
     this.account = service.accountName;
     this.endpoint = service.url.split("?")[0].replace(/\/$/, "");
+    this.tryTimeoutMs = ms;
     this.#retry = options.retry ?? {};
   }
 
-  /** Runs one request with retries and maps its failure to a StorageError. */
-  async #call<T>(where: { container?: string; name?: string }, fn: () => Promise<T>, retry?: RetryOptions) {
+  /**
+   * Runs one request with retries, each try under the stall timeout, and maps its failure to a StorageError
+   * (also the one handed to `onRetry`).
+   */
+  async #call<T>(
+    where: { container?: string; name?: string },
+    fn: (t: TryContext) => Promise<T>,
+    retry?: RetryOptions,
+  ) {
+    const options = { ...this.#retry, ...retry };
+    const ctx = { account: this.account, endpoint: this.endpoint, ...where };
+    let tries = 0;
     try {
-      return await withRetry(fn, { ...this.#retry, ...retry });
+      return await withRetry(() => {
+        tries++;
+        return withTryTimeout(fn, this.tryTimeoutMs);
+      }, {
+        ...options,
+        onRetry: options.onRetry &&
+          ((e, attempt, delay) => options.onRetry!(toStorageError(e, { ...ctx, tries }), attempt, delay)),
+      });
     } catch (e) {
       if (e instanceof RangeError || e instanceof TypeError) throw e; // bad arguments stay what they are
-      throw toStorageError(e, { account: this.account, endpoint: this.endpoint, ...where });
+      throw toStorageError(e, { ...ctx, tries });
     }
   }
 
@@ -91,12 +129,15 @@ export class AzureBlobStore implements BlobStore {
 
   ensureContainer(container: string): Promise<boolean> {
     const c = this.#service.getContainerClient(container);
-    return this.#call({ container }, async () => (await c.createIfNotExists()).succeeded);
+    return this.#call(
+      { container },
+      async (t) => (await c.createIfNotExists({ abortSignal: t.abortSignal })).succeeded,
+    );
   }
 
   containerExists(container: string): Promise<boolean> {
     const c = this.#service.getContainerClient(container);
-    return this.#call({ container }, () => c.exists());
+    return this.#call({ container }, (t) => c.exists({ abortSignal: t.abortSignal }));
   }
 
   async *list(container: string, prefix = ""): AsyncIterable<BlobInfo> {
@@ -104,8 +145,8 @@ export class AzureBlobStore implements BlobStore {
     let token: string | undefined;
     do {
       // One page per request, so each page is retried on its own.
-      const page = await this.#call({ container }, async () => {
-        const pages = c.listBlobsFlat({ prefix: prefix || undefined }).byPage({
+      const page = await this.#call({ container }, async (t) => {
+        const pages = c.listBlobsFlat({ prefix: prefix || undefined, abortSignal: t.abortSignal }).byPage({
           continuationToken: token,
           maxPageSize: 5000,
         });
@@ -128,7 +169,7 @@ export class AzureBlobStore implements BlobStore {
   async properties(ref: BlobRef): Promise<BlobInfo | undefined> {
     const client = this.#blob(ref);
     try {
-      const p = await this.#call(ref, () => client.getProperties());
+      const p = await this.#call(ref, (t) => client.getProperties({ abortSignal: t.abortSignal }));
       return {
         ...ref,
         size: p.contentLength ?? 0,
@@ -160,10 +201,11 @@ export class AzureBlobStore implements BlobStore {
       const data = await readFile(path);
       md5 = createHash("md5").update(data).digest();
       await unchanged(path, before, data.length, md5, options.expectedMd5, dest);
-      await this.#call(dest, () =>
+      await this.#call(dest, (t) =>
         client.upload(data, data.length, {
           blobHTTPHeaders: { blobContentMD5: md5, blobContentType: contentType },
           transactionalContentMD5: md5,
+          ...t,
         }), options.retry);
       options.onBytes?.(size);
     } else {
@@ -176,9 +218,10 @@ export class AzureBlobStore implements BlobStore {
       });
       md5 = whole;
       await unchanged(path, before, length, md5, options.expectedMd5, dest);
-      await this.#call(dest, () =>
+      await this.#call(dest, (t) =>
         client.commitBlockList(ids, {
           blobHTTPHeaders: { blobContentMD5: md5, blobContentType: contentType },
+          abortSignal: t.abortSignal,
         }), options.retry);
     }
     return { ...dest, size, md5: b64(md5), contentType };
@@ -187,22 +230,25 @@ export class AzureBlobStore implements BlobStore {
   async downloadFile(src: BlobRef, path: string, options: DownloadFileOptions = {}): Promise<BlobInfo> {
     const client = this.#blob(src);
     await mkdir(dirname(path), { recursive: true });
-    return await this.#call(src, async () => {
+    return await this.#call(src, async (t) => {
       const temp = join(dirname(path), `.${basename(path)}${PART_MARK}${randomBytes(4).toString("hex")}`);
       try {
-        const res = await client.download(0, undefined, { maxRetryRequests: 3 });
+        const res = await client.download(0, undefined, { maxRetryRequests: 3, ...t });
         const expected = b64(res.blobContentMD5 ?? res.contentMD5);
         const hash = createHash("md5");
         let received = 0;
         const meter = new Transform({
           transform(chunk: Buffer, _enc, done) {
+            t.onProgress();
             hash.update(chunk);
             received += chunk.length;
             options.onBytes?.(chunk.length);
             done(null, chunk);
           },
         });
-        await pipeline(res.readableStreamBody!, meter, createWriteStream(temp, { flags: "wx" }));
+        await pipeline(res.readableStreamBody!, meter, createWriteStream(temp, { flags: "wx" }), {
+          signal: t.abortSignal,
+        });
         const md5 = hash.digest("base64");
         const where = `"${src.container}/${src.name}"`;
         if (res.contentLength !== undefined && received !== res.contentLength) {
@@ -227,11 +273,14 @@ export class AzureBlobStore implements BlobStore {
 
   delete(ref: BlobRef): Promise<boolean> {
     const client = this.#blob(ref);
-    return this.#call(ref, async () => (await client.deleteIfExists()).succeeded);
+    return this.#call(
+      ref,
+      async (t) => (await client.deleteIfExists({ abortSignal: t.abortSignal })).succeeded,
+    );
   }
 
   sasUrl(ref: BlobRef | { container: string }, options: SasOptions = {}): Promise<string> {
-    return this.#call(ref, () => buildSasUrl(this.#service, ref, options), { attempts: 1 });
+    return this.#call(ref, (t) => buildSasUrl(this.#service, ref, options, t), { attempts: 1 });
   }
 }
 

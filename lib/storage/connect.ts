@@ -28,6 +28,11 @@ export interface ConnectOptions {
   startAzurite?: boolean;
   /** Retries of each request. @default 4 attempts, 200 ms doubling up to 5 s */
   retry?: RetryOptions;
+  /**
+   * Longest one try may go without an answer or a byte moved before it is aborted and retried.
+   * @default settings.storage.tryTimeoutMs (`CXR_STORAGE_TIMEOUT_MS`, 30 s)
+   */
+  tryTimeoutMs?: number;
 }
 
 /** An open connection to blob storage; `close()` also stops an emulator it started. */
@@ -48,7 +53,12 @@ export interface StorageConnection {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** The SDK's own retry policy is off: {@linkcode withRetry} retries with our caps and error mapping. */
+/**
+ * The SDK's own retry policy is off: {@linkcode withRetry} retries with our caps and error mapping. Its
+ * `tryTimeoutInMs` is not used either: in this SDK it only sets the server-side `timeout=` parameter and
+ * never aborts a request the server does not answer; each try is bounded through the SDK's per-call
+ * `abortSignal` instead (see `withTryTimeout`).
+ */
 const PIPELINE = { retryOptions: { maxTries: 1 } };
 
 async function serviceClient(settings: Settings["storage"]): Promise<BlobServiceClient> {
@@ -128,7 +138,10 @@ export async function connectStorage(
   } else {
     client = await serviceClient(s);
   }
-  const store = new AzureBlobStore(client, { retry: options.retry });
+  const store = new AzureBlobStore(client, {
+    retry: options.retry,
+    tryTimeoutMs: options.tryTimeoutMs ?? s.tryTimeoutMs,
+  });
   const close = async () => {
     await azurite?.close();
   };

@@ -6,6 +6,7 @@
  * @module
  */
 import { redactSecrets } from "../config.ts";
+import { TryTimeoutError } from "./retry.ts";
 
 /**
  * Base class of every storage failure; `code` is the service's error code or the network error code.
@@ -57,6 +58,25 @@ export class StorageUnreachableError extends StorageError {
   }
 }
 
+/**
+ * The endpoint accepted the request (or the connection) but every try stalled: no answer and no bytes moved
+ * within the per-try timeout (`CXR_STORAGE_TIMEOUT_MS`). A kind of {@linkcode StorageUnreachableError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new StorageTimeoutError("Blob storage at http://127.0.0.1:9/a did not answer", { code: "ETIMEDOUT" });
+ * assert.ok(e instanceof StorageUnreachableError);
+ * assert.equal(e.name, "StorageTimeoutError");
+ * ```
+ */
+export class StorageTimeoutError extends StorageUnreachableError {
+  constructor(message: string, options?: ErrorOptions & { code?: string; status?: number }) {
+    super(message, options);
+    this.name = "StorageTimeoutError";
+  }
+}
+
 /** The container does not exist. */
 export class ContainerNotFoundError extends StorageError {
   constructor(message: string, options?: ErrorOptions & { code?: string; status?: number }) {
@@ -99,6 +119,13 @@ export interface StorageErrorContext {
   container?: string;
   /** Blob name, when the operation had one. */
   name?: string;
+  /** Tries made before giving up, for the message of a timeout. @default 1 */
+  tries?: number;
+}
+
+/** `1.5 s`, `30 s`, `250 ms`. */
+function duration(ms: number): string {
+  return ms >= 1000 ? `${Number((ms / 1000).toFixed(1))} s` : `${ms} ms`;
 }
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
@@ -107,6 +134,16 @@ function hostPort(endpoint: string): string {
   try {
     const u = new URL(endpoint);
     return u.port ? `${u.hostname}:${u.port}` : `${u.hostname}:${u.protocol === "https:" ? 443 : 80}`;
+  } catch {
+    return "(invalid endpoint)";
+  }
+}
+
+/** The endpoint without any query (a SAS) or user info, for messages. */
+function endpointOf(endpoint: string): string {
+  try {
+    const u = new URL(endpoint);
+    return `${u.protocol}//${u.host}${u.pathname.replace(/\/$/, "")}`;
   } catch {
     return "(invalid endpoint)";
   }
@@ -126,6 +163,10 @@ function hostPort(endpoint: string): string {
  * assert.match(e.message, /127\.0\.0\.1:9 \(connection refused\)/);
  * const denied = Object.assign(new Error("Server failed to authenticate"), { statusCode: 403, code: "AuthorizationFailure" });
  * assert.match(toStorageError(denied, ctx).message, /authentication failed for account "devstoreaccount1"/);
+ * const { TryTimeoutError } = await import("./retry.ts");
+ * const stalled = toStorageError(new TryTimeoutError(2000), { ...ctx, container: "nih-images", tries: 4 });
+ * assert.ok(stalled instanceof StorageTimeoutError);
+ * assert.match(stalled.message, /^Blob storage at http:\/\/127\.0\.0\.1:9\/devstoreaccount1 did not answer for "nih-images": each of 4 tries gave up after 2 s/);
  * ```
  */
 export function toStorageError(error: unknown, ctx: StorageErrorContext): StorageError {
@@ -143,8 +184,20 @@ export function toStorageError(error: unknown, ctx: StorageErrorContext): Storag
       opts,
     );
   }
+  if (error instanceof TryTimeoutError) {
+    const tries = ctx.tries ?? 1;
+    return new StorageTimeoutError(
+      `Blob storage at ${endpointOf(ctx.endpoint)} did not answer${where ? ` for ${where}` : ""}: ` +
+        `${tries === 1 ? "the try" : `each of ${tries} tries`} gave up after ${
+          duration(error.ms)
+        } without an ` +
+        "answer or a byte moved (CXR_STORAGE_TIMEOUT_MS); check that this endpoint is reachable and is a blob " +
+        "service",
+      opts,
+    );
+  }
   if (code === "ETIMEDOUT" || e?.name === "TimeoutError") {
-    return new StorageUnreachableError(`Blob storage at ${hostPort(ctx.endpoint)} timed out`, opts);
+    return new StorageTimeoutError(`Blob storage at ${endpointOf(ctx.endpoint)} timed out`, opts);
   }
   if (status === 403 && /Permission|NotAuthorized|Mismatch/i.test(code ?? "")) {
     return new StoragePermissionError(

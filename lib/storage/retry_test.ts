@@ -90,3 +90,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test("withTryTimeout: progress keeps a slow try alive; a stall aborts it and names the limit", async () => {
+  const { TryTimeoutError, withTryTimeout } = await import("./retry.ts");
+  // 10 steps of 30 ms under a 100 ms stall limit: 300 ms in all, never 100 ms without progress.
+  const slow = await withTryTimeout(async ({ onProgress, abortSignal }) => {
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(abortSignal.aborted, false);
+      onProgress();
+    }
+    return "done";
+  }, 100);
+  assert.equal(slow, "done");
+  let aborted: unknown;
+  const started = performance.now();
+  await assert.rejects(
+    withTryTimeout(
+      ({ abortSignal }) =>
+        new Promise((_, reject) =>
+          abortSignal.addEventListener("abort", () => {
+            aborted = abortSignal.reason;
+            reject(new DOMException("The operation was aborted.", "AbortError"));
+          })
+        ),
+      50,
+    ),
+    (e: unknown) => e instanceof TryTimeoutError && e.ms === 50 && e.code === "ETIMEDOUT",
+  );
+  assert.ok(aborted instanceof TryTimeoutError, "the signal carries the timeout as its reason");
+  assert.ok(performance.now() - started < 1000, "a try that honours the signal ends at once");
+  await assert.rejects(withTryTimeout(() => Promise.resolve(1), 0), RangeError);
+  await assert.rejects(withTryTimeout(() => Promise.reject(new Error("own")), 1000), /own/);
+});

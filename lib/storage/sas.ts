@@ -42,6 +42,7 @@ export function sasPermissions(letters: string, forContainer: boolean): string {
 
 /**
  * Builds a SAS URL for a blob (`name` given) or a container, signed by the service client's credential.
+ * `request.abortSignal` cancels the one request an Entra ID login needs (the user delegation key).
  *
  * @throws {StorageError} when the client holds neither an account key nor a token credential.
  * @example
@@ -58,6 +59,7 @@ export async function buildSasUrl(
   service: BlobServiceClient,
   ref: { container: string; name?: string },
   options: SasOptions = {},
+  request: { abortSignal?: AbortSignal } = {},
 ): Promise<string> {
   const forContainer = ref.name === undefined;
   const permissions = sasPermissions(options.permissions ?? (forContainer ? "rl" : "r"), forContainer);
@@ -84,7 +86,7 @@ export async function buildSasUrl(
   if (credential instanceof StorageSharedKeyCredential) {
     query = generateBlobSASQueryParameters(values, credential).toString();
   } else if (typeof (credential as { getToken?: unknown })?.getToken === "function") {
-    const key = await service.getUserDelegationKey(startsOn, expiresOn);
+    const key = await service.getUserDelegationKey(startsOn, expiresOn, { abortSignal: request.abortSignal });
     query = generateBlobSASQueryParameters(values, key, service.accountName).toString();
   } else {
     throw new StorageError(
