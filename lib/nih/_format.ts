@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
@@ -101,6 +101,62 @@ export class GzipError extends Error {
   }
 }
 
+/**
+ * A file is larger than a reader of that kind accepts (a wrong path such as `/dev/zero`, a disk image, a gzip
+ * bomb): nothing beyond the limit was read or decompressed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new InputTooLargeError("zero", 64 * 1024 * 1024);
+ * assert.equal(e.message, 'Cannot read "zero": it is larger than 64 MiB, more than any NIH label or list file; is it the right file?');
+ * ```
+ */
+export class InputTooLargeError extends Error {
+  /** The file, as named in messages. */
+  file: string;
+  /** The limit in bytes. */
+  limit: number;
+  constructor(file: string, limit: number, what = "it is larger than") {
+    super(
+      `Cannot read "${file}": ${what} ${
+        _size(limit)
+      }, more than any NIH label or list file; is it the right file?`,
+    );
+    this.name = "InputTooLargeError";
+    this.file = file;
+    this.limit = limit;
+  }
+}
+
+function _size(bytes: number): string {
+  return bytes >= 1048576 ? `${Number((bytes / 1048576).toFixed(1))} MiB` : `${bytes} bytes`;
+}
+
+/** The most bytes {@linkcode readInputFile} reads, and decompresses, by default: 64 MiB (the v2020 label file is 9 MB). */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A value found in a file, quoted for a message: at most `max` characters (then `…`), control characters
+ * and quotes escaped, so a stray binary or huge field cannot flood a terminal.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(quoteFound("Age"), '"Age"');
+ * assert.equal(quoteFound("a\u0000b"), '"a\\u0000b"');
+ * assert.equal(quoteFound("x".repeat(100), 5), '"xxxxx…"');
+ * ```
+ */
+export function quoteFound(value: string, max = 40): string {
+  const cut = value.length > max ? value.slice(0, max) : value;
+  return JSON.stringify(cut).slice(0, -1).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  ) +
+    (cut.length < value.length ? "…" : "") + '"';
+}
+
 /** A file's bytes, its text (gunzipped when it starts with the gzip magic bytes) and the sha256 of the bytes. */
 export interface InputFile {
   /** The path as given. */
@@ -116,7 +172,9 @@ export interface InputFile {
 /**
  * Decodes bytes as UTF-8 text, gunzipping first when they start with `1f 8b`.
  *
+ * @param maxBytes The most bytes the gzip stream may decompress to. @default MAX_INPUT_BYTES
  * @throws {GzipError} If the gzip stream is truncated or corrupt.
+ * @throws {InputTooLargeError} If it decompresses to more than `maxBytes`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -127,12 +185,15 @@ export interface InputFile {
  * assert.throws(() => decodeMaybeGzip(gz.subarray(0, gz.length - 6), "x.gz"), /truncated/);
  * ```
  */
-export function decodeMaybeGzip(bytes: Uint8Array, file: string): string {
+export function decodeMaybeGzip(bytes: Uint8Array, file: string, maxBytes = MAX_INPUT_BYTES): string {
   let data = bytes;
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      data = gunzipSync(bytes);
+      data = gunzipSync(bytes, { maxOutputLength: maxBytes });
     } catch (e) {
+      if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+        throw new InputTooLargeError(file, maxBytes, "it decompresses to more than");
+      }
       const msg = (e as Error).message;
       const reason = /unexpected end/i.test(msg)
         ? `the gzip stream is truncated (${msg}); download it again`
@@ -148,11 +209,55 @@ export function sha256Hex(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-/** Reads a file (plain or gzipped) into an {@linkcode InputFile}. */
-export function readInputFile(path: string): InputFile {
-  const bytes = readFileSync(path);
+/**
+ * Reads a file (plain or gzipped) into an {@linkcode InputFile}, refusing one larger than `maxBytes` before
+ * reading further (so `/dev/zero` or a FIFO that never ends cannot exhaust memory) and a gzip stream that
+ * decompresses to more.
+ *
+ * @param path The file.
+ * @param maxBytes The most bytes read, and decompressed. @default MAX_INPUT_BYTES
+ * @throws {InputTooLargeError} Past the limit; {@linkcode GzipError}; the file system's own errors.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const path = Deno.makeTempFileSync();
+ * Deno.writeTextFileSync(path, "a,b\n");
+ * assert.equal(readInputFile(path).text, "a,b\n");
+ * assert.throws(() => readInputFile(path, 3), InputTooLargeError);
+ * assert.throws(() => readInputFile("/dev/zero", 1024), /larger than 1024 bytes/);
+ * Deno.removeSync(path);
+ * ```
+ */
+export function readInputFile(path: string, maxBytes = MAX_INPUT_BYTES): InputFile {
   const name = basename(path);
-  return { path, name, text: decodeMaybeGzip(bytes, name), sha256: sha256Hex(bytes) };
+  const bytes = _readAtMost(path, name, maxBytes);
+  return { path, name, text: decodeMaybeGzip(bytes, name, maxBytes), sha256: sha256Hex(bytes) };
+}
+
+/** The file's bytes, read in chunks; {@linkcode InputTooLargeError} as soon as there are more than `max`. */
+function _readAtMost(path: string, name: string, max: number): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = new Uint8Array(Math.min(1 << 20, max + 1 - total));
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > max) throw new InputTooLargeError(name, max);
+    }
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const c of chunks) {
+      out.set(c, offset);
+      offset += c.length;
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { ENTRY_HEADER, fieldColumn, NihFormatError, readInputFile } from "./_format.ts";
+import { ENTRY_HEADER, fieldColumn, NihFormatError, quoteFound, readInputFile } from "./_format.ts";
 import { FindingLabelError, parseFindingLabels } from "./classes.ts";
 
-export { GzipError, NihFormatError } from "./_format.ts";
+export { GzipError, InputTooLargeError, NihFormatError } from "./_format.ts";
 
 /** One image of the label file. */
 export interface Entry {
@@ -65,7 +65,8 @@ const FLOAT = /^\d+(\.\d+)?([eE][-+]?\d+)?$/;
 /**
  * Parses the text of a `Data_Entry_2017*.csv` file.
  *
- * @throws {NihFormatError} On a wrong header (naming the column), a row with the wrong field count, a
+ * @throws {NihFormatError} On a file that is not a label file (its content is not quoted), a wrong header
+ *   (naming the column), a row with the wrong field count, a
  *   non-numeric number, a bad gender or view, a malformed or duplicated image name, an unknown label, or a
  *   `Patient ID` that differs from the name's prefix. Nothing is skipped silently.
  * @example
@@ -133,9 +134,9 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
 
     const image = field(0);
     const key = imageKey(image);
-    if (key < 0) fail(0, `"Image Index" must be a name like 00000001_000.png, found "${image}"`);
+    if (key < 0) fail(0, `"Image Index" must be a name like 00000001_000.png, found ${quoteFound(image)}`);
     const first = seen.get(key);
-    if (first !== undefined) fail(0, `duplicated image "${image}" (first at line ${first})`);
+    if (first !== undefined) fail(0, `duplicated image ${quoteFound(image)} (first at line ${first})`);
     seen.set(key, line);
 
     const labelText = field(1);
@@ -177,12 +178,23 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
   return { file, variant, entries, sha256: "" };
 }
 
+/**
+ * Checks the header line. A first column other than "Image Index" means the file is not a label file at all
+ * (a wrong path, a key file, a binary): the message then says where and what was expected, never what the
+ * line holds. Once the first column matches, the other header fields are quoted.
+ */
 function checkHeader(headerLine: string, file: string): EntryVariant {
   const header = headerLine.replace(/^\uFEFF/, "").split(",");
   const trailingComma = header.length === ENTRY_HEADER.length + 1 && header[ENTRY_HEADER.length] === "";
-  for (let i = 0; i < ENTRY_HEADER.length; i++) {
+  if (header[0] !== ENTRY_HEADER[0]) {
+    throw new NihFormatError(
+      `not a Data_Entry_2017 label file: its header must start with "${ENTRY_HEADER.slice(0, 3).join(",")}"`,
+      { file, line: 1, column: 1 },
+    );
+  }
+  for (let i = 1; i < ENTRY_HEADER.length; i++) {
     if (header[i] !== ENTRY_HEADER[i]) {
-      const found = header[i] === undefined ? "nothing" : `"${header[i]}"`;
+      const found = header[i] === undefined ? "nothing" : quoteFound(header[i]);
       throw new NihFormatError(`header column ${i + 1} must be "${ENTRY_HEADER[i]}", found ${found}`, {
         file,
         line: 1,
@@ -237,7 +249,7 @@ const COLUMN_NAMES = [
 ];
 
 function mustBe(i: number, what: string, found: string): string {
-  return `"${COLUMN_NAMES[i]}" must be ${what}, found "${found}"`;
+  return `"${COLUMN_NAMES[i]}" must be ${what}, found ${quoteFound(found)}`;
 }
 
 /**
@@ -245,6 +257,7 @@ function mustBe(i: number, what: string, found: string): string {
  *
  * @param path The file, e.g. `Data_Entry_2017_v2020.csv.gz`.
  * @throws {GzipError} If the gzip stream is truncated or corrupt.
+ * @throws {InputTooLargeError} If the file, or what it decompresses to, is over 64 MiB (`MAX_INPUT_BYTES`).
  * @throws {NihFormatError} See {@linkcode parseEntries}.
  * @example
  * ```ts

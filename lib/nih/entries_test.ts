@@ -3,7 +3,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import { entriesByPatient, GzipError, NihFormatError, parseEntries, readEntries } from "./entries.ts";
+import {
+  entriesByPatient,
+  GzipError,
+  InputTooLargeError,
+  NihFormatError,
+  parseEntries,
+  readEntries,
+} from "./entries.ts";
 import { FINDINGS } from "./classes.ts";
 
 const V2020 = join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz");
@@ -101,7 +108,53 @@ Deno.test("a wrong header says which column", () => {
   );
   formatError(HEADER.split(",").slice(0, 9).join(",") + "\n", 1, 119, /header column 10 must be/);
   formatError(HEADER + ",extra\n", 1, 151, /header has 12 fields, expected 11/);
-  formatError("", 1, 1, /header column 1/);
+  formatError("", 1, 1, /not a Data_Entry_2017 label file/);
+});
+
+Deno.test("a file that is not a label file: the message says where, never what its first line holds", () => {
+  using dir = tempDir();
+  const secret = "AZURE_STORAGE_KEY=c2VjcmV0LWtleS1kby1ub3QtcHJpbnQ=";
+  for (const [name, text] of [[".env", `${secret}\nOTHER=1\n`], ["notes.csv", `${secret},a,b\n${ROW}\n`]]) {
+    writeFileSync(join(dir.path, name), text);
+    assert.throws(() => readEntries(join(dir.path, name)), (e: unknown) => {
+      assert.ok(e instanceof NihFormatError, String(e));
+      assert.equal(
+        e.message,
+        `Cannot read "${name}" at line 1, column 1: not a Data_Entry_2017 label file: its header must start ` +
+          'with "Image Index,Finding Labels,Follow-up #"',
+      );
+      assert.ok(!e.message.includes("c2VjcmV0"));
+      return true;
+    });
+  }
+  // In a label file, what is quoted is cut short and escaped.
+  formatError(
+    `${HEADER}\n${"\u0001".repeat(10_000)}${ROW.slice(16)}\n`,
+    2,
+    1,
+    /must be a name like 00000001_000\.png, found "(\\u0001){40}…"$/,
+  );
+});
+
+Deno.test("a label file is read up to 64 MiB: /dev/zero and a gzip bomb are refused, not read without end", () => {
+  using dir = tempDir();
+  const started = performance.now();
+  assert.throws(() => readEntries("/dev/zero"), (e: unknown) => {
+    assert.ok(e instanceof InputTooLargeError, String(e));
+    assert.equal(e.file, "zero");
+    assert.equal(
+      e.message,
+      'Cannot read "zero": it is larger than 64 MiB, more than any NIH label or list file; is it the right file?',
+    );
+    return true;
+  });
+  assert.ok(performance.now() - started < 10_000);
+  // 80 MiB of commas compress to about 80 KB.
+  writeFileSync(join(dir.path, "bomb.csv.gz"), gzipSync(new Uint8Array(80 * 1024 * 1024).fill(44)));
+  assert.throws(
+    () => readEntries(join(dir.path, "bomb.csv.gz")),
+    /Cannot read "bomb\.csv\.gz": it decompresses to more than 64 MiB/,
+  );
 });
 
 Deno.test("an unknown label names the line, the column of the label and the valid labels", () => {
