@@ -10,6 +10,9 @@
  * index's `failed` list). A finished cache is reused as long as every image of the job is in it or still
  * missing, so deleting the PNGs after building keeps the cache, and fetching more of them rebuilds it.
  *
+ * An image is decoded only when its first bytes are a PNG, JPEG or DICOM signature, as the scoring service
+ * does ({@linkcode sniffImageFormat}); anything else (an SVG or GIF named `.png`) fails, whatever its name.
+ *
  * @module
  */
 import {
@@ -35,7 +38,10 @@ import {
   formatCacheIndex,
   parseCacheIndex,
 } from "./cache_format.ts";
-import { decodeImage } from "./decode.ts";
+import sharp from "sharp";
+import { DecodeError, decodeImage, RESIZE_KERNEL } from "./decode.ts";
+import { DicomError, dicomToGrey, parseDicom } from "./dicom.ts";
+import { SNIFF_BYTES, sniffImageFormat, unsupportedImageReason } from "./sniff.ts";
 
 /** What to build: one partition, or one contiguous slice (shard) of it. */
 export interface CacheJob {
@@ -225,7 +231,7 @@ export async function buildCache(
     const pending: Promise<Uint8Array | Error>[] = [];
     const start = kept.length;
     const launch = (i: number) => {
-      pending[i] = decodeImage(join(imagesDir, todo.names[i]), job.size).catch((e: Error) => e);
+      pending[i] = decodeCacheImage(join(imagesDir, todo.names[i]), job.size).catch((e: Error) => e);
     };
     for (let i = start; i < Math.min(todo.names.length, start + concurrency); i++) launch(i);
     for (let i = start; i < todo.names.length; i++) {
@@ -277,6 +283,63 @@ export async function buildCache(
   renameSync(path(".json.part"), path(".json"));
   rmSync(path(".progress"), { force: true });
   return { stem, images: names.length, failed, missing, resumed: kept.length, alreadyBuilt: false };
+}
+
+/**
+ * Decodes one image of a cache build to S×S grey pixels, by what its first bytes are: PNG and JPEG through
+ * {@linkcode decodeImage}, uncompressed DICOM through `parseDicom` and the same Lanczos-3 resize; any other
+ * file fails without being handed to a decoder.
+ *
+ * @param path The image file.
+ * @param size Side S of the output square.
+ * @returns The S×S pixels.
+ * @throws {DecodeError} If the file is missing, not a PNG, JPEG or DICOM image by its magic bytes, or
+ * cannot be decoded.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/00000001_000.png`, '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>');
+ * await assert.rejects(decodeCacheImage(`${dir}/00000001_000.png`, 4), {
+ *   name: "DecodeError",
+ *   reason: "not a PNG, JPEG or DICOM image (its bytes are SVG or XML text)",
+ * });
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export async function decodeCacheImage(path: string, size: number): Promise<Uint8Array> {
+  let head: Uint8Array;
+  try {
+    using file = await Deno.open(path);
+    head = new Uint8Array(SNIFF_BYTES);
+    let got = 0;
+    for (let n: number | null = 0; n !== null && got < head.length; got += n ?? 0) {
+      n = await file.read(head.subarray(got));
+    }
+    head = head.subarray(0, got);
+  } catch (e) {
+    throw new DecodeError(path, (e as Error).message, { cause: e });
+  }
+  const format = sniffImageFormat(head);
+  if (format === undefined) throw new DecodeError(path, unsupportedImageReason(head));
+  if (format !== "dicom") return await decodeImage(path, size);
+  let grey;
+  try {
+    grey = dicomToGrey(parseDicom(await Deno.readFile(path)));
+  } catch (e) {
+    if (!(e instanceof DicomError)) throw e;
+    throw new DecodeError(path, e.message, { cause: e });
+  }
+  const { data, info } = await sharp(grey.data, {
+    raw: { width: grey.width, height: grey.height, channels: 1 },
+    limitInputPixels: false,
+  })
+    .resize(size, size, { fit: "fill", kernel: RESIZE_KERNEL })
+    .raw({ depth: "uchar" })
+    .toBuffer({ resolveWithObject: true });
+  const out = new Uint8Array(size * size);
+  for (let p = 0; p < out.length; p++) out[p] = data[p * info.channels];
+  return out;
 }
 
 /**
