@@ -32,6 +32,7 @@ import {
   type FreezeSummary,
   type InitChoice,
   initializeWeights,
+  seedKernels,
   weightsProvenance,
 } from "./init.ts";
 import { perClassAuroc } from "./auroc.ts";
@@ -344,6 +345,7 @@ export async function train(
     }
   } else {
     model = buildModel(arch, size);
+    seedKernels(model, seed); // reproducible from the seed; a weights file then overwrites what it has
     try {
       const initSummary = await initializeWeights(model, init, { arch, pretrained: options.pretrained });
       emit({ type: "init", init: initSummary });

@@ -22,6 +22,7 @@ import {
   ensureImagenetWeights,
   importKerasWeights,
   type PretrainedOptions,
+  tf,
   tfl,
   weightsProgress,
   type WeightsProvenance,
@@ -69,6 +70,40 @@ export function checkInit(arch: string, init: InitChoice): void {
     );
   }
   if (init.trim() === "") throw new RangeError("train: --init must be imagenet, none or a file path");
+}
+
+/**
+ * Re-draws every kernel of `model` from Glorot-uniform (Keras' and tfjs' default for convolutions and dense
+ * layers) with seeds derived from `seed`, so a run from random weights is reproducible: tfjs-layers otherwise
+ * seeds each initializer from `Math.random`. Biases and BatchNorm parameters start at their fixed values already.
+ *
+ * @param model the model.
+ * @param seed the run's seed.
+ * @returns the number of kernels drawn.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet, selectBackend } from "../model/mod.ts";
+ * await selectBackend("cpu");
+ * const a = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+ * const b = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+ * seedKernels(a, 7);
+ * seedKernels(b, 7);
+ * assert.deepEqual(await a.getLayer("conv1/conv").getWeights()[0].data(), await b.getLayer("conv1/conv").getWeights()[0].data());
+ * ```
+ */
+export function seedKernels(model: tfl.LayersModel, seed: number): number {
+  let n = 0;
+  for (const layer of model.layers) {
+    for (const weight of layer.weights) {
+      if (!weight.originalName.endsWith("/kernel")) continue;
+      const init = tfl.initializers.glorotUniform({ seed: (seed * 7919 + n++ * 104729) % 2 ** 31 });
+      tf.tidy(() => {
+        weight.write(init.apply(weight.shape as number[], "float32"));
+      });
+    }
+  }
+  return n;
 }
 
 /** Options of {@linkcode initializeWeights} and {@linkcode prepareInit}. */

@@ -236,3 +236,22 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
   source.dispose();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("train from random weights is reproducible from its seed (kernels drawn from it, not Math.random)", async () => {
+  const dir = await Deno.makeTempDir();
+  const cache = await writeSyntheticCache(dir, { images: 24, size: 16 });
+  const run = async (name: string, seed: number) => {
+    const s = await train(cache, join(dir, name), {
+      arch: "tiny",
+      epochs: 1,
+      batchSize: 8,
+      seed,
+      augment: null,
+    });
+    return s.best.val_loss;
+  };
+  const a = await run("a", 5), b = await run("b", 5), c = await run("c", 6);
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+  await Deno.remove(dir, { recursive: true });
+});
