@@ -18,6 +18,7 @@
 export * from "./cache_format.ts";
 export * from "./cache.ts";
 export * from "./decode.ts";
+export * from "./sniff.ts";
 export * from "./dicom.ts";
 export * from "./build_cache.ts";
 export * from "./merge.ts";
