@@ -9,6 +9,7 @@ import {
   fieldColumn,
   IMAGE_NAME,
   NihFormatError,
+  quoteFound,
   type RawBBoxRow,
   readInputFile,
   splitLines,
@@ -69,7 +70,8 @@ export function parseBoundingBoxes(text: string, options: { file?: string } = {}
   for (let i = 0; i < header.length || i < BBOX_HEADER.length; i++) {
     const want = i < BBOX_HEADER.length ? BBOX_HEADER[i] : "";
     if (header[i] !== want) {
-      const found = header[i] === undefined ? "nothing" : `"${header[i]}"`;
+      // Field 1 is not quoted: a file that is not a box list at all (a key passed by mistake) stays unprinted.
+      const found = header[i] === undefined ? "nothing" : i === 0 ? "something else" : quoteFound(header[i]);
       throw new NihFormatError(
         `header field ${i + 1} must be ${want === "" ? "empty" : `"${want}"`}, found ${found}` +
           ` (expected "Image Index,Finding Label,Bbox [x,y,w,h]" and optional trailing commas)`,

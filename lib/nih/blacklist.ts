@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { IMAGE_NAME, NihFormatError, readInputFile } from "./_format.ts";
+import { IMAGE_NAME, NihFormatError, quoteFound, readInputFile } from "./_format.ts";
 
 /** A parsed blacklist. */
 export interface Blacklist {
@@ -40,7 +40,9 @@ export function parseBlacklist(text: string, options: { file?: string } = {}): B
     const name = body.trim();
     if (name === "") continue;
     if (!IMAGE_NAME.test(name)) {
-      throw new NihFormatError(`expected an image name like 00000001_000.png, found "${name}"`, {
+      // Line 1 is not quoted: a file that is not a list at all (a key passed by mistake) stays unprinted.
+      const found = n === 0 ? "something else" : quoteFound(name);
+      throw new NihFormatError(`expected an image name like 00000001_000.png, found ${found}`, {
         file,
         line: n + 1,
         column: body.indexOf(name) + 1,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { IMAGE_NAME, NihFormatError, readInputFile } from "./_format.ts";
+import { IMAGE_NAME, NihFormatError, quoteFound, readInputFile } from "./_format.ts";
 import { type BoundingBoxTable, boxedPatients } from "./bbox.ts";
 import { applyBlacklist, type Blacklist } from "./blacklist.ts";
 import type { Entry, EntryTable } from "./entries.ts";
@@ -171,7 +171,9 @@ export function parseSplitList(text: string, options: { file?: string } = {}): S
     const name = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     const where = { file, line: i + 1, column: 1 };
     if (!IMAGE_NAME.test(name)) {
-      throw new NihFormatError(`expected an image name like 00000001_000.png, found "${name}"`, where);
+      // Line 1 is not quoted: a file that is not a list at all (a key passed by mistake) stays unprinted.
+      const found = i === 0 ? "something else" : quoteFound(name);
+      throw new NihFormatError(`expected an image name like 00000001_000.png, found ${found}`, where);
     }
     if (seen.has(name)) {
       throw new NihFormatError(`"${name}" is listed twice (first at line ${seen.get(name)})`, where);
