@@ -1,7 +1,8 @@
 /**
  * `deno task cxr serve` as a real subprocess on a real socket: the key setting, `Listening on` once the
  * model is loaded, scoring a real NIH PNG, 401 without the key, JSON log lines on stderr that never hold
- * the key, the ONNX engine with `--json`, and a SIGTERM that lets a request in flight finish.
+ * the key, the ONNX engine with `--json`, a SIGTERM that lets a request in flight finish, and HTTPS with
+ * `--tls-cert`/`--tls-key` and a self-signed certificate made in the test.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
 import { createDenseNet, saveBundle, selectBackend, writeBundleOnnx } from "../lib/model/mod.ts";
 import { FINDINGS } from "../lib/nih/mod.ts";
 import { parseScoreResponse } from "../lib/serve/mod.ts";
+import { selfSignedCertificate } from "./_tls.ts";
 
 const KEY = "cli-serve-key-7d41e0b2";
 const NIH_PNG = readFileSync(join(NIH_SAMPLE, "images", "00000427_000.png"));
@@ -63,7 +65,7 @@ async function serve(args: string[], env: Record<string, string>): Promise<Serve
     while (!(await reader.read()).done) { /* nothing more is expected */ }
   })();
   const firstLine = out.split("\n")[0];
-  const url = /^Listening on (http:\/\/\S+)$/.exec(firstLine)?.[1] ?? JSON.parse(firstLine || "{}").url;
+  const url = /^Listening on (https?:\/\/\S+)$/.exec(firstLine)?.[1] ?? JSON.parse(firstLine || "{}").url;
   return {
     url,
     firstLine,
@@ -155,6 +157,7 @@ Deno.test("serve --json on the ONNX engine (auto picks model.onnx), --no-auth wa
     engine: "onnx",
     modelVersion: "cli-v1",
     auth: false,
+    tls: false,
   });
   const res = await fetch(`${s.url}/score?heatmap=1&class=Nodule`, {
     method: "POST",
@@ -170,4 +173,55 @@ Deno.test("serve --json on the ONNX engine (auto picks model.onnx), --no-auth wa
   const { code, stderr } = await s.finish();
   assert.equal(code, 0);
   assert.match(stderr, /warning: --no-auth/);
+});
+
+Deno.test("serve --tls-cert/--tls-key: HTTPS only with a certificate made here; one flag alone or a wrong file is refused", async () => {
+  const tls = await selfSignedCertificate();
+  const cert = join(work.path, "tls.crt");
+  const key = join(work.path, "tls.key");
+  Deno.writeTextFileSync(cert, tls.cert);
+  Deno.writeTextFileSync(key, tls.key);
+  const env = { CXR_SCORING_KEY: KEY };
+  const base = ["serve", "--model", tfjsBundle, "--port", "0", "--backend", "cpu"];
+  const alone = await runCxr([...base, "--tls-cert", cert], { cwd: work.path, env });
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /--tls-cert and --tls-key go together/);
+  const missing = await runCxr([...base, "--tls-cert", cert, "--tls-key", `${key}.nope`], {
+    cwd: work.path,
+    env,
+  });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /Cannot read --tls-key ".*tls\.key\.nope"/);
+  const swapped = await runCxr([...base, "--tls-cert", key, "--tls-key", key], { cwd: work.path, env });
+  assert.equal(swapped.code, 1);
+  assert.match(swapped.stderr, /tls\.cert is not a PEM certificate/);
+  assert.ok(!swapped.stderr.includes(tls.key.split("\n")[1]), "the private key appears in stderr");
+
+  const s = await serve([
+    ...["--model", tfjsBundle, "--port", "0", "--engine", "tfjs", "--backend", "cpu"],
+    ...["--tls-cert", cert, "--tls-key", key, "--json"],
+  ], env);
+  const client = Deno.createHttpClient({ caCerts: [tls.cert] });
+  try {
+    assert.match(s.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(JSON.parse(s.firstLine).tls, true);
+    const res = await fetch(`${s.url}/score`, {
+      method: "POST",
+      body: NIH_PNG,
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "image/png" },
+      client,
+    });
+    assert.equal(res.status, 200);
+    assert.equal(parseScoreResponse(await res.text(), 200).model.version, "cli-v1");
+    assert.equal(res.headers.get("strict-transport-security"), "max-age=31536000");
+    // Nothing answers plain HTTP on that port, and a client that does not trust the certificate stops.
+    await assert.rejects(fetch(s.url.replace("https:", "http:") + "/healthz"), TypeError);
+    await assert.rejects(fetch(`${s.url}/healthz`), TypeError);
+  } finally {
+    client.close();
+    s.child.kill("SIGTERM");
+  }
+  const { code, stderr } = await s.finish();
+  assert.equal(code, 0);
+  assert.ok(!stderr.includes(KEY));
 });

@@ -4,19 +4,46 @@
  *
  * @module
  */
-import { choiceOption, type Command, intOption, stringOption, UsageError } from "./command.ts";
+import { readFileSync } from "node:fs";
+import {
+  choiceOption,
+  type Command,
+  intOption,
+  type OptionValues,
+  stringOption,
+  UsageError,
+} from "./command.ts";
 import { loadSettings } from "../config.ts";
 import { BACKENDS, ENGINES } from "../model/mod.ts";
-import { startScoringServer } from "../serve/mod.ts";
+import { startScoringServer, type TlsFiles } from "../serve/mod.ts";
+
+/** `--tls-cert` and `--tls-key`, both or neither, read from their files. */
+function tlsFiles(values: OptionValues): TlsFiles | undefined {
+  const cert = values["tls-cert"];
+  const key = values["tls-key"];
+  if (cert === undefined && key === undefined) return undefined;
+  if (typeof cert !== "string" || typeof key !== "string") {
+    throw new UsageError("--tls-cert and --tls-key go together: give both files (PEM) or neither");
+  }
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (e) {
+      throw new UsageError(`Cannot read ${flag} "${file}": ${(e as Error).message.split("\n")[0]}`);
+    }
+  };
+  return { cert: read("--tls-cert", cert), key: read("--tls-key", key) };
+}
 
 /**
- * The `serve` command. Once the model is loaded it prints `Listening on http://HOST:PORT` (with `--json`:
- * `{"url","engine","modelVersion","auth"}` instead); request logs go to stderr as JSON lines.
+ * The `serve` command. Once the model is loaded it prints `Listening on http://HOST:PORT` (`https://` with
+ * `--tls-cert`/`--tls-key`; with `--json`: `{"url","engine","modelVersion","auth","tls"}` instead); request
+ * logs go to stderr as JSON lines.
  */
 export const serveCommand: Command = {
   name: "serve",
   summary:
-    "Serve a model bundle over HTTP: POST /score, GET /model (its card), /healthz, /readyz, /metrics, a page at /.",
+    "Serve a model bundle over HTTP or HTTPS: POST /score, GET /model (its card), /healthz, /readyz, /metrics, a page at /.",
   details:
     "Clients send `Authorization: Bearer <key>` on /score and /metrics; GET /model (the model card as " +
     "Markdown, ?format=json the bundle metadata) needs no key. The key is the setting " +
@@ -64,6 +91,30 @@ export const serveCommand: Command = {
       description: "Largest request body in MiB.",
       defaultText: "20",
     },
+    "tls-cert": {
+      type: "string",
+      valueName: "FILE",
+      description: "TLS certificate chain (PEM): serve HTTPS only. Needs --tls-key.",
+    },
+    "tls-key": { type: "string", valueName: "FILE", description: "Private key of --tls-cert (PEM)." },
+    "headers-timeout-ms": {
+      type: "string",
+      valueName: "N",
+      description: "Time to finish the TLS handshake and send the request headers.",
+      defaultText: "10000",
+    },
+    "idle-timeout-ms": {
+      type: "string",
+      valueName: "N",
+      description: "Time a kept-alive connection may wait for its next request.",
+      defaultText: "65000",
+    },
+    "max-connections": {
+      type: "string",
+      valueName: "N",
+      description: "Connections open at once; more are closed on arrival.",
+      defaultText: "1024",
+    },
     "no-auth": { type: "boolean", description: "Serve without a key (prints a warning)." },
     "open-metrics": { type: "boolean", description: "Let /metrics be read without the key." },
   },
@@ -83,6 +134,7 @@ export const serveCommand: Command = {
         "No scoring key: set CXR_SCORING_KEY (at least 16 characters) or pass --no-auth to serve without one",
       );
     }
+    const tls = tlsFiles(values);
     if (!key) ctx.err("warning: --no-auth: anyone who can reach this port can score images");
     const server = await startScoringServer({
       model,
@@ -96,6 +148,10 @@ export const serveCommand: Command = {
       timeoutMs: intOption(values, "timeout-ms", { min: 1, max: 3_600_000, fallback: 30_000 }),
       maxBodyBytes: intOption(values, "max-body-mb", { min: 1, max: 1024, fallback: 20 }) * 1048576,
       openMetrics: values["open-metrics"] === true,
+      tls,
+      headersTimeoutMs: intOption(values, "headers-timeout-ms", { min: 1, max: 600_000, fallback: 10_000 }),
+      idleTimeoutMs: intOption(values, "idle-timeout-ms", { min: 1, max: 3_600_000, fallback: 65_000 }),
+      maxConnections: intOption(values, "max-connections", { min: 1, max: 1_000_000, fallback: 1024 }),
     });
     const stopped = Promise.withResolvers<string>();
     const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
@@ -108,7 +164,13 @@ export const serveCommand: Command = {
         const modelVersion = server.modelVersion;
         if (ctx.json) {
           ctx.out(
-            JSON.stringify({ url: server.url, engine: server.engine, modelVersion, auth: key !== null }),
+            JSON.stringify({
+              url: server.url,
+              engine: server.engine,
+              modelVersion,
+              auth: key !== null,
+              tls: tls !== undefined,
+            }),
           );
         } else {
           ctx.out(`Listening on ${server.url}`);

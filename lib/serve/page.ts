@@ -3,27 +3,16 @@
  * where a person enters the key, picks an X-ray and sees the 14 probabilities as bars and the heatmap over
  * the image. It posts the raw file to `/score?heatmap=1`.
  *
+ * The page runs under a strict Content-Security-Policy: its one inline script and its one inline style are
+ * allowed by their SHA-256 hashes (computed here from the very text served, so they cannot drift), nothing
+ * else runs, nothing is loaded from elsewhere, and no other site may frame it. The same headers go on every
+ * answer of the server ({@linkcode securityHeaders}).
+ *
  * @module
  */
+import { createHash } from "node:crypto";
 
-/**
- * The page's HTML. Element ids used by the browser test: `key`, `file`, `submit`, `status`, `bars`
- * (one `.bar` row per finding), `xray`, `heatmap`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.match(SCORING_PAGE_HTML, /<input id="file" type="file"/);
- * assert.ok(!/https?:\/\//.test(SCORING_PAGE_HTML)); // nothing fetched from elsewhere
- * ```
- */
-export const SCORING_PAGE_HTML: string = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Chest X-ray scoring</title>
-<style>
+const _STYLE = `
   body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 980px; color: #1d2630; padding: 0 1rem; }
   h1 { font-size: 1.4rem; margin-bottom: .2rem; }
   form { display: flex; gap: .8rem; flex-wrap: wrap; align-items: end; margin: 1rem 0; }
@@ -41,26 +30,9 @@ export const SCORING_PAGE_HTML: string = `<!doctype html>
   .bar.top .fill { background: #d9480f; }
   .bar .value { text-align: right; font-variant-numeric: tabular-nums; }
   .small { color: #666; font-size: .8rem; }
-</style>
-</head>
-<body>
-<h1>Chest X-ray scoring</h1>
-<div class="small">DenseNet-121, 14 ChestX-ray14 findings. Not a diagnosis.</div>
-<form id="form">
-  <label>Key <input id="key" type="password" autocomplete="off" placeholder="scoring key"></label>
-  <label>X-ray (PNG or JPEG) <input id="file" type="file" accept="image/png,image/jpeg,.dcm,application/dicom"></label>
-  <button id="submit" type="submit">Score</button>
-</form>
-<div id="status"></div>
-<main>
-  <div id="bars"></div>
-  <div class="images">
-    <img id="heatmap" alt="heatmap over the X-ray" hidden>
-    <img id="xray" alt="the X-ray" hidden>
-    <div id="model" class="small"></div>
-  </div>
-</main>
-<script>
+`;
+
+const _SCRIPT = `
 "use strict";
 const $ = (id) => document.getElementById(id);
 function setStatus(text, isError) {
@@ -115,7 +87,132 @@ $("form").addEventListener("submit", async (event) => {
     setStatus("Request failed: " + e.message, true);
   }
 });
-</script>
+`;
+
+/**
+ * The page's HTML. Element ids used by the browser test: `key`, `file`, `submit`, `status`, `bars`
+ * (one `.bar` row per finding), `xray`, `heatmap`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(SCORING_PAGE_HTML, /<input id="file" type="file"/);
+ * assert.ok(!/https?:\/\//.test(SCORING_PAGE_HTML)); // nothing fetched from elsewhere
+ * ```
+ */
+export const SCORING_PAGE_HTML: string = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Chest X-ray scoring</title>
+<style>${_STYLE}</style>
+</head>
+<body>
+<h1>Chest X-ray scoring</h1>
+<div class="small">DenseNet-121, 14 ChestX-ray14 findings. Not a diagnosis.</div>
+<form id="form">
+  <label>Key <input id="key" type="password" autocomplete="off" placeholder="scoring key"></label>
+  <label>X-ray (PNG or JPEG) <input id="file" type="file" accept="image/png,image/jpeg,.dcm,application/dicom"></label>
+  <button id="submit" type="submit">Score</button>
+</form>
+<div id="status"></div>
+<main>
+  <div id="bars"></div>
+  <div class="images">
+    <img id="heatmap" alt="heatmap over the X-ray" hidden>
+    <img id="xray" alt="the X-ray" hidden>
+    <div id="model" class="small"></div>
+  </div>
+</main>
+<script>${_SCRIPT}</script>
 </body>
 </html>
 `;
+
+function _hash(text: string): string {
+  return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
+}
+
+/**
+ * The Content-Security-Policy of the page, and of every other answer of the service: nothing by default;
+ * the page's own script and style by hash; images only from `blob:` (the X-ray picked) and `data:` (the
+ * heatmap); requests only to the service itself; no plugins, no `<base>`, no form posted anywhere, and no
+ * framing by any site (clickjacking).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(SCORING_PAGE_CSP, /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+\/]{43}='; /);
+ * assert.match(SCORING_PAGE_CSP, /frame-ancestors 'none'/);
+ * assert.ok(!SCORING_PAGE_CSP.includes("unsafe-inline"));
+ * ```
+ */
+export const SCORING_PAGE_CSP: string = [
+  "default-src 'none'",
+  `script-src ${_hash(_SCRIPT)}`,
+  `style-src ${_hash(_STYLE)}`,
+  "img-src blob: data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "object-src 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** Options of {@linkcode securityHeaders}. */
+export interface SecurityHeadersOptions {
+  /**
+   * The answer travels over TLS: add `Strict-Transport-Security` (one year) so browsers never try plain
+   * HTTP on this host again. Only sent over HTTPS; browsers ignore it over HTTP. @default false
+   */
+  hsts?: boolean;
+}
+
+/**
+ * The security headers the service puts on every answer: the {@linkcode SCORING_PAGE_CSP} policy,
+ * `X-Content-Type-Options: nosniff` (a JSON or Markdown answer is never sniffed into HTML),
+ * `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY` (frame-ancestors for older browsers) and, over
+ * TLS, `Strict-Transport-Security`. `Cache-Control` is the handler's: it differs per route.
+ *
+ * @param options `hsts` over TLS.
+ * @returns header names (lower case) and values.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const h = securityHeaders({ hsts: true });
+ * assert.equal(h["x-content-type-options"], "nosniff");
+ * assert.equal(h["strict-transport-security"], "max-age=31536000");
+ * assert.equal(securityHeaders()["strict-transport-security"], undefined);
+ * ```
+ */
+export function securityHeaders(options: SecurityHeadersOptions = {}): Record<string, string> {
+  return {
+    "content-security-policy": SCORING_PAGE_CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    ...(options.hsts ? { "strict-transport-security": "max-age=31536000" } : {}),
+  };
+}
+
+/**
+ * The page as an answer: the HTML with its content type and {@linkcode securityHeaders} (the CSP that lets
+ * its script and style run and nothing else).
+ *
+ * @returns a new `Response` each call (a body can be read once).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const res = scoringPageResponse();
+ * assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+ * assert.equal(res.headers.get("content-security-policy"), SCORING_PAGE_CSP);
+ * assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+ * assert.equal(await res.text(), SCORING_PAGE_HTML);
+ * ```
+ */
+export function scoringPageResponse(): Response {
+  return new Response(SCORING_PAGE_HTML, {
+    headers: { "content-type": "text/html; charset=utf-8", ...securityHeaders() },
+  });
+}

@@ -1,10 +1,27 @@
 /**
- * The scoring server: `Deno.serve` around {@linkcode createScoringHandler}. The socket listens first and the
- * model loads after, so Kubernetes probes get answers at once (`/healthz` 200, `/readyz` 503 until loaded).
+ * The scoring server: {@linkcode createScoringHandler} on a socket, over HTTP or HTTPS. The socket listens
+ * first and the model loads after, so Kubernetes probes get answers at once (`/healthz` 200, `/readyz` 503
+ * until loaded).
+ *
+ * It runs on `node:http`/`node:https` rather than `Deno.serve`, because `Deno.serve` has no time limit on
+ * reading a request's headers nor on idle kept-alive connections (denoland/deno#3515): 300 connections that
+ * never finish their headers would all stay open. Here a client has `headersTimeoutMs` to complete the TLS
+ * handshake and send its headers (then 408 and the connection closes), `idleTimeoutMs` between requests on
+ * a kept-alive connection, the whole request must arrive within the handler's time limit, and at most
+ * `maxConnections` are open at once. Every answer carries {@linkcode securityHeaders}.
  *
  * @module
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Secret } from "../config.ts";
 import {
@@ -16,6 +33,15 @@ import {
   selectBackend,
 } from "../model/mod.ts";
 import { createScoringHandler, type ScoringHandlerOptions } from "./handler.ts";
+import { securityHeaders } from "./page.ts";
+
+/** A TLS certificate chain and its private key, PEM text. */
+export interface TlsFiles {
+  /** The certificate, then any intermediates (PEM). */
+  cert: string;
+  /** The private key (PEM, PKCS#8 or the key type's own format). */
+  key: string;
+}
 
 /** Options of {@linkcode startScoringServer}. */
 export interface ScoringServerOptions extends Omit<ScoringHandlerOptions, "key"> {
@@ -31,11 +57,22 @@ export interface ScoringServerOptions extends Omit<ScoringHandlerOptions, "key">
   hostname?: string;
   /** Key clients must send; `null` = no authentication. */
   key?: Secret | string | null;
+  /** Serve HTTPS only with this certificate and key (HTTP/1.1). @default plain HTTP */
+  tls?: TlsFiles;
+  /** Time a client has to finish the TLS handshake and send the request line and headers. @default 10000 */
+  headersTimeoutMs?: number;
+  /**
+   * Time a kept-alive connection may wait for its next request. Above ingress-nginx's 60 s upstream
+   * keep-alive, so the proxy never reuses a connection this side is closing. @default 65000
+   */
+  idleTimeoutMs?: number;
+  /** Connections open at once; further ones are closed on arrival. @default 1024 */
+  maxConnections?: number;
 }
 
 /** A running scoring server. */
 export interface ScoringServer {
-  /** Its base URL, e.g. `http://127.0.0.1:8080`. */
+  /** Its base URL, e.g. `http://127.0.0.1:8080` (`https://` with `tls`). */
   url: string;
   /** Settles when the model is loaded (rejects with the load error; the server keeps answering 503). */
   ready: Promise<void>;
@@ -45,19 +82,119 @@ export interface ScoringServer {
   readonly modelVersion: string | null;
   /** Scoring requests open now. */
   readonly open: number;
+  /** Connections open now (idle and slow ones included). */
+  readonly connections: number;
   /**
    * Graceful stop: `/readyz` turns 503, open scoring requests finish (at most the request timeout + 1 s),
-   * then the socket closes and the model is freed.
+   * then the socket closes, idle connections are closed, and the model is freed.
    */
   close(): Promise<void>;
+}
+
+function _positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`startScoringServer: ${name} must be an integer >= 1, got ${value}`);
+  }
+  return value;
+}
+
+/** Checks up front that `tls` is a certificate and its own key (never quoting the key). */
+function _checkTls(tls: TlsFiles): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(tls.cert);
+  } catch (e) {
+    throw new TypeError(`startScoringServer: tls.cert is not a PEM certificate (${(e as Error).message})`, {
+      cause: e,
+    });
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch (e) {
+    throw new TypeError("startScoringServer: tls.key is not a PEM private key", { cause: e });
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new TypeError(
+      `startScoringServer: tls.key is not the private key of the certificate (${cert.subject})`,
+    );
+  }
+}
+
+const _HOST = /^(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The fetch `Request` for a node request, its body streaming with backpressure, and `discard`, which drops
+ * whatever of the body the handler did not read (an answer given before the body, such as 401, or a body
+ * refused as too large): node then reads and throws it away, bounded by the request time limit, so the
+ * client that is still sending gets the answer.
+ */
+function _toRequest(
+  req: IncomingMessage,
+  base: string,
+  signal: AbortSignal,
+): { request: Request; discard(): void } {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+  const host = headers.get("host");
+  const origin = host && _HOST.test(host) ? `${base.split("://")[0]}://${host}` : base;
+  const target = req.url ?? "/";
+  const url = target.startsWith("/") ? new URL(target, origin) : new URL(new URL(target).pathname, origin);
+  const method = req.method ?? "GET";
+  let body: ReadableStream<Uint8Array> | null = null;
+  let finished = false;
+  const discard = () => {
+    finished = true;
+    if (!req.complete) req.resume();
+  };
+  if (method !== "GET" && method !== "HEAD") {
+    body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        req.on("data", (chunk: Uint8Array) => {
+          if (finished) return;
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 0) <= 0) req.pause();
+        });
+        req.on("end", () => {
+          if (!finished) controller.close();
+          finished = true;
+        });
+        req.on("close", () => {
+          if (!finished && !req.complete) controller.error(new Error("the client closed the connection"));
+          finished = true;
+        });
+        req.on("error", (e) => {
+          if (!finished) controller.error(e);
+          finished = true;
+        });
+      },
+      pull() {
+        req.resume();
+      },
+      cancel: discard,
+    }, new ByteLengthQueuingStrategy({ highWaterMark: 65536 }));
+  }
+  const request = new Request(url, { method, headers, body, signal, duplex: "half" } as RequestInit);
+  return { request, discard };
+}
+
+async function _send(res: ServerResponse, answer: Response, head: boolean): Promise<void> {
+  // Every answer of this service is small (JSON, the page, the card, metrics): send it with its length.
+  const body = new Uint8Array(await answer.arrayBuffer());
+  res.statusCode = answer.status;
+  for (const [name, value] of answer.headers) res.setHeader(name, value);
+  if (!answer.headers.has("content-length") && !head) res.setHeader("content-length", body.byteLength);
+  res.end(head ? undefined : body);
 }
 
 /**
  * Starts the scoring server and begins loading the model.
  *
- * @param options model folder, engine, address, key and the handler's limits.
+ * @param options model folder, engine, address, key, TLS, connection limits and the handler's limits.
  * @returns once the socket listens (await `ready` for the model).
- * @throws {RangeError} for a bad port; `Deno.errors.AddrInUse` when the port is taken.
+ * @throws {RangeError} for a bad port or limit; {@linkcode TypeError} when `tls` is not a certificate and
+ * its private key; `Deno.errors.AddrInUse` when the port is taken.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -69,6 +206,7 @@ export interface ScoringServer {
  * await server.ready;
  * const res = await fetch(`${server.url}/readyz`);
  * assert.equal((await res.json()).status, "ready");
+ * assert.equal(res.headers.get("x-content-type-options"), "nosniff");
  * await server.close();
  * ```
  */
@@ -77,6 +215,11 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`startScoringServer: port must be an integer 0..65535, got ${port}`);
   }
+  const headersTimeout = _positive("headersTimeoutMs", options.headersTimeoutMs ?? 10_000);
+  const idleTimeout = _positive("idleTimeoutMs", options.idleTimeoutMs ?? 65_000);
+  const maxConnections = _positive("maxConnections", options.maxConnections ?? 1024);
+  const requestTimeout = (options.timeoutMs ?? 30_000) + headersTimeout;
+  if (options.tls) _checkTls(options.tls);
   const hostname = options.hostname ?? "127.0.0.1";
   let predictor: Predictor | null = null;
   const engine = options.engine ?? "auto";
@@ -88,20 +231,74 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
     return predictor;
   })();
   const handler = createScoringHandler(loading, options);
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    port,
-    hostname,
-    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
-    onError: () => new Response("internal error", { status: 500 }),
-  }, handler);
-  const addr = await listening.promise;
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const extra = Object.entries(securityHeaders({ hsts: options.tls !== undefined }));
+  const scheme = options.tls ? "https" : "http";
+  let base = `${scheme}://localhost`;
+
+  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
+    const gone = new AbortController();
+    res.on("close", () => {
+      if (!res.writableFinished) gone.abort(new Error("the client closed the connection"));
+    });
+    let answer: Response;
+    let discard: () => void = () => req.resume();
+    try {
+      const incoming = _toRequest(req, base, gone.signal);
+      discard = incoming.discard;
+      answer = await handler(incoming.request);
+    } catch {
+      // Only a request the fetch API cannot represent gets here (the handler itself never throws).
+      answer = Response.json(
+        { error: { status: 400, code: "bad_request", message: "The request cannot be read" } },
+        { status: 400 },
+      );
+    }
+    for (const [name, value] of extra) if (!answer.headers.has(name)) answer.headers.set(name, value);
+    discard();
+    if (res.destroyed) return;
+    try {
+      await _send(res, answer, req.method === "HEAD");
+    } catch {
+      res.destroy();
+    }
+  };
+  const timeouts = {
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: idleTimeout,
+    // node checks the header and request limits on this period (30 s by default: far too coarse).
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ ...timeouts, ...options.tls, handshakeTimeout: headersTimeout }, onRequest)
+    : createHttpServer(timeouts, onRequest);
+  server.maxConnections = maxConnections;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: Error & { code?: string }) => {
+      reject(
+        e.code === "EADDRINUSE"
+          ? new Deno.errors.AddrInUse(`Cannot listen on ${hostname}:${port}: the address is in use`, {
+            cause: e,
+          })
+          : e,
+      );
+    });
+    server.listen(port, hostname, () => resolve());
+  });
+  server.on("error", () => {}); // after listening, socket errors belong to their connections
+  const addr = server.address() as AddressInfo;
+  const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;
+  base = `${scheme}://${host}:${addr.port}`;
+  let connections = 0;
+  server.on(options.tls ? "secureConnection" : "connection", (socket) => {
+    connections++;
+    socket.once("close", () => connections--);
+  });
   let closed: Promise<void> | null = null;
   const ready = loading.then(() => {});
   ready.catch(() => {}); // handled by whoever awaits `ready`; the handler reports it on /readyz
   return {
-    url: `http://${host}:${addr.port}`,
+    url: base,
     ready,
     get engine() {
       return (predictor as Predictor | null)?.engine ?? null;
@@ -109,20 +306,28 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
     get open() {
       return handler.open;
     },
+    get connections() {
+      return connections;
+    },
     get modelVersion() {
       return (predictor as Predictor | null)?.metadata.modelVersion ?? null;
     },
     close() {
       closed ??= (async () => {
-        // Deno's shutdown() cuts request bodies still arriving, so let open scoring requests finish first
-        // (bounded by the request timeout), then stop.
+        // Let open scoring requests finish first (bounded by the request timeout), then stop listening,
+        // close connections as they turn idle, and cut whatever is left after a short grace.
         let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          handler.drain(),
-          new Promise((r) => timer = setTimeout(r, (options.timeoutMs ?? 30_000) + 1000)),
-        ]);
+        const wait = (ms: number) => new Promise((r) => timer = setTimeout(r, ms));
+        await Promise.race([handler.drain(), wait((options.timeoutMs ?? 30_000) + 1000)]);
         clearTimeout(timer);
-        await server.shutdown();
+        const stopped = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        await Promise.race([stopped, wait(2000)]);
+        clearTimeout(timer);
+        clearInterval(sweep);
+        server.closeAllConnections();
+        await stopped;
         await loading.then((p) => p.dispose(), () => {});
       })();
       return closed;
