@@ -6,7 +6,8 @@
  * `application/apply-patch+yaml`), GET of objects and lists (with `labelSelector`), DELETE. It records every
  * request, and simulates what the client must tell apart: a rollout that becomes ready after some polls, an
  * image that cannot be pulled, a crash loop, a progress deadline; an Indexed Job whose indexes complete over
- * polls, some of them failing; a LoadBalancer Service whose ingress points where the test says.
+ * polls, some of them failing; a LoadBalancer Service, and an Ingress (networking.k8s.io/v1, as an ingress
+ * controller would publish it), whose address points where the test says.
  *
  * @module
  */
@@ -45,6 +46,8 @@ export interface FakeKubeOptions {
   failure?: "ImagePullBackOff" | "CrashLoopBackOff" | "ProgressDeadlineExceeded" | "Unhealthy";
   /** Where a LoadBalancer Service's `status.loadBalancer.ingress` points (ip and port). */
   loadBalancer?: { ip: string; port: number };
+  /** Where an Ingress's `status.loadBalancer.ingress` points (what ingress-nginx publishes), and on what port. */
+  ingress?: { ip: string; port: number };
   /** Indexed Jobs: indexes that fail, and how many completions each GET adds. @default [] and 2 */
   job?: { failIndexes?: number[]; completionsPerPoll?: number };
 }
@@ -83,6 +86,7 @@ const GROUPS: Record<string, { kind: string; name: string; namespaced: boolean }
     namespaced: true,
   }],
   "/apis/policy/v1": [{ kind: "PodDisruptionBudget", name: "poddisruptionbudgets", namespaced: true }],
+  "/apis/networking.k8s.io/v1": [{ kind: "Ingress", name: "ingresses", namespaced: true }],
 };
 
 type Obj = Record<string, unknown> & {
@@ -267,6 +271,11 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
               : { type: "Complete", status: "True" },
           ]
           : [],
+      };
+    } else if (o.kind === "Ingress" && options.ingress) {
+      const lb = options.ingress;
+      out.status = {
+        loadBalancer: { ingress: [{ ip: lb.ip, ports: [{ port: lb.port, protocol: "TCP" }] }] },
       };
     } else if (o.kind === "Service" && o.spec?.type === "LoadBalancer" && options.loadBalancer) {
       const lb = options.loadBalancer;

@@ -1,6 +1,7 @@
 // `k8s render`, `deploy`, `undeploy` and `jobs run` as real subprocesses. The cluster is
 // tests/_fake_k8s_api.ts — a local HTTPS server answering like the Kubernetes API, not Kubernetes — and
-// behind its LoadBalancer address runs a real scoring server (startScoringServer) with a tiny model bundle.
+// behind its Ingress address runs a real scoring server over HTTPS (startScoringServer, a self-signed
+// certificate made in the test and trusted by the CLI through DENO_CERT) with a tiny model bundle.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { NIH_SAMPLE, runCxr, tempDir } from "./_fixtures.ts";
 import { startFakeKubeApi } from "./_fake_k8s_api.ts";
 import { startScoringServer } from "../lib/serve/mod.ts";
 import { tinyPredictor } from "../lib/serve/_testing.ts";
+import { selfSignedCertificate } from "./_tls.ts";
 
 const KEY = "cli-scoring-key-abcdef0123456789";
 const PNG = join(NIH_SAMPLE, "images", "00000100_000.png");
@@ -24,12 +26,15 @@ Deno.test("k8s render prints validated YAML with secrets masked; an unknown over
     "Service",
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
+    "Ingress",
   ]);
   assert.equal(docs[1].stringData.CXR_SCORING_KEY, "***");
   assert.equal(docs[2].spec.template.spec.containers[0].image, "me.azurecr.io/s:3");
+  assert.equal(docs[3].spec.type, "ClusterIP");
+  assert.ok(!r.stderr.includes("plain HTTP"), r.stderr);
   const bad = await runCxr(["k8s", "render", "--overlay", "gke"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--overlay must be one of: aks, local, gpu, jobs, base; got "gke"/);
+  assert.match(bad.stderr, /--overlay must be one of: aks, aks-lb, local, gpu, jobs, base; got "gke"/);
 });
 
 Deno.test("deploy --render-only writes the validated manifests and needs no cluster or key", async () => {
@@ -50,6 +55,37 @@ Deno.test("deploy --render-only writes the validated manifests and needs no clus
   );
   const docs = parseAllDocuments(readFileSync(out.out, "utf8")).map((d) => d.toJS());
   assert.equal(docs[2].spec.replicas, 1);
+
+  const lb = await runCxr([
+    ...[
+      "deploy",
+      "--image",
+      "cxr-scoring:dev",
+      "--overlay",
+      "aks-lb",
+      "--source-ranges",
+      "203.0.113.0/24, 10.1.0.0/16",
+    ],
+    ...["--render-only", dir.path],
+  ]);
+  assert.equal(lb.code, 0, lb.stderr);
+  const svc = parseAllDocuments(readFileSync(join(dir.path, "aks-lb.yaml"), "utf8")).map((d) => d.toJS())
+    .find((d) => d.kind === "Service");
+  assert.deepEqual(svc.spec.loadBalancerSourceRanges, ["203.0.113.0/24", "10.1.0.0/16"]);
+  const alone = await runCxr(["deploy", "--image", "x", "--tls-cert", "c.pem", "--render-only", dir.path]);
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /--tls-cert and --tls-key go together/);
+  const badRange = await runCxr([
+    "deploy",
+    "--image",
+    "x",
+    "--source-ranges",
+    "everyone",
+    "--render-only",
+    dir.path,
+  ]);
+  assert.equal(badRange.code, 1);
+  assert.match(badRange.stderr, /sourceRanges must be CIDR ranges/);
 });
 
 Deno.test({
@@ -61,6 +97,11 @@ Deno.test({
     using dir = tempDir();
     const bundle = join(dir.path, "bundle");
     await (await tinyPredictor(bundle)).dispose();
+    const tls = await selfSignedCertificate(["localhost"]);
+    const certFile = join(dir.path, "tls.crt");
+    const keyFile = join(dir.path, "tls.key");
+    Deno.writeTextFileSync(certFile, tls.cert);
+    Deno.writeTextFileSync(keyFile, tls.key);
     const scoring = await startScoringServer({
       model: bundle,
       engine: "tfjs",
@@ -68,16 +109,18 @@ Deno.test({
       port: 0,
       key: KEY,
       log: () => {},
+      tls,
     });
     await scoring.ready;
     const port = Number(new URL(scoring.url).port);
     const fake = await startFakeKubeApi(dir.path, {
       readyAfterPolls: 1,
-      loadBalancer: { ip: "127.0.0.1", port: port },
+      ingress: { ip: "127.0.0.1", port: port },
       job: { completionsPerPoll: 2 },
     });
     const k = ["--kubeconfig", fake.kubeconfig];
-    const env = { CXR_SCORING_KEY: KEY };
+    // The CLI trusts the test's certificate the way a user trusts a private CA.
+    const env = { CXR_SCORING_KEY: KEY, DENO_CERT: certFile };
     const printed: string[] = [];
     const cxr = async (args: string[], options: { env?: Record<string, string> } = { env }) => {
       const r = await runCxr(args, options);
@@ -86,7 +129,7 @@ Deno.test({
     };
     try {
       await t.step(
-        "deploy --score: applied, rolled out, scored through the LoadBalancer address",
+        "deploy --score: applied, rolled out, scored over HTTPS through the Ingress address",
         async () => {
           const r = await cxr([
             "deploy",
@@ -95,6 +138,7 @@ Deno.test({
             "cxr-scoring:1",
             "--replicas",
             "2",
+            ...["--ingress-host", "localhost", "--tls-cert", certFile, "--tls-key", keyFile],
             "--score",
             PNG,
             "--json",
@@ -104,9 +148,13 @@ Deno.test({
           assert.equal(out.server, fake.url);
           assert.equal(out.namespace, "cxr");
           assert.equal(out.overlay, "aks");
-          assert.equal(out.applied.length, 6);
+          assert.equal(out.applied.length, 8);
           assert.deepEqual([out.rollout.done, out.rollout.available, out.rollout.desired], [true, 2, 2]);
-          assert.equal(out.address.url, `http://127.0.0.1:${port}`);
+          assert.equal(out.address.url, `https://localhost:${port}`);
+          assert.match(
+            r.stderr,
+            /endpoint https:\/\/localhost:\d+ \(point the DNS name localhost at 127\.0\.0\.1/,
+          );
           assert.equal(out.score.model.version, "tiny-v1");
           assert.equal(typeof out.score.top.probability, "number");
           assert.match(r.stderr, /applied Deployment cxr\/cxr-scoring/);
@@ -118,6 +166,16 @@ Deno.test({
         assert.equal(r.code, 2);
         assert.match(r.stderr, /CXR_SCORING_KEY is not set/);
       });
+      await t.step(
+        "deploy --overlay aks without --ingress-host is refused before touching the cluster",
+        async () => {
+          const before = fake.requests.length;
+          const r = await cxr(["deploy", ...k, "--image", "cxr-scoring:1"]);
+          assert.equal(r.code, 1);
+          assert.match(r.stderr, /the aks overlay needs ingressHost \(--ingress-host\)/);
+          assert.equal(fake.requests.length, before);
+        },
+      );
       await t.step("a rollout stuck on ImagePullBackOff exits 1 with the reason", async () => {
         fake.options.failure = "ImagePullBackOff";
         const r = await cxr(["deploy", ...k, "--image", "cxr-scoring:nope", "--overlay", "local"]);
@@ -185,6 +243,7 @@ Deno.test({
         assert.equal(kinds.at(-1), "Namespace");
         for (
           const kind of [
+            "Ingress",
             "Job",
             "Deployment",
             "Service",
@@ -200,6 +259,7 @@ Deno.test({
       const all = printed.join("\n");
       assert.ok(!all.includes(fake.token), "kubeconfig token printed");
       assert.ok(!all.includes(KEY), "scoring key printed");
+      assert.ok(!all.includes(tls.key.split("\n")[1]), "TLS private key printed");
     } finally {
       await fake.close();
       await scoring.close();

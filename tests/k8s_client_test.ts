@@ -1,22 +1,26 @@
 // The k8s client (lib/deploy/k8s.ts) against tests/_fake_k8s_api.ts: a local HTTPS server that answers like
-// the Kubernetes API server — there is no real Kubernetes here. Behind the fake LoadBalancer address runs a
-// real scoring server (startScoringServer, lib/serve) with a tiny real model bundle.
+// the Kubernetes API server — there is no real Kubernetes here. Behind the fake Ingress (or LoadBalancer)
+// address runs a real scoring server over HTTPS (startScoringServer, lib/serve, with a self-signed
+// certificate made in the test) with a tiny real model bundle.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { NIH_SAMPLE, tempDir } from "./_fixtures.ts";
+import { NIH_SAMPLE, REPO_ROOT, tempDir } from "./_fixtures.ts";
 import { type FakeKubeOptions, makeClientCertificate, startFakeKubeApi } from "./_fake_k8s_api.ts";
 import {
   deploy,
   type DeployEvent,
   JobFailedError,
   KubeApiError,
+  MissingTlsSecretError,
+  PlainHttpError,
   RolloutFailedError,
   RolloutTimeoutError,
   runIndexedJob,
   undeploy,
 } from "../lib/deploy/k8s.ts";
-import { scoreRemote, startScoringServer } from "../lib/serve/mod.ts";
+import { parseScoreResponse, startScoringServer } from "../lib/serve/mod.ts";
+import { selfSignedCertificate } from "./_tls.ts";
 import { tinyPredictor } from "../lib/serve/_testing.ts";
 import { redactSecrets } from "../lib/config.ts";
 
@@ -36,9 +40,10 @@ async function withFake<T>(
   }
 }
 
-Deno.test("k8s client against a fake API server (no real Kubernetes here): deploy applies, waits, scores through the Service, undeploy deletes", async () => {
+Deno.test("k8s client against a fake API server (no real Kubernetes here): deploy applies, waits, scores over HTTPS through the Ingress, undeploy deletes", async () => {
   using bundle = tempDir();
   await (await tinyPredictor(bundle.path)).dispose();
+  const tls = await selfSignedCertificate(["localhost"]);
   const scoring = await startScoringServer({
     model: bundle.path,
     engine: "tfjs",
@@ -46,31 +51,37 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
     port: 0,
     key: KEY,
     log: () => {},
+    tls,
   });
   await scoring.ready;
   const port = Number(new URL(scoring.url).port);
+  const client = Deno.createHttpClient({ caCerts: [tls.cert] });
   try {
     await withFake(
-      { readyAfterPolls: 3, loadBalancer: { ip: "127.0.0.1", port: port } },
+      { readyAfterPolls: 3, ingress: { ip: "127.0.0.1", port: port } },
       async (fake) => {
         const events: DeployEvent[] = [];
         const result = await deploy(fake.kubeconfig, "cxracr.azurecr.io/cxr-scoring:t1", {
           overlay: "aks",
           replicas: 2,
           scoringKey: KEY,
+          ingressHost: "localhost",
+          tls,
           pollMs: 5,
           onProgress: (e) => events.push(e),
         });
         assert.deepEqual(result.applied.map((r) => r.kind), [
           "Namespace",
           "Secret",
+          "Secret",
           "Deployment",
           "Service",
           "HorizontalPodAutoscaler",
           "PodDisruptionBudget",
+          "Ingress",
         ]);
         const patches = fake.requests.filter((r) => r.method === "PATCH");
-        assert.equal(patches.length, 6);
+        assert.equal(patches.length, 8);
         for (const p of patches) {
           assert.equal(p.contentType, "application/apply-patch+yaml");
           assert.match(p.query, /fieldManager=cxr/);
@@ -79,9 +90,19 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
         assert.ok(fake.requests.every((r) => r.authorization === `Bearer ${fake.token}`));
         const secret = JSON.parse(patches.find((p) => p.path.endsWith("/secrets/cxr-scoring-key"))!.body);
         assert.equal(secret.stringData.CXR_SCORING_KEY, KEY);
+        const tlsSecret = JSON.parse(patches.find((p) => p.path.endsWith("/secrets/cxr-scoring-tls"))!.body);
+        assert.equal(tlsSecret.type, "kubernetes.io/tls");
+        assert.equal(atob(tlsSecret.data["tls.key"]), tls.key);
         const dep = JSON.parse(patches.find((p) => p.path.endsWith("/deployments/cxr-scoring"))!.body);
         assert.equal(dep.spec.replicas, 2);
         assert.equal(dep.spec.template.spec.containers[0].image, "cxracr.azurecr.io/cxr-scoring:t1");
+        const svc = JSON.parse(patches.find((p) => p.path.endsWith("/services/cxr-scoring"))!.body);
+        assert.equal(svc.spec.type, "ClusterIP");
+        const ing = JSON.parse(
+          patches.find((p) => p.path === "/apis/networking.k8s.io/v1/namespaces/cxr/ingresses/cxr-scoring")!
+            .body,
+        );
+        assert.deepEqual(ing.spec.tls, [{ hosts: ["localhost"], secretName: "cxr-scoring-tls" }]);
 
         const rollouts = events.filter((e) => e.type === "rollout").map((e) =>
           e.type === "rollout" && e.status
@@ -90,22 +111,27 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
         assert.deepEqual(rollouts.map((s) => s && s.available), [0, 0, 2]);
         assert.ok(rollouts[0] && rollouts[0].waiting.includes("ContainerCreating"));
         assert.equal(result.rollout?.done, true);
-        assert.equal(result.address?.type, "LoadBalancer");
-        assert.equal(result.address?.url, `http://127.0.0.1:${port}`);
-        assert.equal(result.address?.clusterUrl, "http://cxr-scoring.cxr.svc:80");
+        assert.equal(result.address?.type, "Ingress");
+        assert.equal(result.address?.url, `https://localhost:${port}`);
+        assert.equal(result.address?.clusterUrl, "http://cxr-scoring.cxr.svc");
+        assert.match(result.address?.note ?? "", /point the DNS name localhost at 127\.0\.0\.1/);
 
-        const answer = await scoreRemote(result.address!.url!, readFileSync(SAMPLE), {
-          key: KEY,
-          heatmap: true,
-        });
+        const score = (key: string) =>
+          fetch(`${result.address!.url}/score?heatmap=1`, {
+            method: "POST",
+            body: readFileSync(SAMPLE),
+            headers: { authorization: `Bearer ${key}`, "content-type": "image/png" },
+            client,
+          });
+        const res = await score(KEY);
+        const answer = parseScoreResponse(await res.text(), res.status);
         assert.equal(Object.keys(answer.probabilities).length, 14);
         assert.equal(answer.model.version, "tiny-v1");
         const png = Uint8Array.from(atob(answer.heatmap!), (c) => c.charCodeAt(0));
         assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
-        await assert.rejects(
-          scoreRemote(result.address!.url!, readFileSync(SAMPLE), { key: "wrong-key-0123456789" }),
-          /401|unauthorized/i,
-        );
+        const denied = await score("wrong-key-0123456789");
+        assert.equal(denied.status, 401);
+        await denied.body?.cancel();
 
         // Something cxr did not create stays.
         fake.objects.set("/api/v1/namespaces/cxr/configmaps/theirs", {
@@ -114,10 +140,13 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
           metadata: { name: "theirs", namespace: "cxr", labels: { team: "other" } },
         });
         const gone = await undeploy(fake.kubeconfig, { keepNamespace: true });
+        assert.equal(gone.deleted[0].kind, "Ingress", "the way in closes first");
         assert.deepEqual(gone.deleted.map((r) => r.kind).sort(), [
           "Deployment",
           "HorizontalPodAutoscaler",
+          "Ingress",
           "PodDisruptionBudget",
+          "Secret",
           "Secret",
           "Service",
         ]);
@@ -154,8 +183,91 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
       },
     );
   } finally {
+    client.close();
     await scoring.close();
   }
+});
+
+Deno.test("k8s client against a fake API server (no real Kubernetes here): deploy refuses plain HTTP, a placeholder host and a missing TLS Secret before applying anything; aks-lb is HTTPS", async () => {
+  await withFake({ readyAfterPolls: 1, loadBalancer: { ip: "127.0.0.1", port: 443 } }, async (fake) => {
+    await assert.rejects(
+      deploy(fake.kubeconfig, "cxr-scoring:1", { overlay: "aks", scoringKey: KEY }),
+      /the aks overlay needs ingressHost \(--ingress-host\).*"cxr\.example\.com" is a placeholder/,
+    );
+    const e = await deploy(fake.kubeconfig, "cxr-scoring:1", {
+      overlay: "aks",
+      ingressHost: "cxr.example.org",
+      scoringKey: KEY,
+    }).then(() => assert.fail("deploy succeeded"), (e) => e as MissingTlsSecretError);
+    assert.ok(e instanceof MissingTlsSecretError, String(e));
+    assert.match(
+      e.message,
+      /The TLS Secret "cxr\/cxr-scoring-tls" is not in the cluster.*kubectl create secret tls cxr-scoring-tls -n cxr/,
+    );
+    assert.ok(!fake.requests.some((r) => r.method === "PATCH"), "something was applied");
+
+    // A Secret the user made beforehand is enough; with cert-manager nothing is checked.
+    fake.objects.set("/api/v1/namespaces/cxr/secrets/cxr-scoring-tls", {
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "kubernetes.io/tls",
+      metadata: { name: "cxr-scoring-tls", namespace: "cxr" },
+    });
+    const lb = await deploy(fake.kubeconfig, "cxr-scoring:1", {
+      overlay: "aks-lb",
+      scoringKey: KEY,
+      sourceRanges: ["203.0.113.0/24"],
+      pollMs: 5,
+    });
+    assert.equal(lb.address?.type, "LoadBalancer");
+    assert.equal(lb.address?.url, "https://127.0.0.1:443");
+    assert.equal(lb.address?.clusterUrl, "https://cxr-scoring.cxr.svc:443");
+    const svc = JSON.parse(
+      fake.requests.find((r) => r.method === "PATCH" && r.path.endsWith("/services/cxr-scoring"))!.body,
+    );
+    assert.deepEqual(svc.spec.loadBalancerSourceRanges, ["203.0.113.0/24"]);
+    assert.ok(!lb.applied.some((r) => r.name === "cxr-scoring-tls"), "the user's Secret is left alone");
+
+    fake.objects.delete("/api/v1/namespaces/cxr/secrets/cxr-scoring-tls");
+    const issued = await deploy(fake.kubeconfig, "cxr-scoring:1", {
+      overlay: "aks",
+      ingressHost: "cxr.example.org",
+      certManagerIssuer: "letsencrypt",
+      scoringKey: KEY,
+      wait: false,
+    });
+    assert.equal(issued.applied.at(-1)?.kind, "Ingress");
+  });
+  await withFake({}, async (fake) => {
+    // The aks overlay as it was (a public LoadBalancer to plain HTTP) is refused without a request.
+    using dir = tempDir();
+    const root = join(dir.path, "k8s");
+    cpSync(join(REPO_ROOT, "k8s"), root, { recursive: true });
+    writeFileSync(
+      join(root, "overlays/local/kustomization.yaml"),
+      readFileSync(join(root, "overlays/local/kustomization.yaml"), "utf8").replace(
+        "patches:\n",
+        "patches:\n  - target: {kind: Service, name: cxr-scoring}\n    patch: |-\n      - {op: replace, path: /spec/type, value: LoadBalancer}\n",
+      ),
+    );
+    const e = await deploy(fake.kubeconfig, "cxr-scoring:1", {
+      overlay: "local",
+      k8sDir: root,
+      scoringKey: KEY,
+    })
+      .then(() => assert.fail("deploy succeeded"), (e) => e as PlainHttpError);
+    assert.ok(e instanceof PlainHttpError, String(e));
+    assert.match(e.exposures[0], /LoadBalancer Service "cxr-scoring": port 80 reaches container "scoring"/);
+    assert.equal(fake.requests.length, 0);
+    const allowed = await deploy(fake.kubeconfig, "cxr-scoring:1", {
+      overlay: "local",
+      k8sDir: root,
+      scoringKey: KEY,
+      allowPlainHttp: true,
+      wait: false,
+    });
+    assert.equal(allowed.applied.length, 6);
+  });
 });
 
 for (

@@ -11,6 +11,7 @@ import {
   type Command,
   type CommandContext,
   intOption,
+  type OptionValues,
   stringOption,
   UsageError,
 } from "./command.ts";
@@ -21,8 +22,10 @@ import {
   K8S_DIR,
   type K8sObject,
   OVERLAYS,
+  plainHttpExposures,
   renderKustomization,
   renderOverlay,
+  type RenderOverlayOptions,
   toYaml,
   undeploy,
   validateManifests,
@@ -41,7 +44,36 @@ function describeEvent(e: DeployEvent): string {
     return `rollout ${s.deployment}: ${s.available}/${s.desired} available` +
       `${waiting ? ` (waiting: ${waiting})` : ""}${probes}`;
   }
-  return e.address.url ? `endpoint ${e.address.url}` : `no outside address: ${e.address.note}`;
+  if (!e.address.url) return `no outside address: ${e.address.note}`;
+  return `endpoint ${e.address.url}${e.address.note ? ` (${e.address.note})` : ""}`;
+}
+
+/** The transport options of `deploy`: Ingress host, TLS Secret, issuer, source ranges, plain HTTP. */
+function transportOptions(values: OptionValues): Omit<RenderOverlayOptions, "overlay" | "image"> {
+  const str = (name: string) => typeof values[name] === "string" ? values[name] as string : undefined;
+  const cert = str("tls-cert");
+  const key = str("tls-key");
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together: give both files (PEM) or neither");
+  }
+  if (cert !== undefined && str("cert-manager-issuer") !== undefined) {
+    throw new UsageError("--tls-cert/--tls-key and --cert-manager-issuer exclude each other");
+  }
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (e) {
+      throw new UsageError(`Cannot read ${flag} "${file}": ${(e as Error).message.split("\n")[0]}`);
+    }
+  };
+  const ranges = str("source-ranges");
+  return {
+    ingressHost: str("ingress-host"),
+    certManagerIssuer: str("cert-manager-issuer"),
+    tls: cert !== undefined ? { cert: read("--tls-cert", cert), key: read("--tls-key", key!) } : undefined,
+    sourceRanges: ranges === undefined ? undefined : ranges.split(",").map((r) => r.trim()).filter(Boolean),
+    allowPlainHttp: values["allow-plain-http"] === true,
+  };
 }
 
 function renderOnly(dir: string, objects: K8sObject[], overlay: string, ctx: CommandContext): void {
@@ -62,8 +94,15 @@ export const deployCommand: Command = {
   details:
     "Renders and validates k8s/overlays/<overlay>, applies it with server-side apply (field manager cxr), " +
     "watches the rollout until ready or failed with the reason (image pull, crash loop, progress deadline) and " +
-    "reads the Service address. The Secret gets CXR_SCORING_KEY from the settings. --render-only DIR writes the " +
-    "validated manifests (secrets masked) and touches no cluster. --score FILE then scores one image there.",
+    "reads the address. The Secret gets CXR_SCORING_KEY from the settings. --render-only DIR writes the " +
+    "validated manifests (secrets masked) and touches no cluster. --score FILE then scores one image there. " +
+    "Overlays: aks (HTTPS through an ingress-nginx Ingress at --ingress-host; the Service stays inside the " +
+    "cluster), aks-lb (an Azure LoadBalancer on port 443 to pods that serve HTTPS themselves, limited to " +
+    "--source-ranges), local (ClusterIP only). The TLS certificate is the Secret cxr-scoring-tls: created from " +
+    "--tls-cert/--tls-key, issued by cert-manager (--cert-manager-issuer, aks), or already in the namespace " +
+    "(checked before anything is applied). Manifests that would publish plain HTTP outside the cluster are " +
+    "refused unless --allow-plain-http. --score over HTTPS trusts the system's CAs; for a private CA run with " +
+    "DENO_CERT=ca.pem.",
   options: {
     kubeconfig: {
       type: "string",
@@ -71,7 +110,38 @@ export const deployCommand: Command = {
       description: "Kubeconfig (an AKS one works unchanged).",
     },
     image: { type: "string", valueName: "IMAGE", required: true, description: "Scoring image to run." },
-    overlay: { type: "string", valueName: "NAME", description: "aks or local.", defaultText: "aks" },
+    overlay: {
+      type: "string",
+      valueName: "NAME",
+      description: `${OVERLAYS.join(", ")}.`,
+      defaultText: "aks",
+    },
+    "ingress-host": {
+      type: "string",
+      valueName: "NAME",
+      description: "DNS name of the Ingress (aks): what clients call; the certificate must name it.",
+    },
+    "tls-cert": {
+      type: "string",
+      valueName: "FILE",
+      description: "Certificate (PEM) for the TLS Secret cxr-scoring-tls, created with the rest.",
+    },
+    "tls-key": { type: "string", valueName: "FILE", description: "Private key (PEM) of --tls-cert." },
+    "cert-manager-issuer": {
+      type: "string",
+      valueName: "NAME",
+      description: "cert-manager ClusterIssuer that issues the Ingress's certificate (aks).",
+    },
+    "source-ranges": {
+      type: "string",
+      valueName: "CIDR,...",
+      description: "Client networks let in: loadBalancerSourceRanges (aks-lb), the Ingress allow-list (aks).",
+      defaultText: "everyone",
+    },
+    "allow-plain-http": {
+      type: "boolean",
+      description: "Deploy even if the manifests publish plain HTTP outside the cluster.",
+    },
     replicas: { type: "string", valueName: "N", description: "Replicas (the HPA minimum follows)." },
     namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
     context: {
@@ -101,8 +171,14 @@ export const deployCommand: Command = {
       ? undefined
       : intOption(values, "replicas", { min: 1, max: 1000 });
     const namespace = typeof values.namespace === "string" ? values.namespace : undefined;
+    const transport = transportOptions(values);
     if (typeof values["render-only"] === "string") {
-      renderOnly(values["render-only"], renderOverlay({ overlay, image, replicas, namespace }), overlay, ctx);
+      renderOnly(
+        values["render-only"],
+        renderOverlay({ overlay, image, replicas, namespace, ...transport }),
+        overlay,
+        ctx,
+      );
       return;
     }
     const kubeconfig = stringOption(values, "kubeconfig");
@@ -117,6 +193,7 @@ export const deployCommand: Command = {
       replicas,
       namespace,
       scoringKey: key,
+      ...transport,
       context: typeof values.context === "string" ? values.context : undefined,
       wait: !values["no-wait"],
       timeoutSeconds: intOption(values, "timeout", { min: 1, fallback: 600 }),
@@ -169,7 +246,7 @@ export const undeployCommand: Command = {
   },
 };
 
-const RENDERABLE = ["aks", "local", "gpu", "jobs", "base"] as const;
+const RENDERABLE = ["aks", "aks-lb", "local", "gpu", "jobs", "base"] as const;
 
 /** `k8s render`: YAML on stdout (secrets masked); with `--json`: `{overlay, validated, objects: [...]}`. */
 export const k8sRenderCommand: Command = {
@@ -183,8 +260,8 @@ export const k8sRenderCommand: Command = {
       description: RENDERABLE.join(", ") + ".",
       defaultText: "aks",
     },
-    image: { type: "string", valueName: "IMAGE", description: "Scoring image (aks, local, base)." },
-    replicas: { type: "string", valueName: "N", description: "Replicas (aks, local, base)." },
+    image: { type: "string", valueName: "IMAGE", description: "Scoring image (aks, aks-lb, local, base)." },
+    replicas: { type: "string", valueName: "N", description: "Replicas (aks, aks-lb, local, base)." },
     namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
   },
   run(values, ctx) {
@@ -200,6 +277,9 @@ export const k8sRenderCommand: Command = {
       namespace: typeof values.namespace === "string" ? values.namespace : undefined,
     });
     validateManifests(objects);
+    for (const line of plainHttpExposures(objects)) {
+      ctx.err(`warning: plain HTTP outside the cluster: ${line}`);
+    }
     const yaml = toYaml(objects);
     if (ctx.json) ctx.out(JSON.stringify({ overlay, validated: true, yaml, objects: refs(objects) }));
     else ctx.out(yaml.trimEnd());

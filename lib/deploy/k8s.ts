@@ -1,8 +1,9 @@
 /**
- * The Kubernetes step: render an overlay of `k8s/` and validate it, apply it with server-side apply, watch
- * the rollout, read the Service's address, call `/score` with the key, and delete everything it created
- * (label `app.kubernetes.io/managed-by: cxr`); run Indexed Jobs and watch their shards. Credentials come from
- * a kubeconfig (an AKS one works unchanged) and are never printed.
+ * The Kubernetes step: render an overlay of `k8s/` and validate it, refuse one that would publish plain HTTP,
+ * apply it with server-side apply, watch the rollout, read the address (the Ingress's, over HTTPS, or the
+ * Service's), call `/score` with the key, and delete everything it created (label
+ * `app.kubernetes.io/managed-by: cxr`); run Indexed Jobs and watch their shards. Credentials come from a
+ * kubeconfig (an AKS one works unchanged) and are never printed.
  *
  * @module
  */
@@ -18,10 +19,18 @@ import {
   type ObjectRef,
   SYSTEM_NAMESPACES,
 } from "./k8s_client.ts";
-import { type K8sObject, renderKustomization } from "./k8s_render.ts";
+import { type IngressAddress, ingressAddress, requireTlsSecret } from "./k8s_ingress.ts";
+import {
+  containersOf,
+  type K8sObject,
+  renderKustomization,
+  servesTls,
+  tlsSecretNames,
+} from "./k8s_render.ts";
 import { type RolloutStatus, type ServiceAddress, serviceAddress, waitForRollout } from "./k8s_rollout.ts";
 import { type JobKind, type JobStatus, renderIndexedJob, watchJob } from "./k8s_jobs.ts";
-import { validateManifests } from "./k8s_validate.ts";
+import { applyTransportOptions, type TransportOptions } from "./k8s_transport.ts";
+import { PlainHttpError, plainHttpExposures, validateManifests } from "./k8s_validate.ts";
 
 export * from "./k8s_client.ts";
 export * from "./k8s_render.ts";
@@ -29,11 +38,16 @@ export * from "./k8s_rollout.ts";
 export * from "./k8s_jobs.ts";
 export * from "./k8s_validate.ts";
 export * from "./k8s_notebook.ts";
+export * from "./k8s_ingress.ts";
+export * from "./k8s_transport.ts";
 
 /** The repository's `k8s/` folder. */
 export const K8S_DIR: string = fileURLToPath(new URL("../../k8s/", import.meta.url));
-/** Overlays of the scoring service. */
-export const OVERLAYS = ["aks", "local"] as const;
+/**
+ * Overlays of the scoring service: `aks` (HTTPS through an ingress-nginx Ingress, ClusterIP Service),
+ * `aks-lb` (an Azure LoadBalancer to pods that serve HTTPS themselves), `local` (ClusterIP only).
+ */
+export const OVERLAYS = ["aks", "aks-lb", "local"] as const;
 /** An overlay of {@linkcode OVERLAYS}. */
 export type Overlay = typeof OVERLAYS[number];
 
@@ -41,10 +55,10 @@ export type Overlay = typeof OVERLAYS[number];
 export type DeployEvent =
   | { type: "applied"; kind: string; name: string; namespace?: string }
   | { type: "rollout"; status: RolloutStatus }
-  | { type: "address"; address: ServiceAddress };
+  | { type: "address"; address: ServiceAddress | IngressAddress };
 
 /** Options of {@linkcode renderOverlay}. */
-export interface RenderOverlayOptions {
+export interface RenderOverlayOptions extends TransportOptions {
   /** @default "aks" */
   overlay?: Overlay;
   /** Scoring image; default the overlay's. */
@@ -55,14 +69,18 @@ export interface RenderOverlayOptions {
   scoringKey?: Secret | string;
   /** The `k8s/` folder. @default {@linkcode K8S_DIR} */
   k8sDir?: string;
+  /** Render manifests that publish plain HTTP outside the cluster. @default false */
+  allowPlainHttp?: boolean;
 }
 
 /**
- * Renders an overlay of the scoring service and validates it (schemas and cross-references). In a system
- * namespace (`default`, `kube-system`, ...) the Namespace object is left out.
+ * Renders an overlay of the scoring service and validates it (schemas and cross-references), and refuses
+ * one that would publish plain HTTP outside the cluster unless `allowPlainHttp`. In a system namespace
+ * (`default`, `kube-system`, ...) the Namespace object is left out.
  *
- * @throws {RangeError} For an unknown overlay.
+ * @throws {RangeError} For an unknown overlay or a bad host, range or issuer.
  * @throws {ManifestValidationError} When the manifests have problems.
+ * @throws {PlainHttpError} When they would publish plain HTTP and `allowPlainHttp` is not set.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -70,6 +88,10 @@ export interface RenderOverlayOptions {
  * assert.deepEqual(objects.map((o) => o.kind), ["Namespace", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]);
  * assert.ok(objects.every((o) => o.kind === "Namespace" ? o.metadata.name === "demo" : o.metadata.namespace === "demo"));
  * assert.ok(!renderOverlay({ namespace: "default" }).some((o) => o.kind === "Namespace"));
+ * const aks = renderOverlay({ overlay: "aks", ingressHost: "cxr.example.org", sourceRanges: ["203.0.113.0/24"] });
+ * const ingress = aks.find((o) => o.kind === "Ingress")!;
+ * assert.deepEqual((ingress.spec as { tls: unknown }).tls, [{ hosts: ["cxr.example.org"], secretName: "cxr-scoring-tls" }]);
+ * assert.equal((aks.find((o) => o.kind === "Service")!.spec as { type: string }).type, "ClusterIP");
  * ```
  */
 export function renderOverlay(options: RenderOverlayOptions = {}): K8sObject[] {
@@ -84,7 +106,10 @@ export function renderOverlay(options: RenderOverlayOptions = {}): K8sObject[] {
     namespace: options.namespace,
     scoringKey: key === undefined ? undefined : typeof key === "string" ? key : key.reveal(),
   });
+  applyTransportOptions(objects, options);
   validateManifests(objects);
+  const plain = plainHttpExposures(objects);
+  if (plain.length > 0 && !options.allowPlainHttp) throw new PlainHttpError(plain);
   // A system namespace already exists and is not ours: applying it would label it managed-by=cxr.
   return objects.filter((o) => !(o.kind === "Namespace" && SYSTEM_NAMESPACES.includes(o.metadata.name)));
 }
@@ -112,7 +137,8 @@ export interface DeployResult {
   image: string;
   applied: ObjectRef[];
   rollout?: RolloutStatus;
-  address?: ServiceAddress;
+  /** The Ingress's address (`https://HOST`) where the overlay has one, else the Service's. */
+  address?: ServiceAddress | IngressAddress;
 }
 
 async function applyAll(
@@ -131,14 +157,18 @@ async function applyAll(
 }
 
 /**
- * Deploys the scoring service: render + validate the overlay, apply every object, wait for the rollout, read
- * the address.
+ * Deploys the scoring service: render + validate the overlay (refusing plain HTTP unless `allowPlainHttp`),
+ * check that the TLS Secret it names exists unless it is given (`tls`) or issued (`certManagerIssuer`), apply
+ * every object, wait for the rollout, read the address: the Ingress's `https://HOST` where there is one, else
+ * the Service's (`https://` when the pods serve TLS).
  *
  * @param kubeconfig Path of a kubeconfig file.
  * @param image The scoring image (e.g. `myacr.azurecr.io/cxr-scoring:1`).
  * @throws {RolloutFailedError} With the reason (ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded).
  * @throws {KubeApiError} When the API server refuses or cannot be reached.
- * @throws {TypeError} Without an image or a scoring key.
+ * @throws {TypeError} Without an image, a scoring key, or (aks) an Ingress host.
+ * @throws {PlainHttpError} When the manifests would publish plain HTTP and `allowPlainHttp` is not set.
+ * @throws {MissingTlsSecretError} When the TLS Secret is neither in the cluster nor given nor issued.
  * @example
  * ```ts ignore
  * const r = await deploy("aks.kubeconfig", "myacr.azurecr.io/cxr-scoring:1", { scoringKey: settings.scoringKey });
@@ -157,10 +187,27 @@ export async function deploy(
     );
   }
   const objects = renderOverlay({ ...options, image });
+  const ingress = objects.find((o) => o.kind === "Ingress");
+  const placeholder = ((ingress?.spec as { rules?: { host?: string }[] } | undefined)?.rules ?? [])
+    .find((r) => r.host?.endsWith(".example.com"));
+  if (placeholder && !options.ingressHost) {
+    throw new TypeError(
+      `deploy: the ${
+        options.overlay ?? "aks"
+      } overlay needs ingressHost (--ingress-host), the DNS name clients ` +
+        `call and its certificate names; "${placeholder.host}" is a placeholder`,
+    );
+  }
   const client = connectKube(kubeconfig, { context: options.context });
   const deployment = objects.find((o) => o.kind === "Deployment")!;
   const service = objects.find((o) => o.kind === "Service")!;
   const namespace = deployment.metadata.namespace!;
+  if (!options.certManagerIssuer) {
+    const given = new Set(objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name));
+    for (const name of tlsSecretNames(objects).filter((n) => !given.has(n))) {
+      await requireTlsSecret(client, namespace, name);
+    }
+  }
   const result: DeployResult = {
     server: client.server,
     namespace,
@@ -186,13 +233,23 @@ export async function deploy(
   } finally {
     bar?.finish();
   }
-  result.address = await serviceAddress(client, namespace, service.metadata.name, {
-    timeoutSeconds: options.timeoutSeconds,
-    pollMs: options.pollMs,
-  });
+  const wait = { timeoutSeconds: options.timeoutSeconds, pollMs: options.pollMs };
+  if (ingress) result.address = await ingressAddress(client, namespace, ingress.metadata.name, wait);
+  else {
+    const address = await serviceAddress(client, namespace, service.metadata.name, wait);
+    if (objects.filter((o) => o.kind === "Deployment").flatMap(containersOf).some(servesTls)) {
+      // The pods speak HTTPS only: so does every address of the Service.
+      address.clusterUrl = address.clusterUrl.replace(/^http:/, "https:");
+      if (address.url) address.url = address.url.replace(/^http:/, "https:");
+    }
+    result.address = address;
+  }
   options.onProgress?.({ type: "address", address: result.address });
   return result;
 }
+
+/** What undeploy deletes, in order: the Ingress first (the way in closes before what is behind it). */
+const UNDEPLOY_KINDS = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress" }, ...MANAGED_KINDS];
 
 /** Options of {@linkcode undeploy}. */
 export interface UndeployOptions {
@@ -221,7 +278,7 @@ export async function undeploy(
   const namespace = options.namespace ?? "cxr";
   const client = connectKube(kubeconfig, { context: options.context });
   const deleted: ObjectRef[] = [];
-  for (const { apiVersion, kind } of MANAGED_KINDS) {
+  for (const { apiVersion, kind } of UNDEPLOY_KINDS) {
     for (const ref of await client.list(apiVersion, kind, namespace, MANAGED_BY_LABEL)) {
       if (await client.delete(apiVersion, ref)) {
         deleted.push(ref);

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { createHash, scryptSync } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
@@ -56,7 +57,10 @@ export interface RenderOptions {
   replicas?: number;
   /** Namespace for every object (the Namespace object is renamed too). */
   namespace?: string;
-  /** Fills the scoring-key Secret; without it the placeholder stays. */
+  /**
+   * Fills the scoring-key Secret; without it the placeholder stays. The pods that read it get an annotation
+   * {@linkcode SCORING_KEY_DIGEST_ANNOTATION}, so a new key rolls them (a container reads its environment once).
+   */
   scoringKey?: string;
 }
 
@@ -294,12 +298,119 @@ export function renderKustomization(dir: string, options: RenderOptions = {}): K
     }
   }
   if (options.scoringKey !== undefined) {
+    const keySecrets = new Set<string>();
     for (const o of objects) {
       const data = o.stringData as Record<string, string> | undefined;
-      if (o.kind === "Secret" && data && "CXR_SCORING_KEY" in data) data.CXR_SCORING_KEY = options.scoringKey;
+      if (o.kind === "Secret" && data && "CXR_SCORING_KEY" in data) {
+        data.CXR_SCORING_KEY = options.scoringKey;
+        keySecrets.add(o.metadata.name);
+      }
+    }
+    // A slow, salted digest: it tells pods the key changed without helping anyone guess the key.
+    const digest = scryptSync(options.scoringKey, "cxr-scoring-key-digest", 12, { N: 16384 }).toString("hex");
+    for (const o of objects) {
+      const reads = containersOf(o).some((c) =>
+        ((c.env as { valueFrom?: { secretKeyRef?: { name: string } } }[] | undefined) ?? [])
+          .some((e) => keySecrets.has(e.valueFrom?.secretKeyRef?.name ?? ""))
+      );
+      if (reads) annotatePods(o, SCORING_KEY_DIGEST_ANNOTATION, digest);
     }
   }
   return objects;
+}
+
+/** Pod-template annotation that changes with the scoring key, so `deploy` with a new key rolls the pods. */
+export const SCORING_KEY_DIGEST_ANNOTATION = "cxr/scoring-key-digest";
+/** Pod-template annotation that changes with the TLS certificate the pods read at start (aks-lb). */
+export const TLS_CERT_DIGEST_ANNOTATION = "cxr/tls-cert-digest";
+
+/**
+ * Sets an annotation on the pod template of a workload (a change rolls its pods), nothing for other kinds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const d = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" }, spec: { template: { spec: {} } } };
+ * annotatePods(d, "a/b", "1");
+ * assert.deepEqual(d.spec.template, { metadata: { annotations: { "a/b": "1" } }, spec: {} });
+ * ```
+ */
+export function annotatePods(obj: K8sObject, key: string, value: string): void {
+  const spec = obj.spec as Record<string, unknown> | undefined;
+  const holder = (spec?.jobTemplate as Record<string, unknown> | undefined)?.spec as
+    | Record<string, unknown>
+    | undefined ?? spec;
+  const template = holder?.template as { metadata?: { annotations?: Record<string, string> } } | undefined;
+  if (!template) return;
+  template.metadata = {
+    ...template.metadata,
+    annotations: { ...template.metadata?.annotations, [key]: value },
+  };
+}
+
+/**
+ * SHA-256 of a text, hex, shortened to 24 digits: for annotations that only need to change when the text does.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(shortDigest("abc"), "ba7816bf8f01cfea414140de");
+ * ```
+ */
+export function shortDigest(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 24);
+}
+
+/**
+ * Names of the Secrets that hold TLS certificates for these objects: each Ingress's `spec.tls[].secretName`
+ * and each pod's secret volume mounted by a container that serves TLS (`serve --tls-cert`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(tlsSecretNames(renderKustomization("k8s/overlays/aks")), ["cxr-scoring-tls"]);
+ * assert.deepEqual(tlsSecretNames(renderKustomization("k8s/overlays/aks-lb")), ["cxr-scoring-tls"]);
+ * assert.deepEqual(tlsSecretNames(renderKustomization("k8s/overlays/local")), []);
+ * ```
+ */
+export function tlsSecretNames(objects: readonly K8sObject[]): string[] {
+  const names = new Set<string>();
+  for (const o of objects) {
+    if (o.kind === "Ingress") {
+      const tls = ((o.spec as { tls?: { secretName?: string }[] } | undefined)?.tls) ?? [];
+      for (const t of tls) if (t.secretName) names.add(t.secretName);
+    }
+    for (const pod of podSpecs(o)) {
+      const volumes = (pod.volumes as { name: string; secret?: { secretName?: string } }[] | undefined) ?? [];
+      const containers = (pod.containers as Record<string, unknown>[] | undefined) ?? [];
+      for (const c of containers.filter(servesTls)) {
+        for (const m of (c.volumeMounts as { name: string }[] | undefined) ?? []) {
+          const secret = volumes.find((v) => v.name === m.name)?.secret?.secretName;
+          if (secret) names.add(secret);
+        }
+      }
+    }
+  }
+  return [...names];
+}
+
+/**
+ * Whether a container runs the scoring service with TLS (`serve ... --tls-cert FILE`), so its ports speak
+ * HTTPS only.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(servesTls({ args: ["serve", "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key"] }), true);
+ * assert.equal(servesTls({ args: ["serve", "--port", "8080"] }), false);
+ * ```
+ */
+export function servesTls(container: Record<string, unknown>): boolean {
+  const args = [
+    ...((container.command as string[] | undefined) ?? []),
+    ...((container.args as string[] | undefined) ?? []),
+  ];
+  return args.some((a) => a === "--tls-cert" || a.startsWith("--tls-cert="));
 }
 
 /**

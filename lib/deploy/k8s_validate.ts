@@ -1,8 +1,11 @@
 /**
  * Checks rendered objects twice: each against the real OpenAPI schema of its kind (`npm:kubernetes-models`),
  * and all together for the mistakes a schema cannot see — a selector that matches no pod, a Service port
- * that no container declares, a probe on an undeclared port or an unknown path, an HPA or PDB aimed at
- * nothing, an env reference to a Secret key that is not there.
+ * that no container declares, a probe on an undeclared port, an unknown path or the wrong scheme, an HPA or
+ * PDB aimed at nothing, an env reference to a Secret key that is not there, an Ingress aimed at a Service or
+ * port that is not there. Separately, {@linkcode plainHttpExposures} lists every way the objects would
+ * publish plain HTTP outside the cluster (a LoadBalancer or NodePort to a port without TLS, an Ingress host
+ * without TLS), which `deploy` refuses.
  *
  * @module
  */
@@ -10,8 +13,9 @@ import { Deployment } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { Job } from "kubernetes-models/batch/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
-import { containersOf, type K8sObject, sourceOf } from "./k8s_render.ts";
+import { containersOf, type K8sObject, servesTls, sourceOf } from "./k8s_render.ts";
 
 /** The HTTP paths the scoring service answers (lib/serve); probes must use one of them. */
 export const SCORING_PATHS: readonly string[] = ["/healthz", "/readyz", "/score", "/metrics"];
@@ -41,6 +45,7 @@ const SCHEMAS: Record<string, new (data: any) => { validate(): void }> = {
   "batch/v1/Job": Job,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "networking.k8s.io/v1/Ingress": Ingress,
 };
 
 type Labels = Record<string, string>;
@@ -49,7 +54,7 @@ interface Port {
   containerPort: number;
 }
 interface Probe {
-  httpGet?: { path?: string; port: string | number };
+  httpGet?: { path?: string; port: string | number; scheme?: string };
 }
 
 function where(o: K8sObject): string {
@@ -104,6 +109,14 @@ function probeProblems(o: K8sObject): string[] {
           `${where(o)}: container "${c.name}" ${kind} uses port ${
             JSON.stringify(http.port)
           }, which the container does not declare (declared: ${showPorts(ports)})`,
+        );
+      }
+      const scheme = (http.scheme ?? "HTTP").toUpperCase();
+      if (scheme !== (servesTls(c) ? "HTTPS" : "HTTP")) {
+        problems.push(
+          `${where(o)}: container "${c.name}" ${kind} uses scheme ${scheme}, but the container serves ${
+            servesTls(c) ? "HTTPS (--tls-cert)" : "plain HTTP"
+          }`,
         );
       }
       if (!SCORING_PATHS.includes(http.path ?? "/")) {
@@ -188,6 +201,14 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
         }
       }
     }
+    if (o.kind === "Ingress") problems.push(...ingressProblems(o, inNs(o, "Service"), inNs(o, "Secret")));
+    if (o.kind === "Secret" && o.type === "kubernetes.io/tls") {
+      const keys = Object.keys({ ...(o.data as object), ...(o.stringData as object) });
+      const missing = ["tls.crt", "tls.key"].filter((k) => !keys.includes(k));
+      if (missing.length > 0) {
+        problems.push(`${where(o)}: a kubernetes.io/tls Secret needs ${missing.join(" and ")}`);
+      }
+    }
     if (o.kind === "HorizontalPodAutoscaler") {
       const ref = spec.scaleTargetRef as { kind: string; name: string };
       if (!inNs(o, ref?.kind ?? "").some((d) => d.metadata.name === ref.name)) {
@@ -207,6 +228,148 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
     }
   }
   return problems;
+}
+
+interface IngressBackend {
+  service?: { name: string; port?: { name?: string; number?: number } };
+}
+
+function ingressBackends(o: K8sObject): IngressBackend[] {
+  const spec = (o.spec ?? {}) as {
+    defaultBackend?: IngressBackend;
+    rules?: { http?: { paths?: { backend: IngressBackend }[] } }[];
+  };
+  return [
+    ...(spec.defaultBackend ? [spec.defaultBackend] : []),
+    ...(spec.rules ?? []).flatMap((r) => (r.http?.paths ?? []).map((p) => p.backend)),
+  ];
+}
+
+function ingressProblems(o: K8sObject, services: K8sObject[], secrets: K8sObject[]): string[] {
+  const problems: string[] = [];
+  for (const b of ingressBackends(o)) {
+    if (!b.service) continue;
+    const svc = services.find((s) => s.metadata.name === b.service!.name);
+    if (!svc) {
+      problems.push(`${where(o)}: backend Service "${b.service.name}" is not in the manifests`);
+      continue;
+    }
+    const ports = ((svc.spec as { ports?: { name?: string; port: number }[] }).ports) ?? [];
+    const want = b.service.port;
+    if (!ports.some((p) => want?.name !== undefined ? p.name === want.name : p.port === want?.number)) {
+      problems.push(
+        `${where(o)}: backend port ${
+          JSON.stringify(want?.name ?? want?.number)
+        } is not a port of Service "${b.service.name}" (ports: ${
+          ports.map((p) => p.name ? `${p.name}/${p.port}` : String(p.port)).join(", ") || "none"
+        })`,
+      );
+    }
+  }
+  for (const t of (o.spec as { tls?: { secretName?: string }[] }).tls ?? []) {
+    const secret = secrets.find((s) => s.metadata.name === t.secretName);
+    if (secret && secret.type !== "kubernetes.io/tls") {
+      problems.push(
+        `${where(o)}: TLS Secret "${t.secretName}" is of type ${
+          secret.type ?? "Opaque"
+        }, not kubernetes.io/tls`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every way these objects would publish plain HTTP beyond the cluster, one line each (empty when there is
+ * none): a LoadBalancer or NodePort Service, or a container `hostPort`, that reaches a container serving
+ * without TLS (`serve` without `--tls-cert`); an Ingress with a host that its `tls` does not cover, with no
+ * host at all, or with ingress-nginx's HTTPS redirect turned off. A ClusterIP Service publishes nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { renderKustomization } from "./k8s_render.ts";
+ * assert.deepEqual(plainHttpExposures(renderKustomization("k8s/overlays/aks")), []);
+ * assert.deepEqual(plainHttpExposures(renderKustomization("k8s/overlays/aks-lb")), []);
+ * const local = renderKustomization("k8s/overlays/local");
+ * (local.find((o) => o.kind === "Service")!.spec as { type: string }).type = "LoadBalancer";
+ * assert.match(plainHttpExposures(local)[0], /LoadBalancer Service "cxr-scoring": port 80 reaches container "scoring" port "http", which serves plain HTTP/);
+ * ```
+ */
+export function plainHttpExposures(objects: readonly K8sObject[]): string[] {
+  const found: string[] = [];
+  const workloads = objects.filter((o) => o.kind === "Deployment" || o.kind === "Job");
+  for (const o of objects) {
+    const spec = (o.spec ?? {}) as Record<string, unknown>;
+    if (o.kind === "Service" && (spec.type === "LoadBalancer" || spec.type === "NodePort")) {
+      const sel = spec.selector as Labels | undefined;
+      const targets = workloads.filter((w) =>
+        w.metadata.namespace === o.metadata.namespace && selects(sel, templateLabels(w))
+      );
+      for (const p of (spec.ports as { port: number; targetPort?: string | number }[] | undefined) ?? []) {
+        const target = p.targetPort ?? p.port;
+        for (const c of targets.flatMap(containersOf)) {
+          if (servesTls(c) || !portMatches((c.ports as Port[] | undefined) ?? [], target)) continue;
+          found.push(
+            `${
+              where(o).replace(/Service "/, `${spec.type} Service "`)
+            }: port ${p.port} reaches container "${c.name}" port ${
+              JSON.stringify(target)
+            }, which serves plain HTTP (serve without --tls-cert)`,
+          );
+        }
+      }
+    }
+    for (const c of containersOf(o)) {
+      for (const p of ((c.ports as (Port & { hostPort?: number })[] | undefined) ?? [])) {
+        if (p.hostPort && !servesTls(c)) {
+          found.push(
+            `${where(o)}: container "${c.name}" hostPort ${p.hostPort} serves plain HTTP on every node`,
+          );
+        }
+      }
+    }
+    if (o.kind === "Ingress") {
+      const tlsHosts = new Set(
+        ((spec.tls as { hosts?: string[] }[] | undefined) ?? []).flatMap((t) => t.hosts ?? []),
+      );
+      const rules = (spec.rules as { host?: string }[] | undefined) ?? [];
+      for (const r of rules) {
+        if (!r.host) found.push(`${where(o)}: a rule without a host answers plain HTTP on any name`);
+        else if (!tlsHosts.has(r.host)) found.push(`${where(o)}: host "${r.host}" has no TLS entry`);
+      }
+      if (spec.defaultBackend) found.push(`${where(o)}: defaultBackend answers plain HTTP on any name`);
+      const a = (o.metadata.annotations ?? {}) as Record<string, string>;
+      for (
+        const key of [
+          "nginx.ingress.kubernetes.io/ssl-redirect",
+          "nginx.ingress.kubernetes.io/force-ssl-redirect",
+        ]
+      ) {
+        if (a[key] === "false") {
+          found.push(`${where(o)}: ${key} is "false", so plain HTTP is answered, not redirected`);
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** The manifests would publish plain HTTP outside the cluster; `exposures` lists how. */
+export class PlainHttpError extends Error {
+  /** One line per way plain HTTP would be published ({@linkcode plainHttpExposures}). */
+  exposures: string[];
+  constructor(exposures: string[]) {
+    super(
+      `These manifests would publish plain HTTP outside the cluster, so the scoring key and X-rays would ` +
+        `cross the network in clear:\n  ${
+          exposures.join("\n  ")
+        }\nServe TLS (the aks overlay's Ingress, or ` +
+        `serve --tls-cert as in aks-lb), or pass --allow-plain-http (allowPlainHttp) to deploy anyway.`,
+    );
+    this.name = "PlainHttpError";
+    this.exposures = exposures;
+  }
 }
 
 /**
