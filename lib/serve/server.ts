@@ -140,7 +140,8 @@ function _toRequest(
   const host = headers.get("host");
   const origin = host && _HOST.test(host) ? `${base.split("://")[0]}://${host}` : base;
   const target = req.url ?? "/";
-  const url = target.startsWith("/") ? new URL(target, origin) : new URL(new URL(target).pathname, origin);
+  const absolute = target.startsWith("/") ? null : new URL(target); // absolute-form: a proxy's request line
+  const url = new URL(absolute ? absolute.pathname + absolute.search : target, origin);
   const method = req.method ?? "GET";
   let body: ReadableStream<Uint8Array> | null = null;
   let finished = false;
@@ -153,7 +154,7 @@ function _toRequest(
       start(controller) {
         req.on("data", (chunk: Uint8Array) => {
           if (finished) return;
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          controller.enqueue(new Uint8Array(chunk)); // a copy: the queue may hold it past this callback
           if ((controller.desiredSize ?? 0) <= 0) req.pause();
         });
         req.on("end", () => {

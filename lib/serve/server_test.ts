@@ -107,6 +107,13 @@ Deno.test("startScoringServer: every answer carries the security headers; a take
       assert.equal(res.headers.get("strict-transport-security"), null, `${path}: no HSTS over plain HTTP`);
     }
     const port = Number(new URL(server.url).port);
+    // A proxy's absolute-form request line keeps its path and query.
+    const proxied = await _slowClient(
+      port,
+      "GET http://elsewhere.example/readyz?x=1 HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n",
+      performance.now(),
+    );
+    assert.match(proxied.got, /^HTTP\/1\.1 503 [^]*"code":"not_ready"/);
     await assert.rejects(
       startScoringServer({ model: dir.path, port, log: () => {} }),
       (e) => e instanceof Deno.errors.AddrInUse && /127\.0\.0\.1:\d+: the address is in use/.test(e.message),
