@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import { DecodeError, decodeImage } from "./decode.ts";
+import { checkDecodeLimits, DecodeError, decodeImage, inspectImage } from "./decode.ts";
 
 const IMAGES = join(NIH_SAMPLE, "images");
 const RGBA = ["00000100_000.png", "00001369_000.png", "00002578_000.png"];
@@ -66,4 +66,62 @@ Deno.test("decodeImage writes into a given buffer and checks its arguments", asy
     decodeImage(join(IMAGES, "00000427_000.png"), 16, { into: new Uint8Array(3) }),
     RangeError,
   );
+});
+
+Deno.test("inspectImage: decoded bytes count channels, bits per sample and interlacing, from the header", async () => {
+  const rgba16 = await sharp({
+    create: { width: 1500, height: 1000, channels: 4, background: { r: 90, g: 60, b: 30, alpha: 1 } },
+  }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
+  assert.deepEqual(await inspectImage(rgba16), {
+    format: "png",
+    width: 1500,
+    height: 1000,
+    channels: 4,
+    bitsPerSample: 16,
+    interlaced: true,
+    decodedBytes: 1500 * 1000 * 4 * 2,
+  });
+  const nih = await inspectImage(join(IMAGES, "00000427_000.png"));
+  assert.deepEqual([nih.width, nih.height, nih.channels, nih.bitsPerSample, nih.interlaced], [
+    1024,
+    1024,
+    1,
+    8,
+    false,
+  ]);
+  assert.equal(nih.decodedBytes, 1024 * 1024);
+  const palette = await sharp({ create: { width: 10, height: 10, channels: 3, background: "#336699" } })
+    .png({ palette: true }).toBuffer();
+  assert.equal((await inspectImage(palette)).decodedBytes, 10 * 10 * 3); // palettes decode to RGB
+  await assert.rejects(inspectImage(new TextEncoder().encode("not an image")), DecodeError);
+});
+
+Deno.test("decodeImage: refuses an image over maxDecodedBytes or maxPixels before decoding it", async () => {
+  // 16-bit RGBA, interlaced: 4x the bytes an 8-bit grey image of the same pixels needs
+  const rgba16 = await sharp({
+    create: { width: 2000, height: 2000, channels: 4, background: { r: 90, g: 60, b: 30, alpha: 1 } },
+  }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
+  const limit = 16 * 1048576;
+  const e = await decodeImage(rgba16, 32, { maxDecodedBytes: limit, maxPixels: 50_000_000 }).catch((e) => e);
+  assert.ok(e instanceof DecodeError, String(e));
+  assert.equal(
+    e.reason,
+    "it is 2000x2000 pixels, 4 channels of 16 bits, interlaced: 32000000 bytes (31 MiB) decoded, more than " +
+      "the limit of 16777216 bytes (16 MiB)",
+  );
+  // the same pixels as 8-bit grey fit the same limit
+  const grey = await sharp(rgba16).toColourspace("b-w").png().toBuffer();
+  assert.equal((await decodeImage(grey, 32, { maxDecodedBytes: limit })).length, 32 * 32);
+  const px = await decodeImage(join(IMAGES, "00000427_000.png"), 16, { maxPixels: 1024 * 1024 });
+  assert.equal(px.length, 256);
+  await assert.rejects(
+    decodeImage(join(IMAGES, "00000427_000.png"), 16, { maxPixels: 1_000_000 }),
+    /it is 1024x1024 pixels, more than the limit of 1000000 pixels/,
+  );
+  const info = await inspectImage(rgba16);
+  assert.throws(
+    () => checkDecodeLimits(info, { maxPixels: 3_999_999 }, "x.png"),
+    /Cannot decode image "x.png"/,
+  );
+  checkDecodeLimits(info, {});
 });

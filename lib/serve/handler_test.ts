@@ -317,11 +317,14 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
   }
 });
 
-/** Polls the handler's own metrics until `pattern` shows (no fixed sleeps). */
+/** Polls the handler's own metrics until `pattern` shows (no fixed sleeps; fails after 20 s, never hangs). */
 async function until(handler: (r: Request) => Promise<Response>, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let text = "";
   while (
-    !pattern.test(await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text())
+    !pattern.test(text = await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text())
   ) {
+    if (Date.now() > deadline) assert.fail(`the metrics never matched ${pattern}:\n${text}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -445,4 +448,162 @@ Deno.test("drain: readyz turns 503, open requests still finish, then drain settl
   await draining;
   assert.equal(handler.open, 0);
   await handler.drain(); // settles at once when nothing is open
+});
+
+/** A body stream that counts the chunks pulled from it. */
+function counted(
+  bytes: Uint8Array,
+  chunk = 65536,
+): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
+  let at = 0, pulls = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      pulls++;
+      if (at >= bytes.length) return c.close();
+      c.enqueue(bytes.slice(at, at += chunk));
+    },
+  }, { highWaterMark: 0 }); // pulled only when read
+  return { stream, pulled: () => pulls };
+}
+
+Deno.test("admission: past the byte budget or a full queue, 503 busy before a byte of the body is read", async () => {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => open = r);
+  const slow = wrapPredictor(predictor, { gate: () => opened });
+  const n = NIH_PNG.length;
+  const { handler, logs } = setup({
+    maxBodyBytes: n + 100,
+    maxInflightBytes: Math.floor(n * 1.5),
+    maxConcurrent: 1,
+    maxQueue: 0,
+    timeoutMs: 60_000,
+  }, slow);
+  const declared = { "content-type": "image/png", "content-length": String(n) };
+  const first = handler(post(NIH_PNG, declared));
+  await until(handler, /^cxr_requests_in_flight 1$/m);
+  // the queue is full (maxQueue 0): refused before reading
+  const queued = counted(NIH_PNG);
+  const full = await handler(post(queued.stream, declared));
+  assert.deepEqual([full.status, full.headers.get("retry-after")], [503, "1"]);
+  assert.match((await errorOf(full)).message, /1 requests running and 0 queued/);
+  assert.equal(queued.pulled(), 0);
+  assert.equal(full.headers.get("connection"), "close"); // so the server does not drain the unread upload
+  // a body that does not fit the budget beside the one held: refused before reading
+  const wide = setup(
+    { maxBodyBytes: n + 100, maxInflightBytes: Math.floor(n * 1.5), timeoutMs: 60_000 },
+    slow,
+  );
+  const held = wide.handler(post(NIH_PNG, declared));
+  await until(wide.handler, /^cxr_requests_in_flight 1$/m);
+  const over = counted(NIH_PNG);
+  const refused = await wide.handler(post(over.stream, declared));
+  assert.deepEqual([refused.status, refused.headers.get("retry-after")], [503, "1"]);
+  assert.equal(refused.headers.get("connection"), "close");
+  const e = await errorOf(refused);
+  assert.equal(e.code, "busy");
+  assert.match(e.message, /MiB of request bodies are in flight and this one needs \d+\.\d MiB; the limit is/);
+  assert.equal(over.pulled(), 0);
+  await until(wide.handler, new RegExp(`^cxr_request_body_bytes_in_flight ${n}$`, "m"));
+  // a chunked body reserves the body limit, so it does not fit either
+  const chunked = await wide.handler(
+    post(counted(NIH_PNG.subarray(0, 1000)).stream, { "content-type": "image/png" }),
+  );
+  assert.equal(chunked.status, 503);
+  open();
+  assert.deepEqual([(await first).status, (await held).status], [200, 200]);
+  await until(wide.handler, /^cxr_request_body_bytes_in_flight 0$/m); // released once the work ended
+  const admitted = counted(NIH_PNG);
+  const ok = await wide.handler(post(admitted.stream, declared));
+  assert.deepEqual([ok.status, ok.headers.get("connection")], [200, null]); // read in full: keep-alive
+  assert.ok(admitted.pulled() > 1);
+  assert.match(
+    await (await wide.handler(new Request("http://local/metrics", { headers: AUTH }))).text(),
+    new RegExp(`^cxr_request_body_bytes_limit ${Math.floor(n * 1.5)}$`, "m"),
+  );
+  assert.deepEqual(logs.filter((l) => l.route === "/score").map((l) => [l.status, l.code]), [
+    [503, "busy"],
+    [200, undefined],
+  ]);
+  assert.throws(
+    () => createScoringHandler(predictor, { maxBodyBytes: 1000, maxInflightBytes: 999 }),
+    /maxInflightBytes \(999\) must be at least maxBodyBytes \(1000\)/,
+  );
+});
+
+Deno.test("a client that closes mid-body is 499 client_closed, in process and on a real socket, never 500", async () => {
+  const { handler, logs } = setup();
+  let sent = 0;
+  const cut = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (sent++ < 2) c.enqueue(NIH_PNG.subarray(0, 1000));
+      else c.error(new Error("connection reset by peer"));
+    },
+  });
+  const res = await handler(
+    post(cut, { "content-type": "image/png", "content-length": String(NIH_PNG.length) }),
+  );
+  assert.equal(res.status, 499);
+  assert.equal((await errorOf(res)).code, "client_closed");
+  assert.deepEqual([logs[0].status, logs[0].code, logs[0].level], [499, "client_closed", "warn"]);
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    const head = `POST /score HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n` +
+      `content-type: image/png\r\ncontent-length: ${NIH_PNG.length}\r\n\r\n`;
+    await conn.write(new TextEncoder().encode(head));
+    await conn.write(NIH_PNG.subarray(0, 20000));
+    await new Promise((r) => setTimeout(r, 50));
+    conn.close();
+    for (let waited = 0; logs.length < 2 && waited < 20_000; waited += 10) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    await server.shutdown();
+  }
+  assert.deepEqual([logs[1].status, logs[1].code, logs[1].level], [499, "client_closed", "warn"]);
+  const metrics = await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text();
+  assert.match(metrics, /^cxr_requests_total\{route="\/score",status="499"\} 2$/m);
+  assert.match(metrics, /^cxr_errors_total\{code="client_closed"\} 2$/m);
+  assert.doesNotMatch(metrics, /code="internal"|status="500"/);
+  assert.match(metrics, /^cxr_request_body_bytes_in_flight 0$/m);
+});
+
+Deno.test("score answers carry Cache-Control: no-store (health data); other routes do not", async () => {
+  const { handler } = setup();
+  const answers = [
+    await handler(post(NIH_PNG, { "content-type": "image/png" })),
+    await handler(post("x", { "content-type": "text/plain" })),
+    await handler(new Request("http://local/score", { method: "POST", body: "x" })),
+  ];
+  assert.deepEqual(answers.map((r) => r.status), [200, 415, 401]);
+  for (const r of answers) {
+    assert.equal(r.headers.get("cache-control"), "no-store");
+    await r.body?.cancel();
+  }
+  assert.equal((await handler(new Request("http://local/healthz"))).headers.get("cache-control"), null);
+});
+
+Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nested JSON is 400 at once", async () => {
+  const { handler } = setup({ maxDecodedBytes: 8 * 1048576 });
+  const rgba16 = await sharp({
+    create: { width: 1500, height: 1500, channels: 4, background: { r: 90, g: 90, b: 90, alpha: 1 } },
+  }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
+  const res = await handler(post(rgba16, { "content-type": "image/png" }));
+  const e = await errorOf(res);
+  assert.deepEqual([res.status, e.code], [400, "bad_image"]);
+  assert.equal(
+    e.message,
+    "Cannot decode the image: it is 1500x1500 pixels, 4 channels of 16 bits, interlaced: 18000000 bytes " +
+      "(17 MiB) decoded, more than the limit of 8388608 bytes (8.0 MiB)",
+  );
+  const json = JSON.stringify({ image: encodeBase64(rgba16) });
+  assert.equal((await handler(post(json, { "content-type": "application/json" }))).status, 400);
+  const grey = await sharp(rgba16).toColourspace("b-w").png().toBuffer(); // 2.1 MiB decoded: fits
+  assert.equal((await handler(post(grey, { "content-type": "image/png" }))).status, 200);
+  const nested = `{"image": ${"[".repeat(1_000_000)}`;
+  const r = await handler(post(nested, { "content-type": "application/json" }));
+  const n = await errorOf(r);
+  assert.deepEqual([r.status, n.code], [400, "bad_request"]);
+  assert.match(n.message, /line 1, column 2: "image" must be a base64 string, not an array/);
 });

@@ -1,13 +1,23 @@
 /**
- * Bounded concurrency with a bounded queue: at most `maxConcurrent` tasks run, at most `maxQueue` wait;
- * a task arriving at a full queue is refused at once (the service answers 503 `busy`), and a waiting task
- * whose signal aborts leaves the queue without running.
+ * Admission control: bounded concurrency with a bounded queue ({@linkcode ConcurrencyLimiter}: at most
+ * `maxConcurrent` tasks run, at most `maxQueue` wait; a task arriving at a full queue is refused at once, and
+ * a waiting task whose signal aborts leaves the queue without running), and a byte budget across everything
+ * in flight ({@linkcode ByteBudget}: a request reserves its body's size before a byte of it is read, and is
+ * refused at once past the budget). Both refusals become 503 `busy` with `Retry-After`.
+ *
+ * The queue bounds how many requests wait, not how much memory they hold: the byte budget does.
  *
  * @module
  */
 
 /** The queue was full; the service turns this into 503 `busy` with `Retry-After`. */
 export class QueueFullError extends Error {
+  /**
+   * A refusal, with what was running and waiting.
+   *
+   * @param running tasks running when it was refused.
+   * @param queued tasks waiting then.
+   */
   constructor(running: number, queued: number) {
     super(`The service is busy: ${running} requests running and ${queued} queued (the queue is full)`);
     this.name = "QueueFullError";
@@ -34,6 +44,7 @@ export interface ConcurrencyLimiterOptions {
  * const second = limiter.run(() => Promise.resolve("b"));
  * assert.deepEqual([limiter.running, limiter.queued], [1, 1]);
  * await assert.rejects(limiter.run(() => Promise.resolve("c")), QueueFullError);
+ * assert.equal(limiter.full, true);
  * release();
  * assert.deepEqual(await Promise.all([first, second]), ["a", "b"]);
  * ```
@@ -46,6 +57,12 @@ export class ConcurrencyLimiter {
   #running = 0;
   #queue: (() => void)[] = [];
 
+  /**
+   * A limiter with no task running.
+   *
+   * @param options slots and queue length.
+   * @throws {RangeError} for a limit that is not an integer in range.
+   */
   constructor(options: ConcurrencyLimiterOptions = {}) {
     this.maxConcurrent = options.maxConcurrent ?? 2;
     this.maxQueue = options.maxQueue ?? 16;
@@ -67,6 +84,11 @@ export class ConcurrencyLimiter {
   /** Tasks waiting now. */
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** Whether {@linkcode ConcurrencyLimiter.run} would refuse a task now (every slot taken, the queue full). */
+  get full(): boolean {
+    return this.#running >= this.maxConcurrent && this.#queue.length >= this.maxQueue;
   }
 
   /**
@@ -104,5 +126,109 @@ export class ConcurrencyLimiter {
       if (next) next(); // the slot passes on: #running stays the same
       else this.#running--;
     }
+  }
+}
+
+/** A reservation did not fit the byte budget; the service turns this into 503 `busy` with `Retry-After`. */
+export class BudgetFullError extends Error {
+  /** Bytes asked for. */
+  requested: number;
+  /**
+   * A refusal of `requested` bytes.
+   *
+   * @param requested bytes asked for.
+   * @param used bytes reserved when it was refused.
+   * @param limit the budget.
+   */
+  constructor(requested: number, used: number, limit: number) {
+    super(
+      `The service is busy: ${_mib(used)} of request bodies are in flight and this one needs ${
+        _mib(requested)
+      }; the limit is ${_mib(limit)}`,
+    );
+    this.name = "BudgetFullError";
+    this.requested = requested;
+  }
+}
+
+function _mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/** Bytes held from a {@linkcode ByteBudget}; `release()` gives them back (once; later calls do nothing). */
+export interface ByteReservation {
+  /** Bytes held. */
+  readonly bytes: number;
+  /** Gives the bytes back. */
+  release(): void;
+}
+
+/**
+ * A budget of bytes shared by everything in flight: a request reserves what its body may take before it is
+ * read (its `Content-Length`, or the body limit when it has none) and releases it once its work is done, so
+ * memory held by bodies stays bounded whatever arrives at once. A reservation that does not fit is refused at
+ * once ({@linkcode BudgetFullError}), never queued: a queue of waiting uploads would hold their sockets too.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const budget = new ByteBudget(100);
+ * const a = budget.reserve(60);
+ * assert.throws(() => budget.reserve(50), BudgetFullError);
+ * const b = budget.reserve(40);
+ * assert.equal(budget.used, 100);
+ * a.release();
+ * a.release(); // once only
+ * assert.equal(budget.used, 40);
+ * b.release();
+ * assert.throws(() => budget.reserve(101), /needs 0\.0 MiB; the limit is 0\.0 MiB/);
+ * ```
+ */
+export class ByteBudget {
+  /** Bytes that may be reserved at once. */
+  readonly limit: number;
+  #used = 0;
+
+  /**
+   * A budget of `limit` bytes, none reserved.
+   *
+   * @param limit bytes that may be reserved at once (an integer >= 1).
+   * @throws {RangeError} for another limit.
+   */
+  constructor(limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new RangeError(`ByteBudget: limit must be an integer >= 1, got ${limit}`);
+    }
+    this.limit = limit;
+  }
+
+  /** Bytes reserved now. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /**
+   * Reserves `bytes` at once, or refuses.
+   *
+   * @param bytes bytes to hold (an integer >= 0).
+   * @returns the reservation; release it when the bytes are no longer held.
+   * @throws {BudgetFullError} when `bytes` does not fit beside what is reserved; {@linkcode RangeError} for a
+   * negative or non-integer count.
+   */
+  reserve(bytes: number): ByteReservation {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) {
+      throw new RangeError(`ByteBudget.reserve: bytes must be an integer >= 0, got ${bytes}`);
+    }
+    if (this.#used + bytes > this.limit) throw new BudgetFullError(bytes, this.#used, this.limit);
+    this.#used += bytes;
+    let held = true;
+    return {
+      bytes,
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#used -= bytes;
+      },
+    };
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConcurrencyLimiter, QueueFullError } from "./limiter.ts";
+import { BudgetFullError, ByteBudget, ConcurrencyLimiter, QueueFullError } from "./limiter.ts";
 
 function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
@@ -63,4 +63,46 @@ Deno.test("ConcurrencyLimiter: maxQueue 0 refuses at once; bad limits are RangeE
     /maxConcurrent must be an integer >= 1, got 0/,
   );
   assert.throws(() => new ConcurrencyLimiter({ maxQueue: -1 }), /maxQueue must be an integer >= 0, got -1/);
+});
+
+Deno.test("ConcurrencyLimiter.full: true exactly when run would refuse", async () => {
+  const limiter = new ConcurrencyLimiter({ maxConcurrent: 1, maxQueue: 1 });
+  const g = gate();
+  assert.equal(limiter.full, false);
+  const first = limiter.run(() => g.wait);
+  assert.equal(limiter.full, false);
+  const second = limiter.run(() => Promise.resolve());
+  assert.equal(limiter.full, true);
+  await assert.rejects(limiter.run(() => Promise.resolve()), QueueFullError);
+  g.open();
+  await Promise.all([first, second]);
+  assert.equal(limiter.full, false);
+});
+
+Deno.test("ByteBudget: reservations up to the limit, refused past it, released once", () => {
+  const budget = new ByteBudget(64 * 1048576);
+  const held = [budget.reserve(20 * 1048576), budget.reserve(20 * 1048576), budget.reserve(20 * 1048576)];
+  assert.equal(budget.used, 60 * 1048576);
+  const refused = (() => {
+    try {
+      budget.reserve(19 * 1048576);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(refused instanceof BudgetFullError);
+  assert.equal(refused.requested, 19 * 1048576);
+  assert.equal(
+    refused.message,
+    "The service is busy: 60.0 MiB of request bodies are in flight and this one needs 19.0 MiB; the limit is 64.0 MiB",
+  );
+  assert.equal(budget.used, 60 * 1048576); // a refusal holds nothing
+  budget.reserve(4 * 1048576).release();
+  held[0].release();
+  held[0].release();
+  assert.equal(budget.used, 40 * 1048576);
+  budget.reserve(24 * 1048576);
+  assert.equal(budget.reserve(0).bytes, 0);
+  assert.throws(() => new ByteBudget(0), /limit must be an integer >= 1, got 0/);
+  assert.throws(() => budget.reserve(-1), /bytes must be an integer >= 0, got -1/);
 });

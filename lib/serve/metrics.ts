@@ -1,7 +1,9 @@
 /**
  * The scoring service's Prometheus metrics, rendered in the text exposition format (0.0.4): requests by
  * route and status, a request latency histogram by route, errors by cause, in-flight and queued gauges, and
- * the model's identity as an info gauge.
+ * the model's identity as an info gauge, and the request-body bytes held against the in-flight byte budget.
+ * A client that closed its connection mid-body is counted with status 499 and code `client_closed`, apart
+ * from server errors.
  *
  * @module
  */
@@ -45,10 +47,14 @@ function _number(n: number): string {
  * m.setModel({ name: "densenet", version: "v1", engine: "onnx" });
  * m.observe("/score", 200, 0.2);
  * m.observe("/score", 413, 0.001, "too_large");
- * const text = m.render({ inFlight: 1, queued: 0 });
+ * m.observe("/score", 499, 0.5, "client_closed");
+ * const text = m.render({ inFlight: 1, queued: 0, bodyBytes: 1024, bodyBytesLimit: 67108864 });
  * assert.match(text, /^cxr_requests_total\{route="\/score",status="200"\} 1$/m);
  * assert.match(text, /^cxr_request_duration_seconds_bucket\{route="\/score",le="0\.1"\} 1$/m);
- * assert.match(text, /^cxr_request_duration_seconds_bucket\{route="\/score",le="\+Inf"\} 2$/m);
+ * assert.match(text, /^cxr_request_duration_seconds_bucket\{route="\/score",le="\+Inf"\} 3$/m);
+ * assert.match(text, /^cxr_errors_total\{code="client_closed"\} 1$/m);
+ * assert.match(text, /^cxr_request_body_bytes_in_flight 1024$/m);
+ * assert.match(text, /^cxr_request_body_bytes_limit 67108864$/m);
  * assert.match(text, /^cxr_errors_total\{code="too_large"\} 1$/m);
  * assert.match(text, /^cxr_model_info\{name="densenet",version="v1",engine="onnx"\} 1$/m);
  * ```
@@ -94,9 +100,12 @@ export class ScoringMetrics {
   /**
    * The metrics as Prometheus text.
    *
-   * @param gauges scoring requests running, waiting for a slot, and open in all (reading their body too).
+   * @param gauges scoring requests running, waiting for a slot, and open in all (reading their body too);
+   * request-body bytes reserved from the in-flight budget, and its limit (both left out when absent).
    */
-  render(gauges: { inFlight: number; queued: number; open?: number }): string {
+  render(
+    gauges: { inFlight: number; queued: number; open?: number; bodyBytes?: number; bodyBytesLimit?: number },
+  ): string {
     const lines: string[] = [
       "# HELP cxr_requests_total Requests answered, by route and HTTP status.",
       "# TYPE cxr_requests_total counter",
@@ -132,6 +141,16 @@ export class ScoringMetrics {
       "# HELP cxr_score_requests_open Scoring requests received and not yet answered (reading, queued, running).",
       "# TYPE cxr_score_requests_open gauge",
       `cxr_score_requests_open ${gauges.open ?? gauges.inFlight + gauges.queued}`,
+      ...(gauges.bodyBytes === undefined ? [] : [
+        "# HELP cxr_request_body_bytes_in_flight Request-body bytes reserved by scoring requests in flight.",
+        "# TYPE cxr_request_body_bytes_in_flight gauge",
+        `cxr_request_body_bytes_in_flight ${gauges.bodyBytes}`,
+      ]),
+      ...(gauges.bodyBytesLimit === undefined ? [] : [
+        "# HELP cxr_request_body_bytes_limit The in-flight byte budget; a body past it is answered 503 busy.",
+        "# TYPE cxr_request_body_bytes_limit gauge",
+        `cxr_request_body_bytes_limit ${gauges.bodyBytesLimit}`,
+      ]),
       "# HELP cxr_model_ready 1 once the model is loaded.",
       "# TYPE cxr_model_ready gauge",
       `cxr_model_ready ${this.#model ? 1 : 0}`,

@@ -1,6 +1,11 @@
 /**
  * Reading a request body under a size limit, enforced while the stream arrives (a lying or missing
- * `Content-Length` cannot make the service buffer more than the limit).
+ * `Content-Length` cannot make the service buffer more than the limit), into one bounded buffer: a declared
+ * length is allocated once and filled in place; an undeclared (chunked) one grows by doubling up to the limit.
+ * Chunks are never collected and concatenated, so a body costs its own size, not twice it.
+ *
+ * A body stream that fails while being read (the client closed the connection, or reset it) is the client's
+ * doing, not a server error: it is reported as 499 `client_closed`.
  *
  * @module
  */
@@ -16,21 +21,67 @@ function _tooLarge(maxBytes: number, what: string): ScoreHttpError {
   );
 }
 
+function _checkMax(fn: string, maxBytes: number): void {
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+    throw new RangeError(`${fn}: maxBytes must be an integer >= 0, got ${maxBytes}`);
+  }
+}
+
+/** The request's `Content-Length` when it is a plain decimal number, else `null`. */
+function _declared(req: Request): number | null {
+  const declared = req.headers.get("content-length")?.trim();
+  return declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : null;
+}
+
 /**
- * Reads `req`'s body, refusing more than `maxBytes`.
+ * How many bytes `req`'s body may take once read, known before reading it: its `Content-Length` when
+ * declared, else `maxBytes` (a chunked body may grow to the limit). The service reserves this from its
+ * in-flight byte budget before it reads a byte.
+ *
+ * @param req the request.
+ * @param maxBytes the most bytes accepted (>= 0).
+ * @returns bytes to reserve.
+ * @throws {RangeError} for a negative or non-integer `maxBytes`; {@linkcode ScoreHttpError} 413 `too_large`
+ * when `Content-Length` exceeds the limit.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const req = (headers: Record<string, string>) => new Request("http://x/", { method: "POST", headers });
+ * assert.equal(bodyReservation(req({ "content-length": "300" }), 1000), 300);
+ * assert.equal(bodyReservation(req({}), 1000), 1000);
+ * assert.throws(() => bodyReservation(req({ "content-length": "2000" }), 1000), /is 2000 bytes \(Content-Length\)/);
+ * ```
+ */
+export function bodyReservation(req: Request, maxBytes: number): number {
+  _checkMax("bodyReservation", maxBytes);
+  const declared = _declared(req);
+  if (declared !== null && declared > maxBytes) {
+    throw _tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
+  }
+  return declared ?? maxBytes;
+}
+
+/**
+ * Reads `req`'s body into one buffer, refusing more than `maxBytes`.
  *
  * @param req the request.
  * @param maxBytes the most bytes accepted (>= 0).
  * @param options `signal` cancels the read.
- * @returns the body's bytes (empty when there is none).
+ * @returns the body's bytes (empty when there is none); a view of a buffer no larger than `Content-Length`
+ * (when declared) or than the limit.
  * @throws {RangeError} for a negative or non-integer `maxBytes`; {@linkcode ScoreHttpError} 413 `too_large`
- * at once when `Content-Length` exceeds the limit, else as soon as the stream does.
+ * at once when `Content-Length` exceeds the limit, else as soon as the stream does; 400 `bad_request` when
+ * the stream brings more than its `Content-Length`; 499 `client_closed` when the body stream fails (the
+ * client went away mid-body); the signal's reason when it aborts.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const req = (body: string) => new Request("http://x/", { method: "POST", body });
+ * const req = (body: BodyInit) => new Request("http://x/", { method: "POST", body });
  * assert.deepEqual(await readBody(req("abc"), 3), new TextEncoder().encode("abc"));
  * await assert.rejects(readBody(req("abcd"), 3), /The request body has 4 bytes or more; the limit is 3 bytes/);
+ * const broken = new ReadableStream({ pull: (c) => c.error(new Error("connection reset")) });
+ * await assert.rejects(readBody(req(broken), 3), (e: { status: number; code: string }) =>
+ *   e.status === 499 && e.code === "client_closed");
  * ```
  */
 export async function readBody(
@@ -38,41 +89,62 @@ export async function readBody(
   maxBytes: number,
   options: { signal?: AbortSignal } = {},
 ): Promise<Uint8Array> {
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
-    throw new RangeError(`readBody: maxBytes must be an integer >= 0, got ${maxBytes}`);
-  }
-  const declared = req.headers.get("content-length");
-  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > maxBytes) {
+  _checkMax("readBody", maxBytes);
+  const declared = _declared(req);
+  if (declared !== null && declared > maxBytes) {
     throw _tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
   }
   if (!req.body) return new Uint8Array(0);
+  const signal = options.signal;
+  signal?.throwIfAborted();
   const reader = req.body.getReader();
-  const onAbort = () => reader.cancel(options.signal?.reason).catch(() => {});
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  const chunks: Uint8Array[] = [];
+  const onAbort = () => reader.cancel(signal?.reason).catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let buffer = new Uint8Array(declared ?? Math.min(maxBytes, 65536));
   let total = 0;
   try {
     for (;;) {
-      options.signal?.throwIfAborted();
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw _tooLarge(maxBytes, `has ${total} bytes or more`);
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        signal?.throwIfAborted(); // our own cancel, not the client's
+        throw new ScoreHttpError(
+          499,
+          "client_closed",
+          `The client closed the connection after ${total} bytes of the request body${
+            declared === null ? "" : ` (of ${declared} declared)`
+          }`,
+          { cause: e },
+        );
       }
-      chunks.push(value);
+      if (chunk.done) break;
+      const value = chunk.value;
+      if (total + value.length > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw _tooLarge(maxBytes, `has ${total + value.length} bytes or more`);
+      }
+      if (total + value.length > buffer.length) {
+        if (declared !== null) {
+          await reader.cancel().catch(() => {});
+          throw new ScoreHttpError(
+            400,
+            "bad_request",
+            `The request body is longer than its Content-Length of ${declared} bytes`,
+          );
+        }
+        let size = buffer.length || 1;
+        while (size < total + value.length) size *= 2;
+        const grown = new Uint8Array(Math.min(size, maxBytes));
+        grown.set(buffer.subarray(0, total));
+        buffer = grown;
+      }
+      buffer.set(value, total);
+      total += value.length;
     }
   } finally {
-    options.signal?.removeEventListener("abort", onAbort);
+    signal?.removeEventListener("abort", onAbort);
   }
-  options.signal?.throwIfAborted();
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  signal?.throwIfAborted();
+  return total === buffer.length ? buffer : buffer.subarray(0, total);
 }

@@ -13,8 +13,18 @@
  */
 import { FINDINGS } from "../nih/mod.ts";
 import { jsonErrorOffset, lineColumn } from "../json_position.ts";
+import {
+  _base64ToBytes,
+  _JsonScanError,
+  _lineColumnBytes,
+  _scanRequestJson,
+  _unescapeAscii,
+} from "./_request_json.ts";
 
-/** The `code` of an error document, one per cause a client can tell apart. */
+/**
+ * The `code` of an error document, one per cause a client can tell apart. `client_closed` (status 499) is
+ * never seen by a client: it counts and logs a client that went away before its body arrived.
+ */
 export const SCORE_ERROR_CODES = [
   "unauthorized",
   "too_large",
@@ -25,6 +35,7 @@ export const SCORE_ERROR_CODES = [
   "timeout",
   "not_ready",
   "not_found",
+  "client_closed",
   "internal",
 ] as const;
 /** One of {@linkcode SCORE_ERROR_CODES}. */
@@ -214,13 +225,18 @@ export function scoreMediaType(contentType: string | null): typeof SCORE_CONTENT
 /**
  * Parses the body of `POST /score`.
  *
+ * A JSON body is read from its bytes, not through `JSON.parse`: it must be one object with a string `image`
+ * and optional `heatmap` (true/false) and `class` (string); an array or object as a value, an unknown or
+ * repeated field, or a value of the wrong type is refused where it starts, before anything is built, and the
+ * base64 is decoded straight into bytes.
+ *
  * @param body the request body, already read (and size-limited) by the caller.
  * @param contentType the `Content-Type` header (`image/png`, `image/jpeg`, `application/dicom`, `application/json`).
  * @param options the query of a raw request and the valid class names.
  * @returns image bytes, heatmap flag and heatmap class.
  * @throws {ScoreHttpError} 415 for another content type; 400 `bad_request` for an empty body, invalid JSON
- * (message with line and column, `cause` a {@linkcode ScoreFormatError}), a wrong field, bad base64 or an
- * unknown class (listing the valid ones).
+ * (message with line and column, `cause` a {@linkcode ScoreFormatError}), a wrong, unknown or repeated field,
+ * a nested array or object, bad base64 or an unknown class (listing the valid ones).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -231,7 +247,9 @@ export function scoreMediaType(contentType: string | null): typeof SCORE_CONTENT
  * assert.deepEqual(parseScoreRequest(json, "application/json").image, png);
  * assert.throws(() => parseScoreRequest(png, "text/plain"), /Content-Type "text\/plain" is not accepted/);
  * assert.throws(() => parseScoreRequest(new TextEncoder().encode('{"image": 3}'), "application/json"),
- *   /request body at line 1, column 2: "image" must be a base64 string/);
+ *   /request body at line 1, column 2: "image" must be a base64 string, not a number/);
+ * assert.throws(() => parseScoreRequest(new TextEncoder().encode('{"image": [[[[[[[[[[[[[['), "application/json"),
+ *   /"image" must be a base64 string, not an array/);
  * ```
  */
 export function parseScoreRequest(
@@ -254,44 +272,33 @@ export function parseScoreRequest(
     _checkClass(className, classNames, "query parameter class");
     return { image: body, heatmap: flag !== null && truthy.includes(flag), className };
   }
-  const text = new TextDecoder().decode(body);
   const fail = (offset: number, what: string, cause?: unknown): never => {
-    const where = { source: REQUEST, ...lineColumn(text, offset) };
+    const where = { source: REQUEST, ..._lineColumnBytes(body, offset) };
     const message = `Cannot read the ${REQUEST} at line ${where.line}, column ${where.column}: ${what}`;
     throw new ScoreHttpError(400, "bad_request", message, {
       cause: new ScoreFormatError(message, where, { cause }),
     });
   };
-  const at = (key: string) => Math.max(0, text.indexOf(`"${key}"`));
-  let raw: unknown;
+  let scanned: ReturnType<typeof _scanRequestJson>;
   try {
-    raw = JSON.parse(text);
+    scanned = _scanRequestJson(body);
   } catch (e) {
-    fail(jsonErrorOffset(text), `invalid JSON (${(e as Error).message.split("\n")[0].slice(0, 80)})`, e);
+    if (!(e instanceof _JsonScanError)) throw e;
+    return fail(e.offset, e.what);
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    fail(0, 'expected an object {"image": "<base64>", "heatmap": bool, "class": name}');
-  }
-  const obj = raw as Record<string, unknown>;
-  for (const key of Object.keys(obj)) {
-    if (!["image", "heatmap", "class"].includes(key)) {
-      fail(at(key), `unknown field "${key}"; fields are image, heatmap, class`);
-    }
-  }
-  if (typeof obj.image !== "string") fail(at("image"), '"image" must be a base64 string');
-  if (obj.heatmap !== undefined && typeof obj.heatmap !== "boolean") {
-    fail(at("heatmap"), '"heatmap" must be true or false');
-  }
-  if (obj.class !== undefined && typeof obj.class !== "string") fail(at("class"), '"class" must be a string');
+  const { image: range, keyAt } = scanned;
+  if (!range) return fail(0, '"image" must be a base64 string');
   let image: Uint8Array;
   try {
-    image = decodeBase64(obj.image as string);
+    image = range.escaped
+      ? _base64ToBytes(_unescapeAscii(body, range.start, range.end))
+      : _base64ToBytes(body, range.start, range.end);
   } catch (e) {
-    return fail(at("image"), `"image": ${(e as Error).message}`, e);
+    return fail(keyAt.image, `"image": ${(e as Error).message}`, e);
   }
-  if (image.length === 0) fail(at("image"), '"image" is empty');
-  _checkClass(obj.class as string | undefined, classNames, '"class"');
-  return { image, heatmap: obj.heatmap === true, className: obj.class as string | undefined };
+  if (image.length === 0) fail(keyAt.image, '"image" is empty');
+  _checkClass(scanned.className, classNames, '"class"');
+  return { image, heatmap: scanned.heatmap === true, className: scanned.className };
 }
 
 function _checkClass(name: string | undefined, classNames: readonly string[], where: string): void {
@@ -305,30 +312,20 @@ function _checkClass(name: string | undefined, classNames: readonly string[], wh
 }
 
 /**
- * Decodes standard base64 strictly (whitespace and a `data:...;base64,` prefix allowed).
+ * Decodes standard base64 strictly (whitespace and a `data:...;base64,` prefix allowed), from a string or
+ * straight from bytes (the service decodes a JSON body's image without making it a string).
  *
  * @throws {SyntaxError} naming the offset of the first invalid character, or a bad length.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * assert.deepEqual(decodeBase64("data:image/png;base64,AQID"), new Uint8Array([1, 2, 3]));
+ * assert.deepEqual(decodeBase64(new TextEncoder().encode("AQI=")), new Uint8Array([1, 2]));
  * assert.throws(() => decodeBase64("AQ*D"), /invalid base64 character "\*" at offset 2/);
  * ```
  */
-export function decodeBase64(text: string): Uint8Array {
-  const prefix = /^data:[\w.+/-]*;base64,/i.exec(text);
-  const start = prefix ? prefix[0].length : 0;
-  const bad = /[^A-Za-z0-9+/=\s]/.exec(text.slice(start));
-  if (bad) {
-    throw new SyntaxError(
-      `invalid base64 character ${JSON.stringify(bad[0])} at offset ${start + bad.index}`,
-    );
-  }
-  const compact = text.slice(start).replace(/\s+/g, "");
-  if (compact.length % 4 !== 0 || /=[^=]/.test(compact) || /={3,}$/.test(compact)) {
-    throw new SyntaxError(`invalid base64: ${compact.length} characters, padding or length is wrong`);
-  }
-  return (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64(compact);
+export function decodeBase64(text: string | Uint8Array): Uint8Array {
+  return _base64ToBytes(typeof text === "string" ? new TextEncoder().encode(text) : text);
 }
 
 /**

@@ -177,3 +177,171 @@ Deno.test("parseScoreResponse: error documents and bodies that are not", () => {
   );
   assert.throws(() => parseScoreResponse("", 500), /answered 500 internal: \(empty body\)/);
 });
+
+Deno.test("parseScoreRequest: a JSON body builds nothing; arrays and objects are refused where they start", () => {
+  const parse = JSON.parse;
+  const seen: number[] = [];
+  JSON.parse = ((text: string, reviver?: (k: string, v: unknown) => unknown) => {
+    seen.push(String(text).length);
+    return parse(text, reviver);
+  }) as typeof JSON.parse;
+  try {
+    // 8 MB of nested arrays after the image: refused at the first bracket, in well under a second
+    const nested = enc(`{"image": "AQID",\n "heatmap": ${"[".repeat(8_000_000)}`);
+    const started = performance.now();
+    const e = httpError(() => parseScoreRequest(nested, "application/json"));
+    assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+    assert.equal(e.status, 400);
+    assert.match(e.message, /at line 2, column 2: "heatmap" must be true or false, not an array$/);
+    const deep = httpError(() =>
+      parseScoreRequest(enc(`{"image": {"a": ${"[".repeat(100_000)}]}}`), "application/json")
+    );
+    assert.match(deep.message, /line 1, column 2: "image" must be a base64 string, not an object/);
+    const padded = httpError(() =>
+      parseScoreRequest(enc(`{"pad": [${"[0],".repeat(100_000)}0], "image": "AQID"}`), "application/json")
+    );
+    assert.match(padded.message, /line 1, column 2: unknown field "pad"; fields are image, heatmap, class/);
+    const big = encodeBase64(new Uint8Array(3_000_000).map((_, i) => i * 7));
+    const ok = parseScoreRequest(enc(`{"class": "Mass", "image": "${big}"}`), "application/json");
+    assert.equal(ok.image.length, 3_000_000);
+    assert.equal(ok.image[1000], (1000 * 7) & 255);
+  } finally {
+    JSON.parse = parse;
+  }
+  // only field names and the class (each at most 258 characters) ever went through JSON.parse
+  assert.ok(seen.every((n) => n <= 258), `JSON.parse saw ${Math.max(...seen)} characters`);
+});
+
+Deno.test("parseScoreRequest: escapes, a BOM, data URLs, repeated fields and trailing text", () => {
+  const json = (s: string) => parseScoreRequest(enc(s), "application/json");
+  assert.deepEqual(json('\ufeff{"image": "data:image/png;base64,AQ\\/\\nD"}').image, decodeBase64("AQ/D"));
+  assert.deepEqual(json('{"image": "\\u0041QID", "class": "\\u004dass"}'), {
+    image: new Uint8Array([1, 2, 3]),
+    heatmap: false,
+    className: "Mass",
+  });
+  const cases: [string, RegExp][] = [
+    ['{"image": "AQID", "image": "AQID"}', /line 1, column 19: field "image" appears twice/],
+    ['{"image": "AQID"} x', /line 1, column 19: invalid JSON \(unexpected character "x"\)/],
+    ['{"image": "AQ\\u00e9D"}', /"image": invalid base64 character "é" at offset 2/],
+    ['{"image": "AQ\\qD"}', /line 1, column 15: invalid JSON/],
+    ['{"image": "AQID",}', /line 1, column 18: invalid JSON/],
+    ['{"image": "AQID", "heatmap": tru}', /line 1, column 33: invalid JSON/],
+    ['{"image": "AQID", "heatmap": null}', /"heatmap" must be true or false, not null/],
+    ['{"image": true}', /"image" must be a base64 string, not a boolean/],
+    ['{"image": "é@"}', /"image": invalid base64 character "é" at offset 0/],
+    ["", /empty/],
+    ["  ", /line 1, column 3: invalid JSON \(unexpected end of input\)/],
+    ['"AQID"', /line 1, column 1: expected an object/],
+  ];
+  for (const [body, pattern] of cases) {
+    const e = httpError(() => json(body));
+    assert.equal(e.status, 400, body);
+    assert.match(e.message, pattern, body);
+  }
+});
+
+/** The parse this service did before it scanned bytes: JSON.parse, then the shape; the reference. */
+function reference(
+  text: string,
+): { image: Uint8Array; heatmap: boolean; className?: string } | "invalid" | "shape" {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return "invalid";
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return "shape";
+  const o = raw as Record<string, unknown>;
+  if (Object.keys(o).some((k) => !["image", "heatmap", "class"].includes(k))) return "shape";
+  if (typeof o.image !== "string") return "shape";
+  if (o.heatmap !== undefined && typeof o.heatmap !== "boolean") return "shape";
+  if (o.class !== undefined && (typeof o.class !== "string" || !FINDINGS.includes(o.class as never))) {
+    return "shape";
+  }
+  const compact = o.image.replace(/^data:[\w.+/-]*;base64,/i, "");
+  if (/[^A-Za-z0-9+/=\s]/.test(compact)) return "shape";
+  const c = compact.replace(/\s+/g, "");
+  if (c.length === 0 || c.length % 4 !== 0 || /=[^=]/.test(c) || /={3,}$/.test(c)) return "shape";
+  const image = (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64(c);
+  return { image, heatmap: o.heatmap === true, className: o.class as string | undefined };
+}
+
+Deno.test("parseScoreRequest: agrees with JSON.parse on 3000 generated and mutated bodies", () => {
+  let seed = 2024;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+  const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)];
+  const good = {
+    image: ['"AQID"', '"AQ\\/D"', '"AQ==\\n"', '"data:image/png;base64,AQI="', '"\\u0041QID"', '"A Q I D"'],
+    heatmap: ["true", "false"],
+    class: ['"Mass"', '"\\u004dass"', '"Hernia"'],
+  };
+  const values = [
+    '"AQID"',
+    '"AQ\\/D"',
+    '"AQ==\\n"',
+    '"data:image/png;base64,AQI="',
+    '"Mass"',
+    '"mass"',
+    '""',
+    "true",
+    "false",
+    "null",
+    "12",
+    "-0.5e3",
+    "[]",
+    "[1, [2]]",
+    "{}",
+    '{"a": 1}',
+    '"\\u0041QID"',
+    '"A Q I D"',
+  ];
+  const ws = ["", " ", "\n", "\t "];
+  const counts = { ok: 0, invalid: 0, shape: 0 };
+  const mutations = ["{", "}", "[", "]", '"', ",", ":", "\\", "a", "0", " ", "=", "é"];
+  for (let n = 0; n < 3000; n++) {
+    const members: string[] = [];
+    const fields: [string, number, string[]][] = [
+      [pick(['"image"', '"\\u0069mage"']), 0.85, good.image],
+      ['"heatmap"', 0.5, good.heatmap],
+      ['"class"', 0.4, good.class],
+      ['"x"', 0.1, values],
+    ];
+    for (const [key, p, likely] of fields) {
+      if (rand(100) >= p * 100) continue;
+      const value = rand(5) ? pick(likely) : pick(values);
+      members.splice(
+        rand(members.length + 1),
+        0,
+        `${pick(ws)}${key}${pick(ws)}:${pick(ws)}${value}${pick(ws)}`,
+      );
+    }
+    let text = `${pick(ws)}{${members.join(",")}}${pick(ws)}`;
+    for (let k = rand(3) === 0 ? 1 + rand(2) : 0; k > 0; k--) {
+      const at = rand(text.length + 1);
+      text = rand(2)
+        ? text.slice(0, at) + pick(mutations) + text.slice(at)
+        : text.slice(0, at) + text.slice(at + 1);
+    }
+    const want = reference(text);
+    let got: ReturnType<typeof parseScoreRequest> | ScoreHttpError;
+    try {
+      got = parseScoreRequest(enc(text), "application/json");
+    } catch (e) {
+      assert.ok(e instanceof ScoreHttpError, `${text}: ${e}`);
+      got = e;
+    }
+    counts[typeof want === "object" ? "ok" : want]++;
+    if (typeof want === "object") {
+      assert.ok(
+        !(got instanceof ScoreHttpError),
+        `${text}: refused (${(got as Error).message}), JSON.parse accepts`,
+      );
+      assert.deepEqual(got, want, text);
+    } else {
+      assert.ok(got instanceof ScoreHttpError, `${text}: accepted, the reference says ${want}`);
+      assert.equal(got.status, 400, text);
+    }
+  }
+  assert.ok(Object.values(counts).every((c) => c > 400), JSON.stringify(counts));
+});

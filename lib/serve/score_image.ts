@@ -3,14 +3,21 @@
  * magic whatever the Content-Type; any size, resized to the model's input), score, and on
  * request a class activation heatmap over the X-ray (downscaled to at most 512 px) as a base64 PNG.
  *
+ * The header is read before any pixel is decoded: an image with more pixels than `maxPixels`, or whose
+ * decoded pixels (width × height × channels × bytes per sample, interlaced or not) exceed `maxDecodedBytes`,
+ * is refused with 400 `bad_image` naming the limit, so one request's decode memory is bounded by its header.
+ *
  * @module
  */
 import sharp from "sharp";
 import {
+  checkDecodeLimits,
   DecodeError,
   decodeImage,
   DicomError,
   dicomToGrey,
+  type ImageHeader,
+  inspectImage,
   isDicom,
   parseDicom,
   RESIZE_KERNEL,
@@ -25,6 +32,18 @@ export interface ScoreImageOptions {
   heatmapMaxSize?: number;
   /** Most pixels (width x height) an input image may declare. @default 50_000_000 */
   maxPixels?: number;
+  /**
+   * Most bytes an input image may decode to (width x height x channels x bytes per sample; an interlaced PNG
+   * is decoded whole at that size). @default 64 MiB ({@linkcode DEFAULT_MAX_DECODED_BYTES})
+   */
+  maxDecodedBytes?: number;
+}
+
+/** Default of {@linkcode ScoreImageOptions.maxDecodedBytes}: 64 MiB (an 8-bit grey image at the 50-megapixel cap fits). */
+export const DEFAULT_MAX_DECODED_BYTES = 64 * 1048576;
+
+function _reason(e: DicomError | DecodeError): string {
+  return e instanceof DecodeError ? e.reason : e.message;
 }
 
 function _badImage(reason: string, cause?: unknown): ScoreHttpError {
@@ -36,10 +55,11 @@ function _badImage(reason: string, cause?: unknown): ScoreHttpError {
  *
  * @param predictor the model runner.
  * @param request the parsed request (image bytes, heatmap flag and class).
- * @param options heatmap size and pixel limit.
+ * @param options heatmap size, pixel and decoded-bytes limits.
  * @returns the 200 response body.
  * @throws {ScoreHttpError} 400 `bad_image` with the decoder's reason for an undecodable, non-PNG/JPEG/DICOM or
- * oversized image (a compressed DICOM names its transfer syntax); 400 `bad_request` for an unknown heatmap class.
+ * oversized image (a compressed DICOM names its transfer syntax; an image over a limit names the limit, from
+ * its header alone); 400 `bad_request` for an unknown heatmap class.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -55,6 +75,8 @@ function _badImage(reason: string, cause?: unknown): ScoreHttpError {
  * assert.equal(out.heatmapClass, "Mass");
  * assert.deepEqual((await sharp(Uint8Array.fromBase64(out.heatmap!)).metadata()).width, 40);
  * await assert.rejects(scoreImage(predictor, { image: png.subarray(0, 50), heatmap: false }), /Cannot decode/);
+ * await assert.rejects(scoreImage(predictor, { image: png, heatmap: false }, { maxDecodedBytes: 1000 }),
+ *   /40x30 pixels, 3 channels of 8 bits: 3600 bytes \(0\.0 MiB\) decoded, more than the limit of 1000 bytes/);
  * await predictor.dispose();
  * ```
  */
@@ -64,32 +86,43 @@ export async function scoreImage(
   options: ScoreImageOptions = {},
 ): Promise<ScoreResponseJson> {
   const { classNames, inputSize, modelVersion, architecture } = predictor.metadata;
-  const maxPixels = options.maxPixels ?? 50_000_000;
+  const limits = {
+    maxPixels: options.maxPixels ?? 50_000_000,
+    maxDecodedBytes: options.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES,
+  };
   let grey: { data: Uint8Array; width: number; height: number } | undefined;
   if (isDicom(request.image)) {
     try {
-      grey = dicomToGrey(parseDicom(request.image));
+      const dicom = parseDicom(request.image); // its pixels are views of the body, already bounded
+      checkDecodeLimits({
+        format: "dicom",
+        width: dicom.columns,
+        height: dicom.rows,
+        channels: 1,
+        bitsPerSample: dicom.bitsAllocated,
+        interlaced: false,
+        decodedBytes: dicom.columns * dicom.rows * (dicom.bitsAllocated / 8),
+      }, limits);
+      grey = dicomToGrey(dicom);
     } catch (e) {
-      throw e instanceof DicomError ? _badImage(e.message, e) : e;
-    }
-    if (grey.width * grey.height > maxPixels) {
-      throw _badImage(
-        `it is ${grey.width}x${grey.height} pixels, more than the limit of ${maxPixels} pixels`,
-      );
+      throw e instanceof DicomError || e instanceof DecodeError ? _badImage(_reason(e), e) : e;
     }
   } else {
-    let meta: sharp.Metadata;
+    let info: ImageHeader;
     try {
-      meta = await sharp(request.image, { limitInputPixels: false }).metadata(); // header only
+      info = await inspectImage(request.image);
     } catch (e) {
-      throw _badImage((e as Error).message, e);
+      throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
     }
-    if (meta.format !== "png" && meta.format !== "jpeg") {
-      throw _badImage(`it is ${meta.format ?? "of an unknown format"}, not PNG, JPEG or DICOM`);
+    if (info.format !== "png" && info.format !== "jpeg") {
+      throw _badImage(
+        `it is ${info.format === "unknown" ? "of an unknown format" : info.format}, not PNG, JPEG or DICOM`,
+      );
     }
-    const { width = 0, height = 0 } = meta;
-    if (width * height > maxPixels) {
-      throw _badImage(`it is ${width}x${height} pixels, more than the limit of ${maxPixels} pixels`);
+    try {
+      checkDecodeLimits(info, limits);
+    } catch (e) {
+      throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
     }
   }
   const source = () =>
@@ -98,7 +131,7 @@ export async function scoreImage(
         raw: { width: grey.width, height: grey.height, channels: 1 },
         limitInputPixels: false,
       })
-      : sharp(request.image);
+      : sharp(request.image, { limitInputPixels: limits.maxPixels });
   let pixels: Uint8Array;
   if (grey) {
     const { data, info } = await source()
@@ -109,7 +142,7 @@ export async function scoreImage(
     for (let p = 0; p < pixels.length; p++) pixels[p] = data[p * info.channels];
   } else {
     try {
-      pixels = await decodeImage(request.image, inputSize);
+      pixels = await decodeImage(request.image, inputSize, { maxPixels: limits.maxPixels });
     } catch (e) {
       throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
     }
