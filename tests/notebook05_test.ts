@@ -7,10 +7,12 @@ import { startFakeKubeApi } from "./_fake_k8s_api.ts";
 import { cellText, type Notebook, readNotebook } from "../lib/report/mod.ts";
 import { startScoringServer } from "../lib/serve/mod.ts";
 import { tinyPredictor } from "../lib/serve/_testing.ts";
+import { selfSignedCertificate } from "./_tls.ts";
 
 // Notebook 05 executed as `deno task report` runs it: once render-only (no kubeconfig), once against
 // tests/_fake_k8s_api.ts — a local HTTPS server answering like the Kubernetes API, not Kubernetes — whose
-// LoadBalancer address points at a real scoring server with a tiny model.
+// Ingress address points at a real scoring server over HTTPS (a self-signed certificate made here, trusted by
+// the kernel through DENO_CERT) with a tiny model.
 
 const NOTEBOOK = join(REPO_ROOT, "notebooks/05_deploy.ipynb");
 const KEY = "notebook05-scoring-key-0123456789";
@@ -60,6 +62,11 @@ Deno.test({
     using dir = tempDir();
     const bundle = join(dir.path, "bundle");
     await (await tinyPredictor(bundle)).dispose();
+    const tls = await selfSignedCertificate(["localhost"]);
+    const certFile = join(dir.path, "tls.crt");
+    const keyFile = join(dir.path, "tls.key");
+    Deno.writeTextFileSync(certFile, tls.cert);
+    Deno.writeTextFileSync(keyFile, tls.key);
     const server = await startScoringServer({
       model: bundle,
       engine: "tfjs",
@@ -67,12 +74,11 @@ Deno.test({
       port: 0,
       key: KEY,
       log: () => {},
+      tls,
     });
     await server.ready;
-    const fake = await startFakeKubeApi(dir.path, {
-      readyAfterPolls: 2,
-      loadBalancer: { ip: "127.0.0.1", port: Number(new URL(server.url).port) },
-    });
+    const port = Number(new URL(server.url).port);
+    const fake = await startFakeKubeApi(dir.path, { readyAfterPolls: 2, ingress: { ip: "127.0.0.1", port } });
     try {
       const nb = await report(
         dir.path,
@@ -81,8 +87,11 @@ Deno.test({
           `imagesDir=${join(NIH_SAMPLE, "images")}`,
           "scoreCount=2",
           "pollMs=10",
+          "ingressHost=localhost",
+          `tlsCert=${certFile}`,
+          `tlsKey=${keyFile}`,
         ],
-        { CXR_SCORING_KEY: KEY },
+        { CXR_SCORING_KEY: KEY, DENO_CERT: certFile },
       );
       const md = outputsOf(nb, "text/markdown").join("\n");
       assert.match(
@@ -90,8 +99,11 @@ Deno.test({
         /\*\*Deployed\*\* `cxracr\.azurecr\.io\/cxr-scoring:latest` to namespace `cxr` on https:\/\/127\.0\.0\.1:\d+/,
       );
       assert.match(md, /Rollout: 3\/3 replicas available/);
-      assert.ok(md.includes(`Endpoint: \`${server.url}/score\``), md);
-      assert.match(md, /Deleted 6 objects: .*Deployment cxr\/cxr-scoring.*Namespace cxr/);
+      assert.ok(md.includes(`Endpoint: \`https://localhost:${port}/score\``), md);
+      assert.match(
+        md,
+        /Deleted 8 objects: Ingress cxr\/cxr-scoring.*Deployment cxr\/cxr-scoring.*Namespace cxr/,
+      );
       const gallery = outputsOf(nb, "text/html").find((h) => h.includes("Scored through"));
       assert.ok(gallery, "score gallery");
       assert.equal(gallery.match(/<img width="256" src="data:image\/png;base64,iVBORw0KGgo/g)?.length, 2);
@@ -102,6 +114,7 @@ Deno.test({
       assert.equal(fake.objects.size, 0, "torn down");
       const written = readFileSync(join(dir.path, "reports", "05_deploy.ipynb"), "utf8");
       assert.ok(!written.includes(KEY) && !written.includes(fake.token), "no key or token in the notebook");
+      assert.ok(!written.includes(tls.key.split("\n")[1]), "no TLS private key in the notebook");
     } finally {
       await fake.close();
       await server.close();
