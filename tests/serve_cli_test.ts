@@ -82,6 +82,12 @@ Deno.test("serve refuses to start without a key unless --no-auth, and exits 1 wh
   const r = await runCxr(["serve", "--model", tfjsBundle], { cwd: work.path, env: { CXR_SCORING_KEY: "" } });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /No scoring key: set CXR_SCORING_KEY .* or pass --no-auth/);
+  const budget = await runCxr(
+    ["serve", "--model", tfjsBundle, "--max-body-mb", "20", "--max-inflight-mb", "8"],
+    { cwd: work.path, env: { CXR_SCORING_KEY: KEY } },
+  );
+  assert.equal(budget.code, 2, budget.stderr);
+  assert.match(budget.stderr, /--max-inflight-mb must be at least --max-body-mb/);
   const missing = await runCxr([
     "serve",
     "--model",

@@ -91,6 +91,22 @@ export const serveCommand: Command = {
       description: "Largest request body in MiB.",
       defaultText: "20",
     },
+    "max-inflight-mb": {
+      type: "string",
+      valueName: "N",
+      description:
+        "Request-body MiB held at once by all scoring requests (each reserves its Content-Length, " +
+        "a chunked one --max-body-mb, before reading it); past it 503 busy.",
+      defaultText: "64, at least 2 x --max-body-mb",
+    },
+    "max-decoded-mb": {
+      type: "string",
+      valueName: "N",
+      description:
+        "Most MiB an image may decode to (width x height x channels x bytes per sample); more is " +
+        "400 bad_image.",
+      defaultText: "64",
+    },
     "tls-cert": {
       type: "string",
       valueName: "FILE",
@@ -136,6 +152,13 @@ export const serveCommand: Command = {
     }
     const tls = tlsFiles(values);
     if (!key) ctx.err("warning: --no-auth: anyone who can reach this port can score images");
+    const maxBodyBytes = intOption(values, "max-body-mb", { min: 1, max: 1024, fallback: 20 }) * 1048576;
+    const maxInflightBytes = values["max-inflight-mb"] === undefined
+      ? undefined
+      : intOption(values, "max-inflight-mb", { min: 1, max: 65_536 }) * 1048576;
+    if (maxInflightBytes !== undefined && maxInflightBytes < maxBodyBytes) {
+      throw new UsageError("--max-inflight-mb must be at least --max-body-mb: one largest body must fit");
+    }
     const server = await startScoringServer({
       model,
       engine,
@@ -146,7 +169,9 @@ export const serveCommand: Command = {
       maxConcurrent: intOption(values, "max-concurrent", { min: 1, max: 1024, fallback: 2 }),
       maxQueue: intOption(values, "queue", { min: 0, max: 100_000, fallback: 16 }),
       timeoutMs: intOption(values, "timeout-ms", { min: 1, max: 3_600_000, fallback: 30_000 }),
-      maxBodyBytes: intOption(values, "max-body-mb", { min: 1, max: 1024, fallback: 20 }) * 1048576,
+      maxBodyBytes,
+      maxInflightBytes,
+      maxDecodedBytes: intOption(values, "max-decoded-mb", { min: 1, max: 4096, fallback: 64 }) * 1048576,
       openMetrics: values["open-metrics"] === true,
       tls,
       headersTimeoutMs: intOption(values, "headers-timeout-ms", { min: 1, max: 600_000, fallback: 10_000 }),

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Secret } from "../config.ts";
-import { isDicom } from "../images/dicom.ts";
+import { sniffImageFormat } from "../images/sniff.ts";
 import type { Predictor } from "../model/predictor.ts";
 import { parseScoreResponse, type ScoreResponseJson, ScoringServiceError } from "./score_format.ts";
 import { scoreImage } from "./score_image.ts";
@@ -117,12 +117,14 @@ export function scoreUrl(url: string): string {
  * ```
  */
 export function imageContentType(bytes: Uint8Array): string {
-  if (bytes.length >= 4 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
-    return "image/png";
-  }
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "image/jpeg";
-  if (isDicom(bytes)) return "application/dicom";
-  return "application/octet-stream";
+  const format = sniffImageFormat(bytes);
+  return format === "png"
+    ? "image/png"
+    : format === "jpeg"
+    ? "image/jpeg"
+    : format === "dicom"
+    ? "application/dicom"
+    : "application/octet-stream";
 }
 
 function _sleep(ms: number, signal?: AbortSignal): Promise<void> {

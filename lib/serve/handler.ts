@@ -31,7 +31,7 @@ import {
   QueueFullError,
 } from "./limiter.ts";
 import { type MetricRoute, ScoringMetrics } from "./metrics.ts";
-import { SCORING_PAGE_HTML } from "./page.ts";
+import { scoringPageResponse } from "./page.ts";
 import { bodyReservation, readBody } from "./read_body.ts";
 import { parseScoreRequest, ScoreHttpError, scoreMediaType } from "./score_format.ts";
 import { scoreImage } from "./score_image.ts";
@@ -342,7 +342,7 @@ export function createScoringHandler(
           },
         );
       default:
-        return new Response(SCORING_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } });
+        return scoringPageResponse();
     }
   };
 

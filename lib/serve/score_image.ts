@@ -21,6 +21,8 @@ import {
   isDicom,
   parseDicom,
   RESIZE_KERNEL,
+  sniffImageFormat,
+  unsupportedImageReason,
 } from "../images/mod.ts";
 import type { Predictor } from "../model/mod.ts";
 import { camForClass, renderHeatmapPng } from "../eval/mod.ts";
@@ -108,6 +110,9 @@ export async function scoreImage(
       throw e instanceof DicomError || e instanceof DecodeError ? _badImage(_reason(e), e) : e;
     }
   } else {
+    // Only PNG and JPEG reach sharp, by their magic bytes: an SVG or other format sharp could read is refused
+    // here, before any decoder sees it (lib/images/sniff.ts, the rule preprocess applies too).
+    if (sniffImageFormat(request.image) === undefined) throw _badImage(unsupportedImageReason(request.image));
     let info: ImageHeader;
     try {
       info = await inspectImage(request.image);
