@@ -15,6 +15,7 @@ import {
   type GreyImage,
   type HeatMap,
   type HeatmapBox,
+  type HeatmapScale,
   readGreyImage,
   renderHeatmapPng,
   upsampleHeatmap,
@@ -52,6 +53,12 @@ export interface ExplainOptions {
   boxes?: readonly HeatmapBox[];
   /** Overlay weight 0..1. @default 0.45 */
   alpha?: number;
+  /**
+   * How the map is scaled for colouring (and, in {@linkcode localizeImages}, thresholding): `"max"` shows
+   * only evidence for the finding, relative to its maximum; `"minmax"` the whole range (see
+   * `HEATMAP_SCALES`). @default "max"
+   */
+  scale?: HeatmapScale;
 }
 
 /** One explained image; in Jupyter it shows the overlay with its finding and probability. */
@@ -161,7 +168,11 @@ export async function explainImage(
   const pixels = await decodeImage(image, predictor.metadata.inputSize);
   const { map, k, probabilities } = await _map(predictor, pixels, options);
   const names = predictor.metadata.classNames;
-  const png = await renderHeatmapPng(original, map, { boxes: options.boxes, alpha: options.alpha });
+  const png = await renderHeatmapPng(original, map, {
+    boxes: options.boxes,
+    alpha: options.alpha,
+    scale: options.scale,
+  });
   return new Explanation({
     className: names[k],
     probability: probabilities[k],
@@ -183,13 +194,13 @@ export class LocalizationReport {
     this.results = results;
     this.table = table;
   }
-  /** Jupyter: an HTML table of accuracy per finding at each IoBB threshold. */
+  /** Jupyter: an HTML table of accuracy per finding at each IoBB threshold, and the share of peaks in boxes. */
   [JUPYTER_DISPLAY](): Record<string, string> {
     const t = this.table;
-    const head = ["finding", "boxes", ...t.thresholds.map((x) => `T=${x}`)];
+    const head = ["finding", "boxes", ...t.thresholds.map((x) => `T=${x}`), "peak in box"];
     const rows = Object.entries(t.perFinding).map((
       [f, r],
-    ) => [f, String(r.boxes), ...r.accuracy.map((a) => a.toFixed(2))]);
+    ) => [f, String(r.boxes), ...r.accuracy.map((a) => a.toFixed(2)), r.peakInside.toFixed(2)]);
     const html =
       `<table class="cxr-localization"><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead>` +
       `<tbody>${
@@ -200,7 +211,7 @@ export class LocalizationReport {
 }
 
 /** Options of {@linkcode localizeImages}. */
-export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "model"> {
+export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "model" | "scale"> {
   /** Threshold fraction of the map's maximum. @default 0.5 */
   fraction?: number;
   /** IoBB thresholds. @default IOBB_THRESHOLDS */
@@ -257,7 +268,14 @@ export async function localizeImages(
     for (const box of list) {
       const { map } = await _map(predictor, pixels, { ...options, className: box.finding });
       const full = upsampleHeatmap(map, original.width, original.height);
-      results.push(localize(full, box, { fraction: options.fraction, thresholds, regions: options.regions }));
+      results.push(
+        localize(full, box, {
+          fraction: options.fraction,
+          thresholds,
+          regions: options.regions,
+          scale: options.scale,
+        }),
+      );
     }
     options.onProgress?.({ type: "image", done: ++done, total: byImage.size, image });
   }

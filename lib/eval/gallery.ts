@@ -28,7 +28,7 @@ export interface GalleryItem {
 }
 
 /** Options of {@linkcode heatmapGallery}. */
-export interface HeatmapGalleryOptions extends Pick<ExplainOptions, "method" | "model"> {
+export interface HeatmapGalleryOptions extends Pick<ExplainOptions, "method" | "model" | "scale"> {
   /** Images to show. @default 4 */
   count?: number;
   /** Thumbnail side in pixels. @default 256 */
@@ -107,7 +107,10 @@ export async function heatmapGallery(
     const path = join(imagesDir, first.image);
     const same = boxes.filter((b) => b.image === first.image && b.finding === first.finding);
     const e = await explainImage(predictor, path, { ...options, className: first.finding });
-    const boxed = await renderHeatmapPng(await readGreyImage(path), e.map, { boxes: same });
+    const boxed = await renderHeatmapPng(await readGreyImage(path), e.map, {
+      boxes: same,
+      scale: options.scale,
+    });
     items.push({
       image: first.image,
       finding: first.finding,

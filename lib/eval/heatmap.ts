@@ -1,7 +1,8 @@
 /**
- * Heatmaps over X-rays: one class's map out of a batch of class activation maps, min-max scaling, bilinear
- * upsampling to the image's size, the turbo colour map, and the alpha-blended overlay (with optional NIH
- * boxes outlined) encoded as an RGB PNG with sharp.
+ * Heatmaps over X-rays: one class's map out of a batch of class activation maps, scaling to 0..1 (by the
+ * map's positive maximum, as CAM defines its regions, or min-max), bilinear upsampling to the image's size,
+ * the turbo colour map, and the alpha-blended overlay (with optional NIH boxes outlined) encoded as an RGB PNG
+ * with sharp.
  *
  * @module
  */
@@ -51,6 +52,8 @@ export interface HeatmapOptions {
   boxColor?: readonly [number, number, number];
   /** Outline thickness in pixels. @default max(1, round(max(width, height) / 256)) */
   lineWidth?: number;
+  /** How the map is scaled to the colour map: see {@linkcode HEATMAP_SCALES}. @default "max" */
+  scale?: HeatmapScale;
 }
 
 /**
@@ -103,29 +106,62 @@ function _checkMap(map: HeatMap, fn: string): void {
 }
 
 /**
- * Min-max scales a map to 0..1 (all zeros when the map is constant); non-finite values count as the minimum.
+ * How a map's values become 0..1 for colouring and thresholding:
  *
+ * - `"max"`: `v / max` where `v > 0`, else 0. A class activation map is a sum of signed contributions to the
+ *   class's logit (`mean(cam) + bias = logit`): positive cells are evidence for the finding, negative cells
+ *   evidence against it. CAM (Zhou et al. 2016) thresholds regions at a fraction of the map's *maximum*, and
+ *   Grad-CAM cuts negatives; both keep 0 as "no evidence". A map with no positive cell scales to all zeros:
+ *   nothing in the image speaks for the finding.
+ * - `"minmax"`: `(v - min) / (max - min)`. On a CAM whose values are mostly negative (a sigmoid head often
+ *   carries a finding's rarity in negative weights on features that fire over normal anatomy) the most
+ *   negative cell becomes 0 and everything less negative looks hot, the empty border included, so the
+ *   regions above half the range span nearly the whole image.
+ */
+export const HEATMAP_SCALES = ["max", "minmax"] as const;
+/** One way of scaling a map; see {@linkcode HEATMAP_SCALES}. */
+export type HeatmapScale = typeof HEATMAP_SCALES[number];
+
+/** Options of {@linkcode scaleHeatmap}. */
+export interface ScaleHeatmapOptions {
+  /** `"max"` (positive part over its maximum) or `"minmax"`; see {@linkcode HEATMAP_SCALES}. @default "max" */
+  scale?: HeatmapScale;
+}
+
+/**
+ * Scales a map to 0..1: by default the positive part over its maximum (all zeros when no value is positive),
+ * or min-max (all zeros when the map is constant). Non-finite values become 0.
+ *
+ * @throws {RangeError} If the map's layout is inconsistent or `scale` is unknown.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const m = scaleHeatmap({ data: new Float32Array([-1, 0, 3]), width: 3, height: 1 });
- * assert.deepEqual([...m.data], [0, 0.25, 1]);
+ * const map = { data: new Float32Array([-2, 0, 1, 2]), width: 4, height: 1 };
+ * assert.deepEqual([...scaleHeatmap(map).data], [0, 0, 0.5, 1]);
+ * assert.deepEqual([...scaleHeatmap(map, { scale: "minmax" }).data], [0, 0.5, 0.75, 1]);
+ * const against = { data: new Float32Array([-3, -1]), width: 2, height: 1 }; // no evidence for the class
+ * assert.deepEqual([...scaleHeatmap(against).data], [0, 0]);
  * ```
  */
-export function scaleHeatmap(map: HeatMap): HeatMap {
+export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): HeatMap {
   _checkMap(map, "scaleHeatmap");
+  const scale = options.scale ?? "max";
+  if (!HEATMAP_SCALES.includes(scale)) {
+    throw new RangeError(`scaleHeatmap: scale must be one of ${HEATMAP_SCALES.join(", ")}, got "${scale}"`);
+  }
   let lo = Infinity, hi = -Infinity;
   for (const v of map.data) {
     if (!Number.isFinite(v)) continue;
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
+  if (scale === "max") lo = 0;
   const out = new Float32Array(map.data.length);
   const range = hi - lo;
   if (range > 0) {
     for (let i = 0; i < out.length; i++) {
       const v = map.data[i];
-      out[i] = Number.isFinite(v) ? (v - lo) / range : 0;
+      out[i] = Number.isFinite(v) && v > lo ? (v - lo) / range : 0;
     }
   }
   return { data: out, width: map.width, height: map.height };
@@ -177,10 +213,11 @@ function _taps(size: number, source: number): { i0: Int32Array; i1: Int32Array; 
 }
 
 /**
- * The overlay's raw RGB pixels (`width * height * 3` bytes): the map min-max scaled, upsampled bilinearly to
- * the image's size, coloured with the turbo colour map (`colormap.ts`) and alpha-blended over the grey X-ray; boxes outlined.
+ * The overlay's raw RGB pixels (`width * height * 3` bytes): the map scaled to 0..1 ({@linkcode scaleHeatmap},
+ * by its positive maximum unless `scale` says otherwise), upsampled bilinearly to the image's size, coloured
+ * with the turbo colour map (`colormap.ts`) and alpha-blended over the grey X-ray; boxes outlined.
  *
- * @throws {RangeError} If the image or map layout is inconsistent, or `alpha`/`lineWidth` is out of range.
+ * @throws {RangeError} If the image or map layout is inconsistent, or `alpha`/`lineWidth`/`scale` is out of range.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -210,7 +247,7 @@ export function renderHeatmapRgb(image: GreyImage, map: HeatMap, options: Heatma
   if (!Number.isSafeInteger(lineWidth) || lineWidth < 1) {
     throw new RangeError(`renderHeatmapRgb: lineWidth must be a positive integer, got ${lineWidth}`);
   }
-  const scaled = upsampleHeatmap(scaleHeatmap(map), width, height).data;
+  const scaled = upsampleHeatmap(scaleHeatmap(map, { scale: options.scale }), width, height).data;
   const rgb = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) {
     const k = Math.round(Math.min(Math.max(scaled[p], 0), 1) * 255) * 3;

@@ -32,7 +32,13 @@ Deno.test("upsampleHeatmap is bilinear with aligned pixel centres and keeps cons
     () => scaleHeatmap({ data: new Float32Array(3), width: 2, height: 2 }),
     /3 values, expected 2x2/,
   );
-  assert.deepEqual([...scaleHeatmap({ data: new Float32Array([5, 5]), width: 2, height: 1 }).data], [0, 0]);
+  const flat2 = { data: new Float32Array([5, 5]), width: 2, height: 1 };
+  assert.deepEqual([...scaleHeatmap(flat2, { scale: "minmax" }).data], [0, 0]);
+  assert.deepEqual([...scaleHeatmap(flat2).data], [1, 1]); // evidence everywhere, evenly
+  assert.throws(
+    () => scaleHeatmap(flat2, { scale: "z" as "max" }),
+    /scale must be one of max, minmax, got "z"/,
+  );
 });
 
 Deno.test("turbo runs from blue through green to red", () => {
@@ -52,7 +58,7 @@ Deno.test("renderHeatmapPng over a real NIH X-ray: RGB PNG of its size, hot wher
   assert.equal(box.finding, "Nodule");
   // 7x7 map, hottest in the top-left cell, coldest bottom-right.
   const map = {
-    data: new Float32Array(49).map((_, i) => -((i % 7) + Math.floor(i / 7))),
+    data: new Float32Array(49).map((_, i) => 12 - ((i % 7) + Math.floor(i / 7))),
     width: 7,
     height: 7,
   };

@@ -1,12 +1,14 @@
 /**
  * Localisation of heatmaps against NIH's hand-drawn boxes, as in ChestX-ray8 (Wang et al. 2017, section 4.2):
- * the heatmap (at the image's size) is min-max scaled and thresholded at a fraction of its maximum, each
+ * the heatmap (at the image's size) is thresholded at a fraction of its maximum (CAM's rule, Zhou et al. 2016:
+ * by default only positive values, i.e. evidence for the finding, can pass; see `HEATMAP_SCALES`), each
  * 8-connected region above it becomes a bounding box B, and a ground-truth box G counts as hit at threshold T
- * when some B has IoBB = area(B ∩ G) / area(B) >= T. Accuracy is reported per finding for T = 0.1 … 0.7.
+ * when some B has IoBB = area(B ∩ G) / area(B) >= T. Accuracy is reported per finding for T = 0.1 … 0.7,
+ * beside the pointing game (Zhang et al. 2016): the share of boxes that contain the heatmap's maximum.
  *
  * @module
  */
-import type { HeatMap, HeatmapBox } from "./heatmap.ts";
+import type { HeatMap, HeatmapBox, HeatmapScale } from "./heatmap.ts";
 import { scaleHeatmap } from "./heatmap.ts";
 
 /** The IoBB thresholds T reported by default: 0.1 to 0.7 in steps of 0.1. */
@@ -31,11 +33,21 @@ export function iobb(detected: HeatmapBox, truth: HeatmapBox): number {
   return w > 0 && h > 0 ? (w * h) / area : 0;
 }
 
+/** Options of {@linkcode heatmapRegions}. */
+export interface HeatmapRegionsOptions {
+  /**
+   * How the map is scaled before thresholding: `"max"` (a region is where the map is at least `fraction` of
+   * its maximum; no region when no value is positive) or `"minmax"` (at least `fraction` of the way from its
+   * minimum to its maximum). @default "max"
+   */
+  scale?: HeatmapScale;
+}
+
 /**
- * Bounding boxes (pixel units, `w`/`h` in pixels covered) of the 8-connected regions where the min-max scaled
- * map is at least `fraction` of its maximum, largest region first.
+ * Bounding boxes (pixel units, `w`/`h` in pixels covered) of the 8-connected regions where the scaled map
+ * (see {@linkcode HeatmapRegionsOptions.scale}) is at least `fraction`, largest region first.
  *
- * @throws {RangeError} If `fraction` is not in (0, 1].
+ * @throws {RangeError} If `fraction` is not in (0, 1] or `scale` is unknown.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -48,14 +60,22 @@ export function iobb(detected: HeatmapBox, truth: HeatmapBox): number {
  *   { x: 0, y: 0, w: 2, h: 2 },
  *   { x: 3, y: 1, w: 2, h: 2 },
  * ]);
+ * // Evidence against the class everywhere but in one cell: only that cell passes half the maximum.
+ * const cam = { width: 3, height: 1, data: new Float32Array([-8, -1, 2]) };
+ * assert.deepEqual(heatmapRegions(cam, 0.5), [{ x: 2, y: 0, w: 1, h: 1 }]);
+ * assert.deepEqual(heatmapRegions(cam, 0.5, { scale: "minmax" }), [{ x: 1, y: 0, w: 2, h: 1 }]);
  * ```
  */
-export function heatmapRegions(map: HeatMap, fraction: number): HeatmapBox[] {
+export function heatmapRegions(
+  map: HeatMap,
+  fraction: number,
+  options: HeatmapRegionsOptions = {},
+): HeatmapBox[] {
   if (!(fraction > 0 && fraction <= 1)) {
     throw new RangeError(`heatmapRegions: fraction must be in (0, 1], got ${fraction}`);
   }
   const { width, height } = map;
-  const scaled = scaleHeatmap(map).data;
+  const scaled = scaleHeatmap(map, { scale: options.scale }).data;
   const label = new Int32Array(width * height).fill(-1);
   const regions: (HeatmapBox & { pixels: number })[] = [];
   const stack: number[] = [];
@@ -102,10 +122,12 @@ export interface LocalizationResult {
   bestIobb: number;
   /** `hits[i]`: bestIobb >= thresholds[i]. */
   hits: boolean[];
+  /** Whether the box holds the heatmap's maximum (the centre of its first hottest pixel). */
+  peakInside: boolean;
 }
 
 /** Options of {@linkcode localize}. */
-export interface LocalizeOptions {
+export interface LocalizeOptions extends HeatmapRegionsOptions {
   /** Threshold as a fraction of the scaled map's maximum. @default 0.5 */
   fraction?: number;
   /** IoBB thresholds T. @default IOBB_THRESHOLDS (0.1 … 0.7) */
@@ -125,6 +147,7 @@ export interface LocalizeOptions {
  * const r = localize({ data, width: 10, height: 10 }, { x: 3, y: 2, w: 5, h: 5 }, { thresholds: [0.5, 0.7] });
  * assert.equal(r.bestIobb, 6 / 9);
  * assert.deepEqual(r.hits, [true, false]);
+ * assert.equal(r.peakInside, false); // the first hottest pixel, (2, 2), is left of the box
  * data.fill(0.8, 90, 100); // a larger hot bottom row elsewhere
  * const largest = localize({ data, width: 10, height: 10 }, { x: 3, y: 2, w: 5, h: 5 }, { regions: "largest" });
  * assert.equal(largest.bestIobb, 0);
@@ -136,14 +159,21 @@ export function localize(
   options: LocalizeOptions = {},
 ): LocalizationResult {
   const thresholds = options.thresholds ?? IOBB_THRESHOLDS;
-  const all = heatmapRegions(map, options.fraction ?? 0.5);
+  const all = heatmapRegions(map, options.fraction ?? 0.5, { scale: options.scale });
   const regions = options.regions === "largest" ? all.slice(0, 1) : all;
   const best = regions.reduce((m, b) => Math.max(m, iobb(b, truth)), 0);
+  let peak = -1;
+  for (let i = 0; i < map.data.length; i++) {
+    if (Number.isFinite(map.data[i]) && (peak < 0 || map.data[i] > map.data[peak])) peak = i;
+  }
+  const px = (peak % map.width) + 0.5, py = Math.floor(peak / map.width) + 0.5;
   return {
     finding: truth.finding ?? "",
     image: truth.image ?? "",
     bestIobb: best,
     hits: thresholds.map((t) => best >= t),
+    peakInside: peak >= 0 && px >= truth.x && px <= truth.x + truth.w && py >= truth.y &&
+      py <= truth.y + truth.h,
   };
 }
 
@@ -151,21 +181,21 @@ export function localize(
 export interface LocalizationTable {
   /** The thresholds T, in column order. */
   thresholds: number[];
-  /** By finding: boxes checked and the share hit at each T. */
-  perFinding: Record<string, { boxes: number; accuracy: number[] }>;
+  /** By finding: boxes checked, the share hit at each T, and the share holding the heatmap's maximum. */
+  perFinding: Record<string, { boxes: number; accuracy: number[]; peakInside: number }>;
 }
 
 /**
- * Aggregates results into accuracy per finding (hits / boxes) at each threshold.
+ * Aggregates results into accuracy per finding (hits / boxes) at each threshold, and the pointing share.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * const t = localizationAccuracy([
- *   { finding: "Mass", image: "a", bestIobb: 0.6, hits: [true, false] },
- *   { finding: "Mass", image: "b", bestIobb: 0.1, hits: [false, false] },
+ *   { finding: "Mass", image: "a", bestIobb: 0.6, hits: [true, false], peakInside: true },
+ *   { finding: "Mass", image: "b", bestIobb: 0.1, hits: [false, false], peakInside: true },
  * ], [0.5, 0.7]);
- * assert.deepEqual(t.perFinding.Mass, { boxes: 2, accuracy: [0.5, 0] });
+ * assert.deepEqual(t.perFinding.Mass, { boxes: 2, accuracy: [0.5, 0], peakInside: 1 });
  * ```
  */
 export function localizationAccuracy(
@@ -177,10 +207,14 @@ export function localizationAccuracy(
     if (r.hits.length !== thresholds.length) {
       throw new RangeError(`localizationAccuracy: ${r.hits.length} hits for ${thresholds.length} thresholds`);
     }
-    const row = perFinding[r.finding] ??= { boxes: 0, accuracy: thresholds.map(() => 0) };
+    const row = perFinding[r.finding] ??= { boxes: 0, accuracy: thresholds.map(() => 0), peakInside: 0 };
     row.boxes++;
     r.hits.forEach((h, i) => row.accuracy[i] += h ? 1 : 0);
+    row.peakInside += r.peakInside ? 1 : 0;
   }
-  for (const row of Object.values(perFinding)) row.accuracy = row.accuracy.map((a) => a / row.boxes);
+  for (const row of Object.values(perFinding)) {
+    row.accuracy = row.accuracy.map((a) => a / row.boxes);
+    row.peakInside /= row.boxes;
+  }
   return { thresholds: [...thresholds], perFinding };
 }

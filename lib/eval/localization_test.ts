@@ -57,7 +57,10 @@ Deno.test("heatmapRegions: 8-connected components, diagonal neighbours joined, f
   assert.deepEqual(heatmapRegions(map, 0.9), [{ x: 0, y: 0, w: 2, h: 2 }]);
   assert.equal(heatmapRegions(map, 0.3).length, 3);
   assert.throws(() => heatmapRegions(map, 0), /fraction must be in \(0, 1\]/);
-  assert.deepEqual(heatmapRegions({ width: 2, height: 1, data: new Float32Array([3, 3]) }, 0.5), []);
+  const flat = { width: 2, height: 1, data: new Float32Array([3, 3]) };
+  assert.deepEqual(heatmapRegions(flat, 0.5, { scale: "minmax" }), []);
+  assert.deepEqual(heatmapRegions(flat, 0.5), [{ x: 0, y: 0, w: 2, h: 1 }]); // evidence everywhere
+  assert.deepEqual(heatmapRegions({ ...flat, data: new Float32Array([-3, -1]) }, 0.5), []); // none anywhere
 });
 
 Deno.test("localisation on the 7 sample images with NIH boxes: a map peaked on the box hits, one elsewhere misses", () => {
@@ -81,6 +84,7 @@ Deno.test("localisation on the 7 sample images with NIH boxes: a map peaked on t
     assert.equal(r.image, box.image);
     if (hit) assert.ok(r.hits[4], `${box.image} ${box.finding}: IoBB ${r.bestIobb}`); // T = 0.5
     else assert.deepEqual(r.hits, IOBB_THRESHOLDS.map(() => false), `${box.image}: IoBB ${r.bestIobb}`);
+    assert.equal(r.peakInside, hit, `${box.image}: the map's maximum ${hit ? "in" : "outside"} the box`);
     results.push(r);
   }
   const table = localizationAccuracy(results);
@@ -91,6 +95,7 @@ Deno.test("localisation on the 7 sample images with NIH boxes: a map peaked on t
     "Pneumonia",
   ]);
   assert.equal(table.perFinding.Cardiomegaly.boxes, 3);
+  assert.equal(table.perFinding.Cardiomegaly.peakInside, 2 / 3); // boxes 0 and 2 of the three are "hit" ones
   for (const row of Object.values(table.perFinding)) {
     row.accuracy.forEach((a, i) => i > 0 && assert.ok(a <= row.accuracy[i - 1]), "accuracy falls as T grows");
   }
