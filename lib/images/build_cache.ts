@@ -54,6 +54,8 @@ export interface CacheJob {
   labels: readonly string[];
   /** The split file's digest, recorded in the index. */
   splitDigest: string;
+  /** How the split was made (`seed`, `official`, `seed, present images only`), recorded in the index. */
+  splitMethod?: string;
   /** Set when building one shard of the partition. */
   shard?: CacheShard;
 }
@@ -275,6 +277,7 @@ export async function buildCache(
     names,
     labels,
     splitDigest: job.splitDigest,
+    ...(job.splitMethod ? { splitMethod: job.splitMethod } : {}),
     failed,
     shard: job.shard,
   });

@@ -34,6 +34,8 @@ export interface ImageCache extends Disposable {
   classes: string[];
   /** The digest of the split the cache was built from. */
   splitDigest: string;
+  /** How that split was made, when the cache records it. */
+  splitMethod?: string;
   /** Images that could not be decoded when the cache was built. */
   failed: CacheFailure[];
   /** Reads image i (S*S bytes, a fresh copy unless `into` is given). */
@@ -134,6 +136,7 @@ export function openCache(dir: string, partition: Partition | string): ImageCach
     labels,
     classes: index.classes,
     splitDigest: index.splitDigest,
+    splitMethod: index.splitMethod,
     failed: index.failed,
     read(i, into) {
       if (into && into.length !== imageBytes) {

@@ -48,6 +48,8 @@ export interface CacheIndexJson {
   labels: string[];
   /** The split file's digest. */
   splitDigest: string;
+  /** How the split was made, when the index records it (caches from before it did not). */
+  splitMethod?: string;
   /** Images that could not be decoded, in split order. */
   failed: CacheFailure[];
   /** Present in shard files only. */
@@ -135,6 +137,9 @@ export function parseCacheIndex(text: string, options: { file?: string } = {}): 
   if (typeof doc.splitDigest !== "string") {
     fail("splitDigest", `expected a string, ${found(doc.splitDigest)}`);
   }
+  if (doc.splitMethod !== undefined && typeof doc.splitMethod !== "string") {
+    fail("splitMethod", `expected a string, ${found(doc.splitMethod)}`);
+  }
   if (!Array.isArray(doc.failed)) fail("failed", `expected an array, ${found(doc.failed)}`);
   (doc.failed as unknown[]).forEach((f, i) => {
     const o = f as Record<string, unknown>;
@@ -184,6 +189,7 @@ export function formatCacheIndex(index: CacheIndexJson): string {
     names: index.names,
     labels: index.labels,
     splitDigest: index.splitDigest,
+    ...(index.splitMethod ? { splitMethod: index.splitMethod } : {}),
     failed: index.failed.map((f) => ({ name: f.name, reason: f.reason })),
   };
   if (index.shard) {

@@ -139,6 +139,7 @@ export function mergeShards(
     names: shards.flatMap((s) => s.names),
     labels: shards.flatMap((s) => s.labels),
     splitDigest: first.splitDigest,
+    ...(first.splitMethod ? { splitMethod: first.splitMethod } : {}),
     failed: shards.flatMap((s) => s.failed),
   };
   const binPart = join(dir, `${partition}.bin.part`);

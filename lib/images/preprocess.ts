@@ -243,6 +243,7 @@ export async function preprocess(
       names,
       labels: names.map((n) => labelOf.get(n)!),
       splitDigest: split.digest,
+      splitMethod: split.method + (split.present ? ", present images only" : ""),
       shard: options.shard ? { ...options.shard, start, end } : undefined,
     }, {
       concurrency: options.concurrency,

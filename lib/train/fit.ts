@@ -406,6 +406,7 @@ export async function train(
     weights: provenance,
     training: {
       source: "NIH ChestX-ray14",
+      ...(trainCache.splitMethod ? { splitMethod: trainCache.splitMethod } : {}),
       images: { train: trainCache.count, val: valCache.count },
       epochs: epoch,
       batchSize,

@@ -206,6 +206,8 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
   assert.equal(meta.weights?.file, "start.h5");
   assert.equal(meta.weights?.freeze, "backbone");
   assert.deepEqual(meta.weights?.missing, []);
+  assert.equal(meta.training?.splitMethod, "official", "the cache carries the split's method to the card");
+  assert.match(readFileSync(join(summary.bundle, "MODEL_CARD.md"), "utf8"), /method `official`/);
   // The backbone in best/ is still the file's.
   const { loadBundle } = await import("../model/mod.ts");
   const best = await loadBundle(summary.bundle);
