@@ -34,9 +34,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { createDenseNet, saveBundle, selectBackend, tf } from "../lib/model/mod.ts";
-import { writeBundleOnnx } from "../lib/model/onnx_export.ts";
-import { mulberry32 } from "../lib/random.ts";
+import { buildSeededDenseNetBundle } from "./_bundle.ts";
 import { NIH_SAMPLE, REPO_ROOT } from "../tests/_fixtures.ts";
 
 /** One hostile mix against one service. */
@@ -95,27 +93,8 @@ self.onmessage = async (e) => {
   self.postMessage(latencies);
 };`;
 
-/** DenseNet-121 at 224 with weights from a seeded PRNG, as `bench/serve.ts` builds it (shared folder). */
 async function buildBundle(): Promise<void> {
-  if (existsSync(join(BUNDLE, "model.onnx"))) return;
-  console.error(`Building DenseNet-121 at 224 with seeded weights in ${BUNDLE} (once) ...`);
-  await selectBackend("cpu");
-  const model = createDenseNet({ inputSize: 224 });
-  const rng = mulberry32(121);
-  model.setWeights(model.weights.map((w) => {
-    const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
-    const positive = /moving_variance|gamma/.test(w.originalName);
-    const scale = positive ? 1 : Math.sqrt(2 / Math.max(1, n / ((w.shape as number[]).at(-1) ?? 1)));
-    const values = new Float32Array(n);
-    for (let i = 0; i < n; i++) values[i] = positive ? 0.5 + rng() : (rng() * 2 - 1) * scale;
-    return tf.tensor(values, w.shape as number[]);
-  }));
-  await saveBundle(model, BUNDLE, {
-    modelVersion: "bench-densenet121-seed121",
-    architecture: { name: "densenet121" },
-  });
-  await writeBundleOnnx(BUNDLE, { model });
-  model.dispose();
+  await buildSeededDenseNetBundle(BUNDLE);
 }
 
 /** An interlaced side² 16-bit RGBA PNG, made once. */

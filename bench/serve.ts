@@ -17,12 +17,10 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createDenseNet, saveBundle, selectBackend, tf } from "../lib/model/mod.ts";
-import { writeBundleOnnx } from "../lib/model/onnx_export.ts";
-import { mulberry32 } from "../lib/random.ts";
+import { buildSeededDenseNetBundle } from "./_bundle.ts";
 import { NIH_SAMPLE, REPO_ROOT } from "../tests/_fixtures.ts";
 
 /** One wrk run against one engine. */
@@ -54,26 +52,8 @@ const BUNDLE = join(WORK, "densenet121-224");
 const LUA = join(REPO_ROOT, "bench", "serve_wrk.lua");
 const PYTHON = "/usr/bin/python3";
 
-/** DenseNet-121 at 224 with weights from a seeded PRNG (BatchNorm variances and scales positive). */
 async function buildBundle(): Promise<void> {
-  if (existsSync(join(BUNDLE, "model.onnx"))) return;
-  await selectBackend("cpu");
-  const model = createDenseNet({ inputSize: 224 });
-  const rng = mulberry32(121);
-  model.setWeights(model.weights.map((w) => {
-    const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
-    const positive = /moving_variance|gamma/.test(w.originalName);
-    const scale = positive ? 1 : Math.sqrt(2 / Math.max(1, n / ((w.shape as number[]).at(-1) ?? 1)));
-    const values = new Float32Array(n);
-    for (let i = 0; i < n; i++) values[i] = positive ? 0.5 + rng() : (rng() * 2 - 1) * scale;
-    return tf.tensor(values, w.shape as number[]);
-  }));
-  await saveBundle(model, BUNDLE, {
-    modelVersion: "bench-densenet121-seed121",
-    architecture: { name: "densenet121" },
-  });
-  await writeBundleOnnx(BUNDLE, { model });
-  model.dispose();
+  await buildSeededDenseNetBundle(BUNDLE);
 }
 
 /** Starts `cxr serve` and waits for its `Listening on` line. */

@@ -39,3 +39,17 @@ export async function runCxr(
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/** Debian's Chromium (scripts/setup.sh installs it for `./run test`), driven headless by playwright-core. */
+export const CHROMIUM = "/usr/bin/chromium";
+
+/** Flags for headless Chromium as root in a container, with nothing reaching out to the network by itself. */
+export const CHROMIUM_ARGS: readonly string[] = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];

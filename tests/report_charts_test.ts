@@ -12,20 +12,10 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Browser, chromium } from "playwright-core";
 import sharp from "sharp";
-import { REPO_ROOT, tempDir } from "./_fixtures.ts";
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, REPO_ROOT, tempDir } from "./_fixtures.ts";
 import { codeCell, writeNotebook } from "./_kernel.ts";
 import { cellText, type Notebook, readNotebook, runNotebook } from "../lib/report/mod.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const VEGA_LITE = /^application\/vnd\.vegalite\.v\d+\+json$/;
 /** nbconvert's HTML display priority (HTMLExporter.display_data_priority), the MIME types it can show. */
 const NBCONVERT_PRIORITY = [
@@ -181,7 +171,7 @@ async function assertChartsVisible(browser: Browser, nb: Notebook, html: string,
 }
 
 async function withBrowser<T>(fn: (browser: Browser) => Promise<T>): Promise<T> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS] });
   try {
     return await fn(browser);
   } finally {

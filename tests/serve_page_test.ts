@@ -9,21 +9,11 @@ import assert from "node:assert/strict";
 import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
-import { NIH_SAMPLE, tempDir } from "./_fixtures.ts";
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, NIH_SAMPLE, tempDir } from "./_fixtures.ts";
 import { createDenseNet, saveBundle, selectBackend } from "../lib/model/mod.ts";
 import { SCORING_PAGE_CSP, startScoringServer } from "../lib/serve/mod.ts";
 import { selfSignedCertificate } from "./_tls.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const KEY = "page-test-key-90b3c1a7";
 const XRAY = join(NIH_SAMPLE, "images", "00001369_000.png");
 
@@ -59,7 +49,7 @@ Deno.test({
       log: () => {},
       tls: await selfSignedCertificate(),
     });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS] });
     try {
       await server.ready;
       const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, ignoreHTTPSErrors: true });
