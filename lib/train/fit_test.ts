@@ -53,6 +53,7 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   assert.ok(start.type === "start");
   assert.deepEqual(best.metadata.training, {
     source: "NIH ChestX-ray14",
+    splitMethod: "official",
     images: { train: start.train, val: start.val },
     epochs: summary.best.epoch,
     batchSize: 6,
