@@ -34,7 +34,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { buildSeededDenseNetBundle } from "./_bundle.ts";
+import { type BenchService, buildSeededDenseNetBundle, rssMiB, startServe } from "./_bundle.ts";
 import { NIH_SAMPLE, REPO_ROOT } from "../tests/_fixtures.ts";
 
 /** One hostile mix against one service. */
@@ -168,71 +168,10 @@ async function mixes(names: string[]): Promise<Mix[]> {
   return out;
 }
 
-async function startService(
-  root: string,
-  serveArgs: string[],
-): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const config = join(root, "deno.json");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      ...(existsSync(config) ? ["--config", config] : []),
-      join(root, "lib/cli/main.ts"),
-      "serve",
-      "--model",
-      BUNDLE,
-      "--engine",
-      "onnx",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      ...serveArgs,
-    ],
-    env: { CXR_SCORING_KEY: KEY, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let errTail = "";
-  const errDrain = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (chunk) => void (errTail = (errTail + chunk).slice(-3000)) }),
-  );
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const deadline = Date.now() + 180_000;
-  while (!/Listening on (\S+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`cxr serve did not start: ${text.slice(-500)}${errTail.slice(-1500)}`);
-    }
-    text += value;
-  }
-  const drain = (async () => {
-    while (!(await reader.read()).done) { /* keep stdout flowing */ }
-  })();
-  return {
-    url: /Listening on (\S+)/.exec(text)![1],
-    pid: child.pid,
-    async stop() {
-      try {
-        child.kill("SIGKILL"); // a service that was OOM-killed or stalls must not hold the bench
-      } catch { /* already gone */ }
-      await child.status;
-      await drain.catch(() => {});
-      await errDrain.catch(() => {});
-    },
-  };
-}
-
-function rssMiB(pid: number, field: "VmHWM" | "VmRSS"): number {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
+function startService(root: string, serveArgs: string[]): Promise<BenchService> {
+  // SIGKILL on stop: a service that was OOM-killed or stalls must not hold the bench.
+  const args = ["--engine", "onnx", "--host", "127.0.0.1", ...serveArgs];
+  return startServe(root, BUNDLE, args, { key: KEY, stopSignal: "SIGKILL" });
 }
 
 async function send(url: string, contentType: string, body: Uint8Array, timeoutMs: number): Promise<string> {

@@ -20,7 +20,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { buildSeededDenseNetBundle } from "./_bundle.ts";
+import { type BenchService, buildSeededDenseNetBundle, rssMiB, startServe } from "./_bundle.ts";
 import { NIH_SAMPLE, REPO_ROOT } from "../tests/_fixtures.ts";
 
 /** One wrk run against one engine. */
@@ -56,70 +56,11 @@ async function buildBundle(): Promise<void> {
   await buildSeededDenseNetBundle(BUNDLE);
 }
 
-/** Starts `cxr serve` and waits for its `Listening on` line. */
-async function startService(
-  engine: "onnx" | "tfjs",
-  maxConcurrent: number,
-): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      join(REPO_ROOT, "lib/cli/main.ts"),
-      "serve",
-      "--model",
-      BUNDLE,
-      "--engine",
-      engine,
-      "--port",
-      "0",
-      "--queue",
-      "64",
-      "--max-concurrent",
-      String(maxConcurrent),
-      ...(engine === "tfjs" ? ["--backend", "wasm"] : []),
-    ],
-    env: { CXR_SCORING_KEY: KEY, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // stderr carries one JSON log line per request: keep the last lines for a failure message only.
-  let errTail = "";
-  const errDrain = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (chunk) => void (errTail = (errTail + chunk).slice(-2000)) }),
-  );
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const deadline = Date.now() + 180_000;
-  while (!/Listening on (\S+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(
-        `cxr serve --engine ${engine} did not start: ${text.slice(-500)}${errTail.slice(-1000)}`,
-      );
-    }
-    text += value;
-  }
-  const url = /Listening on (\S+)/.exec(text)![1];
-  const drain = (async () => {
-    while (!(await reader.read()).done) { /* keep stdout flowing */ }
-  })();
-  return {
-    url,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await drain.catch(() => {});
-      await errDrain.catch(() => {});
-    },
-  };
-}
-
-function peakRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
+function startService(engine: "onnx" | "tfjs", maxConcurrent: number): Promise<BenchService> {
+  const args = ["--engine", engine, "--queue", "64", "--max-concurrent", String(maxConcurrent)];
+  return startServe(REPO_ROOT, BUNDLE, [...args, ...(engine === "tfjs" ? ["--backend", "wasm"] : [])], {
+    key: KEY,
+  });
 }
 
 async function runWrk(url: string, connections: number, seconds: number): Promise<Record<string, number>> {
@@ -216,7 +157,7 @@ if (import.meta.main) {
           ok: w.ok,
           busy: w.busy,
           errors: w.otherStatus + w.connectErrors + w.readErrors + w.timeouts,
-          peakRssMiB: peakRssMiB(service.pid),
+          peakRssMiB: rssMiB(service.pid, "VmHWM"),
         });
       }
     } finally {
