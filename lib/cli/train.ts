@@ -4,7 +4,6 @@
  * @module
  */
 import { choiceOption, type Command, intOption, numberOption, stringOption, UsageError } from "./command.ts";
-import { loadSettings } from "../config.ts";
 import { BACKENDS, selectBackend, weightsProgress } from "../model/mod.ts";
 import { ARCHITECTURES, checkInit, defaultInit, train, trainingDisplay } from "../train/mod.ts";
 
@@ -113,7 +112,6 @@ export const trainCommand: Command = {
       throw new UsageError((e as Error).message.replace(/^train: /, ""));
     }
     const freeze = stringOption(values, "freeze", "none");
-    const settings = loadSettings();
     const download = weightsProgress();
     const backend = await selectBackend(backendName);
     ctx.err(`backend: ${backend.name} (${backend.reason})`);
@@ -132,8 +130,6 @@ export const trainCommand: Command = {
       init,
       freeze,
       pretrained: {
-        baseUrl: settings.weightsBaseUrl,
-        cacheDir: settings.weightsCacheDir,
         onProgress: download.onProgress,
       },
       onProgress: (event) => {

@@ -96,7 +96,8 @@ export interface TrainOptions {
   init?: InitChoice;
   /** Layers to keep fixed: `none`, `backbone` (train only `predictions`) or the first layer to train. @default "none" */
   freeze?: FreezeChoice;
-  /** Where the ImageNet file comes from and where it is cached (base URL, cache folder, download progress). */
+  /** Where the ImageNet file comes from and where it is cached (base URL, cache folder, download progress);
+   * unset ones come from the settings (`CXR_WEIGHTS_BASE_URL`, `CXR_WEIGHTS_CACHE`). */
   pretrained?: PretrainedOptions;
   /** Called with progress events. */
   onProgress?: (event: TrainEvent) => void;
