@@ -171,3 +171,51 @@ Deno.test("startScoringServer with tls: HTTPS only, HSTS, and a client that neve
       !e.message.includes(other.key),
   );
 });
+
+Deno.test("startScoringServer: an upload refused before its body (401) is read to its end before the connection closes, so the client gets the answer and no reset", async () => {
+  using dir = tempDir("cxr-serve-server-");
+  const server = await startScoringServer({
+    model: join(dir.path, "missing"),
+    engine: "tfjs",
+    backend: "cpu",
+    port: 0,
+    key: "linger-test-key-5f2a",
+    log: () => {},
+  });
+  await server.ready.catch(() => {});
+  try {
+    const port = Number(new URL(server.url).port);
+    for (const pause of [50, 300]) {
+      const body = new Uint8Array(2 << 20).fill(7);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const head = `POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n` +
+        `Content-Type: image/png\r\nContent-Length: ${body.byteLength}\r\n\r\n`;
+      await conn.write(new TextEncoder().encode(head));
+      await conn.write(body.subarray(0, 65536));
+      // The browser is still sending when the answer is ready; it reads the answer only once it has sent all.
+      await new Promise((r) => setTimeout(r, pause));
+      let wrote = 65536;
+      try {
+        while (wrote < body.byteLength) wrote += await conn.write(body.subarray(wrote));
+      } catch (e) {
+        throw new Error(`the server reset the connection after ${wrote} of ${body.byteLength} bytes`, {
+          cause: e,
+        });
+      }
+      const buf = new Uint8Array(4096);
+      let got = "";
+      try {
+        for (let n; (n = await conn.read(buf)) !== null;) got += new TextDecoder().decode(buf.subarray(0, n));
+      } catch (e) {
+        throw new Error(`reading the answer failed after ${JSON.stringify(got)}`, { cause: e });
+      } finally {
+        conn.close();
+      }
+      assert.match(got, /^HTTP\/1\.1 401 /);
+      assert.match(got, /"code":"unauthorized"/);
+      assert.match(got, /\r\nconnection: close\r\n/i);
+    }
+  } finally {
+    await server.close();
+  }
+});
