@@ -6,9 +6,19 @@
  * @module
  */
 import { existsSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { redactSecrets, Secret } from "../config.ts";
 import { findPython } from "./python.ts";
+
+/**
+ * Jupyter front-end files of this project: `nbconfig/notebook.json` (found through `JUPYTER_CONFIG_PATH`, merged
+ * with the user's own) loads the `nbextensions/cxr/run_in_order.js` extension into every notebook page. It runs
+ * queued cells one at a time and stops at the first error: Deno's kernel ignores Jupyter's `stop_on_error`, so
+ * "Run All" went on after a failure.
+ */
+const JUPYTER_FRONTEND = fileURLToPath(new URL("./jupyter_frontend", import.meta.url));
 
 /** The Jupyter server did not start or stopped answering. */
 export class JupyterServerError extends Error {
@@ -148,14 +158,17 @@ export async function startJupyter(port: number, options: StartJupyterOptions = 
     "--NotebookApp.port_retries=0",
     `--notebook-dir=${options.notebookDir ?? Deno.cwd()}`,
     options.openBrowser ? "--NotebookApp.open_browser=True" : "--no-browser",
+    `--NotebookApp.extra_nbextensions_path=${join(JUPYTER_FRONTEND, "nbextensions")}`,
   ];
   // The server refuses to run as root (containers, CI) without this.
   if (Deno.uid() === 0) args.push("--allow-root");
+  const env = options.env ?? Deno.env.toObject();
   const child = new Deno.Command(python, {
     args,
     // The token goes through the environment, never the command line (which `ps` shows to everyone).
     env: {
-      ...(options.env ?? Deno.env.toObject()),
+      ...env,
+      JUPYTER_CONFIG_PATH: [JUPYTER_FRONTEND, env.JUPYTER_CONFIG_PATH].filter(Boolean).join(delimiter),
       JUPYTER_TOKEN: token.reveal(),
       PYDEVD_DISABLE_FILE_VALIDATION: "1",
     },
