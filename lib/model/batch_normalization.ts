@@ -41,6 +41,100 @@ interface _BatchNormalizationFields {
 const _TfjsBatchNormalization = tf.serialization.SerializationMap.getMap().classNameMap
   .BatchNormalization[0] as unknown as new (args?: BatchNormalizationArgs) => tfl.layers.Layer;
 
+/**
+ * One BatchNorm layer's move of its moving statistics, as {@linkcode recordMovingStatistics} holds it instead of
+ * applying it: the layer, the batch mean and the batch variance that goes into the moving one (unbiased).
+ */
+export interface MovingStatisticsUpdate {
+  /** The layer's name. */
+  layer: string;
+  /** The batch mean per channel. */
+  mean: Float32Array;
+  /** The batch variance per channel with Bessel's correction (what the moving variance moves towards). */
+  variance: Float32Array;
+}
+
+let _recording: { layer: string; mean: tf.Tensor; variance: tf.Tensor }[] | null = null;
+
+/**
+ * Runs `fn` with every BatchNorm layer of this module holding back the move of its moving statistics: the
+ * moves are returned, in the order they happened, for {@linkcode applyMovingStatistics} to apply later. Data
+ * parallel training uses it: each worker computes some micro-batches of a step, and the coordinator applies
+ * every micro-batch's move in the batch's order, exactly as one process running them in turn would.
+ *
+ * @param fn the forward (and backward) passes; may be async.
+ * @returns what `fn` returned and the moves held back.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./tf.ts";
+ * const bn = new BatchNormalization({ momentum: 0, name: "bn" });
+ * const { updates } = await recordMovingStatistics(() => bn.apply(tf.tensor2d([[1], [3]]), { training: true }));
+ * assert.deepEqual(Array.from(await bn.getWeights()[2].data()), [0]); // not moved yet
+ * assert.deepEqual(updates.map((u) => [u.layer, [...u.mean], [...u.variance]]), [["bn", [2], [2]]]);
+ * applyMovingStatistics([bn], updates);
+ * assert.deepEqual(Array.from(await bn.getWeights()[2].data()), [2]);
+ * ```
+ */
+export async function recordMovingStatistics<T>(
+  fn: () => T | Promise<T>,
+): Promise<{ result: T; updates: MovingStatisticsUpdate[] }> {
+  if (_recording) throw new Error("recordMovingStatistics: already recording");
+  const held: { layer: string; mean: tf.Tensor; variance: tf.Tensor }[] = _recording = [];
+  try {
+    const result = await fn();
+    const updates: MovingStatisticsUpdate[] = [];
+    for (const h of held) {
+      updates.push({
+        layer: h.layer,
+        mean: (await h.mean.data()) as Float32Array,
+        variance: (await h.variance.data()) as Float32Array,
+      });
+    }
+    return { result, updates };
+  } finally {
+    _recording = null;
+    tf.dispose(held.flatMap((h) => [h.mean, h.variance]));
+  }
+}
+
+/**
+ * Applies moves held back by {@linkcode recordMovingStatistics}, in order, to the layers of that name.
+ *
+ * @param layers the model's layers (or `model.layers`).
+ * @param updates the moves.
+ * @throws {RangeError} when a move names a layer that is not a BatchNormalization here, or its size differs.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const bn = new BatchNormalization({ momentum: 0.5, name: "bn2" });
+ * bn.build([null, 1]);
+ * applyMovingStatistics([bn], [{ layer: "bn2", mean: new Float32Array([4]), variance: new Float32Array([3]) }]);
+ * assert.deepEqual(Array.from(await bn.getWeights()[2].data()), [2]);
+ * ```
+ */
+export function applyMovingStatistics(
+  layers: readonly tfl.layers.Layer[],
+  updates: MovingStatisticsUpdate[],
+): void {
+  const byName = new Map(layers.filter((l) => l instanceof BatchNormalization).map((l) => [l.name, l]));
+  for (const u of updates) {
+    const layer = byName.get(u.layer);
+    if (!layer) throw new RangeError(`applyMovingStatistics: no BatchNormalization layer "${u.layer}"`);
+    const self = layer as unknown as _BatchNormalizationFields;
+    const shape = self.movingMean.shape as number[];
+    if (shape.reduce((a, b) => a * b, 1) !== u.mean.length || u.variance.length !== u.mean.length) {
+      throw new RangeError(
+        `applyMovingStatistics: "${u.layer}" has ${shape} moving statistics, the update ${u.mean.length}`,
+      );
+    }
+    tf.tidy(() => {
+      _moveAverage(self.movingMean, tf.tensor(u.mean, shape), self.momentum);
+      _moveAverage(self.movingVariance, tf.tensor(u.variance, shape), self.momentum);
+    });
+  }
+}
+
 function _moveAverage(variable: tfl.LayerVariable, value: tf.Tensor, momentum: number): void {
   tf.tidy(() => {
     const old = variable.read();
@@ -83,8 +177,13 @@ export class BatchNormalization extends _TfjsBatchNormalization {
       const { mean, variance } = tf.moments(x, reduction);
       const y = tf.batchNorm(x, mean, variance, self.beta?.read(), self.gamma?.read(), self.epsilon);
       const n = x.size / x.shape[axis];
-      _moveAverage(self.movingMean, mean, self.momentum);
-      _moveAverage(self.movingVariance, n > 1 ? tf.mul(variance, n / (n - 1)) : variance, self.momentum);
+      const batchVariance = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
+      if (_recording) {
+        _recording.push({ layer: this.name, mean: tf.keep(mean), variance: tf.keep(batchVariance) });
+      } else {
+        _moveAverage(self.movingMean, mean, self.momentum);
+        _moveAverage(self.movingVariance, batchVariance, self.momentum);
+      }
       return y;
     });
   }
