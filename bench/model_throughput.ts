@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { BackendName, createDenseNet, selectBackend, tf, tfl } from "../lib/model/mod.ts";
+import { startGradientWorkers, trainStep } from "../lib/train/mod.ts";
 
 /** One measurement. */
 export interface Throughput {
@@ -26,6 +27,29 @@ export interface Throughput {
   train?: number;
   /** Why it could not be measured. */
   error?: string;
+}
+
+/** Training with `workers` gradient threads (lib/train/parallel.ts): each takes `batch` images of a step. */
+async function measureParallel(
+  backend: BackendName,
+  size: number,
+  batch: number,
+  repeats: number,
+  workers: number,
+): Promise<Throughput> {
+  await selectBackend(backend);
+  const model = createDenseNet({ inputSize: size });
+  using pool = await startGradientWorkers(model, { workers });
+  const n = batch * workers;
+  const x = tf.randomUniform([n, size, size, 1], 0, 255);
+  const y = tf.cast(tf.greater(tf.randomUniform([n, 14]), 0.7), "float32");
+  const optimizer = tf.train.sgd(0.01);
+  const step = () => trainStep(model, optimizer, x, y, { microBatch: batch, workers: pool });
+  if (repeats > 1) await step();
+  const t0 = performance.now();
+  for (let i = 0; i < repeats; i++) await step();
+  const train = (n * repeats) / ((performance.now() - t0) / 1000);
+  return { runtime: `tfjs-${backend}-${workers}w`, size, batch: n, train };
 }
 
 async function measureTfjs(
@@ -113,13 +137,13 @@ function measureTorch(
   return { runtime, size, batch, ...JSON.parse(r.stdout.trim().split("\n").pop()!) };
 }
 
-function child(backend: string, size: number, batch: number, repeats: number): Throughput {
+function child(backend: string, size: number, batch: number, repeats: number, workers = 1): Throughput {
   const r = spawnSync(Deno.execPath(), [
     "run",
     "-A",
     fileURLToPath(import.meta.url),
     "--child",
-    `${backend}:${size}:${batch}:${repeats}`,
+    `${backend}:${size}:${batch}:${repeats}:${workers}`,
   ], { encoding: "utf8", maxBuffer: 1 << 24 });
   const last = r.stdout.trim().split("\n").pop() ?? "";
   if (r.status === 0 && last.startsWith("{")) return JSON.parse(last);
@@ -137,6 +161,7 @@ if (import.meta.main) {
       repeats: { type: "string", default: "3" },
       torch: { type: "string", default: "/usr/bin/python3" },
       "torch-threads": { type: "string", default: "1,2" },
+      workers: { type: "string", default: "1" },
       "max-batch": { type: "string" },
       child: { type: "string" },
       json: { type: "boolean", default: false },
@@ -145,14 +170,18 @@ if (import.meta.main) {
   });
   if (values.help) {
     console.log(`deno run -A bench/model_throughput.ts [--backends wasm,cpu] [--sizes 224,128] [--batch 2]
-  [--repeats 3] [--torch /usr/bin/python3 | --torch ""] [--torch-threads 1,2] [--max-batch wasm:224] [--json]
+  [--repeats 3] [--torch /usr/bin/python3 | --torch ""] [--torch-threads 1,2] [--workers 1,2] [--max-batch wasm:224] [--json]
+--workers 1,2 also measures training with 2 gradient threads (train --workers; lib/train/parallel.ts): a step of
+2 x batch images, each thread taking a batch (tfjs-wasm-2w rows; compare with torch at 2 threads).
 cpu runs batch 1 once, without warm-up (it is slow: minutes per training step at 224). --max-batch B:S tries training steps with batch 1, 2, ... on
 backend B at size S until one fails (wasm: its 4 GB heap).`);
     Deno.exit(0);
   }
   if (values.child) {
-    const [backend, size, batch, repeats] = values.child.split(":");
-    const r = await measureTfjs(backend as BackendName, +size, +batch, +repeats);
+    const [backend, size, batch, repeats, workers = "1"] = values.child.split(":");
+    const r = +workers > 1
+      ? await measureParallel(backend as BackendName, +size, +batch, +repeats, +workers)
+      : await measureTfjs(backend as BackendName, +size, +batch, +repeats);
     console.log(JSON.stringify(r));
     Deno.exit(0);
   }
@@ -172,6 +201,11 @@ backend B at size S until one fails (wasm: its 4 GB heap).`);
         const r = child(backend, size, slow ? 1 : +values.batch, slow ? 1 : +values.repeats);
         console.error(JSON.stringify(r));
         results.push(r);
+        for (const w of values.workers.split(",").map(Number).filter((w) => w > 1 && !slow)) {
+          const p = child(backend, size, +values.batch, +values.repeats, w);
+          console.error(JSON.stringify(p));
+          results.push(p);
+        }
         if (values.torch) {
           for (const t of values["torch-threads"].split(",").map(Number)) {
             const p = measureTorch(values.torch, size, r.batch, t, slow ? 1 : +values.repeats);

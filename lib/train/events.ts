@@ -33,6 +33,8 @@ export interface TrainStartEvent {
   batchSize: number;
   /** Images per forward/backward pass (gradients accumulate up to `batchSize`). */
   microBatch: number;
+  /** Threads computing gradients (data-parallel), this one included. @default 1 */
+  workers?: number;
   /** Epochs already done (from the checkpoint). */
   history?: EpochRecord[];
   /** Where the weights came from (recorded at the fresh start). */

@@ -53,6 +53,7 @@ import { binaryCrossEntropy, type ClassWeights, classWeights } from "./loss.ts";
 import { kerasAdam } from "./optimizer.ts";
 import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 import { trainStep } from "./step.ts";
+import { type GradientWorkers, startGradientWorkers } from "./parallel.ts";
 
 /**
  * Architectures `train` builds.
@@ -99,6 +100,12 @@ export interface TrainOptions {
   /** Where the ImageNet file comes from and where it is cached (base URL, cache folder, download progress);
    * unset ones come from the settings (`CXR_WEIGHTS_BASE_URL`, `CXR_WEIGHTS_CACHE`). */
   pretrained?: PretrainedOptions;
+  /**
+   * Threads computing gradients, this one included (data-parallel; lib/train/parallel.ts): the result is that of
+   * one thread at the same batch and micro-batch. With more than one and no `microBatch`, the micro-batch is at
+   * most the batch's share per thread. @default 1
+   */
+  workers?: number;
   /** Called with progress events. */
   onProgress?: (event: TrainEvent) => void;
 }
@@ -292,9 +299,14 @@ export async function train(
       `train: "${cacheDir}" has ${trainCache.count} train and ${valCache.count} val images`,
     );
   }
+  const workerCount = _positiveInt("workers", options.workers ?? 1);
   const microBatch = Math.min(
     batchSize,
-    _positiveInt("microBatch", options.microBatch ?? defaultMicroBatch(backend, size, batchSize)),
+    _positiveInt(
+      "microBatch",
+      options.microBatch ??
+        Math.min(defaultMicroBatch(backend, size, batchSize), Math.ceil(batchSize / workerCount)),
+    ),
   );
   const config: TrainConfig = {
     arch,
@@ -374,6 +386,15 @@ export async function train(
     model.dispose();
     throw e;
   }
+  let workers: GradientWorkers | undefined;
+  if (workerCount > 1) {
+    try {
+      workers = await startGradientWorkers(model, { workers: workerCount });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
   // Created only now: Adam allocates variables, which an early throw above would leak.
   const optimizer = kerasAdam(lr0);
   if (optimizerWeights.length) {
@@ -392,6 +413,7 @@ export async function train(
     val: valCache.count,
     batchSize,
     microBatch,
+    workers: workerCount,
     history: [...state.history],
     weights: provenance,
     freeze: frozen,
@@ -443,6 +465,7 @@ export async function train(
           microBatch,
           weights,
           variables: vars,
+          workers,
         });
         tf.dispose([b.x, b.y]);
         lossSum += stepLoss * n;
@@ -501,6 +524,7 @@ export async function train(
       }
     }
   } finally {
+    workers?.close();
     model.dispose();
     optimizer.dispose();
   }

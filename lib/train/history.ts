@@ -222,7 +222,8 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           : event.resumedFrom
           ? `Resuming from checkpoint "${event.resumedFrom}" at epoch ${event.startEpoch} of ${event.epochs}`
           : `Training on ${event.backend}: ${event.train} images, ${event.val} for validation, ` +
-            `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs`,
+            `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs` +
+            ((event.workers ?? 1) > 1 ? `, ${event.workers} workers` : ""),
       );
       if (event.freeze && event.freeze.freeze !== "none") {
         const f = event.freeze;

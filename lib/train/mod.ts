@@ -22,5 +22,6 @@ export * from "./history.ts";
 export * from "./checkpoint.ts";
 export * from "./fit.ts";
 export * from "./step.ts";
+export * from "./parallel.ts";
 export * from "./optimizer.ts";
 export * from "./init.ts";

@@ -6,7 +6,9 @@
  * @module
  */
 import { tf, tfl } from "../model/mod.ts";
+import { applyMovingStatistics } from "../model/mod.ts";
 import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
+import type { GradientWorkers } from "./parallel.ts";
 
 /** Options of {@linkcode trainStep} and {@linkcode computeGradients}. */
 export interface TrainStepOptions {
@@ -16,6 +18,16 @@ export interface TrainStepOptions {
   weights?: ClassWeights;
   /** The variables to train. @default the model's trainable weights */
   variables?: tf.Variable[];
+  /**
+   * The whole batch's size when `x` is only part of it (a data-parallel worker's micro-batches): each
+   * micro-batch's loss and gradients are scaled by its share of this. @default `x`'s batch size
+   */
+  total?: number;
+  /**
+   * Workers that compute the micro-batches in parallel ({@linkcode startGradientWorkers}, bound to this model);
+   * the result is that of one process running them in turn. @default this thread alone
+   */
+  workers?: GradientWorkers;
 }
 
 /** What {@linkcode computeGradients} returns. */
@@ -62,12 +74,16 @@ export async function computeGradients(
   if (!Number.isInteger(micro) || micro < 1) {
     throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
   }
+  const total = options.total ?? n;
+  if (!Number.isInteger(total) || total < n) {
+    throw new RangeError(`computeGradients: total must be an integer >= the ${n} inputs, got ${total}`);
+  }
   const vars = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   let acc: tf.NamedTensorMap | null = null;
   let loss = 0;
   for (let start = 0; start < n; start += micro) {
     const end = Math.min(n, start + micro);
-    const share = (end - start) / n;
+    const share = (end - start) / total;
     const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
     const { value, grads } = tf.variableGrads(
       () =>
@@ -123,6 +139,13 @@ export async function trainStep(
   y: tf.Tensor,
   options: TrainStepOptions = {},
 ): Promise<number> {
+  if (options.workers) {
+    const { loss, grads, updates } = await options.workers.computeGradients(x, y, options);
+    optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
+    tf.dispose(Object.values(grads));
+    applyMovingStatistics(model.layers, updates);
+    return loss;
+  }
   const { loss, grads } = await computeGradients(model, x, y, options);
   optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
   tf.dispose(Object.values(grads));

@@ -1,0 +1,343 @@
+/**
+ * Data-parallel training on every core: {@linkcode startGradientWorkers} starts Deno Workers, each with its
+ * own tfjs backend (its own wasm heap) and a copy of the model, and its `computeGradients` splits a batch's
+ * micro-batches between this thread and the workers in contiguous runs. Each runs its micro-batches as
+ * lib/train/step.ts does in one process; the gradient sums come back through shared memory and are added in
+ * micro-batch order, and the BatchNorm moving-statistics moves (held back with
+ * {@linkcode recordMovingStatistics}) are applied by the caller in micro-batch order. So N workers at batch B
+ * and micro-batch m compute what one process at batch B and micro-batch m computes: BatchNorm normalises
+ * with each micro-batch's own statistics in both (no synchronisation is needed, because none happens in one
+ * process either), and only the order of a floating-point sum differs.
+ *
+ * Weights go the other way through shared memory before each step: all of them on the first step, then the
+ * ones a step can change (trainable weights and the moving statistics of trainable BatchNorm layers). The
+ * optimizer runs once, in this thread, as do checkpoints.
+ *
+ * @module
+ */
+import { cpus } from "node:os";
+import {
+  type BackendName,
+  BatchNormalization,
+  type MovingStatisticsUpdate,
+  recordMovingStatistics,
+  tf,
+  type tfl,
+} from "../model/mod.ts";
+import type { ClassWeights } from "./loss.ts";
+import { type BatchGradients, computeGradients } from "./step.ts";
+import type { WorkerReply, WorkerRequest } from "./_gradient_worker.ts";
+
+/** A gradient worker failed (its error or its death): the step fails, naming the worker. */
+export class GradientWorkerError extends Error {
+  /** The worker, 1-based (this thread is 0). */
+  worker: number;
+  constructor(message: string, worker: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "GradientWorkerError";
+    this.worker = worker;
+  }
+}
+
+/** Options of {@linkcode startGradientWorkers}. */
+export interface GradientWorkerOptions {
+  /** Threads computing gradients, this one included; 1 starts no worker. */
+  workers: number;
+  /** The tfjs backend each worker selects. @default the active backend */
+  backend?: BackendName;
+}
+
+/** What {@linkcode GradientWorkers.computeGradients} returns. */
+export interface ParallelGradients extends BatchGradients {
+  /** The BatchNorm moving-statistics moves of every micro-batch, in batch order, not yet applied. */
+  updates: MovingStatisticsUpdate[];
+}
+
+/** Data-parallel gradient workers bound to one model; see the module doc. */
+export interface GradientWorkers {
+  /** Threads computing gradients, this one included. */
+  readonly size: number;
+  /**
+   * The gradients of the batch's mean loss over micro-batches split between the threads, and the moving
+   * statistics moves held back; `trainStep` with `workers` applies both.
+   *
+   * @throws {GradientWorkerError} when a worker fails or has died; the pool is unusable afterwards.
+   */
+  computeGradients(
+    x: tf.Tensor,
+    y: tf.Tensor,
+    options?: { microBatch?: number; weights?: ClassWeights; variables?: tf.Variable[] },
+  ): Promise<ParallelGradients>;
+  /** Stops the workers. */
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * The number of gradient threads `train` uses by default on `backend`: every core on wasm and cpu (each
+ * thread runs single-threaded kernels), 1 on backends that already use the whole device.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(defaultWorkers("webgpu"), 1);
+ * assert.ok(defaultWorkers("wasm") >= 1);
+ * ```
+ */
+export function defaultWorkers(backend: string): number {
+  if (backend !== "wasm" && backend !== "cpu") return 1;
+  return Math.max(1, navigator.hardwareConcurrency || cpus().length || 1);
+}
+
+let _dieAtNextStep = 0;
+
+/**
+ * Fault injection for tests: gradient worker `worker` (1-based) of the next step dies with an uncaught error
+ * instead of answering, as a worker whose backend aborted would.
+ */
+export function _killWorkerAtNextStepForTest(worker: number): void {
+  _dieAtNextStep = worker;
+}
+
+/** Contiguous runs of micro-batch indices `[from, to)` for `parts` threads, the first run for this thread. */
+function _split(microBatches: number, parts: number): [number, number][] {
+  return Array.from({ length: parts }, (_, p) => [
+    Math.floor(p * microBatches / parts),
+    Math.floor((p + 1) * microBatches / parts),
+  ]);
+}
+
+/**
+ * Starts `workers - 1` gradient workers for `model` and waits until each has built its copy.
+ *
+ * @param model the model being trained (its layers' `trainable` flags as they will be during training).
+ * @param options threads and backend.
+ * @returns the pool; close it when done (`using` works).
+ * @throws {RangeError} for a thread count below 1; {@linkcode GradientWorkerError} if a worker cannot start.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet, selectBackend, tf } from "../model/mod.ts";
+ * import { computeGradients } from "./step.ts";
+ * await selectBackend("cpu");
+ * const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
+ * const x = tf.randomUniform([4, 16, 16, 1], 0, 255), y = tf.ones([4, 14]);
+ * using workers = await startGradientWorkers(model, { workers: 2 }); // this thread and one worker
+ * const two = await workers.computeGradients(x, y, { microBatch: 2 });
+ * const one = await computeGradients(model, x, y, { microBatch: 2 });
+ * assert.ok(Math.abs(two.loss - one.loss) < 1e-6);
+ * const name = Object.keys(one.grads)[0];
+ * assert.ok(tf.max(tf.abs(tf.sub(two.grads[name], one.grads[name]))).dataSync()[0] < 1e-5);
+ * ```
+ */
+export async function startGradientWorkers(
+  model: tfl.LayersModel,
+  options: GradientWorkerOptions,
+): Promise<GradientWorkers> {
+  const size = options.workers;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new RangeError(`startGradientWorkers: workers must be an integer >= 1, got ${size}`);
+  }
+  const backend = (options.backend ?? tf.getBackend()) as BackendName;
+  const weights = model.weights;
+  const shapes = weights.map((w) => w.shape as number[]);
+  const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+  const offsets: number[] = [];
+  let total = 0;
+  for (const n of sizes) {
+    offsets.push(total);
+    total += n;
+  }
+  // What a step can change: trainable weights and the moving statistics of BatchNorm layers that train.
+  const moving = new Set(
+    model.layers.filter((l) => l instanceof BatchNormalization && l.trainable).flatMap((l) =>
+      l.weights.slice(-2).map((w) => w.read())
+    ),
+  );
+  const mutable = weights.map((w, i) => [w, i] as const)
+    .filter(([w]) => w.trainable || moving.has(w.read())).map(([, i]) => i);
+  const weightBuffer = new SharedArrayBuffer(total * 4);
+  const weightView = new Float32Array(weightBuffer);
+  const layout = { shapes, offsets, names: weights.map((w) => w.originalName) };
+  const topology = model.toJSON(undefined, false);
+  const trainable = model.layers.map((l) => l.trainable);
+
+  const workers: { worker: Worker; grads: Float32Array; gradBuffer: SharedArrayBuffer }[] = [];
+  let broken: GradientWorkerError | null = null;
+  let closed = false;
+  const pending = new Map<
+    number,
+    { resolve(r: WorkerReply): void; reject(e: Error): void; worker: number }
+  >();
+  let nextId = 1;
+  const fail = (worker: number, message: string, cause?: unknown) => {
+    broken ??= new GradientWorkerError(
+      `Gradient worker ${worker} of ${size - 1} failed: ${message}`,
+      worker,
+      cause === undefined ? undefined : { cause },
+    );
+    for (const [id, p] of pending) {
+      pending.delete(id);
+      p.reject(broken);
+    }
+  };
+  const request = (w: number, message: WorkerRequest) =>
+    new Promise<WorkerReply>((resolve, reject) => {
+      if (broken) return reject(broken);
+      const id = nextId++;
+      pending.set(id, { resolve, reject, worker: w });
+      workers[w - 1].worker.postMessage({ ...message, id });
+    });
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    for (const w of workers) w.worker.terminate();
+    for (const [id, p] of pending) {
+      pending.delete(id);
+      p.reject(new GradientWorkerError("The gradient workers were closed", p.worker));
+    }
+  };
+
+  const sync = async (all: boolean) => {
+    for (const i of all ? weights.map((_, i) => i) : mutable) {
+      weightView.set(await weights[i].read().data() as Float32Array, offsets[i]);
+    }
+  };
+
+  try {
+    for (let w = 1; w < size; w++) {
+      const worker = new Worker(new URL("./_gradient_worker.ts", import.meta.url), {
+        type: "module",
+        name: `cxr gradient worker ${w}`,
+      });
+      const gradBuffer = new SharedArrayBuffer(total * 4);
+      workers.push({ worker, gradBuffer, grads: new Float32Array(gradBuffer) });
+      worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+        const p = pending.get(e.data.id);
+        if (!p) return;
+        pending.delete(e.data.id);
+        if (e.data.type === "error") {
+          fail(w, e.data.message);
+          p.reject(broken!);
+        } else p.resolve(e.data);
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        fail(w, e.message || "the worker died");
+        worker.terminate();
+      };
+      worker.onmessageerror = () => fail(w, "a message could not be read");
+    }
+    await sync(true);
+    await Promise.all(workers.map((w, i) =>
+      request(i + 1, {
+        type: "init",
+        backend,
+        topology,
+        trainable,
+        layout,
+        weightBuffer,
+        gradBuffer: w.gradBuffer,
+      })
+    ));
+  } catch (e) {
+    close();
+    throw e;
+  }
+
+  let synced = true;
+  const pool: GradientWorkers = {
+    size,
+    async computeGradients(x, y, options = {}) {
+      if (closed) throw new GradientWorkerError("The gradient workers were closed", 0);
+      if (broken) throw broken;
+      const n = x.shape[0];
+      if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
+      const micro = options.microBatch ?? n;
+      if (!Number.isInteger(micro) || micro < 1) {
+        throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
+      }
+      const vars = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const varIndex = vars.map((v) => {
+        const i = weights.findIndex((w) => w.read() === v);
+        if (i < 0) {
+          throw new RangeError(`computeGradients: variable "${v.name}" is not a weight of the model`);
+        }
+        return i;
+      });
+      if (!synced) await sync(false);
+      synced = false;
+      const runs = _split(Math.ceil(n / micro), size);
+      const rows = ([from, to]: [number, number]) => [from * micro, Math.min(n, to * micro)];
+      const asked = runs.slice(1).map((run, k) => {
+        const [start, end] = rows(run);
+        if (end <= start) return null;
+        const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
+        const xData = xs.dataSync() as Float32Array, yData = ys.dataSync() as Float32Array;
+        const message: WorkerRequest = {
+          type: "step",
+          x: xData,
+          xShape: xs.shape,
+          y: yData,
+          yShape: ys.shape,
+          microBatch: micro,
+          total: n,
+          weights: options.weights,
+          variables: varIndex,
+          ...(_dieAtNextStep === k + 1 ? { die: true } : {}),
+        };
+        tf.dispose([xs, ys]);
+        return request(k + 1, message); // copied: on cpu a slice may share its input's buffer
+      });
+      _dieAtNextStep = 0;
+      const [start, end] = rows(runs[0]);
+      let own: { result: BatchGradients; updates: MovingStatisticsUpdate[] } | null = null;
+      try {
+        if (end > start) {
+          const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
+          try {
+            own = await recordMovingStatistics(() =>
+              computeGradients(model, xs, ys, {
+                microBatch: micro,
+                weights: options.weights,
+                variables: vars,
+                total: n,
+              })
+            );
+          } finally {
+            tf.dispose([xs, ys]);
+          }
+        }
+        const replies = await Promise.all(asked);
+        let loss = own?.result.loss ?? 0;
+        const updates = [...(own?.updates ?? [])];
+        const grads: tf.NamedTensorMap = {};
+        vars.forEach((v, k) => {
+          const i = varIndex[k];
+          grads[v.name] = tf.tidy(() => {
+            // In micro-batch order: this thread's run first, then each worker's.
+            let sum: tf.Tensor = own ? own.result.grads[v.name] : tf.zeros(shapes[i]);
+            replies.forEach((r, w) => {
+              if (r === null) return;
+              const part = tf.tensor(workers[w].grads.subarray(offsets[i], offsets[i] + sizes[i]), shapes[i]);
+              sum = tf.add(sum, part);
+            });
+            return sum === own?.result.grads[v.name] ? tf.clone(sum) : sum;
+          });
+        });
+        for (const r of replies) {
+          if (r?.type !== "step") continue;
+          loss += r.loss;
+          updates.push(...r.updates);
+        }
+        return { loss, grads, updates };
+      } finally {
+        if (own) tf.dispose(Object.values(own.result.grads));
+      }
+    },
+    close,
+    [Symbol.dispose]: close,
+  };
+  return pool;
+}

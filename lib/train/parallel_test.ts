@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createDenseNet, selectBackend, tf, type tfl } from "../model/mod.ts";
+import { writeSyntheticCache } from "./_testing.ts";
+import { kerasAdam } from "./optimizer.ts";
+import { freezeLayers } from "./init.ts";
+import { train } from "./fit.ts";
+import { readHistory } from "./history.ts";
+import { findLatestCheckpoint } from "./checkpoint.ts";
+import { _killWorkerAtNextStepForTest, GradientWorkerError, startGradientWorkers } from "./parallel.ts";
+import { computeGradients, trainStep } from "./step.ts";
+
+await selectBackend("wasm");
+
+/** Two models with the same weights. */
+function twins(): [tfl.LayersModel, tfl.LayersModel] {
+  const a = createDenseNet({ blocks: [2, 2], growthRate: 4, inputSize: 32, name: "a" });
+  const b = createDenseNet({ blocks: [2, 2], growthRate: 4, inputSize: 32, name: "b" });
+  b.setWeights(a.getWeights());
+  return [a, b];
+}
+
+/** The largest difference between the two models' weights (trainable and moving statistics), relative. */
+function weightGap(a: tfl.LayersModel, b: tfl.LayersModel): number {
+  return tf.tidy(() =>
+    Math.max(
+      ...a.getWeights().map((w, i) => {
+        const other = b.getWeights()[i];
+        return tf.max(tf.div(tf.abs(tf.sub(w, other)), tf.maximum(tf.abs(w), 1))).dataSync()[0];
+      }),
+    )
+  );
+}
+
+function batch(seed: number, n = 8): [tf.Tensor, tf.Tensor] {
+  return [
+    tf.randomUniform([n, 32, 32, 1], 0, 255, "float32", seed),
+    tf.cast(tf.greater(tf.randomUniform([n, 14], 0, 1, "float32", seed + 1), 0.6), "float32"),
+  ];
+}
+
+for (const threads of [2, 3]) {
+  Deno.test(`data parallel, ${threads} threads: first-step gradients equal to 1e-5, BatchNorm statistics moved as by one thread, 20 Adam steps give the same losses`, async () => {
+    const [one, many] = twins();
+    const initial = one.getWeights().map((w) => w.clone());
+    using workers = await startGradientWorkers(many, { workers: threads });
+    assert.equal(workers.size, threads);
+    const [x, y] = batch(1);
+    // micro-batches of 2: 4 of them, split 2+2 or 1+1+2
+    const single = await computeGradients(one, x, y, { microBatch: 2 });
+    const parallel = await workers.computeGradients(x, y, { microBatch: 2 });
+    assert.ok(
+      Math.abs(single.loss - parallel.loss) <= 1e-6 * single.loss,
+      `${single.loss} vs ${parallel.loss}`,
+    );
+    const names = Object.keys(single.grads);
+    assert.equal(Object.keys(parallel.grads).length, names.length);
+    const manyNames = many.trainableWeights.map((w) => (w.read() as tf.Variable).name);
+    names.forEach((name, k) => {
+      const gap = tf.tidy(() =>
+        tf.max(tf.abs(tf.sub(single.grads[name], parallel.grads[manyNames[k]]))).dataSync()[0]
+      );
+      assert.ok(gap <= 1e-5, `${name}: gradients differ by ${gap}`);
+    });
+    // Every BatchNorm layer moved once per micro-batch, in batch order.
+    const bnLayers = many.layers.filter((l) => l.getClassName() === "BatchNormalization").length;
+    assert.equal(parallel.updates.length, 4 * bnLayers);
+    tf.dispose([...Object.values(single.grads), ...Object.values(parallel.grads)]);
+
+    // Steps: `one` in one thread, `many` with the workers, from the same weights and Adam state.
+    one.setWeights(initial), many.setWeights(initial); // the single-thread pass above moved `one`'s statistics
+    tf.dispose(initial);
+    const optOne = kerasAdam(1e-3), optMany = kerasAdam(1e-3);
+    const losses: [number, number][] = [];
+    for (let step = 0; step < 20; step++) {
+      const [xs, ys] = batch(10 + step % 2); // two batches in turn: the loss has something to learn
+      losses.push([
+        await trainStep(one, optOne, xs, ys, { microBatch: 2 }),
+        await trainStep(many, optMany, xs, ys, { microBatch: 2, workers }),
+      ]);
+      tf.dispose([xs, ys]);
+      if (step === 0) assert.ok(weightGap(one, many) <= 1e-5, `after one step: ${weightGap(one, many)}`);
+    }
+    for (const [l1, l2] of losses) assert.ok(Math.abs(l1 - l2) <= 0.01 * l1, `losses ${l1} vs ${l2}`);
+    assert.ok(losses[19][0] < losses[0][0], "the loss went down");
+    assert.ok(weightGap(one, many) <= 1e-3, `after 20 steps: ${weightGap(one, many)}`);
+    tf.dispose([x, y]);
+    optOne.dispose(), optMany.dispose(), one.dispose(), many.dispose();
+  });
+}
+
+Deno.test("data parallel with a frozen backbone: only the head gets gradients, frozen BatchNorm statistics stay", async () => {
+  const [one, many] = twins();
+  freezeLayers(one, "backbone"), freezeLayers(many, "backbone");
+  using workers = await startGradientWorkers(many, { workers: 2 });
+  const [x, y] = batch(3);
+  const before = many.getWeights().map((w) => w.dataSync().slice());
+  const opt = kerasAdam(1e-2), optOne = kerasAdam(1e-2);
+  await trainStep(many, opt, x, y, { microBatch: 2, workers });
+  await trainStep(one, optOne, x, y, { microBatch: 2 });
+  const changed = many.weights.filter((_, i) => {
+    const now = many.getWeights()[i].dataSync();
+    return now.some((v, j) => v !== before[i][j]);
+  }).map((w) => w.originalName);
+  assert.deepEqual(changed, ["predictions/kernel", "predictions/bias"]);
+  assert.ok(weightGap(one, many) <= 1e-5);
+  tf.dispose([x, y]), opt.dispose(), optOne.dispose(), one.dispose(), many.dispose();
+});
+
+Deno.test("data parallel: a worker that dies fails the step naming it, and the pool refuses further steps", async () => {
+  const [one, many] = twins();
+  one.dispose();
+  const workers = await startGradientWorkers(many, { workers: 3 });
+  const [x, y] = batch(4);
+  _killWorkerAtNextStepForTest(2);
+  await assert.rejects(workers.computeGradients(x, y, { microBatch: 2 }), (e) => {
+    assert.ok(e instanceof GradientWorkerError);
+    assert.equal(e.worker, 2);
+    assert.match(e.message, /^Gradient worker 2 of 2 failed: .*told to die/);
+    return true;
+  });
+  await assert.rejects(workers.computeGradients(x, y, { microBatch: 2 }), /Gradient worker 2 of 2 failed/);
+  workers.close();
+  await assert.rejects(workers.computeGradients(x, y), /were closed/);
+  tf.dispose([x, y]), many.dispose();
+});
+
+Deno.test("train --workers 2: the same loss curve as one thread; a worker dying mid-epoch leaves the last checkpoint, and the next run resumes from it", async () => {
+  using dir = {
+    path: Deno.makeTempDirSync(),
+    [Symbol.dispose]() {
+      Deno.removeSync(this.path, { recursive: true });
+    },
+  };
+  const cache = await writeSyntheticCache(dir.path, { images: 60, size: 16, seed: 5 });
+  const settings = { arch: "tiny", epochs: 3, batchSize: 8, microBatch: 2, seed: 3 } as const; // 3 x 8 = 24 steps
+  const one = await train(cache, join(dir.path, "one"), settings);
+  const starts: number[] = [];
+  const two = await train(cache, join(dir.path, "two"), {
+    ...settings,
+    workers: 2,
+    onProgress: (e) => e.type === "start" && starts.push(e.workers ?? 1),
+  });
+  assert.deepEqual(starts, [2]);
+  const [h1, h2] = [readHistory(one.history), readHistory(two.history)];
+  for (let i = 0; i < 2; i++) {
+    assert.ok(
+      Math.abs(h1[i].loss - h2[i].loss) <= 0.01 * h1[i].loss,
+      `epoch ${i + 1}: ${h1[i].loss} vs ${h2[i].loss}`,
+    );
+    assert.ok(Math.abs(h1[i].val_loss - h2[i].val_loss) <= 0.01 * h1[i].val_loss);
+  }
+
+  // A worker dies in epoch 2: train fails naming it; epoch 1's checkpoint is intact and the rerun resumes.
+  const out = join(dir.path, "dies");
+  await assert.rejects(
+    train(cache, out, {
+      ...settings,
+      workers: 2,
+      onProgress: (e) =>
+        e.type === "batch" && e.epoch === 2 && e.batch === 2 && _killWorkerAtNextStepForTest(1),
+    }),
+    /Gradient worker 1 of 1 failed/,
+  );
+  assert.match((await findLatestCheckpoint(join(out, "checkpoints")))!, /epoch-001-/);
+  assert.deepEqual(readHistory(join(out, "history.jsonl")).map((h) => h.epoch), [1]);
+  const resumed = await train(cache, out, { ...settings, workers: 2 });
+  assert.match(resumed.resumedFrom!, /epoch-001-/);
+  assert.equal(resumed.epochs, 3);
+  const h3 = readHistory(resumed.history);
+  assert.deepEqual(h3.map((h) => h.epoch), [1, 2, 3]);
+  for (let i = 1; i < 3; i++) assert.ok(Math.abs(h3[i].loss - h1[i].loss) <= 0.01 * h1[i].loss);
+});
