@@ -4,13 +4,10 @@
  * `@tensorflow/tfjs-backend-wasm` 4.22.0 registers no `Conv2DBackpropFilter`, which every trainable
  * convolution needs, and its `Conv2DBackpropInput` is a plain loop about 9x slower than its forward
  * convolution. {@link registerWasmGradientKernels} adds one composed from kernels wasm does have
- * (PadV2, StridedSlice, Reshape, Transpose, BatchMatMul, Concat), so the heavy part runs in wasm's matrix multiply:
- *
- *   dW[i, j, :, :] = X_ij^T · dY, where X_ij = x_padded[:, i + s_h·oh, j + s_w·ow, :] reshaped to [N, C_in]
- *
- * one matrix product per filter tap (1 for 1x1, 9 for 3x3, 49 for 7x7 convolutions), computed as
- * (dY^T · X_ij)^T because wasm's matrix multiply is only fast without a transposed first operand. Intermediates are
- * created and freed at the backend level, so the engine's tensor count is untouched.
+ * (PadV2, StridedSlice, Reshape, Transpose, BatchMatMul), so the heavy part runs in wasm's matrix multiply:
+ * all filter taps in one product whose first operand gathers shifted copies of the transposed input (see
+ * `conv2DBackpropFilter` below). Intermediates are created and freed at the backend level, so the engine's
+ * tensor count is untouched.
  *
  * @module
  */
@@ -35,9 +32,24 @@ function _free(backend: Backend, ...infos: Info[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
 }
 
+/** Most floats one gathered operand of {@link conv2DBackpropFilter} may hold (64 MiB); more taps split it. */
+const GATHER_LIMIT = 1 << 24;
+
 /**
  * `Conv2DBackpropFilter` for wasm: the filter gradient of an NHWC 2-D convolution (dilation 1, as tfjs'
- * conv2d gradient requires).
+ * conv2d gradient requires), as one large matrix product (`taps·ci × Q` times `Q × co`) per group of taps.
+ *
+ * The padded input is split into its `s_h·s_w` stride phases, each a grid of `gh × gw` pixels per image
+ * (gh = oh + ⌈fh/s_h⌉ − 1), and dy is zero-padded to the same grid (Q = batch·gh·gw pixels). Flattened, tap
+ * (i, j) is a constant shift `off = ⌊i/s_h⌋·gw + ⌊j/s_w⌋` within its phase:
+ *
+ *   dW[i, j, c, :] = Σ_p xᵀ_phase[c, p + off] · dy_grid[p, :]
+ *
+ * so the rows of every tap are contiguous runs of the transposed phase, copied into one `taps·ci × Q`
+ * operand, and dy is the second operand of a single product. That matters because wasm's matrix multiply
+ * (XNNPACK) packs its second operand on every call: the former one product per tap packed the input once per
+ * tap, which cost more than the arithmetic. The extra grid columns (zeros in dy) add `gh·gw/(oh·ow)` − 1 of
+ * work: 7 % at 56x56, 65 % at DenseNet's 7x7 blocks, where it is small anyway.
  */
 function conv2DBackpropFilter(
   args: { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap },
@@ -61,54 +73,118 @@ function conv2DBackpropFilter(
   const { batchSize: b, inHeight, inWidth, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } =
     conv;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, padInfo } = conv;
-  const needH = fh - 1 + (oh - 1) * sh + 1;
-  const needW = fw - 1 + (ow - 1) * sw + 1;
-  const top = padInfo.top, left = padInfo.left;
-  const bottom = Math.max(0, needH - top - inHeight), right = Math.max(0, needW - left - inWidth);
-  const padded = top || left || bottom || right
-    ? _run(
-      "PadV2",
-      { x },
-      { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 },
-      backend,
-    )
-    : null;
-  const source = padded ?? x;
-  const n = b * oh * ow;
-  // wasm's BatchMatMul is only fast (XNNPACK) without transposeA, so transpose dy once and compute
-  // dW_ij^T = dY^T · X_ij ([co, n] x [n, ci]) per tap, then transpose the small stacked result.
-  const dy3 = _run("Reshape", { x: dy }, { shape: [1, n, co] }, backend);
-  const dyT = _run("Transpose", { x: dy3 }, { perm: [0, 2, 1] }, backend);
-  const taps: Info[] = [];
+  const th = Math.ceil(fh / sh), tw = Math.ceil(fw / sw); // taps per phase along each axis
+  const gh = oh + th - 1, gw = ow + tw - 1; // the grid of one phase
+  const q = b * gh * gw;
+  const maxOff = (th - 1) * gw + (tw - 1);
+  const temps: Info[] = [];
+  const keep = (info: Info) => (temps.push(info), info);
   try {
-    for (let i = 0; i < fh; i++) {
-      for (let j = 0; j < fw; j++) {
-        const whole = fh === 1 && fw === 1 && sh === 1 && sw === 1 && source.shape[1] === oh &&
-          source.shape[2] === ow;
-        const patch = whole ? null : _run("StridedSlice", { x: source }, {
-          begin: [0, i, j, 0],
-          end: [b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, ci],
+    // x cropped and padded to [b, gh·sh, gw·sw, ci]: row r of the grid is input row r − top.
+    const top = padInfo.top, left = padInfo.left;
+    const rows = Math.min(inHeight, gh * sh - top), cols = Math.min(inWidth, gw * sw - left);
+    let xg = x;
+    if (rows < inHeight || cols < inWidth) {
+      xg = keep(_run("Slice", { x }, { begin: [0, 0, 0, 0], size: [b, rows, cols, ci] }, backend));
+    }
+    if (top || left || gh * sh - top - rows || gw * sw - left - cols) {
+      xg = keep(_run("PadV2", { x: xg }, {
+        paddings: [[0, 0], [top, gh * sh - top - rows], [left, gw * sw - left - cols], [0, 0]],
+        constantValue: 0,
+      }, backend));
+    }
+    // Each phase as [ci, Q + maxOff]: transposed, with maxOff zero columns so every shifted run fits.
+    const phases = new Map<number, Info>();
+    const phase = (pi: number, pj: number): Info => {
+      const key = pi * sw + pj;
+      if (phases.has(key)) return phases.get(key)!;
+      let p = xg;
+      if (sh > 1 || sw > 1) {
+        p = keep(_run("StridedSlice", { x: xg }, {
+          begin: [0, pi, pj, 0],
+          end: [b, gh * sh, gw * sw, ci],
           strides: [1, sh, sw, 1],
           beginMask: 0,
           endMask: 0,
           ellipsisMask: 0,
           newAxisMask: 0,
           shrinkAxisMask: 0,
-        }, backend);
-        const x3 = _run("Reshape", { x: patch ?? source }, { shape: [1, n, ci] }, backend);
-        taps.push(_run("BatchMatMul", { a: dyT, b: x3 }, { transposeA: false, transposeB: false }, backend));
-        _free(backend, x3, ...(patch ? [patch] : []));
+        }, backend));
+      }
+      let flat = keep(_run("Reshape", { x: p }, { shape: [q, ci] }, backend));
+      if (maxOff) {
+        flat = keep(
+          _run("PadV2", { x: flat }, { paddings: [[0, maxOff], [0, 0]], constantValue: 0 }, backend),
+        );
+      }
+      const t = keep(_run("Transpose", { x: flat }, { perm: [1, 0] }, backend));
+      phases.set(key, t);
+      return t;
+    };
+    let dyg = dy;
+    if (gh > oh || gw > ow) {
+      dyg = keep(_run("PadV2", { x: dy }, {
+        paddings: [[0, 0], [0, gh - oh], [0, gw - ow], [0, 0]],
+        constantValue: 0,
+      }, backend));
+    }
+    const dy3 = keep(_run("Reshape", { x: dyg }, { shape: [1, q, co] }, backend));
+    const taps: [number, number][] = [];
+    for (let i = 0; i < fh; i++) for (let j = 0; j < fw; j++) taps.push([i, j]);
+    const perGroup = Math.max(1, Math.floor(GATHER_LIMIT / (ci * q)));
+    const parts: Info[] = [];
+    for (let start = 0; start < taps.length; start += perGroup) {
+      const group = taps.slice(start, start + perGroup);
+      for (const [i, j] of group) phase(i % sh, j % sw);
+      if (taps.length === 1 && maxOff === 0) { // 1x1, stride 1: the transposed input is the operand
+        const a = keep(_run("Reshape", { x: phase(0, 0) }, { shape: [1, ci, q] }, backend));
+        parts.push(
+          keep(_run("BatchMatMul", { a, b: dy3 }, { transposeA: false, transposeB: false }, backend)),
+        );
+        continue;
+      }
+      // The gathered operand [group·ci, Q]: row (tap, c) is phase row c from column off on.
+      const a = keep(backend.makeOutput([1, group.length * ci, q], "float32") as Info);
+      const out = backend.typedArrayFromHeap(a) as Float32Array;
+      const width = q + maxOff;
+      group.forEach(([i, j], t) => {
+        const src = backend.typedArrayFromHeap(phases.get((i % sh) * sw + (j % sw))!) as Float32Array;
+        const off = Math.floor(i / sh) * gw + Math.floor(j / sw);
+        for (let c = 0; c < ci; c++) {
+          out.set(src.subarray(c * width + off, c * width + off + q), (t * ci + c) * q);
+        }
+      });
+      parts.push(
+        keep(_run("BatchMatMul", { a, b: dy3 }, { transposeA: false, transposeB: false }, backend)),
+      );
+    }
+    const all = parts.length === 1 ? parts[0] : keep(_run("Concat", parts, { axis: 1 }, backend));
+    return _run("Reshape", { x: all }, { shape: [fh, fw, ci, co] }, backend);
+  } finally {
+    _free(backend, ...temps);
+  }
+}
+
+/**
+ * The filter `[fh, fw, ci, co]` flipped in both spatial axes with its channel axes swapped, `[fh, fw, co, ci]`,
+ * in one pass over the wasm heap: wasm's Reverse kernel took about 30 ns per element (DenseNet: 0.2 s per
+ * training step at any image size).
+ */
+function _flipSwap(filter: Info, backend: Backend): Info {
+  const [fh, fw, ci, co] = filter.shape;
+  const out = backend.makeOutput([fh, fw, co, ci], "float32") as Info;
+  const dst = backend.typedArrayFromHeap(out) as Float32Array; // views taken after the allocation
+  const src = backend.typedArrayFromHeap(filter) as Float32Array;
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      const s0 = (i * fw + j) * ci * co, d0 = ((fh - 1 - i) * fw + (fw - 1 - j)) * co * ci;
+      for (let o = 0; o < co; o++) {
+        const d = d0 + o * ci;
+        for (let c = 0; c < ci; c++) dst[d + c] = src[s0 + c * co + o];
       }
     }
-    const stacked = taps.length === 1 ? taps[0] : _run("Concat", taps, { axis: 0 }, backend); // [taps, co, ci]
-    const swapped = _run("Transpose", { x: stacked }, { perm: [0, 2, 1] }, backend); // [taps, ci, co]
-    const out = _run("Reshape", { x: swapped }, { shape: [fh, fw, ci, co] }, backend);
-    if (stacked !== taps[0]) _free(backend, stacked);
-    _free(backend, swapped);
-    return out;
-  } finally {
-    _free(backend, dy3, dyT, ...taps, ...(padded ? [padded] : []));
   }
+  return out;
 }
 
 /**
@@ -136,8 +212,7 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
       "channelsLast",
     );
     const { filterHeight: fh, filterWidth: fw, padInfo } = conv;
-    const flipped = _run("Reverse", { x: filter }, { dims: [0, 1] }, backend);
-    const swapped = _run("Transpose", { x: flipped }, { perm: [0, 1, 3, 2] }, backend);
+    const swapped = _flipSwap(filter, backend);
     try {
       return _run("Conv2D", { x: dy, filter: swapped }, {
         strides: [1, 1],
@@ -153,7 +228,7 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
         dimRoundingMode: attrs.dimRoundingMode,
       } as unknown as tf.NamedAttrMap, backend);
     } finally {
-      _free(backend, flipped, swapped);
+      _free(backend, swapped);
     }
   };
 }

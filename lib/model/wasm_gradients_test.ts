@@ -26,6 +26,12 @@ const CASES: Case[] = [
   { x: [1, 5, 5, 2], f: [1, 1, 2, 3], strides: 2, pad: "same" },
   { x: [1, 6, 7, 2], f: [3, 3, 2, 2], strides: 2, pad: 1 },
   { x: [1, 6, 6, 2], f: [3, 3, 2, 2], strides: 1, pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
+  // more input than output channels (DenseNet's bottlenecks), inputs the filter does not reach, odd strides
+  { x: [2, 6, 6, 8], f: [3, 3, 8, 4], strides: 2, pad: "same" },
+  { x: [3, 5, 5, 12], f: [1, 1, 12, 5], strides: 1, pad: "valid" },
+  { x: [2, 8, 9, 3], f: [3, 3, 3, 2], strides: 2, pad: "valid" },
+  { x: [2, 9, 9, 2], f: [7, 7, 2, 5], strides: 2, pad: "same" },
+  { x: [2, 10, 7, 3], f: [2, 3, 3, 4], strides: 3, pad: "valid" },
 ];
 
 /** Gradients of sum(conv2d(x, f) * r) w.r.t. x and f on the active backend. */
@@ -69,16 +75,49 @@ Deno.test("wasm_gradients: Conv2DBackpropFilter matches the cpu backend for seve
   }
 });
 
+Deno.test("wasm_gradients: a filter gradient too large for one gathered operand (16 Mi floats) splits its taps", async () => {
+  // 9 taps x 8 channels x 360,000 pixels: two products. The reference is summed in float64 here; float32
+  // sums over 360,000 terms (cpu's, or XNNPACK's in one product) drift by about 1e-6 of the largest entry,
+  // so the tolerance is 1e-4 of that entry.
+  const [h, w, ci, co] = [600, 600, 8, 2];
+  const c: Case = { x: [1, h, w, ci], f: [3, 3, ci, co], strides: 1, pad: "same" };
+  await selectBackend("wasm");
+  const actual = await convGrads(c);
+  const x = seeded(h * w * ci, 1), r = seeded(h * w * co, 3);
+  const expected = new Float64Array(actual.df.length);
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      for (let k = 0; k < ci; k++) {
+        for (let o = 0; o < co; o++) {
+          let sum = 0;
+          for (let y = Math.max(0, 1 - i); y < Math.min(h, h + 1 - i); y++) {
+            for (let z = Math.max(0, 1 - j); z < Math.min(w, w + 1 - j); z++) {
+              sum += x[((y + i - 1) * w + z + j - 1) * ci + k] * r[(y * w + z) * co + o];
+            }
+          }
+          expected[((i * 3 + j) * ci + k) * co + o] = sum;
+        }
+      }
+    }
+  }
+  const scale = Math.max(...expected.map(Math.abs));
+  actual.df.forEach((v, i) => {
+    assert.ok(Math.abs(v - expected[i]) <= 1e-4 * scale, `df[${i}]: ${v} vs ${expected[i]}`);
+  });
+  assert.equal(actual.count, 0);
+});
+
 Deno.test("wasm_gradients: the kernel frees its intermediates in wasm memory", async () => {
   await selectBackend("wasm");
   assert.ok(WASM_GRADIENT_KERNELS.every((k) => tf.getKernel(k, "wasm")));
-  const c = CASES[3];
-  await convGrads(c); // warm up
-  const before = tf.memory().numBytes;
-  // deno-lint-ignore no-explicit-any
-  const backend = tf.backend() as any;
-  const buffersBefore = backend.dataIdMap.numDataIds();
-  await convGrads(c);
-  assert.equal(tf.memory().numBytes, before);
-  assert.equal(backend.dataIdMap.numDataIds(), buffersBefore);
+  for (const c of CASES) {
+    await convGrads(c); // warm up
+    const before = tf.memory().numBytes;
+    // deno-lint-ignore no-explicit-any
+    const backend = tf.backend() as any;
+    const buffersBefore = backend.dataIdMap.numDataIds();
+    await convGrads(c);
+    assert.equal(tf.memory().numBytes, before, JSON.stringify(c));
+    assert.equal(backend.dataIdMap.numDataIds(), buffersBefore, JSON.stringify(c));
+  }
 });
