@@ -19,7 +19,10 @@ export const trainCommand: Command = {
     "<out>/best/ (the bundle with the lowest validation loss) and <out>/history.jsonl (one JSON line per " +
     "epoch: loss, val_loss, per-class val_auroc, mean_auroc, lr, seconds, images/s). Run the same command " +
     "again after an interruption and it continues from the newest checkpoint. On wasm at 224 pixels the " +
-    "batch is split into micro-batches of 2 whose gradients are accumulated.\n" +
+    "batch is split into micro-batches of 2 whose gradients are accumulated. --workers N runs the " +
+    "micro-batches of each step on N threads at once (this one and N-1 workers with their own backend): the " +
+    "result is that of one thread with the same --batch and --micro-batch; without --micro-batch it is at " +
+    "most the batch's share per thread.\n" +
     "--init imagenet (densenet121's default) starts from Keras Applications' DenseNet-121 ImageNet weights " +
     "(densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5, md5 4912a53fbd2a69346e7f2c0b5ec8c6d3), " +
     "downloaded once from CXR_WEIGHTS_BASE_URL (default: Keras Applications' location) into " +
@@ -38,6 +41,12 @@ export const trainCommand: Command = {
       valueName: "N",
       description: "Images per forward/backward pass (gradients accumulate to --batch).",
       defaultText: "2 on wasm at >= 160 px, else --batch",
+    },
+    workers: {
+      type: "string",
+      valueName: "N|auto",
+      description: "Threads computing gradients (data-parallel, one wasm heap each); the same result as 1.",
+      defaultText: "auto: every core on wasm and cpu from 128 px up, else 1",
     },
     lr: {
       type: "string",
@@ -113,6 +122,9 @@ export const trainCommand: Command = {
     }
     const freeze = stringOption(values, "freeze", "none");
     const download = weightsProgress();
+    const workers = values.workers === undefined || values.workers === "auto"
+      ? "auto"
+      : intOption(values, "workers", { min: 1, max: 256 });
     const backend = await selectBackend(backendName);
     ctx.err(`backend: ${backend.name} (${backend.reason})`);
     const show = trainingDisplay({ write: ctx.err });
@@ -120,6 +132,7 @@ export const trainCommand: Command = {
       epochs,
       batchSize,
       microBatch,
+      workers,
       lr,
       arch,
       seed,

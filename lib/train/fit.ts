@@ -53,7 +53,7 @@ import { binaryCrossEntropy, type ClassWeights, classWeights } from "./loss.ts";
 import { kerasAdam } from "./optimizer.ts";
 import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 import { trainStep } from "./step.ts";
-import { type GradientWorkers, startGradientWorkers } from "./parallel.ts";
+import { defaultWorkers, type GradientWorkers, startGradientWorkers } from "./parallel.ts";
 
 /**
  * Architectures `train` builds.
@@ -103,9 +103,9 @@ export interface TrainOptions {
   /**
    * Threads computing gradients, this one included (data-parallel; lib/train/parallel.ts): the result is that of
    * one thread at the same batch and micro-batch. With more than one and no `microBatch`, the micro-batch is at
-   * most the batch's share per thread. @default 1
+   * most the batch's share per thread. `auto`: {@linkcode defaultWorkers} for the backend and image size. @default 1
    */
-  workers?: number;
+  workers?: number | "auto";
   /** Called with progress events. */
   onProgress?: (event: TrainEvent) => void;
 }
@@ -299,7 +299,9 @@ export async function train(
       `train: "${cacheDir}" has ${trainCache.count} train and ${valCache.count} val images`,
     );
   }
-  const workerCount = _positiveInt("workers", options.workers ?? 1);
+  const workerCount = options.workers === "auto"
+    ? defaultWorkers(backend, size)
+    : _positiveInt("workers", options.workers ?? 1);
   const microBatch = Math.min(
     batchSize,
     _positiveInt(
