@@ -6,10 +6,24 @@ import { writeSyntheticCache } from "../lib/train/_testing.ts";
 import { readHistory } from "../lib/train/mod.ts";
 import { loadBundle, selectBackend } from "../lib/model/mod.ts";
 
-// `deno task cxr train` as a real subprocess: killed with SIGKILL mid-way through epoch 2, then run again with
-// the same arguments, it resumes from the epoch-1 checkpoint and finishes.
+// `deno task cxr train` as a real subprocess with two gradient threads: killed with SIGKILL mid-way through
+// epoch 2 (its worker with it), then run again with the same arguments, it resumes from the epoch-1 checkpoint
+// and finishes.
 
-const ARGS = ["--epochs", "3", "--batch", "4", "--arch", "tiny", "--backend", "wasm", "--seed", "3"];
+const ARGS = [
+  "--epochs",
+  "3",
+  "--batch",
+  "4",
+  "--arch",
+  "tiny",
+  "--backend",
+  "wasm",
+  "--seed",
+  "3",
+  "--workers",
+  "2",
+];
 
 Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoch-1 checkpoint and finishes", async () => {
   using dir = tempDir();
@@ -32,6 +46,7 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   child.kill("SIGKILL");
   const status = await child.status;
   assert.equal(status.signal, "SIGKILL", `not killed while training:\n${log}`);
+  assert.match(log, /batch 4 \(micro-batch 2\), 3 epochs, 2 gradient threads/);
   const firstRun = readHistory(join(out, "history.jsonl"));
   assert.deepEqual(firstRun.map((r) => r.epoch), [1]);
   const checkpoints = readdirSync(join(out, "checkpoints")).filter((n) => !n.startsWith("."));
@@ -95,6 +110,9 @@ Deno.test("train: bad options are usage errors (exit 2) that name the option", a
   const r2 = await runCxr(["train", "--cache", "x", "--out", "y", "--resume", "--no-resume"]);
   assert.equal(r2.code, 2);
   assert.match(r2.stderr, /exclude each other/);
+  const r3 = await runCxr(["train", "--cache", "x", "--out", "y", "--workers", "0"]);
+  assert.equal(r3.code, 2);
+  assert.match(r3.stderr, /--workers/);
 });
 
 Deno.test("train: a missing cache fails with exit 1 and says what to build", async () => {
