@@ -136,12 +136,14 @@ Deno.test("train --workers 2: the same loss curve as one thread; a worker dying 
   const settings = { arch: "tiny", epochs: 3, batchSize: 8, microBatch: 2, seed: 3 } as const; // 3 x 8 = 24 steps
   const one = await train(cache, join(dir.path, "one"), settings);
   const starts: number[] = [];
+  const tensors = tf.memory().numTensors;
   const two = await train(cache, join(dir.path, "two"), {
     ...settings,
     workers: 2,
     onProgress: (e) => e.type === "start" && starts.push(e.workers ?? 1),
   });
   assert.deepEqual(starts, [2]);
+  assert.equal(tf.memory().numTensors, tensors, "train() with workers leaves no tensors behind");
   const [h1, h2] = [readHistory(one.history), readHistory(two.history)];
   for (let i = 0; i < 2; i++) {
     assert.ok(
