@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { tf } from "./tf.ts";
 import { registerWasmGradientKernels } from "./wasm_gradients.ts";
+import { registerWasmReductionKernels } from "./wasm_reductions.ts";
 import { registerBatchNormGradient } from "./batch_norm_gradient.ts";
 
 export * from "./backend_report.ts";
@@ -239,6 +240,7 @@ async function _wasm(options: SelectBackendOptions): Promise<Found> {
   }
   wasm.setWasmPaths(path);
   registerWasmGradientKernels();
+  registerWasmReductionKernels();
   await _activate("wasm");
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT") ? "on" : "off";
   return { reason: `SIMD ${simd}`, details: `wasm files from ${path}` };
