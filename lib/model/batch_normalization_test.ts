@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { selectBackend } from "./backend.ts";
-import { BatchNormalization } from "./batch_normalization.ts";
+import { BatchNormalization, trainingBatchNorm } from "./batch_normalization.ts";
 import { tf, tfl } from "./tf.ts";
 import { maxRelDiff, seeded } from "./_testing.ts";
 
@@ -94,3 +94,42 @@ Deno.test("batch_normalization: a frozen layer (trainable = false) runs in infer
   assert.notDeepEqual(after[2], before[2], "trainable again: the moving mean moves");
   tf.dispose([x, trained, inferred]);
 });
+
+for (const backend of ["cpu", "wasm"] as const) {
+  Deno.test(`trainingBatchNorm on ${backend}: output, statistics and gradients (x, gamma, beta) equal tf.moments + tf.batchNorm's, without leaks`, async () => {
+    await selectBackend(backend);
+    for (const shape of [[3, 5, 5, 8], [4, 6], [1, 7, 3, 2]]) {
+      const c = shape.at(-1)!;
+      const x = tf.randomNormal(shape, 3, 2, "float32", 7);
+      const gamma = tf.randomUniform([c], 0.5, 1.5, "float32", 8);
+      const beta = tf.randomNormal([c], 0, 1, "float32", 9);
+      const w = tf.randomNormal(shape, 0, 1, "float32", 10); // a loss that weighs every output differently
+      const axes = [...Array(shape.length - 1).keys()];
+      const reference = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const { mean, variance } = tf.moments(xs, axes);
+        return tf.batchNorm(xs, mean, variance, b, g, 1e-3);
+      };
+      const before = tf.memory().numTensors;
+      const loss = (f: (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor) =>
+        tf.grads((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.square(f(xs, g, b)), w)));
+      const ours = loss((xs, g, b) => trainingBatchNorm(xs, g, b, 1e-3).y)([x, gamma, beta]);
+      const theirs = loss(reference)([x, gamma, beta]);
+      ours.forEach((t, i) => {
+        const gap = tf.tidy(() =>
+          tf.max(tf.div(tf.abs(tf.sub(t, theirs[i])), tf.add(tf.abs(theirs[i]), 1e-2))).dataSync()[0]
+        );
+        assert.ok(gap < 1e-4, `${shape}: gradient ${["x", "gamma", "beta"][i]} differs by ${gap} (relative)`);
+      });
+      const { y, mean, variance } = trainingBatchNorm(x, gamma, beta, 1e-3);
+      const expected = tf.moments(x, axes);
+      const ref = tf.tidy(() => reference(x, gamma, beta));
+      const gap = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+      assert.ok(gap(y, ref) < 1e-5);
+      assert.ok(gap(mean, expected.mean) < 1e-5);
+      assert.ok(gap(variance, expected.variance) < 1e-4);
+      tf.dispose([...ours, ...theirs, y, mean, variance, expected.mean, expected.variance, ref]);
+      assert.equal(tf.memory().numTensors, before, `${shape}: tensors left behind`);
+      tf.dispose([x, gamma, beta, w]);
+    }
+  });
+}
