@@ -188,9 +188,96 @@ function _flipSwap(filter: Info, backend: Backend): Info {
 }
 
 /**
+ * `Conv2DBackpropInput` for a strided NHWC convolution as one stride-1 forward convolution plus a JS scatter.
+ *
+ * Input row `y` of phase `p = (y + top) mod s` (row `m = ⌊(y + top)/s⌋` of that phase) only receives taps
+ * `i = p + s·a`: `dx[y] = Σ_a dy[m − a] · W[p + s·a]`. With `T = ⌈fh/s⌉` taps per phase (missing taps zero),
+ * every phase is the same `T x T` correlation of dy, so all `s_h·s_w` phases come out of one `Conv2D` whose
+ * output channels are (phase, input channel): filter `[T_h, T_w, co, s_h·s_w·ci]`, flipped. wasm's own
+ * strided kernel is a plain loop (DenseNet's 7x7/2 stem: about 200 ms per step at 224 px). Returns null
+ * when the padding exceeds the filter (a negative pad would be needed); the caller then runs the original.
+ */
+function _stridedBackpropInput(
+  dy: Info,
+  filter: Info,
+  attrs: tf.Conv2DBackpropInputAttrs,
+  backend: Backend,
+): Info | null {
+  const [sh, sw] = Array.isArray(attrs.strides) ? attrs.strides : [attrs.strides, attrs.strides];
+  const conv = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape as [number, number, number, number],
+    [sh, sw],
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+  const { batchSize: b, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow } = conv;
+  const { filterHeight: fh, filterWidth: fw, outChannels: co, padInfo } = conv;
+  const { top, left } = padInfo;
+  if (top < 0 || left < 0 || top > fh - 1 || left > fw - 1) return null;
+  const th = Math.ceil(fh / sh), tw = Math.ceil(fw / sw);
+  const mLo = Math.floor(top / sh), nLo = Math.floor(left / sw);
+  const lh = Math.floor((ih - 1 + top) / sh) - mLo + 1, lw = Math.floor((iw - 1 + left) / sw) - nLo + 1;
+  const p1h = th - 1 - mLo, p1w = tw - 1 - nLo;
+  const p2h = Math.max(0, lh - oh - p1h + th - 1), p2w = Math.max(0, lw - ow - p1w + tw - 1);
+  const phases = sh * sw, wide = phases * ci;
+  // Filter [th, tw, co, phases·ci]: entry (a', b', o, (pi·sw + pj)·ci + c) = W[pi + sh(th−1−a'), pj + sw(tw−1−b'), c, o].
+  const f = backend.makeOutput([th, tw, co, wide], "float32") as Info;
+  let out: Info | undefined;
+  try {
+    const dst = backend.typedArrayFromHeap(f) as Float32Array;
+    const src = backend.typedArrayFromHeap(filter) as Float32Array;
+    dst.fill(0);
+    for (let a = 0; a < th; a++) {
+      for (let bb = 0; bb < tw; bb++) {
+        for (let pi = 0; pi < sh; pi++) {
+          const i = pi + sh * (th - 1 - a);
+          if (i >= fh) continue;
+          for (let pj = 0; pj < sw; pj++) {
+            const j = pj + sw * (tw - 1 - bb);
+            if (j >= fw) continue;
+            const s0 = (i * fw + j) * ci * co, d0 = (a * tw + bb) * co * wide + (pi * sw + pj) * ci;
+            for (let o = 0; o < co; o++) {
+              for (let c = 0; c < ci; c++) dst[d0 + o * wide + c] = src[s0 + c * co + o];
+            }
+          }
+        }
+      }
+    }
+    out = _run("Conv2D", { x: dy, filter: f }, {
+      strides: [1, 1],
+      pad: [[0, 0], [p1h, p2h], [p1w, p2w], [0, 0]],
+      dataFormat: "NHWC",
+      dilations: [1, 1],
+    } as unknown as tf.NamedAttrMap, backend);
+    const [, rh, rw] = out.shape; // at least lh x lw
+    const dx = backend.makeOutput([b, ih, iw, ci], "float32") as Info;
+    const res = backend.typedArrayFromHeap(out) as Float32Array; // views taken after the allocation
+    const dxv = backend.typedArrayFromHeap(dx) as Float32Array;
+    for (let n = 0; n < b; n++) {
+      for (let y = 0; y < ih; y++) {
+        const m = Math.floor((y + top) / sh), pi = y + top - sh * m;
+        const rowBase = (n * rh + m - mLo) * rw;
+        for (let x = 0; x < iw; x++) {
+          const q = Math.floor((x + left) / sw), pj = x + left - sw * q;
+          const s0 = (rowBase + q - nLo) * wide + (pi * sw + pj) * ci, d0 = ((n * ih + y) * iw + x) * ci;
+          for (let c = 0; c < ci; c++) dxv[d0 + c] = res[s0 + c];
+        }
+      }
+    }
+    return dx;
+  } finally {
+    _free(backend, f, ...(out ? [out] : []));
+  }
+}
+
+/**
  * `Conv2DBackpropInput` for stride-1 NHWC convolutions as a forward convolution of dy with the spatially
- * flipped, in/out-swapped filter (XNNPACK-backed `Conv2D`); wasm's own kernel, several times slower, is kept
- * for strided convolutions.
+ * flipped, in/out-swapped filter (XNNPACK-backed `Conv2D`), strided ones through
+ * {@link _stridedBackpropInput}; wasm's own kernel, several times slower, is kept for what neither covers.
  */
 function _conv2DBackpropInputVia(original: tf.KernelFunc) {
   return (args: { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap }): Info => {
@@ -198,8 +285,10 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
     const { dy, filter } = inputs as { dy: Info; filter: Info };
     const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
     const strides = Array.isArray(attrs.strides) ? attrs.strides : [attrs.strides, attrs.strides];
-    if (attrs.dataFormat !== "NHWC" || strides[0] !== 1 || strides[1] !== 1) {
-      return original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+    if (attrs.dataFormat !== "NHWC") return original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+    if (strides[0] !== 1 || strides[1] !== 1) {
+      return _stridedBackpropInput(dy, filter, attrs, backend) ??
+        original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
     }
     const conv = tf.backend_util.computeConv2DInfo(
       attrs.inputShape,

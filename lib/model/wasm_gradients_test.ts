@@ -32,6 +32,9 @@ const CASES: Case[] = [
   { x: [2, 8, 9, 3], f: [3, 3, 3, 2], strides: 2, pad: "valid" },
   { x: [2, 9, 9, 2], f: [7, 7, 2, 5], strides: 2, pad: "same" },
   { x: [2, 10, 7, 3], f: [2, 3, 3, 4], strides: 3, pad: "valid" },
+  // DenseNet's stem (7x7/2, same) on a small image; a padding beyond the filter (the original kernel runs)
+  { x: [2, 32, 30, 3], f: [7, 7, 3, 8], strides: 2, pad: "same" },
+  { x: [1, 7, 7, 2], f: [3, 3, 2, 2], strides: 2, pad: 4 },
 ];
 
 /** Gradients of sum(conv2d(x, f) * r) w.r.t. x and f on the active backend. */
