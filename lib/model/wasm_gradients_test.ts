@@ -124,3 +124,35 @@ Deno.test("wasm_gradients: the kernel frees its intermediates in wasm memory", a
     assert.equal(backend.dataIdMap.numDataIds(), buffersBefore, JSON.stringify(c));
   }
 });
+
+Deno.test("wasm_gradients: MaxPoolGrad matches cpu (ties included: the first maximum wins, as in cpu and PyTorch) without leaks", async () => {
+  // (wasm's own kernel does not: 0.43 off on a 2x2/2 valid pool of [1, 8, 8, 4] without ties, 0.75 on case 1.)
+  const cases: { x: [number, number, number, number]; f: number; s: number; pad: "same" | "valid" }[] = [
+    { x: [2, 12, 12, 5], f: 3, s: 2, pad: "same" }, // DenseNet's stem pool
+    { x: [2, 9, 7, 3], f: 3, s: 2, pad: "valid" },
+    { x: [1, 8, 8, 4], f: 2, s: 2, pad: "valid" },
+    { x: [3, 7, 9, 2], f: 3, s: 1, pad: "same" },
+  ];
+  const grad = async (c: (typeof cases)[number]) => {
+    const before = tf.memory().numTensors;
+    // ReLU'd and rounded: many windows hold equal maxima, so the choice among ties is tested
+    const size = c.x.reduce((a, b) => a * b);
+    const x = tf.tensor4d(seeded(size, 8).map((v) => Math.max(0, Math.round(v * 3))), c.x);
+    const outShape = tf.tidy(() => tf.maxPool(x, c.f, c.s, c.pad).shape);
+    const r = tf.tensor(seeded(outShape.reduce((a, b) => a * b), 9), outShape);
+    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, c.f, c.s, c.pad), r)))(x);
+    const values = await dx.data() as Float32Array;
+    tf.dispose([x, r, dx]);
+    return { values, leaked: tf.memory().numTensors - before };
+  };
+  for (const c of cases) {
+    await selectBackend("cpu");
+    const expected = await grad(c);
+    await selectBackend("wasm");
+    const actual = await grad(c);
+    assert.equal(actual.leaked, 0, JSON.stringify(c));
+    expected.values.forEach((v, i) =>
+      assert.ok(Math.abs(actual.values[i] - v) <= 1e-4 * (1 + Math.abs(v)), `${JSON.stringify(c)} dx[${i}]`)
+    );
+  }
+});
