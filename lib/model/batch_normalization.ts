@@ -196,17 +196,19 @@ export function trainingBatchNorm(
     save([xs, moments.mean, moments.variance, ...(g ? [g] : [])]);
     return {
       value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, m, v, sg] = saved;
-        const n = sx.size / channels;
-        const r = tf.rsqrt(tf.add(v, epsilon));
-        const xhat = tf.mul(tf.sub(sx, m), r);
-        const dBeta = tf.sum(dy, axes);
-        const dGamma = tf.sum(tf.mul(dy, xhat), axes);
-        const scale = tf.div(sg ? tf.mul(sg, r) : r, n);
-        const dx = tf.mul(tf.sub(tf.sub(tf.mul(dy, n), dBeta), tf.mul(xhat, dGamma)), scale);
-        return [dx, ...(gamma ? [dGamma] : []), ...(beta ? [dBeta] : [])];
-      },
+      // In a tidy: tfjs runs a custom gradient outside one, so its intermediates would live to the end of the pass.
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [sx, m, v, sg] = saved;
+          const n = sx.size / channels;
+          const r = tf.rsqrt(tf.add(v, epsilon));
+          const xhat = tf.mul(tf.sub(sx, m), r);
+          const dBeta = tf.sum(dy, axes);
+          const dGamma = tf.sum(tf.mul(dy, xhat), axes);
+          const scale = tf.div(sg ? tf.mul(sg, r) : r, n);
+          const dx = tf.mul(tf.sub(tf.sub(tf.mul(dy, n), dBeta), tf.mul(xhat, dGamma)), scale);
+          return [dx, ...(gamma ? [dGamma] : []), ...(beta ? [dBeta] : [])];
+        }),
     };
   });
   const y = op(...inputs);

@@ -6,7 +6,7 @@
  * @module
  */
 import { tf, tfl } from "../model/mod.ts";
-import { applyMovingStatistics } from "../model/mod.ts";
+import { applyMovingStatistics, trainingForward } from "../model/mod.ts";
 import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
 import type { GradientWorkers } from "./parallel.ts";
 
@@ -89,7 +89,7 @@ export async function computeGradients(
       () =>
         tf.tidy(() =>
           tf.mul(
-            binaryCrossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor, options.weights),
+            binaryCrossEntropy(ys, trainingForward(model, xs), options.weights),
             share,
           ) as tf.Scalar
         ),

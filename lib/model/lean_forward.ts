@@ -1,0 +1,110 @@
+/**
+ * A training-mode forward pass that frees each layer's output once its last consumer has run.
+ *
+ * tfjs-layers' `execute` frees intermediate outputs at inference but keeps every one of them in training mode
+ * (`if (!training)` in its executor), on the view that the gradient needs them. It does not: the engine keeps
+ * its own references to exactly the tensors each gradient reads (clones sharing the data). So a training pass
+ * held every activation of the network at once at the end of the forward pass, the ones no gradient reads
+ * (DenseNet's BatchNorm outputs, once ReLU keeps its output instead; see lean_backprop.ts) included.
+ *
+ * {@linkcode trainingForward} runs a functional model's layers in order itself and disposes an output as soon
+ * as every layer reading it has run; the result and the gradients are those of `model.apply(x, { training:
+ * true })`. A model with a layer used twice goes through `model.apply`.
+ *
+ * @module
+ */
+import { tf, type tfl } from "./tf.ts";
+
+// The graph fields of tfjs-layers' Container and Node that this reads (internal in its typings).
+interface _Symbolic {
+  id: number;
+}
+interface _Node {
+  inputTensors: _Symbolic[];
+  outputTensors: _Symbolic[];
+}
+interface _Layer {
+  name: string;
+  inboundNodes: _Node[];
+  getClassName(): string;
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training: boolean }): tf.Tensor | tf.Tensor[];
+}
+interface _Graph {
+  inputs: _Symbolic[];
+  outputs: _Symbolic[];
+  layers: _Layer[];
+}
+
+/**
+ * The model's output for `x` in training mode, each intermediate freed after its last use; see the module doc.
+ *
+ * @param model a functional model (or sequential) with one input and one output.
+ * @param x the input batch (the caller still owns it).
+ * @returns the output, as `model.apply(x, { training: true })` gives it.
+ * @throws {RangeError} for a model with several inputs or outputs.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "./tf.ts";
+ * import { createDenseNet } from "./densenet.ts";
+ * import { selectBackend } from "./backend.ts";
+ * await selectBackend("cpu");
+ * const model = createDenseNet({ blocks: [2], growthRate: 4, inputSize: 16 });
+ * const x = tf.randomUniform([2, 16, 16, 1], 0, 255);
+ * const lean = trainingForward(model, x), full = model.apply(x, { training: true }) as tf.Tensor;
+ * assert.ok(tf.max(tf.abs(tf.sub(lean, full))).dataSync()[0] < 1e-6);
+ * ```
+ */
+export function trainingForward(model: tfl.LayersModel, x: tf.Tensor): tf.Tensor {
+  const graph = model as unknown as _Graph;
+  const fallback = () => model.apply(x, { training: true }) as tf.Tensor;
+  if (graph.inputs?.length !== 1 || graph.outputs?.length !== 1) {
+    throw new RangeError(
+      `trainingForward: the model must have one input and one output, this model has ${graph.inputs?.length} and ${graph.outputs?.length}`,
+    );
+  }
+  const steps: { layer: _Layer; node: _Node }[] = [];
+  const uses = new Map<number, number>();
+  for (const layer of graph.layers) {
+    if (layer.inboundNodes.length !== 1) return fallback(); // shared layers: leave them to tfjs-layers
+    const node = layer.inboundNodes[0];
+    if (layer.getClassName() === "InputLayer") continue;
+    steps.push({ layer, node });
+    for (const t of node.inputTensors) uses.set(t.id, (uses.get(t.id) ?? 0) + 1);
+  }
+  const inputId = graph.inputs[0].id, outputId = graph.outputs[0].id;
+  const values = new Map<number, tf.Tensor>([[inputId, x]]);
+  // Tensors by the uses still to come of every symbolic tensor they stand for (a layer may return its input).
+  const pending = new Map<tf.Tensor, number>([[x, Infinity]]);
+  try {
+    for (const { layer, node } of steps) {
+      const inputs = node.inputTensors.map((t) => {
+        const v = values.get(t.id);
+        if (!v) throw new Error(`trainingForward: no value for an input of layer "${layer.name}"`);
+        return v;
+      });
+      const result = layer.call(inputs.length === 1 ? inputs[0] : inputs, { training: true });
+      const outs = Array.isArray(result) ? result : [result];
+      node.outputTensors.forEach((sym, i) => {
+        values.set(sym.id, outs[i]);
+        const left = sym.id === outputId ? Infinity : uses.get(sym.id) ?? 0;
+        pending.set(outs[i], (pending.get(outs[i]) ?? 0) + left);
+      });
+      for (const t of node.inputTensors) {
+        const v = values.get(t.id)!;
+        const left = pending.get(v)! - 1;
+        pending.set(v, left);
+        if (left === 0) {
+          pending.delete(v);
+          v.dispose();
+        }
+      }
+    }
+    const out = values.get(outputId);
+    if (!out) throw new Error("trainingForward: the model's output was never computed");
+    return out;
+  } catch (e) {
+    for (const [t] of pending) if (t !== x && t !== values.get(outputId)) t.dispose();
+    throw e;
+  }
+}
