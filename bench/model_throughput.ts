@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { BackendName, createDenseNet, selectBackend, tf, tfl } from "../lib/model/mod.ts";
+import { BackendName, createDenseNet, selectBackend, tf } from "../lib/model/mod.ts";
 import { startGradientWorkers, trainStep } from "../lib/train/mod.ts";
 
 /** One measurement. */
@@ -68,16 +68,9 @@ async function measureTfjs(
     out.dispose();
   };
   const optimizer = tf.train.sgd(0.01);
+  // The training step `train` runs (lib/train/step.ts: its lean forward pass and loss), one pass of `batch`.
   const step = async () => {
-    const loss = optimizer.minimize(
-      () =>
-        tf.mean(
-          tfl.metrics.binaryCrossentropy(y, model.apply(x, { training: true }) as tf.Tensor),
-        ) as tf.Scalar,
-      true,
-    )!;
-    await loss.data();
-    loss.dispose();
+    await trainStep(model, optimizer, x, y, { microBatch: batch });
   };
   const rate = async (fn: () => Promise<void>) => {
     if (repeats > 1) await fn(); // warm-up (kernel set-up, first allocations); skipped for slow single runs
@@ -169,7 +162,7 @@ if (import.meta.main) {
     },
   });
   if (values.help) {
-    console.log(`deno run -A bench/model_throughput.ts [--backends wasm,cpu] [--sizes 224,128] [--batch 2]
+    console.log(`deno run -A bench/model_throughput.ts [--backends wasm,cpu] [--sizes 224,128] [--batch 2,8]
   [--repeats 3] [--torch /usr/bin/python3 | --torch ""] [--torch-threads 1,2] [--workers 1,2] [--max-batch wasm:224] [--json]
 --workers 1,2 also measures training with 2 gradient threads (train --workers; lib/train/parallel.ts): a step of
 2 x batch images, each thread taking a batch (tfjs-wasm-2w rows; compare with torch at 2 threads).
@@ -196,21 +189,23 @@ backend B at size S until one fails (wasm: its 4 GB heap).`);
     }
   } else {
     for (const size of values.sizes.split(",").map(Number)) {
-      for (const backend of values.backends.split(",")) {
-        const slow = backend === "cpu";
-        const r = child(backend, size, slow ? 1 : +values.batch, slow ? 1 : +values.repeats);
-        console.error(JSON.stringify(r));
-        results.push(r);
-        for (const w of values.workers.split(",").map(Number).filter((w) => w > 1 && !slow)) {
-          const p = child(backend, size, +values.batch, +values.repeats, w);
-          console.error(JSON.stringify(p));
-          results.push(p);
-        }
-        if (values.torch) {
-          for (const t of values["torch-threads"].split(",").map(Number)) {
-            const p = measureTorch(values.torch, size, r.batch, t, slow ? 1 : +values.repeats);
+      for (const batch of values.batch.split(",").map(Number)) {
+        for (const backend of values.backends.split(",")) {
+          const slow = backend === "cpu";
+          const r = child(backend, size, slow ? 1 : batch, slow ? 1 : +values.repeats);
+          console.error(JSON.stringify(r));
+          results.push(r);
+          for (const w of values.workers.split(",").map(Number).filter((w) => w > 1 && !slow)) {
+            const p = child(backend, size, batch, +values.repeats, w);
             console.error(JSON.stringify(p));
             results.push(p);
+          }
+          if (values.torch) {
+            for (const t of values["torch-threads"].split(",").map(Number)) {
+              const p = measureTorch(values.torch, size, r.batch, t, slow ? 1 : +values.repeats);
+              console.error(JSON.stringify(p));
+              results.push(p);
+            }
           }
         }
       }

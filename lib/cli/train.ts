@@ -18,8 +18,8 @@ export const trainCommand: Command = {
     "<out>/checkpoints/epoch-NNN-val-L/ after every epoch (model bundle + optimizer + training state), " +
     "<out>/best/ (the bundle with the lowest validation loss) and <out>/history.jsonl (one JSON line per " +
     "epoch: loss, val_loss, per-class val_auroc, mean_auroc, lr, seconds, images/s). Run the same command " +
-    "again after an interruption and it continues from the newest checkpoint. On wasm at 224 pixels the " +
-    "batch is split into micro-batches of 2 whose gradients are accumulated. --workers N runs the " +
+    "again after an interruption and it continues from the newest checkpoint. On wasm the batch is split " +
+    "into micro-batches that fit its 4 GB heap (8 at 224 pixels) whose gradients are accumulated. --workers N runs the " +
     "micro-batches of each step on N threads at once (this one and N-1 workers with their own backend): the " +
     "result is that of one thread with the same --batch and --micro-batch; without --micro-batch it is at " +
     "most the batch's share per thread.\n" +
@@ -40,7 +40,7 @@ export const trainCommand: Command = {
       type: "string",
       valueName: "N",
       description: "Images per forward/backward pass (gradients accumulate to --batch).",
-      defaultText: "2 on wasm at >= 160 px, else --batch",
+      defaultText: "on wasm 8 at 224 px (8 x (224/size)^2), else --batch",
     },
     workers: {
       type: "string",
