@@ -8,7 +8,7 @@
  * - Normalisation is a layer inside the model (`Normalize`, serialised as `CxrNormalize`): models take raw
  *   grey pixels 0..255, `[batch, size, size, 1]`; the same numbers are in the bundle metadata.
  * - Call `selectBackend()` before building models; it also installs the wasm gradient kernels and the lean
- *   BatchNorm gradient. On wasm, DenseNet-121 trains at 224x224 with batches of at most 14 (16 aborts: the
+ *   BatchNorm gradient. On wasm, DenseNet-121 trains at 224x224 with batches of at most 15 (16 aborts: the
  *   4 GB wasm heap; measure with `bench/model_throughput.ts --max-batch wasm:224`), given the training step's
  *   lean forward pass (`trainingForward`) and backward pass (lean_backprop.ts, installed by tf.ts): use 8 and
  *   accumulate gradients. The cpu backend is for tiny models only (minutes per 224 training image).
