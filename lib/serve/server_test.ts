@@ -4,16 +4,21 @@ import { tempDir } from "../../tests/_fixtures.ts";
 import { selfSignedCertificate } from "../../tests/_tls.ts";
 import { startScoringServer } from "./server.ts";
 
-Deno.test("startScoringServer: a bundle that cannot load keeps answering 503 not_ready with the reason", async () => {
-  using dir = tempDir("cxr-serve-server-");
-  const server = await startScoringServer({
-    model: join(dir.path, "missing"),
+/** A server on any port whose bundle folder does not exist (it answers, but never gets ready). */
+function startWithoutModel(dir: string, key: string | null) {
+  return startScoringServer({
+    model: join(dir, "missing"),
     engine: "tfjs",
     backend: "cpu",
     port: 0,
-    key: null,
+    key,
     log: () => {},
   });
+}
+
+Deno.test("startScoringServer: a bundle that cannot load keeps answering 503 not_ready with the reason", async () => {
+  using dir = tempDir("cxr-serve-server-");
+  const server = await startWithoutModel(dir.path, null);
   try {
     await assert.rejects(server.ready, /ENOENT|No such file/);
     assert.equal(server.engine, null);
@@ -174,14 +179,7 @@ Deno.test("startScoringServer with tls: HTTPS only, HSTS, and a client that neve
 
 Deno.test("startScoringServer: an upload refused before its body (401) is read to its end before the connection closes, so the client gets the answer and no reset", async () => {
   using dir = tempDir("cxr-serve-server-");
-  const server = await startScoringServer({
-    model: join(dir.path, "missing"),
-    engine: "tfjs",
-    backend: "cpu",
-    port: 0,
-    key: "linger-test-key-5f2a",
-    log: () => {},
-  });
+  const server = await startWithoutModel(dir.path, "linger-test-key-5f2a");
   await server.ready.catch(() => {});
   try {
     const port = Number(new URL(server.url).port);
