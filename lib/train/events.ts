@@ -56,6 +56,8 @@ export interface TrainBatchEvent {
   batches: number;
   /** Mean training loss of the epoch so far. */
   loss: number;
+  /** Training images per second in this epoch so far, over all gradient threads. */
+  "images/s"?: number;
 }
 
 /** An epoch finished: validated, checkpointed, recorded. */

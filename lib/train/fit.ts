@@ -476,7 +476,15 @@ export async function train(
         tf.dispose([b.x, b.y]);
         lossSum += stepLoss * n;
         seen += n;
-        emit({ type: "batch", epoch, epochs, batch: ++step, batches: steps, loss: lossSum / seen });
+        emit({
+          type: "batch",
+          epoch,
+          epochs,
+          batch: ++step,
+          batches: steps,
+          loss: lossSum / seen,
+          "images/s": seen / Math.max((performance.now() - started) / 1000, 1e-9),
+        });
       }
       const trainSeconds = (performance.now() - started) / 1000;
       const val = await _validate(

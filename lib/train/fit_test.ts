@@ -35,6 +35,7 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   );
   const steps = events.filter((e) => e.type === "batch");
   assert.equal(steps.length, 3 * Math.ceil(start.train / 6));
+  assert.ok(steps.every((e) => e.type === "batch" && e["images/s"]! > 0), "every step reports images/s");
   const history = readHistory(summary.history);
   assert.deepEqual(history.map((h) => h.epoch), [1, 2, 3]);
   assert.deepEqual(Object.keys(history[0].val_auroc).length, 14);

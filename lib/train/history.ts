@@ -261,7 +261,8 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           itemName: "step", // "3.2 s/step" once a step takes more than a second, not "0/s"
         });
       }
-      bar.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}`);
+      const rate = event["images/s"] === undefined ? "" : `, ${event["images/s"].toFixed(2)} images/s`;
+      bar.update(event.batch, event.batches, `loss ${event.loss.toFixed(4)}${rate}`);
     } else if (event.type === "epoch") {
       const r = event.record;
       bar?.finish(`loss ${fmt(r.loss)} val_loss ${fmt(r.val_loss)} mean AUROC ${fmt(r.mean_auroc)}`);
