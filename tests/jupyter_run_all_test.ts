@@ -7,9 +7,10 @@
  * it.
  */
 import assert from "node:assert/strict";
+import { copyFileSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
-import { CHROMIUM, CHROMIUM_ARGS as ARGS, tempDir } from "./_fixtures.ts";
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, REPO_ROOT, tempDir } from "./_fixtures.ts";
 import { codeCell, freePort, markdownCell, writeNotebook } from "./_kernel.ts";
 import { startJupyter } from "../lib/report/mod.ts";
 
@@ -111,6 +112,59 @@ Deno.test({
       assert.ok((cells[0].prompt as number) < (cells[1].prompt as number), "cells ran in order");
       assert.ok((cells[2].prompt as number) < (cells[3].prompt as number), "cells ran in order");
       assert.equal(await kernelValue(page, "globalThis.ranThird"), "3");
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "notebook 04 opened alone in the browser: Run All stops at its first cell that needs notebook 03's model, saying so",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // A copy of the project's layout without data/: notebooks/04 and the lib, config and packages it imports.
+    using dir = tempDir("cxr-run-all-04-");
+    for (const name of ["deno.json", "deno.lock", "node_modules", "lib"]) {
+      if (existsSync(join(REPO_ROOT, name))) symlinkSync(join(REPO_ROOT, name), join(dir.path, name));
+    }
+    mkdirSync(join(dir.path, "notebooks"));
+    copyFileSync(
+      join(REPO_ROOT, "notebooks", "04_score.ipynb"),
+      join(dir.path, "notebooks", "04_score.ipynb"),
+    );
+    const server = await startJupyter(freePort(), { notebookDir: dir.path });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS] });
+    try {
+      const page = await browser.newPage();
+      const token = server.tokenUrl().split("?")[1];
+      await page.goto(`${server.url}notebooks/notebooks/04_score.ipynb?${token}`);
+      await waitFor(
+        page,
+        `window.Jupyter?.notebook?.kernel?.is_connected() && Jupyter.notebook.kernel.info_reply`,
+      );
+      await runAll(page);
+      // The guard is the third code cell (imports, parameters, then requireBundle).
+      const cells = await waitFor<CellState[]>(
+        page,
+        `(() => { const cells = ${CELLS}; return cells.every((c) => !c.running) && cells[2].prompt && cells; })()`,
+        180_000,
+      );
+      assert.match(
+        cells[2].text,
+        /No model bundle at ".*data\/train-demo\/run\/best".*run notebook 03 first, or set modelDir/,
+      );
+      assert.equal(cells[0].text, "", "the imports cell ran cleanly");
+      const later = cells.slice(3);
+      assert.ok(later.length >= 8, `${later.length} cells after the guard`);
+      assert.deepEqual(
+        later.filter((c) => c.prompt !== null || c.text !== ""),
+        [],
+        "no cell after the guard ran",
+      );
+      assert.equal(await kernelValue(page, "typeof predictor"), '"undefined"');
     } finally {
       await browser.close();
       await server.close();
