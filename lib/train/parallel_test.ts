@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createDenseNet, selectBackend, tf, type tfl } from "../model/mod.ts";
 import { writeSyntheticCache } from "./_testing.ts";
 import { kerasAdam } from "./optimizer.ts";
-import { freezeLayers } from "./init.ts";
+import { freezeLayers, seedKernels } from "./init.ts";
 import { train } from "./fit.ts";
 import { readHistory } from "./history.ts";
 import { findLatestCheckpoint } from "./checkpoint.ts";
@@ -12,10 +12,11 @@ import { computeGradients, trainStep } from "./step.ts";
 
 await selectBackend("wasm");
 
-/** Two models with the same weights. */
+/** Two models with the same weights, the same on every run (seeded kernels). */
 function twins(): [tfl.LayersModel, tfl.LayersModel] {
   const a = createDenseNet({ blocks: [2, 2], growthRate: 4, inputSize: 32, name: "a" });
   const b = createDenseNet({ blocks: [2, 2], growthRate: 4, inputSize: 32, name: "b" });
+  seedKernels(a, 7);
   b.setWeights(a.getWeights());
   return [a, b];
 }
@@ -82,8 +83,9 @@ for (const threads of [2, 3]) {
       if (step === 0) assert.ok(weightGap(one, many) <= 1e-5, `after one step: ${weightGap(one, many)}`);
     }
     for (const [l1, l2] of losses) assert.ok(Math.abs(l1 - l2) <= 0.01 * l1, `losses ${l1} vs ${l2}`);
+    // Not the weights after 20 steps: Adam divides by the root of each gradient's running square, so for
+    // gradients near zero the last bit of a sum's order moves a weight by up to the learning rate per step.
     assert.ok(losses[19][0] < losses[0][0], "the loss went down");
-    assert.ok(weightGap(one, many) <= 1e-3, `after 20 steps: ${weightGap(one, many)}`);
     tf.dispose([x, y]);
     optOne.dispose(), optMany.dispose(), one.dispose(), many.dispose();
   });
