@@ -94,7 +94,7 @@ Deno.test({
       ]);
       assert.equal(await kernelValue(page, "typeof globalThis.ranThird"), '"undefined"');
       assert.match(
-        await page.textContent("#notification_notebook") ?? "",
+        await page.textContent("#notification_cxr_run") ?? "",
         /Stopped at the cell that failed: 2/,
       );
 
@@ -104,7 +104,9 @@ Deno.test({
       await runAll(page);
       cells = await waitFor<CellState[]>(
         page,
-        `(() => { const cells = ${CELLS}; return cells.every((c) => !c.running) && cells[3].prompt && cells; })()`,
+        // Outputs come on another channel than the reply that sets the prompt: wait for both.
+        `(() => { const cells = ${CELLS};
+          return cells.every((c) => !c.running) && cells[3].prompt && cells[3].text && cells[2].text && cells; })()`,
       );
       assert.match(cells[1].text, /no model bundle here/);
       assert.match(cells[2].text, /third ran/);
@@ -147,11 +149,14 @@ Deno.test({
       );
       await runAll(page);
       // The guard is the third code cell (imports, parameters, then requireBundle).
-      const cells = await waitFor<CellState[]>(
+      await waitFor(
         page,
-        `(() => { const cells = ${CELLS}; return cells.every((c) => !c.running) && cells[2].prompt && cells; })()`,
+        `(() => { const cells = ${CELLS}; return cells.every((c) => !c.running) && cells[2].text; })()`,
         180_000,
       );
+      // Give a kernel that went on time to show it, as above.
+      await page.waitForTimeout(1500);
+      const cells = await page.evaluate(CELLS) as CellState[];
       assert.match(
         cells[2].text,
         /No model bundle at ".*data\/train-demo\/run\/best".*run notebook 03 first, or set modelDir/,

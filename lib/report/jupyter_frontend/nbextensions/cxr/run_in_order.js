@@ -36,8 +36,9 @@ define([
 
     function notify(text) {
       const area = Jupyter.notification_area;
-      const widget = area && area.widget("notebook");
-      if (widget) widget.warning(text, 10000);
+      // A widget of its own: the "notebook" one is rewritten by saves and kernel messages at any time.
+      const widget = area && area.widget("cxr_run");
+      if (widget) widget.warning(text, 30000);
     }
 
     /** Empties the queue: its cells return to "In [ ]" with no output, as cells the kernel aborted. */
