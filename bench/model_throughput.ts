@@ -29,55 +29,40 @@ export interface Throughput {
   error?: string;
 }
 
-/** Training with `workers` gradient threads (lib/train/parallel.ts): each takes `batch` images of a step. */
-async function measureParallel(
-  backend: BackendName,
-  size: number,
-  batch: number,
-  repeats: number,
-  workers: number,
-): Promise<Throughput> {
-  await selectBackend(backend);
-  const model = createDenseNet({ inputSize: size });
-  using pool = await startGradientWorkers(model, { workers });
-  const n = batch * workers;
-  const x = tf.randomUniform([n, size, size, 1], 0, 255);
-  const y = tf.cast(tf.greater(tf.randomUniform([n, 14]), 0.7), "float32");
-  const optimizer = tf.train.sgd(0.01);
-  const step = () => trainStep(model, optimizer, x, y, { microBatch: batch, workers: pool });
-  if (repeats > 1) await step();
-  const t0 = performance.now();
-  for (let i = 0; i < repeats; i++) await step();
-  const train = (n * repeats) / ((performance.now() - t0) / 1000);
-  return { runtime: `tfjs-${backend}-${workers}w`, size, batch: n, train };
-}
-
+/**
+ * Forward and training images per second of DenseNet-121 on `backend`. With `workers` > 1, training only, on
+ * that many gradient threads (lib/train/parallel.ts), each taking `batch` images of a step.
+ */
 async function measureTfjs(
   backend: BackendName,
   size: number,
   batch: number,
   repeats: number,
+  workers = 1,
 ): Promise<Throughput> {
   await selectBackend(backend);
   const model = createDenseNet({ inputSize: size });
-  const x = tf.randomUniform([batch, size, size, 1], 0, 255);
-  const y = tf.cast(tf.greater(tf.randomUniform([batch, 14]), 0.7), "float32");
+  using pool = workers > 1 ? await startGradientWorkers(model, { workers }) : undefined;
+  const n = batch * workers;
+  const x = tf.randomUniform([n, size, size, 1], 0, 255);
+  const y = tf.cast(tf.greater(tf.randomUniform([n, 14]), 0.7), "float32");
   const forward = async () => {
     const out = model.predict(x) as tf.Tensor;
     await out.data();
     out.dispose();
   };
   const optimizer = tf.train.sgd(0.01);
-  // The training step `train` runs (lib/train/step.ts: its lean forward pass and loss), one pass of `batch`.
+  // The training step `train` runs (lib/train/step.ts: its lean forward pass and loss), passes of `batch`.
   const step = async () => {
-    await trainStep(model, optimizer, x, y, { microBatch: batch });
+    await trainStep(model, optimizer, x, y, { microBatch: batch, workers: pool });
   };
   const rate = async (fn: () => Promise<void>) => {
     if (repeats > 1) await fn(); // warm-up (kernel set-up, first allocations); skipped for slow single runs
     const t0 = performance.now();
     for (let i = 0; i < repeats; i++) await fn();
-    return (batch * repeats) / ((performance.now() - t0) / 1000);
+    return (n * repeats) / ((performance.now() - t0) / 1000);
   };
+  if (pool) return { runtime: `tfjs-${backend}-${workers}w`, size, batch: n, train: await rate(step) };
   const result: Throughput = { runtime: `tfjs-${backend}`, size, batch, forward: await rate(forward) };
   result.train = await rate(step);
   return result;
@@ -172,9 +157,7 @@ backend B at size S until one fails (wasm: its 4 GB heap).`);
   }
   if (values.child) {
     const [backend, size, batch, repeats, workers = "1"] = values.child.split(":");
-    const r = +workers > 1
-      ? await measureParallel(backend as BackendName, +size, +batch, +repeats, +workers)
-      : await measureTfjs(backend as BackendName, +size, +batch, +repeats);
+    const r = await measureTfjs(backend as BackendName, +size, +batch, +repeats, +workers);
     console.log(JSON.stringify(r));
     Deno.exit(0);
   }

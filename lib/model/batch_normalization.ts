@@ -129,17 +129,17 @@ export function applyMovingStatistics(
         `applyMovingStatistics: "${u.layer}" has ${shape} moving statistics, the update ${u.mean.length}`,
       );
     }
-    tf.tidy(() => {
-      _moveAverage(self.movingMean, tf.tensor(u.mean, shape), self.momentum);
-      _moveAverage(self.movingVariance, tf.tensor(u.variance, shape), self.momentum);
-    });
+    tf.tidy(() => _moveStatistics(self, tf.tensor(u.mean, shape), tf.tensor(u.variance, shape)));
   }
 }
 
-function _moveAverage(variable: tfl.LayerVariable, value: tf.Tensor, momentum: number): void {
+/** Moves a layer's moving mean and variance towards a batch's: `moving = momentum · moving + (1 − momentum) · batch`. */
+function _moveStatistics(self: _BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {
   tf.tidy(() => {
-    const old = variable.read();
-    variable.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - momentum)));
+    for (const [variable, value] of [[self.movingMean, mean], [self.movingVariance, variance]] as const) {
+      const old = variable.read();
+      variable.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - self.momentum)));
+    }
   });
 }
 
@@ -254,10 +254,7 @@ export class BatchNormalization extends _TfjsBatchNormalization {
       const batchVariance = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
       if (_recording) {
         _recording.push({ layer: this.name, mean: tf.keep(mean), variance: tf.keep(batchVariance) });
-      } else {
-        _moveAverage(self.movingMean, mean, self.momentum);
-        _moveAverage(self.movingVariance, batchVariance, self.momentum);
-      }
+      } else _moveStatistics(self, mean, batchVariance);
       return y;
     });
   }

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../../tests/_fixtures.ts";
 import { selfSignedCertificate } from "../../tests/_tls.ts";
-import { startScoringServer } from "./server.ts";
+import { type ScoringServerOptions, startScoringServer } from "./server.ts";
 
 /** A server on any port whose bundle folder does not exist (it answers, but never gets ready). */
-function startWithoutModel(dir: string, key: string | null) {
+function startWithoutModel(dir: string, key: string | null, more: Partial<ScoringServerOptions> = {}) {
   return startScoringServer({
     model: join(dir, "missing"),
     engine: "tfjs",
@@ -13,6 +13,7 @@ function startWithoutModel(dir: string, key: string | null) {
     port: 0,
     key,
     log: () => {},
+    ...more,
   });
 }
 
@@ -56,14 +57,7 @@ async function _slowClient(
 
 Deno.test("startScoringServer: 300 connections that never finish their headers, or sit idle, are closed within the bounds", async () => {
   using dir = tempDir("cxr-serve-server-");
-  const server = await startScoringServer({
-    model: join(dir.path, "missing"),
-    port: 0,
-    key: null,
-    log: () => {},
-    headersTimeoutMs: 1000,
-    idleTimeoutMs: 1500,
-  });
+  const server = await startWithoutModel(dir.path, null, { headersTimeoutMs: 1000, idleTimeoutMs: 1500 });
   try {
     await server.ready.catch(() => {});
     const port = Number(new URL(server.url).port);
@@ -95,12 +89,7 @@ Deno.test("startScoringServer: 300 connections that never finish their headers, 
 
 Deno.test("startScoringServer: every answer carries the security headers; a taken port is AddrInUse", async () => {
   using dir = tempDir("cxr-serve-server-");
-  const server = await startScoringServer({
-    model: join(dir.path, "missing"),
-    port: 0,
-    key: null,
-    log: () => {},
-  });
+  const server = await startWithoutModel(dir.path, null);
   try {
     await server.ready.catch(() => {});
     for (const path of ["/healthz", "/readyz", "/nothing", "/"]) {

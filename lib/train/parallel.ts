@@ -25,7 +25,7 @@ import {
   type tfl,
 } from "../model/mod.ts";
 import type { ClassWeights } from "./loss.ts";
-import { type BatchGradients, computeGradients } from "./step.ts";
+import { type BatchGradients, checkBatch, computeGradients } from "./step.ts";
 import type { WorkerReply, WorkerRequest } from "./_gradient_worker.ts";
 
 /** A gradient worker failed (its error or its death): the step fails, naming the worker. */
@@ -256,12 +256,7 @@ export async function startGradientWorkers(
     async computeGradients(x, y, options = {}) {
       if (closed) throw new GradientWorkerError("The gradient workers were closed", 0);
       if (broken) throw broken;
-      const n = x.shape[0];
-      if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
-      const micro = options.microBatch ?? n;
-      if (!Number.isInteger(micro) || micro < 1) {
-        throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
-      }
+      const { n, micro } = checkBatch(x, y, options.microBatch);
       const vars = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
       const varIndex = vars.map((v) => {
         const i = weights.findIndex((w) => w.read() === v);

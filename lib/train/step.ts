@@ -39,6 +39,31 @@ export interface BatchGradients {
 }
 
 /**
+ * The batch size and micro-batch of `x`, `y` (lib/train/parallel.ts checks its batches the same way).
+ *
+ * @throws {RangeError} for a micro-batch below 1 or batches of different length.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../model/mod.ts";
+ * assert.deepEqual(checkBatch(tf.zeros([4, 2]), tf.zeros([4, 14]), undefined), { n: 4, micro: 4 });
+ * ```
+ */
+export function checkBatch(
+  x: tf.Tensor,
+  y: tf.Tensor,
+  microBatch: number | undefined,
+): { n: number; micro: number } {
+  const n = x.shape[0];
+  if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
+  const micro = microBatch ?? n;
+  if (!Number.isInteger(micro) || micro < 1) {
+    throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
+  }
+  return { n, micro };
+}
+
+/**
  * The gradients of the batch's mean loss, accumulated over micro-batches: each micro-batch runs through the
  * model in training mode (BatchNorm normalises with, and moves its statistics by, that micro-batch) and its
  * gradients, scaled by its share of the batch, are summed. {@linkcode trainStep} applies them.
@@ -68,12 +93,7 @@ export async function computeGradients(
   y: tf.Tensor,
   options: TrainStepOptions = {},
 ): Promise<BatchGradients> {
-  const n = x.shape[0];
-  if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
-  const micro = options.microBatch ?? n;
-  if (!Number.isInteger(micro) || micro < 1) {
-    throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
-  }
+  const { n, micro } = checkBatch(x, y, options.microBatch);
   const total = options.total ?? n;
   if (!Number.isInteger(total) || total < n) {
     throw new RangeError(`computeGradients: total must be an integer >= the ${n} inputs, got ${total}`);
@@ -139,15 +159,12 @@ export async function trainStep(
   y: tf.Tensor,
   options: TrainStepOptions = {},
 ): Promise<number> {
-  if (options.workers) {
-    const { loss, grads, updates } = await options.workers.computeGradients(x, y, options);
-    optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
-    tf.dispose(Object.values(grads));
-    applyMovingStatistics(model.layers, updates);
-    return loss;
-  }
-  const { loss, grads } = await computeGradients(model, x, y, options);
+  // With workers, the BatchNorm moves come back held, to be applied here in batch order.
+  const { loss, grads, updates = [] } = options.workers
+    ? await options.workers.computeGradients(x, y, options)
+    : await computeGradients(model, x, y, options) as BatchGradients & { updates?: undefined };
   optimizer.applyGradients(grads as unknown as Parameters<typeof optimizer.applyGradients>[0]);
   tf.dispose(Object.values(grads));
+  applyMovingStatistics(model.layers, updates);
   return loss;
 }
