@@ -1,6 +1,6 @@
 /**
  * Jupyter display, shared by every step: the key Deno's Jupyter kernel looks for, one HTML/XML escape, and the
- * small builders the summaries use (an HTML table, an SVG opening tag, a non-enumerable display on a plain
+ * small builders the summaries use (an HTML and a text table, an SVG opening tag, a non-enumerable display on a plain
  * object, a base64 PNG). Outside Jupyter none of this costs anything.
  *
  * @example
@@ -139,6 +139,31 @@ export function htmlTable(
   return `<table${attr("class", options.className)}><thead><tr>${
     head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")
   }</tr></thead><tbody>${body.join("")}</tbody>${caption}</table>`;
+}
+
+/**
+ * A plain-text table for `text/plain` and terminals: columns padded to their widest cell, two spaces apart,
+ * trailing blanks cut.
+ *
+ * @param rows the rows, header first if any.
+ * @param options `align`: per column, `"left"` (the default) or `"right"`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = textTable([["finding", "n"], ["Mass", "12"], ["Hernia", "3"]], { align: ["left", "right"] });
+ * assert.equal(text, "finding   n\nMass     12\nHernia    3");
+ * ```
+ */
+export function textTable(
+  rows: readonly (readonly string[])[],
+  options: { align?: readonly ("left" | "right")[] } = {},
+): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((v, j) => widths[j] = Math.max(widths[j] ?? 0, v.length));
+  return rows.map((r) =>
+    r.map((v, j) => options.align?.[j] === "right" ? v.padStart(widths[j]!) : v.padEnd(widths[j]!)).join("  ")
+      .trimEnd()
+  ).join("\n");
 }
 
 /** Options of {@linkcode svgOpen}. */

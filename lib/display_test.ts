@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { base64, escapeHtml, htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "./display.ts";
+import {
+  base64,
+  escapeHtml,
+  htmlTable,
+  JUPYTER_DISPLAY,
+  svgOpen,
+  textTable,
+  withDisplay,
+} from "./display.ts";
 
 Deno.test("escapeHtml escapes every special character, each exactly once", () => {
   assert.equal(escapeHtml("&"), "&amp;");
@@ -67,4 +75,11 @@ Deno.test("base64 matches Buffer for empty, small and large inputs", async () =>
     const bytes = new Uint8Array(n).map((_, i) => (i * 7919) & 255);
     assert.equal(base64(bytes), Buffer.from(bytes).toString("base64"));
   }
+});
+
+Deno.test("textTable pads to the widest cell, aligns right on request and cuts trailing blanks", () => {
+  assert.equal(textTable([]), "");
+  assert.equal(textTable([["a", "bb"], ["ccc", ""]]), "a    bb\nccc");
+  assert.equal(textTable([["x", "1"], ["y", "100"]], { align: ["left", "right"] }), "x    1\ny  100");
+  assert.equal(textTable([["a", "b", "c"], ["d"]]), "a  b  c\nd");
 });
