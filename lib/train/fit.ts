@@ -5,55 +5,25 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { augment as imageAugment, openCache } from "../images/mod.ts";
+import { augment as imageAugment, type ImageCache, openCache } from "../images/mod.ts";
 import {
   createDenseNet,
-  METADATA_JSON,
-  MODEL_CARD_MD,
-  MODEL_JSON,
   MODEL_ONNX,
   type PretrainedOptions,
-  readBundleMetadata,
-  replaceFolderAtomically,
-  saveBundle,
   tf,
   tfl,
-  WEIGHTS_BIN,
   type WeightsProvenance,
   writeBundleOnnx,
 } from "../model/mod.ts";
-import {
-  checkInit,
-  defaultInit,
-  type FreezeChoice,
-  freezeLayers,
-  type FreezeSummary,
-  type InitChoice,
-  initializeWeights,
-  seedKernels,
-  weightsProvenance,
-} from "./init.ts";
-import { perClassAuroc } from "./auroc.ts";
-import {
-  checkpointName,
-  findCheckpoint,
-  findLatestCheckpoint,
-  loadCheckpoint,
-  pruneCheckpoints,
-  saveCheckpoint,
-} from "./checkpoint.ts";
-import type { TrainConfig, TrainState } from "./checkpoint.ts";
-import { CheckpointError } from "./checkpoint.ts";
+import { type _FitRun, _runEpoch } from "./_fit_epoch.ts";
+import { _freshStart, _latestCheckpoint, _prepareFit, _resume } from "./_fit_start.ts";
+import { checkInit, defaultInit, type FreezeChoice, type FreezeSummary, type InitChoice } from "./init.ts";
 import type { TrainEvent } from "./events.ts";
-import { type EpochRecord, writeHistory } from "./history.ts";
-import { type Augmenter, type CacheSource, loadBatches } from "./loader.ts";
-import { binaryCrossEntropy, type ClassWeights, classWeights } from "./loss.ts";
-import { kerasAdam } from "./optimizer.ts";
-import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
-import { trainStep } from "./step.ts";
-import { defaultWorkers, type GradientWorkers, startGradientWorkers } from "./parallel.ts";
+import type { Augmenter } from "./loader.ts";
+import { classWeights } from "./loss.ts";
+import { defaultWorkers } from "./parallel.ts";
 
 /**
  * Architectures `train` builds.
@@ -132,9 +102,6 @@ export interface TrainSummary {
   freeze: FreezeSummary;
 }
 
-/** What a checkpoint written before a setting existed is taken to have used. */
-const CONFIG_DEFAULTS: Pick<TrainConfig, "init" | "freeze"> = { init: "none", freeze: "none" };
-
 /**
  * Images per forward/backward pass that fit the backend: on wasm, whose heap stops at 4 GB, DenseNet-121
  * needs about 283 MB per image at 224 px during a training step (measured: 15 images fit, 16 abort), so 8 at
@@ -193,53 +160,6 @@ export function buildModel(arch: Architecture, size: number): tfl.LayersModel {
   );
 }
 
-function _positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) {
-    throw new RangeError(`train: ${name} must be a positive integer, got ${v}`);
-  }
-  return v;
-}
-
-/** Mean loss and scores of `model` over a partition, in micro-batches. */
-async function _validate(
-  model: tfl.LayersModel,
-  cache: CacheSource,
-  batchSize: number,
-  weights: ClassWeights | undefined,
-): Promise<{ loss: number; scores: Float32Array }> {
-  const scores = new Float32Array(cache.count * cache.classes.length);
-  let lossSum = 0, offset = 0;
-  for await (const b of loadBatches(cache, { batchSize })) {
-    const p = tf.tidy(() => model.predict(b.x) as tf.Tensor2D);
-    const loss = binaryCrossEntropy(b.y, p, weights);
-    scores.set(await p.data(), offset);
-    offset += p.size;
-    lossSum += (await loss.data())[0] * b.indices.length;
-    tf.dispose([p, loss, b.x, b.y]);
-  }
-  return { loss: lossSum / Math.max(1, cache.count), scores };
-}
-
-/**
- * Makes `best/` the model of the best epoch again when a kill left it out of step with the checkpoint resumed
- * from (it is written before the checkpoint of its epoch); the best epoch's checkpoint is never pruned.
- */
-async function _restoreBest(bestDir: string, checkpoint: string | null, epoch: number): Promise<void> {
-  let current: number | undefined;
-  try {
-    current = (await readBundleMetadata(bestDir)).metrics.epoch;
-  } catch {
-    current = undefined;
-  }
-  if (current === epoch || checkpoint === null) return;
-  await replaceFolderAtomically(bestDir, async (tmp) => {
-    for (const f of [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, MODEL_CARD_MD]) {
-      if (f === MODEL_CARD_MD && !existsSync(join(checkpoint, f))) continue; // checkpoints from before cards
-      await copyFile(join(checkpoint, f), join(tmp, f));
-    }
-  });
-}
-
 /**
  * Trains a DenseNet on `<cacheDir>/train` with `<cacheDir>/val` for validation, writing into `outDir`:
  * `checkpoints/epoch-NNN-val-L/` every epoch, `best/` (the bundle with the lowest validation loss),
@@ -274,6 +194,64 @@ export async function train(
   outDir: string,
   options: TrainOptions = {},
 ): Promise<TrainSummary> {
+  const checked = _checkTrainOptions(options);
+  const backend = tf.getBackend();
+  using trainCache = openCache(cacheDir, "train");
+  using valCache = openCache(cacheDir, "val");
+  const run = _planRun(cacheDir, outDir, options, { ...checked, backend, trainCache, valCache });
+  await mkdir(outDir, { recursive: true });
+  const latest = await _latestCheckpoint(run.checkpoints, options.resume !== false);
+  const start = latest
+    ? await _resume(run, latest)
+    : await _freshStart(run, buildModel(checked.arch, run.config.size));
+  const { fit, frozen } = await _prepareFit(run, start);
+  let state = start.state;
+  run.emit({
+    type: "start",
+    backend,
+    epochs: run.epochs,
+    startEpoch: state.epoch + 1,
+    resumedFrom: latest,
+    train: trainCache.count,
+    val: valCache.count,
+    batchSize: run.batchSize,
+    microBatch: run.microBatch,
+    workers: run.workers,
+    history: [...state.history],
+    weights: fit.provenance,
+    freeze: frozen,
+  });
+  try {
+    while (!state.stopped && state.epoch < run.epochs) state = await _runEpoch(run, fit, state);
+  } finally {
+    fit.workers?.close();
+    fit.model.dispose();
+    fit.optimizer.dispose();
+  }
+  // A best/ restored from a checkpoint on resume has no model.onnx yet.
+  if (state.best && !existsSync(join(run.bestDir, MODEL_ONNX))) await writeBundleOnnx(run.bestDir);
+  return {
+    backend,
+    epochs: state.epoch,
+    best: state.best!,
+    bundle: run.bestDir,
+    history: run.historyFile,
+    resumedFrom: latest,
+    stoppedEarly: state.stopped,
+    weights: fit.provenance,
+    freeze: frozen,
+  };
+}
+
+function _positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) {
+    throw new RangeError(`train: ${name} must be a positive integer, got ${v}`);
+  }
+  return v;
+}
+
+/** The options that do not depend on the cache, checked (before the cache is opened), defaults filled in. */
+function _checkTrainOptions(options: TrainOptions) {
   const epochs = _positiveInt("epochs", options.epochs ?? 10);
   const batchSize = _positiveInt("batchSize", options.batchSize ?? 16);
   const lr0 = options.lr ?? 1e-3;
@@ -290,10 +268,21 @@ export async function train(
   checkInit(arch, init);
   const freeze = options.freeze ?? "none";
   const emit = options.onProgress ?? (() => {});
-  const backend = tf.getBackend();
+  return { epochs, batchSize, lr0, arch, patience, keep, seed, augment, init, freeze, emit };
+}
 
-  using trainCache = openCache(cacheDir, "train");
-  using valCache = openCache(cacheDir, "val");
+/** The run: the checked options with the caches checked against each other, threads, micro-batch, paths. */
+function _planRun(
+  cacheDir: string,
+  outDir: string,
+  options: TrainOptions,
+  checked: ReturnType<typeof _checkTrainOptions> & {
+    backend: string;
+    trainCache: ImageCache;
+    valCache: ImageCache;
+  },
+): _FitRun {
+  const { trainCache, valCache, backend, batchSize } = checked;
   const size = trainCache.size;
   if (valCache.size !== size) {
     throw new RangeError(`train: train images are ${size}², val images ${valCache.size}² in "${cacheDir}"`);
@@ -303,7 +292,7 @@ export async function train(
       `train: "${cacheDir}" has ${trainCache.count} train and ${valCache.count} val images`,
     );
   }
-  const workerCount = options.workers === "auto"
+  const workers = options.workers === "auto"
     ? defaultWorkers(backend, size)
     : _positiveInt("workers", options.workers ?? 1);
   const microBatch = Math.min(
@@ -311,248 +300,20 @@ export async function train(
     _positiveInt(
       "microBatch",
       options.microBatch ??
-        Math.min(defaultMicroBatch(backend, size, batchSize), Math.ceil(batchSize / workerCount)),
+        Math.min(defaultMicroBatch(backend, size, batchSize), Math.ceil(batchSize / workers)),
     ),
   );
-  const config: TrainConfig = {
-    arch,
-    size,
-    batchSize,
-    weightedLoss: options.weightedLoss ?? false,
-    seed,
-    init,
-    freeze,
-  };
-  const weights = config.weightedLoss
-    ? classWeights(trainCache.labels, trainCache.classes.length)
-    : undefined;
-  const checkpoints = join(outDir, "checkpoints");
-  const historyFile = join(outDir, "history.jsonl");
-  const bestDir = join(outDir, "best");
-  await mkdir(outDir, { recursive: true });
-
-  // Fresh start, or the newest checkpoint.
-  let model: tfl.LayersModel;
-  let state: TrainState;
-  let optimizerWeights: { name: string; tensor: tf.Tensor }[] = [];
-  let provenance: WeightsProvenance;
-  // Starting afresh clears old checkpoints, or a later resume would pick up their higher epochs.
-  if (options.resume === false) await rm(checkpoints, { recursive: true, force: true });
-  const latest = options.resume === false ? null : await findLatestCheckpoint(checkpoints);
-  if (latest) {
-    const ckpt = await loadCheckpoint(latest);
-    // Checkpoints from before --init/--freeze existed started from random weights and trained everything.
-    const before = { ...CONFIG_DEFAULTS, ...ckpt.state.config };
-    const differs = (Object.keys(config) as (keyof TrainConfig)[]).filter((k) => before[k] !== config[k]);
-    if (differs.length) {
-      ckpt.model.dispose();
-      tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
-      throw new CheckpointError(
-        `Cannot resume from "${latest}": it was trained with other settings (${
-          differs.map((k) => `${k}: ${before[k]} there, ${config[k]} now`).join("; ")
-        }); pass --no-resume or another --out`,
-        latest,
-      );
-    }
-    model = ckpt.model;
-    state = { ...ckpt.state, config: before };
-    provenance = state.weights ?? { init: "none", freeze };
-    optimizerWeights = ckpt.optimizerWeights;
-    await writeHistory(historyFile, state.history);
-    if (state.best) {
-      await _restoreBest(bestDir, await findCheckpoint(checkpoints, state.best.epoch), state.best.epoch);
-    }
-  } else {
-    model = buildModel(arch, size);
-    seedKernels(model, seed); // reproducible from the seed; a weights file then overwrites what it has
-    try {
-      const initSummary = await initializeWeights(model, init, { arch, pretrained: options.pretrained });
-      emit({ type: "init", init: initSummary });
-      provenance = weightsProvenance(initSummary, freeze);
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
-    state = {
-      format: "cxr-train-state/1",
-      epoch: 0,
-      config,
-      plateau: new ReduceLrOnPlateau(lr0).state,
-      early: new EarlyStopping(patience).state,
-      best: null,
-      stopped: false,
-      history: [],
-      weights: provenance,
-    };
-  }
-  let frozen: FreezeSummary;
-  try {
-    frozen = freezeLayers(model, freeze);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  let workers: GradientWorkers | undefined;
-  if (workerCount > 1) {
-    try {
-      workers = await startGradientWorkers(model, { workers: workerCount });
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
-  }
-  // Created only now: Adam allocates variables, which an early throw above would leak.
-  const optimizer = kerasAdam(lr0);
-  if (optimizerWeights.length) {
-    await optimizer.setWeights(optimizerWeights);
-    tf.dispose(optimizerWeights.map((w) => w.tensor));
-  }
-  const plateau = new ReduceLrOnPlateau(lr0, {}, state.plateau);
-  const early = new EarlyStopping(patience, state.early);
-  emit({
-    type: "start",
-    backend,
-    epochs,
-    startEpoch: state.epoch + 1,
-    resumedFrom: latest,
-    train: trainCache.count,
-    val: valCache.count,
-    batchSize,
-    microBatch,
-    workers: workerCount,
-    history: [...state.history],
-    weights: provenance,
-    freeze: frozen,
-  });
-
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const classes = trainCache.classes;
-  const bundleOptions = (epoch: number, record: EpochRecord) => ({
-    classNames: classes,
-    splitDigest: trainCache.splitDigest,
-    architecture: { name: arch, inputSize: size },
-    modelVersion: `${arch}-${checkpointName(epoch, record.val_loss)}`,
-    weights: provenance,
-    training: {
-      source: "NIH ChestX-ray14",
-      ...(trainCache.splitMethod ? { splitMethod: trainCache.splitMethod } : {}),
-      images: { train: trainCache.count, val: valCache.count },
-      epochs: epoch,
-      batchSize,
-      microBatch,
-      backend,
-      // Epochs before a resume included; the current record may or may not be in the history yet.
-      seconds: [...state.history.filter((h) => h.epoch < epoch), record].reduce((t, h) => t + h.seconds, 0),
-      lr: lr0,
-      seed,
-      weightedLoss: config.weightedLoss,
-    },
-    metrics: {
-      epoch,
-      val_loss: record.val_loss,
-      ...(record.mean_auroc === null ? {} : { mean_auroc: record.mean_auroc }),
-      ...Object.fromEntries(
-        Object.entries(record.val_auroc).filter(([, v]) => v !== null).map(([k, v]) => [`auroc/${k}`, v!]),
-      ),
-    },
-  });
-
-  try {
-    while (!state.stopped && state.epoch < epochs) {
-      const epoch = state.epoch + 1;
-      const started = performance.now();
-      // Adam reads its (protected) learningRate on every step.
-      (optimizer as unknown as { learningRate: number }).learningRate = state.plateau.lr;
-      let lossSum = 0, seen = 0, step = 0;
-      const steps = Math.ceil(trainCache.count / batchSize);
-      for await (const b of loadBatches(trainCache, { batchSize, shuffle: true, seed, epoch, augment })) {
-        const n = b.indices.length;
-        const stepLoss = await trainStep(model, optimizer, b.x, b.y, {
-          microBatch,
-          weights,
-          variables: vars,
-          workers,
-        });
-        tf.dispose([b.x, b.y]);
-        lossSum += stepLoss * n;
-        seen += n;
-        emit({
-          type: "batch",
-          epoch,
-          epochs,
-          batch: ++step,
-          batches: steps,
-          loss: lossSum / seen,
-          "images/s": seen / Math.max((performance.now() - started) / 1000, 1e-9),
-        });
-      }
-      const trainSeconds = (performance.now() - started) / 1000;
-      const val = await _validate(
-        model,
-        valCache,
-        microBatch < batchSize ? microBatch : Math.min(batchSize, 32),
-        weights,
-      );
-      const auroc = perClassAuroc(val.scores, valCache.labels, classes);
-      const record: EpochRecord = {
-        epoch,
-        loss: lossSum / Math.max(1, seen),
-        val_loss: val.loss,
-        val_auroc: auroc.perClass,
-        mean_auroc: auroc.mean,
-        lr: state.plateau.lr,
-        seconds: (performance.now() - started) / 1000,
-        "images/s": seen / Math.max(trainSeconds, 1e-9),
-      };
-      const isBest = state.best === null || record.val_loss < state.best.val_loss;
-      if (isBest) {
-        state.best = { epoch, val_loss: record.val_loss, mean_auroc: record.mean_auroc };
-        await saveBundle(model, bestDir, bundleOptions(epoch, record));
-        await writeBundleOnnx(bestDir, { model }); // ~0.3 s for DenseNet-121: best/ serves on ONNX Runtime
-      }
-      plateau.step(record.val_loss);
-      state = {
-        ...state,
-        epoch,
-        plateau: plateau.state,
-        stopped: early.step(record.val_loss),
-        early: early.state,
-        history: [...state.history, record],
-      };
-      const checkpoint = await saveCheckpoint(
-        checkpoints,
-        model,
-        optimizer,
-        state,
-        bundleOptions(epoch, record),
-      );
-      await writeHistory(historyFile, state.history);
-      await pruneCheckpoints(checkpoints, keep, { spare: state.best ? [state.best.epoch] : [] });
-      emit({ type: "epoch", record, checkpoint, best: isBest });
-      if (state.stopped) {
-        emit({
-          type: "stop",
-          reason:
-            `Stopped early after epoch ${epoch}: validation loss did not improve for ${patience} epochs`,
-        });
-      }
-    }
-  } finally {
-    workers?.close();
-    model.dispose();
-    optimizer.dispose();
-  }
-  // A best/ restored from a checkpoint on resume has no model.onnx yet.
-  if (state.best && !existsSync(join(bestDir, MODEL_ONNX))) await writeBundleOnnx(bestDir);
+  const { arch, seed, init, freeze } = checked;
+  const weightedLoss = options.weightedLoss ?? false;
   return {
-    backend,
-    epochs: state.epoch,
-    best: state.best!,
-    bundle: bestDir,
-    history: historyFile,
-    resumedFrom: latest,
-    stoppedEarly: state.stopped,
-    weights: provenance,
-    freeze: frozen,
+    ...checked,
+    workers,
+    microBatch,
+    pretrained: options.pretrained,
+    config: { arch, size, batchSize, weightedLoss, seed, init, freeze },
+    weights: weightedLoss ? classWeights(trainCache.labels, trainCache.classes.length) : undefined,
+    checkpoints: join(outDir, "checkpoints"),
+    historyFile: join(outDir, "history.jsonl"),
+    bestDir: join(outDir, "best"),
   };
 }
