@@ -1,5 +1,5 @@
 # Scoring image: the CPU scoring service (`cxr serve`) with the model bundle baked in at /model, or mounted there.
-# Built by lib/deploy/docker.ts (`deno task cxr image build scoring`), whose build context holds: deno (the Deno
+# Built by lib/docker/images.ts (`deno task cxr image build scoring`), whose build context holds: deno (the Deno
 # binary), deno.json, deno.lock, lib/, docker/entrypoints/, the node_modules the CLI needs (Linux x64 only: sharp's
 # libvips and onnxruntime-node's native library included) and model/ (empty when the bundle is to be mounted).
 # Runs with no network: every npm package is in node_modules and Deno runs with --cached-only.

@@ -1,7 +1,7 @@
 # Training image: Deno, the project, Jupyter with Deno's kernel and (by default) @tensorflow/tfjs-node-gpu 4.22.0,
 # whose libtensorflow 2.9.1 needs CUDA 11.2 and cuDNN 8.1: hence the CUDA base. Starts Jupyter as a non-root user
 # on CXR_JUPYTER_PORT (default 10003) with the data and output folders as volumes; `gpu-smoke` prints the tfjs
-# backend and the devices. Built by lib/deploy/docker.ts (`deno task cxr image build training`).
+# backend and the devices. Built by lib/docker/images.ts (`deno task cxr image build training`).
 # BASE and TFJS_NODE_GPU are build arguments so tests can build from a local Debian base with tfjs-node-gpu left
 # out (neither the CUDA base nor libtensorflow can be downloaded there).
 ARG BASE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04

@@ -23,7 +23,8 @@ export * from "./model/mod.ts";
 export * from "./train/mod.ts";
 export * from "./eval/mod.ts";
 export * from "./serve/mod.ts";
-export * from "./deploy/mod.ts";
+export * from "./docker/mod.ts";
+export * from "./k8s/mod.ts";
 export * from "./report/mod.ts";
 export * from "./vm/mod.ts";
 // Both steps verify checksums; the download's error keeps its name, the blob store's is renamed here.

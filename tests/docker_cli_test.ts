@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCxr, tempDir } from "./_fixtures.ts";
 import { BASE_IMAGE, DOCKER_SOCKET, REGISTRY } from "./_docker.ts";
-import { DockerClient } from "../lib/deploy/mod.ts";
+import { DockerClient } from "../lib/docker/mod.ts";
 
 Deno.test("image commands: usage errors exit 2, a missing engine exits 1 naming the socket", async () => {
   const kind = await runCxr(["image", "build", "gpu"]);

@@ -2,9 +2,9 @@
 // DockerBuildError naming its step, with the output before it; the context arrives as the tar we wrote.
 import assert from "node:assert/strict";
 import { BASE_IMAGE, DOCKER_SOCKET } from "./_docker.ts";
-import { DockerBuildError, DockerClient } from "../lib/deploy/mod.ts";
-import type { DockerProgressEvent } from "../lib/deploy/mod.ts";
-import { writeTar } from "../lib/deploy/_tar_writer.ts";
+import { DockerBuildError, DockerClient } from "../lib/docker/mod.ts";
+import type { DockerProgressEvent } from "../lib/docker/mod.ts";
+import { writeTar } from "../lib/docker/_tar_writer.ts";
 
 function context(dockerfile: string): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder().encode(dockerfile);

@@ -16,7 +16,7 @@ import {
   removeContainer,
   runContainer,
   waitForHealthy,
-} from "../lib/deploy/mod.ts";
+} from "../lib/docker/mod.ts";
 import { FINDINGS } from "../lib/nih/mod.ts";
 
 const SCORING_KEY = "docker-test-scoring-key-7f3a9c2e51";

@@ -13,7 +13,7 @@ import {
   removeContainer,
   runContainer,
   waitForExit,
-} from "../lib/deploy/mod.ts";
+} from "../lib/docker/mod.ts";
 
 Deno.test("training image (base swapped for the local Debian one, tfjs-node-gpu left out): gpu-smoke and Jupyter with the Deno kernel as non-root", async (t) => {
   using dir = tempDir("cxr-docker-training-");

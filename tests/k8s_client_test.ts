@@ -1,4 +1,4 @@
-// The k8s client (lib/deploy/k8s.ts) against tests/_fake_k8s_api.ts: a local HTTPS server that answers like
+// The k8s client (lib/k8s/) against tests/_fake_k8s_api.ts: a local HTTPS server that answers like
 // the Kubernetes API server — there is no real Kubernetes here. Behind the fake Ingress (or LoadBalancer)
 // address runs a real scoring server over HTTPS (startScoringServer, lib/serve, with a self-signed
 // certificate made in the test) with a tiny real model bundle.
@@ -18,7 +18,7 @@ import {
   RolloutTimeoutError,
   runIndexedJob,
   undeploy,
-} from "../lib/deploy/k8s.ts";
+} from "../lib/k8s/mod.ts";
 import { parseScoreResponse, startScoringServer } from "../lib/serve/mod.ts";
 import { selfSignedCertificate } from "./_tls.ts";
 import { tinyPredictor } from "../lib/serve/_testing.ts";

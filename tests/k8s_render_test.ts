@@ -20,7 +20,7 @@ import {
   tlsSecretNames,
   toYaml,
   validateManifests,
-} from "../lib/deploy/k8s.ts";
+} from "../lib/k8s/mod.ts";
 import { selfSignedCertificate } from "./_tls.ts";
 
 const K8S = join(REPO_ROOT, "k8s");

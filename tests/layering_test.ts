@@ -1,5 +1,5 @@
 /**
- * Data flows one way: nih -> storage -> images -> model -> train -> eval -> serve -> deploy. A folder of
+ * Data flows one way: nih -> storage -> images -> model -> train -> eval -> serve -> docker -> k8s. A folder of
  * lib/ may import the shared top-level modules and the folders before it, never one after it; only the CLI,
  * the demo and lib/mod.ts see everything.
  */
@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { REPO_ROOT } from "./_fixtures.ts";
 
 /** The steps in data-flow order; `vm` (set-up) and `report` (notebook runner) sit beside the chain. */
-const CHAIN = ["nih", "storage", "images", "model", "train", "eval", "serve", "deploy"];
+const CHAIN = ["nih", "storage", "images", "model", "train", "eval", "serve", "docker", "k8s"];
 const SIDE: Record<string, string[]> = { vm: [], report: [] };
 const SEES_ALL = new Set(["cli", "demo", "(top)"]);
 
@@ -60,7 +60,9 @@ Deno.test("no lib folder imports a later step, the CLI or the notebook runner", 
 Deno.test("the layering rule itself rejects a backwards import", () => {
   assert.equal(allowed("storage", "nih"), true);
   assert.equal(allowed("nih", "storage"), false);
-  assert.equal(allowed("serve", "deploy"), false);
+  assert.equal(allowed("serve", "docker"), false);
+  assert.equal(allowed("docker", "k8s"), false);
+  assert.equal(allowed("k8s", "docker"), true);
   assert.equal(allowed("report", "nih"), false);
-  assert.equal(allowed("cli", "deploy"), true);
+  assert.equal(allowed("cli", "k8s"), true);
 });

@@ -4,7 +4,7 @@ import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
 import { codeCells } from "./_kernel.ts";
 import { BASE_IMAGE, DOCKER_SOCKET, tinyBundle } from "./_docker.ts";
 import { cellText, type Notebook, readNotebook } from "../lib/report/mod.ts";
-import { readImageHistory } from "../lib/deploy/mod.ts";
+import { readImageHistory } from "../lib/docker/mod.ts";
 
 // Notebook 02 executed the way `deno task report` runs it, on the real engine: both images from the local base
 // (tfjs-node-gpu left out), size and layers shown, the scoring container scores a real NIH PNG with the key

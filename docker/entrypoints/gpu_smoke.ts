@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { gpuSmoke } from "../../lib/deploy/mod.ts";
+import { gpuSmoke } from "../../lib/docker/mod.ts";
 
 const report = await gpuSmoke();
 console.log(JSON.stringify(report, null, 2));

@@ -1,6 +1,6 @@
 /**
  * `deno task cxr deploy`, `undeploy` and `k8s render`: the scoring service on Kubernetes (AKS or a local
- * cluster) through `lib/deploy/k8s.ts`, and the manifests of `k8s/` rendered and validated without a cluster.
+ * cluster) through `lib/k8s/`, and the manifests of `k8s/` rendered and validated without a cluster.
  *
  * @module
  */
@@ -29,7 +29,7 @@ import {
   toYaml,
   undeploy,
   validateManifests,
-} from "../deploy/k8s.ts";
+} from "../k8s/mod.ts";
 import { scoreRemote } from "../serve/client.ts";
 
 const refs = (objects: K8sObject[]) =>

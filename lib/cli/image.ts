@@ -14,7 +14,7 @@ import {
   PROJECT_ROOT,
   pushImage,
   readImageHistory,
-} from "../deploy/mod.ts";
+} from "../docker/mod.ts";
 import { join } from "node:path";
 
 /**

@@ -6,7 +6,7 @@
  */
 import { type Command, intOption, stringOption, UsageError } from "./command.ts";
 import { loadSettings, type Settings } from "../config.ts";
-import { JOB_KINDS, type JobKind, runIndexedJob } from "../deploy/k8s.ts";
+import { JOB_KINDS, type JobKind, runIndexedJob } from "../k8s/mod.ts";
 
 /**
  * The settings the pods need to reach blob storage, as environment variables for the storage Secret.

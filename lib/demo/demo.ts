@@ -26,7 +26,7 @@ import {
   uploadPath,
 } from "../storage/mod.ts";
 import { NOTEBOOK_RUN_ORDER, type NotebookResult, runNotebook } from "../report/mod.ts";
-import { DockerClient } from "../deploy/mod.ts";
+import { DockerClient } from "../docker/mod.ts";
 
 /** The notebooks the demo executes, in run order ({@linkcode NOTEBOOK_RUN_ORDER}: 02 after 03 and 04). */
 export const DEMO_NOTEBOOKS: readonly string[] = NOTEBOOK_RUN_ORDER.map((nb) => `notebooks/${nb}.ipynb`);

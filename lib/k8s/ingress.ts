@@ -6,8 +6,8 @@
  * @module
  */
 import * as k8s from "@kubernetes/client-node";
-import { type KubeClient, kubeError } from "./k8s_client.ts";
-import type { ServiceAddress } from "./k8s_rollout.ts";
+import { type KubeClient, kubeError } from "./client.ts";
+import type { ServiceAddress } from "./rollout.ts";
 
 /** Where an Ingress can be reached. */
 export interface IngressAddress extends ServiceAddress {

@@ -6,12 +6,12 @@
  */
 import { join } from "node:path";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
-import { DockerClient } from "./docker.ts";
-import { splitImageRef } from "./docker_format.ts";
-import type { DockerProgressEvent, RegistryAuth } from "./docker_format.ts";
-import { contextMembers, dockerfilePath, PROJECT_ROOT } from "./docker_context.ts";
+import { DockerClient } from "./client.ts";
+import { splitImageRef } from "./format.ts";
+import type { DockerProgressEvent, RegistryAuth } from "./format.ts";
+import { contextMembers, dockerfilePath, PROJECT_ROOT } from "./context.ts";
 import { writeTar } from "./_tar_writer.ts";
-import type { ImageKind } from "./docker_context.ts";
+import type { ImageKind } from "./context.ts";
 import { Progress, type ProgressMode } from "../progress.ts";
 
 /** Options for {@linkcode buildImage}. */

@@ -7,19 +7,13 @@
  *
  * @module
  */
-import { createHash, scryptSync } from "node:crypto";
+import { scryptSync } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
-import { applyJsonPatch, type JsonPatchOperation, strategicMerge } from "./_k8s_patch.ts";
-
-/** A Kubernetes object as plain JSON. */
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown };
-  [field: string]: unknown;
-}
+import { splitImageRef } from "../docker/format.ts";
+import { applyJsonPatch, type JsonPatchOperation, strategicMerge } from "./_patch.ts";
+import { annotatePods, containersOf, type K8sObject, setSource, sourceOf } from "./pod_spec.ts";
 
 /** A YAML file that cannot be parsed, with where. */
 export class ManifestSyntaxError extends SyntaxError {
@@ -75,12 +69,6 @@ const KNOWN_FIELDS = new Set([
   "patches",
 ]);
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"]);
-const sources = new WeakMap<object, string>();
-
-/** The file an object was read from (relative to the working directory), for messages. */
-export function sourceOf(obj: object): string {
-  return sources.get(obj) ?? "(generated)";
-}
 
 /**
  * Parses every YAML document of a file into objects.
@@ -121,26 +109,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function podSpecs(obj: K8sObject): Record<string, unknown>[] {
-  const spec = obj.spec as Record<string, unknown> | undefined;
-  const template = (spec?.jobTemplate as Record<string, unknown> | undefined)?.spec ?? spec;
-  const pod = ((template as Record<string, unknown> | undefined)?.template as Record<string, unknown>)?.spec;
-  return isObject(pod) ? [pod] : [];
-}
-
-/** Every container (init containers too) of an object's pod template. */
-export function containersOf(obj: K8sObject): Record<string, unknown>[] {
-  return podSpecs(obj).flatMap((p) => [
-    ...((p.initContainers as Record<string, unknown>[] | undefined) ?? []),
-    ...((p.containers as Record<string, unknown>[] | undefined) ?? []),
-  ]);
-}
-
 function imageName(image: string): string {
-  const at = image.indexOf("@");
-  const noDigest = at >= 0 ? image.slice(0, at) : image;
-  const colon = noDigest.lastIndexOf(":");
-  return colon > noDigest.lastIndexOf("/") ? noDigest.slice(0, colon) : noDigest;
+  return splitImageRef(image.split("@")[0])[0];
 }
 
 function readObjects(path: string, seen: Set<string>): K8sObject[] {
@@ -152,8 +122,7 @@ function readObjects(path: string, seen: Set<string>): K8sObject[] {
     if (!isObject(doc) || typeof doc.kind !== "string" || !isObject(doc.metadata)) {
       throw new KustomizationError(file, `document ${i + 1} is not a Kubernetes object (kind, metadata)`);
     }
-    sources.set(doc, file);
-    return doc as unknown as K8sObject;
+    return setSource(doc as unknown as K8sObject, file);
   });
 }
 
@@ -241,8 +210,7 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
 }
 
 function keepSource<T extends object>(from: object, to: T): T {
-  sources.set(to, sourceOf(from));
-  return to;
+  return setSource(to, sourceOf(from));
 }
 
 function setNamespace(objects: K8sObject[], ns: string): void {
@@ -262,6 +230,7 @@ function setNamespace(objects: K8sObject[], ns: string): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { containersOf } from "./pod_spec.ts";
  * const objects = renderKustomization("k8s/overlays/aks", { image: "acr.example/cxr:1", replicas: 4 });
  * const d = objects.find((o) => o.kind === "Deployment")!;
  * assert.equal((d.spec as { replicas: number }).replicas, 4);
@@ -321,98 +290,6 @@ export function renderKustomization(dir: string, options: RenderOptions = {}): K
 
 /** Pod-template annotation that changes with the scoring key, so `deploy` with a new key rolls the pods. */
 export const SCORING_KEY_DIGEST_ANNOTATION = "cxr/scoring-key-digest";
-/** Pod-template annotation that changes with the TLS certificate the pods read at start (aks-lb). */
-export const TLS_CERT_DIGEST_ANNOTATION = "cxr/tls-cert-digest";
-
-/**
- * Sets an annotation on the pod template of a workload (a change rolls its pods), nothing for other kinds.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const d = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" }, spec: { template: { spec: {} } } };
- * annotatePods(d, "a/b", "1");
- * assert.deepEqual(d.spec.template, { metadata: { annotations: { "a/b": "1" } }, spec: {} });
- * ```
- */
-export function annotatePods(obj: K8sObject, key: string, value: string): void {
-  const spec = obj.spec as Record<string, unknown> | undefined;
-  const holder = (spec?.jobTemplate as Record<string, unknown> | undefined)?.spec as
-    | Record<string, unknown>
-    | undefined ?? spec;
-  const template = holder?.template as { metadata?: { annotations?: Record<string, string> } } | undefined;
-  if (!template) return;
-  template.metadata = {
-    ...template.metadata,
-    annotations: { ...template.metadata?.annotations, [key]: value },
-  };
-}
-
-/**
- * SHA-256 of a text, hex, shortened to 24 digits: for annotations that only need to change when the text does.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(shortDigest("abc"), "ba7816bf8f01cfea414140de");
- * ```
- */
-export function shortDigest(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 24);
-}
-
-/**
- * Names of the Secrets that hold TLS certificates for these objects: each Ingress's `spec.tls[].secretName`
- * and each pod's secret volume mounted by a container that serves TLS (`serve --tls-cert`).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(tlsSecretNames(renderKustomization("k8s/overlays/aks")), ["cxr-scoring-tls"]);
- * assert.deepEqual(tlsSecretNames(renderKustomization("k8s/overlays/aks-lb")), ["cxr-scoring-tls"]);
- * assert.deepEqual(tlsSecretNames(renderKustomization("k8s/overlays/local")), []);
- * ```
- */
-export function tlsSecretNames(objects: readonly K8sObject[]): string[] {
-  const names = new Set<string>();
-  for (const o of objects) {
-    if (o.kind === "Ingress") {
-      const tls = ((o.spec as { tls?: { secretName?: string }[] } | undefined)?.tls) ?? [];
-      for (const t of tls) if (t.secretName) names.add(t.secretName);
-    }
-    for (const pod of podSpecs(o)) {
-      const volumes = (pod.volumes as { name: string; secret?: { secretName?: string } }[] | undefined) ?? [];
-      const containers = (pod.containers as Record<string, unknown>[] | undefined) ?? [];
-      for (const c of containers.filter(servesTls)) {
-        for (const m of (c.volumeMounts as { name: string }[] | undefined) ?? []) {
-          const secret = volumes.find((v) => v.name === m.name)?.secret?.secretName;
-          if (secret) names.add(secret);
-        }
-      }
-    }
-  }
-  return [...names];
-}
-
-/**
- * Whether a container runs the scoring service with TLS (`serve ... --tls-cert FILE`), so its ports speak
- * HTTPS only.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(servesTls({ args: ["serve", "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key"] }), true);
- * assert.equal(servesTls({ args: ["serve", "--port", "8080"] }), false);
- * ```
- */
-export function servesTls(container: Record<string, unknown>): boolean {
-  const args = [
-    ...((container.command as string[] | undefined) ?? []),
-    ...((container.args as string[] | undefined) ?? []),
-  ];
-  return args.some((a) => a === "--tls-cert" || a.startsWith("--tls-cert="));
-}
-
 /**
  * Objects as one multi-document YAML text (what `kubectl apply -f -` reads), secrets' values masked unless
  * `revealSecrets` is set.

@@ -2,19 +2,12 @@
  * How the scoring service is reached from outside the cluster, on top of an overlay: the Ingress's host name,
  * the client networks let in, and where the TLS certificate comes from (a certificate and key given to
  * `deploy`, a cert-manager ClusterIssuer, or a Secret already in the namespace). What `deploy` refuses —
- * manifests that publish plain HTTP — is {@linkcode plainHttpExposures} in `k8s_validate.ts`.
+ * manifests that publish plain HTTP — is {@linkcode plainHttpExposures} in `validate.ts`.
  *
  * @module
  */
-import {
-  annotatePods,
-  containersOf,
-  type K8sObject,
-  servesTls,
-  shortDigest,
-  TLS_CERT_DIGEST_ANNOTATION,
-  tlsSecretNames,
-} from "./k8s_render.ts";
+import { createHash } from "node:crypto";
+import { annotatePods, containersOf, type K8sObject, servesTls, tlsSecretNames } from "./pod_spec.ts";
 
 /** Options of {@linkcode applyTransportOptions}. */
 export interface TransportOptions {
@@ -36,6 +29,24 @@ export interface TransportOptions {
 
 /** The Secret holding the scoring service's TLS certificate (`tls.crt`, `tls.key`), in every TLS overlay. */
 export const TLS_SECRET_NAME = "cxr-scoring-tls";
+
+/** Pod-template annotation that changes with the TLS certificate the pods read at start (aks-lb). */
+export const TLS_CERT_DIGEST_ANNOTATION = "cxr/tls-cert-digest";
+
+/**
+ * SHA-256 of a text, hex, shortened to 24 digits: for annotations that only need to change when the text does.
+ *
+ * @param text e.g. a PEM certificate.
+ * @returns 24 hex digits.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(shortDigest("abc"), "ba7816bf8f01cfea414140de");
+ * ```
+ */
+export function shortDigest(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 24);
+}
 
 /** The ingress-nginx annotation listing the client networks an Ingress admits. */
 export const INGRESS_SOURCE_RANGE_ANNOTATION = "nginx.ingress.kubernetes.io/whitelist-source-range";
@@ -59,7 +70,7 @@ function isCidr(range: string): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { renderKustomization } from "./k8s_render.ts";
+ * import { renderKustomization } from "./render.ts";
  * const objects = renderKustomization("k8s/overlays/aks-lb");
  * applyTransportOptions(objects, { sourceRanges: ["203.0.113.0/24"] });
  * const svc = objects.find((o) => o.kind === "Service")!;

@@ -1,9 +1,8 @@
 /**
  * The Kubernetes step: render an overlay of `k8s/` and validate it, refuse one that would publish plain HTTP,
  * apply it with server-side apply, watch the rollout, read the address (the Ingress's, over HTTPS, or the
- * Service's), call `/score` with the key, and delete everything it created (label
- * `app.kubernetes.io/managed-by: cxr`); run Indexed Jobs and watch their shards. Credentials come from a
- * kubeconfig (an AKS one works unchanged) and are never printed.
+ * Service's), and delete everything it created (label `app.kubernetes.io/managed-by: cxr`). Credentials come
+ * from a kubeconfig (an AKS one works unchanged) and are never printed.
  *
  * @module
  */
@@ -11,35 +10,13 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { Secret } from "../config.ts";
 import { Progress } from "../progress.ts";
-import {
-  connectKube,
-  type KubeClient,
-  MANAGED_BY_LABEL,
-  MANAGED_KINDS,
-  type ObjectRef,
-  SYSTEM_NAMESPACES,
-} from "./k8s_client.ts";
-import { type IngressAddress, ingressAddress, requireTlsSecret } from "./k8s_ingress.ts";
-import {
-  containersOf,
-  type K8sObject,
-  renderKustomization,
-  servesTls,
-  tlsSecretNames,
-} from "./k8s_render.ts";
-import { type RolloutStatus, type ServiceAddress, serviceAddress, waitForRollout } from "./k8s_rollout.ts";
-import { type JobKind, type JobStatus, renderIndexedJob, watchJob } from "./k8s_jobs.ts";
-import { applyTransportOptions, type TransportOptions } from "./k8s_transport.ts";
-import { PlainHttpError, plainHttpExposures, validateManifests } from "./k8s_validate.ts";
-
-export * from "./k8s_client.ts";
-export * from "./k8s_render.ts";
-export * from "./k8s_rollout.ts";
-export * from "./k8s_jobs.ts";
-export * from "./k8s_validate.ts";
-export * from "./k8s_notebook.ts";
-export * from "./k8s_ingress.ts";
-export * from "./k8s_transport.ts";
+import { connectKube, MANAGED_BY_LABEL, MANAGED_KINDS, type ObjectRef, SYSTEM_NAMESPACES } from "./client.ts";
+import { type IngressAddress, ingressAddress, requireTlsSecret } from "./ingress.ts";
+import { containersOf, type K8sObject, servesTls, tlsSecretNames } from "./pod_spec.ts";
+import { renderKustomization } from "./render.ts";
+import { type RolloutStatus, type ServiceAddress, serviceAddress, waitForRollout } from "./rollout.ts";
+import { applyTransportOptions, type TransportOptions } from "./transport.ts";
+import { PlainHttpError, plainHttpExposures, validateManifests } from "./validate.ts";
 
 /** The repository's `k8s/` folder. */
 export const K8S_DIR: string = fileURLToPath(new URL("../../k8s/", import.meta.url));
@@ -141,21 +118,6 @@ export interface DeployResult {
   address?: ServiceAddress | IngressAddress;
 }
 
-async function applyAll(
-  client: KubeClient,
-  objects: K8sObject[],
-  onProgress?: (e: DeployEvent) => void,
-): Promise<ObjectRef[]> {
-  const applied: ObjectRef[] = [];
-  for (const o of objects) {
-    await client.apply(o);
-    const ref = { kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace };
-    applied.push(ref);
-    onProgress?.({ type: "applied", ...ref });
-  }
-  return applied;
-}
-
 /**
  * Deploys the scoring service: render + validate the overlay (refusing plain HTTP unless `allowPlainHttp`),
  * check that the TLS Secret it names exists unless it is given (`tls`) or issued (`certManagerIssuer`), apply
@@ -213,7 +175,7 @@ export async function deploy(
     namespace,
     overlay: options.overlay ?? "aks",
     image,
-    applied: await applyAll(client, objects, options.onProgress),
+    applied: await client.applyAll(objects, (ref) => options.onProgress?.({ type: "applied", ...ref })),
   };
   if (options.wait === false) return result;
   const bar = options.progress
@@ -297,67 +259,4 @@ export async function undeploy(
     }
   }
   return { server: client.server, namespace, deleted };
-}
-
-/** Options of {@linkcode runIndexedJob}. */
-export interface RunIndexedJobOptions {
-  shards: number;
-  parallelism?: number;
-  namespace?: string;
-  context?: string;
-  /** Variables for the storage Secret of the pods. */
-  storageEnv?: Record<string, string>;
-  /** Watch until done. @default true */
-  wait?: boolean;
-  timeoutSeconds?: number;
-  pollMs?: number;
-  /** Draw completions as a progress display. @default false */
-  progress?: boolean;
-  onProgress?: (status: JobStatus) => void;
-  /** Job name suffix. @default base-36 time */
-  suffix?: string;
-}
-
-/**
- * Creates the Indexed Job for `kind` with N shards and watches its completions.
- *
- * @throws {JobFailedError} Naming the failed indexes.
- * @example
- * ```ts ignore
- * const s = await runIndexedJob("aks.kubeconfig", "score", "myacr.azurecr.io/cxr-scoring:1", { shards: 8 });
- * ```
- */
-export async function runIndexedJob(
-  kubeconfig: string,
-  kind: JobKind,
-  image: string,
-  options: RunIndexedJobOptions,
-): Promise<{ server: string; applied: ObjectRef[]; job: string; namespace: string; status?: JobStatus }> {
-  const objects = renderIndexedJob(kind, image, options);
-  validateManifests(objects);
-  const client = connectKube(kubeconfig, { context: options.context });
-  const applied = await applyAll(client, objects);
-  const job = objects.find((o) => o.kind === "Job")!;
-  const out = { server: client.server, applied, job: job.metadata.name, namespace: job.metadata.namespace! };
-  if (options.wait === false) return out;
-  const bar = options.progress
-    ? new Progress({ label: `job ${job.metadata.name}`, total: options.shards })
-    : undefined;
-  try {
-    const status = await watchJob(client, out.namespace, out.job, {
-      timeoutSeconds: options.timeoutSeconds,
-      pollMs: options.pollMs,
-      onProgress: (s) => {
-        bar?.update(
-          s.succeeded + s.failed,
-          s.completions,
-          s.failed ? `failed: ${s.failedIndexes.join(",")}` : undefined,
-        );
-        options.onProgress?.(s);
-      },
-    });
-    return { ...out, status };
-  } finally {
-    bar?.finish();
-  }
 }

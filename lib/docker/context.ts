@@ -11,8 +11,8 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TarMember } from "./_tar_writer.ts";
 import { writeTar } from "./_tar_writer.ts";
-import { isIgnored, mayReinclude, parseDockerignore } from "./docker_ignore.ts";
-import type { IgnoreRule } from "./docker_ignore.ts";
+import { isIgnored, mayReinclude, parseDockerignore } from "./ignore.ts";
+import type { IgnoreRule } from "./ignore.ts";
 
 /** The two images this project builds. */
 export const IMAGE_KINDS = ["training", "scoring"] as const;

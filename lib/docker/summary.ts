@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { JUPYTER_DISPLAY } from "../nih/mod.ts";
-import { DockerClient } from "./docker.ts";
-import type { ImageLayer } from "./docker_format.ts";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
+import { DockerClient } from "./client.ts";
+import type { ImageLayer } from "./format.ts";
 
 /**
  * Size and layers of one image, rendering as a table in Jupyter.
@@ -13,7 +13,7 @@ import type { ImageLayer } from "./docker_format.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+ * import { JUPYTER_DISPLAY } from "../display.ts";
  * const layer = { id: "sha256:1", created: new Date(0), createdBy: "/bin/sh -c #(nop)  EXPOSE 8080", size: 0, tags: [] };
  * const summary = new ImageSummary("cxr-scoring:1", 2e6, [layer]);
  * assert.equal(String(summary), "cxr-scoring:1: 2.0 MB, 1 layers\n    0.0 MB  EXPOSE 8080");
@@ -32,17 +32,14 @@ export class ImageSummary {
 
   /** Size line and a table of layers (HTML), for Jupyter. */
   [JUPYTER_DISPLAY](): Record<string, string> {
-    const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-    const rows = this.layers.map((l) =>
-      `<tr><td style="text-align:right">${(l.size / 1e6).toFixed(1)} MB</td><td><code>${
-        esc(_instruction(l.createdBy))
-      }</code></td></tr>`
-    ).join("");
+    const rows = this.layers.map((l) => [
+      { text: `${(l.size / 1e6).toFixed(1)} MB`, style: "text-align:right" },
+      { html: `<code>${escapeHtml(_instruction(l.createdBy))}</code>` },
+    ]);
     return {
       "text/plain": this.toString(),
-      "text/html":
-        `<p><b>${esc(this.image)}</b>: ${(this.size / 1e6).toFixed(1)} MB, ${this.layers.length} layers</p>` +
-        `<table><tr><th>size</th><th>instruction</th></tr>${rows}</table>`,
+      "text/html": `<p><b>${escapeHtml(this.image)}</b>: ${(this.size / 1e6).toFixed(1)} MB, ` +
+        `${this.layers.length} layers</p>${htmlTable(["size", "instruction"], rows)}`,
     };
   }
 }

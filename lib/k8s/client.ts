@@ -10,7 +10,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { registerSecret } from "../config.ts";
-import type { K8sObject } from "./k8s_render.ts";
+import type { K8sObject } from "./pod_spec.ts";
 
 /** The label on everything the deploy step creates; `undeploy` deletes by it. */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by=cxr";
@@ -130,6 +130,18 @@ export class KubeClient {
     } catch (e) {
       throw kubeError(`Applying ${describe({ ...obj, ...obj.metadata })}`, this.server, e);
     }
+  }
+
+  /** Applies objects in order ({@linkcode KubeClient.apply}); `onApplied` hears of each one as it is applied. */
+  async applyAll(objects: readonly K8sObject[], onApplied?: (ref: ObjectRef) => void): Promise<ObjectRef[]> {
+    const applied: ObjectRef[] = [];
+    for (const o of objects) {
+      await this.apply(o);
+      const ref = { kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace };
+      applied.push(ref);
+      onApplied?.(ref);
+    }
+    return applied;
   }
 
   /** Objects of one kind carrying `selector` in a namespace. */

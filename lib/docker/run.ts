@@ -5,9 +5,9 @@
  * @module
  */
 import { Secret } from "../config.ts";
-import { DockerClient } from "./docker.ts";
-import { containerLogs, removeContainer, runContainer, waitForHealthy } from "./docker_containers.ts";
-import { DockerApiError } from "./docker_errors.ts";
+import { DockerClient } from "./client.ts";
+import { containerLogs, removeContainer, runContainer, waitForHealthy } from "./containers.ts";
+import { DockerApiError } from "./errors.ts";
 
 /** Options for {@linkcode startScoringContainer}. */
 export interface StartScoringContainerOptions {

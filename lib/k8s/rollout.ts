@@ -7,7 +7,7 @@
  * @module
  */
 import * as k8s from "@kubernetes/client-node";
-import { type KubeClient, kubeError } from "./k8s_client.ts";
+import { type KubeClient, kubeError } from "./client.ts";
 
 /** The rollout failed; `reason` is the Kubernetes reason (`ImagePullBackOff`, `CrashLoopBackOff`, ...). */
 export class RolloutFailedError extends Error {

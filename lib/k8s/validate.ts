@@ -15,7 +15,7 @@ import { Job } from "kubernetes-models/batch/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
-import { containersOf, type K8sObject, servesTls, sourceOf } from "./k8s_render.ts";
+import { containersOf, type K8sObject, servesTls, sourceOf } from "./pod_spec.ts";
 
 /** The HTTP paths the scoring service answers (lib/serve); probes must use one of them. */
 export const SCORING_PATHS: readonly string[] = ["/healthz", "/readyz", "/score", "/metrics"];
@@ -137,7 +137,7 @@ function probeProblems(o: K8sObject): string[] {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { renderKustomization } from "./k8s_render.ts";
+ * import { renderKustomization } from "./render.ts";
  * const objects = renderKustomization("k8s/overlays/local");
  * assert.deepEqual(manifestProblems(objects), []);
  * const svc = objects.find((o) => o.kind === "Service")!;
@@ -288,7 +288,7 @@ function ingressProblems(o: K8sObject, services: K8sObject[], secrets: K8sObject
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { renderKustomization } from "./k8s_render.ts";
+ * import { renderKustomization } from "./render.ts";
  * assert.deepEqual(plainHttpExposures(renderKustomization("k8s/overlays/aks")), []);
  * assert.deepEqual(plainHttpExposures(renderKustomization("k8s/overlays/aks-lb")), []);
  * const local = renderKustomization("k8s/overlays/local");
@@ -379,7 +379,7 @@ export class PlainHttpError extends Error {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { renderKustomization } from "./k8s_render.ts";
+ * import { renderKustomization } from "./render.ts";
  * const objects = renderKustomization("k8s/overlays/aks");
  * validateManifests(objects);
  * (objects.find((o) => o.kind === "Service")!.spec as { ports: { targetPort: string }[] }).ports[0].targetPort = "web";

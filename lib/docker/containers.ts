@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { DockerClient } from "./docker.ts";
-import { DockerApiError } from "./docker_errors.ts";
+import type { DockerClient } from "./client.ts";
+import { DockerApiError } from "./errors.ts";
 
 /** Options for {@linkcode runContainer}. */
 export interface RunContainerOptions {

@@ -2,10 +2,10 @@
 // streams), so error handling is tested without an engine; tests/docker_*_test.ts use the real one.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DockerClient } from "./docker.ts";
-import { jsonLines } from "./docker_format.ts";
-import type { DockerProgressEvent } from "./docker_format.ts";
-import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./docker_errors.ts";
+import { DockerClient } from "./client.ts";
+import { jsonLines } from "./format.ts";
+import type { DockerProgressEvent } from "./format.ts";
+import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./errors.ts";
 import { Secret } from "../config.ts";
 
 /** Awaits a promise that must reject with `cls`, and returns the error. */

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readTar } from "../nih/mod.ts";
-import { buildContext, contextMembers } from "./docker_context.ts";
-import { isIgnored, mayReinclude, parseDockerignore } from "./docker_ignore.ts";
+import { buildContext, contextMembers } from "./context.ts";
+import { isIgnored, mayReinclude, parseDockerignore } from "./ignore.ts";
 
 function fakeProject(): string {
   const root = Deno.makeTempDirSync({ prefix: "cxr-ctx-" });

@@ -1,19 +1,13 @@
 /**
  * A Docker Engine API client over the engine's unix socket, in plain `fetch` (Deno's HTTP client can dial unix
  * sockets): build with streamed progress, tag, push and pull, inspect, history, save and remove images. Container
- * calls are in `docker_containers.ts`. The socket comes from `CXR_DOCKER_HOST` or `DOCKER_HOST`
+ * calls are in `containers.ts`. The socket comes from `CXR_DOCKER_HOST` or `DOCKER_HOST`
  * (`unix:///path`), else `/var/run/docker.sock`.
  *
  * @module
  */
-import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./docker_errors.ts";
-import {
-  dockerSocketPath,
-  errorMessage,
-  jsonLines,
-  registryAuthHeader,
-  splitImageRef,
-} from "./docker_format.ts";
+import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./errors.ts";
+import { dockerSocketPath, errorMessage, jsonLines, registryAuthHeader, splitImageRef } from "./format.ts";
 import type {
   DockerBuildOptions,
   DockerBuildResult,
@@ -22,7 +16,7 @@ import type {
   ImageLayer,
   RawImage,
   RegistryAuth,
-} from "./docker_format.ts";
+} from "./format.ts";
 
 /** The API version spoken (Docker 20.10 and later). */
 export const DOCKER_API_VERSION = "1.41";

@@ -8,21 +8,12 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Secret } from "../config.ts";
-import { JUPYTER_DISPLAY as DISPLAY } from "../nih/labels.ts";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import { scoreRemote } from "../serve/client.ts";
-import { deploy, type DeployOptions, type DeployResult, undeploy } from "./k8s.ts";
-import type { ObjectRef } from "./k8s_client.ts";
-import { type K8sObject, toYaml } from "./k8s_render.ts";
-
-function escapeHtml(text: string): string {
-  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-}
-
-function table(head: string[], rows: string[][]): string {
-  const tr = (cells: string[], tag: string) =>
-    `<tr>${cells.map((c) => `<${tag}>${c}</${tag}>`).join("")}</tr>`;
-  return `<table>${tr(head, "th")}${rows.map((r) => tr(r, "td")).join("")}</table>`;
-}
+import { deploy, type DeployOptions, type DeployResult, undeploy } from "./deploy.ts";
+import type { ObjectRef } from "./client.ts";
+import type { K8sObject } from "./pod_spec.ts";
+import { toYaml } from "./render.ts";
 
 /**
  * Rendered manifests as a table of objects plus the YAML (secrets masked); a summary in Jupyter.
@@ -30,8 +21,8 @@ function table(head: string[], rows: string[][]): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { renderOverlay } from "./k8s.ts";
- * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+ * import { renderOverlay } from "./deploy.ts";
+ * import { JUPYTER_DISPLAY } from "../display.ts";
  * const report = new ManifestReport(renderOverlay({ overlay: "local" }), "local");
  * const html = report[JUPYTER_DISPLAY]()["text/html"];
  * assert.match(html, /<td>Deployment<\/td><td>cxr-scoring<\/td><td>cxr<\/td>/);
@@ -51,12 +42,14 @@ export class ManifestReport {
   get yaml(): string {
     return toYaml(this.objects);
   }
-  [DISPLAY](): { "text/html": string; "text/plain": string } {
+  [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     const rows = this.objects.map((o) => [o.kind, o.metadata.name, o.metadata.namespace ?? ""]);
     const html =
-      `<p>Overlay <code>${this.overlay}</code>: ${this.objects.length} objects, validated against the ` +
+      `<p>Overlay <code>${
+        escapeHtml(this.overlay)
+      }</code>: ${this.objects.length} objects, validated against the ` +
       `Kubernetes OpenAPI schemas and cross-checked (selectors, ports, probes, Secret keys).</p>` +
-      table(["kind", "name", "namespace"], rows) +
+      htmlTable(["kind", "name", "namespace"], rows) +
       `<details><summary>YAML (secrets masked)</summary><pre>${escapeHtml(this.yaml)}</pre></details>`;
     return { "text/html": html, "text/plain": this.yaml };
   }
@@ -76,7 +69,7 @@ export class DeployStep {
   get url(): string | undefined {
     return this.result?.address?.url;
   }
-  [DISPLAY](): { "text/markdown": string; "text/plain": string } {
+  [JUPYTER_DISPLAY](): { "text/markdown": string; "text/plain": string } {
     const r = this.result;
     const md = !r
       ? "**Not deploying**: `kubeconfig` is empty, so the manifests above were only rendered and validated. " +
@@ -97,7 +90,7 @@ export class DeployStep {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+ * import { JUPYTER_DISPLAY } from "../display.ts";
  * const step = await deployStep("", "cxr-scoring:1");
  * assert.equal(step.result, undefined);
  * assert.match(step[JUPYTER_DISPLAY]()["text/markdown"], /Not deploying/);
@@ -135,7 +128,7 @@ export class EndpointScores {
     this.scores = scores;
     this.skipped = skipped;
   }
-  [DISPLAY](): { "text/html": string; "text/plain": string } {
+  [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     if (this.skipped) {
       return { "text/html": `<p>${escapeHtml(this.skipped)}</p>`, "text/plain": this.skipped };
     }
@@ -201,7 +194,7 @@ export class TeardownSummary {
     this.deleted = deleted;
     this.note = note;
   }
-  [DISPLAY](): { "text/markdown": string; "text/plain": string } {
+  [JUPYTER_DISPLAY](): { "text/markdown": string; "text/plain": string } {
     const list = this.deleted.map((d) => `${d.kind} ${d.namespace ? `${d.namespace}/` : ""}${d.name}`).join(
       ", ",
     );

@@ -8,8 +8,11 @@
  */
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
-import { type KubeClient, kubeError, SYSTEM_NAMESPACES } from "./k8s_client.ts";
-import { containersOf, type K8sObject, renderKustomization } from "./k8s_render.ts";
+import { Progress } from "../progress.ts";
+import { connectKube, type KubeClient, kubeError, type ObjectRef, SYSTEM_NAMESPACES } from "./client.ts";
+import { containersOf, type K8sObject } from "./pod_spec.ts";
+import { renderKustomization } from "./render.ts";
+import { validateManifests } from "./validate.ts";
 
 /** The Jobs `k8s/jobs/` defines. */
 export const JOB_KINDS = ["preprocess", "score"] as const;
@@ -205,5 +208,68 @@ export async function watchJob(
       );
     }
     await new Promise((r) => setTimeout(r, options.pollMs ?? 5000));
+  }
+}
+
+/** Options of {@linkcode runIndexedJob}. */
+export interface RunIndexedJobOptions {
+  shards: number;
+  parallelism?: number;
+  namespace?: string;
+  context?: string;
+  /** Variables for the storage Secret of the pods. */
+  storageEnv?: Record<string, string>;
+  /** Watch until done. @default true */
+  wait?: boolean;
+  timeoutSeconds?: number;
+  pollMs?: number;
+  /** Draw completions as a progress display. @default false */
+  progress?: boolean;
+  onProgress?: (status: JobStatus) => void;
+  /** Job name suffix. @default base-36 time */
+  suffix?: string;
+}
+
+/**
+ * Creates the Indexed Job for `kind` with N shards and watches its completions.
+ *
+ * @throws {JobFailedError} Naming the failed indexes.
+ * @example
+ * ```ts ignore
+ * const s = await runIndexedJob("aks.kubeconfig", "score", "myacr.azurecr.io/cxr-scoring:1", { shards: 8 });
+ * ```
+ */
+export async function runIndexedJob(
+  kubeconfig: string,
+  kind: JobKind,
+  image: string,
+  options: RunIndexedJobOptions,
+): Promise<{ server: string; applied: ObjectRef[]; job: string; namespace: string; status?: JobStatus }> {
+  const objects = renderIndexedJob(kind, image, options);
+  validateManifests(objects);
+  const client = connectKube(kubeconfig, { context: options.context });
+  const applied = await client.applyAll(objects);
+  const job = objects.find((o) => o.kind === "Job")!;
+  const out = { server: client.server, applied, job: job.metadata.name, namespace: job.metadata.namespace! };
+  if (options.wait === false) return out;
+  const bar = options.progress
+    ? new Progress({ label: `job ${job.metadata.name}`, total: options.shards })
+    : undefined;
+  try {
+    const status = await watchJob(client, out.namespace, out.job, {
+      timeoutSeconds: options.timeoutSeconds,
+      pollMs: options.pollMs,
+      onProgress: (s) => {
+        bar?.update(
+          s.succeeded + s.failed,
+          s.completions,
+          s.failed ? `failed: ${s.failedIndexes.join(",")}` : undefined,
+        );
+        options.onProgress?.(s);
+      },
+    });
+    return { ...out, status };
+  } finally {
+    bar?.finish();
   }
 }
