@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { TarMember } from "./_tar_writer.ts";
 import { writeTar } from "./_tar_writer.ts";
 import { isIgnored, mayReinclude, parseDockerignore } from "./ignore.ts";
-import type { IgnoreRule } from "./ignore.ts";
+import type { IgnoreRules } from "./ignore.ts";
 
 /** The two images this project builds. */
 export const IMAGE_KINDS = ["training", "scoring"] as const;
@@ -86,10 +86,10 @@ async function* _fileBody(path: string): AsyncIterable<Uint8Array> {
 async function* _walk(
   source: string,
   name: string,
-  rules: readonly IgnoreRule[],
+  rules: IgnoreRules | undefined,
 ): AsyncGenerator<TarMember> {
   const info = await Deno.lstat(source);
-  const ignored = rules.length > 0 && isIgnored(name, rules);
+  const ignored = rules !== undefined && isIgnored(name, rules);
   if (info.isSymlink) {
     if (!ignored) yield { type: "symlink", name, target: await Deno.readLink(source) };
   } else if (info.isFile) {
@@ -99,7 +99,7 @@ async function* _walk(
       yield { type: "file", name, mode, size: info.size, body: () => _fileBody(source) };
     }
   } else if (info.isDirectory) {
-    if (ignored && !mayReinclude(name, rules)) return;
+    if (ignored && !mayReinclude(name, rules!)) return;
     if (!ignored) yield { type: "directory", name, mode: 0o755 };
     const entries: string[] = [];
     for await (const e of Deno.readDir(source)) entries.push(e.name);
@@ -141,7 +141,7 @@ export async function* contextMembers(
     if (!info.isDirectory) throw new TypeError(`Model bundle "${options.model}" is not a folder`);
   }
   const root = resolve(options.root ?? PROJECT_ROOT);
-  let rules: IgnoreRule[] = [];
+  let rules: IgnoreRules | undefined;
   try {
     rules = parseDockerignore(await Deno.readTextFile(join(root, ".dockerignore")));
   } catch (e) {

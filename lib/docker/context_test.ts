@@ -118,3 +118,11 @@ Deno.test("the project's .dockerignore keeps secrets, tests and other platforms 
   assert.equal(isIgnored("model/MODEL_CARD.md", rules), false, "the bundle's model card ships in the image");
   assert.equal(isIgnored("model/notes.md", rules), true);
 });
+
+Deno.test(".dockerignore patterns with + ( ) match themselves, case-sensitively, as in Docker", () => {
+  const rules = parseDockerignore("node_modules/.deno/@img+sharp-*musl*/lib\na(b)/c\nREADME.md\n");
+  assert.equal(isIgnored("node_modules/.deno/@img+sharp-linuxmusl-x64@0.34.5/lib/libvips.so", rules), true);
+  assert.equal(isIgnored("node_modules/.deno/@img+sharp-linux-x64@0.34.5/lib/libvips.so", rules), false);
+  assert.equal(isIgnored("a(b)/c", rules), true);
+  assert.equal(isIgnored("readme.md", rules), false);
+});

@@ -1,73 +1,46 @@
 /**
- * `.dockerignore` rules as Docker applies them: one pattern per line, `#` comments, `!` re-includes, `*` and `?`
- * within one path segment, `**` across segments, and a pattern that matches a folder excludes all below it. The
- * last rule that matches a path decides.
+ * `.dockerignore` rules as Docker applies them, through `npm:@balena/dockerignore` (a port of moby's own
+ * matcher): one pattern per line, `#` comments, `!` re-includes, `*` and `?` within one path segment, `**`
+ * across segments, a pattern that matches a folder excludes all below it, and the last matching rule decides.
  *
  * @module
  */
+import dockerignore from "@balena/dockerignore";
 
-/** One parsed `.dockerignore` line. */
-export interface IgnoreRule {
-  /** The cleaned pattern (no leading `/` or `./`, no `!`). */
-  pattern: string;
-  /** A `!pattern` line: re-includes what earlier rules excluded. */
-  negate: boolean;
-  /** Matches the path itself or any folder above it. */
-  regex: RegExp;
-  /** The pattern's segments (for deciding whether a negation can reach below a folder). */
-  segments: string[];
-}
-
-function _segmentRegex(segment: string): string {
-  let out = "";
-  for (let i = 0; i < segment.length; i++) {
-    const c = segment[i];
-    if (c === "*") out += "[^/]*";
-    else if (c === "?") out += "[^/]";
-    else if (c === "[") {
-      const end = segment.indexOf("]", i + 1);
-      if (end < 0) out += "\\[";
-      else {
-        out += "[" + segment.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\") + "]";
-        i = end;
-      }
-    } else out += c.replace(/[.+^${}()|\\]/g, "\\$&");
-  }
-  return out;
+/** Parsed `.dockerignore` text. */
+export interface IgnoreRules {
+  /** Decides every path (case-sensitive, as Docker on Linux). */
+  matcher: ReturnType<typeof dockerignore>;
+  /** The segments of each `!` pattern (for {@linkcode mayReinclude}). */
+  negations: string[][];
 }
 
 /**
  * Parses `.dockerignore` text into rules.
  *
  * @param text the file's contents.
- * @returns the rules in file order (blank lines and comments dropped).
+ * @returns the matcher and the re-including patterns.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * const rules = parseDockerignore("# secrets\n.env\n**\/*.map\n!keep.map\n");
- * assert.deepEqual(rules.map((r) => [r.pattern, r.negate]), [[".env", false], ["**\/*.map", false], ["keep.map", true]]);
+ * assert.deepEqual(rules.negations, [["keep.map"]]);
  * ```
  */
-export function parseDockerignore(text: string): IgnoreRule[] {
-  const rules: IgnoreRule[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    let line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const negate = line.startsWith("!");
-    if (negate) line = line.slice(1).trim();
-    line = line.replace(/^(\.\/|\/)+/, "").replace(/\/+$/, "").replace(/\/+/g, "/");
-    if (line === "" || line === ".") continue;
-    const segments = line.split("/");
-    const body = segments
-      .map((s, i) =>
-        s === "**"
-          ? (i === segments.length - 1 ? ".*" : "(?:[^/]+/)*")
-          : _segmentRegex(s) + (i < segments.length - 1 ? "/" : "")
-      )
-      .join("");
-    rules.push({ pattern: line, negate, segments, regex: new RegExp(`^${body}(?:/.*)?$`) });
-  }
-  return rules;
+export function parseDockerignore(text: string): IgnoreRules {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+  const negations = lines.filter((l) => l.startsWith("!"))
+    .map((l) => l.slice(1).trim().replace(/^(\.\/|\/)+/, "").replace(/\/+$/, "").split(/\/+/));
+  return { matcher: _matcher(lines), negations };
+}
+
+/**
+ * The package (1.0.2) copies `+ ( ) { } |` into its RegExp unescaped, so `@img+sharp-*` would never match the
+ * folder `@img+sharp-linuxmusl-x64`; escaped, they match themselves as in `filepath.Match`. Docker on Linux
+ * compares case-sensitively (the package's default is not to).
+ */
+function _matcher(patterns: string[]): ReturnType<typeof dockerignore> {
+  return dockerignore({ ignorecase: false }).add(patterns.map((p) => p.replace(/[+(){}|]/g, "\\$&")));
 }
 
 /**
@@ -88,18 +61,17 @@ export function parseDockerignore(text: string): IgnoreRule[] {
  * assert.equal(isIgnored("lib/config.ts", rules), false);
  * ```
  */
-export function isIgnored(path: string, rules: readonly IgnoreRule[]): boolean {
-  let ignored = false;
-  for (const rule of rules) {
-    if (rule.negate === !ignored) continue; // this rule could not change the outcome
-    if (rule.regex.test(path)) ignored = !rule.negate;
-  }
-  return ignored;
+export function isIgnored(path: string, rules: IgnoreRules): boolean {
+  return rules.matcher.ignores(path);
+}
+
+function _segmentMatches(pattern: string, segment: string): boolean {
+  return _matcher([pattern]).ignores(segment);
 }
 
 /**
  * Whether a folder that the rules exclude must still be walked because a `!` rule may re-include something
- * below it (Docker walks such folders too).
+ * below it.
  *
  * @param dir the folder's context path.
  * @param rules from {@linkcode parseDockerignore}.
@@ -112,16 +84,15 @@ export function isIgnored(path: string, rules: readonly IgnoreRule[]): boolean {
  * assert.equal(mayReinclude("other", rules), false);
  * ```
  */
-export function mayReinclude(dir: string, rules: readonly IgnoreRule[]): boolean {
+export function mayReinclude(dir: string, rules: IgnoreRules): boolean {
   const parts = dir.split("/");
-  return rules.some((rule) => {
-    if (!rule.negate) return false;
-    for (let i = 0; i < parts.length; i++) {
-      const seg = rule.segments[i];
+  return rules.negations.some((segments) => {
+    for (const [i, part] of parts.entries()) {
+      const seg = segments[i];
       if (seg === undefined) return false;
       if (seg === "**") return true;
-      if (!new RegExp(`^${_segmentRegex(seg)}$`).test(parts[i])) return false;
+      if (!_segmentMatches(seg, part)) return false;
     }
-    return rule.segments.length > parts.length;
+    return segments.length > parts.length;
   });
 }
