@@ -20,21 +20,13 @@
  *
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { redactSecrets, type Secret } from "../config.ts";
-import { modelCard, type Predictor } from "../model/mod.ts";
-import {
-  BudgetFullError,
-  ByteBudget,
-  type ByteReservation,
-  ConcurrencyLimiter,
-  QueueFullError,
-} from "./limiter.ts";
-import { type MetricRoute, ScoringMetrics } from "./metrics.ts";
-import { scoringPageResponse } from "./page.ts";
-import { bodyReservation, readBody } from "./read_body.ts";
-import { parseScoreRequest, ScoreHttpError, scoreMediaType } from "./score_format.ts";
-import { scoreImage } from "./score_image.ts";
+import type { Predictor } from "../model/mod.ts";
+import { ByteBudget, ConcurrencyLimiter } from "./limiter.ts";
+import { ScoringMetrics } from "./metrics.ts";
+import { ScoreHttpError } from "./score_format.ts";
+import { _json, type _Limits, _ScoringState } from "./_handler_state.ts";
+import { _answer, _findRoute, _requestId, type _Route } from "./_routes.ts";
 
 /** One structured log line (written as JSON to stderr by default). Never holds the key or image bytes. */
 export interface ScoringLogEntry {
@@ -97,49 +89,6 @@ export interface ScoringHandlerOptions {
   log?: (entry: ScoringLogEntry) => void;
 }
 
-const ROUTES: Record<string, { route: MetricRoute; methods: string[] }> = {
-  "/": { route: "/", methods: ["GET", "HEAD"] },
-  "/score": { route: "/score", methods: ["POST"] },
-  "/model": { route: "/model", methods: ["GET", "HEAD"] },
-  "/healthz": { route: "/healthz", methods: ["GET", "HEAD"] },
-  "/readyz": { route: "/readyz", methods: ["GET", "HEAD"] },
-  "/metrics": { route: "/metrics", methods: ["GET", "HEAD"] },
-};
-
-function _json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", ...headers },
-  });
-}
-
-function _digest(text: string): Uint8Array {
-  return createHash("sha256").update(text).digest();
-}
-
-/**
- * `GET /model`: the model card (rendered from the bundle's metadata, so it never disagrees with what is
- * served), or with `?format=json` the metadata itself. Nothing in either is secret (weight URLs are stored
- * without their query string); both pass through the secret redaction anyway.
- */
-function modelResponse(p: Predictor, url: URL): Response {
-  const format = url.searchParams.get("format") ?? "markdown";
-  if (format === "json") {
-    const text = redactSecrets(JSON.stringify(p.metadata));
-    return new Response(text, { headers: { "content-type": "application/json; charset=utf-8" } });
-  }
-  if (format !== "markdown" && format !== "md") {
-    throw new ScoreHttpError(
-      400,
-      "bad_request",
-      `Unknown format "${format.slice(0, 40)}"; expected markdown or json`,
-    );
-  }
-  return new Response(redactSecrets(modelCard(p.metadata)), {
-    headers: { "content-type": "text/markdown; charset=utf-8" },
-  });
-}
-
 /**
  * Builds the scoring service's `fetch` handler.
  *
@@ -173,24 +122,7 @@ export function createScoringHandler(
     maxConcurrent: options.maxConcurrent,
     maxQueue: options.maxQueue,
   });
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const maxBodyBytes = options.maxBodyBytes ?? 20 * 1048576;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new RangeError(`createScoringHandler: timeoutMs must be > 0, got ${timeoutMs}`);
-  }
-  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
-    throw new RangeError(`createScoringHandler: maxBodyBytes must be an integer >= 1, got ${maxBodyBytes}`);
-  }
-  const maxInflightBytes = options.maxInflightBytes ?? Math.max(64 * 1048576, 2 * maxBodyBytes);
-  if (!(maxInflightBytes >= maxBodyBytes)) {
-    throw new RangeError(
-      `createScoringHandler: maxInflightBytes (${maxInflightBytes}) must be at least maxBodyBytes ` +
-        `(${maxBodyBytes}), or a body at the limit could never be admitted`,
-    );
-  }
-  const budget = new ByteBudget(maxInflightBytes);
-  const busy = (e: QueueFullError | BudgetFullError) =>
-    new ScoreHttpError(503, "busy", e.message, { headers: { "retry-after": "1" }, cause: e });
+  const limits = _checkLimits(options);
   const metrics = options.metrics ?? new ScoringMetrics();
   const log = options.log ?? ((e: ScoringLogEntry) => console.error(JSON.stringify(e)));
   const key = options.key == null
@@ -198,12 +130,9 @@ export function createScoringHandler(
     : typeof options.key === "string"
     ? options.key
     : options.key.reveal();
-  const keyDigest = key === null ? null : _digest(key);
-
-  let ready: Predictor | null = null;
-  let loadError: string | null = null;
+  const state = new _ScoringState(limiter, new ByteBudget(limits.maxInflightBytes), metrics, limits, key);
   const onReady = (p: Predictor) => {
-    ready = p;
+    state.ready = p;
     const arch = p.metadata.architecture?.name;
     metrics.setModel({
       name: typeof arch === "string" ? arch : "densenet",
@@ -213,184 +142,25 @@ export function createScoringHandler(
   };
   if (predictor instanceof Promise) {
     predictor.then(onReady, (e) => {
-      loadError = redactSecrets(String((e as Error)?.message ?? e));
+      state.loadError = redactSecrets(String((e as Error)?.message ?? e));
     });
   } else {
     onReady(predictor);
   }
 
-  const authorize = (req: Request) => {
-    if (keyDigest === null) return;
-    const header = req.headers.get("authorization") ?? "";
-    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    if (!m || !timingSafeEqual(_digest(m[1]), keyDigest)) {
-      throw new ScoreHttpError(
-        401,
-        "unauthorized",
-        m ? "The key is wrong" : "Send the key as an Authorization: Bearer <key> header",
-        { headers: { "www-authenticate": 'Bearer realm="cxr-scoring"' } },
-      );
-    }
-  };
-
-  let open = 0;
-  let draining = false;
-  let idle: PromiseWithResolvers<void> | null = null;
-  const notReady = () =>
-    new ScoreHttpError(
-      503,
-      "not_ready",
-      draining
-        ? "The service is shutting down"
-        : loadError
-        ? `The model could not be loaded: ${loadError}`
-        : "The model is still loading",
-      { headers: { "retry-after": "5" } },
-    );
-
-  const score = async (req: Request, url: URL): Promise<Response> => {
-    authorize(req);
-    const contentType = req.headers.get("content-type");
-    scoreMediaType(contentType);
-    const p = ready;
-    if (!p) throw notReady();
-    // Admission, before a byte of the body is read: a full queue, or a body that does not fit the budget.
-    if (limiter.full) throw busy(new QueueFullError(limiter.running, limiter.queued));
-    let reservation: ByteReservation;
-    try {
-      reservation = budget.reserve(bodyReservation(req, maxBodyBytes));
-    } catch (e) {
-      throw e instanceof BudgetFullError ? busy(e) : e;
-    }
-    const controller = new AbortController();
-    let running = false;
-    const timer = setTimeout(() => {
-      controller.abort(
-        running
-          ? new ScoreHttpError(504, "timeout", `Scoring took longer than ${timeoutMs} ms`)
-          : new ScoreHttpError(503, "timeout", `The request waited longer than ${timeoutMs} ms`, {
-            headers: { "retry-after": "1" },
-          }),
-      );
-    }, timeoutMs);
-    const timedOut = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-    });
-    const work = (async () => {
-      try {
-        let body: Uint8Array | null = await readBody(req, maxBodyBytes, { signal: controller.signal });
-        const parsed = parseScoreRequest(body, contentType, {
-          query: url.searchParams,
-          classNames: p.metadata.classNames,
-        });
-        body = null; // a JSON body's text is not needed past its decoded image
-        return await limiter.run(() => {
-          running = true;
-          return scoreImage(p, parsed, {
-            heatmapMaxSize: options.heatmapMaxSize,
-            maxDecodedBytes: options.maxDecodedBytes,
-          });
-        }, controller.signal);
-      } catch (e) {
-        throw e instanceof QueueFullError ? busy(e) : e;
-      } finally {
-        reservation.release(); // the body and image are let go only once the work ends, even after a timeout
-      }
-    })();
-    work.catch(() => {}); // a timed-out request's work may still fail later
-    try {
-      return _json(200, await Promise.race([work, timedOut]));
-    } finally {
-      clearTimeout(timer);
-      controller.abort(); // cancels a body still being read; no-op otherwise
-    }
-  };
-
-  const route = async (req: Request, url: URL, path: string): Promise<Response> => {
-    switch (path) {
-      case "/score":
-        open++;
-        try {
-          return await score(req, url);
-        } finally {
-          if (--open === 0) idle?.resolve();
-        }
-      case "/model": {
-        const p = ready as Predictor | null;
-        if (!p) throw notReady();
-        return modelResponse(p, url);
-      }
-      case "/healthz":
-        return _json(200, { status: "ok" });
-      case "/readyz": {
-        const p = ready as Predictor | null;
-        if (!p || draining) throw notReady();
-        return _json(200, { status: "ready", engine: p.engine, modelVersion: p.metadata.modelVersion });
-      }
-      case "/metrics":
-        if (!options.openMetrics) authorize(req);
-        return new Response(
-          metrics.render({
-            inFlight: limiter.running,
-            queued: limiter.queued,
-            open,
-            bodyBytes: budget.used,
-            bodyBytesLimit: budget.limit,
-          }),
-          {
-            headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-          },
-        );
-      default:
-        return scoringPageResponse();
-    }
-  };
-
   const handler = async (req: Request): Promise<Response> => {
     const started = performance.now();
     const url = new URL(req.url);
-    const given = req.headers.get("x-request-id");
-    const id = given && /^[\w.-]{1,64}$/.test(given) ? given : crypto.randomUUID();
-    const known = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
-    let response: Response;
-    let error: string | undefined;
-    let code: string | undefined;
+    const id = _requestId(req);
+    const known = _findRoute(url.pathname);
+    let answer: { response: Response; code?: string; error?: string };
     try {
-      if (!known) throw new ScoreHttpError(404, "not_found", `No route ${url.pathname.slice(0, 100)}`);
-      if (!known.methods.includes(req.method)) {
-        throw new ScoreHttpError(
-          405,
-          "bad_request",
-          `Method ${req.method} is not allowed on ${url.pathname}; allowed: ${known.methods.join(", ")}`,
-          { headers: { allow: known.methods.join(", ") } },
-        );
-      }
-      response = await route(req, url, url.pathname);
+      answer = { response: await _answer(state, req, url, known) };
     } catch (e) {
-      if (e instanceof ScoreHttpError) {
-        response = _json(e.status, e.toJSON(), e.headers);
-        code = e.code;
-      } else {
-        code = "internal";
-        error = redactSecrets(`${(e as Error)?.name ?? "Error"}: ${(e as Error)?.message ?? e}`).slice(
-          0,
-          500,
-        );
-        response = _json(500, {
-          error: { status: 500, code: "internal", message: `Internal error (request ${id})` },
-        });
-      }
+      answer = _errorResponse(e, id);
     }
-    if (req.body && !req.bodyUsed) {
-      // Answered without reading the body (refused before admission: 401, 413, 415, 503 busy): close the
-      // connection rather than keep it for a next request behind an upload nobody wants (measured under
-      // Deno.serve: 64 refused 19 MB uploads took the service from 326 to 588 MiB; 369 with this). The server
-      // throws the rest of the body away as it arrives before it closes, so the client still reads the answer.
-      response.headers.set("connection", "close");
-    }
-    if (req.method === "HEAD") response = new Response(null, response);
-    response.headers.set("x-request-id", id);
-    if (known?.route === "/score") response.headers.set("cache-control", "no-store"); // health data
+    const response = _finishResponse(req, answer.response, id, known);
+    const { code, error } = answer;
     const seconds = (performance.now() - started) / 1000;
     metrics.observe(known?.route ?? "other", response.status, seconds, code);
     log({
@@ -408,14 +178,64 @@ export function createScoringHandler(
     return response;
   };
   return Object.defineProperties(handler, {
-    open: { get: () => open },
-    drain: {
-      value: () => {
-        draining = true;
-        if (open === 0) return Promise.resolve();
-        idle ??= Promise.withResolvers<void>();
-        return idle.promise;
-      },
-    },
+    open: { get: () => state.open },
+    drain: { value: () => state.drain() },
   }) as ScoringHandler;
+}
+
+/** The limits of `options`, defaults filled in. @throws {RangeError} for invalid ones. */
+function _checkLimits(options: ScoringHandlerOptions): _Limits & { maxInflightBytes: number } {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const maxBodyBytes = options.maxBodyBytes ?? 20 * 1048576;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new RangeError(`createScoringHandler: timeoutMs must be > 0, got ${timeoutMs}`);
+  }
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
+    throw new RangeError(`createScoringHandler: maxBodyBytes must be an integer >= 1, got ${maxBodyBytes}`);
+  }
+  const maxInflightBytes = options.maxInflightBytes ?? Math.max(64 * 1048576, 2 * maxBodyBytes);
+  if (!(maxInflightBytes >= maxBodyBytes)) {
+    throw new RangeError(
+      `createScoringHandler: maxInflightBytes (${maxInflightBytes}) must be at least maxBodyBytes ` +
+        `(${maxBodyBytes}), or a body at the limit could never be admitted`,
+    );
+  }
+  return {
+    timeoutMs,
+    maxBodyBytes,
+    maxInflightBytes,
+    heatmapMaxSize: options.heatmapMaxSize,
+    maxDecodedBytes: options.maxDecodedBytes,
+    openMetrics: options.openMetrics ?? false,
+  };
+}
+
+/**
+ * A thrown error as its answer: a {@linkcode ScoreHttpError} as its error document; anything else as a generic
+ * 500 naming the request, its details (secrets redacted) for the log only.
+ */
+function _errorResponse(e: unknown, id: string): { response: Response; code: string; error?: string } {
+  if (e instanceof ScoreHttpError) return { response: _json(e.status, e.toJSON(), e.headers), code: e.code };
+  return {
+    response: _json(500, {
+      error: { status: 500, code: "internal", message: `Internal error (request ${id})` },
+    }),
+    code: "internal",
+    error: redactSecrets(`${(e as Error)?.name ?? "Error"}: ${(e as Error)?.message ?? e}`).slice(0, 500),
+  };
+}
+
+/** The headers every answer gets: the request id, `no-store` on scores, and `Connection: close` when unread. */
+function _finishResponse(req: Request, response: Response, id: string, known: _Route | undefined): Response {
+  if (req.body && !req.bodyUsed) {
+    // Answered without reading the body (refused before admission: 401, 413, 415, 503 busy): close the
+    // connection rather than keep it for a next request behind an upload nobody wants (measured under
+    // Deno.serve: 64 refused 19 MB uploads took the service from 326 to 588 MiB; 369 with this). The server
+    // throws the rest of the body away as it arrives before it closes, so the client still reads the answer.
+    response.headers.set("connection", "close");
+  }
+  if (req.method === "HEAD") response = new Response(null, response);
+  response.headers.set("x-request-id", id);
+  if (known?.route === "/score") response.headers.set("cache-control", "no-store"); // health data
+  return response;
 }
