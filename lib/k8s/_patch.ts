@@ -1,17 +1,14 @@
 /**
  * The two patch kinds of our kustomizations: strategic merge (for the cases in `k8s/`: maps merge, lists of
  * named items merge by `name` — containers, ports, env, volumes —, `volumeMounts` by `mountPath`, `null`
- * deletes a key, `$patch: delete` deletes a list item) and JSON 6902 (`add`, `replace`, `remove`).
+ * deletes a key, `$patch: delete` deletes a list item) and JSON 6902 (RFC 6902 through `npm:fast-json-patch`).
  *
  * @module
  */
+import jsonPatch, { type Operation } from "fast-json-patch"; // CommonJS: its named exports are not detected
 
-/** One JSON 6902 operation. */
-export interface JsonPatchOperation {
-  op: "add" | "replace" | "remove";
-  path: string;
-  value?: unknown;
-}
+/** One RFC 6902 operation (`add`, `remove`, `replace`, `move`, `copy`, `test`). */
+export type JsonPatchOperation = Operation;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -59,14 +56,11 @@ export function strategicMerge(base: unknown, patch: unknown): unknown {
   return structuredClone(patch);
 }
 
-function unescape(token: string): string {
-  return token.replace(/~1/g, "/").replace(/~0/g, "~");
-}
-
 /**
  * Applies JSON 6902 operations, returning a new object.
  *
- * @throws {RangeError} When a path does not exist (for `replace`/`remove`, or the parent for `add`).
+ * @throws {RangeError} When a path does not exist (for `replace`/`remove`, or the parent for `add`), or an
+ * operation is malformed or its `test` fails.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -76,35 +70,25 @@ function unescape(token: string): string {
  * ]);
  * assert.deepEqual(out, { spec: { ports: [{ port: 8080 }], type: "LoadBalancer" } });
  * assert.throws(() => applyJsonPatch({}, [{ op: "remove", path: "/x/y" }]), /"\/x\/y" does not exist/);
+ * assert.throws(() => applyJsonPatch({ a: 1 }, [{ op: "test", path: "/a", value: 2 }]), /is invalid: Test operation failed/);
  * ```
  */
 export function applyJsonPatch<T>(target: T, ops: readonly JsonPatchOperation[]): T {
-  const out = structuredClone(target) as unknown;
-  for (const op of ops) {
-    if (!["add", "replace", "remove"].includes(op.op) || typeof op.path !== "string") {
-      throw new RangeError(`JSON patch operation ${JSON.stringify(op)} is not add, replace or remove`);
-    }
-    const tokens = op.path.split("/").slice(1).map(unescape);
-    const last = tokens.pop();
-    let parent: unknown = out;
-    for (const t of tokens) {
-      parent = Array.isArray(parent) ? parent[Number(t)] : isObject(parent) ? parent[t] : undefined;
-    }
-    const missing = () => new RangeError(`JSON patch ${op.op} "${op.path}" does not exist`);
-    if (last === undefined || (!Array.isArray(parent) && !isObject(parent))) throw missing();
-    if (Array.isArray(parent)) {
-      const i = last === "-" ? parent.length : Number(last);
-      if (!Number.isInteger(i) || i < 0 || i > parent.length || (op.op !== "add" && i >= parent.length)) {
-        throw missing();
-      }
-      if (op.op === "add") parent.splice(i, 0, structuredClone(op.value));
-      else if (op.op === "replace") parent[i] = structuredClone(op.value);
-      else parent.splice(i, 1);
-    } else {
-      if (op.op !== "add" && !(last in parent)) throw missing();
-      if (op.op === "remove") delete parent[last];
-      else parent[last] = structuredClone(op.value);
-    }
+  try {
+    return jsonPatch.applyPatch(structuredClone(target), [...ops], true, true).newDocument;
+  } catch (e) {
+    if (!(e instanceof jsonPatch.JsonPatchError)) throw e;
+    const op = e.operation as { op?: string; path?: string } | undefined;
+    const missing = [
+      "OPERATION_PATH_UNRESOLVABLE",
+      "OPERATION_PATH_CANNOT_ADD",
+      "OPERATION_VALUE_OUT_OF_BOUNDS",
+    ];
+    throw new RangeError(
+      missing.includes(e.name)
+        ? `JSON patch ${op?.op} "${op?.path}" does not exist`
+        : `JSON patch operation ${JSON.stringify(op)} is invalid: ${e.message.split("\n")[0]}`,
+      { cause: e },
+    );
   }
-  return out as T;
 }
