@@ -18,6 +18,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
+import { JUPYTER_DISPLAY } from "./display.ts";
 
 const REDACTED = "***";
 const knownSecrets = new Set<string>();
@@ -59,7 +60,7 @@ export class Secret {
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return REDACTED;
   }
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
+  [JUPYTER_DISPLAY](): Record<string, string> {
     return { "text/plain": REDACTED };
   }
 }

@@ -99,8 +99,9 @@ export interface HtmlTableOptions {
 }
 
 /**
- * An HTML table: a header row of `head` and one row per entry of `rows`. String cells are escaped `<td>`s;
- * a {@linkcode TableCell} sets its own tag, style or raw HTML; a {@linkcode TableRow} styles its row.
+ * An HTML table: a header row of `head` (none when empty) and one row per entry of `rows`. String cells are
+ * escaped `<td>`s; a {@linkcode TableCell} sets its own tag, style or raw HTML; a {@linkcode TableRow} styles
+ * its row.
  *
  * @example
  * ```ts
@@ -136,9 +137,12 @@ export function htmlTable(
     return `<tr${attr("style", style)}>${cells.map(cell).join("")}</tr>`;
   });
   const caption = options.caption === undefined ? "" : `<caption>${escapeHtml(options.caption)}</caption>`;
-  return `<table${attr("class", options.className)}><thead><tr>${
-    head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")
-  }</tr></thead><tbody>${body.join("")}</tbody>${caption}</table>`;
+  const thead = head.length
+    ? `<thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>`
+    : "";
+  return `<table${attr("class", options.className)}>${thead}<tbody>${
+    body.join("")
+  }</tbody>${caption}</table>`;
 }
 
 /**
@@ -184,7 +188,8 @@ export interface SvgOpenOptions {
  * import assert from "node:assert/strict";
  * assert.equal(
  *   svgOpen(40, 20),
- *   '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20" font-family="sans-serif" font-size="11">',
+ *   '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" viewBox="0 0 40 20" ' +
+ *     'font-family="sans-serif" font-size="11">',
  * );
  * assert.equal(svgOpen(40, 20, { viewBox: false, fontSize: 12 }).includes("viewBox"), false);
  * ```

@@ -53,13 +53,14 @@ Deno.test("htmlTable escapes head, string cells, text cells and the caption, but
   );
 });
 
-Deno.test("htmlTable: cellStyle styles string cells only; empty tables keep their header", () => {
+Deno.test("htmlTable: cellStyle styles string cells only; an empty body keeps its header, an empty header goes", () => {
   assert.equal(
     htmlTable(["a", "b"], [[{ text: "x" }, "1"]], { cellStyle: "text-align:right", className: "k" }),
     '<table class="k"><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>x</td>' +
       '<td style="text-align:right">1</td></tr></tbody></table>',
   );
   assert.equal(htmlTable(["a"], []), "<table><thead><tr><th>a</th></tr></thead><tbody></tbody></table>");
+  assert.equal(htmlTable([], [["x"]]), "<table><tbody><tr><td>x</td></tr></tbody></table>");
 });
 
 Deno.test("svgOpen: the view box is optional, the font escaped", () => {

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { escapeHtml } from "./display.ts";
 
 /** Where a {@linkcode Progress} draws. */
 export type ProgressMode = "tty" | "lines" | "jupyter" | "none";
@@ -279,8 +280,4 @@ export class Progress {
       broadcastDisplay(type, content);
     }
   }
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 }

@@ -7,15 +7,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { EvaluationJson } from "./evaluate.ts";
-import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY, svgOpen, textTable } from "../display.ts";
 import { type RocCurve, rocSvg, thinCurve } from "./roc.ts";
 
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? "—" : v.toFixed(3));
 const fmtCi = (ci: [number, number] | null) => (ci ? `${ci[0].toFixed(3)}–${ci[1].toFixed(3)}` : "—");
-
-function _escape(text: string): string {
-  return text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]!);
-}
 
 /** A chart that renders itself in Jupyter: Vega-Lite where the front end can, SVG otherwise. */
 export interface VegaChart {
@@ -32,7 +28,7 @@ export interface VegaChart {
  * ```ts
  * import assert from "node:assert/strict";
  * import { evaluateScores } from "./evaluate.ts";
- * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+ * import { JUPYTER_DISPLAY } from "../display.ts";
  * const r = evaluateScores([0.9, 0.1, 0.2, 0.8], [1, 0, 0, 1], ["Mass"], { bootstrap: 0 });
  * assert.match(r.formatTable(), /Mass\s+1\.000/);
  * const bundle = r[JUPYTER_DISPLAY]();
@@ -89,17 +85,13 @@ export class EvaluationReport {
       ...this.#rows().map((r) => [r.name, ...r.cells]),
       ["mean", ...this.#meanCells()],
     ];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
     const j = this.json;
     return [
       `model ${j.model.version} (${j.model.engine}) on ${j.partition}: ${j.images} images` +
       (j.bootstrap.resamples
         ? `, ${j.bootstrap.resamples} bootstrap resamples (seed ${j.bootstrap.seed})`
         : ""),
-      line(header),
-      ...rows.slice(0, -1).map(line),
-      line(rows.at(-1)!),
+      textTable([header, ...rows]),
       ...j.references.map((r) => `${r.name}: ${r.source}${r.note ? ` (${r.note})` : ""}`),
     ].join("\n");
   }
@@ -128,7 +120,7 @@ export class EvaluationReport {
       })),
     ];
     const parts = [
-      `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+      svgOpen(width, height),
       `<rect width="${width}" height="${height}" fill="white"/>`,
       `<text x="${left}" y="16" font-size="13" font-weight="bold">AUROC per finding</text>`,
     ];
@@ -140,7 +132,7 @@ export class EvaluationReport {
     }
     names.forEach((name, i) => {
       const y = top + i * row + row / 2;
-      parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${_escape(name)}</text>`);
+      parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${escapeHtml(name)}</text>`);
       const ci = this.json.classes[name].ci;
       if (ci) {
         parts.push(
@@ -158,7 +150,7 @@ export class EvaluationReport {
       const lx = left + i * 100, ly = top + names.length * row + 34;
       parts.push(
         `<circle cx="${lx}" cy="${ly}" r="4" fill="${s.color}"/>`,
-        `<text x="${lx + 8}" y="${ly + 4}">${_escape(s.name)}</text>`,
+        `<text x="${lx + 8}" y="${ly + 4}">${escapeHtml(s.name)}</text>`,
       );
     });
     parts.push("</svg>");
@@ -173,7 +165,7 @@ export class EvaluationReport {
    * ```ts
    * import assert from "node:assert/strict";
    * import { evaluateScores } from "./evaluate.ts";
-   * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+   * import { JUPYTER_DISPLAY } from "../display.ts";
    * const r = evaluateScores([0.9, 0.1, 0.2, 0.8], [1, 0, 0, 1], ["Mass"], { bootstrap: 0 });
    * const bundle = r.rocChart()[JUPYTER_DISPLAY]();
    * assert.ok(bundle["application/vnd.vegalite.v5+json"]);
@@ -215,21 +207,23 @@ export class EvaluationReport {
 
   /** The HTML table (with the references' sources). */
   htmlTable(): string {
-    const th = ["finding", ...this.#header()].map((h) => `<th>${_escape(h)}</th>`).join("");
-    const tr = (name: string, cells: string[], bold = false) =>
-      `<tr${bold ? ' style="font-weight:bold"' : ""}><td>${_escape(name)}</td>${
-        cells.map((c) => `<td style="text-align:right">${_escape(c)}</td>`).join("")
-      }</tr>`;
+    const rows = [
+      ...this.#rows().map((r) => [{ text: r.name }, ...r.cells]),
+      { cells: [{ text: "mean" }, ...this.#meanCells()], style: "font-weight:bold" },
+    ];
     const j = this.json;
     const sources = j.references.map((r) =>
-      `${_escape(r.name)}: ${_escape(r.source)}${r.note ? ` (${_escape(r.note)})` : ""}`
+      `${escapeHtml(r.name)}: ${escapeHtml(r.source)}${r.note ? ` (${escapeHtml(r.note)})` : ""}`
     )
       .join("<br>");
-    return `<p>Model <code>${_escape(j.model.version)}</code> (${_escape(j.model.engine)}) on <b>${
-      _escape(j.partition)
-    }</b>: ${j.images} images.</p><table class="cxr-eval"><thead><tr>${th}</tr></thead><tbody>${
-      this.#rows().map((r) => tr(r.name, r.cells)).join("")
-    }${tr("mean", this.#meanCells(), true)}</tbody></table><p style="font-size:smaller">${sources}</p>`;
+    return `<p>Model <code>${escapeHtml(j.model.version)}</code> (${escapeHtml(j.model.engine)}) on <b>${
+      escapeHtml(j.partition)
+    }</b>: ${j.images} images.</p>${
+      htmlTable(["finding", ...this.#header()], rows, {
+        className: "cxr-eval",
+        cellStyle: "text-align:right",
+      })
+    }<p style="font-size:smaller">${sources}</p>`;
   }
 
   /** Jupyter display: the HTML table and both SVG charts, plus the text table. */

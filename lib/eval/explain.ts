@@ -8,7 +8,8 @@
 import { basename, join } from "node:path";
 import { decodeImage } from "../images/mod.ts";
 import type { Predictor, tfl } from "../model/mod.ts";
-import { type BoundingBox, JUPYTER_DISPLAY } from "../nih/mod.ts";
+import { base64, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
+import type { BoundingBox } from "../nih/mod.ts";
 import { gradCam } from "./gradcam.ts";
 import {
   camForClass,
@@ -90,7 +91,7 @@ export class Explanation {
   [JUPYTER_DISPLAY](): Record<string, string> {
     const caption = `${this.title}: ${this.className} ${this.probability.toFixed(3)} (${this.method})`;
     return {
-      "image/png": btoa(Array.from(this.png, (b) => String.fromCharCode(b)).join("")),
+      "image/png": base64(this.png),
       "text/plain": caption,
     };
   }
@@ -201,12 +202,10 @@ export class LocalizationReport {
     const rows = Object.entries(t.perFinding).map((
       [f, r],
     ) => [f, String(r.boxes), ...r.accuracy.map((a) => a.toFixed(2)), r.peakInside.toFixed(2)]);
-    const html =
-      `<table class="cxr-localization"><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead>` +
-      `<tbody>${
-        rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")
-      }</tbody></table>`;
-    return { "text/html": html, "text/plain": [head, ...rows].map((r) => r.join("\t")).join("\n") };
+    return {
+      "text/html": htmlTable(head, rows, { className: "cxr-localization" }),
+      "text/plain": [head, ...rows].map((r) => r.join("\t")).join("\n"),
+    };
   }
 }
 

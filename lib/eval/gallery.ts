@@ -6,7 +6,8 @@
  */
 import { join } from "node:path";
 import sharp from "sharp";
-import { type BoundingBox, JUPYTER_DISPLAY } from "../nih/mod.ts";
+import { base64, escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
+import type { BoundingBox } from "../nih/mod.ts";
 import type { Predictor } from "../model/mod.ts";
 import { explainImage, type ExplainOptions } from "./explain.ts";
 import { readGreyImage, renderHeatmapPng } from "./heatmap.ts";
@@ -35,8 +36,6 @@ export interface HeatmapGalleryOptions extends Pick<ExplainOptions, "method" | "
   thumb?: number;
 }
 
-const b64 = (bytes: Uint8Array) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
-
 /** The gallery; in Jupyter an HTML table of thumbnails. */
 export class HeatmapGallery {
   /** The rows. */
@@ -46,14 +45,16 @@ export class HeatmapGallery {
   }
   /** Jupyter: HTML with the thumbnails inline. */
   [JUPYTER_DISPLAY](): Record<string, string> {
-    const rows = this.items.map((it) =>
-      `<tr><td>${it.image}<br>${it.finding} ${it.probability.toFixed(3)}</td>` +
-      `<td><img alt="heatmap" src="data:image/png;base64,${b64(it.plain)}"></td>` +
-      `<td><img alt="heatmap with NIH boxes" src="data:image/png;base64,${b64(it.boxed)}"></td></tr>`
-    );
+    const img = (alt: string, png: Uint8Array) => ({
+      html: `<img alt="${alt}" src="data:image/png;base64,${base64(png)}">`,
+    });
+    const rows = this.items.map((it) => [
+      { html: `${escapeHtml(it.image)}<br>${escapeHtml(it.finding)} ${it.probability.toFixed(3)}` },
+      img("heatmap", it.plain),
+      img("heatmap with NIH boxes", it.boxed),
+    ]);
     return {
-      "text/html": `<table class="cxr-heatmaps"><thead><tr><th>image</th><th>heatmap</th>` +
-        `<th>with NIH boxes</th></tr></thead><tbody>${rows.join("")}</tbody></table>`,
+      "text/html": htmlTable(["image", "heatmap", "with NIH boxes"], rows, { className: "cxr-heatmaps" }),
       "text/plain": this.items.map((it) => `${it.image} ${it.finding} ${it.probability.toFixed(3)}`).join(
         "\n",
       ),

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { escapeHtml, svgOpen } from "../display.ts";
 
 /** One ROC curve: false and true positive rates from (0, 0) to (1, 1). */
 export interface RocCurve {
@@ -99,10 +100,6 @@ const PALETTE = [
   "#843c39",
 ];
 
-function _escape(text: string): string {
-  return text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch]!);
-}
-
 /**
  * An SVG chart of ROC curves with the chance diagonal and a legend (`name (AUROC)`).
  *
@@ -123,9 +120,9 @@ export function rocSvg(curves: Record<string, RocCurve>, options: RocSvgOptions 
   const x = (v: number) => (left + v * size).toFixed(1);
   const y = (v: number) => (top + (1 - v) * size).toFixed(1);
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    svgOpen(width, height),
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${left}" y="18" font-size="13" font-weight="bold">${_escape(options.title ?? "ROC")}</text>`,
+    `<text x="${left}" y="18" font-size="13" font-weight="bold">${escapeHtml(options.title ?? "ROC")}</text>`,
     `<rect x="${left}" y="${top}" width="${size}" height="${size}" fill="none" stroke="#444"/>`,
     `<line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" stroke="#aaa" stroke-dasharray="4 3"/>`,
   ];
@@ -149,7 +146,7 @@ export function rocSvg(curves: Record<string, RocCurve>, options: RocSvgOptions 
       `<line x1="${left + size + 16}" y1="${ly}" x2="${
         left + size + 36
       }" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${left + size + 40}" y="${ly + 4}">${_escape(label)}</text>`,
+      `<text x="${left + size + 40}" y="${ly + 4}">${escapeHtml(label)}</text>`,
     );
   });
   parts.push("</svg>");

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY, textTable } from "../display.ts";
 
 /**
  * The backends, best first; `auto` picks the first one that loads (a software WebGPU adapter counts after
@@ -102,10 +103,6 @@ export function bestBackend(
 
 const COLOURS: Record<BackendUsability, string> = { yes: "#1a7f37", slow: "#9a6700", no: "#cf222e" };
 
-function _escape(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-}
-
 /**
  * The backends tried and the one in use. Prints as a small table (backend, usable, why or why not), with the
  * full errors under it when `verbose`; renders in Jupyter as an HTML table whose full errors sit in collapsed
@@ -157,8 +154,7 @@ export class BackendReport {
       ["  backend", "usable", "why (not)"],
       ...this.tried.map((a) => [`${a.name === this.best ? "*" : " "} ${a.name}`, a.usable, a.reason]),
     ];
-    const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i].length)));
-    const lines = rows.map((r) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2]}`);
+    const lines = [textTable(rows)];
     const withDetails = this.tried.filter((a) => a.details);
     lines.push(this.best ? `* in use: ${this.best}` : "no backend could be loaded");
     if (options.verbose) {
@@ -173,19 +169,20 @@ export class BackendReport {
 
   /** An HTML table; each full error sits in a collapsed `<details>` under its short reason. */
   toHtml(): string {
-    const rows = this.tried.map((a) => {
-      const why = a.details
-        ? `<details><summary>${_escape(a.reason)}</summary><pre style="white-space:pre-wrap">${
-          _escape(a.details)
-        }</pre></details>`
-        : _escape(a.reason);
-      const name = a.name === this.best ? `<b>${a.name}</b> (in use)` : a.name;
-      return `<tr><td>${name}</td><td style="color:${COLOURS[a.usable]};font-weight:bold">${a.usable}</td>` +
-        `<td style="text-align:left">${why}</td></tr>`;
-    }).join("");
+    const rows = this.tried.map((a) => [
+      { html: a.name === this.best ? `<b>${a.name}</b> (in use)` : a.name },
+      { text: a.usable, style: `color:${COLOURS[a.usable]};font-weight:bold` },
+      {
+        html: a.details
+          ? `<details><summary>${escapeHtml(a.reason)}</summary><pre style="white-space:pre-wrap">${
+            escapeHtml(a.details)
+          }</pre></details>`
+          : escapeHtml(a.reason),
+        style: "text-align:left",
+      },
+    ]);
     const caption = this.best ? `backend in use: ${this.best}` : "no backend could be loaded";
-    return `<table><thead><tr><th>backend</th><th>usable</th><th>why (not)</th></tr></thead>` +
-      `<tbody>${rows}</tbody><caption>${caption}</caption></table>`;
+    return htmlTable(["backend", "usable", "why (not)"], rows, { caption });
   }
 
   /** `{ best, reason, tried }`. */
@@ -199,7 +196,7 @@ export class BackendReport {
   }
 
   /** The HTML table, with the text table as the plain fallback. */
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
+  [JUPYTER_DISPLAY](): Record<string, string> {
     return { "text/html": this.toHtml(), "text/plain": this.toText() };
   }
 }

@@ -6,6 +6,7 @@
  */
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { JUPYTER_DISPLAY } from "../display.ts";
 import { type BundleMetadata, parseBundleMetadata } from "./bundle_format.ts";
 import { METADATA_JSON, readBundleMetadata } from "./bundle.ts";
 import { MODEL_CARD_MD, modelCard } from "./model_card.ts";
@@ -122,9 +123,9 @@ export async function updateBundleMetadata(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { JUPYTER_DISPLAY } from "../display.ts";
  * const card = new ModelCard("# Model card: v1\n", null);
- * const display = (card as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")];
- * assert.deepEqual(display.call(card), { "text/markdown": "# Model card: v1\n" });
+ * assert.deepEqual(card[JUPYTER_DISPLAY](), { "text/markdown": "# Model card: v1\n" });
  * assert.equal(String(card), "# Model card: v1\n");
  * ```
  */
@@ -142,7 +143,7 @@ export class ModelCard {
     return this.text;
   }
   /** Jupyter's MIME bundle: the card as Markdown. */
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
+  [JUPYTER_DISPLAY](): Record<string, string> {
     return { "text/markdown": this.text };
   }
 }

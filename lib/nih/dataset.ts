@@ -8,12 +8,12 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import { formatAmount, Progress } from "../progress.ts";
 import { readBoundingBoxes } from "./bbox.ts";
 import { readBlacklist } from "./blacklist.ts";
 import { type EntryTable, readEntries } from "./entries.ts";
 import { fetchArchives, type FetchOptions, type FetchSummary } from "./fetch.ts";
-import { JUPYTER_DISPLAY } from "./labels.ts";
 import { officialSplit, readSplitList, seedSplit, type SplitResult } from "./split.ts";
 import {
   type Partition,
@@ -298,16 +298,13 @@ export class SplitSummary {
   /** The MIME bundle Deno's Jupyter kernel shows: partitions with images and patients, file, digest, warnings. */
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     const j = this.toJSON();
-    const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
     const head = `${j.method} split, seed ${j.seed}, written to ${j.file} (digest ${j.digest.slice(0, 12)}…)`;
-    const rows = PARTITIONS.map((p) =>
-      `<tr><th>${p}</th><td>${j.images[p]}</td><td>${j.patients[p]}</td></tr>`
-    );
-    const warn = j.warnings.map((w) => `<li>${esc(w)}</li>`).join("");
+    const rows = PARTITIONS.map((p) => [{ text: p, th: true }, String(j.images[p]), String(j.patients[p])]);
+    const warn = j.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join("");
     return {
-      "text/html":
-        `<p>${esc(head)}</p><table><thead><tr><th>partition</th><th>images</th><th>patients</th></tr>` +
-        `</thead><tbody>${rows.join("")}</tbody></table>${warn ? `<ul>${warn}</ul>` : ""}`,
+      "text/html": `<p>${escapeHtml(head)}</p>${htmlTable(["partition", "images", "patients"], rows)}${
+        warn ? `<ul>${warn}</ul>` : ""
+      }`,
       "text/plain": [
         head,
         ...PARTITIONS.map((p) =>

@@ -5,7 +5,7 @@ import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { md5, sampleArchive, samplePngs, startArchiveServer } from "../../tests/_archive_server.ts";
 import { DatasetNotFoundError, ensureDataset, listDataset, prepareSplit } from "./dataset.ts";
 import { readEntries } from "./entries.ts";
-import { JUPYTER_DISPLAY } from "./labels.ts";
+import { JUPYTER_DISPLAY } from "../display.ts";
 import { readSplit } from "./split_file.ts";
 
 const ENTRIES = readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz"));

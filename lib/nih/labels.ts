@@ -6,12 +6,7 @@
  */
 import { type Finding, FINDINGS, NO_FINDING } from "./classes.ts";
 import { type Partition, PARTITIONS, type Split, SplitError } from "./split.ts";
-
-/**
- * The key under which Deno's Jupyter kernel looks for a MIME bundle (`Symbol.for("Jupyter.display")`), typed
- * so that `stats[JUPYTER_DISPLAY]()` type-checks.
- */
-export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display") as typeof JUPYTER_DISPLAY;
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY, svgOpen, textTable } from "../display.ts";
 
 /** A count per finding, plus `No Finding`, in `FINDINGS` order. */
 export type LabelCountMap = Record<Finding | typeof NO_FINDING, number>;
@@ -49,10 +44,6 @@ function count(entries: Iterable<LabeledImage>): LabelCounts {
     [...FINDINGS, NO_FINDING].map((name, i) => [name, hist[i]]),
   ) as LabelCountMap;
   return { images, patients: patients.size, counts };
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
 /**
@@ -118,25 +109,16 @@ export class LabelStatistics implements LabelCounts {
    */
   toText(): string {
     const rows = this.#rows();
-    const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
-    return rows.map((r) =>
-      r.map((v, j) => j === 0 ? v.padEnd(widths[j]) : v.padStart(widths[j])).join("  ").trimEnd()
-    )
-      .join("\n");
+    return textTable(rows, { align: rows[0].map((_, j) => j === 0 ? "left" : "right") });
   }
 
   /** An HTML table followed by the SVG bar chart of the overall counts. */
   toHtml(): string {
     const [head, ...body] = this.#rows();
-    const th = head.map((h) => `<th>${escapeHtml(h)}</th>`).join("");
-    const trs = body.map((r) =>
-      `<tr><th style="text-align:left">${escapeHtml(r[0])}</th>${
-        r.slice(1).map((v) => `<td style="text-align:right">${escapeHtml(v)}</td>`).join("")
-      }</tr>`
-    );
-    return `<table><thead><tr>${th}</tr></thead><tbody>${trs.join("")}</tbody></table>\n${
-      labelChartSvg(this.counts)
-    }`;
+    const trs = body.map((
+      [name, ...values],
+    ) => [{ text: name, th: true, style: "text-align:left" }, ...values]);
+    return `${htmlTable(head, trs, { cellStyle: "text-align:right" })}\n${labelChartSvg(this.counts)}`;
   }
 
   /**
@@ -145,9 +127,9 @@ export class LabelStatistics implements LabelCounts {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
+   * import { JUPYTER_DISPLAY } from "../display.ts";
    * const s = labelStatistics([{ image: "00000001_000.png", patientId: 1, labels: new Array(14).fill(0) }]);
    * const bundle = s[JUPYTER_DISPLAY]();
-   * assert.equal(JUPYTER_DISPLAY, Symbol.for("Jupyter.display"));
    * assert.match(bundle["text/html"], /<table>.*No Finding/s);
    * assert.match(bundle["text/plain"], /images\s+1/);
    * ```
@@ -234,8 +216,7 @@ export function labelChartSvg(counts: Record<string, number>, options: LabelChar
   const plot = Math.max(10, width - label - valueRoom);
   const height = top + items.length * (bar + 4) + 8;
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
-    `font-family="sans-serif" font-size="12">`,
+    svgOpen(width, height, { fontSize: 12 }),
     `<text x="${label}" y="18" font-weight="bold">${escapeHtml(title)}</text>`,
   ];
   items.forEach(([name, n], i) => {

@@ -10,7 +10,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { type Finding, FINDINGS, NO_FINDING } from "./classes.ts";
-import { JUPYTER_DISPLAY } from "./labels.ts";
+import { escapeHtml, JUPYTER_DISPLAY, svgOpen } from "../display.ts";
 import { MersenneTwister } from "./mt19937.ts";
 
 /** What {@linkcode sampleGrid} needs of an entry. */
@@ -164,10 +164,6 @@ const FONT = 12;
 const LINE = 15;
 const CAPTION_LINES = 3;
 
-function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /** Wraps `words` into at most `lines` lines of `width` characters, the last one cut with an ellipsis. */
 function wrap(text: string, width: number, lines: number): string[] {
   const out: string[] = [];
@@ -197,12 +193,11 @@ function textSvg(
 ): Buffer {
   const texts = lines.map((l, i) =>
     `<text x="4" y="${(i + 1) * LINE - 2}" fill="${i === 0 && dimFirst ? "#a0a0a0" : "#ffffff"}">${
-      escapeXml(l)
+      escapeHtml(l)
     }</text>`
   );
   return Buffer.from(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
-      `font-family="DejaVu Sans, Arial, sans-serif" font-size="${FONT}">` +
+    svgOpen(width, height, { viewBox: false, fontFamily: "DejaVu Sans, Arial, sans-serif", fontSize: FONT }) +
       (background ? `<rect width="100%" height="100%" fill="${background}"/>` : "") +
       `${texts.join("")}</svg>`,
   );

@@ -5,7 +5,7 @@ import sharp from "sharp";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { FINDINGS } from "./classes.ts";
 import { readEntries } from "./entries.ts";
-import { JUPYTER_DISPLAY } from "./labels.ts";
+import { JUPYTER_DISPLAY } from "../display.ts";
 import { NoSamplesError, pickSamples, sampleGrid } from "./sample_grid.ts";
 
 const ENTRIES = readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz")).entries;

@@ -10,6 +10,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
+import { withDisplay } from "../display.ts";
 import { _geometry, _render } from "./_synth_draw.ts";
 import { _bboxCsv, _dataEntryCsv, _plan, _splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING } from "./classes.ts";
@@ -257,8 +258,7 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
     skipped,
   };
   // Renders as a table in Deno's Jupyter kernel; not enumerable, so JSON and comparisons ignore it.
-  Object.defineProperty(summary, Symbol.for("Jupyter.display"), { value: () => displayBundle(summary) });
-  return summary;
+  return withDisplay(summary, () => displayBundle(summary));
 }
 
 function displayBundle(s: SynthSummary): Record<string, string> {

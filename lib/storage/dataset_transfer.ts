@@ -10,7 +10,8 @@ import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Settings } from "../config.ts";
 import { formatAmount, Progress } from "../progress.ts";
-import { JUPYTER_DISPLAY, listDataset } from "../nih/mod.ts";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY, textTable } from "../display.ts";
+import { listDataset } from "../nih/mod.ts";
 import type { BlobStore } from "./blob_store.ts";
 import {
   downloadPrefix,
@@ -115,23 +116,20 @@ export class DatasetTransferSummary {
 
   /** The MIME bundle Deno's Jupyter kernel shows: a table per container, then the failures. */
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
-    const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
     const head = `${this.direction === "upload" ? "Uploaded to" : "Downloaded from"} ${this.endpoint}`;
-    const [th, ...body] = this.#table();
+    const table = this.#table();
     const failures = this.rows.flatMap((r) => r.failures).slice(0, 20);
-    const html =
-      `<p>${esc(head)}</p><table><thead><tr>${th.map((h) => `<th>${h}</th>`).join("")}</tr></thead>` +
-      `<tbody>${
-        body.map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join("")}</tr>`).join("")
-      }</tbody></table>` +
+    const html = `<p>${escapeHtml(head)}</p>${htmlTable(table[0]!, table.slice(1))}` +
       (failures.length
-        ? `<ul>${failures.map((f) => `<li>${esc(f.name)}: ${esc(f.reason)}</li>`).join("")}</ul>`
+        ? `<ul>${
+          failures.map((f) => `<li>${escapeHtml(f.name)}: ${escapeHtml(f.reason)}</li>`).join("")
+        }</ul>`
         : "");
-    const widths = th.map((_, j) => Math.max(...[th, ...body].map((r) => r[j].length)));
-    const text = [th, ...body].map((r) => r.map((v, j) => v.padEnd(widths[j])).join("  ").trimEnd());
     return {
       "text/html": html,
-      "text/plain": [head, ...text, ...failures.map((f) => `failed: ${f.name}: ${f.reason}`)].join("\n"),
+      "text/plain": [head, textTable(table), ...failures.map((f) => `failed: ${f.name}: ${f.reason}`)].join(
+        "\n",
+      ),
     };
   }
 }

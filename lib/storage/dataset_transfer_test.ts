@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { loadSettings } from "../config.ts";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+import { JUPYTER_DISPLAY } from "../display.ts";
 import { AZURITE_ACCOUNT_KEY } from "./azurite.ts";
 import { connectStorage } from "./connect.ts";
 import { ContainerNotFoundError } from "./errors.ts";

@@ -6,7 +6,7 @@
  */
 import { rename, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
-import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+import { htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "../display.ts";
 import { broadcastDisplay, inJupyter, Progress } from "../progress.ts";
 import type { TrainEvent } from "./events.ts";
 
@@ -114,7 +114,7 @@ export function lossChartSvg(
           "",
         );
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`,
+    svgOpen(w, h, { viewBox: false }),
     `<text x="${left}" y="15" font-size="13">Loss per epoch</text>`,
     `<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`,
     `<text x="${left - 4}" y="${top + 4}" text-anchor="end">${maxLoss.toFixed(3)}</text>`,
@@ -146,7 +146,7 @@ export function lossChartSvg(
  * ```ts
  * import assert from "node:assert/strict";
  * const r = { epoch: 1, loss: 0.5, val_loss: 0.4, val_auroc: {}, mean_auroc: 0.7, lr: 1e-3, seconds: 2, "images/s": 8 };
- * import { JUPYTER_DISPLAY } from "../nih/mod.ts";
+ * import { htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "../display.ts";
  * const h = new TrainingHistory([r]);
  * const shown = h[JUPYTER_DISPLAY]();
  * assert.match(shown["text/html"], /<table>.*0\.7000/s);
@@ -171,10 +171,10 @@ export class TrainingHistory {
       r.seconds.toFixed(1),
       r["images/s"].toFixed(1),
     ]);
-    const html = `<table><thead><tr>${head.map((c) => `<th>${c}</th>`).join("")}</tr></thead><tbody>` +
-      rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("") + `</tbody></table>`;
-    const text = [head, ...rows].map((r) => r.join("\t")).join("\n");
-    return { "text/html": html, "text/plain": text };
+    return {
+      "text/html": htmlTable(head, rows),
+      "text/plain": [head, ...rows].map((r) => r.join("\t")).join("\n"),
+    };
   }
 }
 
@@ -314,17 +314,11 @@ export interface AurocTableView {
 export function aurocTable(perClass: Record<string, number | null>): AurocTableView {
   const defined = Object.values(perClass).filter((v): v is number => v !== null);
   const mean = defined.length ? defined.reduce((a, b) => a + b, 0) / defined.length : null;
-  const view: AurocTableView = { perClass: { ...perClass }, mean };
-  Object.defineProperty(view, Symbol.for("Jupyter.display"), {
-    value: () => {
-      const rows = [...Object.entries(perClass), ["mean (defined classes)", mean] as const];
-      const html = `<table><thead><tr><th>finding</th><th>AUROC</th></tr></thead><tbody>` +
-        rows.map(([k, v]) => `<tr><td>${k}</td><td>${fmt(v)}</td></tr>`).join("") + `</tbody></table>`;
-      return {
-        "text/html": html,
-        "text/plain": rows.map(([k, v]) => `${k.padEnd(24)} ${fmt(v)}`).join("\n"),
-      };
-    },
+  return withDisplay({ perClass: { ...perClass }, mean }, () => {
+    const rows = [...Object.entries(perClass), ["mean (defined classes)", mean] as const];
+    return {
+      "text/html": htmlTable(["finding", "AUROC"], rows.map(([k, v]) => [k, fmt(v)])),
+      "text/plain": rows.map(([k, v]) => `${k.padEnd(24)} ${fmt(v)}`).join("\n"),
+    };
   });
-  return view;
 }

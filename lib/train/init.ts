@@ -17,6 +17,7 @@
 import { basename } from "node:path";
 import { md5File } from "../nih/download.ts";
 import { loadSettings } from "../config.ts";
+import { htmlTable, withDisplay } from "../display.ts";
 import {
   BatchNormalization,
   ensureImagenetWeights,
@@ -130,24 +131,22 @@ export interface InitSource {
   status: "downloaded" | "cached" | "local" | "random";
 }
 
-function _sourceDisplay(s: InitSource): Record<string, string> {
-  const rows: [string, string][] = [
+/** The rows every init display starts with: where the weights come from. */
+function _sourceRows(s: InitSource): [string, string][] {
+  return [
     ["source", s.source === "none" ? "none (random weights)" : s.source],
     ["file", s.path ?? "–"],
     ["md5", s.md5 ?? "–"],
     ["from", s.url ?? (s.status === "local" ? "local file" : "–")],
     ["status", s.status],
   ];
-  return _table(rows);
 }
 
+/** A name/value table without a header, as text and HTML. */
 function _table(rows: [string, string][]): Record<string, string> {
-  const esc = (v: string) => v.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   return {
     "text/plain": rows.map(([k, v]) => `${k}: ${v}`).join("\n"),
-    "text/html": `<table><tbody>${
-      rows.map(([k, v]) => `<tr><th style="text-align:left">${k}</th><td>${esc(v)}</td></tr>`).join("")
-    }</tbody></table>`,
+    "text/html": htmlTable([], rows.map(([k, v]) => [{ text: k, th: true, style: "text-align:left" }, v])),
   };
 }
 
@@ -206,8 +205,7 @@ export async function prepareInit(init: InitChoice, options: InitOptions = {}): 
     }
     source = { source: "file", path: init, md5, url: null, status: "local" };
   }
-  Object.defineProperty(source, Symbol.for("Jupyter.display"), { value: () => _sourceDisplay(source) });
-  return source;
+  return withDisplay(source, () => _table(_sourceRows(source)));
 }
 
 /** What {@linkcode initializeWeights} did; renders as a table in Jupyter. */
@@ -220,27 +218,6 @@ export interface InitSummary extends InitSource {
   missing: string[];
   /** Weights in the file the model does not have. */
   unused: string[];
-}
-
-function _display(summary: InitSummary): Record<string, string> {
-  const list = (l: string[]) => l.length ? l.join(", ") : "–";
-  return _table([
-    ["source", summary.source === "none" ? "none (random weights)" : summary.source],
-    ["file", summary.path ?? "–"],
-    ["md5", summary.md5 ?? "–"],
-    ["from", summary.url ?? (summary.status === "local" ? "local file" : "–")],
-    ["status", summary.status],
-    ["weights loaded", String(summary.loaded)],
-    ["fresh (new head)", list(summary.fresh)],
-    ["missing from the file", list(summary.missing)],
-    ["in the file, not in the model", list(summary.unused)],
-  ]);
-}
-
-/** Adds the Jupyter display to a summary without making it an own enumerable (JSON stays clean). */
-function _withDisplay(summary: InitSummary): InitSummary {
-  Object.defineProperty(summary, Symbol.for("Jupyter.display"), { value: () => _display(summary) });
-  return summary;
 }
 
 /**
@@ -276,13 +253,22 @@ export async function initializeWeights(
   } else if (source.source === "file") {
     result = await importKerasWeights(model, source.path!, { allowMissing: true });
   }
-  return _withDisplay({
+  const summary = {
     ...source,
     loaded: result.loaded,
     fresh: result.skipped,
     missing: result.missing,
     unused: result.unused,
-  });
+  };
+  const list = (l: string[]) => l.length ? l.join(", ") : "–";
+  return withDisplay(summary, () =>
+    _table([
+      ..._sourceRows(summary),
+      ["weights loaded", String(summary.loaded)],
+      ["fresh (new head)", list(summary.fresh)],
+      ["missing from the file", list(summary.missing)],
+      ["in the file, not in the model", list(summary.unused)],
+    ]));
 }
 
 /**

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Settings } from "../config.ts";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import type { DoctorCheck } from "./check.ts";
 import { type DoctorEnvironment, systemEnvironment } from "./environment.ts";
 import { checkCuda, checkCudnn, checkGpu } from "./gpu_checks.ts";
@@ -37,10 +38,6 @@ export interface DoctorOptions {
 }
 
 const COLOURS = { ok: "#1a7f37", warn: "#9a6700", fail: "#cf222e" } as const;
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-}
 
 /**
  * The doctor's findings: the checks in a fixed order and a count per status. Prints as a table
@@ -117,7 +114,7 @@ export class DoctorReport {
   advice(): { text: string; [display: symbol]: () => Record<string, string> } {
     const text = this.problems.length === 0 ? "Every check is ok: nothing to do." : this.problems
       .map((c) => `- **${c.title}** (${c.status}): ${c.detail}.${c.fix ? ` ${c.fix}` : ""}`).join("\n");
-    return { text, [Symbol.for("Jupyter.display")]: () => ({ "text/markdown": text, "text/plain": text }) };
+    return { text, [JUPYTER_DISPLAY]: () => ({ "text/markdown": text, "text/plain": text }) };
   }
   /** The table as text. */
   toString(): string {
@@ -125,17 +122,21 @@ export class DoctorReport {
   }
   /** An HTML table with coloured statuses, each check's details collapsed under its finding. */
   toHtml(): string {
-    const rows = this.checks.map((c) =>
-      `<tr><td style="color:${COLOURS[c.status]};font-weight:bold">${c.status}</td>` +
-      `<td>${escapeHtml(c.title)}</td><td>${escapeHtml(c.detail)}${
-        c.details ? `<details><summary>more</summary>${c.details.toHtml()}</details>` : ""
-      }</td><td>${escapeHtml(c.fix ?? "")}</td></tr>`
-    ).join("");
+    const rows = this.checks.map((c) => [
+      { text: c.status, style: `color:${COLOURS[c.status]};font-weight:bold` },
+      c.title,
+      {
+        html: escapeHtml(c.detail) +
+          (c.details ? `<details><summary>more</summary>${c.details.toHtml()}</details>` : ""),
+      },
+      c.fix ?? "",
+    ]);
     const { ok, warn, fail } = this.counts;
-    return `<table><thead><tr><th>status</th><th>check</th><th>found</th><th>what to do</th></tr>` +
-      `</thead><tbody>${rows}</tbody><caption>doctor: ${ok} ok, ${warn} warn, ${fail} fail</caption></table>`;
+    return htmlTable(["status", "check", "found", "what to do"], rows, {
+      caption: `doctor: ${ok} ok, ${warn} warn, ${fail} fail`,
+    });
   }
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
+  [JUPYTER_DISPLAY](): Record<string, string> {
     return { "text/html": this.toHtml(), "text/plain": this.toTable() };
   }
 }

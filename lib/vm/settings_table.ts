@@ -4,6 +4,7 @@
  * @module
  */
 import { type Settings, settingsRows } from "../config.ts";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 
 /** A displayable settings table: `rows` as `settingsRows` gives them, HTML in Jupyter. */
 export interface SettingsTable {
@@ -11,10 +12,6 @@ export interface SettingsTable {
   rows: [string, string][];
   /** `name  value` lines. */
   toString(): string;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 /**
@@ -33,14 +30,13 @@ export function settingsTable(settings: Settings): SettingsTable {
   const rows = settingsRows(settings);
   const width = Math.max(...rows.map(([k]) => k.length));
   const text = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
-  const html = `<table><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>` +
-    rows.map(([k, v]) => `<tr><td><code>${escapeHtml(k)}</code></td><td>${escapeHtml(v)}</td></tr>`).join(
-      "",
-    ) +
-    `</tbody></table>`;
+  const html = htmlTable(
+    ["setting", "value"],
+    rows.map(([k, v]) => [{ html: `<code>${escapeHtml(k)}</code>` }, v]),
+  );
   return {
     rows,
     toString: () => text,
-    [Symbol.for("Jupyter.display")]: () => ({ "text/html": html, "text/plain": text }),
+    [JUPYTER_DISPLAY]: () => ({ "text/html": html, "text/plain": text }),
   } as SettingsTable;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { registerSecret, type Settings } from "../config.ts";
+import { JUPYTER_DISPLAY } from "../display.ts";
 import { type AzAccount, azAccount } from "./azure_checks.ts";
 import { type AzCommand, defaultAccountName, storageCommands, vmCommands } from "./az_commands.ts";
 import { writeEnvFile } from "./env_file.ts";
@@ -75,7 +76,7 @@ export class SetupReport {
   written: string[];
   /** Keys the settings file already had with another value and kept (no `force`). */
   kept: string[];
-  constructor(fields: Omit<SetupReport, "toText" | "toJSON">) {
+  constructor(fields: Omit<SetupReport, "toText" | "toJSON" | typeof JUPYTER_DISPLAY>) {
     this.mode = fields.mode;
     this.dryRun = fields.dryRun;
     this.login = fields.login;
@@ -87,7 +88,7 @@ export class SetupReport {
     this.kept = fields.kept;
   }
   /** Plain fields, as `setup --json` prints them. */
-  toJSON(): Omit<SetupReport, "toText" | "toJSON"> {
+  toJSON(): Omit<SetupReport, "toText" | "toJSON" | typeof JUPYTER_DISPLAY> {
     const { mode, dryRun, login, ran, todo, envFile, settings, written, kept } = this;
     return { mode, dryRun, login, ran, todo, envFile, settings, written, kept };
   }
@@ -106,7 +107,7 @@ export class SetupReport {
     }
     return lines.join("\n");
   }
-  [Symbol.for("Jupyter.display")](): Record<string, string> {
+  [JUPYTER_DISPLAY](): Record<string, string> {
     return { "text/markdown": "```\n" + this.toText() + "\n```", "text/plain": this.toText() };
   }
 }
