@@ -1,10 +1,12 @@
 /**
- * A streaming reader of ustar/GNU tar data: 512-byte headers with verified checksums, GNU long names
- * (`L`) and pax extended headers (`x`, `g`), member bodies handed out as chunks so an archive is never
- * held in memory.
+ * Reading tar data as a stream, with the `tar-stream` package: ustar/GNU/pax headers with verified checksums,
+ * long names resolved, member bodies handed out as chunks so an archive is never held in memory. What this
+ * module adds: errors that name the archive and say where it ends or breaks, and an end-of-archive check
+ * (`tar-stream` accepts data that stops at a member boundary).
  *
  * @module
  */
+import { type Extract, extract } from "tar-stream";
 
 /** One member of a tar archive. Read `body` before asking for the next entry (or it is skipped). */
 export interface TarEntry {
@@ -56,99 +58,37 @@ export class CorruptArchiveError extends Error {
   }
 }
 
-/** Pulls exact byte counts out of a chunk stream. */
-class _Reader {
-  #it: AsyncIterator<Uint8Array>;
-  #buf: Uint8Array = new Uint8Array(0);
-  position = 0;
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.#it = source[Symbol.asyncIterator]();
-  }
-  /** Up to `max` bytes (at least 1), or undefined at the end. */
-  async chunk(max: number): Promise<Uint8Array | undefined> {
-    while (this.#buf.length === 0) {
-      const r = await this.#it.next();
-      if (r.done) return undefined;
-      this.#buf = r.value;
-    }
-    const out = this.#buf.subarray(0, Math.min(max, this.#buf.length));
-    this.#buf = this.#buf.subarray(out.length);
-    this.position += out.length;
-    return out;
-  }
-  /** Exactly `n` bytes, or fewer if the stream ends. */
-  async exact(n: number): Promise<Uint8Array> {
-    const first = await this.chunk(n);
-    if (!first || first.length === n) return first ?? new Uint8Array(0);
-    const out = new Uint8Array(n);
-    out.set(first);
-    let got = first.length;
-    while (got < n) {
-      const c = await this.chunk(n - got);
-      if (!c) return out.subarray(0, got);
-      out.set(c, got);
-      got += c.length;
-    }
-    return out;
-  }
-}
-
-const decoder = new TextDecoder();
-
-function str(block: Uint8Array, start: number, len: number): string {
-  const field = block.subarray(start, start + len);
-  const end = field.indexOf(0);
-  return decoder.decode(end === -1 ? field : field.subarray(0, end));
-}
-
-/** Parses an octal (or GNU base-256) number field; NaN when malformed. */
-function num(block: Uint8Array, start: number, len: number): number {
-  const field = block.subarray(start, start + len);
-  if (field[0] & 0x80) {
-    let v = field[0] & 0x7f;
-    for (let i = 1; i < field.length; i++) v = v * 256 + field[i];
-    return v;
-  }
-  const text = decoder.decode(field).replace(/[\0 ]+$/, "").trim();
-  return text === "" ? 0 : /^[0-7]+$/.test(text) ? parseInt(text, 8) : NaN;
-}
-
-function checksumOk(block: Uint8Array): boolean {
-  const stored = num(block, 148, 8);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < 512; i++) {
-    const b = i >= 148 && i < 156 ? 32 : block[i];
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
-  return stored === unsigned || stored === signed;
-}
-
-function parsePax(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let rest = text;
-  while (rest.length > 0) {
-    const m = /^(\d+) ([^=]+)=/.exec(rest);
-    if (!m) break;
-    // The length counts bytes; the records here are ASCII or UTF-8, so measure in bytes.
-    const bytes = new TextEncoder().encode(rest);
-    const len = Number(m[1]);
-    const record = decoder.decode(bytes.subarray(0, len));
-    out[m[2]] = record.slice(m[0].length, -1);
-    rest = decoder.decode(bytes.subarray(len));
-  }
-  return out;
-}
-
-const TYPES: Record<string, TarEntry["type"]> = {
-  "0": "file",
-  "\0": "file",
-  "7": "file",
-  "5": "directory",
-  "2": "symlink",
-  "1": "hardlink",
+const _TYPES: Record<string, TarEntry["type"]> = {
+  "file": "file",
+  "contiguous-file": "file",
+  "directory": "directory",
+  "symlink": "symlink",
+  "link": "hardlink",
 };
+
+/** Feeds `source` into `sink` with back-pressure, counting bytes; a source error destroys the sink. */
+async function _pump(
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  sink: Extract,
+  state: { fed: number; error?: unknown },
+): Promise<void> {
+  try {
+    for await (const chunk of source) {
+      if (sink.destroying) return;
+      state.fed += chunk.length;
+      if (!sink.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = (): void => (sink.off("drain", go), sink.off("close", go), resolve());
+          sink.on("drain", go).on("close", go);
+        });
+      }
+    }
+    if (!sink.destroying) sink.end(null);
+  } catch (e) {
+    state.error = e;
+    sink.destroy(e as Error);
+  }
+}
 
 /**
  * Reads tar entries from a stream of (uncompressed) tar bytes.
@@ -156,7 +96,8 @@ const TYPES: Record<string, TarEntry["type"]> = {
  * @param source The tar bytes, in chunks of any size.
  * @param archive The archive name, for error messages.
  * @throws {TruncatedArchiveError} when the data ends before the end-of-archive marker.
- * @throws {CorruptArchiveError} on a header with a bad checksum or size.
+ * @throws {CorruptArchiveError} on a header with a bad checksum or size (`offset`: where the member's
+ * headers start).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -180,81 +121,65 @@ export async function* readTar(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   archive: string,
 ): AsyncGenerator<TarEntry> {
-  const reader = new _Reader(
-    Symbol.asyncIterator in source ? source : (async function* () {
-      yield* source as Iterable<Uint8Array>;
-    })(),
-  );
+  const tar = extract();
+  // `fed`: tar bytes handed to the parser, all of them once the source has ended.
+  const input: { fed: number; error?: unknown } = { fed: 0 };
   let entries = 0;
-  let longName: string | undefined;
-  let pax: Record<string, string> = {};
-  const truncated = (what: string) => new TruncatedArchiveError(archive, reader.position, entries, what);
-  const readBody = async (size: number): Promise<Uint8Array> => {
-    const data = await reader.exact(size);
-    if (data.length < size) throw truncated("member data ends");
-    await skipPadding(size);
-    return data;
+  let end = 0; // where the last member (with its padding) ends
+  let member: string | undefined; // the member whose body is being read
+  const pumping = _pump(source, tar, input);
+  /** The error to throw for one the parser raised (a source error as it is). */
+  const fail = (e: unknown): unknown => {
+    if (e === input.error || e instanceof TruncatedArchiveError || e instanceof CorruptArchiveError) return e;
+    const fed = input.fed;
+    const message = (e as Error).message;
+    if (message === "Unexpected end of data") {
+      const detail = member !== undefined
+        ? `member "${member}" ends`
+        : fed < end
+        ? "member padding ends"
+        : "header ends";
+      return new TruncatedArchiveError(archive, fed, entries, detail, { cause: e });
+    }
+    const detail = message.startsWith("Invalid tar header. Maybe")
+      ? "tar header checksum mismatch"
+      : message === "Invalid header"
+      ? "bad size field in tar header"
+      : message;
+    return new CorruptArchiveError(archive, end, detail, { cause: e });
   };
-  const skipPadding = async (size: number) => {
-    const pad = (512 - (size % 512)) % 512;
-    if (pad && (await reader.exact(pad)).length < pad) throw truncated("member padding ends");
-  };
-  for (;;) {
-    const offset = reader.position;
-    const block = await reader.exact(512);
-    if (block.length < 512) {
-      throw truncated(block.length === 0 ? "end-of-archive marker missing" : "header ends");
+  try {
+    for await (const stream of tar) {
+      const { header, offset } = stream;
+      const chunks = stream[Symbol.asyncIterator]();
+      const next = () => chunks.next().catch((e) => Promise.reject(fail(e)));
+      member = header.name;
+      end = offset + 512 + header.size + (-header.size & 511);
+      const body = (async function* () {
+        for (let r = await next(); !r.done; r = await next()) {
+          const c = r.value as Uint8Array;
+          yield new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
+        }
+      })();
+      yield {
+        name: header.name,
+        size: header.size,
+        type: _TYPES[header.type] ?? "other",
+        mode: header.mode,
+        mtime: header.mtime.getTime() / 1000,
+        body,
+      };
+      while (!(await next()).done); // skip what the consumer left unread
+      member = undefined;
+      entries++;
     }
-    if (block.every((b) => b === 0)) {
-      const second = await reader.exact(512);
-      if (second.length === 512 && !second.every((b) => b === 0)) {
-        throw new CorruptArchiveError(archive, offset, "a zero block followed by data");
-      }
-      return; // end of archive (a lone zero block at the very end is tolerated, like GNU tar does)
-    }
-    if (!checksumOk(block)) throw new CorruptArchiveError(archive, offset, "tar header checksum mismatch");
-    const size = num(block, 124, 12);
-    if (!Number.isSafeInteger(size)) {
-      throw new CorruptArchiveError(archive, offset, "bad size field in tar header");
-    }
-    const flag = String.fromCharCode(block[156]);
-    if (flag === "L" || flag === "x" || flag === "g" || flag === "K") {
-      if (size > 1 << 20) {
-        throw new CorruptArchiveError(archive, offset, `oversized '${flag}' header (${size} bytes)`);
-      }
-      const data = await readBody(size);
-      if (flag === "L") longName = str(data, 0, data.length);
-      else if (flag === "x") pax = parsePax(decoder.decode(data));
-      continue;
-    }
-    let name = str(block, 0, 100);
-    const magic = str(block, 257, 6);
-    const prefix = str(block, 345, 155);
-    if (magic === "ustar" && prefix) name = `${prefix}/${name}`;
-    if (longName !== undefined) name = longName;
-    if (pax.path !== undefined) name = pax.path;
-    const realSize = pax.size !== undefined ? Number(pax.size) : size;
-    longName = undefined;
-    pax = {};
-    const type = TYPES[flag] ?? "other";
-    const bodySize = type === "directory" || type === "symlink" || type === "hardlink" ? 0 : realSize;
-    let consumed = 0;
-    const body = (async function* () {
-      while (consumed < bodySize) {
-        const c = await reader.chunk(bodySize - consumed);
-        if (!c) throw truncated(`member "${name}" ends`);
-        consumed += c.length;
-        yield c;
-      }
-    })();
-    yield { name, size: bodySize, type, mode: num(block, 100, 8), mtime: num(block, 136, 12), body };
-    // Skip whatever the consumer left unread, then the padding.
-    while (consumed < bodySize) {
-      const c = await reader.chunk(bodySize - consumed);
-      if (!c) throw truncated(`member "${name}" ends`);
-      consumed += c.length;
-    }
-    await skipPadding(bodySize);
-    entries++;
+  } catch (e) {
+    throw fail(e);
+  } finally {
+    tar.destroy();
+    await pumping;
+  }
+  if (input.fed === end) {
+    throw new TruncatedArchiveError(archive, end, entries, "end-of-archive marker missing");
   }
 }

@@ -120,3 +120,20 @@ Deno.test("readTar: data that ends early is a TruncatedArchiveError saying how f
   await assert.rejects(readAll([tar.subarray(0, 1536 + 100)]), /header ends after 1636 bytes/);
   await assert.rejects(readAll([tar.subarray(0, 1536)]), /end-of-archive marker missing after 1536 bytes/);
 });
+
+Deno.test("readTar: a consumer that stops early stops reading the source", async () => {
+  const tar = await gnuTar(samplePngs().slice(0, 3).map((n) => `images/${n}`), NIH_SAMPLE);
+  let closed = false;
+  const source = (async function* () {
+    try {
+      yield* chunks(tar, 4096);
+    } finally {
+      closed = true;
+    }
+  })();
+  for await (const entry of readTar(source, "t.tar")) {
+    assert.equal(entry.type, "file");
+    break;
+  }
+  assert.ok(closed);
+});
