@@ -1,8 +1,20 @@
 /**
- * Test-only DICOM Part-10 writer: grey pixels to an uncompressed file in implicit or explicit VR little endian.
+ * Test-only DICOM Part-10 writer: grey pixels to an uncompressed file in implicit or explicit VR little endian,
+ * or given compressed fragments as encapsulated pixel data.
  *
  * @module
  */
+
+/**
+ * Where Debian's python3-pydicom (a test dependency in scripts/setup.sh) puts pydicom's real DICOM test files.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(PYDICOM_FILES, /pydicom\/data\/test_files$/);
+ * ```
+ */
+export const PYDICOM_FILES = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
 
 /** Options of {@linkcode writeDicom}. */
 export interface WriteDicomOptions {
@@ -22,6 +34,8 @@ export interface WriteDicomOptions {
   windowWidth?: number;
   /** Add a sequence of undefined length (one item of undefined length) before the image attributes. */
   sequence?: boolean;
+  /** Compressed frame fragments: written as encapsulated pixel data (empty offset table) instead of `pixels`. */
+  fragments?: Uint8Array[];
 }
 
 const IMPLICIT = "1.2.840.10008.1.2";
@@ -141,6 +155,13 @@ export function writeDicom(
   ds(0x00281051, options.windowWidth);
   ds(0x00281052, options.rescaleIntercept);
   ds(0x00281053, options.rescaleSlope);
+  const none = new Uint8Array(0);
+  if (options.fragments) {
+    parts.push(_el(0x7fe00010, "OB", none, explicit, 0xffffffff), _el(0xfffee000, "", none, explicit));
+    for (const f of options.fragments) parts.push(_el(0xfffee000, "OB", f, false));
+    parts.push(_el(0xfffee0dd, "", none, explicit));
+    return _concat(parts);
+  }
   const data = bits === 16 ? new Uint8Array(Uint16Array.from(pixels).buffer) : Uint8Array.from(pixels);
   parts.push(_el(0x7fe00010, bits === 16 ? "OW" : "OB", data, explicit));
   return _concat(parts);

@@ -290,7 +290,7 @@ export async function buildCache(
 
 /**
  * Decodes one image of a cache build to S×S grey pixels, by what its first bytes are: PNG and JPEG through
- * {@linkcode decodeImage}, uncompressed DICOM through `parseDicom` and the same Lanczos-3 resize; any other
+ * {@linkcode decodeImage}, DICOM through `parseDicom` and the same Lanczos-3 resize; any other
  * file fails without being handed to a decoder.
  *
  * @param path The image file.
@@ -328,7 +328,7 @@ export async function decodeCacheImage(path: string, size: number): Promise<Uint
   if (format !== "dicom") return await decodeImage(path, size);
   let grey;
   try {
-    grey = dicomToGrey(parseDicom(await Deno.readFile(path)));
+    grey = dicomToGrey(await parseDicom(await Deno.readFile(path)));
   } catch (e) {
     if (!(e instanceof DicomError)) throw e;
     throw new DecodeError(path, e.message, { cause: e });

@@ -1,13 +1,41 @@
 /**
- * Uncompressed DICOM Part-10 files (128-byte preamble, `DICM`, file meta group in explicit VR little endian)
- * read into one grey frame: implicit and explicit VR little endian data sets only; compressed, big endian and
- * deflated transfer syntaxes are refused by UID. Sequences of undefined length are skipped item by item.
+ * DICOM Part-10 files read into one grey frame: `dicom-parser` reads the data set (implicit and explicit VR,
+ * little and big endian, deflated), the cornerstone codecs decode compressed pixel data (OpenJPEG for JPEG 2000,
+ * CharLS for JPEG-LS, libjpeg-turbo for 8-bit baseline JPEG; emscripten builds whose `.wasm` sits next to their
+ * JS in node_modules, loaded on first use), `jpeg-lossless-decoder-js` decodes JPEG lossless (process 14), and
+ * RLE Lossless is decoded here (PackBits per byte plane, PS3.5 Annex G: no maintained npm package does it alone).
+ *
+ * Sizes are checked before anything is allocated: the header's rows x columns against
+ * {@linkcode DICOM_MAX_PIXELS} and the caller's limits, and a compressed stream's own size against the header.
  *
  * @module
  */
+import { inflateRawSync } from "node:zlib";
+import dicomParser from "dicom-parser";
+import openjpeg from "@cornerstonejs/codec-openjpeg/decodewasmjs";
+import charls from "@cornerstonejs/codec-charls/decodewasmjs";
+import libjpegTurbo from "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs";
+import { Decoder as JpegLosslessDecoder } from "jpeg-lossless-decoder-js";
+import { checkDecodeLimits, type DecodeLimits } from "./decode.ts";
 
-/** Transfer syntaxes {@linkcode parseDicom} reads: implicit and explicit VR little endian. */
-export const DICOM_TRANSFER_SYNTAXES = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"] as const;
+const SYNTAX_NAMES = {
+  "1.2.840.10008.1.2": "implicit VR little endian",
+  "1.2.840.10008.1.2.1": "explicit VR little endian",
+  "1.2.840.10008.1.2.1.99": "deflated explicit VR little endian",
+  "1.2.840.10008.1.2.2": "explicit VR big endian",
+  "1.2.840.10008.1.2.5": "RLE lossless",
+  "1.2.840.10008.1.2.4.50": "JPEG baseline",
+  "1.2.840.10008.1.2.4.51": "JPEG extended, 8-bit",
+  "1.2.840.10008.1.2.4.57": "JPEG lossless",
+  "1.2.840.10008.1.2.4.70": "JPEG lossless SV1",
+  "1.2.840.10008.1.2.4.80": "JPEG-LS lossless",
+  "1.2.840.10008.1.2.4.81": "JPEG-LS near-lossless",
+  "1.2.840.10008.1.2.4.90": "JPEG 2000 lossless",
+  "1.2.840.10008.1.2.4.91": "JPEG 2000",
+} as const;
+
+/** Transfer syntaxes {@linkcode parseDicom} reads (UIDs): uncompressed, deflated, RLE, JPEG, JPEG-LS, JPEG 2000. */
+export const DICOM_TRANSFER_SYNTAXES = Object.keys(SYNTAX_NAMES) as (keyof typeof SYNTAX_NAMES)[];
 
 /** Most pixels (rows x columns) a frame may declare. */
 export const DICOM_MAX_PIXELS = 50_000_000;
@@ -46,160 +74,271 @@ export interface DicomImage {
   pixels: Int32Array;
 }
 
-const LONG_VRS = new Set(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"]);
-const UNDEFINED = 0xffffffff;
-const tagName = (t: number) =>
-  `(${(t >>> 16).toString(16).padStart(4, "0")},${(t & 0xffff).toString(16).padStart(4, "0")})`.toUpperCase();
+type DataSet = ReturnType<typeof dicomParser.parseDicom>;
+type Element = DataSet["elements"][string];
+/** The embind decoder classes the three cornerstone codecs share. */
+type WasmDecoder = {
+  getEncodedBuffer(length: number): Uint8Array;
+  decode(): void;
+  getDecodedBuffer(): Uint8Array;
+  getFrameInfo(): { width: number; height: number; componentCount: number };
+  delete(): void;
+};
+type WasmCodec = {
+  name: string;
+  factory: (module: object) => Promise<Record<string, new () => WasmDecoder>>;
+  cls: string;
+};
+const CODECS: Record<string, WasmCodec> = {
+  j2k: { name: "OpenJPEG", factory: openjpeg, cls: "J2KDecoder" },
+  jls: { name: "CharLS", factory: charls, cls: "JpegLSDecoder" },
+  jpeg: { name: "libjpeg-turbo", factory: libjpegTurbo, cls: "JPEGDecoder" },
+};
+const _modules = new Map<WasmCodec, Promise<Record<string, new () => WasmDecoder>>>();
 
-/** One element header: tag, VR ("" when implicit), value length, value offset and the next element's offset. */
-type Element = { tag: number; vr: string; length: number; value: number; next: number };
-/** The file, its view and whether the current data set has explicit VRs. */
-type Reader = { bytes: Uint8Array; view: DataView; explicit: boolean };
+const tagName = (t: string) => `(${t.slice(1, 5)},${t.slice(5)})`.toUpperCase();
+const _message = (e: unknown) =>
+  String((e as { exception?: unknown })?.exception ?? (e as Error)?.message ?? e).replace(
+    /^dicomParser[.:]\s*/,
+    "",
+  );
 
-/** Reads one element header at `off`; item tags (FFFE,xxxx) never carry a VR. */
-function _element({ bytes, view, explicit }: Reader, off: number): Element {
-  if (off + 8 > bytes.length) {
-    throw new DicomError(`truncated element header (${bytes.length} bytes in all)`, off);
-  }
-  const tag = ((view.getUint16(off, true) << 16) | view.getUint16(off + 2, true)) >>> 0;
-  let vr = "", length: number, value: number;
-  if (!explicit || tag >>> 16 === 0xfffe) {
-    length = view.getUint32(off + 4, true);
-    value = off + 8;
-  } else {
-    vr = String.fromCharCode(bytes[off + 4], bytes[off + 5]);
-    if (!/^[A-Z]{2}$/.test(vr)) throw new DicomError(`element ${tagName(tag)} has an invalid VR`, off + 4);
-    if (LONG_VRS.has(vr)) {
-      if (off + 12 > bytes.length) throw new DicomError(`truncated element header of ${tagName(tag)}`, off);
-      length = view.getUint32(off + 8, true);
-      value = off + 12;
-    } else {
-      length = view.getUint16(off + 6, true);
-      value = off + 8;
-    }
-  }
-  if (length !== UNDEFINED && value + length > bytes.length) {
-    throw new DicomError(
-      `element ${tagName(tag)} declares ${length} bytes, only ${bytes.length - value} left`,
-      off,
-    );
-  }
-  return { tag, vr, length, value, next: length === UNDEFINED ? value : value + length };
+/** An element that runs past the end of the file, named with what it declares and what is left. */
+function _truncated(elements: Element[], length: number, cause?: unknown): DicomError | undefined {
+  const over = elements.find((el) => el.length !== 0xffffffff && el.dataOffset + el.length > length);
+  if (!over) return undefined;
+  const left = Math.max(0, length - over.dataOffset);
+  return new DicomError(
+    `element ${tagName(over.tag)} declares ${over.length} bytes, only ${left} left (the file is truncated)`,
+    over.dataOffset,
+    { cause },
+  );
 }
 
-/** Skips a sequence (or item) of undefined length starting at `off`; returns the offset after its delimiter. */
-function _skipUndefined(reader: Reader, off: number, end: number, depth: number): number {
-  if (depth > 32) throw new DicomError("sequences nested more than 32 deep", off);
-  for (;;) {
-    const el = _element(reader, off);
-    if (el.tag === end) return el.value;
-    if (el.tag === 0xfffee0dd || el.tag === 0xfffee00d) {
-      throw new DicomError(`unexpected delimiter ${tagName(el.tag)}`, off);
-    }
-    off = el.length === UNDEFINED
-      ? _skipUndefined(reader, el.value, el.tag === 0xfffee000 ? 0xfffee00d : 0xfffee0dd, depth + 1)
-      : el.next;
+/** Reads the data set; a failure says where parsing stopped (the end of the last whole element). */
+function _parse(bytes: Uint8Array): DataSet {
+  let ds: DataSet;
+  try {
+    ds = dicomParser.parseDicom(bytes, {
+      // deflated: inflate the body after the meta group, at most what the pixel cap allows
+      inflater: (head: Uint8Array, at: number) => {
+        const body = inflateRawSync(head.subarray(at), { maxOutputLength: DICOM_MAX_PIXELS * 2 + (1 << 24) });
+        const out = new Uint8Array(at + body.length);
+        out.set(head.subarray(0, at));
+        out.set(body, at);
+        return out;
+      },
+    });
+  } catch (e) {
+    const elements = Object.values((e as { dataSet?: DataSet })?.dataSet?.elements ?? {});
+    const truncated = _truncated(elements, bytes.length, e);
+    if (truncated) throw truncated;
+    const end = Math.max(132, ...elements.map((el) => el.dataOffset + Math.max(0, el.length)));
+    throw new DicomError(`malformed or truncated (${bytes.length} bytes in all): ${_message(e)}`, end, {
+      cause: e,
+    });
   }
+  const truncated = _truncated(Object.values(ds.elements), ds.byteArray.length);
+  if (truncated) throw truncated;
+  return ds;
 }
 
-function _text(bytes: Uint8Array, el: Element): string {
-  return new TextDecoder("latin1").decode(bytes.subarray(el.value, el.next)).replace(/[\0 ]+$/, "").trim();
-}
-
-function _number(bytes: Uint8Array, el: Element, off: number): number {
-  const first = _text(bytes, el).split("\\")[0].trim();
+function _number(ds: DataSet, tag: string): number | undefined {
+  const el = ds.elements[tag];
+  if (!el) return undefined;
+  const first = (ds.string(tag, 0) ?? "").trim();
   const n = Number(first);
   if (first === "" || !Number.isFinite(n)) {
     throw new DicomError(
-      `element ${tagName(el.tag)} is not a number: ${JSON.stringify(first.slice(0, 20))}`,
-      off,
+      `element ${tagName(tag)} is not a number: ${JSON.stringify(first.slice(0, 20))}`,
+      el.dataOffset,
     );
   }
   return n;
 }
 
+/** Decodes RLE Lossless (PS3.5 Annex G): one PackBits segment per byte plane, most significant first. */
+function _rle(frame: Uint8Array, count: number, step: number, at: number): Uint8Array {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const segments = frame.length >= 64 ? view.getUint32(0, true) : 0;
+  if (segments !== step) {
+    throw new DicomError(`RLE header declares ${segments} segments, ${step * 8}-bit grey needs ${step}`, at);
+  }
+  const out = new Uint8Array(count * step);
+  for (let s = 0; s < step; s++) {
+    let i = view.getUint32(4 + 4 * s, true), o = 0;
+    const end = s + 1 < segments ? view.getUint32(8 + 4 * s, true) : frame.length;
+    const put = (b: number) => void (out[o++ * step + step - 1 - s] = b); // little endian out
+    while (o < count && i < Math.min(end, frame.length)) {
+      const n = (frame[i++] << 24) >> 24;
+      if (n >= 0) { for (let k = 0; k <= n && o < count && i < frame.length; k++) put(frame[i++]); }
+      else if (n !== -128) {
+        const b = frame[i++];
+        for (let k = 0; k <= -n && o < count; k++) put(b);
+      }
+    }
+    if (o < count) throw new DicomError(`RLE segment ${s + 1} ends after ${o} of ${count} pixels`, at);
+  }
+  return out;
+}
+
+/** Width, height and bits of a JPEG or JPEG-LS stream (SOF0..15, SOF55) or a JPEG 2000 codestream (SIZ). */
+function _streamSize(frame: Uint8Array): [number, number, number] | undefined {
+  const u16 = (i: number) => (frame[i] << 8) | frame[i + 1];
+  const u32 = (i: number) => u16(i) * 65536 + u16(i + 2);
+  const jpeg = frame[0] === 0xff && frame[1] === 0xd8;
+  for (let i = 0; !jpeg && i + 44 < frame.length && i < 4096; i++) { // SIZ follows SOC, after any JP2 boxes
+    if (u32(i) === 0xff4fff51) {
+      return [u32(i + 8) - u32(i + 16), u32(i + 12) - u32(i + 20), (frame[i + 42] & 0x7f) + 1];
+    }
+  }
+  for (let i = 2; jpeg && i + 9 < frame.length;) {
+    if (frame[i] !== 0xff) return undefined;
+    const m = frame[i + 1];
+    if ((m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) || m === 0xf7) {
+      return [u16(i + 7), u16(i + 5), frame[i + 4]];
+    }
+    i += m === 0xff ? 1 : 2 + u16(i + 2);
+  }
+  return undefined;
+}
+
+/** Decodes one compressed frame, the stream's own size checked against the header's before anything is allocated. */
+async function _decode(
+  ts: string,
+  frame: Uint8Array,
+  dims: [number, number],
+  at: number,
+): Promise<Uint8Array> {
+  const jpegLossless = ts.endsWith(".4.57") || ts.endsWith(".4.70");
+  const codec = ts.includes(".4.9") ? CODECS.j2k : ts.includes(".4.8") ? CODECS.jls : CODECS.jpeg;
+  const name = jpegLossless ? "jpeg-lossless-decoder-js" : codec.name;
+  const size = _streamSize(frame);
+  if (!size || size[0] !== dims[0] || size[1] !== dims[1]) {
+    const got = size ? `${size[0]}x${size[1]}` : "of no size we can read";
+    throw new DicomError(`the compressed stream is ${got}, the header says ${dims.join("x")}`, at);
+  }
+  if (codec === CODECS.jpeg && !jpegLossless && size[2] > 8) {
+    throw new DicomError(
+      `a ${size[2]}-bit JPEG (transfer syntax ${ts}) is not supported: libjpeg-turbo decodes 8-bit JPEG only`,
+      at,
+    );
+  }
+  let decoder: WasmDecoder | undefined;
+  try {
+    if (jpegLossless) {
+      const copy = frame.slice();
+      return new Uint8Array(new JpegLosslessDecoder().decompress(copy.buffer, 0, copy.length));
+    }
+    if (!_modules.has(codec)) _modules.set(codec, codec.factory({ print: () => {}, printErr: () => {} }));
+    decoder = new (await _modules.get(codec)!)[codec.cls]();
+    decoder.getEncodedBuffer(frame.length).set(frame);
+    decoder.decode();
+    const components = decoder.getFrameInfo().componentCount;
+    if (components !== 1) throw new DicomError(`the ${name} stream has ${components} components, not 1`, at);
+    return decoder.getDecodedBuffer().slice();
+  } catch (e) {
+    if (e instanceof DicomError) throw e;
+    _modules.delete(codec); // an aborted wasm instance is not reused
+    throw new DicomError(`${name} cannot decode the pixel data: ${_message(e)}`, at, { cause: e });
+  } finally {
+    try {
+      decoder?.delete();
+    } catch { /* gone with an aborted instance */ }
+  }
+}
+
+/** The first frame's bytes (little endian unless big endian is uncompressed), decoded when compressed. */
+async function _frame(ds: DataSet, el: Element, ts: string, dims: [number, number], step: number) {
+  const count = dims[0] * dims[1], at = el.dataOffset;
+  if (!el.encapsulatedPixelData) {
+    if (ts.startsWith("1.2.840.10008.1.2.4") || ts === "1.2.840.10008.1.2.5") {
+      throw new DicomError(`pixel data (7FE0,0010) of transfer syntax ${ts} is not encapsulated`, at);
+    }
+    if (el.length < count * step) {
+      throw new DicomError(
+        `pixel data (7FE0,0010) has ${el.length} bytes, ${dims.join("x")}x${step} needs ${count * step}`,
+        at,
+      );
+    }
+    return { data: ds.byteArray.subarray(at, at + count * step), littleEndian: ts !== "1.2.840.10008.1.2.2" };
+  }
+  let frame: Uint8Array;
+  try {
+    const frames = Number(ds.intString("x00280008") ?? 1);
+    frame = frames > 1 && el.basicOffsetTable?.length
+      ? dicomParser.readEncapsulatedImageFrame(ds, el, 0)
+      : dicomParser.readEncapsulatedPixelDataFromFragments(
+        ds,
+        el,
+        0,
+        frames > 1 ? 1 : el.fragments?.length ?? 0,
+      );
+  } catch (e) {
+    throw new DicomError(`cannot read the encapsulated pixel data: ${_message(e)}`, at, { cause: e });
+  }
+  let data: Uint8Array;
+  if (ts === "1.2.840.10008.1.2.5") data = _rle(frame, count, step, at);
+  else data = await _decode(ts, frame, dims, at);
+  if (data.length !== count && data.length !== count * 2) {
+    throw new DicomError(
+      `the decoded frame has ${data.length} bytes, ${dims.join("x")} pixels need ${count * step}`,
+      at,
+    );
+  }
+  return { data, littleEndian: true };
+}
+
 /**
- * Parses an uncompressed DICOM Part-10 file into one monochrome frame.
+ * Parses a DICOM Part-10 file into its first frame, monochrome, decoding compressed pixel data.
  *
  * @param bytes The whole file.
+ * @param limits Most pixels and decoded bytes (rows x columns x BitsAllocated / 8), checked from the header
+ * before any pixel is decoded or allocated; {@linkcode DICOM_MAX_PIXELS} applies always.
  * @returns The frame and its display attributes.
- * @throws {DicomError} If the file is truncated, lacks `DICM`, uses an unsupported transfer syntax (named by
- * UID), is not one-sample monochrome 8/16-bit, declares more than {@linkcode DICOM_MAX_PIXELS} pixels, or has
- * less pixel data than rows x columns.
+ * @throws {DicomError} If the file is truncated (naming the element and where), lacks `DICM`, uses an
+ * unsupported transfer syntax (naming its UID and the supported ones), is not one-sample monochrome 8/16-bit,
+ * declares more than {@linkcode DICOM_MAX_PIXELS} pixels, or its pixel data is short or cannot be decoded.
+ * @throws {DecodeError} If the frame is over `limits` (as {@linkcode checkDecodeLimits} words it).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { writeDicom } from "./_dicom_testing.ts";
  * const file = writeDicom(new Uint16Array([0, 1000, 2000, 4095]), 2, 2, { bitsAllocated: 16 });
- * const image = parseDicom(file);
+ * const image = await parseDicom(file);
  * assert.deepEqual([image.rows, image.columns, [...image.pixels]], [2, 2, [0, 1000, 2000, 4095]]);
- * assert.throws(() => parseDicom(file.subarray(0, 100)), DicomError);
+ * await assert.rejects(parseDicom(file.subarray(0, 100)), DicomError);
+ * await assert.rejects(parseDicom(file, { maxDecodedBytes: 7 }), /2x2 pixels, 1 channel of 16 bits: 8 bytes/);
  * ```
  */
-export function parseDicom(bytes: Uint8Array): DicomImage {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export async function parseDicom(bytes: Uint8Array, limits: DecodeLimits = {}): Promise<DicomImage> {
   if (!isDicom(bytes)) {
     throw new DicomError(
       'no "DICM" magic at offset 128: not a DICOM Part-10 file',
       Math.min(128, bytes.length),
     );
   }
-  let off = 132, transferSyntax = "";
-  while (off + 2 <= bytes.length && view.getUint16(off, true) === 0x0002) {
-    const el = _element({ bytes, view, explicit: true }, off);
-    if (el.length === UNDEFINED) {
-      throw new DicomError(`file meta element ${tagName(el.tag)} has undefined length`, off);
-    }
-    if (el.tag === 0x00020010) transferSyntax = _text(bytes, el);
-    off = el.next;
-  }
-  if (!transferSyntax) throw new DicomError("the file meta group has no transfer syntax (0002,0010)", off);
-  if (!(DICOM_TRANSFER_SYNTAXES as readonly string[]).includes(transferSyntax)) {
+  const ds = _parse(bytes);
+  const transferSyntax = ds.string("x00020010") ?? "";
+  const el = ds.elements.x7fe00010;
+  const where = el?.dataOffset ?? ds.byteArray.length;
+  if (!(transferSyntax in SYNTAX_NAMES)) {
     throw new DicomError(
-      `transfer syntax ${transferSyntax} is not supported (compressed, big endian or deflated); ` +
-        `supported: ${DICOM_TRANSFER_SYNTAXES.join(", ")}`,
-      off,
+      `transfer syntax ${transferSyntax} is not supported; supported: ` +
+        Object.entries(SYNTAX_NAMES).map(([uid, name]) => `${uid} (${name})`).join(", "),
+      132,
     );
   }
-  const reader = { bytes, view, explicit: transferSyntax === "1.2.840.10008.1.2.1" };
-  const us: Record<number, number> = {};
-  const ds: Record<number, number> = {};
-  let photometric = "", pixelData: Element | undefined, pixelOffset = off;
-  while (off < bytes.length) {
-    const el = _element(reader, off);
-    if (el.tag === 0x7fe00010) {
-      if (el.length === UNDEFINED) throw new DicomError("pixel data (7FE0,0010) is encapsulated", off);
-      pixelData = el;
-      pixelOffset = off;
-      break;
-    }
-    if (el.length === UNDEFINED) {
-      off = _skipUndefined(reader, el.value, 0xfffee0dd, 0);
-      continue;
-    }
-    const group = el.tag >>> 16, elem = el.tag & 0xffff;
-    if (group === 0x0028 && [0x0002, 0x0010, 0x0011, 0x0100, 0x0101, 0x0103].includes(elem)) {
-      if (el.length < 2) {
-        throw new DicomError(`element ${tagName(el.tag)} has ${el.length} bytes, expected 2`, off);
-      }
-      us[elem] = view.getUint16(el.value, true);
-    } else if (group === 0x0028 && elem >= 0x1050 && elem <= 0x1053) {
-      ds[elem] = _number(bytes, el, off);
-    } else if (el.tag === 0x00280004) {
-      photometric = _text(bytes, el);
-    }
-    off = el.next;
-  }
-  if (!pixelData) throw new DicomError("no pixel data (7FE0,0010) before the end of the file", off);
-  const rows = us[0x0010], columns = us[0x0011], bitsAllocated = us[0x0100];
-  const where = pixelOffset;
+  if (!el) throw new DicomError("no pixel data (7FE0,0010) before the end of the file", where);
+  const us = (tag: string) => ds.elements[tag]?.length ? ds.uint16(tag) : undefined;
+  const rows = us("x00280010") ?? 0, columns = us("x00280011") ?? 0, bitsAllocated = us("x00280100");
   if (!rows || !columns) throw new DicomError(`Rows (0028,0010) and Columns (0028,0011) must be > 0`, where);
   if (rows * columns > DICOM_MAX_PIXELS) {
     throw new DicomError(`${columns}x${rows} pixels is more than the limit of ${DICOM_MAX_PIXELS}`, where);
   }
-  if ((us[0x0002] ?? 1) !== 1) {
-    throw new DicomError(`SamplesPerPixel (0028,0002) is ${us[0x0002]}, not 1`, where);
-  }
+  const samples = us("x00280002") ?? 1;
+  if (samples !== 1) throw new DicomError(`SamplesPerPixel (0028,0002) is ${samples}, not 1`, where);
+  const photometric = (ds.string("x00280004") ?? "").trim();
   if (photometric !== "MONOCHROME1" && photometric !== "MONOCHROME2") {
     throw new DicomError(
       `PhotometricInterpretation (0028,0004) is "${
@@ -211,31 +350,35 @@ export function parseDicom(bytes: Uint8Array): DicomImage {
   if (bitsAllocated !== 8 && bitsAllocated !== 16) {
     throw new DicomError(`BitsAllocated (0028,0100) is ${bitsAllocated}, not 8 or 16`, where);
   }
-  const bitsStored = us[0x0101] ?? bitsAllocated;
+  const bitsStored = us("x00280101") ?? bitsAllocated;
   if (bitsStored < 1 || bitsStored > bitsAllocated) {
     throw new DicomError(`BitsStored (0028,0101) is ${bitsStored}, not 1..${bitsAllocated}`, where);
   }
-  const pixelRepresentation = us[0x0103] ?? 0;
+  const pixelRepresentation = us("x00280103") ?? 0;
   if (pixelRepresentation !== 0 && pixelRepresentation !== 1) {
     throw new DicomError(`PixelRepresentation (0028,0103) is ${pixelRepresentation}, not 0 or 1`, where);
   }
+  const [windowCenter, windowWidth] = [_number(ds, "x00281050"), _number(ds, "x00281051")];
+  const [rescaleIntercept, rescaleSlope] = [_number(ds, "x00281052"), _number(ds, "x00281053")];
   const step = bitsAllocated / 8, count = rows * columns;
-  if (pixelData.length < count * step) {
-    throw new DicomError(
-      `pixel data (7FE0,0010) has ${pixelData.length} bytes, ${columns}x${rows}x${step} needs ${
-        count * step
-      }`,
-      where,
-    );
-  }
+  checkDecodeLimits({
+    format: "dicom",
+    width: columns,
+    height: rows,
+    channels: 1,
+    bitsPerSample: bitsAllocated,
+    interlaced: false,
+    decodedBytes: count * step,
+  }, limits);
+  const { data, littleEndian } = await _frame(ds, el, transferSyntax, [columns, rows], step);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const wide = data.length >= count * 2;
   const pixels = new Int32Array(count);
   const mask = 2 ** bitsStored - 1, sign = 2 ** (bitsStored - 1);
   for (let i = 0; i < count; i++) {
-    const p = pixelData.value + i * step;
-    const raw = (step === 2 ? view.getUint16(p, true) : bytes[p]) & mask;
+    const raw = (wide ? view.getUint16(i * 2, littleEndian) : data[i]) & mask;
     pixels[i] = pixelRepresentation === 1 && raw >= sign ? raw - 2 * sign : raw;
   }
-  const windowWidth = ds[0x1051], windowCenter = ds[0x1050];
   const hasWindow = windowWidth !== undefined && windowCenter !== undefined && windowWidth >= 1;
   return {
     transferSyntax,
@@ -245,8 +388,8 @@ export function parseDicom(bytes: Uint8Array): DicomImage {
     bitsStored,
     pixelRepresentation,
     photometric,
-    rescaleSlope: ds[0x1053] ?? 1,
-    rescaleIntercept: ds[0x1052] ?? 0,
+    rescaleSlope: rescaleSlope ?? 1,
+    rescaleIntercept: rescaleIntercept ?? 0,
     ...(hasWindow ? { windowCenter, windowWidth } : {}),
     pixels,
   };
@@ -261,7 +404,7 @@ export function parseDicom(bytes: Uint8Array): DicomImage {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const image = parseDicom((await import("./_dicom_testing.ts")).writeDicom(new Uint8Array([10, 20, 30, 40]), 2, 2));
+ * const image = await parseDicom((await import("./_dicom_testing.ts")).writeDicom(new Uint8Array([10, 20, 30, 40]), 2, 2));
  * assert.deepEqual([...dicomToGrey(image).data], [0, 85, 170, 255]);
  * ```
  */

@@ -1,5 +1,5 @@
 /**
- * One image through a {@link Predictor}: decode (PNG, JPEG or uncompressed DICOM, recognised by its `DICM`
+ * One image through a {@link Predictor}: decode (PNG, JPEG or DICOM, compressed or not, recognised by its `DICM`
  * magic whatever the Content-Type; any size, resized to the model's input), score, and on
  * request a class activation heatmap over the X-ray (downscaled to at most 512 px) as a base64 PNG.
  *
@@ -95,17 +95,7 @@ export async function scoreImage(
   let grey: { data: Uint8Array; width: number; height: number } | undefined;
   if (isDicom(request.image)) {
     try {
-      const dicom = parseDicom(request.image); // its pixels are views of the body, already bounded
-      checkDecodeLimits({
-        format: "dicom",
-        width: dicom.columns,
-        height: dicom.rows,
-        channels: 1,
-        bitsPerSample: dicom.bitsAllocated,
-        interlaced: false,
-        decodedBytes: dicom.columns * dicom.rows * (dicom.bitsAllocated / 8),
-      }, limits);
-      grey = dicomToGrey(dicom);
+      grey = dicomToGrey(await parseDicom(request.image, limits)); // limits checked from its header, before decoding
     } catch (e) {
       throw e instanceof DicomError || e instanceof DecodeError ? _badImage(_reason(e), e) : e;
     }
