@@ -21,8 +21,8 @@ CXR_APT_PACKAGES=(
 CXR_TEST_APT_PACKAGES=(
   # /usr/bin/chromium for the upload page test, with the fonts its screenshot renders
   chromium fonts-liberation
-  # openssl: the fake Kubernetes API's certificate; scikit-learn: the AUROC reference
-  openssl python3-sklearn
+  # openssl: the fake Kubernetes API's certificate; scikit-learn: the AUROC reference; pydicom: real DICOM files
+  openssl python3-sklearn python3-pydicom
 )
 # `./run bench` only: what the benches compare against (Python preprocessing and PyTorch, the HTTP load).
 CXR_BENCH_APT_PACKAGES=(python3-opencv python3-pil python3-numpy python3-torch python3-torchvision wrk)

@@ -50,6 +50,7 @@ const MODULE_PACKAGES: Record<string, string> = {
   notebook: "python3-notebook",
   jupyter_client: "python3-jupyter-client",
   sklearn: "python3-sklearn",
+  pydicom: "python3-pydicom",
   cv2: "python3-opencv",
   PIL: "python3-pil",
   numpy: "python3-numpy",
