@@ -126,12 +126,12 @@ export class DemoError extends Error {
 }
 
 /** A transfer summary without its failure list (the demo stops on any failure). */
-function counts({ failures: _, ...rest }: TransferSummary): Omit<TransferSummary, "failures"> {
+function _counts({ failures: _, ...rest }: TransferSummary): Omit<TransferSummary, "failures"> {
   return rest;
 }
 
 /** Adds two transfer summaries. */
-function addSummaries(a: TransferSummary, b: TransferSummary): TransferSummary {
+function _addSummaries(a: TransferSummary, b: TransferSummary): TransferSummary {
   return {
     files: a.files + b.files,
     bytes: a.bytes + b.bytes,
@@ -152,154 +152,185 @@ function addSummaries(a: TransferSummary, b: TransferSummary): TransferSummary {
  * ```
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
+  const demo = _startDemo(options);
+  const data = await _timed(demo, "synthesize", () => _synthesize(demo, options));
+  demo.log(`data: ${data.images} synthetic images of ${data.patients} patients in ${demo.dataDir}`);
+  const split = await _timed(demo, "split", () => _split(demo, options.seed ?? 1));
+  const storage = await _timed(demo, "storage", () => _storageRoundTrip(demo));
+  const { reports, skipped } = await _reports(demo, options.notebooks ?? DEMO_NOTEBOOKS);
+  const artefacts = _artefacts(demo, split.file);
+  return { data, split, storage, reports, skipped, artefacts, seconds: demo.seconds };
+}
+
+/** One demo run: its settings (the embedded Azurite under `<workDir>/demo`), folders, log and step times. */
+type _Demo = ReturnType<typeof _startDemo>;
+
+function _startDemo(options: DemoOptions) {
   const base = options.settings ?? loadSettings();
-  const demoDir = join(base.workDir, "demo");
+  const dir = join(base.workDir, "demo");
   const settings: Settings = {
     ...base,
     storage: {
       ...base.storage,
       mode: "azurite",
       connectionString: undefined,
-      azuriteDir: join(demoDir, "azurite"),
+      azuriteDir: join(dir, "azurite"),
       azuritePort: 0,
     },
   };
-  const log = options.log ?? ((line: string) => console.error(line));
-  const showProgress = options.progress ?? true;
-  const seconds: Record<string, number> = {};
-  const timed = async <T>(step: string, f: () => Promise<T> | T): Promise<T> => {
-    const t = performance.now();
-    try {
-      return await f();
-    } catch (e) {
-      if (e instanceof DemoError) throw e;
-      throw new DemoError(step, (e as Error).message, { cause: e });
-    } finally {
-      seconds[step] = Math.round((performance.now() - t) / 100) / 10;
-    }
-  };
-  const bar = (label: string, unit: "items" | "bytes" = "items") =>
-    showProgress ? new Progress({ label, unit }) : undefined;
-
-  const dataDir = join(demoDir, "nih");
+  const dataDir = join(dir, "nih");
   mkdirSync(dataDir, { recursive: true });
-  const data = await timed("synthesize", async () => {
-    const p = bar("synthesize");
-    const s = await synthesize(dataDir, {
-      images: options.images ?? 300,
-      size: options.size ?? 1024,
-      seed: options.seed ?? 1,
-      onProgress: (e) => p?.update(e.done, e.total),
-    });
-    p?.finish();
-    return s;
-  });
-  log(`data: ${data.images} synthetic images of ${data.patients} patients in ${dataDir}`);
+  return {
+    workDir: base.workDir,
+    settings,
+    dir,
+    dataDir,
+    /** The copy that came back from blob storage, as on the training VM. */
+    trainingCopy: join(dir, "training-side"),
+    cacheDir: join(dir, "train", "cache"),
+    runDir: join(dir, "train", "run"),
+    evalDir: join(dir, "train", "eval"),
+    reportsDir: resolve(options.reportsDir ?? "reports"),
+    log: options.log ?? ((line: string) => console.error(line)),
+    showProgress: options.progress ?? true,
+    seconds: {} as Record<string, number>,
+  };
+}
 
-  const split = await timed("split", () => {
-    const entries = readEntries(join(dataDir, "Data_Entry_2017.csv"));
-    const { split } = officialSplit(
-      entries,
-      readSplitList(join(dataDir, "train_val_list.txt")),
-      readSplitList(join(dataDir, "test_list.txt")),
-      { seed: options.seed ?? 1 },
-    );
-    const file = join(demoDir, "split.json");
-    writeSplit(file, split);
-    const stats = labelStatistics(entries.entries, { split });
-    const images = Object.fromEntries(Object.entries(split.images).map(([k, v]) => [k, v.length]));
-    log(`split: ${JSON.stringify(images)} images, ${stats.counts["No Finding"]} without findings -> ${file}`);
-    return { file, images, patients: { ...split.patients }, digest: split.digest };
-  });
+/** Runs one step, timing it into `demo.seconds`; any failure becomes a {@linkcode DemoError} naming it. */
+async function _timed<T>(demo: _Demo, step: string, f: () => Promise<T> | T): Promise<T> {
+  const t = performance.now();
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof DemoError) throw e;
+    throw new DemoError(step, (e as Error).message, { cause: e });
+  } finally {
+    demo.seconds[step] = Math.round((performance.now() - t) / 100) / 10;
+  }
+}
 
-  const storage = await timed("storage", async () => {
-    await using conn = await connectStorage(settings);
-    const { containers } = settings.storage;
-    await ensureContainers(conn.store, containers);
-    const transfer = async (
-      label: string,
-      f: (o: { onProgress: (e: { bytes: number; bytesTotal: number }) => void }) => Promise<TransferSummary>,
-    ) => {
-      const p = bar(label, "bytes");
-      const s = await f({ onProgress: (e) => p?.update(e.bytes, e.bytesTotal) });
-      p?.finish();
-      if (s.failed > 0) {
-        throw new DemoError(
-          "storage",
-          `${label}: ${s.failed} files failed, first: ${s.failures[0]?.name}: ${s.failures[0]?.reason}`,
-        );
-      }
-      return s;
-    };
-    const imagesUp = await transfer(
-      "upload images",
-      (o) => uploadPath(join(dataDir, "images"), { store: conn.store, container: containers.images }, o),
-    );
-    const metaUp = await transfer("upload labels", async (o) => {
-      let sum: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
-      for (const f of ["Data_Entry_2017.csv", "BBox_List_2017.csv", "train_val_list.txt", "test_list.txt"]) {
-        sum = addSummaries(
-          sum,
-          await uploadPath(join(dataDir, f), { store: conn.store, container: containers.metadata }, o),
-        );
-      }
-      return sum;
-    });
-    const trainingCopy = join(demoDir, "training-side");
-    const imagesDown = await transfer(
-      "download images",
-      (o) =>
-        downloadPrefix({ store: conn.store, container: containers.images }, join(trainingCopy, "images"), o),
-    );
-    const metaDown = await transfer(
-      "download labels",
-      (o) => downloadPrefix({ store: conn.store, container: containers.metadata }, trainingCopy, o),
-    );
-    log(
-      `storage: ${imagesUp.files + metaUp.files} blobs uploaded (${
-        imagesUp.skipped + metaUp.skipped
-      } already there), ` +
-        `${imagesDown.files + metaDown.files} downloaded to ${trainingCopy}`,
-    );
-    return {
-      endpoint: conn.endpoint,
-      upload: counts(addSummaries(imagesUp, metaUp)),
-      download: counts(addSummaries(imagesDown, metaDown)),
-      trainingCopy,
-    };
-  });
+function _bar(demo: _Demo, label: string, unit: "items" | "bytes" = "items"): Progress | undefined {
+  return demo.showProgress ? new Progress({ label, unit }) : undefined;
+}
 
-  const reports: NotebookResult[] = [];
-  const docker = (options.notebooks ?? DEMO_NOTEBOOKS).some((nb) => nb.endsWith("02_build_image.ipynb"))
-    ? await dockerAvailability()
-    : { unavailable: null, localBase: null };
-  // Parameters per notebook: everything the demo makes stays under <workDir>/demo.
-  const notebookParams: Record<string, Record<string, string>> = {
+/** Step "synthesize": the synthetic data set in the NIH layout. */
+async function _synthesize(demo: _Demo, options: DemoOptions): Promise<SynthSummary> {
+  const p = _bar(demo, "synthesize");
+  const s = await synthesize(demo.dataDir, {
+    images: options.images ?? 300,
+    size: options.size ?? 1024,
+    seed: options.seed ?? 1,
+    onProgress: (e) => p?.update(e.done, e.total),
+  });
+  p?.finish();
+  return s;
+}
+
+/** Step "split": the official patient-wise split, written to `<demo>/split.json`. */
+function _split(demo: _Demo, seed: number): DemoSummary["split"] {
+  const { dataDir } = demo;
+  const entries = readEntries(join(dataDir, "Data_Entry_2017.csv"));
+  const { split } = officialSplit(
+    entries,
+    readSplitList(join(dataDir, "train_val_list.txt")),
+    readSplitList(join(dataDir, "test_list.txt")),
+    { seed },
+  );
+  const file = join(demo.dir, "split.json");
+  writeSplit(file, split);
+  const stats = labelStatistics(entries.entries, { split });
+  const images = Object.fromEntries(Object.entries(split.images).map(([k, v]) => [k, v.length]));
+  demo.log(
+    `split: ${JSON.stringify(images)} images, ${stats.counts["No Finding"]} without findings -> ${file}`,
+  );
+  return { file, images, patients: { ...split.patients }, digest: split.digest };
+}
+
+type _TransferOptions = { onProgress: (e: { bytes: number; bytesTotal: number }) => void };
+
+/** One transfer of the storage step, with its progress bar; a failed file stops the demo. */
+async function _transfer(
+  demo: _Demo,
+  label: string,
+  f: (o: _TransferOptions) => Promise<TransferSummary>,
+): Promise<TransferSummary> {
+  const p = _bar(demo, label, "bytes");
+  const s = await f({ onProgress: (e) => p?.update(e.bytes, e.bytesTotal) });
+  p?.finish();
+  if (s.failed > 0) {
+    throw new DemoError(
+      "storage",
+      `${label}: ${s.failed} files failed, first: ${s.failures[0]?.name}: ${s.failures[0]?.reason}`,
+    );
+  }
+  return s;
+}
+
+/** Step "storage": images and labels up to blob storage, and back down into the "training side" copy. */
+async function _storageRoundTrip(demo: _Demo): Promise<DemoSummary["storage"]> {
+  const { dataDir, trainingCopy } = demo;
+  await using conn = await connectStorage(demo.settings);
+  const { containers } = demo.settings.storage;
+  await ensureContainers(conn.store, containers);
+  const images = { store: conn.store, container: containers.images };
+  const metadata = { store: conn.store, container: containers.metadata };
+  const imagesUp = await _transfer(
+    demo,
+    "upload images",
+    (o) => uploadPath(join(dataDir, "images"), images, o),
+  );
+  const metaUp = await _transfer(demo, "upload labels", async (o) => {
+    let sum: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
+    for (const f of ["Data_Entry_2017.csv", "BBox_List_2017.csv", "train_val_list.txt", "test_list.txt"]) {
+      sum = _addSummaries(sum, await uploadPath(join(dataDir, f), metadata, o));
+    }
+    return sum;
+  });
+  const imagesDown = await _transfer(
+    demo,
+    "download images",
+    (o) => downloadPrefix(images, join(trainingCopy, "images"), o),
+  );
+  const metaDown = await _transfer(demo, "download labels", (o) => downloadPrefix(metadata, trainingCopy, o));
+  const up = _addSummaries(imagesUp, metaUp);
+  const down = _addSummaries(imagesDown, metaDown);
+  demo.log(
+    `storage: ${up.files} blobs uploaded (${up.skipped} already there), ${down.files} downloaded to ${trainingCopy}`,
+  );
+  return { endpoint: conn.endpoint, upload: _counts(up), download: _counts(down), trainingCopy };
+}
+
+/** Parameters per notebook: everything the demo makes stays under `<workDir>/demo`. */
+function _notebookParams(demo: _Demo, docker: DockerAvailability): Record<string, Record<string, string>> {
+  const { dir: demoDir, trainingCopy, cacheDir, runDir, evalDir } = demo;
+  const imagesDir = join(trainingCopy, "images");
+  return {
     "00_setup_vm.ipynb": { envFile: join(demoDir, "demo.env") },
     "01_fetch_data.ipynb": {
-      dataDir: storage.trainingCopy,
+      dataDir: trainingCopy,
       synthImages: "0",
       splitFile: join(demoDir, "split-notebook.json"),
       trainingDir: join(demoDir, "training-side-notebook"),
     },
     // Training reads the copy that came back from blob storage, as on the training VM.
     "03_train.ipynb": {
-      dataDir: storage.trainingCopy,
+      dataDir: trainingCopy,
       synthImages: "0",
-      cacheDir: join(demoDir, "train", "cache"),
-      outDir: join(demoDir, "train", "run"),
+      cacheDir,
+      outDir: runDir,
     },
     "04_score.ipynb": {
-      dataDir: storage.trainingCopy,
-      cacheDir: join(demoDir, "train", "cache"),
-      modelDir: join(demoDir, "train", "run", "best"),
-      chartsDir: join(demoDir, "train", "eval"),
+      dataDir: trainingCopy,
+      cacheDir,
+      modelDir: join(runDir, "best"),
+      chartsDir: evalDir,
     },
     "02_build_image.ipynb": {
-      modelDir: join(demoDir, "train", "run", "best"),
+      modelDir: join(runDir, "best"),
       tag: DEMO_IMAGE_TAG,
       historyDir: join(demoDir, "docker-history"),
-      sampleImage: join(storage.trainingCopy, "images", firstImage(join(storage.trainingCopy, "images"))),
+      sampleImage: join(imagesDir, _firstImage(imagesDir)),
       // Where the engine has the local base (scripts/services.sh), build from it; and never download
       // libtensorflow in the demo: training ran on the local backend.
       ...(docker.localBase ? { scoringBase: docker.localBase, trainingBase: docker.localBase } : {}),
@@ -310,33 +341,44 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       image: `cxr-scoring:${DEMO_IMAGE_TAG}`,
       overlay: "local",
       replicas: "1",
-      imagesDir: join(storage.trainingCopy, "images"),
+      imagesDir,
     },
   };
-  const reportsDir = resolve(options.reportsDir ?? "reports");
+}
+
+/** Steps "report <notebook>": each notebook executed into `reportsDir` (02 skipped without a Docker engine). */
+async function _reports(
+  demo: _Demo,
+  notebooks: readonly string[],
+): Promise<Pick<DemoSummary, "reports" | "skipped">> {
+  const docker = notebooks.some((nb) => nb.endsWith("02_build_image.ipynb"))
+    ? await dockerAvailability()
+    : { unavailable: null, localBase: null };
+  const params = _notebookParams(demo, docker);
+  const reports: NotebookResult[] = [];
   const skipped: { notebook: string; reason: string }[] = [];
-  for (const nb of options.notebooks ?? DEMO_NOTEBOOKS) {
+  for (const nb of notebooks) {
     const name = nb.replace(/^.*\//, "");
     if (name === "02_build_image.ipynb" && docker.unavailable) {
       const reason = `no Docker engine: ${docker.unavailable} (scripts/services.sh starts one)`;
       skipped.push({ notebook: nb, reason });
-      log(`report: ${name} skipped, ${reason}`);
+      demo.log(`report: ${name} skipped, ${reason}`);
       continue;
     }
-    const result = await timed(`report ${name}`, () => {
+    const result = await _timed(demo, `report ${name}`, () => {
       if (!existsSync(nb)) {
         throw new Error(`notebook "${nb}" does not exist (run the demo from the repository root)`);
       }
-      return runNotebook(nb, reportsDir, {
-        params: notebookParams[name] ?? {},
+      return runNotebook(nb, demo.reportsDir, {
+        params: params[name] ?? {},
         // The notebook's own Azurite: a free port and a folder of its own, beside the demo's.
         env: {
-          CXR_AZURITE_DIR: join(demoDir, "azurite-notebook"),
+          CXR_AZURITE_DIR: join(demo.dir, "azurite-notebook"),
           CXR_AZURITE_PORT: "0",
-          CXR_WORK_DIR: base.workDir,
+          CXR_WORK_DIR: demo.workDir,
         },
         onProgress: (e) => {
-          if (e.type === "cell" && showProgress) {
+          if (e.type === "cell" && demo.showProgress) {
             console.error(`  ${name}: cell ${e.number}/${e.total} ${e.seconds.toFixed(1)}s`);
           }
         },
@@ -349,28 +391,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       );
     }
     reports.push(result);
-    log(`report: ${result.html ?? result.ipynb}`);
+    demo.log(`report: ${result.html ?? result.ipynb}`);
   }
-  const artefacts = [
-    ["synthetic data", dataDir],
-    ["split", split.file],
-    ["training copy (from blob)", storage.trainingCopy],
-    ["preprocessed cache", join(demoDir, "train", "cache")],
-    ["training history", join(demoDir, "train", "run", "history.jsonl")],
-    ["model bundle", join(demoDir, "train", "run", "best")],
-    ["ONNX model", join(demoDir, "train", "run", "best", "model.onnx")],
-    ["evaluation (metrics.json, roc.svg, auroc.svg)", join(demoDir, "train", "eval")],
-    ["image build records", join(demoDir, "docker-history")],
-    ["reports", reportsDir],
+  return { reports, skipped };
+}
+
+/** What the run made, by name, with the path (only those that exist). */
+function _artefacts(demo: _Demo, splitFile: string): DemoSummary["artefacts"] {
+  const { runDir } = demo;
+  return [
+    ["synthetic data", demo.dataDir],
+    ["split", splitFile],
+    ["training copy (from blob)", demo.trainingCopy],
+    ["preprocessed cache", demo.cacheDir],
+    ["training history", join(runDir, "history.jsonl")],
+    ["model bundle", join(runDir, "best")],
+    ["ONNX model", join(runDir, "best", "model.onnx")],
+    ["evaluation (metrics.json, roc.svg, auroc.svg)", demo.evalDir],
+    ["image build records", join(demo.dir, "docker-history")],
+    ["reports", demo.reportsDir],
   ].filter(([, path]) => existsSync(path)).map(([name, path]) => ({ name, path }));
-  return { data, split, storage, reports, skipped, artefacts, seconds };
 }
 
 /** The tag of the images the demo builds (notebook 05 renders its manifests for it). */
 export const DEMO_IMAGE_TAG = "demo";
 
 /** The first PNG of a folder, by name. */
-function firstImage(dir: string): string {
+function _firstImage(dir: string): string {
   const first = readdirSync(dir).filter((f) => f.endsWith(".png")).sort()[0];
   if (!first) throw new Error(`no PNG in "${dir}"`);
   return first;
