@@ -17,6 +17,7 @@
 export * from "./config.ts";
 export * from "./progress.ts";
 export * from "./display.ts";
+export * from "./auroc.ts";
 export * from "./nih/mod.ts";
 export * from "./storage/mod.ts";
 export * from "./images/mod.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { mulberry32 } from "../random.ts";
-import { rocAuc } from "../train/auroc.ts";
+import { rocAuc } from "../auroc.ts";
 
 /** A confidence interval `[lo, hi]`, or `null` where the AUROC is undefined. */
 export type Interval = [number, number] | null;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { mulberry32 } from "../random.ts";
-import { rocAuc } from "../train/auroc.ts";
+import { rocAuc } from "../auroc.ts";
 import { bootstrapAuroc, weightedAuc } from "./bootstrap.ts";
 import { rocCurve } from "./roc.ts";
 

@@ -15,7 +15,7 @@ import {
   type Predictor,
   updateBundleMetadata,
 } from "../model/mod.ts";
-import { perClassAuroc } from "../train/auroc.ts";
+import { perClassAuroc } from "../auroc.ts";
 import { bootstrapAuroc, type Interval } from "./bootstrap.ts";
 import { CHEXNET_AUROC, REFERENCE_AUROC } from "./reference.ts";
 import { type RocCurve, rocCurve } from "./roc.ts";

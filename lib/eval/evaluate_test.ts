@@ -5,7 +5,7 @@ import { tempDir } from "../../tests/_fixtures.ts";
 import { LabelMismatchError, openPredictor, selectBackend, tf } from "../model/mod.ts";
 import { JUPYTER_DISPLAY } from "../display.ts";
 import { FINDINGS } from "../nih/mod.ts";
-import { rocAuc } from "../train/auroc.ts";
+import { rocAuc } from "../auroc.ts";
 import { evaluate, EvaluationInputError } from "./evaluate.ts";
 import { tinyBundle, writeTestCache } from "./_testing.ts";
 

@@ -4,13 +4,12 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { rocAuc } from "./mod.ts";
- * assert.equal(rocAuc([1, 2, 3], [0, 1, 1]), 1);
+ * import { rocCurve } from "./mod.ts";
+ * assert.deepEqual(rocCurve([1, 2, 3], [0, 1, 1])!.tpr.at(-1), 1);
  * ```
  *
  * @module
  */
-export * from "./auroc.ts";
 export * from "./heatmap.ts";
 export * from "./colormap.ts";
 export * from "./bootstrap.ts";

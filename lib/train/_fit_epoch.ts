@@ -10,7 +10,7 @@ import {
   type WeightsProvenance,
   writeBundleOnnx,
 } from "../model/mod.ts";
-import { perClassAuroc } from "./auroc.ts";
+import { perClassAuroc } from "../auroc.ts";
 import {
   checkpointName,
   pruneCheckpoints,

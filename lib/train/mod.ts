@@ -1,19 +1,17 @@
 /**
  * The training step: the data loader over the preprocessed cache, the (optionally class-weighted) loss,
  * the learning-rate schedule and early stopping, checkpoints with resume, the history with its live display,
- * exact AUROC, and {@linkcode train} tying them together.
+ * and {@linkcode train} tying them together (AUROC comes from the ground floor, `lib/auroc.ts`).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { checkpointName, rocAuc } from "./mod.ts";
+ * import { checkpointName } from "./mod.ts";
  * assert.equal(checkpointName(1, 0.5), "epoch-001-val-0.5000");
- * assert.equal(rocAuc([0.1, 0.9], [0, 1]), 1);
  * ```
  *
  * @module
  */
-export * from "./auroc.ts";
 export * from "./loader.ts";
 export * from "./loss.ts";
 export * from "./schedule.ts";
