@@ -5,7 +5,10 @@
  *
  * @module
  */
-import dockerignore from "@balena/dockerignore";
+import balena from "@balena/dockerignore";
+
+/** The package is CommonJS: its factory is `module.exports`, which is also its `default` (as its types say). */
+const dockerignore = balena.default;
 
 /** Parsed `.dockerignore` text. */
 export interface IgnoreRules {
