@@ -13,12 +13,11 @@ import {
   cacheStem,
   describeMissingImages,
   mergeShards,
-  preprocess,
+  preprocessWithBlobs,
   RESIZE_KERNEL,
 } from "../images/mod.ts";
 import { Progress } from "../progress.ts";
-import { parseShard as parseShardSpec } from "../serve/batch.ts";
-import { fetchShardImages, uploadShardCache } from "./_preprocess_blob.ts";
+import { parseShard as parseShardSpec, type Shard } from "../shard.ts";
 
 function parsePartitions(values: Record<string, unknown>): Partition[] {
   const v = values.partition;
@@ -35,7 +34,7 @@ function parsePartitions(values: Record<string, unknown>): Partition[] {
   return PARTITIONS.filter((p) => list.includes(p));
 }
 
-function parseShard(v: unknown): { index: number; count: number } | undefined {
+function parseShard(v: unknown): Shard | undefined {
   if (v === undefined) return undefined;
   try {
     return parseShardSpec(String(v));
@@ -152,23 +151,16 @@ export const preprocessCommand: Command = {
     const size = intOption(values, "size", { min: 8, max: 4096, fallback: 224 });
     const workers = intOption(values, "workers", { min: 1, max: 64, fallback: 2 });
     const shard = parseShard(values.shard);
-    let fetched: { downloaded: number; skipped: number } | undefined;
-    if (typeof values["from-blob"] === "string") {
-      fetched = await fetchShardImages(data, split, {
-        prefix: values["from-blob"],
-        partitions,
-        shard,
-        concurrency: workers * 4,
-      });
-    }
     const bars = new Map<string, Progress>();
-    const summary = await preprocess(data, out, {
+    const summary = await preprocessWithBlobs(data, out, {
       split,
       entries: typeof values.entries === "string" ? values.entries : undefined,
       partitions,
       size,
       concurrency: workers,
       shard,
+      fromBlob: typeof values["from-blob"] === "string" ? values["from-blob"] : undefined,
+      toBlob: typeof values["to-blob"] === "string" ? values["to-blob"] : undefined,
       onProgress: (e) => {
         let bar = bars.get(e.stem);
         if (!bar) bars.set(e.stem, bar = new Progress({ label: `preprocess ${e.stem}`, total: e.total }));
@@ -176,10 +168,7 @@ export const preprocessCommand: Command = {
       },
     });
     for (const bar of bars.values()) bar.finish();
-    const uploaded = typeof values["to-blob"] === "string"
-      ? await uploadShardCache(out, { prefix: values["to-blob"], partitions, shard })
-      : undefined;
-    const { missing } = summary;
+    const { missing, fetched, uploaded } = summary;
     if (missing.count > 0) ctx.err(`warning: ${describeMissingImages(missing)}`);
     const failures = Object.entries(summary.partitions).flatMap(([p, s]) =>
       s.failures.map((f) => ({ ...f, stem: cacheStem(p as Partition, shard) }))

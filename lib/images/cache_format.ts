@@ -8,6 +8,7 @@
 import { FINDINGS } from "../nih/classes.ts";
 import { type Partition, PARTITIONS } from "../nih/split.ts";
 import { jsonErrorPosition, lineColumn } from "../json_position.ts";
+import type { Shard } from "../shard.ts";
 
 /** The `format` of cache indexes this code writes and reads. */
 export const CACHE_FORMAT = "cxr-cache/1";
@@ -21,11 +22,7 @@ export interface CacheFailure {
 }
 
 /** Which slice of a partition a shard holds (shard files only; merged and unsharded files have none). */
-export interface CacheShard {
-  /** 0-based shard number. */
-  index: number;
-  /** Shards in all. */
-  count: number;
+export interface CacheShard extends Shard {
   /** First position (inclusive) in the partition's name list. */
   start: number;
   /** Last position (exclusive). */
@@ -160,7 +157,7 @@ export function parseCacheIndex(text: string, options: { file?: string } = {}): 
  * assert.equal(cacheStem("test", { index: 2, count: 8 }), "test.shard-2-of-8");
  * ```
  */
-export function cacheStem(partition: Partition, shard?: { index: number; count: number }): string {
+export function cacheStem(partition: Partition, shard?: Shard): string {
   return shard ? `${partition}.shard-${shard.index}-of-${shard.count}` : partition;
 }
 

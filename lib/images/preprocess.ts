@@ -18,6 +18,7 @@ import { type Partition, PARTITIONS, readSplit, type Split } from "../nih/split.
 import { formatArchiveNames, formatArchiveSelection, nihArchiveOf } from "../nih/archives.ts";
 import { buildCache, type CacheBuildProgress, folderNames } from "./build_cache.ts";
 import type { CacheFailure } from "./cache_format.ts";
+import { type Shard, shardRange } from "../shard.ts";
 
 /** The split names images the label file does not have. */
 export class MissingLabelsError extends Error {
@@ -43,7 +44,7 @@ export interface PreprocessOptions {
   /** Images decoded at once. @default 2 */
   concurrency?: number;
   /** Build only this contiguous slice of each partition (`index` 0-based). */
-  shard?: { index: number; count: number };
+  shard?: Shard;
   /** Called after each image, with the partition. */
   onProgress?: (event: CacheBuildProgress & { partition: Partition }) => void;
 }
@@ -88,7 +89,7 @@ export interface PreprocessSummary {
   /** Side of the cached images. */
   size: number;
   /** The shard built, if any. */
-  shard?: { index: number; count: number };
+  shard?: Shard;
   /** Per partition built. */
   partitions: Partial<Record<Partition, PartitionSummary>>;
   /** The images of the split not in the images folder, all partitions together. */
@@ -147,25 +148,6 @@ export function findEntriesFile(dataDir: string): string {
     throw new Deno.errors.NotFound(`No label file Data_Entry_2017*.csv(.gz) in "${dataDir}"`);
   }
   return join(dataDir, found[0]);
-}
-
-/**
- * The contiguous slice `[start, end)` of `n` items that shard `index` of `count` covers.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual([0, 1, 2].map((i) => shardRange(10, i, 3)), [[0, 3], [3, 6], [6, 10]]);
- * assert.throws(() => shardRange(10, 3, 3), RangeError);
- * ```
- */
-export function shardRange(n: number, index: number, count: number): [number, number] {
-  if (
-    !Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count
-  ) {
-    throw new RangeError(`shard must be i/N with N >= 1 and 0 <= i < N, got ${index}/${count}`);
-  }
-  return [Math.floor((index * n) / count), Math.floor(((index + 1) * n) / count)];
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { mapPool } from "../pool.ts";
 import { type ArchiveEntry, type Catalogue, type DataFileEntry, NIH_CATALOGUE } from "./archives.ts";
 import { displayUrl, downloadFile } from "./download.ts";
 import { extractArchive } from "./extract.ts";
@@ -229,20 +230,14 @@ export async function fetchArchives(dest: string, options: FetchOptions = {}): P
     ? [...new Set(options.only)].sort((a, b) => a - b).map((n) => known.get(n)!)
     : [...catalogue.archives];
   await mkdir(join(dest, "archives"), { recursive: true });
-  const rows: FetchedFile[] = new Array(selected.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < selected.length) {
-      const i = next++;
-      try {
-        rows[i] = await fetchOne(selected[i], dest, options);
-      } catch (e) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        rows[i] = failure(selected[i].name, e);
-      }
+  const rows = await mapPool(selected, concurrency, async (archive) => {
+    try {
+      return await fetchOne(archive, dest, options);
+    } catch (e) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      return failure(archive.name, e);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, selected.length) }, worker));
+  });
   const files: FetchedFile[] = [];
   for (const f of options.labels ? catalogue.files : []) {
     try {

@@ -1,89 +1,16 @@
 /**
- * Batch scoring: many images through one scorer (a local model or a remote scoring service), a bounded
- * number in flight, one result line per image in the input's order, failures recorded as lines while the run
- * goes on; and the `--shard i/N` slicing that Kubernetes Indexed Jobs use (the same {@linkcode shardRange}
- * as preprocessing, so shard i of N means the same slice everywhere).
+ * Batch scoring: many images (files, a folder, blobs) through one scorer (a local model or a remote scoring
+ * service), a bounded number in flight, one result line per image in the input's order, failures recorded as
+ * lines while the run goes on.
  *
  * @module
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import { Buffer } from "node:buffer";
-import { shardRange } from "../images/preprocess.ts";
+import { mapPool } from "../pool.ts";
 import type { BlobStore } from "../storage/mod.ts";
 import { ScoreHttpError, ScoringServiceError } from "./score_format.ts";
-
-/** Shard `index` (0-based) of `count`. */
-export interface Shard {
-  /** 0-based index, `0 <= index < count`. */
-  index: number;
-  /** Number of shards, at least 1. */
-  count: number;
-}
-
-/** The environment variable Kubernetes Indexed Jobs set to the pod's completion index. */
-export const SHARD_INDEX_VARIABLE = "JOB_COMPLETION_INDEX";
-
-/**
- * Parses a shard spec: `i/N` (0-based), or `env/N` to take `i` from `$JOB_COMPLETION_INDEX` (Kubernetes
- * Indexed Jobs set it in every pod).
- *
- * @param text The spec, e.g. `"2/8"` or `"env/8"`.
- * @param env Where `env/N` looks up the index. @default Deno.env
- * @returns The shard.
- * @throws {RangeError} If the spec is malformed, out of range, or `env/N` finds no valid index.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(parseShard("2/8"), { index: 2, count: 8 });
- * assert.deepEqual(parseShard("env/4", { JOB_COMPLETION_INDEX: "3" }), { index: 3, count: 4 });
- * assert.throws(() => parseShard("4/4"), /0 <= i < N/);
- * assert.throws(() => parseShard("env/4", {}), /JOB_COMPLETION_INDEX is not set/);
- * ```
- */
-export function parseShard(text: string, env?: Record<string, string | undefined>): Shard {
-  const m = /^(\d+|env)\/(\d+)$/.exec(text.trim());
-  if (!m) {
-    throw new RangeError(`shard must be i/N (0-based, e.g. 0/4) or env/N, got "${text}"`);
-  }
-  const count = Number(m[2]);
-  let indexText = m[1];
-  if (indexText === "env") {
-    const value = env ? env[SHARD_INDEX_VARIABLE] : Deno.env.get(SHARD_INDEX_VARIABLE);
-    if (value === undefined || value === "") {
-      throw new RangeError(
-        `shard "${text}" takes i from $${SHARD_INDEX_VARIABLE}, but ${SHARD_INDEX_VARIABLE} is not set`,
-      );
-    }
-    if (!/^\d+$/.test(value.trim())) {
-      throw new RangeError(`$${SHARD_INDEX_VARIABLE} must be a non-negative integer, got "${value}"`);
-    }
-    indexText = value.trim();
-  }
-  const index = Number(indexText);
-  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index >= count) {
-    throw new RangeError(`shard must be i/N with N >= 1 and 0 <= i < N, got ${index}/${count}`);
-  }
-  return { index, count };
-}
-
-/**
- * The items of one shard: the contiguous slice {@linkcode shardRange} gives, of `items` as passed (sort them
- * first so every shard sees the same order).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const items = ["a", "b", "c", "d", "e"];
- * assert.deepEqual([0, 1, 2].map((index) => selectShard(items, { index, count: 3 })), [["a"], ["b", "c"], ["d", "e"]]);
- * assert.deepEqual(selectShard(items), items);
- * ```
- */
-export function selectShard<T>(items: readonly T[], shard?: Shard): T[] {
-  if (!shard) return [...items];
-  const [start, end] = shardRange(items.length, shard.index, shard.count);
-  return items.slice(start, end);
-}
 
 /** One image to score: its name in the output and how to get its bytes. */
 export interface ImageSource {
@@ -358,7 +285,7 @@ export async function scoreBatch<T extends object>(
   if (options.heatmapDir) mkdirSync(options.heatmapDir, { recursive: true });
   const ready: (BatchLine | undefined)[] = new Array(sources.length);
   const failures: { image: string; message: string }[] = [];
-  let next = 0, emitted = 0, done = 0, failed = 0;
+  let emitted = 0, done = 0, failed = 0;
   let emitting: Promise<void> = Promise.resolve();
   const flush = async () => {
     while (emitted < sources.length && ready[emitted] !== undefined) {
@@ -368,10 +295,10 @@ export async function scoreBatch<T extends object>(
       await options.onLine?.(line);
     }
   };
-  const one = async (i: number): Promise<BatchLine> => {
-    const { name } = sources[i];
+  const one = async (source: ImageSource): Promise<BatchLine> => {
+    const { name } = source;
     try {
-      const response = await scorer(await sources[i].read(), name);
+      const response = await scorer(await source.read(), name);
       const { heatmap, ...rest } = response as ScoredImage;
       if (heatmap === undefined || !options.heatmapDir) return { image: name, ...rest };
       const file = join(options.heatmapDir, `${basename(name, extname(name))}.heatmap.png`);
@@ -381,19 +308,15 @@ export async function scoreBatch<T extends object>(
       return errorLine(name, e);
     }
   };
-  const worker = async () => {
-    while (next < sources.length) {
-      const i = next++;
-      const line = await one(i);
-      if (line.error) failed++;
-      ready[i] = line;
-      done++;
-      options.onProgress?.({ done, total: sources.length, failed, image: line.image });
-      emitting = emitting.then(flush);
-      await emitting;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, sources.length) }, worker));
+  await mapPool(sources, concurrency, async (source, i) => {
+    const line = await one(source);
+    if (line.error) failed++;
+    ready[i] = line;
+    done++;
+    options.onProgress?.({ done, total: sources.length, failed, image: line.image });
+    emitting = emitting.then(flush);
+    await emitting;
+  });
   await emitting;
   return {
     images: sources.length,

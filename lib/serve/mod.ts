@@ -22,3 +22,4 @@ export * from "./handler.ts";
 export * from "./client.ts";
 export * from "./batch.ts";
 export * from "./server.ts";
+export * from "./score_images.ts";

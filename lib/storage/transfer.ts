@@ -8,6 +8,7 @@
 import { readdir, rm, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, normalize, sep } from "node:path";
 import { redactSecrets } from "../config.ts";
+import { mapPool } from "../pool.ts";
 import type { BlobInfo, BlobStore } from "./blob_store.ts";
 import { ContainerNotFoundError } from "./errors.ts";
 import { type LocalFile, md5File, PART_MARK, walkFiles } from "./_files.ts";
@@ -81,15 +82,6 @@ export interface TransferOptions {
 function folderPrefix(prefix = ""): string {
   const p = prefix.replace(/^\/+/, "").replace(/\/+$/, "");
   return p ? `${p}/` : "";
-}
-
-/** Runs `fn` over `items` with at most `limit` running. */
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function checkConcurrency(n: number, fn: string): number {
@@ -168,7 +160,7 @@ export async function uploadPath(
   for await (const b of store.list(container, prefix)) remote.set(b.name, b);
   const t = new Tally(files.length, files.reduce((n, f) => n + f.size, 0), options.onProgress);
   t.event("scan");
-  await pool(files, concurrency, async (file) => {
+  await mapPool(files, concurrency, async (file) => {
     const name = prefix + file.rel;
     try {
       const there = remote.get(name);
@@ -270,7 +262,7 @@ export async function downloadPrefix(
   await removeStaleParts(dest);
   const t = new Tally(blobs.length, blobs.reduce((n, b) => n + b.blob.size, 0), options.onProgress);
   t.event("scan");
-  await pool(blobs, concurrency, async ({ blob, rel }) => {
+  await mapPool(blobs, concurrency, async ({ blob, rel }) => {
     try {
       const path = localPath(dest, rel);
       if (!path) throw new RangeError(`Blob name "${blob.name}" would be written outside "${dest}"`);
