@@ -74,7 +74,7 @@ export async function _answer(
       const { metrics, limiter, open, budget } = state;
       if (!state.limits.openMetrics) state.authorize(req);
       return new Response(
-        metrics.render({
+        await metrics.render({
           inFlight: limiter.running,
           queued: limiter.queued,
           open,

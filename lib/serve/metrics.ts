@@ -1,12 +1,14 @@
 /**
- * The scoring service's Prometheus metrics, rendered in the text exposition format (0.0.4): requests by
- * route and status, a request latency histogram by route, errors by cause, in-flight and queued gauges, and
- * the model's identity as an info gauge, and the request-body bytes held against the in-flight byte budget.
- * A client that closed its connection mid-body is counted with status 499 and code `client_closed`, apart
- * from server errors.
+ * The scoring service's Prometheus metrics, with `prom-client`: requests by route and status, a request latency
+ * histogram by route, errors by cause, in-flight and queued gauges, the request-body bytes held against the
+ * in-flight byte budget, the model's identity as an info gauge, and the process metrics `prom-client` collects
+ * (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `nodejs_eventloop_lag_seconds`, ...). A client
+ * that closed its connection mid-body is counted with status 499 and code `client_closed`, apart from server
+ * errors.
  *
  * @module
  */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** Upper bounds (seconds) of the latency histogram's buckets. */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -29,16 +31,20 @@ export const METRIC_ROUTES = ["/", "/score", "/model", "/healthz", "/readyz", "/
 /** One of {@linkcode METRIC_ROUTES}. */
 export type MetricRoute = typeof METRIC_ROUTES[number];
 
-function _label(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-function _number(n: number): string {
-  return Number.isFinite(n) ? String(n) : n > 0 ? "+Inf" : n < 0 ? "-Inf" : "NaN";
-}
+/** The gauges {@linkcode ScoringMetrics.render} sets: metric name and help text. */
+const _GAUGES = {
+  cxr_requests_in_flight: "Scoring requests running now.",
+  cxr_requests_queued: "Scoring requests waiting for a slot.",
+  cxr_score_requests_open: "Scoring requests received and not yet answered (reading, queued, running).",
+  cxr_request_body_bytes_in_flight: "Request-body bytes reserved by scoring requests in flight.",
+  cxr_request_body_bytes_limit: "The in-flight byte budget; a body past it is answered 503 busy.",
+  cxr_model_ready: "1 once the model is loaded.",
+  cxr_process_start_time_seconds: "Start time of the service, Unix seconds.",
+} as const;
 
 /**
- * Counters, histogram and gauges of one scoring service.
+ * Counters, histogram and gauges of one scoring service, in a registry of its own (so that handlers in one
+ * process do not share series).
  *
  * @example
  * ```ts
@@ -48,27 +54,59 @@ function _number(n: number): string {
  * m.observe("/score", 200, 0.2);
  * m.observe("/score", 413, 0.001, "too_large");
  * m.observe("/score", 499, 0.5, "client_closed");
- * const text = m.render({ inFlight: 1, queued: 0, bodyBytes: 1024, bodyBytesLimit: 67108864 });
+ * const text = await m.render({ inFlight: 1, queued: 0, bodyBytes: 1024, bodyBytesLimit: 67108864 });
  * assert.match(text, /^cxr_requests_total\{route="\/score",status="200"\} 1$/m);
- * assert.match(text, /^cxr_request_duration_seconds_bucket\{route="\/score",le="0\.1"\} 1$/m);
- * assert.match(text, /^cxr_request_duration_seconds_bucket\{route="\/score",le="\+Inf"\} 3$/m);
+ * assert.match(text, /^cxr_request_duration_seconds_bucket\{le="0\.1",route="\/score"\} 1$/m);
+ * assert.match(text, /^cxr_request_duration_seconds_bucket\{le="\+Inf",route="\/score"\} 3$/m);
  * assert.match(text, /^cxr_errors_total\{code="client_closed"\} 1$/m);
  * assert.match(text, /^cxr_request_body_bytes_in_flight 1024$/m);
  * assert.match(text, /^cxr_request_body_bytes_limit 67108864$/m);
  * assert.match(text, /^cxr_errors_total\{code="too_large"\} 1$/m);
  * assert.match(text, /^cxr_model_info\{name="densenet",version="v1",engine="onnx"\} 1$/m);
+ * assert.match(text, /^process_resident_memory_bytes \d+$/m);
  * ```
  */
 export class ScoringMetrics {
-  #requests = new Map<string, number>();
-  #errors = new Map<string, number>();
-  #histograms = new Map<MetricRoute, { counts: number[]; sum: number; count: number }>();
-  #model: { name: string; version: string; engine: string } | null = null;
-  #started = Date.now();
+  /** The `prom-client` registry the metrics live in. */
+  readonly registry: Registry = new Registry();
+  #requests = new Counter({
+    name: "cxr_requests_total",
+    help: "Requests answered, by route and HTTP status.",
+    labelNames: ["route", "status"],
+    registers: [this.registry],
+  });
+  #latency = new Histogram({
+    name: "cxr_request_duration_seconds",
+    help: "Time from a request's arrival to its answer.",
+    labelNames: ["route"],
+    buckets: [...LATENCY_BUCKETS],
+    registers: [this.registry],
+  });
+  #errors = new Counter({
+    name: "cxr_errors_total",
+    help: "Error answers, by cause (the error document's code).",
+    labelNames: ["code"],
+    registers: [this.registry],
+  });
+  #gauges = new Map<keyof typeof _GAUGES, Gauge>();
+  #model = new Gauge({
+    name: "cxr_model_info",
+    help: "The model being served.",
+    labelNames: ["name", "version", "engine"],
+    registers: [this.registry],
+  });
+  #ready = false;
+  #started = Math.floor(Date.now() / 1000);
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
 
   /** Records the model once it is loaded. */
   setModel(model: { name: string; version: string; engine: string }): void {
-    this.#model = { ...model };
+    this.#model.reset();
+    this.#model.set({ name: model.name, version: model.version, engine: model.engine }, 1);
+    this.#ready = true;
   }
 
   /**
@@ -80,92 +118,37 @@ export class ScoringMetrics {
    * @param code the error code, for non-2xx answers.
    */
   observe(route: MetricRoute, status: number, seconds: number, code?: string): void {
-    const key = `route="${_label(route)}",status="${status}"`;
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
-    if (code) this.#errors.set(code, (this.#errors.get(code) ?? 0) + 1);
-    let h = this.#histograms.get(route);
-    if (!h) this.#histograms.set(route, h = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 });
-    LATENCY_BUCKETS.forEach((le, i) => {
-      if (seconds <= le) h.counts[i]++;
-    });
-    h.sum += seconds;
-    h.count++;
-  }
-
-  /** Requests recorded so far for a route and status (for tests and summaries). */
-  requests(route: MetricRoute, status: number): number {
-    return this.#requests.get(`route="${_label(route)}",status="${status}"`) ?? 0;
+    this.#requests.inc({ route, status });
+    this.#latency.observe({ route }, seconds);
+    if (code) this.#errors.inc({ code });
   }
 
   /**
-   * The metrics as Prometheus text.
+   * The metrics as Prometheus text (format 0.0.4).
    *
    * @param gauges scoring requests running, waiting for a slot, and open in all (reading their body too);
    * request-body bytes reserved from the in-flight budget, and its limit (both left out when absent).
    */
   render(
     gauges: { inFlight: number; queued: number; open?: number; bodyBytes?: number; bodyBytesLimit?: number },
-  ): string {
-    const lines: string[] = [
-      "# HELP cxr_requests_total Requests answered, by route and HTTP status.",
-      "# TYPE cxr_requests_total counter",
-    ];
-    for (const [labels, n] of this.#requests) lines.push(`cxr_requests_total{${labels}} ${n}`);
-    lines.push(
-      "# HELP cxr_request_duration_seconds Time from a request's arrival to its answer.",
-      "# TYPE cxr_request_duration_seconds histogram",
-    );
-    for (const [route, h] of this.#histograms) {
-      const r = _label(route);
-      LATENCY_BUCKETS.forEach((le, i) => {
-        lines.push(`cxr_request_duration_seconds_bucket{route="${r}",le="${_number(le)}"} ${h.counts[i]}`);
-      });
-      lines.push(
-        `cxr_request_duration_seconds_bucket{route="${r}",le="+Inf"} ${h.count}`,
-        `cxr_request_duration_seconds_sum{route="${r}"} ${_number(h.sum)}`,
-        `cxr_request_duration_seconds_count{route="${r}"} ${h.count}`,
-      );
+  ): Promise<string> {
+    this.#set("cxr_requests_in_flight", gauges.inFlight);
+    this.#set("cxr_requests_queued", gauges.queued);
+    this.#set("cxr_score_requests_open", gauges.open ?? gauges.inFlight + gauges.queued);
+    this.#set("cxr_request_body_bytes_in_flight", gauges.bodyBytes);
+    this.#set("cxr_request_body_bytes_limit", gauges.bodyBytesLimit);
+    this.#set("cxr_model_ready", this.#ready ? 1 : 0);
+    this.#set("cxr_process_start_time_seconds", this.#started);
+    return this.registry.metrics();
+  }
+
+  /** Sets a gauge, registering it the first time it has a value. */
+  #set(name: keyof typeof _GAUGES, value: number | undefined): void {
+    if (value === undefined) return;
+    let gauge = this.#gauges.get(name);
+    if (!gauge) {
+      this.#gauges.set(name, gauge = new Gauge({ name, help: _GAUGES[name], registers: [this.registry] }));
     }
-    lines.push(
-      "# HELP cxr_errors_total Error answers, by cause (the error document's code).",
-      "# TYPE cxr_errors_total counter",
-    );
-    for (const [code, n] of this.#errors) lines.push(`cxr_errors_total{code="${_label(code)}"} ${n}`);
-    lines.push(
-      "# HELP cxr_requests_in_flight Scoring requests running now.",
-      "# TYPE cxr_requests_in_flight gauge",
-      `cxr_requests_in_flight ${gauges.inFlight}`,
-      "# HELP cxr_requests_queued Scoring requests waiting for a slot.",
-      "# TYPE cxr_requests_queued gauge",
-      `cxr_requests_queued ${gauges.queued}`,
-      "# HELP cxr_score_requests_open Scoring requests received and not yet answered (reading, queued, running).",
-      "# TYPE cxr_score_requests_open gauge",
-      `cxr_score_requests_open ${gauges.open ?? gauges.inFlight + gauges.queued}`,
-      ...(gauges.bodyBytes === undefined ? [] : [
-        "# HELP cxr_request_body_bytes_in_flight Request-body bytes reserved by scoring requests in flight.",
-        "# TYPE cxr_request_body_bytes_in_flight gauge",
-        `cxr_request_body_bytes_in_flight ${gauges.bodyBytes}`,
-      ]),
-      ...(gauges.bodyBytesLimit === undefined ? [] : [
-        "# HELP cxr_request_body_bytes_limit The in-flight byte budget; a body past it is answered 503 busy.",
-        "# TYPE cxr_request_body_bytes_limit gauge",
-        `cxr_request_body_bytes_limit ${gauges.bodyBytesLimit}`,
-      ]),
-      "# HELP cxr_model_ready 1 once the model is loaded.",
-      "# TYPE cxr_model_ready gauge",
-      `cxr_model_ready ${this.#model ? 1 : 0}`,
-      "# HELP cxr_process_start_time_seconds Start time of the service, Unix seconds.",
-      "# TYPE cxr_process_start_time_seconds gauge",
-      `cxr_process_start_time_seconds ${Math.floor(this.#started / 1000)}`,
-    );
-    if (this.#model) {
-      const { name, version, engine } = this.#model;
-      lines.push(
-        "# HELP cxr_model_info The model being served.",
-        "# TYPE cxr_model_info gauge",
-        `cxr_model_info{name="${_label(name)}",version="${_label(version)}",engine="${_label(engine)}"} 1`,
-      );
-    }
-    return lines.join("\n") + "\n";
+    gauge.set(value);
   }
 }
