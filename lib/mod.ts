@@ -16,6 +16,8 @@
  */
 export * from "./config.ts";
 export * from "./progress.ts";
+export * from "./pool.ts";
+export * from "./shard.ts";
 export * from "./display.ts";
 export * from "./auroc.ts";
 export * from "./nih/mod.ts";

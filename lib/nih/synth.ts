@@ -10,6 +10,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
+import { mapPool } from "../pool.ts";
 import { withDisplay } from "../display.ts";
 import { _geometry, _render } from "./_synth_draw.ts";
 import { _bboxCsv, _dataEntryCsv, _plan, _splitLists } from "./_synth_plan.ts";
@@ -218,26 +219,22 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
   await atomicWrite(join(outDir, "test_list.txt"), lists.test.join("\n"));
   await atomicWrite(join(outDir, "README.md"), README(seed, size, images));
 
-  let next = 0, written = 0, skipped = 0;
-  const worker = async () => {
-    while (next < plan.rows.length) {
-      const row = plan.rows[next++];
-      const path = join(outDir, "images", row.name);
-      if (resume && await isComplete(path, size)) {
-        skipped++;
-      } else {
-        const pixels = _render(_geometry(row.labels, row.seed), size);
-        const png = await sharp(pixels, { raw: { width: size, height: size, channels: 1 } })
-          .toColourspace("b-w")
-          .png({ compressionLevel: 3, adaptiveFiltering: false })
-          .toBuffer();
-        await atomicWrite(path, png);
-        written++;
-      }
-      options.onProgress?.({ done: written + skipped, total: images, written, skipped, name: row.name });
+  let written = 0, skipped = 0;
+  await mapPool(plan.rows, concurrency, async (row) => {
+    const path = join(outDir, "images", row.name);
+    if (resume && await isComplete(path, size)) {
+      skipped++;
+    } else {
+      const pixels = _render(_geometry(row.labels, row.seed), size);
+      const png = await sharp(pixels, { raw: { width: size, height: size, channels: 1 } })
+        .toColourspace("b-w")
+        .png({ compressionLevel: 3, adaptiveFiltering: false })
+        .toBuffer();
+      await atomicWrite(path, png);
+      written++;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, images) }, worker));
+    options.onProgress?.({ done: written + skipped, total: images, written, skipped, name: row.name });
+  });
 
   const counts: Record<string, number> = Object.fromEntries([...FINDINGS, NO_FINDING].map((f) => [f, 0]));
   for (const r of plan.rows) {
