@@ -16,13 +16,15 @@ import {
   updateBundleMetadata,
 } from "../model/mod.ts";
 import { perClassAuroc } from "../auroc.ts";
-import { bootstrapAuroc, type Interval } from "./bootstrap.ts";
+import { bootstrapAuroc } from "./bootstrap.ts";
 import { CHEXNET_AUROC, REFERENCE_AUROC } from "./reference.ts";
 import { type RocCurve, rocCurve } from "./roc.ts";
-import { EvaluationReport } from "./evaluation_report.ts";
-
-/** The `format` of the metrics JSON. */
-export const EVALUATION_FORMAT = "cxr-eval/1";
+import {
+  type ClassMetrics,
+  EVALUATION_FORMAT,
+  type EvaluationJson,
+  EvaluationReport,
+} from "./evaluation_report.ts";
 
 /** Progress of {@linkcode evaluate}: images scored so far. */
 export interface EvaluateProgress {
@@ -48,38 +50,6 @@ export interface EvaluateOptions {
   onProgress?: (event: EvaluateProgress) => void;
   /** Also draw a progress display (a bar on a terminal, a live line in Jupyter). @default false */
   progress?: boolean;
-}
-
-/** One class's numbers. */
-export interface ClassMetrics {
-  /** Exact AUROC; `null` without positives or negatives (never 1.0). */
-  auroc: number | null;
-  /** Bootstrap interval, `null` when undefined or no bootstrap was run. */
-  ci: Interval;
-  /** Images with the finding. */
-  positives: number;
-  /** Images without it. */
-  negatives: number;
-}
-
-/** The metrics document (`--out metrics.json`, `--json`). */
-export interface EvaluationJson {
-  /** {@linkcode EVALUATION_FORMAT}. */
-  format: typeof EVALUATION_FORMAT;
-  /** The model's version (bundle metadata) and engine. */
-  model: { version: string; engine: string };
-  /** The cache partition. */
-  partition: string;
-  /** Images scored. */
-  images: number;
-  /** By class, in the bundle's class order. */
-  classes: Record<string, ClassMetrics>;
-  /** Mean over the classes with a defined AUROC, and its interval. */
-  mean: { auroc: number | null; ci: Interval; classes: number };
-  /** Bootstrap settings (`resamples` 0 when none ran). */
-  bootstrap: { resamples: number; confidence: number; seed: number };
-  /** Published numbers to compare with. */
-  references: { name: string; source: string; note?: string; perClass: Record<string, number> }[];
 }
 
 /** The cache and the model do not fit together (class names or image size). */

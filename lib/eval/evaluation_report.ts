@@ -1,14 +1,50 @@
 /**
- * The result of an evaluation and its renderings: a text table for the terminal, an HTML table with SVG charts
- * for notebooks and HTML reports, a Vega-Lite ROC chart for Jupyter front ends that render it, and SVG files.
+ * The result of an evaluation: its metrics document ({@linkcode EvaluationJson}, `cxr-eval/1`) and its
+ * renderings, a text table for the terminal, an HTML table with SVG charts for notebooks and HTML reports, a
+ * Vega-Lite ROC chart for Jupyter front ends that render it, and SVG files.
  *
  * @module
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { EvaluationJson } from "./evaluate.ts";
 import { escapeHtml, htmlTable, JUPYTER_DISPLAY, svgOpen, textTable } from "../display.ts";
+import type { Interval } from "./bootstrap.ts";
 import { type RocCurve, rocSvg, thinCurve } from "./roc.ts";
+
+/** The `format` of the metrics JSON. */
+export const EVALUATION_FORMAT = "cxr-eval/1";
+
+/** One class's numbers. */
+export interface ClassMetrics {
+  /** Exact AUROC; `null` without positives or negatives (never 1.0). */
+  auroc: number | null;
+  /** Bootstrap interval, `null` when undefined or no bootstrap was run. */
+  ci: Interval;
+  /** Images with the finding. */
+  positives: number;
+  /** Images without it. */
+  negatives: number;
+}
+
+/** The metrics document (`--out metrics.json`, `--json`). */
+export interface EvaluationJson {
+  /** {@linkcode EVALUATION_FORMAT}. */
+  format: typeof EVALUATION_FORMAT;
+  /** The model's version (bundle metadata) and engine. */
+  model: { version: string; engine: string };
+  /** The cache partition. */
+  partition: string;
+  /** Images scored. */
+  images: number;
+  /** By class, in the bundle's class order. */
+  classes: Record<string, ClassMetrics>;
+  /** Mean over the classes with a defined AUROC, and its interval. */
+  mean: { auroc: number | null; ci: Interval; classes: number };
+  /** Bootstrap settings (`resamples` 0 when none ran). */
+  bootstrap: { resamples: number; confidence: number; seed: number };
+  /** Published numbers to compare with. */
+  references: { name: string; source: string; note?: string; perClass: Record<string, number> }[];
+}
 
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? "—" : v.toFixed(3));
 const fmtCi = (ci: [number, number] | null) => (ci ? `${ci[0].toFixed(3)}–${ci[1].toFixed(3)}` : "—");

@@ -14,7 +14,8 @@ import {
   readSplitList,
   type SplitList,
 } from "../nih/mod.ts";
-import { evaluateScores, EvaluationInputError, type EvaluationJson } from "./evaluate.ts";
+import { evaluateScores, EvaluationInputError } from "./evaluate.ts";
+import type { EvaluationJson } from "./evaluation_report.ts";
 import { EvaluationReport } from "./evaluation_report.ts";
 import { readScores, type ReadScoresOptions } from "./scores_file.ts";
 import { labelScores } from "./scores_labels.ts";

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
-import { redactSecrets, Secret } from "../config.ts";
+import { redactSecrets, Secret } from "../secrets.ts";
 import { findPython } from "./python.ts";
 
 /**

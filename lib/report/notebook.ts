@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { redactSecrets } from "../config.ts";
+import { redactSecrets } from "../secrets.ts";
 
 /** Multi-line text as nbformat stores it: one string, or a list of lines. */
 export type MultilineText = string | string[];
@@ -147,7 +147,7 @@ export function readNotebook(path: string): Notebook {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { registerSecret } from "../config.ts";
+ * import { registerSecret } from "../secrets.ts";
  * registerSecret("top-secret-value-42");
  * const nb = { cells: [{ cell_type: "code", source: ["x"], metadata: {},
  *   outputs: [{ output_type: "stream", text: ["key top-secret-value-42\n"] }] }] };

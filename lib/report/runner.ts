@@ -13,7 +13,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadSettings, parseDotenv, redactSecrets, registerSecret } from "../config.ts";
+import { loadSettings, parseDotenv } from "../config.ts";
+import { redactSecrets, registerSecret } from "../secrets.ts";
 import { type Notebook, readNotebook, redactDeep } from "./notebook.ts";
 import { injectParameters } from "./params.ts";
 import { findPython } from "./python.ts";
@@ -101,7 +102,7 @@ const SECRET_NAME = /(?:KEY|SECRET|TOKEN|PASSWORD|PASSWD|CONNECTION_STRING|SAS)$
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { redactSecrets } from "../config.ts";
+ * import { redactSecrets } from "../secrets.ts";
  * const env = kernelEnvironment({ envFile: false, env: { CXR_SCORING_KEY: "scoring-key-0123456789", MY_API_TOKEN: "tok-abcdef-123" } });
  * assert.equal(env.CXR_SCORING_KEY, "scoring-key-0123456789");
  * assert.equal(redactSecrets("k=scoring-key-0123456789 t=tok-abcdef-123"), "k=*** t=***");

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { registerSecret, type Settings } from "../config.ts";
+import type { Settings } from "../config.ts";
+import { registerSecret } from "../secrets.ts";
 import { JUPYTER_DISPLAY } from "../display.ts";
 import { type AzAccount, azAccount } from "./azure_checks.ts";
 import { type AzCommand, defaultAccountName, storageCommands, vmCommands } from "./az_commands.ts";
