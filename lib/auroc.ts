@@ -48,15 +48,15 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
   if (positives === 0 || negatives === 0) return null;
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => scores[a] - scores[b]);
+  order.sort((a, b) => scores[a]! - scores[b]!);
   // Sum of the (1-based, tie-averaged) ranks of the positives.
   let rankSum = 0;
   for (let i = 0; i < n;) {
     let j = i + 1;
-    while (j < n && scores[order[j]] === scores[order[i]]) j++;
+    while (j < n && scores[order[j]!] === scores[order[i]!]) j++;
     const midrank = (i + 1 + j) / 2;
     let tiedPositives = 0;
-    for (let k = i; k < j; k++) tiedPositives += labels[order[k]];
+    for (let k = i; k < j; k++) tiedPositives += labels[order[k]!]!;
     rankSum += tiedPositives * midrank;
     i = j;
   }
@@ -100,9 +100,9 @@ export function perClassAuroc(
   classes.forEach((name, k) => {
     let p = 0;
     for (let i = 0; i < n; i++) {
-      s[i] = scores[i * c + k];
-      l[i] = labels[i * c + k];
-      p += labels[i * c + k];
+      s[i] = scores[i * c + k]!;
+      l[i] = labels[i * c + k]!;
+      p += labels[i * c + k]!;
     }
     const auc = rocAuc(s, l);
     perClass[name] = auc;

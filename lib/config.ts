@@ -19,17 +19,19 @@ import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 
+import { CxrError } from "./errors.ts";
 export { redactSecrets, registerSecret, Secret } from "./secrets.ts";
 import { REDACTED, registerSecret, Secret } from "./secrets.ts";
 
 /** A setting was missing or malformed. `variable` names the environment variable. */
-export class ConfigError extends Error {
-  /** The environment variable at fault. */
-  variable: string;
-  constructor(variable: string, message: string, options?: ErrorOptions) {
+export class ConfigError extends CxrError {
+  /**
+   * @param message What is wrong with the setting (never its secret value).
+   * @param variable The environment variable at fault, or `(file)` for the settings file itself.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly variable: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "ConfigError";
-    this.variable = variable;
   }
 }
 
@@ -43,13 +45,13 @@ export interface StorageSettings {
   /** `azurite`: the embedded emulator (default without credentials); `azure`: a real account. */
   mode: "azurite" | "azure";
   /** Full connection string, if given (`AZURE_STORAGE_CONNECTION_STRING`). */
-  connectionString?: Secret;
+  connectionString?: Secret | undefined;
   /** Account name (`AZURE_STORAGE_ACCOUNT`). */
-  account?: string;
+  account?: string | undefined;
   /** Account key (`AZURE_STORAGE_KEY`). */
-  accountKey?: Secret;
+  accountKey?: Secret | undefined;
   /** SAS token (`AZURE_STORAGE_SAS_TOKEN`). */
-  sasToken?: Secret;
+  sasToken?: Secret | undefined;
   /** Folder where the embedded Azurite keeps its data (`CXR_AZURITE_DIR`). */
   azuriteDir: string;
   /** Port of the embedded Azurite blob service (`CXR_AZURITE_PORT`, 0 = any free port). */
@@ -70,13 +72,13 @@ export interface Settings {
   /** Scratch and cache folder (`CXR_WORK_DIR`, default `./.work`). */
   workDir: string;
   /** Base URL of the NIH archives (`CXR_NIH_BASE_URL`); unset = the official download links. */
-  nihBaseUrl?: string;
+  nihBaseUrl?: string | undefined;
   /**
    * Base URL of the pretrained weights files (`CXR_WEIGHTS_BASE_URL`), e.g. a mirror or an Azure Blob
    * container URL with a SAS query; unset = Keras Applications' own location. A query string in it is a
    * registered secret and shows as `?***` in {@linkcode settingsRows}.
    */
-  weightsBaseUrl?: string;
+  weightsBaseUrl?: string | undefined;
   /** Where downloaded pretrained weights are kept (`CXR_WEIGHTS_CACHE`, default {@linkcode defaultWeightsCacheDir}). */
   weightsCacheDir: string;
   /** Compute backend (`CXR_BACKEND`). */
@@ -88,14 +90,14 @@ export interface Settings {
   /** Blob storage. */
   storage: StorageSettings;
   /** Azure subscription, resource group and region for `setup` (`AZURE_SUBSCRIPTION_ID`, ...). */
-  azure: { subscriptionId?: string; resourceGroup: string; location: string };
+  azure: { subscriptionId?: string | undefined; resourceGroup: string; location: string };
   /**
    * Key clients send to the scoring service (`CXR_SCORING_KEY`, 16+ printable ASCII characters); surrounding
    * whitespace, such as the newline a key file ends with, is removed, as for every secret.
    */
-  scoringKey?: Secret;
+  scoringKey?: Secret | undefined;
   /** Where the settings came from, for display: the `.env` path if one was read. */
-  envFile?: string;
+  envFile?: string | undefined;
 }
 
 /** Options of {@linkcode loadSettings}. */
@@ -121,14 +123,14 @@ export function parseDotenv(text: string, file = ".env"): Record<string, string>
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!m) {
+    const [, key, rest] = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line) ?? [];
+    if (key === undefined || rest === undefined) {
       throw new ConfigError(
-        "(file)",
         `Cannot read settings from "${file}" at line ${i + 1}: expected KEY=value`,
+        "(file)",
       );
     }
-    let value = m[2];
+    let value = rest;
     const q = value[0];
     if ((q === '"' || q === "'") && value.indexOf(q, 1) > 0) {
       value = value.slice(1, value.indexOf(q, 1));
@@ -136,7 +138,7 @@ export function parseDotenv(text: string, file = ".env"): Record<string, string>
     } else {
       value = value.replace(/\s+#.*$/, "").trim();
     }
-    out[m[1]] = value;
+    out[key] = value;
   });
   return out;
 }
@@ -151,7 +153,7 @@ function port(
   if (v === undefined || v === "") return fallback;
   const n = /^\d+$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n > 65535 || n < (allowZero ? 0 : 1)) {
-    throw new ConfigError(name, `${name}="${v}" is not a port number (${allowZero ? 0 : 1}-65535)`);
+    throw new ConfigError(`${name}="${v}" is not a port number (${allowZero ? 0 : 1}-65535)`, name);
   }
   return n;
 }
@@ -166,7 +168,7 @@ function milliseconds(
   if (v === undefined || v === "") return fallback;
   const n = /^\d+$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < 1 || n > max) {
-    throw new ConfigError(name, `${name}="${v}" must be a whole number of milliseconds from 1 to ${max}`);
+    throw new ConfigError(`${name}="${v}" must be a whole number of milliseconds from 1 to ${max}`, name);
   }
   return n;
 }
@@ -176,8 +178,8 @@ function containerName(env: Record<string, string | undefined>, name: string, fa
   // Azure rules: 3-63 chars, lowercase letters, digits and single hyphens, starting with a letter or digit.
   if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/.test(v)) {
     throw new ConfigError(
-      name,
       `${name}="${v}" is not a valid container name: 3-63 lowercase letters, digits and single hyphens`,
+      name,
     );
   }
   return v;
@@ -220,8 +222,8 @@ function weightsBaseUrl(env: Record<string, string | undefined>): string | undef
   if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
     const shown = v.replace(/[?#].*$/s, "");
     throw new ConfigError(
-      "CXR_WEIGHTS_BASE_URL",
       `CXR_WEIGHTS_BASE_URL="${shown}" must be an http(s) URL (query not shown)`,
+      "CXR_WEIGHTS_BASE_URL",
     );
   }
   if (url.search.length > 1) registerSecret(url.search.slice(1));
@@ -250,7 +252,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       fileVars = parseDotenv(readFileSync(path, "utf8"), path);
       envFile = path;
     } else if (options.envFile !== undefined) {
-      throw new ConfigError("(file)", `Settings file "${path}" does not exist`);
+      throw new ConfigError(`Settings file "${path}" does not exist`, "(file)");
     }
   }
   const env = { ...fileVars, ...(options.env ?? Deno.env.toObject()) };
@@ -260,8 +262,8 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     const raw = env[name];
     if (raw === undefined || raw === "") return undefined;
     const v = raw.trim();
-    if (v === "") throw new ConfigError(name, `${name} is set but blank (only whitespace)`);
-    if (v.length < minLength) throw new ConfigError(name, `${name} is set but too short to be valid`);
+    if (v === "") throw new ConfigError(`${name} is set but blank (only whitespace)`, name);
+    if (v.length < minLength) throw new ConfigError(`${name} is set but too short to be valid`, name);
     return new Secret(v);
   };
 
@@ -271,55 +273,55 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     !/AccountName=|BlobEndpoint=|UseDevelopmentStorage=true/i.test(connectionString.reveal())
   ) {
     throw new ConfigError(
-      "AZURE_STORAGE_CONNECTION_STRING",
       "AZURE_STORAGE_CONNECTION_STRING must contain AccountName= or BlobEndpoint= (value not shown)",
+      "AZURE_STORAGE_CONNECTION_STRING",
     );
   }
   const accountKey = secret("AZURE_STORAGE_KEY");
   if (accountKey && !/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey.reveal())) {
-    throw new ConfigError("AZURE_STORAGE_KEY", "AZURE_STORAGE_KEY is not base64 (value not shown)");
+    throw new ConfigError("AZURE_STORAGE_KEY is not base64 (value not shown)", "AZURE_STORAGE_KEY");
   }
   const sasRaw = env.AZURE_STORAGE_SAS_TOKEN?.trim().replace(/^\?/, "");
   const sasToken = sasRaw ? new Secret(sasRaw) : undefined;
   if (sasToken && !/(^|&)sig=/.test(sasToken.reveal())) {
     throw new ConfigError(
-      "AZURE_STORAGE_SAS_TOKEN",
       "AZURE_STORAGE_SAS_TOKEN has no sig= part (value not shown)",
+      "AZURE_STORAGE_SAS_TOKEN",
     );
   }
   const account = env.AZURE_STORAGE_ACCOUNT || undefined;
   if (account && !/^[a-z0-9]{3,24}$/.test(account)) {
     throw new ConfigError(
-      "AZURE_STORAGE_ACCOUNT",
       `AZURE_STORAGE_ACCOUNT="${account}" is not a valid account name: 3-24 lowercase letters and digits`,
+      "AZURE_STORAGE_ACCOUNT",
     );
   }
   if ((accountKey || sasToken) && !account && !connectionString) {
     throw new ConfigError(
-      "AZURE_STORAGE_ACCOUNT",
       "AZURE_STORAGE_ACCOUNT is required when AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN is set",
+      "AZURE_STORAGE_ACCOUNT",
     );
   }
   const modeRaw = env.CXR_STORAGE ?? (connectionString || account ? "azure" : "azurite");
   if (modeRaw !== "azure" && modeRaw !== "azurite") {
-    throw new ConfigError("CXR_STORAGE", `CXR_STORAGE="${modeRaw}" must be one of: azurite, azure`);
+    throw new ConfigError(`CXR_STORAGE="${modeRaw}" must be one of: azurite, azure`, "CXR_STORAGE");
   }
   if (modeRaw === "azure" && !connectionString && !account) {
     throw new ConfigError(
-      "AZURE_STORAGE_ACCOUNT",
       "CXR_STORAGE=azure needs AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT (with a key, SAS or az login)",
+      "AZURE_STORAGE_ACCOUNT",
     );
   }
   const backend = (env.CXR_BACKEND || "auto") as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) {
     throw new ConfigError(
-      "CXR_BACKEND",
       `CXR_BACKEND="${backend}" must be one of: ${BACKEND_CHOICES.join(", ")}`,
+      "CXR_BACKEND",
     );
   }
   const nihBaseUrl = env.CXR_NIH_BASE_URL || undefined;
   if (nihBaseUrl && !/^https?:\/\//.test(nihBaseUrl)) {
-    throw new ConfigError("CXR_NIH_BASE_URL", `CXR_NIH_BASE_URL="${nihBaseUrl}" must be an http(s) URL`);
+    throw new ConfigError(`CXR_NIH_BASE_URL="${nihBaseUrl}" must be an http(s) URL`, "CXR_NIH_BASE_URL");
   }
   const workDir = resolve(env.CXR_WORK_DIR || ".work");
   const settings: Settings = {
@@ -375,9 +377,9 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
 function scoringKey(key: Secret | undefined): Secret | undefined {
   if (key && !/^[\x21-\x7e]+$/.test(key.reveal())) {
     throw new ConfigError(
-      "CXR_SCORING_KEY",
       "CXR_SCORING_KEY must be printable ASCII without spaces or line breaks inside it, as clients send it " +
         "in an Authorization: Bearer header (value not shown)",
+      "CXR_SCORING_KEY",
     );
   }
   return key;

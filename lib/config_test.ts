@@ -124,7 +124,7 @@ Deno.test("a named .env file that is missing is an error", () => {
 
 Deno.test("Secret shows *** in Jupyter's display bundle", () => {
   const s = new Secret("abcdefghijk");
-  assert.deepEqual((s as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")](), {
+  assert.deepEqual((s as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")]?.(), {
     "text/plain": "***",
   });
 });
@@ -202,11 +202,12 @@ Deno.test("CXR_SCORING_KEY from a key file: the service accepts the key clients 
   const { tinyPredictor } = await import("./serve/_testing.ts");
   const key = "scoring-key-0123456789";
   // `kubectl create secret generic --from-file=CXR_SCORING_KEY=key.txt` puts the file's final newline in the value.
-  const settings = loadSettings({ env: { CXR_SCORING_KEY: `${key}\n` }, envFile: false });
+  const { scoringKey } = loadSettings({ env: { CXR_SCORING_KEY: `${key}\n` }, envFile: false });
+  assert.ok(scoringKey);
   using dir = tempDir();
   const predictor = await tinyPredictor(join(dir.path, "bundle"));
   try {
-    const handler = createScoringHandler(predictor, { key: settings.scoringKey, log: () => {} });
+    const handler = createScoringHandler(predictor, { key: scoringKey, log: () => {} });
     const metrics = (authorization: string) =>
       handler(new Request("http://x/metrics", { headers: { authorization } }));
     const ok = await metrics(`Bearer ${key}`);

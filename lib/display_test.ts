@@ -38,7 +38,7 @@ Deno.test("withDisplay adds a display that JSON, keys and spreading do not see",
   assert.deepEqual(Object.keys(value), ["a"]);
   assert.deepEqual({ ...value }, { a: 1 });
   assert.equal(JSON.stringify(value), '{"a":1}');
-  assert.deepEqual((value as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")](), {
+  assert.deepEqual((value as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")]?.(), {
     "text/plain": "one",
   });
   assert.equal(Object.getOwnPropertyDescriptor(value, JUPYTER_DISPLAY)?.enumerable, false);

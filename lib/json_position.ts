@@ -20,7 +20,7 @@
 export function jsonErrorOffset(text: string): number {
   let i = 0;
   const ws = () => {
-    while (i < text.length && " \t\r\n".includes(text[i])) i++;
+    while (i < text.length && " \t\r\n".includes(text[i]!)) i++;
   };
   const fail = (): never => {
     throw i;

@@ -165,7 +165,7 @@ let displayCounter = 0;
 /** A progress display; see the module doc. */
 export class Progress {
   readonly label: string;
-  #total?: number;
+  #total: number | undefined;
   #done = 0;
   #unit: "items" | "bytes";
   #itemName: string;

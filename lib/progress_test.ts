@@ -15,7 +15,7 @@ Deno.test("Progress in tty mode redraws one line and ends with a newline", () =>
   p.update(2048);
   p.finish("done");
   assert.ok(out.every((s) => s.startsWith("\r\x1b[2K")));
-  assert.match(out[0], /\[#{15}-{15}\] dl 1\.0 KiB\/2\.0 KiB 50%/);
+  assert.match(out[0] ?? "", /\[#{15}-{15}\] dl 1\.0 KiB\/2\.0 KiB 50%/);
   assert.ok(out.at(-1)!.endsWith("\n"));
   assert.match(out.at(-1)!, /100%.*done/);
 });
@@ -33,7 +33,7 @@ Deno.test("Progress throttles redraws but always draws the final state", () => {
   p.finish();
   p.finish(); // idempotent
   assert.equal(out.length, 2); // first update, then the final line
-  assert.match(out[1], /x 1000\/1000 100%/);
+  assert.match(out[1] ?? "", /x 1000\/1000 100%/);
 });
 
 Deno.test("Progress without a total shows the running amount", () => {

@@ -61,11 +61,11 @@ export class Secret {
 export function registerSecret(value: string): void {
   if (value.length < 6) return; // too short to scrub safely; settings validation rejects such keys anyway
   knownSecrets.add(value);
-  for (const m of value.matchAll(/(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)/gi)) {
-    if (m[1].length >= 6) {
-      knownSecrets.add(m[1]);
+  for (const [, part = ""] of value.matchAll(/(?:AccountKey|SharedAccessSignature|sig)=([^;&\s]+)/gi)) {
+    if (part.length >= 6) {
+      knownSecrets.add(part);
       try {
-        knownSecrets.add(decodeURIComponent(m[1]));
+        knownSecrets.add(decodeURIComponent(part));
       } catch { /* not URI-encoded */ }
     }
   }
