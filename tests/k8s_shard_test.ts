@@ -9,7 +9,8 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { NIH_SAMPLE, runCxr, tempDir } from "./_fixtures.ts";
 import { readEntries } from "../lib/nih/entries.ts";
 import { type Partition, PARTITIONS, readSplitList, writeSplit } from "../lib/nih/split.ts";
-import { parseCacheIndex, shardRange } from "../lib/images/mod.ts";
+import { parseCacheIndex } from "../lib/images/mod.ts";
+import { shardRange } from "../lib/shard.ts";
 import { sampleSplit } from "../lib/images/_testing.ts";
 import { spawnAzurite } from "../lib/storage/azurite.ts";
 

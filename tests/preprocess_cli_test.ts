@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
 import { readSplit, writeSplit } from "../lib/nih/split.ts";
 import { synthesize } from "../lib/nih/synth.ts";
-import { openCache, preprocess, shardRange } from "../lib/images/mod.ts";
+import { openCache, preprocess } from "../lib/images/mod.ts";
+import { shardRange } from "../lib/shard.ts";
 import { sampleSplit } from "../lib/images/_testing.ts";
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);

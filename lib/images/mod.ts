@@ -24,6 +24,4 @@ export * from "./build_cache.ts";
 export * from "./merge.ts";
 export * from "./preprocess.ts";
 export * from "./preprocess_blob.ts";
-// The shard slicing preprocessing uses (its home is lib/shard.ts).
-export { shardRange } from "../shard.ts";
 export * from "./augment.ts";
