@@ -10,7 +10,8 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { redactSecrets, Secret } from "../secrets.ts";
-import { findPython } from "./python.ts";
+import { findPython } from "./_python.ts";
+import { JupyterServerError } from "./errors.ts";
 
 /**
  * Jupyter front-end files of this project: `nbconfig/notebook.json` (found through `JUPYTER_CONFIG_PATH`, merged
@@ -19,14 +20,6 @@ import { findPython } from "./python.ts";
  * "Run All" went on after a failure.
  */
 const JUPYTER_FRONTEND = fileURLToPath(new URL("./jupyter_frontend", import.meta.url));
-
-/** The Jupyter server did not start or stopped answering. */
-export class JupyterServerError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "JupyterServerError";
-  }
-}
 
 /** What {@linkcode ensureDenoKernel} did. */
 export interface KernelStatus {

@@ -4,9 +4,9 @@
  *
  * @module
  */
+export * from "./errors.ts";
 export * from "./notebook.ts";
 export * from "./params.ts";
-export * from "./python.ts";
 export * from "./runner.ts";
 export * from "./jupyter.ts";
 export * from "./order.ts";

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { redactSecrets } from "../secrets.ts";
+import { NotebookSyntaxError } from "./errors.ts";
 
 /** Multi-line text as nbformat stores it: one string, or a list of lines. */
 export type MultilineText = string | string[];
@@ -56,23 +57,6 @@ export interface Notebook {
   nbformat_minor: number;
 }
 
-/** A notebook file that is not valid JSON or not an nbformat 4 notebook. */
-export class NotebookSyntaxError extends SyntaxError {
-  /** The file that could not be read. */
-  file: string;
-  /** 1-based line of the problem (1 when unknown). */
-  line: number;
-  /** 1-based column of the problem (1 when unknown). */
-  column: number;
-  constructor(file: string, line: number, column: number, message: string, options?: ErrorOptions) {
-    super(`Cannot read notebook "${file}" at line ${line}, column ${column}: ${message}`, options);
-    this.name = "NotebookSyntaxError";
-    this.file = file;
-    this.line = line;
-    this.column = column;
-  }
-}
-
 /**
  * Joins nbformat multi-line text into one string.
  *
@@ -113,22 +97,25 @@ export function parseNotebook(text: string, file: string): Notebook {
     const pos = m ? Number(m[1]) : /end of JSON/.test(message) ? text.length : 0;
     const before = text.slice(0, pos).split("\n");
     const what = message.replace(/,? ".*" is not valid JSON$/s, "").replace(/ in JSON at position.*$/, "");
-    throw new NotebookSyntaxError(file, before.length, before.at(-1)!.length + 1, `invalid JSON: ${what}`, {
-      cause: e,
-    });
+    throw syntaxError(file, before.length, (before.at(-1) ?? "").length + 1, `invalid JSON: ${what}`, e);
   }
   const nb = raw as Partial<Notebook>;
   if (!nb || typeof nb !== "object" || nb.nbformat !== 4 || !Array.isArray(nb.cells)) {
-    throw new NotebookSyntaxError(file, 1, 1, "expected an nbformat 4 notebook with a cells list");
+    throw syntaxError(file, 1, 1, "expected an nbformat 4 notebook with a cells list");
   }
   nb.metadata ??= {};
   nb.cells.forEach((c, i) => {
     if (!c || typeof c.cell_type !== "string") {
-      throw new NotebookSyntaxError(file, 1, 1, `cell ${i + 1} has no cell_type`);
+      throw syntaxError(file, 1, 1, `cell ${i + 1} has no cell_type`);
     }
     c.metadata ??= {};
   });
   return nb as Notebook;
+}
+
+function syntaxError(file: string, line: number, column: number, what: string, cause?: unknown) {
+  const message = `Cannot read notebook "${file}" at line ${line}, column ${column}: ${what}`;
+  return new NotebookSyntaxError(message, file, line, column, cause === undefined ? undefined : { cause });
 }
 
 /**

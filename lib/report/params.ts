@@ -19,6 +19,7 @@
  */
 import type { Notebook, NotebookCell } from "./notebook.ts";
 import { cellText } from "./notebook.ts";
+import { UnknownParameterError } from "./errors.ts";
 
 /** One default in a `parameters` cell. */
 export interface ParameterDeclaration {
@@ -26,29 +27,6 @@ export interface ParameterDeclaration {
   name: string;
   /** The keyword it is declared with; the injected cell repeats it. */
   keyword: "const" | "let" | "var";
-}
-
-/** A `--param` names a variable the `parameters` cell does not declare, or the notebook has no such cell. */
-export class UnknownParameterError extends Error {
-  /** The unknown names. */
-  names: string[];
-  /** The names the notebook does declare. */
-  valid: string[];
-  constructor(notebook: string, names: string[], valid: string[], options?: ErrorOptions) {
-    super(
-      valid.length === 0
-        ? `Notebook "${notebook}" has no cell tagged "parameters", so it takes no parameters (given: ${
-          names.join(", ")
-        })`
-        : `Notebook "${notebook}" has no parameter ${names.map((n) => `"${n}"`).join(", ")}; valid: ${
-          valid.join(", ")
-        }`,
-      options,
-    );
-    this.name = "UnknownParameterError";
-    this.names = names;
-    this.valid = valid;
-  }
 }
 
 /**
@@ -163,7 +141,18 @@ export function injectParameters(
   const declared = at < 0 ? [] : parameterDeclarations(cellText(cells[at].source));
   const unknown = names.filter((n) => !declared.some((d) => d.name === n));
   if (unknown.length > 0) {
-    throw new UnknownParameterError(file, unknown, declared.map((d) => d.name));
+    const valid = declared.map((d) => d.name);
+    throw new UnknownParameterError(
+      valid.length === 0
+        ? `Notebook "${file}" has no cell tagged "parameters", so it takes no parameters (given: ${
+          unknown.join(", ")
+        })`
+        : `Notebook "${file}" has no parameter ${unknown.map((n) => `"${n}"`).join(", ")}; valid: ${
+          valid.join(", ")
+        }`,
+      unknown,
+      valid,
+    );
   }
   const lines = declared
     .filter((d) => names.includes(d.name))

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Notebook, NotebookCell } from "./notebook.ts";
-import { injectParameters, parameterDeclarations, toTsLiteral, UnknownParameterError } from "./params.ts";
+import { UnknownParameterError } from "./errors.ts";
+import { injectParameters, parameterDeclarations, toTsLiteral } from "./params.ts";
 
 function cell(source: string, tags?: string[]): NotebookCell {
   return { cell_type: "code", source, metadata: tags ? { tags } : {}, outputs: [], execution_count: null };

@@ -17,7 +17,8 @@ import { loadSettings, parseDotenv } from "../config.ts";
 import { redactSecrets, registerSecret } from "../secrets.ts";
 import { type Notebook, readNotebook, redactDeep } from "./notebook.ts";
 import { injectParameters } from "./params.ts";
-import { findPython } from "./python.ts";
+import { findPython } from "./_python.ts";
+import { NotebookRunError } from "./errors.ts";
 
 const EXECUTE_PY = fileURLToPath(new URL("./_execute.py", import.meta.url));
 /** nbconvert's lab template with SVG outputs shown as images; see the file's comment. */
@@ -77,17 +78,6 @@ export interface CellFailure {
   ename: string;
   /** Error message (redacted). */
   evalue: string;
-}
-
-/** The notebook could not be run at all (kernel would not start, Jupyter broke). Not a failing cell. */
-export class ReportError extends Error {
-  /** The notebook. */
-  notebook: string;
-  constructor(notebook: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ReportError";
-    this.notebook = notebook;
-  }
 }
 
 /** Names of environment variables whose values are treated as secrets besides the settings' own. */
@@ -167,8 +157,8 @@ async function readJsonLines(
  * @param outDir Where to write the executed notebook and the report.
  * @throws {RangeError} if `outDir` is the notebook's own folder (the source would be overwritten).
  * @throws {UnknownParameterError} if a parameter is not declared in the notebook's `parameters` cell.
- * @throws {ReportError} if the kernel or Jupyter failed (not a cell error).
- * @throws {JupyterNotFoundError} (from `python.ts`) if no Python with nbclient is installed.
+ * @throws {NotebookRunError} if the kernel or Jupyter failed (not a cell error).
+ * @throws {JupyterNotFoundError} if no Python with nbclient is installed.
  * @example
  * ```ts ignore
  * const r = await runNotebook("notebooks/01_fetch_data.ipynb", "reports", { params: { seed: "7" } });
@@ -227,8 +217,11 @@ export async function runNotebook(
     const status = await child.status;
     const log = await stderr;
     if (!done) {
-      const tail = redactSecrets(log.trim().split("\n").slice(-5).join("\n"));
-      throw new ReportError(path, `Cannot execute notebook "${path}": exit code ${status.code}\n${tail}`);
+      const tail = log.trim().split("\n").slice(-5).join("\n");
+      throw new NotebookRunError(
+        `Cannot execute notebook "${path}": exit code ${status.code}\n${tail}`,
+        path,
+      );
     }
     const executed = redactDeep(JSON.parse(readFileSync(raw, "utf8")) as Notebook);
     writeFileSync(ipynb, JSON.stringify(executed, null, 1) + "\n");
@@ -292,8 +285,8 @@ async function exportHtml(python: string, ipynb: string, outDir: string, env: Re
   }).output();
   const html = join(outDir, `${name}.html`);
   if (!out.success) {
-    const tail = redactSecrets(new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join("\n"));
-    throw new ReportError(ipynb, `Cannot export "${ipynb}" to HTML: ${tail}`);
+    const tail = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join("\n");
+    throw new NotebookRunError(`Cannot export "${ipynb}" to HTML: ${tail}`, ipynb);
   }
   writeFileSync(html, redactSecrets(readFileSync(html, "utf8")));
   return html;

@@ -6,6 +6,7 @@
 import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { loadSettings, parseDotenv, type Settings } from "../config.ts";
+import { VmError } from "./errors.ts";
 
 /** Options of {@linkcode writeEnvFile}. */
 export interface WriteEnvFileOptions {
@@ -85,7 +86,7 @@ export function writeEnvFile(
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw new Error(`Cannot write settings file "${file}": ${(e as Error).message}`, { cause: e });
+    throw new VmError(`Cannot write settings file "${file}": ${(e as Error).message}`, { cause: e });
   }
   return { path: file, written, kept };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { existsSync, readFileSync, statfsSync } from "node:fs";
+import { VmError } from "./errors.ts";
 
 /** The outcome of running a program. `code` is 127 when it was not found, 124 when it timed out. */
 export interface RunResult {
@@ -104,7 +105,7 @@ async function unixGet(socket: string, path: string, timeoutMs: number): Promise
     const [head, ...rest] = text.split("\r\n\r\n");
     const [statusLine, ...headerLines] = head.split("\r\n");
     const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1]);
-    if (!Number.isInteger(status)) throw new Error(`not an HTTP answer from ${socket}`);
+    if (!Number.isInteger(status)) throw new VmError(`not an HTTP answer from ${socket}`);
     const headers = Object.fromEntries(headerLines.map((l) => {
       const i = l.indexOf(":");
       return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()];

@@ -13,6 +13,7 @@
  * @module
  */
 export * from "./check.ts";
+export * from "./errors.ts";
 export * from "./environment.ts";
 export * from "./gpu_checks.ts";
 export * from "./host_checks.ts";

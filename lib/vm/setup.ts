@@ -11,6 +11,7 @@ import { JUPYTER_DISPLAY } from "../display.ts";
 import { type AzAccount, azAccount } from "./azure_checks.ts";
 import { type AzCommand, defaultAccountName, storageCommands, vmCommands } from "./az_commands.ts";
 import { writeEnvFile } from "./env_file.ts";
+import { AzCommandError, SetupCancelledError } from "./errors.ts";
 import { type DoctorEnvironment, systemEnvironment } from "./environment.ts";
 
 /** Options of {@linkcode setupStorage}. */
@@ -33,25 +34,6 @@ export interface SetupOptions {
   env?: Pick<DoctorEnvironment, "run">;
   /** Receives each `az` command before it runs. */
   onProgress?: (event: { type: "command"; display: string; number: number; total: number }) => void;
-}
-
-/** An `az` command failed; `command` is the line that failed (no secret in it). */
-export class AzCommandError extends Error {
-  /** The command line. */
-  command: string;
-  constructor(command: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "AzCommandError";
-    this.command = command;
-  }
-}
-
-/** The user declined to create the Azure resources. */
-export class SetupCancelledError extends Error {
-  constructor() {
-    super("Set-up cancelled: no Azure resources were created and the settings file was not changed");
-    this.name = "SetupCancelledError";
-  }
 }
 
 /**
@@ -171,7 +153,9 @@ export async function setupStorage(settings: Settings, options: SetupOptions = {
     shown = { ...vars };
     if (!options.dryRun) {
       if (options.confirm && !(await options.confirm(storage.map((c) => c.display)))) {
-        throw new SetupCancelledError();
+        throw new SetupCancelledError(
+          "Set-up cancelled: no Azure resources were created and the settings file was not changed",
+        );
       }
       let key = "";
       for (const [i, c] of storage.entries()) {
@@ -184,12 +168,12 @@ export async function setupStorage(settings: Settings, options: SetupOptions = {
         if (r.code !== 0) {
           const why = (r.stderr || r.stdout).trim().split("\n").filter(Boolean).at(-1) ??
             `exit code ${r.code}`;
-          throw new AzCommandError(c.display, `"${c.display}" failed: ${why.split(key || "\0").join("***")}`);
+          throw new AzCommandError(`"${c.display}" failed: ${why.split(key || "\0").join("***")}`, c.display);
         }
         if (c.args[2] === "keys") {
           key = r.stdout.trim();
           if (!/^[A-Za-z0-9+/]{20,}={0,2}$/.test(key)) {
-            throw new AzCommandError(c.display, `"${c.display}" did not print an account key`);
+            throw new AzCommandError(`"${c.display}" did not print an account key`, c.display);
           }
           registerSecret(key);
         }

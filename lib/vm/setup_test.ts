@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { AzCommandError, SetupCancelledError, setupStorage } from "./setup.ts";
+import { AzCommandError, SetupCancelledError } from "./errors.ts";
+import { setupStorage } from "./setup.ts";
 import { fakeEnvironment } from "./_testing.ts";
 import { loadSettings } from "../config.ts";
 

@@ -4,22 +4,7 @@
  *
  * @module
  */
-
-/** No Python interpreter with nbclient/nbconvert is installed. */
-export class JupyterNotFoundError extends Error {
-  /** The interpreters that were tried. */
-  tried: string[];
-  constructor(tried: string[], options?: ErrorOptions) {
-    super(
-      `No Python with Jupyter (nbclient, nbconvert) found; tried ${tried.join(", ")}. ` +
-        "Run scripts/install_kernel.sh (Debian: jupyter-notebook jupyter-nbconvert python3-nbclient " +
-        "python3-ipykernel jupyter-client), or set CXR_PYTHON",
-      options,
-    );
-    this.name = "JupyterNotFoundError";
-    this.tried = tried;
-  }
-}
+import { JupyterNotFoundError } from "./errors.ts";
 
 const cache = new Map<string, string>();
 
@@ -53,5 +38,10 @@ export async function findPython(
       }
     } catch { /* not installed */ }
   }
-  throw new JupyterNotFoundError(candidates);
+  throw new JupyterNotFoundError(
+    `No Python with Jupyter (nbclient, nbconvert) found; tried ${candidates.join(", ")}. ` +
+      "Run scripts/install_kernel.sh (Debian: jupyter-notebook jupyter-nbconvert python3-nbclient " +
+      "python3-ipykernel jupyter-client), or set CXR_PYTHON",
+    candidates,
+  );
 }
