@@ -21,6 +21,5 @@ export * from "./azure_checks.ts";
 export * from "./backend_check.ts";
 export * from "./doctor.ts";
 export * from "./env_file.ts";
-export * from "./az_commands.ts";
 export * from "./setup.ts";
 export * from "./settings_table.ts";

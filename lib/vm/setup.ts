@@ -9,7 +9,7 @@ import type { Settings } from "../config.ts";
 import { registerSecret } from "../secrets.ts";
 import { JUPYTER_DISPLAY } from "../display.ts";
 import { type AzAccount, azAccount } from "./azure_checks.ts";
-import { type AzCommand, defaultAccountName, storageCommands, vmCommands } from "./az_commands.ts";
+import { type AzCommand, defaultAccountName, storageCommands, vmCommands } from "./_az_commands.ts";
 import { writeEnvFile } from "./env_file.ts";
 import { AzCommandError, SetupCancelledError } from "./errors.ts";
 import { type DoctorEnvironment, systemEnvironment } from "./environment.ts";
