@@ -41,7 +41,7 @@ export interface WriteDicomOptions {
 const IMPLICIT = "1.2.840.10008.1.2";
 const LONG = new Set(["OB", "OW", "SQ", "UN", "UT"]);
 
-function _pad(value: Uint8Array | string, vr: string): Uint8Array {
+function pad(value: Uint8Array | string, vr: string): Uint8Array {
   const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;
   if (bytes.length % 2 === 0) return bytes;
   const out = new Uint8Array(bytes.length + 1);
@@ -51,14 +51,14 @@ function _pad(value: Uint8Array | string, vr: string): Uint8Array {
 }
 
 /** Encodes one element; `length` overrides the value's length (e.g. 0xFFFFFFFF for undefined). */
-function _el(
+function element(
   tag: number,
   vr: string,
   value: Uint8Array | string,
   explicit: boolean,
   length?: number,
 ): Uint8Array {
-  const v = _pad(value, vr);
+  const v = pad(value, vr);
   const len = length ?? v.length;
   const long = explicit && LONG.has(vr);
   const head = new Uint8Array(explicit ? (long ? 12 : 8) : 8);
@@ -73,14 +73,14 @@ function _el(
     if (long) dv.setUint32(8, len, true);
     else dv.setUint16(6, len, true);
   }
-  return _concat([head, v]);
+  return concat([head, v]);
 }
 
-function _us(n: number): Uint8Array {
+function us(n: number): Uint8Array {
   return new Uint8Array(new Uint16Array([n]).buffer);
 }
 
-function _concat(parts: Uint8Array[]): Uint8Array {
+function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) {
@@ -114,42 +114,42 @@ export function writeDicom(
   const ts = options.transferSyntax ?? "1.2.840.10008.1.2.1";
   const explicit = ts !== IMPLICIT;
   const bits = options.bitsAllocated ?? 8;
-  const metaBody = _concat([
-    _el(0x00020001, "OB", new Uint8Array([0, 1]), true),
-    _el(0x00020002, "UI", "1.2.840.10008.5.1.4.1.1.1.1", true),
-    _el(0x00020003, "UI", "1.2.3.4.5", true),
-    _el(0x00020010, "UI", ts, true),
+  const metaBody = concat([
+    element(0x00020001, "OB", new Uint8Array([0, 1]), true),
+    element(0x00020002, "UI", "1.2.840.10008.5.1.4.1.1.1.1", true),
+    element(0x00020003, "UI", "1.2.3.4.5", true),
+    element(0x00020010, "UI", ts, true),
   ]);
   const groupLength = new Uint8Array(new Uint32Array([metaBody.length]).buffer);
   const parts: Uint8Array[] = [
     new Uint8Array(128),
     new TextEncoder().encode("DICM"),
-    _el(0x00020000, "UL", groupLength, true),
+    element(0x00020000, "UL", groupLength, true),
     metaBody,
-    _el(0x00080060, "CS", "DX", explicit),
+    element(0x00080060, "CS", "DX", explicit),
   ];
   if (options.sequence) {
-    const inner = _el(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.1", explicit);
+    const inner = element(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.1", explicit);
     parts.push(
-      _el(0x00081140, "SQ", new Uint8Array(0), explicit, 0xffffffff),
-      _el(0xfffee000, "", new Uint8Array(0), explicit, 0xffffffff),
+      element(0x00081140, "SQ", new Uint8Array(0), explicit, 0xffffffff),
+      element(0xfffee000, "", new Uint8Array(0), explicit, 0xffffffff),
       inner,
-      _el(0xfffee00d, "", new Uint8Array(0), explicit),
-      _el(0xfffee0dd, "", new Uint8Array(0), explicit),
+      element(0xfffee00d, "", new Uint8Array(0), explicit),
+      element(0xfffee0dd, "", new Uint8Array(0), explicit),
     );
   }
   parts.push(
-    _el(0x00280002, "US", _us(options.samplesPerPixel ?? 1), explicit),
-    _el(0x00280004, "CS", options.photometric ?? "MONOCHROME2", explicit),
-    _el(0x00280010, "US", _us(height), explicit),
-    _el(0x00280011, "US", _us(width), explicit),
-    _el(0x00280100, "US", _us(bits), explicit),
-    _el(0x00280101, "US", _us(options.bitsStored ?? bits), explicit),
-    _el(0x00280102, "US", _us((options.bitsStored ?? bits) - 1), explicit),
-    _el(0x00280103, "US", _us(0), explicit),
+    element(0x00280002, "US", us(options.samplesPerPixel ?? 1), explicit),
+    element(0x00280004, "CS", options.photometric ?? "MONOCHROME2", explicit),
+    element(0x00280010, "US", us(height), explicit),
+    element(0x00280011, "US", us(width), explicit),
+    element(0x00280100, "US", us(bits), explicit),
+    element(0x00280101, "US", us(options.bitsStored ?? bits), explicit),
+    element(0x00280102, "US", us((options.bitsStored ?? bits) - 1), explicit),
+    element(0x00280103, "US", us(0), explicit),
   );
   const ds = (tag: number, v: number | undefined) => {
-    if (v !== undefined) parts.push(_el(tag, "DS", String(v), explicit));
+    if (v !== undefined) parts.push(element(tag, "DS", String(v), explicit));
   };
   ds(0x00281050, options.windowCenter);
   ds(0x00281051, options.windowWidth);
@@ -157,12 +157,15 @@ export function writeDicom(
   ds(0x00281053, options.rescaleSlope);
   const none = new Uint8Array(0);
   if (options.fragments) {
-    parts.push(_el(0x7fe00010, "OB", none, explicit, 0xffffffff), _el(0xfffee000, "", none, explicit));
-    for (const f of options.fragments) parts.push(_el(0xfffee000, "OB", f, false));
-    parts.push(_el(0xfffee0dd, "", none, explicit));
-    return _concat(parts);
+    parts.push(
+      element(0x7fe00010, "OB", none, explicit, 0xffffffff),
+      element(0xfffee000, "", none, explicit),
+    );
+    for (const f of options.fragments) parts.push(element(0xfffee000, "OB", f, false));
+    parts.push(element(0xfffee0dd, "", none, explicit));
+    return concat(parts);
   }
   const data = bits === 16 ? new Uint8Array(Uint16Array.from(pixels).buffer) : Uint8Array.from(pixels);
-  parts.push(_el(0x7fe00010, bits === 16 ? "OW" : "OB", data, explicit));
-  return _concat(parts);
+  parts.push(element(0x7fe00010, bits === 16 ? "OW" : "OB", data, explicit));
+  return concat(parts);
 }

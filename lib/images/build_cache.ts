@@ -41,6 +41,7 @@ import {
 import sharp from "sharp";
 import { DecodeError, decodeImage, RESIZE_KERNEL } from "./decode.ts";
 import { DicomError, dicomToGrey, parseDicom } from "./dicom.ts";
+import { ImagesError } from "./errors.ts";
 import { SNIFF_BYTES, sniffImageFormat, unsupportedImageReason } from "./sniff.ts";
 
 /** What to build: one partition, or one contiguous slice (shard) of it. */
@@ -61,16 +62,15 @@ export interface CacheJob {
 }
 
 /** None of the images of a job is in the images folder, and there is no finished cache of it to reuse. */
-export class NoImagesError extends Error {
-  /** The images folder looked in. */
-  imagesDir: string;
-  /** The number of images looked for. */
-  missing: number;
-  constructor(message: string, imagesDir: string, missing: number) {
-    super(message);
-    this.name = "NoImagesError";
-    this.imagesDir = imagesDir;
-    this.missing = missing;
+export class NoImagesError extends ImagesError {
+  /**
+   * @param message What was looked for and where.
+   * @param imagesDir The images folder looked in.
+   * @param missing The number of images looked for.
+   * @param options `cause`, if any.
+   */
+  constructor(message: string, readonly imagesDir: string, readonly missing: number, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -321,17 +321,17 @@ export async function decodeCacheImage(path: string, size: number): Promise<Uint
     }
     head = head.subarray(0, got);
   } catch (e) {
-    throw new DecodeError(path, (e as Error).message, { cause: e });
+    throw new DecodeError((e as Error).message, path, { cause: e });
   }
   const format = sniffImageFormat(head);
-  if (format === undefined) throw new DecodeError(path, unsupportedImageReason(head));
+  if (format === undefined) throw new DecodeError(unsupportedImageReason(head), path);
   if (format !== "dicom") return await decodeImage(path, size);
   let grey;
   try {
     grey = dicomToGrey(await parseDicom(await Deno.readFile(path)));
   } catch (e) {
     if (!(e instanceof DicomError)) throw e;
-    throw new DecodeError(path, e.message, { cause: e });
+    throw new DecodeError(e.message, path, { cause: e });
   }
   const { data, info } = await sharp(grey.data, {
     raw: { width: grey.width, height: grey.height, channels: 1 },

@@ -9,14 +9,10 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs"
 import { join } from "node:path";
 import { type Partition, PARTITIONS } from "../nih/split.ts";
 import { type CacheFailure, parseCacheIndex } from "./cache_format.ts";
+import { ImagesError } from "./errors.ts";
 
 /** A cache that is missing or whose `.bin` does not match its index. */
-export class CacheError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "CacheError";
-  }
-}
+export class CacheError extends ImagesError {}
 
 /** An open partition of the cache. Close it (or `using`) to release the file. */
 export interface ImageCache extends Disposable {

@@ -7,6 +7,7 @@
  */
 import { FINDINGS } from "../nih/classes.ts";
 import { type Partition, PARTITIONS } from "../nih/split.ts";
+import { CxrSyntaxError } from "../errors.ts";
 import { jsonErrorPosition, lineColumn } from "../json_position.ts";
 import type { Shard } from "../shard.ts";
 
@@ -54,22 +55,28 @@ export interface CacheIndexJson {
 }
 
 /** A cache index that does not parse or whose fields are inconsistent; names the file, line and column. */
-export class CacheFormatError extends SyntaxError {
-  /** The file name. */
-  file: string;
-  /** 1-based line. */
-  line: number;
-  /** 1-based column. */
-  column: number;
-  constructor(reason: string, where: { file: string; line: number; column: number }, options?: ErrorOptions) {
+export class CacheFormatError extends CxrSyntaxError {
+  /**
+   * @param reason What is wrong; the message says `Cannot read cache index "<file>" at line L, column C: <reason>`.
+   * @param file The file name.
+   * @param line 1-based line.
+   * @param column 1-based column.
+   * @param options `cause`: the JSON parser's error.
+   */
+  constructor(
+    reason: string,
+    override readonly file: string,
+    override readonly line: number,
+    override readonly column: number,
+    options?: ErrorOptions,
+  ) {
     super(
-      `Cannot read cache index "${where.file}" at line ${where.line}, column ${where.column}: ${reason}`,
+      `Cannot read cache index "${file}" at line ${line}, column ${column}: ${reason}`,
+      file,
+      line,
+      column,
       options,
     );
-    this.name = "CacheFormatError";
-    this.file = where.file;
-    this.line = where.line;
-    this.column = where.column;
   }
 }
 
@@ -95,14 +102,17 @@ export function parseCacheIndex(text: string, options: { file?: string } = {}): 
   const file = options.file ?? "cache.json";
   const fail = (field: string, reason: string): never => {
     const at = text.indexOf(`"${field}"`);
-    throw new CacheFormatError(`${field}: ${reason}`, { file, ...lineColumn(text, Math.max(at, 0)) });
+    const { line, column } = lineColumn(text, Math.max(at, 0));
+    throw new CacheFormatError(`${field}: ${reason}`, file, line, column);
   };
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(text);
   } catch (e) {
     const where = jsonErrorPosition(text);
-    throw new CacheFormatError(`not valid JSON (${(e as Error).message})`, { file, ...where }, { cause: e });
+    throw new CacheFormatError(`not valid JSON (${(e as Error).message})`, file, where.line, where.column, {
+      cause: e,
+    });
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) fail("(root)", "expected a JSON object");
   const found = (v: unknown) => `found ${JSON.stringify(v)?.slice(0, 60)}`;

@@ -11,21 +11,21 @@
  * @module
  */
 import sharp from "sharp";
+import { ImagesError } from "./errors.ts";
 
 /** The resampling kernel used by {@linkcode decodeImage}. */
 export const RESIZE_KERNEL = "lanczos3";
 
 /** An image that could not be read or decoded; `reason` is the decoder's own message. */
-export class DecodeError extends Error {
-  /** The file (or `"<buffer>"`). */
-  source: string;
-  /** The decoder's message, e.g. `pngload: libspng read error`. */
-  reason: string;
-  constructor(source: string, reason: string, options?: ErrorOptions) {
+export class DecodeError extends ImagesError {
+  /**
+   * @param reason The decoder's message, e.g. `pngload: libspng read error`; the message says
+   * `Cannot decode image "<source>": <reason>`.
+   * @param source The file (or `"<buffer>"`).
+   * @param options `cause`: the decoder's error.
+   */
+  constructor(readonly reason: string, readonly source: string, options?: ErrorOptions) {
     super(`Cannot decode image "${source}": ${reason}`, options);
-    this.name = "DecodeError";
-    this.source = source;
-    this.reason = reason;
   }
 }
 
@@ -74,7 +74,7 @@ const SAMPLE_BYTES: Record<string, number> = {
   dpcomplex: 16,
 };
 
-function _mib(bytes: number): string {
+function mib(bytes: number): string {
   return `${(bytes / 1048576).toFixed(bytes < 10 * 1048576 ? 1 : 0)} MiB`;
 }
 
@@ -101,7 +101,7 @@ export async function inspectImage(input: string | Uint8Array): Promise<ImageHea
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata(); // header only
   } catch (e) {
-    throw new DecodeError(typeof input === "string" ? input : "<buffer>", (e as Error).message, { cause: e });
+    throw new DecodeError((e as Error).message, typeof input === "string" ? input : "<buffer>", { cause: e });
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
@@ -140,19 +140,19 @@ export function checkDecodeLimits(info: ImageHeader, limits: DecodeLimits, sourc
   const { width, height, channels, bitsPerSample, interlaced, decodedBytes } = info;
   if (limits.maxPixels !== undefined && width * height > limits.maxPixels) {
     throw new DecodeError(
-      source,
       `it is ${width}x${height} pixels, more than the limit of ${limits.maxPixels} pixels`,
+      source,
     );
   }
   if (limits.maxDecodedBytes !== undefined && decodedBytes > limits.maxDecodedBytes) {
     throw new DecodeError(
-      source,
       `it is ${width}x${height} pixels, ${channels} channel${
         channels === 1 ? "" : "s"
       } of ${bitsPerSample} bits${interlaced ? ", interlaced" : ""}: ${decodedBytes} bytes (${
-        _mib(decodedBytes)
+        mib(decodedBytes)
       }) decoded, more than the limit of ${limits.maxDecodedBytes} ` +
-        `bytes (${_mib(limits.maxDecodedBytes)})`,
+        `bytes (${mib(limits.maxDecodedBytes)})`,
+      source,
     );
   }
 }
@@ -212,7 +212,7 @@ export async function decodeImage(
     data = out.data;
     channels = out.info.channels;
   } catch (e) {
-    throw new DecodeError(source, await _diagnose(input, (e as Error).message), { cause: e });
+    throw new DecodeError(await diagnose(input, (e as Error).message), source, { cause: e });
   }
   const target = options.into ?? new Uint8Array(size * size);
   if (channels === 1) {
@@ -230,7 +230,7 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
  * ("pngload: end of stream", "Warning treated as error due to failOn setting"), so a PNG that lacks its
  * closing IEND chunk is reported as truncated in one fixed wording; anything else keeps the decoder's message.
  */
-async function _diagnose(input: string | Uint8Array, decoderMessage: string): Promise<string> {
+async function diagnose(input: string | Uint8Array, decoderMessage: string): Promise<string> {
   let bytes: Uint8Array;
   try {
     bytes = typeof input === "string" ? await Deno.readFile(input) : input;

@@ -17,6 +17,7 @@ import charls from "@cornerstonejs/codec-charls/decodewasmjs";
 import libjpegTurbo from "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs";
 import { Decoder as JpegLosslessDecoder } from "jpeg-lossless-decoder-js";
 import { checkDecodeLimits, type DecodeLimits } from "./decode.ts";
+import { ImagesError } from "./errors.ts";
 
 const SYNTAX_NAMES = {
   "1.2.840.10008.1.2": "implicit VR little endian",
@@ -41,13 +42,14 @@ export const DICOM_TRANSFER_SYNTAXES = Object.keys(SYNTAX_NAMES) as (keyof typeo
 export const DICOM_MAX_PIXELS = 50_000_000;
 
 /** A DICOM file that is malformed or uses what this reader does not support; `offset` is where (bytes). */
-export class DicomError extends Error {
-  /** Byte offset in the file where the problem was found. */
-  offset: number;
-  constructor(message: string, offset: number, options?: ErrorOptions) {
+export class DicomError extends ImagesError {
+  /**
+   * @param message What is wrong; the message says `Cannot read DICOM at byte <offset>: <message>`.
+   * @param offset Byte offset in the file where the problem was found.
+   * @param options `cause`: the parser's or codec's error.
+   */
+  constructor(message: string, readonly offset: number, options?: ErrorOptions) {
     super(`Cannot read DICOM at byte ${offset}: ${message}`, options);
-    this.name = "DicomError";
-    this.offset = offset;
   }
 }
 
@@ -94,17 +96,17 @@ const CODECS: Record<string, WasmCodec> = {
   jls: { name: "CharLS", factory: charls, cls: "JpegLSDecoder" },
   jpeg: { name: "libjpeg-turbo", factory: libjpegTurbo, cls: "JPEGDecoder" },
 };
-const _modules = new Map<WasmCodec, Promise<Record<string, new () => WasmDecoder>>>();
+const codecModules = new Map<WasmCodec, Promise<Record<string, new () => WasmDecoder>>>();
 
 const tagName = (t: string) => `(${t.slice(1, 5)},${t.slice(5)})`.toUpperCase();
-const _message = (e: unknown) =>
+const errorText = (e: unknown) =>
   String((e as { exception?: unknown })?.exception ?? (e as Error)?.message ?? e).replace(
     /^dicomParser[.:]\s*/,
     "",
   );
 
 /** An element that runs past the end of the file, named with what it declares and what is left. */
-function _truncated(elements: Element[], length: number, cause?: unknown): DicomError | undefined {
+function truncation(elements: Element[], length: number, cause?: unknown): DicomError | undefined {
   const over = elements.find((el) => el.length !== 0xffffffff && el.dataOffset + el.length > length);
   if (!over) return undefined;
   const left = Math.max(0, length - over.dataOffset);
@@ -116,7 +118,7 @@ function _truncated(elements: Element[], length: number, cause?: unknown): Dicom
 }
 
 /** Reads the data set; a failure says where parsing stopped (the end of the last whole element). */
-function _parse(bytes: Uint8Array): DataSet {
+function parseDataSet(bytes: Uint8Array): DataSet {
   let ds: DataSet;
   try {
     ds = dicomParser.parseDicom(bytes, {
@@ -131,19 +133,19 @@ function _parse(bytes: Uint8Array): DataSet {
     });
   } catch (e) {
     const elements = Object.values((e as { dataSet?: DataSet })?.dataSet?.elements ?? {});
-    const truncated = _truncated(elements, bytes.length, e);
+    const truncated = truncation(elements, bytes.length, e);
     if (truncated) throw truncated;
     const end = Math.max(132, ...elements.map((el) => el.dataOffset + Math.max(0, el.length)));
-    throw new DicomError(`malformed or truncated (${bytes.length} bytes in all): ${_message(e)}`, end, {
+    throw new DicomError(`malformed or truncated (${bytes.length} bytes in all): ${errorText(e)}`, end, {
       cause: e,
     });
   }
-  const truncated = _truncated(Object.values(ds.elements), ds.byteArray.length);
+  const truncated = truncation(Object.values(ds.elements), ds.byteArray.length);
   if (truncated) throw truncated;
   return ds;
 }
 
-function _number(ds: DataSet, tag: string): number | undefined {
+function numberAt(ds: DataSet, tag: string): number | undefined {
   const el = ds.elements[tag];
   if (!el) return undefined;
   const first = (ds.string(tag, 0) ?? "").trim();
@@ -158,7 +160,7 @@ function _number(ds: DataSet, tag: string): number | undefined {
 }
 
 /** Decodes RLE Lossless (PS3.5 Annex G): one PackBits segment per byte plane, most significant first. */
-function _rle(frame: Uint8Array, count: number, step: number, at: number): Uint8Array {
+function decodeRle(frame: Uint8Array, count: number, step: number, at: number): Uint8Array {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const segments = frame.length >= 64 ? view.getUint32(0, true) : 0;
   if (segments !== step) {
@@ -183,7 +185,7 @@ function _rle(frame: Uint8Array, count: number, step: number, at: number): Uint8
 }
 
 /** Width, height and bits of a JPEG or JPEG-LS stream (SOF0..15, SOF55) or a JPEG 2000 codestream (SIZ). */
-function _streamSize(frame: Uint8Array): [number, number, number] | undefined {
+function streamSize(frame: Uint8Array): [number, number, number] | undefined {
   const u16 = (i: number) => (frame[i] << 8) | frame[i + 1];
   const u32 = (i: number) => u16(i) * 65536 + u16(i + 2);
   const jpeg = frame[0] === 0xff && frame[1] === 0xd8;
@@ -204,7 +206,7 @@ function _streamSize(frame: Uint8Array): [number, number, number] | undefined {
 }
 
 /** Decodes one compressed frame, the stream's own size checked against the header's before anything is allocated. */
-async function _decode(
+async function decodeStream(
   ts: string,
   frame: Uint8Array,
   dims: [number, number],
@@ -213,7 +215,7 @@ async function _decode(
   const jpegLossless = ts.endsWith(".4.57") || ts.endsWith(".4.70");
   const codec = ts.includes(".4.9") ? CODECS.j2k : ts.includes(".4.8") ? CODECS.jls : CODECS.jpeg;
   const name = jpegLossless ? "jpeg-lossless-decoder-js" : codec.name;
-  const size = _streamSize(frame);
+  const size = streamSize(frame);
   if (!size || size[0] !== dims[0] || size[1] !== dims[1]) {
     const got = size ? `${size[0]}x${size[1]}` : "of no size we can read";
     throw new DicomError(`the compressed stream is ${got}, the header says ${dims.join("x")}`, at);
@@ -230,8 +232,10 @@ async function _decode(
       const copy = frame.slice();
       return new Uint8Array(new JpegLosslessDecoder().decompress(copy.buffer, 0, copy.length));
     }
-    if (!_modules.has(codec)) _modules.set(codec, codec.factory({ print: () => {}, printErr: () => {} }));
-    decoder = new (await _modules.get(codec)!)[codec.cls]();
+    if (!codecModules.has(codec)) {
+      codecModules.set(codec, codec.factory({ print: () => {}, printErr: () => {} }));
+    }
+    decoder = new (await codecModules.get(codec)!)[codec.cls]();
     decoder.getEncodedBuffer(frame.length).set(frame);
     decoder.decode();
     const components = decoder.getFrameInfo().componentCount;
@@ -239,8 +243,8 @@ async function _decode(
     return decoder.getDecodedBuffer().slice();
   } catch (e) {
     if (e instanceof DicomError) throw e;
-    _modules.delete(codec); // an aborted wasm instance is not reused
-    throw new DicomError(`${name} cannot decode the pixel data: ${_message(e)}`, at, { cause: e });
+    codecModules.delete(codec); // an aborted wasm instance is not reused
+    throw new DicomError(`${name} cannot decode the pixel data: ${errorText(e)}`, at, { cause: e });
   } finally {
     try {
       decoder?.delete();
@@ -249,7 +253,7 @@ async function _decode(
 }
 
 /** The first frame's bytes (little endian unless big endian is uncompressed), decoded when compressed. */
-async function _frame(ds: DataSet, el: Element, ts: string, dims: [number, number], step: number) {
+async function readFrame(ds: DataSet, el: Element, ts: string, dims: [number, number], step: number) {
   const count = dims[0] * dims[1], at = el.dataOffset;
   if (!el.encapsulatedPixelData) {
     if (ts.startsWith("1.2.840.10008.1.2.4") || ts === "1.2.840.10008.1.2.5") {
@@ -275,11 +279,11 @@ async function _frame(ds: DataSet, el: Element, ts: string, dims: [number, numbe
         frames > 1 ? 1 : el.fragments?.length ?? 0,
       );
   } catch (e) {
-    throw new DicomError(`cannot read the encapsulated pixel data: ${_message(e)}`, at, { cause: e });
+    throw new DicomError(`cannot read the encapsulated pixel data: ${errorText(e)}`, at, { cause: e });
   }
   let data: Uint8Array;
-  if (ts === "1.2.840.10008.1.2.5") data = _rle(frame, count, step, at);
-  else data = await _decode(ts, frame, dims, at);
+  if (ts === "1.2.840.10008.1.2.5") data = decodeRle(frame, count, step, at);
+  else data = await decodeStream(ts, frame, dims, at);
   if (data.length !== count && data.length !== count * 2) {
     throw new DicomError(
       `the decoded frame has ${data.length} bytes, ${dims.join("x")} pixels need ${count * step}`,
@@ -318,7 +322,7 @@ export async function parseDicom(bytes: Uint8Array, limits: DecodeLimits = {}): 
       Math.min(128, bytes.length),
     );
   }
-  const ds = _parse(bytes);
+  const ds = parseDataSet(bytes);
   const transferSyntax = ds.string("x00020010") ?? "";
   const el = ds.elements.x7fe00010;
   const where = el?.dataOffset ?? ds.byteArray.length;
@@ -358,8 +362,8 @@ export async function parseDicom(bytes: Uint8Array, limits: DecodeLimits = {}): 
   if (pixelRepresentation !== 0 && pixelRepresentation !== 1) {
     throw new DicomError(`PixelRepresentation (0028,0103) is ${pixelRepresentation}, not 0 or 1`, where);
   }
-  const [windowCenter, windowWidth] = [_number(ds, "x00281050"), _number(ds, "x00281051")];
-  const [rescaleIntercept, rescaleSlope] = [_number(ds, "x00281052"), _number(ds, "x00281053")];
+  const [windowCenter, windowWidth] = [numberAt(ds, "x00281050"), numberAt(ds, "x00281051")];
+  const [rescaleIntercept, rescaleSlope] = [numberAt(ds, "x00281052"), numberAt(ds, "x00281053")];
   const step = bitsAllocated / 8, count = rows * columns;
   checkDecodeLimits({
     format: "dicom",
@@ -370,7 +374,7 @@ export async function parseDicom(bytes: Uint8Array, limits: DecodeLimits = {}): 
     interlaced: false,
     decodedBytes: count * step,
   }, limits);
-  const { data, littleEndian } = await _frame(ds, el, transferSyntax, [columns, rows], step);
+  const { data, littleEndian } = await readFrame(ds, el, transferSyntax, [columns, rows], step);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const wide = data.length >= count * 2;
   const pixels = new Int32Array(count);

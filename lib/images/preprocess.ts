@@ -18,16 +18,18 @@ import { type Partition, PARTITIONS, readSplit, type Split } from "../nih/split.
 import { formatArchiveNames, formatArchiveSelection, nihArchiveOf } from "../nih/archives.ts";
 import { buildCache, type CacheBuildProgress, folderNames } from "./build_cache.ts";
 import type { CacheFailure } from "./cache_format.ts";
+import { ImagesError } from "./errors.ts";
 import { type Shard, shardRange } from "../shard.ts";
 
 /** The split names images the label file does not have. */
-export class MissingLabelsError extends Error {
-  /** The names without labels. */
-  missing: string[];
-  constructor(message: string, missing: string[]) {
-    super(message);
-    this.name = "MissingLabelsError";
-    this.missing = missing;
+export class MissingLabelsError extends ImagesError {
+  /**
+   * @param message Which split and label file, and the first names without labels.
+   * @param missing The names without labels.
+   * @param options `cause`, if any.
+   */
+  constructor(message: string, readonly missing: string[], options?: ErrorOptions) {
+    super(message, options);
   }
 }
 

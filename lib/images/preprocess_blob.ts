@@ -38,7 +38,7 @@ export interface PreprocessBlobSummary extends PreprocessSummary {
   uploaded?: { container: string; blobs: string[] };
 }
 
-function _blobName(prefix: string, name: string): string {
+function blobName(prefix: string, name: string): string {
   return prefix === "" || prefix.endsWith("/") ? `${prefix}${name}` : `${prefix}/${name}`;
 }
 
@@ -101,7 +101,7 @@ export async function preprocessWithBlobs(
     const container = conn.containers.images;
     const bar = new Progress({ label: `images from ${container}`, total: todo.length });
     await mapPool(todo, 4 * (options.concurrency ?? 2), async (name) => {
-      await conn.store.downloadFile({ container, name: _blobName(options.fromBlob!, name) }, join(dir, name));
+      await conn.store.downloadFile({ container, name: blobName(options.fromBlob!, name) }, join(dir, name));
       bar.advance();
     });
     bar.finish();
@@ -117,7 +117,7 @@ export async function preprocessWithBlobs(
     for (const p of partitions) {
       for (const ext of [".bin", ".json"]) {
         const file = `${cacheStem(p, options.shard)}${ext}`;
-        blobs.push(_blobName(options.toBlob, file));
+        blobs.push(blobName(options.toBlob, file));
         await conn.store.uploadFile(join(outDir, file), { container, name: blobs.at(-1)! });
       }
     }

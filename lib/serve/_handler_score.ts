@@ -5,22 +5,22 @@ import { BudgetFullError, type ByteReservation, QueueFullError } from "./limiter
 import { bodyReservation, readBody } from "./read_body.ts";
 import { parseScoreRequest, ScoreHttpError, scoreMediaType } from "./score_format.ts";
 import { scoreImage } from "./score_image.ts";
-import { _busy, _json, type _ScoringState } from "./_handler_state.ts";
+import { busy, json, type ScoringState } from "./_handler_state.ts";
 
 /**
  * Scores one request within `timeoutMs` of its arrival: 503 `timeout` while it waits for a slot, 504 once it
  * runs. Its reservation is let go only when its work ends, even after a timeout.
  */
-export async function _score(state: _ScoringState, req: Request, url: URL): Promise<Response> {
-  const { p, contentType, reservation } = _admit(state, req);
+export async function scoreRequest(state: ScoringState, req: Request, url: URL): Promise<Response> {
+  const { p, contentType, reservation } = admit(state, req);
   const { limiter, limits: { timeoutMs, maxBodyBytes } } = state;
   const controller = new AbortController();
   let running = false;
   const timer = setTimeout(() => {
     controller.abort(
       running
-        ? new ScoreHttpError(504, "timeout", `Scoring took longer than ${timeoutMs} ms`)
-        : new ScoreHttpError(503, "timeout", `The request waited longer than ${timeoutMs} ms`, {
+        ? new ScoreHttpError(`Scoring took longer than ${timeoutMs} ms`, 504, "timeout")
+        : new ScoreHttpError(`The request waited longer than ${timeoutMs} ms`, 503, "timeout", {
           headers: { "retry-after": "1" },
         }),
     );
@@ -44,14 +44,14 @@ export async function _score(state: _ScoringState, req: Request, url: URL): Prom
         });
       }, controller.signal);
     } catch (e) {
-      throw e instanceof QueueFullError ? _busy(e) : e;
+      throw e instanceof QueueFullError ? busy(e) : e;
     } finally {
       reservation.release(); // the body and image are let go only once the work ends, even after a timeout
     }
   })();
   work.catch(() => {}); // a timed-out request's work may still fail later
   try {
-    return _json(200, await Promise.race([work, timedOut]));
+    return json(200, await Promise.race([work, timedOut]));
   } finally {
     clearTimeout(timer);
     controller.abort(); // cancels a body still being read; no-op otherwise
@@ -64,8 +64,8 @@ export async function _score(state: _ScoringState, req: Request, url: URL): Prom
  *
  * @throws {ScoreHttpError} 401, 415, 503 `not_ready` or `busy`, 413 for a declared body over the limit.
  */
-function _admit(
-  state: _ScoringState,
+function admit(
+  state: ScoringState,
   req: Request,
 ): { p: Predictor; contentType: string | null; reservation: ByteReservation } {
   state.authorize(req);
@@ -74,10 +74,10 @@ function _admit(
   const p = state.ready;
   if (!p) throw state.notReady();
   const { limiter, budget } = state;
-  if (limiter.full) throw _busy(new QueueFullError(limiter.running, limiter.queued));
+  if (limiter.full) throw busy(new QueueFullError(limiter.running, limiter.queued));
   try {
     return { p, contentType, reservation: budget.reserve(bodyReservation(req, state.limits.maxBodyBytes)) };
   } catch (e) {
-    throw e instanceof BudgetFullError ? _busy(e) : e;
+    throw e instanceof BudgetFullError ? busy(e) : e;
   }
 }

@@ -7,7 +7,7 @@ import type { ScoringMetrics } from "./metrics.ts";
 import { ScoreHttpError } from "./score_format.ts";
 
 /** The handler's limits, checked. */
-export interface _Limits {
+export interface Limits {
   timeoutMs: number;
   maxBodyBytes: number;
   heatmapMaxSize: number | undefined;
@@ -16,7 +16,7 @@ export interface _Limits {
 }
 
 /** One handler's shared state. */
-export class _ScoringState {
+export class ScoringState {
   /** The model, once loaded. */
   ready: Predictor | null = null;
   /** Why the model could not be loaded (secrets redacted). */
@@ -31,10 +31,10 @@ export class _ScoringState {
     readonly limiter: ConcurrencyLimiter,
     readonly budget: ByteBudget,
     readonly metrics: ScoringMetrics,
-    readonly limits: _Limits,
+    readonly limits: Limits,
     key: string | null,
   ) {
-    this.#keyDigest = key === null ? null : _digest(key);
+    this.#keyDigest = key === null ? null : digest(key);
   }
 
   /** Scoring requests received and not yet answered. */
@@ -65,11 +65,11 @@ export class _ScoringState {
     if (this.#keyDigest === null) return;
     const header = req.headers.get("authorization") ?? "";
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    if (!m || !timingSafeEqual(_digest(m[1]), this.#keyDigest)) {
+    if (!m || !timingSafeEqual(digest(m[1]), this.#keyDigest)) {
       throw new ScoreHttpError(
+        m ? "The key is wrong" : "Send the key as an Authorization: Bearer <key> header",
         401,
         "unauthorized",
-        m ? "The key is wrong" : "Send the key as an Authorization: Bearer <key> header",
         { headers: { "www-authenticate": 'Bearer realm="cxr-scoring"' } },
       );
     }
@@ -78,31 +78,31 @@ export class _ScoringState {
   /** 503 `not_ready`, saying why: shutting down, the model failed to load, or it is still loading. */
   notReady(): ScoreHttpError {
     return new ScoreHttpError(
-      503,
-      "not_ready",
       this.draining
         ? "The service is shutting down"
         : this.loadError
         ? `The model could not be loaded: ${this.loadError}`
         : "The model is still loading",
+      503,
+      "not_ready",
       { headers: { "retry-after": "5" } },
     );
   }
 }
 
 /** 503 `busy` with `Retry-After` for a full queue or byte budget. */
-export function _busy(e: QueueFullError | BudgetFullError): ScoreHttpError {
-  return new ScoreHttpError(503, "busy", e.message, { headers: { "retry-after": "1" }, cause: e });
+export function busy(e: QueueFullError | BudgetFullError): ScoreHttpError {
+  return new ScoreHttpError(e.message, 503, "busy", { headers: { "retry-after": "1" }, cause: e });
 }
 
 /** A JSON answer. */
-export function _json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
     headers: { "content-type": "application/json; charset=utf-8", ...headers },
   });
 }
 
-function _digest(text: string): Uint8Array {
+function digest(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
 }

@@ -6,12 +6,12 @@
 // from the body's bytes into one Uint8Array.
 
 /** Where and why a body is refused (`offset` in bytes); the caller turns it into line and column. */
-export class _JsonScanError {
+export class JsonScanError {
   constructor(readonly offset: number, readonly what: string, readonly cause?: unknown) {}
 }
 
 /** The fields found: the image as a byte range of the body, the others decoded. */
-export interface _ScannedRequest {
+export interface ScannedRequest {
   image?: { start: number; end: number; escaped: boolean; keyAt: number };
   heatmap?: boolean;
   className?: string;
@@ -23,11 +23,11 @@ const MAX_SMALL_STRING = 256;
 const FIELDS = ["image", "heatmap", "class"];
 const SHAPE = 'expected an object {"image": "<base64>", "heatmap": bool, "class": name}';
 
-function _isWs(c: number): boolean {
+function isWs(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
-function _show(b: Uint8Array, i: number): string {
+function show(b: Uint8Array, i: number): string {
   return JSON.stringify(new TextDecoder().decode(b.subarray(i, i + 4))[0] ?? "");
 }
 
@@ -40,19 +40,19 @@ const EXPECTED: Record<string, string> = {
 /**
  * Scans a `POST /score` JSON body.
  *
- * @throws {_JsonScanError} at the first byte that is not valid JSON or not of the request's shape.
+ * @throws {JsonScanError} at the first byte that is not valid JSON or not of the request's shape.
  */
-export function _scanRequestJson(b: Uint8Array): _ScannedRequest {
+export function scanRequestJson(b: Uint8Array): ScannedRequest {
   const n = b.length;
   let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0; // TextDecoder dropped a BOM too
   const invalid = (at: number): never => {
-    throw new _JsonScanError(
+    throw new JsonScanError(
       at,
-      `invalid JSON (${at >= n ? "unexpected end of input" : `unexpected character ${_show(b, at)}`})`,
+      `invalid JSON (${at >= n ? "unexpected end of input" : `unexpected character ${show(b, at)}`})`,
     );
   };
   const ws = () => {
-    while (i < n && _isWs(b[i])) i++;
+    while (i < n && isWs(b[i])) i++;
   };
   /** Scans the string whose opening quote is at `i`; leaves `i` after its closing quote. */
   const string = (): { start: number; end: number; escaped: boolean } => {
@@ -99,15 +99,15 @@ export function _scanRequestJson(b: Uint8Array): _ScannedRequest {
   if (i >= n) invalid(n);
   if (b[i] !== 0x7b) {
     if (b[i] === 0x5b || b[i] === 0x22 || b[i] === 0x2d || (b[i] >= 0x30 && b[i] <= 0x39)) {
-      throw new _JsonScanError(i, SHAPE);
+      throw new JsonScanError(i, SHAPE);
     }
     for (const w of ["true", "false", "null"]) {
-      if (b[i] === w.charCodeAt(0)) throw new _JsonScanError(i, SHAPE);
+      if (b[i] === w.charCodeAt(0)) throw new JsonScanError(i, SHAPE);
     }
     invalid(i);
   }
   i++;
-  const out: _ScannedRequest = { keyAt: {} };
+  const out: ScannedRequest = { keyAt: {} };
   ws();
   if (b[i] === 0x7d) {
     i++;
@@ -118,12 +118,12 @@ export function _scanRequestJson(b: Uint8Array): _ScannedRequest {
       const keyAt = i;
       const key = small(string());
       if (!FIELDS.includes(key)) {
-        throw new _JsonScanError(
+        throw new JsonScanError(
           keyAt,
           `unknown field "${key.slice(0, 40)}"; fields are image, heatmap, class`,
         );
       }
-      if (key in out.keyAt) throw new _JsonScanError(keyAt, `field "${key}" appears twice`);
+      if (key in out.keyAt) throw new JsonScanError(keyAt, `field "${key}" appears twice`);
       out.keyAt[key] = keyAt;
       ws();
       if (b[i] !== 0x3a) invalid(i);
@@ -131,7 +131,7 @@ export function _scanRequestJson(b: Uint8Array): _ScannedRequest {
       ws();
       const c = b[i];
       const wrongType = (kind: string): never => {
-        throw new _JsonScanError(keyAt, `${EXPECTED[key]}, not ${kind}`);
+        throw new JsonScanError(keyAt, `${EXPECTED[key]}, not ${kind}`);
       };
       if (c === 0x5b || c === 0x7b) {
         wrongType(c === 0x5b ? "an array" : "an object"); // nothing inside is read: nesting stops here
@@ -181,7 +181,7 @@ for (const c of [0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]) SEXTET[c] = -3;
  * Unescapes a JSON string's bytes (the image's, when it holds `\/` or `\n`): ASCII stays one byte per
  * character, so offsets stay character offsets. A `\u` escape above ASCII cannot be base64 and is reported.
  */
-export function _unescapeAscii(b: Uint8Array, start: number, end: number): Uint8Array {
+export function unescapeAscii(b: Uint8Array, start: number, end: number): Uint8Array {
   const out = new Uint8Array(end - start);
   let o = 0;
   for (let i = start; i < end; i++) {
@@ -208,7 +208,7 @@ export function _unescapeAscii(b: Uint8Array, start: number, end: number): Uint8
 }
 
 /** Standard base64 in `b[start, end)`, strictly (whitespace allowed, a `data:...;base64,` prefix skipped). */
-export function _base64ToBytes(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+export function base64ToBytes(b: Uint8Array, start = 0, end = b.length): Uint8Array {
   const head = String.fromCharCode(...b.subarray(start, Math.min(end, start + 200)));
   const prefix = /^data:[\w.+/-]*;base64,/i.exec(head);
   const from = start + (prefix ? prefix[0].length : 0);
@@ -221,7 +221,7 @@ export function _base64ToBytes(b: Uint8Array, start = 0, end = b.length): Uint8A
     } else if (v === -2) {
       pad++;
     } else if (v === -1) {
-      throw new SyntaxError(`invalid base64 character ${_show(b, i)} at offset ${i - start}`);
+      throw new SyntaxError(`invalid base64 character ${show(b, i)} at offset ${i - start}`);
     }
   }
   const compact = data + pad;
@@ -245,7 +245,7 @@ export function _base64ToBytes(b: Uint8Array, start = 0, end = b.length): Uint8A
 }
 
 /** 1-based line and column (in characters) of byte `offset` of UTF-8 `b`. */
-export function _lineColumnBytes(b: Uint8Array, offset: number): { line: number; column: number } {
+export function lineColumnBytes(b: Uint8Array, offset: number): { line: number; column: number } {
   let line = 1, column = 1;
   const end = Math.max(0, Math.min(offset, b.length));
   for (let i = 0; i < end; i++) {

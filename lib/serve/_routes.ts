@@ -1,20 +1,20 @@
 // The scoring handler's routes (lib/serve/handler.ts): which paths and methods exist, the request id, and the
 // answer of each route.
-import { redactSecrets } from "../config.ts";
+import { redactSecrets } from "../secrets.ts";
 import { modelCard, type Predictor } from "../model/mod.ts";
 import type { MetricRoute } from "./metrics.ts";
 import { scoringPageResponse } from "./page.ts";
 import { ScoreHttpError } from "./score_format.ts";
-import { _score } from "./_handler_score.ts";
-import { _json, type _ScoringState } from "./_handler_state.ts";
+import { scoreRequest } from "./_handler_score.ts";
+import { json, type ScoringState } from "./_handler_state.ts";
 
 /** A route: its label in metrics and logs, and the methods it answers. */
-export interface _Route {
+export interface Route {
   route: MetricRoute;
   methods: string[];
 }
 
-const ROUTES: Record<string, _Route> = {
+const ROUTES: Record<string, Route> = {
   "/": { route: "/", methods: ["GET", "HEAD"] },
   "/score": { route: "/score", methods: ["POST"] },
   "/model": { route: "/model", methods: ["GET", "HEAD"] },
@@ -24,12 +24,12 @@ const ROUTES: Record<string, _Route> = {
 };
 
 /** The route of `path`, or `undefined`. */
-export function _findRoute(path: string): _Route | undefined {
+export function findRoute(path: string): Route | undefined {
   return Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
 }
 
 /** The client's `X-Request-Id` when it is a short token, else a new UUID. */
-export function _requestId(req: Request): string {
+export function requestId(req: Request): string {
   const given = req.headers.get("x-request-id");
   return given && /^[\w.-]{1,64}$/.test(given) ? given : crypto.randomUUID();
 }
@@ -40,35 +40,35 @@ export function _requestId(req: Request): string {
  * @throws {ScoreHttpError} 404 for no route, 405 for a method the route does not answer, and what the route
  * refuses.
  */
-export async function _answer(
-  state: _ScoringState,
+export async function answerRoute(
+  state: ScoringState,
   req: Request,
   url: URL,
-  known: _Route | undefined,
+  known: Route | undefined,
 ): Promise<Response> {
-  if (!known) throw new ScoreHttpError(404, "not_found", `No route ${url.pathname.slice(0, 100)}`);
+  if (!known) throw new ScoreHttpError(`No route ${url.pathname.slice(0, 100)}`, 404, "not_found");
   if (!known.methods.includes(req.method)) {
     throw new ScoreHttpError(
+      `Method ${req.method} is not allowed on ${url.pathname}; allowed: ${known.methods.join(", ")}`,
       405,
       "bad_request",
-      `Method ${req.method} is not allowed on ${url.pathname}; allowed: ${known.methods.join(", ")}`,
       { headers: { allow: known.methods.join(", ") } },
     );
   }
   switch (known.route) {
     case "/score":
-      return await state.track(() => _score(state, req, url));
+      return await state.track(() => scoreRequest(state, req, url));
     case "/model": {
       const p = state.ready;
       if (!p) throw state.notReady();
-      return _modelResponse(p, url);
+      return modelResponse(p, url);
     }
     case "/healthz":
-      return _json(200, { status: "ok" });
+      return json(200, { status: "ok" });
     case "/readyz": {
       const p = state.ready;
       if (!p || state.draining) throw state.notReady();
-      return _json(200, { status: "ready", engine: p.engine, modelVersion: p.metadata.modelVersion });
+      return json(200, { status: "ready", engine: p.engine, modelVersion: p.metadata.modelVersion });
     }
     case "/metrics": {
       const { metrics, limiter, open, budget } = state;
@@ -96,7 +96,7 @@ export async function _answer(
  * served), or with `?format=json` the metadata itself. Nothing in either is secret (weight URLs are stored
  * without their query string); both pass through the secret redaction anyway.
  */
-function _modelResponse(p: Predictor, url: URL): Response {
+function modelResponse(p: Predictor, url: URL): Response {
   const format = url.searchParams.get("format") ?? "markdown";
   if (format === "json") {
     const text = redactSecrets(JSON.stringify(p.metadata));
@@ -104,9 +104,9 @@ function _modelResponse(p: Predictor, url: URL): Response {
   }
   if (format !== "markdown" && format !== "md") {
     throw new ScoreHttpError(
+      `Unknown format "${format.slice(0, 40)}"; expected markdown or json`,
       400,
       "bad_request",
-      `Unknown format "${format.slice(0, 40)}"; expected markdown or json`,
     );
   }
   return new Response(redactSecrets(modelCard(p.metadata)), {

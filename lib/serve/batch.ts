@@ -25,7 +25,7 @@ export interface ImageSource {
 /** File extensions taken as images when a folder or a blob prefix is listed. */
 export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
 
-function _isImage(name: string): boolean {
+function isImage(name: string): boolean {
   return IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());
 }
 
@@ -64,7 +64,7 @@ export function fileSources(paths: readonly string[]): ImageSource[] {
  * ```
  */
 export function folderSources(dir: string, names?: readonly string[]): ImageSource[] {
-  const list = names ?? readdirSync(dir).filter(_isImage);
+  const list = names ?? readdirSync(dir).filter(isImage);
   return fileSources(list.map((n) => join(dir, n)));
 }
 
@@ -126,7 +126,7 @@ export async function blobSources(
     blobs = options.names.map((n) => folder + n);
   } else {
     blobs = [];
-    for await (const b of store.list(container, folder)) if (_isImage(b.name)) blobs.push(b.name);
+    for await (const b of store.list(container, folder)) if (isImage(b.name)) blobs.push(b.name);
   }
   let counter = 0;
   return blobs.map((name) => ({

@@ -47,7 +47,7 @@ Deno.test("scoreBatch: a failed read or score is its own error line, with the se
   const lines: BatchLine[] = [];
   const summary = await scoreBatch([source("a.png"), broken, source("busy.png")], (_bytes, name) => {
     if (name === "busy.png") {
-      return Promise.reject(new ScoringServiceError(503, "busy", "queue full", "http://h/score"));
+      return Promise.reject(new ScoringServiceError("queue full", 503, "busy", "http://h/score"));
     }
     return Promise.resolve({ ok: true });
   }, { onLine: (l) => void lines.push(l) });

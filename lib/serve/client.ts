@@ -6,11 +6,12 @@
  *
  * @module
  */
-import type { Secret } from "../config.ts";
+import type { Secret } from "../secrets.ts";
 import { sniffImageFormat } from "../images/sniff.ts";
 import type { Predictor } from "../model/predictor.ts";
 import { parseScoreResponse, type ScoreResponseJson, ScoringServiceError } from "./score_format.ts";
 import { scoreImage } from "./score_image.ts";
+import { ServeError } from "./errors.ts";
 
 /** Retries of {@linkcode scoreRemote}. */
 export interface ScoreRetryOptions {
@@ -45,25 +46,25 @@ export interface ScoreRemoteOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new ScoringUnreachableError("http://h:1/score", 3, "connection refused");
+ * const e = new ScoringUnreachableError("connection refused", "http://h:1/score", 3);
  * assert.equal(e.message, 'Cannot reach the scoring service at "http://h:1/score" after 3 tries: connection refused');
  * ```
  */
-export class ScoringUnreachableError extends Error {
-  /** The URL tried (without credentials). */
-  url: string;
-  /** Tries made. */
-  attempts: number;
-  constructor(url: string, attempts: number, reason: string, options?: ErrorOptions) {
+export class ScoringUnreachableError extends ServeError {
+  /**
+   * @param reason Why the last try failed; the message says `Cannot reach the scoring service at "<url>" after
+   * <attempts> tries: <reason>`.
+   * @param url The URL tried (without credentials).
+   * @param attempts Tries made.
+   * @param options `cause`: the last try's error.
+   */
+  constructor(reason: string, readonly url: string, readonly attempts: number, options?: ErrorOptions) {
     super(
       `Cannot reach the scoring service at "${url}" after ${attempts} ${
         attempts === 1 ? "try" : "tries"
       }: ${reason}`,
       options,
     );
-    this.name = "ScoringUnreachableError";
-    this.url = url;
-    this.attempts = attempts;
   }
 }
 
@@ -127,7 +128,7 @@ export function imageContentType(bytes: Uint8Array): string {
     : "application/octet-stream";
 }
 
-function _sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {
@@ -143,7 +144,7 @@ function _sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Seconds of a `Retry-After` header (delta form), in milliseconds. */
-function _retryAfter(header: string | null): number | undefined {
+function retryAfter(header: string | null): number | undefined {
   return header && /^\d+$/.test(header.trim()) ? Number(header) * 1000 : undefined;
 }
 
@@ -218,11 +219,11 @@ export async function scoreRemote(
       if (options.signal?.aborted) throw options.signal.reason;
       if (timeout.aborted) {
         // Not retried: a slow service gets no extra load from its clients.
-        throw new ScoringUnreachableError(source, attempt, `no answer within ${timeoutMs} ms`, { cause: e });
+        throw new ScoringUnreachableError(`no answer within ${timeoutMs} ms`, source, attempt, { cause: e });
       }
       const reason = String((e as Error)?.message ?? e).split("\n")[0].replaceAll(key || "\0", "***");
-      if (attempt >= attempts) throw new ScoringUnreachableError(source, attempt, reason, { cause: e });
-      await _sleep(wait, options.signal);
+      if (attempt >= attempts) throw new ScoringUnreachableError(reason, source, attempt, { cause: e });
+      await sleep(wait, options.signal);
       continue;
     }
     try {
@@ -231,10 +232,10 @@ export async function scoreRemote(
       return parseScoreResponse(safe, response.status, { source });
     } catch (e) {
       if (!(e instanceof ScoringServiceError) || e.status !== 503 || attempt >= attempts) throw e;
-      const after = _retryAfter(response.headers.get("retry-after"));
+      const after = retryAfter(response.headers.get("retry-after"));
       if (after !== undefined) wait = Math.min(maxDelay, after);
     }
-    await _sleep(wait, options.signal);
+    await sleep(wait, options.signal);
   }
 }
 

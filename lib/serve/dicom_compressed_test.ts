@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { tempDir } from "../../tests/_fixtures.ts";
-import { Secret } from "../config.ts";
+import { Secret } from "../secrets.ts";
 import { PYDICOM_FILES } from "../images/_dicom_testing.ts";
 import { createScoringHandler } from "./handler.ts";
 import { parseScoreResponse } from "./score_format.ts";

@@ -20,13 +20,13 @@
  *
  * @module
  */
-import { redactSecrets, type Secret } from "../config.ts";
+import { redactSecrets, type Secret } from "../secrets.ts";
 import type { Predictor } from "../model/mod.ts";
 import { ByteBudget, ConcurrencyLimiter } from "./limiter.ts";
 import { ScoringMetrics } from "./metrics.ts";
 import { ScoreHttpError } from "./score_format.ts";
-import { _json, type _Limits, _ScoringState } from "./_handler_state.ts";
-import { _answer, _findRoute, _requestId, type _Route } from "./_routes.ts";
+import { json, type Limits, ScoringState } from "./_handler_state.ts";
+import { answerRoute, findRoute, requestId, type Route } from "./_routes.ts";
 
 /** One structured log line (written as JSON to stderr by default). Never holds the key or image bytes. */
 export interface ScoringLogEntry {
@@ -122,7 +122,7 @@ export function createScoringHandler(
     maxConcurrent: options.maxConcurrent,
     maxQueue: options.maxQueue,
   });
-  const limits = _checkLimits(options);
+  const limits = checkLimits(options);
   const metrics = options.metrics ?? new ScoringMetrics();
   const log = options.log ?? ((e: ScoringLogEntry) => console.error(JSON.stringify(e)));
   const key = options.key == null
@@ -130,7 +130,7 @@ export function createScoringHandler(
     : typeof options.key === "string"
     ? options.key
     : options.key.reveal();
-  const state = new _ScoringState(limiter, new ByteBudget(limits.maxInflightBytes), metrics, limits, key);
+  const state = new ScoringState(limiter, new ByteBudget(limits.maxInflightBytes), metrics, limits, key);
   const onReady = (p: Predictor) => {
     state.ready = p;
     const arch = p.metadata.architecture?.name;
@@ -151,15 +151,15 @@ export function createScoringHandler(
   const handler = async (req: Request): Promise<Response> => {
     const started = performance.now();
     const url = new URL(req.url);
-    const id = _requestId(req);
-    const known = _findRoute(url.pathname);
+    const id = requestId(req);
+    const known = findRoute(url.pathname);
     let answer: { response: Response; code?: string; error?: string };
     try {
-      answer = { response: await _answer(state, req, url, known) };
+      answer = { response: await answerRoute(state, req, url, known) };
     } catch (e) {
-      answer = _errorResponse(e, id);
+      answer = errorResponse(e, id);
     }
-    const response = _finishResponse(req, answer.response, id, known);
+    const response = finishResponse(req, answer.response, id, known);
     const { code, error } = answer;
     const seconds = (performance.now() - started) / 1000;
     metrics.observe(known?.route ?? "other", response.status, seconds, code);
@@ -184,7 +184,7 @@ export function createScoringHandler(
 }
 
 /** The limits of `options`, defaults filled in. @throws {RangeError} for invalid ones. */
-function _checkLimits(options: ScoringHandlerOptions): _Limits & { maxInflightBytes: number } {
+function checkLimits(options: ScoringHandlerOptions): Limits & { maxInflightBytes: number } {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const maxBodyBytes = options.maxBodyBytes ?? 20 * 1048576;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
@@ -214,10 +214,10 @@ function _checkLimits(options: ScoringHandlerOptions): _Limits & { maxInflightBy
  * A thrown error as its answer: a {@linkcode ScoreHttpError} as its error document; anything else as a generic
  * 500 naming the request, its details (secrets redacted) for the log only.
  */
-function _errorResponse(e: unknown, id: string): { response: Response; code: string; error?: string } {
-  if (e instanceof ScoreHttpError) return { response: _json(e.status, e.toJSON(), e.headers), code: e.code };
+function errorResponse(e: unknown, id: string): { response: Response; code: string; error?: string } {
+  if (e instanceof ScoreHttpError) return { response: json(e.status, e.toJSON(), e.headers), code: e.code };
   return {
-    response: _json(500, {
+    response: json(500, {
       error: { status: 500, code: "internal", message: `Internal error (request ${id})` },
     }),
     code: "internal",
@@ -226,7 +226,7 @@ function _errorResponse(e: unknown, id: string): { response: Response; code: str
 }
 
 /** The headers every answer gets: the request id, `no-store` on scores, and `Connection: close` when unread. */
-function _finishResponse(req: Request, response: Response, id: string, known: _Route | undefined): Response {
+function finishResponse(req: Request, response: Response, id: string, known: Route | undefined): Response {
   if (req.body && !req.bodyUsed) {
     // Answered without reading the body (refused before admission: 401, 413, 415, 503 busy): close the
     // connection rather than keep it for a next request behind an upload nobody wants (measured under

@@ -5,7 +5,7 @@ import sharp from "sharp";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { FINDINGS } from "../nih/mod.ts";
 import { type EvaluationRecord, parseBundleMetadata, type Predictor } from "../model/mod.ts";
-import { Secret } from "../config.ts";
+import { Secret } from "../secrets.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
 import { decodeBase64, encodeBase64, parseScoreResponse } from "./score_format.ts";
 import { pngWithHeader, tinyPredictor, wrapPredictor } from "./_testing.ts";

@@ -9,18 +9,22 @@
  *
  * @module
  */
+import { ServeError } from "./errors.ts";
 
 /** The queue was full; the service turns this into 503 `busy` with `Retry-After`. */
-export class QueueFullError extends Error {
+export class QueueFullError extends ServeError {
   /**
-   * A refusal, with what was running and waiting.
+   * A refusal, with what was running and waiting (the message says both; there is no other message).
    *
    * @param running tasks running when it was refused.
    * @param queued tasks waiting then.
+   * @param options `cause`, if any.
    */
-  constructor(running: number, queued: number) {
-    super(`The service is busy: ${running} requests running and ${queued} queued (the queue is full)`);
-    this.name = "QueueFullError";
+  constructor(readonly running: number, readonly queued: number, options?: ErrorOptions) {
+    super(
+      `The service is busy: ${running} requests running and ${queued} queued (the queue is full)`,
+      options,
+    );
   }
 }
 
@@ -130,28 +134,26 @@ export class ConcurrencyLimiter {
 }
 
 /** A reservation did not fit the byte budget; the service turns this into 503 `busy` with `Retry-After`. */
-export class BudgetFullError extends Error {
-  /** Bytes asked for. */
-  requested: number;
+export class BudgetFullError extends ServeError {
   /**
-   * A refusal of `requested` bytes.
+   * A refusal of `requested` bytes (the message says the three numbers; there is no other message).
    *
    * @param requested bytes asked for.
    * @param used bytes reserved when it was refused.
    * @param limit the budget.
+   * @param options `cause`, if any.
    */
-  constructor(requested: number, used: number, limit: number) {
+  constructor(readonly requested: number, used: number, limit: number, options?: ErrorOptions) {
     super(
-      `The service is busy: ${_mib(used)} of request bodies are in flight and this one needs ${
-        _mib(requested)
-      }; the limit is ${_mib(limit)}`,
+      `The service is busy: ${mib(used)} of request bodies are in flight and this one needs ${
+        mib(requested)
+      }; the limit is ${mib(limit)}`,
+      options,
     );
-    this.name = "BudgetFullError";
-    this.requested = requested;
   }
 }
 
-function _mib(bytes: number): string {
+function mib(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 

@@ -32,7 +32,7 @@ export const METRIC_ROUTES = ["/", "/score", "/model", "/healthz", "/readyz", "/
 export type MetricRoute = typeof METRIC_ROUTES[number];
 
 /** The gauges {@linkcode ScoringMetrics.render} sets: metric name and help text. */
-const _GAUGES = {
+const GAUGES = {
   cxr_requests_in_flight: "Scoring requests running now.",
   cxr_requests_queued: "Scoring requests waiting for a slot.",
   cxr_score_requests_open: "Scoring requests received and not yet answered (reading, queued, running).",
@@ -88,7 +88,7 @@ export class ScoringMetrics {
     labelNames: ["code"],
     registers: [this.registry],
   });
-  #gauges = new Map<keyof typeof _GAUGES, Gauge>();
+  #gauges = new Map<keyof typeof GAUGES, Gauge>();
   #model = new Gauge({
     name: "cxr_model_info",
     help: "The model being served.",
@@ -143,11 +143,11 @@ export class ScoringMetrics {
   }
 
   /** Sets a gauge, registering it the first time it has a value. */
-  #set(name: keyof typeof _GAUGES, value: number | undefined): void {
+  #set(name: keyof typeof GAUGES, value: number | undefined): void {
     if (value === undefined) return;
     let gauge = this.#gauges.get(name);
     if (!gauge) {
-      this.#gauges.set(name, gauge = new Gauge({ name, help: _GAUGES[name], registers: [this.registry] }));
+      this.#gauges.set(name, gauge = new Gauge({ name, help: GAUGES[name], registers: [this.registry] }));
     }
     gauge.set(value);
   }

@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 
-const _STYLE = `
+const STYLE = `
   body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 980px; color: #1d2630; padding: 0 1rem; }
   h1 { font-size: 1.4rem; margin-bottom: .2rem; }
   form { display: flex; gap: .8rem; flex-wrap: wrap; align-items: end; margin: 1rem 0; }
@@ -32,7 +32,7 @@ const _STYLE = `
   .small { color: #666; font-size: .8rem; }
 `;
 
-const _SCRIPT = `
+const SCRIPT = `
 "use strict";
 const $ = (id) => document.getElementById(id);
 function setStatus(text, isError) {
@@ -106,7 +106,7 @@ export const SCORING_PAGE_HTML: string = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Chest X-ray scoring</title>
-<style>${_STYLE}</style>
+<style>${STYLE}</style>
 </head>
 <body>
 <h1>Chest X-ray scoring</h1>
@@ -125,12 +125,12 @@ export const SCORING_PAGE_HTML: string = `<!doctype html>
     <div id="model" class="small"></div>
   </div>
 </main>
-<script>${_SCRIPT}</script>
+<script>${SCRIPT}</script>
 </body>
 </html>
 `;
 
-function _hash(text: string): string {
+function hash(text: string): string {
   return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
 }
 
@@ -150,8 +150,8 @@ function _hash(text: string): string {
  */
 export const SCORING_PAGE_CSP: string = [
   "default-src 'none'",
-  `script-src ${_hash(_SCRIPT)}`,
-  `style-src ${_hash(_STYLE)}`,
+  `script-src ${hash(SCRIPT)}`,
+  `style-src ${hash(STYLE)}`,
   "img-src blob: data:",
   "connect-src 'self'",
   "base-uri 'none'",

@@ -11,24 +11,24 @@
  */
 import { ScoreHttpError } from "./score_format.ts";
 
-function _tooLarge(maxBytes: number, what: string): ScoreHttpError {
+function tooLarge(maxBytes: number, what: string): ScoreHttpError {
   return new ScoreHttpError(
-    413,
-    "too_large",
     `The request body ${what}; the limit is ${maxBytes} bytes${
       maxBytes >= 1048576 ? ` (${(maxBytes / 1048576).toFixed(1)} MiB)` : ""
     }`,
+    413,
+    "too_large",
   );
 }
 
-function _checkMax(fn: string, maxBytes: number): void {
+function checkMax(fn: string, maxBytes: number): void {
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     throw new RangeError(`${fn}: maxBytes must be an integer >= 0, got ${maxBytes}`);
   }
 }
 
 /** The request's `Content-Length` when it is a plain decimal number, else `null`. */
-function _declared(req: Request): number | null {
+function declaredLength(req: Request): number | null {
   const declared = req.headers.get("content-length")?.trim();
   return declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : null;
 }
@@ -53,10 +53,10 @@ function _declared(req: Request): number | null {
  * ```
  */
 export function bodyReservation(req: Request, maxBytes: number): number {
-  _checkMax("bodyReservation", maxBytes);
-  const declared = _declared(req);
+  checkMax("bodyReservation", maxBytes);
+  const declared = declaredLength(req);
   if (declared !== null && declared > maxBytes) {
-    throw _tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
+    throw tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
   }
   return declared ?? maxBytes;
 }
@@ -89,10 +89,10 @@ export async function readBody(
   maxBytes: number,
   options: { signal?: AbortSignal } = {},
 ): Promise<Uint8Array> {
-  _checkMax("readBody", maxBytes);
-  const declared = _declared(req);
+  checkMax("readBody", maxBytes);
+  const declared = declaredLength(req);
   if (declared !== null && declared > maxBytes) {
-    throw _tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
+    throw tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
   }
   if (!req.body) return new Uint8Array(0);
   const signal = options.signal;
@@ -110,11 +110,11 @@ export async function readBody(
       } catch (e) {
         signal?.throwIfAborted(); // our own cancel, not the client's
         throw new ScoreHttpError(
-          499,
-          "client_closed",
           `The client closed the connection after ${total} bytes of the request body${
             declared === null ? "" : ` (of ${declared} declared)`
           }`,
+          499,
+          "client_closed",
           { cause: e },
         );
       }
@@ -122,15 +122,15 @@ export async function readBody(
       const value = chunk.value;
       if (total + value.length > maxBytes) {
         await reader.cancel().catch(() => {});
-        throw _tooLarge(maxBytes, `has ${total + value.length} bytes or more`);
+        throw tooLarge(maxBytes, `has ${total + value.length} bytes or more`);
       }
       if (total + value.length > buffer.length) {
         if (declared !== null) {
           await reader.cancel().catch(() => {});
           throw new ScoreHttpError(
+            `The request body is longer than its Content-Length of ${declared} bytes`,
             400,
             "bad_request",
-            `The request body is longer than its Content-Length of ${declared} bytes`,
           );
         }
         let size = buffer.length || 1;

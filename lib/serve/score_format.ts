@@ -12,13 +12,15 @@
  * @module
  */
 import { FINDINGS } from "../nih/mod.ts";
+import { CxrSyntaxError } from "../errors.ts";
 import { jsonErrorOffset, lineColumn } from "../json_position.ts";
+import { ServeError } from "./errors.ts";
 import {
-  _base64ToBytes,
-  _JsonScanError,
-  _lineColumnBytes,
-  _scanRequestJson,
-  _unescapeAscii,
+  base64ToBytes,
+  JsonScanError,
+  lineColumnBytes,
+  scanRequestJson,
+  unescapeAscii,
 } from "./_request_json.ts";
 
 /**
@@ -95,27 +97,26 @@ export interface ScoreRequest {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new ScoreHttpError(415, "unsupported_media_type", "Content-Type text/plain is not accepted");
+ * const e = new ScoreHttpError("Content-Type text/plain is not accepted", 415, "unsupported_media_type");
  * assert.deepEqual(e.toJSON(), { error: { status: 415, code: "unsupported_media_type", message: e.message } });
  * ```
  */
-export class ScoreHttpError extends Error {
-  /** HTTP status, 400..599. */
-  status: number;
-  /** Machine-readable cause. */
-  code: ScoreErrorCode;
+export class ScoreHttpError extends ServeError {
   /** Extra response headers (`Retry-After`, `Allow`, `WWW-Authenticate`). */
-  headers: Record<string, string>;
+  readonly headers: Record<string, string>;
+  /**
+   * @param message What the client did wrong or why the service refused, as the error document says it.
+   * @param status HTTP status, 400..599.
+   * @param code Machine-readable cause.
+   * @param options `headers`: extra response headers; `cause`: the error behind this one.
+   */
   constructor(
-    status: number,
-    code: ScoreErrorCode,
     message: string,
+    readonly status: number,
+    readonly code: ScoreErrorCode,
     options?: ErrorOptions & { headers?: Record<string, string> },
   ) {
     super(message, options);
-    this.name = "ScoreHttpError";
-    this.status = status;
-    this.code = code;
     this.headers = options?.headers ?? {};
   }
   /** The error document. */
@@ -131,28 +132,27 @@ export class ScoreHttpError extends Error {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new ScoreFormatError("bad", { source: "request body", line: 1, column: 9 });
+ * const e = new ScoreFormatError("bad", "request body", 1, 9);
  * assert.ok(e instanceof SyntaxError);
- * assert.equal(e.column, 9);
+ * assert.deepEqual([e.file, e.column], ["request body", 9]);
  * ```
  */
-export class ScoreFormatError extends SyntaxError {
-  /** What was parsed. */
-  source: string;
-  /** 1-based line. */
-  line: number;
-  /** 1-based column. */
-  column: number;
+export class ScoreFormatError extends CxrSyntaxError {
+  /**
+   * @param message What could not be read and where.
+   * @param file What was parsed (`"request body"`, or the service's URL).
+   * @param line 1-based line.
+   * @param column 1-based column.
+   * @param options `cause`: the error behind this one.
+   */
   constructor(
     message: string,
-    where: { source: string; line: number; column: number },
+    override readonly file: string,
+    override readonly line: number,
+    override readonly column: number,
     options?: ErrorOptions,
   ) {
-    super(message, options);
-    this.name = "ScoreFormatError";
-    this.source = where.source;
-    this.line = where.line;
-    this.column = where.column;
+    super(message, file, line, column, options);
   }
 }
 
@@ -162,23 +162,26 @@ export class ScoreFormatError extends SyntaxError {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new ScoringServiceError(401, "unauthorized", "missing key", "http://x/score");
+ * const e = new ScoringServiceError("missing key", 401, "unauthorized", "http://x/score");
  * assert.match(e.message, /http:\/\/x\/score answered 401 unauthorized: missing key/);
  * ```
  */
-export class ScoringServiceError extends Error {
-  /** HTTP status. */
-  status: number;
-  /** The error code (`internal` when the body had none). */
-  code: ScoreErrorCode;
-  /** The service's own message. */
-  serviceMessage: string;
-  constructor(status: number, code: ScoreErrorCode, serviceMessage: string, source: string) {
-    super(`${source} answered ${status} ${code}: ${serviceMessage}`);
-    this.name = "ScoringServiceError";
-    this.status = status;
-    this.code = code;
-    this.serviceMessage = serviceMessage;
+export class ScoringServiceError extends ServeError {
+  /**
+   * @param serviceMessage The service's own message; the message says `<source> answered <status> <code>: <it>`.
+   * @param status HTTP status.
+   * @param code The error code (`internal` when the body had none).
+   * @param source The service's URL (or name).
+   * @param options `cause`, if any.
+   */
+  constructor(
+    readonly serviceMessage: string,
+    readonly status: number,
+    readonly code: ScoreErrorCode,
+    source: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${source} answered ${status} ${code}: ${serviceMessage}`, options);
   }
 }
 
@@ -193,7 +196,7 @@ export interface ParseScoreRequestOptions {
 const REQUEST = "request body";
 
 /** The media type of a Content-Type header, lower case, without parameters. */
-function _mediaType(contentType: string | null): string {
+function mediaType(contentType: string | null): string {
   return (contentType ?? "").split(";")[0].trim().toLowerCase();
 }
 
@@ -211,12 +214,12 @@ function _mediaType(contentType: string | null): string {
  * ```
  */
 export function scoreMediaType(contentType: string | null): typeof SCORE_CONTENT_TYPES[number] {
-  const type = _mediaType(contentType);
+  const type = mediaType(contentType);
   if (!(SCORE_CONTENT_TYPES as readonly string[]).includes(type)) {
     throw new ScoreHttpError(
+      `Content-Type "${type || "(none)"}" is not accepted; send one of: ${SCORE_CONTENT_TYPES.join(", ")}`,
       415,
       "unsupported_media_type",
-      `Content-Type "${type || "(none)"}" is not accepted; send one of: ${SCORE_CONTENT_TYPES.join(", ")}`,
     );
   }
   return type as typeof SCORE_CONTENT_TYPES[number];
@@ -259,31 +262,31 @@ export function parseScoreRequest(
 ): ScoreRequest {
   const type = scoreMediaType(contentType);
   const classNames = options.classNames ?? FINDINGS;
-  if (body.length === 0) throw new ScoreHttpError(400, "bad_request", "The request body is empty");
+  if (body.length === 0) throw new ScoreHttpError("The request body is empty", 400, "bad_request");
   if (type !== "application/json") {
     const q = options.query ?? new URLSearchParams();
     const flag = q.get("heatmap");
     const truthy = ["1", "true", "yes"];
     const falsy = ["0", "false", "no", ""];
     if (flag !== null && !truthy.includes(flag) && !falsy.includes(flag)) {
-      throw new ScoreHttpError(400, "bad_request", `Query parameter heatmap="${flag}" must be 1 or 0`);
+      throw new ScoreHttpError(`Query parameter heatmap="${flag}" must be 1 or 0`, 400, "bad_request");
     }
     const className = q.get("class") ?? undefined;
-    _checkClass(className, classNames, "query parameter class");
+    checkClass(className, classNames, "query parameter class");
     return { image: body, heatmap: flag !== null && truthy.includes(flag), className };
   }
   const fail = (offset: number, what: string, cause?: unknown): never => {
-    const where = { source: REQUEST, ..._lineColumnBytes(body, offset) };
-    const message = `Cannot read the ${REQUEST} at line ${where.line}, column ${where.column}: ${what}`;
-    throw new ScoreHttpError(400, "bad_request", message, {
-      cause: new ScoreFormatError(message, where, { cause }),
+    const { line, column } = lineColumnBytes(body, offset);
+    const message = `Cannot read the ${REQUEST} at line ${line}, column ${column}: ${what}`;
+    throw new ScoreHttpError(message, 400, "bad_request", {
+      cause: new ScoreFormatError(message, REQUEST, line, column, { cause }),
     });
   };
-  let scanned: ReturnType<typeof _scanRequestJson>;
+  let scanned: ReturnType<typeof scanRequestJson>;
   try {
-    scanned = _scanRequestJson(body);
+    scanned = scanRequestJson(body);
   } catch (e) {
-    if (!(e instanceof _JsonScanError)) throw e;
+    if (!(e instanceof JsonScanError)) throw e;
     return fail(e.offset, e.what);
   }
   const { image: range, keyAt } = scanned;
@@ -291,22 +294,22 @@ export function parseScoreRequest(
   let image: Uint8Array;
   try {
     image = range.escaped
-      ? _base64ToBytes(_unescapeAscii(body, range.start, range.end))
-      : _base64ToBytes(body, range.start, range.end);
+      ? base64ToBytes(unescapeAscii(body, range.start, range.end))
+      : base64ToBytes(body, range.start, range.end);
   } catch (e) {
     return fail(keyAt.image, `"image": ${(e as Error).message}`, e);
   }
   if (image.length === 0) fail(keyAt.image, '"image" is empty');
-  _checkClass(scanned.className, classNames, '"class"');
+  checkClass(scanned.className, classNames, '"class"');
   return { image, heatmap: scanned.heatmap === true, className: scanned.className };
 }
 
-function _checkClass(name: string | undefined, classNames: readonly string[], where: string): void {
+function checkClass(name: string | undefined, classNames: readonly string[], where: string): void {
   if (name !== undefined && !classNames.includes(name)) {
     throw new ScoreHttpError(
+      `Unknown finding "${name.slice(0, 60)}" in ${where}; valid: ${classNames.join(", ")}`,
       400,
       "bad_request",
-      `Unknown finding "${name.slice(0, 60)}" in ${where}; valid: ${classNames.join(", ")}`,
     );
   }
 }
@@ -325,7 +328,7 @@ function _checkClass(name: string | undefined, classNames: readonly string[], wh
  * ```
  */
 export function decodeBase64(text: string | Uint8Array): Uint8Array {
-  return _base64ToBytes(typeof text === "string" ? new TextEncoder().encode(text) : text);
+  return base64ToBytes(typeof text === "string" ? new TextEncoder().encode(text) : text);
 }
 
 /**
@@ -387,13 +390,15 @@ export function parseScoreResponse(
     const message = typeof doc?.message === "string"
       ? doc.message
       : text.trim().slice(0, 200) || "(empty body)";
-    throw new ScoringServiceError(status, code, message, source);
+    throw new ScoringServiceError(message, status, code, source);
   }
   const fail = (offset: number, what: string, cause?: unknown): never => {
-    const where = { source, ...lineColumn(text, offset) };
+    const { line, column } = lineColumn(text, offset);
     throw new ScoreFormatError(
-      `Cannot read the answer of ${source} at line ${where.line}, column ${where.column}: ${what}`,
-      where,
+      `Cannot read the answer of ${source} at line ${line}, column ${column}: ${what}`,
+      source,
+      line,
+      column,
       { cause },
     );
   };

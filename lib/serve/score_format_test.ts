@@ -88,7 +88,7 @@ Deno.test("parseScoreRequest: JSON bodies, with line and column of each problem"
     assert.match(e.message, pattern, body);
     if (!/Unknown finding/.test(e.message)) {
       assert.ok(e.cause instanceof ScoreFormatError, body);
-      assert.equal(e.cause.source, "request body");
+      assert.equal(e.cause.file, "request body");
     }
   }
 });

@@ -44,12 +44,12 @@ export interface ScoreImageOptions {
 /** Default of {@linkcode ScoreImageOptions.maxDecodedBytes}: 64 MiB (an 8-bit grey image at the 50-megapixel cap fits). */
 export const DEFAULT_MAX_DECODED_BYTES = 64 * 1048576;
 
-function _reason(e: DicomError | DecodeError): string {
+function reasonOf(e: DicomError | DecodeError): string {
   return e instanceof DecodeError ? e.reason : e.message;
 }
 
-function _badImage(reason: string, cause?: unknown): ScoreHttpError {
-  return new ScoreHttpError(400, "bad_image", `Cannot decode the image: ${reason}`, { cause });
+function badImage(reason: string, cause?: unknown): ScoreHttpError {
+  return new ScoreHttpError(`Cannot decode the image: ${reason}`, 400, "bad_image", { cause });
 }
 
 /**
@@ -97,27 +97,27 @@ export async function scoreImage(
     try {
       grey = dicomToGrey(await parseDicom(request.image, limits)); // limits checked from its header, before decoding
     } catch (e) {
-      throw e instanceof DicomError || e instanceof DecodeError ? _badImage(_reason(e), e) : e;
+      throw e instanceof DicomError || e instanceof DecodeError ? badImage(reasonOf(e), e) : e;
     }
   } else {
     // Only PNG and JPEG reach sharp, by their magic bytes: an SVG or other format sharp could read is refused
     // here, before any decoder sees it (lib/images/sniff.ts, the rule preprocess applies too).
-    if (sniffImageFormat(request.image) === undefined) throw _badImage(unsupportedImageReason(request.image));
+    if (sniffImageFormat(request.image) === undefined) throw badImage(unsupportedImageReason(request.image));
     let info: ImageHeader;
     try {
       info = await inspectImage(request.image);
     } catch (e) {
-      throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
+      throw e instanceof DecodeError ? badImage(e.reason, e) : e;
     }
     if (info.format !== "png" && info.format !== "jpeg") {
-      throw _badImage(
+      throw badImage(
         `it is ${info.format === "unknown" ? "of an unknown format" : info.format}, not PNG, JPEG or DICOM`,
       );
     }
     try {
       checkDecodeLimits(info, limits);
     } catch (e) {
-      throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
+      throw e instanceof DecodeError ? badImage(e.reason, e) : e;
     }
   }
   const source = () =>
@@ -139,15 +139,15 @@ export async function scoreImage(
     try {
       pixels = await decodeImage(request.image, inputSize, { maxPixels: limits.maxPixels });
     } catch (e) {
-      throw e instanceof DecodeError ? _badImage(e.reason, e) : e;
+      throw e instanceof DecodeError ? badImage(e.reason, e) : e;
     }
   }
   const classIndex = request.className === undefined ? -1 : classNames.indexOf(request.className);
   if (request.className !== undefined && classIndex < 0) {
     throw new ScoreHttpError(
+      `Unknown finding "${request.className}"; valid: ${classNames.join(", ")}`,
       400,
       "bad_request",
-      `Unknown finding "${request.className}"; valid: ${classNames.join(", ")}`,
     );
   }
   const prediction = await predictor.predict(pixels, 1, { cam: request.heatmap });

@@ -99,13 +99,13 @@ export interface ScoreImagesSummary extends BatchSummary {
 }
 
 /** `{i}`/`{n}` become the shard's index and count; a folder name (ending in `/`) gets a file name. */
-function _shardName(name: string, shard: Shard | undefined): string {
+function shardName(name: string, shard: Shard | undefined): string {
   const full = name.endsWith("/") ? name + (shard ? "shard-{i}-of-{n}.jsonl" : "scores.jsonl") : name;
   return full.replaceAll("{i}", String(shard?.index ?? 0)).replaceAll("{n}", String(shard?.count ?? 1));
 }
 
 /** Lines appended to `FILE.partial-PID`, renamed to `FILE` by `commit()` only when complete. */
-function _atomicLines(file: string) {
+function atomicLines(file: string) {
   const path = resolve(file);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.partial-${Deno.pid}`;
@@ -129,7 +129,7 @@ function _atomicLines(file: string) {
   };
 }
 
-async function _sources(
+async function gatherSources(
   inputs: ScoreInputs,
   storage: () => Promise<StorageConnection>,
   tmpDir: string,
@@ -148,7 +148,7 @@ async function _sources(
   return sortSources(sources);
 }
 
-async function _openScorer(spec: ScorerSpec, settings: Settings, options: {
+async function openScorer(spec: ScorerSpec, settings: Settings, options: {
   heatmap: boolean;
   className: string | undefined;
 }): Promise<
@@ -224,15 +224,15 @@ export async function scoreImages(
 ): Promise<ScoreImagesSummary> {
   const settings = options.settings ?? loadSettings();
   const { shard, heatmapDir } = options;
-  const outPath = options.out === undefined ? undefined : _shardName(options.out, shard);
-  const toBlob = options.toBlob === undefined ? undefined : _shardName(options.toBlob, shard);
+  const outPath = options.out === undefined ? undefined : shardName(options.out, shard);
+  const toBlob = options.toBlob === undefined ? undefined : shardName(options.toBlob, shard);
   let conn: StorageConnection | undefined;
   const storage = async () => conn ??= await connectStorage(settings);
   const tmp = mkdtempSync(join(tmpdir(), "cxr-score-"));
-  let scoring: Awaited<ReturnType<typeof _openScorer>> | undefined;
-  let file: ReturnType<typeof _atomicLines> | undefined;
+  let scoring: Awaited<ReturnType<typeof openScorer>> | undefined;
+  let file: ReturnType<typeof atomicLines> | undefined;
   try {
-    const all = await _sources(inputs, storage, tmp);
+    const all = await gatherSources(inputs, storage, tmp);
     if (all.length === 0) {
       const where = inputs.fromBlob ?? inputs.folder ?? inputs.list ?? "";
       const from = inputs.fromBlob !== undefined
@@ -241,13 +241,13 @@ export async function scoreImages(
       throw new NoImagesError(`No images to score: no .png, .jpg or .jpeg ${from}`, where, 0);
     }
     const sources = selectShard(all, shard);
-    scoring = await _openScorer(scorer, settings, {
+    scoring = await openScorer(scorer, settings, {
       heatmap: heatmapDir !== undefined,
       className: options.className,
     });
     options.onStart?.({ target: scoring.target, images: sources.length, total: all.length });
     const fileOut = outPath ?? (toBlob !== undefined ? join(tmp, "scores.jsonl") : undefined);
-    file = fileOut ? _atomicLines(fileOut) : undefined;
+    file = fileOut ? atomicLines(fileOut) : undefined;
     const summary = await scoreBatch(sources, scoring.score, {
       concurrency: options.concurrency ?? ("url" in scorer ? 4 : 2),
       heatmapDir,

@@ -23,7 +23,7 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import type { Secret } from "../config.ts";
+import type { Secret } from "../secrets.ts";
 import {
   type BackendName,
   type EngineName,
@@ -91,7 +91,7 @@ export interface ScoringServer {
   close(): Promise<void>;
 }
 
-function _positive(name: string, value: number): number {
+function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(`startScoringServer: ${name} must be an integer >= 1, got ${value}`);
   }
@@ -99,7 +99,7 @@ function _positive(name: string, value: number): number {
 }
 
 /** Checks up front that `tls` is a certificate and its own key (never quoting the key). */
-function _checkTls(tls: TlsFiles): void {
+function checkTls(tls: TlsFiles): void {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(tls.cert);
@@ -121,7 +121,7 @@ function _checkTls(tls: TlsFiles): void {
   }
 }
 
-const _HOST = /^(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+const HOST = /^(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 /**
  * The fetch `Request` for a node request, its body streaming with backpressure, and `discard`, which drops
@@ -129,7 +129,7 @@ const _HOST = /^(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
  * refused as too large): node then reads and throws it away, bounded by the request time limit, so the
  * client that is still sending gets the answer.
  */
-function _toRequest(
+function toRequest(
   req: IncomingMessage,
   base: string,
   signal: AbortSignal,
@@ -138,7 +138,7 @@ function _toRequest(
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
   const host = headers.get("host");
-  const origin = host && _HOST.test(host) ? `${base.split("://")[0]}://${host}` : base;
+  const origin = host && HOST.test(host) ? `${base.split("://")[0]}://${host}` : base;
   const target = req.url ?? "/";
   const absolute = target.startsWith("/") ? null : new URL(target); // absolute-form: a proxy's request line
   const url = new URL(absolute ? absolute.pathname + absolute.search : target, origin);
@@ -196,7 +196,7 @@ const LINGER_MS = 5000;
 const LINGER_AT_ONCE = 4;
 
 /** Resolves when the request's body has all arrived (or the connection ended), at most after `ms`. */
-function _linger(req: IncomingMessage, ms: number): Promise<void> {
+function linger(req: IncomingMessage, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -208,7 +208,7 @@ function _linger(req: IncomingMessage, ms: number): Promise<void> {
   });
 }
 
-async function _send(res: ServerResponse, answer: Response, head: boolean): Promise<void> {
+async function send(res: ServerResponse, answer: Response, head: boolean): Promise<void> {
   // Every answer of this service is small (JSON, the page, the card, metrics): send it with its length.
   const body = new Uint8Array(await answer.arrayBuffer());
   res.statusCode = answer.status;
@@ -244,11 +244,11 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`startScoringServer: port must be an integer 0..65535, got ${port}`);
   }
-  const headersTimeout = _positive("headersTimeoutMs", options.headersTimeoutMs ?? 10_000);
-  const idleTimeout = _positive("idleTimeoutMs", options.idleTimeoutMs ?? 65_000);
-  const maxConnections = _positive("maxConnections", options.maxConnections ?? 1024);
+  const headersTimeout = positive("headersTimeoutMs", options.headersTimeoutMs ?? 10_000);
+  const idleTimeout = positive("idleTimeoutMs", options.idleTimeoutMs ?? 65_000);
+  const maxConnections = positive("maxConnections", options.maxConnections ?? 1024);
   const requestTimeout = (options.timeoutMs ?? 30_000) + headersTimeout;
-  if (options.tls) _checkTls(options.tls);
+  if (options.tls) checkTls(options.tls);
   const hostname = options.hostname ?? "127.0.0.1";
   let predictor: Predictor | null = null;
   const engine = options.engine ?? "auto";
@@ -273,7 +273,7 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
     let answer: Response;
     let discard: () => void = () => req.resume();
     try {
-      const incoming = _toRequest(req, base, gone.signal);
+      const incoming = toRequest(req, base, gone.signal);
       discard = incoming.discard;
       answer = await handler(incoming.request);
     } catch {
@@ -287,12 +287,12 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
     discard();
     if (!req.complete && answer.headers.get("connection") === "close" && lingering < LINGER_AT_ONCE) {
       lingering++;
-      await _linger(req, LINGER_MS);
+      await linger(req, LINGER_MS);
       lingering--;
     }
     if (res.destroyed) return;
     try {
-      await _send(res, answer, req.method === "HEAD");
+      await send(res, answer, req.method === "HEAD");
     } catch {
       res.destroy();
     }

@@ -39,7 +39,7 @@ Deno.test("startScoringServer: a bundle that cannot load keeps answering 503 not
 });
 
 /** Opens a TCP connection and reports when the server closes it (seconds after `t0`). */
-async function _slowClient(
+async function slowClient(
   port: number,
   send: string,
   t0: number,
@@ -69,7 +69,7 @@ Deno.test("startScoringServer: 300 connections that never finish their headers, 
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
     ];
     const clients: Promise<{ closedAfter: number; got: string }>[] = [];
-    for (let i = 0; i < 300; i++) clients.push(_slowClient(port, kinds[i % 3], t0));
+    for (let i = 0; i < 300; i++) clients.push(slowClient(port, kinds[i % 3], t0));
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(server.connections >= 250, `${server.connections} connections open`);
     // A well-behaved client is still served while they hang on.
@@ -102,7 +102,7 @@ Deno.test("startScoringServer: every answer carries the security headers; a take
     }
     const port = Number(new URL(server.url).port);
     // A proxy's absolute-form request line keeps its path and query.
-    const proxied = await _slowClient(
+    const proxied = await slowClient(
       port,
       "GET http://elsewhere.example/readyz?x=1 HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n",
       performance.now(),
@@ -143,7 +143,7 @@ Deno.test("startScoringServer with tls: HTTPS only, HSTS, and a client that neve
     await assert.rejects(fetch(server.url.replace("https:", "http:") + "/healthz"));
     await assert.rejects(fetch(`${server.url}/healthz`), TypeError);
     const t0 = performance.now();
-    const silent = await _slowClient(Number(new URL(server.url).port), "", t0);
+    const silent = await slowClient(Number(new URL(server.url).port), "", t0);
     assert.ok(
       silent.closedAfter < 4,
       `a silent TLS client was closed after ${silent.closedAfter.toFixed(2)} s`,
