@@ -45,7 +45,7 @@ Deno.test("notebook 05 with no kubeconfig renders and validates the manifests, a
   );
   const yaml = html.find((h) => h.includes("image: cxr-scoring:dev"));
   assert.ok(yaml, "the YAML with the image");
-  assert.ok(yaml.includes('CXR_SCORING_KEY: "***"'), "the Secret masked");
+  assert.ok(yaml.includes("CXR_SCORING_KEY: &quot;***&quot;"), "the Secret masked (HTML-escaped)");
   assert.ok(html.some((h) => h.includes("<td>Job</td>")), "the Indexed Job");
   const md = outputsOf(nb, "text/markdown").join("\n");
   assert.match(md, /\*\*Not deploying\*\*: `kubeconfig` is empty/);
