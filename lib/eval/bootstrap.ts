@@ -74,7 +74,7 @@ export function weightedAuc(
   return pos > 0 && negBelow > 0 ? sum / (pos * negBelow) : null;
 }
 
-function _percentile(sorted: number[], q: number): number {
+function percentile(sorted: number[], q: number): number {
   const h = (sorted.length - 1) * q;
   const lo = Math.floor(h), hi = Math.ceil(h);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (h - lo);
@@ -151,7 +151,7 @@ export function bootstrapAuroc(
     if (values.length === 0) return null;
     values.sort((a, b) => a - b);
     const tail = (1 - confidence) / 2;
-    return [_percentile(values, tail), _percentile(values, 1 - tail)];
+    return [percentile(values, tail), percentile(values, 1 - tail)];
   };
   const perClass: Record<string, Interval> = {};
   classes.forEach((name, k) => perClass[name] = columns[k].defined ? interval(columns[k].values) : null);

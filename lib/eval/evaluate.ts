@@ -17,6 +17,7 @@ import {
 } from "../model/mod.ts";
 import { perClassAuroc } from "../auroc.ts";
 import { bootstrapAuroc } from "./bootstrap.ts";
+import { EvaluationInputError } from "./errors.ts";
 import { CHEXNET_AUROC, REFERENCE_AUROC } from "./reference.ts";
 import { type RocCurve, rocCurve } from "./roc.ts";
 import {
@@ -50,14 +51,6 @@ export interface EvaluateOptions {
   onProgress?: (event: EvaluateProgress) => void;
   /** Also draw a progress display (a bar on a terminal, a live line in Jupyter). @default false */
   progress?: boolean;
-}
-
-/** The cache and the model do not fit together (class names or image size). */
-export class EvaluationInputError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "EvaluationInputError";
-  }
 }
 
 /**

@@ -6,7 +6,8 @@ import { LabelMismatchError, openPredictor, selectBackend, tf } from "../model/m
 import { JUPYTER_DISPLAY } from "../display.ts";
 import { FINDINGS } from "../nih/mod.ts";
 import { rocAuc } from "../auroc.ts";
-import { evaluate, EvaluationInputError } from "./evaluate.ts";
+import { EvaluationInputError } from "./errors.ts";
+import { evaluate } from "./evaluate.ts";
 import { tinyBundle, writeTestCache } from "./_testing.ts";
 
 await selectBackend("cpu");

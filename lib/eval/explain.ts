@@ -10,6 +10,7 @@ import { decodeImage } from "../images/mod.ts";
 import type { Predictor, tfl } from "../model/mod.ts";
 import { base64, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import type { BoundingBox } from "../nih/mod.ts";
+import { NoActivationMapError } from "./errors.ts";
 import { gradCam } from "./gradcam.ts";
 import {
   camForClass,
@@ -33,14 +34,6 @@ import {
 export const HEATMAP_METHODS = ["cam", "gradcam"] as const;
 /** One heatmap method. */
 export type HeatmapMethod = typeof HEATMAP_METHODS[number];
-
-/** The predictor gives no class activation maps (its model has no pooling + dense head). */
-export class NoActivationMapError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "NoActivationMapError";
-  }
-}
 
 /** Options of {@linkcode explainImage}. */
 export interface ExplainOptions {
@@ -98,7 +91,7 @@ export class Explanation {
 }
 
 /** Picks the class index by name (or the top one), with a message listing the valid names. */
-function _classIndex(names: readonly string[], probabilities: ArrayLike<number>, className?: string): number {
+function pickClass(names: readonly string[], probabilities: ArrayLike<number>, className?: string): number {
   if (className === undefined) {
     let best = 0;
     for (let k = 1; k < names.length; k++) if (probabilities[k] > probabilities[best]) best = k;
@@ -109,7 +102,7 @@ function _classIndex(names: readonly string[], probabilities: ArrayLike<number>,
   return k;
 }
 
-async function _map(
+async function heatmapOf(
   predictor: Predictor,
   pixels: Uint8Array,
   options: ExplainOptions,
@@ -121,7 +114,7 @@ async function _map(
       throw new TypeError('explainImage: method "gradcam" needs options.model (the tfjs model)');
     }
     const top = await gradCam(options.model, pixels, {});
-    const k = _classIndex(names, top.scores, options.className);
+    const k = pickClass(names, top.scores, options.className);
     const r = k === top.classIndex ? top : await gradCam(options.model, pixels, { classIndex: k });
     return { map: r.map, k, probabilities: r.scores };
   }
@@ -131,7 +124,7 @@ async function _map(
       `The ${predictor.engine} predictor of model ${predictor.metadata.modelVersion} gives no class activation maps; use method "gradcam"`,
     );
   }
-  const k = _classIndex(names, probabilities, options.className);
+  const k = pickClass(names, probabilities, options.className);
   return { map: camForClass(cam, 0, k), k, probabilities };
 }
 
@@ -167,7 +160,7 @@ export async function explainImage(
 ): Promise<Explanation> {
   const original: GreyImage = await readGreyImage(image);
   const pixels = await decodeImage(image, predictor.metadata.inputSize);
-  const { map, k, probabilities } = await _map(predictor, pixels, options);
+  const { map, k, probabilities } = await heatmapOf(predictor, pixels, options);
   const names = predictor.metadata.classNames;
   const png = await renderHeatmapPng(original, map, {
     boxes: options.boxes,
@@ -265,7 +258,7 @@ export async function localizeImages(
     const original = await readGreyImage(path);
     const pixels = await decodeImage(path, predictor.metadata.inputSize);
     for (const box of list) {
-      const { map } = await _map(predictor, pixels, { ...options, className: box.finding });
+      const { map } = await heatmapOf(predictor, pixels, { ...options, className: box.finding });
       const full = upsampleHeatmap(map, original.width, original.height);
       results.push(
         localize(full, box, {

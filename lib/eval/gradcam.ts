@@ -32,7 +32,7 @@ export interface GradCamResult {
   layer: string;
 }
 
-function _split(
+function splitAtLayer(
   model: tfl.LayersModel,
   layerName?: string,
 ): { features: tfl.LayersModel; head: tfl.LayersModel; name: string } {
@@ -104,7 +104,7 @@ export async function gradCam(
       `gradCam: pixels has ${pixels.length} values, the model takes ${shape.join("x")} = ${size}`,
     );
   }
-  const { features, head, name } = _split(model, options.layer);
+  const { features, head, name } = splitAtLayer(model, options.layer);
   const classes = (model.outputs[0].shape.at(-1) as number) ?? 1;
   const x = tf.tensor(Float32Array.from(pixels), [1, ...shape]);
   try {

@@ -8,7 +8,7 @@
  */
 import sharp from "sharp";
 import type { ClassActivationMaps } from "../model/mod.ts";
-import { TURBO_LUT } from "./colormap.ts";
+import { TURBO_LUT } from "./_colormap.ts";
 
 /** A grey image, one byte per pixel, row-major. */
 export interface GreyImage {
@@ -94,7 +94,7 @@ export function camForClass(cams: ClassActivationMaps, item: number, classIndex:
   return { data: out, width, height };
 }
 
-function _checkMap(map: HeatMap, fn: string): void {
+function checkMap(map: HeatMap, fn: string): void {
   if (
     !Number.isSafeInteger(map.width) || !Number.isSafeInteger(map.height) || map.width < 1 || map.height < 1
   ) {
@@ -144,7 +144,7 @@ export interface ScaleHeatmapOptions {
  * ```
  */
 export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): HeatMap {
-  _checkMap(map, "scaleHeatmap");
+  checkMap(map, "scaleHeatmap");
   const scale = options.scale ?? "max";
   if (!HEATMAP_SCALES.includes(scale)) {
     throw new RangeError(`scaleHeatmap: scale must be one of ${HEATMAP_SCALES.join(", ")}, got "${scale}"`);
@@ -181,13 +181,13 @@ export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): H
  * ```
  */
 export function upsampleHeatmap(map: HeatMap, width: number, height: number): HeatMap {
-  _checkMap(map, "upsampleHeatmap");
+  checkMap(map, "upsampleHeatmap");
   for (const [name, v] of [["width", width], ["height", height]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) {
       throw new RangeError(`upsampleHeatmap: ${name} must be a positive integer, got ${v}`);
     }
   }
-  const xs = _taps(width, map.width), ys = _taps(height, map.height);
+  const xs = taps(width, map.width), ys = taps(height, map.height);
   const out = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
     const r0 = ys.i0[y] * map.width, r1 = ys.i1[y] * map.width, fy = ys.f[y];
@@ -201,7 +201,7 @@ export function upsampleHeatmap(map: HeatMap, width: number, height: number): He
   return { data: out, width, height };
 }
 
-function _taps(size: number, source: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
+function taps(size: number, source: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
   const i0 = new Int32Array(size), i1 = new Int32Array(size), f = new Float32Array(size);
   for (let d = 0; d < size; d++) {
     const s = Math.min(Math.max((d + 0.5) * source / size - 0.5, 0), source - 1);
@@ -215,7 +215,7 @@ function _taps(size: number, source: number): { i0: Int32Array; i1: Int32Array; 
 /**
  * The overlay's raw RGB pixels (`width * height * 3` bytes): the map scaled to 0..1 ({@linkcode scaleHeatmap},
  * by its positive maximum unless `scale` says otherwise), upsampled bilinearly to the image's size, coloured
- * with the turbo colour map (`colormap.ts`) and alpha-blended over the grey X-ray; boxes outlined.
+ * with the turbo colour map (`_colormap.ts`) and alpha-blended over the grey X-ray; boxes outlined.
  *
  * @throws {RangeError} If the image or map layout is inconsistent, or `alpha`/`lineWidth`/`scale` is out of range.
  * @example
@@ -257,11 +257,11 @@ export function renderHeatmapRgb(image: GreyImage, map: HeatMap, options: Heatma
     rgb[p * 3 + 2] = Math.round(grey + TURBO_LUT[k + 2] * alpha);
   }
   const color = options.boxColor ?? [0, 255, 0];
-  for (const box of options.boxes ?? []) _outline(rgb, width, height, box, lineWidth, color);
+  for (const box of options.boxes ?? []) drawOutline(rgb, width, height, box, lineWidth, color);
   return rgb;
 }
 
-function _outline(
+function drawOutline(
   rgb: Uint8Array,
   width: number,
   height: number,

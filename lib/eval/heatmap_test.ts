@@ -4,7 +4,7 @@ import sharp from "sharp";
 import { NIH_SAMPLE } from "../../tests/_fixtures.ts";
 import { readBoundingBoxes } from "../nih/mod.ts";
 import { camForClass, readGreyImage, renderHeatmapPng, scaleHeatmap, upsampleHeatmap } from "./heatmap.ts";
-import { turbo } from "./colormap.ts";
+import { turbo } from "./_colormap.ts";
 
 Deno.test("camForClass picks one item's class out of an NHWC batch", () => {
   // 2 items, 2x2 maps, 3 classes; value = 100*item + 10*cell + class

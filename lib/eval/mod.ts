@@ -10,8 +10,8 @@
  *
  * @module
  */
+export * from "./errors.ts";
 export * from "./heatmap.ts";
-export * from "./colormap.ts";
 export * from "./bootstrap.ts";
 export * from "./roc.ts";
 export * from "./reference.ts";

@@ -10,7 +10,7 @@ import { type ParsedScores, type ScoreRow, ScoresFileError } from "./scores_form
 const C = FINDINGS.length;
 
 /** Splits one CSV line into fields (RFC 4180 quotes, `""` inside them) with each field's 1-based column. */
-function _csvFields(
+function csvFields(
   line: string,
   where: { file: string; line: number },
 ): { values: string[]; columns: number[] } {
@@ -83,7 +83,7 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
       },
     );
   }
-  const header = _csvFields(lines[0], { file, line: 1 });
+  const header = csvFields(lines[0], { file, line: 1 });
   const names = header.values.map((h) => h.trim());
   let imageColumn = -1;
   const columnOf = new Int32Array(C).fill(-1);
@@ -126,7 +126,7 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
     const line = lines[n];
     if (line.trim() === "") continue;
     const where = { file, line: n + 1 };
-    const f = _csvFields(line, where);
+    const f = csvFields(line, where);
     if (f.values.length !== names.length) {
       const column = f.values.length > names.length ? f.columns[names.length] : line.length + 1;
       throw new ScoresFileError(

@@ -14,9 +14,9 @@ import {
   readSplitList,
   type SplitList,
 } from "../nih/mod.ts";
-import { evaluateScores, EvaluationInputError } from "./evaluate.ts";
-import type { EvaluationJson } from "./evaluation_report.ts";
-import { EvaluationReport } from "./evaluation_report.ts";
+import { EvaluationInputError } from "./errors.ts";
+import { evaluateScores } from "./evaluate.ts";
+import { type EvaluationJson, EvaluationReport } from "./evaluation_report.ts";
 import { readScores, type ReadScoresOptions } from "./scores_file.ts";
 import { labelScores } from "./scores_labels.ts";
 
@@ -97,11 +97,11 @@ export interface EvaluateScoreFilesOptions extends ReadScoresOptions {
   seed?: number;
 }
 
-function _names(names: readonly string[]): NameCount {
+function nameCount(names: readonly string[]): NameCount {
   return { count: names.length, first: names.slice(0, FIRST) };
 }
 
-function _some(c: NameCount): string {
+function listSome(c: NameCount): string {
   const more = c.count - c.first.length;
   return c.first.join(", ") + (more > 0 ? ` and ${more.toLocaleString("en-US")} more` : "");
 }
@@ -158,7 +158,7 @@ export async function evaluateScoreFiles(
     lines: set.lines,
     images: set.rows.size,
     errorLines: set.errors.length,
-    failed: _names(failed),
+    failed: nameCount(failed),
     duplicates: { count: set.duplicates.length, first: set.duplicates.slice(0, FIRST) },
     missingShards: set.missingShards,
     modelVersion: set.modelVersion,
@@ -166,9 +166,9 @@ export async function evaluateScoreFiles(
     entries: { file: table.file, variant: table.variant, sha256: table.sha256 },
     list: list ? { file: list.file, images: list.images.length, sha256: list.sha256 } : null,
     evaluated: matched.images.length,
-    missing: _names(matched.missing),
-    unlabeled: _names(matched.unlabeled),
-    outsideList: _names(matched.outsideList),
+    missing: nameCount(matched.missing),
+    unlabeled: nameCount(matched.unlabeled),
+    outsideList: nameCount(matched.outsideList),
   };
   const model = { version: set.modelVersion ?? "unknown", engine: "scores", source: sources.join(", ") };
   const base = evaluateScores(matched.scores, matched.labels, FINDINGS, {
@@ -187,20 +187,20 @@ export async function evaluateScoreFiles(
   }
   if (summary.failed.count > 0) {
     warnings.push(
-      `${summary.failed.count} images failed to score (error lines, no score): ${_some(summary.failed)}`,
+      `${summary.failed.count} images failed to score (error lines, no score): ${listSome(summary.failed)}`,
     );
   }
   if (summary.missing.count > 0) {
     warnings.push(
       `${summary.missing.count} of the ${list!.images.length} images in ${list!.file} have no score: ${
-        _some(summary.missing)
+        listSome(summary.missing)
       }`,
     );
   }
   if (summary.unlabeled.count > 0) {
     warnings.push(
       `${summary.unlabeled.count} scored images are not in ${table.file} and are left out: ${
-        _some(summary.unlabeled)
+        listSome(summary.unlabeled)
       }`,
     );
   }
@@ -211,7 +211,7 @@ export async function evaluateScoreFiles(
     const first = summary.duplicates.first.map((d) => `${d.image} (${d.sources.join(", ")})`);
     notes.push(
       `${summary.duplicates.count} images are scored twice with the same scores and counted once: ${
-        _some({ count: summary.duplicates.count, first })
+        listSome({ count: summary.duplicates.count, first })
       }`,
     );
   }

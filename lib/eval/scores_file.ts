@@ -10,7 +10,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import type { BlobStore } from "../storage/mod.ts";
-import { EvaluationInputError } from "./evaluate.ts";
+import { EvalError, EvaluationInputError } from "./errors.ts";
 import { type ParsedScores, parseScoresJsonl } from "./scores_format.ts";
 import { parseScoresCsv } from "./scores_csv.ts";
 import { mergeScores, type MergeScoresOptions, type ScoreSet } from "./scores_merge.ts";
@@ -43,13 +43,13 @@ export interface ReadScoresOptions extends MergeScoresOptions {
   openStore?: () => Promise<BlobStore>;
 }
 
-interface _Input {
+interface ScoresInput {
   name: string;
   key: string;
   read(): Promise<Uint8Array>;
 }
 
-async function _inputs(spec: string, options: ReadScoresOptions): Promise<_Input[]> {
+async function scoresInputs(spec: string, options: ReadScoresOptions): Promise<ScoresInput[]> {
   if (spec.startsWith(BLOB)) {
     const path = spec.slice(BLOB.length).replace(/^\/+/, "");
     const slash = path.indexOf("/");
@@ -100,12 +100,12 @@ async function _inputs(spec: string, options: ReadScoresOptions): Promise<_Input
   return files.map((name) => ({ name, key: resolve(name), read: () => Deno.readFile(name) }));
 }
 
-function _text(bytes: Uint8Array, file: string): string {
+function decodeScores(bytes: Uint8Array, file: string): string {
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       bytes = gunzipSync(bytes);
     } catch (e) {
-      throw new Error(`Cannot decompress "${file}": ${(e as Error).message}`, { cause: e });
+      throw new EvalError(`Cannot decompress "${file}": ${(e as Error).message}`, { cause: e });
     }
   }
   return new TextDecoder().decode(bytes);
@@ -141,13 +141,13 @@ export async function readScores(
 ): Promise<ScoreSet> {
   let store: Promise<BlobStore> | undefined;
   const opened = { ...options, openStore: options.openStore && (() => store ??= options.openStore!()) };
-  const inputs = new Map<string, _Input>();
+  const inputs = new Map<string, ScoresInput>();
   for (const spec of sources) {
-    for (const i of await _inputs(spec, opened)) if (!inputs.has(i.key)) inputs.set(i.key, i);
+    for (const i of await scoresInputs(spec, opened)) if (!inputs.has(i.key)) inputs.set(i.key, i);
   }
   const parts: ParsedScores[] = [];
   for (const input of inputs.values()) {
-    parts.push(parseScoresText(_text(await input.read(), input.name), input.name));
+    parts.push(parseScoresText(decodeScores(await input.read(), input.name), input.name));
   }
   return mergeScores(parts, options);
 }

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { FINDINGS } from "../nih/mod.ts";
-import { EvaluationInputError } from "./evaluate.ts";
+import { EvaluationInputError } from "./errors.ts";
 import { readScores } from "./scores_file.ts";
 import { line, name, withDir } from "./_scores_testing.ts";
 

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { findingIndex, FINDINGS, NihFormatError } from "../nih/mod.ts";
+import { findingIndex, FINDINGS } from "../nih/mod.ts";
+import { CxrSyntaxError } from "../errors.ts";
 import { jsonErrorOffset } from "../json_position.ts";
 
 const C = FINDINGS.length;
@@ -22,10 +23,15 @@ const C = FINDINGS.length;
  * assert.equal(e.message, 'Cannot read "scores.csv" at line 3, column 40: expected 15 fields, found 14');
  * ```
  */
-export class ScoresFileError extends NihFormatError {
+export class ScoresFileError extends CxrSyntaxError {
+  /**
+   * @param reason What was wrong, without the place.
+   * @param where The file and the 1-based line and column.
+   * @param options `cause`: the error behind this one.
+   */
   constructor(reason: string, where: { file: string; line: number; column: number }, options?: ErrorOptions) {
-    super(reason, where, options);
-    this.name = "ScoresFileError";
+    const { file, line, column } = where;
+    super(`Cannot read "${file}" at line ${line}, column ${column}: ${reason}`, file, line, column, options);
   }
 }
 

@@ -7,33 +7,12 @@
  */
 import { basename, dirname, join } from "node:path";
 import { FINDINGS } from "../nih/mod.ts";
+import { ScoresConflictError } from "./errors.ts";
 import type { ParsedScores, ScoreErrorLine, ScoreRow } from "./scores_format.ts";
 
 const C = FINDINGS.length;
 /** Shard parts as `cxr score --shard i/N --to-blob PREFIX/` names them (0-based i). */
 const SHARD = /^shard-(\d+)-of-(\d+)\.jsonl(?:\.gz)?$/;
-
-/**
- * Parts that do not fit together: one image with different scores in two places, several model versions,
- * shards of runs with different shard counts, or a shard index out of range. `sources` names the places.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const e = new ScoresConflictError("two versions", ["a.jsonl:1", "b.jsonl:1"]);
- * assert.equal(e.name, "ScoresConflictError");
- * assert.deepEqual(e.sources, ["a.jsonl:1", "b.jsonl:1"]);
- * ```
- */
-export class ScoresConflictError extends Error {
-  /** The places involved (`file:line`, file or blob names). */
-  sources: string[];
-  constructor(message: string, sources: string[], options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ScoresConflictError";
-    this.sources = sources;
-  }
-}
 
 /**
  * Checks the shard parts among `files` (base names `shard-<i>-of-<N>.jsonl`, 0-based `i` as

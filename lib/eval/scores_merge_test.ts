@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { FINDINGS } from "../nih/mod.ts";
 import { parseScoresJsonl } from "./scores_format.ts";
 import { parseScoresCsv } from "./scores_csv.ts";
-import { checkShards, mergeScores, ScoresConflictError } from "./scores_merge.ts";
+import { ScoresConflictError } from "./errors.ts";
+import { checkShards, mergeScores } from "./scores_merge.ts";
 import { line } from "./_scores_testing.ts";
 
 Deno.test("shards: missing parts named per folder; out-of-range index and mixed counts refused", () => {
