@@ -31,6 +31,3 @@ export * from "./docker/mod.ts";
 export * from "./k8s/mod.ts";
 export * from "./report/mod.ts";
 export * from "./vm/mod.ts";
-// Both steps verify checksums; the download's error keeps its name, the blob store's is renamed here.
-export { ChecksumMismatchError } from "./nih/mod.ts";
-export { ChecksumMismatchError as BlobChecksumMismatchError } from "./storage/mod.ts";

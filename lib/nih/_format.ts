@@ -1,6 +1,6 @@
 /**
- * The NIH files as they are on the wire, and the shared reading helpers: the format error, gzip detection,
- * hashing, line splitting.
+ * The NIH files as they are on the wire, and the shared reading helpers: gzip detection, hashing, line
+ * splitting.
  *
  * @module
  */
@@ -8,6 +8,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
+import { GzipError, InputTooLargeError } from "./errors.ts";
 
 /**
  * The header of `Data_Entry_2017*.csv` split naively at commas (the bracketed column names contain commas and
@@ -51,85 +52,7 @@ export type RawBBoxRow = [image: string, label: string, x: string, y: string, w:
 /** An NIH image name: 8-digit patient, `_`, 3-digit follow-up, `.png`. */
 export const IMAGE_NAME = /^(\d{8})_(\d{3})\.png$/;
 
-/**
- * A file that does not parse: names the file, the 1-based line and column, and what was wrong.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const e = new NihFormatError("expected 11 fields, found 9", { file: "Data_Entry_2017.csv", line: 12, column: 3 });
- * assert.ok(e instanceof SyntaxError);
- * assert.equal(e.message, 'Cannot read "Data_Entry_2017.csv" at line 12, column 3: expected 11 fields, found 9');
- * ```
- */
-export class NihFormatError extends SyntaxError {
-  /** The file (as given by the caller). */
-  file: string;
-  /** 1-based line. */
-  line: number;
-  /** 1-based column (characters). */
-  column: number;
-  /** What was wrong, without the location. */
-  reason: string;
-  constructor(reason: string, where: { file: string; line: number; column: number }, options?: ErrorOptions) {
-    super(`Cannot read "${where.file}" at line ${where.line}, column ${where.column}: ${reason}`, options);
-    this.name = "NihFormatError";
-    this.file = where.file;
-    this.line = where.line;
-    this.column = where.column;
-    this.reason = reason;
-  }
-}
-
-/**
- * A gzip file that cannot be decompressed (truncated download, corrupt bytes).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const e = new GzipError("x.csv.gz", "unexpected end of file");
- * assert.match(e.message, /Cannot decompress "x.csv.gz": unexpected end of file/);
- * ```
- */
-export class GzipError extends Error {
-  /** The file. */
-  file: string;
-  constructor(file: string, reason: string, options?: ErrorOptions) {
-    super(`Cannot decompress "${file}": ${reason}`, options);
-    this.name = "GzipError";
-    this.file = file;
-  }
-}
-
-/**
- * A file is larger than a reader of that kind accepts (a wrong path such as `/dev/zero`, a disk image, a gzip
- * bomb): nothing beyond the limit was read or decompressed.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const e = new InputTooLargeError("zero", 64 * 1024 * 1024);
- * assert.equal(e.message, 'Cannot read "zero": it is larger than 64 MiB, more than any NIH label or list file; is it the right file?');
- * ```
- */
-export class InputTooLargeError extends Error {
-  /** The file, as named in messages. */
-  file: string;
-  /** The limit in bytes. */
-  limit: number;
-  constructor(file: string, limit: number, what = "it is larger than") {
-    super(
-      `Cannot read "${file}": ${what} ${
-        _size(limit)
-      }, more than any NIH label or list file; is it the right file?`,
-    );
-    this.name = "InputTooLargeError";
-    this.file = file;
-    this.limit = limit;
-  }
-}
-
-function _size(bytes: number): string {
+function size(bytes: number): string {
   return bytes >= 1048576 ? `${Number((bytes / 1048576).toFixed(1))} MiB` : `${bytes} bytes`;
 }
 
@@ -192,13 +115,13 @@ export function decodeMaybeGzip(bytes: Uint8Array, file: string, maxBytes = MAX_
       data = gunzipSync(bytes, { maxOutputLength: maxBytes });
     } catch (e) {
       if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
-        throw new InputTooLargeError(file, maxBytes, "it decompresses to more than");
+        throw new InputTooLargeError(`it decompresses to more than ${size(maxBytes)}`, file, maxBytes);
       }
       const msg = (e as Error).message;
       const reason = /unexpected end/i.test(msg)
         ? `the gzip stream is truncated (${msg}); download it again`
         : `the gzip stream is corrupt (${msg})`;
-      throw new GzipError(file, reason, { cause: e });
+      throw new GzipError(reason, file, { cause: e });
     }
   }
   return new TextDecoder().decode(data);
@@ -220,6 +143,7 @@ export function sha256Hex(data: Uint8Array | string): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { InputTooLargeError } from "./errors.ts";
  * const path = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(path, "a,b\n");
  * assert.equal(readInputFile(path).text, "a,b\n");
@@ -230,12 +154,12 @@ export function sha256Hex(data: Uint8Array | string): string {
  */
 export function readInputFile(path: string, maxBytes = MAX_INPUT_BYTES): InputFile {
   const name = basename(path);
-  const bytes = _readAtMost(path, name, maxBytes);
+  const bytes = readAtMost(path, name, maxBytes);
   return { path, name, text: decodeMaybeGzip(bytes, name, maxBytes), sha256: sha256Hex(bytes) };
 }
 
 /** The file's bytes, read in chunks; {@linkcode InputTooLargeError} as soon as there are more than `max`. */
-function _readAtMost(path: string, name: string, max: number): Uint8Array {
+function readAtMost(path: string, name: string, max: number): Uint8Array {
   const fd = openSync(path, "r");
   try {
     const chunks: Uint8Array[] = [];
@@ -246,7 +170,7 @@ function _readAtMost(path: string, name: string, max: number): Uint8Array {
       if (n === 0) break;
       chunks.push(chunk.subarray(0, n));
       total += n;
-      if (total > max) throw new InputTooLargeError(name, max);
+      if (total > max) throw new InputTooLargeError(`it is larger than ${size(max)}`, name, max);
     }
     const out = new Uint8Array(total);
     let offset = 0;

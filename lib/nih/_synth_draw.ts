@@ -5,13 +5,10 @@
  *
  * @module
  */
-import { mixSeed as _mixSeed, mulberry32 as _mulberry32 } from "../random.ts";
-
-/** The shared PRNG and seed mixer, under the names the synthesis code uses. */
-export { _mixSeed, _mulberry32 };
+import { mixSeed, mulberry32 } from "../random.ts";
 
 /** An axis-aligned ellipse in normalised coordinates. */
-export interface _Ellipse {
+export interface Ellipse {
   cx: number;
   cy: number;
   rx: number;
@@ -19,24 +16,24 @@ export interface _Ellipse {
 }
 
 /** A box in normalised coordinates: left, top, width, height. */
-export type _Box = [x: number, y: number, w: number, h: number];
+export type Box = [x: number, y: number, w: number, h: number];
 
 /** Everything the renderer needs for one image, fixed by its labels and seed. */
-export interface _Geometry {
-  lungs: [_Ellipse, _Ellipse];
-  heart: _Ellipse;
+export interface Geometry {
+  lungs: [Ellipse, Ellipse];
+  heart: Ellipse;
   lungTone: number;
   gain: number;
   offset: number;
   noiseSeed: number;
   /** Per finding index: the region where its pattern is drawn, its severity and shape parameters. */
-  findings: Map<number, { region: _Ellipse; severity: number; dots?: _Ellipse[] }>;
+  findings: Map<number, { region: Ellipse; severity: number; dots?: Ellipse[] }>;
 }
 
-const ell = (cx: number, cy: number, rx: number, ry: number): _Ellipse => ({ cx, cy, rx, ry });
+const ell = (cx: number, cy: number, rx: number, ry: number): Ellipse => ({ cx, cy, rx, ry });
 
 /** Where each finding (index into FINDINGS) draws its pattern, before per-image jitter. */
-const SPOTS: readonly _Ellipse[] = [
+const SPOTS: readonly Ellipse[] = [
   ell(0.27, 0.65, 0.08, 0.035), // Atelectasis: flat dense band at the left-image lung base
   ell(0.55, 0.62, 0.18, 0.13), // Cardiomegaly: the enlarged heart
   ell(0.68, 0.66, 0.14, 0.07), // Effusion: fluid filling the right-image lung base
@@ -59,17 +56,17 @@ const SPOTS: readonly _Ellipse[] = [
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const g = _geometry([1], 3); // Cardiomegaly: a wider heart
- * assert.ok(g.heart.rx > _geometry([], 3).heart.rx);
+ * const g = geometry([1], 3); // Cardiomegaly: a wider heart
+ * assert.ok(g.heart.rx > geometry([], 3).heart.rx);
  * assert.deepEqual([...g.findings.keys()], [1]);
  * ```
  */
-export function _geometry(labels: readonly number[], seed: number): _Geometry {
-  const rnd = _mulberry32(seed);
+export function geometry(labels: readonly number[], seed: number): Geometry {
+  const rnd = mulberry32(seed);
   const j = (a: number) => (rnd() * 2 - 1) * a;
   const emph = labels.includes(10);
   const lungRy = (emph ? 0.3 : 0.27) * (1 + j(0.03));
-  const lungs: [_Ellipse, _Ellipse] = [
+  const lungs: [Ellipse, Ellipse] = [
     ell(0.32 + j(0.01), 0.45 + j(0.01), 0.14 * (1 + j(0.04)), lungRy),
     ell(0.68 + j(0.01), 0.45 + j(0.01), 0.14 * (1 + j(0.04)), lungRy),
   ];
@@ -81,13 +78,13 @@ export function _geometry(labels: readonly number[], seed: number): _Geometry {
     cardio ? 0.13 : 0.1,
   );
   const gain = 1 + j(0.06), offset = j(4);
-  const findings: _Geometry["findings"] = new Map();
+  const findings: Geometry["findings"] = new Map();
   for (const k of [...labels].sort((a, b) => a - b)) {
     const s = SPOTS[k];
     let region = ell(s.cx + j(0.015), s.cy + j(0.015), s.rx * (1 + j(0.1)), s.ry * (1 + j(0.1)));
     if (k === 1) region = heart;
     if (k === 10) region = ell(0.5, lungs[0].cy, 0.34, lungRy);
-    const entry: { region: _Ellipse; severity: number; dots?: _Ellipse[] } = {
+    const entry: { region: Ellipse; severity: number; dots?: Ellipse[] } = {
       region,
       severity: 0.7 + 0.3 * rnd(),
     };
@@ -104,7 +101,7 @@ export function _geometry(labels: readonly number[], seed: number): _Geometry {
     lungTone: emph ? -68 : -45,
     gain,
     offset,
-    noiseSeed: _mixSeed(seed, 0x5eed),
+    noiseSeed: mixSeed(seed, 0x5eed),
     findings,
   };
 }
@@ -115,12 +112,12 @@ export function _geometry(labels: readonly number[], seed: number): _Geometry {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const [x, y, w, h] = _findingBox(_geometry([4], 1), 4)!; // Mass, upper left-image lung
+ * const [x, y, w, h] = findingBox(geometry([4], 1), 4)!; // Mass, upper left-image lung
  * assert.ok(x > 0.2 && x + w < 0.45 && y > 0.2 && y + h < 0.45);
- * assert.equal(_findingBox(_geometry([], 1), 4), undefined);
+ * assert.equal(findingBox(geometry([], 1), 4), undefined);
  * ```
  */
-export function _findingBox(g: _Geometry, k: number): _Box | undefined {
+export function findingBox(g: Geometry, k: number): Box | undefined {
   const f = g.findings.get(k);
   if (!f) return undefined;
   const parts = f.dots ?? [f.region];
@@ -132,7 +129,7 @@ export function _findingBox(g: _Geometry, k: number): _Box | undefined {
 /** Calls `row(py, v, dy, px0, px1)` for each pixel row the ellipse crosses, with its inside span of columns. */
 function rows(
   n: number,
-  e: _Ellipse,
+  e: Ellipse,
   row: (py: number, v: number, dy: number, x0: number, x1: number) => void,
 ) {
   const y0 = Math.max(0, Math.floor((e.cy - e.ry) * n)), y1 = Math.min(n, Math.ceil((e.cy + e.ry) * n));
@@ -149,7 +146,7 @@ function rows(
 function paint(
   acc: Float32Array,
   n: number,
-  e: _Ellipse,
+  e: Ellipse,
   f: (u: number, v: number, d: number) => number,
 ): void {
   const irx = 1 / e.rx;
@@ -165,7 +162,7 @@ function paint(
 }
 
 /** Adds a soft-edged disc: `amp` inside, falling to 0 over the outer `edge` of the radius². */
-function paintSoft(acc: Float32Array, n: number, e: _Ellipse, amp: number, edge: number): void {
+function paintSoft(acc: Float32Array, n: number, e: Ellipse, amp: number, edge: number): void {
   const irx = 1 / e.rx, k = amp / edge;
   rows(n, e, (py, _v, dy, x0, x1) => {
     const row = py * n;
@@ -179,14 +176,14 @@ function paintSoft(acc: Float32Array, n: number, e: _Ellipse, amp: number, edge:
 
 /** Deterministic value noise in [0, 1) per integer cell. */
 function cellNoise(ix: number, iy: number, salt: number): number {
-  return _mixSeed(ix, iy, salt) / 4294967296;
+  return mixSeed(ix, iy, salt) / 4294967296;
 }
 
 /** Draws one finding's pattern. */
-function drawFinding(acc: Float32Array, n: number, g: _Geometry, k: number): void {
+function drawFinding(acc: Float32Array, n: number, g: Geometry, k: number): void {
   const { region: e, severity: s, dots } = g.findings.get(k)!;
   const [lungL, lungR] = g.lungs;
-  const inLung = (l: _Ellipse, u: number, v: number) =>
+  const inLung = (l: Ellipse, u: number, v: number) =>
     ((u - l.cx) / l.rx) ** 2 + ((v - l.cy) / l.ry) ** 2 < 1;
   switch (k) {
     case 0: // Atelectasis
@@ -233,13 +230,13 @@ function drawFinding(acc: Float32Array, n: number, g: _Geometry, k: number): voi
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const px = _render(_geometry([], 1), 64);
+ * const px = render(geometry([], 1), 64);
  * assert.equal(px.length, 64 * 64);
  * assert.ok(px[0] < 40 && px[40 * 64 + 32] > 100); // dark corner, bright mediastinum
- * assert.deepEqual(px, _render(_geometry([], 1), 64));
+ * assert.deepEqual(px, render(geometry([], 1), 64));
  * ```
  */
-export function _render(g: _Geometry, n: number): Uint8Array {
+export function render(g: Geometry, n: number): Uint8Array {
   const acc = new Float32Array(n * n).fill(14);
   paintSoft(acc, n, ell(0.5, 0.66, 0.47, 0.64), 90, 0.12); // torso
   paintSoft(acc, n, ell(0.5, 0.58, 0.035, 0.56), 45, 0.5); // spine and mediastinum

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { _findingBox, _geometry, _mixSeed, _mulberry32 } from "./_synth_draw.ts";
+import { mixSeed, mulberry32 } from "../random.ts";
+import { findingBox, geometry } from "./_synth_draw.ts";
 import { FINDINGS } from "./classes.ts";
 
 /** Share of NIH images carrying each finding (v2020 label file), floored at 1 % so rare ones still appear. */
@@ -43,7 +44,7 @@ const ACQUISITIONS: readonly [weight: number, fields: string][] = [
 ];
 
 /** One image of the plan. */
-export interface _SynthRow {
+export interface SynthRow {
   /** `00000001_000.png` */
   name: string;
   patient: number;
@@ -59,8 +60,8 @@ export interface _SynthRow {
 }
 
 /** The whole data set's metadata. */
-export interface _SynthPlan {
-  rows: _SynthRow[];
+export interface SynthPlan {
+  rows: SynthRow[];
   patients: number;
   /** Patient ids in the test list. */
   testPatients: Set<number>;
@@ -95,15 +96,15 @@ function drawLabels(rnd: () => number): number[] {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const plan = _plan(50, 1);
+ * const plan = planSynthetic(50, 1);
  * assert.equal(plan.rows.length, 50);
  * assert.equal(plan.rows[0].name, "00000001_000.png");
  * assert.equal(plan.rows.at(-1)!.patient, plan.patients);
  * ```
  */
-export function _plan(images: number, seed: number): _SynthPlan {
-  const rnd = _mulberry32(_mixSeed(seed, 1));
-  const rows: _SynthRow[] = [];
+export function planSynthetic(images: number, seed: number): SynthPlan {
+  const rnd = mulberry32(mixSeed(seed, 1));
+  const rows: SynthRow[] = [];
   let patient = 0;
   while (rows.length < images) {
     patient++;
@@ -124,7 +125,7 @@ export function _plan(images: number, seed: number): _SynthPlan {
         age: age + Math.floor(f / 3),
         gender,
         acquisition,
-        seed: _mixSeed(seed, 2, index),
+        seed: mixSeed(seed, 2, index),
       });
     }
   }
@@ -145,13 +146,13 @@ export function _plan(images: number, seed: number): _SynthPlan {
     [ids[i], ids[j]] = [ids[j], ids[i]];
   }
   const nTest = patient < 2 ? 0 : Math.max(1, Math.round(patient * 0.2));
-  const boxRnd = _mulberry32(_mixSeed(seed, 3));
-  const boxes: _SynthPlan["boxes"] = [];
+  const boxRnd = mulberry32(mixSeed(seed, 3));
+  const boxes: SynthPlan["boxes"] = [];
   for (const r of rows) {
     const boxed = r.labels.filter((k) => BOXED.includes(k) && boxRnd() < BOX_SHARE);
     if (boxed.length === 0) continue;
-    const g = _geometry(r.labels, r.seed);
-    for (const k of boxed) boxes.push({ name: r.name, finding: k, box: _findingBox(g, k)! });
+    const g = geometry(r.labels, r.seed);
+    for (const k of boxed) boxes.push({ name: r.name, finding: k, box: findingBox(g, k)! });
   }
   return { rows, patients: patient, testPatients: new Set(ids.slice(0, nTest)), boxes };
 }
@@ -162,11 +163,11 @@ export function _plan(images: number, seed: number): _SynthPlan {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * assert.equal(_labelField([12, 6]), "Pleural_Thickening|Pneumonia");
- * assert.equal(_labelField([]), "No Finding");
+ * assert.equal(labelField([12, 6]), "Pleural_Thickening|Pneumonia");
+ * assert.equal(labelField([]), "No Finding");
  * ```
  */
-export function _labelField(labels: readonly number[]): string {
+export function labelField(labels: readonly number[]): string {
   return labels.length === 0 ? "No Finding" : labels.map((k) => FINDINGS[k]).sort().join("|");
 }
 
@@ -176,17 +177,17 @@ export function _labelField(labels: readonly number[]): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const lines = _dataEntryCsv(_plan(3, 1)).split("\n");
+ * const lines = dataEntryCsv(planSynthetic(3, 1)).split("\n");
  * assert.equal(lines.length, 5);
  * assert.ok(lines.slice(1, 4).every((l) => l.split(",").length === 11));
  * ```
  */
-export function _dataEntryCsv(plan: _SynthPlan): string {
+export function dataEntryCsv(plan: SynthPlan): string {
   const header =
     "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position," +
     "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]";
   const lines = plan.rows.map((r) =>
-    [r.name, _labelField(r.labels), r.followUp, r.patient, r.age, r.gender, r.acquisition].join(",")
+    [r.name, labelField(r.labels), r.followUp, r.patient, r.age, r.gender, r.acquisition].join(",")
   );
   return [header, ...lines].join("\n") + "\n";
 }
@@ -197,10 +198,10 @@ export function _dataEntryCsv(plan: _SynthPlan): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * assert.match(_bboxCsv(_plan(100, 1), 1024), /^Image Index,Finding Label,Bbox \[x,y,w,h\],,,\n\d{8}_\d{3}\.png,/);
+ * assert.match(bboxCsv(planSynthetic(100, 1), 1024), /^Image Index,Finding Label,Bbox \[x,y,w,h\],,,\n\d{8}_\d{3}\.png,/);
  * ```
  */
-export function _bboxCsv(plan: _SynthPlan, size: number): string {
+export function bboxCsv(plan: SynthPlan, size: number): string {
   const num = (v: number) => String(Math.round(v * size * 1e6) / 1e6);
   const lines = plan.boxes.map(({ name, finding, box }) => {
     const label = finding === 3 ? "Infiltrate" : FINDINGS[finding];
@@ -215,12 +216,12 @@ export function _bboxCsv(plan: _SynthPlan, size: number): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const { trainVal, test } = _splitLists(_plan(100, 1));
+ * const { trainVal, test } = splitLists(planSynthetic(100, 1));
  * assert.equal(trainVal.length + test.length, 100);
  * assert.ok(test.length > 0);
  * ```
  */
-export function _splitLists(plan: _SynthPlan): { trainVal: string[]; test: string[] } {
+export function splitLists(plan: SynthPlan): { trainVal: string[]; test: string[] } {
   const trainVal: string[] = [];
   const test: string[] = [];
   for (const r of plan.rows) (plan.testPatients.has(r.patient) ? test : trainVal).push(r.name);

@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { CxrSyntaxError } from "../errors.ts";
 
 /** One `images_NNN.tar.gz` archive. */
 export interface ArchiveEntry {
@@ -134,21 +135,28 @@ export const NIH_CATALOGUE: Catalogue = {
   files: NIH_LABEL_FILES.map((f) => ({ ...f })),
 };
 
-/** A catalogue file that cannot be used; `file` names it. */
-export class CatalogueSyntaxError extends SyntaxError {
-  /** The catalogue file. */
-  file: string;
-  /** 1-based line of the problem, when known. */
-  line?: number;
-  /** 1-based column of the problem, when known. */
-  column?: number;
-  constructor(file: string, detail: string, options?: ErrorOptions & { line?: number; column?: number }) {
-    const at = options?.line !== undefined ? ` at line ${options.line}, column ${options.column ?? 1}` : "";
-    super(`Cannot read catalogue "${file}"${at}: ${detail}`, options);
-    this.name = "CatalogueSyntaxError";
-    this.file = file;
-    this.line = options?.line;
-    this.column = options?.column;
+/**
+ * A catalogue file that cannot be used; `file` names it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new CatalogueSyntaxError("archives[0].number must be an integer", "c.json");
+ * assert.ok(e instanceof SyntaxError);
+ * assert.equal(e.message, 'Cannot read catalogue "c.json": archives[0].number must be an integer');
+ * ```
+ */
+export class CatalogueSyntaxError extends CxrSyntaxError {
+  /**
+   * @param detail What is wrong.
+   * @param file The catalogue file.
+   * @param line 1-based line of the problem, when known.
+   * @param column 1-based column of the problem, when known.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(detail: string, file: string, line?: number, column?: number, options?: ErrorOptions) {
+    const at = line !== undefined ? ` at line ${line}, column ${column ?? 1}` : "";
+    super(`Cannot read catalogue "${file}"${at}: ${detail}`, file, line, column, options);
   }
 }
 
@@ -173,17 +181,17 @@ export function parseCatalogue(text: string, file: string): Catalogue {
     raw = JSON.parse(text);
   } catch (e) {
     const m = /line (\d+) column (\d+)/.exec(String((e as Error).message));
-    throw new CatalogueSyntaxError(file, `not valid JSON (${(e as Error).message})`, {
+    const [line, column] = m ? [Number(m[1]), Number(m[2])] : [];
+    throw new CatalogueSyntaxError(`not valid JSON (${(e as Error).message})`, file, line, column, {
       cause: e,
-      ...(m ? { line: Number(m[1]), column: Number(m[2]) } : {}),
     });
   }
   const obj = raw as { archives?: unknown; files?: unknown };
   if (typeof raw !== "object" || raw === null || !Array.isArray(obj.archives)) {
-    throw new CatalogueSyntaxError(file, `expected an object with an "archives" array`);
+    throw new CatalogueSyntaxError(`expected an object with an "archives" array`, file);
   }
   const fail = (path: string, what: string): never => {
-    throw new CatalogueSyntaxError(file, `${path} must be ${what}`);
+    throw new CatalogueSyntaxError(`${path} must be ${what}`, file);
   };
   const entry = (e: unknown, path: string): DataFileEntry => {
     if (typeof e !== "object" || e === null) fail(path, "an object");

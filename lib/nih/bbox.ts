@@ -8,13 +8,13 @@ import {
   BBOX_HEADER,
   fieldColumn,
   IMAGE_NAME,
-  NihFormatError,
   quoteFound,
   type RawBBoxRow,
   readInputFile,
   splitLines,
 } from "./_format.ts";
 import { type Finding, FINDINGS, toFinding } from "./classes.ts";
+import { NihFormatError } from "./errors.ts";
 
 /** One bounding box, in pixels of the 1024x1024 image. */
 export interface BoundingBox {
@@ -75,7 +75,9 @@ export function parseBoundingBoxes(text: string, options: { file?: string } = {}
       throw new NihFormatError(
         `header field ${i + 1} must be ${want === "" ? "empty" : `"${want}"`}, found ${found}` +
           ` (expected "Image Index,Finding Label,Bbox [x,y,w,h]" and optional trailing commas)`,
-        { file, line: 1, column: fieldColumn(header, i) },
+        file,
+        1,
+        fieldColumn(header, i),
       );
     }
   }
@@ -83,7 +85,7 @@ export function parseBoundingBoxes(text: string, options: { file?: string } = {}
   for (let n = 1; n < lines.length; n++) {
     const f = lines[n].split(",") as RawBBoxRow;
     const fail = (i: number, reason: string): never => {
-      throw new NihFormatError(reason, { file, line: n + 1, column: fieldColumn(f, i) });
+      throw new NihFormatError(reason, file, n + 1, fieldColumn(f, i));
     };
     if (f.length !== BBOX_HEADER.length) {
       // Too few: point just past the end of the line; too many: at the first extra field.

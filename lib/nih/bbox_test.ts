@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { boxedPatients, parseBoundingBoxes, readBoundingBoxes } from "./bbox.ts";
-import { GzipError, NihFormatError } from "./_format.ts";
+import { GzipError, NihFormatError } from "./errors.ts";
 
 const BBOX = join(NIH_SAMPLE, "BBox_List_2017.csv.gz");
 const HEADER = "Image Index,Finding Label,Bbox [x,y,w,h],,,";

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { IMAGE_NAME, NihFormatError, quoteFound, readInputFile } from "./_format.ts";
+import { IMAGE_NAME, quoteFound, readInputFile } from "./_format.ts";
+import { NihFormatError } from "./errors.ts";
 
 /** A parsed blacklist. */
 export interface Blacklist {
@@ -42,11 +43,12 @@ export function parseBlacklist(text: string, options: { file?: string } = {}): B
     if (!IMAGE_NAME.test(name)) {
       // Line 1 is not quoted: a file that is not a list at all (a key passed by mistake) stays unprinted.
       const found = n === 0 ? "something else" : quoteFound(name);
-      throw new NihFormatError(`expected an image name like 00000001_000.png, found ${found}`, {
+      throw new NihFormatError(
+        `expected an image name like 00000001_000.png, found ${found}`,
         file,
-        line: n + 1,
-        column: body.indexOf(name) + 1,
-      });
+        n + 1,
+        body.indexOf(name) + 1,
+      );
     }
     seen.add(name);
   }

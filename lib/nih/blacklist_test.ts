@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { NIH_SAMPLE } from "../../tests/_fixtures.ts";
 import { applyBlacklist, parseBlacklist } from "./blacklist.ts";
 import { readEntries } from "./entries.ts";
-import { NihFormatError } from "./_format.ts";
+import { NihFormatError } from "./errors.ts";
 
 Deno.test("blacklisted images leave the real entries; unknown names are reported, not fatal", () => {
   const t = readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz"));

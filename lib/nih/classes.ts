@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { NihError } from "./errors.ts";
 
 /**
  * The 14 findings, in model output order.
@@ -52,16 +53,15 @@ const INDEX = new Map<string, number>([
  * A label that is not one of the 14 findings (nor `No Finding`), or `No Finding` combined with a finding.
  * `offset` is the 0-based character offset of the bad label in the text given.
  */
-export class FindingLabelError extends Error {
-  /** The offending label. */
-  label: string;
-  /** 0-based character offset of the label in the parsed text. */
-  offset: number;
-  constructor(message: string, label: string, offset: number) {
-    super(message);
-    this.name = "FindingLabelError";
-    this.label = label;
-    this.offset = offset;
+export class FindingLabelError extends NihError {
+  /**
+   * @param message What is wrong with the label.
+   * @param label The offending label.
+   * @param offset 0-based character offset of the label in the parsed text.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly label: string, readonly offset: number, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import { formatAmount, Progress } from "../progress.ts";
 import { readBoundingBoxes } from "./bbox.ts";
+import { NihError } from "./errors.ts";
 import { readBlacklist } from "./blacklist.ts";
 import { type EntryTable, readEntries } from "./entries.ts";
 import { fetchArchives, type FetchOptions, type FetchSummary } from "./fetch.ts";
@@ -74,16 +75,18 @@ export function listDataset(dataDir: string): DatasetListing {
 }
 
 /** The folder holds no usable data set and nothing was asked to make one. */
-export class DatasetNotFoundError extends Error {
-  /** The folder. */
-  dir: string;
-  constructor(dir: string, missing: string) {
+export class DatasetNotFoundError extends NihError {
+  /**
+   * @param missing What the folder lacks (`no PNGs in images/`).
+   * @param dir The folder.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(missing: string, readonly dir: string, options?: ErrorOptions) {
     super(
       `No NIH data set in "${dir}": ${missing}. Synthesise one (synthImages > 0), fetch the real one ` +
         '(fetch: true, or "deno task cxr data fetch"), or point dataDir at a folder that has it',
+      options,
     );
-    this.name = "DatasetNotFoundError";
-    this.dir = dir;
   }
 }
 
@@ -223,9 +226,9 @@ export async function ensureDataset(
   }
   const listing = listDataset(dataDir);
   if (!listing.labelFiles.some((f) => f.startsWith("Data_Entry"))) {
-    throw new DatasetNotFoundError(dataDir, "no Data_Entry_2017*.csv label file");
+    throw new DatasetNotFoundError("no Data_Entry_2017*.csv label file", dataDir);
   }
-  if (listing.images === 0) throw new DatasetNotFoundError(dataDir, "no PNGs in images/");
+  if (listing.images === 0) throw new DatasetNotFoundError("no PNGs in images/", dataDir);
   return new DatasetSummary("existing", listing);
 }
 

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
+import { NihError } from "./errors.ts";
 
 /** Progress of one download: `download` while bytes arrive, `verify` while existing bytes are hashed. */
 export interface DownloadProgress {
@@ -55,36 +56,49 @@ export interface DownloadResult {
 }
 
 /** A downloaded file whose size or md5 is not the expected one, after all retries. */
-export class ChecksumMismatchError extends Error {
-  /** The file name. */
-  file: string;
-  /** What was compared. */
-  kind: "size" | "md5";
-  /** Expected value. */
-  expected: string;
-  /** Value found. */
-  actual: string;
-  constructor(file: string, kind: "size" | "md5", expected: string, actual: string, options?: ErrorOptions) {
-    super(`Downloaded "${file}" has the wrong ${kind}: expected ${expected}, got ${actual}`, options);
-    this.name = "ChecksumMismatchError";
-    this.file = file;
-    this.kind = kind;
-    this.expected = expected;
-    this.actual = actual;
+export class ChecksumMismatchError extends NihError {
+  /**
+   * @param message What differs, in which file.
+   * @param file The file name.
+   * @param kind What was compared.
+   * @param expected Expected value.
+   * @param actual Value found.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly kind: "size" | "md5",
+    readonly expected: string,
+    readonly actual: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
   }
 }
 
-/** The server answered with an HTTP error, or the download kept failing. */
-export class DownloadError extends Error {
+/**
+ * The server answered with an HTTP error, or the download kept failing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const e = new DownloadError("HTTP 404 Not Found", "https://h/x.tar.gz?sig=s", 404);
+ * assert.deepEqual([e.message, e.url, e.status], ["Cannot download https://h/x.tar.gz: HTTP 404 Not Found", "https://h/x.tar.gz", 404]);
+ * ```
+ */
+export class DownloadError extends NihError {
   /** The URL without its query (which may hold a SAS token). */
-  url: string;
-  /** The HTTP status, when there was one. */
-  status?: number;
-  constructor(url: string, detail: string, options?: ErrorOptions & { status?: number }) {
+  readonly url: string;
+  /**
+   * @param detail What went wrong.
+   * @param url The URL (its query is left out of the message and of `url`).
+   * @param status The HTTP status, when there was one.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(detail: string, url: string, readonly status?: number, options?: ErrorOptions) {
     super(`Cannot download ${displayUrl(url)}: ${detail}`, options);
-    this.name = "DownloadError";
     this.url = displayUrl(url);
-    this.status = options?.status;
   }
 }
 
@@ -209,7 +223,7 @@ async function attempt(
   }
   if (res.status !== 200 && res.status !== 206) {
     await res.body?.cancel();
-    throw new DownloadError(url, `HTTP ${res.status} ${res.statusText}`, { status: res.status });
+    throw new DownloadError(`HTTP ${res.status} ${res.statusText}`, url, res.status);
   }
   const range = /^bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers.get("content-range") ?? "");
   let start = offset;
@@ -285,7 +299,7 @@ export async function downloadFile(
       if (lastError instanceof ChecksumMismatchError || lastError instanceof DownloadError) throw lastError;
       const why = String((lastError as Error)?.message).replaceAll(url, displayUrl(url));
       const detail = `gave up after ${failures} failed attempts: ${why}`;
-      throw new DownloadError(url, detail, { cause: lastError });
+      throw new DownloadError(detail, url, undefined, { cause: lastError });
     }
     if (failures > 0) await sleep(backoff * 2 ** (failures - 1), options.signal);
     // Hash what is already there, then continue from its end.
@@ -324,15 +338,22 @@ export async function downloadFile(
     const expectedSize = options.bytes ?? declared;
     if (expectedSize !== undefined && size < expectedSize) {
       if (size === offset) failures++;
-      lastError = new DownloadError(url, `connection ended at byte ${size} of ${expectedSize}`);
+      lastError = new DownloadError(`connection ended at byte ${size} of ${expectedSize}`, url);
       continue; // short read: resume
     }
     const md5 = hash.current.digest("hex");
-    const mismatch = expectedSize !== undefined && size !== expectedSize
-      ? new ChecksumMismatchError(name, "size", String(expectedSize), String(size))
+    const [kind, expected, actual] = expectedSize !== undefined && size !== expectedSize
+      ? ["size", String(expectedSize), String(size)] as const
       : options.md5 && md5 !== options.md5
-      ? new ChecksumMismatchError(name, "md5", options.md5, md5)
-      : undefined;
+      ? ["md5", options.md5, md5] as const
+      : [];
+    const mismatch = kind && new ChecksumMismatchError(
+      `Downloaded "${name}" has the wrong ${kind}: expected ${expected}, got ${actual}`,
+      name,
+      kind,
+      expected,
+      actual,
+    );
     if (mismatch) {
       await rm(part, { force: true });
       lastError = mismatch;

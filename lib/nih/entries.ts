@@ -5,10 +5,9 @@
  *
  * @module
  */
-import { ENTRY_HEADER, fieldColumn, NihFormatError, quoteFound, readInputFile } from "./_format.ts";
+import { ENTRY_HEADER, fieldColumn, quoteFound, readInputFile } from "./_format.ts";
+import { NihFormatError } from "./errors.ts";
 import { FindingLabelError, parseFindingLabels } from "./classes.ts";
-
-export { GzipError, InputTooLargeError, NihFormatError } from "./_format.ts";
 
 /** One image of the label file. */
 export interface Entry {
@@ -107,7 +106,7 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
       if (count > ENTRY_HEADER.length) break;
     }
     const fail = (i: number, reason: string): never => {
-      throw new NihFormatError(reason, { file, line, column: starts[i] - pos + 1 });
+      throw new NihFormatError(reason, file, line, starts[i] - pos + 1);
     };
     if (count !== ENTRY_HEADER.length) {
       const found = text.slice(pos, end).split(",").length;
@@ -146,9 +145,7 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
         labels = Object.freeze([...parseFindingLabels(labelText)]);
       } catch (e) {
         if (!(e instanceof FindingLabelError)) throw e;
-        throw new NihFormatError(e.message, { file, line, column: starts[1] - pos + 1 + e.offset }, {
-          cause: e,
-        });
+        throw new NihFormatError(e.message, file, line, starts[1] - pos + 1 + e.offset, { cause: e });
       }
       labelCache.set(labelText, labels);
     }
@@ -189,23 +186,28 @@ function checkHeader(headerLine: string, file: string): EntryVariant {
   if (header[0] !== ENTRY_HEADER[0]) {
     throw new NihFormatError(
       `not a Data_Entry_2017 label file: its header must start with "${ENTRY_HEADER.slice(0, 3).join(",")}"`,
-      { file, line: 1, column: 1 },
+      file,
+      1,
+      1,
     );
   }
   for (let i = 1; i < ENTRY_HEADER.length; i++) {
     if (header[i] !== ENTRY_HEADER[i]) {
       const found = header[i] === undefined ? "nothing" : quoteFound(header[i]);
-      throw new NihFormatError(`header column ${i + 1} must be "${ENTRY_HEADER[i]}", found ${found}`, {
+      throw new NihFormatError(
+        `header column ${i + 1} must be "${ENTRY_HEADER[i]}", found ${found}`,
         file,
-        line: 1,
-        column: header[i] === undefined ? headerLine.length + 1 : fieldColumn(header, i),
-      });
+        1,
+        header[i] === undefined ? headerLine.length + 1 : fieldColumn(header, i),
+      );
     }
   }
   if (header.length > ENTRY_HEADER.length && !trailingComma) {
     throw new NihFormatError(
       `header has ${header.length} fields, expected ${ENTRY_HEADER.length} (or a trailing comma)`,
-      { file, line: 1, column: fieldColumn(header, ENTRY_HEADER.length) },
+      file,
+      1,
+      fieldColumn(header, ENTRY_HEADER.length),
     );
   }
   return trailingComma ? "2017" : "v2020";

@@ -3,14 +3,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import {
-  entriesByPatient,
-  GzipError,
-  InputTooLargeError,
-  NihFormatError,
-  parseEntries,
-  readEntries,
-} from "./entries.ts";
+import { entriesByPatient, parseEntries, readEntries } from "./entries.ts";
+import { GzipError, InputTooLargeError, NihFormatError } from "./errors.ts";
 import { FINDINGS } from "./classes.ts";
 
 const V2020 = join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz");

@@ -9,21 +9,19 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createGunzip } from "node:zlib";
+import { NihError } from "./errors.ts";
 import { CorruptArchiveError, readTar, TruncatedArchiveError } from "./tar.ts";
 
 /** A member whose path would escape the destination (absolute, or with `..`). */
-export class UnsafeArchiveMemberError extends Error {
-  /** The archive. */
-  archive: string;
-  /** The member path as stored. */
-  member: string;
-  constructor(archive: string, member: string) {
-    super(
-      `Archive "${archive}" has an unsafe member path "${member}": absolute paths and ".." are not allowed`,
-    );
-    this.name = "UnsafeArchiveMemberError";
-    this.archive = archive;
-    this.member = member;
+export class UnsafeArchiveMemberError extends NihError {
+  /**
+   * @param message Which member, in which archive, and why it is refused.
+   * @param archive The archive.
+   * @param member The member path as stored.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly archive: string, readonly member: string, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -64,23 +62,17 @@ export interface ExtractResult {
 const IMAGE = /^(?:\.\/)?images\/([^/]+\.png)$/;
 const COMPARE_LIMIT = 64 << 20;
 
-/**
- * Checks a member path: throws when it is absolute or has a `..` segment.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * checkMemberPath("images/00000001_000.png", "a.tar.gz");
- * assert.throws(() => checkMemberPath("images/../../etc/passwd", "a.tar.gz"), UnsafeArchiveMemberError);
- * assert.throws(() => checkMemberPath("/etc/passwd", "a.tar.gz"), /unsafe member path "\/etc\/passwd"/);
- * ```
- */
-export function checkMemberPath(name: string, archive: string): void {
+/** Checks a member path: throws {@linkcode UnsafeArchiveMemberError} when it is absolute or has a `..` segment. */
+function checkMemberPath(name: string, archive: string): void {
   if (
     name.startsWith("/") || name.startsWith("\\") || /^[A-Za-z]:/.test(name) ||
     name.split(/[\\/]/).includes("..")
   ) {
-    throw new UnsafeArchiveMemberError(archive, name);
+    throw new UnsafeArchiveMemberError(
+      `Archive "${archive}" has an unsafe member path "${name}": absolute paths and ".." are not allowed`,
+      archive,
+      name,
+    );
   }
 }
 
@@ -157,11 +149,11 @@ export async function extractArchive(
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "Z_BUF_ERROR") {
-        throw new TruncatedArchiveError(archive, tarBytes, result.images + result.ignored, "gzip data ends", {
+        throw new TruncatedArchiveError("gzip data ends", archive, tarBytes, result.images + result.ignored, {
           cause: e,
         });
       }
-      throw new CorruptArchiveError(archive, input.bytesRead, `bad gzip data (${(e as Error).message})`, {
+      throw new CorruptArchiveError(`bad gzip data (${(e as Error).message})`, archive, input.bytesRead, {
         cause: e,
       });
     }

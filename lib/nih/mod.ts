@@ -16,12 +16,15 @@
  *
  * @module
  */
+export * from "./errors.ts";
 export * from "./classes.ts";
 export * from "./entries.ts";
 export * from "./bbox.ts";
 export * from "./blacklist.ts";
 export * from "./mt19937.ts";
 export * from "./split.ts";
+export * from "./split_file.ts";
+export * from "./split_present.ts";
 export * from "./labels.ts";
 export * from "./archives.ts";
 export * from "./download.ts";

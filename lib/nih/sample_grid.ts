@@ -11,6 +11,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { type Finding, FINDINGS, NO_FINDING } from "./classes.ts";
 import { escapeHtml, JUPYTER_DISPLAY, svgOpen } from "../display.ts";
+import { NihError } from "./errors.ts";
 import { MersenneTwister } from "./mt19937.ts";
 
 /** What {@linkcode sampleGrid} needs of an entry. */
@@ -49,13 +50,14 @@ export interface GridSample {
 }
 
 /** No image to show: none of the entries has its PNG in the images folder. */
-export class NoSamplesError extends Error {
-  /** The folder searched. */
-  dir: string;
-  constructor(dir: string, entries: number) {
-    super(`None of the ${entries} entries has its image in "${dir}"; nothing to show`);
-    this.name = "NoSamplesError";
-    this.dir = dir;
+export class NoSamplesError extends NihError {
+  /**
+   * @param message What was searched and where.
+   * @param dir The folder searched.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly dir: string, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -261,7 +263,12 @@ export async function sampleGrid(
   } else {
     const present = new Set(await readdir(dir).catch(() => [] as string[]));
     const candidates = entries.filter((e) => present.has(e.image));
-    if (candidates.length === 0) throw new NoSamplesError(dir, entries.length);
+    if (candidates.length === 0) {
+      throw new NoSamplesError(
+        `None of the ${entries.length} entries has its image in "${dir}"; nothing to show`,
+        dir,
+      );
+    }
     chosen = pickSamples(candidates, options);
   }
   const tileH = thumb + CAPTION_LINES * LINE;

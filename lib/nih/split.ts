@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { IMAGE_NAME, NihFormatError, quoteFound, readInputFile } from "./_format.ts";
+import { IMAGE_NAME, quoteFound, readInputFile } from "./_format.ts";
+import { NihFormatError } from "./errors.ts";
 import { type BoundingBoxTable, boxedPatients } from "./bbox.ts";
 import { applyBlacklist, type Blacklist } from "./blacklist.ts";
 import type { Entry, EntryTable } from "./entries.ts";
@@ -169,14 +170,14 @@ export function parseSplitList(text: string, options: { file?: string } = {}): S
   const seen = new Map<string, number>();
   lines.forEach((raw, i) => {
     const name = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    const where = { file, line: i + 1, column: 1 };
+    const where = [file, i + 1, 1] as const;
     if (!IMAGE_NAME.test(name)) {
       // Line 1 is not quoted: a file that is not a list at all (a key passed by mistake) stays unprinted.
       const found = i === 0 ? "something else" : quoteFound(name);
-      throw new NihFormatError(`expected an image name like 00000001_000.png, found ${found}`, where);
+      throw new NihFormatError(`expected an image name like 00000001_000.png, found ${found}`, ...where);
     }
     if (seen.has(name)) {
-      throw new NihFormatError(`"${name}" is listed twice (first at line ${seen.get(name)})`, where);
+      throw new NihFormatError(`"${name}" is listed twice (first at line ${seen.get(name)})`, ...where);
     }
     seen.set(name, i + 1);
   });

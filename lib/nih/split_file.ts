@@ -7,7 +7,8 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { IMAGE_NAME, NihFormatError, sha256Hex, type SplitFileJson } from "./_format.ts";
+import { IMAGE_NAME, sha256Hex, type SplitFileJson } from "./_format.ts";
+import { NihError, NihFormatError } from "./errors.ts";
 import { jsonErrorPosition, lineColumn } from "../json_position.ts";
 
 /** The three partitions, in file order. */
@@ -57,25 +58,27 @@ export interface SplitResult {
  * A domain failure while drawing a split: a patient in two partitions, images the split does not know, no
  * image of the split present.
  */
-export class SplitError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SplitError";
-  }
-}
+export class SplitError extends NihError {}
 
 /** A split file that does not parse or whose contents are inconsistent; `path` names the JSON field. */
 export class SplitFormatError extends NihFormatError {
-  /** The JSON field, e.g. `images.val[3]`. */
-  path: string;
+  /**
+   * @param reason What was wrong, without the place.
+   * @param file The split file.
+   * @param line 1-based line.
+   * @param column 1-based column.
+   * @param path The JSON field, e.g. `images.val[3]` (`""` when the text is not JSON).
+   * @param options `cause`: the error behind this one.
+   */
   constructor(
     reason: string,
-    where: { file: string; line: number; column: number; path: string },
+    file: string,
+    line: number,
+    column: number,
+    readonly path: string,
     options?: ErrorOptions,
   ) {
-    super(reason, where, options);
-    this.name = "SplitFormatError";
-    this.path = where.path;
+    super(reason, file, line, column, options);
   }
 }
 
@@ -156,14 +159,14 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
   const fail = (path: string, reason: string, needle?: string): never => {
     const at = needle === undefined ? -1 : text.indexOf(needle);
     const { line, column } = lineColumn(text, Math.max(at, 0));
-    throw new SplitFormatError(`${path}: ${reason}`, { file, line, column, path });
+    throw new SplitFormatError(`${path}: ${reason}`, file, line, column, path);
   };
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
     const { line, column } = jsonErrorPosition(text);
-    throw new SplitFormatError(`not valid JSON (${(e as Error).message})`, { file, line, column, path: "" }, {
+    throw new SplitFormatError(`not valid JSON (${(e as Error).message})`, file, line, column, "", {
       cause: e,
     });
   }

@@ -12,9 +12,10 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { mapPool } from "../pool.ts";
 import { withDisplay } from "../display.ts";
-import { _geometry, _render } from "./_synth_draw.ts";
-import { _bboxCsv, _dataEntryCsv, _plan, _splitLists } from "./_synth_plan.ts";
+import { geometry, render } from "./_synth_draw.ts";
+import { bboxCsv, dataEntryCsv, planSynthetic, splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING } from "./classes.ts";
+import { NihError } from "./errors.ts";
 
 /** Options of {@linkcode synthesize}. */
 export interface SynthOptions {
@@ -70,23 +71,23 @@ export interface SynthSummary {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new SynthTargetError("data/nih", "Data_Entry_2017.csv");
- * assert.match(e.message, /Refusing to write synthetic data into "data\/nih": it holds Data_Entry_2017\.csv/);
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/Data_Entry_2017.csv`, "");
+ * await assert.rejects(synthesize(dir, { images: 1 }), (e: unknown) =>
+ *   e instanceof SynthTargetError && e.found === "Data_Entry_2017.csv" &&
+ *   /Refusing to write synthetic data into ".+": it holds Data_Entry_2017\.csv but no synth\.json/.test(e.message));
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
-export class SynthTargetError extends Error {
-  /** The output folder. */
-  dir: string;
-  /** The file found there. */
-  found: string;
-  constructor(dir: string, found: string) {
-    super(
-      `Refusing to write synthetic data into "${dir}": it holds ${found} but no synth.json, so it is not a ` +
-        "synthetic set from this tool; choose an empty or new folder",
-    );
-    this.name = "SynthTargetError";
-    this.dir = dir;
-    this.found = found;
+export class SynthTargetError extends NihError {
+  /**
+   * @param message What was found where, and what to do.
+   * @param dir The output folder.
+   * @param found The file found there.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly dir: string, readonly found: string, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -101,7 +102,14 @@ async function checkTarget(dir: string): Promise<string> {
     (names.includes("images") && (await readdir(join(dir, "images")).catch(() => [])).length > 0
       ? "images/"
       : undefined);
-  if (found) throw new SynthTargetError(dir, found);
+  if (found) {
+    throw new SynthTargetError(
+      `Refusing to write synthetic data into "${dir}": it holds ${found} but no synth.json, so it is not a ` +
+        "synthetic set from this tool; choose an empty or new folder",
+      dir,
+      found,
+    );
+  }
   return "";
 }
 
@@ -206,15 +214,15 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
     256,
   );
   const previous = await checkTarget(outDir);
-  const plan = _plan(images, seed);
+  const plan = planSynthetic(images, seed);
   await mkdir(join(outDir, "images"), { recursive: true });
 
   const manifest = JSON.stringify({ generator: GENERATOR, seed, size, images }) + "\n";
   const resume = previous === manifest;
   await atomicWrite(join(outDir, "synth.json"), manifest);
-  const lists = _splitLists(plan);
-  await atomicWrite(join(outDir, "Data_Entry_2017.csv"), _dataEntryCsv(plan));
-  await atomicWrite(join(outDir, "BBox_List_2017.csv"), _bboxCsv(plan, size));
+  const lists = splitLists(plan);
+  await atomicWrite(join(outDir, "Data_Entry_2017.csv"), dataEntryCsv(plan));
+  await atomicWrite(join(outDir, "BBox_List_2017.csv"), bboxCsv(plan, size));
   await atomicWrite(join(outDir, "train_val_list.txt"), lists.trainVal.join("\n"));
   await atomicWrite(join(outDir, "test_list.txt"), lists.test.join("\n"));
   await atomicWrite(join(outDir, "README.md"), README(seed, size, images));
@@ -225,7 +233,7 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
     if (resume && await isComplete(path, size)) {
       skipped++;
     } else {
-      const pixels = _render(_geometry(row.labels, row.seed), size);
+      const pixels = render(geometry(row.labels, row.seed), size);
       const png = await sharp(pixels, { raw: { width: size, height: size, channels: 1 } })
         .toColourspace("b-w")
         .png({ compressionLevel: 3, adaptiveFiltering: false })

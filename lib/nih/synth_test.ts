@@ -13,8 +13,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { synthesize, type SynthProgress, SynthTargetError } from "./synth.ts";
-import { _findingBox, _geometry, _mulberry32, _render } from "./_synth_draw.ts";
-import { _bboxCsv, _dataEntryCsv, _plan, _splitLists } from "./_synth_plan.ts";
+import { mulberry32 } from "../random.ts";
+import { findingBox, geometry, render } from "./_synth_draw.ts";
+import { bboxCsv, dataEntryCsv, planSynthetic, splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING, parseFindingLabels } from "./classes.ts";
 import { parseEntries } from "./entries.ts";
 import { parseBoundingBoxes } from "./bbox.ts";
@@ -71,7 +72,7 @@ async function downscale(pixels: Uint8Array | Buffer, size: number, to = 32): Pr
 }
 
 Deno.test("plan: NIH-like label frequencies, follow-ups, rare findings present, patient-wise 80/20 split", () => {
-  const plan = _plan(5000, 3);
+  const plan = planSynthetic(5000, 3);
   assert.equal(plan.rows.length, 5000);
   const count = (k: number) => plan.rows.filter((r) => r.labels.includes(k)).length;
   const normal = plan.rows.filter((r) => r.labels.length === 0).length / 5000;
@@ -82,7 +83,7 @@ Deno.test("plan: NIH-like label frequencies, follow-ups, rare findings present, 
   assert.ok(counts[13] < counts[3] / 5, "Hernia is rare");
   assert.ok(plan.rows.some((r) => r.labels.length >= 3), "multi-label rows");
   assert.ok(plan.patients < 5000 / 2 && plan.patients > 5000 / 4, `${plan.patients} patients`);
-  const { trainVal, test } = _splitLists(plan);
+  const { trainVal, test } = splitLists(plan);
   assert.equal(trainVal.length + test.length, 5000);
   const patientsOf = (names: string[]) => new Set(names.map((n) => n.slice(0, 8)));
   const tp = patientsOf(test);
@@ -92,8 +93,8 @@ Deno.test("plan: NIH-like label frequencies, follow-ups, rare findings present, 
 });
 
 Deno.test("plan: the CSVs parse with the project's own parsers and agree with the plan", () => {
-  const plan = _plan(300, 11);
-  const table = parseEntries(_dataEntryCsv(plan));
+  const plan = planSynthetic(300, 11);
+  const table = parseEntries(dataEntryCsv(plan));
   assert.equal(table.variant, "v2020");
   assert.equal(table.entries.length, 300);
   table.entries.forEach((e, i) => {
@@ -101,7 +102,7 @@ Deno.test("plan: the CSVs parse with the project's own parsers and agree with th
     assert.equal(e.patientId, plan.rows[i].patient);
     assert.deepEqual(FINDINGS.filter((_, k) => e.labels[k]), plan.rows[i].labels.map((k) => FINDINGS[k]));
   });
-  const boxes = parseBoundingBoxes(_bboxCsv(plan, 1024)).boxes;
+  const boxes = parseBoundingBoxes(bboxCsv(plan, 1024)).boxes;
   assert.ok(boxes.length >= 10, `${boxes.length} boxes`);
   for (const b of boxes) {
     const row = plan.rows.find((r) => r.name === b.image)!;
@@ -114,10 +115,10 @@ Deno.test("plan: the CSVs parse with the project's own parsers and agree with th
 Deno.test("render: each finding's pattern lies inside its box", () => {
   for (let k = 0; k < FINDINGS.length; k++) {
     const seed = 1000 + k;
-    const without = _render(_geometry([], seed), 128);
-    const g = _geometry([k], seed);
-    const withK = _render(g, 128);
-    const [x, y, w, h] = _findingBox(g, k)!.map((v) => v * 128);
+    const without = render(geometry([], seed), 128);
+    const g = geometry([k], seed);
+    const withK = render(g, 128);
+    const [x, y, w, h] = findingBox(g, k)!.map((v) => v * 128);
     let inside = 0, total = 0;
     for (let i = 0; i < withK.length; i++) {
       const diff = Math.abs(withK[i] - without[i]);
@@ -136,11 +137,11 @@ Deno.test("render: each finding's pattern lies inside its box", () => {
 });
 
 Deno.test("render: every finding is learnable from 32x32 thumbnails (held-out AUROC > 0.8)", async () => {
-  const rnd = _mulberry32(99);
+  const rnd = mulberry32(99);
   const x: Float64Array[] = [], labels: number[][] = [];
   for (let i = 0; i < 300; i++) {
     const l = FINDINGS.map((_, k) => k).filter(() => rnd() < 0.2);
-    x.push(await downscale(_render(_geometry(l, 5000 + i), 128), 128));
+    x.push(await downscale(render(geometry(l, 5000 + i), 128), 128));
     labels.push(l);
   }
   for (let k = 0; k < FINDINGS.length; k++) {

@@ -7,6 +7,7 @@
  * @module
  */
 import { type Extract, extract } from "tar-stream";
+import { NihError } from "./errors.ts";
 
 /** One member of a tar archive. Read `body` before asking for the next entry (or it is skipped). */
 export interface TarEntry {
@@ -25,40 +26,42 @@ export interface TarEntry {
 }
 
 /** The archive ends too early; `bytesRead` says how far it got. */
-export class TruncatedArchiveError extends Error {
-  /** The archive. */
-  archive: string;
-  /** Uncompressed tar bytes read before the end. */
-  bytesRead: number;
-  /** Complete members read before the end. */
-  entries: number;
-  constructor(archive: string, bytesRead: number, entries: number, detail: string, options?: ErrorOptions) {
+export class TruncatedArchiveError extends NihError {
+  /**
+   * @param detail What ended (`gzip data ends`).
+   * @param archive The archive.
+   * @param bytesRead Uncompressed tar bytes read before the end.
+   * @param entries Complete members read before the end.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(
+    detail: string,
+    readonly archive: string,
+    readonly bytesRead: number,
+    readonly entries: number,
+    options?: ErrorOptions,
+  ) {
     super(
       `Archive "${archive}" is truncated: ${detail} after ${bytesRead} bytes of tar data (${entries} complete members)`,
       options,
     );
-    this.name = "TruncatedArchiveError";
-    this.archive = archive;
-    this.bytesRead = bytesRead;
-    this.entries = entries;
   }
 }
 
 /** The archive is damaged: bad header checksum, bad number, bad gzip data. */
-export class CorruptArchiveError extends Error {
-  /** The archive. */
-  archive: string;
-  /** Byte offset (in the tar data, or the compressed file for gzip errors) where it was noticed. */
-  offset: number;
-  constructor(archive: string, offset: number, detail: string, options?: ErrorOptions) {
+export class CorruptArchiveError extends NihError {
+  /**
+   * @param detail What is wrong (`bad header checksum`).
+   * @param archive The archive.
+   * @param offset Byte offset (in the tar data, or the compressed file for gzip errors) where it was noticed.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(detail: string, readonly archive: string, readonly offset: number, options?: ErrorOptions) {
     super(`Archive "${archive}" is corrupt at byte ${offset}: ${detail}`, options);
-    this.name = "CorruptArchiveError";
-    this.archive = archive;
-    this.offset = offset;
   }
 }
 
-const _TYPES: Record<string, TarEntry["type"]> = {
+const TYPES: Record<string, TarEntry["type"]> = {
   "file": "file",
   "contiguous-file": "file",
   "directory": "directory",
@@ -67,7 +70,7 @@ const _TYPES: Record<string, TarEntry["type"]> = {
 };
 
 /** Feeds `source` into `sink` with back-pressure, counting bytes; a source error destroys the sink. */
-async function _pump(
+async function pump(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   sink: Extract,
   state: { fed: number; error?: unknown },
@@ -127,7 +130,7 @@ export async function* readTar(
   let entries = 0;
   let end = 0; // where the last member (with its padding) ends
   let member: string | undefined; // the member whose body is being read
-  const pumping = _pump(source, tar, input);
+  const pumping = pump(source, tar, input);
   /** The error to throw for one the parser raised (a source error as it is). */
   const fail = (e: unknown): unknown => {
     if (e === input.error || e instanceof TruncatedArchiveError || e instanceof CorruptArchiveError) return e;
@@ -139,14 +142,14 @@ export async function* readTar(
         : fed < end
         ? "member padding ends"
         : "header ends";
-      return new TruncatedArchiveError(archive, fed, entries, detail, { cause: e });
+      return new TruncatedArchiveError(detail, archive, fed, entries, { cause: e });
     }
     const detail = message.startsWith("Invalid tar header. Maybe")
       ? "tar header checksum mismatch"
       : message === "Invalid header"
       ? "bad size field in tar header"
       : message;
-    return new CorruptArchiveError(archive, end, detail, { cause: e });
+    return new CorruptArchiveError(detail, archive, end, { cause: e });
   };
   try {
     for await (const stream of tar) {
@@ -164,7 +167,7 @@ export async function* readTar(
       yield {
         name: header.name,
         size: header.size,
-        type: _TYPES[header.type] ?? "other",
+        type: TYPES[header.type] ?? "other",
         mode: header.mode,
         mtime: header.mtime.getTime() / 1000,
         body,
@@ -180,6 +183,6 @@ export async function* readTar(
     await pumping;
   }
   if (input.fed === end) {
-    throw new TruncatedArchiveError(archive, end, entries, "end-of-archive marker missing");
+    throw new TruncatedArchiveError("end-of-archive marker missing", archive, end, entries);
   }
 }

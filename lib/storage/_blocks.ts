@@ -6,7 +6,7 @@
  * @module
  */
 import type { BlockBlobClient } from "@azure/storage-blob";
-import type { TryContext } from "./retry.ts";
+import type { TryContext } from "./_retry.ts";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";

@@ -23,14 +23,15 @@ import type {
   BlobRef,
   BlobStore,
   DownloadFileOptions,
+  RetryOptions,
   SasOptions,
   UploadFileOptions,
 } from "./blob_store.ts";
-import { BlobNotFoundError, ChecksumMismatchError, FileChangedError, toStorageError } from "./errors.ts";
+import { BlobChecksumMismatchError, BlobNotFoundError, FileChangedError } from "./errors.ts";
 import { contentTypeOf, PART_MARK } from "./_files.ts";
 import { MAX_BLOCKS, stageFileBlocks } from "./_blocks.ts";
-import { type RetryOptions, type TryContext, withRetry, withTryTimeout } from "./retry.ts";
-import { buildSasUrl } from "./sas.ts";
+import { toStorageError, type TryContext, withRetry, withTryTimeout } from "./_retry.ts";
+import { buildSasUrl } from "./_sas.ts";
 
 const MiB = 1024 * 1024;
 type Md5 = Uint8Array | undefined;
@@ -51,7 +52,7 @@ export interface AzureBlobStoreOptions {
 }
 
 /** The default of {@linkcode AzureBlobStoreOptions.tryTimeoutMs}: 30 s without an answer or a byte moved. */
-export const DEFAULT_TRY_TIMEOUT_MS = 30_000;
+const DEFAULT_TRY_TIMEOUT_MS = 30_000;
 
 /**
  * A {@linkcode BlobStore} over a `BlobServiceClient`.
@@ -252,12 +253,12 @@ export class AzureBlobStore implements BlobStore {
         const md5 = hash.digest("base64");
         const where = `"${src.container}/${src.name}"`;
         if (res.contentLength !== undefined && received !== res.contentLength) {
-          throw new ChecksumMismatchError(
+          throw new BlobChecksumMismatchError(
             `Received ${received} bytes of ${where} but it has ${res.contentLength}; "${path}" was not written`,
           );
         }
         if (expected && md5 !== expected) {
-          throw new ChecksumMismatchError(
+          throw new BlobChecksumMismatchError(
             `Content-MD5 mismatch for ${where}: the blob says ${expected}, the received bytes hash to ${md5}; ` +
               `"${path}" was not written`,
           );

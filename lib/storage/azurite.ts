@@ -12,7 +12,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { Secret } from "../config.ts";
+import { Secret } from "../secrets.ts";
 
 /** The emulator's well-known account name. */
 export const AZURITE_ACCOUNT = "devstoreaccount1";

@@ -4,8 +4,6 @@
  *
  * @module
  */
-import type { RetryOptions } from "./retry.ts";
-
 /** A blob: container and name (`images/00000001_000.png`). */
 export interface BlobRef {
   /** Container name. */
@@ -82,4 +80,20 @@ export interface BlobStore {
   delete(ref: BlobRef): Promise<boolean>;
   /** A URL with a SAS for sharing a blob (or, without `name`, a container), read-only by default. */
   sasUrl(ref: BlobRef | { container: string }, options?: SasOptions): Promise<string>;
+}
+
+/** How a store call retries a transient failure (HTTP 408/429/5xx, reset or timed-out connections). */
+export interface RetryOptions {
+  /** Attempts in all, the first included. @default 4 */
+  attempts?: number;
+  /** Delay before the second attempt; doubles each time. @default 200 */
+  baseDelayMs?: number;
+  /** Longest delay between attempts. @default 5000 */
+  maxDelayMs?: number;
+  /** Whether an error is worth another attempt. By default HTTP 408/429/5xx and reset or timed-out connections */
+  isRetryable?: (error: unknown) => boolean;
+  /** Called before each new attempt. */
+  onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** Stops waiting and retrying. */
+  signal?: AbortSignal;
 }

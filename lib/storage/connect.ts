@@ -18,7 +18,7 @@ import {
 import { AzureBlobStore } from "./azure_blob_store.ts";
 import type { BlobStore } from "./blob_store.ts";
 import { StorageError } from "./errors.ts";
-import type { RetryOptions } from "./retry.ts";
+import type { RetryOptions } from "./blob_store.ts";
 
 /** Options of {@linkcode connectStorage}. */
 export interface ConnectOptions {
@@ -66,9 +66,14 @@ async function serviceClient(settings: Settings["storage"]): Promise<BlobService
     try {
       return BlobServiceClient.fromConnectionString(settings.connectionString.reveal(), PIPELINE);
     } catch (e) {
-      throw new StorageError("AZURE_STORAGE_CONNECTION_STRING could not be parsed (value not shown)", {
-        cause: e,
-      });
+      throw new StorageError(
+        "AZURE_STORAGE_CONNECTION_STRING could not be parsed (value not shown)",
+        undefined,
+        undefined,
+        {
+          cause: e,
+        },
+      );
     }
   }
   const account = settings.account!;
@@ -88,6 +93,8 @@ async function serviceClient(settings: Settings["storage"]): Promise<BlobService
     throw new StorageError(
       `No key or SAS for account "${account}" and @azure/identity could not be loaded for an Entra ID ` +
         "login; set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN",
+      undefined,
+      undefined,
       { cause: e },
     );
   }

@@ -100,7 +100,7 @@ Deno.test({
         bundle["text/html"],
         /<td>metadata<\/td><td>nih-metadata<\/td><td>5<\/td><td>[^<]+<\/td><td>0<\/td><td>1<\/td>/,
       );
-      assert.match(bundle["text/html"], /<li>test_list.txt: ChecksumMismatchError/);
+      assert.match(bundle["text/html"], /<li>test_list.txt: BlobChecksumMismatchError/);
       assert.match(bundle["text/plain"], /^Downloaded from http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\n/);
       const all = JSON.stringify(down) + bundle["text/html"] + bundle["text/plain"];
       assert.ok(!all.includes(AZURITE_ACCOUNT_KEY.reveal()), "no account key in the summary");

@@ -10,6 +10,4 @@ export * from "./blob_store.ts";
 export * from "./connect.ts";
 export * from "./dataset_transfer.ts";
 export * from "./errors.ts";
-export * from "./retry.ts";
-export * from "./sas.ts";
 export * from "./transfer.ts";

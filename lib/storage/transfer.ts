@@ -7,12 +7,12 @@
  */
 import { readdir, rm, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, normalize, sep } from "node:path";
-import { redactSecrets } from "../config.ts";
+import { redactSecrets } from "../secrets.ts";
 import { mapPool } from "../pool.ts";
 import type { BlobInfo, BlobStore } from "./blob_store.ts";
 import { ContainerNotFoundError } from "./errors.ts";
 import { type LocalFile, md5File, PART_MARK, walkFiles } from "./_files.ts";
-import type { RetryOptions } from "./retry.ts";
+import type { RetryOptions } from "./blob_store.ts";
 
 /** Where blobs are: a store, a container and a name prefix treated as a folder (`images` = `images/`). */
 export interface BlobLocation {

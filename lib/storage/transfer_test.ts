@@ -124,7 +124,7 @@ Deno.test({
       assert.equal(s.failures[0].name, "three/c.png");
       assert.match(
         s.failures[0].reason,
-        /^ChecksumMismatchError: Content-MD5 mismatch for "nih-images\/three\/c.png"/,
+        /^BlobChecksumMismatchError: Content-MD5 mismatch for "nih-images\/three\/c.png"/,
       );
       assert.deepEqual(readdirSync(dest).sort(), ["a.png", "sub"]);
     });

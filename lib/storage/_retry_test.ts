@@ -92,7 +92,7 @@ Deno.test({
 });
 
 Deno.test("withTryTimeout: progress keeps a slow try alive; a stall aborts it and names the limit", async () => {
-  const { TryTimeoutError, withTryTimeout } = await import("./retry.ts");
+  const { TryTimeoutError, withTryTimeout } = await import("./_retry.ts");
   // 10 steps of 30 ms under a 100 ms stall limit: 300 ms in all, never 100 ms without progress.
   const slow = await withTryTimeout(async ({ onProgress, abortSignal }) => {
     for (let i = 0; i < 10; i++) {
