@@ -62,7 +62,8 @@ async function kernelSpecs(
 export async function ensureDenoKernel(): Promise<KernelStatus> {
   const python = await findPython();
   const spec = (await kernelSpecs(python)).deno;
-  if (spec && existsSync(spec.spec.argv[0])) return { dir: spec.resource_dir, installed: false };
+  const binary = spec?.spec.argv[0];
+  if (spec && binary && existsSync(binary)) return { dir: spec.resource_dir, installed: false };
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["jupyter", "--install", ...(spec ? ["--force"] : [])],
     stdout: "piped",

@@ -99,9 +99,11 @@ function tags(cell: NotebookCell): string[] {
 export function parameterDeclarations(source: string): ParameterDeclaration[] {
   const out: ParameterDeclaration[] = [];
   for (
-    const m of source.matchAll(/^\s*(?:export\s+)?(const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=/gm)
+    const [, keyword, name] of source.matchAll(
+      /^\s*(?:export\s+)?(const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=/gm,
+    )
   ) {
-    out.push({ keyword: m[1] as ParameterDeclaration["keyword"], name: m[2] });
+    if (keyword && name) out.push({ keyword: keyword as ParameterDeclaration["keyword"], name });
   }
   return out;
 }
@@ -138,7 +140,8 @@ export function injectParameters(
   const file = options.file ?? "notebook";
   const cells = notebook.cells.filter((c) => !tags(c).includes("injected-parameters"));
   const at = cells.findIndex((c) => c.cell_type === "code" && tags(c).includes("parameters"));
-  const declared = at < 0 ? [] : parameterDeclarations(cellText(cells[at].source));
+  const parameters = cells[at];
+  const declared = parameters ? parameterDeclarations(cellText(parameters.source)) : [];
   const unknown = names.filter((n) => !declared.some((d) => d.name === n));
   if (unknown.length > 0) {
     const valid = declared.map((d) => d.name);
@@ -155,8 +158,10 @@ export function injectParameters(
     );
   }
   const lines = declared
-    .filter((d) => names.includes(d.name))
-    .map((d) => `${d.keyword} ${d.name} = ${toTsLiteral(values[d.name])};\n`);
+    .flatMap((d) => {
+      const value = names.includes(d.name) ? values[d.name] : undefined;
+      return value === undefined ? [] : [`${d.keyword} ${d.name} = ${toTsLiteral(value)};\n`];
+    });
   const injected: NotebookCell = {
     cell_type: "code",
     execution_count: null,
@@ -164,6 +169,6 @@ export function injectParameters(
     outputs: [],
     source: lines.join(""),
   };
-  if (cells[at].id !== undefined) injected.id = `injected-parameters-${crypto.randomUUID().slice(0, 8)}`;
+  if (parameters?.id !== undefined) injected.id = `injected-parameters-${crypto.randomUUID().slice(0, 8)}`;
   return { ...notebook, cells: [...cells.slice(0, at + 1), injected, ...cells.slice(at + 1)] };
 }

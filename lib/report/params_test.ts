@@ -59,7 +59,7 @@ Deno.test("injectParameters puts one tagged cell after the parameters cell and r
     "let b = 5;\n",
     "a + b",
   ]);
-  assert.deepEqual(out.cells[2].metadata.tags, ["injected-parameters"]);
+  assert.deepEqual(out.cells[2]?.metadata.tags, ["injected-parameters"]);
   assert.equal(nb.cells.length, 4, "the input is not changed");
   assert.equal(injectParameters(nb, {}), nb);
 });

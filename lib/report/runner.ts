@@ -43,9 +43,9 @@ export interface RunNotebookOptions {
   /** Write the HTML report too. @default true */
   html?: boolean;
   /** Extra environment variables for the kernel, over this process's environment and `.env`. */
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
   /** Settings file whose variables the kernel also gets, and whose secrets are redacted. @default "./.env" if present */
-  envFile?: string | false;
+  envFile?: string | false | undefined;
   /** Receives progress events. */
   onProgress?: (event: ReportEvent) => void;
 }
@@ -99,7 +99,7 @@ const SECRET_NAME = /(?:KEY|SECRET|TOKEN|PASSWORD|PASSWD|CONNECTION_STRING|SAS)$
  * ```
  */
 export function kernelEnvironment(
-  options: { env?: Record<string, string>; envFile?: string | false } = {},
+  options: Pick<RunNotebookOptions, "env" | "envFile"> = {},
 ): Record<string, string> {
   let fileVars: Record<string, string> = {};
   if (options.envFile !== false) {

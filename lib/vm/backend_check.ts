@@ -20,7 +20,7 @@ export interface BackendProbeRow {
 /** What a backend probe answers (lib/model's `BackendReport`): every backend, best possible first. */
 export interface BackendOverview extends CheckDetails {
   /** The backend `auto` picks (and the probe left active); `undefined` when none loads. */
-  best?: string;
+  best?: string | undefined;
   /** Every backend, in the order tried: the best there could be first. */
   tried: readonly BackendProbeRow[];
 }

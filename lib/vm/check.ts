@@ -15,7 +15,7 @@ export type CheckStatus = typeof CHECK_STATUSES[number];
  */
 export interface CheckDetails {
   /** Plain text; `verbose` adds what is left out by default (full error messages). */
-  toText(options?: { verbose?: boolean }): string;
+  toText(options?: { verbose?: boolean | undefined }): string;
   /** HTML for Jupyter. */
   toHtml(): string;
 }

@@ -11,7 +11,7 @@ import { VmError } from "./errors.ts";
 /** Options of {@linkcode writeEnvFile}. */
 export interface WriteEnvFileOptions {
   /** Replace keys the file already has with different values. @default false */
-  force?: boolean;
+  force?: boolean | undefined;
 }
 
 /** What {@linkcode writeEnvFile} did. */
@@ -106,5 +106,5 @@ export function loadSettingsFrom(
   envFile: string,
   options: { env?: Record<string, string | undefined> } = {},
 ): Settings {
-  return loadSettings({ envFile: existsSync(envFile) ? envFile : false, env: options.env });
+  return loadSettings({ ...options, envFile: existsSync(envFile) ? envFile : false });
 }

@@ -22,7 +22,7 @@ export interface RunOptions {
   /** Kill the program after this many milliseconds. @default 10000 */
   timeoutMs?: number;
   /** Variables added to the program's environment (how secrets reach `az`, never its arguments). */
-  env?: Record<string, string>;
+  env?: Record<string, string> | undefined;
 }
 
 /** Free and total bytes of a file system. */
@@ -69,7 +69,7 @@ async function run(cmd: string, args: string[], options: RunOptions = {}): Promi
   try {
     const child = new Deno.Command(cmd, {
       args,
-      env: options.env,
+      ...(options.env ? { env: options.env } : {}),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -102,8 +102,8 @@ async function unixGet(socket: string, path: string, timeoutMs: number): Promise
       size += n;
     }
     const text = new TextDecoder().decode(await new Blob(chunks).arrayBuffer());
-    const [head, ...rest] = text.split("\r\n\r\n");
-    const [statusLine, ...headerLines] = head.split("\r\n");
+    const [head = "", ...rest] = text.split("\r\n\r\n");
+    const [statusLine = "", ...headerLines] = head.split("\r\n");
     const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1]);
     if (!Number.isInteger(status)) throw new VmError(`not an HTTP answer from ${socket}`);
     const headers = Object.fromEntries(headerLines.map((l) => {

@@ -35,9 +35,9 @@ export interface GpuInfo {
 /** What the plain `nvidia-smi` table says. */
 export interface NvidiaSmiInfo {
   /** Driver version, e.g. `470.82.01`. */
-  driver?: string;
+  driver?: string | undefined;
   /** The newest CUDA version the driver supports, e.g. `11.4`. */
-  cuda?: string;
+  cuda?: string | undefined;
   /** The GPUs. */
   gpus: GpuInfo[];
 }
@@ -59,10 +59,11 @@ export function parseNvidiaSmi(text: string): NvidiaSmiInfo {
   const gpus: GpuInfo[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((line, i) => {
-    const m = /^\|\s+(\d+)\s+(.+?)\s+(?:On|Off)\s+\|\s+[0-9A-Fa-f]+:[0-9A-Fa-f:.]+/.exec(line);
-    if (!m) return;
+    const [, index, name] =
+      /^\|\s+(\d+)\s+(.+?)\s+(?:On|Off)\s+\|\s+[0-9A-Fa-f]+:[0-9A-Fa-f:.]+/.exec(line) ?? [];
+    if (!index || !name) return;
     const mem = /(\d+)MiB\s*\/\s*(\d+)MiB/.exec(lines[i + 1] ?? "");
-    gpus.push({ index: Number(m[1]), name: m[2], ...(mem ? { memoryMiB: Number(mem[2]) } : {}) });
+    gpus.push({ index: Number(index), name, ...(mem ? { memoryMiB: Number(mem[2]) } : {}) });
   });
   return {
     driver: /Driver Version:\s*([\d.]+)/.exec(text)?.[1],
@@ -138,10 +139,10 @@ export async function checkCuda(env: DoctorEnvironment): Promise<DoctorCheck> {
     : undefined;
   if (nvccVersion) found.push({ source: "nvcc --version", version: nvccVersion });
   const ld = await env.run("ldconfig", ["-p"]);
-  for (const m of ld.stdout.matchAll(/libcudart\.so\.(\d+(?:\.\d+)?)\s/g)) {
+  for (const [, so = ""] of ld.stdout.matchAll(/libcudart\.so\.(\d+(?:\.\d+)?)\s/g)) {
     found.push({
-      source: `ldconfig: libcudart.so.${m[1]}`,
-      version: m[1].split(".").map(Number),
+      source: `ldconfig: libcudart.so.${so}`,
+      version: so.split(".").map(Number),
       soname: true,
     });
   }

@@ -37,7 +37,7 @@ export async function checkDisk(env: DoctorEnvironment, dataDir: string): Promis
       detail: `${detail}: enough only if each archive is deleted once extracted`,
       fix:
         `Fetch the archives one at a time (\`data fetch --only N\`) and delete each after extraction, or ` +
-        `${fix[0].toLowerCase()}${fix.slice(1)}`,
+        `${fix.charAt(0).toLowerCase()}${fix.slice(1)}`,
     };
   }
   return { ...base, status: "fail", detail: `${detail}: not enough`, fix };
@@ -138,7 +138,7 @@ export async function checkPort(
 /** This Deno against the version the project is tested with (2.9.6; any 2.x from 2.1 works). */
 export function checkDeno(env: DoctorEnvironment): Promise<DoctorCheck> {
   const base = { id: "deno", title: "Deno" };
-  const [major, minor] = env.denoVersion.split(".").map(Number);
+  const [major, minor = 0] = env.denoVersion.split(".").map(Number);
   const ok = major === 2 && minor >= 1;
   return Promise.resolve(
     ok ? { ...base, status: "ok", detail: `Deno ${env.denoVersion} (tested with 2.9.6)` } : {

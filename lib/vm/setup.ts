@@ -27,7 +27,7 @@ export interface SetupOptions {
   /** Show the plan only: run nothing, write nothing. @default false */
   dryRun?: boolean;
   /** Replace keys the settings file already has. @default false */
-  force?: boolean;
+  force?: boolean | undefined;
   /** Asked before Azure resources are created; answering false cancels. @default always yes */
   confirm?: (commands: string[]) => boolean | Promise<boolean>;
   /** The machine (runs `az`). @default systemEnvironment() */
@@ -46,7 +46,7 @@ export class SetupReport {
   /** Nothing was run or written. */
   dryRun: boolean;
   /** The Azure login used, if any. */
-  login?: { user: string; subscription: string };
+  login?: { user: string; subscription: string } | undefined;
   /** `az` commands that were run, in order. */
   ran: string[];
   /** `az` commands left to the user (with notes as `# ...` comments). */

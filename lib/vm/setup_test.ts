@@ -64,7 +64,7 @@ Deno.test(
     const plan = await setupStorage(SETTINGS, { env, envFile, dryRun: true });
     assert.equal(plan.mode, "azure");
     assert.deepEqual(plan.ran, []);
-    assert.match(plan.todo[0], /^az group create --name cxr-rg/);
+    assert.match(plan.todo[0] ?? "", /^az group create --name cxr-rg/);
     assert.equal(plan.settings.AZURE_STORAGE_KEY, "***");
     assert.equal(plan.settings.AZURE_SUBSCRIPTION_ID, "sub-1");
     assert.equal(existsSync(envFile), false);
