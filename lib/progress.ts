@@ -29,20 +29,20 @@ export interface ProgressOptions {
   /** What is being done, e.g. `"download images_001.tar.gz"`. */
   label: string;
   /** Amount of work when known. */
-  total?: number;
+  total?: number | undefined;
   /** How amounts are shown. @default "items" */
-  unit?: "items" | "bytes";
+  unit?: "items" | "bytes" | undefined;
   /**
    * What one item is called when the rate drops below one per second and is shown as time per item
    * (`3.2 s/step` rather than `0/s`). @default "item"
    */
-  itemName?: string;
+  itemName?: string | undefined;
   /** Where to draw. @default picked: "jupyter" in Deno's kernel, "tty" when stderr is a terminal, else "lines" */
-  mode?: ProgressMode;
+  mode?: ProgressMode | undefined;
   /** Sink for `tty` and `lines` modes. @default writes to stderr */
-  write?: (text: string) => void;
+  write?: ((text: string) => void) | undefined;
   /** Least time between two redraws. @default 100 on a terminal or in Jupyter, 5000 for lines */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
 }
 
 type Jupyter = { broadcast(type: string, content: Record<string, unknown>): Promise<void> | undefined };

@@ -18,18 +18,17 @@ import {
   type TrainConfig,
   type TrainState,
 } from "./checkpoint.ts";
-import type { TrainEvent } from "./events.ts";
+import type { EpochRecord, TrainEvent } from "./events.ts";
 import type { FreezeChoice, InitChoice } from "./init.ts";
-import { type EpochRecord, writeHistory } from "./history.ts";
+import { writeHistory } from "./history.ts";
 import { type Augmenter, type CacheSource, loadBatches } from "./loader.ts";
 import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
 import type { KerasAdamOptimizer } from "./optimizer.ts";
-import type { GradientWorkers } from "./parallel.ts";
 import type { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
-import { trainStep } from "./step.ts";
+import { type GradientWorkers, trainStep } from "./step.ts";
 
 /** A run's checked settings, its caches and where it writes. */
-export interface _FitRun {
+export interface FitRun {
   epochs: number;
   batchSize: number;
   microBatch: number;
@@ -56,7 +55,7 @@ export interface _FitRun {
 }
 
 /** The model being trained and what trains it. */
-export interface _Fit {
+export interface Fit {
   model: tfl.LayersModel;
   optimizer: KerasAdamOptimizer;
   /** The model's trainable variables. */
@@ -69,15 +68,15 @@ export interface _Fit {
 }
 
 /** Trains and validates the epoch after `state.epoch`, saves what it made; returns the state after it. */
-export async function _runEpoch(run: _FitRun, fit: _Fit, state: TrainState): Promise<TrainState> {
+export async function runEpoch(run: FitRun, fit: Fit, state: TrainState): Promise<TrainState> {
   const epoch = state.epoch + 1;
   const started = performance.now();
   // Adam reads its (protected) learningRate on every step.
   (fit.optimizer as unknown as { learningRate: number }).learningRate = state.plateau.lr;
-  const { lossSum, seen } = await _trainBatches(run, fit, epoch, started);
+  const { lossSum, seen } = await trainBatches(run, fit, epoch, started);
   const trainSeconds = (performance.now() - started) / 1000;
   const { microBatch, batchSize, valCache } = run;
-  const val = await _validate(
+  const val = await validate(
     fit.model,
     valCache,
     microBatch < batchSize ? microBatch : Math.min(batchSize, 32),
@@ -94,13 +93,13 @@ export async function _runEpoch(run: _FitRun, fit: _Fit, state: TrainState): Pro
     seconds: (performance.now() - started) / 1000,
     "images/s": seen / Math.max(trainSeconds, 1e-9),
   };
-  return await _saveEpoch(run, fit, state, record);
+  return await saveEpoch(run, fit, state, record);
 }
 
 /** One pass over the shuffled, augmented training images, a progress event per optimizer step. */
-async function _trainBatches(
-  run: _FitRun,
-  fit: _Fit,
+async function trainBatches(
+  run: FitRun,
+  fit: Fit,
   epoch: number,
   started: number,
 ): Promise<{ lossSum: number; seen: number }> {
@@ -132,7 +131,7 @@ async function _trainBatches(
 }
 
 /** Mean loss and scores of `model` over a partition, in micro-batches. */
-async function _validate(
+async function validate(
   model: tfl.LayersModel,
   cache: CacheSource,
   batchSize: number,
@@ -145,7 +144,7 @@ async function _validate(
     const loss = binaryCrossEntropy(b.y, p, weights);
     scores.set(await p.data(), offset);
     offset += p.size;
-    lossSum += (await loss.data())[0] * b.indices.length;
+    lossSum += ((await loss.data())[0] ?? NaN) * b.indices.length;
     tf.dispose([p, loss, b.x, b.y]);
   }
   return { loss: lossSum / Math.max(1, cache.count), scores };
@@ -155,9 +154,9 @@ async function _validate(
  * After an epoch's `record`: `best/` if it is the best so far, the schedules' step, a checkpoint, the history,
  * old checkpoints pruned (never the best's), the `epoch` event and, when early stopping ends the run, `stop`.
  */
-async function _saveEpoch(
-  run: _FitRun,
-  fit: _Fit,
+async function saveEpoch(
+  run: FitRun,
+  fit: Fit,
   state: TrainState,
   record: EpochRecord,
 ): Promise<TrainState> {
@@ -165,7 +164,7 @@ async function _saveEpoch(
   const isBest = state.best === null || record.val_loss < state.best.val_loss;
   if (isBest) {
     state.best = { epoch, val_loss: record.val_loss, mean_auroc: record.mean_auroc };
-    await saveBundle(fit.model, run.bestDir, _bundleOptions(run, fit, state.history, record));
+    await saveBundle(fit.model, run.bestDir, bundleOptions(run, fit, state.history, record));
     await writeBundleOnnx(run.bestDir, { model: fit.model }); // ~0.3 s for DenseNet-121: best/ serves on ONNX Runtime
   }
   fit.plateau.step(record.val_loss);
@@ -182,7 +181,7 @@ async function _saveEpoch(
     fit.model,
     fit.optimizer,
     next,
-    _bundleOptions(run, fit, next.history, record),
+    bundleOptions(run, fit, next.history, record),
   );
   await writeHistory(run.historyFile, next.history);
   await pruneCheckpoints(run.checkpoints, run.keep, { spare: next.best ? [next.best.epoch] : [] });
@@ -198,9 +197,9 @@ async function _saveEpoch(
 }
 
 /** The bundle metadata of the model after `record`'s epoch (`history` may or may not hold `record` yet). */
-function _bundleOptions(
-  run: _FitRun,
-  fit: _Fit,
+function bundleOptions(
+  run: FitRun,
+  fit: Fit,
   history: readonly EpochRecord[],
   record: EpochRecord,
 ): SaveBundleOptions {

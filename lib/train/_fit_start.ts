@@ -14,7 +14,7 @@ import {
   WEIGHTS_BIN,
   type WeightsProvenance,
 } from "../model/mod.ts";
-import type { _Fit, _FitRun } from "./_fit_epoch.ts";
+import type { Fit, FitRun } from "./_fit_epoch.ts";
 import {
   CheckpointError,
   findCheckpoint,
@@ -32,14 +32,15 @@ import {
 } from "./init.ts";
 import { writeHistory } from "./history.ts";
 import { kerasAdam } from "./optimizer.ts";
-import { type GradientWorkers, startGradientWorkers } from "./parallel.ts";
+import { startGradientWorkers } from "./parallel.ts";
+import type { GradientWorkers } from "./step.ts";
 import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 
 /** What a checkpoint written before a setting existed is taken to have used. */
 const CONFIG_DEFAULTS: Pick<TrainConfig, "init" | "freeze"> = { init: "none", freeze: "none" };
 
 /** Where a run starts from. */
-export interface _Start {
+export interface FitStart {
   model: tfl.LayersModel;
   state: TrainState;
   /** Adam's saved variables (a resume's), or none. */
@@ -51,7 +52,7 @@ export interface _Start {
  * The newest checkpoint in `checkpoints`, or `null`. Without `resume`, the checkpoints are deleted: a later
  * resume would otherwise pick up their higher epochs.
  */
-export async function _latestCheckpoint(checkpoints: string, resume: boolean): Promise<string | null> {
+export async function latestCheckpoint(checkpoints: string, resume: boolean): Promise<string | null> {
   if (!resume) {
     await rm(checkpoints, { recursive: true, force: true });
     return null;
@@ -65,7 +66,7 @@ export async function _latestCheckpoint(checkpoints: string, resume: boolean): P
  *
  * @throws {CheckpointError} when it was trained with other settings.
  */
-export async function _resume(run: _FitRun, latest: string): Promise<_Start> {
+export async function resumeFrom(run: FitRun, latest: string): Promise<FitStart> {
   const { config } = run;
   const ckpt = await loadCheckpoint(latest);
   // Checkpoints from before --init/--freeze existed started from random weights and trained everything.
@@ -85,7 +86,7 @@ export async function _resume(run: _FitRun, latest: string): Promise<_Start> {
   await writeHistory(run.historyFile, state.history);
   if (state.best) {
     const best = await findCheckpoint(run.checkpoints, state.best.epoch);
-    await _restoreBest(run.bestDir, best, state.best.epoch);
+    await restoreBest(run.bestDir, best, state.best.epoch);
   }
   return {
     model: ckpt.model,
@@ -99,7 +100,7 @@ export async function _resume(run: _FitRun, latest: string): Promise<_Start> {
  * Makes `best/` the model of the best epoch again when a kill left it out of step with the checkpoint resumed
  * from (it is written before the checkpoint of its epoch); the best epoch's checkpoint is never pruned.
  */
-async function _restoreBest(bestDir: string, checkpoint: string | null, epoch: number): Promise<void> {
+async function restoreBest(bestDir: string, checkpoint: string | null, epoch: number): Promise<void> {
   let current: number | undefined;
   try {
     current = (await readBundleMetadata(bestDir)).metrics.epoch;
@@ -116,7 +117,7 @@ async function _restoreBest(bestDir: string, checkpoint: string | null, epoch: n
 }
 
 /** Starts `model` (freshly built) afresh: kernels seeded from the run's seed, then its starting weights. */
-export async function _freshStart(run: _FitRun, model: tfl.LayersModel): Promise<_Start> {
+export async function freshStart(run: FitRun, model: tfl.LayersModel): Promise<FitStart> {
   const { config, init, freeze } = run;
   seedKernels(model, run.seed); // reproducible from the seed; a weights file then overwrites what it has
   let provenance: WeightsProvenance;
@@ -149,10 +150,10 @@ export async function _freshStart(run: _FitRun, model: tfl.LayersModel): Promise
  * Freezes the layers the run keeps fixed, starts the gradient threads and Adam (with a resume's variables) and
  * the schedules where `start` left them. The model is disposed if any of it fails.
  */
-export async function _prepareFit(
-  run: _FitRun,
-  start: _Start,
-): Promise<{ fit: _Fit; frozen: FreezeSummary }> {
+export async function prepareFit(
+  run: FitRun,
+  start: FitStart,
+): Promise<{ fit: Fit; frozen: FreezeSummary }> {
   const { model, state, optimizerWeights } = start;
   let frozen: FreezeSummary;
   let workers: GradientWorkers | undefined;
@@ -169,7 +170,7 @@ export async function _prepareFit(
     await optimizer.setWeights(optimizerWeights);
     tf.dispose(optimizerWeights.map((w) => w.tensor));
   }
-  const fit: _Fit = {
+  const fit: Fit = {
     model,
     optimizer,
     variables: model.trainableWeights.map((w) => w.read() as tf.Variable),

@@ -6,107 +6,80 @@
  *
  * @module
  */
-import {
-  type BackendName,
-  type MovingStatisticsUpdate,
-  recordMovingStatistics,
-  selectBackend,
-  tf,
-  tfl,
-} from "../model/mod.ts";
-import type { ClassWeights } from "./loss.ts";
+import { recordMovingStatistics, selectBackend, tf, tfl } from "../model/mod.ts";
+import type { WorkerAnswer, WorkerRequest } from "./_gradient_protocol.ts";
 import { computeGradients } from "./step.ts";
 
-/** What the coordinator asks. */
-export type WorkerRequest =
-  | {
-    type: "init";
-    backend: BackendName;
-    topology: unknown;
-    trainable: boolean[];
-    layout: { shapes: number[][]; offsets: number[]; names: string[] };
-    weightBuffer: SharedArrayBuffer;
-    gradBuffer: SharedArrayBuffer;
-  }
-  | {
-    type: "step";
-    x: Float32Array;
-    xShape: number[];
-    y: Float32Array;
-    yShape: number[];
-    microBatch: number;
-    total: number;
-    weights?: ClassWeights;
-    /** Indices into the model's weights of the variables to train, in the coordinator's order. */
-    variables: number[];
-    /** Fault injection for tests: die with an uncaught error instead of answering. */
-    die?: boolean;
-  };
+/** This worker's copy of the model, with where each weight lies in the shared buffers. */
+interface Copy {
+  model: tfl.LayersModel;
+  slots: { weight: tfl.LayerVariable; shape: number[]; offset: number; size: number }[];
+  weightView: Float32Array;
+  gradView: Float32Array;
+}
+let copy: Copy | null = null;
 
-/** What a worker answers, without the request's `id`. */
-export type WorkerAnswer =
-  | { type: "ready" }
-  | { type: "step"; loss: number; updates: MovingStatisticsUpdate[] }
-  | { type: "error"; message: string };
-
-/** What a worker answers (`id` echoes the request's). */
-export type WorkerReply = WorkerAnswer & { id: number };
-
-let model: tfl.LayersModel | null = null;
-let layout: Extract<WorkerRequest, { type: "init" }>["layout"] | null = null;
-let weightView: Float32Array | null = null;
-let gradView: Float32Array | null = null;
-
-function loadWeights(): void {
-  const weights = model!.weights;
-  tf.tidy(() => {
-    weights.forEach((w, i) => {
-      const size = w.shape.reduce((a, b) => a! * b!, 1)!;
-      const at = layout!.offsets[i];
-      w.write(tf.tensor(weightView!.subarray(at, at + size), layout!.shapes[i]));
-    });
+async function init(request: Extract<WorkerRequest, { type: "init" }>): Promise<Copy> {
+  await selectBackend(request.backend);
+  const model = await tfl.models.modelFromJSON({ modelTopology: request.topology } as tf.io.ModelJSON);
+  model.layers.forEach((l, i) => l.trainable = request.trainable[i] ?? l.trainable);
+  const built = model.weights, layout = request.layout;
+  const mismatch = () =>
+    new Error(
+      `the model built here has other weights than the coordinator's (${built.length} vs ${layout.length})`,
+    );
+  if (built.length !== layout.length) throw mismatch();
+  const slots = layout.map(({ name, shape, offset }, i) => {
+    const weight = built[i];
+    if (weight?.originalName !== name) throw mismatch();
+    return { weight, shape, offset, size: shape.reduce((a, b) => a * b, 1) };
   });
+  return {
+    model,
+    slots,
+    weightView: new Float32Array(request.weightBuffer),
+    gradView: new Float32Array(request.gradBuffer),
+  };
 }
 
 async function handle(request: WorkerRequest): Promise<WorkerAnswer> {
   if (request.type === "init") {
-    await selectBackend(request.backend);
-    model = await tfl.models.modelFromJSON({ modelTopology: request.topology } as tf.io.ModelJSON);
-    model.layers.forEach((l, i) => l.trainable = request.trainable[i]);
-    layout = request.layout;
-    const names = model.weights.map((w) => w.originalName);
-    if (names.length !== layout.names.length || names.some((n, i) => n !== layout!.names[i])) {
-      throw new Error(
-        `the model built here has other weights than the coordinator's (${names.length} vs ${layout.names.length})`,
-      );
-    }
-    weightView = new Float32Array(request.weightBuffer);
-    gradView = new Float32Array(request.gradBuffer);
+    copy = await init(request);
     return { type: "ready" };
   }
-  if (!model) throw new Error("step before init");
+  if (!copy) throw new Error("step before init");
   if (request.die) {
     setTimeout(() => {
       throw new Error("told to die (a test)");
     });
     return new Promise(() => {}); // never answers, as a worker that died
   }
-  loadWeights();
+  const { model, slots, weightView, gradView } = copy;
+  tf.tidy(() => {
+    for (const { weight, shape, offset, size } of slots) {
+      weight.write(tf.tensor(weightView.subarray(offset, offset + size), shape));
+    }
+  });
+  const chosen = request.variables.map((i) => {
+    const slot = slots[i];
+    if (!slot) throw new Error(`the coordinator asked for weight ${i} of ${slots.length}`);
+    return { variable: slot.weight.read() as tf.Variable, offset: slot.offset };
+  });
   const x = tf.tensor(request.x, request.xShape), y = tf.tensor(request.y, request.yShape);
-  const vars = request.variables.map((i) => model!.weights[i].read() as tf.Variable);
   try {
     const { result, updates } = await recordMovingStatistics(() =>
-      computeGradients(model!, x, y, {
+      computeGradients(model, x, y, {
         microBatch: request.microBatch,
         weights: request.weights,
-        variables: vars,
+        variables: chosen.map((c) => c.variable),
         total: request.total,
       })
     );
     try {
-      for (let k = 0; k < vars.length; k++) {
-        const i = request.variables[k];
-        gradView!.set(await result.grads[vars[k].name].data() as Float32Array, layout!.offsets[i]);
+      for (const { variable, offset } of chosen) {
+        const grad = result.grads[variable.name];
+        if (!grad) throw new Error(`no gradient for "${variable.name}"`);
+        gradView.set(await grad.data() as Float32Array, offset);
       }
     } finally {
       tf.dispose(Object.values(result.grads));

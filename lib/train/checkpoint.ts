@@ -18,7 +18,8 @@ import {
   tfl,
   type WeightsProvenance,
 } from "../model/mod.ts";
-import type { EpochRecord } from "./history.ts";
+import { TrainError } from "./errors.ts";
+import type { EpochRecord } from "./events.ts";
 import type { EarlyStoppingState, PlateauState } from "./schedule.ts";
 
 /** The `format` of `train_state.json`. */
@@ -72,13 +73,14 @@ export interface TrainState {
  * assert.equal(new CheckpointError("bad", "run/checkpoints/epoch-001-val-0.5000").name, "CheckpointError");
  * ```
  */
-export class CheckpointError extends Error {
-  /** The checkpoint folder. */
-  dir: string;
-  constructor(message: string, dir: string, options?: ErrorOptions) {
+export class CheckpointError extends TrainError {
+  /**
+   * @param message What is wrong with the checkpoint.
+   * @param dir The checkpoint folder.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "CheckpointError";
-    this.dir = dir;
   }
 }
 
@@ -188,15 +190,15 @@ export async function pruneCheckpoints(
   options: { spare?: readonly number[] } = {},
 ): Promise<void> {
   if (!existsSync(checkpointsDir)) return;
-  const names = (await readdir(checkpointsDir)).filter((n) => Number.isFinite(_epochOf(n)))
-    .sort((a, b) => _epochOf(a) - _epochOf(b));
+  const names = (await readdir(checkpointsDir)).filter((n) => Number.isFinite(epochOf(n)))
+    .sort((a, b) => epochOf(a) - epochOf(b));
   for (const n of names.slice(0, Math.max(0, names.length - keep))) {
-    if (options.spare?.includes(_epochOf(n))) continue;
+    if (options.spare?.includes(epochOf(n))) continue;
     await rm(join(checkpointsDir, n), { recursive: true, force: true });
   }
 }
 
-function _epochOf(name: string): number {
+function epochOf(name: string): number {
   return Number(/^epoch-(\d+)-val-/.exec(name)?.[1] ?? NaN);
 }
 
@@ -214,7 +216,7 @@ function _epochOf(name: string): number {
  */
 export async function findCheckpoint(checkpointsDir: string, epoch: number): Promise<string | null> {
   if (!existsSync(checkpointsDir)) return null;
-  const name = (await readdir(checkpointsDir)).find((n) => _epochOf(n) === epoch);
+  const name = (await readdir(checkpointsDir)).find((n) => epochOf(n) === epoch);
   return name ? join(checkpointsDir, name) : null;
 }
 

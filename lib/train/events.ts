@@ -1,11 +1,31 @@
 /**
- * The progress events `train` reports through its `onProgress` option.
+ * The progress events `train` reports through its `onProgress` option, and {@linkcode EpochRecord}, the
+ * history line an epoch event carries (lib/train/history.ts reads and writes them).
  *
  * @module
  */
 import type { WeightsProvenance } from "../model/mod.ts";
-import type { EpochRecord } from "./history.ts";
 import type { FreezeSummary, InitSummary } from "./init.ts";
+
+/** One epoch, as written to `history.jsonl`. */
+export interface EpochRecord {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Mean training loss over the epoch's batches. */
+  loss: number;
+  /** Validation loss. */
+  val_loss: number;
+  /** Validation AUROC per class; `null` where the partition has no positive or no negative. */
+  val_auroc: Record<string, number | null>;
+  /** Mean over the defined classes. */
+  mean_auroc: number | null;
+  /** Learning rate used in the epoch. */
+  lr: number;
+  /** Wall time of the epoch (training and validation). */
+  seconds: number;
+  /** Training images per second. */
+  "images/s": number;
+}
 
 /** The starting weights were set (a fresh run only, before `start`). */
 export interface TrainInitEvent {

@@ -17,8 +17,8 @@ import {
   type WeightsProvenance,
   writeBundleOnnx,
 } from "../model/mod.ts";
-import { type _FitRun, _runEpoch } from "./_fit_epoch.ts";
-import { _freshStart, _latestCheckpoint, _prepareFit, _resume } from "./_fit_start.ts";
+import { type FitRun, runEpoch } from "./_fit_epoch.ts";
+import { freshStart, latestCheckpoint, prepareFit, resumeFrom } from "./_fit_start.ts";
 import { checkInit, defaultInit, type FreezeChoice, type FreezeSummary, type InitChoice } from "./init.ts";
 import type { TrainEvent } from "./events.ts";
 import type { Augmenter } from "./loader.ts";
@@ -146,7 +146,7 @@ export function defaultAugment(image: Uint8Array, size: number, rng: () => numbe
  * ```ts
  * import assert from "node:assert/strict";
  * const model = buildModel("tiny", 32);
- * assert.deepEqual(model.outputs[0].shape, [null, 14]);
+ * assert.deepEqual(model.outputs[0]?.shape, [null, 14]);
  * model.dispose();
  * ```
  */
@@ -194,17 +194,17 @@ export async function train(
   outDir: string,
   options: TrainOptions = {},
 ): Promise<TrainSummary> {
-  const checked = _checkTrainOptions(options);
+  const checked = checkTrainOptions(options);
   const backend = tf.getBackend();
   using trainCache = openCache(cacheDir, "train");
   using valCache = openCache(cacheDir, "val");
-  const run = _planRun(cacheDir, outDir, options, { ...checked, backend, trainCache, valCache });
+  const run = planRun(cacheDir, outDir, options, { ...checked, backend, trainCache, valCache });
   await mkdir(outDir, { recursive: true });
-  const latest = await _latestCheckpoint(run.checkpoints, options.resume !== false);
+  const latest = await latestCheckpoint(run.checkpoints, options.resume !== false);
   const start = latest
-    ? await _resume(run, latest)
-    : await _freshStart(run, buildModel(checked.arch, run.config.size));
-  const { fit, frozen } = await _prepareFit(run, start);
+    ? await resumeFrom(run, latest)
+    : await freshStart(run, buildModel(checked.arch, run.config.size));
+  const { fit, frozen } = await prepareFit(run, start);
   let state = start.state;
   run.emit({
     type: "start",
@@ -222,7 +222,7 @@ export async function train(
     freeze: frozen,
   });
   try {
-    while (!state.stopped && state.epoch < run.epochs) state = await _runEpoch(run, fit, state);
+    while (!state.stopped && state.epoch < run.epochs) state = await runEpoch(run, fit, state);
   } finally {
     fit.workers?.close();
     fit.model.dispose();
@@ -243,7 +243,7 @@ export async function train(
   };
 }
 
-function _positiveInt(name: string, v: number): number {
+function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) {
     throw new RangeError(`train: ${name} must be a positive integer, got ${v}`);
   }
@@ -251,17 +251,17 @@ function _positiveInt(name: string, v: number): number {
 }
 
 /** The options that do not depend on the cache, checked (before the cache is opened), defaults filled in. */
-function _checkTrainOptions(options: TrainOptions) {
-  const epochs = _positiveInt("epochs", options.epochs ?? 10);
-  const batchSize = _positiveInt("batchSize", options.batchSize ?? 16);
+function checkTrainOptions(options: TrainOptions) {
+  const epochs = positiveInt("epochs", options.epochs ?? 10);
+  const batchSize = positiveInt("batchSize", options.batchSize ?? 16);
   const lr0 = options.lr ?? 1e-3;
   if (!(lr0 > 0)) throw new RangeError(`train: lr must be positive, got ${lr0}`);
   const arch = options.arch ?? "densenet121";
   if (!ARCHITECTURES.includes(arch)) {
     throw new TypeError(`train: unknown arch "${arch}"; expected one of ${ARCHITECTURES.join(", ")}`);
   }
-  const patience = _positiveInt("patience", options.patience ?? 10);
-  const keep = _positiveInt("keepCheckpoints", options.keepCheckpoints ?? 3);
+  const patience = positiveInt("patience", options.patience ?? 10);
+  const keep = positiveInt("keepCheckpoints", options.keepCheckpoints ?? 3);
   const seed = options.seed ?? 0;
   const augment = options.augment === undefined ? defaultAugment : options.augment ?? undefined;
   const init = options.init ?? defaultInit(arch);
@@ -272,16 +272,16 @@ function _checkTrainOptions(options: TrainOptions) {
 }
 
 /** The run: the checked options with the caches checked against each other, threads, micro-batch, paths. */
-function _planRun(
+function planRun(
   cacheDir: string,
   outDir: string,
   options: TrainOptions,
-  checked: ReturnType<typeof _checkTrainOptions> & {
+  checked: ReturnType<typeof checkTrainOptions> & {
     backend: string;
     trainCache: ImageCache;
     valCache: ImageCache;
   },
-): _FitRun {
+): FitRun {
   const { trainCache, valCache, backend, batchSize } = checked;
   const size = trainCache.size;
   if (valCache.size !== size) {
@@ -294,10 +294,10 @@ function _planRun(
   }
   const workers = options.workers === "auto"
     ? defaultWorkers(backend, size)
-    : _positiveInt("workers", options.workers ?? 1);
+    : positiveInt("workers", options.workers ?? 1);
   const microBatch = Math.min(
     batchSize,
-    _positiveInt(
+    positiveInt(
       "microBatch",
       options.microBatch ??
         Math.min(defaultMicroBatch(backend, size, batchSize), Math.ceil(batchSize / workers)),

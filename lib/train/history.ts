@@ -8,27 +8,8 @@ import { rename, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "../display.ts";
 import { broadcastDisplay, inJupyter, Progress } from "../progress.ts";
-import type { TrainEvent } from "./events.ts";
-
-/** One epoch, as written to `history.jsonl`. */
-export interface EpochRecord {
-  /** 1-based epoch number. */
-  epoch: number;
-  /** Mean training loss over the epoch's batches. */
-  loss: number;
-  /** Validation loss. */
-  val_loss: number;
-  /** Validation AUROC per class; `null` where the partition has no positive or no negative. */
-  val_auroc: Record<string, number | null>;
-  /** Mean over the defined classes. */
-  mean_auroc: number | null;
-  /** Learning rate used in the epoch. */
-  lr: number;
-  /** Wall time of the epoch (training and validation). */
-  seconds: number;
-  /** Training images per second. */
-  "images/s": number;
-}
+import { HistorySyntaxError } from "./errors.ts";
+import type { EpochRecord, TrainEvent } from "./events.ts";
 
 /**
  * Writes the history file whole (temporary file, then rename), one JSON object per line.
@@ -51,7 +32,7 @@ export async function writeHistory(file: string, records: readonly EpochRecord[]
 /**
  * Reads `history.jsonl`.
  *
- * @throws {SyntaxError} naming the file and line of a line that is not JSON.
+ * @throws {HistorySyntaxError} naming the file and line of a line that is not JSON.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -66,11 +47,12 @@ export function readHistory(file: string): EpochRecord[] {
     try {
       return [JSON.parse(line) as EpochRecord];
     } catch (e) {
-      throw new SyntaxError(
+      throw new HistorySyntaxError(
         `Cannot read history "${file}" at line ${i + 1}, column 1: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
+        file,
+        i + 1,
+        1,
+        { cause: e },
       );
     }
   });
@@ -149,7 +131,7 @@ export function lossChartSvg(
  * import { htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "../display.ts";
  * const h = new TrainingHistory([r]);
  * const shown = h[JUPYTER_DISPLAY]();
- * assert.match(shown["text/html"], /<table>.*0\.7000/s);
+ * assert.match(shown["text/html"] ?? "", /<table>.*0\.7000/s);
  * ```
  */
 export class TrainingHistory {
@@ -197,7 +179,7 @@ export interface TrainingDisplayOptions {
  * const lines: string[] = [];
  * const show = trainingDisplay({ write: (l) => lines.push(l), mode: "none" });
  * show({ type: "start", backend: "cpu", epochs: 3, startEpoch: 2, resumedFrom: "out/checkpoints/epoch-001-val-0.5000", train: 10, val: 4, batchSize: 2, microBatch: 2 });
- * assert.match(lines[0], /Resuming from checkpoint .*epoch-001.* at epoch 2 of 3/);
+ * assert.match(lines[0] ?? "", /Resuming from checkpoint .*epoch-001.* at epoch 2 of 3/);
  * ```
  */
 export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: TrainEvent) => void {
@@ -307,8 +289,8 @@ export interface AurocTableView {
  * import assert from "node:assert/strict";
  * const t = aurocTable({ Mass: 0.8, Hernia: null });
  * assert.equal(t.mean, 0.8);
- * const html = (t as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")]()["text/html"];
- * assert.match(html, /<td>Hernia<\/td><td>–<\/td>.*mean.*0\.8000/s);
+ * const html = (t as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")]?.()["text/html"];
+ * assert.match(html ?? "", /<td>Hernia<\/td><td>–<\/td>.*mean.*0\.8000/s);
  * ```
  */
 export function aurocTable(perClass: Record<string, number | null>): AurocTableView {

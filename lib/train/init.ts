@@ -28,6 +28,7 @@ import {
   weightsProgress,
   type WeightsProvenance,
 } from "../model/mod.ts";
+import { TrainError } from "./errors.ts";
 
 /** What `--init` names: `imagenet`, `none`, or the path of a Keras HDF5 file. */
 export type InitChoice = "imagenet" | "none" | (string & Record<never, never>);
@@ -90,7 +91,8 @@ export function checkInit(arch: string, init: InitChoice): void {
  * const b = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
  * seedKernels(a, 7);
  * seedKernels(b, 7);
- * assert.deepEqual(await a.getLayer("conv1/conv").getWeights()[0].data(), await b.getLayer("conv1/conv").getWeights()[0].data());
+ * const [ka] = a.getLayer("conv1/conv").getWeights(), [kb] = b.getLayer("conv1/conv").getWeights();
+ * assert.deepEqual(await ka?.data(), await kb?.data());
  * ```
  */
 export function seedKernels(model: tfl.LayersModel, seed: number): number {
@@ -112,7 +114,7 @@ export interface InitOptions {
   /** Download settings of the ImageNet file (base URL, cache folder, progress). Unset base URL and cache
    * folder come from the settings (`CXR_WEIGHTS_BASE_URL`, `CXR_WEIGHTS_CACHE`); without `onProgress` a
    * progress bar shows the download. */
-  pretrained?: PretrainedOptions;
+  pretrained?: PretrainedOptions | undefined;
   /** The architecture the weights are for; `imagenet` needs `densenet121`. @default "densenet121" */
   arch?: string;
 }
@@ -132,7 +134,7 @@ export interface InitSource {
 }
 
 /** The rows every init display starts with: where the weights come from. */
-function _sourceRows(s: InitSource): [string, string][] {
+function sourceRows(s: InitSource): [string, string][] {
   return [
     ["source", s.source === "none" ? "none (random weights)" : s.source],
     ["file", s.path ?? "–"],
@@ -143,7 +145,7 @@ function _sourceRows(s: InitSource): [string, string][] {
 }
 
 /** A name/value table without a header, as text and HTML. */
-function _table(rows: [string, string][]): Record<string, string> {
+function table(rows: [string, string][]): Record<string, string> {
   return {
     "text/plain": rows.map(([k, v]) => `${k}: ${v}`).join("\n"),
     "text/html": htmlTable([], rows.map(([k, v]) => [{ text: k, th: true, style: "text-align:left" }, v])),
@@ -160,8 +162,8 @@ function _table(rows: [string, string][]): Record<string, string> {
  * @param options architecture and download settings.
  * @returns the file, its md5, where it came from.
  * @throws {RangeError} for `imagenet` with an architecture other than densenet121; lib/model's
- *   `PretrainedWeightsError` when the ImageNet file cannot be had; an `Error` naming a local file that cannot
- *   be read.
+ *   `PretrainedWeightsError` when the ImageNet file cannot be had; {@linkcode TrainError} naming a local file
+ *   that cannot be read.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -178,12 +180,14 @@ export async function prepareInit(init: InitChoice, options: InitOptions = {}): 
   } else if (init === "imagenet") {
     const given = options.pretrained ?? {};
     const settings = given.baseUrl !== undefined && given.cacheDir !== undefined ? null : loadSettings();
+    const baseUrl = given.baseUrl ?? settings?.weightsBaseUrl,
+      cacheDir = given.cacheDir ?? settings?.weightsCacheDir;
     const display = given.onProgress ? null : weightsProgress();
     try {
       const weights = await ensureImagenetWeights({
         ...given,
-        baseUrl: given.baseUrl ?? settings?.weightsBaseUrl,
-        cacheDir: given.cacheDir ?? settings?.weightsCacheDir,
+        ...(baseUrl === undefined ? {} : { baseUrl }),
+        ...(cacheDir === undefined ? {} : { cacheDir }),
         onProgress: given.onProgress ?? display!.onProgress,
       });
       source = {
@@ -201,11 +205,13 @@ export async function prepareInit(init: InitChoice, options: InitOptions = {}): 
     try {
       md5 = await md5File(init);
     } catch (e) {
-      throw new Error(`Cannot read the --init weights file "${init}": ${(e as Error).message}`, { cause: e });
+      throw new TrainError(`Cannot read the --init weights file "${init}": ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     source = { source: "file", path: init, md5, url: null, status: "local" };
   }
-  return withDisplay(source, () => _table(_sourceRows(source)));
+  return withDisplay(source, () => table(sourceRows(source)));
 }
 
 /** What {@linkcode initializeWeights} did; renders as a table in Jupyter. */
@@ -262,8 +268,8 @@ export async function initializeWeights(
   };
   const list = (l: string[]) => l.length ? l.join(", ") : "–";
   return withDisplay(summary, () =>
-    _table([
-      ..._sourceRows(summary),
+    table([
+      ...sourceRows(summary),
       ["weights loaded", String(summary.loaded)],
       ["fresh (new head)", list(summary.fresh)],
       ["missing from the file", list(summary.missing)],
@@ -309,7 +315,7 @@ export interface FreezeSummary {
   frozenParams: number;
 }
 
-function _count(weights: tfl.LayerVariable[]): number {
+function valueCount(weights: tfl.LayerVariable[]): number {
   return weights.reduce((n, w) => n + (w.shape as number[]).reduce((p, d) => p * d, 1), 0);
 }
 
@@ -366,12 +372,12 @@ export function freezeLayers(model: tfl.LayersModel, freeze: FreezeChoice): Free
     layer.trainable = !frozen; // lib/model's BatchNormalization then runs in inference mode
     if (layer.weights.length) frozen ? frozenLayers++ : trainableLayers++;
   });
-  const trainableParams = _count(model.trainableWeights);
+  const trainableParams = valueCount(model.trainableWeights);
   return {
     freeze,
     trainableLayers,
     frozenLayers,
     trainableParams,
-    frozenParams: _count(model.weights) - trainableParams,
+    frozenParams: valueCount(model.weights) - trainableParams,
   };
 }

@@ -14,6 +14,13 @@ import { writeSyntheticCache } from "./_testing.ts";
 await selectBackend("cpu");
 await h5Ready;
 
+/** The values of the first weight (the kernel) of `model`'s layer `layer`. */
+function kernel(model: tfl.LayersModel, layer: string): Float32Array {
+  const [w] = model.getLayer(layer).getWeights();
+  assert.ok(w, `layer "${layer}" has no weights`);
+  return w.dataSync() as Float32Array;
+}
+
 function tiny(): tfl.LayersModel {
   const model = createDenseNet({ blocks: [2, 2], growthRate: 4, inputSize: 32, name: "tiny" });
   setSeededWeights(model, 3);
@@ -55,7 +62,7 @@ Deno.test("freeze backbone: one step changes only the head; frozen BatchNorm kee
   const { x } = batch(3);
   const trainingOut = tf.tidy(() => model.apply(x, { training: true }) as tf.Tensor);
   const inferenceOut = tf.tidy(() => model.predict(x) as tf.Tensor);
-  const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(trainingOut, inferenceOut))).dataSync()[0]);
+  const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(trainingOut, inferenceOut))).arraySync() as number);
   assert.ok(diff < 1e-6, `training-mode output differs from inference by ${diff}`);
   tf.dispose([x, trainingOut, inferenceOut]);
 
@@ -103,22 +110,22 @@ Deno.test("init FILE.h5: weights it has are loaded, those it lacks listed and le
   setSeededWeights(source, 40);
   writeKerasH5(source, file, { drop: ["conv3_block2_2_conv"], extra: true });
   const target = tiny();
-  const untouched = target.getLayer("conv3_block2_2_conv").getWeights()[0].dataSync().slice();
+  const untouched = kernel(target, "conv3_block2_2_conv").slice();
   const summary = await initializeWeights(target, file);
   assert.equal(summary.source, "file");
   assert.deepEqual(summary.missing, ["conv3_block2_2_conv/kernel"]);
   assert.deepEqual(summary.unused, ["extra/kernel"]);
   assert.equal(summary.loaded, source.weights.length - 1);
   assert.equal(summary.md5, createHash("md5").update(readFileSync(file)).digest("hex"));
-  assert.deepEqual(target.getLayer("conv3_block2_2_conv").getWeights()[0].dataSync(), untouched);
+  assert.deepEqual(kernel(target, "conv3_block2_2_conv"), untouched);
   assert.deepEqual(
-    target.getLayer("predictions").getWeights()[0].dataSync(),
-    source.getLayer("predictions").getWeights()[0].dataSync(),
+    kernel(target, "predictions"),
+    kernel(source, "predictions"),
   );
   const shown = (summary as unknown as Record<symbol, () => Record<string, string>>)[
     Symbol.for("Jupyter.display")
-  ]();
-  assert.match(shown["text/html"], /missing from the file<\/th><td>conv3_block2_2_conv\/kernel/);
+  ]?.();
+  assert.match(shown?.["text/html"] ?? "", /missing from the file<\/th><td>conv3_block2_2_conv\/kernel/);
   assert.deepEqual(weightsProvenance(summary, "backbone"), {
     init: "file",
     file: "colleague.h5",
@@ -155,7 +162,7 @@ Deno.test("init imagenet: the notop file is fetched from the base URL into the c
   });
   try {
     const target = tiny();
-    const head = target.getLayer("predictions").getWeights()[0].dataSync().slice();
+    const head = kernel(target, "predictions").slice();
     const pretrained = {
       baseUrl: `http://127.0.0.1:${server.addr.port}/w/`,
       cacheDir: join(dir, "cache"),
@@ -167,10 +174,10 @@ Deno.test("init imagenet: the notop file is fetched from the base URL into the c
     assert.equal(summary.md5, md5);
     assert.deepEqual(summary.fresh, ["predictions/kernel", "predictions/bias"]);
     assert.equal(summary.loaded, source.weights.length - 2);
-    assert.deepEqual(target.getLayer("predictions").getWeights()[0].dataSync(), head);
+    assert.deepEqual(kernel(target, "predictions"), head);
     assert.deepEqual(
-      target.getLayer("conv1/conv").getWeights()[0].dataSync(),
-      source.getLayer("conv1/conv").getWeights()[0].dataSync(),
+      kernel(target, "conv1/conv"),
+      kernel(source, "conv1/conv"),
     );
     const again = await initializeWeights(tiny(), "imagenet", { pretrained });
     assert.equal(again.status, "cached");
@@ -212,8 +219,8 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
   const { loadBundle } = await import("../model/mod.ts");
   const best = await loadBundle(summary.bundle);
   assert.deepEqual(
-    best.model.getLayer("conv2_block1_1_conv").getWeights()[0].dataSync(),
-    source.getLayer("conv2_block1_1_conv").getWeights()[0].dataSync(),
+    kernel(best.model, "conv2_block1_1_conv"),
+    kernel(source, "conv2_block1_1_conv"),
   );
   best.model.dispose();
   await assert.rejects(

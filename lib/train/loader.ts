@@ -35,7 +35,7 @@ export interface LoaderOptions {
   /** Epoch number, mixed into the seed so every epoch has its own order. @default 0 */
   epoch?: number;
   /** Augmentation applied to every image (training only). @default none */
-  augment?: Augmenter;
+  augment?: Augmenter | undefined;
   /** Batches prepared ahead of the one being consumed. @default 2 */
   prefetch?: number;
 }
@@ -87,14 +87,14 @@ export function epochOrder(count: number, seed: number, epoch: number): Uint32Ar
   const rng = seededRandom(mixSeed(seed, epoch, 0x5eed));
   for (let i = count - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
-    const t = order[i];
-    order[i] = order[j];
+    const t = order[i]!;
+    order[i] = order[j]!;
     order[j] = t;
   }
   return order;
 }
 
-interface _HostBatch {
+interface HostBatch {
   pixels: Float32Array;
   labels: Float32Array;
   indices: Uint32Array;
@@ -116,7 +116,7 @@ interface _HostBatch {
  * const size = 2, count = 5;
  * const cache = {
  *   size, count, classes: ["a"], labels: new Uint8Array([0, 1, 0, 1, 1]),
- *   readBatch: (ix: ArrayLike<number>) => new Uint8Array(ix.length * 4).map((_, k) => ix[Math.floor(k / 4)]),
+ *   readBatch: (ix: ArrayLike<number>) => new Uint8Array(ix.length * 4).map((_, k) => ix[Math.floor(k / 4)]!),
  * };
  * const seen: number[] = [];
  * for await (const b of loadBatches(cache, { batchSize: 2 })) {
@@ -145,7 +145,7 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
   const batches = Math.ceil(count / batchSize);
   const pixelsPerImage = size * size;
 
-  const prepare = async (b: number): Promise<_HostBatch> => {
+  const prepare = async (b: number): Promise<HostBatch> => {
     // Yield first: this runs in a later macrotask, i.e. while the consumer awaits the backend.
     await new Promise((resolve) => setTimeout(resolve, 0));
     const indices = order.slice(b * batchSize, Math.min(count, (b + 1) * batchSize));
@@ -159,12 +159,12 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
     }
     const labels = new Float32Array(indices.length * classes);
     for (let i = 0; i < indices.length; i++) {
-      for (let k = 0; k < classes; k++) labels[i * classes + k] = cache.labels[indices[i] * classes + k];
+      for (let k = 0; k < classes; k++) labels[i * classes + k] = cache.labels[indices[i]! * classes + k]!;
     }
     return { pixels, labels, indices };
   };
 
-  const queue: Promise<_HostBatch>[] = [];
+  const queue: Promise<HostBatch>[] = [];
   let next = 0;
   const fill = () => {
     while (next < batches && queue.length <= depth) queue.push(prepare(next++));

@@ -17,7 +17,7 @@ function fakeCache(count: number, reads: number[][] = []): CacheSource {
     readBatch(indices) {
       reads.push([...Array.from(indices)]);
       const out = new Uint8Array(indices.length * 16);
-      for (let i = 0; i < indices.length; i++) out.fill(indices[i], i * 16, (i + 1) * 16);
+      for (let i = 0; i < indices.length; i++) out.fill(indices[i]!, i * 16, (i + 1) * 16);
       return out;
     },
   };

@@ -44,7 +44,7 @@ export function classWeights(labels: ArrayLike<number>, classes: number): ClassW
   const negative = new Float32Array(classes);
   for (let k = 0; k < classes; k++) {
     let p = 0;
-    for (let i = 0; i < n; i++) p += labels[i * classes + k];
+    for (let i = 0; i < n; i++) p += labels[i * classes + k]!;
     positive[k] = (n - p) / n;
     negative[k] = p / n;
   }
@@ -65,7 +65,7 @@ export function classWeights(labels: ArrayLike<number>, classes: number): ClassW
  * import assert from "node:assert/strict";
  * import { tf } from "../model/mod.ts";
  * const loss = binaryCrossEntropy(tf.tensor2d([[1, 0]]), tf.tensor2d([[0.5, 0.5]]));
- * assert.ok(Math.abs((await loss.data())[0] - Math.LN2) < 1e-6);
+ * assert.ok(Math.abs((await loss.array() as number) - Math.LN2) < 1e-6);
  * ```
  */
 export function binaryCrossEntropy(yTrue: tf.Tensor, yPred: tf.Tensor, weights?: ClassWeights): tf.Scalar {

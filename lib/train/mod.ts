@@ -23,3 +23,4 @@ export * from "./step.ts";
 export * from "./parallel.ts";
 export * from "./optimizer.ts";
 export * from "./init.ts";
+export * from "./errors.ts";

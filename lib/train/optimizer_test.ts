@@ -13,11 +13,11 @@ function kerasSteps(w0: number[], grads: number[][], lrs: number[]): number[] {
   const w = [...w0], m = w.map(() => 0), v = w.map(() => 0);
   grads.forEach((g, s) => {
     const t = s + 1;
-    const lrT = lrs[s] * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
+    const lrT = lrs[s]! * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
     for (let i = 0; i < w.length; i++) {
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      w[i] -= lrT * m[i] / (Math.sqrt(v[i]) + eps);
+      m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+      v[i] = b2 * v[i]! + (1 - b2) * g[i]! * g[i]!;
+      w[i]! -= lrT * m[i]! / (Math.sqrt(v[i]!) + eps);
     }
   });
   return w;
@@ -30,7 +30,7 @@ Deno.test("kerasAdam: three steps follow Keras' update rule, including a changed
   const run = async (optimizer: tf.Optimizer) => {
     const w = tf.tidy(() => tf.variable(tf.tensor1d(w0)));
     for (const [s, g] of grads.entries()) {
-      (optimizer as unknown as { learningRate: number }).learningRate = lrs[s];
+      (optimizer as unknown as { learningRate: number }).learningRate = lrs[s]!;
       tf.tidy(() => optimizer.applyGradients({ [w.name]: tf.tensor1d(g) }));
     }
     const out = [...await w.data()];
@@ -94,7 +94,9 @@ Deno.test("kerasAdam: a checkpoint restores its moments, and tfjs Adam's checkpo
   const got = await crossed.getWeights();
   assert.deepEqual(got.map((w) => w.name), expected.map((w) => w.name));
   for (const [i, w] of got.entries()) {
-    assert.deepEqual([...await w.tensor.data()], [...await expected[i].tensor.data()], w.name);
+    const want = expected[i];
+    assert.ok(want);
+    assert.deepEqual([...await w.tensor.data()], [...await want.tensor.data()], w.name);
   }
   tf.dispose([x, y, ...got.slice(0, 1).map((w) => w.tensor), ...expected.slice(0, 1).map((w) => w.tensor)]);
   for (const o of [optimizer, resumed, tfjs, crossed]) o.dispose();

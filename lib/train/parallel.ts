@@ -24,18 +24,20 @@ import {
   tf,
   type tfl,
 } from "../model/mod.ts";
-import type { ClassWeights } from "./loss.ts";
-import { type BatchGradients, checkBatch, computeGradients } from "./step.ts";
-import type { WorkerReply, WorkerRequest } from "./_gradient_worker.ts";
+import { TrainError } from "./errors.ts";
+import { checkBatch, type WorkerReply, type WorkerRequest } from "./_gradient_protocol.ts";
+import { takeWorkerToKill } from "./_test_hooks.ts";
+import { type BatchGradients, computeGradients, type GradientWorkers } from "./step.ts";
 
 /** A gradient worker failed (its error or its death): the step fails, naming the worker. */
-export class GradientWorkerError extends Error {
-  /** The worker, 1-based (this thread is 0). */
-  worker: number;
-  constructor(message: string, worker: number, options?: ErrorOptions) {
+export class GradientWorkerError extends TrainError {
+  /**
+   * @param message Which worker failed and how.
+   * @param worker The worker, 1-based (this thread is 0).
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly worker: number, options?: ErrorOptions) {
     super(message, options);
-    this.name = "GradientWorkerError";
-    this.worker = worker;
   }
 }
 
@@ -45,32 +47,6 @@ export interface GradientWorkerOptions {
   workers: number;
   /** The tfjs backend each worker selects. @default the active backend */
   backend?: BackendName;
-}
-
-/** What {@linkcode GradientWorkers.computeGradients} returns. */
-export interface ParallelGradients extends BatchGradients {
-  /** The BatchNorm moving-statistics moves of every micro-batch, in batch order, not yet applied. */
-  updates: MovingStatisticsUpdate[];
-}
-
-/** Data-parallel gradient workers bound to one model; see the module doc. */
-export interface GradientWorkers {
-  /** Threads computing gradients, this one included. */
-  readonly size: number;
-  /**
-   * The gradients of the batch's mean loss over micro-batches split between the threads, and the moving
-   * statistics moves held back; `trainStep` with `workers` applies both.
-   *
-   * @throws {GradientWorkerError} when a worker fails or has died; the pool is unusable afterwards.
-   */
-  computeGradients(
-    x: tf.Tensor,
-    y: tf.Tensor,
-    options?: { microBatch?: number; weights?: ClassWeights; variables?: tf.Variable[] },
-  ): Promise<ParallelGradients>;
-  /** Stops the workers. */
-  close(): void;
-  [Symbol.dispose](): void;
 }
 
 /**
@@ -93,22 +69,14 @@ export function defaultWorkers(backend: string, size = 224): number {
   return Math.max(1, navigator.hardwareConcurrency || cpus().length || 1);
 }
 
-let _dieAtNextStep = 0;
-
 /**
- * Fault injection for tests: gradient worker `worker` (1-based) of the next step dies with an uncaught error
- * instead of answering, as a worker whose backend aborted would.
+ * The rows `[start, end)` of thread `p` (0 = this one) of `parts`: a contiguous run of the micro-batches of
+ * `micro` rows that `n` rows make.
  */
-export function _killWorkerAtNextStepForTest(worker: number): void {
-  _dieAtNextStep = worker;
-}
-
-/** Contiguous runs of micro-batch indices `[from, to)` for `parts` threads, the first run for this thread. */
-function _split(microBatches: number, parts: number): [number, number][] {
-  return Array.from({ length: parts }, (_, p) => [
-    Math.floor(p * microBatches / parts),
-    Math.floor((p + 1) * microBatches / parts),
-  ]);
+function threadRows(p: number, parts: number, n: number, micro: number): [number, number] {
+  const microBatches = Math.ceil(n / micro);
+  const run = (q: number) => Math.floor(q * microBatches / parts) * micro;
+  return [run(p), Math.min(n, run(p + 1))];
 }
 
 /**
@@ -130,8 +98,9 @@ function _split(microBatches: number, parts: number): [number, number][] {
  * const two = await workers.computeGradients(x, y, { microBatch: 2 });
  * const one = await computeGradients(model, x, y, { microBatch: 2 });
  * assert.ok(Math.abs(two.loss - one.loss) < 1e-6);
- * const name = Object.keys(one.grads)[0];
- * assert.ok(tf.max(tf.abs(tf.sub(two.grads[name], one.grads[name]))).dataSync()[0] < 1e-5);
+ * for (const [name, grad] of Object.entries(one.grads)) {
+ *   assert.ok((tf.max(tf.abs(tf.sub(two.grads[name] ?? NaN, grad))).arraySync() as number) < 1e-5);
+ * }
  * ```
  */
 export async function startGradientWorkers(
@@ -144,29 +113,30 @@ export async function startGradientWorkers(
   }
   const backend = (options.backend ?? tf.getBackend()) as BackendName;
   const weights = model.weights;
-  const shapes = weights.map((w) => w.shape as number[]);
-  const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
-  const offsets: number[] = [];
+  // Where each weight lies in the shared buffers.
   let total = 0;
-  for (const n of sizes) {
-    offsets.push(total);
-    total += n;
-  }
+  const slots = weights.map((weight) => {
+    const shape = weight.shape as number[];
+    const size = shape.reduce((a, b) => a * b, 1);
+    total += size;
+    return { weight, shape, size, offset: total - size };
+  });
   // What a step can change: trainable weights and the moving statistics of BatchNorm layers that train.
   const moving = new Set(
     model.layers.filter((l) => l instanceof BatchNormalization && l.trainable).flatMap((l) =>
       l.weights.slice(-2).map((w) => w.read())
     ),
   );
-  const mutable = weights.map((w, i) => [w, i] as const)
-    .filter(([w]) => w.trainable || moving.has(w.read())).map(([, i]) => i);
+  const mutable = slots.filter(({ weight: w }) => w.trainable || moving.has(w.read()));
   const weightBuffer = new SharedArrayBuffer(total * 4);
   const weightView = new Float32Array(weightBuffer);
-  const layout = { shapes, offsets, names: weights.map((w) => w.originalName) };
+  const layout = slots.map(({ weight, shape, offset }) => ({ name: weight.originalName, shape, offset }));
   const topology = model.toJSON(undefined, false);
   const trainable = model.layers.map((l) => l.trainable);
 
-  const workers: { worker: Worker; grads: Float32Array; gradBuffer: SharedArrayBuffer }[] = [];
+  /** `index`: 1-based, as in messages. */
+  type Entry = { index: number; worker: Worker; grads: Float32Array; gradBuffer: SharedArrayBuffer };
+  const workers: Entry[] = [];
   let broken: GradientWorkerError | null = null;
   let closed = false;
   const pending = new Map<
@@ -185,12 +155,12 @@ export async function startGradientWorkers(
       p.reject(broken);
     }
   };
-  const request = (w: number, message: WorkerRequest) =>
+  const request = (to: Entry, message: WorkerRequest) =>
     new Promise<WorkerReply>((resolve, reject) => {
       if (broken) return reject(broken);
       const id = nextId++;
-      pending.set(id, { resolve, reject, worker: w });
-      workers[w - 1].worker.postMessage({ ...message, id });
+      pending.set(id, { resolve, reject, worker: to.index });
+      to.worker.postMessage({ ...message, id });
     });
 
   const close = () => {
@@ -204,8 +174,8 @@ export async function startGradientWorkers(
   };
 
   const sync = async (all: boolean) => {
-    for (const i of all ? weights.map((_, i) => i) : mutable) {
-      weightView.set(await weights[i].read().data() as Float32Array, offsets[i]);
+    for (const { weight, offset } of all ? slots : mutable) {
+      weightView.set(await weight.read().data() as Float32Array, offset);
     }
   };
 
@@ -216,7 +186,7 @@ export async function startGradientWorkers(
         name: `cxr gradient worker ${w}`,
       });
       const gradBuffer = new SharedArrayBuffer(total * 4);
-      workers.push({ worker, gradBuffer, grads: new Float32Array(gradBuffer) });
+      workers.push({ index: w, worker, gradBuffer, grads: new Float32Array(gradBuffer) });
       worker.onmessage = (e: MessageEvent<WorkerReply>) => {
         const p = pending.get(e.data.id);
         if (!p) return;
@@ -234,8 +204,8 @@ export async function startGradientWorkers(
       worker.onmessageerror = () => fail(w, "a message could not be read");
     }
     await sync(true);
-    await Promise.all(workers.map((w, i) =>
-      request(i + 1, {
+    await Promise.all(workers.map((w) =>
+      request(w, {
         type: "init",
         backend,
         topology,
@@ -258,19 +228,18 @@ export async function startGradientWorkers(
       if (broken) throw broken;
       const { n, micro } = checkBatch(x, y, options.microBatch);
       const vars = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const varIndex = vars.map((v) => {
-        const i = weights.findIndex((w) => w.read() === v);
-        if (i < 0) {
+      const chosen = vars.map((v) => {
+        const i = slots.findIndex((s) => s.weight.read() === v), slot = slots[i];
+        if (!slot) {
           throw new RangeError(`computeGradients: variable "${v.name}" is not a weight of the model`);
         }
-        return i;
+        return { name: v.name, i, slot };
       });
       if (!synced) await sync(false);
       synced = false;
-      const runs = _split(Math.ceil(n / micro), size);
-      const rows = ([from, to]: [number, number]) => [from * micro, Math.min(n, to * micro)];
-      const asked = runs.slice(1).map((run, k) => {
-        const [start, end] = rows(run);
+      const die = takeWorkerToKill();
+      const asked = workers.map((to) => {
+        const [start, end] = threadRows(to.index, size, n, micro);
         if (end <= start) return null;
         const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
         const xData = xs.dataSync() as Float32Array, yData = ys.dataSync() as Float32Array;
@@ -283,14 +252,14 @@ export async function startGradientWorkers(
           microBatch: micro,
           total: n,
           weights: options.weights,
-          variables: varIndex,
-          ...(_dieAtNextStep === k + 1 ? { die: true } : {}),
+          variables: chosen.map((c) => c.i),
+          ...(die === to.index ? { die: true } : {}),
         };
         tf.dispose([xs, ys]);
-        return request(k + 1, message); // copied: on cpu a slice may share its input's buffer
+        // The data was copied: on cpu a slice may share its input's buffer.
+        return request(to, message).then((reply) => ({ reply, grads: to.grads }));
       });
-      _dieAtNextStep = 0;
-      const [start, end] = rows(runs[0]);
+      const [start, end] = threadRows(0, size, n, micro);
       let own: { result: BatchGradients; updates: MovingStatisticsUpdate[] } | null = null;
       try {
         if (end > start) {
@@ -312,23 +281,26 @@ export async function startGradientWorkers(
         let loss = own?.result.loss ?? 0;
         const updates = [...(own?.updates ?? [])];
         const grads: tf.NamedTensorMap = {};
-        vars.forEach((v, k) => {
-          const i = varIndex[k];
-          grads[v.name] = tf.tidy(() => {
+        for (const { name, slot } of chosen) {
+          grads[name] = tf.tidy(() => {
             // In micro-batch order: this thread's run first, then each worker's.
-            let sum: tf.Tensor = own ? own.result.grads[v.name] : tf.zeros(shapes[i]);
-            replies.forEach((r, w) => {
-              if (r === null) return;
-              const part = tf.tensor(workers[w].grads.subarray(offsets[i], offsets[i] + sizes[i]), shapes[i]);
-              sum = tf.add(sum, part);
-            });
-            return sum === own?.result.grads[v.name] ? tf.clone(sum) : sum;
+            const ownGrad = own?.result.grads[name];
+            let sum = ownGrad ?? tf.zeros(slot.shape);
+            for (const r of replies) {
+              if (r) {
+                sum = tf.add(
+                  sum,
+                  tf.tensor(r.grads.subarray(slot.offset, slot.offset + slot.size), slot.shape),
+                );
+              }
+            }
+            return sum === ownGrad ? tf.clone(sum) : sum;
           });
-        });
+        }
         for (const r of replies) {
-          if (r?.type !== "step") continue;
-          loss += r.loss;
-          updates.push(...r.updates);
+          if (r?.reply.type !== "step") continue;
+          loss += r.reply.loss;
+          updates.push(...r.reply.updates);
         }
         return { loss, grads, updates };
       } finally {

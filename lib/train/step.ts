@@ -1,21 +1,27 @@
 /**
  * One optimizer step with gradient accumulation: the batch runs through the model in micro-batches, their
  * gradients (each scaled by its share of the batch) are summed, and the optimizer applies the sum once, so a
- * batch of 16 trains on a backend that only fits 2 images at a time.
+ * batch of 16 trains on a backend that only fits 2 images at a time. {@linkcode GradientWorkers} is what
+ * `trainStep` asks of a data-parallel pool (lib/train/parallel.ts starts one) to share the micro-batches.
  *
  * @module
  */
-import { tf, tfl } from "../model/mod.ts";
-import { applyMovingStatistics, trainingForward } from "../model/mod.ts";
+import {
+  applyMovingStatistics,
+  type MovingStatisticsUpdate,
+  tf,
+  type tfl,
+  trainingForward,
+} from "../model/mod.ts";
 import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
-import type { GradientWorkers } from "./parallel.ts";
+import { checkBatch } from "./_gradient_protocol.ts";
 
 /** Options of {@linkcode trainStep} and {@linkcode computeGradients}. */
 export interface TrainStepOptions {
   /** Images per forward/backward pass. @default the whole batch */
-  microBatch?: number;
+  microBatch?: number | undefined;
   /** Per-class loss weights. @default none */
-  weights?: ClassWeights;
+  weights?: ClassWeights | undefined;
   /** The variables to train. @default the model's trainable weights */
   variables?: tf.Variable[];
   /**
@@ -27,7 +33,7 @@ export interface TrainStepOptions {
    * Workers that compute the micro-batches in parallel ({@linkcode startGradientWorkers}, bound to this model);
    * the result is that of one process running them in turn. @default this thread alone
    */
-  workers?: GradientWorkers;
+  workers?: GradientWorkers | undefined;
 }
 
 /** What {@linkcode computeGradients} returns. */
@@ -38,29 +44,30 @@ export interface BatchGradients {
   grads: tf.NamedTensorMap;
 }
 
-/**
- * The batch size and micro-batch of `x`, `y` (lib/train/parallel.ts checks its batches the same way).
- *
- * @throws {RangeError} for a micro-batch below 1 or batches of different length.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { tf } from "../model/mod.ts";
- * assert.deepEqual(checkBatch(tf.zeros([4, 2]), tf.zeros([4, 14]), undefined), { n: 4, micro: 4 });
- * ```
- */
-export function checkBatch(
-  x: tf.Tensor,
-  y: tf.Tensor,
-  microBatch: number | undefined,
-): { n: number; micro: number } {
-  const n = x.shape[0];
-  if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
-  const micro = microBatch ?? n;
-  if (!Number.isInteger(micro) || micro < 1) {
-    throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
-  }
-  return { n, micro };
+/** What {@linkcode GradientWorkers.computeGradients} returns. */
+export interface ParallelGradients extends BatchGradients {
+  /** The BatchNorm moving-statistics moves of every micro-batch, in batch order, not yet applied. */
+  updates: MovingStatisticsUpdate[];
+}
+
+/** Data-parallel gradient workers bound to one model, as `startGradientWorkers` (lib/train/parallel.ts) starts them. */
+export interface GradientWorkers {
+  /** Threads computing gradients, this one included. */
+  readonly size: number;
+  /**
+   * The gradients of the batch's mean loss over micro-batches split between the threads, and the moving
+   * statistics moves held back; `trainStep` with `workers` applies both.
+   *
+   * @throws {GradientWorkerError} when a worker fails or has died; the pool is unusable afterwards.
+   */
+  computeGradients(
+    x: tf.Tensor,
+    y: tf.Tensor,
+    options?: Pick<TrainStepOptions, "microBatch" | "weights" | "variables">,
+  ): Promise<ParallelGradients>;
+  /** Stops the workers. */
+  close(): void;
+  [Symbol.dispose](): void;
 }
 
 /**
@@ -81,9 +88,10 @@ export function checkBatch(
  * const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [1], activation: "sigmoid" })] });
  * const x = tf.tensor2d([[1], [-1]]), y = tf.tensor2d([[1], [0]]);
  * const { loss, grads } = await computeGradients(model, x, y, { microBatch: 1 });
- * const [kernel, bias] = model.trainableWeights.map((w) => (w.read() as tf.Variable).name);
+ * const [kernel = "", bias] = model.trainableWeights.map((w) => (w.read() as tf.Variable).name);
  * assert.deepEqual(Object.keys(grads), [kernel, bias]);
- * assert.ok(loss > 0 && (await grads[kernel].data())[0] < 0); // a larger kernel fits both examples better
+ * const [slope = NaN] = await grads[kernel]?.data() ?? [];
+ * assert.ok(loss > 0 && slope < 0); // a larger kernel fits both examples better
  * tf.dispose(Object.values(grads));
  * ```
  */
@@ -118,14 +126,14 @@ export async function computeGradients(
     tf.dispose([xs, ys]);
     if (acc === null) acc = grads;
     else {
-      for (const k of Object.keys(grads)) {
-        const sum = tf.add(acc[k], grads[k]);
-        tf.dispose([acc[k], grads[k]]);
-        acc[k] = sum;
+      for (const [k, g] of Object.entries(grads)) {
+        const prev = acc[k];
+        acc[k] = prev ? tf.add(prev, g) : g;
+        if (prev) tf.dispose([prev, g]);
       }
     }
     // Awaiting here lets the loader prepare the next batch while the backend works.
-    loss += (await value.data())[0];
+    loss += (await value.data())[0] ?? NaN;
     value.dispose();
   }
   return { loss, grads: acc! };

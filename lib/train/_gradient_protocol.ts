@@ -1,0 +1,69 @@
+/**
+ * What lib/train/step.ts, the gradient pool (parallel.ts) and its workers (_gradient_worker.ts) share: the
+ * batch check and the messages between the pool and a worker.
+ *
+ * @module
+ */
+import type { BackendName, MovingStatisticsUpdate, tf } from "../model/mod.ts";
+import type { ClassWeights } from "./loss.ts";
+
+/**
+ * The batch size and micro-batch of `x`, `y` (`computeGradients` and the gradient pool check their batches alike).
+ *
+ * @throws {RangeError} for a micro-batch below 1 or batches of different length.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../model/mod.ts";
+ * assert.deepEqual(checkBatch(tf.zeros([4, 2]), tf.zeros([4, 14]), undefined), { n: 4, micro: 4 });
+ * ```
+ */
+export function checkBatch(
+  x: tf.Tensor,
+  y: tf.Tensor,
+  microBatch: number | undefined,
+): { n: number; micro: number } {
+  const n = x.shape[0];
+  if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
+  const micro = microBatch ?? n;
+  if (!Number.isInteger(micro) || micro < 1) {
+    throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
+  }
+  return { n, micro };
+}
+
+/** What the coordinator asks. */
+export type WorkerRequest =
+  | {
+    type: "init";
+    backend: BackendName;
+    topology: unknown;
+    trainable: boolean[];
+    /** Each weight of the model, in order: its name, shape and offset (in floats) in the shared buffers. */
+    layout: { name: string; shape: number[]; offset: number }[];
+    weightBuffer: SharedArrayBuffer;
+    gradBuffer: SharedArrayBuffer;
+  }
+  | {
+    type: "step";
+    x: Float32Array;
+    xShape: number[];
+    y: Float32Array;
+    yShape: number[];
+    microBatch: number;
+    total: number;
+    weights?: ClassWeights | undefined;
+    /** Indices into the model's weights of the variables to train, in the coordinator's order. */
+    variables: number[];
+    /** Fault injection for tests: die with an uncaught error instead of answering. */
+    die?: boolean;
+  };
+
+/** What a worker answers, without the request's `id`. */
+export type WorkerAnswer =
+  | { type: "ready" }
+  | { type: "step"; loss: number; updates: MovingStatisticsUpdate[] }
+  | { type: "error"; message: string };
+
+/** What a worker answers (`id` echoes the request's). */
+export type WorkerReply = WorkerAnswer & { id: number };
