@@ -43,7 +43,7 @@ export interface KerasH5Contents {
   nested: string[];
 }
 
-function _text(v: unknown): string | null {
+function text(v: unknown): string | null {
   if (typeof v === "string") return v;
   if (v instanceof Uint8Array) return new TextDecoder().decode(v);
   return null;
@@ -63,8 +63,8 @@ export function readStrings(group: H5Group, name: string): string[] {
   return out;
 }
 
-const _suffix = (name: string) => name.slice(name.lastIndexOf("/") + 1);
-const _prefix = (name: string) => name.includes("/") ? name.slice(0, name.lastIndexOf("/")) : "";
+const suffixOf = (name: string) => name.slice(name.lastIndexOf("/") + 1);
+const prefixOf = (name: string) => name.includes("/") ? name.slice(0, name.lastIndexOf("/")) : "";
 
 /**
  * Reads a Keras HDF5 file's structure and weights. Throws a plain `Error` saying what is wrong (the callers wrap
@@ -98,29 +98,29 @@ export function readKerasH5(file: string): KerasH5Contents {
         });
       }
       if (weights.length === 0) continue;
-      const prefixes = [...new Set(weights.map((w) => _prefix(w.name)))];
+      const prefixes = [...new Set(weights.map((w) => prefixOf(w.name)))];
       if (prefixes.length === 1) {
         layers.push({
           name: layerName,
           nestedIn: null,
-          weights: new Map(weights.map((w) => [_suffix(w.name), w])),
+          weights: new Map(weights.map((w) => [suffixOf(w.name), w])),
         });
         continue;
       }
       nested.push(layerName);
       for (const prefix of prefixes) {
-        const own = weights.filter((w) => _prefix(w.name) === prefix);
+        const own = weights.filter((w) => prefixOf(w.name) === prefix);
         layers.push({
           name: prefix,
           nestedIn: layerName,
-          weights: new Map(own.map((w) => [_suffix(w.name), w])),
+          weights: new Map(own.map((w) => [suffixOf(w.name), w])),
         });
       }
     }
     return {
       layout: whole ? "whole-model" : "weights-only",
-      modelConfig: _text(attrs.model_config?.value),
-      kerasVersion: _text(attrs.keras_version?.value),
+      modelConfig: text(attrs.model_config?.value),
+      kerasVersion: text(attrs.keras_version?.value),
       layerNames,
       layers,
       nested,

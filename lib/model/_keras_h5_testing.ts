@@ -7,6 +7,7 @@
 import h5wasm from "h5wasm/node";
 import { tf, tfl } from "./tf.ts";
 import { setSeededWeights } from "./_testing.ts";
+import { one } from "./_one.ts";
 
 /** Call (and await) before {@link writeKerasH5}. */
 export const h5Ready: Promise<unknown> = h5wasm.ready;
@@ -67,7 +68,7 @@ export function writeKerasH5(model: tfl.LayersModel, file: string, layout: Keras
       const values = layout.misshape?.[w.originalName]
         ? new Float32Array(shape.reduce((a, b) => a * b, 1))
         : w.read().dataSync() as Float32Array;
-      const name = stored[i];
+      const name = stored[i] ?? w.originalName;
       const slash = name.lastIndexOf("/");
       (slash < 0 ? g : h5Group(g, name.slice(0, slash)))
         .create_dataset({ name: `${name.slice(slash + 1)}:0`, data: values, shape });
@@ -78,7 +79,7 @@ export function writeKerasH5(model: tfl.LayersModel, file: string, layout: Keras
     ...ls.flatMap((l) => l.trainableWeights),
     ...ls.flatMap((l) => l.nonTrainableWeights),
   ];
-  const outputName = model.layers[model.layers.length - 1].name;
+  const outputName = model.layers.at(-1)?.name ?? "predictions";
   const wrapper = ["input_1", "lambda_1", "lambda_2"];
   const top = layout.nested ? layers.filter((l) => l.name === "predictions") : layout.multiGpu ? [] : layers;
   const names = [
@@ -116,8 +117,8 @@ export function writeKerasH5(model: tfl.LayersModel, file: string, layout: Keras
 /** The Keras config `keras.utils.multi_gpu_model(model, gpus=2)` saves: slices in, model twice, concatenated. */
 export function multiGpuConfig(model: tfl.LayersModel): Record<string, unknown> {
   const inner = model.toJSON(null, false) as { class_name: string; config: Record<string, unknown> };
-  const shape = model.inputs[0].shape;
-  const outputName = model.layers[model.layers.length - 1].name;
+  const shape = one(model.inputs).shape;
+  const outputName = model.layers.at(-1)?.name ?? "predictions";
   const lambda = (name: string, i: number) => ({
     name,
     class_name: "Lambda",

@@ -3,6 +3,7 @@
 import { Normalize } from "./normalize.ts";
 import { tf, tfl } from "./tf.ts";
 import { type AttributeValue, Message, node, tensor } from "./_onnx_proto.ts";
+import { ModelError } from "./errors.ts";
 
 /**
  * The layer classes `exportOnnx` converts.
@@ -37,16 +38,15 @@ export const ONNX_LAYER_CLASSES = [
  * assert.equal(e.className, "Dropout");
  * ```
  */
-export class OnnxExportError extends Error {
-  /** The layer's name, or `""` for a model-level problem. */
-  layer: string;
-  /** The layer's class name, or `""`. */
-  className: string;
-  constructor(message: string, layer: string, className: string, options?: ErrorOptions) {
+export class OnnxExportError extends ModelError {
+  /**
+   * @param message What cannot be exported.
+   * @param layer The layer's name, or `""` for a model-level problem.
+   * @param className The layer's class name, or `""`.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly layer: string, readonly className: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "OnnxExportError";
-    this.layer = layer;
-    this.className = className;
   }
 }
 
@@ -117,7 +117,7 @@ function activation(g: GraphBuilder, layer: tfl.layers.Layer, x: string, activat
 
 function layerWeights(layer: tfl.layers.Layer): Map<string, tf.Tensor> {
   const values = layer.getWeights();
-  return new Map(layer.weights.map((w, i) => [w.originalName.split("/").pop()!, values[i]]));
+  return new Map(values.map((v, i) => [layer.weights[i]?.originalName.split("/").pop() ?? `${i}`, v]));
 }
 
 /** Adds the nodes of one single-input layer whose input is value `x` of NHWC shape `inShape`; returns its output value. */
@@ -142,11 +142,11 @@ export async function convertLayer(
       [1, c, 1, 1],
       Float32Array.from(std.map((s) => 1 / (inputScale * s))),
     );
-    const add = g.constant(`${out}/add`, [1, c, 1, 1], Float32Array.from(mean.map((m, i) => -m / std[i])));
+    const add = g.constant(`${out}/add`, [1, c, 1, 1], Float32Array.from(mean.map((m, i) => -m / std[i]!)));
     return g.add("Add", [g.add("Mul", [x, mul], `${out}/scaled`), add], out);
   }
   if (cls === "ZeroPadding2D") {
-    const [[t, b], [l, r]] = config.padding as number[][];
+    const [[t, b], [l, r]] = config.padding as [[number, number], [number, number]];
     const pads = g.constant(`${out}/pads`, [8], BigInt64Array.from([0, 0, t, l, 0, 0, b, r].map(BigInt)));
     return g.add("Pad", [x, pads], out);
   }
@@ -211,9 +211,4 @@ export async function convertLayer(
     return activation(g, layer, g.add("Gemm", inputs, `${out}/gemm`), config.activation);
   }
   return refuse(layer, `unsupported layer; supported: ${ONNX_LAYER_CLASSES.join(", ")}`);
-}
-
-/** The first element of a tfjs "tensor or tensors". */
-export function one<T>(v: T | T[]): T {
-  return Array.isArray(v) ? v[0] : v;
 }

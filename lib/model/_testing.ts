@@ -29,6 +29,9 @@ export function setSeededWeights(model: tfl.LayersModel, seed: number): void {
 export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new RangeError(`maxRelDiff: lengths ${a.length} and ${b.length} differ`);
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  for (let i = 0; i < a.length; i++) {
+    const ai = a[i]!, bi = b[i]!;
+    worst = Math.max(worst, Math.abs(ai - bi) / (1 + Math.abs(bi)));
+  }
   return worst;
 }

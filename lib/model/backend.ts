@@ -8,9 +8,9 @@ import { dirname } from "node:path";
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { tf } from "./tf.ts";
-import { registerWasmGradientKernels } from "./wasm_gradients.ts";
-import { registerWasmReductionKernels } from "./wasm_reductions.ts";
-import { registerBatchNormGradient } from "./batch_norm_gradient.ts";
+import { registerWasmGradientKernels } from "./_wasm_gradients.ts";
+import { registerWasmReductionKernels } from "./_wasm_reductions.ts";
+import { registerBatchNormGradient } from "./_batch_norm_gradient.ts";
 
 export * from "./backend_report.ts";
 import {
@@ -21,6 +21,7 @@ import {
   BackendSelection,
   bestBackend,
 } from "./backend_report.ts";
+import { ModelError } from "./errors.ts";
 
 /** Options for {@link selectBackend}. */
 export interface SelectBackendOptions {
@@ -42,16 +43,20 @@ export interface SelectBackendOptions {
  * assert.equal(e.backend, "webgpu");
  * ```
  */
-export class BackendUnavailableError extends Error {
-  /** The backend asked for. */
-  backend: string;
-  /** What was tried. */
-  tried: BackendAttempt[];
-  constructor(message: string, backend: string, tried: BackendAttempt[], options?: ErrorOptions) {
+export class BackendUnavailableError extends ModelError {
+  /**
+   * @param message What failed and why.
+   * @param backend The backend asked for.
+   * @param tried What was tried.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(
+    message: string,
+    readonly backend: string,
+    readonly tried: BackendAttempt[],
+    options?: ErrorOptions,
+  ) {
     super(message, options);
-    this.name = "BackendUnavailableError";
-    this.backend = backend;
-    this.tried = tried;
   }
 }
 
@@ -131,12 +136,12 @@ export function ensureRuntimeDir(): string | undefined {
   }
 }
 
-function _message(e: unknown): string {
+function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
 /** Replaces each absolute path or file URL by its last part: `/a/b/tfjs_binding.node` → `tfjs_binding.node`. */
-function _stripPaths(text: string): string {
+function stripPaths(text: string): string {
   return text.replace(
     /(?<![\w.@-])(?:file:\/\/)?(?:\/[^\s/:;,'"()]+)+\/?/g,
     (path) => path.replace(/\/$/, "").split("/").at(-1) ?? path,
@@ -144,8 +149,8 @@ function _stripPaths(text: string): string {
 }
 
 /** One short line for an error message: known causes in a few words, else its first line without paths. */
-function _shortError(message: string): string {
-  const first = message.split("\n")[0].trim();
+function shortError(message: string): string {
+  const first = (message.split("\n")[0] ?? "").trim();
   if (/tfjs_binding\.node/.test(first) && /can ?not be found|cannot find|no such file/i.test(first)) {
     return "native addon not built";
   }
@@ -158,17 +163,17 @@ function _shortError(message: string): string {
   ) {
     return "package not installed";
   }
-  const short = _stripPaths(first).replace(/\s+/g, " ").replace(/[.\s]+$/, "");
+  const short = stripPaths(first).replace(/\s+/g, " ").replace(/[.\s]+$/, "");
   return short.length > 80 ? `${short.slice(0, 79)}…` : short;
 }
 
 /** `npm:@tensorflow/tfjs-node-gpu@4.22.0` → `tfjs-node-gpu`; a path or URL → its file name. */
-function _moduleName(spec: string): string {
+function moduleName(spec: string): string {
   if (spec.startsWith("data:")) return "inline module";
   return /^npm:(?:@[^/]+\/)?([^@]+)/.exec(spec)?.[1] ?? spec.split("/").at(-1) ?? spec;
 }
 
-async function _activate(name: string): Promise<void> {
+async function activate(name: string): Promise<void> {
   // setBackend only returns false on failure; run the factory through tf.ready() for the real error.
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`tf.setBackend("${name}") failed to initialise the backend`);
@@ -177,40 +182,40 @@ async function _activate(name: string): Promise<void> {
 
 type Found = Omit<BackendAttempt, "name" | "ok" | "usable">;
 
-async function _tensorflow(options: SelectBackendOptions): Promise<Found> {
+async function loadTensorflow(options: SelectBackendOptions): Promise<Found> {
   const failed: { spec: string; error: string }[] = [];
   for (const spec of options.tensorflowModules ?? TENSORFLOW_MODULES) {
     try {
       await import(spec);
       if (tf.findBackendFactory("tensorflow")) {
-        await _activate("tensorflow");
-        return { reason: `${_moduleName(spec)} (libtensorflow)`, details: `loaded ${spec}` };
+        await activate("tensorflow");
+        return { reason: `${moduleName(spec)} (libtensorflow)`, details: `loaded ${spec}` };
       }
       failed.push({ spec, error: `registered no "tensorflow" backend` });
     } catch (e) {
-      failed.push({ spec, error: _message(e) });
+      failed.push({ spec, error: errorMessage(e) });
     }
   }
-  if (failed.length === 0) throw new _Unusable("no tfjs-node module to try");
+  if (failed.length === 0) throw new Unusable("no tfjs-node module to try");
   const byCause = new Map<string, string[]>();
   for (const f of failed) {
-    byCause.set(_shortError(f.error), [...byCause.get(_shortError(f.error)) ?? [], f.spec]);
+    byCause.set(shortError(f.error), [...byCause.get(shortError(f.error)) ?? [], f.spec]);
   }
-  const reason = [...byCause].map(([cause, specs]) => `${specs.map(_moduleName).join(", ")}: ${cause}`);
-  throw new _Unusable(
+  const reason = [...byCause].map(([cause, specs]) => `${specs.map(moduleName).join(", ")}: ${cause}`);
+  throw new Unusable(
     reason.join("; "),
     failed.map((f) => `${f.spec}: ${f.error}`).join("\n").replace(/[ \t]+$/gm, ""),
   );
 }
 
-async function _webgpu(): Promise<Found> {
+async function loadWebgpu(): Promise<Found> {
   ensureRuntimeDir();
   // deno-lint-ignore no-explicit-any
   const gpu = (globalThis.navigator as any)?.gpu;
-  if (!gpu) throw new _Unusable("navigator.gpu is not available");
+  if (!gpu) throw new Unusable("navigator.gpu is not available");
   const adapter = await gpu.requestAdapter();
   if (!adapter) {
-    throw new _Unusable(
+    throw new Unusable(
       "no WebGPU adapter (no usable Vulkan or GL driver)",
       "navigator.gpu.requestAdapter() returned null",
     );
@@ -222,9 +227,9 @@ async function _webgpu(): Promise<Found> {
     `${info.isFallbackAdapter ? ", fallback adapter" : ""})`;
   try {
     await import("@tensorflow/tfjs-backend-webgpu");
-    await _activate("webgpu");
+    await activate("webgpu");
   } catch (e) {
-    throw new _Unusable(_shortError(_message(e)), `${details}\n${_message(e)}`, software);
+    throw new Unusable(shortError(errorMessage(e)), `${details}\n${errorMessage(e)}`, software);
   }
   const short = name.replace(/\s*\(.*\)\s*$/, "");
   return software
@@ -232,56 +237,56 @@ async function _webgpu(): Promise<Found> {
     : { reason: `adapter ${short}`, details, software };
 }
 
-async function _wasm(options: SelectBackendOptions): Promise<Found> {
+async function loadWasm(options: SelectBackendOptions): Promise<Found> {
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   const path = options.wasmPath ?? defaultWasmPath();
   if (path.startsWith("file:") && !existsSync(new URL("tfjs-backend-wasm-simd.wasm", path))) {
-    throw new _Unusable("wasm files missing", `no tfjs-backend-wasm-simd.wasm in ${path}`);
+    throw new Unusable("wasm files missing", `no tfjs-backend-wasm-simd.wasm in ${path}`);
   }
   wasm.setWasmPaths(path);
   registerWasmGradientKernels();
   registerWasmReductionKernels();
-  await _activate("wasm");
+  await activate("wasm");
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT") ? "on" : "off";
   return { reason: `SIMD ${simd}`, details: `wasm files from ${path}` };
 }
 
-async function _cpu(): Promise<Found> {
-  await _activate("cpu");
+async function loadCpu(): Promise<Found> {
+  await activate("cpu");
   return { reason: "pure JavaScript: tiny models only" };
 }
 
 /** A backend that cannot be used, with a short reason and the full story. */
-class _Unusable extends Error {
+class Unusable extends Error {
   constructor(readonly reason: string, readonly details?: string, readonly software?: boolean) {
     super(details ?? reason);
   }
 }
 
 /** Tries one backend, leaving it active when it loads; never throws: the error, if any, comes as `cause`. */
-async function _probe(
+async function probe(
   name: BackendName,
   options: SelectBackendOptions,
 ): Promise<{ attempt: BackendAttempt; cause?: unknown }> {
   try {
     const found = name === "tensorflow"
-      ? await _tensorflow(options)
+      ? await loadTensorflow(options)
       : name === "webgpu"
-      ? await _webgpu()
+      ? await loadWebgpu()
       : name === "wasm"
-      ? await _wasm(options)
-      : await _cpu();
+      ? await loadWasm(options)
+      : await loadCpu();
     const slow = found.software && !options.allowFallbackAdapter;
     return { attempt: { name, ok: true, usable: slow ? "slow" : "yes", ...found } };
   } catch (e) {
-    if (e instanceof _Unusable) {
+    if (e instanceof Unusable) {
       const attempt: BackendAttempt = { name, ok: false, usable: "no", reason: e.reason };
       if (e.details) attempt.details = e.details;
       if (e.software !== undefined) attempt.software = e.software;
       return { attempt, cause: e };
     }
-    const message = _message(e);
-    const reason = _shortError(message);
+    const message = errorMessage(e);
+    const reason = shortError(message);
     return {
       attempt: { name, ok: false, usable: "no", reason, ...(reason !== message ? { details: message } : {}) },
       cause: e,
@@ -290,8 +295,8 @@ async function _probe(
 }
 
 /** Makes the chosen backend active again after others were probed. */
-async function _keep(best: BackendName | undefined): Promise<void> {
-  if (best && tf.getBackend() !== best) await _activate(best);
+async function keep(best: BackendName | undefined): Promise<void> {
+  if (best && tf.getBackend() !== best) await activate(best);
 }
 
 /**
@@ -324,7 +329,7 @@ export async function selectBackend(
   }
   registerBatchNormGradient();
   if (name !== "auto") {
-    const { attempt, cause } = await _probe(name, options);
+    const { attempt, cause } = await probe(name, options);
     if (!attempt.ok) {
       throw new BackendUnavailableError(
         `Cannot use the "${name}" backend: ${attempt.details ?? attempt.reason}`,
@@ -337,7 +342,7 @@ export async function selectBackend(
   }
   const tried: BackendAttempt[] = [];
   for (const [i, candidate] of BACKENDS.entries()) {
-    tried.push((await _probe(candidate, options)).attempt);
+    tried.push((await probe(candidate, options)).attempt);
     // Stop when even the best case of every backend still untried would not change the rule's pick.
     const best = bestBackend(tried, options);
     const bestCase = BACKENDS.slice(i + 1).map((n) => ({ name: n, ok: true }));
@@ -351,7 +356,7 @@ export async function selectBackend(
       tried,
     );
   }
-  await _keep(best);
+  await keep(best);
   return new BackendSelection(tried, best);
 }
 
@@ -374,8 +379,8 @@ export async function selectBackend(
 export async function backendReport(options: SelectBackendOptions = {}): Promise<BackendReport> {
   registerBatchNormGradient();
   const tried: BackendAttempt[] = [];
-  for (const name of BACKENDS) tried.push((await _probe(name, options)).attempt);
+  for (const name of BACKENDS) tried.push((await probe(name, options)).attempt);
   const best = bestBackend(tried, options);
-  await _keep(best);
+  await keep(best);
   return new BackendReport(tried, best);
 }

@@ -61,7 +61,7 @@ const RANK: Record<BackendName, number> = { tensorflow: 0, webgpu: 1, wasm: 2, c
 const SOFTWARE_WEBGPU_RANK = 3;
 
 /** Rank of a loaded backend, lower is better: tensorflow, hardware webgpu, wasm, software webgpu, cpu. */
-function _rank(a: Pick<BackendAttempt, "name" | "software">, options: BestBackendOptions): number {
+function rank(a: Pick<BackendAttempt, "name" | "software">, options: BestBackendOptions): number {
   return a.name === "webgpu" && a.software && !options.allowFallbackAdapter
     ? SOFTWARE_WEBGPU_RANK
     : RANK[a.name];
@@ -96,7 +96,7 @@ export function bestBackend(
 ): BackendName | undefined {
   let best: Pick<BackendAttempt, "name" | "ok" | "software"> | undefined;
   for (const a of attempts) {
-    if (a.ok && (!best || _rank(a, options) < _rank(best, options))) best = a;
+    if (a.ok && (!best || rank(a, options) < rank(best, options))) best = a;
   }
   return best?.name;
 }

@@ -21,14 +21,15 @@
  * @module
  */
 import { tf, tfl } from "./tf.ts";
+import { one } from "./_one.ts";
 
 /** Constructor arguments: those of `tfl.layers.batchNormalization`. */
 export type BatchNormalizationArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
 
-type _Kwargs = Parameters<tfl.layers.Layer["call"]>[1];
+type Kwargs = Parameters<tfl.layers.Layer["call"]>[1];
 
 // The fields of tfjs-layers' class this one reads (private in its typings).
-interface _BatchNormalizationFields {
+interface BatchNormalizationFields {
   axis: number;
   momentum: number;
   epsilon: number;
@@ -39,8 +40,13 @@ interface _BatchNormalizationFields {
 }
 
 // tfjs-layers does not export the class itself; its registration under "BatchNormalization" holds it.
-const _TfjsBatchNormalization = tf.serialization.SerializationMap.getMap().classNameMap
-  .BatchNormalization[0] as unknown as new (args?: BatchNormalizationArgs) => tfl.layers.Layer;
+const registered = tf.serialization.SerializationMap.getMap().classNameMap.BatchNormalization;
+if (!registered) {
+  throw new Error("batch_normalization.ts: tfjs-layers registered no BatchNormalization class");
+}
+const TfjsBatchNormalization = registered[0] as unknown as new (
+  args?: BatchNormalizationArgs,
+) => tfl.layers.Layer;
 
 /**
  * One BatchNorm layer's move of its moving statistics, as {@linkcode recordMovingStatistics} holds it instead of
@@ -55,7 +61,7 @@ export interface MovingStatisticsUpdate {
   variance: Float32Array;
 }
 
-let _recording: { layer: string; mean: tf.Tensor; variance: tf.Tensor }[] | null = null;
+let recording: { layer: string; mean: tf.Tensor; variance: tf.Tensor }[] | null = null;
 
 /**
  * Runs `fn` with every BatchNorm layer of this module holding back the move of its moving statistics: the
@@ -80,8 +86,8 @@ let _recording: { layer: string; mean: tf.Tensor; variance: tf.Tensor }[] | null
 export async function recordMovingStatistics<T>(
   fn: () => T | Promise<T>,
 ): Promise<{ result: T; updates: MovingStatisticsUpdate[] }> {
-  if (_recording) throw new Error("recordMovingStatistics: already recording");
-  const held: { layer: string; mean: tf.Tensor; variance: tf.Tensor }[] = _recording = [];
+  if (recording) throw new Error("recordMovingStatistics: already recording");
+  const held: { layer: string; mean: tf.Tensor; variance: tf.Tensor }[] = recording = [];
   try {
     const result = await fn();
     const updates: MovingStatisticsUpdate[] = [];
@@ -94,7 +100,7 @@ export async function recordMovingStatistics<T>(
     }
     return { result, updates };
   } finally {
-    _recording = null;
+    recording = null;
     tf.dispose(held.flatMap((h) => [h.mean, h.variance]));
   }
 }
@@ -122,19 +128,19 @@ export function applyMovingStatistics(
   for (const u of updates) {
     const layer = byName.get(u.layer);
     if (!layer) throw new RangeError(`applyMovingStatistics: no BatchNormalization layer "${u.layer}"`);
-    const self = layer as unknown as _BatchNormalizationFields;
+    const self = layer as unknown as BatchNormalizationFields;
     const shape = self.movingMean.shape as number[];
     if (shape.reduce((a, b) => a * b, 1) !== u.mean.length || u.variance.length !== u.mean.length) {
       throw new RangeError(
         `applyMovingStatistics: "${u.layer}" has ${shape} moving statistics, the update ${u.mean.length}`,
       );
     }
-    tf.tidy(() => _moveStatistics(self, tf.tensor(u.mean, shape), tf.tensor(u.variance, shape)));
+    tf.tidy(() => moveStatistics(self, tf.tensor(u.mean, shape), tf.tensor(u.variance, shape)));
   }
 }
 
 /** Moves a layer's moving mean and variance towards a batch's: `moving = momentum · moving + (1 − momentum) · batch`. */
-function _moveStatistics(self: _BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {
+function moveStatistics(self: BatchNormalizationFields, mean: tf.Tensor, variance: tf.Tensor): void {
   tf.tidy(() => {
     for (const [variable, value] of [[self.movingMean, mean], [self.movingVariance, variance]] as const) {
       const old = variable.read();
@@ -180,6 +186,9 @@ export function trainingBatchNorm(
 ): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
   const axes = [...Array(x.rank - 1).keys()];
   const channels = x.shape[x.rank - 1];
+  if (channels === undefined) {
+    throw new RangeError("trainingBatchNorm: x must have a channels axis, got a scalar");
+  }
   let mean: tf.Tensor | null = null, variance: tf.Tensor | null = null;
   const inputs = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -199,7 +208,7 @@ export function trainingBatchNorm(
       // In a tidy: tfjs runs a custom gradient outside one, so its intermediates would live to the end of the pass.
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
-          const [sx, m, v, sg] = saved;
+          const [sx, m, v, sg] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
           const n = sx.size / channels;
           const r = tf.rsqrt(tf.add(v, epsilon));
           const xhat = tf.mul(tf.sub(sx, m), r);
@@ -214,7 +223,7 @@ export function trainingBatchNorm(
   const y = op(...inputs);
   // Kept inside the op; handed to the caller's scope (a clone shares the data) so its tidy frees them.
   const kept = [mean!, variance!] as tf.Tensor[];
-  const [m, v] = kept.map((t) => tf.clone(t));
+  const [m, v] = kept.map((t) => tf.clone(t)) as [tf.Tensor, tf.Tensor];
   tf.dispose(kept);
   return { y, mean: m, variance: v };
 }
@@ -232,7 +241,7 @@ export function trainingBatchNorm(
  * assert.equal(bn.getClassName(), "BatchNormalization");
  * ```
  */
-export class BatchNormalization extends _TfjsBatchNormalization {
+export class BatchNormalization extends TfjsBatchNormalization {
   /** Serialisation name: the same as tfjs-layers' class, which this one replaces when models are loaded. */
   static className = "BatchNormalization";
 
@@ -240,21 +249,22 @@ export class BatchNormalization extends _TfjsBatchNormalization {
     super(args);
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: _Kwargs): tf.Tensor | tf.Tensor[] {
-    const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    const self = this as unknown as _BatchNormalizationFields;
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const x = one(inputs);
+    const self = this as unknown as BatchNormalizationFields;
     const axis = self.axis >= 0 ? self.axis : self.axis + x.rank;
+    const channels = x.shape[axis];
     // A frozen layer (trainable = false) runs in inference mode, as in tf.keras 2 and Keras 3: it normalises
     // with its moving statistics and leaves them alone, so a frozen backbone is a fixed feature extractor.
     if (!this.trainable) kwargs = { ...kwargs, training: false };
-    if (!kwargs?.training || axis !== x.rank - 1) return super.call(inputs, kwargs);
+    if (!kwargs?.training || axis !== x.rank - 1 || channels === undefined) return super.call(inputs, kwargs);
     return tf.tidy(() => {
       const { y, mean, variance } = trainingBatchNorm(x, self.gamma?.read(), self.beta?.read(), self.epsilon);
-      const n = x.size / x.shape[axis];
+      const n = x.size / channels;
       const batchVariance = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-      if (_recording) {
-        _recording.push({ layer: this.name, mean: tf.keep(mean), variance: tf.keep(batchVariance) });
-      } else _moveStatistics(self, mean, batchVariance);
+      if (recording) {
+        recording.push({ layer: this.name, mean: tf.keep(mean), variance: tf.keep(batchVariance) });
+      } else moveStatistics(self, mean, batchVariance);
       return y;
     });
   }

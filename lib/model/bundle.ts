@@ -19,6 +19,8 @@ import { loadModel, replaceFolderAtomically, writeModelArtifacts } from "./io.ts
 import { MODEL_CARD_MD, modelCard } from "./model_card.ts";
 import { Normalize } from "./normalize.ts";
 import { tf, tfl } from "./tf.ts";
+import { one } from "./_one.ts";
+import { ModelError } from "./errors.ts";
 
 /** The metadata file's name inside a bundle. */
 export const METADATA_JSON = "metadata.json";
@@ -63,13 +65,14 @@ export interface ModelBundle {
  * assert.equal(e.differences.length, 1);
  * ```
  */
-export class LabelMismatchError extends Error {
-  /** One line per difference, e.g. `position 4: expected "Mass", found "Nodule"`. */
-  differences: string[];
-  constructor(message: string, differences: string[]) {
-    super(message);
-    this.name = "LabelMismatchError";
-    this.differences = differences;
+export class LabelMismatchError extends ModelError {
+  /**
+   * @param message What differs and where.
+   * @param differences One line per difference, e.g. `position 4: expected "Mass", found "Nodule"`.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly differences: string[], options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -82,13 +85,14 @@ export class LabelMismatchError extends Error {
  * assert.equal(new BundleMismatchError("14 outputs but 13 class names", "b").dir, "b");
  * ```
  */
-export class BundleMismatchError extends Error {
-  /** The bundle folder. */
-  dir: string;
-  constructor(message: string, dir: string) {
-    super(message);
-    this.name = "BundleMismatchError";
-    this.dir = dir;
+export class BundleMismatchError extends ModelError {
+  /**
+   * @param message What disagrees.
+   * @param dir The bundle folder.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly dir: string, options?: ErrorOptions) {
+    super(message, options);
   }
 }
 
@@ -116,9 +120,9 @@ export function classDifferences(expected: readonly string[], found: readonly st
   return out;
 }
 
-function _shape(model: tfl.LayersModel): { size: number; channels: number; outputs: number } {
-  const input = model.inputs[0].shape;
-  const output = model.outputs[0].shape;
+function shape(model: tfl.LayersModel): { size: number; channels: number; outputs: number } {
+  const input = one(model.inputs).shape;
+  const output = one(model.outputs).shape;
   return {
     size: input[1] as number,
     channels: input[3] as number,
@@ -151,7 +155,7 @@ export async function saveBundle(
   dir: string,
   options: SaveBundleOptions = {},
 ): Promise<BundleMetadata> {
-  const { size, channels, outputs } = _shape(model);
+  const { size, channels, outputs } = shape(model);
   const classNames = [...(options.classNames ?? FINDINGS)];
   if (classNames.length !== outputs) {
     throw new RangeError(`saveBundle: ${classNames.length} class names for a model with ${outputs} outputs`);
@@ -192,14 +196,15 @@ export async function saveBundle(
  * assert.equal(e.stack, 'MissingBundleError: No model bundle at "/m": train one first');
  * ```
  */
-export class MissingBundleError extends Error {
-  /** The folder looked at (absolute). */
-  dir: string;
-  constructor(message: string, dir: string, options?: ErrorOptions) {
+export class MissingBundleError extends ModelError {
+  /**
+   * @param message Where no bundle is, and what to do.
+   * @param dir The folder looked at (absolute).
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "MissingBundleError";
-    this.dir = dir;
-    this.stack = `${this.name}: ${message}`;
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
@@ -300,7 +305,7 @@ export async function loadBundle(dir: string, options: LoadBundleOptions = {}): 
     );
   }
   const model = await loadModel(dir);
-  const { size, channels, outputs } = _shape(model);
+  const { size, channels, outputs } = shape(model);
   const problems = [
     outputs !== metadata.classNames.length
       ? `${outputs} outputs but ${metadata.classNames.length} class names`

@@ -5,6 +5,7 @@
  */
 import { checkNormalization, Normalization } from "./normalize.ts";
 import { jsonErrorPosition, lineColumn } from "../json_position.ts";
+import { CxrSyntaxError } from "../errors.ts";
 
 /** Version of the metadata layout written by this code. */
 export const BUNDLE_FORMAT_VERSION = 1;
@@ -121,38 +122,41 @@ export interface WeightsProvenance {
   freeze?: string;
 }
 
-const _INITS = ["imagenet", "none", "file", "keras"];
+const INITS = ["imagenet", "none", "file", "keras"];
 
-type _Fail = (key: string, what: string) => never;
+type Fail = (key: string, what: string) => never;
 
-function _object(v: unknown, key: string, fail: _Fail): Record<string, unknown> {
-  if (!v || typeof v !== "object" || Array.isArray(v)) fail(key.split(".")[0], `${key} must be an object`);
+/** `training.images.train` → `training`. */
+const topKey = (key: string) => key.replace(/\..*$/s, "");
+
+function object(v: unknown, key: string, fail: Fail): Record<string, unknown> {
+  if (!v || typeof v !== "object" || Array.isArray(v)) fail(topKey(key), `${key} must be an object`);
   return v as Record<string, unknown>;
 }
 
-function _check(ok: boolean, key: string, what: string, fail: _Fail): void {
-  if (!ok) fail(key.split(".")[0], `${key} must be ${what}`);
+function check(ok: boolean, key: string, what: string, fail: Fail): void {
+  if (!ok) fail(topKey(key), `${key} must be ${what}`);
 }
 
-const _count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-const _num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
-const _interval = (v: unknown) => v === null || (Array.isArray(v) && v.length === 2 && v.every(_num));
-const _aurocOrNull = (v: unknown) => v === null || _num(v);
+const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+const interval = (v: unknown) => v === null || (Array.isArray(v) && v.length === 2 && v.every(num));
+const aurocOrNull = (v: unknown) => v === null || num(v);
 
-function _trainingRecord(v: unknown, fail: _Fail): TrainingRecord {
-  const t = _object(v, "training", fail);
-  const images = _object(t.images, "training.images", fail);
-  _check(_count(images.train) && _count(images.val), "training.images", "{ train, val } image counts", fail);
+function trainingRecord(v: unknown, fail: Fail): TrainingRecord {
+  const t = object(v, "training", fail);
+  const images = object(t.images, "training.images", fail);
+  check(count(images.train) && count(images.val), "training.images", "{ train, val } image counts", fail);
   for (const k of ["epochs", "batchSize", "microBatch"]) {
-    _check(_count(t[k]), `training.${k}`, "a non-negative integer", fail);
+    check(count(t[k]), `training.${k}`, "a non-negative integer", fail);
   }
-  _check(_num(t.seconds), "training.seconds", "a number", fail);
-  _check(typeof t.backend === "string", "training.backend", "a string", fail);
+  check(num(t.seconds), "training.seconds", "a number", fail);
+  check(typeof t.backend === "string", "training.backend", "a string", fail);
   for (const k of ["source", "splitMethod"]) {
-    _check(t[k] === undefined || typeof t[k] === "string", `training.${k}`, "a string", fail);
+    check(t[k] === undefined || typeof t[k] === "string", `training.${k}`, "a string", fail);
   }
-  for (const k of ["lr", "seed"]) _check(t[k] === undefined || _num(t[k]), `training.${k}`, "a number", fail);
-  _check(
+  for (const k of ["lr", "seed"]) check(t[k] === undefined || num(t[k]), `training.${k}`, "a number", fail);
+  check(
     t.weightedLoss === undefined || typeof t.weightedLoss === "boolean",
     "training.weightedLoss",
     "a boolean",
@@ -161,42 +165,42 @@ function _trainingRecord(v: unknown, fail: _Fail): TrainingRecord {
   return structuredClone(t) as unknown as TrainingRecord;
 }
 
-function _evaluationRecord(v: unknown, fail: _Fail): EvaluationRecord {
-  const e = _object(v, "evaluation", fail);
-  _check(typeof e.partition === "string", "evaluation.partition", "a string", fail);
-  _check(typeof e.recordedAt === "string", "evaluation.recordedAt", "a string", fail);
-  _check(_count(e.images), "evaluation.images", "a non-negative integer", fail);
+function evaluationRecord(v: unknown, fail: Fail): EvaluationRecord {
+  const e = object(v, "evaluation", fail);
+  check(typeof e.partition === "string", "evaluation.partition", "a string", fail);
+  check(typeof e.recordedAt === "string", "evaluation.recordedAt", "a string", fail);
+  check(count(e.images), "evaluation.images", "a non-negative integer", fail);
   for (const k of ["splitDigest", "engine"]) {
-    _check(e[k] === undefined || typeof e[k] === "string", `evaluation.${k}`, "a string", fail);
+    check(e[k] === undefined || typeof e[k] === "string", `evaluation.${k}`, "a string", fail);
   }
-  const b = _object(e.bootstrap, "evaluation.bootstrap", fail);
-  _check(
-    _count(b.resamples) && _num(b.confidence) && _num(b.seed),
+  const b = object(e.bootstrap, "evaluation.bootstrap", fail);
+  check(
+    count(b.resamples) && num(b.confidence) && num(b.seed),
     "evaluation.bootstrap",
     "{ resamples, confidence, seed }",
     fail,
   );
-  for (const [name, c] of Object.entries(_object(e.classes, "evaluation.classes", fail))) {
-    const r = _object(c, `evaluation.classes.${name}`, fail);
-    _check(
-      _aurocOrNull(r.auroc) && _interval(r.ci) && _count(r.positives) && _count(r.negatives),
+  for (const [name, c] of Object.entries(object(e.classes, "evaluation.classes", fail))) {
+    const r = object(c, `evaluation.classes.${name}`, fail);
+    check(
+      aurocOrNull(r.auroc) && interval(r.ci) && count(r.positives) && count(r.negatives),
       `evaluation.classes.${name}`,
       "{ auroc, ci, positives, negatives }",
       fail,
     );
   }
-  const m = _object(e.mean, "evaluation.mean", fail);
-  _check(
-    _aurocOrNull(m.auroc) && _interval(m.ci) && _count(m.classes),
+  const m = object(e.mean, "evaluation.mean", fail);
+  check(
+    aurocOrNull(m.auroc) && interval(m.ci) && count(m.classes),
     "evaluation.mean",
     "{ auroc, ci, classes }",
     fail,
   );
   if (e.reference !== undefined) {
-    const r = _object(e.reference, "evaluation.reference", fail);
-    const per = _object(r.perClass, "evaluation.reference.perClass", fail);
-    _check(
-      typeof r.name === "string" && typeof r.source === "string" && Object.values(per).every(_num),
+    const r = object(e.reference, "evaluation.reference", fail);
+    const per = object(r.perClass, "evaluation.reference.perClass", fail);
+    check(
+      typeof r.name === "string" && typeof r.source === "string" && Object.values(per).every(num),
       "evaluation.reference",
       "{ name, source, perClass: numbers }",
       fail,
@@ -205,10 +209,10 @@ function _evaluationRecord(v: unknown, fail: _Fail): EvaluationRecord {
   return structuredClone(e) as unknown as EvaluationRecord;
 }
 
-function _weightsProvenance(v: unknown, fail: (key: string, what: string) => never): WeightsProvenance {
+function weightsProvenance(v: unknown, fail: (key: string, what: string) => never): WeightsProvenance {
   if (!v || typeof v !== "object" || Array.isArray(v)) fail("weights", "weights must be an object");
   const w = v as Record<string, unknown>;
-  if (!_INITS.includes(w.init as string)) fail("weights", `weights.init must be one of ${_INITS.join(", ")}`);
+  if (!INITS.includes(w.init as string)) fail("weights", `weights.init must be one of ${INITS.join(", ")}`);
   for (const k of ["file", "md5", "url", "freeze"]) {
     if (w[k] !== undefined && typeof w[k] !== "string") fail("weights", `weights.${k} must be a string`);
   }
@@ -234,21 +238,7 @@ function _weightsProvenance(v: unknown, fail: (key: string, what: string) => nev
  * assert.equal(e.line, 2);
  * ```
  */
-export class BundleMetadataSyntaxError extends SyntaxError {
-  /** The file parsed. */
-  file: string;
-  /** 1-based line. */
-  line: number;
-  /** 1-based column. */
-  column: number;
-  constructor(message: string, file: string, line: number, column: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "BundleMetadataSyntaxError";
-    this.file = file;
-    this.line = line;
-    this.column = column;
-  }
-}
+export class BundleMetadataSyntaxError extends CxrSyntaxError {}
 
 /**
  * Parses and validates `metadata.json` text.
@@ -346,8 +336,8 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
     architecture: record("architecture"),
     metrics: metrics as Record<string, number>,
     splitDigest: (raw.splitDigest ?? null) as string | null,
-    ...(raw.weights === undefined ? {} : { weights: _weightsProvenance(raw.weights, fail) }),
-    ...(raw.training === undefined ? {} : { training: _trainingRecord(raw.training, fail) }),
-    ...(raw.evaluation === undefined ? {} : { evaluation: _evaluationRecord(raw.evaluation, fail) }),
+    ...(raw.weights === undefined ? {} : { weights: weightsProvenance(raw.weights, fail) }),
+    ...(raw.training === undefined ? {} : { training: trainingRecord(raw.training, fail) }),
+    ...(raw.evaluation === undefined ? {} : { evaluation: evaluationRecord(raw.evaluation, fail) }),
   };
 }

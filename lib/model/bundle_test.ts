@@ -57,8 +57,8 @@ Deno.test("bundle: save and load keep metadata and predictions", async () => {
 Deno.test("bundle: a bundle with other class names is refused, naming each difference", async () => {
   const dir = join(await Deno.makeTempDir(), "bundle");
   const model = tiny();
-  const names = [...FINDINGS];
-  [names[3], names[4]] = [names[4], names[3]];
+  const names: string[] = [...FINDINGS];
+  names.splice(3, 2, FINDINGS[4], FINDINGS[3]);
   await saveBundle(model, dir, { classNames: names });
   model.dispose();
   const error = await assert.rejects(loadBundle(dir), (e: unknown) => {

@@ -10,8 +10,9 @@ import { JUPYTER_DISPLAY } from "../display.ts";
 import { type BundleMetadata, parseBundleMetadata } from "./bundle_format.ts";
 import { METADATA_JSON, readBundleMetadata } from "./bundle.ts";
 import { MODEL_CARD_MD, modelCard } from "./model_card.ts";
+import { ModelError } from "./errors.ts";
 
-const _READ_ONLY = ["EACCES", "EPERM", "EROFS"];
+const READ_ONLY = ["EACCES", "EPERM", "EROFS"];
 
 /**
  * The bundle folder cannot be written (read-only file system, a mounted or baked-in bundle, another owner).
@@ -22,19 +23,20 @@ const _READ_ONLY = ["EACCES", "EPERM", "EROFS"];
  * assert.equal(new BundleReadOnlyError("read-only", "/model").dir, "/model");
  * ```
  */
-export class BundleReadOnlyError extends Error {
-  /** The bundle folder. */
-  dir: string;
-  constructor(message: string, dir: string, options?: ErrorOptions) {
+export class BundleReadOnlyError extends ModelError {
+  /**
+   * @param message What could not be written, and what to do.
+   * @param dir The bundle folder.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "BundleReadOnlyError";
-    this.dir = dir;
   }
 }
 
-function _readOnly(dir: string, e: unknown): BundleReadOnlyError | unknown {
+function readOnly(dir: string, e: unknown): BundleReadOnlyError | unknown {
   const code = (e as NodeJS.ErrnoException)?.code ?? "";
-  return _READ_ONLY.includes(code)
+  return READ_ONLY.includes(code)
     ? new BundleReadOnlyError(
       `Bundle folder "${
         resolve(dir)
@@ -64,7 +66,7 @@ export async function checkBundleWritable(dir: string): Promise<void> {
   try {
     await writeFile(probe, "");
   } catch (e) {
-    throw _readOnly(dir, e);
+    throw readOnly(dir, e);
   }
   await rm(probe, { force: true });
 }
@@ -104,14 +106,17 @@ export async function updateBundleMetadata(
   const text = JSON.stringify(next, null, 2) + "\n";
   const metadata = parseBundleMetadata(text, join(dir, METADATA_JSON)); // what a reader will get back
   const stamp = crypto.randomUUID().slice(0, 8);
-  const files = [[METADATA_JSON, text], [MODEL_CARD_MD, modelCard(metadata)]] as const;
-  const temps = files.map(([name]) => join(dir, `.${name}.tmp-${stamp}`));
+  const files = [{ name: METADATA_JSON, content: text }, {
+    name: MODEL_CARD_MD,
+    content: modelCard(metadata),
+  }]
+    .map((f) => ({ ...f, temp: join(dir, `.${f.name}.tmp-${stamp}`) }));
   try {
-    for (let i = 0; i < files.length; i++) await writeFile(temps[i], files[i][1]);
-    for (let i = 0; i < files.length; i++) await rename(temps[i], join(dir, files[i][0]));
+    for (const f of files) await writeFile(f.temp, f.content);
+    for (const f of files) await rename(f.temp, join(dir, f.name));
   } catch (e) {
-    await Promise.all(temps.map((t) => rm(t, { force: true })));
-    throw _readOnly(dir, e);
+    await Promise.all(files.map((f) => rm(f.temp, { force: true })));
+    throw readOnly(dir, e);
   }
   return metadata;
 }

@@ -67,7 +67,7 @@ export type DenseNetStem = typeof DENSENET_STEMS[number];
 
 const BN_EPSILON = 1.001e-5;
 
-function _bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string, epsilon: number): tfl.SymbolicTensor {
+function bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string, epsilon: number): tfl.SymbolicTensor {
   // Keras 2's moving-variance update (batch_normalization.ts), not tfjs-layers' class.
   x = new BatchNormalization({ axis: 3, epsilon, name: `${prefix}${sep}bn` })
     .apply(x) as tfl.SymbolicTensor;
@@ -76,7 +76,7 @@ function _bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string, epsilon: nu
   ) as tfl.SymbolicTensor;
 }
 
-function _conv(x: tfl.SymbolicTensor, filters: number, kernel: number, name: string): tfl.SymbolicTensor {
+function conv(x: tfl.SymbolicTensor, filters: number, kernel: number, name: string): tfl.SymbolicTensor {
   return tfl.layers.conv2d({
     filters,
     kernelSize: kernel,
@@ -87,24 +87,24 @@ function _conv(x: tfl.SymbolicTensor, filters: number, kernel: number, name: str
     .apply(x) as tfl.SymbolicTensor;
 }
 
-function _convBlock(x: tfl.SymbolicTensor, growth: number, name: string, eps: number): tfl.SymbolicTensor {
-  let y = _bnRelu(x, `${name}_0`, "_", eps);
-  y = _conv(y, 4 * growth, 1, `${name}_1_conv`);
-  y = _bnRelu(y, `${name}_1`, "_", eps);
-  y = _conv(y, growth, 3, `${name}_2_conv`);
+function convBlock(x: tfl.SymbolicTensor, growth: number, name: string, eps: number): tfl.SymbolicTensor {
+  let y = bnRelu(x, `${name}_0`, "_", eps);
+  y = conv(y, 4 * growth, 1, `${name}_1_conv`);
+  y = bnRelu(y, `${name}_1`, "_", eps);
+  y = conv(y, growth, 3, `${name}_2_conv`);
   return tfl.layers.concatenate({ axis: 3, name: `${name}_concat` }).apply([x, y]) as tfl.SymbolicTensor;
 }
 
-function _transition(x: tfl.SymbolicTensor, name: string, eps: number): tfl.SymbolicTensor {
+function transition(x: tfl.SymbolicTensor, name: string, eps: number): tfl.SymbolicTensor {
   const channels = x.shape[3] as number;
-  let y = _bnRelu(x, name, "_", eps);
-  y = _conv(y, Math.floor(channels * 0.5), 1, `${name}_conv`);
+  let y = bnRelu(x, name, "_", eps);
+  y = conv(y, Math.floor(channels * 0.5), 1, `${name}_conv`);
   return tfl.layers.averagePooling2d({ poolSize: 2, strides: 2, name: `${name}_pool` }).apply(
     y,
   ) as tfl.SymbolicTensor;
 }
 
-function _positiveInt(value: number, what: string): number {
+function positiveInt(value: number, what: string): number {
   if (!Number.isInteger(value) || value < 1) {
     throw new RangeError(`createDenseNet: ${what} must be a positive integer, got ${value}`);
   }
@@ -139,12 +139,12 @@ function _positiveInt(value: number, what: string): number {
 export function createDenseNet(options: DenseNetOptions = {}): tfl.LayersModel {
   const blocks = [...(options.blocks ?? DENSENET121_BLOCKS)];
   if (blocks.length === 0) throw new RangeError("createDenseNet: blocks must list at least one dense block");
-  blocks.forEach((b, i) => _positiveInt(b, `blocks[${i}]`));
-  const growth = _positiveInt(options.growthRate ?? 32, "growthRate");
-  const stem = _positiveInt(options.stemFilters ?? 2 * growth, "stemFilters");
-  const size = _positiveInt(options.inputSize ?? 224, "inputSize");
-  const channels = _positiveInt(options.channels ?? 1, "channels");
-  const classes = _positiveInt(options.classes ?? FINDINGS.length, "classes");
+  blocks.forEach((b, i) => positiveInt(b, `blocks[${i}]`));
+  const growth = positiveInt(options.growthRate ?? 32, "growthRate");
+  const stem = positiveInt(options.stemFilters ?? 2 * growth, "stemFilters");
+  const size = positiveInt(options.inputSize ?? 224, "inputSize");
+  const channels = positiveInt(options.channels ?? 1, "channels");
+  const classes = positiveInt(options.classes ?? FINDINGS.length, "classes");
   const normalization = options.normalization === undefined ? IMAGENET_NORMALIZATION : options.normalization;
   const stemKind = options.stem ?? "keras-applications";
   if (!DENSENET_STEMS.includes(stemKind)) {
@@ -173,7 +173,7 @@ export function createDenseNet(options: DenseNetOptions = {}): tfl.LayersModel {
     useBias: false,
     name: "conv1/conv",
   }).apply(x) as tfl.SymbolicTensor;
-  x = _bnRelu(x, "conv1", "/", eps);
+  x = bnRelu(x, "conv1", "/", eps);
   if (!same) {
     x = tfl.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: "zero_padding2d_1" }).apply(
       x,
@@ -183,10 +183,10 @@ export function createDenseNet(options: DenseNetOptions = {}): tfl.LayersModel {
     x,
   ) as tfl.SymbolicTensor;
   blocks.forEach((count, b) => {
-    for (let i = 1; i <= count; i++) x = _convBlock(x, growth, `conv${b + 2}_block${i}`, eps);
-    if (b < blocks.length - 1) x = _transition(x, `pool${b + 2}`, eps);
+    for (let i = 1; i <= count; i++) x = convBlock(x, growth, `conv${b + 2}_block${i}`, eps);
+    if (b < blocks.length - 1) x = transition(x, `pool${b + 2}`, eps);
   });
-  x = _bnRelu(x, "", "", eps);
+  x = bnRelu(x, "", "", eps);
   if (options.includeTop ?? true) {
     x = tfl.layers.globalAveragePooling2d({ name: "avg_pool" }).apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.dense({ units: classes, activation: "sigmoid", name: "predictions" }).apply(

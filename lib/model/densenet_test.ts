@@ -36,7 +36,7 @@ Deno.test("densenet: DenseNet-121 with a 14-unit head has exactly 7,051,854 para
     ) assert.ok(names.includes(n), `missing layer ${n}`);
     assert.equal(names.filter((n) => n.endsWith("_concat")).length, 6 + 12 + 24 + 16);
     assert.deepEqual(model.getLayer("relu").outputShape, [null, 7, 7, 1024]);
-    assert.deepEqual(model.getLayer("conv1/conv").getWeights()[0].shape, [7, 7, 3, 64]);
+    assert.deepEqual(model.getLayer("conv1/conv").getWeights()[0]?.shape, [7, 7, 3, 64]);
   } finally {
     model.dispose();
   }
@@ -53,7 +53,7 @@ Deno.test("densenet: a tiny model's shapes follow blocks, growth rate and input 
   // stem 16 -> +2*8 = 32 -> transition 16 -> +3*8 = 40
   assert.deepEqual(model.getLayer("pool2_pool").outputShape, [null, 8, 8, 16]);
   assert.deepEqual(model.getLayer("relu").outputShape, [null, 8, 8, 40]);
-  assert.deepEqual(model.outputs[0].shape, [null, 5]);
+  assert.deepEqual(model.outputs[0]?.shape, [null, 5]);
   assert.throws(() => createDenseNet({ blocks: [] }), RangeError);
   assert.throws(() => createDenseNet({ growthRate: 0 }), /growthRate must be a positive integer/);
   model.dispose();

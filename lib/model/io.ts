@@ -7,6 +7,7 @@
 import { mkdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { tf, tfl } from "./tf.ts";
+import { ModelError } from "./errors.ts";
 
 /** File names inside a saved model folder. */
 export const MODEL_JSON = "model.json";
@@ -23,17 +24,18 @@ export const WEIGHTS_BIN = "weights.bin";
  * assert.equal(e.file, "m/model.json");
  * ```
  */
-export class ModelFileError extends Error {
-  /** The file involved. */
-  file: string;
-  constructor(message: string, file: string, options?: ErrorOptions) {
+export class ModelFileError extends ModelError {
+  /**
+   * @param message What could not be read, and where.
+   * @param file The file involved.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly file: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "ModelFileError";
-    this.file = file;
   }
 }
 
-function _weightBytes(data: tf.io.ModelArtifacts["weightData"]): Uint8Array {
+function weightBytes(data: tf.io.ModelArtifacts["weightData"]): Uint8Array {
   if (data === undefined) return new Uint8Array(0);
   const buffers = Array.isArray(data) ? data : [data];
   const total = buffers.reduce((n, b) => n + b.byteLength, 0);
@@ -65,7 +67,7 @@ export async function writeModelArtifacts(
   if (artifacts.modelTopology instanceof ArrayBuffer || artifacts.modelTopology === undefined) {
     throw new TypeError("writeModelArtifacts: only JSON model topologies (tfjs layers models) are supported");
   }
-  const weights = _weightBytes(artifacts.weightData);
+  const weights = weightBytes(artifacts.weightData);
   const modelJson: tf.io.ModelJSON = {
     modelTopology: artifacts.modelTopology,
     format: artifacts.format ?? "layers-model",
@@ -157,7 +159,7 @@ export async function saveModel(model: tfl.LayersModel, dir: string): Promise<tf
 }
 
 /** Whether `path` is `root` or lies inside it (both absolute and normalised). */
-function _inside(root: string, path: string): boolean {
+function inside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel === "" || (!isAbsolute(rel) && rel !== ".." && !rel.startsWith(`..${sep}`));
 }
@@ -191,7 +193,7 @@ export async function weightsShardPath(dir: string, path: string, manifest: stri
       manifest,
     );
   if (!target) throw refuse("a path in weightsManifest is not a file name");
-  if (isAbsolute(path) || !_inside(root, target) || target === root) {
+  if (isAbsolute(path) || !inside(root, target) || target === root) {
     throw refuse(`the path "${path}" leaves the model folder`);
   }
   // A symbolic link inside the folder may still point out of it: compare the resolved locations.
@@ -199,7 +201,7 @@ export async function weightsShardPath(dir: string, path: string, manifest: stri
     realpath(root).catch(() => root),
     realpath(target).catch(() => undefined),
   ]);
-  if (realTarget !== undefined && !_inside(realRoot, realTarget)) {
+  if (realTarget !== undefined && !inside(realRoot, realTarget)) {
     throw refuse(`the path "${path}" leaves the model folder (through a symbolic link)`);
   }
   return join(dir, path);

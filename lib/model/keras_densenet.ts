@@ -8,6 +8,7 @@
  * @module
  */
 import { tf, tfl } from "./tf.ts";
+import { ModelError } from "./errors.ts";
 
 /** A weight-carrying layer of a Keras file: its name and weights by last name part (`kernel`, `gamma`, ...). */
 export interface KerasSourceLayer {
@@ -42,32 +43,31 @@ export interface KerasDenseNetShape {
  * assert.equal(e.layer, "conv2d_3");
  * ```
  */
-export class KerasModelImportError extends Error {
-  /** The Keras file. */
-  file: string;
-  /** The file's layer at fault, or `""`. */
-  layer: string;
-  constructor(message: string, file: string, layer = "", options?: ErrorOptions) {
+export class KerasModelImportError extends ModelError {
+  /**
+   * @param message What cannot be imported, and where.
+   * @param file The Keras file.
+   * @param layer The file's layer at fault, or `""`.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly file: string, readonly layer = "", options?: ErrorOptions) {
     super(message, options);
-    this.name = "KerasModelImportError";
-    this.file = file;
-    this.layer = layer;
   }
 }
 
 type Kind = "conv" | "bn" | "dense" | "other";
 
-function _kind(layer: KerasSourceLayer): Kind {
+function layerKind(layer: KerasSourceLayer): Kind {
   const kernel = layer.weights.get("kernel");
   if (kernel?.shape.length === 4) return "conv";
   if (kernel?.shape.length === 2) return "dense";
   return layer.weights.has("moving_mean") ? "bn" : "other";
 }
 
-const _KIND_OF_CLASS: Record<string, Kind> = { Conv2D: "conv", BatchNormalization: "bn", Dense: "dense" };
+const KIND_OF_CLASS: Record<string, Kind> = { Conv2D: "conv", BatchNormalization: "bn", Dense: "dense" };
 
 /** `"conv2d_3" (kernel [3,3,16,4])`. */
-function _describe(layer: KerasSourceLayer): string {
+function describe(layer: KerasSourceLayer): string {
   const main = layer.weights.get("kernel") ?? layer.weights.get("gamma") ?? layer.weights.get("moving_mean");
   const key = layer.weights.has("kernel") ? "kernel" : layer.weights.has("gamma") ? "gamma" : "moving_mean";
   return main ? `"${layer.name}" (${key} [${main.shape}])` : `"${layer.name}" (${[...layer.weights.keys()]})`;
@@ -103,25 +103,36 @@ function _describe(layer: KerasSourceLayer): string {
  */
 export function inferKerasDenseNet(layers: readonly KerasSourceLayer[], file: string): KerasDenseNetShape {
   let i = 0;
-  const kind = (j: number) => (j < layers.length ? _kind(layers[j]) : "end");
-  const kernel = (j: number) => layers[j].weights.get("kernel")!.shape;
-  const isConv = (j: number, k: number) => kind(j) === "conv" && kernel(j)[0] === k && kernel(j)[1] === k;
-  const expect = (ok: boolean, what: string) => {
+  const kind = (j: number) => {
+    const layer = layers[j];
+    return layer ? layerKind(layer) : "end";
+  };
+  const kernel = (j: number) => layers[j]?.weights.get("kernel")?.shape ?? [];
+  /** The `k`x`k` convolution kernel of layer `j`, `[k, k, in, out]`, or undefined. */
+  const conv = (j: number, k: number) => {
+    const s = kind(j) === "conv" ? kernel(j) : [];
+    return s.length === 4 && s[0] === k && s[1] === k
+      ? s as readonly [number, number, number, number]
+      : undefined;
+  };
+  function expect(ok: boolean, what: string): asserts ok {
     if (ok) return;
-    const at = i < layers.length
-      ? `layer ${i + 1} of ${layers.length} ${_describe(layers[i])}`
+    const layer = layers[i];
+    const at = layer
+      ? `layer ${i + 1} of ${layers.length} ${describe(layer)}`
       : `the end of its ${layers.length} weight-carrying layers`;
     throw new KerasModelImportError(
       `Cannot import Keras model "${file}": not a DenseNet this importer can rebuild: at ${at}, expected ${what}`,
       file,
-      layers[i]?.name ?? "",
+      layer?.name ?? "",
     );
-  };
-  expect(isConv(0, 7), "the 7x7 stem convolution");
-  const inputChannels = kernel(0)[2];
+  }
+  const stem = conv(0, 7);
+  expect(stem !== undefined, "the 7x7 stem convolution");
+  const inputChannels = stem[2];
   i = 1;
-  expect(kind(1) === "bn", "the stem's BatchNormalization");
-  const stemFilters = layers[1].weights.get("moving_mean")!.shape[0];
+  const stemFilters = layers[1]?.weights.get("moving_mean")?.shape[0];
+  expect(kind(1) === "bn" && stemFilters !== undefined, "the stem's BatchNormalization");
   i = 2;
   const blocks: number[] = [];
   const growths: number[] = [];
@@ -129,12 +140,13 @@ export function inferKerasDenseNet(layers: readonly KerasSourceLayer[], file: st
   for (;;) {
     expect(kind(i) === "bn", "a BatchNormalization (of a conv block, a transition or the final one)");
     if (kind(i + 1) === "dense") break;
-    if (!isConv(i + 1, 1)) {
+    if (!conv(i + 1, 1)) {
       i++;
       expect(false, "a 1x1 convolution (of a conv block or a transition) or the Dense head");
     }
-    if (kind(i + 2) === "bn" && isConv(i + 3, 3)) {
-      growths.push(kernel(i + 3)[3]);
+    const growth = kind(i + 2) === "bn" ? conv(i + 3, 3)?.[3] : undefined;
+    if (growth !== undefined) {
+      growths.push(growth);
       count++;
       i += 4;
     } else {
@@ -151,8 +163,10 @@ export function inferKerasDenseNet(layers: readonly KerasSourceLayer[], file: st
   // The most common 3x3 filter count, so that one misshapen layer is reported as itself.
   const votes = new Map<number, number>();
   for (const g of growths) votes.set(g, (votes.get(g) ?? 0) + 1);
-  const growthRate = [...votes].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0][0];
-  return { blocks, growthRate, stemFilters, inputChannels, classes: kernel(i - 1)[1] };
+  const [mostCommon] = [...votes].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const classes = kernel(i - 1)[1];
+  expect(mostCommon !== undefined && classes !== undefined, "a 3x3 convolution and the Dense head");
+  return { blocks, growthRate: mostCommon[0], stemFilters, inputChannels, classes };
 }
 
 /** What {@link loadKerasLayers} did. */
@@ -197,45 +211,47 @@ export function loadKerasLayers(
   const ours = model.layers.filter((l) => l.weights.length > 0);
   const byName = new Map(layers.map((l) => [l.name, l]));
   const mapping = ours.every((l) => byName.has(l.name)) ? "name" : "order";
-  const fail = (i: number, what: string, layer = ""): never => {
+  function fail(i: number, what: string, layer = ""): never {
     throw new KerasModelImportError(
       `Cannot import Keras model "${file}": weight-carrying layer ${i + 1} does not match ` +
         `(layers mapped by ${mapping === "name" ? "name" : "topological order and weight shapes"}): ${what}`,
       file,
       layer,
     );
-  };
+  }
   const assignments: [tfl.LayerVariable, { shape: readonly number[]; values: Float32Array }][] = [];
   const used = new Set<KerasSourceLayer>();
   ours.forEach((layer, i) => {
     const source = mapping === "name" ? byName.get(layer.name) : layers[i];
     if (!source) fail(i, `model "${layer.name}" has no counterpart, the file has ${layers.length} layers`);
-    used.add(source!);
-    const want = _KIND_OF_CLASS[layer.getClassName()] ?? "other";
-    if (want !== _kind(source!)) {
-      fail(i, `model "${layer.name}" (${layer.getClassName()}) vs file ${_describe(source!)}`, source!.name);
+    used.add(source);
+    const want = KIND_OF_CLASS[layer.getClassName()] ?? "other";
+    if (want !== layerKind(source)) {
+      fail(i, `model "${layer.name}" (${layer.getClassName()}) vs file ${describe(source)}`, source.name);
     }
-    const names = layer.weights.map((w) => w.originalName.slice(w.originalName.lastIndexOf("/") + 1));
-    const extra = [...source!.weights.keys()].filter((k) => !names.includes(k));
-    layer.weights.forEach((weight, j) => {
-      const found = source!.weights.get(names[j]);
+    const shortName = (w: tfl.LayerVariable) => w.originalName.slice(w.originalName.lastIndexOf("/") + 1);
+    const names = layer.weights.map(shortName);
+    const extra = [...source.weights.keys()].filter((k) => !names.includes(k));
+    for (const weight of layer.weights) {
+      const name = shortName(weight);
+      const found = source.weights.get(name);
       const shape = weight.shape as number[];
-      const ours = `model "${layer.name}" ${names[j]} [${shape}]`;
-      if (!found) fail(i, `${ours}, file "${source!.name}" has no ${names[j]}`, source!.name);
-      if (found!.shape.length !== shape.length || found!.shape.some((d, k) => d !== shape[k])) {
-        fail(i, `${ours}, file "${source!.name}" ${names[j]} [${found!.shape}]`, source!.name);
+      const ours = `model "${layer.name}" ${name} [${shape}]`;
+      if (!found) fail(i, `${ours}, file "${source.name}" has no ${name}`, source.name);
+      if (found.shape.length !== shape.length || found.shape.some((d, k) => d !== shape[k])) {
+        fail(i, `${ours}, file "${source.name}" ${name} [${found.shape}]`, source.name);
       }
-      assignments.push([weight, found!]);
-    });
+      assignments.push([weight, found]);
+    }
     if (extra.length) {
-      fail(i, `file "${source!.name}" has ${extra} that model "${layer.name}" lacks`, source!.name);
+      fail(i, `file "${source.name}" has ${extra} that model "${layer.name}" lacks`, source.name);
     }
   });
   if (mapping === "order" && layers.length > ours.length) {
     fail(
       ours.length,
       `the file has ${layers.length} layers, the model ${ours.length}`,
-      layers[ours.length].name,
+      layers[ours.length]?.name,
     );
   }
   for (const [weight, found] of assignments) {

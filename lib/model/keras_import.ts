@@ -13,6 +13,7 @@ import { statSync } from "node:fs";
 import h5wasm from "h5wasm/node";
 import { tf, tfl } from "./tf.ts";
 import { readStrings } from "./_keras_h5.ts";
+import { ModelError } from "./errors.ts";
 
 /**
  * Weights missing from the file or with the wrong shape; lists every one.
@@ -24,19 +25,22 @@ import { readStrings } from "./_keras_h5.ts";
  * assert.deepEqual(e.missing, ["predictions/bias"]);
  * ```
  */
-export class KerasWeightsError extends Error {
-  /** The HDF5 file. */
-  file: string;
-  /** Model weights (e.g. `conv1/conv/kernel`) the file does not have. */
-  missing: string[];
-  /** `name: model [a,b], file [c,d]` for each weight whose shapes differ. */
-  misshapen: string[];
-  constructor(message: string, file: string, missing: string[], misshapen: string[], options?: ErrorOptions) {
+export class KerasWeightsError extends ModelError {
+  /**
+   * @param message What cannot be imported, and where.
+   * @param file The HDF5 file.
+   * @param missing Model weights (e.g. `conv1/conv/kernel`) the file does not have.
+   * @param misshapen `name: model [a,b], file [c,d]` for each weight whose shapes differ.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly missing: string[],
+    readonly misshapen: string[],
+    options?: ErrorOptions,
+  ) {
     super(message, options);
-    this.name = "KerasWeightsError";
-    this.file = file;
-    this.missing = missing;
-    this.misshapen = misshapen;
   }
 }
 
@@ -67,20 +71,20 @@ export interface KerasImportResult {
 // deno-lint-ignore no-explicit-any
 type H5Group = any;
 
-interface _Weight {
+interface Weight {
   shape: number[];
   values: Float32Array;
 }
 
-interface _KerasWeights {
+interface KerasWeights {
   /** `<weight name without :0>` → dataset. */
-  byName: Map<string, _Weight>;
+  byName: Map<string, Weight>;
   /** Top-level layer group → its weights' names (without :0), in the file's order. */
   byLayer: Map<string, string[]>;
 }
 
 /** Reads every weight of a Keras HDF5 weights file, by name and by layer. */
-function _readKerasWeights(file: string): _KerasWeights {
+function readKerasWeights(file: string): KerasWeights {
   try {
     if (!statSync(file).isFile()) throw new Error("not a file");
   } catch (e) {
@@ -106,7 +110,7 @@ function _readKerasWeights(file: string): _KerasWeights {
         [],
       );
     }
-    const byName = new Map<string, _Weight>();
+    const byName = new Map<string, Weight>();
     const byLayer = new Map<string, string[]>();
     for (const layer of layerNames) {
       const group = root.get(layer);
@@ -157,7 +161,7 @@ export async function importKerasWeights(
   options: ImportKerasWeightsOptions = {},
 ): Promise<KerasImportResult> {
   await h5wasm.ready;
-  const { byName: source, byLayer } = _readKerasWeights(file);
+  const { byName: source, byLayer } = readKerasWeights(file);
   const skip = new Set(options.skipLayers ?? []);
   const missing: string[] = [], misshapen: string[] = [], skipped: string[] = [];
   const assignments: [tfl.LayerVariable, { shape: number[]; values: Float32Array }][] = [];
@@ -176,7 +180,7 @@ export async function importKerasWeights(
         skipped.push(key);
         continue;
       }
-      const fileKey = byPosition ? group[i] : key;
+      const fileKey = (byPosition ? group[i] : undefined) ?? key;
       const found = source.get(fileKey);
       if (!found) {
         missing.push(key);

@@ -7,6 +7,7 @@
  * @module
  */
 import { jsonErrorPosition, lineColumn } from "../json_position.ts";
+import { CxrSyntaxError } from "../errors.ts";
 
 /** One entry of `config.layers` in a Keras functional or Sequential model config (wire type). */
 export interface KerasLayerJson {
@@ -74,21 +75,7 @@ export const KERAS_WEIGHTED_CLASSES: readonly string[] = Object.freeze([
  * assert.equal(e.file, "m.h5");
  * ```
  */
-export class KerasConfigSyntaxError extends SyntaxError {
-  /** The HDF5 file whose `model_config` it is. */
-  file: string;
-  /** 1-based line in the config text. */
-  line: number;
-  /** 1-based column. */
-  column: number;
-  constructor(message: string, file: string, line: number, column: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "KerasConfigSyntaxError";
-    this.file = file;
-    this.line = line;
-    this.column = column;
-  }
-}
+export class KerasConfigSyntaxError extends CxrSyntaxError {}
 
 /**
  * Parses a Keras `model_config` text (functional `Model`/`Functional` or `Sequential`, nested models included).
@@ -186,10 +173,12 @@ export function parseKerasModelConfig(text: string, file: string): KerasModelInf
 export function unwrapKerasModel(model: KerasModelInfo): { model: KerasModelInfo; path: string[] } {
   const path: string[] = [];
   for (;;) {
-    const weighted = model.layers.filter((l) => l.model || KERAS_WEIGHTED_CLASSES.includes(l.className));
-    if (weighted.length !== 1 || !weighted[0].model) return { model, path };
-    path.push(weighted[0].name);
-    model = weighted[0].model;
+    const [only, ...others] = model.layers.filter((l) =>
+      l.model || KERAS_WEIGHTED_CLASSES.includes(l.className)
+    );
+    if (others.length > 0 || !only?.model) return { model, path };
+    path.push(only.name);
+    model = only.model;
   }
 }
 

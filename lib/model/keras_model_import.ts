@@ -119,7 +119,7 @@ export interface KerasModelImportSummary {
   onnx: { path: string; bytes: number; check: OnnxCheck | null };
 }
 
-const _MODEL_LAYERS = new Set([
+const MODEL_LAYERS = new Set([
   "InputLayer",
   "Conv2D",
   "BatchNormalization",
@@ -134,7 +134,7 @@ const _MODEL_LAYERS = new Set([
   "Dropout",
 ]);
 
-interface _ConfigFacts {
+interface ConfigFacts {
   unwrapped: string[];
   inputSize: number | null;
   flavor: KerasFlavor | null;
@@ -142,7 +142,7 @@ interface _ConfigFacts {
 }
 
 /** What the model_config says, after refusing what our DenseNet cannot reproduce. */
-function _configFacts(text: string, file: string): _ConfigFacts {
+function configFacts(text: string, file: string): ConfigFacts {
   const { model, path } = unwrapKerasModel(parseKerasModelConfig(text, file));
   const layers = flattenKerasModel(model);
   const refuse = (name: string, what: string): never => {
@@ -153,8 +153,8 @@ function _configFacts(text: string, file: string): _ConfigFacts {
     );
   };
   for (const l of layers) {
-    if (!_MODEL_LAYERS.has(l.className)) {
-      refuse(l.name, `(class ${l.className}) is not part of a DenseNet; supported: ${[..._MODEL_LAYERS]}`);
+    if (!MODEL_LAYERS.has(l.className)) {
+      refuse(l.name, `(class ${l.className}) is not part of a DenseNet; supported: ${[...MODEL_LAYERS]}`);
     }
     if (l.config.data_format === "channels_first") refuse(l.name, "is channels_first; only channels_last");
     const act = l.config.activation;
@@ -242,7 +242,7 @@ export async function importKerasModel(
     );
   }
   const md5 = createHash("md5").update(bytes).digest("hex");
-  const facts = contents.modelConfig ? _configFacts(contents.modelConfig, file) : null;
+  const facts = contents.modelConfig ? configFacts(contents.modelConfig, file) : null;
   // Without a config: a wrapper is a file whose weights all sit in one nested model's group.
   const wrapper = contents.nested.length === 1 &&
     contents.layers.every((l) => l.nestedIn === contents.nested[0]);
@@ -284,7 +284,7 @@ export async function importKerasModel(
       `Cannot import Keras model "${file}": --input ${input} needs a 3-channel model; ` +
         `its stem takes ${shape.inputChannels} channel(s)`,
       file,
-      contents.layers[0].name,
+      contents.layers[0]?.name,
       { cause: e },
     );
   }

@@ -53,7 +53,7 @@ async function bundleScores(dir: string, engine: "tfjs" | "onnx"): Promise<Float
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 }
 
 /** The seed's model: keras-contrib DenseNet, small, with seeded weights. */
@@ -169,6 +169,7 @@ Deno.test("keras_model_import: one layer of the wrong shape names the first mism
   const file = join(dir, "bad.h5");
   // conv2d_8 is the 3x3 conv of block 2's first conv block (after the transition's conv2d_6): 4 -> 5 filters.
   const bad = source.getLayer("conv2d_8").weights[0];
+  assert.ok(bad);
   assert.deepEqual(bad.shape, [3, 3, 16, 4]);
   writeKerasH5(source, file, { misshape: { [bad.originalName]: [3, 3, 16, 5] } });
   await assert.rejects(importKerasModel(file, join(dir, "bundle"), { inputSize: SIZE }), (e: unknown) => {

@@ -5,7 +5,7 @@
  * (`if (!training)` in its executor), on the view that the gradient needs them. It does not: the engine keeps
  * its own references to exactly the tensors each gradient reads (clones sharing the data). So a training pass
  * held every activation of the network at once at the end of the forward pass, the ones no gradient reads
- * (DenseNet's BatchNorm outputs, once ReLU keeps its output instead; see lean_backprop.ts) included.
+ * (DenseNet's BatchNorm outputs, once ReLU keeps its output instead; see _lean_backprop.ts) included.
  *
  * {@linkcode trainingForward} runs a functional model's layers in order itself and disposes an output as soon
  * as every layer reading it has run; the result and the gradients are those of `model.apply(x, { training:
@@ -16,23 +16,23 @@
 import { tf, type tfl } from "./tf.ts";
 
 // The graph fields of tfjs-layers' Container and Node that this reads (internal in its typings).
-interface _Symbolic {
+interface Symbolic {
   id: number;
 }
-interface _Node {
-  inputTensors: _Symbolic[];
-  outputTensors: _Symbolic[];
+interface GraphNode {
+  inputTensors: Symbolic[];
+  outputTensors: Symbolic[];
 }
-interface _Layer {
+interface Layer {
   name: string;
-  inboundNodes: _Node[];
+  inboundNodes: GraphNode[];
   getClassName(): string;
   call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training: boolean }): tf.Tensor | tf.Tensor[];
 }
-interface _Graph {
-  inputs: _Symbolic[];
-  outputs: _Symbolic[];
-  layers: _Layer[];
+interface Graph {
+  inputs: Symbolic[];
+  outputs: Symbolic[];
+  layers: Layer[];
 }
 
 /**
@@ -56,23 +56,24 @@ interface _Graph {
  * ```
  */
 export function trainingForward(model: tfl.LayersModel, x: tf.Tensor): tf.Tensor {
-  const graph = model as unknown as _Graph;
+  const graph = model as unknown as Graph;
   const fallback = () => model.apply(x, { training: true }) as tf.Tensor;
-  if (graph.inputs?.length !== 1 || graph.outputs?.length !== 1) {
+  const [input] = graph.inputs ?? [], [output] = graph.outputs ?? [];
+  if (graph.inputs?.length !== 1 || graph.outputs?.length !== 1 || !input || !output) {
     throw new RangeError(
       `trainingForward: the model must have one input and one output, this model has ${graph.inputs?.length} and ${graph.outputs?.length}`,
     );
   }
-  const steps: { layer: _Layer; node: _Node }[] = [];
+  const steps: { layer: Layer; node: GraphNode }[] = [];
   const uses = new Map<number, number>();
   for (const layer of graph.layers) {
-    if (layer.inboundNodes.length !== 1) return fallback(); // shared layers: leave them to tfjs-layers
-    const node = layer.inboundNodes[0];
+    const node = layer.inboundNodes.length === 1 ? layer.inboundNodes[0] : undefined;
+    if (!node) return fallback(); // shared layers: leave them to tfjs-layers
     if (layer.getClassName() === "InputLayer") continue;
     steps.push({ layer, node });
     for (const t of node.inputTensors) uses.set(t.id, (uses.get(t.id) ?? 0) + 1);
   }
-  const inputId = graph.inputs[0].id, outputId = graph.outputs[0].id;
+  const inputId = input.id, outputId = output.id;
   const values = new Map<number, tf.Tensor>([[inputId, x]]);
   // Tensors by the uses still to come of every symbolic tensor they stand for (a layer may return its input).
   const pending = new Map<tf.Tensor, number>([[x, Infinity]]);
@@ -83,12 +84,14 @@ export function trainingForward(model: tfl.LayersModel, x: tf.Tensor): tf.Tensor
         if (!v) throw new Error(`trainingForward: no value for an input of layer "${layer.name}"`);
         return v;
       });
-      const result = layer.call(inputs.length === 1 ? inputs[0] : inputs, { training: true });
+      const result = layer.call(inputs.length === 1 ? inputs[0]! : inputs, { training: true });
       const outs = Array.isArray(result) ? result : [result];
       node.outputTensors.forEach((sym, i) => {
-        values.set(sym.id, outs[i]);
+        const out = outs[i];
+        if (!out) throw new Error(`trainingForward: layer "${layer.name}" returned no output ${i}`);
+        values.set(sym.id, out);
         const left = sym.id === outputId ? Infinity : uses.get(sym.id) ?? 0;
-        pending.set(outs[i], (pending.get(outs[i]) ?? 0) + left);
+        pending.set(out, (pending.get(out) ?? 0) + left);
       });
       for (const t of node.inputTensors) {
         const v = values.get(t.id)!;

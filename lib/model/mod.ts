@@ -10,7 +10,7 @@
  * - Call `selectBackend()` before building models; it also installs the wasm gradient kernels and the lean
  *   BatchNorm gradient. On wasm, DenseNet-121 trains at 224x224 with batches of at most 15 (16 aborts: the
  *   4 GB wasm heap; measure with `bench/model_throughput.ts --max-batch wasm:224`), given the training step's
- *   lean forward pass (`trainingForward`) and backward pass (lean_backprop.ts, installed by tf.ts): use 8 and
+ *   lean forward pass (`trainingForward`) and backward pass (_lean_backprop.ts, installed by tf.ts): use 8 and
  *   accumulate gradients. The cpu backend is for tiny models only (minutes per 224 training image).
  *
  * @example
@@ -24,14 +24,14 @@
  *
  * @module
  */
+export * from "./errors.ts";
 export * from "./tf.ts";
 export * from "./normalize.ts";
 export * from "./batch_normalization.ts";
 export * from "./lean_forward.ts";
-export * from "./lean_backprop.ts";
 export * from "./densenet.ts";
+export * from "./backend_report.ts";
 export * from "./backend.ts";
-export * from "./wasm_gradients.ts";
 export * from "./io.ts";
 export * from "./bundle_format.ts";
 export * from "./bundle.ts";
@@ -41,7 +41,7 @@ export * from "./keras_import.ts";
 export * from "./keras_model_format.ts";
 export * from "./keras_densenet.ts";
 export * from "./keras_model_import.ts";
-export * from "./batch_norm_gradient.ts";
+export * from "./predictor_contract.ts";
 export * from "./predictor.ts";
 export * from "./onnx_export.ts";
 export * from "./pretrained.ts";

@@ -10,11 +10,11 @@ import type { BundleMetadata } from "./bundle_format.ts";
 /** The model card's file name inside a bundle. */
 export const MODEL_CARD_MD = "MODEL_CARD.md";
 
-function _fmt(v: number): string {
+function fmt(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(4);
 }
 
-function _weights(meta: BundleMetadata): string[] {
+function weightsSection(meta: BundleMetadata): string[] {
   const w = meta.weights;
   if (!w) return ["- Starting weights: not recorded (bundle written before provenance was kept)."];
   const start = {
@@ -39,14 +39,14 @@ function _weights(meta: BundleMetadata): string[] {
   return lines;
 }
 
-function _duration(seconds: number): string {
+function duration(seconds: number): string {
   const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
   return h > 0 ? `${h} h ${m} min` : `${m} min ${s % 60} s`;
 }
 
-function _data(meta: BundleMetadata): string[] {
+function dataSection(meta: BundleMetadata): string[] {
   const t = meta.training;
   const digest = meta.splitDigest ? `digest \`${meta.splitDigest}\`` : "digest not recorded";
   if (!t) {
@@ -62,9 +62,9 @@ function _data(meta: BundleMetadata): string[] {
   ];
 }
 
-function _training(meta: BundleMetadata): string[] {
+function trainingSection(meta: BundleMetadata): string[] {
   const t = meta.training;
-  const lines = _weights(meta);
+  const lines = weightsSection(meta);
   if (!t) {
     lines.push(
       meta.weights?.init === "keras"
@@ -77,7 +77,7 @@ function _training(meta: BundleMetadata): string[] {
     `- Epochs: ${t.epochs}; batch ${t.batchSize} images per step${
       t.microBatch < t.batchSize ? ` (gradients accumulated over passes of ${t.microBatch})` : ""
     }.`,
-    `- Backend: ${t.backend}; time: ${_duration(t.seconds)} (training and validation up to these weights).`,
+    `- Backend: ${t.backend}; time: ${duration(t.seconds)} (training and validation up to these weights).`,
   );
   const more = [
     t.lr === undefined ? "" : `initial learning rate ${t.lr}`,
@@ -88,15 +88,15 @@ function _training(meta: BundleMetadata): string[] {
   return lines;
 }
 
-function _auroc(v: number | null | undefined): string {
+function formatAuroc(v: number | null | undefined): string {
   return v === null || v === undefined ? "—" : v.toFixed(3);
 }
 
-function _ci(ci: [number, number] | null): string {
+function formatCi(ci: [number, number] | null): string {
   return ci ? `${ci[0].toFixed(3)}–${ci[1].toFixed(3)}` : "—";
 }
 
-function _evaluation(meta: BundleMetadata): string[] {
+function evaluationSection(meta: BundleMetadata): string[] {
   const e = meta.evaluation;
   if (!e) {
     return [
@@ -109,14 +109,16 @@ function _evaluation(meta: BundleMetadata): string[] {
   const ciHead = e.bootstrap.resamples > 0 ? `${pct} % CI` : "CI (none run)";
   const head = `| finding | AUROC | ${ciHead} | positives | negatives |${ref ? ` ${ref.name} |` : ""}`;
   const rows = Object.entries(e.classes).map(([name, c]) =>
-    `| ${name} | ${_auroc(c.auroc)} | ${_ci(c.ci)} | ${c.positives} | ${c.negatives} |${
-      ref ? ` ${_auroc(ref.perClass[name])} |` : ""
+    `| ${name} | ${formatAuroc(c.auroc)} | ${formatCi(c.ci)} | ${c.positives} | ${c.negatives} |${
+      ref ? ` ${formatAuroc(ref.perClass[name])} |` : ""
     }`
   );
   // The reference's mean over the same findings as this model's mean, so the two compare.
   const refs = ref
-    ? Object.entries(e.classes).filter(([k, c]) => c.auroc !== null && ref.perClass[k] !== undefined)
-      .map(([k]) => ref.perClass[k])
+    ? Object.entries(e.classes).flatMap(([k, c]) => {
+      const r = ref.perClass[k];
+      return c.auroc !== null && r !== undefined ? [r] : [];
+    })
     : [];
   const refMean = refs.length ? refs.reduce((a, b) => a + b, 0) / refs.length : null;
   const split = !e.splitDigest
@@ -134,8 +136,8 @@ function _evaluation(meta: BundleMetadata): string[] {
     head,
     `| --- | --- | --- | --- | --- |${ref ? " --- |" : ""}`,
     ...rows,
-    `| mean (${e.mean.classes} findings) | ${_auroc(e.mean.auroc)} | ${_ci(e.mean.ci)} | | |${
-      ref ? ` ${_auroc(refMean)} |` : ""
+    `| mean (${e.mean.classes} findings) | ${formatAuroc(e.mean.auroc)} | ${formatCi(e.mean.ci)} | | |${
+      ref ? ` ${formatAuroc(refMean)} |` : ""
     }`,
     "",
     ...(ref ? [`${ref.name}: ${ref.source}${ref.note ? ` (${ref.note})` : ""}.`, ""] : []),
@@ -203,22 +205,22 @@ export function modelCard(meta: BundleMetadata): string {
     "",
     "## Data",
     "",
-    ..._data(meta),
+    ...dataSection(meta),
     "",
     "## Training",
     "",
-    ..._training(meta),
+    ...trainingSection(meta),
     "",
     "## Metrics",
     "",
     "### Evaluation",
     "",
-    ..._evaluation(meta),
+    ...evaluationSection(meta),
     "",
     "### Recorded with the weights (by `train`: on the validation partition)",
     "",
     ...(metrics.length
-      ? ["| metric | value |", "| --- | --- |", ...metrics.map(([k, v]) => `| ${k} | ${_fmt(v)} |`)]
+      ? ["| metric | value |", "| --- | --- |", ...metrics.map(([k, v]) => `| ${k} | ${fmt(v)} |`)]
       : ["None recorded (e.g. an imported model)."]),
     "",
     "## Intended use and limits",

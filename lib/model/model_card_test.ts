@@ -149,7 +149,7 @@ Deno.test("model card: per-class AUROC with intervals beside CheXNet, on the par
     card,
     /CheXNet: Rajpurkar et al\. 2017, arXiv:1711\.05225, Table 1 \(their own random patient-wise split/,
   );
-  const body = card.split("### Evaluation")[1].split("###")[0];
+  const body = card.split("### Evaluation")[1]?.split("###")[0] ?? "";
   assert.equal(
     body.split("\n").filter((l) => l.startsWith("| ")).length,
     2 + 14 + 1,
@@ -311,7 +311,7 @@ Deno.test("readModelCard: the bundle's card as Markdown for Jupyter, rendered fr
   assert.equal(card.text, readFileSync(join(dir, "MODEL_CARD.md"), "utf8"));
   assert.deepEqual(card.metadata, meta);
   const display = (card as unknown as Record<symbol, () => unknown>)[Symbol.for("Jupyter.display")];
-  assert.deepEqual(display.call(card), { "text/markdown": card.text });
+  assert.deepEqual(display?.call(card), { "text/markdown": card.text });
   Deno.removeSync(join(dir, "MODEL_CARD.md"));
   assert.equal((await readModelCard(dir)).text, modelCard(meta));
   assert.ok(!existsSync(join(dir, "MODEL_CARD.md")), "reading never writes");

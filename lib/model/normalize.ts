@@ -10,6 +10,7 @@
  * @module
  */
 import { tf, tfl } from "./tf.ts";
+import { one } from "./_one.ts";
 
 /** How raw pixels become network input: `(pixel / inputScale - mean[c]) / std[c]`, per output channel. */
 export interface Normalization {
@@ -100,7 +101,7 @@ export function normalize(
     let x = tf.cast(pixels, "float32");
     if (c === 1 && out !== 1) x = tf.tile(x, [1, 1, 1, out]);
     const mul = tf.tensor1d(std.map((s) => 1 / (inputScale * s)));
-    const add = tf.tensor1d(mean.map((m, i) => -m / std[i]));
+    const add = tf.tensor1d(mean.map((m, i) => -m / std[i]!)); // checkNormalization: same lengths
     return tf.add(tf.mul(x, mul), add) as tf.Tensor4D;
   });
 }
@@ -134,7 +135,10 @@ export class Normalize extends tfl.layers.Layer {
   readonly normalization: Normalization;
 
   constructor(args: NormalizeLayerArgs = {}) {
-    super({ name: args.name ?? "normalize", inputShape: args.inputShape });
+    super({
+      name: args.name ?? "normalize",
+      ...(args.inputShape === undefined ? {} : { inputShape: args.inputShape }),
+    });
     this.normalization = checkNormalization(args.normalization ?? IMAGENET_NORMALIZATION);
   }
 
@@ -144,7 +148,7 @@ export class Normalize extends tfl.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return normalize(Array.isArray(inputs) ? inputs[0] : inputs, this.normalization);
+    return normalize(one(inputs), this.normalization);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

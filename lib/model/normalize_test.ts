@@ -13,7 +13,7 @@ Deno.test("normalize: grey pixels are replicated, scaled to 0..1 and standardise
   const v = await y.data();
   const { mean, std } = IMAGENET_NORMALIZATION;
   [0, 51, 255, 102].forEach((p, i) => {
-    for (let c = 0; c < 3; c++) assert.ok(Math.abs(v[i * 3 + c] - (p / 255 - mean[c]) / std[c]) < 1e-5);
+    for (let c = 0; c < 3; c++) assert.ok(Math.abs(v[i * 3 + c]! - (p / 255 - mean[c]!) / std[c]!) < 1e-5);
   });
   tf.dispose([x, y]);
   assert.equal(tf.memory().numTensors, before);
@@ -42,7 +42,7 @@ Deno.test("normalize: checkNormalization names what is wrong", () => {
 Deno.test("normalize: the Normalize layer round-trips through its config", () => {
   const layer = new Normalize({ name: "n", normalization: { inputScale: 4095, mean: [0.5], std: [0.25] } });
   const config = layer.getConfig();
-  const copy = tf.serialization.SerializationMap.getMap().classNameMap.CxrNormalize[1](
+  const copy = tf.serialization.SerializationMap.getMap().classNameMap.CxrNormalize![1](
     Normalize,
     config,
   ) as Normalize;

@@ -10,10 +10,12 @@
 import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadBundle, readBundleMetadata } from "./bundle.ts";
-import { MODEL_ONNX, openPredictor } from "./predictor.ts";
+import { openPredictor } from "./predictor.ts";
+import { MODEL_ONNX } from "./predictor_contract.ts";
 import { tfl } from "./tf.ts";
 import { graph, model as modelProto, valueInfo } from "./_onnx_proto.ts";
-import { type Config, convertLayer, GraphBuilder, one, OnnxExportError, refuse } from "./_onnx_layers.ts";
+import { type Config, convertLayer, GraphBuilder, OnnxExportError, refuse } from "./_onnx_layers.ts";
+import { one } from "./_one.ts";
 
 export { ONNX_LAYER_CLASSES, OnnxExportError } from "./_onnx_layers.ts";
 
@@ -54,7 +56,8 @@ export async function exportOnnx(
   model: tfl.LayersModel,
   options: ExportOnnxOptions = {},
 ): Promise<Uint8Array> {
-  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+  const [input, ...moreInputs] = model.inputs, [output, ...moreOutputs] = model.outputs;
+  if (!input || !output || moreInputs.length > 0 || moreOutputs.length > 0) {
     throw new OnnxExportError(
       `exportOnnx: only models with one input and one output can be exported, "${model.name}" has ` +
         `${model.inputs.length} and ${model.outputs.length}`,
@@ -62,8 +65,8 @@ export async function exportOnnx(
       "",
     );
   }
-  const inShape = model.inputs[0].shape as number[];
-  const outShape = model.outputs[0].shape as number[];
+  const inShape = input.shape as number[];
+  const outShape = output.shape as number[];
   if (inShape.length !== 4 || outShape.length !== 2) {
     throw new OnnxExportError(
       `exportOnnx: expected an image input [batch, height, width, channels] and an output [batch, classes]; ` +
@@ -72,8 +75,10 @@ export async function exportOnnx(
       "",
     );
   }
+  const [, height, width, channels] = inShape as [number, number, number, number];
+  const classes = outShape[1] as number;
   const g = new GraphBuilder();
-  g.bind(model.inputs[0], g.add("Transpose", ["image"], "image/nchw", { perm: [0, 3, 1, 2] }));
+  g.bind(input, g.add("Transpose", ["image"], "image/nchw", { perm: [0, 3, 1, 2] }));
   for (const layer of model.layers) {
     if (layer.inboundNodes.length !== 1) refuse(layer, "a layer applied more than once");
     if (layer.getClassName() === "InputLayer") continue;
@@ -81,29 +86,30 @@ export async function exportOnnx(
     let y: string;
     if (layer.getClassName() === "Concatenate") {
       const axis = (layer.getConfig() as Config).axis as number;
-      if (![3, -1].includes(axis) || inputs[0].shape.length !== 4) {
+      if (![3, -1].includes(axis) || inputs[0]?.shape.length !== 4) {
         refuse(layer, `axis ${axis} (only channels)`);
       }
       y = g.add("Concat", inputs.map((t) => g.name(t)), layer.name, { axis: 1 });
     } else {
-      if (inputs.length !== 1) refuse(layer, `${inputs.length} inputs`);
-      y = await convertLayer(g, layer, g.name(inputs[0]), inputs[0].shape as number[]);
+      const [x] = inputs;
+      if (!x || inputs.length !== 1) refuse(layer, `${inputs.length} inputs`);
+      y = await convertLayer(g, layer, g.name(x), x.shape as number[]);
     }
     g.bind(one(layer.output) as tfl.SymbolicTensor, y);
   }
-  g.add("Identity", [g.name(model.outputs[0])], "probabilities");
-  const outputs = [valueInfo("probabilities", ["N", outShape[1]])];
-  const last = model.layers[model.layers.length - 1];
-  const pool = last.getClassName() === "Dense" ? last.inboundNodes[0].inboundLayers[0] : undefined;
-  if ((options.cam ?? true) && pool?.getClassName() === "GlobalAveragePooling2D") {
+  g.add("Identity", [g.name(output)], "probabilities");
+  const outputs = [valueInfo("probabilities", ["N", classes])];
+  const last = model.layers.at(-1);
+  const pool = last?.getClassName() === "Dense" ? last.inboundNodes[0]?.inboundLayers[0] : undefined;
+  if (last && (options.cam ?? true) && pool?.getClassName() === "GlobalAveragePooling2D") {
     const features = pool.input as tfl.SymbolicTensor;
-    const [, h, w] = features.shape as number[];
+    const [, h, w] = features.shape as [number, number, number, number];
     const nhwc = g.add("Transpose", [g.name(features)], "cam/features", { perm: [0, 2, 3, 1] });
     g.add("MatMul", [nhwc, `${last.name}/kernel`], "cam");
-    outputs.push(valueInfo("cam", ["N", h, w, outShape[1]]));
+    outputs.push(valueInfo("cam", ["N", h, w, classes]));
   }
-  const input = valueInfo("image", ["N", inShape[1], inShape[2], inShape[3]]);
-  return modelProto(graph(model.name, g.nodes, g.initializers, [input], outputs), {
+  const image = valueInfo("image", ["N", height, width, channels]);
+  return modelProto(graph(model.name, g.nodes, g.initializers, [image], outputs), {
     opset: ONNX_OPSET,
     irVersion: 7,
     producer: "cxr-tools",
@@ -212,7 +218,7 @@ export async function checkBundleOnnx(
       }
       const [a, b] = await Promise.all([tfjs.predict(pixels, n), onnx.predict(pixels, n)]);
       const maxAbsDiff = a.probabilities.reduce(
-        (m, v, i) => Math.max(m, Math.abs(v - b.probabilities[i])),
+        (m, v, i) => Math.max(m, Math.abs(v - (b.probabilities[i] ?? NaN))),
         0,
       );
       return { images: n, maxAbsDiff };

@@ -19,7 +19,8 @@ import {
   type Prediction,
   type Predictor,
   PredictorDisposedError,
-} from "./predictor.ts";
+} from "./predictor_contract.ts";
+import { ModelError } from "./errors.ts";
 
 /** Execution providers this engine can be asked for. */
 export const ONNX_PROVIDERS = ["cpu", "webgpu", "cuda"] as const;
@@ -44,18 +45,19 @@ export interface OnnxPredictorOptions {
  * assert.equal(e.file, "b/model.onnx");
  * ```
  */
-export class OnnxRuntimeError extends Error {
-  /** The `.onnx` file involved. */
-  file: string;
-  constructor(message: string, file: string, options?: ErrorOptions) {
+export class OnnxRuntimeError extends ModelError {
+  /**
+   * @param message What failed, on which provider.
+   * @param file The `.onnx` file involved.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(message: string, readonly file: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "OnnxRuntimeError";
-    this.file = file;
   }
 }
 
 /** Folder of onnxruntime-node's native binding and libraries for this platform. */
-function _nativeDir(): string {
+function nativeDir(): string {
   const main = createRequire(import.meta.url).resolve("onnxruntime-node");
   return join(
     dirname(main),
@@ -67,8 +69,8 @@ function _nativeDir(): string {
   );
 }
 
-function _firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
 }
 
 class OnnxPredictor implements Predictor {
@@ -95,10 +97,19 @@ class OnnxPredictor implements Predictor {
     const { inputSize: s, channels: c } = this.metadata;
     const image = new ort.Tensor("float32", Float32Array.from(pixels), [n, s, s, c]);
     const out = await session.run({ image }, options.cam ? ["probabilities", "cam"] : ["probabilities"]);
-    const probabilities = out.probabilities.data as Float32Array;
-    if (!options.cam) return { probabilities };
-    const [, height, width, classes] = out.cam.dims as number[];
-    return { probabilities, cam: { data: out.cam.data as Float32Array, height, width, classes } };
+    const { probabilities, cam } = out;
+    if (!probabilities || (options.cam && !cam)) {
+      throw new OnnxRuntimeError(
+        `predict(): ONNX Runtime returned no ${probabilities ? "cam" : "probabilities"}`,
+        MODEL_ONNX,
+      );
+    }
+    if (!options.cam || !cam) return { probabilities: probabilities.data as Float32Array };
+    const [, height, width, classes] = cam.dims as [number, number, number, number];
+    return {
+      probabilities: probabilities.data as Float32Array,
+      cam: { data: cam.data as Float32Array, height, width, classes },
+    };
   }
 
   async dispose(): Promise<void> {
@@ -161,11 +172,11 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
   }
   if (
     provider === "cuda" && !available.bundled &&
-    !existsSync(join(_nativeDir(), "libonnxruntime_providers_cuda.so"))
+    !existsSync(join(nativeDir(), "libonnxruntime_providers_cuda.so"))
   ) {
     throw new OnnxRuntimeError(
       `Cannot open "${file}" on the "cuda" provider: libonnxruntime_providers_cuda.so is not installed beside ` +
-        `onnxruntime-node's binding in ${_nativeDir()} (its install script, which fetches it, is skipped by Deno)`,
+        `onnxruntime-node's binding in ${nativeDir()} (its install script, which fetches it, is skipped by Deno)`,
       file,
     );
   }
@@ -183,13 +194,13 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
       ? " (onnxruntime-node's CUDA libraries come from its install script, which Deno skips)"
       : "";
     throw new OnnxRuntimeError(
-      `Cannot open "${file}" on the "${provider}" provider: ${_firstLine(e)}${hint}`,
+      `Cannot open "${file}" on the "${provider}" provider: ${firstLine(e)}${hint}`,
       file,
       { cause: e },
     );
   }
   try {
-    checkModelShape(dir, MODEL_ONNX, _onnxShape(session, file), metadata);
+    checkModelShape(dir, MODEL_ONNX, onnxShape(session, file), metadata);
   } catch (e) {
     await session.release();
     throw e;
@@ -198,7 +209,7 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
 }
 
 /** The shapes of the `image` input and `probabilities` output, refusing a graph without them. */
-function _onnxShape(session: ort.InferenceSession, file: string): ModelShape {
+function onnxShape(session: ort.InferenceSession, file: string): ModelShape {
   const find = (list: readonly ort.InferenceSession.ValueMetadata[], name: string, what: string) => {
     const v = list.find((m) => m.name === name);
     if (!v || !v.isTensor || v.type !== "float32") {

@@ -14,7 +14,8 @@ import { selectBackend } from "./backend.ts";
 import { saveBundle } from "./bundle.ts";
 import { createDenseNet, type DenseNetOptions } from "./densenet.ts";
 import { writeBundleOnnx } from "./onnx_export.ts";
-import { openPredictor, type Predictor, PredictorDisposedError } from "./predictor.ts";
+import { openPredictor } from "./predictor.ts";
+import { type Predictor, PredictorDisposedError } from "./predictor_contract.ts";
 import { tf, tfl } from "./tf.ts";
 import { seeded } from "./_testing.ts";
 
@@ -35,7 +36,7 @@ function setScaledWeights(model: tfl.LayersModel, seed: number): void {
     let [lo, hi] = [-0.1, 0.1];
     if (/moving_variance|gamma/.test(name)) [lo, hi] = [0.5, 1.5];
     else if (/kernel/.test(name)) {
-      const bound = Math.sqrt(3 / (size / shape[shape.length - 1]));
+      const bound = Math.sqrt(3 / (size / shape.at(-1)!));
       [lo, hi] = [-bound, bound];
     }
     return tf.tensor(seeded(size, seed + i, lo, hi), shape);
@@ -61,7 +62,7 @@ async function fixture(options: DenseNetOptions): Promise<Fixture> {
   const x = tf.tensor4d(Float32Array.from(images), [3, size, size, 1]);
   const y = model.predict(x) as tf.Tensor;
   const reference = new Float32Array(await y.data());
-  const bias = new Float32Array(await model.getLayer("predictions").getWeights()[1].data());
+  const bias = new Float32Array(await model.getLayer("predictions").getWeights()[1]!.data());
   tf.dispose([x, y]);
   model.dispose();
   return { dir, size, images, reference, bias };
@@ -70,7 +71,7 @@ async function fixture(options: DenseNetOptions): Promise<Fixture> {
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   return worst;
 }
 
@@ -109,9 +110,9 @@ for (const { label, options } of CASES) {
       for (let i = 0; i < 3; i++) {
         for (let c = 0; c < 14; c++) {
           let sum = 0;
-          for (let p = 0; p < hw; p++) sum += cam.data[(i * hw + p) * 14 + c];
-          const p = 1 / (1 + Math.exp(-(sum / hw + f.bias[c])));
-          assert.ok(Math.abs(p - f.reference[i * 14 + c]) <= 1e-5, `item ${i} class ${c}: ${p}`);
+          for (let p = 0; p < hw; p++) sum += cam.data[(i * hw + p) * 14 + c]!;
+          const p = 1 / (1 + Math.exp(-(sum / hw + f.bias[c]!)));
+          assert.ok(Math.abs(p - f.reference[i * 14 + c]!) <= 1e-5, `item ${i} class ${c}: ${p}`);
         }
       }
       cams.set(engine.name, cam.data);

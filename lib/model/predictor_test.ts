@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { selectBackend } from "./backend.ts";
 import { saveBundle } from "./bundle.ts";
 import { createDenseNet } from "./densenet.ts";
-import { openPredictor, PredictorDisposedError } from "./predictor.ts";
+import { openPredictor } from "./predictor.ts";
+import { PredictorDisposedError } from "./predictor_contract.ts";
 import { tf } from "./tf.ts";
 import { seeded, setSeededWeights } from "./_testing.ts";
 
@@ -55,14 +56,14 @@ Deno.test("predictor: CAM averaged over the map plus the Dense bias gives the lo
   assert.deepEqual([cam.height, cam.width, cam.classes], [4, 4, 14]);
   assert.equal(cam.data.length, 2 * 4 * 4 * 14);
   const { model } = await import("./bundle.ts").then((m) => m.loadBundle(dir));
-  const bias = await model.getLayer("predictions").getWeights()[1].data();
+  const bias = await model.getLayer("predictions").getWeights()[1]!.data();
   model.dispose();
   for (let i = 0; i < 2; i++) {
     for (let c = 0; c < 14; c++) {
       let sum = 0;
-      for (let p = 0; p < 16; p++) sum += cam.data[(i * 16 + p) * 14 + c];
-      const expected = 1 / (1 + Math.exp(-(sum / 16 + bias[c])));
-      assert.ok(Math.abs(expected - probabilities[i * 14 + c]) < 1e-5, `item ${i} class ${c}`);
+      for (let p = 0; p < 16; p++) sum += cam.data[(i * 16 + p) * 14 + c]!;
+      const expected = 1 / (1 + Math.exp(-(sum / 16 + bias[c]!)));
+      assert.ok(Math.abs(expected - probabilities[i * 14 + c]!) < 1e-5, `item ${i} class ${c}`);
     }
   }
   await predictor.dispose();
@@ -92,7 +93,7 @@ Deno.test("predictor: a model without a pooling+Dense head has no CAM; unknown e
   const headless = join(await Deno.makeTempDir(), "bundle");
   const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16, includeTop: false });
   // A headless model's last axis is its channels; name them so the bundle is consistent.
-  const channels = model.outputs[0].shape[3] as number;
+  const channels = model.outputs[0]!.shape[3] as number;
   await saveBundle(model, headless, { classNames: Array.from({ length: channels }, (_, i) => `f${i}`) });
   model.dispose();
   const predictor = await openPredictor(headless, { engine: "tfjs" });

@@ -12,7 +12,8 @@
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import h5wasm from "h5wasm/node";
-import { defaultWeightsCacheDir, redactSecrets, registerSecret } from "../config.ts";
+import { defaultWeightsCacheDir } from "../config.ts";
+import { redactSecrets, registerSecret } from "../secrets.ts";
 import { Progress, type ProgressOptions } from "../progress.ts";
 import {
   ChecksumMismatchError,
@@ -21,6 +22,7 @@ import {
   downloadFile,
   type DownloadProgress,
 } from "../nih/download.ts";
+import { ModelError } from "./errors.ts";
 
 /**
  * Keras Applications' DenseNet-121 ImageNet "notop" weights: file name, md5 (as `keras.utils.get_file`
@@ -95,7 +97,7 @@ export type PretrainedFailure = "network" | "http" | "mismatch" | "invalid" | "c
  * assert.match(e.message, /put it at \/c\/w\.h5/);
  * ```
  */
-export class PretrainedWeightsError extends Error {
+export class PretrainedWeightsError extends ModelError {
   /** The URL, without its query string. */
   url: string;
   /** The expected md5. */
@@ -105,15 +107,15 @@ export class PretrainedWeightsError extends Error {
   /** What went wrong. */
   reason: PretrainedFailure;
   /** The HTTP status, for `http`. */
-  status?: number;
+  status?: number | undefined;
   constructor(
     detail: string,
-    init: { url: string; md5: string; dest: string; reason: PretrainedFailure; status?: number },
+    init: { url: string; md5: string; dest: string; reason: PretrainedFailure; status?: number | undefined },
     options?: ErrorOptions,
   ) {
     const url = displayUrl(init.url);
     super(
-      `Cannot get the ImageNet DenseNet-121 weights from ${url}: ${_scrub(detail)}. ` +
+      `Cannot get the ImageNet DenseNet-121 weights from ${url}: ${scrub(detail)}. ` +
         `To provide them by hand, download ${url} by other means, check that its md5 is ${init.md5}, ` +
         `and put it at ${init.dest}` +
         (init.reason === "network"
@@ -121,7 +123,6 @@ export class PretrainedWeightsError extends Error {
           : ""),
       options,
     );
-    this.name = "PretrainedWeightsError";
     this.url = url;
     this.md5 = init.md5;
     this.dest = init.dest;
@@ -131,17 +132,18 @@ export class PretrainedWeightsError extends Error {
 }
 
 /** Drops query strings from URLs in `text` and scrubs registered secrets. */
-function _scrub(text: string): string {
+function scrub(text: string): string {
   return redactSecrets(text.replace(/(\bhttps?:\/\/[^\s?#"'()<>]+)[?#][^\s"'()<>]*/gi, "$1"));
 }
 
 /** A copy of `e` (and its causes) with every URL query and secret scrubbed from message and stack. */
-function _scrubError(e: unknown, depth = 0): unknown {
+function scrubError(e: unknown, depth = 0): unknown {
   if (!(e instanceof Error) || depth > 8) return e;
-  const cause = e.cause === undefined ? undefined : { cause: _scrubError(e.cause, depth + 1) };
-  const copy = new Error(_scrub(e.message), cause);
+  const cause = e.cause === undefined ? undefined : { cause: scrubError(e.cause, depth + 1) };
+  const copy = new Error(scrub(e.message), cause);
   copy.name = e.name;
-  copy.stack = e.stack === undefined ? undefined : _scrub(e.stack);
+  if (e.stack === undefined) delete copy.stack;
+  else copy.stack = scrub(e.stack);
   return copy;
 }
 
@@ -175,7 +177,7 @@ export function weightsFileUrl(baseUrl: string, file: string): string {
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Why `path` is not a Keras HDF5 weights file, or `undefined` when it is one (signature + `layer_names`). */
-async function _kerasH5Problem(path: string): Promise<string | undefined> {
+async function kerasH5Problem(path: string): Promise<string | undefined> {
   const head = new Uint8Array(64);
   const f = await open(path, "r");
   let n: number;
@@ -250,7 +252,7 @@ export async function ensureImagenetWeights(options: PretrainedOptions = {}): Pr
     new PretrainedWeightsError(
       detail,
       { url, md5, dest, reason, status },
-      cause === undefined ? undefined : { cause: query ? _scrubError(cause) : cause },
+      cause === undefined ? undefined : { cause: query ? scrubError(cause) : cause },
     );
 
   try {
@@ -265,13 +267,11 @@ export async function ensureImagenetWeights(options: PretrainedOptions = {}): Pr
   const hadCopy = await stat(dest).then(() => true, () => false);
   let result;
   try {
+    const { baseUrl: _baseUrl, cacheDir: _cacheDir, md5: _md5, ...download } = options;
     result = await downloadFile(url, dest, {
+      ...download,
       md5,
-      bytes: options.md5 === undefined ? IMAGENET_WEIGHTS.bytes : undefined,
-      retries: options.retries,
-      backoffMs: options.backoffMs,
-      onProgress: options.onProgress,
-      signal: options.signal,
+      ...(options.md5 === undefined ? { bytes: IMAGENET_WEIGHTS.bytes } : {}),
     });
   } catch (e) {
     if (options.signal?.aborted) throw e;
@@ -298,7 +298,7 @@ export async function ensureImagenetWeights(options: PretrainedOptions = {}): Pr
     throw fail("cache", `${(e as Error)?.message ?? e} (in "${cacheDir}")${removed}`, e);
   }
   if (result.status === "downloaded") {
-    const problem = await _kerasH5Problem(dest);
+    const problem = await kerasH5Problem(dest);
     if (problem) {
       await rm(dest, { force: true });
       await rm(`${dest}.md5`, { force: true });
@@ -351,7 +351,12 @@ export function weightsProgress(
         const label = `${e.phase} ${IMAGENET_WEIGHTS.file}`;
         current = {
           phase: e.phase,
-          bar: new Progress({ ...options, label, total: e.bytesTotal, unit: "bytes" }),
+          bar: new Progress({
+            ...options,
+            label,
+            ...(e.bytesTotal === undefined ? {} : { total: e.bytesTotal }),
+            unit: "bytes",
+          }),
         };
       }
       current.bar.update(e.bytesDone, e.bytesTotal);

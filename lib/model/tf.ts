@@ -13,11 +13,11 @@ import "@tensorflow/tfjs";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import "@tensorflow/tfjs-backend-cpu";
-import { installLeanBackprop } from "./lean_backprop.ts";
+import { installLeanBackprop } from "./_lean_backprop.ts";
 
 // Silences the "install tfjs-node" banner the cpu backend prints under Node-like runtimes.
 tf.env().set("PROD", true);
-// The backward pass frees each gradient and saved tensor once nothing needs it (see lean_backprop.ts).
+// The backward pass frees each gradient and saved tensor once nothing needs it (see _lean_backprop.ts).
 installLeanBackprop();
 
 export { tf, tfl };

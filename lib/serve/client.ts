@@ -8,7 +8,7 @@
  */
 import type { Secret } from "../secrets.ts";
 import { sniffImageFormat } from "../images/sniff.ts";
-import type { Predictor } from "../model/predictor.ts";
+import type { Predictor } from "../model/predictor_contract.ts";
 import { parseScoreResponse, type ScoreResponseJson, ScoringServiceError } from "./score_format.ts";
 import { scoreImage } from "./score_image.ts";
 import { ServeError } from "./errors.ts";
@@ -30,9 +30,9 @@ export interface ScoreRemoteOptions {
   /** Also ask for a class activation heatmap (base64 PNG in `heatmap`). @default false */
   heatmap?: boolean;
   /** The finding the heatmap is drawn for. @default the top finding */
-  className?: string;
+  className?: string | undefined;
   /** Time limit of each try, in milliseconds. @default 60000 */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Retries on 503 (busy, not ready) and on connection failures. */
   retry?: ScoreRetryOptions;
   /** Cancels the request and any wait between tries. */
@@ -221,7 +221,7 @@ export async function scoreRemote(
         // Not retried: a slow service gets no extra load from its clients.
         throw new ScoringUnreachableError(`no answer within ${timeoutMs} ms`, source, attempt, { cause: e });
       }
-      const reason = String((e as Error)?.message ?? e).split("\n")[0].replaceAll(key || "\0", "***");
+      const reason = String((e as Error)?.message ?? e).split("\n", 1)[0]!.replaceAll(key || "\0", "***");
       if (attempt >= attempts) throw new ScoringUnreachableError(reason, source, attempt, { cause: e });
       await sleep(wait, options.signal);
       continue;
@@ -244,7 +244,7 @@ export interface ScoreLocalOptions {
   /** Also draw a class activation heatmap (base64 PNG in `heatmap`). @default false */
   heatmap?: boolean;
   /** The finding the heatmap is drawn for. @default the top finding */
-  className?: string;
+  className?: string | undefined;
 }
 
 /**

@@ -17,14 +17,14 @@ type Info = tf.TensorInfo;
 type Backend = any;
 type Args = { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap };
 
-function _run(name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap, backend: Backend): Info {
+function run(name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap, backend: Backend): Info {
   const kernel = tf.getKernel(name, "wasm");
   if (!kernel) throw new Error(`wasm_reductions: the wasm backend has no "${name}" kernel`);
   return kernel.kernelFunc({ inputs, attrs, backend }) as Info;
 }
 
 /** The number of leading axes `axis` names when it is exactly `0..k-1` with `0 < k < rank`, else 0. */
-function _leadingAxes(axis: number | number[], shape: number[]): number {
+function leadingAxes(axis: number | number[], shape: number[]): number {
   const axes = [...new Set(tf.util.parseAxisParam(axis, shape))].sort((a, b) => a - b);
   if (axes.length === 0 || axes.length >= shape.length) return 0;
   return axes.every((a, i) => a === i) ? axes.length : 0;
@@ -34,31 +34,31 @@ function _leadingAxes(axis: number | number[], shape: number[]): number {
  * A `Sum` (`mean: false`) or `Mean` (`mean: true`) kernel that runs leading-axis float32 reductions as an
  * average pool of `[1, rows, 1, cols]` over its `rows` and hands every other call to `original`.
  */
-function _reduceVia(original: tf.KernelFunc, mean: boolean) {
+function reduceVia(original: tf.KernelFunc, mean: boolean) {
   return (args: Args): Info => {
     const { inputs, backend } = args;
     const { x } = inputs as { x: Info };
     const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
-    const k = x.dtype === "float32" ? _leadingAxes(axis, x.shape) : 0;
+    const k = x.dtype === "float32" ? leadingAxes(axis, x.shape) : 0;
     const rows = tf.util.sizeFromShape(x.shape.slice(0, k));
     const cols = tf.util.sizeFromShape(x.shape.slice(k));
     if (k === 0 || rows === 0 || cols === 0) {
       return original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
     }
-    const x4 = _run("Reshape", { x }, { shape: [1, rows, 1, cols] }, backend);
+    const x4 = run("Reshape", { x }, { shape: [1, rows, 1, cols] }, backend);
     let pooled: Info;
     try {
-      pooled = _run("AvgPool", { x: x4 }, { filterSize: [rows, 1], strides: [1, 1], pad: "valid" }, backend);
+      pooled = run("AvgPool", { x: x4 }, { filterSize: [rows, 1], strides: [1, 1], pad: "valid" }, backend);
     } finally {
       backend.disposeData(x4.dataId);
     }
     if (!mean) {
       const out = backend.typedArrayFromHeap(pooled) as Float32Array;
-      for (let i = 0; i < cols; i++) out[i] *= rows;
+      for (let i = 0; i < cols; i++) out[i]! *= rows;
     }
     const shape = keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k);
     try {
-      return _run("Reshape", { x: pooled }, { shape }, backend);
+      return run("Reshape", { x: pooled }, { shape }, backend);
     } finally {
       backend.disposeData(pooled.dataId);
     }
@@ -96,7 +96,7 @@ export function registerWasmReductionKernels(): string[] {
     const config = tf.getKernel(name, "wasm");
     // deno-lint-ignore no-explicit-any
     if (!config || (config.kernelFunc as any)[WRAPPED]) continue;
-    const kernelFunc = _reduceVia(config.kernelFunc, name === "Mean") as unknown as tf.KernelFunc;
+    const kernelFunc = reduceVia(config.kernelFunc, name === "Mean") as unknown as tf.KernelFunc;
     Object.defineProperty(kernelFunc, WRAPPED, { value: true });
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel({ ...config, kernelFunc });

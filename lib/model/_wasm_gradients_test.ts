@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { selectBackend } from "./backend.ts";
 import { tf } from "./tf.ts";
 import { seeded } from "./_testing.ts";
-import { WASM_GRADIENT_KERNELS } from "./wasm_gradients.ts";
+import { WASM_GRADIENT_KERNELS } from "./_wasm_gradients.ts";
 
 type Pad = "same" | "valid" | number | [
   [number, number],
@@ -48,7 +48,7 @@ async function convGrads(c: Case): Promise<{ dx: Float32Array; df: Float32Array;
     tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), r))
   )(
     [x, f],
-  );
+  ) as [tf.Tensor, tf.Tensor];
   const result = { dx: await dx.data() as Float32Array, df: await df.data() as Float32Array };
   tf.dispose([x, f, r, dx, df]);
   return { ...result, count: tf.memory().numTensors - before };
@@ -64,13 +64,13 @@ Deno.test("wasm_gradients: Conv2DBackpropFilter matches the cpu backend for seve
     assert.equal(actual.df.length, expected.df.length, where);
     for (let i = 0; i < expected.df.length; i++) {
       assert.ok(
-        Math.abs(actual.df[i] - expected.df[i]) <= 1e-4 * (1 + Math.abs(expected.df[i])),
+        Math.abs(actual.df[i]! - expected.df[i]!) <= 1e-4 * (1 + Math.abs(expected.df[i]!)),
         `${where} df[${i}]`,
       );
     }
     for (let i = 0; i < expected.dx.length; i++) {
       assert.ok(
-        Math.abs(actual.dx[i] - expected.dx[i]) <= 1e-4 * (1 + Math.abs(expected.dx[i])),
+        Math.abs(actual.dx[i]! - expected.dx[i]!) <= 1e-4 * (1 + Math.abs(expected.dx[i]!)),
         `${where} dx[${i}]`,
       );
     }
@@ -95,7 +95,7 @@ Deno.test("wasm_gradients: a filter gradient too large for one gathered operand 
           let sum = 0;
           for (let y = Math.max(0, 1 - i); y < Math.min(h, h + 1 - i); y++) {
             for (let z = Math.max(0, 1 - j); z < Math.min(w, w + 1 - j); z++) {
-              sum += x[((y + i - 1) * w + z + j - 1) * ci + k] * r[(y * w + z) * co + o];
+              sum += x[((y + i - 1) * w + z + j - 1) * ci + k]! * r[(y * w + z) * co + o]!;
             }
           }
           expected[((i * 3 + j) * ci + k) * co + o] = sum;
@@ -105,7 +105,7 @@ Deno.test("wasm_gradients: a filter gradient too large for one gathered operand 
   }
   const scale = Math.max(...expected.map(Math.abs));
   actual.df.forEach((v, i) => {
-    assert.ok(Math.abs(v - expected[i]) <= 1e-4 * scale, `df[${i}]: ${v} vs ${expected[i]}`);
+    assert.ok(Math.abs(v - expected[i]!) <= 1e-4 * scale, `df[${i}]: ${v} vs ${expected[i]}`);
   });
   assert.equal(actual.count, 0);
 });
@@ -152,7 +152,7 @@ Deno.test("wasm_gradients: MaxPoolGrad matches cpu (ties included: the first max
     const actual = await grad(c);
     assert.equal(actual.leaked, 0, JSON.stringify(c));
     expected.values.forEach((v, i) =>
-      assert.ok(Math.abs(actual.values[i] - v) <= 1e-4 * (1 + Math.abs(v)), `${JSON.stringify(c)} dx[${i}]`)
+      assert.ok(Math.abs(actual.values[i]! - v) <= 1e-4 * (1 + Math.abs(v)), `${JSON.stringify(c)} dx[${i}]`)
     );
   }
 });

@@ -17,7 +17,7 @@ type Info = tf.TensorInfo;
 // deno-lint-ignore no-explicit-any
 type Backend = any;
 
-function _run(
+function run(
   name: string,
   inputs: tf.NamedTensorInfoMap | Info[],
   attrs: tf.NamedAttrMap,
@@ -28,7 +28,7 @@ function _run(
   return kernel.kernelFunc({ inputs: inputs as tf.NamedTensorInfoMap, attrs, backend }) as Info;
 }
 
-function _free(backend: Backend, ...infos: Info[]): void {
+function free(backend: Backend, ...infos: Info[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
 }
 
@@ -85,10 +85,10 @@ function conv2DBackpropFilter(
     const rows = Math.min(inHeight, gh * sh - top), cols = Math.min(inWidth, gw * sw - left);
     let xg = x;
     if (rows < inHeight || cols < inWidth) {
-      xg = keep(_run("Slice", { x }, { begin: [0, 0, 0, 0], size: [b, rows, cols, ci] }, backend));
+      xg = keep(run("Slice", { x }, { begin: [0, 0, 0, 0], size: [b, rows, cols, ci] }, backend));
     }
     if (top || left || gh * sh - top - rows || gw * sw - left - cols) {
-      xg = keep(_run("PadV2", { x: xg }, {
+      xg = keep(run("PadV2", { x: xg }, {
         paddings: [[0, 0], [top, gh * sh - top - rows], [left, gw * sw - left - cols], [0, 0]],
         constantValue: 0,
       }, backend));
@@ -110,29 +110,29 @@ function conv2DBackpropFilter(
           for (let r = 0; r < gh; r++) {
             for (let c = 0; c < gw; c++) {
               const s0 = ((n * rowsIn + r * sh + pi) * colsIn + c * sw + pj) * ci;
-              for (let k = 0; k < ci; k++) dst[d++] = src[s0 + k];
+              for (let k = 0; k < ci; k++) dst[d++] = src[s0 + k]!;
             }
           }
         }
       }
-      let flat = keep(_run("Reshape", { x: p }, { shape: [q, ci] }, backend));
+      let flat = keep(run("Reshape", { x: p }, { shape: [q, ci] }, backend));
       if (maxOff) {
         flat = keep(
-          _run("PadV2", { x: flat }, { paddings: [[0, maxOff], [0, 0]], constantValue: 0 }, backend),
+          run("PadV2", { x: flat }, { paddings: [[0, maxOff], [0, 0]], constantValue: 0 }, backend),
         );
       }
-      const t = keep(_run("Transpose", { x: flat }, { perm: [1, 0] }, backend));
+      const t = keep(run("Transpose", { x: flat }, { perm: [1, 0] }, backend));
       phases.set(key, t);
       return t;
     };
     let dyg = dy;
     if (gh > oh || gw > ow) {
-      dyg = keep(_run("PadV2", { x: dy }, {
+      dyg = keep(run("PadV2", { x: dy }, {
         paddings: [[0, 0], [0, gh - oh], [0, gw - ow], [0, 0]],
         constantValue: 0,
       }, backend));
     }
-    const dy3 = keep(_run("Reshape", { x: dyg }, { shape: [1, q, co] }, backend));
+    const dy3 = keep(run("Reshape", { x: dyg }, { shape: [1, q, co] }, backend));
     const taps: [number, number][] = [];
     for (let i = 0; i < fh; i++) for (let j = 0; j < fw; j++) taps.push([i, j]);
     const perGroup = Math.max(1, Math.floor(GATHER_LIMIT / (ci * q)));
@@ -141,9 +141,9 @@ function conv2DBackpropFilter(
       const group = taps.slice(start, start + perGroup);
       for (const [i, j] of group) phase(i % sh, j % sw);
       if (taps.length === 1 && maxOff === 0) { // 1x1, stride 1: the transposed input is the operand
-        const a = keep(_run("Reshape", { x: phase(0, 0) }, { shape: [1, ci, q] }, backend));
+        const a = keep(run("Reshape", { x: phase(0, 0) }, { shape: [1, ci, q] }, backend));
         parts.push(
-          keep(_run("BatchMatMul", { a, b: dy3 }, { transposeA: false, transposeB: false }, backend)),
+          keep(run("BatchMatMul", { a, b: dy3 }, { transposeA: false, transposeB: false }, backend)),
         );
         continue;
       }
@@ -159,13 +159,13 @@ function conv2DBackpropFilter(
         }
       });
       parts.push(
-        keep(_run("BatchMatMul", { a, b: dy3 }, { transposeA: false, transposeB: false }, backend)),
+        keep(run("BatchMatMul", { a, b: dy3 }, { transposeA: false, transposeB: false }, backend)),
       );
     }
-    const all = parts.length === 1 ? parts[0] : keep(_run("Concat", parts, { axis: 1 }, backend));
-    return _run("Reshape", { x: all }, { shape: [fh, fw, ci, co] }, backend);
+    const all = parts.length === 1 ? parts[0] : keep(run("Concat", parts, { axis: 1 }, backend));
+    return run("Reshape", { x: all }, { shape: [fh, fw, ci, co] }, backend);
   } finally {
-    _free(backend, ...temps);
+    free(backend, ...temps);
   }
 }
 
@@ -174,8 +174,8 @@ function conv2DBackpropFilter(
  * in one pass over the wasm heap: wasm's Reverse kernel took about 30 ns per element (DenseNet: 0.2 s per
  * training step at any image size).
  */
-function _flipSwap(filter: Info, backend: Backend): Info {
-  const [fh, fw, ci, co] = filter.shape;
+function flipSwap(filter: Info, backend: Backend): Info {
+  const [fh, fw, ci, co] = filter.shape as [number, number, number, number];
   const out = backend.makeOutput([fh, fw, co, ci], "float32") as Info;
   const dst = backend.typedArrayFromHeap(out) as Float32Array; // views taken after the allocation
   const src = backend.typedArrayFromHeap(filter) as Float32Array;
@@ -184,7 +184,7 @@ function _flipSwap(filter: Info, backend: Backend): Info {
       const s0 = (i * fw + j) * ci * co, d0 = ((fh - 1 - i) * fw + (fw - 1 - j)) * co * ci;
       for (let o = 0; o < co; o++) {
         const d = d0 + o * ci;
-        for (let c = 0; c < ci; c++) dst[d + c] = src[s0 + c * co + o];
+        for (let c = 0; c < ci; c++) dst[d + c] = src[s0 + c * co + o]!;
       }
     }
   }
@@ -201,7 +201,7 @@ function _flipSwap(filter: Info, backend: Backend): Info {
  * strided kernel is a plain loop (DenseNet's 7x7/2 stem: about 200 ms per step at 224 px). Returns null
  * when the padding exceeds the filter (a negative pad would be needed); the caller then runs the original.
  */
-function _stridedBackpropInput(
+function stridedBackpropInput(
   dy: Info,
   filter: Info,
   attrs: tf.Conv2DBackpropInputAttrs,
@@ -245,19 +245,19 @@ function _stridedBackpropInput(
             if (j >= fw) continue;
             const s0 = (i * fw + j) * ci * co, d0 = (a * tw + bb) * co * wide + (pi * sw + pj) * ci;
             for (let o = 0; o < co; o++) {
-              for (let c = 0; c < ci; c++) dst[d0 + o * wide + c] = src[s0 + c * co + o];
+              for (let c = 0; c < ci; c++) dst[d0 + o * wide + c] = src[s0 + c * co + o]!;
             }
           }
         }
       }
     }
-    out = _run("Conv2D", { x: dy, filter: f }, {
+    out = run("Conv2D", { x: dy, filter: f }, {
       strides: [1, 1],
       pad: [[0, 0], [p1h, p2h], [p1w, p2w], [0, 0]],
       dataFormat: "NHWC",
       dilations: [1, 1],
     } as unknown as tf.NamedAttrMap, backend);
-    const [, rh, rw] = out.shape; // at least lh x lw
+    const [, rh, rw] = out.shape as [number, number, number, number]; // at least lh x lw
     const dx = backend.makeOutput([b, ih, iw, ci], "float32") as Info;
     const res = backend.typedArrayFromHeap(out) as Float32Array; // views taken after the allocation
     const dxv = backend.typedArrayFromHeap(dx) as Float32Array;
@@ -268,22 +268,22 @@ function _stridedBackpropInput(
         for (let x = 0; x < iw; x++) {
           const q = Math.floor((x + left) / sw), pj = x + left - sw * q;
           const s0 = (rowBase + q - nLo) * wide + (pi * sw + pj) * ci, d0 = ((n * ih + y) * iw + x) * ci;
-          for (let c = 0; c < ci; c++) dxv[d0 + c] = res[s0 + c];
+          for (let c = 0; c < ci; c++) dxv[d0 + c] = res[s0 + c]!;
         }
       }
     }
     return dx;
   } finally {
-    _free(backend, f, ...(out ? [out] : []));
+    free(backend, f, ...(out ? [out] : []));
   }
 }
 
 /**
  * `Conv2DBackpropInput` for stride-1 NHWC convolutions as a forward convolution of dy with the spatially
  * flipped, in/out-swapped filter (XNNPACK-backed `Conv2D`), strided ones through
- * {@link _stridedBackpropInput}; wasm's own kernel, several times slower, is kept for what neither covers.
+ * {@link stridedBackpropInput}; wasm's own kernel, several times slower, is kept for what neither covers.
  */
-function _conv2DBackpropInputVia(original: tf.KernelFunc) {
+function conv2DBackpropInputVia(original: tf.KernelFunc) {
   return (args: { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap }): Info => {
     const { inputs, backend } = args;
     const { dy, filter } = inputs as { dy: Info; filter: Info };
@@ -291,7 +291,7 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
     const strides = Array.isArray(attrs.strides) ? attrs.strides : [attrs.strides, attrs.strides];
     if (attrs.dataFormat !== "NHWC") return original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
     if (strides[0] !== 1 || strides[1] !== 1) {
-      return _stridedBackpropInput(dy, filter, attrs, backend) ??
+      return stridedBackpropInput(dy, filter, attrs, backend) ??
         original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
     }
     const conv = tf.backend_util.computeConv2DInfo(
@@ -305,9 +305,9 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
       "channelsLast",
     );
     const { filterHeight: fh, filterWidth: fw, padInfo } = conv;
-    const swapped = _flipSwap(filter, backend);
+    const swapped = flipSwap(filter, backend);
     try {
-      return _run("Conv2D", { x: dy, filter: swapped }, {
+      return run("Conv2D", { x: dy, filter: swapped }, {
         strides: [1, 1],
         pad: [[0, 0], [fh - 1 - padInfo.top, fh - 1 - padInfo.bottom], [
           fw - 1 - padInfo.left,
@@ -321,7 +321,7 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
         dimRoundingMode: attrs.dimRoundingMode,
       } as unknown as tf.NamedAttrMap, backend);
     } finally {
-      _free(backend, swapped);
+      free(backend, swapped);
     }
   };
 }
@@ -333,7 +333,7 @@ function _conv2DBackpropInputVia(original: tf.KernelFunc) {
  * and disagrees with cpu's even without ties (0.43 off on a 2x2/2 valid pool of `[1, 8, 8, 4]`); this one matches.
  * Other than NHWC float32 with dilation 1, the original runs.
  */
-function _maxPoolGradVia(original: tf.KernelFunc) {
+function maxPoolGradVia(original: tf.KernelFunc) {
   return (args: { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap }): Info => {
     const { inputs, backend } = args;
     const { dy, input } = inputs as { dy: Info; input: Info };
@@ -369,8 +369,8 @@ function _maxPoolGradVia(original: tf.KernelFunc) {
             for (let j = Math.max(0, -x0); j < fw && x0 + j < iw; j++) {
               const base = ((n * ih + y0 + i) * iw + x0 + j) * c;
               for (let k = 0; k < c; k++) {
-                const v = x[base + k];
-                if (v > best[k]) {
+                const v = x[base + k]!;
+                if (v > best[k]!) {
                   best[k] = v;
                   at[k] = base + k;
                 }
@@ -378,7 +378,10 @@ function _maxPoolGradVia(original: tf.KernelFunc) {
             }
           }
           const d = ((n * oh + oy) * ow + ox) * c;
-          for (let k = 0; k < c; k++) if (at[k] >= 0) out[at[k]] += g[d + k];
+          for (let k = 0; k < c; k++) {
+            const a = at[k]!;
+            if (a >= 0) out[a]! += g[d + k]!;
+          }
         }
       }
     }
@@ -431,7 +434,7 @@ export function registerWasmGradientKernels(): string[] {
   const input = tf.getKernel("Conv2DBackpropInput", "wasm");
   // deno-lint-ignore no-explicit-any
   if (input && !(input.kernelFunc as any)[WRAPPED]) {
-    const kernelFunc = _conv2DBackpropInputVia(input.kernelFunc) as unknown as tf.KernelFunc;
+    const kernelFunc = conv2DBackpropInputVia(input.kernelFunc) as unknown as tf.KernelFunc;
     Object.defineProperty(kernelFunc, WRAPPED, { value: true });
     tf.unregisterKernel("Conv2DBackpropInput", "wasm");
     tf.registerKernel({ ...input, kernelFunc });
@@ -440,7 +443,7 @@ export function registerWasmGradientKernels(): string[] {
   const pool = tf.getKernel("MaxPoolGrad", "wasm");
   // deno-lint-ignore no-explicit-any
   if (pool && !(pool.kernelFunc as any)[WRAPPED]) {
-    const kernelFunc = _maxPoolGradVia(pool.kernelFunc) as unknown as tf.KernelFunc;
+    const kernelFunc = maxPoolGradVia(pool.kernelFunc) as unknown as tf.KernelFunc;
     Object.defineProperty(kernelFunc, WRAPPED, { value: true });
     tf.unregisterKernel("MaxPoolGrad", "wasm");
     tf.registerKernel({ ...pool, kernelFunc });

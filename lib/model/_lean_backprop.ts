@@ -31,20 +31,20 @@ import {
   type Tensor,
 } from "@tensorflow/tfjs-core";
 
-interface _TapeNode {
+interface TapeNode {
   inputs: Record<string, Tensor>;
   saved?: Tensor[];
   gradient?: (dys: (Tensor | null)[]) => Record<string, () => Tensor>;
 }
 
-interface _Engine {
-  state: { activeTape: _TapeNode[] | null; gradientDepth: number };
+interface Engine {
+  state: { activeTape: TapeNode[] | null; gradientDepth: number };
   addTapeNode(...args: unknown[]): void;
   gradients(f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients?: boolean): unknown;
   leanBackprop?: true;
 }
 
-let _enabled = true;
+let enabled = true;
 
 /**
  * Turns the early freeing of {@linkcode installLeanBackprop} off (for comparisons) or back on; it is on once
@@ -60,8 +60,8 @@ let _enabled = true;
  * ```
  */
 export function setLeanBackprop(on: boolean): boolean {
-  const was = _enabled;
-  _enabled = on;
+  const was = enabled;
+  enabled = on;
   return was;
 }
 
@@ -80,7 +80,7 @@ export function setLeanBackprop(on: boolean): boolean {
  * ```
  */
 export function installLeanBackprop(): void {
-  const engine = tfEngine() as unknown as _Engine;
+  const engine = tfEngine() as unknown as Engine;
   if (engine.leanBackprop) return;
   engine.leanBackprop = true;
   registerGradient(RELU_GRADIENT);
@@ -108,14 +108,14 @@ export function installLeanBackprop(): void {
   };
 
   const addTapeNode = engine.addTapeNode;
-  engine.addTapeNode = function (this: _Engine, ...args: unknown[]) {
+  engine.addTapeNode = function (this: Engine, ...args: unknown[]) {
     addTapeNode.apply(this, args);
     const node = this.state.activeTape!.at(-1)!;
     const gradient = node.gradient;
     if (!gradient) return;
     node.gradient = (dys) => {
       // Higher-order gradients read tapes in other orders: leave their memory alone.
-      if (this.state.gradientDepth !== 0 || !_enabled) return gradient(dys);
+      if (this.state.gradientDepth !== 0 || !enabled) return gradient(dys);
       release();
       const closures = gradient(dys);
       const mine = dys.filter((d): d is Tensor => d != null);
@@ -142,7 +142,7 @@ export function installLeanBackprop(): void {
   };
 
   const gradients = engine.gradients;
-  engine.gradients = function (this: _Engine, f, xs, dy, allowNoGradients) {
+  engine.gradients = function (this: Engine, f, xs, dy, allowNoGradients) {
     if (this.state.gradientDepth !== 0) return gradients.call(this, f, xs, dy, allowNoGradients);
     const outer = { pending, handedOut, stored, hasGradient, seed };
     pending = null;
@@ -172,7 +172,7 @@ export const RELU_GRADIENT: GradConfig = {
   kernelName: "Relu",
   outputsToSave: [true],
   gradFunc: (dy: Tensor | Tensor[], saved: Tensor[]) => {
-    const [y] = saved;
+    const [y] = saved as [Tensor];
     return { x: () => mul(dy as Tensor, step(cast(y, "float32"))) };
   },
 };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { selectBackend } from "./backend.ts";
 import { tf } from "./tf.ts";
 import { seeded } from "./_testing.ts";
-import { WASM_REDUCTION_KERNELS } from "./wasm_reductions.ts";
+import { WASM_REDUCTION_KERNELS } from "./_wasm_reductions.ts";
 
 interface Case {
   shape: number[];
@@ -48,7 +48,7 @@ Deno.test("wasm_reductions: Sum and Mean match the cpu backend on leading and ot
       assert.deepEqual(actual.shape, expected.shape, where);
       const scale = Math.max(1, ...expected.out.map(Math.abs));
       expected.out.forEach((v, i) => {
-        assert.ok(Math.abs(actual.out[i] - v) <= 1e-4 * scale, `${where} [${i}]: ${actual.out[i]} vs ${v}`);
+        assert.ok(Math.abs(actual.out[i]! - v) <= 1e-4 * scale, `${where} [${i}]: ${actual.out[i]} vs ${v}`);
       });
       assert.equal(actual.leaked, 0, `${where}: tensors leaked`);
     }
@@ -62,11 +62,11 @@ Deno.test("wasm_reductions: a large leading-axis sum (a DenseNet shape) matches 
   const x = tf.tensor4d(data, shape as [number, number, number, number]);
   const [sum, mean] = [await tf.sum(x, [0, 1, 2]).data(), await tf.mean(x, [0, 1, 2]).data()];
   const expected = new Float64Array(c);
-  for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) expected[k] += data[r * c + k];
+  for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) expected[k]! += data[r * c + k]!;
   const scale = Math.max(...expected.map(Math.abs));
   for (let k = 0; k < c; k++) {
-    assert.ok(Math.abs(sum[k] - expected[k]) <= 1e-4 * scale, `sum[${k}]`);
-    assert.ok(Math.abs(mean[k] - expected[k] / rows) <= 1e-4 * scale / rows, `mean[${k}]`);
+    assert.ok(Math.abs(sum[k]! - expected[k]!) <= 1e-4 * scale, `sum[${k}]`);
+    assert.ok(Math.abs(mean[k]! - expected[k]! / rows) <= 1e-4 * scale / rows, `mean[${k}]`);
   }
   tf.dispose(x);
 });

@@ -20,7 +20,7 @@ export const BATCH_NORM_GRADIENT: tf.GradConfig = {
   gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
     const g = dy as tf.Tensor;
     const { varianceEpsilon } = attrs as unknown as tf.FusedBatchNormAttrs;
-    const [x, mean, variance, scale] = saved;
+    const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
     const axes = tf.backend_util.getReductionAxes(mean.shape, x.shape);
     const reduce = (t: tf.Tensor) => tf.reshape(axes.length ? tf.sum(t, axes) : t, mean.shape);
     const rstd = () => tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
