@@ -51,7 +51,7 @@ export async function mapPool<T, R>(
     while (!failure && next < items.length) {
       const i = next++;
       try {
-        results[i] = await fn(items[i], i);
+        results[i] = await fn(items[i] as T, i); // i < items.length
       } catch (error) {
         failure ??= { error };
       }

@@ -128,8 +128,8 @@ export function warpImage(img: Uint8Array, size: number, transform: Transform, o
       const x0 = Math.floor(fx), y0 = Math.floor(sy);
       const x1 = x0 < last ? x0 + 1 : x0, y1 = y0 < last ? y0 + 1 : y0;
       const ax = fx - x0, ay = sy - y0;
-      const top = img[y0 * size + x0] * (1 - ax) + img[y0 * size + x1] * ax;
-      const bottom = img[y1 * size + x0] * (1 - ax) + img[y1 * size + x1] * ax;
+      const top = img[y0 * size + x0]! * (1 - ax) + img[y0 * size + x1]! * ax;
+      const bottom = img[y1 * size + x0]! * (1 - ax) + img[y1 * size + x1]! * ax;
       target[row + x] = top * (1 - ay) + bottom * ay + 0.5;
     }
   }

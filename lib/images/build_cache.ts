@@ -86,15 +86,15 @@ export interface CacheBuildProgress {
   failed: number;
   /** The image just handled, and why it failed if it did. */
   name: string;
-  error?: string;
+  error?: string | undefined;
 }
 
 /** Options of {@linkcode buildCache}. */
 export interface BuildCacheOptions {
   /** Images being decoded at once (sharp decodes in its own thread pool). @default 2 */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** Called after each image. */
-  onProgress?: (event: CacheBuildProgress) => void;
+  onProgress?: ((event: CacheBuildProgress) => void) | undefined;
   /** The names of the files in the images folder, when the caller listed it already. @default listed here */
   present?: ReadonlySet<string>;
   /**
@@ -188,7 +188,7 @@ export async function buildCache(
   const missing: string[] = [];
   const todo: { names: string[]; labels: string[] } = { names: [], labels: [] };
   job.names.forEach((n, i) => {
-    if (present.has(n)) todo.names.push(n), todo.labels.push(job.labels[i]);
+    if (present.has(n)) todo.names.push(n), todo.labels.push(job.labels[i]!); // as many labels as names (checked)
     else missing.push(n);
   });
   if (options.requireImages && todo.names.length === 0 && job.names.length > 0) {
@@ -222,7 +222,7 @@ export async function buildCache(
   const kept = lines ?? [];
   const names: string[] = [], labels: string[] = [], failed: CacheFailure[] = [];
   kept.forEach((line, i) => {
-    if ("ok" in line) names.push(line.ok), labels.push(todo.labels[i]);
+    if ("ok" in line) names.push(line.ok), labels.push(todo.labels[i]!); // kept lines are of this job (digest)
     else failed.push({ name: line.failed, reason: line.reason });
   });
   const bin = openSync(path(".bin.part"), "r+");
@@ -233,21 +233,21 @@ export async function buildCache(
     const pending: Promise<Uint8Array | Error>[] = [];
     const start = kept.length;
     const launch = (i: number) => {
-      pending[i] = decodeCacheImage(join(imagesDir, todo.names[i]), job.size).catch((e: Error) => e);
+      pending[i] = decodeCacheImage(join(imagesDir, todo.names[i]!), job.size).catch((e: Error) => e);
     };
     for (let i = start; i < Math.min(todo.names.length, start + concurrency); i++) launch(i);
     for (let i = start; i < todo.names.length; i++) {
-      const result = await pending[i];
+      const result = (await pending[i])!; // launched above, in order
       delete pending[i];
       if (i + concurrency < todo.names.length) launch(i + concurrency);
-      const name = todo.names[i];
+      const name = todo.names[i]!;
       let error: string | undefined;
       if (result instanceof Uint8Array) {
         for (let done = 0; done < imageBytes;) {
           done += writeSync(bin, result, done, imageBytes - done, position + done);
         }
         position += imageBytes;
-        names.push(name), labels.push(todo.labels[i]);
+        names.push(name), labels.push(todo.labels[i]!);
         writeSync(log, JSON.stringify({ ok: name }) + "\n");
       } else {
         error = "reason" in result ? String(result.reason) : result.message;
@@ -279,7 +279,7 @@ export async function buildCache(
     splitDigest: job.splitDigest,
     ...(job.splitMethod ? { splitMethod: job.splitMethod } : {}),
     failed,
-    shard: job.shard,
+    ...(job.shard ? { shard: job.shard } : {}),
   });
   writeFileSync(path(".json.part"), index);
   renameSync(path(".bin.part"), path(".bin"));
@@ -341,7 +341,7 @@ export async function decodeCacheImage(path: string, size: number): Promise<Uint
     .raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });
   const out = new Uint8Array(size * size);
-  for (let p = 0; p < out.length; p++) out[p] = data[p * info.channels];
+  for (let p = 0; p < out.length; p++) out[p] = data[p * info.channels]!;
   return out;
 }
 

@@ -7,14 +7,22 @@ import { buildCache } from "./build_cache.ts";
 import { decodeImage } from "./decode.ts";
 import { writeDicom } from "./_dicom_testing.ts";
 
-const SAMPLE = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png")).sort()[0];
+const SAMPLE = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png")).sort()[0] ??
+  assert.fail(`no PNG in ${NIH_SAMPLE}/images`);
 
 Deno.test("buildCache decodes only PNG, JPEG and DICOM by their magic bytes; an SVG or GIF named .png fails", async () => {
   using tmp = tempDir();
   const images = join(tmp.path, "images");
   mkdirSync(images);
-  const names = Array.from({ length: 6 }, (_, i) => `0000000${i + 1}_000.png`);
-  const [png, jpeg, dicom, svg, gif, text] = names;
+  const [png, jpeg, dicom, svg, gif, text] = [1, 2, 3, 4, 5, 6].map((i) => `0000000${i}_000.png`) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const names = [png, jpeg, dicom, svg, gif, text];
   copyFileSync(join(NIH_SAMPLE, "images", SAMPLE), join(images, png));
   const grey = { width: 16, height: 16, channels: 1 as const };
   const pixels = new Uint8Array(256).map((_, i) => i);
@@ -49,5 +57,5 @@ Deno.test("buildCache decodes only PNG, JPEG and DICOM by their magic bytes; an 
   );
   // The DICOM's 16x16 ramp resized like the JPEG's: both grey, both the same gradient to within JPEG loss.
   const [j, d] = [bin.subarray(64, 128), bin.subarray(128, 192)];
-  assert.ok(d.every((v, i) => Math.abs(v - j[i]) <= 12), `${d} vs ${j}`);
+  assert.ok(d.every((v, i) => Math.abs(v - j[i]!) <= 12), `${d} vs ${j}`);
 });

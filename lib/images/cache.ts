@@ -31,7 +31,7 @@ export interface ImageCache extends Disposable {
   /** The digest of the split the cache was built from. */
   splitDigest: string;
   /** How that split was made, when the cache records it. */
-  splitMethod?: string;
+  splitMethod?: string | undefined;
   /** Images that could not be decoded when the cache was built. */
   failed: CacheFailure[];
   /** Reads image i (S*S bytes, a fresh copy unless `into` is given). */
@@ -150,7 +150,7 @@ export function openCache(dir: string, partition: Partition | string): ImageCach
         );
       }
       const target = into ?? new Uint8Array(need);
-      for (let k = 0; k < indices.length; k++) readInto(indices[k], target, k * imageBytes);
+      for (let k = 0; k < indices.length; k++) readInto(indices[k]!, target, k * imageBytes);
       return target;
     },
     close,

@@ -218,7 +218,7 @@ export async function decodeImage(
   if (channels === 1) {
     target.set(data.subarray(0, size * size));
   } else {
-    for (let i = 0; i < size * size; i++) target[i] = data[i * channels];
+    for (let i = 0; i < size * size; i++) target[i] = data[i * channels]!;
   }
   return target;
 }

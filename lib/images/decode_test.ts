@@ -32,7 +32,7 @@ Deno.test("RGBA sample PNGs become their (equal) colour channel, not noise or al
     const px = await decodeImage(join(IMAGES, name), 64);
     const red = await sharp(join(IMAGES, name)).extractChannel(0).resize(64, 64, { kernel: "lanczos3" }).raw()
       .toBuffer();
-    const maxDiff = px.reduce((m, v, i) => Math.max(m, Math.abs(v - red[i])), 0);
+    const maxDiff = px.reduce((m, v, i) => Math.max(m, Math.abs(v - red[i]!)), 0);
     assert.ok(maxDiff <= 1, `${name}: differs from its red channel by ${maxDiff}`);
     assert.ok(new Set(px).size > 50, `${name}: too few grey levels`);
   }

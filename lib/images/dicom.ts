@@ -91,11 +91,11 @@ type WasmCodec = {
   factory: (module: object) => Promise<Record<string, new () => WasmDecoder>>;
   cls: string;
 };
-const CODECS: Record<string, WasmCodec> = {
+const CODECS = {
   j2k: { name: "OpenJPEG", factory: openjpeg, cls: "J2KDecoder" },
   jls: { name: "CharLS", factory: charls, cls: "JpegLSDecoder" },
   jpeg: { name: "libjpeg-turbo", factory: libjpegTurbo, cls: "JPEGDecoder" },
-};
+} satisfies Record<string, WasmCodec>;
 const codecModules = new Map<WasmCodec, Promise<Record<string, new () => WasmDecoder>>>();
 
 const tagName = (t: string) => `(${t.slice(1, 5)},${t.slice(5)})`.toUpperCase();
@@ -172,10 +172,10 @@ function decodeRle(frame: Uint8Array, count: number, step: number, at: number): 
     const end = s + 1 < segments ? view.getUint32(8 + 4 * s, true) : frame.length;
     const put = (b: number) => void (out[o++ * step + step - 1 - s] = b); // little endian out
     while (o < count && i < Math.min(end, frame.length)) {
-      const n = (frame[i++] << 24) >> 24;
-      if (n >= 0) { for (let k = 0; k <= n && o < count && i < frame.length; k++) put(frame[i++]); }
+      const n = (frame[i++]! << 24) >> 24; // i < frame.length (the loop's condition)
+      if (n >= 0) { for (let k = 0; k <= n && o < count && i < frame.length; k++) put(frame[i++]!); }
       else if (n !== -128) {
-        const b = frame[i++];
+        const b = frame[i++] ?? 0; // a run cut by the end of the frame repeats 0
         for (let k = 0; k <= -n && o < count; k++) put(b);
       }
     }
@@ -186,19 +186,20 @@ function decodeRle(frame: Uint8Array, count: number, step: number, at: number): 
 
 /** Width, height and bits of a JPEG or JPEG-LS stream (SOF0..15, SOF55) or a JPEG 2000 codestream (SIZ). */
 function streamSize(frame: Uint8Array): [number, number, number] | undefined {
-  const u16 = (i: number) => (frame[i] << 8) | frame[i + 1];
+  // Every read below is within the bounds its loop checks (i + 44 or i + 9 < frame.length).
+  const u16 = (i: number) => (frame[i]! << 8) | frame[i + 1]!;
   const u32 = (i: number) => u16(i) * 65536 + u16(i + 2);
   const jpeg = frame[0] === 0xff && frame[1] === 0xd8;
   for (let i = 0; !jpeg && i + 44 < frame.length && i < 4096; i++) { // SIZ follows SOC, after any JP2 boxes
     if (u32(i) === 0xff4fff51) {
-      return [u32(i + 8) - u32(i + 16), u32(i + 12) - u32(i + 20), (frame[i + 42] & 0x7f) + 1];
+      return [u32(i + 8) - u32(i + 16), u32(i + 12) - u32(i + 20), (frame[i + 42]! & 0x7f) + 1];
     }
   }
   for (let i = 2; jpeg && i + 9 < frame.length;) {
     if (frame[i] !== 0xff) return undefined;
-    const m = frame[i + 1];
+    const m = frame[i + 1]!;
     if ((m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) || m === 0xf7) {
-      return [u16(i + 7), u16(i + 5), frame[i + 4]];
+      return [u16(i + 7), u16(i + 5), frame[i + 4]!];
     }
     i += m === 0xff ? 1 : 2 + u16(i + 2);
   }
@@ -232,10 +233,12 @@ async function decodeStream(
       const copy = frame.slice();
       return new Uint8Array(new JpegLosslessDecoder().decompress(copy.buffer, 0, copy.length));
     }
-    if (!codecModules.has(codec)) {
-      codecModules.set(codec, codec.factory({ print: () => {}, printErr: () => {} }));
-    }
-    decoder = new (await codecModules.get(codec)!)[codec.cls]();
+    const module: Promise<Record<string, new () => WasmDecoder>> = codecModules.get(codec) ??
+      codec.factory({ print: () => {}, printErr: () => {} });
+    codecModules.set(codec, module);
+    const Decoder = (await module)[codec.cls];
+    if (!Decoder) throw new DicomError(`the ${name} module has no ${codec.cls}`, at);
+    decoder = new Decoder();
     decoder.getEncodedBuffer(frame.length).set(frame);
     decoder.decode();
     const components = decoder.getFrameInfo().componentCount;
@@ -380,7 +383,7 @@ export async function parseDicom(bytes: Uint8Array, limits: DecodeLimits = {}): 
   const pixels = new Int32Array(count);
   const mask = 2 ** bitsStored - 1, sign = 2 ** (bitsStored - 1);
   for (let i = 0; i < count; i++) {
-    const raw = (wide ? view.getUint16(i * 2, littleEndian) : data[i]) & mask;
+    const raw = (wide ? view.getUint16(i * 2, littleEndian) : data[i]!) & mask;
     pixels[i] = pixelRepresentation === 1 && raw >= sign ? raw - 2 * sign : raw;
   }
   const hasWindow = windowWidth !== undefined && windowCenter !== undefined && windowWidth >= 1;
@@ -424,7 +427,7 @@ export function dicomToGrey(image: DicomImage): { data: Uint8Array; width: numbe
     }
   }
   for (let i = 0; i < pixels.length; i++) {
-    const x = pixels[i] * m + b;
+    const x = pixels[i]! * m + b;
     let y: number;
     if (c === undefined || w === undefined) {
       y = hi > lo ? ((x - lo) / (hi - lo)) * 255 : 0;

@@ -93,14 +93,15 @@ export function mergeShards(
   let count = options.count;
   if (count === undefined) {
     const found = shardCounts(dir, partition);
-    if (found.length !== 1) {
+    const [only] = found;
+    if (only === undefined || found.length !== 1) {
       throw new CacheError(
         found.length === 0
           ? `No shards of "${partition}" in "${dir}" (expected ${partition}.shard-i-of-N.json)`
           : `Shards of "${partition}" for several counts in "${dir}": ${found.join(", ")}; give the count`,
       );
     }
-    count = found[0];
+    count = only;
   }
   if (!Number.isSafeInteger(count) || count < 1) {
     throw new RangeError(`mergeShards: count must be a positive integer, got ${count}`);
@@ -124,12 +125,13 @@ export function mergeShards(
     if (previous && (previous.size !== index.size || previous.splitDigest !== index.splitDigest)) {
       throw new CacheError(
         `Cannot merge "${partition}": ${stem}.json has size ${index.size} and split ${index.splitDigest}, ` +
-          `shard 0 has ${shards[0].size} and ${shards[0].splitDigest}`,
+          `shard 0 has ${previous.size} and ${previous.splitDigest}`,
       );
     }
     shards.push(index);
   }
-  const first = shards[0];
+  const [first] = shards;
+  if (!first) throw new RangeError(`mergeShards: count must be a positive integer, got ${count}`);
   const merged: CacheIndexJson = {
     format: first.format,
     partition,

@@ -146,10 +146,11 @@ export function findEntriesFile(dataDir: string): string {
   const found = readdirSync(dataDir)
     .filter((n) => /^Data_Entry_2017.*\.csv(\.gz)?$/.test(n))
     .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
-  if (found.length === 0) {
+  const [best] = found;
+  if (best === undefined) {
     throw new Deno.errors.NotFound(`No label file Data_Entry_2017*.csv(.gz) in "${dataDir}"`);
   }
-  return join(dataDir, found[0]);
+  return join(dataDir, best);
 }
 
 /**
@@ -228,7 +229,7 @@ export async function preprocess(
       labels: names.map((n) => labelOf.get(n)!),
       splitDigest: split.digest,
       splitMethod: split.method + (split.present ? ", present images only" : ""),
-      shard: options.shard ? { ...options.shard, start, end } : undefined,
+      ...(options.shard ? { shard: { ...options.shard, start, end } } : {}),
     }, {
       concurrency: options.concurrency,
       onProgress: options.onProgress && ((e) => options.onProgress!({ ...e, partition })),

@@ -39,7 +39,12 @@ Deno.test("the real sample: every image of the split in its partition, labels fr
       assert.equal([...cache.labels.subarray(i * 14, i * 14 + 14)].join(""), labelOf.get(n), n);
     });
     const last = cache.count - 1;
-    assert.ok(same(cache.read(last), await decodeImage(join(NIH_SAMPLE, "images", cache.names[last]), 64)));
+    assert.ok(
+      same(
+        cache.read(last),
+        await decodeImage(join(NIH_SAMPLE, "images", cache.names[last] ?? assert.fail()), 64),
+      ),
+    );
     total += cache.count;
   }
   assert.equal(total, names.length);
@@ -76,14 +81,18 @@ Deno.test("N shards cover every image once and merge to the unsharded cache byte
 async function syntheticData(root: string) {
   await synthesize(join(root, "data"), { images: 12, size: 48, seed: 3 });
   const entries = readEntries(join(root, "data/Data_Entry_2017.csv"));
-  const lists = ["train_val_list.txt", "test_list.txt"].map((f) => readSplitList(join(root, "data", f)));
-  return { entries, split: officialSplit(entries, lists[0], lists[1], { valFraction: 0.2 }).split };
+  const list = (f: string) => readSplitList(join(root, "data", f));
+  const { split } = officialSplit(entries, list("train_val_list.txt"), list("test_list.txt"), {
+    valFraction: 0.2,
+  });
+  return { entries, split };
 }
 
 Deno.test("a truncated PNG is failed, a missing one only missing; the run goes on", async () => {
   using dir = tempDir();
   const { split, entries } = await syntheticData(dir.path);
   const [cut, gone] = split.images.train;
+  assert.ok(cut && gone, "two training images");
   const png = readFileSync(join(dir.path, "data/images", cut));
   writeFileSync(join(dir.path, "data/images", cut), png.subarray(0, png.length - 200));
   rmSync(join(dir.path, "data/images", gone));
@@ -96,7 +105,7 @@ Deno.test("a truncated PNG is failed, a missing one only missing; the run goes o
   assert.equal(summary.partitions.train!.failed, 1);
   assert.equal(summary.partitions.train!.missing, 1);
   assert.deepEqual(summary.partitions.train!.failures.map((f) => f.name), [cut]);
-  assert.match(summary.partitions.train!.failures[0].reason, /truncated PNG/);
+  assert.match(summary.partitions.train!.failures[0]?.reason ?? "", /truncated PNG/);
   assert.equal(summary.partitions.train!.images, split.images.train.length - 2);
   assert.deepEqual(errors.map((e) => e.split(":")[0]), [cut]);
   assert.deepEqual(summary.missing.names, [gone]);
@@ -171,7 +180,7 @@ Deno.test("the full 112,120-image split with the 39 sample PNGs present: 39 cach
   assert.equal(parts.reduce((n, s) => n + s.failed, 0), 0);
   assert.deepEqual(
     parts.map((s) => s.missing),
-    PARTITIONS.map((p) => split.images[p].length - parts[PARTITIONS.indexOf(p)].images),
+    PARTITIONS.map((p) => split.images[p].length - summary.partitions[p]!.images),
   );
   assert.equal(summary.missing.count, 112_120 - 39);
   assert.equal(summary.missing.names.length, summary.missing.count);
@@ -195,6 +204,7 @@ Deno.test("a cache is reused when its PNGs are deleted, rebuilt when more arrive
   const entries = fullEntries();
   const { split } = sampleSplit();
   const names = split.images.train;
+  const sixth = names[5] ?? assert.fail("six training images");
   const data = someSampleImages(dir.path, names.slice(0, 4));
   const cache = join(dir.path, "cache");
   const options = { split, entries, size: 16, partitions: ["train"] as const };
@@ -209,12 +219,12 @@ Deno.test("a cache is reused when its PNGs are deleted, rebuilt when more arrive
   assert.equal(kept.partitions.train!.images, 4);
   assert.equal(kept.missing.count, names.length - 4);
   // One more image arrives: rebuilt with it (the other four are gone now, so the new cache has one).
-  symlinkSync(join(NIH_SAMPLE, "images", names[5]), join(data, "images", names[5]));
+  symlinkSync(join(NIH_SAMPLE, "images", sixth), join(data, "images", sixth));
   const grown = await preprocess(data, cache, options);
   assert.equal(grown.partitions.train!.alreadyBuilt, false);
   assert.equal(grown.partitions.train!.images, 1);
   // No image at all and no cache: an error naming the folder, and nothing written.
-  rmSync(join(data, "images", names[5]));
+  rmSync(join(data, "images", sixth));
   await assert.rejects(
     preprocess(data, join(dir.path, "empty"), options),
     (e) =>
@@ -239,7 +249,7 @@ Deno.test("a cache written when missing images were listed as failed is reused w
     labels: names.map(() => "0".repeat(14)),
     splitDigest: "x",
   };
-  rmSync(join(images, names[1]));
+  rmSync(join(images, names[1] ?? assert.fail()));
   await buildCache(images, join(dir.path, "c"), job);
   const indexPath = join(dir.path, "c/train.json");
   const index = JSON.parse(readFileSync(indexPath, "utf8"));

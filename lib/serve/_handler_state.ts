@@ -65,7 +65,7 @@ export class ScoringState {
     if (this.#keyDigest === null) return;
     const header = req.headers.get("authorization") ?? "";
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    if (!m || !timingSafeEqual(digest(m[1]), this.#keyDigest)) {
+    if (!m || !timingSafeEqual(digest(m[1] ?? ""), this.#keyDigest)) {
       throw new ScoreHttpError(
         m ? "The key is wrong" : "Send the key as an Authorization: Bearer <key> header",
         401,

@@ -52,7 +52,7 @@ export function scanRequestJson(b: Uint8Array): ScannedRequest {
     );
   };
   const ws = () => {
-    while (i < n && isWs(b[i])) i++;
+    while (i < n && isWs(b[i]!)) i++;
   };
   /** Scans the string whose opening quote is at `i`; leaves `i` after its closing quote. */
   const string = (): { start: number; end: number; escaped: boolean } => {
@@ -60,15 +60,15 @@ export function scanRequestJson(b: Uint8Array): ScannedRequest {
     let escaped = false;
     for (;;) {
       if (i >= n) invalid(n);
-      const c = b[i];
+      const c = b[i]!;
       if (c === 0x22) break;
       if (c < 0x20) invalid(i);
       if (c === 0x5c) {
         escaped = true;
-        const e = b[i + 1];
+        const e = b[i + 1] ?? -1; // past the end: invalid below
         if (e === 0x75) {
           for (let k = 2; k < 6; k++) {
-            const h = b[i + k];
+            const h = b[i + k] ?? -1;
             if (!((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) {
               invalid(Math.min(n, i + k));
             }
@@ -97,12 +97,13 @@ export function scanRequestJson(b: Uint8Array): ScannedRequest {
 
   ws();
   if (i >= n) invalid(n);
-  if (b[i] !== 0x7b) {
-    if (b[i] === 0x5b || b[i] === 0x22 || b[i] === 0x2d || (b[i] >= 0x30 && b[i] <= 0x39)) {
+  const first = b[i]!; // i < n
+  if (first !== 0x7b) {
+    if (first === 0x5b || first === 0x22 || first === 0x2d || (first >= 0x30 && first <= 0x39)) {
       throw new JsonScanError(i, SHAPE);
     }
     for (const w of ["true", "false", "null"]) {
-      if (b[i] === w.charCodeAt(0)) throw new JsonScanError(i, SHAPE);
+      if (first === w.charCodeAt(0)) throw new JsonScanError(i, SHAPE);
     }
     invalid(i);
   }
@@ -129,7 +130,7 @@ export function scanRequestJson(b: Uint8Array): ScannedRequest {
       if (b[i] !== 0x3a) invalid(i);
       i++;
       ws();
-      const c = b[i];
+      const c = b[i] ?? -1; // past the end: invalid below
       const wrongType = (kind: string): never => {
         throw new JsonScanError(keyAt, `${EXPECTED[key]}, not ${kind}`);
       };
@@ -185,12 +186,12 @@ export function unescapeAscii(b: Uint8Array, start: number, end: number): Uint8A
   const out = new Uint8Array(end - start);
   let o = 0;
   for (let i = start; i < end; i++) {
-    const c = b[i];
+    const c = b[i]!; // i < end
     if (c !== 0x5c) {
       out[o++] = c;
       continue;
     }
-    const e = b[++i];
+    const e = b[++i] ?? 0; // the scan checked every escape
     if (e === 0x75) {
       const cp = parseInt(String.fromCharCode(...b.subarray(i + 1, i + 5)), 16);
       if (cp >= 0x80) {
@@ -214,7 +215,7 @@ export function base64ToBytes(b: Uint8Array, start = 0, end = b.length): Uint8Ar
   const from = start + (prefix ? prefix[0].length : 0);
   let data = 0, pad = 0, misplaced = false;
   for (let i = from; i < end; i++) {
-    const v = SEXTET[b[i]];
+    const v = SEXTET[b[i]!]!; // i < end, a byte indexes all 256
     if (v >= 0) {
       if (pad > 0) misplaced = true;
       data++;
@@ -231,7 +232,7 @@ export function base64ToBytes(b: Uint8Array, start = 0, end = b.length): Uint8Ar
   const out = new Uint8Array((compact / 4) * 3 - pad);
   let acc = 0, bits = 0, o = 0;
   for (let i = from; i < end; i++) {
-    const v = SEXTET[b[i]];
+    const v = SEXTET[b[i]!]!; // i < end, a byte indexes all 256
     if (v < 0) continue;
     acc = (acc << 6) | v;
     bits += 6;
@@ -252,7 +253,7 @@ export function lineColumnBytes(b: Uint8Array, offset: number): { line: number; 
     if (b[i] === 0x0a) {
       line++;
       column = 1;
-    } else if ((b[i] & 0xc0) !== 0x80) {
+    } else if ((b[i]! & 0xc0) !== 0x80) {
       column++;
     }
   }

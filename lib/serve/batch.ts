@@ -117,7 +117,7 @@ export function readImageList(file: string): string[] {
 export async function blobSources(
   store: BlobStore,
   container: string,
-  options: { prefix?: string; names?: readonly string[]; tmpDir: string },
+  options: { prefix?: string; names?: readonly string[] | undefined; tmpDir: string },
 ): Promise<ImageSource[]> {
   const trimmed = (options.prefix ?? "").replace(/^\/+/, "").replace(/\/+$/, "");
   const folder = trimmed === "" ? "" : trimmed + "/";
@@ -159,7 +159,7 @@ export async function blobSources(
 export function sortSources(sources: readonly ImageSource[]): ImageSource[] {
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const sorted = [...sources].sort((a, b) => cmp(a.name, b.name) || cmp(a.location, b.location));
-  return sorted.filter((s, i) => i === 0 || s.location !== sorted[i - 1].location);
+  return sorted.filter((s, i) => i === 0 || s.location !== sorted[i - 1]?.location);
 }
 
 /** What a scorer answers: a scoring response (any JSON fields), with an optional base64 heatmap PNG. */
@@ -213,9 +213,9 @@ export interface ScoreBatchOptions {
   /** Receives each result line, in the order of `sources`. */
   onLine?: (line: BatchLine) => void | Promise<void>;
   /** Progress events, in completion order. */
-  onProgress?: (event: BatchProgress) => void;
+  onProgress?: ((event: BatchProgress) => void) | undefined;
   /** Write each returned heatmap here as `<image stem>.heatmap.png` (the line names it as `heatmapFile`). */
-  heatmapDir?: string;
+  heatmapDir?: string | undefined;
 }
 
 /** What {@linkcode scoreBatch} did. */

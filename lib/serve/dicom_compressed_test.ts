@@ -22,14 +22,14 @@ Deno.test({
   async fn() {
     using dir = tempDir("cxr-serve-dicom-");
     const predictor = await tinyPredictor(dir.path);
-    const handlers = [1_000_000, 100_000].map((maxDecodedBytes) =>
+    const withLimit = (maxDecodedBytes: number) =>
       createScoringHandler(predictor, {
         key: new Secret("dicom-test-key-0123"),
         log: () => {},
         maxDecodedBytes,
-      })
-    );
-    const post = (name: string, handler = handlers[0]) =>
+      });
+    const roomy = withLimit(1_000_000), tight = withLimit(100_000);
+    const post = (name: string, handler = roomy) =>
       handler(
         new Request("http://local/score", {
           method: "POST",
@@ -56,11 +56,11 @@ Deno.test({
         assert.deepEqual(await score(name), reference, name);
       }
       assert.equal(Object.keys(await score("JPEG2000.dcm")).length, 14);
-      const refused: [string, RegExp, typeof handlers[0]?][] = [
+      const refused: [string, RegExp, typeof roomy?][] = [
         [
           "JPEG2000.dcm", // refused from its header, before decoding
           /256x1024 pixels, 1 channel of 16 bits: 524288 bytes \(0\.5 MiB\) decoded, more than the limit of 100000/,
-          handlers[1],
+          tight,
         ],
         [
           "JPEG-lossy.dcm",

@@ -31,9 +31,9 @@ export class QueueFullError extends ServeError {
 /** Options of {@linkcode ConcurrencyLimiter}. */
 export interface ConcurrencyLimiterOptions {
   /** Tasks running at once. @default 2 */
-  maxConcurrent?: number;
+  maxConcurrent?: number | undefined;
   /** Tasks waiting for a slot. @default 16 */
-  maxQueue?: number;
+  maxQueue?: number | undefined;
 }
 
 /**

@@ -10,7 +10,7 @@ function gate(): { wait: Promise<void>; open: () => void } {
 Deno.test("ConcurrencyLimiter: slots pass to waiters in arrival order", async () => {
   const limiter = new ConcurrencyLimiter({ maxConcurrent: 2, maxQueue: 3 });
   const order: string[] = [];
-  const gates = [gate(), gate()];
+  const gates = [gate(), gate()] as const;
   const task = (name: string, g?: { wait: Promise<void> }) => async () => {
     order.push(`start ${name}`);
     if (g) await g.wait;
@@ -81,7 +81,11 @@ Deno.test("ConcurrencyLimiter.full: true exactly when run would refuse", async (
 
 Deno.test("ByteBudget: reservations up to the limit, refused past it, released once", () => {
   const budget = new ByteBudget(64 * 1048576);
-  const held = [budget.reserve(20 * 1048576), budget.reserve(20 * 1048576), budget.reserve(20 * 1048576)];
+  const held = [
+    budget.reserve(20 * 1048576),
+    budget.reserve(20 * 1048576),
+    budget.reserve(20 * 1048576),
+  ] as const;
   assert.equal(budget.used, 60 * 1048576);
   const refused = (() => {
     try {

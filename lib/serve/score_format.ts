@@ -87,7 +87,7 @@ export interface ScoreRequest {
   /** Whether to return a heatmap. */
   heatmap: boolean;
   /** The heatmap's finding; `undefined` = the top one. */
-  className?: string;
+  className?: string | undefined;
 }
 
 /**
@@ -197,7 +197,7 @@ const REQUEST = "request body";
 
 /** The media type of a Content-Type header, lower case, without parameters. */
 function mediaType(contentType: string | null): string {
-  return (contentType ?? "").split(";")[0].trim().toLowerCase();
+  return (contentType ?? "").split(";", 1)[0]!.trim().toLowerCase(); // split always gives one
 }
 
 /**
@@ -289,7 +289,7 @@ export function parseScoreRequest(
     if (!(e instanceof JsonScanError)) throw e;
     return fail(e.offset, e.what);
   }
-  const { image: range, keyAt } = scanned;
+  const { image: range } = scanned;
   if (!range) return fail(0, '"image" must be a base64 string');
   let image: Uint8Array;
   try {
@@ -297,9 +297,9 @@ export function parseScoreRequest(
       ? base64ToBytes(unescapeAscii(body, range.start, range.end))
       : base64ToBytes(body, range.start, range.end);
   } catch (e) {
-    return fail(keyAt.image, `"image": ${(e as Error).message}`, e);
+    return fail(range.keyAt, `"image": ${(e as Error).message}`, e);
   }
-  if (image.length === 0) fail(keyAt.image, '"image" is empty');
+  if (image.length === 0) fail(range.keyAt, '"image" is empty');
   checkClass(scanned.className, classNames, '"class"');
   return { image, heatmap: scanned.heatmap === true, className: scanned.className };
 }
@@ -407,7 +407,7 @@ export function parseScoreResponse(
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    fail(jsonErrorOffset(text), `invalid JSON (${(e as Error).message.split("\n")[0].slice(0, 80)})`, e);
+    fail(jsonErrorOffset(text), `invalid JSON (${(e as Error).message.split("\n", 1)[0]!.slice(0, 80)})`, e);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail(0, "expected an object");
   const obj = raw as Record<string, unknown>;

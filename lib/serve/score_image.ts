@@ -31,14 +31,14 @@ import { encodeBase64, ScoreHttpError, type ScoreRequest, type ScoreResponseJson
 /** Options of {@linkcode scoreImage}. */
 export interface ScoreImageOptions {
   /** Largest side of the heatmap PNG (the X-ray is downscaled, never enlarged). @default 512 */
-  heatmapMaxSize?: number;
+  heatmapMaxSize?: number | undefined;
   /** Most pixels (width x height) an input image may declare. @default 50_000_000 */
   maxPixels?: number;
   /**
    * Most bytes an input image may decode to (width x height x channels x bytes per sample; an interlaced PNG
    * is decoded whole at that size). @default 64 MiB ({@linkcode DEFAULT_MAX_DECODED_BYTES})
    */
-  maxDecodedBytes?: number;
+  maxDecodedBytes?: number | undefined;
 }
 
 /** Default of {@linkcode ScoreImageOptions.maxDecodedBytes}: 64 MiB (an 8-bit grey image at the 50-megapixel cap fits). */
@@ -134,7 +134,7 @@ export async function scoreImage(
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true });
     pixels = new Uint8Array(inputSize * inputSize);
-    for (let p = 0; p < pixels.length; p++) pixels[p] = data[p * info.channels];
+    for (let p = 0; p < pixels.length; p++) pixels[p] = data[p * info.channels]!;
   } else {
     try {
       pixels = await decodeImage(request.image, inputSize, { maxPixels: limits.maxPixels });
@@ -152,16 +152,18 @@ export async function scoreImage(
   }
   const prediction = await predictor.predict(pixels, 1, { cam: request.heatmap });
   const probabilities: Record<string, number> = {};
+  // One probability per class name: the bundle's outputs and class names are checked to match when it opens.
+  const p = (i: number) => prediction.probabilities[i]!;
   let top = 0;
   classNames.forEach((name, i) => {
-    probabilities[name] = prediction.probabilities[i];
-    if (prediction.probabilities[i] > prediction.probabilities[top]) top = i;
+    probabilities[name] = p(i);
+    if (p(i) > p(top)) top = i;
   });
   const name = typeof architecture?.name === "string" ? architecture.name : "densenet";
   const out: ScoreResponseJson = {
     model: { name, version: modelVersion },
     probabilities,
-    top: { class: classNames[top], probability: prediction.probabilities[top] },
+    top: { class: classNames[top]!, probability: p(top) },
   };
   if (request.heatmap && prediction.cam) {
     const mapClass = classIndex >= 0 ? classIndex : top;
@@ -173,13 +175,13 @@ export async function scoreImage(
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true });
     const grey = new Uint8Array(info.width * info.height);
-    for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels];
+    for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels]!;
     const png = await renderHeatmapPng(
       { data: grey, width: info.width, height: info.height },
       camForClass(prediction.cam, 0, mapClass),
     );
     out.heatmap = encodeBase64(png);
-    out.heatmapClass = classNames[mapClass];
+    out.heatmapClass = classNames[mapClass]!; // an index of classNames, or top
   }
   return out;
 }

@@ -136,7 +136,7 @@ function toRequest(
 ): { request: Request; discard(): void } {
   const headers = new Headers();
   const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
   const host = headers.get("host");
   const origin = host && HOST.test(host) ? `${base.split("://")[0]}://${host}` : base;
   const target = req.url ?? "/";

@@ -69,7 +69,7 @@ Deno.test("startScoringServer: 300 connections that never finish their headers, 
       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
     ];
     const clients: Promise<{ closedAfter: number; got: string }>[] = [];
-    for (let i = 0; i < 300; i++) clients.push(slowClient(port, kinds[i % 3], t0));
+    for (let i = 0; i < 300; i++) clients.push(slowClient(port, kinds[i % 3]!, t0));
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(server.connections >= 250, `${server.connections} connections open`);
     // A well-behaved client is still served while they hang on.
