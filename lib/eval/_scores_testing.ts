@@ -44,12 +44,12 @@ export function synthetic(n: number, seed = 7) {
   const rows: string[] = [];
   for (let i = 0; i < n; i++) {
     const found: string[] = [];
-    for (let k = 0; k < 14; k++) {
+    for (const [k, finding] of FINDINGS.entries()) {
       const y = k < 13 && (i * 7 + k * 3) % 5 === 0 ? 1 : 0;
       labels[i * 14 + k] = y;
       // float32 precision, as a model writes them; equal values occur (ties)
       scores[i * 14 + k] = Math.fround(Math.round((0.25 * y + rnd() * 0.75) * 50) / 50);
-      if (y) found.push(FINDINGS[k]);
+      if (y) found.push(finding);
     }
     const pid = i + 1;
     rows.push(`${name(i)},${found.join("|") || "No Finding"},0,${pid},40,F,PA,2500,2048,0.143,0.143`);

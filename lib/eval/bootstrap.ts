@@ -59,11 +59,11 @@ export function weightedAuc(
   for (let a = 0; a < order.length;) {
     let b = a;
     let groupPos = 0, groupNeg = 0;
-    const s = scores[order[a]];
-    while (b < order.length && scores[order[b]] === s) {
-      const i = order[b];
-      if (labels[i] === 1) groupPos += weights[i];
-      else groupNeg += weights[i];
+    const s = scores[order[a]!];
+    while (b < order.length && scores[order[b]!] === s) {
+      const i = order[b]!;
+      if (labels[i] === 1) groupPos += weights[i]!;
+      else groupNeg += weights[i]!;
       b++;
     }
     sum += groupPos * (negBelow + 0.5 * groupNeg);
@@ -77,7 +77,7 @@ export function weightedAuc(
 function percentile(sorted: number[], q: number): number {
   const h = (sorted.length - 1) * q;
   const lo = Math.floor(h), hi = Math.ceil(h);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (h - lo);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (h - lo);
 }
 
 /**
@@ -120,22 +120,22 @@ export function bootstrapAuroc(
     );
   }
   const n = scores.length / c;
-  const columns = classes.map((_, k) => {
+  const columns = classes.map((name, k) => {
     const s = new Float64Array(n), l = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      s[i] = scores[i * c + k];
-      l[i] = labels[i * c + k];
+      s[i] = scores[i * c + k]!;
+      l[i] = labels[i * c + k]!;
     }
     const defined = rocAuc(s, l) !== null;
-    const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => s[a] - s[b]);
-    return { s, l, order, defined, values: [] as number[] };
+    const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => s[a]! - s[b]!);
+    return { name, s, l, order, defined, values: [] as number[] };
   });
   const means: number[] = [];
   const random = mulberry32(seed);
   const weights = new Float64Array(n);
   for (let r = 0; r < resamples; r++) {
     weights.fill(0);
-    for (let j = 0; j < n; j++) weights[Math.floor(random() * n)]++;
+    for (let j = 0; j < n; j++) weights[Math.floor(random() * n)]!++;
     let sum = 0, count = 0;
     for (const col of columns) {
       if (!col.defined) continue;
@@ -154,6 +154,6 @@ export function bootstrapAuroc(
     return [percentile(values, tail), percentile(values, 1 - tail)];
   };
   const perClass: Record<string, Interval> = {};
-  classes.forEach((name, k) => perClass[name] = columns[k].defined ? interval(columns[k].values) : null);
+  for (const col of columns) perClass[col.name] = col.defined ? interval(col.values) : null;
   return { perClass, mean: interval(means), resamples, confidence, seed };
 }

@@ -15,13 +15,13 @@ Deno.test("weightedAuc with integer multiplicities equals rocAuc on the expanded
   const rnd = mulberry32(5);
   for (let trial = 0; trial < 20; trial++) {
     const { scores, labels } = sample(40, trial);
-    const order = Uint32Array.from(scores.keys()).sort((a, b) => scores[a] - scores[b]);
+    const order = Uint32Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]!);
     const weights = Float64Array.from(scores, () => Math.floor(rnd() * 3));
     const s: number[] = [], l: number[] = [];
     scores.forEach((v, i) => {
-      for (let k = 0; k < weights[i]; k++) {
+      for (let k = 0; k < weights[i]!; k++) {
         s.push(v);
-        l.push(labels[i]);
+        l.push(labels[i]!);
       }
     });
     const expected = rocAuc(s, l);
@@ -34,8 +34,8 @@ Deno.test("weightedAuc with integer multiplicities equals rocAuc on the expanded
 Deno.test("bootstrapAuroc: seeded and reproducible, intervals around the estimate, undefined classes null", () => {
   const a = sample(300, 1), b = sample(300, 2);
   const scores: number[] = [], labels: number[] = [];
-  for (let i = 0; i < 300; i++) scores.push(a.scores[i], b.scores[i], i / 300);
-  for (let i = 0; i < 300; i++) labels.push(a.labels[i], b.labels[i], 0);
+  for (let i = 0; i < 300; i++) scores.push(a.scores[i]!, b.scores[i]!, i / 300);
+  for (let i = 0; i < 300; i++) labels.push(a.labels[i]!, b.labels[i]!, 0);
   const classes = ["a", "b", "none"];
   const r1 = bootstrapAuroc(scores, labels, classes, { resamples: 300, seed: 9 });
   const r2 = bootstrapAuroc(scores, labels, classes, { resamples: 300, seed: 9 });
@@ -65,7 +65,9 @@ Deno.test("rocCurve: the trapezoid area under its points equals the exact AUROC"
     const { scores, labels } = sample(200, 100 + trial);
     const c = rocCurve(scores, labels)!;
     let area = 0;
-    for (let k = 1; k < c.fpr.length; k++) area += (c.fpr[k] - c.fpr[k - 1]) * (c.tpr[k] + c.tpr[k - 1]) / 2;
+    for (let k = 1; k < c.fpr.length; k++) {
+      area += (c.fpr[k]! - c.fpr[k - 1]!) * (c.tpr[k]! + c.tpr[k - 1]!) / 2;
+    }
     assert.ok(Math.abs(area - rocAuc(scores, labels)!) < 1e-12);
     assert.deepEqual([c.fpr.at(-1), c.tpr.at(-1)], [1, 1]);
   }

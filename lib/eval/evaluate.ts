@@ -72,7 +72,12 @@ export function evaluateScores(
   scores: ArrayLike<number>,
   labels: ArrayLike<number>,
   classes: readonly string[],
-  options: { bootstrap?: number; seed?: number; partition?: string; model?: EvaluationJson["model"] } = {},
+  options: {
+    bootstrap?: number | undefined;
+    seed?: number | undefined;
+    partition?: string;
+    model?: EvaluationJson["model"];
+  } = {},
 ): EvaluationReport {
   const table = perClassAuroc(scores, labels, classes);
   const resamples = options.bootstrap ?? 1000;
@@ -87,13 +92,13 @@ export function evaluateScores(
   classes.forEach((name, k) => {
     const s = new Float64Array(n), l = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      s[i] = scores[i * classes.length + k];
-      l[i] = labels[i * classes.length + k];
+      s[i] = scores[i * classes.length + k]!;
+      l[i] = labels[i * classes.length + k]!;
     }
     curves[name] = rocCurve(s, l);
-    const positives = table.positives[name];
+    const positives = table.positives[name] ?? 0;
     perClass[name] = {
-      auroc: table.perClass[name],
+      auroc: table.perClass[name] ?? null,
       ci: boot?.perClass[name] ?? null,
       positives,
       negatives: n - positives,
@@ -247,11 +252,10 @@ export function evaluationRecord(
       name: CHEXNET_AUROC.name,
       source: CHEXNET_AUROC.source,
       ...(CHEXNET_AUROC.note ? { note: CHEXNET_AUROC.note } : {}),
-      perClass: Object.fromEntries(
-        names.filter((n) => CHEXNET_AUROC.perClass[n] !== undefined).map((
-          n,
-        ) => [n, CHEXNET_AUROC.perClass[n]]),
-      ),
+      perClass: Object.fromEntries(names.flatMap((n) => {
+        const v = CHEXNET_AUROC.perClass[n];
+        return v === undefined ? [] : [[n, v]];
+      })),
     },
   };
 }

@@ -136,19 +136,19 @@ export class EvaluationReport {
   rocSvg(): string {
     const curves: Record<string, RocCurve> = {};
     for (const [name, curve] of Object.entries(this.curves)) {
-      if (curve) curves[`${name} (${fmt(this.json.classes[name].auroc)})`] = curve;
+      if (curve) curves[`${name} (${fmt(this.json.classes[name]?.auroc)})`] = curve;
     }
     return rocSvg(curves, { title: `ROC curves, ${this.json.partition} (${this.json.images} images)` });
   }
 
   /** A dot chart of per-class AUROC (with intervals) beside the references, as SVG. */
   comparisonSvg(): string {
-    const names = Object.keys(this.json.classes);
+    const classes = Object.entries(this.json.classes), names = classes.map(([name]) => name);
     const left = 130, top = 30, plot = 300, row = 18;
     const width = left + plot + 30, height = top + names.length * row + 50;
     const x = (v: number) => (left + (v - 0.4) / 0.6 * plot).toFixed(1);
     const series = [
-      { name: "this model", color: "#d62728", get: (n: string) => this.json.classes[n].auroc },
+      { name: "this model", color: "#d62728", get: (n: string) => this.json.classes[n]?.auroc ?? null },
       ...this.json.references.map((r, i) => ({
         name: r.name,
         color: ["#1f77b4", "#7f7f7f", "#2ca02c"][i % 3],
@@ -166,10 +166,9 @@ export class EvaluationReport {
         `<text x="${x(t)}" y="${top + names.length * row + 14}" text-anchor="middle">${t.toFixed(1)}</text>`,
       );
     }
-    names.forEach((name, i) => {
+    classes.forEach(([name, { ci }], i) => {
       const y = top + i * row + row / 2;
       parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${escapeHtml(name)}</text>`);
-      const ci = this.json.classes[name].ci;
       if (ci) {
         parts.push(
           `<line x1="${x(ci[0])}" y1="${y}" x2="${x(ci[1])}" y2="${y}" stroke="#d62728" opacity="0.5"/>`,
@@ -213,7 +212,7 @@ export class EvaluationReport {
     for (const [finding, curve] of Object.entries(this.curves)) {
       if (!curve) continue;
       const c = thinCurve(curve, 200);
-      c.fpr.forEach((fpr, k) => values.push({ finding, fpr, tpr: c.tpr[k] }));
+      c.fpr.forEach((fpr, k) => values.push({ finding, fpr, tpr: c.tpr[k]! }));
     }
     const spec = {
       $schema: "https://vega.github.io/schema/vega-lite/v5.json",
@@ -263,7 +262,7 @@ export class EvaluationReport {
   }
 
   /** Jupyter display: the HTML table and both SVG charts, plus the text table. */
-  [JUPYTER_DISPLAY](): Record<string, string> {
+  [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     return {
       "text/html": `${this.htmlTable()}<div>${this.rocSvg()}</div><div>${this.comparisonSvg()}</div>`,
       "text/plain": this.formatTable(),

@@ -44,15 +44,15 @@ export interface ExplainOptions {
   /** The tfjs model behind the predictor, for Grad-CAM. */
   model?: tfl.LayersModel;
   /** Boxes to outline, in the image's pixels. */
-  boxes?: readonly HeatmapBox[];
+  boxes?: readonly HeatmapBox[] | undefined;
   /** Overlay weight 0..1. @default 0.45 */
-  alpha?: number;
+  alpha?: number | undefined;
   /**
    * How the map is scaled for colouring (and, in {@linkcode localizeImages}, thresholding): `"max"` shows
    * only evidence for the finding, relative to its maximum; `"minmax"` the whole range (see
    * `HEATMAP_SCALES`). @default "max"
    */
-  scale?: HeatmapScale;
+  scale?: HeatmapScale | undefined;
 }
 
 /** One explained image; in Jupyter it shows the overlay with its finding and probability. */
@@ -81,7 +81,7 @@ export class Explanation {
     this.title = fields.title;
   }
   /** Jupyter: the PNG and a caption. */
-  [JUPYTER_DISPLAY](): Record<string, string> {
+  [JUPYTER_DISPLAY](): { "image/png": string; "text/plain": string } {
     const caption = `${this.title}: ${this.className} ${this.probability.toFixed(3)} (${this.method})`;
     return {
       "image/png": base64(this.png),
@@ -94,7 +94,7 @@ export class Explanation {
 function pickClass(names: readonly string[], probabilities: ArrayLike<number>, className?: string): number {
   if (className === undefined) {
     let best = 0;
-    for (let k = 1; k < names.length; k++) if (probabilities[k] > probabilities[best]) best = k;
+    for (let k = 1; k < names.length; k++) if (probabilities[k]! > probabilities[best]!) best = k;
     return best;
   }
   const k = names.indexOf(className);
@@ -167,10 +167,16 @@ export async function explainImage(
     alpha: options.alpha,
     scale: options.scale,
   });
+  const className = names[k], probability = probabilities[k];
+  if (className === undefined || probability === undefined) {
+    throw new RangeError(
+      `explainImage: the model gives ${probabilities.length} probabilities for ${names.length} classes`,
+    );
+  }
   return new Explanation({
-    className: names[k],
-    probability: probabilities[k],
-    probabilities: Object.fromEntries(names.map((n, i) => [n, probabilities[i]])),
+    className,
+    probability,
+    probabilities: Object.fromEntries(names.map((n, i) => [n, probabilities[i] ?? NaN])),
     method: options.method ?? "cam",
     map,
     png,
@@ -189,7 +195,7 @@ export class LocalizationReport {
     this.table = table;
   }
   /** Jupyter: an HTML table of accuracy per finding at each IoBB threshold, and the share of peaks in boxes. */
-  [JUPYTER_DISPLAY](): Record<string, string> {
+  [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     const t = this.table;
     const head = ["finding", "boxes", ...t.thresholds.map((x) => `T=${x}`), "peak in box"];
     const rows = Object.entries(t.perFinding).map((
@@ -205,11 +211,11 @@ export class LocalizationReport {
 /** Options of {@linkcode localizeImages}. */
 export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "model" | "scale"> {
   /** Threshold fraction of the map's maximum. @default 0.5 */
-  fraction?: number;
+  fraction?: number | undefined;
   /** IoBB thresholds. @default IOBB_THRESHOLDS */
   thresholds?: readonly number[];
   /** Every region above the threshold, or the largest only. @default "all" */
-  regions?: "all" | "largest";
+  regions?: "all" | "largest" | undefined;
   /** Called after each image. */
   onProgress?: (event: { type: "image"; done: number; total: number; image: string }) => void;
 }

@@ -43,7 +43,7 @@ Deno.test("explainImage: CAM and Grad-CAM overlays of a real X-ray at its own si
   assert.ok(grad.map.data.every((v) => v >= 0));
   // Grad-CAM is ReLU(CAM) up to a positive factor on this head: positive cells coincide.
   chosen.map.data.forEach((v, i) =>
-    assert.equal(v > 1e-6, grad.map.data[i] > 1e-9 * Math.max(...grad.map.data), `cell ${i}`)
+    assert.equal(v > 1e-6, grad.map.data[i]! > 1e-9 * Math.max(...grad.map.data), `cell ${i}`)
   );
   await assert.rejects(explainImage(owner, image, { method: "gradcam" }), /needs options.model/);
   await owner.dispose();

@@ -44,7 +44,7 @@ export class HeatmapGallery {
     this.items = items;
   }
   /** Jupyter: HTML with the thumbnails inline. */
-  [JUPYTER_DISPLAY](): Record<string, string> {
+  [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     const img = (alt: string, png: Uint8Array) => ({
       html: `<img alt="${alt}" src="data:image/png;base64,${base64(png)}">`,
     });

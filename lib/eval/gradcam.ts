@@ -37,24 +37,21 @@ function splitAtLayer(
   layerName?: string,
 ): { features: tfl.LayersModel; head: tfl.LayersModel; name: string } {
   const layers = model.layers;
-  let index: number;
-  if (layerName !== undefined) {
-    index = layers.findIndex((l) => l.name === layerName);
-    if (index < 0) throw new RangeError(`gradCam: the model has no layer "${layerName}"`);
-    if ((layers[index].outputShape as number[]).length !== 4) {
-      throw new RangeError(`gradCam: layer "${layerName}" does not output a 4-D feature map`);
-    }
-  } else {
-    index = layers.findLastIndex((l) =>
-      !Array.isArray((l.outputShape as unknown[])[0]) && l.outputShape.length === 4
-    );
-    if (index < 0) throw new TypeError("gradCam: the model has no layer with a 4-D output");
+  const feature = layerName === undefined
+    ? layers.findLast((l) => !Array.isArray((l.outputShape as unknown[])[0]) && l.outputShape.length === 4)
+    : layers.find((l) => l.name === layerName);
+  if (!feature) {
+    throw layerName === undefined
+      ? new TypeError("gradCam: the model has no layer with a 4-D output")
+      : new RangeError(`gradCam: the model has no layer "${layerName}"`);
   }
-  const feature = layers[index];
+  if ((feature.outputShape as number[]).length !== 4) {
+    throw new RangeError(`gradCam: layer "${layerName}" does not output a 4-D feature map`);
+  }
   const input = tfl.input({ shape: (feature.outputShape as number[]).slice(1) });
   let y: tfl.SymbolicTensor = input;
   let previous = feature;
-  for (const layer of layers.slice(index + 1)) {
+  for (const layer of layers.slice(layers.indexOf(feature) + 1)) {
     const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
     if (inbound.length !== 1 || inbound[0] !== previous) {
       throw new TypeError(
@@ -97,7 +94,7 @@ export async function gradCam(
   pixels: Uint8Array,
   options: GradCamOptions = {},
 ): Promise<GradCamResult> {
-  const shape = model.inputs[0].shape.slice(1) as number[];
+  const shape = (model.inputs[0]?.shape.slice(1) ?? []) as number[];
   const size = shape.reduce((a, b) => a * b, 1);
   if (pixels.length !== size) {
     throw new RangeError(
@@ -105,7 +102,7 @@ export async function gradCam(
     );
   }
   const { features, head, name } = splitAtLayer(model, options.layer);
-  const classes = (model.outputs[0].shape.at(-1) as number) ?? 1;
+  const classes = (model.outputs[0]?.shape.at(-1) as number | undefined) ?? 1;
   const x = tf.tensor(Float32Array.from(pixels), [1, ...shape]);
   try {
     const f = features.predict(x) as tf.Tensor4D;
@@ -126,7 +123,7 @@ export async function gradCam(
       return tf.relu(f.mul(weights).sum(3)).squeeze([0]); // [h, w]
     });
     f.dispose();
-    const [h, w] = cam.shape as number[];
+    const [h, w] = cam.shape as [number, number];
     const data = new Float32Array(await cam.data());
     cam.dispose();
     return { map: { data, width: w, height: h }, classIndex: c, scores, layer: name };

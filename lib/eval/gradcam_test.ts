@@ -11,12 +11,12 @@ await selectBackend("cpu");
 function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n = a.length;
   let ma = 0, mb = 0;
-  for (let i = 0; i < n; i++) (ma += a[i] / n), (mb += b[i] / n);
+  for (let i = 0; i < n; i++) (ma += a[i]! / n), (mb += b[i]! / n);
   let ab = 0, aa = 0, bb = 0;
   for (let i = 0; i < n; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
+    ab += (a[i]! - ma) * (b[i]! - mb);
+    aa += (a[i]! - ma) ** 2;
+    bb += (b[i]! - mb) ** 2;
   }
   return ab / Math.sqrt(aa * bb);
 }
@@ -46,16 +46,16 @@ Deno.test("Grad-CAM on a DenseNet equals ReLU(CAM) x sigmoid'(z) / (h*w), correl
     const m = camForClass(cam!, 0, c);
     assert.deepEqual([g.map.width, g.map.height], [m.width, m.height]);
     assert.equal(g.layer, "relu");
-    const p = probabilities[c];
+    const p = probabilities[c]!;
     const factor = p * (1 - p) / (m.width * m.height);
     const expected = m.data.map((v) => Math.max(v, 0) * factor);
     const scale = Math.max(...expected);
     if (scale === 0) continue; // every CAM value negative: Grad-CAM is all zeros too
     g.map.data.forEach((v, i) =>
-      assert.ok(Math.abs(v - expected[i]) <= 1e-3 * scale, `class ${c} cell ${i}: ${v} vs ${expected[i]}`)
+      assert.ok(Math.abs(v - expected[i]!) <= 1e-3 * scale, `class ${c} cell ${i}: ${v} vs ${expected[i]}`)
     );
     assert.ok(correlation(g.map.data, expected) > 0.999);
-    assert.ok(Math.abs(g.scores[c] - p) < 1e-5);
+    assert.ok(Math.abs(g.scores[c]! - p) < 1e-5);
     compared++;
   }
   assert.ok(compared >= 2, `only ${compared} classes had a positive CAM`);

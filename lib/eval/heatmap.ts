@@ -45,15 +45,15 @@ export interface HeatmapBox {
 /** Options of {@linkcode renderHeatmapPng}. */
 export interface HeatmapOptions {
   /** Weight of the colour map over the X-ray, 0..1. @default 0.45 */
-  alpha?: number;
+  alpha?: number | undefined;
   /** Boxes to outline (image pixels). @default none */
-  boxes?: readonly HeatmapBox[];
+  boxes?: readonly HeatmapBox[] | undefined;
   /** Outline colour, RGB 0..255. @default [0, 255, 0] */
   boxColor?: readonly [number, number, number];
   /** Outline thickness in pixels. @default max(1, round(max(width, height) / 256)) */
   lineWidth?: number;
   /** How the map is scaled to the colour map: see {@linkcode HEATMAP_SCALES}. @default "max" */
-  scale?: HeatmapScale;
+  scale?: HeatmapScale | undefined;
 }
 
 /**
@@ -90,7 +90,7 @@ export function camForClass(cams: ClassActivationMaps, item: number, classIndex:
   }
   const out = new Float32Array(height * width);
   const base = item * cell;
-  for (let p = 0; p < height * width; p++) out[p] = cams.data[base + p * classes + classIndex];
+  for (let p = 0; p < height * width; p++) out[p] = cams.data[base + p * classes + classIndex]!;
   return { data: out, width, height };
 }
 
@@ -125,7 +125,7 @@ export type HeatmapScale = typeof HEATMAP_SCALES[number];
 /** Options of {@linkcode scaleHeatmap}. */
 export interface ScaleHeatmapOptions {
   /** `"max"` (positive part over its maximum) or `"minmax"`; see {@linkcode HEATMAP_SCALES}. @default "max" */
-  scale?: HeatmapScale;
+  scale?: HeatmapScale | undefined;
 }
 
 /**
@@ -160,7 +160,7 @@ export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): H
   const range = hi - lo;
   if (range > 0) {
     for (let i = 0; i < out.length; i++) {
-      const v = map.data[i];
+      const v = map.data[i]!;
       out[i] = Number.isFinite(v) && v > lo ? (v - lo) / range : 0;
     }
   }
@@ -190,11 +190,11 @@ export function upsampleHeatmap(map: HeatMap, width: number, height: number): He
   const xs = taps(width, map.width), ys = taps(height, map.height);
   const out = new Float32Array(width * height);
   for (let y = 0; y < height; y++) {
-    const r0 = ys.i0[y] * map.width, r1 = ys.i1[y] * map.width, fy = ys.f[y];
+    const r0 = ys.i0[y]! * map.width, r1 = ys.i1[y]! * map.width, fy = ys.f[y]!;
     for (let x = 0; x < width; x++) {
-      const fx = xs.f[x];
-      const top = map.data[r0 + xs.i0[x]] * (1 - fx) + map.data[r0 + xs.i1[x]] * fx;
-      const bottom = map.data[r1 + xs.i0[x]] * (1 - fx) + map.data[r1 + xs.i1[x]] * fx;
+      const fx = xs.f[x]!, x0 = xs.i0[x]!, x1 = xs.i1[x]!;
+      const top = map.data[r0 + x0]! * (1 - fx) + map.data[r0 + x1]! * fx;
+      const bottom = map.data[r1 + x0]! * (1 - fx) + map.data[r1 + x1]! * fx;
       out[y * width + x] = top * (1 - fy) + bottom * fy;
     }
   }
@@ -205,9 +205,10 @@ function taps(size: number, source: number): { i0: Int32Array; i1: Int32Array; f
   const i0 = new Int32Array(size), i1 = new Int32Array(size), f = new Float32Array(size);
   for (let d = 0; d < size; d++) {
     const s = Math.min(Math.max((d + 0.5) * source / size - 0.5, 0), source - 1);
-    i0[d] = Math.floor(s);
-    i1[d] = Math.min(i0[d] + 1, source - 1);
-    f[d] = s - i0[d];
+    const lo = Math.floor(s);
+    i0[d] = lo;
+    i1[d] = Math.min(lo + 1, source - 1);
+    f[d] = s - lo;
   }
   return { i0, i1, f };
 }
@@ -250,11 +251,11 @@ export function renderHeatmapRgb(image: GreyImage, map: HeatMap, options: Heatma
   const scaled = upsampleHeatmap(scaleHeatmap(map, { scale: options.scale }), width, height).data;
   const rgb = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) {
-    const k = Math.round(Math.min(Math.max(scaled[p], 0), 1) * 255) * 3;
-    const grey = image.data[p] * (1 - alpha);
-    rgb[p * 3] = Math.round(grey + TURBO_LUT[k] * alpha);
-    rgb[p * 3 + 1] = Math.round(grey + TURBO_LUT[k + 1] * alpha);
-    rgb[p * 3 + 2] = Math.round(grey + TURBO_LUT[k + 2] * alpha);
+    const k = Math.round(Math.min(Math.max(scaled[p]!, 0), 1) * 255) * 3;
+    const grey = image.data[p]! * (1 - alpha);
+    rgb[p * 3] = Math.round(grey + TURBO_LUT[k]! * alpha);
+    rgb[p * 3 + 1] = Math.round(grey + TURBO_LUT[k + 1]! * alpha);
+    rgb[p * 3 + 2] = Math.round(grey + TURBO_LUT[k + 2]! * alpha);
   }
   const color = options.boxColor ?? [0, 255, 0];
   for (const box of options.boxes ?? []) drawOutline(rgb, width, height, box, lineWidth, color);
@@ -339,6 +340,6 @@ export async function readGreyImage(input: string | Uint8Array): Promise<GreyIma
   const { data, info } = await sharp(input).removeAlpha().toColourspace("b-w").raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });
   const grey = new Uint8Array(info.width * info.height);
-  for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels];
+  for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels]!;
   return { data: grey, width: info.width, height: info.height };
 }

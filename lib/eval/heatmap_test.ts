@@ -66,7 +66,7 @@ Deno.test("renderHeatmapPng over a real NIH X-ray: RGB PNG of its size, hot wher
   const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([info.width, info.height, info.channels], [1024, 1024, 3]);
   const px = (x: number, y: number) => [...data.subarray((y * 1024 + x) * 3, (y * 1024 + x) * 3 + 3)];
-  const [hr, , hb] = px(20, 20), [cr, , cb] = px(1000, 1000);
+  const [hr = 0, , hb = 0] = px(20, 20), [cr = 0, , cb = 0] = px(1000, 1000);
   assert.ok(hr - hb > cr - cb + 50, `hot corner ${px(20, 20)} vs cold corner ${px(1000, 1000)}`);
   const left = Math.round(box.x), top = Math.round(box.y);
   assert.deepEqual(px(left, top + 10), [0, 255, 0]);

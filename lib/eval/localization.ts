@@ -40,7 +40,7 @@ export interface HeatmapRegionsOptions {
    * its maximum; no region when no value is positive) or `"minmax"` (at least `fraction` of the way from its
    * minimum to its maximum). @default "max"
    */
-  scale?: HeatmapScale;
+  scale?: HeatmapScale | undefined;
 }
 
 /**
@@ -80,7 +80,7 @@ export function heatmapRegions(
   const regions: (HeatmapBox & { pixels: number })[] = [];
   const stack: number[] = [];
   for (let start = 0; start < scaled.length; start++) {
-    if (label[start] !== -1 || !(scaled[start] >= fraction)) continue;
+    if (label[start] !== -1 || !(scaled[start]! >= fraction)) continue;
     const id = regions.length;
     let x0 = width, y0 = height, x1 = -1, y1 = -1, pixels = 0;
     label[start] = id;
@@ -100,7 +100,7 @@ export function heatmapRegions(
           const nx = px + dx;
           if (nx < 0 || nx >= width) continue;
           const q = ny * width + nx;
-          if (label[q] === -1 && scaled[q] >= fraction) {
+          if (label[q] === -1 && scaled[q]! >= fraction) {
             label[q] = id;
             stack.push(q);
           }
@@ -129,11 +129,11 @@ export interface LocalizationResult {
 /** Options of {@linkcode localize}. */
 export interface LocalizeOptions extends HeatmapRegionsOptions {
   /** Threshold as a fraction of the scaled map's maximum. @default 0.5 */
-  fraction?: number;
+  fraction?: number | undefined;
   /** IoBB thresholds T. @default IOBB_THRESHOLDS (0.1 … 0.7) */
   thresholds?: readonly number[];
   /** Boxes of every region above the threshold (ChestX-ray8), or of the largest one only. @default "all" */
-  regions?: "all" | "largest";
+  regions?: "all" | "largest" | undefined;
 }
 
 /**
@@ -164,7 +164,7 @@ export function localize(
   const best = regions.reduce((m, b) => Math.max(m, iobb(b, truth)), 0);
   let peak = -1;
   for (let i = 0; i < map.data.length; i++) {
-    if (Number.isFinite(map.data[i]) && (peak < 0 || map.data[i] > map.data[peak])) peak = i;
+    if (Number.isFinite(map.data[i]) && (peak < 0 || map.data[i]! > map.data[peak]!)) peak = i;
   }
   const px = (peak % map.width) + 0.5, py = Math.floor(peak / map.width) + 0.5;
   return {
@@ -209,7 +209,7 @@ export function localizationAccuracy(
     }
     const row = perFinding[r.finding] ??= { boxes: 0, accuracy: thresholds.map(() => 0), peakInside: 0 };
     row.boxes++;
-    r.hits.forEach((h, i) => row.accuracy[i] += h ? 1 : 0);
+    row.accuracy = row.accuracy.map((a, i) => a + (r.hits[i] ? 1 : 0));
     row.peakInside += r.peakInside ? 1 : 0;
   }
   for (const row of Object.values(perFinding)) {

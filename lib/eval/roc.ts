@@ -36,13 +36,13 @@ export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): 
   for (let i = 0; i < labels.length; i++) p += labels[i] === 1 ? 1 : 0;
   const q = labels.length - p;
   if (p === 0 || q === 0) return null;
-  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
   const fpr = [0], tpr = [0];
   let tp = 0, fp = 0;
   for (let a = 0; a < order.length;) {
-    const s = scores[order[a]];
-    while (a < order.length && scores[order[a]] === s) {
-      if (labels[order[a]] === 1) tp++;
+    const s = scores[order[a]!];
+    while (a < order.length && scores[order[a]!] === s) {
+      if (labels[order[a]!] === 1) tp++;
       else fp++;
       a++;
     }
@@ -69,8 +69,8 @@ export function thinCurve(curve: RocCurve, maxPoints: number): RocCurve {
   const fpr: number[] = [], tpr: number[] = [];
   for (let k = 0; k < maxPoints; k++) {
     const i = Math.round(k * (n - 1) / (maxPoints - 1));
-    fpr.push(curve.fpr[i]);
-    tpr.push(curve.tpr[i]);
+    fpr.push(curve.fpr[i]!);
+    tpr.push(curve.tpr[i]!);
   }
   return { fpr, tpr };
 }
@@ -139,7 +139,7 @@ export function rocSvg(curves: Record<string, RocCurve>, options: RocSvgOptions 
   Object.entries(curves).forEach(([label, curve], i) => {
     const color = PALETTE[i % PALETTE.length];
     const c = thinCurve(curve, 400);
-    const points = c.fpr.map((f, k) => `${x(f)},${y(c.tpr[k])}`).join(" ");
+    const points = c.fpr.map((f, k) => `${x(f)},${y(c.tpr[k]!)}`).join(" ");
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${points}"/>`);
     const ly = top + 8 + i * 15;
     parts.push(

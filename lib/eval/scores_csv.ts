@@ -72,8 +72,8 @@ function csvFields(
  */
 export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores {
   const lines = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
-  if (lines[0]?.startsWith("\uFEFF")) lines[0] = lines[0].slice(1);
-  if ((lines[0] ?? "").trim() === "") {
+  const head = (lines[0] ?? "").replace(/^\uFEFF/, "");
+  if (head.trim() === "") {
     throw new ScoresFileError(
       'expected a header with "Image Index" and the 14 findings, found an empty line',
       {
@@ -83,7 +83,7 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
       },
     );
   }
-  const header = csvFields(lines[0], { file, line: 1 });
+  const header = csvFields(head, { file, line: 1 });
   const names = header.values.map((h) => h.trim());
   let imageColumn = -1;
   const columnOf = new Int32Array(C).fill(-1);
@@ -94,7 +94,7 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
         throw new ScoresFileError(`two image columns, "${names[imageColumn]}" and "${name}"`, {
           file,
           line: 1,
-          column: header.columns[i],
+          column: header.columns[i]!,
         });
       }
       imageColumn = i;
@@ -102,11 +102,11 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
     }
     const k = findingIndex(name.startsWith("prob_") ? name.slice(5) : name);
     if (k < 0) return void ignored.push(name);
-    if (columnOf[k] >= 0) {
-      throw new ScoresFileError(`columns "${names[columnOf[k]]}" and "${name}" both name ${FINDINGS[k]}`, {
+    if (columnOf[k]! >= 0) {
+      throw new ScoresFileError(`columns "${names[columnOf[k]!]}" and "${name}" both name ${FINDINGS[k]}`, {
         file,
         line: 1,
-        column: header.columns[i],
+        column: header.columns[i]!,
       });
     }
     columnOf[k] = i;
@@ -114,7 +114,7 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
   if (imageColumn < 0) {
     throw new ScoresFileError('no "Image Index" column', { file, line: 1, column: 1 });
   }
-  const missing = FINDINGS.filter((_, k) => columnOf[k] < 0);
+  const missing = FINDINGS.filter((_, k) => columnOf[k]! < 0);
   if (missing.length > 0) {
     throw new ScoresFileError(
       `no column for ${missing.join(", ")}; name each finding as "Atelectasis" or "prob_Atelectasis"`,
@@ -122,13 +122,13 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
     );
   }
   const rows: ScoreRow[] = [];
-  for (let n = 1; n < lines.length; n++) {
-    const line = lines[n];
-    if (line.trim() === "") continue;
+  // Below, indices into a row's fields are below names.length, which the row's length was checked against.
+  for (const [n, line] of lines.entries()) {
+    if (n === 0 || line.trim() === "") continue;
     const where = { file, line: n + 1 };
     const f = csvFields(line, where);
     if (f.values.length !== names.length) {
-      const column = f.values.length > names.length ? f.columns[names.length] : line.length + 1;
+      const column = f.values.length > names.length ? f.columns[names.length]! : line.length + 1;
       throw new ScoresFileError(
         `expected ${names.length} fields as in the header, found ${f.values.length}`,
         {
@@ -137,22 +137,22 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
         },
       );
     }
-    const image = f.values[imageColumn].trim();
+    const image = f.values[imageColumn]!.trim();
     if (image === "") {
       throw new ScoresFileError(`"${names[imageColumn]}" is empty`, {
         ...where,
-        column: f.columns[imageColumn],
+        column: f.columns[imageColumn]!,
       });
     }
     const scores = new Float64Array(C);
     for (let k = 0; k < C; k++) {
-      const i = columnOf[k];
-      const v = f.values[i].trim();
+      const i = columnOf[k]!;
+      const v = f.values[i]!.trim();
       const x = v === "" ? NaN : Number(v);
       if (!Number.isFinite(x)) {
         throw new ScoresFileError(`"${names[i]}" must be a number, found "${v}"`, {
           ...where,
-          column: f.columns[i],
+          column: f.columns[i]!,
         });
       }
       scores[k] = x;

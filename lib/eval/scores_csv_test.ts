@@ -15,16 +15,17 @@ Deno.test("CSV: both header spellings, quotes, BOM, an index column; rows in FIN
   }\r\n\r\n`;
   const a = parseScoresCsv(plain, "a.csv");
   const b = parseScoresCsv(prob, "b.csv");
-  assert.deepEqual([...a.rows[0].scores], v);
-  assert.deepEqual([...b.rows[0].scores], v);
-  assert.equal(b.rows[0].image, "images/00000001_000.png");
-  assert.equal(b.rows[0].source, "b.csv:2");
+  const [first] = b.rows;
+  assert.deepEqual([...a.rows[0]?.scores ?? []], v);
+  assert.deepEqual([...first?.scores ?? []], v);
+  assert.equal(first?.image, "images/00000001_000.png");
+  assert.equal(first?.source, "b.csv:2");
   assert.deepEqual(b.ignored, [""]);
   assert.equal(b.rows.length, 1);
   assert.equal(parseScoresText(plain, "scores.txt").format, "csv");
   assert.equal(parseScoresText(line("x.png", v), "scores.txt").format, "jsonl");
   // Scores need not be probabilities: logits rank the same.
-  assert.equal(parseScoresCsv(plain.replace(",0.01,", ",-3.5e1,"), "a.csv").rows[0].scores[0], -35);
+  assert.equal(parseScoresCsv(plain.replace(",0.01,", ",-3.5e1,"), "a.csv").rows[0]?.scores[0], -35);
 });
 
 Deno.test("CSV: missing or doubled columns and malformed rows name file, line and column", () => {

@@ -20,7 +20,7 @@ Deno.test(
       0,
       '{"image": "images/00000001_000.png", "error": {"code": "busy", "message": "retry"}}',
     );
-    lines.push(lines[20]);
+    lines.push(lines[20]!);
     const per = Math.ceil(lines.length / 3);
     for (let s = 0; s < 3; s++) {
       writeFileSync(
@@ -49,7 +49,9 @@ Deno.test(
       assert.equal(j.format, "cxr-eval/1");
       assert.equal(j.partition, "all scored");
     }
-    assert.ok(expected.classes.Mass.auroc! > 0.6 && expected.classes.Mass.ci !== null);
+    assert.ok(
+      expected.classes.Mass && expected.classes.Mass.auroc! > 0.6 && expected.classes.Mass.ci !== null,
+    );
     assert.deepEqual(fromJsonl.report.json.model, { version: "v1", engine: "scores", source: dir });
     assert.deepEqual(fromCsv.report.json.model, { version: "unknown", engine: "scores", source: csv });
     const s = fromJsonl.summary;

@@ -40,7 +40,7 @@ export function parseScoresText(text: string, file: string): ParsedScores {
 /** Options of {@linkcode readScores}. */
 export interface ReadScoresOptions extends MergeScoresOptions {
   /** Opens the blob store for `blob:` sources (called once, at the first one). */
-  openStore?: () => Promise<BlobStore>;
+  openStore?: (() => Promise<BlobStore>) | undefined;
 }
 
 interface ScoresInput {

@@ -104,8 +104,8 @@ export function parseScoresJsonl(text: string, file = "scores.jsonl"): ParsedSco
   const errors: ScoreErrorLine[] = [];
   const ignored = new Set<string>();
   const lines = text.split("\n");
-  for (let n = 0; n < lines.length; n++) {
-    let line = lines[n].endsWith("\r") ? lines[n].slice(0, -1) : lines[n];
+  for (const [n, text] of lines.entries()) {
+    let line = text.endsWith("\r") ? text.slice(0, -1) : text;
     if (n === 0 && line.startsWith("\uFEFF")) line = " " + line.slice(1);
     if (line.trim() === "") continue;
     const where = { file, line: n + 1 };
@@ -119,7 +119,7 @@ export function parseScoresJsonl(text: string, file = "scores.jsonl"): ParsedSco
     } catch (e) {
       fail(
         jsonErrorOffset(line) + 1,
-        `invalid JSON (${(e as Error).message.split("\n")[0].slice(0, 80)})`,
+        `invalid JSON (${((e as Error).message.split("\n", 1)[0] ?? "").slice(0, 80)})`,
         e,
       );
     }

@@ -23,7 +23,7 @@ Deno.test("JSONL: score lines, error lines, blank lines, CRLF, aliases and extra
     ["00000001_000.png", "shard-0-of-1.jsonl:1", "v1"],
     ["images/00000002_000.png", "shard-0-of-1.jsonl:3", "v1"],
   ]);
-  assert.deepEqual([...p.rows[1].scores], v);
+  assert.deepEqual([...p.rows[1]?.scores ?? []], v);
   assert.deepEqual(p.errors, [{
     image: "00000003_000.png",
     source: "shard-0-of-1.jsonl:4",

@@ -60,8 +60,9 @@ export function checkShards(files: readonly string[]): string[] {
       );
     }
     const have = new Set(parts.map((p) => p.index));
-    for (let i = 0; i < counts[0]; i++) {
-      if (!have.has(i)) missing.push(join(dir, `shard-${i}-of-${counts[0]}.jsonl`));
+    const [count = 0] = counts;
+    for (let i = 0; i < count; i++) {
+      if (!have.has(i)) missing.push(join(dir, `shard-${i}-of-${count}.jsonl`));
     }
   }
   return missing;
@@ -138,7 +139,7 @@ export function mergeScores(parts: readonly ParsedScores[], options: MergeScores
       }
       let worst = 0, at = 0;
       for (let k = 0; k < C; k++) {
-        const d = Math.abs(first.scores[k] - row.scores[k]);
+        const d = Math.abs(first.scores[k]! - row.scores[k]!);
         if (d > worst) [worst, at] = [d, k];
       }
       if (worst > tolerance) {
@@ -168,7 +169,7 @@ export function mergeScores(parts: readonly ParsedScores[], options: MergeScores
     errors: parts.flatMap((p) => p.errors),
     duplicates,
     missingShards,
-    modelVersion: versions.size === 1 ? [...versions.keys()][0] : null,
+    modelVersion: versions.size === 1 ? [...versions.keys()][0] ?? null : null,
     ignored: [...new Set(parts.flatMap((p) => p.ignored))],
   };
 }
