@@ -197,11 +197,7 @@ function readAtMost(path: string, name: string, max: number): Uint8Array {
 export function splitLines(text: string): string[] {
   const lines = text.split("\n");
   if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i];
-    if (l.length > 0 && l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
-  }
-  return lines;
+  return lines.map((l) => l.endsWith("\r") ? l.slice(0, -1) : l);
 }
 
 /**
@@ -217,7 +213,7 @@ export function splitLines(text: string): string[] {
  */
 export function fieldColumn(fields: readonly string[], index: number): number {
   let col = 1;
-  for (let i = 0; i < index && i < fields.length; i++) col += fields[i].length + 1;
+  for (const f of fields.slice(0, index)) col += f.length + 1;
   return index >= fields.length ? col - 1 : col;
 }
 

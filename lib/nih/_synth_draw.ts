@@ -81,6 +81,7 @@ export function geometry(labels: readonly number[], seed: number): Geometry {
   const findings: Geometry["findings"] = new Map();
   for (const k of [...labels].sort((a, b) => a - b)) {
     const s = SPOTS[k];
+    if (!s) throw new RangeError(`geometry: finding index ${k} is not in 0..${SPOTS.length - 1}`);
     let region = ell(s.cx + j(0.015), s.cy + j(0.015), s.rx * (1 + j(0.1)), s.ry * (1 + j(0.1)));
     if (k === 1) region = heart;
     if (k === 10) region = ell(0.5, lungs[0].cy, 0.34, lungRy);
@@ -89,7 +90,7 @@ export function geometry(labels: readonly number[], seed: number): Geometry {
       severity: 0.7 + 0.3 * rnd(),
     };
     if (k === 5) {
-      entry.dots = [[-0.6, -0.4], [0.5, -0.5], [0, 0.6]].map(([dx, dy]) =>
+      entry.dots = ([[-0.6, -0.4], [0.5, -0.5], [0, 0.6]] as const).map(([dx, dy]) =>
         ell(region.cx + dx * region.rx, region.cy + dy * region.ry, 0.02, 0.02)
       );
     }
@@ -156,7 +157,7 @@ function paint(
       const u = (px + 0.5) / n;
       const dx = (u - e.cx) * irx;
       const d = dx * dx + dy * dy;
-      if (d < 1) acc[row + px] += f(u, v, d);
+      if (d < 1) acc[row + px]! += f(u, v, d);
     }
   });
 }
@@ -169,7 +170,7 @@ function paintSoft(acc: Float32Array, n: number, e: Ellipse, amp: number, edge: 
     for (let px = x0; px < x1; px++) {
       const dx = ((px + 0.5) / n - e.cx) * irx;
       const d = dx * dx + dy * dy;
-      if (d < 1) acc[row + px] += d < 1 - edge ? amp : k * (1 - d);
+      if (d < 1) acc[row + px]! += d < 1 - edge ? amp : k * (1 - d);
     }
   });
 }
@@ -189,7 +190,7 @@ function drawFinding(acc: Float32Array, n: number, g: Geometry, k: number): void
     case 0: // Atelectasis
     case 4: // Mass
     case 8: // Consolidation
-      return paintSoft(acc, n, e, [95, 0, 0, 0, 95, 0, 0, 0, 85][k] * s, k === 0 ? 0.5 : 0.15);
+      return paintSoft(acc, n, e, (k === 8 ? 85 : 95) * s, k === 0 ? 0.5 : 0.15);
     case 2: { // Effusion: fills the lung base with a meniscus
       const top = e.cy - e.ry;
       return paint(acc, n, e, (u, v) => (inLung(lungR, u, v) ? 85 * s * Math.min(1, (v - top) / 0.03) : 0));
@@ -258,7 +259,7 @@ export function render(g: Geometry, n: number): Uint8Array {
     x ^= x >>> 17;
     x ^= x << 5;
     const noise = ((x & 0xff) + ((x >>> 8) & 0xff)) / 85.0 - 3;
-    const val = acc[i] * gain + offset + noise;
+    const val = acc[i]! * gain + offset + noise;
     out[i] = val < 0 ? 0 : val > 255 ? 255 : val + 0.5;
   }
   return out;

@@ -71,7 +71,7 @@ export interface SynthPlan {
 
 function pick(rnd: () => number, weights: readonly number[]): number {
   let r = rnd() * weights.reduce((a, b) => a + b, 0);
-  for (let i = 0; i < weights.length; i++) if ((r -= weights[i]) < 0) return i;
+  for (const [i, w] of weights.entries()) if ((r -= w) < 0) return i;
   return weights.length - 1;
 }
 
@@ -114,7 +114,7 @@ export function planSynthetic(images: number, seed: number): SynthPlan {
     let labels = drawLabels(rnd);
     for (let f = 0; f < count; f++) {
       if (f > 0 && !(labels.length > 0 && rnd() < 0.5)) labels = drawLabels(rnd);
-      const acquisition = ACQUISITIONS[pick(rnd, ACQUISITIONS.map((a) => a[0]))][1];
+      const [, acquisition] = ACQUISITIONS[pick(rnd, ACQUISITIONS.map((a) => a[0]))]!; // pick: an index of its weights
       const name = `${String(patient).padStart(8, "0")}_${String(f).padStart(3, "0")}.png`;
       const index = rows.length;
       rows.push({
@@ -135,7 +135,7 @@ export function planSynthetic(images: number, seed: number): SynthPlan {
     let have = rows.filter((r) => r.labels.includes(k)).length;
     for (let tries = 0; have < least && tries < images * 4; tries++) {
       const r = rows[Math.floor(rnd() * rows.length)];
-      if (r.labels.includes(k)) continue;
+      if (!r || r.labels.includes(k)) continue;
       r.labels = [...r.labels, k].sort((a, b) => a - b);
       have++;
     }
@@ -143,7 +143,7 @@ export function planSynthetic(images: number, seed: number): SynthPlan {
   const ids = Array.from({ length: patient }, (_, i) => i + 1);
   for (let i = ids.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
-    [ids[i], ids[j]] = [ids[j], ids[i]];
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
   }
   const nTest = patient < 2 ? 0 : Math.max(1, Math.round(patient * 0.2));
   const boxRnd = mulberry32(mixSeed(seed, 3));

@@ -250,7 +250,7 @@ export function parseCatalogue(text: string, file: string): Catalogue {
 export function parseArchiveSelection(text: string, valid: readonly number[]): number[] {
   const set = new Set(valid);
   const sorted = [...set].sort((a, b) => a - b);
-  const contiguous = sorted.every((n, i) => i === 0 || n === sorted[i - 1] + 1);
+  const contiguous = (sorted.at(-1) ?? 0) - (sorted[0] ?? 0) + 1 === sorted.length; // distinct and sorted
   const range = sorted.length === 0
     ? "none"
     : contiguous
@@ -326,14 +326,8 @@ export const NIH_LAST_IMAGE = "00030805_000.png";
  * ```
  */
 export function nihArchiveOf(name: string): number | undefined {
-  if (name < NIH_ARCHIVE_FIRST_IMAGES[0] || name > NIH_LAST_IMAGE) return undefined;
-  let lo = 0, hi = NIH_ARCHIVE_FIRST_IMAGES.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (NIH_ARCHIVE_FIRST_IMAGES[mid] <= name) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo + 1;
+  const i = NIH_ARCHIVE_FIRST_IMAGES.findLastIndex((first) => first <= name);
+  return i < 0 || name > NIH_LAST_IMAGE ? undefined : i + 1;
 }
 
 function runsOf(numbers: readonly number[]): [number, number][] {

@@ -69,9 +69,10 @@ export function parseBoundingBoxes(text: string, options: { file?: string } = {}
   const header = (lines[0] ?? "").replace(/^\uFEFF/, "").split(",");
   for (let i = 0; i < header.length || i < BBOX_HEADER.length; i++) {
     const want = i < BBOX_HEADER.length ? BBOX_HEADER[i] : "";
-    if (header[i] !== want) {
+    const got = header[i];
+    if (got !== want) {
       // Field 1 is not quoted: a file that is not a box list at all (a key passed by mistake) stays unprinted.
-      const found = header[i] === undefined ? "nothing" : i === 0 ? "something else" : quoteFound(header[i]);
+      const found = got === undefined ? "nothing" : i === 0 ? "something else" : quoteFound(got);
       throw new NihFormatError(
         `header field ${i + 1} must be ${want === "" ? "empty" : `"${want}"`}, found ${found}` +
           ` (expected "Image Index,Finding Label,Bbox [x,y,w,h]" and optional trailing commas)`,
@@ -82,8 +83,9 @@ export function parseBoundingBoxes(text: string, options: { file?: string } = {}
     }
   }
   const boxes: BoundingBox[] = [];
-  for (let n = 1; n < lines.length; n++) {
-    const f = lines[n].split(",") as RawBBoxRow;
+  for (const [n, line] of lines.entries()) {
+    if (n === 0) continue;
+    const f = line.split(",") as RawBBoxRow;
     const fail = (i: number, reason: string): never => {
       throw new NihFormatError(reason, file, n + 1, fieldColumn(f, i));
     };
@@ -100,7 +102,7 @@ export function parseBoundingBoxes(text: string, options: { file?: string } = {}
     if (!finding) {
       fail(1, `unknown finding "${f[1]}"; valid findings: ${FINDINGS.join(", ")} (or Infiltrate)`);
     }
-    const num = (i: number): number =>
+    const num = (i: 2 | 3 | 4 | 5): number =>
       NUMBER.test(f[i]) ? Number(f[i]) : fail(i, `expected a number, found "${f[i]}"`);
     boxes.push({
       image: f[0],

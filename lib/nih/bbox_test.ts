@@ -39,7 +39,7 @@ Deno.test("the real box file: 984 boxes on 880 images of 726 patients, Infiltrat
 Deno.test("plain text parses too; a truncated gzip is a GzipError", () => {
   using dir = tempDir();
   writeFileSync(join(dir.path, "b.csv"), `${HEADER}\r\n00000001_000.png,Nodule,1,2,3,4\r\n`);
-  assert.equal(readBoundingBoxes(join(dir.path, "b.csv")).boxes[0].finding, "Nodule");
+  assert.equal(readBoundingBoxes(join(dir.path, "b.csv")).boxes[0]?.finding, "Nodule");
   const gz = readFileSync(BBOX);
   writeFileSync(join(dir.path, "b.csv.gz"), gz.subarray(0, 1000));
   assert.throws(() => readBoundingBoxes(join(dir.path, "b.csv.gz")), GzipError);

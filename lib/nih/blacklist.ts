@@ -33,9 +33,7 @@ export interface Blacklist {
 export function parseBlacklist(text: string, options: { file?: string } = {}): Blacklist {
   const file = options.file ?? "blacklist.txt";
   const seen = new Set<string>();
-  const lines = text.split("\n");
-  for (let n = 0; n < lines.length; n++) {
-    const raw = lines[n];
+  for (const [n, raw] of text.split("\n").entries()) {
     const hash = raw.indexOf("#");
     const body = hash >= 0 ? raw.slice(0, hash) : raw;
     const name = body.trim();

@@ -139,7 +139,12 @@ export class DatasetSummary {
   }
 
   /** The plain data. */
-  toJSON(): { source: string; listing: DatasetListing; synth?: SynthSummary; fetch?: FetchSummary } {
+  toJSON(): {
+    source: string;
+    listing: DatasetListing;
+    synth?: SynthSummary | undefined;
+    fetch?: FetchSummary | undefined;
+  } {
     return { source: this.source, listing: this.listing, synth: this.synth, fetch: this.fetch };
   }
 
@@ -247,7 +252,7 @@ export interface PrepareSplitOptions {
   /** Blacklist file in `dataDir`, if any. */
   blacklistFile?: string;
   /** Share of train_val patients moved to val, for `official`. @default 0.1 */
-  valFraction?: number;
+  valFraction?: number | undefined;
   /** Where to write the split file. @default `<dataDir>/split.json` */
   out?: string;
 }

@@ -22,23 +22,23 @@ export interface DownloadProgress {
   /** Bytes done (downloaded or hashed), counting a resumed prefix. */
   bytesDone: number;
   /** Total bytes, when known. */
-  bytesTotal?: number;
+  bytesTotal?: number | undefined;
 }
 
 /** Options of {@linkcode downloadFile}. */
 export interface DownloadOptions {
   /** Expected size; when absent the server's `Content-Length` is checked instead. */
-  bytes?: number;
+  bytes?: number | undefined;
   /** Expected md5 (32 hex digits); when absent only the size is checked. */
-  md5?: string;
+  md5?: string | undefined;
   /** Further attempts after a failed one (network error without progress, 5xx, mismatch). @default 3 */
-  retries?: number;
+  retries?: number | undefined;
   /** First wait between attempts, doubled each time. @default 1000 */
-  backoffMs?: number;
+  backoffMs?: number | undefined;
   /** Called as bytes arrive or are hashed. */
-  onProgress?: (event: DownloadProgress) => void;
+  onProgress?: ((event: DownloadProgress) => void) | undefined;
   /** Cancels the download (the `.part` file is kept for a later resume). */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** What {@linkcode downloadFile} did. */
@@ -210,9 +210,9 @@ async function attempt(
   hash: { current: ReturnType<typeof createHash> },
   offset: number,
   options: DownloadOptions,
-): Promise<{ size: number; declared?: number }> {
+): Promise<{ size: number; declared?: number | undefined }> {
   const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
-  const res = await fetch(url, { headers, signal: options.signal });
+  const res = await fetch(url, { headers, signal: options.signal ?? null });
   if (res.status === 416 && offset > 0) {
     await res.body?.cancel();
     const total = Number(/\/(\d+)/.exec(res.headers.get("content-range") ?? "")?.[1] ?? NaN);

@@ -39,7 +39,7 @@ Deno.test("downloadFile downloads, verifies size and md5, writes a sidecar and r
     assert.equal(existsSync(`${dest}.part`), false);
     assert.equal(JSON.parse(readFileSync(`${dest}.md5`, "utf8")).md5, md5(body));
     assert.deepEqual(events.at(-1), { phase: "download", bytesDone: body.length, bytesTotal: body.length });
-    assert.ok(events.every((e, i) => i === 0 || e.bytesDone >= events[i - 1].bytesDone));
+    assert.ok(events.every((e, i) => e.bytesDone >= (events[i - 1]?.bytesDone ?? 0)));
   } finally {
     await server.close();
   }
@@ -59,10 +59,10 @@ Deno.test("downloadFile resumes a connection cut mid-file with a Range request, 
     });
     assert.equal(r.status, "downloaded");
     assert.equal(server.requests.length, 2);
-    assert.equal(server.requests[0].range, undefined);
-    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(server.requests[1].range ?? "")?.[1]);
-    assert.ok(resumedFrom >= 1 && resumedFrom <= 100_000, `second request: ${server.requests[1].range}`);
-    assert.equal(server.requests[1].status, 206);
+    assert.equal(server.requests[0]?.range, undefined);
+    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(server.requests[1]?.range ?? "")?.[1]);
+    assert.ok(resumedFrom >= 1 && resumedFrom <= 100_000, `second request: ${server.requests[1]?.range}`);
+    assert.equal(server.requests[1]?.status, 206);
     assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
   } finally {
     await server.close();
@@ -101,8 +101,8 @@ Deno.test("downloadFile: a server that ignores Range after a cut still yields th
     await downloadFile(`${server.url}/a.bin`, dest, { md5: md5(body), backoffMs: 1 });
     assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
     assert.equal(server.requests.length, 2);
-    assert.match(server.requests[1].range ?? "", /^bytes=\d+-$/);
-    assert.equal(server.requests[1].status, 200);
+    assert.match(server.requests[1]?.range ?? "", /^bytes=\d+-$/);
+    assert.equal(server.requests[1]?.status, 200);
   } finally {
     await server.close();
   }

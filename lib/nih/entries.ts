@@ -106,7 +106,7 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
       if (count > ENTRY_HEADER.length) break;
     }
     const fail = (i: number, reason: string): never => {
-      throw new NihFormatError(reason, file, line, starts[i] - pos + 1);
+      throw new NihFormatError(reason, file, line, starts[i]! - pos + 1);
     };
     if (count !== ENTRY_HEADER.length) {
       const found = text.slice(pos, end).split(",").length;
@@ -114,11 +114,11 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
       fail(Math.min(count, ENTRY_HEADER.length), `expected ${ENTRY_HEADER.length} fields, found ${found}`);
     }
     starts[ENTRY_HEADER.length] = end + 1;
-    const field = (i: number) => text.slice(starts[i], starts[i + 1] - 1);
+    const field = (i: number) => text.slice(starts[i], starts[i + 1]! - 1);
     const int = (i: number): number => {
       let v = 0;
-      const a = starts[i];
-      const b = starts[i + 1] - 1;
+      const a = starts[i]!;
+      const b = starts[i + 1]! - 1;
       for (let k = a; k < b; k++) {
         const d = text.charCodeAt(k) - 48;
         if (d < 0 || d > 9) return fail(i, mustBe(i, "an integer", field(i)));
@@ -145,7 +145,7 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
         labels = Object.freeze([...parseFindingLabels(labelText)]);
       } catch (e) {
         if (!(e instanceof FindingLabelError)) throw e;
-        throw new NihFormatError(e.message, file, line, starts[1] - pos + 1 + e.offset, { cause: e });
+        throw new NihFormatError(e.message, file, line, starts[1]! - pos + 1 + e.offset, { cause: e });
       }
       labelCache.set(labelText, labels);
     }
@@ -192,8 +192,9 @@ function checkHeader(headerLine: string, file: string): EntryVariant {
     );
   }
   for (let i = 1; i < ENTRY_HEADER.length; i++) {
-    if (header[i] !== ENTRY_HEADER[i]) {
-      const found = header[i] === undefined ? "nothing" : quoteFound(header[i]);
+    const got = header[i];
+    if (got !== ENTRY_HEADER[i]) {
+      const found = got === undefined ? "nothing" : quoteFound(got);
       throw new NihFormatError(
         `header column ${i + 1} must be "${ENTRY_HEADER[i]}", found ${found}`,
         file,

@@ -46,7 +46,7 @@ Deno.test("label vectors agree with an independent count over the raw text", () 
   const theirs = new Map<string, number>();
   const lines = new TextDecoder().decode(gunzipSync(readFileSync(V2020))).trim().split("\n").slice(1);
   for (const line of lines) {
-    for (const l of line.split(",")[1].split("|")) theirs.set(l, (theirs.get(l) ?? 0) + 1);
+    for (const l of (line.split(",")[1] ?? "").split("|")) theirs.set(l, (theirs.get(l) ?? 0) + 1);
   }
   assert.deepEqual(ours, FINDINGS.map((f) => theirs.get(f) ?? 0));
   // Figures of the published v2020 file.
@@ -59,8 +59,8 @@ Deno.test("the 2017 excerpt: CRLF, trailing header comma, integer ages, spacing 
   const t = readEntries(EXCERPT);
   assert.equal(t.variant, "2017");
   assert.equal(t.entries.length, 26);
-  assert.equal(t.entries[0].age, 58);
-  assert.equal(t.entries[0].spacingX, 0.143);
+  assert.equal(t.entries[0]?.age, 58);
+  assert.equal(t.entries[0]?.spacingX, 0.143);
   assert.equal(t.entries.at(-1)!.image, "00000033_000.png");
   assert.deepEqual(
     [...t.entries.at(-1)!.labels],
@@ -108,7 +108,12 @@ Deno.test("a wrong header says which column", () => {
 Deno.test("a file that is not a label file: the message says where, never what its first line holds", () => {
   using dir = tempDir();
   const secret = "AZURE_STORAGE_KEY=c2VjcmV0LWtleS1kby1ub3QtcHJpbnQ=";
-  for (const [name, text] of [[".env", `${secret}\nOTHER=1\n`], ["notes.csv", `${secret},a,b\n${ROW}\n`]]) {
+  for (
+    const [name, text] of [[".env", `${secret}\nOTHER=1\n`], [
+      "notes.csv",
+      `${secret},a,b\n${ROW}\n`,
+    ]] as const
+  ) {
     writeFileSync(join(dir.path, name), text);
     assert.throws(() => readEntries(join(dir.path, name)), (e: unknown) => {
       assert.ok(e instanceof NihFormatError, String(e));

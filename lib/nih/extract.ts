@@ -40,9 +40,9 @@ export interface ExtractProgress {
 /** Options of {@linkcode extractArchive}. */
 export interface ExtractOptions {
   /** Called after each member. */
-  onProgress?: (event: ExtractProgress) => void;
+  onProgress?: ((event: ExtractProgress) => void) | undefined;
   /** Stops between members. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** What {@linkcode extractArchive} did. */
@@ -162,12 +162,12 @@ export async function extractArchive(
     for await (const entry of readTar(tarStream, archive)) {
       options.signal?.throwIfAborted();
       checkMemberPath(entry.name, archive);
-      const m = IMAGE.exec(entry.name);
-      if (entry.type !== "file" || !m) {
+      const png = IMAGE.exec(entry.name)?.[1];
+      if (entry.type !== "file" || png === undefined) {
         result.ignored++;
         continue;
       }
-      const target = join(imagesDir, m[1]);
+      const target = join(imagesDir, png);
       const existing = await stat(target).catch(() => undefined);
       if (existing?.size === entry.size && entry.size <= COMPARE_LIMIT) {
         const data = await collect(entry.body, entry.size);

@@ -31,11 +31,12 @@ Deno.test("extractArchive writes the PNGs byte-identical, then finds them identi
   assert.deepEqual(events.map((e) => e.files), [1, 2, 3, 4, 5, 6, 7, 8, 8]);
   assert.equal(events.at(-1)!.bytesDone, events.at(-1)!.bytesTotal);
 
-  writeFileSync(join(dir.path, "out/images", names[0]), "damaged");
+  const first = names[0] ?? assert.fail("no sample PNG");
+  writeFileSync(join(dir.path, "out/images", first), "damaged");
   const again = await extractArchive(archive, join(dir.path, "out"));
   assert.equal(again.identical, 7);
   assert.equal(again.written, 1);
-  assert.deepEqual(new Uint8Array(readFileSync(join(dir.path, "out/images", names[0]))), original(names[0]));
+  assert.deepEqual(new Uint8Array(readFileSync(join(dir.path, "out/images", first))), original(first));
 });
 
 Deno.test("extractArchive extracts only images/*.png and ignores other members and folders", async () => {
@@ -117,7 +118,7 @@ Deno.test("extractArchive: data that is not gzip, or damaged gzip, is a CorruptA
       /"bad\.tar\.gz" is corrupt at byte \d+: bad gzip data/.test(e.message),
   );
   const good = gzip(tarBytes([{ name: "images/a.png", data: new Uint8Array(5000).fill(7) }]));
-  good[good.length - 6] ^= 0xff; // the gzip CRC-32 trailer
+  good[good.length - 6] = good.at(-6)! ^ 0xff; // the gzip CRC-32 trailer
   writeFileSync(archive, good);
   await assert.rejects(extractArchive(archive, join(dir.path, "out")), CorruptArchiveError);
 });

@@ -24,9 +24,9 @@ export interface FetchProgress {
   /** Bytes done in this phase (compressed bytes read, for `extract`). */
   bytesDone: number;
   /** Total bytes of this phase, when known. */
-  bytesTotal?: number;
+  bytesTotal?: number | undefined;
   /** Images extracted so far (phase `extract`). */
-  files?: number;
+  files?: number | undefined;
 }
 
 /** Options of {@linkcode fetchArchives}. */
@@ -60,7 +60,7 @@ export interface FetchedFile {
   /** File name. */
   name: string;
   /** Size in bytes (when known). */
-  bytes?: number;
+  bytes?: number | undefined;
   /** md5 (when known). */
   md5?: string;
   /**
@@ -69,7 +69,7 @@ export interface FetchedFile {
    */
   status: "downloaded" | "skipped" | "failed";
   /** PNGs extracted or found identical (archives only). */
-  images?: number;
+  images?: number | undefined;
   /** Why it failed. */
   error?: string;
   /** Error class name when it failed, e.g. `ChecksumMismatchError`. */
@@ -119,7 +119,7 @@ async function fetchOne(
   const markerPath = `${path}.extracted`;
   const url = options.baseUrl ? mirrorUrl(options.baseUrl, entry.name) : entry.url;
   const report = (
-    e: { phase: FetchProgress["phase"]; bytesDone: number; bytesTotal?: number; files?: number },
+    e: { phase: FetchProgress["phase"]; bytesDone: number; bytesTotal?: number | undefined; files?: number },
   ) => options.onProgress?.({ archive: entry.name, ...e });
   const extract = options.extract ?? true;
   const marker = await readFile(markerPath, "utf8").then((t) => JSON.parse(t) as ExtractedMarker).catch(

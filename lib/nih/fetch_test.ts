@@ -13,15 +13,17 @@ import {
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 
 /** Two test archives from the 39 sample PNGs (20 + 19), served locally, with their catalogue. */
-async function setup(): Promise<{ server: ArchiveServer; catalogue: Catalogue; names: string[][] }> {
+async function setup(): Promise<
+  { server: ArchiveServer; catalogue: Catalogue; names: [string[], string[]] }
+> {
   const pngs = samplePngs();
   assert.equal(pngs.length, 39);
-  const names = [pngs.slice(0, 20), pngs.slice(20)];
+  const names: [string[], string[]] = [pngs.slice(0, 20), pngs.slice(20)];
   const bytes = await Promise.all(names.map((n) => sampleArchive(n)));
   const listText = new TextEncoder().encode("00000001_000.png\n00000002_000.png");
   const server = await startArchiveServer({
-    "images_001.tar.gz": bytes[0],
-    "images_002.tar.gz": bytes[1],
+    "images_001.tar.gz": bytes[0] ?? assert.fail("no first archive"),
+    "images_002.tar.gz": bytes[1] ?? assert.fail("no second archive"),
     "test_list.txt": listText,
   });
   const catalogue: Catalogue = {
@@ -31,7 +33,7 @@ async function setup(): Promise<{ server: ArchiveServer; catalogue: Catalogue; n
       url: `http://unused.invalid/${i + 1}`,
       bytes: b.length,
       md5: md5(b),
-      images: names[i].length,
+      images: names[i]?.length ?? 0,
     })),
     files: [{ name: "test_list.txt", url: "http://unused.invalid/t" }],
   };
@@ -83,7 +85,7 @@ Deno.test("fetchArchives downloads, verifies and extracts the archives; a re-run
     const before = server.requests.length;
     const again = await fetchArchives(dir.path, { catalogue, baseUrl: server.url, labels: true });
     assert.deepEqual(again.archives.map((a) => [a.status, a.images]), [["skipped", 20], ["skipped", 19]]);
-    assert.equal(again.files[0].status, "skipped");
+    assert.equal(again.files[0]?.status, "skipped");
     assert.equal(server.requests.length, before, "a re-run must not download anything");
   } finally {
     await server.close();
@@ -108,7 +110,7 @@ Deno.test("fetchArchives resumes a cut download, honours only, extract: false an
       undefined,
     ]]);
     assert.deepEqual(server.requests.map((r) => r.path), ["/images_002.tar.gz", "/images_002.tar.gz"]);
-    assert.match(server.requests[1].range ?? "", /^bytes=\d+-$/);
+    assert.match(server.requests[1]?.range ?? "", /^bytes=\d+-$/);
     assert.equal(existsSync(join(dir.path, "images")), false);
     const ex = await fetchArchives(dir.path, {
       catalogue,
@@ -137,7 +139,7 @@ Deno.test("fetchArchives reports a corrupted archive as failed (ChecksumMismatch
   using dir = tempDir();
   const { server, catalogue, names } = await setup();
   const bad = server.files.get("images_001.tar.gz")!.slice();
-  bad[1000] ^= 0xff;
+  bad[1000] = bad[1000]! ^ 0xff;
   server.files.set("images_001.tar.gz", bad);
   try {
     const summary = await fetchArchives(dir.path, {
@@ -148,17 +150,17 @@ Deno.test("fetchArchives reports a corrupted archive as failed (ChecksumMismatch
     });
     assert.equal(summary.failed, 1);
     const [first, second] = summary.archives;
-    assert.equal(first.status, "failed");
-    assert.equal(first.errorName, "ChecksumMismatchError");
+    assert.equal(first?.status, "failed");
+    assert.equal(first?.errorName, "ChecksumMismatchError");
     assert.match(
-      first.error!,
+      first?.error ?? "",
       new RegExp(
-        `"images_001\\.tar\\.gz" has the wrong md5: expected ${catalogue.archives[0].md5}, got ${md5(bad)}`,
+        `"images_001\\.tar\\.gz" has the wrong md5: expected ${catalogue.archives[0]?.md5}, got ${md5(bad)}`,
       ),
     );
     assert.equal(server.requests.filter((r) => r.path === "/images_001.tar.gz").length, 2);
     assert.deepEqual(readdirSync(join(dir.path, "archives")).filter((n) => n.startsWith("images_001")), []);
-    assert.equal(second.status, "downloaded");
+    assert.equal(second?.status, "downloaded");
     assertExtracted(dir.path, names[1]);
     assert.equal(summary.images, 19);
   } finally {

@@ -34,11 +34,11 @@ function count(entries: Iterable<LabeledImage>): LabelCounts {
     let any = false;
     for (let i = 0; i < FINDINGS.length; i++) {
       if (e.labels[i]) {
-        hist[i]++;
+        hist[i]!++;
         any = true;
       }
     }
-    if (!any) hist[FINDINGS.length]++;
+    if (!any) hist[FINDINGS.length]!++;
   }
   const counts = Object.fromEntries(
     [...FINDINGS, NO_FINDING].map((name, i) => [name, hist[i]]),
@@ -84,7 +84,7 @@ export class LabelStatistics implements LabelCounts {
     ];
   }
 
-  #rows(): string[][] {
+  #rows(): [head: string[], ...body: [label: string, ...values: string[]][]] {
     const cols = this.#columns();
     const pct = (n: number, of: number) => of === 0 ? "0.0%" : `${(100 * n / of).toFixed(1)}%`;
     return [
@@ -93,7 +93,10 @@ export class LabelStatistics implements LabelCounts {
       ["patients", ...cols.map(([, c]) => String(c.patients))],
       ...[...FINDINGS, NO_FINDING].map((
         f,
-      ) => [f, ...cols.map(([, c]) => `${c.counts[f]} (${pct(c.counts[f], c.images)})`)]),
+      ): [string, ...string[]] => [
+        f,
+        ...cols.map(([, c]) => `${c.counts[f]} (${pct(c.counts[f], c.images)})`),
+      ]),
     ];
   }
 

@@ -111,7 +111,7 @@ export function pickSamples<T extends GridEntry>(
     progressed = false;
     for (const f of findings) {
       if (taken.size >= count) break;
-      const i = order.find((i) => !taken.has(i) && has(entries[i], f));
+      const i = order.find((i) => !taken.has(i) && has(entries[i]!, f)); // order: indices of entries
       if (i !== undefined) {
         taken.add(i);
         progressed = true;
@@ -122,7 +122,7 @@ export function pickSamples<T extends GridEntry>(
     if (taken.size >= count) break;
     taken.add(i);
   }
-  return [...taken].map((i) => entries[i]);
+  return [...taken].map((i) => entries[i]!);
 }
 
 /** A grid of samples: a grey PNG plus what is on it; renders as the image in Jupyter. */
@@ -180,7 +180,7 @@ function wrap(text: string, width: number, lines: number): string[] {
   if (line) out.push(line.trimEnd());
   if (out.length > lines) {
     out.length = lines;
-    out[lines - 1] = out[lines - 1].slice(0, width - 1) + "…";
+    out[lines - 1] = `${out.at(-1)?.slice(0, width - 1)}…`;
   }
   return out.map((l) => (l.length > width ? l.slice(0, width - 1) + "…" : l));
 }
@@ -284,7 +284,7 @@ export async function sampleGrid(
     const thumbs = await Promise.allSettled(batch.map((e) => thumbnail(join(dir, e.image), thumb)));
     thumbs.forEach((t, k) => {
       const i = start + k;
-      const e = batch[k];
+      const e = batch[k]!; // allSettled keeps one result per batch item, in order
       const left = (i % columns) * thumb;
       const top = Math.floor(i / columns) * tileH;
       const labels = e.labels.length ? labelNames(e.labels) : [];

@@ -35,7 +35,7 @@ export interface SplitOptions {
   /** Seed of CPython's `random.seed`. @default 0 */
   seed?: number;
   /** Images to leave out. */
-  blacklist?: Blacklist;
+  blacklist?: Blacklist | undefined;
 }
 
 function patientOf(name: string): number {
@@ -193,7 +193,7 @@ export function readSplitList(path: string): SplitList {
 /** Options of {@linkcode officialSplit}. */
 export interface OfficialSplitOptions extends SplitOptions {
   /** Share of the train_val patients moved to val (`int(n * valFraction)` patients). @default 0.1 */
-  valFraction?: number;
+  valFraction?: number | undefined;
 }
 
 /**

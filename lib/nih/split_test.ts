@@ -84,7 +84,7 @@ Deno.test("another seed gives another well-formed split; a blacklist removes ima
   assert.equal(split.seed, 7);
   assert.ok(split.inputs.blacklist);
   assert.deepEqual(warnings.length, 1);
-  assert.match(warnings[0], /1 blacklisted names of "bl.txt" are not in the entries: 00099999_000.png/);
+  assert.match(warnings[0] ?? "", /1 blacklisted names of "bl.txt" are not in the entries: 00099999_000.png/);
 });
 
 Deno.test("official split: 86,524 train_val + 25,596 test, val carved by patient, nobody crosses", () => {
@@ -115,11 +115,11 @@ Deno.test("official split reports list names missing from the entries and entrie
   assertWellFormed(split);
   assert.equal(warnings.length, 2);
   assert.match(
-    warnings[0],
+    warnings[0] ?? "",
     /^8 names of "train_val_list.txt" are not in "Data_Entry_2017_v2020.csv.gz": 00000005_000.png/,
   );
   assert.match(
-    warnings[1],
+    warnings[1] ?? "",
     /^1 images of "Data_Entry_2017_v2020.csv.gz" are in neither list, left out: 00000001_000.png$/,
   );
 });

@@ -22,9 +22,9 @@ export interface SynthOptions {
   /** Number of images to write (1..1,000,000). */
   images: number;
   /** Seed of everything: labels, patients, split, pixels (an integer 0..2^32-1). @default 1 */
-  seed?: number;
+  seed?: number | undefined;
   /** Side of the square images in pixels (16..4096). @default 1024 */
-  size?: number;
+  size?: number | undefined;
   /** Images being encoded at once. @default the number of CPUs + 2, at most 8 */
   concurrency?: number;
   /** Called after each image. */
@@ -244,11 +244,11 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
     options.onProgress?.({ done: written + skipped, total: images, written, skipped, name: row.name });
   });
 
-  const counts: Record<string, number> = Object.fromEntries([...FINDINGS, NO_FINDING].map((f) => [f, 0]));
-  for (const r of plan.rows) {
-    if (r.labels.length === 0) counts[NO_FINDING]++;
-    for (const k of r.labels) counts[FINDINGS[k]]++;
-  }
+  const hist = new Array<number>(FINDINGS.length + 1).fill(0); // the last one: No Finding
+  for (const r of plan.rows) for (const k of r.labels.length ? r.labels : [FINDINGS.length]) hist[k]!++;
+  const counts: Record<string, number> = Object.fromEntries(
+    [...FINDINGS, NO_FINDING].map((f, k) => [f, hist[k] ?? 0]),
+  );
   const summary: SynthSummary = {
     out: outDir,
     images,

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { synthesize, type SynthProgress, SynthTargetError } from "./synth.ts";
 import { mulberry32 } from "../random.ts";
+import { JUPYTER_DISPLAY } from "../display.ts";
 import { findingBox, geometry, render } from "./_synth_draw.ts";
 import { bboxCsv, dataEntryCsv, planSynthetic, splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING, parseFindingLabels } from "./classes.ts";
@@ -46,21 +47,21 @@ function heldOutAuroc(
   testX: Float64Array[],
   testY: boolean[],
 ): number {
-  const d = trainX[0].length;
+  const d = trainX[0]?.length ?? 0;
   const mean = (rows: Float64Array[]) => {
     const m = new Float64Array(d);
-    for (const r of rows) for (let j = 0; j < d; j++) m[j] += r[j] / rows.length;
+    for (const r of rows) for (let j = 0; j < d; j++) m[j]! += r[j]! / rows.length;
     return m;
   };
   const mp = mean(trainX.filter((_, i) => trainY[i])), mn = mean(trainX.filter((_, i) => !trainY[i]));
   const v = new Float64Array(d);
   trainX.forEach((r, i) => {
     const m = trainY[i] ? mp : mn;
-    for (let j = 0; j < d; j++) v[j] += (r[j] - m[j]) ** 2 / trainX.length;
+    for (let j = 0; j < d; j++) v[j]! += (r[j]! - m[j]!) ** 2 / trainX.length;
   });
-  const w = Array.from(mp, (a, j) => (a - mn[j]) / (v[j] + 1));
-  const cut = w.map(Math.abs).sort((a, b) => b - a)[15];
-  const score = (r: Float64Array) => w.reduce((s, wj, j) => (Math.abs(wj) >= cut ? s + wj * r[j] : s), 0);
+  const w = Array.from(mp, (a, j) => (a - mn[j]!) / (v[j]! + 1));
+  const cut = w.map(Math.abs).sort((a, b) => b - a)[15] ?? 0;
+  const score = (r: Float64Array) => w.reduce((s, wj, j) => (Math.abs(wj) >= cut ? s + wj * r[j]! : s), 0);
   return auroc(testX.map(score), testY);
 }
 
@@ -80,7 +81,7 @@ Deno.test("plan: NIH-like label frequencies, follow-ups, rare findings present, 
   const counts = FINDINGS.map((_, k) => count(k));
   assert.equal(Math.max(...counts), counts[FINDINGS.indexOf("Infiltration")]);
   assert.ok(counts.every((c) => c >= 5), `every finding at least 5 times: ${counts}`);
-  assert.ok(counts[13] < counts[3] / 5, "Hernia is rare");
+  assert.ok((counts[13] ?? NaN) < (counts[3] ?? NaN) / 5, "Hernia is rare");
   assert.ok(plan.rows.some((r) => r.labels.length >= 3), "multi-label rows");
   assert.ok(plan.patients < 5000 / 2 && plan.patients > 5000 / 4, `${plan.patients} patients`);
   const { trainVal, test } = splitLists(plan);
@@ -98,9 +99,10 @@ Deno.test("plan: the CSVs parse with the project's own parsers and agree with th
   assert.equal(table.variant, "v2020");
   assert.equal(table.entries.length, 300);
   table.entries.forEach((e, i) => {
-    assert.equal(e.image, plan.rows[i].name);
-    assert.equal(e.patientId, plan.rows[i].patient);
-    assert.deepEqual(FINDINGS.filter((_, k) => e.labels[k]), plan.rows[i].labels.map((k) => FINDINGS[k]));
+    const row = plan.rows[i] ?? assert.fail(`no plan row ${i}`);
+    assert.equal(e.image, row.name);
+    assert.equal(e.patientId, row.patient);
+    assert.deepEqual(FINDINGS.filter((_, k) => e.labels[k]), row.labels.map((k) => FINDINGS[k]));
   });
   const boxes = parseBoundingBoxes(bboxCsv(plan, 1024)).boxes;
   assert.ok(boxes.length >= 10, `${boxes.length} boxes`);
@@ -118,10 +120,17 @@ Deno.test("render: each finding's pattern lies inside its box", () => {
     const without = render(geometry([], seed), 128);
     const g = geometry([k], seed);
     const withK = render(g, 128);
-    const [x, y, w, h] = findingBox(g, k)!.map((v) => v * 128);
+    const [x, y, w, h] = (findingBox(g, k) ?? assert.fail(`no box for ${FINDINGS[k]}`)).map((v) =>
+      v * 128
+    ) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     let inside = 0, total = 0;
     for (let i = 0; i < withK.length; i++) {
-      const diff = Math.abs(withK[i] - without[i]);
+      const diff = Math.abs(withK[i]! - without[i]!);
       if (diff < 10) continue; // noise
       const px = i % 128 + 0.5, py = Math.floor(i / 128) + 0.5;
       total += diff;
@@ -201,9 +210,9 @@ Deno.test("synthesize: 1024x1024 one-channel 8-bit PNGs, deterministic bytes, pr
 Deno.test("synthesize: the summary displays as a label table in Jupyter and stays plain JSON", async () => {
   using dir = tempDir();
   const summary = await synthesize(dir.path, { images: 20, seed: 1, size: 32 });
-  const show =
-    (summary as unknown as Record<symbol, () => Record<string, string>>)[Symbol.for("Jupyter.display")];
-  const bundle = show();
+  const bundle =
+    (summary as unknown as { [JUPYTER_DISPLAY](): { "text/markdown": string; "text/plain": string } })
+      [JUPYTER_DISPLAY]();
   assert.match(bundle["text/markdown"], /^20 synthetic images of \d+ patients/);
   assert.match(bundle["text/markdown"], /\| Hernia \| \d+ \|/);
   assert.match(bundle["text/plain"], /No Finding/);
@@ -215,13 +224,13 @@ Deno.test("synthesize: a re-run keeps whole PNGs, rewrites missing or truncated 
   const first = await synthesize(dir.path, { images: 8, seed: 2, size: 64 });
   assert.deepEqual([first.written, first.skipped], [8, 0]);
   const imgs = join(dir.path, "images");
-  const names = readdirSync(imgs).sort();
-  const original = readFileSync(join(imgs, names[1]));
-  unlinkSync(join(imgs, names[0]));
-  truncateSync(join(imgs, names[1]), 100);
+  const [name0 = "", name1 = ""] = readdirSync(imgs).sort();
+  const original = readFileSync(join(imgs, name1));
+  unlinkSync(join(imgs, name0));
+  truncateSync(join(imgs, name1), 100);
   const again = await synthesize(dir.path, { images: 8, seed: 2, size: 64 });
   assert.deepEqual([again.written, again.skipped], [2, 6]);
-  assert.deepEqual(readFileSync(join(imgs, names[1])), original);
+  assert.deepEqual(readFileSync(join(imgs, name1)), original);
   assert.equal(readdirSync(imgs).filter((n) => n.includes(".tmp")).length, 0);
   const other = await synthesize(dir.path, { images: 8, seed: 3, size: 64 });
   assert.deepEqual([other.written, other.skipped], [8, 0]);

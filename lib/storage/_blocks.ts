@@ -35,7 +35,7 @@ export interface StageOptions {
   /** Runs one request with retries, a stall timeout per try and error mapping. */
   call: <T>(fn: (t: TryContext) => Promise<T>) => Promise<T>;
   /** Called with the byte count of each block sent. */
-  onBytes?: (bytes: number) => void;
+  onBytes?: ((bytes: number) => void) | undefined;
 }
 
 /**

@@ -10,6 +10,8 @@ import { uploadPath } from "./transfer.ts";
 
 const IMAGES = join(NIH_SAMPLE, "images");
 const PNGS = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
+/** The i-th sample PNG name; fails clearly if the sample has fewer. */
+const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 
 const BUSY = '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>' +
   "<Message>The server is busy.</Message></Error>";
@@ -40,7 +42,7 @@ function flakyProxy(target: number) {
     const res = await fetch(url, {
       method: req.method,
       headers: req.headers,
-      body: req.body ? await req.arrayBuffer() : undefined,
+      body: req.body ? await req.arrayBuffer() : null,
       redirect: "manual",
     });
     return new Response(res.body, { status: res.status, headers: res.headers });
@@ -67,20 +69,20 @@ Deno.test({
       assert.deepEqual([s.files, s.failed], [PNGS.length, 0]);
       assert.ok(proxy.control.refused > 10, "the proxy refused every third request");
       const back = join(tmp.path, "back.png");
-      await conn.store.downloadFile({ container: "flaky", name: PNGS[4] }, back);
-      assert.deepEqual(readFileSync(back), readFileSync(join(IMAGES, PNGS[4])));
+      await conn.store.downloadFile({ container: "flaky", name: png(4) }, back);
+      assert.deepEqual(readFileSync(back), readFileSync(join(IMAGES, png(4))));
 
       // Without retries, the one blob the proxy always refuses fails; the run goes on and says why.
-      proxy.control.refuse = (req) => req.method === "PUT" && req.url.includes(`/flaky2/${PNGS[0]}`);
+      proxy.control.refuse = (req) => req.method === "PUT" && req.url.includes(`/flaky2/${png(0)}`);
       const once = await connectStorage(settings, { retry: { attempts: 1 } });
       const t = await uploadPath(IMAGES, { store: once.store, container: "flaky2" }, { concurrency: 2 });
       assert.deepEqual([t.files, t.failed], [PNGS.length - 1, 1]);
-      assert.equal(t.failures[0].name, PNGS[0]);
-      assert.match(t.failures[0].reason, /^StorageError: .*\(HTTP 503 ServerBusy\)/);
+      assert.equal(t.failures[0]?.name, png(0));
+      assert.match(t.failures[0]?.reason ?? "", /^StorageError: .*\(HTTP 503 ServerBusy\)/);
       // With retries it fails too when the refusal persists, but only after the capped attempts.
       const before = proxy.control.refused;
       await assert.rejects(
-        conn.store.uploadFile(join(IMAGES, PNGS[0]), { container: "flaky2", name: PNGS[0] }),
+        conn.store.uploadFile(join(IMAGES, png(0)), { container: "flaky2", name: png(0) }),
         (e: Error) => e instanceof StorageError && /HTTP 503 ServerBusy/.test(e.message),
       );
       assert.equal(proxy.control.refused - before, 8);

@@ -73,7 +73,7 @@ export async function buildSasUrl(
   const base = ref.name === undefined ? container.url : container.getBlobClient(ref.name).url;
   const values = {
     containerName: ref.container,
-    blobName: ref.name,
+    ...(ref.name === undefined ? {} : { blobName: ref.name }),
     permissions: forContainer
       ? ContainerSASPermissions.parse(permissions)
       : BlobSASPermissions.parse(permissions),
@@ -86,7 +86,7 @@ export async function buildSasUrl(
   if (credential instanceof StorageSharedKeyCredential) {
     query = generateBlobSASQueryParameters(values, credential).toString();
   } else if (typeof (credential as { getToken?: unknown })?.getToken === "function") {
-    const key = await service.getUserDelegationKey(startsOn, expiresOn, { abortSignal: request.abortSignal });
+    const key = await service.getUserDelegationKey(startsOn, expiresOn, request);
     query = generateBlobSASQueryParameters(values, key, service.accountName).toString();
   } else {
     throw new StorageError(

@@ -43,7 +43,7 @@ export interface AzureBlobStoreOptions {
    * Retries of each request (the SDK's own retry policy should be off: `maxTries: 1`). `onRetry` gets the
    * failure as a `StorageError`, with a message fit to print.
    */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /**
    * Longest one try of a request may go without an answer or a byte moved before it is aborted and retried
    * (a transient failure). A transfer that keeps moving bytes is never cut off. @default 30_000
@@ -92,7 +92,7 @@ export class AzureBlobStore implements BlobStore {
     }
     this.#service = service;
     this.account = service.accountName;
-    this.endpoint = service.url.split("?")[0].replace(/\/$/, "");
+    this.endpoint = service.url.replace(/\?.*$/s, "").replace(/\/$/, "");
     this.tryTimeoutMs = ms;
     this.#retry = options.retry ?? {};
   }
@@ -147,8 +147,8 @@ export class AzureBlobStore implements BlobStore {
     do {
       // One page per request, so each page is retried on its own.
       const page = await this.#call({ container }, async (t) => {
-        const pages = c.listBlobsFlat({ prefix: prefix || undefined, abortSignal: t.abortSignal }).byPage({
-          continuationToken: token,
+        const pages = c.listBlobsFlat({ ...(prefix ? { prefix } : {}), abortSignal: t.abortSignal }).byPage({
+          ...(token === undefined ? {} : { continuationToken: token }),
           maxPageSize: 5000,
         });
         return (await pages.next()).value;

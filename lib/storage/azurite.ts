@@ -33,7 +33,7 @@ export interface AzuriteServer {
   /** A connection string for the emulator account. */
   connectionString: Secret;
   /** Process id when it runs as a subprocess. */
-  pid?: number;
+  pid?: number | undefined;
   /** Stops the service (data stays in the folder). */
   close(): Promise<void>;
 }
@@ -90,7 +90,7 @@ export async function startAzurite(dir: string, options: AzuriteOptions = {}): P
   checkPort(port, "startAzurite");
   mkdirSync(join(dir, "__blobstorage__"), { recursive: true });
   // Azurite's dependencies load node:punycode, which prints a deprecation warning: keep stderr clean.
-  const proc = process as { noDeprecation?: boolean };
+  const proc = process as { noDeprecation?: boolean | undefined };
   const quiet = proc.noDeprecation;
   proc.noDeprecation = true;
   const [serverMod, configMod, telemetryMod] = await Promise.all([

@@ -17,35 +17,35 @@ export interface BlobInfo extends BlobRef {
   /** Length in bytes. */
   size: number;
   /** Content-MD5 (base64), when the blob has one. */
-  md5?: string;
+  md5?: string | undefined;
   /** Content-Type. */
-  contentType?: string;
+  contentType?: string | undefined;
   /** Last modification time. */
-  lastModified?: Date;
+  lastModified?: Date | undefined;
 }
 
 /** Options of {@linkcode BlobStore.uploadFile}. */
 export interface UploadFileOptions {
   /** Files larger than this go up in blocks of this size (stageBlock + commitBlockList). @default 8 MiB */
-  blockSize?: number;
+  blockSize?: number | undefined;
   /** Blocks of one file in flight at once. @default 4 */
   blockConcurrency?: number;
   /** Content-Type. @default guessed from the extension */
-  contentType?: string;
+  contentType?: string | undefined;
   /** The file's MD5 (base64) as hashed before; the upload fails with FileChangedError if the bytes differ. */
-  expectedMd5?: string;
+  expectedMd5?: string | undefined;
   /** Called with the byte count of each part sent (blocks already staged by an earlier run are not sent). */
-  onBytes?: (bytes: number) => void;
+  onBytes?: ((bytes: number) => void) | undefined;
   /** Retries of each request. */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
 }
 
 /** Options of {@linkcode BlobStore.downloadFile}. */
 export interface DownloadFileOptions {
   /** Called with the byte count of each chunk received. */
-  onBytes?: (bytes: number) => void;
+  onBytes?: ((bytes: number) => void) | undefined;
   /** Retries of the whole download. */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
 }
 
 /** Options of {@linkcode BlobStore.sasUrl}. */
@@ -85,15 +85,15 @@ export interface BlobStore {
 /** How a store call retries a transient failure (HTTP 408/429/5xx, reset or timed-out connections). */
 export interface RetryOptions {
   /** Attempts in all, the first included. @default 4 */
-  attempts?: number;
+  attempts?: number | undefined;
   /** Delay before the second attempt; doubles each time. @default 200 */
-  baseDelayMs?: number;
+  baseDelayMs?: number | undefined;
   /** Longest delay between attempts. @default 5000 */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** Whether an error is worth another attempt. By default HTTP 408/429/5xx and reset or timed-out connections */
-  isRetryable?: (error: unknown) => boolean;
+  isRetryable?: ((error: unknown) => boolean) | undefined;
   /** Called before each new attempt. */
-  onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  onRetry?: ((error: unknown, attempt: number, delayMs: number) => void) | undefined;
   /** Stops waiting and retrying. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }

@@ -25,6 +25,8 @@ import {
 
 const IMAGES = join(NIH_SAMPLE, "images");
 const PNGS = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
+/** The i-th sample PNG name; fails clearly if the sample has fewer. */
+const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("base64");
 
 interface Opened {
@@ -34,7 +36,7 @@ interface Opened {
 }
 interface Factory {
   name: string;
-  skip?: string;
+  skip?: string | undefined;
   open(dir: string): Promise<Opened>;
 }
 
@@ -91,15 +93,15 @@ for (const factory of FACTORIES) {
         await t.step(
           "uploadFile sets size, Content-MD5 and Content-Type; properties and exists",
           async () => {
-            const path = join(IMAGES, PNGS[0]);
+            const path = join(IMAGES, png(0));
             const bytes = readFileSync(path);
-            const info = await store.uploadFile(path, { container, name: `a/${PNGS[0]}` });
+            const info = await store.uploadFile(path, { container, name: `a/${png(0)}` });
             assert.equal(info.md5, md5(bytes));
-            const props = await store.properties({ container, name: `a/${PNGS[0]}` });
+            const props = await store.properties({ container, name: `a/${png(0)}` });
             assert.equal(props?.size, bytes.length);
             assert.equal(props?.md5, md5(bytes));
             assert.equal(props?.contentType, "image/png");
-            assert.equal(await store.exists({ container, name: `a/${PNGS[0]}` }), true);
+            assert.equal(await store.exists({ container, name: `a/${png(0)}` }), true);
             assert.equal(await store.exists({ container, name: "a/missing.png" }), false);
           },
         );
@@ -108,22 +110,22 @@ for (const factory of FACTORIES) {
           for (const n of PNGS.slice(1, 3)) {
             await store.uploadFile(join(IMAGES, n), { container, name: `a/${n}` });
           }
-          await store.uploadFile(join(IMAGES, PNGS[3]), { container, name: `b/${PNGS[3]}` });
+          await store.uploadFile(join(IMAGES, png(3)), { container, name: `b/${png(3)}` });
           const names = async (prefix: string) => {
             const out: string[] = [];
             for await (const b of store.list(container, prefix)) out.push(b.name);
             return out;
           };
           assert.deepEqual(await names("a/"), PNGS.slice(0, 3).map((n) => `a/${n}`));
-          assert.deepEqual(await names("b/"), [`b/${PNGS[3]}`]);
+          assert.deepEqual(await names("b/"), [`b/${png(3)}`]);
           assert.equal((await names("")).length, 4);
           assert.deepEqual(await names("zzz/"), []);
         });
 
         await t.step("downloadFile writes the same bytes and leaves no temp file", async () => {
           const dest = join(tmp.path, "dl", "x.png");
-          const info = await store.downloadFile({ container, name: `a/${PNGS[1]}` }, dest);
-          assert.deepEqual(readFileSync(dest), readFileSync(join(IMAGES, PNGS[1])));
+          const info = await store.downloadFile({ container, name: `a/${png(1)}` }, dest);
+          assert.deepEqual(readFileSync(dest), readFileSync(join(IMAGES, png(1))));
           assert.equal(info.md5, md5(readFileSync(dest)));
           assert.deepEqual(readdirSync(join(tmp.path, "dl")), ["x.png"]);
         });
@@ -194,7 +196,7 @@ for (const factory of FACTORIES) {
             store.uploadFile(path, { container, name: "growing.bin" }, {
               blockSize: 1024 * 1024,
               onBytes: () => {
-                if (!touched) appendFileSync(path, readFileSync(join(IMAGES, PNGS[9])));
+                if (!touched) appendFileSync(path, readFileSync(join(IMAGES, png(9))));
                 touched = true;
               },
             }),
@@ -205,7 +207,7 @@ for (const factory of FACTORIES) {
         });
 
         await t.step("a download whose bytes do not match Content-MD5 fails and writes nothing", async () => {
-          const name = `a/${PNGS[2]}`;
+          const name = `a/${png(2)}`;
           await sdk.getContainerClient(container).getBlobClient(name).setHTTPHeaders({
             blobContentMD5: new Uint8Array(16),
             blobContentType: "image/png",
@@ -219,14 +221,14 @@ for (const factory of FACTORIES) {
         });
 
         await t.step("a read-only SAS URL reads but is refused a write", async () => {
-          const ref = { container, name: `a/${PNGS[0]}` };
+          const ref = { container, name: `a/${png(0)}` };
           const url = await store.sasUrl(ref);
           assert.match(url, /sp=r(&|$)/);
           const got = await fetch(url);
           assert.equal(got.status, 200);
           assert.deepEqual(
             new Uint8Array(await got.arrayBuffer()),
-            new Uint8Array(readFileSync(join(IMAGES, PNGS[0]))),
+            new Uint8Array(readFileSync(join(IMAGES, png(0)))),
           );
           const put = await fetch(url, {
             method: "PUT",
@@ -238,20 +240,20 @@ for (const factory of FACTORIES) {
           const del = await fetch(url, { method: "DELETE" });
           await del.body?.cancel();
           assert.equal(del.status, 403);
-          assert.equal((await store.properties(ref))?.size, readFileSync(join(IMAGES, PNGS[0])).length);
+          assert.equal((await store.properties(ref))?.size, readFileSync(join(IMAGES, png(0))).length);
           const list = await fetch(
             `${await store.sasUrl({ container })}&restype=container&comp=list&prefix=b/`,
           );
           assert.equal(list.status, 200);
-          assert.match(await list.text(), new RegExp(`<Name>b/${PNGS[3]}</Name>`));
+          assert.match(await list.text(), new RegExp(`<Name>b/${png(3)}</Name>`));
           await assert.rejects(store.sasUrl(ref, { permissions: "rx" }), RangeError);
         });
 
         await t.step(
           "delete removes once; listing a missing container is ContainerNotFoundError",
           async () => {
-            assert.equal(await store.delete({ container, name: `b/${PNGS[3]}` }), true);
-            assert.equal(await store.delete({ container, name: `b/${PNGS[3]}` }), false);
+            assert.equal(await store.delete({ container, name: `b/${png(3)}` }), true);
+            assert.equal(await store.delete({ container, name: `b/${png(3)}` }), false);
             await assert.rejects(
               (async () => {
                 for await (const _ of store.list("no-such-container", "")) { /* nothing */ }

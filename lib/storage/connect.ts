@@ -27,7 +27,7 @@ export interface ConnectOptions {
   /** In azurite mode, start an in-process emulator when nothing listens on the port. @default true */
   startAzurite?: boolean;
   /** Retries of each request. @default 4 attempts, 200 ms doubling up to 5 s */
-  retry?: RetryOptions;
+  retry?: RetryOptions | undefined;
   /**
    * Longest one try may go without an answer or a byte moved before it is aborted and retried.
    * @default settings.storage.tryTimeoutMs (`CXR_STORAGE_TIMEOUT_MS`, 30 s)
@@ -46,7 +46,7 @@ export interface StorageConnection {
   /** The workflow's container names (from the settings). */
   containers: Settings["storage"]["containers"];
   /** The emulator this connection started in-process, if any. */
-  azurite?: AzuriteServer;
+  azurite?: AzuriteServer | undefined;
   /** Closes the connection. */
   close(): Promise<void>;
   /** Same as close(), for `await using`. */

@@ -19,6 +19,8 @@ const LABELS = [
   "train_val_list.txt",
 ];
 const PNGS = readdirSync(join(NIH_SAMPLE, "images")).sort();
+/** The i-th sample PNG name; fails clearly if the sample has fewer. */
+const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 const size = (p: string) => statSync(p).size;
 const md5 = (p: string) => createHash("md5").update(readFileSync(p)).digest("hex");
 
@@ -53,11 +55,11 @@ Deno.test({
       const names: string[] = [];
       for await (const b of conn.store.list(containers.metadata)) names.push(b.name);
       assert.deepEqual(names, [...LABELS, "split-notebook.json"].sort());
-      assert.ok(await conn.store.exists({ container: containers.images, name: PNGS[0] }));
+      assert.ok(await conn.store.exists({ container: containers.images, name: png(0) }));
       // Metadata is six uploads; its events count on across them up to the part's totals.
       const meta = events.filter((e) => e.role === "metadata");
       assert.deepEqual([meta.at(-1)!.files, meta.at(-1)!.filesTotal, meta.at(-1)!.bytes], [6, 6, labelBytes]);
-      for (let i = 1; i < meta.length; i++) assert.ok(meta[i].bytes >= meta[i - 1].bytes);
+      assert.ok(meta.every((m, i) => m.bytes >= (meta[i - 1]?.bytes ?? 0)));
       assert.equal(events.filter((e) => e.role === "images" && e.kind === "file").length, PNGS.length);
       assert.deepEqual(up.total, {
         files: 6 + PNGS.length,
@@ -94,7 +96,7 @@ Deno.test({
       });
       const down = await downloadDataset(conn, join(tmp.path, "other"), { roles: ["metadata"] });
       assert.equal(down.ok, false);
-      assert.deepEqual([down.rows[0].files, down.rows[0].failed], [5, 1]);
+      assert.deepEqual([down.rows[0]?.files, down.rows[0]?.failed], [5, 1]);
       const bundle = down[JUPYTER_DISPLAY]();
       assert.match(
         bundle["text/html"],

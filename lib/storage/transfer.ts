@@ -41,7 +41,7 @@ export interface TransferProgress {
   /** Bytes in all. */
   bytesTotal: number;
   /** The file this event is about. */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** A file that could not be transferred. */

@@ -11,6 +11,8 @@ import { downloadPrefix, type TransferProgress, uploadPath } from "./transfer.ts
 
 const IMAGES = join(NIH_SAMPLE, "images");
 const PNGS = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
+/** The i-th sample PNG name; fails clearly if the sample has fewer. */
+const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 const SIZES = PNGS.map((n) => readFileSync(join(IMAGES, n)).length);
 const TOTAL = SIZES.reduce((a, b) => a + b, 0);
 const md5 = (path: string) => createHash("md5").update(readFileSync(path)).digest("base64");
@@ -58,7 +60,7 @@ Deno.test({
       assert.equal(last.files, PNGS.length);
       assert.equal(last.bytes, TOTAL);
       assert.equal(events.filter((e) => e.kind === "file").length, PNGS.length);
-      for (let i = 1; i < events.length; i++) assert.ok(events[i].bytes >= events[i - 1].bytes);
+      assert.ok(events.every((e, i) => e.bytes >= (events[i - 1]?.bytes ?? 0)));
       const names: string[] = [];
       for await (const b of store.list(container, "images/")) names.push(b.name);
       assert.deepEqual(names, PNGS.map((n) => `images/${n}`));
@@ -69,25 +71,25 @@ Deno.test({
     await t.step("a changed local file is sent again, the others are skipped", async () => {
       const src = join(tmp.path, "three");
       mkdirSync(join(src, "sub"), { recursive: true });
-      copyFileSync(join(IMAGES, PNGS[0]), join(src, "a.png"));
-      copyFileSync(join(IMAGES, PNGS[1]), join(src, "sub", "b.png"));
-      copyFileSync(join(IMAGES, PNGS[2]), join(src, "c.png"));
+      copyFileSync(join(IMAGES, png(0)), join(src, "a.png"));
+      copyFileSync(join(IMAGES, png(1)), join(src, "sub", "b.png"));
+      copyFileSync(join(IMAGES, png(2)), join(src, "c.png"));
       const first = await uploadPath(src, { store, container, prefix: "three" });
       assert.equal(first.files, 3);
-      copyFileSync(join(IMAGES, PNGS[3]), join(src, "c.png"));
+      copyFileSync(join(IMAGES, png(3)), join(src, "c.png"));
       const second = await uploadPath(src, { store, container, prefix: "three" });
       assert.deepEqual([second.files, second.skipped, second.bytes], [1, 2, SIZES[3]]);
       assert.equal(
         (await store.properties({ container, name: "three/c.png" }))?.md5,
-        md5(join(IMAGES, PNGS[3])),
+        md5(join(IMAGES, png(3))),
       );
       assert.equal(await store.exists({ container, name: "three/sub/b.png" }), true);
     });
 
     await t.step("a single file keeps its base name under the prefix", async () => {
-      const s = await uploadPath(join(IMAGES, PNGS[5]), { store, container, prefix: "single" });
+      const s = await uploadPath(join(IMAGES, png(5)), { store, container, prefix: "single" });
       assert.equal(s.files, 1);
-      assert.equal(await store.exists({ container, name: `single/${PNGS[5]}` }), true);
+      assert.equal(await store.exists({ container, name: `single/${png(5)}` }), true);
     });
 
     await t.step("a folder comes down verified; corrupt or missing files are fetched again", async () => {
@@ -95,21 +97,21 @@ Deno.test({
       const s = await downloadPrefix({ store, container, prefix: "images" }, dest, { concurrency: 8 });
       assert.deepEqual(s, { files: PNGS.length, bytes: TOTAL, skipped: 0, failed: 0, failures: [] });
       for (const n of PNGS) assert.equal(md5(join(dest, n)), md5(join(IMAGES, n)));
-      const bytes = readFileSync(join(dest, PNGS[0]));
-      bytes[100] ^= 0xff; // same size, different content
-      writeFileSync(join(dest, PNGS[0]), bytes);
-      rmSync(join(dest, PNGS[1]));
+      const bytes = readFileSync(join(dest, png(0)));
+      bytes[100] = bytes.readUInt8(100) ^ 0xff; // same size, different content
+      writeFileSync(join(dest, png(0)), bytes);
+      rmSync(join(dest, png(1)));
       const again = await downloadPrefix({ store, container, prefix: "images/" }, dest);
       assert.deepEqual([again.files, again.skipped, again.failed], [2, PNGS.length - 2, 0]);
-      assert.equal(md5(join(dest, PNGS[0])), md5(join(IMAGES, PNGS[0])));
+      assert.equal(md5(join(dest, png(0))), md5(join(IMAGES, png(0))));
       assert.deepEqual(readdirSync(dest).sort(), PNGS);
     });
 
     await t.step("a prefix naming one blob downloads that blob", async () => {
       const dest = join(tmp.path, "one");
-      const s = await downloadPrefix({ store, container, prefix: `images/${PNGS[7]}` }, dest);
+      const s = await downloadPrefix({ store, container, prefix: `images/${png(7)}` }, dest);
       assert.equal(s.files, 1);
-      assert.deepEqual(readdirSync(dest), [PNGS[7]]);
+      assert.deepEqual(readdirSync(dest), [png(7)]);
     });
 
     await t.step("a blob failing its checksum is counted failed with a reason, the rest arrive", async () => {
@@ -121,9 +123,9 @@ Deno.test({
       const s = await downloadPrefix({ store, container, prefix: "three" }, dest);
       assert.equal(s.files, 2);
       assert.equal(s.failed, 1);
-      assert.equal(s.failures[0].name, "three/c.png");
+      assert.equal(s.failures[0]?.name, "three/c.png");
       assert.match(
-        s.failures[0].reason,
+        s.failures[0]?.reason ?? "",
         /^BlobChecksumMismatchError: Content-MD5 mismatch for "nih-images\/three\/c.png"/,
       );
       assert.deepEqual(readdirSync(dest).sort(), ["a.png", "sub"]);
