@@ -15,6 +15,7 @@
  *
  * @module
  */
+export * from "./errors.ts";
 export * from "./cache_format.ts";
 export * from "./cache.ts";
 export * from "./decode.ts";

@@ -2,7 +2,7 @@
 // then the body read, parsed and scored in the queue, all within the request's time limit.
 import type { Predictor } from "../model/mod.ts";
 import { BudgetFullError, type ByteReservation, QueueFullError } from "./limiter.ts";
-import { bodyReservation, readBody } from "./read_body.ts";
+import { bodyReservation, readBody } from "./_read_body.ts";
 import { parseScoreRequest, ScoreHttpError, scoreMediaType } from "./score_format.ts";
 import { scoreImage } from "./score_image.ts";
 import { busy, json, type ScoringState } from "./_handler_state.ts";

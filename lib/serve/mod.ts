@@ -12,10 +12,10 @@
  *
  * @module
  */
+export * from "./errors.ts";
 export * from "./score_format.ts";
 export * from "./limiter.ts";
 export * from "./metrics.ts";
-export * from "./read_body.ts";
 export * from "./score_image.ts";
 export * from "./page.ts";
 export * from "./handler.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { bodyReservation, readBody } from "./read_body.ts";
+import { bodyReservation, readBody } from "./_read_body.ts";
 import { ScoreHttpError } from "./score_format.ts";
 
 /** A stream of `count` chunks of `size` bytes (byte k of the body = k & 255), then an optional failure. */
