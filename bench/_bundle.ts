@@ -90,7 +90,8 @@ export async function startServe(
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   const deadline = Date.now() + 180_000;
-  while (!/Listening on (\S+)/.test(text)) {
+  let url: string | undefined;
+  while ((url = /Listening on (\S+)/.exec(text)?.[1]) === undefined) {
     const { value, done } = await reader.read();
     if (done || Date.now() > deadline) {
       child.kill("SIGKILL");
@@ -104,7 +105,7 @@ export async function startServe(
     while (!(await reader.read()).done) { /* keep stdout flowing */ }
   })();
   return {
-    url: /Listening on (\S+)/.exec(text)![1],
+    url,
     pid: child.pid,
     async stop() {
       try {

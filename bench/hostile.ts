@@ -138,7 +138,7 @@ async function mixes(names: string[]): Promise<Mix[]> {
   const unit = "[[[[[[[[[[0]]]]]]]]]],";
   const nested = head + unit.repeat(Math.floor((18 * 1000 * 1000 - head.length) / unit.length)) + "0]}";
   const b64 = padded.subarray(0, Math.floor((19 * 1000 * 1000 - 20) / 4) * 3);
-  const parts: Record<string, () => Promise<Part>> = {
+  const parts = {
     "nih": () => Promise.resolve({ count: 64, contentType: "image/png", body: nih }),
     "json-nested": () =>
       Promise.resolve({ count: 4, contentType: "application/json", body: enc.encode(nested) }),
@@ -157,12 +157,12 @@ async function mixes(names: string[]): Promise<Mix[]> {
     if (name === "all") {
       out.push({
         name,
-        parts: await Promise.all(["json-nested", "raw", "base64", "png16"].map((p) => parts[p]())),
+        parts: await Promise.all((["json-nested", "raw", "base64", "png16"] as const).map((p) => parts[p]())),
       });
-    } else if (Object.hasOwn(parts, name)) {
-      out.push({ name, parts: [await parts[name]()] });
     } else {
-      throw new RangeError(`Unknown mix "${name}"; mixes: ${MIXES.join(", ")}`);
+      const part = Object.entries(parts).find(([key]) => key === name)?.[1];
+      if (part === undefined) throw new RangeError(`Unknown mix "${name}"; mixes: ${MIXES.join(", ")}`);
+      out.push({ name, parts: [await part()] });
     }
   }
   return out;
@@ -246,7 +246,7 @@ if (import.meta.main) {
     },
   });
   const serveArgs = values["serve-args"].split(/\s+/).filter(Boolean);
-  const loadBefore = Deno.loadavg()[0];
+  const [loadBefore = NaN] = Deno.loadavg();
   await buildBundle();
   const rows: HostileRow[] = [];
   for (const mix of await mixes(values.mixes.split(","))) {
@@ -258,7 +258,8 @@ if (import.meta.main) {
     rows.push(await runMix(values.label, values.root, serveArgs, mix));
     console.error(`  ${JSON.stringify(rows.at(-1))}`);
   }
-  const load = [loadBefore, Deno.loadavg()[0]].map((l) => l.toFixed(2));
+  const [loadAfter = NaN] = Deno.loadavg();
+  const load = [loadBefore, loadAfter].map((l) => l.toFixed(2));
   const fmt = (n: number) => Number.isFinite(n) ? n.toFixed(0) : "n/a";
   console.log([
     `Hostile mixes against cxr serve (DenseNet-121 224, onnx), ${navigator.hardwareConcurrency} shared cores, ` +

@@ -54,7 +54,7 @@ async function measureTfjs(
   const optimizer = tf.train.sgd(0.01);
   // The training step `train` runs (lib/train/step.ts: its lean forward pass and loss), passes of `batch`.
   const step = async () => {
-    await trainStep(model, optimizer, x, y, { microBatch: batch, workers: pool });
+    await trainStep(model, optimizer, x, y, { microBatch: batch, ...(pool ? { workers: pool } : {}) });
   };
   const rate = async (fn: () => Promise<void>) => {
     if (repeats > 1) await fn(); // warm-up (kernel set-up, first allocations); skipped for slow single runs
@@ -109,7 +109,7 @@ function measureTorch(
       runtime,
       size,
       batch,
-      error: (r.stderr || r.error?.message || "failed").trim().split("\n").pop(),
+      error: (r.stderr || r.error?.message || "failed").trim().split("\n").at(-1) ?? "failed",
     };
   }
   return { runtime, size, batch, ...JSON.parse(r.stdout.trim().split("\n").pop()!) };
@@ -157,6 +157,9 @@ backend B at size S until one fails (wasm: its 4 GB heap).`);
   }
   if (values.child) {
     const [backend, size, batch, repeats, workers = "1"] = values.child.split(":");
+    if (backend === undefined || size === undefined || batch === undefined || repeats === undefined) {
+      throw new TypeError(`--child wants backend:size:batch:repeats[:workers], got "${values.child}"`);
+    }
     const r = await measureTfjs(backend as BackendName, +size, +batch, +repeats, +workers);
     console.log(JSON.stringify(r));
     Deno.exit(0);
@@ -164,6 +167,9 @@ backend B at size S until one fails (wasm: its 4 GB heap).`);
   const results: Throughput[] = [];
   if (values["max-batch"]) {
     const [backend, size] = values["max-batch"].split(":");
+    if (backend === undefined || size === undefined) {
+      throw new TypeError(`--max-batch wants backend:size (e.g. wasm:224), got "${values["max-batch"]}"`);
+    }
     for (let b = 1; b <= 16; b++) {
       const r = child(backend, +size, b, 1);
       console.error(JSON.stringify(r));

@@ -72,7 +72,7 @@ async function measure(
       cpuMsPerImage: cpu / batch,
     };
   } catch (e) {
-    const error = String(e).split("\n")[0];
+    const [error = ""] = String(e).split("\n");
     return { runtime, threads, batch, imagesPerSecond: null, msPerBatch: null, cpuMsPerImage: null, error };
   }
 }

@@ -41,7 +41,7 @@ async function sharpRate(files: string[], inFlight: number): Promise<number> {
   let next = 0;
   const worker = async () => {
     const into = new Uint8Array(SIZE * SIZE);
-    while (next < files.length) await decodeImage(files[next++], SIZE, { into });
+    for (let file; (file = files[next++]) !== undefined;) await decodeImage(file, SIZE, { into });
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
   return files.length / ((performance.now() - started) / 1000);
@@ -117,7 +117,10 @@ if (import.meta.main) {
   const dir = join(NIH_SAMPLE, "images");
   const sample = readdirSync(dir).filter((n) => n.endsWith(".png")).sort().map((n) => join(dir, n));
   const total = Number(values.images);
-  const files = Array.from({ length: total }, (_, i) => sample[i % sample.length]);
+  if (sample.length === 0) {
+    throw new Error(`No PNG images in ${dir}: set CXR_NIH_SAMPLE to the NIH sample folder`);
+  }
+  const files = Array.from({ length: total }, (_, i) => sample[i % sample.length]!);
   const rows: PreprocessBenchRow[] = [];
   for (const k of values["in-flight"]!.split(",").map(Number)) {
     rows.push({

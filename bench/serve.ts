@@ -63,7 +63,23 @@ function startService(engine: "onnx" | "tfjs", maxConcurrent: number): Promise<B
   });
 }
 
-async function runWrk(url: string, connections: number, seconds: number): Promise<Record<string, number>> {
+/** The `CXR_WRK` line that serve_wrk.lua prints: counts and latencies in microseconds. */
+interface WrkSummary {
+  requests: number;
+  durationUs: number;
+  ok: number;
+  busy: number;
+  otherStatus: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  maxUs: number;
+  connectErrors: number;
+  readErrors: number;
+  timeouts: number;
+}
+
+async function runWrk(url: string, connections: number, seconds: number): Promise<WrkSummary> {
   const out = await new Deno.Command("wrk", {
     args: [
       "-t",
@@ -136,7 +152,7 @@ if (import.meta.main) {
   const seconds = Number(values.duration);
   const connections = values.connections.split(",").map(Number);
   const engines = values.engines.split(",") as ("onnx" | "tfjs")[];
-  const loadBefore = Deno.loadavg()[0];
+  const [loadBefore = NaN] = Deno.loadavg();
   console.error(`Building DenseNet-121 at 224 with seeded weights in ${BUNDLE} (once) ...`);
   await buildBundle();
   const rows: ServeBenchRow[] = [];
@@ -169,7 +185,8 @@ if (import.meta.main) {
   const torch = iterations > 0 ? await torchRows("1,2", iterations) : [];
   const cores = navigator.hardwareConcurrency;
   // Other work on the machine skews every figure: the 1-minute load average before and after says how much.
-  const load = [loadBefore, Deno.loadavg()[0]].map((l) => Number(l.toFixed(2)));
+  const [loadAfter = NaN] = Deno.loadavg();
+  const load = [loadBefore, loadAfter].map((l) => Number(l.toFixed(2)));
   const lines = [
     `Scoring service, DenseNet-121 at 224, one ${readFileSync(IMAGE).length}-byte NIH PNG per request, ` +
     `${cores} CPU cores shared by wrk and the service (scoring ${

@@ -38,7 +38,7 @@ type Phase = KernelRow["phase"];
 
 /** Wraps every kernel registered for `backend` with a timer; returns the recorder and an undo function. */
 function instrument(backend: string) {
-  const totals = new Map<string, { calls: number; ms: number }>();
+  const totals = new Map<string, { kernel: string; phase: Phase; calls: number; ms: number }>();
   const state = { phase: "forward" as Phase, stack: [] as string[], on: false };
   const configs = tf.getKernelsForBackend(backend);
   for (const config of configs) {
@@ -54,7 +54,7 @@ function instrument(backend: string) {
         const ms = performance.now() - t0;
         state.stack.pop();
         const key = `${name}\t${state.phase}`;
-        const t = totals.get(key) ?? { calls: 0, ms: 0 };
+        const t = totals.get(key) ?? { kernel: name, phase: state.phase, calls: 0, ms: 0 };
         t.calls++;
         t.ms += ms;
         totals.set(key, t);
@@ -98,16 +98,13 @@ async function profile(
   state.on = false;
   tf.dispose([x, y]);
   model.dispose();
-  const rows: KernelRow[] = [...totals].map(([key, t]) => {
-    const [kernel, phase] = key.split("\t");
-    return {
-      kernel,
-      phase: phase as Phase,
-      calls: t.calls / steps,
-      ms: t.ms / steps,
-      share: t.ms / steps / stepMs,
-    };
-  }).sort((a, b) => b.ms - a.ms);
+  const rows: KernelRow[] = [...totals.values()].map(({ kernel, phase, calls, ms }) => ({
+    kernel,
+    phase,
+    calls: calls / steps,
+    ms: ms / steps,
+    share: ms / steps / stepMs,
+  })).sort((a, b) => b.ms - a.ms);
   const top = rows.filter((r) => !r.kernel.includes("/")).reduce((s, r) => s + r.ms, 0);
   return { stepMs, rows, unaccountedMs: stepMs - top };
 }

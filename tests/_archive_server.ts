@@ -30,7 +30,7 @@ export interface RecordedRequest {
   /** Path, e.g. `/images_001.tar.gz`. */
   path: string;
   /** The `Range` header, if any. */
-  range?: string;
+  range?: string | undefined;
   /** The status answered. */
   status: number;
 }

@@ -43,9 +43,7 @@ export async function findInStream(stream: ReadableStream<Uint8Array>, needles: 
   let tail = Buffer.alloc(0);
   for await (const chunk of stream) {
     const buf = Buffer.concat([tail, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)]);
-    wanted.forEach((w, i) => {
-      if (buf.indexOf(w) >= 0) found.add(needles[i]);
-    });
+    for (const needle of needles) if (buf.includes(needle)) found.add(needle);
     tail = buf.subarray(Math.max(0, buf.length - keep));
   }
   return [...found];

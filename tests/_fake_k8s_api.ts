@@ -43,7 +43,7 @@ export interface FakeKubeOptions {
   /** GETs of a Deployment before all its replicas report ready. @default 2 */
   readyAfterPolls?: number;
   /** A failure the scoring pods show instead of becoming ready. */
-  failure?: "ImagePullBackOff" | "CrashLoopBackOff" | "ProgressDeadlineExceeded" | "Unhealthy";
+  failure?: "ImagePullBackOff" | "CrashLoopBackOff" | "ProgressDeadlineExceeded" | "Unhealthy" | undefined;
   /** Where a LoadBalancer Service's `status.loadBalancer.ingress` points (ip and port). */
   loadBalancer?: { ip: string; port: number };
   /** Where an Ingress's `status.loadBalancer.ingress` points (what ingress-nginx publishes), and on what port. */
@@ -92,7 +92,7 @@ const GROUPS: Record<string, { kind: string; name: string; namespaced: boolean }
 type Obj = Record<string, unknown> & {
   metadata: {
     name: string;
-    namespace?: string;
+    namespace?: string | undefined;
     labels?: Record<string, string>;
     generation?: number;
     uid?: string;
@@ -110,7 +110,7 @@ function status(code: number, reason: string, message: string): Response {
 function selects(selector: string | null, labels: Record<string, string> | undefined): boolean {
   if (!selector) return true;
   return selector.split(",").every((term) => {
-    const [k, v] = term.split("=");
+    const [k = "", v] = term.split("=");
     return labels?.[k] === v;
   });
 }
@@ -402,9 +402,9 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
       const hasBody = chunks.length > 0 && req.method !== "GET" && req.method !== "HEAD";
       const response = await handle(
         new Request(`https://127.0.0.1${req.url}`, {
-          method: req.method,
+          method: req.method ?? "GET",
           headers,
-          body: hasBody ? Buffer.concat(chunks) : undefined,
+          ...(hasBody ? { body: Buffer.concat(chunks) } : {}),
         }),
         typeof cn === "string" ? cn : undefined,
       );
@@ -459,5 +459,7 @@ export async function startFakeKubeApi(dir: string, options: FakeKubeOptions = {
 
 function imageOf(d: Obj): string {
   const spec = d.spec!.template as { spec: { containers: { image: string }[] } };
-  return spec.spec.containers[0].image;
+  const [container] = spec.spec.containers;
+  if (!container) throw new Error(`${d.kind} ${d.metadata.name} has no containers`);
+  return container.image;
 }

@@ -35,8 +35,9 @@ export function writeNotebook(path: string, cells: NotebookCell[]): string {
   return path;
 }
 
-/** All text of one output: stream text, every MIME type, error name and value. */
-export function outputText(o: NotebookOutput): string {
+/** All text of one output: stream text, every MIME type, error name and value ("" for no output). */
+export function outputText(o: NotebookOutput | undefined): string {
+  if (o === undefined) return "";
   const parts = [cellText(o.text as string | string[] | undefined), o.ename ?? "", o.evalue ?? ""];
   for (const v of Object.values(o.data ?? {})) {
     parts.push(

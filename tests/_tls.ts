@@ -14,6 +14,8 @@ export interface SelfSigned {
   cert: string;
   /** Its private key (PKCS#8 PEM). */
   key: string;
+  /** The first base64 line of the key: text that no output may ever contain. */
+  keyLine: string;
 }
 
 function _pem(label: string, der: ArrayBuffer): string {
@@ -45,8 +47,6 @@ export async function selfSignedCertificate(
       ),
     ],
   });
-  return {
-    cert: cert.toString("pem") + "\n",
-    key: _pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
-  };
+  const key = _pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  return { cert: cert.toString("pem") + "\n", key, keyLine: key.split("\n")[1] ?? "" };
 }

@@ -26,8 +26,9 @@ Deno.test("demo: synthetic data, split, Azurite round trip and notebook 01 repor
   assert.equal(first.storage.download.files, 34);
   assert.ok(existsSync(join(first.storage.trainingCopy, "images", "00000001_000.png")));
   assert.equal(first.reports.length, 1);
-  assert.ok(first.reports[0].ok);
-  const html = readFileSync(first.reports[0].html!, "utf8");
+  const [report] = first.reports;
+  assert.ok(report?.ok && report.html);
+  const html = readFileSync(report.html, "utf8");
   assert.match(html, /Pleural_Thickening/);
 
   const second = await runDemo(options);

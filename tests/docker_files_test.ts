@@ -25,7 +25,7 @@ function lint(text: string): string[] {
 function instructions(text: string): [string, string][] {
   return text.replace(/\\\n/g, " ").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
     .map((l) => {
-      const [word, ...rest] = l.split(/\s+/);
+      const [word = "", ...rest] = l.split(/\s+/);
       return [word.toUpperCase(), rest.join(" ")];
     });
 }
@@ -39,11 +39,11 @@ for (const kind of ["scoring", "training"]) {
     const text = await Deno.readTextFile(join(REPO_ROOT, "docker", `${kind}.Dockerfile`));
     assert.deepEqual(lint(text), []);
     const ins = instructions(text);
-    assert.equal(ins[0][0], "ARG");
-    const base = /^BASE=(\S+)$/.exec(ins[0][1]);
+    assert.equal(ins[0]?.[0], "ARG");
+    const [, base] = /^BASE=(\S+)$/.exec(ins[0]?.[1] ?? "") ?? [];
     assert.ok(base, "the first instruction is ARG BASE=<image>");
-    assert.match(base[1], /:[^:]+$/, "the base carries a tag");
-    assert.doesNotMatch(base[1], /:latest$|:[a-z-]*slim$|:bookworm$/, "a pinned tag, not a moving one");
+    assert.match(base, /:[^:]+$/, "the base carries a tag");
+    assert.doesNotMatch(base, /:latest$|:[a-z-]*slim$|:bookworm$/, "a pinned tag, not a moving one");
     assert.deepEqual(ins[1], ["FROM", "${BASE}"]);
     const users = ins.filter(([w]) => w === "USER").map(([, a]) => a);
     assert.ok(users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!), `last USER is non-root: ${users}`);
@@ -63,7 +63,7 @@ for (const kind of ["scoring", "training"]) {
       assert.ok(ins.some(([w, a]) => w === "ARG" && a === "TFJS_NODE_GPU=1"));
       assert.ok(ins.some(([w, a]) => w === "ARG" && a === "JUPYTER_PORT=10003"));
       assert.ok(ins.some(([w, a]) => w === "VOLUME" && a.includes("/data") && a.includes("/output")));
-      assert.match(base[1], /^nvidia\/cuda:11\.2\.2-cudnn8-runtime-ubuntu20\.04$/);
+      assert.match(base, /^nvidia\/cuda:11\.2\.2-cudnn8-runtime-ubuntu20\.04$/);
     }
   });
 }

@@ -86,8 +86,8 @@ Deno.test({
       // Give a kernel that went on time to show it: a later cell would answer within milliseconds.
       await page.waitForTimeout(1500);
       cells = await page.evaluate(CELLS) as CellState[];
-      assert.match(cells[0].text, /first ran/);
-      assert.match(cells[1].text, /no model bundle here: run notebook 03 first/);
+      assert.match(cells[0]?.text ?? "", /first ran/);
+      assert.match(cells[1]?.text ?? "", /no model bundle here: run notebook 03 first/);
       assert.deepEqual(cells.slice(2), [
         { prompt: null, running: false, text: "" },
         { prompt: null, running: false, text: "" },
@@ -108,11 +108,11 @@ Deno.test({
         `(() => { const cells = ${CELLS};
           return cells.every((c) => !c.running) && cells[3].prompt && cells[3].text && cells[2].text && cells; })()`,
       );
-      assert.match(cells[1].text, /no model bundle here/);
-      assert.match(cells[2].text, /third ran/);
-      assert.match(cells[3].text, /fourth ran/);
-      assert.ok((cells[0].prompt as number) < (cells[1].prompt as number), "cells ran in order");
-      assert.ok((cells[2].prompt as number) < (cells[3].prompt as number), "cells ran in order");
+      assert.match(cells[1]?.text ?? "", /no model bundle here/);
+      assert.match(cells[2]?.text ?? "", /third ran/);
+      assert.match(cells[3]?.text ?? "", /fourth ran/);
+      assert.ok((cells[0]?.prompt as number) < (cells[1]?.prompt as number), "cells ran in order");
+      assert.ok((cells[2]?.prompt as number) < (cells[3]?.prompt as number), "cells ran in order");
       assert.equal(await kernelValue(page, "globalThis.ranThird"), "3");
     } finally {
       await browser.close();
@@ -158,10 +158,10 @@ Deno.test({
       await page.waitForTimeout(1500);
       const cells = await page.evaluate(CELLS) as CellState[];
       assert.match(
-        cells[2].text,
+        cells[2]?.text ?? "",
         /No model bundle at ".*data\/train-demo\/run\/best".*run notebook 03 first, or set modelDir/,
       );
-      assert.equal(cells[0].text, "", "the imports cell ran cleanly");
+      assert.equal(cells[0]?.text, "", "the imports cell ran cleanly");
       const later = cells.slice(3);
       assert.ok(later.length >= 8, `${later.length} cells after the guard`);
       assert.deepEqual(

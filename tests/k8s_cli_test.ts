@@ -259,7 +259,7 @@ Deno.test({
       const all = printed.join("\n");
       assert.ok(!all.includes(fake.token), "kubeconfig token printed");
       assert.ok(!all.includes(KEY), "scoring key printed");
-      assert.ok(!all.includes(tls.key.split("\n")[1]), "TLS private key printed");
+      assert.ok(!all.includes(tls.keyLine), "TLS private key printed");
     } finally {
       await fake.close();
       await scoring.close();

@@ -140,7 +140,7 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
           metadata: { name: "theirs", namespace: "cxr", labels: { team: "other" } },
         });
         const gone = await undeploy(fake.kubeconfig, { keepNamespace: true });
-        assert.equal(gone.deleted[0].kind, "Ingress", "the way in closes first");
+        assert.equal(gone.deleted[0]?.kind, "Ingress", "the way in closes first");
         assert.deepEqual(gone.deleted.map((r) => r.kind).sort(), [
           "Deployment",
           "HorizontalPodAutoscaler",
@@ -257,7 +257,10 @@ Deno.test("k8s client against a fake API server (no real Kubernetes here): deplo
     })
       .then(() => assert.fail("deploy succeeded"), (e) => e as PlainHttpError);
     assert.ok(e instanceof PlainHttpError, String(e));
-    assert.match(e.exposures[0], /LoadBalancer Service "cxr-scoring": port 80 reaches container "scoring"/);
+    assert.match(
+      e.exposures[0] ?? "",
+      /LoadBalancer Service "cxr-scoring": port 80 reaches container "scoring"/,
+    );
     assert.equal(fake.requests.length, 0);
     const allowed = await deploy(fake.kubeconfig, "cxr-scoring:1", {
       overlay: "local",

@@ -25,6 +25,8 @@ import { selfSignedCertificate } from "./_tls.ts";
 
 const K8S = join(REPO_ROOT, "k8s");
 const find = (objects: K8sObject[], kind: string) => objects.find((o) => o.kind === kind)!;
+const firstContainer = (o: K8sObject) =>
+  containersOf(o)[0] ?? assert.fail(`${o.kind} ${o.metadata.name} has no containers`);
 // deno-lint-ignore no-explicit-any
 const spec = (o: K8sObject) => o.spec as any;
 
@@ -62,7 +64,7 @@ Deno.test("every overlay renders and validates and publishes no plain HTTP: base
 Deno.test("the scoring Deployment: probes, security context, key from the Secret; overlays change what they should", () => {
   const base = renderKustomization(join(K8S, "base"));
   const d = find(base, "Deployment");
-  const c = containersOf(d)[0];
+  const c = firstContainer(d);
   assert.deepEqual(c.args, ["serve", "--model", "/model", "--host", "0.0.0.0", "--port", "8080"]);
   assert.deepEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
   // deno-lint-ignore no-explicit-any
@@ -100,9 +102,9 @@ Deno.test("the scoring Deployment: probes, security context, key from the Secret
   assert.equal(annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"], "true");
   assert.equal(annotations["nginx.ingress.kubernetes.io/proxy-body-size"], "20m");
   assert.equal(spec(find(aks, "Deployment")).replicas, 3);
-  assert.equal(containersOf(find(aks, "Deployment"))[0].image, "cxracr.azurecr.io/cxr-scoring:latest");
+  assert.equal(firstContainer(find(aks, "Deployment")).image, "cxracr.azurecr.io/cxr-scoring:latest");
   assert.equal(
-    containersOf(find(aks, "Deployment"))[0].ports !== undefined,
+    firstContainer(find(aks, "Deployment")).ports !== undefined,
     true,
     "strategic merge kept ports",
   );
@@ -116,7 +118,7 @@ Deno.test("the scoring Deployment: probes, security context, key from the Secret
     targetPort: "https",
     protocol: "TCP",
   }]);
-  const lbc = containersOf(find(lb, "Deployment"))[0];
+  const lbc = firstContainer(find(lb, "Deployment"));
   assert.deepEqual((lbc.args as string[]).slice(-4), [
     "--tls-cert",
     "/tls/tls.crt",
@@ -133,7 +135,7 @@ Deno.test("the scoring Deployment: probes, security context, key from the Secret
 
   const local = renderKustomization(join(K8S, "overlays/local"));
   assert.equal(spec(find(local, "Deployment")).replicas, 1);
-  assert.equal(containersOf(find(local, "Deployment"))[0].imagePullPolicy, "Never");
+  assert.equal(firstContainer(find(local, "Deployment")).imagePullPolicy, "Never");
   assert.deepEqual(spec(find(local, "PodDisruptionBudget")).maxUnavailable, 1);
   assert.equal(spec(find(local, "PodDisruptionBudget")).minAvailable, undefined);
 
@@ -366,9 +368,11 @@ Deno.test("TLS options: Ingress host, source ranges, the TLS Secret from files (
   assert.equal(secret.type, "kubernetes.io/tls");
   assert.equal(secret.metadata.namespace, "cxr");
   assert.equal(secret.metadata.labels?.["app.kubernetes.io/managed-by"], "cxr");
-  assert.equal(atob((secret.data as Record<string, string>)["tls.crt"]), tls.cert);
+  const { "tls.crt": crt, "tls.key": key } = secret.data as Record<string, string>;
+  assert.ok(crt && key, "the TLS Secret holds tls.crt and tls.key");
+  assert.equal(atob(crt), tls.cert);
   assert.ok(
-    !toYaml(aks).includes((secret.data as Record<string, string>)["tls.key"]),
+    !toYaml(aks).includes(key),
     "the TLS key is shown",
   );
   assert.deepEqual(aks.map((o) => o.kind).slice(0, 3), ["Namespace", "Secret", "Secret"]);
@@ -448,7 +452,7 @@ Deno.test("plain HTTP outside the cluster is refused unless allowed: the old pub
   assert.ok(e instanceof PlainHttpError, String(e));
   assert.equal(e.exposures.length, 1);
   assert.match(
-    e.exposures[0],
+    e.exposures[0] ?? "",
     /service\.yaml: LoadBalancer Service "cxr-scoring": port 80 reaches container "scoring" port "http", which serves plain HTTP \(serve without --tls-cert\)$/,
   );
   assert.match(e.message, /would publish plain HTTP outside the cluster.*\n.*\n.*--allow-plain-http/);
@@ -465,7 +469,7 @@ Deno.test("plain HTTP outside the cluster is refused unless allowed: the old pub
   assert.match(found, /a rule without a host answers plain HTTP on any name/);
   assert.match(found, /ssl-redirect is "false", so plain HTTP is answered, not redirected/);
   const local = renderKustomization(join(K8S, "overlays/local"));
-  containersOf(find(local, "Deployment"))[0].ports = [{ name: "http", containerPort: 8080, hostPort: 80 }];
+  firstContainer(find(local, "Deployment")).ports = [{ name: "http", containerPort: 8080, hostPort: 80 }];
   assert.match(
     plainHttpExposures(local).join("\n"),
     /container "scoring" hostPort 80 serves plain HTTP on every node/,
@@ -497,7 +501,7 @@ Deno.test("broken TLS wiring fails validation: Ingress to a missing Service or p
   );
   const lb = renderKustomization(join(K8S, "overlays/aks-lb"));
   // deno-lint-ignore no-explicit-any
-  delete (containersOf(find(lb, "Deployment"))[0] as any).livenessProbe.httpGet.scheme;
+  delete (firstContainer(find(lb, "Deployment")) as any).livenessProbe.httpGet.scheme;
   assert.match(
     manifestProblems(lb).join("\n"),
     /container "scoring" livenessProbe uses scheme HTTP, but the container serves HTTPS \(--tls-cert\)/,

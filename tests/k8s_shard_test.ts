@@ -23,7 +23,7 @@ function sampleEntries(dir: string): string {
     "\n",
   );
   const file = join(dir, "Data_Entry_2017_v2020.csv");
-  writeFileSync(file, [lines[0], ...lines.filter((l) => keep.has(l.split(",")[0]))].join("\n") + "\n");
+  writeFileSync(file, [lines[0], ...lines.filter((l) => keep.has(l.split(",")[0] ?? ""))].join("\n") + "\n");
   return file;
 }
 

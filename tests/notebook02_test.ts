@@ -51,8 +51,9 @@ Deno.test("notebook 02 builds both images from the local base, scores a real X-r
 
   const tables = outputsOf(nb, "text/html").filter((t) => t.includes("<th>instruction</th>"));
   assert.equal(tables.length, 2, "size and layers of both images");
-  assert.ok(tables[0].includes("cxr-scoring-nb02:nb02") && tables[0].includes("HEALTHCHECK"));
-  assert.ok(tables[1].includes("cxr-training-nb02:nb02") && tables[1].includes("VOLUME"));
+  const [scoring = "", training = ""] = tables;
+  assert.ok(scoring.includes("cxr-scoring-nb02:nb02") && scoring.includes("HEALTHCHECK"));
+  assert.ok(training.includes("cxr-training-nb02:nb02") && training.includes("VOLUME"));
 
   const plain = outputsOf(nb, "text/plain").join("\n");
   assert.match(plain, /http:\/\/127\.0\.0\.1:\d+/, "the service URL");

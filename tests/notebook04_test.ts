@@ -110,20 +110,22 @@ Deno.test("notebook 04 opened alone: stops at its first cell that needs notebook
   const nb = readNotebook(s.ipynb);
   const cells = codeCells(nb);
   const guard = cells.findIndex((c) => cellText(c.source).startsWith("await requireBundle(modelDir"));
+  const guardCell = cells[guard];
   assert.ok(
-    guard > 0 && cells.slice(0, guard).every((c) => !cellText(c.source).includes("openPredictor(")),
+    guardCell && guard > 0 &&
+      cells.slice(0, guard).every((c) => !cellText(c.source).includes("openPredictor(")),
   );
   assert.deepEqual(s.error, {
-    cell: nb.cells.indexOf(cells[guard]) + 1,
+    cell: nb.cells.indexOf(guardCell) + 1,
     codeCell: guard + 1,
     ename: "MissingBundleError",
     evalue: message,
   });
   const errors = cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error");
   assert.equal(errors.length, 1, "one cell error");
-  assert.equal(errors[0].ename, "MissingBundleError");
-  assert.equal(errors[0].evalue, message);
-  const traceback = ((errors[0].traceback ?? []) as string[]).join("\n");
+  assert.equal(errors[0]?.ename, "MissingBundleError");
+  assert.equal(errors[0]?.evalue, message);
+  const traceback = ((errors[0]?.traceback ?? []) as string[]).join("\n");
   assert.doesNotMatch(traceback, /\n\s+at /, "no stack trace");
   for (const c of cells.slice(guard + 1)) {
     assert.deepEqual(c.outputs ?? [], [], "nothing ran after the guard");

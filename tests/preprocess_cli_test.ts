@@ -100,7 +100,7 @@ Deno.test("preprocess --shard i/N then --merge, and a corrupt PNG failed: listed
   ]);
   assert.equal(made.code, 0, made.stderr);
   const train: string[] = readSplit(split).images.train;
-  const trainName = train[2];
+  const trainName = train[2] ?? assert.fail(`fewer than 3 train images in ${split}`);
   const png = readFileSync(join(data, "images", trainName));
   writeFileSync(join(data, "images", trainName), png.subarray(0, 100));
   const common = ["preprocess", "--data", data, "--split", split, "--size", "32"];
@@ -205,7 +205,7 @@ Deno.test("preprocess over the full split with a few images present: one line fo
   assert.match(r.stdout, /^cache 16x16 in /m);
 
   // A corrupt PNG among the present ones: failed, named, exit 1; the missing ones still one line.
-  const bad = sample[10];
+  const bad = sample[10] ?? assert.fail("fewer than 11 sample images");
   writeFileSync(join(images, bad), readFileSync(join(NIH_SAMPLE, "images", bad)).subarray(0, 3000));
   const c = await runCxr([...common, "--out", join(dir.path, "cache"), "--json"]);
   assert.equal(c.code, 1, c.stderr);
@@ -229,5 +229,8 @@ Deno.test("preprocess over the full split with a few images present: one line fo
       "m",
     ),
   );
-  assert.ok(!c.stderr.includes(sample[20]), "no line for a missing image");
+  assert.ok(
+    !c.stderr.includes(sample[20] ?? assert.fail("fewer than 21 sample images")),
+    "no line for a missing image",
+  );
 });

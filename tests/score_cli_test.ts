@@ -42,7 +42,10 @@ Deno.test("score --model: 3 shards cover every NIH image once; a corrupt PNG is 
   using tmp = tempDir();
   const bundle = await tinyBundle(tmp.path);
   const corrupt = join(tmp.path, "corrupt.png");
-  writeFileSync(corrupt, readFileSync(join(IMAGES, PNGS[0])).subarray(0, 3000));
+  writeFileSync(
+    corrupt,
+    readFileSync(join(IMAGES, PNGS[0] ?? assert.fail(`no PNG in ${IMAGES}`))).subarray(0, 3000),
+  );
   const common = ["score", "--model", bundle, "--engine", "tfjs", "--images", IMAGES, corrupt];
 
   await t.step("wrong calls exit 2 before any work", async () => {
@@ -77,13 +80,14 @@ Deno.test("score --model: 3 shards cover every NIH image once; a corrupt PNG is 
 
   await t.step("the corrupt PNG fails alone: its shard exits 1, the others 0", () => {
     assert.deepEqual(shards.map((s) => s.code), [0, 0, 1], shards.map((s) => s.stderr).join("\n"));
-    const last = parseLines(parts[2]);
+    const last = parseLines(parts[2] ?? "");
     const bad = last.at(-1)!;
     assert.equal(bad.image, "corrupt.png");
     assert.equal(bad.error?.code, "bad_image");
     assert.match(bad.error!.message, /Cannot decode the image/);
-    assert.match(shards[2].stderr, /Scored 13 of 14 images \(1 failed\)/);
-    assert.match(shards[2].stderr, /failed: corrupt\.png: Cannot decode/);
+    const stderr = shards[2]?.stderr ?? "";
+    assert.match(stderr, /Scored 13 of 14 images \(1 failed\)/);
+    assert.match(stderr, /failed: corrupt\.png: Cannot decode/);
     for (const line of last.slice(0, -1)) {
       assert.equal(Object.keys(line.probabilities!).length, 14);
       assert.deepEqual(line.model, { name: "densenet-tiny", version: "score-cli-1" });
@@ -121,7 +125,7 @@ Deno.test({
       createScoringHandler(predictor, { key: KEY, log: () => {} }),
     );
     const url = `http://127.0.0.1:${server.addr.port}`;
-    const picked = [PNGS[3], PNGS[7]];
+    const picked = [3, 7].map((i) => PNGS[i] ?? assert.fail(`fewer than ${i + 1} PNGs in ${IMAGES}`));
     const list = join(tmp.path, "list.txt");
     writeFileSync(list, `# two of the sample\n${picked.join("\n")}\n`);
     try {
@@ -162,7 +166,7 @@ Deno.test({
         "a wrong key: every image is an unauthorized error line, exit 1, the key shown nowhere",
         async () => {
           const wrong = "wrong-key-abcdefghijklmnop";
-          const r = await runCxr(["score", "--url", url, join(IMAGES, picked[0]), join(IMAGES, picked[1])], {
+          const r = await runCxr(["score", "--url", url, ...picked.map((p) => join(IMAGES, p))], {
             env: { ...ENV, CXR_SCORING_KEY: wrong },
           });
           assert.equal(r.code, 1);
@@ -177,12 +181,14 @@ Deno.test({
 
       await t.step("an unreachable service: error lines naming the URL, exit 1", async () => {
         await server.shutdown();
-        const r = await runCxr(["score", "--url", url, join(IMAGES, picked[0])], { env: ENV });
+        const r = await runCxr(["score", "--url", url, ...picked.slice(0, 1).map((p) => join(IMAGES, p))], {
+          env: ENV,
+        });
         assert.equal(r.code, 1);
         const [line] = parseLines(r.stdout);
-        assert.equal(line.error?.code, "error");
+        assert.equal(line?.error?.code, "error");
         assert.match(
-          line.error!.message,
+          line.error.message,
           new RegExp(`Cannot reach the scoring service at "${url}/score" after 4 tries`),
         );
       });

@@ -64,7 +64,7 @@ async function serve(args: string[], env: Record<string, string>): Promise<Serve
   const drain = (async () => {
     while (!(await reader.read()).done) { /* nothing more is expected */ }
   })();
-  const firstLine = out.split("\n")[0];
+  const [firstLine = ""] = out.split("\n");
   const url = /^Listening on (https?:\/\/\S+)$/.exec(firstLine)?.[1] ?? JSON.parse(firstLine || "{}").url;
   return {
     url,
@@ -201,7 +201,7 @@ Deno.test("serve --tls-cert/--tls-key: HTTPS only with a certificate made here; 
   const swapped = await runCxr([...base, "--tls-cert", key, "--tls-key", key], { cwd: work.path, env });
   assert.equal(swapped.code, 1);
   assert.match(swapped.stderr, /tls\.cert is not a PEM certificate/);
-  assert.ok(!swapped.stderr.includes(tls.key.split("\n")[1]), "the private key appears in stderr");
+  assert.ok(!swapped.stderr.includes(tls.keyLine), "the private key appears in stderr");
 
   const s = await serve([
     ...["--model", tfjsBundle, "--port", "0", "--engine", "tfjs", "--backend", "cpu"],

@@ -85,7 +85,7 @@ Deno.test({
           [r.dataset.finding, Number.parseFloat(r.querySelector(".fill").style.width)])`,
       ) as [string, number][];
       assert.equal(bars.length, 14);
-      assert.equal(bars[0][0], "Atelectasis");
+      assert.equal(bars[0]?.[0], "Atelectasis");
       assert.ok(bars.every(([, w]) => typeof w === "number" && w >= 0 && w <= 100));
       assert.equal(await page.locator(".bar.top").count(), 1);
       const size = await page.evaluate(

@@ -160,17 +160,21 @@ function lex(src: string): { code: string; strings: string[] } {
   return { code, strings };
 }
 
+/** The text before the first `separator` (all of it when there is none). */
+const before = (text: string, separator: RegExp | string): string => text.split(separator)[0] ?? text;
+
 /** Top-level modules imported by Python source text (statements split at newlines and semicolons). */
 function pythonImports(text: string): string[] {
   const found: string[] = [];
   for (const statement of text.split(/[\n;]/).map((s) => s.trim())) {
-    const plain = /^import\s+([A-Za-z_][\w.]*(?:\s+as\s+\w+)?(?:\s*,\s*[A-Za-z_][\w.]*(?:\s+as\s+\w+)?)*)$/
-      .exec(statement);
-    if (plain) found.push(...plain[1].split(",").map((m) => m.trim().split(/\s/)[0]));
-    const from = /^from\s+([A-Za-z_][\w.]*)\s+import\s+[\w*(]/.exec(statement);
-    if (from) found.push(from[1]);
+    const [, plain] =
+      /^import\s+([A-Za-z_][\w.]*(?:\s+as\s+\w+)?(?:\s*,\s*[A-Za-z_][\w.]*(?:\s+as\s+\w+)?)*)$/
+        .exec(statement) ?? [];
+    if (plain) found.push(...plain.split(",").map((m) => before(m.trim(), /\s/)));
+    const [, from] = /^from\s+([A-Za-z_][\w.]*)\s+import\s+[\w*(]/.exec(statement) ?? [];
+    if (from) found.push(from);
   }
-  return found.map((m) => m.split(".")[0]);
+  return found.map((m) => before(m, "."));
 }
 
 /**
@@ -192,16 +196,18 @@ function scanSource(file: string, text: string, needs: Needs = { programs: new M
   // Python snippets only where the code runs Python: elsewhere "import keras" is a CLI command's name.
   const runsPython = /python/i.test(code);
   for (const s of strings) {
-    for (const m of s.matchAll(/(?:^|[\s"'=:])\/(?:usr\/)?s?bin\/([\w.+-]+)/g)) {
-      add(needs.programs, m[1], file);
+    for (const [, program = ""] of s.matchAll(/(?:^|[\s"'=:])\/(?:usr\/)?s?bin\/([\w.+-]+)/g)) {
+      add(needs.programs, program, file);
     }
     if (runsPython) { for (const m of pythonImports(s)) add(needs.modules, m, file); }
   }
   const call =
     /\b(?:new\s+Deno\.Command|spawn|spawnSync|execFile|execFileSync|env\.run)\(\s*(["'`])([^"'`]+)\1/g;
-  for (const m of code.matchAll(call)) add(needs.programs, m[2].split("/").pop()!, file);
-  for (const m of code.matchAll(/["'`]-m["'`],\s*["'`]([\w.]+)["'`]/g)) {
-    add(needs.modules, m[1].split(".")[0], file);
+  for (const [, , command = ""] of code.matchAll(call)) {
+    add(needs.programs, command.slice(command.lastIndexOf("/") + 1), file);
+  }
+  for (const [, module = ""] of code.matchAll(/["'`]-m["'`],\s*["'`]([\w.]+)["'`]/g)) {
+    add(needs.modules, before(module, "."), file);
   }
   return needs;
 }
@@ -235,9 +241,9 @@ function missingPackages(needs: Needs, installed: Set<string>): string[] {
 /** The words of a bash array assignment `NAME=(...)` in a script, comments dropped. */
 function bashArray(script: string, name: string): string[] {
   const code = script.split("\n").map((l) => l.replace(/(^|\s)#.*$/, "")).join("\n");
-  const m = new RegExp(`^${name}=\\(([^)]*)\\)`, "m").exec(code);
-  assert.ok(m, `no ${name}=(...) in the set-up script`);
-  return m[1].split(/\s+/).filter(Boolean);
+  const [, words] = new RegExp(`^${name}=\\(([^)]*)\\)`, "m").exec(code) ?? [];
+  assert.ok(words !== undefined, `no ${name}=(...) in the set-up script`);
+  return words.split(/\s+/).filter(Boolean);
 }
 
 function* files(dir: string, ext: RegExp): Generator<string> {

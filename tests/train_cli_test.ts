@@ -50,7 +50,7 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   const firstRun = readHistory(join(out, "history.jsonl"));
   assert.deepEqual(firstRun.map((r) => r.epoch), [1]);
   const checkpoints = readdirSync(join(out, "checkpoints")).filter((n) => !n.startsWith("."));
-  assert.deepEqual(checkpoints, [`epoch-001-val-${firstRun[0].val_loss.toFixed(4)}`]);
+  assert.deepEqual(checkpoints, [`epoch-001-val-${firstRun[0]?.val_loss.toFixed(4)}`]);
 
   const r = await runCxr(["train", "--cache", cache, "--out", out, ...ARGS, "--json"]);
   assert.equal(r.code, 0, r.stderr);
@@ -89,7 +89,7 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   assert.equal(bundle.metadata.metrics.epoch, best.epoch);
   bundle.model.dispose();
   assert.ok(
-    existsSync(join(out, "checkpoints", `epoch-003-val-${history[2].val_loss.toFixed(4)}`, "optimizer.bin")),
+    existsSync(join(out, "checkpoints", `epoch-003-val-${history[2]?.val_loss.toFixed(4)}`, "optimizer.bin")),
   );
 
   // Everything done: running again trains nothing more and reports the same best model.
