@@ -2,7 +2,7 @@
 // `onnx_export.ts`, which re-exports the two public names below.
 import { Normalize } from "./normalize.ts";
 import { tf, tfl } from "./tf.ts";
-import { type AttributeValue, Message, node, tensor } from "./_onnx_proto.ts";
+import { type AttributeValue, node, tensor } from "./_onnx_proto.ts";
 import { ModelError } from "./errors.ts";
 
 /**
@@ -64,8 +64,8 @@ function same(size: number, kernel: number, stride: number, dilation = 1): [numb
 
 /** Collects nodes and initializers and maps tfjs symbolic tensors to ONNX value names. */
 export class GraphBuilder {
-  nodes: Message[] = [];
-  initializers: Message[] = [];
+  nodes: ReturnType<typeof node>[] = [];
+  initializers: ReturnType<typeof tensor>[] = [];
   #names = new Map<number, string>();
   #count = 0;
 

@@ -7,7 +7,7 @@ import { saveBundle } from "./bundle.ts";
 import { createDenseNet } from "./densenet.ts";
 import { exportOnnx, OnnxExportError, writeBundleOnnx } from "./onnx_export.ts";
 import { tf, tfl } from "./tf.ts";
-import { Message } from "./_onnx_proto.ts";
+import { onnx } from "./_onnx_proto.ts";
 import { seeded, setSeededWeights } from "./_testing.ts";
 
 await selectBackend("cpu");
@@ -28,12 +28,16 @@ async function compare(model: tfl.LayersModel, n: number): Promise<number> {
   return got.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i]!)), 0);
 }
 
-Deno.test("onnx protobuf: varints, negative int64 and floats use the wire format", () => {
-  assert.deepEqual([...new Message().int(1, 300).finish()], [0x08, 0xac, 0x02]);
-  assert.deepEqual([...new Message().int(2, -1).finish()], [0x10, ...Array(9).fill(0xff), 0x01]);
-  assert.deepEqual([...new Message().float(2, 1).finish()], [0x15, 0, 0, 0x80, 0x3f]);
-  assert.deepEqual([...new Message().string(4, "Relu").finish()], [0x22, 4, 0x52, 0x65, 0x6c, 0x75]);
-  assert.deepEqual([...new Message().message(7, new Message().int(1, 1)).finish()], [0x3a, 2, 0x08, 1]);
+Deno.test("onnx protobuf: varints, negative int64, floats, packed repeats use the wire format", () => {
+  const cases: [Uint8Array, number[]][] = [
+    [onnx.TensorShapeProto.Dimension.encode({ dimValue: 300 }).finish(), [0x08, 0xac, 0x02]],
+    [onnx.AttributeProto.encode({ i: -1 }).finish(), [0x18, ...Array(9).fill(0xff), 0x01]],
+    [onnx.AttributeProto.encode({ f: 1 }).finish(), [0x15, 0, 0, 0x80, 0x3f]],
+    [onnx.NodeProto.encode({ opType: "Relu" }).finish(), [0x22, 4, 0x52, 0x65, 0x6c, 0x75]],
+    [onnx.TypeProto.encode({ tensorType: { elemType: 1 } }).finish(), [0x0a, 2, 0x08, 1]],
+    [onnx.TensorProto.encode({ dims: [2, 3] }).finish(), [0x0a, 2, 2, 3]],
+  ];
+  for (const [bytes, expected] of cases) assert.deepEqual([...bytes], expected);
 });
 
 Deno.test("exportOnnx: a DenseNet with seeded weights runs in ONNX Runtime and matches tfjs", async () => {
