@@ -94,14 +94,14 @@ export function camForClass(cams: ClassActivationMaps, item: number, classIndex:
   return { data: out, width, height };
 }
 
-function checkMap(map: HeatMap, fn: string): void {
-  if (
-    !Number.isSafeInteger(map.width) || !Number.isSafeInteger(map.height) || map.width < 1 || map.height < 1
-  ) {
-    throw new RangeError(`${fn}: the map must be at least 1x1, got ${map.width}x${map.height}`);
+/** Checks that `layout` is at least 1x1 and holds `width * height` values. */
+function checkMap(fn: string, layout: HeatMap | GreyImage, what = "map", unit = "values", note = ""): void {
+  const { data, width, height } = layout;
+  if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) {
+    throw new RangeError(`${fn}: the ${what} must be at least 1x1, got ${width}x${height}`);
   }
-  if (map.data.length !== map.width * map.height) {
-    throw new RangeError(`${fn}: the map has ${map.data.length} values, expected ${map.width}x${map.height}`);
+  if (data.length !== width * height) {
+    throw new RangeError(`${fn}: the ${what} has ${data.length} ${unit}, expected ${width}x${height}${note}`);
   }
 }
 
@@ -144,7 +144,7 @@ export interface ScaleHeatmapOptions {
  * ```
  */
 export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): HeatMap {
-  checkMap(map, "scaleHeatmap");
+  checkMap("scaleHeatmap", map);
   const scale = options.scale ?? "max";
   if (!HEATMAP_SCALES.includes(scale)) {
     throw new RangeError(`scaleHeatmap: scale must be one of ${HEATMAP_SCALES.join(", ")}, got "${scale}"`);
@@ -181,7 +181,7 @@ export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): H
  * ```
  */
 export function upsampleHeatmap(map: HeatMap, width: number, height: number): HeatMap {
-  checkMap(map, "upsampleHeatmap");
+  checkMap("upsampleHeatmap", map);
   for (const [name, v] of [["width", width], ["height", height]] as const) {
     if (!Number.isSafeInteger(v) || v < 1) {
       throw new RangeError(`upsampleHeatmap: ${name} must be a positive integer, got ${v}`);
@@ -233,15 +233,8 @@ function taps(size: number, source: number): { i0: Int32Array; i1: Int32Array; f
  * ```
  */
 export function renderHeatmapRgb(image: GreyImage, map: HeatMap, options: HeatmapOptions = {}): Uint8Array {
+  checkMap("renderHeatmapRgb", image, "image", "bytes", " (1 byte per pixel)");
   const { width, height } = image;
-  if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`renderHeatmapRgb: the image must be at least 1x1, got ${width}x${height}`);
-  }
-  if (image.data.length !== width * height) {
-    throw new RangeError(
-      `renderHeatmapRgb: the image has ${image.data.length} bytes, expected ${width}x${height} (1 byte per pixel)`,
-    );
-  }
   const alpha = options.alpha ?? 0.45;
   if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`renderHeatmapRgb: alpha must be 0..1, got ${alpha}`);
   const lineWidth = options.lineWidth ?? Math.max(1, Math.round(Math.max(width, height) / 256));
