@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, runCxr, tempDir } from "./_fixtures.ts";
-import { readSplit } from "../lib/nih/split.ts";
+import { readSplit } from "../lib/nih/split_file.ts";
 import { FINDINGS } from "../lib/nih/classes.ts";
 
 const ENTRIES = join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz");

@@ -10,7 +10,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
-import { readSplit, writeSplit } from "../lib/nih/split.ts";
+import { readSplit, writeSplit } from "../lib/nih/split_file.ts";
 import { synthesize } from "../lib/nih/synth.ts";
 import { openCache, preprocess } from "../lib/images/mod.ts";
 import { shardRange } from "../lib/shard.ts";

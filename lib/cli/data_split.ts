@@ -9,18 +9,9 @@ import { choiceOption, type Command, intOption, numberOption, stringOption, Usag
 import { readEntries } from "../nih/entries.ts";
 import { readBoundingBoxes } from "../nih/bbox.ts";
 import { readBlacklist } from "../nih/blacklist.ts";
-import {
-  findPresentImages,
-  officialSplit,
-  PARTITIONS,
-  readSplit,
-  readSplitList,
-  restrictToPresent,
-  seedSplit,
-  SPLIT_METHODS,
-  type SplitResult,
-  writeSplit,
-} from "../nih/split.ts";
+import { officialSplit, readSplitList, seedSplit } from "../nih/split.ts";
+import { PARTITIONS, readSplit, SPLIT_METHODS, type SplitResult, writeSplit } from "../nih/split_file.ts";
+import { findPresentImages, restrictToPresent } from "../nih/split_present.ts";
 import { labelStatistics } from "../nih/labels.ts";
 
 /** The `data split` command. */

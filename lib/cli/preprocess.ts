@@ -7,7 +7,7 @@
  * @module
  */
 import { type Command, type CommandContext, intOption, stringOption, UsageError } from "./command.ts";
-import { type Partition, PARTITIONS } from "../nih/split.ts";
+import { type Partition, PARTITIONS } from "../nih/split_file.ts";
 import {
   type CacheFailure,
   cacheStem,

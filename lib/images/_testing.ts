@@ -3,7 +3,8 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE } from "../../tests/_fixtures.ts";
 import { type EntryTable, readEntries } from "../nih/entries.ts";
-import { officialSplit, readSplitList, type Split } from "../nih/split.ts";
+import { officialSplit, readSplitList } from "../nih/split.ts";
+import type { Split } from "../nih/split_file.ts";
 
 let cached: { entries: EntryTable; split: Split; names: string[] } | undefined;
 

@@ -30,7 +30,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FINDINGS } from "../nih/classes.ts";
 import { formatArchiveNames, nihArchiveOf } from "../nih/archives.ts";
-import type { Partition } from "../nih/split.ts";
+import type { Partition } from "../nih/split_file.ts";
 import {
   type CacheFailure,
   type CacheShard,

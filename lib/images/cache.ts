@@ -7,7 +7,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { type Partition, PARTITIONS } from "../nih/split.ts";
+import { type Partition, PARTITIONS } from "../nih/split_file.ts";
 import { type CacheFailure, parseCacheIndex } from "./cache_format.ts";
 import { ImagesError } from "./errors.ts";
 

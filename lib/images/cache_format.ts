@@ -6,7 +6,7 @@
  * @module
  */
 import { FINDINGS } from "../nih/classes.ts";
-import { type Partition, PARTITIONS } from "../nih/split.ts";
+import { type Partition, PARTITIONS } from "../nih/split_file.ts";
 import { CxrSyntaxError } from "../errors.ts";
 import { jsonErrorPosition, lineColumn } from "../json_position.ts";
 import type { Shard } from "../shard.ts";

@@ -17,7 +17,7 @@ import {
 } from "node:fs";
 import { writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { Partition } from "../nih/split.ts";
+import type { Partition } from "../nih/split_file.ts";
 import { type CacheIndexJson, cacheStem, formatCacheIndex, parseCacheIndex } from "./cache_format.ts";
 import { CacheError } from "./cache.ts";
 

@@ -14,7 +14,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type EntryTable, readEntries } from "../nih/entries.ts";
-import { type Partition, PARTITIONS, readSplit, type Split } from "../nih/split.ts";
+import { type Partition, PARTITIONS, readSplit, type Split } from "../nih/split_file.ts";
 import { formatArchiveNames, formatArchiveSelection, nihArchiveOf } from "../nih/archives.ts";
 import { buildCache, type CacheBuildProgress, folderNames } from "./build_cache.ts";
 import type { CacheFailure } from "./cache_format.ts";

@@ -11,7 +11,7 @@ import { loadSettings, type Settings } from "../config.ts";
 import { Progress } from "../progress.ts";
 import { mapPool } from "../pool.ts";
 import { selectShard } from "../shard.ts";
-import { PARTITIONS, readSplit } from "../nih/split.ts";
+import { PARTITIONS, readSplit } from "../nih/split_file.ts";
 import { connectStorage } from "../storage/mod.ts";
 import { cacheStem } from "./cache_format.ts";
 import { preprocess, type PreprocessOptions, type PreprocessSummary } from "./preprocess.ts";

@@ -15,13 +15,14 @@ import { NihError } from "./errors.ts";
 import { readBlacklist } from "./blacklist.ts";
 import { type EntryTable, readEntries } from "./entries.ts";
 import { fetchArchives, type FetchOptions, type FetchSummary } from "./fetch.ts";
-import { officialSplit, readSplitList, seedSplit, type SplitResult } from "./split.ts";
+import { officialSplit, readSplitList, seedSplit } from "./split.ts";
 import {
   type Partition,
   PARTITIONS,
   type Split,
   SPLIT_METHODS,
   type SplitMethod,
+  type SplitResult,
   writeSplit,
 } from "./split_file.ts";
 import { synthesize, type SynthSummary } from "./synth.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Finding, FINDINGS, NO_FINDING } from "./classes.ts";
-import { type Partition, PARTITIONS, type Split, SplitError } from "./split.ts";
+import { type Partition, PARTITIONS, type Split, SplitError } from "./split_file.ts";
 import { escapeHtml, htmlTable, JUPYTER_DISPLAY, svgOpen, textTable } from "../display.ts";
 
 /** A count per finding, plus `No Finding`, in `FINDINGS` order. */

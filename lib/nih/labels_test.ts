@@ -7,7 +7,8 @@ import { JUPYTER_DISPLAY } from "../display.ts";
 import { readEntries } from "./entries.ts";
 import { readBoundingBoxes } from "./bbox.ts";
 import { FINDINGS, NO_FINDING } from "./classes.ts";
-import { PARTITIONS, seedSplit, SplitError } from "./split.ts";
+import { seedSplit } from "./split.ts";
+import { PARTITIONS, SplitError } from "./split_file.ts";
 import { labelChartSvg, labelStatistics } from "./labels.ts";
 
 const V2020 = join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz");

@@ -1,10 +1,10 @@
 /**
- * Patient-wise train/val/test splits; the split file (`cxr-split/1`) is in `split_file.ts`, re-exported here.
+ * Patient-wise train/val/test splits; the split file (`cxr-split/1`) is in `split_file.ts`.
  *
  * Two methods: `seed` reproduces the seed project's split exactly (patients without bounding boxes shuffled
  * with CPython's `random.seed(0)`, 70 % train, 10 % val, the rest and every boxed patient test); `official`
  * takes NIH's `train_val_list.txt` / `test_list.txt` and carves a validation part out of train_val by patient.
- * Either can then be restricted to the images present in a folder ({@linkcode restrictToPresent}).
+ * Either can then be restricted to the images present in a folder (`restrictToPresent`, `split_present.ts`).
  *
  * @module
  */
@@ -24,11 +24,6 @@ import {
   type SplitMethod,
   type SplitResult,
 } from "./split_file.ts";
-
-// The split file (format, read, write, validate, SplitError) lives in split_file.ts and the restriction to the
-// images present in a folder in split_present.ts; re-exported so imports of this module keep working.
-export * from "./split_file.ts";
-export * from "./split_present.ts";
 
 /** Options shared by both methods. */
 export interface SplitOptions {

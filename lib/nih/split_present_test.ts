@@ -4,21 +4,18 @@ import { join } from "node:path";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { readEntries } from "./entries.ts";
 import { readBoundingBoxes } from "./bbox.ts";
+import { officialSplit, readSplitList, seedSplit } from "./split.ts";
 import {
-  findPresentImages,
-  officialSplit,
   parseSplit,
   type Partition,
   PARTITIONS,
   readSplit,
-  readSplitList,
-  restrictToPresent,
-  seedSplit,
   type Split,
   SplitError,
   SplitFormatError,
   writeSplit,
-} from "./split.ts";
+} from "./split_file.ts";
+import { findPresentImages, restrictToPresent } from "./split_present.ts";
 
 const entries = readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz"));
 const boxes = readBoundingBoxes(join(NIH_SAMPLE, "BBox_List_2017.csv.gz"));

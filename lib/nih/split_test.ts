@@ -6,20 +6,17 @@ import { readEntries } from "./entries.ts";
 import { boxedPatients, readBoundingBoxes } from "./bbox.ts";
 import { parseBlacklist } from "./blacklist.ts";
 import { MersenneTwister } from "./mt19937.ts";
+import { officialSplit, parseSplitList, readSplitList, seedSplit } from "./split.ts";
 import {
-  officialSplit,
   parseSplit,
-  parseSplitList,
   PARTITIONS,
   readSplit,
-  readSplitList,
-  seedSplit,
   type Split,
   splitDigest,
   SplitError,
   SplitFormatError,
   writeSplit,
-} from "./split.ts";
+} from "./split_file.ts";
 
 const entries = readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz"));
 const boxes = readBoundingBoxes(join(NIH_SAMPLE, "BBox_List_2017.csv.gz"));
