@@ -4,7 +4,7 @@
  * @module
  */
 import { checkNormalization, Normalization } from "./normalize.ts";
-import { jsonErrorPosition, lineColumn } from "../json_position.ts";
+import { jsonErrorOffset, lineColumn } from "../json_position.ts";
 import { CxrSyntaxError } from "../errors.ts";
 
 /** Version of the metadata layout written by this code. */
@@ -140,6 +140,8 @@ function check(ok: boolean, key: string, what: string, fail: Fail): void {
 
 const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
 const num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+const str = (v: unknown) => typeof v === "string";
+const optional = (ok: (v: unknown) => boolean) => (v: unknown) => v === undefined || ok(v);
 const interval = (v: unknown) => v === null || (Array.isArray(v) && v.length === 2 && v.every(num));
 const aurocOrNull = (v: unknown) => v === null || num(v);
 
@@ -151,43 +153,26 @@ function trainingRecord(v: unknown, fail: Fail): TrainingRecord {
     check(count(t[k]), `training.${k}`, "a non-negative integer", fail);
   }
   check(num(t.seconds), "training.seconds", "a number", fail);
-  check(typeof t.backend === "string", "training.backend", "a string", fail);
-  for (const k of ["source", "splitMethod"]) {
-    check(t[k] === undefined || typeof t[k] === "string", `training.${k}`, "a string", fail);
-  }
-  for (const k of ["lr", "seed"]) check(t[k] === undefined || num(t[k]), `training.${k}`, "a number", fail);
-  check(
-    t.weightedLoss === undefined || typeof t.weightedLoss === "boolean",
-    "training.weightedLoss",
-    "a boolean",
-    fail,
-  );
+  check(str(t.backend), "training.backend", "a string", fail);
+  for (const k of ["source", "splitMethod"]) check(optional(str)(t[k]), `training.${k}`, "a string", fail);
+  for (const k of ["lr", "seed"]) check(optional(num)(t[k]), `training.${k}`, "a number", fail);
+  check(optional((b) => typeof b === "boolean")(t.weightedLoss), "training.weightedLoss", "a boolean", fail);
   return structuredClone(t) as unknown as TrainingRecord;
 }
 
 function evaluationRecord(v: unknown, fail: Fail): EvaluationRecord {
   const e = object(v, "evaluation", fail);
-  check(typeof e.partition === "string", "evaluation.partition", "a string", fail);
-  check(typeof e.recordedAt === "string", "evaluation.recordedAt", "a string", fail);
+  check(str(e.partition), "evaluation.partition", "a string", fail);
+  check(str(e.recordedAt), "evaluation.recordedAt", "a string", fail);
   check(count(e.images), "evaluation.images", "a non-negative integer", fail);
-  for (const k of ["splitDigest", "engine"]) {
-    check(e[k] === undefined || typeof e[k] === "string", `evaluation.${k}`, "a string", fail);
-  }
+  for (const k of ["splitDigest", "engine"]) check(optional(str)(e[k]), `evaluation.${k}`, "a string", fail);
   const b = object(e.bootstrap, "evaluation.bootstrap", fail);
-  check(
-    count(b.resamples) && num(b.confidence) && num(b.seed),
-    "evaluation.bootstrap",
-    "{ resamples, confidence, seed }",
-    fail,
-  );
+  const bootstrap = count(b.resamples) && num(b.confidence) && num(b.seed);
+  check(bootstrap, "evaluation.bootstrap", "{ resamples, confidence, seed }", fail);
   for (const [name, c] of Object.entries(object(e.classes, "evaluation.classes", fail))) {
     const r = object(c, `evaluation.classes.${name}`, fail);
-    check(
-      aurocOrNull(r.auroc) && interval(r.ci) && count(r.positives) && count(r.negatives),
-      `evaluation.classes.${name}`,
-      "{ auroc, ci, positives, negatives }",
-      fail,
-    );
+    const ok = aurocOrNull(r.auroc) && interval(r.ci) && count(r.positives) && count(r.negatives);
+    check(ok, `evaluation.classes.${name}`, "{ auroc, ci, positives, negatives }", fail);
   }
   const m = object(e.mean, "evaluation.mean", fail);
   check(
@@ -199,31 +184,21 @@ function evaluationRecord(v: unknown, fail: Fail): EvaluationRecord {
   if (e.reference !== undefined) {
     const r = object(e.reference, "evaluation.reference", fail);
     const per = object(r.perClass, "evaluation.reference.perClass", fail);
-    check(
-      typeof r.name === "string" && typeof r.source === "string" && Object.values(per).every(num),
-      "evaluation.reference",
-      "{ name, source, perClass: numbers }",
-      fail,
-    );
+    const ok = str(r.name) && str(r.source) && Object.values(per).every(num);
+    check(ok, "evaluation.reference", "{ name, source, perClass: numbers }", fail);
   }
   return structuredClone(e) as unknown as EvaluationRecord;
 }
 
-function weightsProvenance(v: unknown, fail: (key: string, what: string) => never): WeightsProvenance {
-  if (!v || typeof v !== "object" || Array.isArray(v)) fail("weights", "weights must be an object");
-  const w = v as Record<string, unknown>;
-  if (!INITS.includes(w.init as string)) fail("weights", `weights.init must be one of ${INITS.join(", ")}`);
+function weightsProvenance(v: unknown, fail: Fail): WeightsProvenance {
+  const w = object(v, "weights", fail);
+  check(INITS.includes(w.init as string), "weights.init", `one of ${INITS.join(", ")}`, fail);
   for (const k of ["file", "md5", "url", "freeze"]) {
-    if (w[k] !== undefined && typeof w[k] !== "string") fail("weights", `weights.${k} must be a string`);
+    check(optional(str)(w[k]), `weights.${k}`, "a string", fail);
   }
-  if (w.loaded !== undefined && !Number.isInteger(w.loaded)) {
-    fail("weights", "weights.loaded must be an integer");
-  }
-  if (
-    w.missing !== undefined && !(Array.isArray(w.missing) && w.missing.every((m) => typeof m === "string"))
-  ) {
-    fail("weights", "weights.missing must be an array of strings");
-  }
+  check(optional(Number.isInteger)(w.loaded), "weights.loaded", "an integer", fail);
+  const strings = (m: unknown) => Array.isArray(m) && m.every(str);
+  check(optional(strings)(w.missing), "weights.missing", "an array of strings", fail);
   return { ...w } as unknown as WeightsProvenance;
 }
 
@@ -257,9 +232,8 @@ export class BundleMetadataSyntaxError extends CxrSyntaxError {}
  * ```
  */
 export function parseBundleMetadata(text: string, file: string): BundleMetadata {
-  let raw: Record<string, unknown>;
-  const fail = (key: string | null, what: string, cause?: unknown): never => {
-    const at = key === null ? 0 : Math.max(0, text.indexOf(`"${key}"`));
+  let raw: Record<string, unknown> = {};
+  const failAt = (at: number, what: string, cause?: unknown): never => {
     const { line, column } = lineColumn(text, at);
     throw new BundleMetadataSyntaxError(
       `Cannot read bundle metadata from "${file}" at line ${line}, column ${column}: ${what}`,
@@ -269,27 +243,20 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
       { cause },
     );
   };
+  const fail = (key: string | null, what: string, cause?: unknown): never =>
+    failAt(key === null ? 0 : Math.max(0, text.indexOf(`"${key}"`)), what, cause);
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    const message = (e as Error).message;
-    const { line, column } = jsonErrorPosition(text);
-    throw new BundleMetadataSyntaxError(
-      `Cannot read bundle metadata from "${file}" at line ${line}, column ${column}: ${message}`,
-      file,
-      line,
-      column,
-      { cause: e },
-    );
+    failAt(jsonErrorOffset(text), (e as Error).message, e);
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) fail(null, "expected a JSON object");
   const int = (key: string) => {
-    const v = raw[key];
-    if (!Number.isInteger(v) || (v as number) < 1) fail(key, `${key} must be a positive integer`);
-    return v as number;
+    check(Number.isInteger(raw[key]) && (raw[key] as number) >= 1, key, "a positive integer", fail);
+    return raw[key] as number;
   };
-  const str = (key: string) => {
-    if (typeof raw[key] !== "string") fail(key, `${key} must be a string`);
+  const string = (key: string) => {
+    check(str(raw[key]), key, "a string", fail);
     return raw[key] as string;
   };
   const formatVersion = int("formatVersion");
@@ -300,11 +267,8 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
     );
   }
   const classNames = raw.classNames;
-  if (
-    !Array.isArray(classNames) || classNames.length === 0 || !classNames.every((c) => typeof c === "string")
-  ) {
-    fail("classNames", "classNames must be a non-empty array of strings");
-  }
+  const namesOk = Array.isArray(classNames) && classNames.length > 0 && classNames.every(str);
+  check(namesOk, "classNames", "a non-empty array of strings", fail);
   let normalization: Normalization | null = null;
   if (raw.normalization !== null) {
     try {
@@ -313,27 +277,20 @@ export function parseBundleMetadata(text: string, file: string): BundleMetadata 
       fail("normalization", `normalization is invalid: ${(e as Error).message}`, e);
     }
   }
-  const record = (key: string) => {
-    const v = raw[key];
-    if (!v || typeof v !== "object" || Array.isArray(v)) fail(key, `${key} must be an object`);
-    return v as Record<string, unknown>;
-  };
-  const metrics = record("metrics");
+  const metrics = object(raw.metrics, "metrics", fail);
   for (const [k, v] of Object.entries(metrics)) {
-    if (typeof v !== "number") fail("metrics", `metrics.${k} must be a number`);
+    check(typeof v === "number", `metrics.${k}`, "a number", fail);
   }
-  if (raw.splitDigest !== null && typeof raw.splitDigest !== "string") {
-    fail("splitDigest", "splitDigest must be a string or null");
-  }
+  check(raw.splitDigest === null || str(raw.splitDigest), "splitDigest", "a string or null", fail);
   return {
     formatVersion,
     classNames: [...classNames as string[]],
     inputSize: int("inputSize"),
     channels: int("channels"),
     normalization,
-    modelVersion: str("modelVersion"),
-    createdAt: str("createdAt"),
-    architecture: record("architecture"),
+    modelVersion: string("modelVersion"),
+    createdAt: string("createdAt"),
+    architecture: object(raw.architecture, "architecture", fail),
     metrics: metrics as Record<string, number>,
     splitDigest: (raw.splitDigest ?? null) as string | null,
     ...(raw.weights === undefined ? {} : { weights: weightsProvenance(raw.weights, fail) }),

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { jsonErrorPosition, lineColumn } from "../json_position.ts";
+import { jsonErrorOffset, lineColumn } from "../json_position.ts";
 import { CxrSyntaxError } from "../errors.ts";
 
 /** One entry of `config.layers` in a Keras functional or Sequential model config (wire type). */
@@ -112,14 +112,7 @@ export function parseKerasModelConfig(text: string, file: string): KerasModelInf
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    const { line, column } = jsonErrorPosition(text);
-    throw new KerasConfigSyntaxError(
-      `Cannot read the model_config of "${file}" at line ${line}, column ${column}: ${(e as Error).message}`,
-      file,
-      line,
-      column,
-      { cause: e },
-    );
+    fail(jsonErrorOffset(text), (e as Error).message, e);
   }
   const model = (json: unknown, where: string): KerasModelInfo => {
     const m = json as KerasModelJson;
