@@ -40,10 +40,8 @@ export const ONNX_LAYER_CLASSES = [
  */
 export class OnnxExportError extends ModelError {
   /**
-   * @param message What cannot be exported.
    * @param layer The layer's name, or `""` for a model-level problem.
    * @param className The layer's class name, or `""`.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly layer: string, readonly className: string, options?: ErrorOptions) {
     super(message, options);

@@ -44,12 +44,6 @@ export interface SelectBackendOptions {
  * ```
  */
 export class BackendUnavailableError extends ModelError {
-  /**
-   * @param message What failed and why.
-   * @param backend The backend asked for.
-   * @param tried What was tried.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(
     message: string,
     readonly backend: string,
@@ -148,6 +142,9 @@ function stripPaths(text: string): string {
   );
 }
 
+const NOT_INSTALLED =
+  /cannot find (?:module|package)|could not find|not a dependency|module not found|not found in/i;
+
 /** One short line for an error message: known causes in a few words, else its first line without paths. */
 function shortError(message: string): string {
   const first = (message.split("\n")[0] ?? "").trim();
@@ -156,13 +153,7 @@ function shortError(message: string): string {
   }
   const lib = /(lib[\w+.-]+\.so(?:\.[\d.]+)?): cannot open shared object file/.exec(first);
   if (lib) return `missing ${lib[1]}`;
-  if (
-    /cannot find (?:module|package)|could not find|not a dependency|module not found|not found in/i.test(
-      first,
-    )
-  ) {
-    return "package not installed";
-  }
+  if (NOT_INSTALLED.test(first)) return "package not installed";
   const short = stripPaths(first).replace(/\s+/g, " ").replace(/[.\s]+$/, "");
   return short.length > 80 ? `${short.slice(0, 79)}…` : short;
 }

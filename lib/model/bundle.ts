@@ -67,9 +67,7 @@ export interface ModelBundle {
  */
 export class LabelMismatchError extends ModelError {
   /**
-   * @param message What differs and where.
    * @param differences One line per difference, e.g. `position 4: expected "Mass", found "Nodule"`.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly differences: string[], options?: ErrorOptions) {
     super(message, options);
@@ -86,11 +84,6 @@ export class LabelMismatchError extends ModelError {
  * ```
  */
 export class BundleMismatchError extends ModelError {
-  /**
-   * @param message What disagrees.
-   * @param dir The bundle folder.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);
   }
@@ -198,9 +191,7 @@ export async function saveBundle(
  */
 export class MissingBundleError extends ModelError {
   /**
-   * @param message Where no bundle is, and what to do.
    * @param dir The folder looked at (absolute).
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);

@@ -24,11 +24,6 @@ const READ_ONLY = ["EACCES", "EPERM", "EROFS"];
  * ```
  */
 export class BundleReadOnlyError extends ModelError {
-  /**
-   * @param message What could not be written, and what to do.
-   * @param dir The bundle folder.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);
   }

@@ -25,11 +25,6 @@ export const WEIGHTS_BIN = "weights.bin";
  * ```
  */
 export class ModelFileError extends ModelError {
-  /**
-   * @param message What could not be read, and where.
-   * @param file The file involved.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(message: string, readonly file: string, options?: ErrorOptions) {
     super(message, options);
   }

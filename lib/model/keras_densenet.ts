@@ -45,10 +45,8 @@ export interface KerasDenseNetShape {
  */
 export class KerasModelImportError extends ModelError {
   /**
-   * @param message What cannot be imported, and where.
    * @param file The Keras file.
    * @param layer The file's layer at fault, or `""`.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly file: string, readonly layer = "", options?: ErrorOptions) {
     super(message, options);

@@ -27,11 +27,9 @@ import { ModelError } from "./errors.ts";
  */
 export class KerasWeightsError extends ModelError {
   /**
-   * @param message What cannot be imported, and where.
    * @param file The HDF5 file.
    * @param missing Model weights (e.g. `conv1/conv/kernel`) the file does not have.
    * @param misshapen `name: model [a,b], file [c,d]` for each weight whose shapes differ.
-   * @param options `cause`: the error behind this one.
    */
   constructor(
     message: string,

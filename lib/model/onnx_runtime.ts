@@ -46,11 +46,6 @@ export interface OnnxPredictorOptions {
  * ```
  */
 export class OnnxRuntimeError extends ModelError {
-  /**
-   * @param message What failed, on which provider.
-   * @param file The `.onnx` file involved.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(message: string, readonly file: string, options?: ErrorOptions) {
     super(message, options);
   }

@@ -63,10 +63,6 @@ export interface Predictor {
  * ```
  */
 export class PredictorDisposedError extends ModelError {
-  /**
-   * @param engine The engine of the disposed predictor.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(readonly engine: EngineName, options?: ErrorOptions) {
     super(`predict(): the ${engine} predictor has been disposed`, options);
   }
