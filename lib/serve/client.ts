@@ -7,6 +7,7 @@
  * @module
  */
 import type { Secret } from "../secrets.ts";
+import { setTimeout as delay } from "node:timers/promises";
 import { sniffImageFormat } from "../images/sniff.ts";
 import type { Predictor } from "../model/predictor_contract.ts";
 import { parseScoreResponse, type ScoreResponseJson, ScoringServiceError } from "./score_format.ts";
@@ -119,27 +120,15 @@ export function scoreUrl(url: string): string {
  */
 export function imageContentType(bytes: Uint8Array): string {
   const format = sniffImageFormat(bytes);
-  return format === "png"
-    ? "image/png"
-    : format === "jpeg"
-    ? "image/jpeg"
-    : format === "dicom"
-    ? "application/dicom"
-    : "application/octet-stream";
+  return format ? CONTENT_TYPES[format] : "application/octet-stream";
 }
 
+const CONTENT_TYPES = { png: "image/png", jpeg: "image/jpeg", dicom: "application/dicom" } as const;
+
+/** Waits `ms`; an abort rejects with the signal's reason. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
+  return delay(ms, undefined, { signal }).catch((e) => {
+    throw signal?.aborted ? signal.reason : e;
   });
 }
 

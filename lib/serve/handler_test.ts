@@ -7,12 +7,14 @@ import { FINDINGS } from "../nih/mod.ts";
 import { type EvaluationRecord, parseBundleMetadata, type Predictor } from "../model/mod.ts";
 import { Secret } from "../secrets.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
-import { decodeBase64, encodeBase64, parseScoreResponse } from "./score_format.ts";
+import { base64 } from "../display.ts";
+import { decodeBase64, parseScoreResponse } from "./score_format.ts";
 import { pngWithHeader, tinyPredictor, wrapPredictor } from "./_testing.ts";
 import { writeDicom } from "../images/_dicom_testing.ts";
 
 const KEY = "serve-test-key-5f1c9a";
 const AUTH = { authorization: `Bearer ${KEY}` };
+const PNG = { "content-type": "image/png" };
 const NIH_PNG = readFileSync(join(NIH_SAMPLE, "images", "00000100_000.png"));
 
 using bundleDir = tempDir("cxr-serve-");
@@ -28,12 +30,23 @@ function post(
   body: Uint8Array | string | ReadableStream<Uint8Array>,
   headers: Record<string, string>,
   query = "",
+  auth: Record<string, string> = AUTH,
 ): Request {
   return new Request(`http://local/score${query}`, {
     method: "POST",
     body: body as BodyInit,
-    headers: { ...AUTH, ...headers },
+    headers: { ...auth, ...headers },
   });
+}
+
+/** A GET (or `init`) request for a path of the handler. */
+function get(path: string, init?: RequestInit): Request {
+  return new Request(`http://local${path}`, init);
+}
+
+/** The handler's metrics, read with the key. */
+async function metricsOf(handler: (r: Request) => Promise<Response>): Promise<string> {
+  return await (await handler(get("/metrics", { headers: AUTH }))).text();
 }
 
 async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
@@ -44,7 +57,7 @@ async function errorOf(res: Response): Promise<{ status: number; code: string; m
 
 Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heatmap", async () => {
   const { handler, logs } = setup();
-  const res = await handler(post(NIH_PNG, { "content-type": "image/png" }));
+  const res = await handler(post(NIH_PNG, PNG));
   assert.equal(res.status, 200);
   const body = parseScoreResponse(await res.text(), 200, { classNames: FINDINGS });
   assert.deepEqual(body.model, { name: "densenet-tiny", version: "tiny-v1" });
@@ -54,7 +67,7 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
   assert.equal(body.heatmap, undefined);
 
   const jpeg = await sharp(NIH_PNG).resize(700, 600).jpeg({ quality: 85 }).toBuffer();
-  const json = JSON.stringify({ image: encodeBase64(jpeg), heatmap: true, class: "Effusion" });
+  const json = JSON.stringify({ image: base64(jpeg), heatmap: true, class: "Effusion" });
   const res2 = await handler(post(json, { "content-type": "application/json" }));
   assert.equal(res2.status, 200);
   const body2 = parseScoreResponse(await res2.text(), 200);
@@ -62,7 +75,7 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
   const meta = await sharp(decodeBase64(body2.heatmap!)).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height, meta.channels], ["png", 512, 439, 3]);
 
-  const res3 = await handler(post(NIH_PNG, { "content-type": "image/png" }, "?heatmap=1"));
+  const res3 = await handler(post(NIH_PNG, PNG, "?heatmap=1"));
   const body3 = parseScoreResponse(await res3.text(), 200);
   assert.equal(body3.heatmapClass, body3.top.class);
   assert.equal((await sharp(decodeBase64(body3.heatmap!)).metadata()).width, 512);
@@ -90,7 +103,7 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
     assert.equal(res.status, 200);
     return parseScoreResponse(await res.text(), 200, { classNames: FINDINGS }).probabilities;
   };
-  const fromPng = await probs(await handler(post(NIH_PNG, { "content-type": "image/png" })));
+  const fromPng = await probs(await handler(post(NIH_PNG, PNG)));
   // window center 128, width 256 maps stored value v to v exactly, so the DICOM carries the PNG's pixels
   for (const transferSyntax of ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]) {
     const dicom = writeDicom(grey, info.width, info.height, {
@@ -99,7 +112,7 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
       windowWidth: 256,
     });
     const raw = await probs(await handler(post(dicom, { "content-type": "application/dicom" })));
-    const json = JSON.stringify({ image: encodeBase64(dicom), heatmap: true });
+    const json = JSON.stringify({ image: base64(dicom), heatmap: true });
     const res = await handler(post(json, { "content-type": "application/json" }));
     assert.equal(res.status, 200);
     const body = parseScoreResponse(await res.text(), 200);
@@ -121,32 +134,32 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
   const e = await errorOf(refused);
   assert.deepEqual([refused.status, e.code], [400, "bad_image"]);
   assert.match(e.message, /transfer syntax 1\.2\.840\.10008\.1\.2\.4\.100 is not supported/);
-  const page = await (await handler(new Request("http://local/"))).text();
+  const page = await (await handler(get("/"))).text();
   assert.match(page, /accept="image\/png,image\/jpeg,\.dcm,application\/dicom"/);
 });
 
 Deno.test("health, readiness, page, metrics, HEAD, 404 and 405", async () => {
   const { handler } = setup();
-  assert.deepEqual(await (await handler(new Request("http://local/healthz"))).json(), { status: "ok" });
-  const ready = await handler(new Request("http://local/readyz"));
+  assert.deepEqual(await (await handler(get("/healthz"))).json(), { status: "ok" });
+  const ready = await handler(get("/readyz"));
   assert.deepEqual(await ready.json(), { status: "ready", engine: "tfjs", modelVersion: "tiny-v1" });
-  const page = await handler(new Request("http://local/"));
+  const page = await handler(get("/"));
   assert.match(page.headers.get("content-type")!, /text\/html/);
   assert.match(await page.text(), /<input id="file" type="file"/);
-  const head = await handler(new Request("http://local/healthz", { method: "HEAD" }));
+  const head = await handler(get("/healthz", { method: "HEAD" }));
   assert.equal(head.status, 200);
   assert.equal(await head.text(), "");
 
-  const notFound = await handler(new Request("http://local/nope"));
+  const notFound = await handler(get("/nope"));
   assert.equal(notFound.status, 404);
   assert.equal((await errorOf(notFound)).code, "not_found");
-  const wrong = await handler(new Request("http://local/score"));
+  const wrong = await handler(get("/score"));
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("allow"), "POST");
   assert.match((await errorOf(wrong)).message, /Method GET is not allowed on \/score; allowed: POST/);
 
-  assert.equal((await handler(new Request("http://local/metrics"))).status, 401);
-  const metrics = await handler(new Request("http://local/metrics", { headers: AUTH }));
+  assert.equal((await handler(get("/metrics"))).status, 401);
+  const metrics = await handler(get("/metrics", { headers: AUTH }));
   const text = await metrics.text();
   assert.match(metrics.headers.get("content-type")!, /text\/plain; version=0\.0\.4/);
   assert.match(text, /^cxr_requests_total\{route="\/healthz",status="200"\} 2$/m);
@@ -156,12 +169,12 @@ Deno.test("health, readiness, page, metrics, HEAD, 404 and 405", async () => {
   assert.match(text, /^cxr_model_info\{name="densenet-tiny",version="tiny-v1",engine="tfjs"\} 1$/m);
   assert.match(text, /^cxr_request_duration_seconds_count\{route="\/readyz"\} 1$/m);
   const open = setup({ openMetrics: true }).handler;
-  assert.equal((await open(new Request("http://local/metrics"))).status, 200);
+  assert.equal((await open(get("/metrics"))).status, 200);
 });
 
 Deno.test("GET /model: the card as Markdown and the metadata as JSON without the key; /score still needs it", async () => {
   const { handler, logs } = setup();
-  const card = await handler(new Request("http://local/model"));
+  const card = await handler(get("/model"));
   assert.equal(card.status, 200);
   assert.equal(card.headers.get("content-type"), "text/markdown; charset=utf-8");
   const text = await card.text();
@@ -169,36 +182,28 @@ Deno.test("GET /model: the card as Markdown and the metadata as JSON without the
   assert.match(text, /## Intended use and limits/);
   assert.match(text, /No clinical validation/);
   assert.match(text, /Frontal views only/);
-  assert.equal(text, await (await handler(new Request("http://local/model?format=markdown"))).text());
+  assert.equal(text, await (await handler(get("/model?format=markdown"))).text());
 
-  const json = await handler(new Request("http://local/model?format=json"));
+  const json = await handler(get("/model?format=json"));
   assert.equal(json.status, 200);
   assert.match(json.headers.get("content-type")!, /^application\/json/);
   const raw = await json.text();
   assert.deepEqual(parseBundleMetadata(raw, "GET /model"), predictor.metadata);
   assert.ok(!raw.includes(KEY) && !text.includes(KEY));
 
-  const head = await handler(new Request("http://local/model", { method: "HEAD" }));
+  const head = await handler(get("/model", { method: "HEAD" }));
   assert.equal(head.status, 200);
   assert.equal(await head.text(), "");
-  const bad = await handler(new Request("http://local/model?format=xml"));
+  const bad = await handler(get("/model?format=xml"));
   assert.equal(bad.status, 400);
   assert.match((await errorOf(bad)).message, /Unknown format "xml"; expected markdown or json/);
-  assert.equal((await handler(new Request("http://local/model", { method: "POST", body: "x" }))).status, 405);
+  assert.equal((await handler(get("/model", { method: "POST", body: "x" }))).status, 405);
 
-  const denied = await handler(
-    new Request("http://local/score", {
-      method: "POST",
-      body: NIH_PNG,
-      headers: { "content-type": "image/png" },
-    }),
-  );
+  const denied = await handler(post(NIH_PNG, PNG, "", {}));
   assert.equal(denied.status, 401);
-  assert.equal((await handler(post(NIH_PNG, { "content-type": "image/png" }))).status, 200);
-  assert.deepEqual(logs.map((l) => [l.route, l.status]).slice(0, 3), [["/model", 200], ["/model", 200], [
-    "/model",
-    200,
-  ]]);
+  assert.equal((await handler(post(NIH_PNG, PNG))).status, 200);
+  const modelLogs = logs.map((l) => [l.route, l.status]).slice(0, 3);
+  assert.deepEqual(modelLogs, [["/model", 200], ["/model", 200], ["/model", 200]]);
 });
 
 Deno.test("GET /model: a recorded evaluation is served beside CheXNet; 503 while the model loads", async () => {
@@ -218,13 +223,13 @@ Deno.test("GET /model: a recorded evaluation is served beside CheXNet; 503 while
     ...wrapPredictor(predictor, {}),
     metadata: { ...predictor.metadata, evaluation },
   };
-  const text = await (await setup({}, evaluated).handler(new Request("http://local/model"))).text();
+  const text = await (await setup({}, evaluated).handler(get("/model"))).text();
   assert.match(text, /Partition `test`, 2 images, scored with tfjs/);
   assert.match(text, /\| finding \| AUROC \| 95 % CI \| positives \| negatives \| CheXNet \|/);
   assert.match(text, /\| Cardiomegaly \| 0\.750 \| 0\.500–1\.000 \| 1 \| 1 \| 0\.925 \|/);
 
   const loading = setup({}, new Promise<Predictor>(() => {})).handler;
-  const r = await loading(new Request("http://local/model"));
+  const r = await loading(get("/model"));
   assert.equal(r.status, 503);
   assert.equal((await errorOf(r)).code, "not_ready");
 });
@@ -235,13 +240,7 @@ Deno.test("401 without or with a wrong key; the key is never in a body or a log 
     authorization: `Basic ${KEY}`,
   }];
   for (const headers of cases) {
-    const res = await handler(
-      new Request("http://local/score", {
-        method: "POST",
-        body: NIH_PNG,
-        headers: { "content-type": "image/png", ...headers },
-      }),
-    );
+    const res = await handler(post(NIH_PNG, PNG, "", headers));
     assert.equal(res.status, 401);
     assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="cxr-scoring"');
     const text = await res.text();
@@ -249,16 +248,7 @@ Deno.test("401 without or with a wrong key; the key is never in a body or a log 
     assert.equal(JSON.parse(text).error.code, "unauthorized");
   }
   const noAuth = createScoringHandler(predictor, { log: () => {} });
-  assert.equal(
-    (await noAuth(
-      new Request("http://local/score", {
-        method: "POST",
-        body: NIH_PNG,
-        headers: { "content-type": "image/png" },
-      }),
-    )).status,
-    200,
-  );
+  assert.equal((await noAuth(post(NIH_PNG, PNG, "", {}))).status, 200);
   assert.equal(logs.length, 3);
   assert.ok(!JSON.stringify(logs).includes(KEY));
 });
@@ -278,7 +268,7 @@ Deno.test("413 early by Content-Length and while streaming; 415 before reading",
       else c.enqueue(new Uint8Array(100));
     },
   });
-  const streamed = await handler(post(stream, { "content-type": "image/png" }));
+  const streamed = await handler(post(stream, PNG));
   assert.equal(streamed.status, 413);
   assert.equal((await errorOf(streamed)).code, "too_large");
   assert.ok(pulled < 20, `read ${pulled} chunks after the limit`);
@@ -306,16 +296,16 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
     [gif, /not a PNG, JPEG or DICOM image \(its bytes are a GIF image\)/],
   ];
   for (const [bytes, pattern] of images) {
-    const res = await handler(post(bytes, { "content-type": "image/png" }));
+    const res = await handler(post(bytes, PNG));
     const e = await errorOf(res);
     assert.deepEqual([res.status, e.code], [400, "bad_image"], e.message);
     assert.match(e.message, pattern);
   }
   const requests: [Request, RegExp][] = [
-    [post("", { "content-type": "image/png" }), /empty/],
+    [post("", PNG), /empty/],
     [post('{"image": "AQID"', { "content-type": "application/json" }), /line 1, column 17: invalid JSON/],
     [post('{"image": "@@@@"}', { "content-type": "application/json" }), /invalid base64 character "@"/],
-    [post(NIH_PNG, { "content-type": "image/png" }, "?class=Flu"), /Unknown finding "Flu"/],
+    [post(NIH_PNG, PNG, "?class=Flu"), /Unknown finding "Flu"/],
   ];
   for (const [req, pattern] of requests) {
     const res = await handler(req);
@@ -329,9 +319,7 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
 async function until(handler: (r: Request) => Promise<Response>, pattern: RegExp): Promise<void> {
   const deadline = Date.now() + 20_000;
   let text = "";
-  while (
-    !pattern.test(text = await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text())
-  ) {
+  while (!pattern.test(text = await metricsOf(handler))) {
     if (Date.now() > deadline) assert.fail(`the metrics never matched ${pattern}:\n${text}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -342,12 +330,11 @@ Deno.test("503 busy when the queue is full; the queue drains in order", async ()
   const opened = new Promise<void>((r) => open = r);
   const slow = wrapPredictor(predictor, { gate: () => opened });
   const { handler } = setup({ maxConcurrent: 1, maxQueue: 1, timeoutMs: 60_000 }, slow);
-  const png = { "content-type": "image/png" };
-  const first = handler(post(NIH_PNG, png));
+  const first = handler(post(NIH_PNG, PNG));
   await until(handler, /^cxr_requests_in_flight 1$/m);
-  const second = handler(post(NIH_PNG, png));
+  const second = handler(post(NIH_PNG, PNG));
   await until(handler, /^cxr_requests_queued 1$/m);
-  const third = await handler(post(NIH_PNG, png));
+  const third = await handler(post(NIH_PNG, PNG));
   assert.equal(third.status, 503);
   assert.equal(third.headers.get("retry-after"), "1");
   const e = await errorOf(third);
@@ -371,17 +358,13 @@ Deno.test("timeout: 504 once running, 503 while still queued", async () => {
   });
   const { handler } = setup({ maxConcurrent: 1, maxQueue: 4, timeoutMs: 1000 }, stuck);
   const small = await sharp(NIH_PNG).resize(64, 64).png().toBuffer();
-  const png = { "content-type": "image/png" };
-  const running = handler(post(small, png));
+  const running = handler(post(small, PNG));
   await inside;
-  const queued = await handler(post(small, png));
+  const queued = await handler(post(small, PNG));
   const first = await running;
   assert.deepEqual([first.status, (await errorOf(first)).code], [504, "timeout"]);
   assert.deepEqual([queued.status, (await errorOf(queued)).code], [503, "timeout"]);
-  assert.match(
-    await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text(),
-    /^cxr_requests_queued 0$/m,
-  );
+  assert.match(await metricsOf(handler), /^cxr_requests_queued 0$/m);
   release();
   await until(handler, /^cxr_requests_in_flight 0$/m); // the abandoned work ends and frees its slot
 });
@@ -389,28 +372,28 @@ Deno.test("timeout: 504 once running, 503 while still queued", async () => {
 Deno.test("not ready while the model loads or after it failed; 500 hides internals", async () => {
   let resolve!: (p: typeof predictor) => void;
   const { handler } = setup({}, new Promise<Predictor>((r) => resolve = r));
-  assert.equal((await handler(new Request("http://local/healthz"))).status, 200);
-  const r = await handler(new Request("http://local/readyz"));
+  assert.equal((await handler(get("/healthz"))).status, 200);
+  const r = await handler(get("/readyz"));
   assert.deepEqual([r.status, (await errorOf(r)).code, r.headers.get("retry-after")], [
     503,
     "not_ready",
     "5",
   ]);
-  assert.equal((await handler(post(NIH_PNG, { "content-type": "image/png" }))).status, 503);
+  assert.equal((await handler(post(NIH_PNG, PNG))).status, 503);
   resolve(predictor);
   await new Promise((r) => setTimeout(r, 0));
-  assert.equal((await handler(new Request("http://local/readyz"))).status, 200);
+  assert.equal((await handler(get("/readyz"))).status, 200);
 
   const failed = setup({}, Promise.reject(new Error(`load failed with key ${KEY}`))).handler;
   await new Promise((r) => setTimeout(r, 0));
-  const f = await handler(new Request("http://local/readyz"));
+  const f = await handler(get("/readyz"));
   assert.equal(f.status, 200);
-  const fe = await errorOf(await failed(new Request("http://local/readyz")));
+  const fe = await errorOf(await failed(get("/readyz")));
   assert.match(fe.message, /The model could not be loaded: load failed with key \*\*\*/);
 
   const broken = wrapPredictor(predictor, { fail: new Error(`boom ${KEY}`) });
   const b = setup({}, broken);
-  const res = await b.handler(post(NIH_PNG, { "content-type": "image/png" }));
+  const res = await b.handler(post(NIH_PNG, PNG));
   assert.equal(res.status, 500);
   const e = await errorOf(res);
   assert.equal(e.code, "internal");
@@ -443,12 +426,12 @@ Deno.test("drain: readyz turns 503, open requests still finish, then drain settl
   const opened = new Promise<void>((r) => open = r);
   const { handler } = setup({}, wrapPredictor(predictor, { gate: () => opened }));
   assert.equal(handler.open, 0);
-  const pending = handler(post(NIH_PNG, { "content-type": "image/png" }));
+  const pending = handler(post(NIH_PNG, PNG));
   await until(handler, /^cxr_requests_in_flight 1$/m);
   assert.equal(handler.open, 1);
   let drained = false;
   const draining = handler.drain().then(() => drained = true);
-  const ready = await handler(new Request("http://local/readyz"));
+  const ready = await handler(get("/readyz"));
   assert.deepEqual([ready.status, (await errorOf(ready)).message], [503, "The service is shutting down"]);
   assert.equal(drained, false);
   open();
@@ -514,7 +497,7 @@ Deno.test("admission: past the byte budget or a full queue, 503 busy before a by
   await until(wide.handler, new RegExp(`^cxr_request_body_bytes_in_flight ${n}$`, "m"));
   // a chunked body reserves the body limit, so it does not fit either
   const chunked = await wide.handler(
-    post(counted(NIH_PNG.subarray(0, 1000)).stream, { "content-type": "image/png" }),
+    post(counted(NIH_PNG.subarray(0, 1000)).stream, PNG),
   );
   assert.equal(chunked.status, 503);
   open();
@@ -525,7 +508,7 @@ Deno.test("admission: past the byte budget or a full queue, 503 busy before a by
   assert.deepEqual([ok.status, ok.headers.get("connection")], [200, null]); // read in full: keep-alive
   assert.ok(admitted.pulled() > 1);
   assert.match(
-    await (await wide.handler(new Request("http://local/metrics", { headers: AUTH }))).text(),
+    await metricsOf(wide.handler),
     new RegExp(`^cxr_request_body_bytes_limit ${Math.floor(n * 1.5)}$`, "m"),
   );
   assert.deepEqual(logs.filter((l) => l.route === "/score").map((l) => [l.status, l.code]), [
@@ -570,7 +553,7 @@ Deno.test("a client that closes mid-body is 499 client_closed, in process and on
     await server.shutdown();
   }
   assert.deepEqual([logs[1]?.status, logs[1]?.code, logs[1]?.level], [499, "client_closed", "warn"]);
-  const metrics = await (await handler(new Request("http://local/metrics", { headers: AUTH }))).text();
+  const metrics = await metricsOf(handler);
   assert.match(metrics, /^cxr_requests_total\{route="\/score",status="499"\} 2$/m);
   assert.match(metrics, /^cxr_errors_total\{code="client_closed"\} 2$/m);
   assert.doesNotMatch(metrics, /code="internal"|status="500"/);
@@ -580,16 +563,16 @@ Deno.test("a client that closes mid-body is 499 client_closed, in process and on
 Deno.test("score answers carry Cache-Control: no-store (health data); other routes do not", async () => {
   const { handler } = setup();
   const answers = [
-    await handler(post(NIH_PNG, { "content-type": "image/png" })),
+    await handler(post(NIH_PNG, PNG)),
     await handler(post("x", { "content-type": "text/plain" })),
-    await handler(new Request("http://local/score", { method: "POST", body: "x" })),
+    await handler(get("/score", { method: "POST", body: "x" })),
   ];
   assert.deepEqual(answers.map((r) => r.status), [200, 415, 401]);
   for (const r of answers) {
     assert.equal(r.headers.get("cache-control"), "no-store");
     await r.body?.cancel();
   }
-  assert.equal((await handler(new Request("http://local/healthz"))).headers.get("cache-control"), null);
+  assert.equal((await handler(get("/healthz"))).headers.get("cache-control"), null);
 });
 
 Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nested JSON is 400 at once", async () => {
@@ -597,7 +580,7 @@ Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nest
   const rgba16 = await sharp({
     create: { width: 1500, height: 1500, channels: 4, background: { r: 90, g: 90, b: 90, alpha: 1 } },
   }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
-  const res = await handler(post(rgba16, { "content-type": "image/png" }));
+  const res = await handler(post(rgba16, PNG));
   const e = await errorOf(res);
   assert.deepEqual([res.status, e.code], [400, "bad_image"]);
   assert.equal(
@@ -605,10 +588,10 @@ Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nest
     "Cannot decode the image: it is 1500x1500 pixels, 4 channels of 16 bits, interlaced: 18000000 bytes " +
       "(17 MiB) decoded, more than the limit of 8388608 bytes (8.0 MiB)",
   );
-  const json = JSON.stringify({ image: encodeBase64(rgba16) });
+  const json = JSON.stringify({ image: base64(rgba16) });
   assert.equal((await handler(post(json, { "content-type": "application/json" }))).status, 400);
   const grey = await sharp(rgba16).toColourspace("b-w").png().toBuffer(); // 2.1 MiB decoded: fits
-  assert.equal((await handler(post(grey, { "content-type": "image/png" }))).status, 200);
+  assert.equal((await handler(post(grey, PNG))).status, 200);
   const nested = `{"image": ${"[".repeat(1_000_000)}`;
   const r = await handler(post(nested, { "content-type": "application/json" }));
   const n = await errorOf(r);

@@ -18,7 +18,6 @@ export class QueueFullError extends ServeError {
    *
    * @param running tasks running when it was refused.
    * @param queued tasks waiting then.
-   * @param options `cause`, if any.
    */
   constructor(readonly running: number, readonly queued: number, options?: ErrorOptions) {
     super(
@@ -141,7 +140,6 @@ export class BudgetFullError extends ServeError {
    * @param requested bytes asked for.
    * @param used bytes reserved when it was refused.
    * @param limit the budget.
-   * @param options `cause`, if any.
    */
   constructor(readonly requested: number, used: number, limit: number, options?: ErrorOptions) {
     super(

@@ -141,8 +141,6 @@ export class ScoreFormatError extends CxrSyntaxError {
   /**
    * @param message What could not be read and where.
    * @param file What was parsed (`"request body"`, or the service's URL).
-   * @param line 1-based line.
-   * @param column 1-based column.
    * @param options `cause`: the error behind this one.
    */
   constructor(
@@ -169,10 +167,8 @@ export class ScoreFormatError extends CxrSyntaxError {
 export class ScoringServiceError extends ServeError {
   /**
    * @param serviceMessage The service's own message; the message says `<source> answered <status> <code>: <it>`.
-   * @param status HTTP status.
    * @param code The error code (`internal` when the body had none).
    * @param source The service's URL (or name).
-   * @param options `cause`, if any.
    */
   constructor(
     readonly serviceMessage: string,
@@ -329,19 +325,6 @@ function checkClass(name: string | undefined, classNames: readonly string[], whe
  */
 export function decodeBase64(text: string | Uint8Array): Uint8Array {
   return base64ToBytes(typeof text === "string" ? new TextEncoder().encode(text) : text);
-}
-
-/**
- * Encodes bytes as standard base64.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(encodeBase64(new Uint8Array([1, 2, 3])), "AQID");
- * ```
- */
-export function encodeBase64(bytes: Uint8Array): string {
-  return (bytes as unknown as { toBase64(): string }).toBase64();
 }
 
 /** Options of {@linkcode parseScoreResponse}. */

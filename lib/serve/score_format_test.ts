@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { FINDINGS } from "../nih/mod.ts";
+import { base64 } from "../display.ts";
 import {
   decodeBase64,
-  encodeBase64,
   parseScoreRequest,
   parseScoreResponse,
   ScoreFormatError,
@@ -63,7 +63,7 @@ Deno.test("parseScoreRequest: content types and empty bodies", () => {
 });
 
 Deno.test("parseScoreRequest: JSON bodies, with line and column of each problem", () => {
-  const b64 = encodeBase64(PNG);
+  const b64 = base64(PNG);
   const ok = parseScoreRequest(
     enc(`{"image": "${b64}", "heatmap": true, "class": "Mass"}`),
     "application/json",
@@ -106,9 +106,9 @@ Deno.test("parseScoreRequest: other class lists", () => {
   );
 });
 
-Deno.test("decodeBase64/encodeBase64 round trip, whitespace and data URLs", () => {
+Deno.test("decodeBase64/base64 round trip, whitespace and data URLs", () => {
   const bytes = new Uint8Array(1000).map((_, i) => (i * 37) & 255);
-  const text = encodeBase64(bytes);
+  const text = base64(bytes);
   assert.deepEqual(decodeBase64(text), bytes);
   assert.deepEqual(decodeBase64(text.replace(/(.{76})/g, "$1\n")), bytes);
   assert.deepEqual(decodeBase64("data:image/jpeg;base64," + text), bytes);
@@ -201,7 +201,7 @@ Deno.test("parseScoreRequest: a JSON body builds nothing; arrays and objects are
       parseScoreRequest(enc(`{"pad": [${"[0],".repeat(100_000)}0], "image": "AQID"}`), "application/json")
     );
     assert.match(padded.message, /line 1, column 2: unknown field "pad"; fields are image, heatmap, class/);
-    const big = encodeBase64(new Uint8Array(3_000_000).map((_, i) => i * 7));
+    const big = base64(new Uint8Array(3_000_000).map((_, i) => i * 7));
     const ok = parseScoreRequest(enc(`{"class": "Mass", "image": "${big}"}`), "application/json");
     assert.equal(ok.image.length, 3_000_000);
     assert.equal(ok.image[1000], (1000 * 7) & 255);

@@ -26,7 +26,8 @@ import {
 } from "../images/mod.ts";
 import type { Predictor } from "../model/mod.ts";
 import { camForClass, renderHeatmapPng } from "../eval/mod.ts";
-import { encodeBase64, ScoreHttpError, type ScoreRequest, type ScoreResponseJson } from "./score_format.ts";
+import { base64 } from "../display.ts";
+import { ScoreHttpError, type ScoreRequest, type ScoreResponseJson } from "./score_format.ts";
 
 /** Options of {@linkcode scoreImage}. */
 export interface ScoreImageOptions {
@@ -180,7 +181,7 @@ export async function scoreImage(
       { data: grey, width: info.width, height: info.height },
       camForClass(prediction.cam, 0, mapClass),
     );
-    out.heatmap = encodeBase64(png);
+    out.heatmap = base64(png);
     out.heatmapClass = classNames[mapClass]!; // an index of classNames, or top
   }
   return out;
