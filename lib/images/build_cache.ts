@@ -67,7 +67,6 @@ export class NoImagesError extends ImagesError {
    * @param message What was looked for and where.
    * @param imagesDir The images folder looked in.
    * @param missing The number of images looked for.
-   * @param options `cause`, if any.
    */
   constructor(message: string, readonly imagesDir: string, readonly missing: number, options?: ErrorOptions) {
     super(message, options);

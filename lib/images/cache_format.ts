@@ -59,8 +59,6 @@ export class CacheFormatError extends CxrSyntaxError {
   /**
    * @param reason What is wrong; the message says `Cannot read cache index "<file>" at line L, column C: <reason>`.
    * @param file The file name.
-   * @param line 1-based line.
-   * @param column 1-based column.
    * @param options `cause`: the JSON parser's error.
    */
   constructor(

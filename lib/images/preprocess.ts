@@ -26,7 +26,6 @@ export class MissingLabelsError extends ImagesError {
   /**
    * @param message Which split and label file, and the first names without labels.
    * @param missing The names without labels.
-   * @param options `cause`, if any.
    */
   constructor(message: string, readonly missing: string[], options?: ErrorOptions) {
     super(message, options);
