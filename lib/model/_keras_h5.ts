@@ -41,6 +41,8 @@ export interface KerasH5Contents {
   layers: KerasH5Layer[];
   /** Top-level groups that held a nested model's weights. */
   nested: string[];
+  /** Every top-level layer group's weights, in the file's order. */
+  groups: Map<string, KerasH5Weight[]>;
 }
 
 function text(v: unknown): string | null {
@@ -50,7 +52,7 @@ function text(v: unknown): string | null {
 }
 
 /** A string or string-array attribute, joining Keras' `name0`, `name1`, ... chunks (attributes over 64 KB). */
-export function readStrings(group: H5Group, name: string): string[] {
+function readStrings(group: H5Group, name: string): string[] {
   const read = (attr: { value: unknown } | undefined) => {
     const v = attr?.value;
     if (typeof v === "string") return [v];
@@ -68,9 +70,10 @@ const prefixOf = (name: string) => name.includes("/") ? name.slice(0, name.lastI
 
 /**
  * Reads a Keras HDF5 file's structure and weights. Throws a plain `Error` saying what is wrong (the callers wrap
- * it with the file name): not HDF5, no `layer_names`.
+ * it with the file name): not HDF5, no `layer_names`, a listed weight without its dataset (unless `skipMissing`:
+ * then that weight is left out).
  */
-export function readKerasH5(file: string): KerasH5Contents {
+export function readKerasH5(file: string, skipMissing = false): KerasH5Contents {
   const h5 = new h5wasm.File(file, "r");
   try {
     const whole = h5.keys().includes("model_weights");
@@ -82,12 +85,14 @@ export function readKerasH5(file: string): KerasH5Contents {
     }
     const layers: KerasH5Layer[] = [];
     const nested: string[] = [];
+    const groups = new Map<string, KerasH5Weight[]>();
     for (const layerName of layerNames) {
       const group = root.get(layerName);
       if (!group) continue;
       const weights: KerasH5Weight[] = [];
       for (const stored of readStrings(group, "weight_names")) {
         const dataset = group.get(stored);
+        if (!dataset && skipMissing) continue;
         if (!dataset) {
           throw new Error(`layer "${layerName}" lists weight "${stored}" but has no such dataset`);
         }
@@ -97,6 +102,7 @@ export function readKerasH5(file: string): KerasH5Contents {
           values: Float32Array.from(dataset.value as ArrayLike<number>),
         });
       }
+      groups.set(layerName, weights);
       if (weights.length === 0) continue;
       const prefixes = [...new Set(weights.map((w) => prefixOf(w.name)))];
       if (prefixes.length === 1) {
@@ -124,6 +130,7 @@ export function readKerasH5(file: string): KerasH5Contents {
       layerNames,
       layers,
       nested,
+      groups,
     };
   } finally {
     h5.close();

@@ -12,7 +12,7 @@
 import { statSync } from "node:fs";
 import h5wasm from "h5wasm/node";
 import { tf, tfl } from "./tf.ts";
-import { readStrings } from "./_keras_h5.ts";
+import { type KerasH5Weight, readKerasH5 } from "./_keras_h5.ts";
 import { ModelError } from "./errors.ts";
 
 /**
@@ -66,25 +66,14 @@ export interface KerasImportResult {
   missing: string[];
 }
 
-// deno-lint-ignore no-explicit-any
-type H5Group = any;
-
-interface Weight {
-  shape: number[];
-  values: Float32Array;
-}
-
-interface KerasWeights {
-  /** `<weight name without :0>` → dataset. */
-  byName: Map<string, Weight>;
-  /** Top-level layer group → its weights' names (without :0), in the file's order. */
-  byLayer: Map<string, string[]>;
-}
-
-/** Reads every weight of a Keras HDF5 weights file, by name and by layer. */
-function readKerasWeights(file: string): KerasWeights {
+/** Reads every weight of a Keras HDF5 weights file, by name and by top-level layer group (names without `:0`). */
+function readKerasWeights(
+  file: string,
+): { byName: Map<string, KerasH5Weight>; byLayer: Map<string, string[]> } {
+  let groups: Map<string, KerasH5Weight[]>;
   try {
     if (!statSync(file).isFile()) throw new Error("not a file");
+    groups = readKerasH5(file, true).groups;
   } catch (e) {
     throw new KerasWeightsError(
       `Cannot import Keras weights from "${file}": ${(e as Error).message}`,
@@ -96,40 +85,9 @@ function readKerasWeights(file: string): KerasWeights {
       },
     );
   }
-  const h5 = new h5wasm.File(file, "r");
-  try {
-    const root: H5Group = h5.keys().includes("model_weights") ? h5.get("model_weights") : h5;
-    const layerNames = readStrings(root, "layer_names");
-    if (layerNames.length === 0) {
-      throw new KerasWeightsError(
-        `Cannot import Keras weights from "${file}": no layer_names attribute`,
-        file,
-        [],
-        [],
-      );
-    }
-    const byName = new Map<string, Weight>();
-    const byLayer = new Map<string, string[]>();
-    for (const layer of layerNames) {
-      const group = root.get(layer);
-      if (!group) continue;
-      const keys: string[] = [];
-      for (const weightName of readStrings(group, "weight_names")) {
-        const dataset = group.get(weightName);
-        if (!dataset) continue;
-        const key = weightName.replace(/:\d+$/, "");
-        keys.push(key);
-        byName.set(key, {
-          shape: [...(dataset.shape ?? [])],
-          values: Float32Array.from(dataset.value as ArrayLike<number>),
-        });
-      }
-      byLayer.set(layer, keys);
-    }
-    return { byName, byLayer };
-  } finally {
-    h5.close();
-  }
+  const byName = new Map([...groups.values()].flat().map((w) => [w.name, w]));
+  const byLayer = new Map([...groups].map(([layer, weights]) => [layer, weights.map((w) => w.name)]));
+  return { byName, byLayer };
 }
 
 /**
