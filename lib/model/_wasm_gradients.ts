@@ -431,23 +431,19 @@ export function registerWasmGradientKernels(): string[] {
     });
     added.push("Conv2DBackpropFilter");
   }
-  const input = tf.getKernel("Conv2DBackpropInput", "wasm");
-  // deno-lint-ignore no-explicit-any
-  if (input && !(input.kernelFunc as any)[WRAPPED]) {
-    const kernelFunc = conv2DBackpropInputVia(input.kernelFunc) as unknown as tf.KernelFunc;
+  const wrappers = [["Conv2DBackpropInput", conv2DBackpropInputVia], [
+    "MaxPoolGrad",
+    maxPoolGradVia,
+  ]] as const;
+  for (const [name, via] of wrappers) {
+    const kernel = tf.getKernel(name, "wasm");
+    // deno-lint-ignore no-explicit-any
+    if (!kernel || (kernel.kernelFunc as any)[WRAPPED]) continue;
+    const kernelFunc = via(kernel.kernelFunc) as unknown as tf.KernelFunc;
     Object.defineProperty(kernelFunc, WRAPPED, { value: true });
-    tf.unregisterKernel("Conv2DBackpropInput", "wasm");
-    tf.registerKernel({ ...input, kernelFunc });
-    added.push("Conv2DBackpropInput");
-  }
-  const pool = tf.getKernel("MaxPoolGrad", "wasm");
-  // deno-lint-ignore no-explicit-any
-  if (pool && !(pool.kernelFunc as any)[WRAPPED]) {
-    const kernelFunc = maxPoolGradVia(pool.kernelFunc) as unknown as tf.KernelFunc;
-    Object.defineProperty(kernelFunc, WRAPPED, { value: true });
-    tf.unregisterKernel("MaxPoolGrad", "wasm");
-    tf.registerKernel({ ...pool, kernelFunc });
-    added.push("MaxPoolGrad");
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({ ...kernel, kernelFunc });
+    added.push(name);
   }
   return added;
 }
