@@ -36,6 +36,7 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { type BenchService, buildSeededDenseNetBundle, rssMiB, startServe } from "./_bundle.ts";
 import { NIH_SAMPLE, REPO_ROOT } from "../tests/_fixtures.ts";
+import { base64 } from "../lib/display.ts";
 
 /** One hostile mix against one service. */
 export interface HostileRow {
@@ -111,10 +112,6 @@ async function png16(side: number): Promise<Uint8Array> {
   return readFileSync(file);
 }
 
-function _base64(bytes: Uint8Array): string {
-  return (bytes as unknown as { toBase64(): string }).toBase64();
-}
-
 /** Requests of one kind: `count` concurrent copies of `body`. */
 interface Part {
   count: number;
@@ -134,7 +131,7 @@ async function mixes(names: string[]): Promise<Mix[]> {
   const padded = new Uint8Array(19 * 1000 * 1000);
   padded.set(nih);
   const enc = new TextEncoder();
-  const head = `{"image": "${_base64(nih)}", "heatmap": [`;
+  const head = `{"image": "${base64(nih)}", "heatmap": [`;
   const unit = "[[[[[[[[[[0]]]]]]]]]],";
   const nested = head + unit.repeat(Math.floor((18 * 1000 * 1000 - head.length) / unit.length)) + "0]}";
   const b64 = padded.subarray(0, Math.floor((19 * 1000 * 1000 - 20) / 4) * 3);
@@ -147,7 +144,7 @@ async function mixes(names: string[]): Promise<Mix[]> {
       Promise.resolve({
         count: 64,
         contentType: "application/json",
-        body: enc.encode(`{"image": "${_base64(b64)}"}`),
+        body: enc.encode(`{"image": "${base64(b64)}"}`),
       }),
     "png16": async () => ({ count: 4, contentType: "image/png", body: await png16(7000) }),
     "png16-cap": async () => ({ count: 4, contentType: "image/png", body: await png16(2800) }),

@@ -1,8 +1,11 @@
 /**
  * The whole toolkit in one import, for notebooks: `import * as cxr from "../lib/mod.ts"`.
  *
- * Each workflow step also has its own `mod.ts` (`lib/nih/mod.ts`, `lib/storage/mod.ts`, ...); code inside
- * `lib/` imports those, never this file.
+ * It is the ground floor (the top-level files every step may import: settings, secrets, the error roots,
+ * progress, seeded randomness, Jupyter display, shards, the bounded pool, AUROC) and each workflow step's own
+ * `mod.ts` (`lib/nih/mod.ts`, `lib/storage/mod.ts`, ...), which is that step's public surface: its private
+ * files start with `_` and are not re-exported (`tests/mod_exports_test.ts`). Code inside `lib/` imports the
+ * file or folder it needs, never this file.
  *
  * @example
  * ```ts
@@ -15,7 +18,11 @@
  * @module
  */
 export * from "./config.ts";
+export * from "./secrets.ts";
+export * from "./errors.ts";
 export * from "./progress.ts";
+export * from "./random.ts";
+export * from "./json_position.ts";
 export * from "./pool.ts";
 export * from "./shard.ts";
 export * from "./display.ts";

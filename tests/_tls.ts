@@ -18,7 +18,7 @@ export interface SelfSigned {
   keyLine: string;
 }
 
-function _pem(label: string, der: ArrayBuffer): string {
+function pem(label: string, der: ArrayBuffer): string {
   const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
   return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
 }
@@ -47,6 +47,6 @@ export async function selfSignedCertificate(
       ),
     ],
   });
-  const key = _pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+  const key = pem("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
   return { cert: cert.toString("pem") + "\n", key, keyLine: key.split("\n")[1] ?? "" };
 }
