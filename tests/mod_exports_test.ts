@@ -130,3 +130,23 @@ Deno.test("no step exports a name starting with _, and no two steps export diffe
     "lib/mod.ts reaches every step's names",
   );
 });
+
+Deno.test("private is said by place: no top-level name in lib/, tests/ or bench/ starts with _", () => {
+  const problems: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith(".ts")) {
+        readFileSync(path, "utf8").split("\n").forEach((line, i) => {
+          const m =
+            /^(?:export\s+)?(?:declare\s+)?(?:async\s+)?(?:function\*?|const|let|class|interface|type|enum)\s+(_\w+)/
+              .exec(line);
+          if (m) problems.push(`${path.slice(REPO_ROOT.length + 1)}:${i + 1}: ${m[1]}`);
+        });
+      }
+    }
+  };
+  for (const top of ["lib", "tests", "bench"]) walk(join(REPO_ROOT, top));
+  assert.deepEqual(problems, [], "a private helper is unexported, or lives in a _file.ts; its name has no _");
+});
