@@ -30,19 +30,6 @@ export class ModelFileError extends ModelError {
   }
 }
 
-function weightBytes(data: tf.io.ModelArtifacts["weightData"]): Uint8Array {
-  if (data === undefined) return new Uint8Array(0);
-  const buffers = Array.isArray(data) ? data : [data];
-  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const b of buffers) {
-    out.set(new Uint8Array(b), offset);
-    offset += b.byteLength;
-  }
-  return out;
-}
-
 /**
  * Writes model artifacts (from a save handler) into an existing folder as `model.json` + `weights.bin`.
  * Not atomic by itself: {@link saveModel} and `saveBundle` call it on a temporary folder.
@@ -62,7 +49,7 @@ export async function writeModelArtifacts(
   if (artifacts.modelTopology instanceof ArrayBuffer || artifacts.modelTopology === undefined) {
     throw new TypeError("writeModelArtifacts: only JSON model topologies (tfjs layers models) are supported");
   }
-  const weights = weightBytes(artifacts.weightData);
+  const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
   const modelJson: tf.io.ModelJSON = {
     modelTopology: artifacts.modelTopology,
     format: artifacts.format ?? "layers-model",
@@ -233,7 +220,7 @@ export function folderHandler(dir: string): tf.io.IOHandler {
         );
       }
       const specs: tf.io.WeightsManifestEntry[] = [];
-      const parts: Uint8Array[] = [];
+      const parts: ArrayBuffer[] = [];
       for (const group of json.weightsManifest) {
         if (!Array.isArray(group?.paths) || !Array.isArray(group.weights)) {
           throw new ModelFileError(
@@ -245,7 +232,7 @@ export function folderHandler(dir: string): tf.io.IOHandler {
         for (const path of group.paths) {
           const shard = await weightsShardPath(dir, path, file);
           try {
-            parts.push(await readFile(shard));
+            parts.push(new Uint8Array(await readFile(shard)).buffer);
           } catch (e) {
             throw new ModelFileError(`Cannot read weights "${shard}" listed in "${file}"`, shard, {
               cause: e,
@@ -253,14 +240,7 @@ export function folderHandler(dir: string): tf.io.IOHandler {
           }
         }
       }
-      const total = parts.reduce((n, p) => n + p.byteLength, 0);
-      const weightData = new Uint8Array(total);
-      let offset = 0;
-      for (const p of parts) {
-        weightData.set(p, offset);
-        offset += p.byteLength;
-      }
-      return tf.io.getModelArtifactsForJSONSync(json, specs, weightData.buffer);
+      return tf.io.getModelArtifactsForJSONSync(json, specs, tf.io.CompositeArrayBuffer.join(parts));
     },
   };
 }
