@@ -11,6 +11,9 @@
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadSettings, parseDotenv } from "../config.ts";
@@ -136,15 +139,8 @@ async function readJsonLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (v: Record<string, unknown>) => void,
 ) {
-  let buf = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buf += chunk;
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (line.startsWith("{")) onLine(JSON.parse(line));
-    }
+  for await (const line of createInterface({ input: Readable.fromWeb(stream as WebReadableStream) })) {
+    if (line.trim().startsWith("{")) onLine(JSON.parse(line));
   }
 }
 
