@@ -106,7 +106,6 @@ const OPTIMIZER_BIN = "optimizer.bin";
  * training state.
  *
  * @param checkpointsDir the folder holding checkpoints.
- * @param model the model.
  * @param optimizer its optimizer (Adam's moments are saved).
  * @param state the training state after the epoch.
  * @param bundle bundle metadata (metrics, split digest, architecture).

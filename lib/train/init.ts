@@ -79,7 +79,6 @@ export function checkInit(arch: string, init: InitChoice): void {
  * layers) with seeds derived from `seed`, so a run from random weights is reproducible: tfjs-layers otherwise
  * seeds each initializer from `Math.random`. Biases and BatchNorm parameters start at their fixed values already.
  *
- * @param model the model.
  * @param seed the run's seed.
  * @returns the number of kernels drawn.
  * @example
@@ -326,8 +325,6 @@ function valueCount(weights: tfl.LayerVariable[]): number {
  * `training: true`: they normalise with their moving statistics and do not update them. Safe to call again
  * (e.g. on a model loaded from a checkpoint).
  *
- * @param model the model.
- * @param freeze the choice.
  * @returns counts of trained and frozen layers and parameters.
  * @throws {RangeError} naming the layer when it is not in the model, with the closest names.
  * @example

@@ -144,7 +144,6 @@ export async function computeGradients(
  * gradients of {@linkcode computeGradients}, applied once by the optimizer.
  *
  * @param model the model; called with `training: true` (BatchNorm uses micro-batch statistics).
- * @param optimizer the optimizer.
  * @param x inputs `[B, ...]`.
  * @param y 0/1 labels `[B, C]`.
  * @param options micro-batch size, loss weights, variables.
