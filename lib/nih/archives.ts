@@ -148,11 +148,8 @@ export const NIH_CATALOGUE: Catalogue = {
  */
 export class CatalogueSyntaxError extends CxrSyntaxError {
   /**
-   * @param detail What is wrong.
-   * @param file The catalogue file.
    * @param line 1-based line of the problem, when known.
    * @param column 1-based column of the problem, when known.
-   * @param options `cause`: the error behind this one.
    */
   constructor(detail: string, file: string, line?: number, column?: number, options?: ErrorOptions) {
     const at = line !== undefined ? ` at line ${line}, column ${column ?? 1}` : "";

@@ -56,9 +56,7 @@ const INDEX = new Map<string, number>([
 export class FindingLabelError extends NihError {
   /**
    * @param message What is wrong with the label.
-   * @param label The offending label.
    * @param offset 0-based character offset of the label in the parsed text.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly label: string, readonly offset: number, options?: ErrorOptions) {
     super(message, options);

@@ -79,8 +79,6 @@ export function listDataset(dataDir: string): DatasetListing {
 export class DatasetNotFoundError extends NihError {
   /**
    * @param missing What the folder lacks (`no PNGs in images/`).
-   * @param dir The folder.
-   * @param options `cause`: the error behind this one.
    */
   constructor(missing: string, readonly dir: string, options?: ErrorOptions) {
     super(

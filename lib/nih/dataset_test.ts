@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import { md5, sampleArchive, samplePngs, startArchiveServer } from "../../tests/_archive_server.ts";
+import { md5, sampleArchive, samplePngs } from "../../tests/_archive_server.ts";
+import { archiveServer } from "./_testing.ts";
 import { DatasetNotFoundError, ensureDataset, listDataset, prepareSplit } from "./dataset.ts";
 import { readEntries } from "./entries.ts";
 import { JUPYTER_DISPLAY } from "../display.ts";
@@ -71,26 +72,22 @@ Deno.test({
     using dir = tempDir();
     const pngs = samplePngs().slice(0, 4);
     const archive = await sampleArchive(pngs);
-    const server = await startArchiveServer({ "images_001.tar.gz": archive });
-    try {
-      const catalogue = {
-        archives: [{
-          number: 1,
-          name: "images_001.tar.gz",
-          url: "https://x/unused",
-          bytes: archive.length,
-          md5: md5(archive),
-        }],
-        files: [],
-      };
-      const s = await ensureDataset(join(dir.path, "nih"), { fetch: { catalogue, baseUrl: server.url } });
-      assert.equal(s.source, "fetched");
-      assert.equal(s.fetch?.failed, 0);
-      assert.deepEqual(readdirSync(join(dir.path, "nih", "images")).sort(), pngs.slice().sort());
-      assert.deepEqual([s.listing.images, s.listing.archives], [4, ["images_001.tar.gz"]]);
-      assert.match(s.headline(), /4 images fetched and extracted from 1 archives/);
-    } finally {
-      await server.close();
-    }
+    await using server = await archiveServer({ "images_001.tar.gz": archive });
+    const catalogue = {
+      archives: [{
+        number: 1,
+        name: "images_001.tar.gz",
+        url: "https://x/unused",
+        bytes: archive.length,
+        md5: md5(archive),
+      }],
+      files: [],
+    };
+    const s = await ensureDataset(join(dir.path, "nih"), { fetch: { catalogue, baseUrl: server.url } });
+    assert.equal(s.source, "fetched");
+    assert.equal(s.fetch?.failed, 0);
+    assert.deepEqual(readdirSync(join(dir.path, "nih", "images")).sort(), pngs.slice().sort());
+    assert.deepEqual([s.listing.images, s.listing.archives], [4, ["images_001.tar.gz"]]);
+    assert.match(s.headline(), /4 images fetched and extracted from 1 archives/);
   },
 });

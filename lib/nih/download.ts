@@ -59,11 +59,7 @@ export interface DownloadResult {
 export class ChecksumMismatchError extends NihError {
   /**
    * @param message What differs, in which file.
-   * @param file The file name.
    * @param kind What was compared.
-   * @param expected Expected value.
-   * @param actual Value found.
-   * @param options `cause`: the error behind this one.
    */
   constructor(
     message: string,
@@ -91,10 +87,8 @@ export class DownloadError extends NihError {
   /** The URL without its query (which may hold a SAS token). */
   readonly url: string;
   /**
-   * @param detail What went wrong.
    * @param url The URL (its query is left out of the message and of `url`).
    * @param status The HTTP status, when there was one.
-   * @param options `cause`: the error behind this one.
    */
   constructor(detail: string, url: string, readonly status?: number, options?: ErrorOptions) {
     super(`Cannot download ${displayUrl(url)}: ${detail}`, options);

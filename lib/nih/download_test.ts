@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ChecksumMismatchError, DownloadError, downloadFile, type DownloadProgress } from "./download.ts";
-import { md5, startArchiveServer } from "../../tests/_archive_server.ts";
+import { md5 } from "../../tests/_archive_server.ts";
+import { archiveServer } from "./_testing.ts";
 import { tempDir } from "../../tests/_fixtures.ts";
 
 /** 300 kB of non-repeating bytes. */
@@ -19,216 +20,173 @@ function payload(n = 300_000, seed = 7): Uint8Array {
 Deno.test("downloadFile downloads, verifies size and md5, writes a sidecar and reports progress", async () => {
   using dir = tempDir();
   const body = payload();
-  const server = await startArchiveServer({ "a.bin": body });
-  try {
-    const events: DownloadProgress[] = [];
-    const dest = join(dir.path, "a.bin");
-    const r = await downloadFile(`${server.url}/a.bin`, dest, {
-      bytes: body.length,
-      md5: md5(body),
-      onProgress: (e) => events.push(e),
-    });
-    assert.deepEqual({ ...r, path: undefined }, {
-      path: undefined,
-      bytes: body.length,
-      md5: md5(body),
-      status: "downloaded",
-      requests: 1,
-    });
-    assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
-    assert.equal(existsSync(`${dest}.part`), false);
-    assert.equal(JSON.parse(readFileSync(`${dest}.md5`, "utf8")).md5, md5(body));
-    assert.deepEqual(events.at(-1), { phase: "download", bytesDone: body.length, bytesTotal: body.length });
-    assert.ok(events.every((e, i) => e.bytesDone >= (events[i - 1]?.bytesDone ?? 0)));
-  } finally {
-    await server.close();
-  }
+  await using server = await archiveServer({ "a.bin": body });
+  const events: DownloadProgress[] = [];
+  const dest = join(dir.path, "a.bin");
+  const r = await downloadFile(`${server.url}/a.bin`, dest, {
+    bytes: body.length,
+    md5: md5(body),
+    onProgress: (e) => events.push(e),
+  });
+  assert.deepEqual({ ...r, path: undefined }, {
+    path: undefined,
+    bytes: body.length,
+    md5: md5(body),
+    status: "downloaded",
+    requests: 1,
+  });
+  assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
+  assert.equal(existsSync(`${dest}.part`), false);
+  assert.equal(JSON.parse(readFileSync(`${dest}.md5`, "utf8")).md5, md5(body));
+  assert.deepEqual(events.at(-1), { phase: "download", bytesDone: body.length, bytesTotal: body.length });
+  assert.ok(events.every((e, i) => e.bytesDone >= (events[i - 1]?.bytesDone ?? 0)));
 });
 
 Deno.test("downloadFile resumes a connection cut mid-file with a Range request, hashing the prefix", async () => {
   using dir = tempDir();
   const body = payload();
-  const server = await startArchiveServer({ "a.bin": body });
+  await using server = await archiveServer({ "a.bin": body });
   server.behaviours.set("a.bin", { cutAfter: 100_000 });
-  try {
-    const dest = join(dir.path, "a.bin");
-    const r = await downloadFile(`${server.url}/a.bin`, dest, {
-      bytes: body.length,
-      md5: md5(body),
-      backoffMs: 1,
-    });
-    assert.equal(r.status, "downloaded");
-    assert.equal(server.requests.length, 2);
-    assert.equal(server.requests[0]?.range, undefined);
-    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(server.requests[1]?.range ?? "")?.[1]);
-    assert.ok(resumedFrom >= 1 && resumedFrom <= 100_000, `second request: ${server.requests[1]?.range}`);
-    assert.equal(server.requests[1]?.status, 206);
-    assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
-  } finally {
-    await server.close();
-  }
+  const dest = join(dir.path, "a.bin");
+  const r = await downloadFile(`${server.url}/a.bin`, dest, {
+    bytes: body.length,
+    md5: md5(body),
+    backoffMs: 1,
+  });
+  assert.equal(r.status, "downloaded");
+  assert.equal(server.requests.length, 2);
+  assert.equal(server.requests[0]?.range, undefined);
+  const resumedFrom = Number(/^bytes=(\d+)-$/.exec(server.requests[1]?.range ?? "")?.[1]);
+  assert.ok(resumedFrom >= 1 && resumedFrom <= 100_000, `second request: ${server.requests[1]?.range}`);
+  assert.equal(server.requests[1]?.status, 206);
+  assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
 });
 
 Deno.test("downloadFile resumes a .part left by an earlier run, and restarts when the server ignores Range", async () => {
   using dir = tempDir();
   const body = payload();
-  const server = await startArchiveServer({ "a.bin": body, "b.bin": body });
+  await using server = await archiveServer({ "a.bin": body, "b.bin": body });
   server.behaviours.set("b.bin", { ignoreRange: true });
-  try {
-    for (const name of ["a.bin", "b.bin"]) {
-      const dest = join(dir.path, name);
-      writeFileSync(`${dest}.part`, body.subarray(0, 123_456));
-      const r = await downloadFile(`${server.url}/${name}`, dest, { bytes: body.length, md5: md5(body) });
-      assert.equal(r.md5, md5(body));
-      assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
-    }
-    assert.deepEqual(server.requests.map((q) => [q.path, q.range, q.status]), [
-      ["/a.bin", "bytes=123456-", 206],
-      ["/b.bin", "bytes=123456-", 200],
-    ]);
-  } finally {
-    await server.close();
+  for (const name of ["a.bin", "b.bin"]) {
+    const dest = join(dir.path, name);
+    writeFileSync(`${dest}.part`, body.subarray(0, 123_456));
+    const r = await downloadFile(`${server.url}/${name}`, dest, { bytes: body.length, md5: md5(body) });
+    assert.equal(r.md5, md5(body));
+    assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
   }
+  assert.deepEqual(server.requests.map((q) => [q.path, q.range, q.status]), [
+    ["/a.bin", "bytes=123456-", 206],
+    ["/b.bin", "bytes=123456-", 200],
+  ]);
 });
 
 Deno.test("downloadFile: a server that ignores Range after a cut still yields the right file", async () => {
   using dir = tempDir();
   const body = payload();
-  const server = await startArchiveServer({ "a.bin": body });
+  await using server = await archiveServer({ "a.bin": body });
   server.behaviours.set("a.bin", { cutAfter: 50_000, ignoreRange: true });
-  try {
-    const dest = join(dir.path, "a.bin");
-    await downloadFile(`${server.url}/a.bin`, dest, { md5: md5(body), backoffMs: 1 });
-    assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
-    assert.equal(server.requests.length, 2);
-    assert.match(server.requests[1]?.range ?? "", /^bytes=\d+-$/);
-    assert.equal(server.requests[1]?.status, 200);
-  } finally {
-    await server.close();
-  }
+  const dest = join(dir.path, "a.bin");
+  await downloadFile(`${server.url}/a.bin`, dest, { md5: md5(body), backoffMs: 1 });
+  assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
+  assert.equal(server.requests.length, 2);
+  assert.match(server.requests[1]?.range ?? "", /^bytes=\d+-$/);
+  assert.equal(server.requests[1]?.status, 200);
 });
 
 Deno.test("downloadFile: an md5 mismatch is retried, then a ChecksumMismatchError, no file left behind", async () => {
   using dir = tempDir();
   const body = payload();
-  const server = await startArchiveServer({ "a.bin": body });
-  try {
-    const dest = join(dir.path, "a.bin");
-    const wrong = "0".repeat(32);
-    const err = await downloadFile(`${server.url}/a.bin`, dest, { md5: wrong, retries: 2, backoffMs: 1 })
-      .then(
-        () => undefined,
-        (e) => e,
-      );
-    assert.ok(err instanceof ChecksumMismatchError, String(err));
-    assert.equal(err.file, "a.bin");
-    assert.equal(err.expected, wrong);
-    assert.equal(err.actual, md5(body));
-    assert.match(err.message, /"a\.bin" has the wrong md5: expected 0{32}, got [0-9a-f]{32}/);
-    assert.equal(server.requests.length, 3);
-    assert.equal(existsSync(dest), false);
-    assert.equal(existsSync(`${dest}.part`), false);
-  } finally {
-    await server.close();
-  }
+  await using server = await archiveServer({ "a.bin": body });
+  const dest = join(dir.path, "a.bin");
+  const wrong = "0".repeat(32);
+  const err = await downloadFile(`${server.url}/a.bin`, dest, { md5: wrong, retries: 2, backoffMs: 1 })
+    .catch((e) => e);
+  assert.ok(err instanceof ChecksumMismatchError, String(err));
+  assert.equal(err.file, "a.bin");
+  assert.equal(err.expected, wrong);
+  assert.equal(err.actual, md5(body));
+  assert.match(err.message, /"a\.bin" has the wrong md5: expected 0{32}, got [0-9a-f]{32}/);
+  assert.equal(server.requests.length, 3);
+  assert.equal(existsSync(dest), false);
+  assert.equal(existsSync(`${dest}.part`), false);
 });
 
 Deno.test("downloadFile: a size mismatch against the catalogue is a ChecksumMismatchError of kind size", async () => {
   using dir = tempDir();
   const body = payload(1000);
-  const server = await startArchiveServer({ "a.bin": body });
-  try {
-    const dest = join(dir.path, "a.bin");
-    await assert.rejects(
-      downloadFile(`${server.url}/a.bin`, dest, { bytes: 999, retries: 1, backoffMs: 1 }),
-      (e) =>
-        e instanceof ChecksumMismatchError && e.kind === "size" && e.expected === "999" &&
-        e.actual === "1000",
-    );
-    assert.equal(existsSync(dest), false);
-  } finally {
-    await server.close();
-  }
+  await using server = await archiveServer({ "a.bin": body });
+  const dest = join(dir.path, "a.bin");
+  await assert.rejects(
+    downloadFile(`${server.url}/a.bin`, dest, { bytes: 999, retries: 1, backoffMs: 1 }),
+    (e) =>
+      e instanceof ChecksumMismatchError && e.kind === "size" && e.expected === "999" &&
+      e.actual === "1000",
+  );
+  assert.equal(existsSync(dest), false);
 });
 
 Deno.test("downloadFile skips a verified file via its sidecar, and re-checks it when the size changed", async () => {
   using dir = tempDir();
   const body = payload(5000);
-  const server = await startArchiveServer({ "a.bin": body });
-  try {
-    const dest = join(dir.path, "a.bin");
-    const opts = { bytes: body.length, md5: md5(body), backoffMs: 1 };
-    await downloadFile(`${server.url}/a.bin`, dest, opts);
-    const phases: string[] = [];
-    const again = await downloadFile(`${server.url}/a.bin`, dest, {
-      ...opts,
-      onProgress: (e) => phases.push(e.phase),
-    });
-    assert.equal(again.status, "skipped");
-    assert.deepEqual(phases, [], "a sidecar hit must not re-hash");
-    assert.equal(server.requests.length, 1);
-    writeFileSync(dest, body.subarray(0, 100)); // damaged after the fact
-    const fixed = await downloadFile(`${server.url}/a.bin`, dest, opts);
-    assert.equal(fixed.status, "downloaded");
-    assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
-    assert.equal(server.requests.length, 2);
-  } finally {
-    await server.close();
-  }
+  await using server = await archiveServer({ "a.bin": body });
+  const dest = join(dir.path, "a.bin");
+  const opts = { bytes: body.length, md5: md5(body), backoffMs: 1 };
+  await downloadFile(`${server.url}/a.bin`, dest, opts);
+  const phases: string[] = [];
+  const again = await downloadFile(`${server.url}/a.bin`, dest, {
+    ...opts,
+    onProgress: (e) => phases.push(e.phase),
+  });
+  assert.equal(again.status, "skipped");
+  assert.deepEqual(phases, [], "a sidecar hit must not re-hash");
+  assert.equal(server.requests.length, 1);
+  writeFileSync(dest, body.subarray(0, 100)); // damaged after the fact
+  const fixed = await downloadFile(`${server.url}/a.bin`, dest, opts);
+  assert.equal(fixed.status, "downloaded");
+  assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
+  assert.equal(server.requests.length, 2);
 });
 
 Deno.test("downloadFile: HTTP 404 fails at once with a DownloadError that hides the query", async () => {
   using dir = tempDir();
-  const server = await startArchiveServer({});
-  try {
-    await assert.rejects(
-      downloadFile(`${server.url}/missing.bin?sig=SECRET`, join(dir.path, "m.bin"), { backoffMs: 1 }),
-      (e) =>
-        e instanceof DownloadError && e.status === 404 && !e.message.includes("SECRET") &&
-        /missing\.bin/.test(e.message),
-    );
-    assert.equal(server.requests.length, 1);
-  } finally {
-    await server.close();
-  }
+  await using server = await archiveServer({});
+  await assert.rejects(
+    downloadFile(`${server.url}/missing.bin?sig=SECRET`, join(dir.path, "m.bin"), { backoffMs: 1 }),
+    (e) =>
+      e instanceof DownloadError && e.status === 404 && !e.message.includes("SECRET") &&
+      /missing\.bin/.test(e.message),
+  );
+  assert.equal(server.requests.length, 1);
 });
 
 Deno.test("downloadFile: an abort keeps the .part for a later resume", async () => {
   using dir = tempDir();
   const body = payload(2_000_000);
-  const server = await startArchiveServer({ "a.bin": body });
-  try {
-    const dest = join(dir.path, "a.bin");
-    const controller = new AbortController();
-    await assert.rejects(
-      downloadFile(`${server.url}/a.bin`, dest, {
-        onProgress: (e) => e.bytesDone > 0 && controller.abort(new Error("stop")),
-        signal: controller.signal,
-      }),
-      /stop/,
-    );
-    assert.equal(existsSync(dest), false);
-    assert.ok(existsSync(`${dest}.part`));
-    await downloadFile(`${server.url}/a.bin`, dest, { md5: md5(body) });
-    assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
-    assert.match(server.requests.at(-1)?.range ?? "", /^bytes=[1-9]\d*-$/);
-  } finally {
-    await server.close();
-  }
+  await using server = await archiveServer({ "a.bin": body });
+  const dest = join(dir.path, "a.bin");
+  const controller = new AbortController();
+  await assert.rejects(
+    downloadFile(`${server.url}/a.bin`, dest, {
+      onProgress: (e) => e.bytesDone > 0 && controller.abort(new Error("stop")),
+      signal: controller.signal,
+    }),
+    /stop/,
+  );
+  assert.equal(existsSync(dest), false);
+  assert.ok(existsSync(`${dest}.part`));
+  await downloadFile(`${server.url}/a.bin`, dest, { md5: md5(body) });
+  assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
+  assert.match(server.requests.at(-1)?.range ?? "", /^bytes=[1-9]\d*-$/);
 });
 
 Deno.test("downloadFile: a .part that is already whole is verified after the server answers 416", async () => {
   using dir = tempDir();
   const body = payload(4000);
-  const server = await startArchiveServer({ "a.bin": body });
-  try {
-    const dest = join(dir.path, "a.bin");
-    writeFileSync(`${dest}.part`, body);
-    const r = await downloadFile(`${server.url}/a.bin`, dest, { md5: md5(body) });
-    assert.equal(r.status, "downloaded");
-    assert.deepEqual(server.requests.map((q) => [q.range, q.status]), [["bytes=4000-", 416]]);
-    assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
-  } finally {
-    await server.close();
-  }
+  await using server = await archiveServer({ "a.bin": body });
+  const dest = join(dir.path, "a.bin");
+  writeFileSync(`${dest}.part`, body);
+  const r = await downloadFile(`${server.url}/a.bin`, dest, { md5: md5(body) });
+  assert.equal(r.status, "downloaded");
+  assert.deepEqual(server.requests.map((q) => [q.range, q.status]), [["bytes=4000-", 416]]);
+  assert.deepEqual(new Uint8Array(readFileSync(dest)), body);
 });

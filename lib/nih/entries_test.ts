@@ -12,6 +12,8 @@ const EXCERPT = join(NIH_SAMPLE, "Data_Entry_2017_excerpt.csv");
 const HEADER = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position," +
   "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]";
 const ROW = "00000001_000.png,Cardiomegaly,0,1,58,M,PA,2682,2749,0.143,0.143";
+/** A label file of the header and ROW with one change. */
+const withRow = (from: string | RegExp, to: string) => `${HEADER}\n${ROW.replace(from, to)}\n`;
 
 Deno.test("the full v2020 file: 112,120 images of 30,805 patients, patient id = name prefix", () => {
   const t = readEntries(V2020);
@@ -163,12 +165,7 @@ Deno.test("an unknown label names the line, the column of the label and the vali
     23,
     /unknown label "Flu"; valid labels: Atelectasis,/,
   );
-  formatError(
-    `${HEADER}\n${ROW.replace("Cardiomegaly", "No Finding|Mass")}\n`,
-    2,
-    18,
-    /"No Finding" combined/,
-  );
+  formatError(withRow("Cardiomegaly", "No Finding|Mass"), 2, 18, /"No Finding" combined/);
 });
 
 Deno.test("a duplicated image name is an error pointing at both lines", () => {
@@ -192,33 +189,23 @@ Deno.test("a wrong field count is an error, never a skipped row", () => {
 });
 
 Deno.test("bad values: age, gender, view, image name, patient id, spacing", () => {
+  formatError(withRow(",58,", ",58Y,"), 2, 35, /"Patient Age" must be an integer, found "58Y"/);
+  formatError(withRow(",M,", ",X,"), 2, 38, /"Patient Gender" must be "M" or "F", found "X"/);
+  formatError(withRow(",PA,", ",LL,"), 2, 40, /"View Position" must be "PA" or "AP"/);
   formatError(
-    `${HEADER}\n${ROW.replace(",58,", ",58Y,")}\n`,
-    2,
-    35,
-    /"Patient Age" must be an integer, found "58Y"/,
-  );
-  formatError(
-    `${HEADER}\n${ROW.replace(",M,", ",X,")}\n`,
-    2,
-    38,
-    /"Patient Gender" must be "M" or "F", found "X"/,
-  );
-  formatError(`${HEADER}\n${ROW.replace(",PA,", ",LL,")}\n`, 2, 40, /"View Position" must be "PA" or "AP"/);
-  formatError(
-    `${HEADER}\n${ROW.replace("00000001_000", "0001_000")}\n`,
+    withRow("00000001_000", "0001_000"),
     2,
     1,
     /must be a name like 00000001_000.png, found "0001_000.png"/,
   );
   formatError(
-    `${HEADER}\n${ROW.replace(",0,1,", ",0,2,")}\n`,
+    withRow(",0,1,", ",0,2,"),
     2,
     33,
     /"Patient ID" 2 differs from the patient prefix of "00000001_000.png"/,
   );
   formatError(
-    `${HEADER}\n${ROW.replace(/0\.143$/, "abc")}\n`,
+    withRow(/0\.143$/, "abc"),
     2,
     59,
     /"OriginalImagePixelSpacing\[y\]" must be a number, found "abc"/,

@@ -46,7 +46,6 @@ export class NihFormatError extends CxrSyntaxError {
    * @param file The file (as given by the caller).
    * @param line 1-based line.
    * @param column 1-based column (characters).
-   * @param options `cause`: the error behind this one.
    */
   constructor(readonly reason: string, file: string, line: number, column: number, options?: ErrorOptions) {
     super(`Cannot read "${file}" at line ${line}, column ${column}: ${reason}`, file, line, column, options);
@@ -64,11 +63,6 @@ export class NihFormatError extends CxrSyntaxError {
  * ```
  */
 export class GzipError extends NihError {
-  /**
-   * @param reason What is wrong with the gzip stream.
-   * @param file The file.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(reason: string, readonly file: string, options?: ErrorOptions) {
     super(`Cannot decompress "${file}": ${reason}`, options);
   }
@@ -90,7 +84,6 @@ export class InputTooLargeError extends NihError {
    * @param reason How it is too large, with the limit (`it is larger than 64 MiB`).
    * @param file The file, as named in messages.
    * @param limit The limit in bytes.
-   * @param options `cause`: the error behind this one.
    */
   constructor(reason: string, readonly file: string, readonly limit: number, options?: ErrorOptions) {
     super(

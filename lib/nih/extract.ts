@@ -16,9 +16,7 @@ import { CorruptArchiveError, readTar, TruncatedArchiveError } from "./tar.ts";
 export class UnsafeArchiveMemberError extends NihError {
   /**
    * @param message Which member, in which archive, and why it is refused.
-   * @param archive The archive.
    * @param member The member path as stored.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly archive: string, readonly member: string, options?: ErrorOptions) {
     super(message, options);

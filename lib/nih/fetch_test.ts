@@ -3,29 +3,22 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Catalogue } from "./archives.ts";
 import { fetchArchives, type FetchProgress } from "./fetch.ts";
-import {
-  type ArchiveServer,
-  md5,
-  sampleArchive,
-  samplePngs,
-  startArchiveServer,
-} from "../../tests/_archive_server.ts";
+import { md5, sampleArchive, samplePngs } from "../../tests/_archive_server.ts";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
+import { archiveServer } from "./_testing.ts";
 
-/** Two test archives from the 39 sample PNGs (20 + 19), served locally, with their catalogue. */
-async function setup(): Promise<
-  { server: ArchiveServer; catalogue: Catalogue; names: [string[], string[]] }
-> {
+/** Two test archives from the 39 sample PNGs (20 + 19), the files to serve, and their catalogue. */
+async function setup() {
   const pngs = samplePngs();
   assert.equal(pngs.length, 39);
   const names: [string[], string[]] = [pngs.slice(0, 20), pngs.slice(20)];
   const bytes = await Promise.all(names.map((n) => sampleArchive(n)));
   const listText = new TextEncoder().encode("00000001_000.png\n00000002_000.png");
-  const server = await startArchiveServer({
+  const files = {
     "images_001.tar.gz": bytes[0] ?? assert.fail("no first archive"),
     "images_002.tar.gz": bytes[1] ?? assert.fail("no second archive"),
     "test_list.txt": listText,
-  });
+  };
   const catalogue: Catalogue = {
     archives: bytes.map((b, i) => ({
       number: i + 1,
@@ -37,7 +30,7 @@ async function setup(): Promise<
     })),
     files: [{ name: "test_list.txt", url: "http://unused.invalid/t" }],
   };
-  return { server, catalogue, names };
+  return { files, catalogue, names };
 }
 
 function assertExtracted(dest: string, names: string[]) {
@@ -48,124 +41,106 @@ function assertExtracted(dest: string, names: string[]) {
 
 Deno.test("fetchArchives downloads, verifies and extracts the archives; a re-run skips everything", async () => {
   using dir = tempDir();
-  const { server, catalogue, names } = await setup();
-  try {
-    const events: FetchProgress[] = [];
-    const summary = await fetchArchives(dir.path, {
-      catalogue,
-      baseUrl: server.url,
-      labels: true,
-      onProgress: (e) => events.push(e),
-    });
-    assert.deepEqual(summary, {
-      archives: catalogue.archives.map((a) => ({
-        name: a.name,
-        bytes: a.bytes,
-        md5: a.md5,
-        status: "downloaded",
-        images: a.images,
-      })),
-      files: [{ name: "test_list.txt", bytes: 33, md5: summary.files[0]?.md5, status: "downloaded" }],
-      images: 39,
-      failed: 0,
-    });
-    assertExtracted(dir.path, names.flat());
-    assert.deepEqual(readdirSync(join(dir.path, "images")).length, 39);
-    assert.equal(readFileSync(join(dir.path, "test_list.txt"), "utf8"), "00000001_000.png\n00000002_000.png");
-    for (const a of ["images_001.tar.gz", "images_002.tar.gz"]) {
-      assert.ok(
-        events.some((e) => e.archive === a && e.phase === "download" && e.bytesDone === e.bytesTotal),
-      );
-      assert.ok(
-        events.some((e) =>
-          e.archive === a && e.phase === "extract" && e.files === (a.endsWith("1.tar.gz") ? 20 : 19)
-        ),
-      );
-    }
-    const before = server.requests.length;
-    const again = await fetchArchives(dir.path, { catalogue, baseUrl: server.url, labels: true });
-    assert.deepEqual(again.archives.map((a) => [a.status, a.images]), [["skipped", 20], ["skipped", 19]]);
-    assert.equal(again.files[0]?.status, "skipped");
-    assert.equal(server.requests.length, before, "a re-run must not download anything");
-  } finally {
-    await server.close();
+  const { files, catalogue, names } = await setup();
+  await using server = await archiveServer(files);
+  const events: FetchProgress[] = [];
+  const summary = await fetchArchives(dir.path, {
+    catalogue,
+    baseUrl: server.url,
+    labels: true,
+    onProgress: (e) => events.push(e),
+  });
+  assert.deepEqual(summary, {
+    archives: catalogue.archives.map((a) => ({
+      name: a.name,
+      bytes: a.bytes,
+      md5: a.md5,
+      status: "downloaded",
+      images: a.images,
+    })),
+    files: [{ name: "test_list.txt", bytes: 33, md5: summary.files[0]?.md5, status: "downloaded" }],
+    images: 39,
+    failed: 0,
+  });
+  assertExtracted(dir.path, names.flat());
+  assert.deepEqual(readdirSync(join(dir.path, "images")).length, 39);
+  assert.equal(readFileSync(join(dir.path, "test_list.txt"), "utf8"), "00000001_000.png\n00000002_000.png");
+  for (const a of ["images_001.tar.gz", "images_002.tar.gz"]) {
+    assert.ok(
+      events.some((e) => e.archive === a && e.phase === "download" && e.bytesDone === e.bytesTotal),
+    );
+    assert.ok(
+      events.some((e) =>
+        e.archive === a && e.phase === "extract" && e.files === (a.endsWith("1.tar.gz") ? 20 : 19)
+      ),
+    );
   }
+  const before = server.requests.length;
+  const again = await fetchArchives(dir.path, { catalogue, baseUrl: server.url, labels: true });
+  assert.deepEqual(again.archives.map((a) => [a.status, a.images]), [["skipped", 20], ["skipped", 19]]);
+  assert.equal(again.files[0]?.status, "skipped");
+  assert.equal(server.requests.length, before, "a re-run must not download anything");
 });
 
 Deno.test("fetchArchives resumes a cut download, honours only, extract: false and keepArchives: false", async () => {
   using dir = tempDir();
-  const { server, catalogue, names } = await setup();
+  const { files, catalogue, names } = await setup();
+  await using server = await archiveServer(files);
   server.behaviours.set("images_002.tar.gz", { cutAfter: 100_000 });
-  try {
-    const dl = await fetchArchives(dir.path, {
-      catalogue,
-      baseUrl: server.url,
-      only: [2],
-      extract: false,
-      backoffMs: 1,
-    });
-    assert.deepEqual(dl.archives.map((a) => [a.name, a.status, a.images]), [[
-      "images_002.tar.gz",
-      "downloaded",
-      undefined,
-    ]]);
-    assert.deepEqual(server.requests.map((r) => r.path), ["/images_002.tar.gz", "/images_002.tar.gz"]);
-    assert.match(server.requests[1]?.range ?? "", /^bytes=\d+-$/);
-    assert.equal(existsSync(join(dir.path, "images")), false);
-    const ex = await fetchArchives(dir.path, {
-      catalogue,
-      baseUrl: server.url,
-      only: [2],
-      keepArchives: false,
-    });
-    assert.deepEqual(ex.archives.map((a) => [a.status, a.images]), [["downloaded", 19]]);
-    assert.equal(server.requests.length, 2, "the verified archive is not downloaded again");
-    assertExtracted(dir.path, names[1]);
-    assert.equal(existsSync(join(dir.path, "archives/images_002.tar.gz")), false);
-    const again = await fetchArchives(dir.path, {
-      catalogue,
-      baseUrl: server.url,
-      only: [2],
-      keepArchives: false,
-    });
-    assert.deepEqual(again.archives.map((a) => [a.status, a.images]), [["skipped", 19]]);
-    assert.equal(server.requests.length, 2);
-  } finally {
-    await server.close();
-  }
+  const dl = await fetchArchives(dir.path, {
+    catalogue,
+    baseUrl: server.url,
+    only: [2],
+    extract: false,
+    backoffMs: 1,
+  });
+  assert.deepEqual(dl.archives.map((a) => [a.name, a.status, a.images]), [[
+    "images_002.tar.gz",
+    "downloaded",
+    undefined,
+  ]]);
+  assert.deepEqual(server.requests.map((r) => r.path), ["/images_002.tar.gz", "/images_002.tar.gz"]);
+  assert.match(server.requests[1]?.range ?? "", /^bytes=\d+-$/);
+  assert.equal(existsSync(join(dir.path, "images")), false);
+  const extractOnly = { catalogue, baseUrl: server.url, only: [2], keepArchives: false };
+  const ex = await fetchArchives(dir.path, extractOnly);
+  assert.deepEqual(ex.archives.map((a) => [a.status, a.images]), [["downloaded", 19]]);
+  assert.equal(server.requests.length, 2, "the verified archive is not downloaded again");
+  assertExtracted(dir.path, names[1]);
+  assert.equal(existsSync(join(dir.path, "archives/images_002.tar.gz")), false);
+  const again = await fetchArchives(dir.path, extractOnly);
+  assert.deepEqual(again.archives.map((a) => [a.status, a.images]), [["skipped", 19]]);
+  assert.equal(server.requests.length, 2);
 });
 
 Deno.test("fetchArchives reports a corrupted archive as failed (ChecksumMismatchError) and fetches the others", async () => {
   using dir = tempDir();
-  const { server, catalogue, names } = await setup();
+  const { files, catalogue, names } = await setup();
+  await using server = await archiveServer(files);
   const bad = server.files.get("images_001.tar.gz")!.slice();
   bad[1000] = bad[1000]! ^ 0xff;
   server.files.set("images_001.tar.gz", bad);
-  try {
-    const summary = await fetchArchives(dir.path, {
-      catalogue,
-      baseUrl: server.url,
-      retries: 1,
-      backoffMs: 1,
-    });
-    assert.equal(summary.failed, 1);
-    const [first, second] = summary.archives;
-    assert.equal(first?.status, "failed");
-    assert.equal(first?.errorName, "ChecksumMismatchError");
-    assert.match(
-      first?.error ?? "",
-      new RegExp(
-        `"images_001\\.tar\\.gz" has the wrong md5: expected ${catalogue.archives[0]?.md5}, got ${md5(bad)}`,
-      ),
-    );
-    assert.equal(server.requests.filter((r) => r.path === "/images_001.tar.gz").length, 2);
-    assert.deepEqual(readdirSync(join(dir.path, "archives")).filter((n) => n.startsWith("images_001")), []);
-    assert.equal(second?.status, "downloaded");
-    assertExtracted(dir.path, names[1]);
-    assert.equal(summary.images, 19);
-  } finally {
-    await server.close();
-  }
+  const summary = await fetchArchives(dir.path, {
+    catalogue,
+    baseUrl: server.url,
+    retries: 1,
+    backoffMs: 1,
+  });
+  assert.equal(summary.failed, 1);
+  const [first, second] = summary.archives;
+  assert.equal(first?.status, "failed");
+  assert.equal(first?.errorName, "ChecksumMismatchError");
+  assert.match(
+    first?.error ?? "",
+    new RegExp(
+      `"images_001\\.tar\\.gz" has the wrong md5: expected ${catalogue.archives[0]?.md5}, got ${md5(bad)}`,
+    ),
+  );
+  assert.equal(server.requests.filter((r) => r.path === "/images_001.tar.gz").length, 2);
+  assert.deepEqual(readdirSync(join(dir.path, "archives")).filter((n) => n.startsWith("images_001")), []);
+  assert.equal(second?.status, "downloaded");
+  assertExtracted(dir.path, names[1]);
+  assert.equal(summary.images, 19);
 });
 
 Deno.test("fetchArchives rejects unknown archive numbers and a bad concurrency", async () => {

@@ -53,8 +53,6 @@ export interface GridSample {
 export class NoSamplesError extends NihError {
   /**
    * @param message What was searched and where.
-   * @param dir The folder searched.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);
@@ -127,21 +125,16 @@ export function pickSamples<T extends GridEntry>(
 
 /** A grid of samples: a grey PNG plus what is on it; renders as the image in Jupyter. */
 export class SampleGrid {
-  /** The grid as a grey 8-bit PNG. */
-  readonly png: Uint8Array;
-  /** Width in pixels. */
-  readonly width: number;
-  /** Height in pixels. */
-  readonly height: number;
-  /** The tiles, row by row. */
-  readonly samples: GridSample[];
-
-  constructor(png: Uint8Array, width: number, height: number, samples: GridSample[]) {
-    this.png = png;
-    this.width = width;
-    this.height = height;
-    this.samples = samples;
-  }
+  constructor(
+    /** The grid as a grey 8-bit PNG. */
+    readonly png: Uint8Array,
+    /** Width in pixels. */
+    readonly width: number,
+    /** Height in pixels. */
+    readonly height: number,
+    /** The tiles, row by row. */
+    readonly samples: GridSample[],
+  ) {}
 
   /** One line per tile: name, labels, or the error. */
   toText(): string {

@@ -64,11 +64,9 @@ export class SplitError extends NihError {}
 export class SplitFormatError extends NihFormatError {
   /**
    * @param reason What was wrong, without the place.
-   * @param file The split file.
    * @param line 1-based line.
    * @param column 1-based column.
    * @param path The JSON field, e.g. `images.val[3]` (`""` when the text is not JSON).
-   * @param options `cause`: the error behind this one.
    */
   constructor(
     reason: string,

@@ -83,8 +83,6 @@ export class SynthTargetError extends NihError {
   /**
    * @param message What was found where, and what to do.
    * @param dir The output folder.
-   * @param found The file found there.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly dir: string, readonly found: string, options?: ErrorOptions) {
     super(message, options);

@@ -29,10 +29,8 @@ export interface TarEntry {
 export class TruncatedArchiveError extends NihError {
   /**
    * @param detail What ended (`gzip data ends`).
-   * @param archive The archive.
    * @param bytesRead Uncompressed tar bytes read before the end.
    * @param entries Complete members read before the end.
-   * @param options `cause`: the error behind this one.
    */
   constructor(
     detail: string,
@@ -52,9 +50,7 @@ export class TruncatedArchiveError extends NihError {
 export class CorruptArchiveError extends NihError {
   /**
    * @param detail What is wrong (`bad header checksum`).
-   * @param archive The archive.
    * @param offset Byte offset (in the tar data, or the compressed file for gzip errors) where it was noticed.
-   * @param options `cause`: the error behind this one.
    */
   constructor(detail: string, readonly archive: string, readonly offset: number, options?: ErrorOptions) {
     super(`Archive "${archive}" is corrupt at byte ${offset}: ${detail}`, options);

@@ -114,9 +114,7 @@ export interface TryContext {
  */
 export class TryTimeoutError extends StorageError {
   /**
-   * @param message What stalled.
    * @param ms The stall limit of the try, in milliseconds.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly ms: number, options?: ErrorOptions) {
     super(message, "ETIMEDOUT", undefined, options);

@@ -13,13 +13,16 @@ import { connectStorage } from "./connect.ts";
 import { StorageError, StorageTimeoutError, StorageUnreachableError } from "./errors.ts";
 import { uploadPath } from "./transfer.ts";
 
-/** A TCP server on 127.0.0.1 that accepts every connection and then says nothing. */
-function silentServer() {
+/** A TCP server on 127.0.0.1 that hands every connection to `serve`; by default it accepts and says nothing. */
+function tcpServer(serve: (conn: Deno.Conn) => Promise<void> = () => Promise.resolve()) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns: Deno.Conn[] = [];
   const accepting = (async () => {
     try {
-      for await (const conn of listener) conns.push(conn);
+      for await (const conn of listener) {
+        conns.push(conn);
+        serve(conn);
+      }
     } catch { /* closed */ }
   })();
   return {
@@ -44,10 +47,7 @@ function silentServer() {
  * the body in `chunk`-byte pieces every `everyMs`, stopping for good after `stopAfter` bytes.
  */
 function tricklingServer(size: number, chunk: number, everyMs: number, stopAfter = size) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const serve = async (conn: Deno.Conn) => {
-    conns.add(conn);
+  return tcpServer(async (conn) => {
     try {
       const buf = new Uint8Array(65536);
       let head = "";
@@ -68,24 +68,7 @@ function tricklingServer(size: number, chunk: number, everyMs: number, stopAfter
       }
       if (stopAfter < size) await new Promise((r) => setTimeout(r, 60_000)); // closed by close()
     } catch { /* the client went away */ }
-  };
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) serve(conn);
-    } catch { /* closed */ }
-  })();
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* already closed */ }
-      }
-      await accepting;
-    },
-  };
+  });
 }
 
 function settingsFor(port: number, timeoutMs: number) {
@@ -105,7 +88,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     using tmp = tempDir();
-    const server = silentServer();
+    const server = tcpServer();
     try {
       const retried: unknown[] = [];
       const conn = await connectStorage(settingsFor(server.port, 200), {

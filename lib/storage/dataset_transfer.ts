@@ -64,18 +64,14 @@ export interface DatasetTransferRow extends TransferSummary {
 
 /** What a data set transfer did, per container; a table in Jupyter. */
 export class DatasetTransferSummary {
-  /** Which way. */
-  readonly direction: "upload" | "download";
-  /** Blob endpoint (no credentials). */
-  readonly endpoint: string;
-  /** One row per part transferred. */
-  readonly rows: DatasetTransferRow[];
-
-  constructor(direction: "upload" | "download", endpoint: string, rows: DatasetTransferRow[]) {
-    this.direction = direction;
-    this.endpoint = endpoint;
-    this.rows = rows;
-  }
+  constructor(
+    /** Which way. */
+    readonly direction: "upload" | "download",
+    /** Blob endpoint (no credentials). */
+    readonly endpoint: string,
+    /** One row per part transferred. */
+    readonly rows: DatasetTransferRow[],
+  ) {}
 
   /** Sums over all parts. */
   get total(): Omit<TransferSummary, "failures"> {
@@ -144,6 +140,14 @@ function checkRoles(roles: readonly DatasetRole[], fn: string): readonly Dataset
   return roles;
 }
 
+const COUNTS = ["files", "skipped", "failed", "bytes", "filesTotal", "bytesTotal"] as const;
+type ProgressCounts = Pick<TransferProgress, typeof COUNTS[number]>;
+
+/** The counts of two progress events added up. */
+function addCounts(a: ProgressCounts, b: ProgressCounts): ProgressCounts {
+  return Object.fromEntries(COUNTS.map((k) => [k, a[k] + b[k]])) as ProgressCounts;
+}
+
 /**
  * Runs the transfers of one part (one or several sources) as one: progress events and counts add up over
  * them; totals grow as each transfer's scan reports its own.
@@ -157,24 +161,14 @@ async function runPart(
 ): Promise<DatasetTransferRow> {
   const sum = emptySummary();
   let bar: Progress | undefined;
-  let base = { files: 0, skipped: 0, failed: 0, bytes: 0, filesTotal: 0, bytesTotal: 0 };
+  let base: ProgressCounts = { files: 0, skipped: 0, failed: 0, bytes: 0, filesTotal: 0, bytesTotal: 0 };
   for (const step of steps) {
     let last: TransferProgress | undefined;
     const s = await step({
       ...options,
       onProgress: (e) => {
         last = e;
-        const event: DatasetTransferProgress = {
-          ...e,
-          files: base.files + e.files,
-          skipped: base.skipped + e.skipped,
-          failed: base.failed + e.failed,
-          bytes: base.bytes + e.bytes,
-          filesTotal: base.filesTotal + e.filesTotal,
-          bytesTotal: base.bytesTotal + e.bytesTotal,
-          role,
-          container,
-        };
+        const event: DatasetTransferProgress = { ...e, ...addCounts(base, e), role, container };
         options.onProgress?.(event);
         if (options.progress) {
           const b = bar ??= new Progress({ label: `${label} ${role}`, unit: "bytes" });
@@ -183,16 +177,7 @@ async function runPart(
         }
       },
     });
-    if (last) {
-      base = {
-        files: base.files + last.files,
-        skipped: base.skipped + last.skipped,
-        failed: base.failed + last.failed,
-        bytes: base.bytes + last.bytes,
-        filesTotal: base.filesTotal + last.filesTotal,
-        bytesTotal: base.bytesTotal + last.bytesTotal,
-      };
-    }
+    if (last) base = addCounts(base, last);
     sum.files += s.files;
     sum.bytes += s.bytes;
     sum.skipped += s.skipped;

@@ -27,7 +27,6 @@ export class StorageError extends CxrError {
    * @param code Service error code (`ContainerNotFound`, `AuthorizationFailure`, ...) or network code
    *   (`ECONNREFUSED`).
    * @param status HTTP status, where the service answered.
-   * @param options `cause`: the error behind this one.
    */
   constructor(
     message: string,

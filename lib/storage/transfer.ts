@@ -112,6 +112,34 @@ class Tally {
       name,
     });
   }
+
+  /**
+   * Runs one file's transfer and counts it: `move` gets a byte counter and returns the file's size, with
+   * `skipped` when it was already there; a throw counts as a failure of that file.
+   */
+  async file(
+    name: string,
+    move: (onBytes: (n: number) => void) => Promise<{ size: number; skipped?: boolean }>,
+  ) {
+    let counted = 0;
+    try {
+      const { size, skipped } = await move((n) => {
+        counted += n;
+        this.moved += n;
+        this.event("bytes", name);
+      });
+      if (skipped) this.s.skipped++;
+      else {
+        this.s.files++;
+        this.s.bytes += size;
+      }
+      this.moved += size - counted;
+    } catch (e) {
+      this.s.failed++;
+      this.s.failures.push({ name, reason: reasonOf(e) });
+    }
+    this.event("file", name);
+  }
 }
 
 const reasonOf = (e: unknown) => redactSecrets(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
@@ -160,39 +188,19 @@ export async function uploadPath(
   for await (const b of store.list(container, prefix)) remote.set(b.name, b);
   const t = new Tally(files.length, files.reduce((n, f) => n + f.size, 0), options.onProgress);
   t.event("scan");
-  await mapPool(files, concurrency, async (file) => {
+  await mapPool(files, concurrency, (file) => {
     const name = prefix + file.rel;
-    try {
+    return t.file(name, async (onBytes) => {
       const there = remote.get(name);
-      let md5: string | undefined;
-      if (there?.md5 && there.size === file.size) {
-        md5 = await md5File(file.path);
-        if (md5 === there.md5) {
-          t.s.skipped++;
-          t.moved += file.size;
-          t.event("file", name);
-          return;
-        }
-      }
-      let sent = 0;
-      const done = await store.uploadFile(file.path, { container, name }, {
+      const md5 = there?.md5 && there.size === file.size ? await md5File(file.path) : undefined;
+      if (md5 !== undefined && md5 === there?.md5) return { size: file.size, skipped: true };
+      return await store.uploadFile(file.path, { container, name }, {
         blockSize: options.blockSize,
         expectedMd5: md5,
         retry: options.retry,
-        onBytes: (n) => {
-          sent += n;
-          t.moved += n;
-          t.event("bytes", name);
-        },
+        onBytes,
       });
-      t.s.files++;
-      t.s.bytes += done.size;
-      t.moved += done.size - sent;
-    } catch (e) {
-      t.s.failed++;
-      t.s.failures.push({ name, reason: reasonOf(e) });
-    }
-    t.event("file", name);
+    });
   });
   return t.s;
 }
@@ -262,34 +270,15 @@ export async function downloadPrefix(
   await removeStaleParts(dest);
   const t = new Tally(blobs.length, blobs.reduce((n, b) => n + b.blob.size, 0), options.onProgress);
   t.event("scan");
-  await mapPool(blobs, concurrency, async ({ blob, rel }) => {
-    try {
+  await mapPool(blobs, concurrency, ({ blob, rel }) =>
+    t.file(blob.name, async (onBytes) => {
       const path = localPath(dest, rel);
       if (!path) throw new RangeError(`Blob name "${blob.name}" would be written outside "${dest}"`);
       const local = await stat(path).catch(() => undefined);
       if (local?.isFile() && local.size === blob.size && (!blob.md5 || (await md5File(path)) === blob.md5)) {
-        t.s.skipped++;
-        t.moved += blob.size;
-        t.event("file", blob.name);
-        return;
+        return { size: blob.size, skipped: true };
       }
-      let received = 0;
-      const done = await store.downloadFile(blob, path, {
-        retry: options.retry,
-        onBytes: (n) => {
-          received += n;
-          t.moved += n;
-          t.event("bytes", blob.name);
-        },
-      });
-      t.s.files++;
-      t.s.bytes += done.size;
-      t.moved += done.size - received;
-    } catch (e) {
-      t.s.failed++;
-      t.s.failures.push({ name: blob.name, reason: reasonOf(e) });
-    }
-    t.event("file", blob.name);
-  });
+      return await store.downloadFile(blob, path, { retry: options.retry, onBytes });
+    }));
   return t.s;
 }
