@@ -254,15 +254,14 @@ export async function importKerasModel(
     (applicationsNames ? "applications" : "contrib");
   const flavorFrom = options.flavor ? "option" : facts?.flavor ? "model_config" : "layer names";
   const input = options.input ?? (flavor === "contrib" ? "raw255" : "imagenet");
-  if (!KERAS_FLAVORS.includes(flavor)) {
-    throw new RangeError(
-      `importKerasModel: flavor must be one of ${KERAS_FLAVORS.join(", ")}, got "${flavor}"`,
-    );
-  }
-  if (!INPUT_CONVENTIONS.includes(input)) {
-    throw new RangeError(
-      `importKerasModel: input must be one of ${INPUT_CONVENTIONS.join(", ")}, got "${input}"`,
-    );
+  const choices: [string, string, readonly string[]][] = [
+    ["flavor", flavor, KERAS_FLAVORS],
+    ["input", input, INPUT_CONVENTIONS],
+  ];
+  for (const [what, value, allowed] of choices) {
+    if (!allowed.includes(value)) {
+      throw new RangeError(`importKerasModel: ${what} must be one of ${allowed.join(", ")}, got "${value}"`);
+    }
   }
   const classNames = [...(options.classNames ?? FINDINGS)];
   if (classNames.length !== shape.classes) {

@@ -170,37 +170,32 @@ Deno.test("model card: per-class AUROC with intervals beside CheXNet, on the par
 
 Deno.test("bundle metadata: training and evaluation records are validated, naming the field", () => {
   const text = (extra: Record<string, unknown>) => JSON.stringify({ ...BASE, ...extra }, null, 2);
+  const good = {
+    images: { train: 1, val: 1 },
+    epochs: 1,
+    batchSize: 1,
+    microBatch: 1,
+    backend: "cpu",
+    seconds: 1,
+  };
+  const training = (over: Record<string, unknown>) => ({ training: { ...good, ...over } });
+  const bad = (over: Record<string, unknown>) => ({ evaluation: { ...evaluation(), ...over } });
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ training: [] }, /training must be an object/],
-    [{
-      training: { images: { train: 1 }, epochs: 1, batchSize: 1, microBatch: 1, backend: "cpu", seconds: 1 },
-    }, /training\.images must be \{ train, val \}/],
-    [{
-      training: {
-        images: { train: 1, val: 1 },
-        epochs: 1.5,
-        batchSize: 1,
-        microBatch: 1,
-        backend: "cpu",
-        seconds: 1,
-      },
-    }, /training\.epochs must be a non-negative integer/],
+    [training({ images: { train: 1 } }), /training\.images must be \{ train, val \}/],
+    [training({ epochs: 1.5 }), /training\.epochs must be a non-negative integer/],
     [
-      { evaluation: { ...evaluation(), mean: { auroc: "0.7", ci: null, classes: 1 } } },
+      bad({ mean: { auroc: "0.7", ci: null, classes: 1 } }),
       /evaluation\.mean must be \{ auroc, ci, classes \}/,
     ],
-    [{
-      evaluation: {
-        ...evaluation(),
-        classes: { Mass: { auroc: 0.7, ci: [0.6], positives: 1, negatives: 1 } },
-      },
-    }, /evaluation\.classes\.Mass must be/],
-    [{
-      evaluation: {
-        ...evaluation(),
-        reference: { name: "CheXNet", source: "x", perClass: { Mass: "high" } },
-      },
-    }, /evaluation\.reference must be/],
+    [
+      bad({ classes: { Mass: { auroc: 0.7, ci: [0.6], positives: 1, negatives: 1 } } }),
+      /evaluation\.classes\.Mass must be/,
+    ],
+    [
+      bad({ reference: { name: "CheXNet", source: "x", perClass: { Mass: "high" } } }),
+      /evaluation\.reference must be/,
+    ],
   ];
   for (const [extra, message] of cases) {
     const t = text(extra);
