@@ -217,6 +217,20 @@ export function fieldColumn(fields: readonly string[], index: number): number {
   return index >= fields.length ? col - 1 : col;
 }
 
+/** Up to `n` names joined for a message, with the count when there are more. */
+export function preview(names: readonly string[], n = 5): string {
+  return names.slice(0, n).join(", ") + (names.length > n ? `, ... (${names.length} in all)` : "");
+}
+
+/** `v` if it is an integer in `min..max`, else a TypeError or RangeError that names `fn` and `name`. */
+export function checkInt(fn: string, name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number") throw new TypeError(`${fn}: ${name} must be a number, got ${typeof v}`);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new RangeError(`${fn}: ${name} must be an integer ${min}..${max}, got ${v}`);
+  }
+  return v;
+}
+
 /** The split file as written (`cxr-split/1`); see `Split` in split.ts for the meaning of each field. */
 export interface SplitFileJson {
   format: "cxr-split/1";

@@ -282,25 +282,3 @@ export function readEntries(path: string): EntryTable {
   const input = readInputFile(path);
   return { ...parseEntries(input.text, { file: input.name }), sha256: input.sha256 };
 }
-
-/**
- * Groups entries by patient: patient id → images of that patient, ids ascending.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const e = (image: string, patientId: number) => ({ image, patientId });
- * const by = entriesByPatient([e("00000002_000.png", 2), e("00000001_000.png", 1), e("00000002_001.png", 2)]);
- * assert.deepEqual([...by.keys()], [1, 2]);
- * assert.equal(by.get(2)!.length, 2);
- * ```
- */
-export function entriesByPatient<T extends { patientId: number }>(entries: readonly T[]): Map<number, T[]> {
-  const by = new Map<number, T[]>();
-  for (const e of entries) {
-    const list = by.get(e.patientId);
-    if (list) list.push(e);
-    else by.set(e.patientId, [e]);
-  }
-  return new Map([...by.entries()].sort((a, b) => a[0] - b[0]));
-}

@@ -12,6 +12,7 @@ import sharp from "sharp";
 import { type Finding, FINDINGS, NO_FINDING } from "./classes.ts";
 import { escapeHtml, JUPYTER_DISPLAY, svgOpen } from "../display.ts";
 import { NihError } from "./errors.ts";
+import { checkInt } from "./_format.ts";
 import { MersenneTwister } from "./mt19937.ts";
 
 /** What {@linkcode sampleGrid} needs of an entry. */
@@ -63,13 +64,6 @@ export class NoSamplesError extends NihError {
 function labelNames(labels: ArrayLike<number>): string[] {
   const names = FINDINGS.filter((_, i) => labels[i]);
   return names.length ? names : [NO_FINDING];
-}
-
-function checkInt(fn: string, name: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`${fn}: ${name} must be an integer ${min}..${max}, got ${v}`);
-  }
-  return v;
 }
 
 /**

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { IMAGE_NAME, quoteFound, readInputFile } from "./_format.ts";
+import { IMAGE_NAME, preview, quoteFound, readInputFile } from "./_format.ts";
 import { NihFormatError } from "./errors.ts";
 import { type BoundingBoxTable, boxedPatients } from "./bbox.ts";
 import { applyBlacklist, type Blacklist } from "./blacklist.ts";
@@ -71,10 +71,6 @@ function input(t: { file: string; sha256: string }) {
 
 function checkSeed(seed: number): void {
   if (!Number.isSafeInteger(seed)) throw new TypeError(`seed must be a safe integer, got ${seed}`);
-}
-
-function preview(names: readonly string[], n = 5): string {
-  return names.slice(0, n).join(", ") + (names.length > n ? `, ... (${names.length} in all)` : "");
 }
 
 /**

@@ -154,8 +154,9 @@ export function readSplit(path: string): Split {
  */
 export function parseSplit(text: string, options: { file?: string } = {}): Split {
   const file = options.file ?? "split.json";
-  const fail = (path: string, reason: string, needle?: string): never => {
-    const at = needle === undefined ? -1 : text.indexOf(needle);
+  // Points at the field's key unless told what to look for.
+  const fail = (path: string, reason: string, needle = `"${path}"`): never => {
+    const at = text.indexOf(needle);
     const { line, column } = lineColumn(text, Math.max(at, 0));
     throw new SplitFormatError(`${path}: ${reason}`, file, line, column, path);
   };
@@ -170,32 +171,24 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
   }
   const isObject = (v: unknown): v is Record<string, unknown> =>
     typeof v === "object" && v !== null && !Array.isArray(v);
-  if (!isObject(doc)) return fail("(root)", "expected a JSON object");
+  if (!isObject(doc)) return fail("(root)", "expected a JSON object", "");
   const key = (k: string) => `"${k}"`;
   if (doc.format !== SPLIT_FORMAT) {
-    fail("format", `expected "${SPLIT_FORMAT}", found ${JSON.stringify(doc.format)}`, key("format"));
+    fail("format", `expected "${SPLIT_FORMAT}", found ${JSON.stringify(doc.format)}`);
   }
   if (!SPLIT_METHODS.includes(doc.method as SplitMethod)) {
-    fail(
-      "method",
-      `expected one of ${SPLIT_METHODS.join(", ")}, found ${JSON.stringify(doc.method)}`,
-      key("method"),
-    );
+    fail("method", `expected one of ${SPLIT_METHODS.join(", ")}, found ${JSON.stringify(doc.method)}`);
   }
   if (!Number.isSafeInteger(doc.seed)) {
-    fail("seed", `expected an integer, found ${JSON.stringify(doc.seed)}`, key("seed"));
+    fail("seed", `expected an integer, found ${JSON.stringify(doc.seed)}`);
   }
   if (
     doc.valFraction !== undefined &&
     !(typeof doc.valFraction === "number" && doc.valFraction >= 0 && doc.valFraction < 1)
   ) {
-    fail(
-      "valFraction",
-      `expected a number in [0, 1), found ${JSON.stringify(doc.valFraction)}`,
-      key("valFraction"),
-    );
+    fail("valFraction", `expected a number in [0, 1), found ${JSON.stringify(doc.valFraction)}`);
   }
-  if (!isObject(doc.inputs)) return fail("inputs", "expected an object", key("inputs"));
+  if (!isObject(doc.inputs)) return fail("inputs", "expected an object");
   for (const [k, v] of Object.entries(doc.inputs)) {
     if (
       !isObject(v) || typeof v.file !== "string" || typeof v.sha256 !== "string" ||
@@ -204,10 +197,10 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
       fail(`inputs.${k}`, 'expected { "file": string, "sha256": 64 hex digits }', key(k));
     }
   }
-  if (typeof doc.digest !== "string") fail("digest", "expected a string", key("digest"));
+  if (typeof doc.digest !== "string") fail("digest", "expected a string");
   if (doc.present !== undefined) checkPresence(doc.present, fail, key("present"));
-  if (!isObject(doc.patients)) return fail("patients", "expected an object", key("patients"));
-  if (!isObject(doc.images)) return fail("images", "expected an object", key("images"));
+  if (!isObject(doc.patients)) return fail("patients", "expected an object");
+  if (!isObject(doc.images)) return fail("images", "expected an object");
   const images = doc.images;
   const owner = new Map<string, Partition>();
   const patientOwner = new Map<number, Partition>();
@@ -267,7 +260,7 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
   }
   const digest = splitDigest(split.images);
   if (split.digest !== digest) {
-    fail("digest", `does not match the images (expected ${digest}); the file was edited`, key("digest"));
+    fail("digest", `does not match the images (expected ${digest}); the file was edited`);
   }
   return split;
 }

@@ -9,7 +9,7 @@
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { IMAGE_NAME } from "./_format.ts";
+import { IMAGE_NAME, preview } from "./_format.ts";
 import {
   type Partition,
   PARTITIONS,
@@ -59,10 +59,6 @@ export function findPresentImages(dir: string): PresentImages {
     .map((e) => e.name)
     .sort();
   return { dir: where, names };
-}
-
-function preview(names: readonly string[], n = 5): string {
-  return names.slice(0, n).join(", ") + (names.length > n ? `, ... (${names.length} in all)` : "");
 }
 
 /**

@@ -16,6 +16,7 @@ import { geometry, render } from "./_synth_draw.ts";
 import { bboxCsv, dataEntryCsv, planSynthetic, splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING } from "./classes.ts";
 import { NihError } from "./errors.ts";
+import { checkInt } from "./_format.ts";
 
 /** Options of {@linkcode synthesize}. */
 export interface SynthOptions {
@@ -114,14 +115,6 @@ async function checkTarget(dir: string): Promise<string> {
 /** The generator's version, recorded in `synth.json`; bump it when the pictures change. */
 const GENERATOR = "cxr-synth/1";
 
-function checkInt(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== "number") throw new TypeError(`synthesize: ${name} must be a number, got ${typeof v}`);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new RangeError(`synthesize: ${name} must be an integer ${min}..${max}, got ${v}`);
-  }
-  return v;
-}
-
 let tmpCounter = 0;
 
 /** Writes `data` to `path` through a temporary file and a rename, so readers never see half a file. */
@@ -202,10 +195,11 @@ atomically); any other setting rewrites them all. \`synth.json\` records the set
  * ```
  */
 export async function synthesize(outDir: string, options: SynthOptions): Promise<SynthSummary> {
-  const images = checkInt("images", options?.images, 1, 1_000_000);
-  const seed = checkInt("seed", options.seed ?? 1, 0, 2 ** 32 - 1);
-  const size = checkInt("size", options.size ?? 1024, 16, 4096);
+  const images = checkInt("synthesize", "images", options?.images, 1, 1_000_000);
+  const seed = checkInt("synthesize", "seed", options.seed ?? 1, 0, 2 ** 32 - 1);
+  const size = checkInt("synthesize", "size", options.size ?? 1024, 16, 4096);
   const concurrency = checkInt(
+    "synthesize",
     "concurrency",
     options.concurrency ?? Math.min(8, navigator.hardwareConcurrency + 2),
     1,

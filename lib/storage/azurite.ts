@@ -196,23 +196,20 @@ export async function spawnAzurite(dir: string, options: AzuriteOptions = {}): P
     new Promise<string>((resolve) => timer = setTimeout(() => resolve("did not listen within 60 s"), 60_000)),
   ]);
   clearTimeout(timer);
-  if (typeof outcome === "string") {
+  const kill = (signal: Deno.Signal) => {
     try {
-      child.kill("SIGKILL");
+      child.kill(signal);
     } catch { /* already gone */ }
+  };
+  if (typeof outcome === "string") {
+    kill("SIGKILL");
     await child.status;
     await drained;
     throw new Error(`Azurite subprocess ${outcome}: ${tail.slice(-5).join(" | ")}`);
   }
   return server(host, outcome, async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    const t = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    }, 5000);
+    kill("SIGTERM");
+    const t = setTimeout(() => kill("SIGKILL"), 5000);
     await child.status;
     clearTimeout(t);
     await drained;
