@@ -62,10 +62,11 @@ export interface EvaluateOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * const r = evaluateScores([0.9, 0.2, 0.1, 0.3, 0.8, 0.4], [1, 0, 0, 0, 1, 0], ["Mass", "Hernia"], { bootstrap: 50 });
- * assert.equal(r.json.classes.Mass.auroc, 1);
- * assert.equal(r.json.classes.Hernia.auroc, null);
+ * const { Mass, Hernia } = r.json.classes;
+ * assert.equal(Mass?.auroc, 1);
+ * assert.equal(Hernia?.auroc, null);
  * assert.equal(r.json.mean.auroc, 1);
- * assert.deepEqual([r.json.classes.Mass.positives, r.json.classes.Mass.negatives], [2, 1]);
+ * assert.deepEqual([Mass?.positives, Mass?.negatives], [2, 1]);
  * ```
  */
 export function evaluateScores(
@@ -146,8 +147,8 @@ export function evaluateScores(
  *   modelVersion: "v1", createdAt: "", architecture: {}, metrics: {}, splitDigest: null };
  * const report = await evaluate(tfjsPredictor(model, meta), dir, { bootstrap: 10 });
  * assert.equal(report.json.images, 2);
- * assert.equal(report.json.classes.Atelectasis.auroc, 0.5); // equal images, equal scores: ties
- * assert.equal(report.json.classes.Hernia.auroc, null);
+ * assert.equal(report.json.classes.Atelectasis?.auroc, 0.5); // equal images, equal scores: ties
+ * assert.equal(report.json.classes.Hernia?.auroc, null);
  * model.dispose();
  * ```
  */
@@ -229,7 +230,7 @@ export interface EvaluationRecordOptions {
  * import assert from "node:assert/strict";
  * const r = evaluateScores([0.9, 0.1, 0.2, 0.8], [1, 0, 0, 1], ["Mass", "Hernia"], { bootstrap: 20 });
  * const record = evaluationRecord(r.json, { splitDigest: "ab12" });
- * assert.equal(record.classes.Mass.auroc, 1);
+ * assert.equal(record.classes.Mass?.auroc, 1);
  * assert.equal(record.reference?.name, "CheXNet");
  * assert.deepEqual(Object.keys(record.reference!.perClass), ["Mass", "Hernia"]);
  * ```

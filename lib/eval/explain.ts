@@ -237,7 +237,7 @@ export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "
  *   .png().toFile(`${dir}/00000001_000.png`);
  * const boxes = [{ image: "00000001_000.png", patientId: 1, finding: "Mass" as const, x: 8, y: 8, w: 20, h: 20 }];
  * const report = await localizeImages(predictor, dir, boxes, { thresholds: [0.1, 0.5] });
- * assert.equal(report.table.perFinding.Mass.boxes, 1);
+ * assert.equal(report.table.perFinding.Mass?.boxes, 1);
  * await predictor.dispose();
  * ```
  */

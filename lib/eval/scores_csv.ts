@@ -63,7 +63,7 @@ function csvFields(
  * const header = ["Image Index", ...FINDINGS.map((f) => `prob_${f.replace("_", " ")}`), "No Finding"].join(",");
  * const row = ["00000001_000.png", ...FINDINGS.map((_, k) => k / 20), 0.5].join(",");
  * const p = parseScoresCsv(`${header}\r\n${row}\r\n`, "other_model.csv");
- * assert.equal(p.rows[0].scores[12], 0.6); // "prob_Pleural Thickening"
+ * assert.equal(p.rows[0]?.scores[12], 0.6); // "prob_Pleural Thickening"
  * assert.deepEqual(p.ignored, ["No Finding"]);
  * assert.throws(() => parseScoresCsv("Image Index,Atelectasis\n", "o.csv"), /line 1, column 1: no column for Cardiomegaly, Effusion/);
  * assert.throws(() => parseScoresCsv(`${header}\n${row.replace(",0.05,", ",high,")}`, "o.csv"),

@@ -91,8 +91,8 @@ export interface ParsedScores {
  * const text = JSON.stringify({ image: "images/00000001_000.png", model: { name: "densenet", version: "v1" }, probabilities }) +
  *   '\n{"image": "00000002_000.png", "error": {"code": "bad_image", "message": "not a PNG"}}\n';
  * const p = parseScoresJsonl(text, "shard-0-of-1.jsonl");
- * assert.equal(p.rows[0].modelVersion, "v1");
- * assert.equal(p.rows[0].source, "shard-0-of-1.jsonl:1");
+ * assert.equal(p.rows[0]?.modelVersion, "v1");
+ * assert.equal(p.rows[0]?.source, "shard-0-of-1.jsonl:1");
  * assert.deepEqual(p.errors.map((e) => [e.image, e.code]), [["00000002_000.png", "bad_image"]]);
  * assert.throws(() => parseScoresJsonl('{"image": "x.png", "probabilities": {"Mass": 0.5}}', "s.jsonl"),
  *   /"s.jsonl" at line 1, column 20: "probabilities" has no Atelectasis, Cardiomegaly/);

@@ -111,7 +111,7 @@ export interface MergeScoresOptions {
  * const set = mergeScores([part("s/shard-0-of-3.jsonl", [row("a.png", 0.1, "s/shard-0-of-3.jsonl:1")]),
  *   part("s/shard-2-of-3.jsonl", [row("images/a.png", 0.1, "s/shard-2-of-3.jsonl:1")])]);
  * assert.equal(set.rows.size, 1);
- * assert.deepEqual(set.duplicates[0].sources, ["s/shard-0-of-3.jsonl:1", "s/shard-2-of-3.jsonl:1"]);
+ * assert.deepEqual(set.duplicates[0]?.sources, ["s/shard-0-of-3.jsonl:1", "s/shard-2-of-3.jsonl:1"]);
  * assert.deepEqual(set.missingShards, ["s/shard-1-of-3.jsonl"]);
  * assert.throws(() => mergeScores([part("x.jsonl", [row("a.png", 0.1, "x.jsonl:1"), row("a.png", 0.2, "x.jsonl:2")])]),
  *   /"a.png" is scored twice with different scores: x.jsonl:1 and x.jsonl:2/);

@@ -363,7 +363,7 @@ export async function selectBackend(
  * import assert from "node:assert/strict";
  * const report = await backendReport({ tensorflowModules: [] });
  * assert.deepEqual(report.tried.map((a) => a.name), ["tensorflow", "webgpu", "wasm", "cpu"]);
- * assert.equal(report.tried[0].reason, "no tfjs-node module to try");
+ * assert.equal(report.tried[0]?.reason, "no tfjs-node module to try");
  * assert.equal(report.best, (await selectBackend("auto", { tensorflowModules: [] })).name);
  * ```
  */

@@ -127,7 +127,7 @@ function positiveInt(value: number, what: string): number {
  * ```ts
  * import assert from "node:assert/strict";
  * const model = createDenseNet({ blocks: [2, 2], growthRate: 8, inputSize: 32 });
- * assert.deepEqual(model.outputs[0].shape, [null, 14]);
+ * assert.deepEqual(model.outputs[0]?.shape, [null, 14]);
  * assert.ok(model.getLayer("conv2_block1_1_conv"));
  * model.dispose();
  * const contrib = createDenseNet({ blocks: [2], growthRate: 4, inputSize: 32, stem: "same", bnEpsilon: 1.1e-5 });

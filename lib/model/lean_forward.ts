@@ -52,7 +52,7 @@ interface Graph {
  * const model = createDenseNet({ blocks: [2], growthRate: 4, inputSize: 16 });
  * const x = tf.randomUniform([2, 16, 16, 1], 0, 255);
  * const lean = trainingForward(model, x), full = model.apply(x, { training: true }) as tf.Tensor;
- * assert.ok(tf.max(tf.abs(tf.sub(lean, full))).dataSync()[0] < 1e-6);
+ * assert.ok(tf.max(tf.abs(tf.sub(lean, full))).dataSync()[0]! < 1e-6);
  * ```
  */
 export function trainingForward(model: tfl.LayersModel, x: tf.Tensor): tf.Tensor {

@@ -19,7 +19,7 @@
  * import { createDenseNet, selectBackend } from "./mod.ts";
  * await selectBackend("cpu");
  * const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16 });
- * assert.equal(model.outputs[0].shape[1], 14);
+ * assert.equal(model.outputs[0]?.shape[1], 14);
  * ```
  *
  * @module

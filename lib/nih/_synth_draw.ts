@@ -233,7 +233,7 @@ function drawFinding(acc: Float32Array, n: number, g: Geometry, k: number): void
  * import assert from "node:assert/strict";
  * const px = render(geometry([], 1), 64);
  * assert.equal(px.length, 64 * 64);
- * assert.ok(px[0] < 40 && px[40 * 64 + 32] > 100); // dark corner, bright mediastinum
+ * assert.ok(px[0]! < 40 && px[40 * 64 + 32]! > 100); // dark corner, bright mediastinum
  * assert.deepEqual(px, render(geometry([], 1), 64));
  * ```
  */

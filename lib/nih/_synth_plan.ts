@@ -98,7 +98,7 @@ function drawLabels(rnd: () => number): number[] {
  * import assert from "node:assert/strict";
  * const plan = planSynthetic(50, 1);
  * assert.equal(plan.rows.length, 50);
- * assert.equal(plan.rows[0].name, "00000001_000.png");
+ * assert.equal(plan.rows[0]?.name, "00000001_000.png");
  * assert.equal(plan.rows.at(-1)!.patient, plan.patients);
  * ```
  */

@@ -167,7 +167,7 @@ export class CatalogueSyntaxError extends CxrSyntaxError {
  * ```ts
  * import assert from "node:assert/strict";
  * const c = parseCatalogue('{"archives":[{"number":1,"name":"images_001.tar.gz","url":"http://x/a"}]}', "c.json");
- * assert.equal(c.archives[0].name, "images_001.tar.gz");
+ * assert.equal(c.archives[0]?.name, "images_001.tar.gz");
  * assert.deepEqual(c.files, []);
  * assert.throws(() => parseCatalogue('{"archives":[{"number":0}]}', "c.json"), /archives\[0\]\.number/);
  * ```

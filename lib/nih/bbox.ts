@@ -58,8 +58,8 @@ const NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
  * ```ts
  * import assert from "node:assert/strict";
  * const t = parseBoundingBoxes("Image Index,Finding Label,Bbox [x,y,w,h],,,\n00013118_008.png,Infiltrate,225.08,547.0,86.7,79.1\n");
- * assert.equal(t.boxes[0].finding, "Infiltration");
- * assert.equal(t.boxes[0].patientId, 13118);
+ * assert.equal(t.boxes[0]?.finding, "Infiltration");
+ * assert.equal(t.boxes[0]?.patientId, 13118);
  * assert.throws(() => parseBoundingBoxes("Image Index,Finding Label,Bbox [x,y,w,h]\nx.png,Mass,1,2,3,4\n"), /line 2, column 1/);
  * ```
  */

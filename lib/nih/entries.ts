@@ -76,8 +76,8 @@ const FLOAT = /^\d+(\.\d+)?([eE][-+]?\d+)?$/;
  *   "00000001_000.png,Cardiomegaly|Emphysema,0,1,58,M,PA,2682,2749,0.143,0.143\r\n";
  * const t = parseEntries(text);
  * assert.equal(t.variant, "2017");
- * assert.equal(t.entries[0].patientId, 1);
- * assert.deepEqual([...t.entries[0].labels], [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+ * assert.equal(t.entries[0]?.patientId, 1);
+ * assert.deepEqual(t.entries[0]?.labels, [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
  * assert.throws(() => parseEntries(text.replace(",58,", ",old,")), /line 2, column 45: "Patient Age" must be/);
  * ```
  */
@@ -273,7 +273,7 @@ function mustBe(i: number, what: string, found: string): string {
  *   "00000002_000.png,No Finding,0,2,80,M,PA,2500,2048,0.171,0.171\n"));
  * const table = readEntries(path);
  * assert.equal(table.variant, "v2020");
- * assert.equal(table.entries[0].age, 80);
+ * assert.equal(table.entries[0]?.age, 80);
  * assert.equal(table.sha256.length, 64);
  * Deno.removeSync(path);
  * ```

@@ -200,7 +200,7 @@ export interface OfficialSplitOptions extends SplitOptions {
  * const names = ["00000001_000.png", "00000002_000.png", "00000002_001.png", "00000003_000.png"];
  * const table = { file: "e.csv", variant: "v2020" as const, sha256: "", entries: names.map((image) => ({ image, patientId: Number(image.slice(0, 8)) })) as never };
  * const trainVal = parseSplitList(names.slice(0, 3).join("\n"), { file: "train_val_list.txt" });
- * const test = parseSplitList(names[3], { file: "test_list.txt" });
+ * const test = parseSplitList(names.slice(3).join("\n"), { file: "test_list.txt" });
  * const { split } = officialSplit(table, trainVal, test, { valFraction: 0.5 });
  * assert.deepEqual(split.patients, { train: 1, val: 1, test: 1 });
  * assert.throws(() => officialSplit(table, trainVal, parseSplitList("00000002_001.png")), /both/);

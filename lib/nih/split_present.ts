@@ -81,7 +81,7 @@ export function findPresentImages(dir: string): PresentImages {
  * const { split, warnings } = restrictToPresent(full, { dir: "data/images", names: ["00000001_001.png", "00000003_000.png"] });
  * assert.deepEqual(split.images, { train: ["00000001_001.png"], val: [], test: ["00000003_000.png"] });
  * assert.deepEqual(split.present, { dir: "data/images", images: 2, absent: 2, notInSplit: 0, fullDigest: full.digest });
- * assert.match(warnings[0], /no image of val is present/);
+ * assert.match(warnings[0]!, /no image of val is present/);
  * assert.throws(() => restrictToPresent(full, { dir: "x", names: [] }), /None of the 4 images of the split is in "x"/);
  * ```
  */

@@ -125,8 +125,8 @@ export function parameterDeclarations(source: string): ParameterDeclaration[] {
  *   { cell_type: "code", source: "seed", metadata: {}, outputs: [] },
  * ] };
  * const out = injectParameters(nb, { seed: "7", dir: "a b" });
- * assert.equal(out.cells[1].source, 'const seed = 7;\nlet dir = "a b";\n');
- * assert.deepEqual(out.cells[1].metadata.tags, ["injected-parameters"]);
+ * assert.equal(out.cells[1]?.source, 'const seed = 7;\nlet dir = "a b";\n');
+ * assert.deepEqual(out.cells[1]?.metadata.tags, ["injected-parameters"]);
  * assert.throws(() => injectParameters(nb, { sead: "7" }), /no parameter "sead"; valid: seed, dir/);
  * ```
  */

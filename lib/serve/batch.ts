@@ -36,8 +36,8 @@ function isImage(name: string): boolean {
  * ```ts
  * import assert from "node:assert/strict";
  * const [s] = fileSources(["/tmp/x/00000001_000.png"]);
- * assert.equal(s.name, "00000001_000.png");
- * assert.equal(s.location, "/tmp/x/00000001_000.png");
+ * assert.equal(s?.name, "00000001_000.png");
+ * assert.equal(s?.location, "/tmp/x/00000001_000.png");
  * ```
  */
 export function fileSources(paths: readonly string[]): ImageSource[] {
@@ -107,6 +107,7 @@ export function readImageList(file: string): string[] {
  * Deno.writeTextFileSync(`${dir}/x.png`, "png bytes");
  * await conn.store.uploadFile(`${dir}/x.png`, { container: "nih-images", name: "set1/x.png" });
  * const [source] = await blobSources(conn.store, "nih-images", { prefix: "set1", tmpDir: dir });
+ * assert.ok(source);
  * assert.equal(source.name, "x.png");
  * assert.equal(source.location, "nih-images/set1/x.png");
  * assert.equal(new TextDecoder().decode(await source.read()), "png bytes");
