@@ -5,7 +5,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { choiceOption, type Command, stringOption, UsageError } from "./command.ts";
+import { choiceOption, type Command, stringOption, UsageError, withoutUndefined } from "./command.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -71,10 +71,7 @@ export const camCommand: Command = {
     const className = typeof values.class === "string" ? values.class : undefined;
     const metadata = await readBundleMetadata(modelDir);
     if (className !== undefined && !metadata.classNames.includes(className)) {
-      throw new UsageError(
-        `--class must be one of: ${metadata.classNames.join(", ")}; got "${className}"`,
-        { command: "cam" },
-      );
+      throw new UsageError(`--class must be one of: ${metadata.classNames.join(", ")}; got "${className}"`);
     }
     const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
     if (
@@ -91,7 +88,11 @@ export const camCommand: Command = {
       ? tfjsPredictor(model = (await loadBundle(modelDir)).model, metadata)
       : await openPredictor(modelDir, { engine });
     try {
-      const e = await explainImage(predictor, image, { className, method, model, boxes });
+      const e = await explainImage(predictor, image, {
+        method,
+        boxes,
+        ...withoutUndefined({ className, model }),
+      });
       await writeFile(out, e.png);
       const summary = {
         image,

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { CxrError } from "../errors.ts";
 
 /** One option of a command, as `node:util` `parseArgs` understands it, plus help text. */
 export interface OptionSpec {
@@ -58,15 +59,42 @@ export interface Command {
   run(values: OptionValues, ctx: CommandContext): Promise<number | void> | number | void;
 }
 
-/** A mistake in how the command was called: wrong option, missing value. The CLI exits with code 2. */
-export class UsageError extends Error {
-  /** The command the mistake was made in, for the `--help` hint. */
-  command?: string;
-  constructor(message: string, options?: ErrorOptions & { command?: string }) {
-    super(message, options);
-    this.name = "UsageError";
-    this.command = options?.command;
-  }
+/**
+ * A mistake in how the command was called: wrong option, missing value. The CLI exits with code 2 and points
+ * at the command's `--help`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CxrError } from "../errors.ts";
+ * const e = new UsageError("--out is required");
+ * assert.ok(e instanceof CxrError);
+ * assert.equal(e.name, "UsageError");
+ * ```
+ */
+export class UsageError extends CxrError {}
+
+/** `T` with each key whose value may be `undefined` made optional instead (see {@linkcode withoutUndefined}). */
+export type WithoutUndefined<T> =
+  & { [K in keyof T as undefined extends T[K] ? never : K]: T[K] }
+  & { [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined> };
+
+/**
+ * The fields of `options` that have a value: a flag that was not given is left out, so the called function
+ * applies its own default (its options say `field?: T`, not `T | undefined`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const given = withoutUndefined({ seed: 1, baseUrl: undefined as string | undefined });
+ * assert.deepEqual(given, { seed: 1 });
+ * assert.ok(!("baseUrl" in given));
+ * ```
+ */
+export function withoutUndefined<T extends object>(options: T): WithoutUndefined<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as WithoutUndefined<
+    T
+  >;
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { type Command, intOption, stringOption, UsageError } from "./command.ts";
+import { type Command, intOption, stringOption, UsageError, withoutUndefined } from "./command.ts";
 import { type Catalogue, NIH_CATALOGUE, parseArchiveSelection, parseCatalogue } from "../nih/archives.ts";
 import { fetchArchives, type FetchProgress } from "../nih/fetch.ts";
 import { Progress } from "../progress.ts";
@@ -100,8 +100,7 @@ export const dataFetchCommand: Command = {
     try {
       summary = await fetchArchives(dest, {
         catalogue,
-        baseUrl,
-        only,
+        ...withoutUndefined({ baseUrl, only }),
         concurrency: intOption(values, "concurrency", { min: 1, max: 16, fallback: 2 }),
         retries: intOption(values, "retries", { min: 0, max: 100, fallback: 3 }),
         labels: values.labels === true,

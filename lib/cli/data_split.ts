@@ -5,7 +5,15 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { choiceOption, type Command, intOption, numberOption, stringOption, UsageError } from "./command.ts";
+import {
+  choiceOption,
+  type Command,
+  intOption,
+  numberOption,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 import { readEntries } from "../nih/entries.ts";
 import { readBoundingBoxes } from "../nih/bbox.ts";
 import { readBlacklist } from "../nih/blacklist.ts";
@@ -129,7 +137,7 @@ export const dataLabelsCommand: Command = {
   run(values, ctx) {
     const entries = readEntries(stringOption(values, "entries"));
     const split = typeof values.split === "string" ? readSplit(values.split) : undefined;
-    const stats = labelStatistics(entries.entries, { split });
+    const stats = labelStatistics(entries.entries, withoutUndefined({ split }));
     ctx.out(ctx.json ? JSON.stringify(stats) : stats.toText());
   },
 };

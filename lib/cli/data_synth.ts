@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Command, intOption, stringOption } from "./command.ts";
+import { type Command, intOption, stringOption, withoutUndefined } from "./command.ts";
 import { synthesize } from "../nih/synth.ts";
 import { Progress } from "../progress.ts";
 
@@ -45,7 +45,7 @@ export const dataSynthCommand: Command = {
       images,
       seed,
       size,
-      concurrency,
+      ...withoutUndefined({ concurrency }),
       onProgress: (e) => progress.update(e.done, e.total),
     });
     progress.finish();

@@ -39,7 +39,7 @@ const COMMON = {
 function containerName(values: OptionValues, settings: Settings): string {
   const c = stringOption(values, "container");
   const roles = settings.storage.containers as Record<string, string>;
-  return Object.hasOwn(roles, c) ? roles[c] : c;
+  return (Object.hasOwn(roles, c) ? roles[c] : undefined) ?? c;
 }
 
 /** Turns transfer events into a Progress display (on stderr), created once the totals are known. */
@@ -60,7 +60,7 @@ function retryNotices(ctx: Parameters<Command["run"]>[1]): RetryOptions {
   const last = new Map<string, number>();
   return {
     onRetry: (error, attempt) => {
-      const reason = (error as Error).message.split("; ")[0];
+      const [reason = ""] = (error as Error).message.split("; ");
       const now = Date.now();
       if ((last.get(reason) ?? -Infinity) > now - 10_000) return;
       last.set(reason, now);

@@ -15,6 +15,7 @@ import {
   type OptionValues,
   stringOption,
   UsageError,
+  withoutUndefined,
 } from "./command.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -37,11 +38,11 @@ const MODEL_ONLY = ["partition", "engine", "backend", "batch", "record"] as cons
 const USAGE = "evaluate a model bundle with --model DIR --cache DIR, or scores made elsewhere with " +
   "--scores FILE|DIR|blob:CONTAINER/PREFIX --entries Data_Entry_2017*.csv [--list FILE]";
 
-function _strings(v: OptionValues[string]): string[] {
+function strings(v: OptionValues[string]): string[] {
   return v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String);
 }
 
-async function _modelReport(
+async function modelReport(
   values: OptionValues,
   ctx: CommandContext,
   common: { bootstrap: number; seed: number },
@@ -70,7 +71,7 @@ async function _modelReport(
   }
 }
 
-async function _scoresReport(
+async function scoresReport(
   values: OptionValues,
   ctx: CommandContext,
   common: { bootstrap: number; seed: number },
@@ -78,13 +79,13 @@ async function _scoresReport(
   for (const name of MODEL_ONLY) {
     if (values[name] !== undefined) throw new UsageError(`--${name} goes with --model/--cache, not --scores`);
   }
-  const sources = _strings(values.scores);
+  const sources = strings(values.scores);
   if (sources.length === 0) throw new UsageError("--scores is required with --entries");
   const entries = stringOption(values, "entries");
   let conn: StorageConnection | undefined;
   try {
     const r = await evaluateScoreFiles(sources, entries, {
-      list: values.list as string | undefined,
+      ...withoutUndefined({ list: values.list as string | undefined }),
       openStore: async () => (conn ??= await connectStorage(loadSettings())).store,
       ...common,
     });
@@ -210,8 +211,8 @@ export const evaluateCommand: Command = {
       seed: intOption(values, "seed", { min: 0, max: 2 ** 32 - 1, fallback: 0 }),
     };
     let report: EvaluationReport, warnings: string[] = [];
-    if (modelMode) report = await _modelReport(values, ctx, common);
-    else ({ report, warnings } = await _scoresReport(values, ctx, common));
+    if (modelMode) report = await modelReport(values, ctx, common);
+    else ({ report, warnings } = await scoresReport(values, ctx, common));
     const text = JSON.stringify(report.json, null, 2) + "\n";
     if (typeof values.out === "string") await writeFile(values.out, text);
     if (typeof values.charts === "string") {
@@ -228,7 +229,7 @@ export const evaluateCommand: Command = {
         using cache = openCache(values.cache as string, partition);
         splitDigest = cache.splitDigest;
       } catch { /* evaluated a moment ago: the digest is only a bonus */ }
-      await recordEvaluation(model, report.json, { splitDigest });
+      await recordEvaluation(model, report.json, withoutUndefined({ splitDigest }));
       ctx.err(`recorded in ${join(model, METADATA_JSON)} and ${join(model, MODEL_CARD_MD)}`);
     } else if (modelMode) ctx.err("not recorded in the bundle (--record writes it into its model card)");
     if (values.strict === true && warnings.length > 0) {

@@ -5,7 +5,7 @@
  */
 import { type Command, stringOption, UsageError } from "./command.ts";
 import { Progress } from "../progress.ts";
-import { Secret } from "../config.ts";
+import { Secret } from "../secrets.ts";
 import {
   buildImage,
   DockerBuildError,
@@ -58,12 +58,10 @@ export const imageBuildCommand: Command = {
   async run(values, ctx) {
     const kind = ctx.positionals[0] as ImageKind;
     if (ctx.positionals.length !== 1 || !IMAGE_KINDS.includes(kind)) {
-      throw new UsageError(`expected one image kind: ${IMAGE_KINDS.join(" or ")}`, {
-        command: "image build",
-      });
+      throw new UsageError(`expected one image kind: ${IMAGE_KINDS.join(" or ")}`);
     }
     if (values.model !== undefined && kind !== "scoring") {
-      throw new UsageError("--model applies to the scoring image only", { command: "image build" });
+      throw new UsageError("--model applies to the scoring image only");
     }
     let record;
     try {
@@ -114,8 +112,9 @@ export const imagePushCommand: Command = {
     },
   },
   async run(values, ctx) {
-    if (ctx.positionals.length !== 1) {
-      throw new UsageError("expected one IMAGE (name:tag)", { command: "image push" });
+    const [image] = ctx.positionals;
+    if (image === undefined || ctx.positionals.length !== 1) {
+      throw new UsageError("expected one IMAGE (name:tag)");
     }
     const registry = stringOption(values, "registry");
     let auth;
@@ -124,9 +123,9 @@ export const imagePushCommand: Command = {
       if (!password) throw new UsageError("--username needs the password in CXR_REGISTRY_PASSWORD");
       auth = { username: values.username, password: new Secret(password), serveraddress: registry };
     }
-    const progress = new Progress({ label: `push ${ctx.positionals[0]}`, unit: "bytes" });
+    const progress = new Progress({ label: `push ${image}`, unit: "bytes" });
     const layers = new Map<string, { current: number; total: number }>();
-    const pushed = await pushImage(ctx.positionals[0], registry, {
+    const pushed = await pushImage(image, registry, {
       auth,
       onProgress(e) {
         if (e.phase !== "layer" || !e.id || e.total === undefined) return;

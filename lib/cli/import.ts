@@ -14,7 +14,14 @@ import {
   type KerasModelImportSummary,
   selectBackend,
 } from "../model/mod.ts";
-import { choiceOption, type Command, intOption, stringOption, UsageError } from "./command.ts";
+import {
+  choiceOption,
+  type Command,
+  intOption,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 
 /**
  * One line per fact of an import, for the terminal.
@@ -120,7 +127,8 @@ export const importKerasCommand: Command = {
     },
   },
   async run(values, ctx) {
-    if (ctx.positionals.length !== 1) {
+    const [file] = ctx.positionals;
+    if (file === undefined || ctx.positionals.length !== 1) {
       throw new UsageError(`expected one Keras file (FILE.h5), got ${ctx.positionals.length}`);
     }
     const out = stringOption(values, "out");
@@ -141,12 +149,8 @@ export const importKerasCommand: Command = {
     const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "wasm");
     const selected = await selectBackend(backend);
     ctx.err(`backend: ${selected.name} (${selected.reason})`);
-    const summary = await importKerasModel(ctx.positionals[0], out, {
-      classNames: classes,
-      input,
-      flavor,
-      name,
-      inputSize,
+    const summary = await importKerasModel(file, out, {
+      ...withoutUndefined({ classNames: classes, input, flavor, name, inputSize }),
       checkImages,
     });
     ctx.out(ctx.json ? JSON.stringify(summary) : formatKerasImport(summary));

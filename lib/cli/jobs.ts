@@ -66,7 +66,7 @@ export const jobsRunCommand: Command = {
     "poll-ms": { type: "string", valueName: "MS", description: "Between status polls.", defaultText: "5000" },
   },
   async run(values, ctx) {
-    const kind = ctx.positionals[0];
+    const [kind = ""] = ctx.positionals;
     if (ctx.positionals.length !== 1 || !(JOB_KINDS as readonly string[]).includes(kind)) {
       throw new UsageError(
         `jobs run takes one of: ${JOB_KINDS.join(", ")}; got "${ctx.positionals.join(" ")}"`,

@@ -15,7 +15,7 @@ import {
   UsageError,
 } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
-import { redactSecrets } from "../config.ts";
+import { redactSecrets } from "../secrets.ts";
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: "boolean", short: "h", description: "Show help for the command and exit." },
@@ -26,7 +26,7 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 export function findCommand(
   argv: readonly string[],
   commands: readonly Command[] = COMMANDS,
-): { command?: Command; rest: string[] } {
+): { command?: Command | undefined; rest: string[] } {
   let best: Command | undefined;
   let bestLen = 0;
   for (const c of commands) {

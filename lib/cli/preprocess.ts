@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { type Command, type CommandContext, intOption, stringOption, UsageError } from "./command.ts";
+import {
+  type Command,
+  type CommandContext,
+  intOption,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 import { type Partition, PARTITIONS } from "../nih/split_file.ts";
 import {
   type CacheFailure,
@@ -154,13 +161,15 @@ export const preprocessCommand: Command = {
     const bars = new Map<string, Progress>();
     const summary = await preprocessWithBlobs(data, out, {
       split,
-      entries: typeof values.entries === "string" ? values.entries : undefined,
       partitions,
       size,
       concurrency: workers,
-      shard,
-      fromBlob: typeof values["from-blob"] === "string" ? values["from-blob"] : undefined,
-      toBlob: typeof values["to-blob"] === "string" ? values["to-blob"] : undefined,
+      ...withoutUndefined({
+        entries: typeof values.entries === "string" ? values.entries : undefined,
+        shard,
+        fromBlob: typeof values["from-blob"] === "string" ? values["from-blob"] : undefined,
+        toBlob: typeof values["to-blob"] === "string" ? values["to-blob"] : undefined,
+      }),
       onProgress: (e) => {
         let bar = bars.get(e.stem);
         if (!bar) bars.set(e.stem, bar = new Progress({ label: `preprocess ${e.stem}`, total: e.total }));

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Command, intOption, stringOption, UsageError } from "./command.ts";
+import { type Command, intOption, stringOption, UsageError, withoutUndefined } from "./command.ts";
 import { loadSettings } from "../config.ts";
 import {
   failureMessage,
@@ -107,8 +107,7 @@ export const reportCommand: Command = {
       const result = await runNotebook(nb, outDir, {
         params,
         graceMs,
-        envFile,
-        cellTimeoutSeconds: timeout,
+        ...withoutUndefined({ envFile, cellTimeoutSeconds: timeout }),
         onProgress(e) {
           if (e.type === "start") ctx.err(`${label}: ${e.cells} code cells`);
           if (e.type === "cell") ctx.err(`${label}: cell ${e.number}/${e.total} ${e.seconds.toFixed(2)}s`);

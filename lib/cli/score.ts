@@ -13,6 +13,7 @@ import {
   numberOption,
   type OptionValues,
   UsageError,
+  withoutUndefined,
 } from "./command.ts";
 import { Progress } from "../progress.ts";
 import { parseShard, type Shard } from "../shard.ts";
@@ -21,12 +22,12 @@ import { type BatchLine, scoreImages, type ScorerSpec, scoreUrl } from "../serve
 
 const ENGINE_CHOICES = ["auto", ...ENGINES] as const;
 
-function _string(values: OptionValues, name: string): string | undefined {
+function optionalString(values: OptionValues, name: string): string | undefined {
   return values[name] === undefined ? undefined : String(values[name]);
 }
 
-function _scorer(values: OptionValues): ScorerSpec {
-  const url = _string(values, "url");
+function scorer(values: OptionValues): ScorerSpec {
+  const url = optionalString(values, "url");
   if (url === undefined) {
     return { model: String(values.model), engine: choiceOption(values, "engine", ENGINE_CHOICES, "auto") };
   }
@@ -126,9 +127,11 @@ export const scoreCommand: Command = {
     const concurrency = intOption(values, "concurrency", { min: 1, max: 256, fallback: values.url ? 4 : 2 });
     const inputs = {
       files: ctx.positionals,
-      folder: _string(values, "images"),
-      list: _string(values, "list"),
-      fromBlob: _string(values, "from-blob"),
+      ...withoutUndefined({
+        folder: optionalString(values, "images"),
+        list: optionalString(values, "list"),
+        fromBlob: optionalString(values, "from-blob"),
+      }),
     };
     if (
       inputs.files.length === 0 && inputs.folder === undefined && inputs.list === undefined &&
@@ -139,17 +142,19 @@ export const scoreCommand: Command = {
     if (inputs.list && inputs.folder && inputs.fromBlob !== undefined) {
       throw new UsageError("--list names images of --images DIR or of --from-blob PREFIX, not both");
     }
-    const out = _string(values, "out");
+    const out = optionalString(values, "out");
     const results: BatchLine[] = [];
     let progress: Progress | undefined;
-    const summary = await scoreImages(inputs, _scorer(values), {
-      shard,
+    const summary = await scoreImages(inputs, scorer(values), {
       concurrency,
-      out,
-      toBlob: _string(values, "to-blob"),
-      toContainer: _string(values, "to-container"),
-      heatmapDir: _string(values, "heatmap-dir"),
-      className: _string(values, "class"),
+      ...withoutUndefined({
+        shard,
+        out,
+        toBlob: optionalString(values, "to-blob"),
+        toContainer: optionalString(values, "to-container"),
+        heatmapDir: optionalString(values, "heatmap-dir"),
+        className: optionalString(values, "class"),
+      }),
       onStart(e) {
         ctx.err(
           `Scoring ${

@@ -12,6 +12,7 @@ import {
   type OptionValues,
   stringOption,
   UsageError,
+  withoutUndefined,
 } from "./command.ts";
 import { loadSettings } from "../config.ts";
 import { BACKENDS, ENGINES } from "../model/mod.ts";
@@ -170,10 +171,9 @@ export const serveCommand: Command = {
       maxQueue: intOption(values, "queue", { min: 0, max: 100_000, fallback: 16 }),
       timeoutMs: intOption(values, "timeout-ms", { min: 1, max: 3_600_000, fallback: 30_000 }),
       maxBodyBytes,
-      maxInflightBytes,
+      ...withoutUndefined({ maxInflightBytes, tls }),
       maxDecodedBytes: intOption(values, "max-decoded-mb", { min: 1, max: 4096, fallback: 64 }) * 1048576,
       openMetrics: values["open-metrics"] === true,
-      tls,
       headersTimeoutMs: intOption(values, "headers-timeout-ms", { min: 1, max: 600_000, fallback: 10_000 }),
       idleTimeoutMs: intOption(values, "idle-timeout-ms", { min: 1, max: 3_600_000, fallback: 65_000 }),
       maxConnections: intOption(values, "max-connections", { min: 1, max: 1_000_000, fallback: 1024 }),

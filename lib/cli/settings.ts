@@ -21,9 +21,9 @@ export const settingsCommand: Command = {
     },
   },
   run(values, ctx) {
-    const settings = loadSettings({
-      envFile: typeof values["env-file"] === "string" ? values["env-file"] : undefined,
-    });
+    const settings = loadSettings(
+      typeof values["env-file"] === "string" ? { envFile: values["env-file"] } : {},
+    );
     if (ctx.json) {
       ctx.out(JSON.stringify(settings));
       return;

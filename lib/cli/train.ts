@@ -3,7 +3,15 @@
  *
  * @module
  */
-import { choiceOption, type Command, intOption, numberOption, stringOption, UsageError } from "./command.ts";
+import {
+  choiceOption,
+  type Command,
+  intOption,
+  numberOption,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 import { BACKENDS, selectBackend, weightsProgress } from "../model/mod.ts";
 import { ARCHITECTURES, checkInit, defaultInit, train, trainingDisplay } from "../train/mod.ts";
 
@@ -131,14 +139,13 @@ export const trainCommand: Command = {
     const summary = await train(cache, out, {
       epochs,
       batchSize,
-      microBatch,
+      ...withoutUndefined({ microBatch, augment: values["no-augment"] ? null : undefined }),
       workers,
       lr,
       arch,
       seed,
       patience,
       weightedLoss: values["weighted-loss"] === true,
-      augment: values["no-augment"] ? null : undefined,
       resume: values["no-resume"] !== true,
       init,
       freeze,

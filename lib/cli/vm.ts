@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Command, intOption, stringOption, UsageError } from "./command.ts";
+import { type Command, intOption, stringOption, UsageError, withoutUndefined } from "./command.ts";
 import type { Settings } from "../config.ts";
 import { Progress } from "../progress.ts";
 import { backendReport } from "../model/mod.ts";
@@ -51,7 +51,7 @@ export const doctorCommand: Command = {
     const progress = new Progress({ label: "doctor", total: 12, unit: "items" });
     const report = await runDoctor(settings, {
       timeoutMs,
-      backends: values["skip-backends"] ? undefined : () => backendReport(),
+      ...(values["skip-backends"] ? {} : { backends: () => backendReport() }),
       onProgress: (e) => progress.update(e.done, e.total),
     });
     progress.finish();
@@ -98,18 +98,22 @@ export const setupCommand: Command = {
     }
     const report = await setupStorage(settings, {
       envFile: stringOption(values, "env-file", ".env"),
-      resourceGroup: typeof values["resource-group"] === "string" ? values["resource-group"] : undefined,
-      location: typeof values.location === "string" ? values.location : undefined,
-      account,
+      ...withoutUndefined({
+        resourceGroup: typeof values["resource-group"] === "string" ? values["resource-group"] : undefined,
+        location: typeof values.location === "string" ? values.location : undefined,
+        account,
+      }),
       dryRun: values["dry-run"] === true,
       force: values.force === true,
-      confirm: values.yes ? undefined : (commands) => {
-        if (!Deno.stdin.isTerminal()) {
-          throw new UsageError("creating Azure resources needs --yes when not run from a terminal");
-        }
-        ctx.err(["Will run:", ...commands.map((c) => `  ${c}`)].join("\n"));
-        return confirm("Create these Azure resources?");
-      },
+      ...(values.yes ? {} : {
+        confirm: (commands: string[]) => {
+          if (!Deno.stdin.isTerminal()) {
+            throw new UsageError("creating Azure resources needs --yes when not run from a terminal");
+          }
+          ctx.err(["Will run:", ...commands.map((c) => `  ${c}`)].join("\n"));
+          return confirm("Create these Azure resources?");
+        },
+      }),
       onProgress: (e) => ctx.err(`[${e.number}/${e.total}] ${e.display}`),
     });
     ctx.out(ctx.json ? JSON.stringify(report) : report.toText());

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadSettings, type Settings } from "../config.ts";
+import { CxrError } from "../errors.ts";
 import { Progress } from "../progress.ts";
 import {
   labelStatistics,
@@ -74,21 +75,21 @@ export async function dockerAvailability(options: { socket?: string } = {}): Pro
 /** Options of {@linkcode runDemo}. */
 export interface DemoOptions {
   /** Synthetic images to generate. @default 300 */
-  images?: number;
+  images?: number | undefined;
   /** Side of the synthetic images in pixels. @default 1024, as NIH's */
-  size?: number;
+  size?: number | undefined;
   /** Seed of the data and the split. @default 1 */
-  seed?: number;
+  seed?: number | undefined;
   /** Notebooks to execute into reports; `[]` for none. @default {@linkcode DEMO_NOTEBOOKS} */
-  notebooks?: readonly string[];
+  notebooks?: readonly string[] | undefined;
   /** Where reports go. @default "reports" */
-  reportsDir?: string;
+  reportsDir?: string | undefined;
   /** Settings; the demo always uses the embedded Azurite under `<workDir>/demo/azurite`. @default loadSettings() */
-  settings?: Settings;
+  settings?: Settings | undefined;
   /** Show progress bars. @default true */
-  progress?: boolean;
+  progress?: boolean | undefined;
   /** Receives one line per finished step. */
-  log?: (line: string) => void;
+  log?: ((line: string) => void) | undefined;
 }
 
 /** What the demo made, and where. */
@@ -115,23 +116,24 @@ export interface DemoSummary {
 }
 
 /** The demo failed at a step; `step` names it. */
-export class DemoError extends Error {
-  /** The step that failed. */
-  step: string;
-  constructor(step: string, message: string, options?: ErrorOptions) {
-    super(`demo step "${step}" failed: ${message}`, options);
-    this.name = "DemoError";
-    this.step = step;
+export class DemoError extends CxrError {
+  /**
+   * @param detail What went wrong; the message is `demo step "<step>" failed: <detail>`.
+   * @param step The step that failed.
+   * @param options `cause`: the step's error.
+   */
+  constructor(detail: string, readonly step: string, options?: ErrorOptions) {
+    super(`demo step "${step}" failed: ${detail}`, options);
   }
 }
 
 /** A transfer summary without its failure list (the demo stops on any failure). */
-function _counts({ failures: _, ...rest }: TransferSummary): Omit<TransferSummary, "failures"> {
+function counts({ failures: _, ...rest }: TransferSummary): Omit<TransferSummary, "failures"> {
   return rest;
 }
 
 /** Adds two transfer summaries. */
-function _addSummaries(a: TransferSummary, b: TransferSummary): TransferSummary {
+function addSummaries(a: TransferSummary, b: TransferSummary): TransferSummary {
   return {
     files: a.files + b.files,
     bytes: a.bytes + b.bytes,
@@ -152,20 +154,20 @@ function _addSummaries(a: TransferSummary, b: TransferSummary): TransferSummary 
  * ```
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
-  const demo = _startDemo(options);
-  const data = await _timed(demo, "synthesize", () => _synthesize(demo, options));
+  const demo = startDemo(options);
+  const data = await timed(demo, "synthesize", () => synthesizeData(demo, options));
   demo.log(`data: ${data.images} synthetic images of ${data.patients} patients in ${demo.dataDir}`);
-  const split = await _timed(demo, "split", () => _split(demo, options.seed ?? 1));
-  const storage = await _timed(demo, "storage", () => _storageRoundTrip(demo));
-  const { reports, skipped } = await _reports(demo, options.notebooks ?? DEMO_NOTEBOOKS);
-  const artefacts = _artefacts(demo, split.file);
+  const split = await timed(demo, "split", () => writeDemoSplit(demo, options.seed ?? 1));
+  const storage = await timed(demo, "storage", () => storageRoundTrip(demo));
+  const { reports, skipped } = await runNotebooks(demo, options.notebooks ?? DEMO_NOTEBOOKS);
+  const artefacts = listArtefacts(demo, split.file);
   return { data, split, storage, reports, skipped, artefacts, seconds: demo.seconds };
 }
 
 /** One demo run: its settings (the embedded Azurite under `<workDir>/demo`), folders, log and step times. */
-type _Demo = ReturnType<typeof _startDemo>;
+type Demo = ReturnType<typeof startDemo>;
 
-function _startDemo(options: DemoOptions) {
+function startDemo(options: DemoOptions) {
   const base = options.settings ?? loadSettings();
   const dir = join(base.workDir, "demo");
   const settings: Settings = {
@@ -198,25 +200,25 @@ function _startDemo(options: DemoOptions) {
 }
 
 /** Runs one step, timing it into `demo.seconds`; any failure becomes a {@linkcode DemoError} naming it. */
-async function _timed<T>(demo: _Demo, step: string, f: () => Promise<T> | T): Promise<T> {
+async function timed<T>(demo: Demo, step: string, f: () => Promise<T> | T): Promise<T> {
   const t = performance.now();
   try {
     return await f();
   } catch (e) {
     if (e instanceof DemoError) throw e;
-    throw new DemoError(step, (e as Error).message, { cause: e });
+    throw new DemoError((e as Error).message, step, { cause: e });
   } finally {
     demo.seconds[step] = Math.round((performance.now() - t) / 100) / 10;
   }
 }
 
-function _bar(demo: _Demo, label: string, unit: "items" | "bytes" = "items"): Progress | undefined {
+function bar(demo: Demo, label: string, unit: "items" | "bytes" = "items"): Progress | undefined {
   return demo.showProgress ? new Progress({ label, unit }) : undefined;
 }
 
 /** Step "synthesize": the synthetic data set in the NIH layout. */
-async function _synthesize(demo: _Demo, options: DemoOptions): Promise<SynthSummary> {
-  const p = _bar(demo, "synthesize");
+async function synthesizeData(demo: Demo, options: DemoOptions): Promise<SynthSummary> {
+  const p = bar(demo, "synthesize");
   const s = await synthesize(demo.dataDir, {
     images: options.images ?? 300,
     size: options.size ?? 1024,
@@ -228,7 +230,7 @@ async function _synthesize(demo: _Demo, options: DemoOptions): Promise<SynthSumm
 }
 
 /** Step "split": the official patient-wise split, written to `<demo>/split.json`. */
-function _split(demo: _Demo, seed: number): DemoSummary["split"] {
+function writeDemoSplit(demo: Demo, seed: number): DemoSummary["split"] {
   const { dataDir } = demo;
   const entries = readEntries(join(dataDir, "Data_Entry_2017.csv"));
   const { split } = officialSplit(
@@ -247,62 +249,66 @@ function _split(demo: _Demo, seed: number): DemoSummary["split"] {
   return { file, images, patients: { ...split.patients }, digest: split.digest };
 }
 
-type _TransferOptions = { onProgress: (e: { bytes: number; bytesTotal: number }) => void };
+type TransferOptions = { onProgress: (e: { bytes: number; bytesTotal: number }) => void };
 
 /** One transfer of the storage step, with its progress bar; a failed file stops the demo. */
-async function _transfer(
-  demo: _Demo,
+async function runTransfer(
+  demo: Demo,
   label: string,
-  f: (o: _TransferOptions) => Promise<TransferSummary>,
+  f: (o: TransferOptions) => Promise<TransferSummary>,
 ): Promise<TransferSummary> {
-  const p = _bar(demo, label, "bytes");
+  const p = bar(demo, label, "bytes");
   const s = await f({ onProgress: (e) => p?.update(e.bytes, e.bytesTotal) });
   p?.finish();
   if (s.failed > 0) {
     throw new DemoError(
-      "storage",
       `${label}: ${s.failed} files failed, first: ${s.failures[0]?.name}: ${s.failures[0]?.reason}`,
+      "storage",
     );
   }
   return s;
 }
 
 /** Step "storage": images and labels up to blob storage, and back down into the "training side" copy. */
-async function _storageRoundTrip(demo: _Demo): Promise<DemoSummary["storage"]> {
+async function storageRoundTrip(demo: Demo): Promise<DemoSummary["storage"]> {
   const { dataDir, trainingCopy } = demo;
   await using conn = await connectStorage(demo.settings);
   const { containers } = demo.settings.storage;
   await ensureContainers(conn.store, containers);
   const images = { store: conn.store, container: containers.images };
   const metadata = { store: conn.store, container: containers.metadata };
-  const imagesUp = await _transfer(
+  const imagesUp = await runTransfer(
     demo,
     "upload images",
     (o) => uploadPath(join(dataDir, "images"), images, o),
   );
-  const metaUp = await _transfer(demo, "upload labels", async (o) => {
+  const metaUp = await runTransfer(demo, "upload labels", async (o) => {
     let sum: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
     for (const f of ["Data_Entry_2017.csv", "BBox_List_2017.csv", "train_val_list.txt", "test_list.txt"]) {
-      sum = _addSummaries(sum, await uploadPath(join(dataDir, f), metadata, o));
+      sum = addSummaries(sum, await uploadPath(join(dataDir, f), metadata, o));
     }
     return sum;
   });
-  const imagesDown = await _transfer(
+  const imagesDown = await runTransfer(
     demo,
     "download images",
     (o) => downloadPrefix(images, join(trainingCopy, "images"), o),
   );
-  const metaDown = await _transfer(demo, "download labels", (o) => downloadPrefix(metadata, trainingCopy, o));
-  const up = _addSummaries(imagesUp, metaUp);
-  const down = _addSummaries(imagesDown, metaDown);
+  const metaDown = await runTransfer(
+    demo,
+    "download labels",
+    (o) => downloadPrefix(metadata, trainingCopy, o),
+  );
+  const up = addSummaries(imagesUp, metaUp);
+  const down = addSummaries(imagesDown, metaDown);
   demo.log(
     `storage: ${up.files} blobs uploaded (${up.skipped} already there), ${down.files} downloaded to ${trainingCopy}`,
   );
-  return { endpoint: conn.endpoint, upload: _counts(up), download: _counts(down), trainingCopy };
+  return { endpoint: conn.endpoint, upload: counts(up), download: counts(down), trainingCopy };
 }
 
 /** Parameters per notebook: everything the demo makes stays under `<workDir>/demo`. */
-function _notebookParams(demo: _Demo, docker: DockerAvailability): Record<string, Record<string, string>> {
+function notebookParams(demo: Demo, docker: DockerAvailability): Record<string, Record<string, string>> {
   const { dir: demoDir, trainingCopy, cacheDir, runDir, evalDir } = demo;
   const imagesDir = join(trainingCopy, "images");
   return {
@@ -330,7 +336,7 @@ function _notebookParams(demo: _Demo, docker: DockerAvailability): Record<string
       modelDir: join(runDir, "best"),
       tag: DEMO_IMAGE_TAG,
       historyDir: join(demoDir, "docker-history"),
-      sampleImage: join(imagesDir, _firstImage(imagesDir)),
+      sampleImage: join(imagesDir, firstImage(imagesDir)),
       // Where the engine has the local base (scripts/services.sh), build from it; and never download
       // libtensorflow in the demo: training ran on the local backend.
       ...(docker.localBase ? { scoringBase: docker.localBase, trainingBase: docker.localBase } : {}),
@@ -347,14 +353,14 @@ function _notebookParams(demo: _Demo, docker: DockerAvailability): Record<string
 }
 
 /** Steps "report <notebook>": each notebook executed into `reportsDir` (02 skipped without a Docker engine). */
-async function _reports(
-  demo: _Demo,
+async function runNotebooks(
+  demo: Demo,
   notebooks: readonly string[],
 ): Promise<Pick<DemoSummary, "reports" | "skipped">> {
   const docker = notebooks.some((nb) => nb.endsWith("02_build_image.ipynb"))
     ? await dockerAvailability()
     : { unavailable: null, localBase: null };
-  const params = _notebookParams(demo, docker);
+  const params = notebookParams(demo, docker);
   const reports: NotebookResult[] = [];
   const skipped: { notebook: string; reason: string }[] = [];
   for (const nb of notebooks) {
@@ -365,7 +371,7 @@ async function _reports(
       demo.log(`report: ${name} skipped, ${reason}`);
       continue;
     }
-    const result = await _timed(demo, `report ${name}`, () => {
+    const result = await timed(demo, `report ${name}`, () => {
       if (!existsSync(nb)) {
         throw new Error(`notebook "${nb}" does not exist (run the demo from the repository root)`);
       }
@@ -386,8 +392,8 @@ async function _reports(
     });
     if (!result.ok) {
       throw new DemoError(
-        `report ${name}`,
         `cell ${result.error?.cell}: ${result.error?.ename}: ${result.error?.evalue}`,
+        `report ${name}`,
       );
     }
     reports.push(result);
@@ -397,9 +403,9 @@ async function _reports(
 }
 
 /** What the run made, by name, with the path (only those that exist). */
-function _artefacts(demo: _Demo, splitFile: string): DemoSummary["artefacts"] {
+function listArtefacts(demo: Demo, splitFile: string): DemoSummary["artefacts"] {
   const { runDir } = demo;
-  return [
+  const named: [name: string, path: string][] = [
     ["synthetic data", demo.dataDir],
     ["split", splitFile],
     ["training copy (from blob)", demo.trainingCopy],
@@ -410,14 +416,15 @@ function _artefacts(demo: _Demo, splitFile: string): DemoSummary["artefacts"] {
     ["evaluation (metrics.json, roc.svg, auroc.svg)", demo.evalDir],
     ["image build records", join(demo.dir, "docker-history")],
     ["reports", demo.reportsDir],
-  ].filter(([, path]) => existsSync(path)).map(([name, path]) => ({ name, path }));
+  ];
+  return named.filter(([, path]) => existsSync(path)).map(([name, path]) => ({ name, path }));
 }
 
 /** The tag of the images the demo builds (notebook 05 renders its manifests for it). */
 export const DEMO_IMAGE_TAG = "demo";
 
 /** The first PNG of a folder, by name. */
-function _firstImage(dir: string): string {
+function firstImage(dir: string): string {
   const first = readdirSync(dir).filter((f) => f.endsWith(".png")).sort()[0];
   if (!first) throw new Error(`no PNG in "${dir}"`);
   return first;

@@ -13,15 +13,15 @@ export type TarMember =
   | { type: "directory"; name: string; mode: number }
   | { type: "symlink"; name: string; target: string };
 
-type _Pack = ReturnType<typeof tarStream.pack>;
-type _Sink = ReturnType<_Pack["entry"]>;
+type Pack = ReturnType<typeof tarStream.pack>;
+type Sink = ReturnType<Pack["entry"]>;
 
 /** 2020-01-01T00:00:00Z: every member gets it, so contexts are byte-for-byte reproducible. */
 const MTIME = new Date(1577836800_000);
 const OWNER = { uid: 0, gid: 0, uname: "root", gname: "root", mtime: MTIME };
 
 /** Resolves once `sink` takes more data; `false` when it was destroyed (the reader stopped). */
-function _drained(sink: _Sink): Promise<boolean> {
+function drained(sink: Sink): Promise<boolean> {
   if (sink.destroying) return Promise.resolve(false);
   return new Promise((resolve) => {
     const settle = (ok: boolean) => () => {
@@ -33,7 +33,10 @@ function _drained(sink: _Sink): Promise<boolean> {
   });
 }
 
-async function _write(pack: _Pack, members: AsyncIterable<TarMember> | Iterable<TarMember>): Promise<void> {
+async function writeMembers(
+  pack: Pack,
+  members: AsyncIterable<TarMember> | Iterable<TarMember>,
+): Promise<void> {
   for await (const m of members) {
     if (m.type === "directory") pack.entry({ ...OWNER, name: m.name, mode: m.mode, type: "directory" });
     else if (m.type === "symlink") {
@@ -44,7 +47,7 @@ async function _write(pack: _Pack, members: AsyncIterable<TarMember> | Iterable<
       for await (const chunk of m.body()) {
         written += chunk.length;
         if (written > m.size) break;
-        if (!sink.write(chunk) && !await _drained(sink)) return;
+        if (!sink.write(chunk) && !await drained(sink)) return;
       }
       if (written !== m.size) {
         throw new Error(
@@ -82,7 +85,7 @@ export async function* writeTar(
   members: AsyncIterable<TarMember> | Iterable<TarMember>,
 ): AsyncGenerator<Uint8Array> {
   const pack = tarStream.pack();
-  const writing = _write(pack, members).catch((e) => pack.destroy(e));
+  const writing = writeMembers(pack, members).catch((e) => pack.destroy(e));
   try {
     for await (const chunk of pack as AsyncIterable<Uint8Array>) yield chunk;
   } finally {

@@ -85,18 +85,21 @@ export class DockerClient {
       if (cause instanceof Error && !/error sending request|client error|os error|connect/i.test(detail)) {
         throw cause;
       }
-      throw new DockerUnavailableError(this.socket, detail.split("\n")[0], { cause: e });
+      throw new DockerUnavailableError(detail.split("\n")[0] ?? "", this.socket, { cause: e });
     }
   }
 
   /** A request whose answer must be 2xx; returns the parsed JSON (or `null` for an empty body). */
   async json(method: string, path: string, operation: string, body?: unknown): Promise<unknown> {
-    const res = await this.request(method, path, {
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await this.request(
+      method,
+      path,
+      body === undefined
+        ? {}
+        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) },
+    );
     const text = await res.text();
-    if (!res.ok) throw new DockerApiError(operation, res.status, errorMessage(text));
+    if (!res.ok) throw new DockerApiError(errorMessage(text), operation, res.status);
     return text ? JSON.parse(text) : null;
   }
 
@@ -134,7 +137,7 @@ export class DockerClient {
       headers: { "content-type": "application/x-tar" },
       body: counted,
     });
-    if (!res.ok) throw new DockerBuildError(name, "", errorMessage(await res.text()), []);
+    if (!res.ok) throw new DockerBuildError(errorMessage(await res.text()), name, "", []);
     options.onProgress?.({ phase: "context", bytes: contextBytes });
     let step = "", steps = 0, cachedSteps = 0, id = "";
     const output: string[] = [];
@@ -145,7 +148,7 @@ export class DockerClient {
           if (m) {
             step = line;
             steps = Number(m[2]);
-            options.onProgress?.({ phase: "step", step: Number(m[1]), steps, instruction: m[3] });
+            options.onProgress?.({ phase: "step", step: Number(m[1]), steps, instruction: m[3] ?? "" });
           } else {
             if (/^ ---> Using cache$/.test(line)) cachedSteps++;
             output.push(line);
@@ -158,7 +161,7 @@ export class DockerClient {
       if (aux?.ID) id = aux.ID;
       if (msg.error || msg.errorDetail) {
         const detail = (msg.errorDetail as { message?: string } | undefined)?.message ?? String(msg.error);
-        throw new DockerBuildError(name, step, detail, output);
+        throw new DockerBuildError(detail, name, step, output);
       }
     }
     if (!id) id = (await this.inspectImage(name)).id;
@@ -178,7 +181,7 @@ export class DockerClient {
   /** Pushes `repository:tag` to its registry; returns the pushed manifest digest. */
   async push(
     image: string,
-    options: { auth?: RegistryAuth; onProgress?: (e: DockerProgressEvent) => void } = {},
+    options: { auth?: RegistryAuth | undefined; onProgress?: (e: DockerProgressEvent) => void } = {},
   ): Promise<{ digest: string }> {
     const [repo, tag] = splitImageRef(image);
     const res = await this.request(
@@ -194,7 +197,7 @@ export class DockerClient {
   /** Pulls `repository:tag` from its registry. */
   async pull(
     image: string,
-    options: { auth?: RegistryAuth; onProgress?: (e: DockerProgressEvent) => void } = {},
+    options: { auth?: RegistryAuth | undefined; onProgress?: (e: DockerProgressEvent) => void } = {},
   ): Promise<void> {
     const [repo, tag] = splitImageRef(image);
     const q = new URLSearchParams({ fromImage: repo, tag });
@@ -205,16 +208,16 @@ export class DockerClient {
   }
 
   async #progress(res: Response, operation: string, onProgress?: (e: DockerProgressEvent) => void) {
-    if (!res.ok) throw new DockerApiError(operation, res.status, errorMessage(await res.text()));
+    if (!res.ok) throw new DockerApiError(errorMessage(await res.text()), operation, res.status);
     let digest = "";
     for await (const msg of jsonLines(res.body!)) {
       if (msg.error || msg.errorDetail) {
         const detail = (msg.errorDetail as { message?: string } | undefined)?.message ?? String(msg.error);
-        throw new DockerApiError(operation, 0, detail);
+        throw new DockerApiError(detail, operation, 0);
       }
       const status = String(msg.status ?? "");
       const d = /digest: (sha256:[0-9a-f]{64})/.exec(status);
-      if (d) digest = d[1];
+      if (d?.[1]) digest = d[1];
       const detail = msg.progressDetail as { current?: number; total?: number } | undefined;
       onProgress?.({
         phase: "layer",
@@ -271,7 +274,7 @@ export class DockerClient {
   /** `GET /images/{name}/get`: the image as a `docker save` tar stream (layers included). */
   async save(image: string): Promise<ReadableStream<Uint8Array>> {
     const res = await this.request("GET", `/images/${encodeURIComponent(image)}/get`);
-    if (!res.ok) throw new DockerApiError(`save "${image}"`, res.status, errorMessage(await res.text()));
+    if (!res.ok) throw new DockerApiError(errorMessage(await res.text()), `save "${image}"`, res.status);
     return res.body!;
   }
 
@@ -283,7 +286,7 @@ export class DockerClient {
     );
     const text = await res.text();
     if (!res.ok && res.status !== 404) {
-      throw new DockerApiError(`remove "${image}"`, res.status, errorMessage(text));
+      throw new DockerApiError(errorMessage(text), `remove "${image}"`, res.status);
     }
   }
 

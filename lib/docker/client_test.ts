@@ -6,7 +6,7 @@ import { DockerClient } from "./client.ts";
 import { jsonLines } from "./format.ts";
 import type { DockerProgressEvent } from "./format.ts";
 import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./errors.ts";
-import { Secret } from "../config.ts";
+import { Secret } from "../secrets.ts";
 
 /** Awaits a promise that must reject with `cls`, and returns the error. */
 async function caught<T>(promise: Promise<unknown>, cls: new (...args: never[]) => T): Promise<T> {
@@ -77,10 +77,12 @@ Deno.test("build: steps reported, context streamed, a failing RUN names its step
         1,
         2,
       ]);
-      assert.equal(requests[0].bytes, 1536);
-      assert.equal(requests[0].url.pathname, "/v1.41/build");
-      assert.deepEqual(requests[0].url.searchParams.getAll("t"), ["x:1"]);
-      assert.equal(requests[0].url.searchParams.get("networkmode"), "host");
+      const [build] = requests;
+      assert.ok(build, "the build request reached the engine");
+      assert.equal(build.bytes, 1536);
+      assert.equal(build.url.pathname, "/v1.41/build");
+      assert.deepEqual(build.url.searchParams.getAll("t"), ["x:1"]);
+      assert.equal(build.url.searchParams.get("networkmode"), "host");
     },
   );
 });
@@ -101,15 +103,17 @@ Deno.test("push: credentials travel only in X-Registry-Auth; a registry error is
       );
       assert.match(err.message, /Docker could not push "r.example:5000\/cxr:1": denied/);
       assert.ok(!err.message.includes("registry-password"));
-      const header = requests[0].headers.get("x-registry-auth")!;
+      const [push] = requests;
+      assert.ok(push, "the push request reached the engine");
+      const header = push.headers.get("x-registry-auth")!;
       const decoded = JSON.parse(atob(header.replace(/-/g, "+").replace(/_/g, "/")));
       assert.deepEqual(decoded, {
         username: "u",
         password: "registry-password-123456",
         serveraddress: "r.example:5000",
       });
-      assert.equal(requests[0].url.searchParams.get("tag"), "1");
-      assert.equal(requests[0].url.pathname, "/v1.41/images/r.example%3A5000%2Fcxr/push");
+      assert.equal(push.url.searchParams.get("tag"), "1");
+      assert.equal(push.url.pathname, "/v1.41/images/r.example%3A5000%2Fcxr/push");
     },
   );
 });

@@ -137,13 +137,13 @@ export async function waitForHealthy(
     if (!info.running) {
       const logs = (await containerLogs(docker, id)).split("\n").slice(-10).join("\n");
       throw new DockerApiError(
+        `it exited with ${info.exitCode}:\n${logs}`,
         `keep container "${info.name}" running`,
         0,
-        `it exited with ${info.exitCode}:\n${logs}`,
       );
     }
     if (Date.now() > deadline) {
-      throw new DockerApiError(`see container "${info.name}" become healthy`, 0, `still "${info.health}"`);
+      throw new DockerApiError(`still "${info.health}"`, `see container "${info.name}" become healthy`, 0);
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 500));
   }
@@ -191,17 +191,16 @@ export async function waitForExit(docker: DockerClient, id: string): Promise<num
  * ```
  */
 export function demultiplex(bytes: Uint8Array): { stdout: string; stderr: string } {
-  const parts: Record<number, Uint8Array[]> = { 1: [], 2: [] };
+  const stdout: Uint8Array[] = [], stderr: Uint8Array[] = [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   while (at + 8 <= bytes.length) {
-    const kind = bytes[at];
     const size = view.getUint32(at + 4);
-    parts[kind === 2 ? 2 : 1].push(bytes.subarray(at + 8, at + 8 + size));
+    (bytes[at] === 2 ? stderr : stdout).push(bytes.subarray(at + 8, at + 8 + size));
     at += 8 + size;
   }
   const dec = (chunks: Uint8Array[]) => chunks.map((c) => new TextDecoder().decode(c)).join("");
-  return { stdout: dec(parts[1]), stderr: dec(parts[2]) };
+  return { stdout: dec(stdout), stderr: dec(stderr) };
 }
 
 /**
@@ -232,7 +231,7 @@ export async function execInContainer(
     body: JSON.stringify({ Detach: false, Tty: false }),
   });
   const bytes = new Uint8Array(await res.arrayBuffer());
-  if (!res.ok) throw new DockerApiError(op, res.status, new TextDecoder().decode(bytes));
+  if (!res.ok) throw new DockerApiError(new TextDecoder().decode(bytes), op, res.status);
   const info = await docker.json("GET", `/exec/${exec.Id}/json`, op) as { ExitCode: number };
   return { exitCode: info.ExitCode, ...demultiplex(bytes) };
 }
@@ -252,7 +251,7 @@ export async function containerLogs(docker: DockerClient, id: string): Promise<s
   const res = await docker.request("GET", `/containers/${encodeURIComponent(id)}/logs?stdout=1&stderr=1`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   if (!res.ok) {
-    throw new DockerApiError(`read the logs of "${id}"`, res.status, new TextDecoder().decode(bytes));
+    throw new DockerApiError(new TextDecoder().decode(bytes), `read the logs of "${id}"`, res.status);
   }
   const { stdout, stderr } = demultiplex(bytes);
   return stdout + stderr;
@@ -281,5 +280,5 @@ export async function removeContainer(
   await stop.body?.cancel();
   const res = await docker.request("DELETE", `/containers/${encodeURIComponent(id)}?force=1&v=1`);
   const text = await res.text();
-  if (!res.ok && res.status !== 404) throw new DockerApiError(`remove container "${id}"`, res.status, text);
+  if (!res.ok && res.status !== 404) throw new DockerApiError(text, `remove container "${id}"`, res.status);
 }

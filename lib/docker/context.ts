@@ -27,7 +27,7 @@ export interface BuildContextOptions {
   /** Project folder whose files go in. @default {@linkcode PROJECT_ROOT} */
   root?: string;
   /** Model bundle folder copied to `model/` (scoring only). @default none: `model/` is empty */
-  model?: string;
+  model?: string | undefined;
   /** Deno binary copied to `deno`. @default `Deno.execPath()` */
   denoBinary?: string;
 }
@@ -73,7 +73,7 @@ export function dockerfilePath(kind: ImageKind): string {
   return `docker/${kind}.Dockerfile`;
 }
 
-async function* _fileBody(path: string): AsyncIterable<Uint8Array> {
+async function* fileBody(path: string): AsyncIterable<Uint8Array> {
   using file = await Deno.open(path);
   const buf = new Uint8Array(256 * 1024);
   for (;;) {
@@ -83,7 +83,7 @@ async function* _fileBody(path: string): AsyncIterable<Uint8Array> {
   }
 }
 
-async function* _walk(
+async function* walk(
   source: string,
   name: string,
   rules: IgnoreRules | undefined,
@@ -96,7 +96,7 @@ async function* _walk(
     if (!ignored) {
       // Readable by the image's non-root user whatever the checkout's umask (some npm files are 0600).
       const mode = (info.mode ?? 0o644) & 0o111 ? 0o755 : 0o644;
-      yield { type: "file", name, mode, size: info.size, body: () => _fileBody(source) };
+      yield { type: "file", name, mode, size: info.size, body: () => fileBody(source) };
     }
   } else if (info.isDirectory) {
     if (ignored && !mayReinclude(name, rules!)) return;
@@ -104,7 +104,7 @@ async function* _walk(
     const entries: string[] = [];
     for await (const e of Deno.readDir(source)) entries.push(e.name);
     entries.sort();
-    for (const e of entries) yield* _walk(join(source, e), `${name}/${e}`, rules);
+    for (const e of entries) yield* walk(join(source, e), `${name}/${e}`, rules);
   }
 }
 
@@ -149,7 +149,7 @@ export async function* contextMembers(
   }
   const deno = await Deno.realPath(options.denoBinary ?? Deno.execPath());
   const denoInfo = await Deno.stat(deno);
-  yield { type: "file", name: "deno", mode: 0o755, size: denoInfo.size, body: () => _fileBody(deno) };
+  yield { type: "file", name: "deno", mode: 0o755, size: denoInfo.size, body: () => fileBody(deno) };
   yield { type: "directory", name: "docker", mode: 0o755 };
   for (const path of PROJECT_PATHS[kind]) {
     const source = join(root, path);
@@ -164,12 +164,12 @@ export async function* contextMembers(
       }
       throw e;
     }
-    yield* _walk(source, relative(root, source).split("\\").join("/"), rules);
+    yield* walk(source, relative(root, source).split("\\").join("/"), rules);
   }
   if (kind === "scoring") {
     if (options.model) {
       // The same rules: a `.env` or key file left in a bundle folder stays out too.
-      yield* _walk(resolve(options.model), "model", rules);
+      yield* walk(resolve(options.model), "model", rules);
     } else yield { type: "directory", name: "model", mode: 0o755 };
   }
 }

@@ -1,9 +1,25 @@
 /**
- * Errors of the Docker step, one class per failure a caller (the CLI, notebook 02, tests) must tell apart.
+ * Errors of the Docker step: {@linkcode DockerError} is the base of all of them (a kind of `CxrError`), with
+ * one class per failure a caller (the CLI, notebook 02, tests) must tell apart.
  *
  * @module
  */
-import { redactSecrets } from "../config.ts";
+import { CxrError } from "../errors.ts";
+import { redactSecrets } from "../secrets.ts";
+
+/**
+ * Base of the Docker step's errors (no engine, an API call refused, a failed build).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CxrError } from "../errors.ts";
+ * const e = new DockerApiError("No such image: x", 'inspect image "x"', 404);
+ * assert.ok(e instanceof DockerError && e instanceof CxrError);
+ * assert.equal(e.name, "DockerApiError");
+ * ```
+ */
+export class DockerError extends CxrError {}
 
 /**
  * Nothing answers on the Docker socket (engine not started, wrong path, no permission).
@@ -11,22 +27,23 @@ import { redactSecrets } from "../config.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new DockerUnavailableError("/run/x.sock", "connection refused");
+ * const e = new DockerUnavailableError("connection refused", "/run/x.sock");
  * assert.match(e.message, /No Docker engine answers on "\/run\/x.sock": connection refused/);
  * assert.match(e.message, /scripts\/services.sh/);
  * ```
  */
-export class DockerUnavailableError extends Error {
-  /** The unix socket tried. */
-  socket: string;
-  constructor(socket: string, detail: string, options?: ErrorOptions) {
+export class DockerUnavailableError extends DockerError {
+  /**
+   * @param detail Why the socket did not answer (the first line of the connection error).
+   * @param socket The unix socket tried.
+   * @param options `cause`: the connection error.
+   */
+  constructor(detail: string, readonly socket: string, options?: ErrorOptions) {
     super(
       `No Docker engine answers on "${socket}": ${detail}. Start one (scripts/services.sh does) or point ` +
         `CXR_DOCKER_HOST / DOCKER_HOST at it (unix:///path/to/docker.sock)`,
       options,
     );
-    this.name = "DockerUnavailableError";
-    this.socket = socket;
   }
 }
 
@@ -36,24 +53,20 @@ export class DockerUnavailableError extends Error {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new DockerApiError("inspect image \"x\"", 404, "No such image: x");
+ * const e = new DockerApiError("No such image: x", 'inspect image "x"', 404);
  * assert.equal(e.status, 404);
  * assert.equal(e.message, 'Docker could not inspect image "x" (HTTP 404): No such image: x');
  * ```
  */
-export class DockerApiError extends Error {
-  /** What was being done, e.g. `push "127.0.0.1:5000/cxr-scoring:1"`. */
-  operation: string;
-  /** HTTP status (0 when the error came inside a streamed answer). */
-  status: number;
-  constructor(operation: string, status: number, detail: string, options?: ErrorOptions) {
-    super(
-      `Docker could not ${operation}${status ? ` (HTTP ${status})` : ""}: ${redactSecrets(detail.trim())}`,
-      options,
-    );
-    this.name = "DockerApiError";
-    this.operation = operation;
-    this.status = status;
+export class DockerApiError extends DockerError {
+  /**
+   * @param detail The engine's message.
+   * @param operation What was being done, e.g. `push "127.0.0.1:5000/cxr-scoring:1"`.
+   * @param status HTTP status (0 when the error came inside a streamed answer).
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(detail: string, readonly operation: string, readonly status: number, options?: ErrorOptions) {
+    super(`Docker could not ${operation}${status ? ` (HTTP ${status})` : ""}: ${detail.trim()}`, options);
   }
 }
 
@@ -63,25 +76,31 @@ export class DockerApiError extends Error {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const e = new DockerBuildError("cxr-scoring:dev", "Step 3/9 : RUN false", "returned a non-zero code: 1", []);
+ * const e = new DockerBuildError("returned a non-zero code: 1", "cxr-scoring:dev", "Step 3/9 : RUN false", []);
  * assert.equal(e.message, 'Cannot build image "cxr-scoring:dev": Step 3/9 : RUN false failed: returned a non-zero code: 1');
  * ```
  */
-export class DockerBuildError extends Error {
-  /** The tag being built. */
-  image: string;
-  /** The failing step as the engine printed it (`Step 3/9 : RUN ...`), or `""` before the first step. */
-  step: string;
-  /** The engine's error message. */
-  detail: string;
-  /** The last lines of build output before the failure. */
-  output: string[];
-  constructor(image: string, step: string, detail: string, output: string[], options?: ErrorOptions) {
+export class DockerBuildError extends DockerError {
+  /** The engine's error message (secrets redacted). */
+  readonly detail: string;
+  /** The last lines of build output before the failure (secrets redacted). */
+  readonly output: string[];
+  /**
+   * @param detail The engine's error message.
+   * @param image The tag being built.
+   * @param step The failing step as the engine printed it (`Step 3/9 : RUN ...`), or `""` before the first.
+   * @param output The last lines of build output before the failure.
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(
+    detail: string,
+    readonly image: string,
+    readonly step: string,
+    output: string[],
+    options?: ErrorOptions,
+  ) {
     const safe = redactSecrets(detail.trim());
     super(`Cannot build image "${image}": ${step ? `${step} failed` : "the build failed"}: ${safe}`, options);
-    this.name = "DockerBuildError";
-    this.image = image;
-    this.step = step;
     this.detail = safe;
     this.output = output.map(redactSecrets);
   }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Secret } from "../config.ts";
+import type { Secret } from "../secrets.ts";
 
 /**
  * The engine's unix socket path from the environment.
@@ -44,7 +44,7 @@ export type DockerProgressEvent =
   | { phase: "context"; bytes: number }
   | { phase: "step"; step: number; steps: number; instruction: string }
   | { phase: "output"; line: string }
-  | { phase: "layer"; id: string; status: string; current?: number; total?: number };
+  | { phase: "layer"; id: string; status: string; current?: number | undefined; total?: number | undefined };
 
 /** Options for {@linkcode DockerClient.build}. */
 export interface DockerBuildOptions {
@@ -59,7 +59,7 @@ export interface DockerBuildOptions {
   /** Network for `RUN` steps (`host` where the engine has no bridge). @default "host" */
   networkMode?: string;
   /** Ignore the layer cache. @default false */
-  noCache?: boolean;
+  noCache?: boolean | undefined;
   /** Receives context upload, step and output events. */
   onProgress?: (event: DockerProgressEvent) => void;
 }
@@ -97,7 +97,7 @@ export interface ImageInfo {
   cmd: string[];
   entrypoint: string[];
   exposedPorts: string[];
-  healthcheck?: string[];
+  healthcheck?: string[] | undefined;
   labels: Record<string, string>;
 }
 

@@ -26,7 +26,7 @@ export interface GpuSmokeOptions {
   listDevices?: () => Promise<string[]>;
 }
 
-async function _nvidiaSmi(): Promise<string[]> {
+async function nvidiaSmi(): Promise<string[]> {
   try {
     const out = await new Deno.Command("nvidia-smi", { args: ["-L"], stdout: "piped", stderr: "null" })
       .output();
@@ -53,6 +53,6 @@ async function _nvidiaSmi(): Promise<string[]> {
  */
 export async function gpuSmoke(options: GpuSmokeOptions = {}): Promise<GpuSmokeReport> {
   const selection = await selectBackend(options.backend ?? "auto");
-  const devices = await (options.listDevices ?? _nvidiaSmi)();
+  const devices = await (options.listDevices ?? nvidiaSmi)();
   return { backend: selection.name, reason: selection.reason, tried: selection.tried, devices };
 }

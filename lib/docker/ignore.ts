@@ -34,7 +34,7 @@ export function parseDockerignore(text: string): IgnoreRules {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
   const negations = lines.filter((l) => l.startsWith("!"))
     .map((l) => l.slice(1).trim().replace(/^(\.\/|\/)+/, "").replace(/\/+$/, "").split(/\/+/));
-  return { matcher: _matcher(lines), negations };
+  return { matcher: compileMatcher(lines), negations };
 }
 
 /**
@@ -42,7 +42,7 @@ export function parseDockerignore(text: string): IgnoreRules {
  * folder `@img+sharp-linuxmusl-x64`; escaped, they match themselves as in `filepath.Match`. Docker on Linux
  * compares case-sensitively (the package's default is not to).
  */
-function _matcher(patterns: string[]): ReturnType<typeof dockerignore> {
+function compileMatcher(patterns: string[]): ReturnType<typeof dockerignore> {
   return dockerignore({ ignorecase: false }).add(patterns.map((p) => p.replace(/[+(){}|]/g, "\\$&")));
 }
 
@@ -68,8 +68,8 @@ export function isIgnored(path: string, rules: IgnoreRules): boolean {
   return rules.matcher.ignores(path);
 }
 
-function _segmentMatches(pattern: string, segment: string): boolean {
-  return _matcher([pattern]).ignores(segment);
+function segmentMatches(pattern: string, segment: string): boolean {
+  return compileMatcher([pattern]).ignores(segment);
 }
 
 /**
@@ -94,7 +94,7 @@ export function mayReinclude(dir: string, rules: IgnoreRules): boolean {
       const seg = segments[i];
       if (seg === undefined) return false;
       if (seg === "**") return true;
-      if (!_segmentMatches(seg, part)) return false;
+      if (!segmentMatches(seg, part)) return false;
     }
     return segments.length > parts.length;
   });

@@ -17,29 +17,29 @@ import { Progress, type ProgressMode } from "../progress.ts";
 /** Options for {@linkcode buildImage}. */
 export interface BuildImageOptions {
   /** Engine to use. @default `DockerClient.connect()` (closed afterwards) */
-  docker?: DockerClient;
+  docker?: DockerClient | undefined;
   /** Base image (`BASE` build argument). @default the Dockerfile's own default */
-  base?: string;
+  base?: string | undefined;
   /** Image name. @default `cxr-training` / `cxr-scoring` */
-  name?: string;
+  name?: string | undefined;
   /** Tag. @default {@linkcode projectVersionTag}() */
-  tag?: string;
+  tag?: string | undefined;
   /** Also tag the image `latest`. @default true */
-  latest?: boolean;
+  latest?: boolean | undefined;
   /** Model bundle baked into the scoring image at `/model`. @default none (mount one at run time) */
-  model?: string;
+  model?: string | undefined;
   /** Install `@tensorflow/tfjs-node-gpu` in the training image. @default true */
-  tfjsNodeGpu?: boolean;
+  tfjsNodeGpu?: boolean | undefined;
   /** Project folder. @default {@linkcode PROJECT_ROOT} */
-  root?: string;
+  root?: string | undefined;
   /** Folder of `<image>.jsonl` history files, or `false` for none. @default `<root>/docker/history` */
-  historyDir?: string | false;
+  historyDir?: string | false | undefined;
   /** Ignore the layer cache. @default false */
-  noCache?: boolean;
+  noCache?: boolean | undefined;
   /** Build progress events. */
-  onProgress?: (event: DockerProgressEvent) => void;
+  onProgress?: ((event: DockerProgressEvent) => void) | undefined;
   /** Show progress (context upload, then steps) with {@linkcode Progress}: a bar, lines, or live in Jupyter. */
-  progress?: boolean;
+  progress?: boolean | undefined;
 }
 
 /** One build, as recorded in the history file. */
@@ -262,7 +262,11 @@ export async function readImageHistory(dir: string, name: string): Promise<Image
 export async function pushImage(
   image: string,
   registry: string,
-  options: { docker?: DockerClient; auth?: RegistryAuth; onProgress?: (e: DockerProgressEvent) => void } = {},
+  options: {
+    docker?: DockerClient;
+    auth?: RegistryAuth | undefined;
+    onProgress?: (e: DockerProgressEvent) => void;
+  } = {},
 ): Promise<{ image: string; digest: string }> {
   if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(registry)) {
     throw new TypeError(
@@ -275,7 +279,7 @@ export async function pushImage(
   try {
     const [remoteRepo] = splitImageRef(remote);
     await docker.tag(image, remoteRepo, tag);
-    const { digest } = await docker.push(remote, { auth: options.auth, onProgress: options.onProgress });
+    const { digest } = await docker.push(remote, options);
     return { image: remote, digest };
   } finally {
     if (!options.docker) docker.close();

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Secret } from "../config.ts";
+import { Secret } from "../secrets.ts";
 import { DockerClient } from "./client.ts";
 import { containerLogs, removeContainer, runContainer, waitForHealthy } from "./containers.ts";
 import { DockerApiError } from "./errors.ts";
@@ -37,14 +37,14 @@ export interface ScoringContainer {
   stop(): Promise<void>;
 }
 
-function _freePort(): number {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
 }
 
-function _randomKey(): string {
+function randomKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -68,11 +68,11 @@ export async function startScoringContainer(
   image: string,
   options: StartScoringContainerOptions = {},
 ): Promise<ScoringContainer> {
-  const port = options.port || _freePort();
+  const port = options.port || freePort();
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`startScoringContainer: port must be 0..65535, got ${options.port}`);
   }
-  const key = options.key instanceof Secret ? options.key : new Secret(options.key || _randomKey());
+  const key = options.key instanceof Secret ? options.key : new Secret(options.key || randomKey());
   const docker = options.docker ?? await DockerClient.connect();
   const own = !options.docker;
   let id = "";
@@ -87,9 +87,9 @@ export async function startScoringContainer(
     if (health !== "healthy") {
       const logs = (await containerLogs(docker, id)).split("\n").slice(-10).join("\n");
       throw new DockerApiError(
+        `it is ${health}:\n${logs}`,
         `start a healthy scoring container of "${image}"`,
         0,
-        `it is ${health}:\n${logs}`,
       );
     }
   } catch (e) {

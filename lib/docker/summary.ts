@@ -26,7 +26,7 @@ export class ImageSummary {
   /** Plain text: size, then one line per layer with its size and instruction. */
   toString(): string {
     const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-    const rows = this.layers.map((l) => `${mb(l.size).padStart(10)}  ${_instruction(l.createdBy)}`);
+    const rows = this.layers.map((l) => `${mb(l.size).padStart(10)}  ${instruction(l.createdBy)}`);
     return [`${this.image}: ${mb(this.size)}, ${this.layers.length} layers`, ...rows].join("\n");
   }
 
@@ -34,7 +34,7 @@ export class ImageSummary {
   [JUPYTER_DISPLAY](): Record<string, string> {
     const rows = this.layers.map((l) => [
       { text: `${(l.size / 1e6).toFixed(1)} MB`, style: "text-align:right" },
-      { html: `<code>${escapeHtml(_instruction(l.createdBy))}</code>` },
+      { html: `<code>${escapeHtml(instruction(l.createdBy))}</code>` },
     ]);
     return {
       "text/plain": this.toString(),
@@ -44,7 +44,7 @@ export class ImageSummary {
   }
 }
 
-function _instruction(createdBy: string): string {
+function instruction(createdBy: string): string {
   const s = createdBy.replace(/^\/bin\/sh -c #\(nop\)\s*/, "").replace(/^\/bin\/sh -c /, "RUN ").trim();
   return s.length > 120 ? s.slice(0, 117) + "..." : s;
 }

@@ -9,7 +9,8 @@
  * @module
  */
 import * as k8s from "@kubernetes/client-node";
-import { registerSecret } from "../config.ts";
+import { registerSecret } from "../secrets.ts";
+import { K8sError } from "./errors.ts";
 import type { K8sObject } from "./pod_spec.ts";
 
 /** The label on everything the deploy step creates; `undeploy` deletes by it. */
@@ -35,24 +36,26 @@ export const MANAGED_KINDS: readonly { apiVersion: string; kind: string }[] = [
 ];
 
 /** The API server refused a request or could not be reached. */
-export class KubeApiError extends Error {
-  /** HTTP status, or 0 when the server could not be reached. */
-  status: number;
-  constructor(message: string, status: number, options?: ErrorOptions) {
+export class KubeApiError extends K8sError {
+  /**
+   * @param message What failed, on which server, with the API's status and message.
+   * @param status HTTP status, or 0 when the server could not be reached.
+   * @param options `cause`: client-node's error.
+   */
+  constructor(message: string, readonly status: number, options?: ErrorOptions) {
     super(message, options);
-    this.name = "KubeApiError";
-    this.status = status;
   }
 }
 
 /** The kubeconfig cannot be used (missing, unreadable, no current context). */
-export class KubeconfigError extends Error {
-  /** The file. */
-  file: string;
-  constructor(file: string, message: string, options?: ErrorOptions) {
+export class KubeconfigError extends K8sError {
+  /**
+   * @param message What is wrong with the file.
+   * @param file The kubeconfig file.
+   * @param options `cause`: the loader's error.
+   */
+  constructor(message: string, readonly file: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "KubeconfigError";
-    this.file = file;
   }
 }
 
@@ -60,13 +63,13 @@ export class KubeconfigError extends Error {
 export interface ObjectRef {
   kind: string;
   name: string;
-  namespace?: string;
+  namespace?: string | undefined;
 }
 
 /** Options of {@linkcode connectKube}. */
 export interface ConnectKubeOptions {
   /** Context to use. @default the kubeconfig's current-context */
-  context?: string;
+  context?: string | undefined;
 }
 
 function describe(o: ObjectRef): string {
@@ -167,7 +170,11 @@ export class KubeClient {
   async delete(apiVersion: string, ref: ObjectRef): Promise<boolean> {
     try {
       await this.#objects.delete(
-        { apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } },
+        {
+          apiVersion,
+          kind: ref.kind,
+          metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
+        },
         undefined,
         undefined,
         undefined,
@@ -190,7 +197,7 @@ export class KubeClient {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { redactSecrets } from "../config.ts";
+ * import { redactSecrets } from "../secrets.ts";
  * const f = Deno.makeTempFileSync();
  * Deno.writeTextFileSync(f, `apiVersion: v1
  * kind: Config
@@ -210,20 +217,20 @@ export function connectKube(kubeconfig: string, options: ConnectKubeOptions = {}
     config.loadFromFile(kubeconfig);
   } catch (e) {
     const why = (e as Error).message.split("\n")[0];
-    throw new KubeconfigError(kubeconfig, `Cannot read kubeconfig "${kubeconfig}": ${why}`, { cause: e });
+    throw new KubeconfigError(`Cannot read kubeconfig "${kubeconfig}": ${why}`, kubeconfig, { cause: e });
   }
   if (options.context) {
     if (!config.getContextObject(options.context)) {
       const names = config.getContexts().map((c) => c.name).join(", ") || "none";
       throw new KubeconfigError(
-        kubeconfig,
         `kubeconfig "${kubeconfig}" has no context "${options.context}" (has: ${names})`,
+        kubeconfig,
       );
     }
     config.setCurrentContext(options.context);
   }
   if (!config.getCurrentCluster()) {
-    throw new KubeconfigError(kubeconfig, `kubeconfig "${kubeconfig}" has no current context with a cluster`);
+    throw new KubeconfigError(`kubeconfig "${kubeconfig}" has no current context with a cluster`, kubeconfig);
   }
   for (const u of config.getUsers()) {
     for (const v of [u.token, u.password, u.keyData]) if (v) registerSecret(v);

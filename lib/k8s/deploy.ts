@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import type { Secret } from "../config.ts";
+import type { Secret } from "../secrets.ts";
 import { Progress } from "../progress.ts";
 import { connectKube, MANAGED_BY_LABEL, MANAGED_KINDS, type ObjectRef, SYSTEM_NAMESPACES } from "./client.ts";
 import { type IngressAddress, ingressAddress, requireTlsSecret } from "./ingress.ts";
@@ -30,24 +30,24 @@ export type Overlay = typeof OVERLAYS[number];
 
 /** Progress of {@linkcode deploy}. */
 export type DeployEvent =
-  | { type: "applied"; kind: string; name: string; namespace?: string }
+  | { type: "applied"; kind: string; name: string; namespace?: string | undefined }
   | { type: "rollout"; status: RolloutStatus }
   | { type: "address"; address: ServiceAddress | IngressAddress };
 
 /** Options of {@linkcode renderOverlay}. */
 export interface RenderOverlayOptions extends TransportOptions {
   /** @default "aks" */
-  overlay?: Overlay;
+  overlay?: Overlay | undefined;
   /** Scoring image; default the overlay's. */
-  image?: string;
-  replicas?: number;
-  namespace?: string;
+  image?: string | undefined;
+  replicas?: number | undefined;
+  namespace?: string | undefined;
   /** Fills the scoring-key Secret. */
-  scoringKey?: Secret | string;
+  scoringKey?: Secret | string | undefined;
   /** The `k8s/` folder. @default {@linkcode K8S_DIR} */
-  k8sDir?: string;
+  k8sDir?: string | undefined;
   /** Render manifests that publish plain HTTP outside the cluster. @default false */
-  allowPlainHttp?: boolean;
+  allowPlainHttp?: boolean | undefined;
 }
 
 /**
@@ -94,16 +94,16 @@ export function renderOverlay(options: RenderOverlayOptions = {}): K8sObject[] {
 /** Options of {@linkcode deploy}. */
 export interface DeployOptions extends Omit<RenderOverlayOptions, "image"> {
   /** Kubeconfig context. @default its current-context */
-  context?: string;
+  context?: string | undefined;
   /** Wait for the rollout and the address. @default true */
-  wait?: boolean;
+  wait?: boolean | undefined;
   /** Rollout limit in seconds. @default 600 */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** @default 2000 */
-  pollMs?: number;
+  pollMs?: number | undefined;
   /** Draw the rollout as a progress display (live in Jupyter). @default false */
-  progress?: boolean;
-  onProgress?: (event: DeployEvent) => void;
+  progress?: boolean | undefined;
+  onProgress?: ((event: DeployEvent) => void) | undefined;
 }
 
 /** What {@linkcode deploy} did. */
@@ -216,11 +216,11 @@ const UNDEPLOY_KINDS = [{ apiVersion: "networking.k8s.io/v1", kind: "Ingress" },
 /** Options of {@linkcode undeploy}. */
 export interface UndeployOptions {
   /** @default "cxr" */
-  namespace?: string;
-  context?: string;
+  namespace?: string | undefined;
+  context?: string | undefined;
   /** Leave the Namespace (even if cxr created it). @default false */
-  keepNamespace?: boolean;
-  onProgress?: (deleted: ObjectRef) => void;
+  keepNamespace?: boolean | undefined;
+  onProgress?: ((deleted: ObjectRef) => void) | undefined;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { type KubeClient, kubeError } from "./client.ts";
+import { K8sError } from "./errors.ts";
 import type { ServiceAddress } from "./rollout.ts";
 
 /** Where an Ingress can be reached. */
@@ -21,9 +22,9 @@ export interface IngressAddress extends ServiceAddress {
 /** Options of {@linkcode ingressAddress}. */
 export interface IngressAddressOptions {
   /** Wait this long for the controller to publish an address. @default 300 */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** @default 2000 */
-  pollMs?: number;
+  pollMs?: number | undefined;
 }
 
 /**
@@ -67,10 +68,10 @@ export async function ingressAddress(
       const port = lb?.ports?.[0]?.port;
       const target = host ?? (published.includes(":") ? `[${published}]` : published);
       const url = `https://${target}${port && port !== 443 ? `:${port}` : ""}`;
-      const note = host
-        ? `point the DNS name ${host} at ${published} (its certificate must name ${host})`
-        : undefined;
-      return { type: "Ingress", url, clusterUrl, loadBalancer: published, ...(host ? { host } : {}), note };
+      const hint = host
+        ? { host, note: `point the DNS name ${host} at ${published} (its certificate must name ${host})` }
+        : {};
+      return { type: "Ingress", url, clusterUrl, loadBalancer: published, ...hint };
     }
     if (Date.now() > deadline) {
       return {
@@ -87,21 +88,20 @@ export async function ingressAddress(
 }
 
 /** A TLS Secret that the manifests name is not in the cluster, and nothing would create it. */
-export class MissingTlsSecretError extends Error {
-  /** The Secret's name. */
-  secret: string;
-  /** Its namespace. */
-  namespace: string;
-  constructor(secret: string, namespace: string) {
+export class MissingTlsSecretError extends K8sError {
+  /**
+   * @param secret The Secret's name.
+   * @param namespace Its namespace.
+   * @param options `cause`: the API's 404.
+   */
+  constructor(readonly secret: string, readonly namespace: string, options?: ErrorOptions) {
     super(
       `The TLS Secret "${namespace}/${secret}" is not in the cluster. Give the certificate and key to deploy ` +
         `(--tls-cert FILE --tls-key FILE), let cert-manager issue it (--cert-manager-issuer NAME, aks overlay), ` +
         `or create it first: kubectl create namespace ${namespace}; kubectl create secret tls ${secret} ` +
         `-n ${namespace} --cert=FILE --key=FILE`,
+      options,
     );
-    this.name = "MissingTlsSecretError";
-    this.secret = secret;
-    this.namespace = namespace;
   }
 }
 
@@ -119,7 +119,7 @@ export async function requireTlsSecret(client: KubeClient, namespace: string, na
   try {
     await client.api(k8s.CoreV1Api).readNamespacedSecret({ name, namespace });
   } catch (e) {
-    if ((e as { code?: number }).code === 404) throw new MissingTlsSecretError(name, namespace);
+    if ((e as { code?: number }).code === 404) throw new MissingTlsSecretError(name, namespace, { cause: e });
     throw kubeError(`Reading Secret "${namespace}/${name}"`, client.server, e);
   }
 }

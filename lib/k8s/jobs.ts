@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { Progress } from "../progress.ts";
 import { connectKube, type KubeClient, kubeError, type ObjectRef, SYSTEM_NAMESPACES } from "./client.ts";
+import { K8sError } from "./errors.ts";
 import { containersOf, type K8sObject } from "./pod_spec.ts";
 import { renderKustomization } from "./render.ts";
 import { validateManifests } from "./validate.ts";
@@ -24,15 +25,15 @@ export interface IndexedJobRenderOptions {
   /** Number of shards (completions). */
   shards: number;
   /** Pods at once. @default shards */
-  parallelism?: number;
+  parallelism?: number | undefined;
   /** @default "cxr" */
-  namespace?: string;
+  namespace?: string | undefined;
   /** The kustomization folder of the Jobs. @default the repository's `k8s/jobs` */
-  jobsDir?: string;
+  jobsDir?: string | undefined;
   /** Variables for the storage Secret (`AZURE_STORAGE_*`); without them the placeholder stays. */
-  storageEnv?: Record<string, string>;
+  storageEnv?: Record<string, string> | undefined;
   /** Job name suffix, so a re-run does not collide with the immutable spec of an earlier Job. @default base-36 time */
-  suffix?: string;
+  suffix?: string | undefined;
 }
 
 /** An Indexed Job's state. */
@@ -53,13 +54,13 @@ export interface JobStatus {
 }
 
 /** The Job failed; `status` lists its failed indexes. */
-export class JobFailedError extends Error {
-  /** The last status. */
-  status: JobStatus;
-  constructor(message: string, status: JobStatus) {
+export class JobFailedError extends K8sError {
+  /**
+   * @param message Which Job failed and why.
+   * @param status The last status.
+   */
+  constructor(message: string, readonly status: JobStatus) {
     super(message);
-    this.name = "JobFailedError";
-    this.status = status;
   }
 }
 
@@ -78,8 +79,8 @@ const DEFAULT_JOBS_DIR = fileURLToPath(new URL("../../k8s/jobs", import.meta.url
 export function parseIndexes(text: string | undefined): number[] {
   if (!text) return [];
   return text.split(",").flatMap((part) => {
-    const [a, b] = part.split("-").map(Number);
-    return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    const [a = 0, b = a] = part.split("-").map(Number); // split gives at least one part
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
   });
 }
 
@@ -157,11 +158,11 @@ function statusOf(job: k8s.V1Job, name: string, namespace: string): JobStatus {
 /** Options of {@linkcode watchJob}. */
 export interface WatchJobOptions {
   /** @default 86400 */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** @default 5000 */
-  pollMs?: number;
+  pollMs?: number | undefined;
   /** Each poll's status. */
-  onProgress?: (status: JobStatus) => void;
+  onProgress?: ((status: JobStatus) => void) | undefined;
 }
 
 /**
@@ -214,20 +215,20 @@ export async function watchJob(
 /** Options of {@linkcode runIndexedJob}. */
 export interface RunIndexedJobOptions {
   shards: number;
-  parallelism?: number;
-  namespace?: string;
-  context?: string;
+  parallelism?: number | undefined;
+  namespace?: string | undefined;
+  context?: string | undefined;
   /** Variables for the storage Secret of the pods. */
-  storageEnv?: Record<string, string>;
+  storageEnv?: Record<string, string> | undefined;
   /** Watch until done. @default true */
-  wait?: boolean;
-  timeoutSeconds?: number;
-  pollMs?: number;
+  wait?: boolean | undefined;
+  timeoutSeconds?: number | undefined;
+  pollMs?: number | undefined;
   /** Draw completions as a progress display. @default false */
-  progress?: boolean;
-  onProgress?: (status: JobStatus) => void;
+  progress?: boolean | undefined;
+  onProgress?: ((status: JobStatus) => void) | undefined;
   /** Job name suffix. @default base-36 time */
-  suffix?: string;
+  suffix?: string | undefined;
 }
 
 /**

@@ -22,3 +22,4 @@ export * from "./ingress.ts";
 export * from "./jobs.ts";
 export * from "./deploy.ts";
 export * from "./notebook.ts";
+export * from "./errors.ts";

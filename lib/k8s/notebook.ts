@@ -7,7 +7,7 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Secret } from "../config.ts";
+import type { Secret } from "../secrets.ts";
 import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import { scoreRemote } from "../serve/client.ts";
 import { deploy, type DeployOptions, type DeployResult, undeploy } from "./deploy.ts";
@@ -57,14 +57,11 @@ export class ManifestReport {
 
 /** What {@linkcode deployStep} did: deployed, or nothing because no kubeconfig was given. */
 export class DeployStep {
-  /** The kubeconfig used ("" = render-only). */
-  readonly kubeconfig: string;
-  /** The deployment, when one was made. */
-  readonly result?: DeployResult;
-  constructor(kubeconfig: string, result?: DeployResult) {
-    this.kubeconfig = kubeconfig;
-    this.result = result;
-  }
+  /**
+   * @param kubeconfig The kubeconfig used ("" = render-only).
+   * @param result The deployment, when one was made.
+   */
+  constructor(readonly kubeconfig: string, readonly result?: DeployResult) {}
   /** The scoring URL from outside the cluster, if there is one. */
   get url(): string | undefined {
     return this.result?.address?.url;
@@ -118,16 +115,16 @@ export interface EndpointScore {
 
 /** Images scored through the deployed Service, with heatmaps; a gallery in Jupyter. */
 export class EndpointScores {
-  /** The endpoint (undefined when nothing was deployed). */
-  readonly url?: string;
-  readonly scores: EndpointScore[];
-  /** Why nothing was scored. */
-  readonly skipped?: string;
-  constructor(url: string | undefined, scores: EndpointScore[], skipped?: string) {
-    this.url = url;
-    this.scores = scores;
-    this.skipped = skipped;
-  }
+  /**
+   * @param url The endpoint (undefined when nothing was deployed).
+   * @param scores The images scored.
+   * @param skipped Why nothing was scored.
+   */
+  constructor(
+    readonly url: string | undefined,
+    readonly scores: EndpointScore[],
+    readonly skipped?: string,
+  ) {}
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     if (this.skipped) {
       return { "text/html": `<p>${escapeHtml(this.skipped)}</p>`, "text/plain": this.skipped };
@@ -178,7 +175,7 @@ export async function scoreDeployed(
   const scores: EndpointScore[] = [];
   for (const image of names) {
     const r = await scoreRemote(url, await Deno.readFile(join(imagesDir, image)), {
-      key: options.key,
+      key: options.key ?? null,
       heatmap: true,
     });
     scores.push({ image, ...r });

@@ -52,20 +52,20 @@ export function setSource<T extends object>(obj: T, file: string): T {
   return obj;
 }
 
-function _isObject(v: unknown): v is Json {
+function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** The pod template of a workload (a CronJob's through its `jobTemplate`). */
-function _template(obj: K8sObject): Json | undefined {
+function podTemplate(obj: K8sObject): Json | undefined {
   const spec = obj.spec as Json | undefined;
   const holder = (spec?.jobTemplate as Json | undefined)?.spec as Json | undefined ?? spec;
-  return _isObject(holder?.template) ? holder.template : undefined;
+  return isObject(holder?.template) ? holder.template : undefined;
 }
 
-function _podSpecs(obj: K8sObject): Json[] {
-  const pod = _template(obj)?.spec;
-  return _isObject(pod) ? [pod] : [];
+function podSpecs(obj: K8sObject): Json[] {
+  const pod = podTemplate(obj)?.spec;
+  return isObject(pod) ? [pod] : [];
 }
 
 /**
@@ -83,7 +83,7 @@ function _podSpecs(obj: K8sObject): Json[] {
  * ```
  */
 export function containersOf(obj: K8sObject): Json[] {
-  return _podSpecs(obj).flatMap((p) => [
+  return podSpecs(obj).flatMap((p) => [
     ...((p.initContainers as Json[] | undefined) ?? []),
     ...((p.containers as Json[] | undefined) ?? []),
   ]);
@@ -125,7 +125,7 @@ export function servesTls(container: Json): boolean {
  * ```
  */
 export function annotatePods(obj: K8sObject, key: string, value: string): void {
-  const template = _template(obj) as { metadata?: { annotations?: Record<string, string> } } | undefined;
+  const template = podTemplate(obj) as { metadata?: { annotations?: Record<string, string> } } | undefined;
   if (!template) return;
   template.metadata = {
     ...template.metadata,
@@ -157,7 +157,7 @@ export function tlsSecretNames(objects: readonly K8sObject[]): string[] {
       const tls = ((o.spec as { tls?: { secretName?: string }[] } | undefined)?.tls) ?? [];
       for (const t of tls) if (t.secretName) names.add(t.secretName);
     }
-    for (const pod of _podSpecs(o)) {
+    for (const pod of podSpecs(o)) {
       const volumes = (pod.volumes as { name: string; secret?: { secretName?: string } }[] | undefined) ?? [];
       const containers = (pod.containers as Json[] | undefined) ?? [];
       for (const c of containers.filter(servesTls)) {

@@ -11,51 +11,63 @@ import { scryptSync } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
+import { CxrSyntaxError } from "../errors.ts";
 import { splitImageRef } from "../docker/format.ts";
+import { K8sError } from "./errors.ts";
 import { applyJsonPatch, type JsonPatchOperation, strategicMerge } from "./_patch.ts";
 import { annotatePods, containersOf, type K8sObject, setSource, sourceOf } from "./pod_spec.ts";
 
 /** A YAML file that cannot be parsed, with where. */
-export class ManifestSyntaxError extends SyntaxError {
-  /** The file. */
-  file: string;
-  /** 1-based line. */
-  line: number;
-  /** 1-based column. */
-  column: number;
-  constructor(file: string, line: number, column: number, detail: string, options?: ErrorOptions) {
-    super(`Cannot read manifest "${file}" at line ${line}, column ${column}: ${detail}`, options);
-    this.name = "ManifestSyntaxError";
-    this.file = file;
-    this.line = line;
-    this.column = column;
+export class ManifestSyntaxError extends CxrSyntaxError {
+  /**
+   * @param detail The parser's message; the message says `Cannot read manifest "<file>" at line L, column C: ...`.
+   * @param file The file.
+   * @param line 1-based line.
+   * @param column 1-based column.
+   * @param options `cause`: the parser's error.
+   */
+  constructor(
+    detail: string,
+    override readonly file: string,
+    override readonly line: number,
+    override readonly column: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Cannot read manifest "${file}" at line ${line}, column ${column}: ${detail}`,
+      file,
+      line,
+      column,
+      options,
+    );
   }
 }
 
 /** A kustomization that asks for something this renderer does not do, or points at nothing. */
-export class KustomizationError extends Error {
-  /** The kustomization file. */
-  file: string;
-  constructor(file: string, message: string, options?: ErrorOptions) {
-    super(`${file}: ${message}`, options);
-    this.name = "KustomizationError";
-    this.file = file;
+export class KustomizationError extends K8sError {
+  /**
+   * @param detail What is wrong; the message is `<file>: <detail>`.
+   * @param file The kustomization file (or the resource that is missing).
+   * @param options `cause`: the error behind this one.
+   */
+  constructor(detail: string, readonly file: string, options?: ErrorOptions) {
+    super(`${file}: ${detail}`, options);
   }
 }
 
 /** Options of {@linkcode renderKustomization}: what `deno task cxr deploy` sets on top of an overlay. */
 export interface RenderOptions {
   /** Image for every container whose image is `cxr-scoring` (or the overlay's replacement of it). */
-  image?: string;
+  image?: string | undefined;
   /** Replicas of the scoring Deployment; the HPA's minimum follows (and its maximum if lower). */
-  replicas?: number;
+  replicas?: number | undefined;
   /** Namespace for every object (the Namespace object is renamed too). */
-  namespace?: string;
+  namespace?: string | undefined;
   /**
    * Fills the scoring-key Secret; without it the placeholder stays. The pods that read it get an annotation
    * {@linkcode SCORING_KEY_DIGEST_ANNOTATION}, so a new key rolls them (a container reads its environment once).
    */
-  scoringKey?: string;
+  scoringKey?: string | undefined;
 }
 
 const KNOWN_FIELDS = new Set([
@@ -91,12 +103,15 @@ export function readYamlDocuments(file: string): unknown[] {
     const e = doc.errors[0];
     if (e) {
       const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+      const detail = e.message.split("\n", 1)[0] ?? "";
       throw new ManifestSyntaxError(
+        detail.replace(/ at line \d+, column \d+:?$/, ""),
         file,
         pos.line,
         pos.col,
-        e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, ""),
-        { cause: e },
+        {
+          cause: e,
+        },
       );
     }
     const value = doc.toJS();
@@ -110,17 +125,17 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function imageName(image: string): string {
-  return splitImageRef(image.split("@")[0])[0];
+  return splitImageRef(image.replace(/@.*$/, ""))[0];
 }
 
 function readObjects(path: string, seen: Set<string>): K8sObject[] {
   const full = resolve(path);
-  if (!existsSync(full)) throw new KustomizationError(path, "does not exist");
+  if (!existsSync(full)) throw new KustomizationError("does not exist", path);
   if (statSync(full).isDirectory()) return renderDir(full, seen);
   const file = relative(Deno.cwd(), full);
   return readYamlDocuments(full).map((doc, i) => {
     if (!isObject(doc) || typeof doc.kind !== "string" || !isObject(doc.metadata)) {
-      throw new KustomizationError(file, `document ${i + 1} is not a Kubernetes object (kind, metadata)`);
+      throw new KustomizationError(`document ${i + 1} is not a Kubernetes object (kind, metadata)`, file);
     }
     return setSource(doc as unknown as K8sObject, file);
   });
@@ -135,19 +150,18 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
   const kfile = join(dir, "kustomization.yaml");
   const label = relative(Deno.cwd(), kfile);
   if (!existsSync(kfile)) {
-    throw new KustomizationError(relative(Deno.cwd(), dir), "has no kustomization.yaml");
+    throw new KustomizationError("has no kustomization.yaml", relative(Deno.cwd(), dir));
   }
-  if (seen.has(kfile)) throw new KustomizationError(label, "is included twice (a resource cycle?)");
+  if (seen.has(kfile)) throw new KustomizationError("is included twice (a resource cycle?)", label);
   seen.add(kfile);
   const [k] = readYamlDocuments(kfile);
-  if (!isObject(k)) throw new KustomizationError(label, "is not a mapping");
+  if (!isObject(k)) throw new KustomizationError("is not a mapping", label);
   const unknown = Object.keys(k).filter((f) => !KNOWN_FIELDS.has(f));
   if (unknown.length > 0) {
+    const supported = [...KNOWN_FIELDS].slice(2).join(", ");
     throw new KustomizationError(
+      `uses ${unknown.join(", ")}, which this renderer does not support (supported: ${supported})`,
       label,
-      `uses ${unknown.join(", ")}, which this renderer does not support (supported: ${
-        [...KNOWN_FIELDS].slice(2).join(", ")
-      })`,
     );
   }
   let objects = ((k.resources as string[] | undefined) ?? []).flatMap((r) => readObjects(join(dir, r), seen));
@@ -158,10 +172,10 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
     const target = isObject(p.target) ? p.target : undefined;
     for (const doc of docs) {
       if (Array.isArray(doc)) {
-        if (!target) throw new KustomizationError(label, "a JSON 6902 patch needs a target (kind, name)");
+        if (!target) throw new KustomizationError("a JSON 6902 patch needs a target (kind, name)", label);
         const hits = objects.filter((o) => matches(o, target));
         if (hits.length === 0) {
-          throw new KustomizationError(label, `patch target ${JSON.stringify(target)} matches nothing`);
+          throw new KustomizationError(`patch target ${JSON.stringify(target)} matches nothing`, label);
         }
         objects = objects.map((o) =>
           hits.includes(o) ? keepSource(o, applyJsonPatch(o, doc as JsonPatchOperation[])) : o
@@ -171,7 +185,7 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
           { kind: doc.kind, name: (doc.metadata as Record<string, unknown> | undefined)?.name };
         const hits = objects.filter((o) => matches(o, t));
         if (hits.length === 0) {
-          throw new KustomizationError(label, `patch for ${t.kind} "${t.name}" matches nothing`);
+          throw new KustomizationError(`patch for ${t.kind} "${t.name}" matches nothing`, label);
         }
         objects = objects.map((o) =>
           hits.includes(o) ? keepSource(o, strategicMerge(o, doc) as K8sObject) : o
@@ -183,7 +197,7 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
     const hits = objects.filter((o) =>
       o.metadata.name === r.name && isObject(o.spec) && "replicas" in o.spec
     );
-    if (hits.length === 0) throw new KustomizationError(label, `replicas for "${r.name}" matches nothing`);
+    if (hits.length === 0) throw new KustomizationError(`replicas for "${r.name}" matches nothing`, label);
     for (const o of hits) (o.spec as Record<string, unknown>).replicas = r.count;
   }
   for (const img of (k.images as Record<string, string>[] | undefined) ?? []) {

@@ -8,28 +8,22 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { type KubeClient, kubeError } from "./client.ts";
+import { K8sError } from "./errors.ts";
 
 /** The rollout failed; `reason` is the Kubernetes reason (`ImagePullBackOff`, `CrashLoopBackOff`, ...). */
-export class RolloutFailedError extends Error {
-  /** Kubernetes reason. */
-  reason: string;
-  /** The pod it was seen on, if any. */
-  pod?: string;
-  constructor(message: string, reason: string, pod?: string) {
+export class RolloutFailedError extends K8sError {
+  /**
+   * @param message Which pod and container, in what state, and what to check.
+   * @param reason Kubernetes reason.
+   * @param pod The pod it was seen on, if any.
+   */
+  constructor(message: string, readonly reason: string, readonly pod?: string) {
     super(message);
-    this.name = "RolloutFailedError";
-    this.reason = reason;
-    this.pod = pod;
   }
 }
 
 /** The rollout did not finish within the time allowed. */
-export class RolloutTimeoutError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "RolloutTimeoutError";
-  }
-}
+export class RolloutTimeoutError extends K8sError {}
 
 /** One look at a rollout. */
 export interface RolloutStatus {
@@ -50,11 +44,11 @@ export interface RolloutStatus {
 /** Options of {@linkcode waitForRollout}. */
 export interface WaitForRolloutOptions {
   /** Give up after this many seconds. @default 600 */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** Milliseconds between polls. @default 2000 */
-  pollMs?: number;
+  pollMs?: number | undefined;
   /** Each poll's status. */
-  onProgress?: (status: RolloutStatus) => void;
+  onProgress?: ((status: RolloutStatus) => void) | undefined;
 }
 
 /** Waiting reasons that will not fix themselves. */
@@ -211,9 +205,9 @@ export interface ServiceAddress {
 /** Options of {@linkcode serviceAddress}. */
 export interface ServiceAddressOptions {
   /** Wait this long for a LoadBalancer's ingress. @default 300 */
-  timeoutSeconds?: number;
+  timeoutSeconds?: number | undefined;
   /** @default 2000 */
-  pollMs?: number;
+  pollMs?: number | undefined;
 }
 
 /**

@@ -12,19 +12,19 @@ import { annotatePods, containersOf, type K8sObject, servesTls, tlsSecretNames }
 /** Options of {@linkcode applyTransportOptions}. */
 export interface TransportOptions {
   /** Host name of every Ingress rule and TLS entry (the name clients use; the certificate must name it). */
-  ingressHost?: string;
+  ingressHost?: string | undefined;
   /**
    * Client networks (CIDR) allowed in: `loadBalancerSourceRanges` of every LoadBalancer Service and the
    * ingress-nginx allow-list of every Ingress. @default everyone
    */
-  sourceRanges?: string[];
+  sourceRanges?: string[] | undefined;
   /**
    * A certificate and key (PEM) for the TLS Secret ({@linkcode TLS_SECRET_NAME}) that the Ingress or the
    * pods name: added to the objects as a `kubernetes.io/tls` Secret. @default the Secret is the user's
    */
-  tls?: { cert: string; key: string };
+  tls?: { cert: string; key: string } | undefined;
   /** A cert-manager ClusterIssuer that issues the Ingress's certificate (annotation `cert-manager.io/cluster-issuer`). */
-  certManagerIssuer?: string;
+  certManagerIssuer?: string | undefined;
 }
 
 /** The Secret holding the scoring service's TLS certificate (`tls.crt`, `tls.key`), in every TLS overlay. */
@@ -57,7 +57,8 @@ function isCidr(range: string): boolean {
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(range);
   if (v4) return v4.slice(1, 5).every((o) => Number(o) <= 255) && Number(v4[5]) <= 32;
   const v6 = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(range);
-  return !!v6 && v6[1].includes(":") && (v6[1].match(/::/g)?.length ?? 0) <= 1 && Number(v6[2]) <= 128;
+  const [, address = "", bits] = v6 ?? [];
+  return !!v6 && address.includes(":") && (address.match(/::/g)?.length ?? 0) <= 1 && Number(bits) <= 128;
 }
 
 /**

@@ -15,23 +15,21 @@ import { Job } from "kubernetes-models/batch/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
+import { K8sError } from "./errors.ts";
 import { containersOf, type K8sObject, servesTls, sourceOf } from "./pod_spec.ts";
 
 /** The HTTP paths the scoring service answers (lib/serve); probes must use one of them. */
 export const SCORING_PATHS: readonly string[] = ["/healthz", "/readyz", "/score", "/metrics"];
 
 /** Rendered manifests that fail validation; `problems` lists every one. */
-export class ManifestValidationError extends Error {
-  /** One line per problem: `file: Kind "name": what`. */
-  problems: string[];
-  constructor(problems: string[]) {
+export class ManifestValidationError extends K8sError {
+  /** @param problems One line per problem: `file: Kind "name": what`. */
+  constructor(readonly problems: string[]) {
     super(
       `${problems.length} problem${problems.length === 1 ? "" : "s"} in the manifests:\n  ${
         problems.join("\n  ")
       }`,
     );
-    this.name = "ManifestValidationError";
-    this.problems = problems;
   }
 }
 
@@ -356,10 +354,9 @@ export function plainHttpExposures(objects: readonly K8sObject[]): string[] {
 }
 
 /** The manifests would publish plain HTTP outside the cluster; `exposures` lists how. */
-export class PlainHttpError extends Error {
-  /** One line per way plain HTTP would be published ({@linkcode plainHttpExposures}). */
-  exposures: string[];
-  constructor(exposures: string[]) {
+export class PlainHttpError extends K8sError {
+  /** @param exposures One line per way plain HTTP would be published ({@linkcode plainHttpExposures}). */
+  constructor(readonly exposures: string[]) {
     super(
       `These manifests would publish plain HTTP outside the cluster, so the scoring key and X-rays would ` +
         `cross the network in clear:\n  ${
@@ -367,8 +364,6 @@ export class PlainHttpError extends Error {
         }\nServe TLS (the aks overlay's Ingress, or ` +
         `serve --tls-cert as in aks-lb), or pass --allow-plain-http (allowPlainHttp) to deploy anyway.`,
     );
-    this.name = "PlainHttpError";
-    this.exposures = exposures;
   }
 }
 
