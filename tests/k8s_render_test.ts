@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT, tempDir } from "./_fixtures.ts";
+import { containersOf, tlsSecretNames } from "../lib/k8s/_pod_spec.ts";
 import {
-  containersOf,
   type K8sObject,
   KustomizationError,
   manifestProblems,
@@ -17,7 +17,6 @@ import {
   renderIndexedJob,
   renderKustomization,
   renderOverlay,
-  tlsSecretNames,
   toYaml,
   validateManifests,
 } from "../lib/k8s/mod.ts";

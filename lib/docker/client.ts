@@ -7,14 +7,14 @@
  * @module
  */
 import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./errors.ts";
-import { dockerSocketPath, errorMessage, jsonLines, registryAuthHeader, splitImageRef } from "./format.ts";
+import { dockerSocketPath, splitImageRef } from "./format.ts";
+import { errorMessage, jsonLines, type RawImage, registryAuthHeader } from "./_wire.ts";
 import type {
   DockerBuildOptions,
   DockerBuildResult,
   DockerProgressEvent,
   ImageInfo,
   ImageLayer,
-  RawImage,
   RegistryAuth,
 } from "./format.ts";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DockerClient } from "./client.ts";
-import { jsonLines } from "./format.ts";
+import { jsonLines } from "./_wire.ts";
 import type { DockerProgressEvent } from "./format.ts";
 import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./errors.ts";
 import { Secret } from "../secrets.ts";

@@ -5,6 +5,7 @@
  */
 import type { DockerClient } from "./client.ts";
 import { DockerApiError } from "./errors.ts";
+import { demultiplex } from "./_wire.ts";
 
 /** Options for {@linkcode runContainer}. */
 export interface RunContainerOptions {
@@ -168,39 +169,6 @@ export async function waitForExit(docker: DockerClient, id: string): Promise<num
     `wait for container "${id}"`,
   );
   return (r as { StatusCode: number }).StatusCode;
-}
-
-/**
- * Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers) into the two texts.
- *
- * @param bytes the raw stream.
- * @returns `{ stdout, stderr }`.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const frame = (kind: number, text: string) => {
- *   const body = new TextEncoder().encode(text);
- *   const out = new Uint8Array(8 + body.length);
- *   out[0] = kind;
- *   new DataView(out.buffer).setUint32(4, body.length);
- *   out.set(body, 8);
- *   return out;
- * };
- * const both = new Uint8Array([...frame(1, "out\n"), ...frame(2, "err\n")]);
- * assert.deepEqual(demultiplex(both), { stdout: "out\n", stderr: "err\n" });
- * ```
- */
-export function demultiplex(bytes: Uint8Array): { stdout: string; stderr: string } {
-  const stdout: Uint8Array[] = [], stderr: Uint8Array[] = [];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 0;
-  while (at + 8 <= bytes.length) {
-    const size = view.getUint32(at + 4);
-    (bytes[at] === 2 ? stderr : stdout).push(bytes.subarray(at + 8, at + 8 + size));
-    at += 8 + size;
-  }
-  const dec = (chunks: Uint8Array[]) => chunks.map((c) => new TextDecoder().decode(c)).join("");
-  return { stdout: dec(stdout), stderr: dec(stderr) };
 }
 
 /**

@@ -11,8 +11,8 @@ import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TarMember } from "./_tar_writer.ts";
 import { writeTar } from "./_tar_writer.ts";
-import { isIgnored, mayReinclude, parseDockerignore } from "./ignore.ts";
-import type { IgnoreRules } from "./ignore.ts";
+import { isIgnored, mayReinclude, parseDockerignore } from "./_ignore.ts";
+import type { IgnoreRules } from "./_ignore.ts";
 
 /** The two images this project builds. */
 export const IMAGE_KINDS = ["training", "scoring"] as const;

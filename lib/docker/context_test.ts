@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readTar } from "../nih/mod.ts";
 import { buildContext, contextMembers } from "./context.ts";
-import { isIgnored, mayReinclude, parseDockerignore } from "./ignore.ts";
+import { isIgnored, mayReinclude, parseDockerignore } from "./_ignore.ts";
 
 function fakeProject(): string {
   const root = Deno.makeTempDirSync({ prefix: "cxr-ctx-" });

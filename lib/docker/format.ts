@@ -1,7 +1,7 @@
 /**
- * The Docker Engine API's wire formats as this project reads and writes them: the socket address, image
- * references, build options and progress events, image inspection, the newline-delimited JSON of
- * build/push/pull answers, error bodies and `X-Registry-Auth`.
+ * The Docker Engine API's formats as callers see them: the socket address, image references, registry
+ * credentials, build options and progress events, image inspection and history. The raw wire (streamed JSON,
+ * error bodies, `X-Registry-Auth`, multiplexed logs) is read in `_wire.ts`.
  *
  * @module
  */
@@ -117,99 +117,4 @@ export function splitImageRef(image: string): [string, string] {
   const slash = image.lastIndexOf("/");
   const colon = image.lastIndexOf(":");
   return colon > slash ? [image.slice(0, colon), image.slice(colon + 1)] : [image, "latest"];
-}
-
-/**
- * Parses a stream of newline-separated JSON objects (what build, push and pull answer).
- *
- * @param body the response body.
- * @returns the objects, as they arrive.
- * @throws {SyntaxError} for a line that is not JSON.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const body = ReadableStream.from([new TextEncoder().encode('{"stream":"Step 1/2"}\r\n{"aux":{"ID":"sha256:1"}}\n')]);
- * const docs = [];
- * for await (const doc of jsonLines(body)) docs.push(doc);
- * assert.deepEqual(docs, [{ stream: "Step 1/2" }, { aux: { ID: "sha256:1" } }]);
- * ```
- */
-export async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
-  let rest = "";
-  for await (const text of body.pipeThrough(new TextDecoderStream())) {
-    rest += text;
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      const line = rest.slice(0, nl).trim();
-      rest = rest.slice(nl + 1);
-      if (line) yield JSON.parse(line);
-    }
-  }
-  if (rest.trim()) yield JSON.parse(rest);
-}
-
-/** The fields of `GET /images/{name}/json` read here (parsed into {@linkcode ImageInfo}). */
-export interface RawImage {
-  Id: string;
-  RepoTags?: string[] | null;
-  RepoDigests?: string[] | null;
-  Size: number;
-  Created: string;
-  Config?: {
-    User?: string;
-    Env?: string[] | null;
-    Cmd?: string[] | null;
-    Entrypoint?: string[] | null;
-    ExposedPorts?: Record<string, unknown> | null;
-    Healthcheck?: { Test?: string[] };
-    Labels?: Record<string, string> | null;
-  };
-}
-
-/**
- * The message of an Engine API error body (`{"message": "..."}`), or the body itself when it is not JSON.
- *
- * @param text the response body.
- * @returns the message.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(errorMessage('{"message":"No such image: x"}'), "No such image: x");
- * assert.equal(errorMessage("plain text"), "plain text");
- * ```
- */
-export function errorMessage(text: string): string {
-  try {
-    return JSON.parse(text).message ?? text;
-  } catch {
-    return text;
-  }
-}
-
-/**
- * The `X-Registry-Auth` header value: base64url of the credentials' JSON (`{}` without credentials, which the
- * engine still requires on push). Only ever sent; never printed.
- *
- * @param auth user, password, registry.
- * @returns the header value.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(registryAuthHeader(), "e30=");
- * const doc = JSON.parse(atob(registryAuthHeader({ username: "u", password: "p" })));
- * assert.deepEqual(doc, { username: "u", password: "p" });
- * ```
- */
-export function registryAuthHeader(auth?: RegistryAuth): string {
-  const doc = auth
-    ? {
-      username: auth.username,
-      password: typeof auth.password === "string" ? auth.password : auth.password.reveal(),
-      serveraddress: auth.serveraddress,
-    }
-    : {};
-  const bytes = new TextEncoder().encode(JSON.stringify(doc));
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_");
 }

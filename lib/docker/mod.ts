@@ -15,7 +15,6 @@ export * from "./client.ts";
 export * from "./format.ts";
 export * from "./summary.ts";
 export * from "./errors.ts";
-export * from "./ignore.ts";
 export * from "./context.ts";
 export * from "./containers.ts";
 export * from "./images.ts";

@@ -10,8 +10,9 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { registerSecret } from "../secrets.ts";
-import { K8sError } from "./errors.ts";
-import type { K8sObject } from "./pod_spec.ts";
+import { KubeconfigError } from "./errors.ts";
+import { kubeError } from "./_kube_error.ts";
+import type { K8sObject } from "./object.ts";
 
 /** The label on everything the deploy step creates; `undeploy` deletes by it. */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by=cxr";
@@ -35,30 +36,6 @@ export const MANAGED_KINDS: readonly { apiVersion: string; kind: string }[] = [
   { apiVersion: "v1", kind: "Secret" },
 ];
 
-/** The API server refused a request or could not be reached. */
-export class KubeApiError extends K8sError {
-  /**
-   * @param message What failed, on which server, with the API's status and message.
-   * @param status HTTP status, or 0 when the server could not be reached.
-   * @param options `cause`: client-node's error.
-   */
-  constructor(message: string, readonly status: number, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
-/** The kubeconfig cannot be used (missing, unreadable, no current context). */
-export class KubeconfigError extends K8sError {
-  /**
-   * @param message What is wrong with the file.
-   * @param file The kubeconfig file.
-   * @param options `cause`: the loader's error.
-   */
-  constructor(message: string, readonly file: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
 /** A reference to one object, as the deploy step reports it. */
 export interface ObjectRef {
   kind: string;
@@ -74,26 +51,6 @@ export interface ConnectKubeOptions {
 
 function describe(o: ObjectRef): string {
   return `${o.kind} "${o.namespace ? `${o.namespace}/` : ""}${o.name}"`;
-}
-
-/** Wraps a client-node failure into a {@linkcode KubeApiError} naming the action and the server. */
-export function kubeError(action: string, server: string, e: unknown): KubeApiError {
-  if (e instanceof KubeApiError) return e;
-  const code = (e as { code?: unknown }).code;
-  if (typeof code === "number") {
-    let body = (e as { body?: unknown }).body;
-    if (typeof body === "string") {
-      try {
-        body = JSON.parse(body);
-      } catch { /* plain text */ }
-    }
-    const msg = (body as { message?: string } | undefined)?.message ?? (typeof body === "string" ? body : "");
-    return new KubeApiError(`${action} failed: HTTP ${code}${msg ? `: ${msg}` : ""}`, code, { cause: e });
-  }
-  const detail = e instanceof Error ? e.message.split("\n")[0] : String(e);
-  return new KubeApiError(`${action} failed: cannot reach the API server at ${server}: ${detail}`, 0, {
-    cause: e,
-  });
 }
 
 /** A connected client. Create with {@linkcode connectKube}. */

@@ -9,9 +9,11 @@
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { Progress } from "../progress.ts";
-import { connectKube, type KubeClient, kubeError, type ObjectRef, SYSTEM_NAMESPACES } from "./client.ts";
+import { connectKube, type KubeClient, type ObjectRef, SYSTEM_NAMESPACES } from "./client.ts";
+import { kubeError } from "./_kube_error.ts";
 import { K8sError } from "./errors.ts";
-import { containersOf, type K8sObject } from "./pod_spec.ts";
+import { containersOf } from "./_pod_spec.ts";
+import type { K8sObject } from "./object.ts";
 import { renderKustomization } from "./render.ts";
 import { validateManifests } from "./validate.ts";
 

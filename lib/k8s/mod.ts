@@ -12,7 +12,7 @@
  *
  * @module
  */
-export * from "./pod_spec.ts";
+export * from "./object.ts";
 export * from "./render.ts";
 export * from "./validate.ts";
 export * from "./transport.ts";

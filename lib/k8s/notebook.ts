@@ -12,7 +12,7 @@ import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import { scoreRemote } from "../serve/client.ts";
 import { deploy, type DeployOptions, type DeployResult, undeploy } from "./deploy.ts";
 import type { ObjectRef } from "./client.ts";
-import type { K8sObject } from "./pod_spec.ts";
+import type { K8sObject } from "./object.ts";
 import { toYaml } from "./render.ts";
 
 /**

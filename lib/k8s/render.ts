@@ -15,7 +15,8 @@ import { CxrSyntaxError } from "../errors.ts";
 import { splitImageRef } from "../docker/format.ts";
 import { K8sError } from "./errors.ts";
 import { applyJsonPatch, type JsonPatchOperation, strategicMerge } from "./_patch.ts";
-import { annotatePods, containersOf, type K8sObject, setSource, sourceOf } from "./pod_spec.ts";
+import { annotatePods, containersOf, setSource, sourceOf } from "./_pod_spec.ts";
+import type { K8sObject } from "./object.ts";
 
 /** A YAML file that cannot be parsed, with where. */
 export class ManifestSyntaxError extends CxrSyntaxError {
@@ -244,7 +245,7 @@ function setNamespace(objects: K8sObject[], ns: string): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { containersOf } from "./pod_spec.ts";
+ * import { containersOf } from "./_pod_spec.ts";
  * const objects = renderKustomization("k8s/overlays/aks", { image: "acr.example/cxr:1", replicas: 4 });
  * const d = objects.find((o) => o.kind === "Deployment")!;
  * assert.equal((d.spec as { replicas: number }).replicas, 4);

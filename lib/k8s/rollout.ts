@@ -7,7 +7,8 @@
  * @module
  */
 import * as k8s from "@kubernetes/client-node";
-import { type KubeClient, kubeError } from "./client.ts";
+import type { KubeClient } from "./client.ts";
+import { kubeError } from "./_kube_error.ts";
 import { K8sError } from "./errors.ts";
 
 /** The rollout failed; `reason` is the Kubernetes reason (`ImagePullBackOff`, `CrashLoopBackOff`, ...). */

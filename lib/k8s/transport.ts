@@ -7,7 +7,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { annotatePods, containersOf, type K8sObject, servesTls, tlsSecretNames } from "./pod_spec.ts";
+import { annotatePods, containersOf, servesTls, tlsSecretNames } from "./_pod_spec.ts";
+import type { K8sObject } from "./object.ts";
 
 /** Options of {@linkcode applyTransportOptions}. */
 export interface TransportOptions {

@@ -16,7 +16,8 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
 import { K8sError } from "./errors.ts";
-import { containersOf, type K8sObject, servesTls, sourceOf } from "./pod_spec.ts";
+import { containersOf, servesTls, sourceOf } from "./_pod_spec.ts";
+import type { K8sObject } from "./object.ts";
 
 /** The HTTP paths the scoring service answers (lib/serve); probes must use one of them. */
 export const SCORING_PATHS: readonly string[] = ["/healthz", "/readyz", "/score", "/metrics"];

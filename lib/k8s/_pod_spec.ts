@@ -1,18 +1,12 @@
 /**
- * A Kubernetes object as plain JSON and the pieces of its pod template that rendering, validation, transport
- * options, Jobs and `deploy` all read: the file it came from, its containers, whether they serve TLS, the TLS
+ * The pieces of a Kubernetes object's pod template that rendering, validation, transport options, Jobs and
+ * `deploy` all read (private to the folder): the file it came from, its containers, whether they serve TLS, the TLS
  * Secrets they mount, and pod-template annotations.
  *
  * @module
  */
 
-/** A Kubernetes object as plain JSON. */
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown };
-  [field: string]: unknown;
-}
+import type { K8sObject } from "./object.ts";
 
 type Json = Record<string, unknown>;
 const sources = new WeakMap<object, string>();
