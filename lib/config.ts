@@ -1,7 +1,7 @@
 /**
  * Settings: one typed object read from environment variables and an optional `.env` file, validated at
  * load time with messages that name the variable. Secrets are wrapped in {@linkcode Secret}, which prints
- * as `***` everywhere (console, JSON, Jupyter); {@linkcode redactSecrets} scrubs any secret value that was
+ * as `***` everywhere (console, JSON, Jupyter); `redactSecrets` (lib/secrets.ts) scrubs any secret value that was
  * loaded from text such as log lines and error messages.
  *
  * @example
@@ -20,7 +20,6 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 
 import { CxrError } from "./errors.ts";
-export { redactSecrets, registerSecret, Secret } from "./secrets.ts";
 import { REDACTED, registerSecret, Secret } from "./secrets.ts";
 
 /** A setting was missing or malformed. `variable` names the environment variable. */

@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolve } from "node:path";
-import {
-  ConfigError,
-  defaultWeightsCacheDir,
-  loadSettings,
-  parseDotenv,
-  redactSecrets,
-  Secret,
-  settingsRows,
-} from "./config.ts";
+import { ConfigError, defaultWeightsCacheDir, loadSettings, parseDotenv, settingsRows } from "./config.ts";
+import { redactSecrets, Secret } from "./secrets.ts";
 import { tempDir } from "../tests/_fixtures.ts";
 
 const KEY = "Zm9vYmFyYmF6cXV4c2VjcmV0a2V5MTIzNDU2Nzg5MA==";

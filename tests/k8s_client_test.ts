@@ -22,7 +22,7 @@ import {
 import { parseScoreResponse, startScoringServer } from "../lib/serve/mod.ts";
 import { selfSignedCertificate } from "./_tls.ts";
 import { tinyPredictor } from "../lib/serve/_testing.ts";
-import { redactSecrets } from "../lib/config.ts";
+import { redactSecrets } from "../lib/secrets.ts";
 
 const KEY = "scoring-key-for-k8s-tests-0123";
 const SAMPLE = join(NIH_SAMPLE, "images", "00000100_000.png");

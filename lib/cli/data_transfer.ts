@@ -90,7 +90,7 @@ function report(verb: string, s: TransferSummary, ctx: Parameters<Command["run"]
  * ```ts
  * import assert from "node:assert/strict";
  * assert.equal(dataUploadCommand.name, "data upload");
- * assert.equal(dataUploadCommand.options.src.required, true);
+ * assert.equal(dataUploadCommand.options.src?.required, true);
  * ```
  */
 export const dataUploadCommand: Command = {
@@ -138,7 +138,7 @@ export const dataUploadCommand: Command = {
  * ```ts
  * import assert from "node:assert/strict";
  * assert.equal(dataDownloadCommand.name, "data download");
- * assert.equal(dataDownloadCommand.options.dest.required, true);
+ * assert.equal(dataDownloadCommand.options.dest?.required, true);
  * ```
  */
 export const dataDownloadCommand: Command = {

@@ -15,7 +15,7 @@ import { choiceOption, type Command, intOption, stringOption } from "./command.t
  * ```ts
  * import assert from "node:assert/strict";
  * assert.equal(exportOnnxCommand.name, "export onnx");
- * assert.ok(exportOnnxCommand.options.model.required);
+ * assert.equal(exportOnnxCommand.options.model?.required, true);
  * ```
  */
 export const exportOnnxCommand: Command = {

@@ -25,7 +25,7 @@ import { join } from "node:path";
  * ```ts
  * import assert from "node:assert/strict";
  * assert.equal(imageBuildCommand.name, "image build");
- * assert.equal(imageBuildCommand.options["no-tfjs-node"].type, "boolean");
+ * assert.equal(imageBuildCommand.options["no-tfjs-node"]?.type, "boolean");
  * ```
  */
 export const imageBuildCommand: Command = {
@@ -96,7 +96,7 @@ export const imageBuildCommand: Command = {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * assert.ok(imagePushCommand.options.registry.required);
+ * assert.equal(imagePushCommand.options.registry?.required, true);
  * ```
  */
 export const imagePushCommand: Command = {

@@ -64,7 +64,7 @@ export function formatKerasImport(s: KerasModelImportSummary): string {
  * ```ts
  * import assert from "node:assert/strict";
  * assert.equal(importKerasCommand.name, "import keras");
- * assert.ok(importKerasCommand.options.out.required);
+ * assert.equal(importKerasCommand.options.out?.required, true);
  * ```
  */
 export const importKerasCommand: Command = {

@@ -17,7 +17,7 @@ import type { ImageLayer } from "./format.ts";
  * const layer = { id: "sha256:1", created: new Date(0), createdBy: "/bin/sh -c #(nop)  EXPOSE 8080", size: 0, tags: [] };
  * const summary = new ImageSummary("cxr-scoring:1", 2e6, [layer]);
  * assert.equal(String(summary), "cxr-scoring:1: 2.0 MB, 1 layers\n    0.0 MB  EXPOSE 8080");
- * assert.match(summary[JUPYTER_DISPLAY]()["text/html"], /<code>EXPOSE 8080<\/code>/);
+ * assert.match(summary[JUPYTER_DISPLAY]()["text/html"] ?? "", /<code>EXPOSE 8080<\/code>/);
  * ```
  */
 export class ImageSummary {

@@ -249,7 +249,7 @@ function setNamespace(objects: K8sObject[], ns: string): void {
  * const objects = renderKustomization("k8s/overlays/aks", { image: "acr.example/cxr:1", replicas: 4 });
  * const d = objects.find((o) => o.kind === "Deployment")!;
  * assert.equal((d.spec as { replicas: number }).replicas, 4);
- * assert.equal(containersOf(d)[0].image, "acr.example/cxr:1");
+ * assert.equal(containersOf(d)[0]?.image, "acr.example/cxr:1");
  * assert.equal(d.metadata.labels?.["app.kubernetes.io/managed-by"], "cxr");
  * ```
  */

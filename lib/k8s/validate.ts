@@ -292,7 +292,7 @@ function ingressProblems(o: K8sObject, services: K8sObject[], secrets: K8sObject
  * assert.deepEqual(plainHttpExposures(renderKustomization("k8s/overlays/aks-lb")), []);
  * const local = renderKustomization("k8s/overlays/local");
  * (local.find((o) => o.kind === "Service")!.spec as { type: string }).type = "LoadBalancer";
- * assert.match(plainHttpExposures(local)[0], /LoadBalancer Service "cxr-scoring": port 80 reaches container "scoring" port "http", which serves plain HTTP/);
+ * assert.match(plainHttpExposures(local)[0] ?? "", /LoadBalancer Service "cxr-scoring": port 80 reaches container "scoring" port "http", which serves plain HTTP/);
  * ```
  */
 export function plainHttpExposures(objects: readonly K8sObject[]): string[] {
@@ -378,7 +378,7 @@ export class PlainHttpError extends K8sError {
  * import { renderKustomization } from "./render.ts";
  * const objects = renderKustomization("k8s/overlays/aks");
  * validateManifests(objects);
- * (objects.find((o) => o.kind === "Service")!.spec as { ports: { targetPort: string }[] }).ports[0].targetPort = "web";
+ * (objects.find((o) => o.kind === "Service")!.spec as { ports: [{ targetPort: string }] }).ports[0].targetPort = "web";
  * assert.throws(() => validateManifests(objects), /port 80 targets "web", which Deployment "cxr-scoring" does not declare \(declared: http\/8080\)/);
  * ```
  */
