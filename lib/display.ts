@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 
 /**
  * The key under which Deno's Jupyter kernel looks for a MIME bundle (`Symbol.for("Jupyter.display")`), typed
@@ -210,9 +211,5 @@ export function svgOpen(width: number, height: number, options: SvgOpenOptions =
  * ```
  */
 export function base64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }

@@ -6,14 +6,12 @@
 import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { choiceOption, type Command, stringOption, UsageError, withoutUndefined } from "./command.ts";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import {
   BACKENDS,
   ENGINES,
   loadBundle,
-  MODEL_ONNX,
   openPredictor,
+  predictorEngine,
   readBundleMetadata,
   selectBackend,
   tfjsPredictor,
@@ -74,10 +72,7 @@ export const camCommand: Command = {
       throw new UsageError(`--class must be one of: ${metadata.classNames.join(", ")}; got "${className}"`);
     }
     const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
-    if (
-      method === "gradcam" || engine === "tfjs" ||
-      (engine === "auto" && !existsSync(join(modelDir, MODEL_ONNX)))
-    ) {
+    if (method === "gradcam" || predictorEngine(modelDir, engine) === "tfjs") {
       ctx.err(`backend: ${(await selectBackend(backend)).name}`);
     }
     const boxes = typeof values.boxes === "string"

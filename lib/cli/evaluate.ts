@@ -17,7 +17,6 @@ import {
   UsageError,
   withoutUndefined,
 } from "./command.ts";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
   BACKENDS,
@@ -25,8 +24,8 @@ import {
   ENGINES,
   METADATA_JSON,
   MODEL_CARD_MD,
-  MODEL_ONNX,
   openPredictor,
+  predictorEngine,
   selectBackend,
 } from "../model/mod.ts";
 import { evaluate, evaluateScoreFiles, type EvaluationReport, recordEvaluation } from "../eval/mod.ts";
@@ -59,8 +58,7 @@ async function modelReport(
   if (values.record === true) await checkBundleWritable(model);
   if (engine !== "onnx") {
     const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
-    const needsTfjs = engine === "tfjs" || !existsSync(join(model, MODEL_ONNX));
-    if (needsTfjs) ctx.err(`backend: ${(await selectBackend(backend)).name}`);
+    if (predictorEngine(model, engine) === "tfjs") ctx.err(`backend: ${(await selectBackend(backend)).name}`);
   }
   const predictor = await openPredictor(model, { engine });
   ctx.err(`engine: ${predictor.engine}, model ${predictor.metadata.modelVersion}`);

@@ -136,6 +136,24 @@ export function tfjsPredictor(model: tfl.LayersModel, metadata: BundleMetadata):
 }
 
 /**
+ * The engine {@linkcode openPredictor} uses for a bundle: `"auto"` means ONNX Runtime when the bundle has
+ * `model.onnx`, else tfjs. Callers ask it to know whether a tfjs backend must be chosen first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * assert.equal(predictorEngine(dir), "tfjs");
+ * Deno.writeFileSync(dir + "/model.onnx", new Uint8Array());
+ * assert.equal(predictorEngine(dir), "onnx");
+ * assert.equal(predictorEngine(dir, "tfjs"), "tfjs");
+ * ```
+ */
+export function predictorEngine(dir: string, engine: EngineName | "auto" = "auto"): EngineName {
+  return engine !== "auto" ? engine : existsSync(join(dir, MODEL_ONNX)) ? "onnx" : "tfjs";
+}
+
+/**
  * Opens a model bundle for scoring. With `engine: "auto"` the ONNX Runtime engine is used when the bundle has
  * `model.onnx`, else tfjs. The tfjs engine uses the active tfjs backend (it selects `auto` when none is set).
  * Class names are taken from the bundle as they are; both engines check the model file's class count, input
@@ -172,7 +190,7 @@ export async function openPredictor(dir: string, options: OpenPredictorOptions =
     );
   }
   const metadata = await readBundleMetadata(dir);
-  if (engine === "onnx" || (engine === "auto" && existsSync(join(dir, MODEL_ONNX)))) {
+  if (predictorEngine(dir, engine) === "onnx") {
     const { openOnnxPredictor } = await import("./onnx_runtime.ts");
     return await openOnnxPredictor(dir, options);
   }

@@ -6,23 +6,14 @@
  *
  * @module
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { loadSettings, type Settings } from "../config.ts";
 import { selectShard, type Shard } from "../shard.ts";
 import { NoImagesError } from "../images/mod.ts";
 import { connectStorage, type StorageConnection } from "../storage/mod.ts";
-import { type EngineName, MODEL_ONNX, openPredictor, selectBackend } from "../model/mod.ts";
+import { type EngineName, openPredictor, predictorEngine, selectBackend } from "../model/mod.ts";
 import {
   type BatchLine,
   type BatchProgress,
@@ -165,7 +156,7 @@ async function openScorer(spec: ScorerSpec, settings: Settings, options: {
     };
   }
   const { model: dir, engine = "auto" } = spec;
-  if (engine === "tfjs" || (engine === "auto" && !existsSync(join(dir, MODEL_ONNX)))) {
+  if (predictorEngine(dir, engine) === "tfjs") {
     await selectBackend(settings.backend);
   }
   const predictor = await openPredictor(dir, { engine }).catch((e) => {

@@ -13,7 +13,6 @@
  * @module
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { existsSync } from "node:fs";
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -22,14 +21,13 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import type { Secret } from "../secrets.ts";
 import {
   type BackendName,
   type EngineName,
-  MODEL_ONNX,
   openPredictor,
   type Predictor,
+  predictorEngine,
   selectBackend,
 } from "../model/mod.ts";
 import { createScoringHandler, type ScoringHandlerOptions } from "./handler.ts";
@@ -254,8 +252,7 @@ export async function startScoringServer(options: ScoringServerOptions): Promise
   const engine = options.engine ?? "auto";
   const loading = (async () => {
     await new Promise((r) => setTimeout(r, 0)); // let the socket answer probes first
-    const tfjs = engine === "tfjs" || (engine === "auto" && !existsSync(join(options.model, MODEL_ONNX)));
-    if (tfjs) await selectBackend(options.backend ?? "auto");
+    if (predictorEngine(options.model, engine) === "tfjs") await selectBackend(options.backend ?? "auto");
     predictor = await openPredictor(options.model, { engine });
     return predictor;
   })();
