@@ -46,7 +46,7 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   child.kill("SIGKILL");
   const status = await child.status;
   assert.equal(status.signal, "SIGKILL", `not killed while training:\n${log}`);
-  assert.match(log, /batch 4 \(micro-batch 2\), 3 epochs, 2 gradient threads/);
+  assert.match(log, /batch 4 \(micro-batch 4\), 3 epochs, ONNX Runtime with 2 gradient threads/);
   const firstRun = readHistory(join(out, "history.jsonl"));
   assert.deepEqual(firstRun.map((r) => r.epoch), [1]);
   const checkpoints = readdirSync(join(out, "checkpoints")).filter((n) => !n.startsWith("."));
@@ -60,6 +60,8 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   const summary = JSON.parse(r.stdout);
   assert.deepEqual(Object.keys(summary), [
     "backend",
+    "engine",
+    "workers",
     "epochs",
     "best",
     "bundle",
@@ -71,6 +73,8 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   ]);
   assert.deepEqual(summary.weights, { init: "none", freeze: "none" });
   assert.equal(summary.backend, "wasm");
+  assert.equal(summary.engine, "onnx");
+  assert.equal(summary.workers, 2);
   assert.equal(summary.epochs, 3);
   assert.equal(summary.bundle, join(out, "best"));
   assert.match(summary.resumedFrom, /epoch-001-val-/);

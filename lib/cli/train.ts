@@ -13,11 +13,18 @@ import {
   withoutUndefined,
 } from "./command.ts";
 import { BACKENDS, selectBackend, weightsProgress } from "../model/mod.ts";
-import { ARCHITECTURES, checkInit, defaultInit, train, trainingDisplay } from "../train/mod.ts";
+import {
+  ARCHITECTURES,
+  checkInit,
+  defaultInit,
+  train,
+  TRAIN_ENGINES,
+  trainingDisplay,
+} from "../train/mod.ts";
 
 /**
  * The `train` command. With `--json` it prints
- * `{"backend","epochs","best":{"epoch","val_loss","mean_auroc"},"bundle","history","resumedFrom","stoppedEarly"}`.
+ * `{"backend","engine","workers","epochs","best":{"epoch","val_loss","mean_auroc"},"bundle","history","resumedFrom","stoppedEarly",...}`.
  */
 export const trainCommand: Command = {
   name: "train",
@@ -26,11 +33,14 @@ export const trainCommand: Command = {
     "<out>/checkpoints/epoch-NNN-val-L/ after every epoch (model bundle + optimizer + training state), " +
     "<out>/best/ (the bundle with the lowest validation loss) and <out>/history.jsonl (one JSON line per " +
     "epoch: loss, val_loss, per-class val_auroc, mean_auroc, lr, seconds, images/s). Run the same command " +
-    "again after an interruption and it continues from the newest checkpoint. On wasm the batch is split " +
-    "into micro-batches that fit its 4 GB heap (8 at 224 pixels) whose gradients are accumulated. --workers N runs the " +
-    "micro-batches of each step on N threads at once (this one and N-1 workers with their own backend): the " +
-    "result is that of one thread with the same --batch and --micro-batch; without --micro-batch it is at " +
-    "most the batch's share per thread.\n" +
+    "again after an interruption and it continues from the newest checkpoint. On the CPU backends (wasm, " +
+    "cpu) the forward and backward passes run on ONNX Runtime (--engine onnx, the default there: several " +
+    "times faster than tfjs) on --workers threads, in micro-batches of 8 at 224 pixels (about 3.6 GB); the " +
+    "optimizer, checkpoints and validation stay on tfjs. With --engine tfjs, wasm splits the batch into " +
+    "micro-batches that fit its 4 GB heap (8 at 224 pixels) and --workers N runs the micro-batches of each " +
+    "step on N threads at once (this one and N-1 workers with their own backend). Either way the gradients " +
+    "of the micro-batches are accumulated, and the result is that of one thread with the same --batch and " +
+    "--micro-batch.\n" +
     "--init imagenet (densenet121's default) starts from Keras Applications' DenseNet-121 ImageNet weights " +
     "(densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5, md5 4912a53fbd2a69346e7f2c0b5ec8c6d3), " +
     "downloaded once from CXR_WEIGHTS_BASE_URL (default: Keras Applications' location) into " +
@@ -48,13 +58,20 @@ export const trainCommand: Command = {
       type: "string",
       valueName: "N",
       description: "Images per forward/backward pass (gradients accumulate to --batch).",
-      defaultText: "on wasm 8 at 224 px (8 x (224/size)^2), else --batch",
+      defaultText: "on onnx and wasm 8 at 224 px (8 x (224/size)^2), else --batch",
+    },
+    engine: {
+      type: "string",
+      valueName: "auto|onnx|tfjs",
+      description: "What computes the gradients: ONNX Runtime (onnx) or the tfjs backend (tfjs).",
+      defaultText: "auto: onnx on the wasm and cpu backends, tfjs on tensorflow and webgpu",
     },
     workers: {
       type: "string",
       valueName: "N|auto",
-      description: "Threads computing gradients (data-parallel, one wasm heap each); the same result as 1.",
-      defaultText: "auto: every core on wasm and cpu from 128 px up, else 1",
+      description: "Threads computing gradients: on tfjs data-parallel (one wasm heap each), on onnx ONNX " +
+        "Runtime's threads; the same result as 1.",
+      defaultText: "auto: every core on onnx, and on tfjs wasm and cpu from 128 px up, else 1",
     },
     lr: {
       type: "string",
@@ -133,6 +150,7 @@ export const trainCommand: Command = {
     const workers = values.workers === undefined || values.workers === "auto"
       ? "auto"
       : intOption(values, "workers", { min: 1, max: 256 });
+    const engine = choiceOption(values, "engine", TRAIN_ENGINES, "auto");
     const backend = await selectBackend(backendName);
     ctx.err(`backend: ${backend.name} (${backend.reason})`);
     const show = trainingDisplay({ write: ctx.err });
@@ -141,6 +159,7 @@ export const trainCommand: Command = {
       batchSize,
       ...withoutUndefined({ microBatch, augment: values["no-augment"] ? null : undefined }),
       workers,
+      engine,
       lr,
       arch,
       seed,

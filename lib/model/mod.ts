@@ -44,4 +44,5 @@ export * from "./keras_model_import.ts";
 export * from "./predictor_contract.ts";
 export * from "./predictor.ts";
 export * from "./onnx_export.ts";
+export * from "./onnx_training.ts";
 export * from "./pretrained.ts";

@@ -32,6 +32,9 @@ export interface FitRun {
   epochs: number;
   batchSize: number;
   microBatch: number;
+  /** What computes the gradients, as resolved from `engineChoice` for the backend. */
+  engine: "onnx" | "tfjs";
+  engineChoice: "auto" | "onnx" | "tfjs";
   workers: number;
   lr0: number;
   patience: number;
@@ -61,6 +64,8 @@ export interface Fit {
   /** The model's trainable variables. */
   variables: tf.Variable[];
   workers: GradientWorkers | undefined;
+  /** What computes the gradients (`tfjs` when `auto` found the model's layers beyond the ONNX training graph). */
+  engine: "onnx" | "tfjs";
   plateau: ReduceLrOnPlateau;
   early: EarlyStopping;
   /** Where the starting weights came from. */

@@ -53,8 +53,10 @@ export interface TrainStartEvent {
   batchSize: number;
   /** Images per forward/backward pass (gradients accumulate up to `batchSize`). */
   microBatch: number;
-  /** Threads computing gradients (data-parallel), this one included. @default 1 */
+  /** Threads computing gradients (tfjs: data-parallel, this one included; onnx: ONNX Runtime's). @default 1 */
   workers?: number;
+  /** What computes the gradients. @default "tfjs" */
+  engine?: "onnx" | "tfjs";
   /** Epochs already done (from the checkpoint). */
   history?: EpochRecord[];
   /** Where the weights came from (recorded at the fresh start). */

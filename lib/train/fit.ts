@@ -38,6 +38,38 @@ export const ARCHITECTURES = ["densenet121", "tiny"] as const;
 /** One architecture name. */
 export type Architecture = typeof ARCHITECTURES[number];
 
+/**
+ * What computes the training gradients: `onnx` runs the step's forward and backward passes on ONNX Runtime
+ * (lib/train/onnx_gradients.ts; the optimizer, checkpoints and validation stay on tfjs), `tfjs` on the tfjs
+ * backend, `auto` picks `onnx` on the CPU backends (wasm, cpu) and `tfjs` on the others (tensorflow, webgpu).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(TRAIN_ENGINES, ["auto", "onnx", "tfjs"]);
+ * ```
+ */
+export const TRAIN_ENGINES = ["auto", "onnx", "tfjs"] as const;
+/** One engine choice. */
+export type TrainEngine = typeof TRAIN_ENGINES[number];
+
+/**
+ * The engine `auto` resolves to on `backend`: ONNX Runtime on the CPU backends, where it trains several times
+ * faster than tfjs (bench/model_throughput.ts), tfjs on a GPU backend.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(resolveEngine("auto", "wasm"), "onnx");
+ * assert.equal(resolveEngine("auto", "tensorflow"), "tfjs");
+ * assert.equal(resolveEngine("tfjs", "wasm"), "tfjs");
+ * ```
+ */
+export function resolveEngine(engine: TrainEngine, backend: string): "onnx" | "tfjs" {
+  if (engine !== "auto") return engine;
+  return backend === "wasm" || backend === "cpu" ? "onnx" : "tfjs";
+}
+
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
   /** Epochs in all (a resumed run continues up to this number). @default 10 */
@@ -76,6 +108,11 @@ export interface TrainOptions {
    * most the batch's share per thread. `auto`: {@linkcode defaultWorkers} for the backend and image size. @default 1
    */
   workers?: number | "auto";
+  /**
+   * What computes the gradients ({@linkcode TRAIN_ENGINES}). On `onnx`, `workers` are ONNX Runtime's threads
+   * (default and `auto`: every core). @default "auto"
+   */
+  engine?: TrainEngine;
   /** Called with progress events. */
   onProgress?: (event: TrainEvent) => void;
 }
@@ -84,6 +121,10 @@ export interface TrainOptions {
 export interface TrainSummary {
   /** The tfjs backend used. */
   backend: string;
+  /** What computed the gradients. */
+  engine: "onnx" | "tfjs";
+  /** Threads computing gradients. */
+  workers: number;
   /** Epochs completed in all (including those before a resume). */
   epochs: number;
   /** The best epoch by validation loss. */
@@ -117,8 +158,13 @@ export interface TrainSummary {
  * assert.equal(defaultMicroBatch("cpu", 224, 16), 16);
  * ```
  */
-export function defaultMicroBatch(backend: string, size: number, batchSize: number): number {
-  if (backend !== "wasm") return batchSize;
+export function defaultMicroBatch(
+  backend: string,
+  size: number,
+  batchSize: number,
+  engine: "onnx" | "tfjs" = "tfjs",
+): number {
+  if (backend !== "wasm" && engine !== "onnx") return batchSize;
   return Math.min(batchSize, Math.max(1, Math.floor(8 * (224 / size) ** 2)));
 }
 
@@ -216,7 +262,8 @@ export async function train(
     val: valCache.count,
     batchSize: run.batchSize,
     microBatch: run.microBatch,
-    workers: run.workers,
+    workers: fit.workers?.size ?? 1,
+    engine: fit.engine,
     history: [...state.history],
     weights: fit.provenance,
     freeze: frozen,
@@ -232,6 +279,8 @@ export async function train(
   if (state.best && !existsSync(join(run.bestDir, MODEL_ONNX))) await writeBundleOnnx(run.bestDir);
   return {
     backend,
+    engine: fit.engine,
+    workers: fit.workers?.size ?? 1,
     epochs: state.epoch,
     best: state.best!,
     bundle: run.bestDir,
@@ -292,21 +341,38 @@ function planRun(
       `train: "${cacheDir}" has ${trainCache.count} train and ${valCache.count} val images`,
     );
   }
-  const workers = options.workers === "auto"
+  if (!TRAIN_ENGINES.includes(options.engine ?? "auto")) {
+    throw new TypeError(
+      `train: unknown engine "${options.engine}"; expected one of ${TRAIN_ENGINES.join(", ")}`,
+    );
+  }
+  const engine = resolveEngine(options.engine ?? "auto", backend);
+  const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+  const workers = engine === "onnx"
+    ? options.workers === "auto" || options.workers === undefined
+      ? cores
+      : positiveInt("workers", options.workers)
+    : options.workers === "auto"
     ? defaultWorkers(backend, size)
     : positiveInt("workers", options.workers ?? 1);
+  // tfjs threads share a step's micro-batches; ONNX Runtime's threads share each micro-batch's kernels.
   const microBatch = Math.min(
     batchSize,
     positiveInt(
       "microBatch",
       options.microBatch ??
-        Math.min(defaultMicroBatch(backend, size, batchSize), Math.ceil(batchSize / workers)),
+        Math.min(
+          defaultMicroBatch(backend, size, batchSize, engine),
+          engine === "onnx" ? batchSize : Math.ceil(batchSize / workers),
+        ),
     ),
   );
   const { arch, seed, init, freeze } = checked;
   const weightedLoss = options.weightedLoss ?? false;
   return {
     ...checked,
+    engine,
+    engineChoice: options.engine ?? "auto",
     workers,
     microBatch,
     pretrained: options.pretrained,

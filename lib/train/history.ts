@@ -205,7 +205,9 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           ? `Resuming from checkpoint "${event.resumedFrom}" at epoch ${event.startEpoch} of ${event.epochs}`
           : `Training on ${event.backend}: ${event.train} images, ${event.val} for validation, ` +
             `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs` +
-            `, ${event.workers ?? 1} gradient thread${(event.workers ?? 1) > 1 ? "s" : ""}`,
+            `, ${event.engine === "onnx" ? "ONNX Runtime" : "tfjs"} with ${
+              event.workers ?? 1
+            } gradient thread${(event.workers ?? 1) > 1 ? "s" : ""}`,
       );
       if (event.freeze && event.freeze.freeze !== "none") {
         const f = event.freeze;

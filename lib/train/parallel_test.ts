@@ -137,7 +137,8 @@ Deno.test("train --workers 2: the same loss curve as one thread; a worker dying 
     },
   };
   const cache = await writeSyntheticCache(dir.path, { images: 60, size: 16, seed: 5 });
-  const settings = { arch: "tiny", epochs: 3, batchSize: 8, microBatch: 2, seed: 3 } as const; // 3 x 8 = 24 steps
+  // tfjs data-parallel workers (the onnx engine is tested in onnx_gradients_test.ts).
+  const settings = { arch: "tiny", epochs: 3, batchSize: 8, microBatch: 2, seed: 3, engine: "tfjs" } as const; // 3 x 8 = 24 steps
   const one = await train(cache, join(dir.path, "one"), settings);
   const starts: number[] = [];
   const tensors = tf.memory().numTensors;
