@@ -358,11 +358,19 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
             ),
         });
       } else if (cls === "MaxPooling2D") {
-        if (config.padding !== "valid") refuse(layer, `padding "${config.padding}" (pad with ZeroPadding2D)`);
         const kernel = pair(config.poolSize), strides = pair(config.strides ?? kernel);
+        // "same" pads are left out of the maximum in both tfjs and ONNX (and out of the indices).
+        const [[t, bo], [l, r]] = config.padding === "same"
+          ? [samePad(h, kernel[0], strides[0]), samePad(w, kernel[1], strides[1])]
+          : config.padding === "valid"
+          ? [[0, 0], [0, 0]]
+          : refuse(layer, `padding "${config.padding}"`);
+        const poolPads = [t, l, bo, r];
         y = layer.name;
         const indices = `${layer.name}/indices`;
-        g.nodes.push(node("MaxPool", [x], [y, indices], layer.name, { kernel_shape: kernel, strides }));
+        g.nodes.push(
+          node("MaxPool", [x], [y, indices], layer.name, { kernel_shape: kernel, strides, pads: poolPads }),
+        );
         steps.push({
           layer,
           output: y,

@@ -32,9 +32,8 @@ export interface FitRun {
   epochs: number;
   batchSize: number;
   microBatch: number;
-  /** What computes the gradients, as resolved from `engineChoice` for the backend. */
+  /** What computes the gradients (`TrainOptions.engine` resolved for the backend). */
   engine: "onnx" | "tfjs";
-  engineChoice: "auto" | "onnx" | "tfjs";
   workers: number;
   lr0: number;
   patience: number;
@@ -64,7 +63,7 @@ export interface Fit {
   /** The model's trainable variables. */
   variables: tf.Variable[];
   workers: GradientWorkers | undefined;
-  /** What computes the gradients (`tfjs` when `auto` found the model's layers beyond the ONNX training graph). */
+  /** What computes the gradients. */
   engine: "onnx" | "tfjs";
   plateau: ReduceLrOnPlateau;
   early: EarlyStopping;

@@ -7,7 +7,6 @@ import {
   METADATA_JSON,
   MODEL_CARD_MD,
   MODEL_JSON,
-  OnnxExportError,
   readBundleMetadata,
   replaceFolderAtomically,
   tf,
@@ -159,18 +158,10 @@ export async function prepareFit(
   const { model, state, optimizerWeights } = start;
   let frozen: FreezeSummary;
   let workers: GradientWorkers | undefined;
-  let engine = run.engine;
   try {
     frozen = freezeLayers(model, run.freeze);
-    if (engine === "onnx") {
-      try {
-        workers = await startOnnxGradients(model, { threads: run.workers });
-      } catch (e) {
-        // `auto` falls back to tfjs (on this thread) for a model the training graph cannot express.
-        if (!(e instanceof OnnxExportError) || run.engineChoice !== "auto") throw e;
-        engine = "tfjs";
-      }
-    } else if (run.workers > 1) workers = await startGradientWorkers(model, { workers: run.workers });
+    if (run.engine === "onnx") workers = await startOnnxGradients(model, { threads: run.workers });
+    else if (run.workers > 1) workers = await startGradientWorkers(model, { workers: run.workers });
   } catch (e) {
     model.dispose();
     throw e;
@@ -186,7 +177,7 @@ export async function prepareFit(
     optimizer,
     variables: model.trainableWeights.map((w) => w.read() as tf.Variable),
     workers,
-    engine,
+    engine: run.engine,
     plateau: new ReduceLrOnPlateau(run.lr0, {}, state.plateau),
     early: new EarlyStopping(run.patience, state.early),
     provenance: start.provenance,

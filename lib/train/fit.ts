@@ -372,7 +372,6 @@ function planRun(
   return {
     ...checked,
     engine,
-    engineChoice: options.engine ?? "auto",
     workers,
     microBatch,
     pretrained: options.pretrained,

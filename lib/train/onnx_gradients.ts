@@ -144,13 +144,14 @@ async function onnxGradients(
   });
   const feeds: Record<string, ort.Tensor> = {};
   for (const w of graph.weights) {
-    const data = await model.weights[w.index]!.read().data() as Float32Array;
+    const data = float32(await model.weights[w.index]!.read().data());
     feeds[w.input] = new ort.Tensor("float32", data, w.shape);
   }
   const ones = new Float32Array(classes).fill(1);
   feeds.positive = new ort.Tensor("float32", options.weights?.positive ?? ones, [classes]);
   feeds.negative = new ort.Tensor("float32", options.weights?.negative ?? ones, [classes]);
-  const xs = await x.data() as Float32Array, ys = await y.data() as Float32Array;
+  // tfjs may hand a float32 tensor's values over in another array type (cpu's cast from bool: Uint8Array).
+  const xs = float32(await x.data()), ys = float32(await y.data());
   const perImage = xs.length / n;
   const fetches = [
     "loss",
@@ -200,6 +201,10 @@ async function onnxGradients(
   const grads: tf.NamedTensorMap = {};
   wanted.forEach((w, i) => (grads[w.name] = tf.tensor(sums[i]!, w.shape)));
   return { loss, grads, updates };
+}
+
+function float32(values: ArrayLike<number>): Float32Array {
+  return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 
 function firstLine(e: unknown): string {
