@@ -1,8 +1,15 @@
 /**
  * DenseNet-121 throughput: forward and training-step images per second on the tfjs backends present
- * (wasm, cpu, ...) and PyTorch on CPU (Debian's python3-torch) for the same step, side by side.
+ * (wasm, cpu, ...), on ONNX Runtime (onnxruntime-node, CPU provider) and PyTorch on CPU (Debian's
+ * python3-torch) for the same step, side by side.
  *
- * Every (backend, size) runs in its own subprocess so a fresh wasm heap is measured and an out-of-memory
+ * The ONNX Runtime rows (`onnx-1t`, `onnx-2t`: intra-op threads from `--onnx-threads`) run the forward pass
+ * as `exportOnnx`'s graph in an inference session (fetching `probabilities` only) and the training step as
+ * `trainStep` with `startOnnxGradients`' engine, one micro-batch of the row's batch, the weights and the SGD
+ * update on the tfjs wasm backend: what `train --engine onnx` runs. Their note compares them with torch at
+ * the same threads, size and batch (onnx/torch).
+ *
+ * Every (runtime, size) runs in its own subprocess so a fresh wasm heap is measured and an out-of-memory
  * abort is reported instead of ending the run. Run: `deno run -A bench/model_throughput.ts --help`.
  *
  * @module
@@ -10,12 +17,13 @@
 import { parseArgs } from "node:util";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { BackendName, createDenseNet, selectBackend, tf } from "../lib/model/mod.ts";
-import { startGradientWorkers, trainStep } from "../lib/train/mod.ts";
+import * as ort from "onnxruntime-node";
+import { BackendName, createDenseNet, exportOnnx, selectBackend, tf } from "../lib/model/mod.ts";
+import { startGradientWorkers, startOnnxGradients, trainStep } from "../lib/train/mod.ts";
 
 /** One measurement. */
 export interface Throughput {
-  /** `tfjs-wasm`, `tfjs-cpu`, `torch-1t`, ... */
+  /** `tfjs-wasm`, `tfjs-cpu`, `tfjs-wasm-2w`, `onnx-1t`, `torch-1t`, ... */
   runtime: string;
   /** Input height and width. */
   size: number;
@@ -25,8 +33,21 @@ export interface Throughput {
   forward?: number;
   /** Training (forward + backward + SGD update) images per second. */
   train?: number;
+  /** Peak resident set size of the process in bytes (`Deno.memoryUsage().rss`, sampled); ONNX Runtime rows. */
+  rss?: number;
   /** Why it could not be measured. */
   error?: string;
+}
+
+/**
+ * `images` x `repeats` / seconds of `repeats` calls of `fn`, after one warm-up call (kernel set-up, first
+ * allocations) unless `repeats` is 1 (slow single runs, and `--max-batch`).
+ */
+async function rate(images: number, repeats: number, fn: () => Promise<void>): Promise<number> {
+  if (repeats > 1) await fn();
+  const t0 = performance.now();
+  for (let i = 0; i < repeats; i++) await fn();
+  return (images * repeats) / ((performance.now() - t0) / 1000);
 }
 
 /**
@@ -56,16 +77,72 @@ async function measureTfjs(
   const step = async () => {
     await trainStep(model, optimizer, x, y, { microBatch: batch, ...(pool ? { workers: pool } : {}) });
   };
-  const rate = async (fn: () => Promise<void>) => {
-    if (repeats > 1) await fn(); // warm-up (kernel set-up, first allocations); skipped for slow single runs
-    const t0 = performance.now();
-    for (let i = 0; i < repeats; i++) await fn();
-    return (n * repeats) / ((performance.now() - t0) / 1000);
+  if (pool) {
+    return { runtime: `tfjs-${backend}-${workers}w`, size, batch: n, train: await rate(n, repeats, step) };
+  }
+  const result: Throughput = {
+    runtime: `tfjs-${backend}`,
+    size,
+    batch,
+    forward: await rate(n, repeats, forward),
   };
-  if (pool) return { runtime: `tfjs-${backend}-${workers}w`, size, batch: n, train: await rate(step) };
-  const result: Throughput = { runtime: `tfjs-${backend}`, size, batch, forward: await rate(forward) };
-  result.train = await rate(step);
+  result.train = await rate(n, repeats, step);
   return result;
+}
+
+/**
+ * Forward and training images per second of DenseNet-121 on ONNX Runtime with `threads` intra-op threads:
+ * the forward pass is `exportOnnx`'s graph in an inference session (as lib/model/onnx_runtime.ts opens it),
+ * the training step `trainStep` with `startOnnxGradients`' engine (one micro-batch of `batch`), the weights
+ * and the SGD update on tfjs wasm. The inference session is released before the training engine starts;
+ * `rss` is the process's peak resident set size over both, sampled every 20 ms and after every call.
+ */
+async function measureOnnx(
+  size: number,
+  batch: number,
+  repeats: number,
+  threads: number,
+): Promise<Throughput> {
+  let peak = Deno.memoryUsage().rss;
+  const sample = () => void (peak = Math.max(peak, Deno.memoryUsage().rss));
+  const timer = setInterval(sample, 20);
+  try {
+    await selectBackend("wasm");
+    const model = createDenseNet({ inputSize: size });
+    const x = tf.randomUniform([batch, size, size, 1], 0, 255);
+    const y = tf.cast(tf.greater(tf.randomUniform([batch, 14]), 0.7), "float32");
+    const session = await ort.InferenceSession.create(await exportOnnx(model), {
+      executionProviders: ["cpu"],
+      graphOptimizationLevel: "all",
+      executionMode: "sequential",
+      interOpNumThreads: 1,
+      intraOpNumThreads: threads,
+    });
+    const image = new ort.Tensor("float32", await x.data() as Float32Array, [batch, size, size, 1]);
+    const forward = async () => {
+      const { probabilities } = await session.run({ image }, ["probabilities"]);
+      if (probabilities?.dims[0] !== batch) throw new Error("ONNX Runtime returned no probabilities");
+      sample();
+    };
+    const result: Throughput = { runtime: `onnx-${threads}t`, size, batch };
+    try {
+      result.forward = await rate(batch, repeats, forward);
+    } finally {
+      await session.release();
+    }
+    using engine = await startOnnxGradients(model, { threads });
+    const optimizer = tf.train.sgd(0.01);
+    const step = async () => {
+      await trainStep(model, optimizer, x, y, { microBatch: batch, workers: engine });
+      sample();
+    };
+    result.train = await rate(batch, repeats, step);
+    sample();
+    result.rss = peak;
+    return result;
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 const TORCH = `
@@ -115,6 +192,10 @@ function measureTorch(
   return { runtime, size, batch, ...JSON.parse(r.stdout.trim().split("\n").pop()!) };
 }
 
+/**
+ * One measurement in a fresh subprocess (`--child backend:size:batch:repeats[:workers]`). For backend `onnx`
+ * the last field is ONNX Runtime's thread count, otherwise the gradient workers of `measureTfjs`.
+ */
 function child(backend: string, size: number, batch: number, repeats: number, workers = 1): Throughput {
   const r = spawnSync(Deno.execPath(), [
     "run",
@@ -125,8 +206,17 @@ function child(backend: string, size: number, batch: number, repeats: number, wo
   ], { encoding: "utf8", maxBuffer: 1 << 24 });
   const last = r.stdout.trim().split("\n").pop() ?? "";
   if (r.status === 0 && last.startsWith("{")) return JSON.parse(last);
-  const why = (r.stderr || "").split("\n").find((l) => /error|abort|memory/i.test(l)) ?? `exit ${r.status}`;
-  return { runtime: `tfjs-${backend}`, size, batch, error: why.trim().slice(0, 200) };
+  const why = (r.stderr || "").split("\n").find((l) => /error|abort|memory/i.test(l)) ??
+    (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
+  const runtime = backend === "onnx"
+    ? `onnx-${workers}t`
+    : `tfjs-${backend}${workers > 1 ? `-${workers}w` : ""}`;
+  return {
+    runtime,
+    size,
+    batch: backend === "onnx" ? batch : batch * workers,
+    error: why.trim().slice(0, 200),
+  };
 }
 
 if (import.meta.main) {
@@ -139,6 +229,7 @@ if (import.meta.main) {
       repeats: { type: "string", default: "3" },
       torch: { type: "string", default: "/usr/bin/python3" },
       "torch-threads": { type: "string", default: "1,2" },
+      "onnx-threads": { type: "string", default: "1,2" },
       workers: { type: "string", default: "1" },
       "max-batch": { type: "string" },
       child: { type: "string" },
@@ -148,53 +239,80 @@ if (import.meta.main) {
   });
   if (values.help) {
     console.log(`deno run -A bench/model_throughput.ts [--backends wasm,cpu] [--sizes 224,128] [--batch 2,8]
-  [--repeats 3] [--torch /usr/bin/python3 | --torch ""] [--torch-threads 1,2] [--workers 1,2] [--max-batch wasm:224] [--json]
+  [--repeats 3] [--torch /usr/bin/python3 | --torch ""] [--torch-threads 1,2] [--onnx-threads 1,2 | --onnx-threads ""]
+  [--workers 1,2] [--max-batch wasm:224 | --max-batch onnx:224] [--json]
 --workers 1,2 also measures training with 2 gradient threads (train --workers; lib/train/parallel.ts): a step of
 2 x batch images, each thread taking a batch (tfjs-wasm-2w rows; compare with torch at 2 threads).
-cpu runs batch 1 once, without warm-up (it is slow: minutes per training step at 224). --max-batch B:S tries training steps with batch 1, 2, ... on
-backend B at size S until one fails (wasm: its 4 GB heap).`);
+--onnx-threads 1,2 measures ONNX Runtime (onnxruntime-node, CPU) on 1 and 2 intra-op threads (onnx-1t, onnx-2t
+rows): forward = exportOnnx's graph in an inference session, train = trainStep with startOnnxGradients' engine at
+micro-batch = batch (weights and SGD on tfjs wasm; train --engine onnx). Their note is onnx/torch at the same
+threads, size and batch ("x torch-Nt"); --onnx-threads "" skips them. --backends "" measures only torch and onnx.
+cpu runs batch 1 once, without warm-up (it is slow: minutes per training step at 224); torch and onnx then also
+run at batch 1. --max-batch B:S tries training steps with batch 1, 2, ... 16 on backend B at size S until one fails
+(wasm: its 4 GB heap); B = onnx tries ORT training steps (micro-batch = batch) on the largest --onnx-threads
+count, reports each one's peak RSS and stops once that passes 80% of the machine's memory.`);
     Deno.exit(0);
   }
   if (values.child) {
     const [backend, size, batch, repeats, workers = "1"] = values.child.split(":");
     if (backend === undefined || size === undefined || batch === undefined || repeats === undefined) {
-      throw new TypeError(`--child wants backend:size:batch:repeats[:workers], got "${values.child}"`);
+      throw new TypeError(
+        `--child wants backend:size:batch:repeats[:workers] (backend onnx: workers = threads), got "${values.child}"`,
+      );
     }
-    const r = await measureTfjs(backend as BackendName, +size, +batch, +repeats, +workers);
+    const r = backend === "onnx"
+      ? await measureOnnx(+size, +batch, +repeats, +workers)
+      : await measureTfjs(backend as BackendName, +size, +batch, +repeats, +workers);
     console.log(JSON.stringify(r));
     Deno.exit(0);
   }
+  const onnxThreads = values["onnx-threads"].split(",").filter((t) => t.trim() !== "").map(Number);
+  if (onnxThreads.some((t) => !Number.isInteger(t) || t < 1)) {
+    throw new TypeError(`--onnx-threads wants positive integers (e.g. 1,2), got "${values["onnx-threads"]}"`);
+  }
   const results: Throughput[] = [];
+  const report = (r: Throughput) => {
+    console.error(JSON.stringify(r));
+    results.push(r);
+    return r;
+  };
   if (values["max-batch"]) {
     const [backend, size] = values["max-batch"].split(":");
     if (backend === undefined || size === undefined) {
       throw new TypeError(`--max-batch wants backend:size (e.g. wasm:224), got "${values["max-batch"]}"`);
     }
+    const threads = backend === "onnx"
+      ? (onnxThreads.length ? Math.max(...onnxThreads) : navigator.hardwareConcurrency || 1)
+      : 1;
+    const memory = Deno.systemMemoryInfo().total;
     for (let b = 1; b <= 16; b++) {
-      const r = child(backend, +size, b, 1);
-      console.error(JSON.stringify(r));
-      results.push(r);
-      if (r.error) break;
+      const r = report(child(backend, +size, b, 1, threads));
+      if (r.error || (r.rss ?? 0) > 0.8 * memory) break;
     }
   } else {
+    const backends = values.backends.split(",").filter((b) => b.trim() !== "");
     for (const size of values.sizes.split(",").map(Number)) {
       for (const batch of values.batch.split(",").map(Number)) {
-        for (const backend of values.backends.split(",")) {
+        // Without tfjs backends, one pass for torch and onnx alone.
+        for (const backend of backends.length ? backends : [undefined]) {
           const slow = backend === "cpu";
-          const r = child(backend, size, slow ? 1 : batch, slow ? 1 : +values.repeats);
-          console.error(JSON.stringify(r));
-          results.push(r);
-          for (const w of values.workers.split(",").map(Number).filter((w) => w > 1 && !slow)) {
-            const p = child(backend, size, batch, +values.repeats, w);
-            console.error(JSON.stringify(p));
-            results.push(p);
+          const repeats = slow ? 1 : +values.repeats;
+          const rowBatch = backend ? report(child(backend, size, slow ? 1 : batch, repeats)).batch : batch;
+          for (const w of values.workers.split(",").map(Number).filter((w) => w > 1 && backend && !slow)) {
+            report(child(backend!, size, batch, +values.repeats, w));
           }
           if (values.torch) {
             for (const t of values["torch-threads"].split(",").map(Number)) {
-              const p = measureTorch(values.torch, size, r.batch, t, slow ? 1 : +values.repeats);
-              console.error(JSON.stringify(p));
-              results.push(p);
+              report(measureTorch(values.torch, size, rowBatch, t, repeats));
             }
+          }
+          // ONNX Runtime is not slow at batch 1: full repeats; once per (size, batch) across the backends.
+          for (const t of onnxThreads) {
+            const runtime = `onnx-${t}t`;
+            if (results.some((p) => p.runtime === runtime && p.size === size && p.batch === rowBatch)) {
+              continue;
+            }
+            report(child("onnx", size, rowBatch, +values.repeats, t));
           }
         }
       }
@@ -206,16 +324,30 @@ backend B at size S until one fails (wasm: its 4 GB heap).`);
     console.log(
       "| runtime | size | batch | forward img/s | train img/s | note |\n| --- | --- | --- | --- | --- | --- |",
     );
+    const find = (runtime: string, r: Throughput) =>
+      results.find((p) => p.runtime === runtime && p.size === r.size && p.batch === r.batch);
+    const times = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}x` : "-");
     for (const r of results) {
-      const torch = results.find((p) => p.runtime === "torch-1t" && p.size === r.size && p.batch === r.batch);
-      const ratio = r.runtime.startsWith("tfjs") && torch?.forward && r.forward
-        ? `torch-1t is ${(torch.forward / r.forward).toFixed(1)}x fwd, ${
-          (torch.train! / r.train!).toFixed(1)
-        }x train`
-        : "";
+      const notes: string[] = [];
+      const torch = find("torch-1t", r);
+      if (r.runtime.startsWith("tfjs") && torch?.forward && r.forward) {
+        notes.push(
+          `torch-1t is ${(torch.forward / r.forward).toFixed(1)}x fwd, ${
+            (torch.train! / r.train!).toFixed(1)
+          }x train`,
+        );
+      }
+      const threads = /^onnx-(\d+)t$/.exec(r.runtime)?.[1];
+      const peer = threads ? find(`torch-${threads}t`, r) : undefined;
+      if (peer && !peer.error) {
+        notes.push(
+          `${times(r.forward, peer.forward)} torch-${threads}t fwd, ${times(r.train, peer.train)} train`,
+        );
+      }
+      if (r.rss) notes.push(`peak RSS ${Math.round(r.rss / 2 ** 20)} MiB`);
       console.log(
         `| ${r.runtime} | ${r.size} | ${r.batch} | ${fmt(r.forward)} | ${fmt(r.train)} | ${
-          r.error ?? ratio
+          r.error ?? notes.join("; ")
         } |`,
       );
     }
