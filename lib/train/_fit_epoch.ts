@@ -26,6 +26,7 @@ import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
 import type { KerasAdamOptimizer } from "./optimizer.ts";
 import type { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 import { type GradientWorkers, trainStep } from "./step.ts";
+import { openOnnxForward } from "./onnx_gradients.ts";
 
 /** A run's checked settings, its caches and where it writes. */
 export interface FitRun {
@@ -85,6 +86,7 @@ export async function runEpoch(run: FitRun, fit: Fit, state: TrainState): Promis
     valCache,
     microBatch < batchSize ? microBatch : Math.min(batchSize, 32),
     run.weights,
+    fit.engine === "onnx" ? run.workers : 0,
   );
   const auroc = perClassAuroc(val.scores, valCache.labels, run.trainCache.classes);
   const record: EpochRecord = {
@@ -134,17 +136,24 @@ async function trainBatches(
   return { lossSum, seen };
 }
 
-/** Mean loss and scores of `model` over a partition, in micro-batches. */
+/**
+ * Mean loss and scores of `model` over a partition, in micro-batches; with `onnxThreads` > 0 the model runs on
+ * ONNX Runtime on that many threads (the onnx engine's validation), else on the tfjs backend.
+ */
 async function validate(
   model: tfl.LayersModel,
   cache: CacheSource,
   batchSize: number,
   weights: ClassWeights | undefined,
+  onnxThreads: number,
 ): Promise<{ loss: number; scores: Float32Array }> {
   const scores = new Float32Array(cache.count * cache.classes.length);
   let lossSum = 0, offset = 0;
+  using forward = onnxThreads > 0 ? await openOnnxForward(model, onnxThreads) : undefined;
   for await (const b of loadBatches(cache, { batchSize })) {
-    const p = tf.tidy(() => model.predict(b.x) as tf.Tensor2D);
+    const p = forward
+      ? tf.tensor2d(await forward.predict(b.x), b.y.shape as [number, number])
+      : tf.tidy(() => model.predict(b.x) as tf.Tensor2D);
     const loss = binaryCrossEntropy(b.y, p, weights);
     scores.set(await p.data(), offset);
     offset += p.size;

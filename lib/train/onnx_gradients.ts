@@ -16,6 +16,7 @@
 import { cpus } from "node:os";
 import * as ort from "onnxruntime-node";
 import {
+  exportOnnx,
   exportTrainingOnnx,
   type MovingStatisticsUpdate,
   tf,
@@ -78,21 +79,12 @@ export async function startOnnxGradients(
     throw new RangeError(`startOnnxGradients: threads must be an integer >= 1, got ${threads}`);
   }
   const graph = await exportTrainingOnnx(model);
-  let session: ort.InferenceSession | null;
-  try {
-    session = await ort.InferenceSession.create(graph.bytes, {
-      executionProviders: ["cpu"],
-      graphOptimizationLevel: "all",
-      executionMode: "sequential",
-      interOpNumThreads: 1,
-      intraOpNumThreads: threads,
-    });
-  } catch (e) {
-    throw new OnnxTrainingError(
-      `startOnnxGradients: ONNX Runtime cannot open the training graph of "${model.name}": ${firstLine(e)}`,
-      { cause: e },
-    );
-  }
+  let session: ort.InferenceSession | null = await openSession(
+    graph.bytes,
+    threads,
+    model.name,
+    "training graph",
+  );
   const close = () => {
     const s = session;
     session = null;
@@ -107,6 +99,85 @@ export async function startOnnxGradients(
     close,
     [Symbol.dispose]: close,
   };
+}
+
+/** The model's inference pass on ONNX Runtime, as {@linkcode openOnnxForward} opens it. */
+export interface OnnxForward {
+  /** The model's outputs `[N, classes]` for images `x` (NHWC, as the model takes them). */
+  predict(x: tf.Tensor): Promise<Float32Array>;
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * Opens the model's inference pass, with its weights as they are now, on ONNX Runtime (`exportOnnx`, BatchNorm
+ * with its moving statistics): `train` validates each epoch with it on the onnx engine, at ONNX Runtime's
+ * speed rather than the tfjs backend's. Open it again after the weights change.
+ *
+ * @param model the model (createDenseNet's layer set).
+ * @param threads ONNX Runtime's intra-op threads.
+ * @throws {OnnxExportError}; {@linkcode OnnxTrainingError} when ONNX Runtime cannot open it.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createDenseNet, selectBackend, tf } from "../model/mod.ts";
+ * await selectBackend("cpu");
+ * const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16, classes: 2 });
+ * const x = tf.randomUniform([3, 16, 16, 1], 0, 255);
+ * using forward = await openOnnxForward(model, 1);
+ * const p = await forward.predict(x);
+ * const q = await (model.predict(x) as tf.Tensor).data();
+ * assert.ok(p.every((v, i) => Math.abs(v - q[i]!) < 1e-5));
+ * ```
+ */
+export async function openOnnxForward(model: tfl.LayersModel, threads: number): Promise<OnnxForward> {
+  const bytes = await exportOnnx(model, { cam: false });
+  let session: ort.InferenceSession | null = await openSession(bytes, threads, model.name, "inference pass");
+  const close = () => {
+    const s = session;
+    session = null;
+    void s?.release().catch(() => {});
+  };
+  return {
+    predict: async (x) => {
+      if (!session) throw new OnnxTrainingError("openOnnxForward: the inference pass is closed");
+      const image = new ort.Tensor("float32", float32(await x.data()), x.shape);
+      try {
+        const out = await session.run({ image }, ["probabilities"]);
+        return out.probabilities!.data as Float32Array;
+      } catch (e) {
+        throw new OnnxTrainingError(
+          `openOnnxForward: ONNX Runtime failed on ${x.shape[0]} images: ${firstLine(e)}`,
+          {
+            cause: e,
+          },
+        );
+      }
+    },
+    close,
+    [Symbol.dispose]: close,
+  };
+}
+
+async function openSession(
+  bytes: Uint8Array,
+  threads: number,
+  name: string,
+  what: string,
+): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(bytes, {
+      executionProviders: ["cpu"],
+      graphOptimizationLevel: "all",
+      executionMode: "sequential",
+      interOpNumThreads: 1,
+      intraOpNumThreads: threads,
+    });
+  } catch (e) {
+    throw new OnnxTrainingError(`ONNX Runtime cannot open the ${what} of "${name}": ${firstLine(e)}`, {
+      cause: e,
+    });
+  }
 }
 
 async function onnxGradients(
