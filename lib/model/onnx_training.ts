@@ -186,34 +186,36 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
                 const sum = g.add("ReduceSum", [per, b.ints([0])], `${layer.name}/dW/io`, { keepdims: 0 });
                 g.add("Reshape", [sum, b.ints([1, 1, c, -1])], kernel.gradient);
               } else if (strides[0] === 1 && strides[1] === 1) {
-                // dW[a, b, i, o] = Σ xpad[n, i, p + (a, b)] · dy[n, o, p]: the kh·kw shifted copies of x side
-                // by side (im2col, [N, kh·kw·C, H·W]), one batched product with dy, summed over the batch.
-                const xp = g.add(
+                // dW[a, b, i, o] = Σ_q x[n, i, q] · dy[n, o, q − (a, b) + (top, left)]: for each tap, x (as it is)
+                // times dy shifted by the tap (zero outside), one batched product per tap, summed over the batch.
+                // Shifting dy rather than x copies growth-rate channels, not the block's whole width.
+                const dyp = g.add(
                   "Pad",
-                  [x, b.ints([0, 0, pads[0]!, pads[2]!, 0, 0, pads[1]!, pads[3]!])],
-                  `${layer.name}/xpad`,
+                  [dy, b.ints([0, 0, kh - 1, kw - 1, 0, 0, kh - 1, kw - 1])],
+                  `${layer.name}/dypad`,
                 );
-                const shifted: string[] = [];
+                const xr = b.reshape(x, [0, c, -1]);
+                const taps: string[] = [];
                 for (let a = 0; a < kh; a++) {
                   for (let e = 0; e < kw; e++) {
-                    shifted.push(
-                      g.add(
-                        "Slice",
-                        [xp, b.ints([a, e]), b.ints([a + ho, e + wo]), b.ints([2, 3])],
-                        `${layer.name}/x${a}${e}`,
-                      ),
+                    const top = pads[0]! - a + kh - 1, left = pads[2]! - e + kw - 1;
+                    const shifted = g.add(
+                      "Slice",
+                      [dyp, b.ints([top, left]), b.ints([top + h, left + w]), b.ints([2, 3])],
+                      `${layer.name}/dy${a}${e}`,
                     );
+                    const t = g.add(
+                      "Transpose",
+                      [b.reshape(shifted, [0, -1, h * w])],
+                      `${layer.name}/dy${a}${e}T`,
+                      {
+                        perm: [0, 2, 1],
+                      },
+                    );
+                    taps.push(g.add("MatMul", [xr, t], `${layer.name}/dW${a}${e}`));
                   }
                 }
-                const cols = b.reshape(g.add("Concat", shifted, `${layer.name}/im2col`, { axis: 1 }), [
-                  0,
-                  kh * kw * c,
-                  -1,
-                ]);
-                const dyt = g.add("Transpose", [b.reshape(dy, [0, -1, ho * wo])], `${layer.name}/dyT`, {
-                  perm: [0, 2, 1],
-                });
-                const per = g.add("MatMul", [cols, dyt], `${layer.name}/dW/n`);
+                const per = g.add("Concat", taps, `${layer.name}/dW/n`, { axis: 1 });
                 const sum = g.add("ReduceSum", [per, b.ints([0])], `${layer.name}/dW/io`, { keepdims: 0 });
                 g.add("Reshape", [sum, b.ints([kh, kw, c, -1])], kernel.gradient);
               } else {

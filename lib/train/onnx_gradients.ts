@@ -194,10 +194,12 @@ async function onnxGradients(
     throw new RangeError(`computeGradients: labels [${y.shape}] for a model of ${classes} classes`);
   }
   // Which gradient outputs the caller wants, by variable name.
+  // `model.weights` is a getter that walks every layer: read it once.
+  const all = model.weights;
   const byVariable = new Map<string, { output: string; shape: number[] }>();
   for (const w of graph.weights) {
     if (w.gradient) {
-      byVariable.set((model.weights[w.index]!.read() as tf.Variable).name, {
+      byVariable.set((all[w.index]!.read() as tf.Variable).name, {
         output: w.gradient,
         shape: w.shape,
       });
@@ -215,7 +217,7 @@ async function onnxGradients(
   });
   const feeds: Record<string, ort.Tensor> = {};
   for (const w of graph.weights) {
-    const data = float32(await model.weights[w.index]!.read().data());
+    const data = float32(await all[w.index]!.read().data());
     feeds[w.input] = new ort.Tensor("float32", data, w.shape);
   }
   const ones = new Float32Array(classes).fill(1);
