@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 import {
-  BatchNormalization,
   createDenseNet,
   type DenseNetOptions,
   exportTrainingOnnx,
@@ -15,23 +14,11 @@ import {
   tfl,
 } from "./mod.ts";
 import { computeGradients } from "../train/step.ts";
+import { setSeededWeights } from "./_testing.ts";
 import { freezeLayers } from "../train/init.ts";
 import type { ClassWeights } from "../train/loss.ts";
 
 await selectBackend("cpu");
-
-/** Gamma and beta away from 1 and 0, so that their gradients and BatchNorm's dx are not special cases. */
-function randomiseBatchNorm(model: tfl.LayersModel, seed: number): void {
-  for (const layer of model.layers) {
-    if (!(layer instanceof BatchNormalization)) continue;
-    const [gamma, beta, mean, variance] = layer.weights.map((w) => w.read() as tf.Variable);
-    const c = gamma!.shape[0]!;
-    gamma!.assign(tf.randomUniform([c], 0.5, 1.5, "float32", seed++));
-    beta!.assign(tf.randomUniform([c], -0.5, 0.5, "float32", seed++));
-    mean!.assign(tf.randomUniform([c], -0.2, 0.2, "float32", seed++));
-    variance!.assign(tf.randomUniform([c], 0.5, 2, "float32", seed++));
-  }
-}
 
 interface Run {
   loss: number;
@@ -86,15 +73,23 @@ async function onnxRun(
   }
 }
 
-/** Largest |a − b| over a tensor, within `rtol` of its largest |a| (plus a floor for all-but-zero gradients). */
-function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string, rtol = 1e-4): void {
+/**
+ * Every gradient within 3e-4 of its tensor's largest value, or within 1e-5 of the largest gradient of the
+ * model (for tensors that are rounding noise: the stem BatchNorm's gamma, whose true gradient is all but zero
+ * because the next BatchNorm undoes its scale). Float32 rounding grows through the BatchNorm backward passes:
+ * on the 'same'-stem model below, tfjs' own cpu and wasm backends differ by up to 1e-4 on the stem kernel.
+ */
+function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, what: string, global = 0): void {
   assert.equal(a.length, b.length, `${what}: length`);
   let diff = 0, scale = 0;
   for (let i = 0; i < a.length; i++) {
     diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
     scale = Math.max(scale, Math.abs(a[i]!));
   }
-  assert.ok(diff <= rtol * scale + 1e-7, `${what}: differs by ${diff} (largest value ${scale})`);
+  assert.ok(
+    diff <= 3e-4 * scale + 1e-5 * global + 1e-7,
+    `${what}: differs by ${diff} (largest value ${scale})`,
+  );
 }
 
 async function compare(
@@ -109,7 +104,7 @@ async function compare(
   const classes = options.classes ?? 14;
   const size = options.inputSize ?? 224;
   const model = createDenseNet(options);
-  randomiseBatchNorm(model, seed);
+  setSeededWeights(model, seed); // the same numbers on every run
   if (freeze) freezeLayers(model, freeze);
   const x = tf.randomUniform([n, size, size, options.channels ?? 1], 0, 255, "float32", seed);
   const y = tf.cast(tf.greater(tf.randomUniform([n, classes], 0, 1, "float32", seed + 1), 0.5), "float32");

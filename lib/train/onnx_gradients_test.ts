@@ -10,6 +10,7 @@ import { readHistory } from "./history.ts";
 import { freezeLayers } from "./init.ts";
 import type { TrainEvent } from "./events.ts";
 import { writeSyntheticCache } from "./_testing.ts";
+import { setSeededWeights } from "../model/_testing.ts";
 
 async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<{ diff: number; scale: number }> {
   const [x, y] = [await a.data(), await b.data()];
@@ -21,9 +22,10 @@ async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<{ diff: number; scal
   return { diff, scale };
 }
 
-Deno.test("onnx engine: micro-batched gradients, loss and held-back moving statistics equal tfjs' (to 1e-5)", async () => {
+Deno.test("onnx engine: micro-batched gradients, loss and held-back moving statistics equal tfjs' (to 1e-4)", async () => {
   await selectBackend("cpu");
   const model = createDenseNet({ blocks: [2, 1], growthRate: 4, inputSize: 20, classes: 4 });
+  setSeededWeights(model, 3);
   // Five images in micro-batches of 2: the last one has a single image.
   const x = tf.randomUniform([5, 20, 20, 1], 0, 255, "float32", 11);
   const y = tf.tensor2d([[1, 0, 0, 1], [0, 0, 1, 1], [1, 1, 0, 0], [0, 1, 0, 1], [1, 0, 1, 0]]);
@@ -45,9 +47,15 @@ Deno.test("onnx engine: micro-batched gradients, loss and held-back moving stati
   );
   assert.ok(Math.abs(got.loss - ref.loss) <= 1e-5 * ref.loss, `loss ${got.loss} vs ${ref.loss}`);
   assert.deepEqual(Object.keys(got.grads).sort(), Object.keys(ref.grads).sort());
+  // Two implementations of the step in float32: within 1e-4 of each tensor's largest gradient (1e-6 of the
+  // model's for tensors of rounding noise); lib/model/onnx_training_test.ts says why not closer.
+  let global = 0;
+  for (const g of Object.values(ref.grads)) {
+    global = Math.max(global, (await maxDiff(g, tf.zerosLike(g))).scale);
+  }
   for (const [name, g] of Object.entries(ref.grads)) {
     const { diff, scale } = await maxDiff(g, got.grads[name]!);
-    assert.ok(diff <= 1e-5 * Math.max(scale, 1e-2), `${name}: ${diff} (largest ${scale})`);
+    assert.ok(diff <= 1e-4 * scale + 1e-6 * global, `${name}: ${diff} (largest ${scale})`);
   }
   // Three micro-batches, each with every BatchNorm layer's move, in the order tfjs makes them.
   assert.equal(got.updates.length, 3 * model.layers.filter((l) => l instanceof BatchNormalization).length);
@@ -68,6 +76,7 @@ Deno.test("onnx engine: trainStep applies its gradients and moves like tfjs; a f
   await selectBackend("cpu");
   const make = () => {
     const m = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 16, classes: 2 });
+    setSeededWeights(m, 9);
     return m;
   };
   const a = make(), b = make();
