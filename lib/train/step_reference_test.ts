@@ -1,5 +1,6 @@
 /**
- * One training step of a small DenseNet against an independent framework, on the cpu and wasm backends.
+ * One training step of a small DenseNet against an independent framework, on the cpu and wasm backends and on
+ * the onnx engine (lib/train/onnx_gradients.ts: the step's forward and backward passes on ONNX Runtime).
  *
  * From fixed weights, `createDenseNet({ blocks: [2, 2], growthRate: 4, stemFilters: 8, inputSize: 32 })` takes
  * one `trainStep` on a batch of 4 (BatchNorm in training mode over the whole batch, CheXNet's class-weighted
@@ -16,7 +17,8 @@
  * larger because Adam's first step is lr · g / (|g| + 3e-6): gradients that are zero in exact arithmetic (the
  * stem BatchNorm's β, by the next BatchNorm's shift invariance) turn float32 noise of 5e-9 into 1.6e-3 · lr.
  * Measured (cpu / wasm): loss 2e-9 / 1.2e-7, gradients 1.0e-6 / 1.2e-6 of the largest, weights 2.4e-6 /
- * 8.7e-6, moving statistics 2.7e-8 / 2.7e-8.
+ * 8.7e-6, moving statistics 2.7e-8 / 2.7e-8; onnx engine: loss 2.5e-8, gradients 8.5e-7, weights 7.6e-6,
+ * moving statistics 2.7e-8.
  *
  * What differs between the frameworks and what the script pins to Keras (what ours does):
  * - Layout: Keras/tfjs hold images NHWC, conv kernels HWIO and dense kernels [in, out]; PyTorch NCHW, OIHW and
@@ -48,10 +50,11 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { type BackendName, createDenseNet, selectBackend, tf, tfl } from "../model/mod.ts";
+import { createDenseNet, selectBackend, tf, tfl } from "../model/mod.ts";
 import { classWeights } from "./loss.ts";
 import { kerasAdam } from "./optimizer.ts";
 import { computeGradients, trainStep } from "./step.ts";
+import { startOnnxGradients } from "./onnx_gradients.ts";
 
 /** The fixture as written: every tensor is one string of space-separated decimals, row-major, Keras layout. */
 interface ReferenceFile {
@@ -145,9 +148,13 @@ function updateErr(after: Map<string, Float32Array>, which: (name: string) => bo
 
 const isMoving = (name: string) => /\/moving_(mean|variance)$/.test(name);
 
-for (const backend of ["cpu", "wasm"] as BackendName[]) {
-  Deno.test(`step reference: one DenseNet training step on ${backend} matches PyTorch's Keras-style step to 1e-4`, async () => {
+for (const [backend, engine] of [["cpu", "tfjs"], ["wasm", "tfjs"], ["wasm", "onnx"]] as const) {
+  const on = engine === "onnx" ? "ONNX Runtime (the onnx engine)" : backend;
+  Deno.test(`step reference: one DenseNet training step on ${on} matches PyTorch's Keras-style step to 1e-4`, async () => {
     await selectBackend(backend);
+    /** The gradient engine bound to `m`: the onnx engine, or none (tfjs on this thread). */
+    const engineFor = async (m: tfl.LayersModel) =>
+      engine === "onnx" ? await startOnnxGradients(m, { threads: 1 }) : undefined;
     const before = tf.memory().numTensors;
     const { shape: pixelShape, values: pixels } = REF.pixels;
     const [rows, classes] = REF.partitionLabels.shape;
@@ -162,7 +169,11 @@ for (const backend of ["cpu", "wasm"] as BackendName[]) {
     // Loss and gradients, through the code path trainStep uses.
     const probe = buildModel();
     const names = kerasNames(probe);
-    const { loss, grads } = await computeGradients(probe, x, y, { weights, microBatch: batch });
+    const probeEngine = await engineFor(probe);
+    const { loss, grads } = probeEngine
+      ? await probeEngine.computeGradients(x, y, { weights, microBatch: batch })
+      : await computeGradients(probe, x, y, { weights, microBatch: batch });
+    probeEngine?.close();
     const scale = Math.max(...Object.values(REF.gradients).flatMap((g) => g.map(Math.abs)));
     let gradErr = 0;
     const named: Record<string, number> = {};
@@ -193,7 +204,9 @@ for (const backend of ["cpu", "wasm"] as BackendName[]) {
       { beta1: REF.adam.beta1, beta2: REF.adam.beta2, epsilon: REF.adam.epsilon },
       "kerasAdam's defaults are the reference's",
     );
-    const stepLoss = await trainStep(model, adam, x, y, { weights, microBatch: batch });
+    const stepEngine = await engineFor(model);
+    const stepLoss = await trainStep(model, adam, x, y, { weights, microBatch: batch, workers: stepEngine });
+    stepEngine?.close();
     assert.ok(Math.abs(stepLoss - loss) <= 1e-6, "trainStep's loss is computeGradients'");
     const after = await weightsByName(model);
     const weightErr = updateErr(after, (n) => !isMoving(n));
@@ -206,7 +219,9 @@ for (const backend of ["cpu", "wasm"] as BackendName[]) {
     // The check can tell Adam's two forms apart: tfjs' own Adam misses the Keras reference.
     const control = buildModel();
     const tfjsAdam = tf.train.adam(REF.adam.learningRate);
-    await trainStep(control, tfjsAdam, x, y, { weights, microBatch: batch });
+    const controlEngine = await engineFor(control);
+    await trainStep(control, tfjsAdam, x, y, { weights, microBatch: batch, workers: controlEngine });
+    controlEngine?.close();
     const tfjsErr = updateErr(await weightsByName(control), (n) => !isMoving(n));
     assert.ok(tfjsErr > 10 * TOLERANCE, `tf.train.adam lands within ${tfjsErr} of Keras' step`);
     control.dispose();
