@@ -46,7 +46,7 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   child.kill("SIGKILL");
   const status = await child.status;
   assert.equal(status.signal, "SIGKILL", `not killed while training:\n${log}`);
-  assert.match(log, /batch 4 \(micro-batch 4\), 3 epochs, ONNX Runtime with 2 gradient threads/);
+  assert.match(log, /batch 4 \(micro-batch 2\), 3 epochs, ONNX Runtime: 2 workers x 1 thread/);
   const firstRun = readHistory(join(out, "history.jsonl"));
   assert.deepEqual(firstRun.map((r) => r.epoch), [1]);
   const checkpoints = readdirSync(join(out, "checkpoints")).filter((n) => !n.startsWith("."));
@@ -62,6 +62,8 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
     "backend",
     "engine",
     "workers",
+    "threads",
+    "devices",
     "epochs",
     "best",
     "bundle",
@@ -75,6 +77,8 @@ Deno.test("train: SIGKILL during epoch 2, the same command resumes from the epoc
   assert.equal(summary.backend, "wasm");
   assert.equal(summary.engine, "onnx");
   assert.equal(summary.workers, 2);
+  assert.equal(summary.threads, 1);
+  assert.deepEqual(summary.devices, []);
   assert.equal(summary.epochs, 3);
   assert.equal(summary.bundle, join(out, "best"));
   assert.match(summary.resumedFrom, /epoch-001-val-/);
@@ -117,6 +121,18 @@ Deno.test("train: bad options are usage errors (exit 2) that name the option", a
   const r3 = await runCxr(["train", "--cache", "x", "--out", "y", "--workers", "0"]);
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /--workers/);
+  for (
+    const [args, message] of [
+      [["--engine", "torch"], /--engine must be one of: auto, onnx, tfjs/],
+      [["--gpus", "0,x"], /--gpus wants distinct GPU indices such as 0,1, got "0,x"/],
+      [["--gpus", "1,1"], /--gpus wants distinct GPU indices/],
+      [["--gpus", "0", "--engine", "tfjs"], /--gpus trains on the onnx engine; drop --engine tfjs/],
+    ] as const
+  ) {
+    const bad = await runCxr(["train", "--cache", "x", "--out", "y", ...args]);
+    assert.equal(bad.code, 2, args.join(" "));
+    assert.match(bad.stderr, message);
+  }
 });
 
 Deno.test("train: a missing cache fails with exit 1 and says what to build", async () => {

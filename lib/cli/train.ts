@@ -34,9 +34,10 @@ export const trainCommand: Command = {
     "<out>/best/ (the bundle with the lowest validation loss) and <out>/history.jsonl (one JSON line per " +
     "epoch: loss, val_loss, per-class val_auroc, mean_auroc, lr, seconds, images/s). Run the same command " +
     "again after an interruption and it continues from the newest checkpoint. On the CPU backends (wasm, " +
-    "cpu) the forward and backward passes run on ONNX Runtime (--engine onnx, the default there: several " +
-    "times faster than tfjs) on --workers threads, in micro-batches of 8 at 224 pixels (about 3.6 GB); the " +
-    "optimizer, checkpoints and validation stay on tfjs. With --engine tfjs, wasm splits the batch into " +
+    "cpu) the forward and backward passes and validation run on ONNX Runtime (--engine onnx, the default " +
+    "there: several times faster than tfjs), in micro-batches of 8 at 224 pixels (about 3.6 GB each), on " +
+    "--workers data-parallel sessions (one per core as memory allows); the optimizer and checkpoints stay on " +
+    "tfjs. --gpus 0,1 trains the same way on NVIDIA GPUs, one session each. With --engine tfjs, wasm splits the batch into " +
     "micro-batches that fit its 4 GB heap (8 at 224 pixels) and --workers N runs the micro-batches of each " +
     "step on N threads at once (this one and N-1 workers with their own backend). Either way the gradients " +
     "of the micro-batches are accumulated, and the result is that of one thread with the same --batch and " +
@@ -69,9 +70,18 @@ export const trainCommand: Command = {
     workers: {
       type: "string",
       valueName: "N|auto",
-      description: "Threads computing gradients: on tfjs data-parallel (one wasm heap each), on onnx ONNX " +
-        "Runtime's threads; the same result as 1.",
-      defaultText: "auto: every core on onnx, and on tfjs wasm and cpu from 128 px up, else 1",
+      description: "Data-parallel gradient workers, this thread included: on onnx one ONNX Runtime session " +
+        "each on cores/N threads, on tfjs one backend (wasm heap) each; the same result as 1.",
+      defaultText:
+        "auto: on onnx one per core as memory allows (450 MB per image at 224 px), on tfjs every " +
+        "core on wasm and cpu from 128 px up, else 1",
+    },
+    gpus: {
+      type: "string",
+      valueName: "0,1,...",
+      description:
+        "Train on these NVIDIA GPUs: the onnx engine on ONNX Runtime's cuda provider, one worker " +
+        "per GPU (needs onnxruntime-node's CUDA provider library: `deno install --allow-scripts=npm:onnxruntime-node`).",
     },
     lr: {
       type: "string",
@@ -151,6 +161,10 @@ export const trainCommand: Command = {
       ? "auto"
       : intOption(values, "workers", { min: 1, max: 256 });
     const engine = choiceOption(values, "engine", TRAIN_ENGINES, "auto");
+    const gpus = values.gpus === undefined ? undefined : gpuList(String(values.gpus));
+    if (gpus && engine === "tfjs") {
+      throw new UsageError("--gpus trains on the onnx engine; drop --engine tfjs");
+    }
     const backend = await selectBackend(backendName);
     ctx.err(`backend: ${backend.name} (${backend.reason})`);
     const show = trainingDisplay({ write: ctx.err });
@@ -160,6 +174,7 @@ export const trainCommand: Command = {
       ...withoutUndefined({ microBatch, augment: values["no-augment"] ? null : undefined }),
       workers,
       engine,
+      ...withoutUndefined({ gpus }),
       lr,
       arch,
       seed,
@@ -190,3 +205,12 @@ export const trainCommand: Command = {
     ctx.out(`history: ${summary.history}`);
   },
 };
+
+/** `0,1,3` as GPU indices; a usage error for anything else. */
+function gpuList(text: string): number[] {
+  const gpus = text.split(",").map((g) => g.trim());
+  if (gpus.some((g) => !/^\d+$/.test(g)) || new Set(gpus).size < gpus.length) {
+    throw new UsageError(`--gpus wants distinct GPU indices such as 0,1, got "${text}"`);
+  }
+  return gpus.map(Number);
+}

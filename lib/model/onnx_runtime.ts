@@ -64,6 +64,34 @@ function nativeDir(): string {
   );
 }
 
+/**
+ * Why ONNX Runtime's `provider` cannot run in this process, or `null` when it can be tried: the provider is not
+ * in this onnxruntime-node build, or (cuda) its library was never fetched (its install script, which fetches
+ * it, is skipped by Deno).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(onnxProviderProblem("cpu"), null);
+ * ```
+ */
+export function onnxProviderProblem(provider: OnnxProvider): string | null {
+  const available = ort.listSupportedBackends().find((b) => b.name === provider);
+  if (!available) {
+    return `this onnxruntime-node build has only ${
+      ort.listSupportedBackends().map((b) => b.name).join(", ")
+    }`;
+  }
+  if (
+    provider === "cuda" && !available.bundled &&
+    !existsSync(join(nativeDir(), "libonnxruntime_providers_cuda.so"))
+  ) {
+    return `libonnxruntime_providers_cuda.so is not installed beside onnxruntime-node's binding in ${nativeDir()} ` +
+      "(its install script, which fetches it, is skipped by Deno)";
+  }
+  return null;
+}
+
 function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
 }
@@ -157,24 +185,11 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
       file,
     );
   }
+  const problem = onnxProviderProblem(provider);
+  if (problem) {
+    throw new OnnxRuntimeError(`Cannot open "${file}" on the "${provider}" provider: ${problem}`, file);
+  }
   const available = ort.listSupportedBackends().find((b) => b.name === provider);
-  if (!available) {
-    throw new OnnxRuntimeError(
-      `Cannot open "${file}" on the "${provider}" provider: this onnxruntime-node build has only ` +
-        ort.listSupportedBackends().map((b) => b.name).join(", "),
-      file,
-    );
-  }
-  if (
-    provider === "cuda" && !available.bundled &&
-    !existsSync(join(nativeDir(), "libonnxruntime_providers_cuda.so"))
-  ) {
-    throw new OnnxRuntimeError(
-      `Cannot open "${file}" on the "cuda" provider: libonnxruntime_providers_cuda.so is not installed beside ` +
-        `onnxruntime-node's binding in ${nativeDir()} (its install script, which fetches it, is skipped by Deno)`,
-      file,
-    );
-  }
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(file, {
@@ -185,7 +200,7 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
       ...(threads ? { intraOpNumThreads: threads } : {}),
     });
   } catch (e) {
-    const hint = provider === "cuda" && !available.bundled
+    const hint = provider === "cuda" && !available?.bundled
       ? " (onnxruntime-node's CUDA libraries come from its install script, which Deno skips)"
       : "";
     throw new OnnxRuntimeError(

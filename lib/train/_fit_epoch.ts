@@ -26,7 +26,6 @@ import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
 import type { KerasAdamOptimizer } from "./optimizer.ts";
 import type { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 import { type GradientWorkers, trainStep } from "./step.ts";
-import { openOnnxForward } from "./onnx_gradients.ts";
 
 /** A run's checked settings, its caches and where it writes. */
 export interface FitRun {
@@ -35,7 +34,14 @@ export interface FitRun {
   microBatch: number;
   /** What computes the gradients (`TrainOptions.engine` resolved for the backend). */
   engine: "onnx" | "tfjs";
+  /** Data-parallel gradient workers, this thread included. */
   workers: number;
+  /** ONNX Runtime's intra-op threads per worker (1 on tfjs). */
+  threads: number;
+  /** ONNX Runtime's provider on the onnx engine. */
+  provider: "cpu" | "cuda";
+  /** The GPU of each worker on `cuda` (this thread's first), else empty. */
+  devices: number[];
   lr0: number;
   patience: number;
   keep: number;
@@ -86,7 +92,7 @@ export async function runEpoch(run: FitRun, fit: Fit, state: TrainState): Promis
     valCache,
     microBatch < batchSize ? microBatch : Math.min(batchSize, 32),
     run.weights,
-    fit.engine === "onnx" ? run.workers : 0,
+    fit.engine === "onnx" ? run.workers * run.threads : 0,
   );
   const auroc = perClassAuroc(val.scores, valCache.labels, run.trainCache.classes);
   const record: EpochRecord = {
@@ -149,7 +155,9 @@ async function validate(
 ): Promise<{ loss: number; scores: Float32Array }> {
   const scores = new Float32Array(cache.count * cache.classes.length);
   let lossSum = 0, offset = 0;
-  using forward = onnxThreads > 0 ? await openOnnxForward(model, onnxThreads) : undefined;
+  using forward = onnxThreads > 0
+    ? await (await import("./onnx_gradients.ts")).openOnnxForward(model, onnxThreads)
+    : undefined;
   for await (const b of loadBatches(cache, { batchSize })) {
     const p = forward
       ? tf.tensor2d(await forward.predict(b.x), b.y.shape as [number, number])

@@ -33,7 +33,6 @@ import {
 import { writeHistory } from "./history.ts";
 import { kerasAdam } from "./optimizer.ts";
 import { startGradientWorkers } from "./parallel.ts";
-import { startOnnxGradients } from "./onnx_gradients.ts";
 import type { GradientWorkers } from "./step.ts";
 import { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
 
@@ -160,8 +159,23 @@ export async function prepareFit(
   let workers: GradientWorkers | undefined;
   try {
     frozen = freezeLayers(model, run.freeze);
-    if (run.engine === "onnx") workers = await startOnnxGradients(model, { threads: run.workers });
-    else if (run.workers > 1) workers = await startGradientWorkers(model, { workers: run.workers });
+    // Imported only here: it loads ONNX Runtime's native library.
+    if (run.engine === "onnx" && run.workers === 1) {
+      const { startOnnxGradients } = await import("./onnx_gradients.ts");
+      workers = await startOnnxGradients(model, {
+        threads: run.threads,
+        provider: run.provider,
+        deviceId: run.devices[0] ?? 0,
+      });
+    } else if (run.engine === "onnx") {
+      workers = await startGradientWorkers(model, {
+        workers: run.workers,
+        engine: "onnx",
+        threads: run.threads,
+        provider: run.provider,
+        devices: run.provider === "cuda" ? run.devices : undefined,
+      });
+    } else if (run.workers > 1) workers = await startGradientWorkers(model, { workers: run.workers });
   } catch (e) {
     model.dispose();
     throw e;

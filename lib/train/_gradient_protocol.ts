@@ -43,6 +43,8 @@ export type WorkerRequest =
     layout: { name: string; shape: number[]; offset: number }[];
     weightBuffer: SharedArrayBuffer;
     gradBuffer: SharedArrayBuffer;
+    /** Compute on ONNX Runtime (lib/train/onnx_gradients.ts) with these settings instead of the tfjs backend. */
+    onnx?: { threads: number; provider: "cpu" | "cuda"; deviceId: number } | undefined;
   }
   | {
     type: "step";

@@ -1,6 +1,6 @@
 /**
  * The Deno Worker behind {@linkcode startGradientWorkers} (lib/train/parallel.ts): builds its copy of the
- * model on its own backend, then, per step, loads the weights the coordinator shared, computes the gradients
+ * model on its own backend (and, for the onnx engine, its own ONNX Runtime session), then, per step, loads the weights the coordinator shared, computes the gradients
  * of its micro-batches with the BatchNorm moves held back, writes the gradient sums into its shared buffer
  * and answers with the loss and the moves.
  *
@@ -8,7 +8,8 @@
  */
 import { recordMovingStatistics, selectBackend, tf, tfl } from "../model/mod.ts";
 import type { WorkerAnswer, WorkerRequest } from "./_gradient_protocol.ts";
-import { computeGradients } from "./step.ts";
+import { computeGradients, type ParallelGradients } from "./step.ts";
+import type { OnnxGradients } from "./onnx_gradients.ts";
 
 /** This worker's copy of the model, with where each weight lies in the shared buffers. */
 interface Copy {
@@ -16,6 +17,8 @@ interface Copy {
   slots: { weight: tfl.LayerVariable; shape: number[]; offset: number; size: number }[];
   weightView: Float32Array;
   gradView: Float32Array;
+  /** The onnx engine on this copy, when the coordinator asked for ONNX Runtime. */
+  onnx: OnnxGradients | null;
 }
 let copy: Copy | null = null;
 
@@ -34,11 +37,16 @@ async function init(request: Extract<WorkerRequest, { type: "init" }>): Promise<
     if (weight?.originalName !== name) throw mismatch();
     return { weight, shape, offset, size: shape.reduce((a, b) => a * b, 1) };
   });
+  // Loaded only here: a tfjs worker does not load ONNX Runtime's native library.
+  const onnx = request.onnx
+    ? await (await import("./onnx_gradients.ts")).startOnnxGradients(model, request.onnx)
+    : null;
   return {
     model,
     slots,
     weightView: new Float32Array(request.weightBuffer),
     gradView: new Float32Array(request.gradBuffer),
+    onnx,
   };
 }
 
@@ -54,7 +62,7 @@ async function handle(request: WorkerRequest): Promise<WorkerAnswer> {
     });
     return new Promise(() => {}); // never answers, as a worker that died
   }
-  const { model, slots, weightView, gradView } = copy;
+  const { model, slots, weightView, gradView, onnx } = copy;
   tf.tidy(() => {
     for (const { weight, shape, offset, size } of slots) {
       weight.write(tf.tensor(weightView.subarray(offset, offset + size), shape));
@@ -67,14 +75,18 @@ async function handle(request: WorkerRequest): Promise<WorkerAnswer> {
   });
   const x = tf.tensor(request.x, request.xShape), y = tf.tensor(request.y, request.yShape);
   try {
-    const { result, updates } = await recordMovingStatistics(() =>
-      computeGradients(model, x, y, {
-        microBatch: request.microBatch,
-        weights: request.weights,
-        variables: chosen.map((c) => c.variable),
-        total: request.total,
-      })
-    );
+    const options = {
+      microBatch: request.microBatch,
+      weights: request.weights,
+      variables: chosen.map((c) => c.variable),
+      total: request.total,
+    };
+    const { result, updates } = onnx
+      ? await onnx.computeGradients(x, y, options).then((r: ParallelGradients) => ({
+        result: r,
+        updates: r.updates,
+      }))
+      : await recordMovingStatistics(() => computeGradients(model, x, y, options));
     try {
       for (const { variable, offset } of chosen) {
         const grad = result.grads[variable.name];

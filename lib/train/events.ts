@@ -57,6 +57,10 @@ export interface TrainStartEvent {
   workers?: number;
   /** What computes the gradients. @default "tfjs" */
   engine?: "onnx" | "tfjs";
+  /** ONNX Runtime's threads per worker (onnx engine). @default 1 */
+  threads?: number;
+  /** The GPUs trained on (onnx engine on cuda). @default none */
+  devices?: number[];
   /** Epochs already done (from the checkpoint). */
   history?: EpochRecord[];
   /** Where the weights came from (recorded at the fresh start). */

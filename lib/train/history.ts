@@ -168,6 +168,17 @@ export interface TrainingDisplayOptions {
   mode?: "tty" | "lines" | "jupyter" | "none";
 }
 
+/** "tfjs with 2 gradient threads", "ONNX Runtime: 2 workers x 1 thread", "ONNX Runtime on GPUs 0, 1". */
+function engineText(event: Extract<TrainEvent, { type: "start" }>): string {
+  const n = (count: number, what: string) => `${count} ${what}${count === 1 ? "" : "s"}`;
+  const workers = event.workers ?? 1;
+  if (event.engine !== "onnx") return `tfjs with ${n(workers, "gradient thread")}`;
+  if (event.devices?.length) {
+    return `ONNX Runtime on GPU${event.devices.length > 1 ? "s" : ""} ${event.devices.join(", ")}`;
+  }
+  return `ONNX Runtime: ${n(workers, "worker")} x ${n(event.threads ?? 1, "thread")}`;
+}
+
 /**
  * Turns training events into a display: a text line when training starts or resumes, a {@linkcode Progress}
  * bar per epoch, a line per finished epoch and, in Jupyter, an SVG loss chart updated in place.
@@ -205,9 +216,7 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           ? `Resuming from checkpoint "${event.resumedFrom}" at epoch ${event.startEpoch} of ${event.epochs}`
           : `Training on ${event.backend}: ${event.train} images, ${event.val} for validation, ` +
             `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs` +
-            `, ${event.engine === "onnx" ? "ONNX Runtime" : "tfjs"} with ${
-              event.workers ?? 1
-            } gradient thread${(event.workers ?? 1) > 1 ? "s" : ""}`,
+            `, ${engineText(event)}`,
       );
       if (event.freeze && event.freeze.freeze !== "none") {
         const f = event.freeze;

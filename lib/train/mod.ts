@@ -21,7 +21,6 @@ export * from "./checkpoint.ts";
 export * from "./fit.ts";
 export * from "./step.ts";
 export * from "./parallel.ts";
-export * from "./onnx_gradients.ts";
 export * from "./optimizer.ts";
 export * from "./init.ts";
 export * from "./errors.ts";

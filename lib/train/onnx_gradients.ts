@@ -23,6 +23,7 @@ import {
   type tfl,
   type TrainingGraph,
 } from "../model/mod.ts";
+import { onnxProviderProblem } from "../model/onnx_runtime.ts";
 import { TrainError } from "./errors.ts";
 import { checkBatch } from "./_gradient_protocol.ts";
 import type { GradientWorkers, ParallelGradients, TrainStepOptions } from "./step.ts";
@@ -31,6 +32,19 @@ import type { GradientWorkers, ParallelGradients, TrainStepOptions } from "./ste
 export interface OnnxGradientOptions {
   /** ONNX Runtime's intra-op threads. @default every core */
   threads?: number | undefined;
+  /** ONNX Runtime's execution provider: `cpu`, or `cuda` (an NVIDIA GPU). @default "cpu" */
+  provider?: "cpu" | "cuda" | undefined;
+  /** The GPU, with `cuda`. @default 0 */
+  deviceId?: number | undefined;
+}
+
+/** The onnx engine: {@linkcode GradientWorkers} whose `computeGradients` also takes `total` (a worker's share). */
+export interface OnnxGradients extends GradientWorkers {
+  computeGradients(
+    x: tf.Tensor,
+    y: tf.Tensor,
+    options?: Pick<TrainStepOptions, "microBatch" | "weights" | "variables" | "total">,
+  ): Promise<ParallelGradients>;
 }
 
 /**
@@ -51,10 +65,10 @@ export class OnnxTrainingError extends TrainError {}
  * threads. Its `computeGradients` reads the weights from the model at every call.
  *
  * @param model a model `exportTrainingOnnx` takes (createDenseNet's layer set, ending in a sigmoid Dense).
- * @param options threads.
+ * @param options threads, provider (cpu or cuda) and GPU.
  * @returns the engine as {@linkcode GradientWorkers} (`size` = threads); close it when done (`using` works).
  * @throws {OnnxExportError} for a layer the training graph cannot express; {@linkcode OnnxTrainingError} when
- *   ONNX Runtime cannot open the graph.
+ *   the provider cannot run here (cuda without its library) or ONNX Runtime cannot open the graph.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -73,10 +87,20 @@ export class OnnxTrainingError extends TrainError {}
 export async function startOnnxGradients(
   model: tfl.LayersModel,
   options: OnnxGradientOptions = {},
-): Promise<GradientWorkers> {
+): Promise<OnnxGradients> {
   const threads = options.threads ?? Math.max(1, navigator.hardwareConcurrency || cpus().length || 1);
   if (!Number.isInteger(threads) || threads < 1) {
     throw new RangeError(`startOnnxGradients: threads must be an integer >= 1, got ${threads}`);
+  }
+  const provider = options.provider ?? "cpu", deviceId = options.deviceId ?? 0;
+  if (!Number.isInteger(deviceId) || deviceId < 0) {
+    throw new RangeError(`startOnnxGradients: deviceId must be an integer >= 0, got ${deviceId}`);
+  }
+  const problem = onnxProviderProblem(provider);
+  if (problem) {
+    throw new OnnxTrainingError(
+      `startOnnxGradients: ONNX Runtime's "${provider}" provider cannot run: ${problem}`,
+    );
   }
   const graph = await exportTrainingOnnx(model);
   let session: ort.InferenceSession | null = await openSession(
@@ -84,6 +108,10 @@ export async function startOnnxGradients(
     threads,
     model.name,
     "training graph",
+    {
+      provider,
+      deviceId,
+    },
   );
   const close = () => {
     const s = session;
@@ -164,17 +192,19 @@ async function openSession(
   threads: number,
   name: string,
   what: string,
+  { provider, deviceId }: { provider: "cpu" | "cuda"; deviceId: number } = { provider: "cpu", deviceId: 0 },
 ): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(bytes, {
-      executionProviders: ["cpu"],
+      executionProviders: [provider === "cuda" ? { name: "cuda", deviceId } : "cpu"],
       graphOptimizationLevel: "all",
       executionMode: "sequential",
       interOpNumThreads: 1,
       intraOpNumThreads: threads,
     });
   } catch (e) {
-    throw new OnnxTrainingError(`ONNX Runtime cannot open the ${what} of "${name}": ${firstLine(e)}`, {
+    const on = provider === "cuda" ? ` on GPU ${deviceId}` : "";
+    throw new OnnxTrainingError(`ONNX Runtime cannot open the ${what} of "${name}"${on}: ${firstLine(e)}`, {
       cause: e,
     });
   }
@@ -186,9 +216,13 @@ async function onnxGradients(
   model: tfl.LayersModel,
   x: tf.Tensor,
   y: tf.Tensor,
-  options: Pick<TrainStepOptions, "microBatch" | "weights" | "variables">,
+  options: Pick<TrainStepOptions, "microBatch" | "weights" | "variables" | "total">,
 ): Promise<ParallelGradients> {
   const { n, micro } = checkBatch(x, y, options.microBatch);
+  const total = options.total ?? n;
+  if (!Number.isInteger(total) || total < n) {
+    throw new RangeError(`computeGradients: total must be an integer >= the ${n} inputs, got ${total}`);
+  }
   const classes = graph.classes;
   if (y.shape[1] !== classes) {
     throw new RangeError(`computeGradients: labels [${y.shape}] for a model of ${classes} classes`);
@@ -223,7 +257,6 @@ async function onnxGradients(
   const ones = new Float32Array(classes).fill(1);
   feeds.positive = new ort.Tensor("float32", options.weights?.positive ?? ones, [classes]);
   feeds.negative = new ort.Tensor("float32", options.weights?.negative ?? ones, [classes]);
-  // tfjs may hand a float32 tensor's values over in another array type (cpu's cast from bool: Uint8Array).
   const xs = float32(await x.data()), ys = float32(await y.data());
   const perImage = xs.length / n;
   const fetches = [
@@ -244,8 +277,8 @@ async function onnxGradients(
       m,
       classes,
     ]);
-    // Mean over the micro-batch's m · classes terms, times its share m / n of the batch.
-    feeds.scale = new ort.Tensor("float32", Float32Array.of(1 / (n * classes)), [1]);
+    // Mean over the micro-batch's m · classes terms, times its share m / total of the batch.
+    feeds.scale = new ort.Tensor("float32", Float32Array.of(1 / (total * classes)), [1]);
     let out: ort.InferenceSession.OnnxValueMapType;
     try {
       out = await session.run(feeds, fetches);
@@ -276,8 +309,15 @@ async function onnxGradients(
   return { loss, grads, updates };
 }
 
+/**
+ * `values` as a Float32Array that onnxruntime-node takes: tfjs may hand float32 values over in another array
+ * type (cpu's cast from bool: Uint8Array), or as a view of the gradient workers' SharedArrayBuffer, which the
+ * native binding refuses ("Invalid argument").
+ */
 function float32(values: ArrayLike<number>): Float32Array {
-  return values instanceof Float32Array ? values : Float32Array.from(values);
+  return values instanceof Float32Array && !(values.buffer instanceof SharedArrayBuffer)
+    ? values
+    : Float32Array.from(values);
 }
 
 function firstLine(e: unknown): string {

@@ -10,6 +10,8 @@ import { readHistory } from "./history.ts";
 import { freezeLayers } from "./init.ts";
 import type { TrainEvent } from "./events.ts";
 import { writeSyntheticCache } from "./_testing.ts";
+import { GradientWorkerError, startGradientWorkers } from "./parallel.ts";
+import { killWorkerAtNextStep } from "./_test_hooks.ts";
 import { setSeededWeights } from "../model/_testing.ts";
 
 async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<{ diff: number; scale: number }> {
@@ -142,4 +144,59 @@ Deno.test("train --engine onnx: the same loss curve as tfjs on the demo set (24 
     );
     assert.ok(Math.abs(a.val_loss - b.val_loss) <= 0.01 * b.val_loss, `epoch ${i + 1} val_loss`);
   }
+});
+
+Deno.test("onnx engine, data-parallel: two ONNX Runtime sessions (this thread and a worker) compute what one does; a dying worker is named", async () => {
+  await selectBackend("wasm");
+  const model = createDenseNet({ blocks: [1, 1], growthRate: 4, inputSize: 16, classes: 3 });
+  setSeededWeights(model, 21);
+  const x = tf.randomUniform([6, 16, 16, 1], 0, 255, "float32", 4);
+  const y = tf.tensor2d([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 0], [0, 0, 0]]);
+  using one = await startOnnxGradients(model, { threads: 1 });
+  using two = await startGradientWorkers(model, { workers: 2, engine: "onnx" });
+  assert.equal(two.size, 2);
+  const a = await one.computeGradients(x, y, { microBatch: 2 });
+  const b = await two.computeGradients(x, y, { microBatch: 2 });
+  assert.ok(Math.abs(a.loss - b.loss) <= 1e-6 * a.loss, `${a.loss} vs ${b.loss}`);
+  for (const [name, g] of Object.entries(a.grads)) {
+    const { diff, scale } = await maxDiff(g, b.grads[name]!);
+    assert.ok(diff <= 1e-6 * scale + 1e-9, `${name}: ${diff}`);
+  }
+  assert.deepEqual(
+    b.updates.map((u) => u.layer),
+    a.updates.map((u) => u.layer),
+    "moves in micro-batch order",
+  );
+  tf.dispose([...Object.values(a.grads), ...Object.values(b.grads)]);
+
+  killWorkerAtNextStep(1);
+  await assert.rejects(two.computeGradients(x, y, { microBatch: 2 }), /Gradient worker 1 of 1 failed/);
+  await assert.rejects(two.computeGradients(x, y, { microBatch: 2 }), GradientWorkerError);
+  tf.dispose([x, y]);
+  model.dispose();
+});
+
+Deno.test("train --gpus: ONNX Runtime's cuda provider, refused clearly where its library is missing (no GPU machine here); bad lists are refused", async () => {
+  using dir = tempDir();
+  const cache = await writeSyntheticCache(dir.path, { images: 24, size: 16, seed: 2 });
+  await selectBackend("wasm");
+  const settings = { arch: "tiny", epochs: 1, batchSize: 4 } as const;
+  const out = join(dir.path, "gpu");
+  // This machine's onnxruntime-node has no CUDA provider library (its install script fetches it): the run stops
+  // before any checkpoint, naming what is missing. On a GPU VM with the library it trains on the GPUs.
+  await assert.rejects(
+    train(cache, out, { ...settings, gpus: [0, 1] }),
+    /cuda.*libonnxruntime_providers_cuda\.so/,
+  );
+  assert.deepEqual(
+    [...Deno.readDirSync(out)].map((e) => e.name).filter((n) => n !== "checkpoints"),
+    [],
+    "nothing written but the (empty) checkpoint folder",
+  );
+  await assert.rejects(
+    train(cache, out, { ...settings, gpus: [0, 0] }),
+    /gpus must list distinct GPU indices/,
+  );
+  await assert.rejects(train(cache, out, { ...settings, gpus: [] }), RangeError);
+  await assert.rejects(train(cache, out, { ...settings, gpus: [0], engine: "tfjs" }), /drop engine tfjs/);
 });

@@ -45,8 +45,19 @@ export class GradientWorkerError extends TrainError {
 export interface GradientWorkerOptions {
   /** Threads computing gradients, this one included; 1 starts no worker. */
   workers: number;
-  /** The tfjs backend each worker selects. @default the active backend */
+  /** The tfjs backend each worker selects. @default the active backend (`cpu` with `engine: "onnx"`) */
   backend?: BackendName;
+  /**
+   * What computes each thread's gradients: its tfjs backend, or ONNX Runtime (lib/train/onnx_gradients.ts: one
+   * session per thread, this one included; the tfjs copy then only carries the weights). @default "tfjs"
+   */
+  engine?: "tfjs" | "onnx";
+  /** With `onnx`: ONNX Runtime's intra-op threads per session. @default 1 */
+  threads?: number;
+  /** With `onnx`: the execution provider. @default "cpu" */
+  provider?: "cpu" | "cuda";
+  /** With `onnx` on `cuda`: the GPU of each thread (this one first). @default [0, 1, ...] */
+  devices?: number[] | undefined;
 }
 
 /**
@@ -111,7 +122,19 @@ export async function startGradientWorkers(
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(`startGradientWorkers: workers must be an integer >= 1, got ${size}`);
   }
-  const backend = (options.backend ?? tf.getBackend()) as BackendName;
+  const engine = options.engine ?? "tfjs";
+  const backend = (options.backend ?? (engine === "onnx" ? "cpu" : tf.getBackend())) as BackendName;
+  const provider = options.provider ?? "cpu", threads = options.threads ?? 1;
+  const devices = options.devices ?? Array.from({ length: size }, (_, i) => i);
+  if (provider === "cuda" && devices.length !== size) {
+    throw new RangeError(`startGradientWorkers: ${devices.length} devices for ${size} threads`);
+  }
+  const onnxFor = (w: number) =>
+    engine === "onnx" ? { threads, provider, deviceId: provider === "cuda" ? devices[w]! : 0 } : undefined;
+  // This thread's own ONNX Runtime session; the workers open theirs.
+  const own = engine === "onnx"
+    ? await (await import("./onnx_gradients.ts")).startOnnxGradients(model, onnxFor(0))
+    : null;
   const weights = model.weights;
   // Where each weight lies in the shared buffers.
   let total = 0;
@@ -166,6 +189,7 @@ export async function startGradientWorkers(
   const close = () => {
     if (closed) return;
     closed = true;
+    own?.close();
     for (const w of workers) w.worker.terminate();
     for (const [id, p] of pending) {
       pending.delete(id);
@@ -213,6 +237,7 @@ export async function startGradientWorkers(
         layout,
         weightBuffer,
         gradBuffer: w.gradBuffer,
+        onnx: onnxFor(w.index),
       })
     ));
   } catch (e) {
@@ -260,31 +285,30 @@ export async function startGradientWorkers(
         return request(to, message).then((reply) => ({ reply, grads: to.grads }));
       });
       const [start, end] = threadRows(0, size, n, micro);
-      let own: { result: BatchGradients; updates: MovingStatisticsUpdate[] } | null = null;
+      let mine: { result: BatchGradients; updates: MovingStatisticsUpdate[] } | null = null;
       try {
         if (end > start) {
           const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
+          const stepOptions = { microBatch: micro, weights: options.weights, variables: vars, total: n };
           try {
-            own = await recordMovingStatistics(() =>
-              computeGradients(model, xs, ys, {
-                microBatch: micro,
-                weights: options.weights,
-                variables: vars,
-                total: n,
-              })
-            );
+            mine = own
+              ? await own.computeGradients(xs, ys, stepOptions).then((r) => ({
+                result: r,
+                updates: r.updates,
+              }))
+              : await recordMovingStatistics(() => computeGradients(model, xs, ys, stepOptions));
           } finally {
             tf.dispose([xs, ys]);
           }
         }
         const replies = await Promise.all(asked);
-        let loss = own?.result.loss ?? 0;
-        const updates = [...(own?.updates ?? [])];
+        let loss = mine?.result.loss ?? 0;
+        const updates = [...(mine?.updates ?? [])];
         const grads: tf.NamedTensorMap = {};
         for (const { name, slot } of chosen) {
           grads[name] = tf.tidy(() => {
             // In micro-batch order: this thread's run first, then each worker's.
-            const ownGrad = own?.result.grads[name];
+            const ownGrad = mine?.result.grads[name];
             let sum = ownGrad ?? tf.zeros(slot.shape);
             for (const r of replies) {
               if (r) {
@@ -304,7 +328,7 @@ export async function startGradientWorkers(
         }
         return { loss, grads, updates };
       } finally {
-        if (own) tf.dispose(Object.values(own.result.grads));
+        if (mine) tf.dispose(Object.values(mine.result.grads));
       }
     },
     close,
