@@ -18,8 +18,8 @@ import { parseArgs } from "node:util";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
-import { BackendName, createDenseNet, exportOnnx, selectBackend, tf } from "../lib/model/mod.ts";
-import { startGradientWorkers, trainStep } from "../lib/train/mod.ts";
+import { BackendName, createDenseNet, exportOnnx, selectBackend, tf, type tfl } from "../lib/model/mod.ts";
+import { type GradientWorkers, startGradientWorkers, trainStep } from "../lib/train/mod.ts";
 import { startOnnxGradients } from "../lib/train/onnx_gradients.ts";
 
 /** One measurement. */
@@ -132,6 +132,28 @@ async function measureOnnx(
       await session.release();
     }
     using engine = await startOnnxGradients(model, { threads });
+    return await onnxTrain(model, x, y, batch, repeats, engine, result, sample, () => peak);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Training img/s of `engine` (trainStep, micro-batch `batch`, SGD on tfjs): two warm-up steps, then `repeats`;
+ * fills `result.train` and `result.rss`.
+ */
+async function onnxTrain(
+  model: tfl.LayersModel,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  batch: number,
+  repeats: number,
+  engine: GradientWorkers,
+  result: Throughput,
+  sample: () => void,
+  peak: () => number,
+): Promise<Throughput> {
+  {
     const optimizer = tf.train.sgd(0.01);
     const step = async () => {
       await trainStep(model, optimizer, x, y, { microBatch: batch, workers: engine });
@@ -139,10 +161,37 @@ async function measureOnnx(
     };
     // Two warm-up steps: ONNX Runtime's allocations settle only after its second run (measured at 224, batch 8,
     // 1 thread: 3.2, 3.9, then 2.4 s per step).
-    result.train = await rate(batch, repeats, step, 2);
+    result.train = await rate(x.shape[0], repeats, step, 2);
     sample();
-    result.rss = peak;
+    result.rss = peak();
     return result;
+  }
+}
+
+/**
+ * Training img/s of ONNX Runtime data-parallel (train --engine onnx --workers N): N sessions of one thread
+ * (this thread's and N-1 Deno Workers'), a step of N x `batch` images, each session taking a micro-batch of
+ * `batch` (as the tfjs-wasm-Nw rows; compare with torch at N threads).
+ */
+async function measureOnnxWorkers(
+  size: number,
+  batch: number,
+  repeats: number,
+  workers: number,
+): Promise<Throughput> {
+  let peak = Deno.memoryUsage().rss;
+  const sample = () => void (peak = Math.max(peak, Deno.memoryUsage().rss));
+  const timer = setInterval(sample, 20);
+  try {
+    await selectBackend("wasm");
+    const model = createDenseNet({ inputSize: size });
+    const n = batch * workers;
+    const x = tf.randomUniform([n, size, size, 1], 0, 255);
+    const y = tf.cast(tf.greater(tf.randomUniform([n, 14]), 0.7), "float32");
+    using engine = await startGradientWorkers(model, { workers, engine: "onnx", threads: 1 });
+    const result: Throughput = { runtime: `onnx-${workers}w`, size, batch: n };
+    // RSS is this process's: the workers are threads of it.
+    return await onnxTrain(model, x, y, batch, repeats, engine, result, sample, () => peak);
   } finally {
     clearInterval(timer);
   }
@@ -213,6 +262,8 @@ function child(backend: string, size: number, batch: number, repeats: number, wo
     (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
   const runtime = backend === "onnx"
     ? `onnx-${workers}t`
+    : backend === "onnxw"
+    ? `onnx-${workers}w`
     : `tfjs-${backend}${workers > 1 ? `-${workers}w` : ""}`;
   return {
     runtime,
@@ -250,6 +301,8 @@ if (import.meta.main) {
 rows): forward = exportOnnx's graph in an inference session, train = trainStep with startOnnxGradients' engine at
 micro-batch = batch (weights and SGD on tfjs wasm; train --engine onnx). Their note is onnx/torch at the same
 threads, size and batch ("x torch-Nt"); --onnx-threads "" skips them. --backends "" measures only torch and onnx.
+With --workers 1,2 and onnx rows, onnx-2w measures training on 2 data-parallel ONNX Runtime sessions of 1 thread
+(train --engine onnx --workers 2): a step of 2 x batch images, noted against torch-2t.
 cpu runs batch 1 once, without warm-up (it is slow: minutes per training step at 224); torch and onnx then also
 run at batch 1. --max-batch B:S tries training steps with batch 1, 2, ... 16 on backend B at size S until one fails
 (wasm: its 4 GB heap); B = onnx tries ORT training steps (micro-batch = batch) on the largest --onnx-threads
@@ -265,6 +318,8 @@ count, reports each one's peak RSS and stops once that passes 80% of the machine
     }
     const r = backend === "onnx"
       ? await measureOnnx(+size, +batch, +repeats, +workers)
+      : backend === "onnxw"
+      ? await measureOnnxWorkers(+size, +batch, +repeats, +workers)
       : await measureTfjs(backend as BackendName, +size, +batch, +repeats, +workers);
     console.log(JSON.stringify(r));
     Deno.exit(0);
@@ -317,6 +372,14 @@ count, reports each one's peak RSS and stops once that passes 80% of the machine
             }
             report(child("onnx", size, rowBatch, +values.repeats, t));
           }
+          for (const w of values.workers.split(",").map(Number).filter((w) => w > 1 && onnxThreads.length)) {
+            if (
+              results.some((p) => p.runtime === `onnx-${w}w` && p.size === size && p.batch === rowBatch * w)
+            ) {
+              continue;
+            }
+            report(child("onnxw", size, rowBatch, +values.repeats, w));
+          }
         }
       }
     }
@@ -347,6 +410,12 @@ count, reports each one's peak RSS and stops once that passes 80% of the machine
           `${times(r.forward, peer.forward)} torch-${threads}t fwd, ${times(r.train, peer.train)} train`,
         );
       }
+      // onnx-Nw (N workers x batch) against torch at N threads and the per-worker batch.
+      const w = Number(/^onnx-(\d+)w$/.exec(r.runtime)?.[1] ?? 0);
+      const torchN = w
+        ? results.find((p) => p.runtime === `torch-${w}t` && p.size === r.size && p.batch === r.batch / w)
+        : undefined;
+      if (torchN && !torchN.error) notes.push(`${times(r.train, torchN.train)} torch-${w}t train`);
       if (r.rss) notes.push(`peak RSS ${Math.round(r.rss / 2 ** 20)} MiB`);
       console.log(
         `| ${r.runtime} | ${r.size} | ${r.batch} | ${fmt(r.forward)} | ${fmt(r.train)} | ${
