@@ -314,7 +314,7 @@ const ONNX_BYTES_PER_IMAGE = 450e6;
  * The data-parallel workers `train` starts on the onnx engine by default: one per core, each an ONNX Runtime
  * session on one thread (measured on 2 cores, DenseNet-121 at 224, batch 8: two 1-thread sessions 3.3 img/s
  * each, one 2-thread session 4.2-4.6 img/s), but no more than half the memory holds at about 450 MB per image
- * of a micro-batch at 224 px (scaled by the area) plus 300 MB each.
+ * of a micro-batch at 224 px (scaled by the area) plus 300 MB each; below 128 px one session on every core.
  *
  * @param size image side.
  * @param microBatch images per pass.
@@ -326,6 +326,7 @@ const ONNX_BYTES_PER_IMAGE = 450e6;
  * assert.equal(defaultOnnxWorkers(224, 8, 2, 24e9), 2);
  * assert.equal(defaultOnnxWorkers(224, 8, 16, 24e9), 3); // 3.9 GB each, 12 GB in all
  * assert.equal(defaultOnnxWorkers(224, 8, 16, 4e9), 1);
+ * assert.equal(defaultOnnxWorkers(64, 8, 16, 24e9), 1);
  * ```
  */
 export function defaultOnnxWorkers(
@@ -334,6 +335,9 @@ export function defaultOnnxWorkers(
   cores: number = navigator.hardwareConcurrency || 1,
   memory: number = totalmem(),
 ): number {
+  // Below 128 px a step is too short for data-parallel workers to pay (the demo's 64 px tiny DenseNet: 2.2 s
+  // on two workers, 1.8 s on one session of two threads); one session takes every core instead.
+  if (size < 128) return 1;
   const perWorker = 300e6 + ONNX_BYTES_PER_IMAGE * microBatch * (size / 224) ** 2;
   return Math.max(1, Math.min(cores, Math.floor(memory / 2 / perWorker)));
 }
