@@ -68,7 +68,11 @@ Deno.test("notebook 03 trains the tiny DenseNet on synthetic data to a mean vali
   );
   // What computed the gradients, on how many threads: the summary and the training log's first line.
   const summary = outputsOf(nb, "text/plain").find((t) => t.includes("engine"));
-  assert.match(summary ?? "", /engine: "onnx"[\s\S]*workers: \d[\s\S]*threads: \d/, "engine, workers and threads in the summary");
+  assert.match(
+    summary ?? "",
+    /engine: "onnx"[\s\S]*workers: \d[\s\S]*threads: \d/,
+    "engine, workers and threads in the summary",
+  );
   assert.ok(
     codeCells(nb).some((c) =>
       (c.outputs ?? []).some((o) =>
