@@ -108,10 +108,7 @@ async function measureOnnx(
   const sample = () => void (peak = Math.max(peak, Deno.memoryUsage().rss));
   const timer = setInterval(sample, 20);
   try {
-    await selectBackend("wasm");
-    const model = createDenseNet({ inputSize: size });
-    const x = tf.randomUniform([batch, size, size, 1], 0, 255);
-    const y = tf.cast(tf.greater(tf.randomUniform([batch, 14]), 0.7), "float32");
+    const { model, x, y } = await denseNetBatch(size, batch);
     const session = await ort.InferenceSession.create(await exportOnnx(model), {
       executionProviders: ["cpu"],
       graphOptimizationLevel: "all",
@@ -136,6 +133,18 @@ async function measureOnnx(
   } finally {
     clearInterval(timer);
   }
+}
+
+/** DenseNet-121 for `size` px on tfjs wasm (where the weights and the SGD update live), `n` random images and labels. */
+async function denseNetBatch(
+  size: number,
+  n: number,
+): Promise<{ model: tfl.LayersModel; x: tf.Tensor; y: tf.Tensor }> {
+  await selectBackend("wasm");
+  const model = createDenseNet({ inputSize: size });
+  const x = tf.randomUniform([n, size, size, 1], 0, 255);
+  const y = tf.cast(tf.greater(tf.randomUniform([n, 14]), 0.7), "float32");
+  return { model, x, y };
 }
 
 /**
@@ -183,11 +192,8 @@ async function measureOnnxWorkers(
   const sample = () => void (peak = Math.max(peak, Deno.memoryUsage().rss));
   const timer = setInterval(sample, 20);
   try {
-    await selectBackend("wasm");
-    const model = createDenseNet({ inputSize: size });
     const n = batch * workers;
-    const x = tf.randomUniform([n, size, size, 1], 0, 255);
-    const y = tf.cast(tf.greater(tf.randomUniform([n, 14]), 0.7), "float32");
+    const { model, x, y } = await denseNetBatch(size, n);
     using engine = await startGradientWorkers(model, { workers, engine: "onnx", threads: 1 });
     const result: Throughput = { runtime: `onnx-${workers}w`, size, batch: n };
     // RSS is this process's: the workers are threads of it.
