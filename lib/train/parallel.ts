@@ -9,6 +9,10 @@
  * with each micro-batch's own statistics in both (no synchronisation is needed, because none happens in one
  * process either), and only the order of a floating-point sum differs.
  *
+ * With `engine: "onnx"` each thread computes its micro-batches on its own ONNX Runtime session
+ * (lib/train/onnx_gradients.ts) instead of its tfjs backend, on `threads` intra-op threads and, with
+ * `provider: "cuda"`, on its own GPU (`devices`): `train --engine onnx --workers N` and `train --gpus`.
+ *
  * Weights go the other way through shared memory before each step: all of them on the first step, then the
  * ones a step can change (trainable weights and the moving statistics of trainable BatchNorm layers). The
  * optimizer runs once, in this thread, as do checkpoints.

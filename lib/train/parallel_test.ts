@@ -129,53 +129,55 @@ Deno.test("data parallel: a worker that dies fails the step naming it, and the p
   tf.dispose([x, y]), many.dispose();
 });
 
-Deno.test("train --workers 2: the same loss curve as one thread; a worker dying mid-epoch leaves the last checkpoint, and the next run resumes from it", async () => {
-  using dir = {
-    path: Deno.makeTempDirSync(),
-    [Symbol.dispose]() {
-      Deno.removeSync(this.path, { recursive: true });
-    },
-  };
-  const cache = await writeSyntheticCache(dir.path, { images: 60, size: 16, seed: 5 });
-  // tfjs data-parallel workers (the onnx engine is tested in onnx_gradients_test.ts).
-  const settings = { arch: "tiny", epochs: 3, batchSize: 8, microBatch: 2, seed: 3, engine: "tfjs" } as const; // 3 x 8 = 24 steps
-  const one = await train(cache, join(dir.path, "one"), settings);
-  const starts: number[] = [];
-  const tensors = tf.memory().numTensors;
-  const two = await train(cache, join(dir.path, "two"), {
-    ...settings,
-    workers: 2,
-    onProgress: (e) => e.type === "start" && starts.push(e.workers ?? 1),
-  });
-  assert.deepEqual(starts, [2]);
-  assert.equal(tf.memory().numTensors, tensors, "train() with workers leaves no tensors behind");
-  const [h1, h2] = [readHistory(one.history), readHistory(two.history)];
-  assert.deepEqual(h2.map((h) => h.epoch), [1, 2, 3]);
-  for (const [i, a] of h1.slice(0, 2).entries()) {
-    const b = h2[i]!;
-    assert.ok(Math.abs(a.loss - b.loss) <= 0.01 * a.loss, `epoch ${i + 1}: ${a.loss} vs ${b.loss}`);
-    assert.ok(Math.abs(a.val_loss - b.val_loss) <= 0.01 * a.val_loss);
-  }
-
-  // A worker dies in epoch 2: train fails naming it; epoch 1's checkpoint is intact and the rerun resumes.
-  const out = join(dir.path, "dies");
-  await assert.rejects(
-    train(cache, out, {
+for (const engine of ["tfjs", "onnx"] as const) {
+  Deno.test(`train --engine ${engine} --workers 2: the same loss curve as one thread; a worker dying mid-epoch leaves the last checkpoint, and the next run resumes from it`, async () => {
+    using dir = {
+      path: Deno.makeTempDirSync(),
+      [Symbol.dispose]() {
+        Deno.removeSync(this.path, { recursive: true });
+      },
+    };
+    const cache = await writeSyntheticCache(dir.path, { images: 60, size: 16, seed: 5 });
+    // tfjs backends or ONNX Runtime sessions, one per worker; one thread each, so that "one" is one thread too.
+    const settings = { arch: "tiny", epochs: 3, batchSize: 8, microBatch: 2, seed: 3, engine } as const; // 3 x 8 = 24 steps
+    const one = await train(cache, join(dir.path, "one"), { ...settings, workers: 1 });
+    const starts: number[] = [];
+    const tensors = tf.memory().numTensors;
+    const two = await train(cache, join(dir.path, "two"), {
       ...settings,
       workers: 2,
-      onProgress: (e) => e.type === "batch" && e.epoch === 2 && e.batch === 2 && killWorkerAtNextStep(1),
-    }),
-    /Gradient worker 1 of 1 failed/,
-  );
-  assert.match((await findLatestCheckpoint(join(out, "checkpoints")))!, /epoch-001-/);
-  assert.deepEqual(readHistory(join(out, "history.jsonl")).map((h) => h.epoch), [1]);
-  const resumed = await train(cache, out, { ...settings, workers: 2 });
-  assert.match(resumed.resumedFrom!, /epoch-001-/);
-  assert.equal(resumed.epochs, 3);
-  const h3 = readHistory(resumed.history);
-  assert.deepEqual(h3.map((h) => h.epoch), [1, 2, 3]);
-  for (const [i, h] of h3.entries()) {
-    const a = h1[i];
-    assert.ok(a && (i === 0 || Math.abs(h.loss - a.loss) <= 0.01 * a.loss), `epoch ${i + 1}`);
-  }
-});
+      onProgress: (e) => e.type === "start" && starts.push(e.workers ?? 1),
+    });
+    assert.deepEqual(starts, [2]);
+    assert.equal(tf.memory().numTensors, tensors, "train() with workers leaves no tensors behind");
+    const [h1, h2] = [readHistory(one.history), readHistory(two.history)];
+    assert.deepEqual(h2.map((h) => h.epoch), [1, 2, 3]);
+    for (const [i, a] of h1.slice(0, 2).entries()) {
+      const b = h2[i]!;
+      assert.ok(Math.abs(a.loss - b.loss) <= 0.01 * a.loss, `epoch ${i + 1}: ${a.loss} vs ${b.loss}`);
+      assert.ok(Math.abs(a.val_loss - b.val_loss) <= 0.01 * a.val_loss);
+    }
+
+    // A worker dies in epoch 2: train fails naming it; epoch 1's checkpoint is intact and the rerun resumes.
+    const out = join(dir.path, "dies");
+    await assert.rejects(
+      train(cache, out, {
+        ...settings,
+        workers: 2,
+        onProgress: (e) => e.type === "batch" && e.epoch === 2 && e.batch === 2 && killWorkerAtNextStep(1),
+      }),
+      /Gradient worker 1 of 1 failed/,
+    );
+    assert.match((await findLatestCheckpoint(join(out, "checkpoints")))!, /epoch-001-/);
+    assert.deepEqual(readHistory(join(out, "history.jsonl")).map((h) => h.epoch), [1]);
+    const resumed = await train(cache, out, { ...settings, workers: 2 });
+    assert.match(resumed.resumedFrom!, /epoch-001-/);
+    assert.equal(resumed.epochs, 3);
+    const h3 = readHistory(resumed.history);
+    assert.deepEqual(h3.map((h) => h.epoch), [1, 2, 3]);
+    for (const [i, h] of h3.entries()) {
+      const a = h1[i];
+      assert.ok(a && (i === 0 || Math.abs(h.loss - a.loss) <= 0.01 * a.loss), `epoch ${i + 1}`);
+    }
+  });
+}
