@@ -167,6 +167,14 @@ Deno.test("onnx engine, data-parallel: two ONNX Runtime sessions (this thread an
     a.updates.map((u) => u.layer),
     "moves in micro-batch order",
   );
+  // BatchNorm statistics are per micro-batch (not synchronised between workers), as in one session: the same moves.
+  for (const [i, u] of a.updates.entries()) {
+    for (const k of ["mean", "variance"] as const) {
+      u[k].forEach((v, j) =>
+        assert.ok(Math.abs(v - b.updates[i]![k][j]!) <= 1e-6 * Math.max(1, Math.abs(v)))
+      );
+    }
+  }
   tf.dispose([...Object.values(a.grads), ...Object.values(b.grads)]);
 
   killWorkerAtNextStep(1);
