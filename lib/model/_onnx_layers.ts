@@ -67,6 +67,11 @@ export class GraphBuilder {
   #names = new Map<number, string>();
   #count = 0;
 
+  /** How many nodes `add` has made: the next one is named `<op>_<count>`. */
+  get count(): number {
+    return this.#count;
+  }
+
   add(op: string, inputs: string[], output: string, attributes: Record<string, AttributeValue> = {}): string {
     this.nodes.push(node(op, inputs, [output], `${op}_${this.#count++}`, attributes));
     return output;

@@ -42,6 +42,11 @@ export interface TrainingGraph {
   statistics: { layer: string; mean: string; variance: string; perImage: number; channels: number }[];
   /** Classes (the last Dense's units). */
   classes: number;
+  /**
+   * Where the backward pass starts: nodes named `<Op>_<n>` with n at least this are backward (the loss's
+   * gradient included), those below it forward (bench/onnx_train_profile.ts splits a profile so).
+   */
+  backwardFrom: number;
 }
 
 /**
@@ -507,6 +512,7 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
     "loss",
   );
   // Its gradient through the clip (open only inside [ε, 1−ε]) and the sigmoid: dz = dp · p · (1 − p).
+  const backwardFrom = g.count;
   const dpc = g.add(
     "Mul",
     [
@@ -560,7 +566,7 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
     version: `tfjs-layers ${tfl.version_layers}`,
     metadata: {},
   });
-  return { bytes, weights, statistics, classes };
+  return { bytes, weights, statistics, classes, backwardFrom };
 }
 
 const pair = (v: unknown): [number, number] =>
