@@ -21,6 +21,7 @@ import * as ort from "onnxruntime-node";
 import { BackendName, createDenseNet, exportOnnx, selectBackend, tf, type tfl } from "../lib/model/mod.ts";
 import { type GradientWorkers, startGradientWorkers, trainStep } from "../lib/train/mod.ts";
 import { startOnnxGradients } from "../lib/train/onnx_gradients.ts";
+import { onnxSessionOptions } from "../lib/model/onnx_runtime.ts";
 
 /** One measurement. */
 export interface Throughput {
@@ -109,13 +110,10 @@ async function measureOnnx(
   const timer = setInterval(sample, 20);
   try {
     const { model, x, y } = await denseNetBatch(size, batch);
-    const session = await ort.InferenceSession.create(await exportOnnx(model), {
-      executionProviders: ["cpu"],
-      graphOptimizationLevel: "all",
-      executionMode: "sequential",
-      interOpNumThreads: 1,
-      intraOpNumThreads: threads,
-    });
+    const session = await ort.InferenceSession.create(
+      await exportOnnx(model),
+      onnxSessionOptions("cpu", threads),
+    );
     const image = new ort.Tensor("float32", await x.data() as Float32Array, [batch, size, size, 1]);
     const forward = async () => {
       const { probabilities } = await session.run({ image }, ["probabilities"]);

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as ort from "onnxruntime-node";
 import { createDenseNet, exportTrainingOnnx, selectBackend } from "../lib/model/mod.ts";
+import { onnxSessionOptions } from "../lib/model/onnx_runtime.ts";
 
 /** One row: an operator in a phase. */
 export interface OpRow {
@@ -60,10 +61,7 @@ const model = createDenseNet({ inputSize: size });
 const graph = await exportTrainingOnnx(model);
 const dir = Deno.makeTempDirSync();
 const session = await ort.InferenceSession.create(graph.bytes, {
-  graphOptimizationLevel: "all",
-  executionMode: "sequential",
-  interOpNumThreads: 1,
-  intraOpNumThreads: threads,
+  ...onnxSessionOptions("cpu", threads),
   enableProfiling: true,
   profileFilePrefix: join(dir, "profile"),
 });

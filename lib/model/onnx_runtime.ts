@@ -92,7 +92,34 @@ export function onnxProviderProblem(provider: OnnxProvider): string | null {
   return null;
 }
 
-function firstLine(e: unknown): string {
+/**
+ * The session options the project opens ONNX Runtime with (the predictor, the training engine, the benches):
+ * every graph optimisation, one operator at a time on `threads` intra-op threads (ONNX Runtime's default: every
+ * core), on `provider` (with `deviceId`, that GPU).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(onnxSessionOptions("cuda", 2, 1).executionProviders, [{ name: "cuda", deviceId: 1 }]);
+ * assert.equal(onnxSessionOptions("cpu").intraOpNumThreads, undefined);
+ * ```
+ */
+export function onnxSessionOptions(
+  provider: OnnxProvider,
+  threads?: number,
+  deviceId?: number,
+): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [deviceId === undefined ? provider : { name: provider, deviceId }],
+    graphOptimizationLevel: "all",
+    executionMode: "sequential",
+    interOpNumThreads: 1,
+    ...(threads ? { intraOpNumThreads: threads } : {}),
+  };
+}
+
+/** The first line of an error's message (ONNX Runtime's carry a native stack after it). */
+export function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
 }
 
@@ -192,13 +219,7 @@ export async function openOnnxPredictor(dir: string, options: OnnxPredictorOptio
   const available = ort.listSupportedBackends().find((b) => b.name === provider);
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, {
-      executionProviders: [provider],
-      graphOptimizationLevel: "all",
-      executionMode: "sequential",
-      interOpNumThreads: 1,
-      ...(threads ? { intraOpNumThreads: threads } : {}),
-    });
+    session = await ort.InferenceSession.create(file, onnxSessionOptions(provider, threads));
   } catch (e) {
     const hint = provider === "cuda" && !available?.bundled
       ? " (onnxruntime-node's CUDA libraries come from its install script, which Deno skips)"

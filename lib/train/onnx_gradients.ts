@@ -23,7 +23,7 @@ import {
   type tfl,
   type TrainingGraph,
 } from "../model/mod.ts";
-import { onnxProviderProblem } from "../model/onnx_runtime.ts";
+import { firstLine, onnxProviderProblem, onnxSessionOptions } from "../model/onnx_runtime.ts";
 import { TrainError } from "./errors.ts";
 import { checkBatch } from "./_gradient_protocol.ts";
 import type { GradientWorkers, ParallelGradients, TrainStepOptions } from "./step.ts";
@@ -103,29 +103,16 @@ export async function startOnnxGradients(
     );
   }
   const graph = await exportTrainingOnnx(model);
-  let session: ort.InferenceSession | null = await openSession(
-    graph.bytes,
-    threads,
-    model.name,
-    "training graph",
-    {
-      provider,
-      deviceId,
-    },
+  const session = closable(
+    await openSession(graph.bytes, threads, model.name, "training graph", { provider, deviceId }),
+    "startOnnxGradients: the engine is closed",
   );
-  const close = () => {
-    const s = session;
-    session = null;
-    void s?.release().catch(() => {});
-  };
   return {
     size: threads,
-    computeGradients: (x, y, stepOptions) => {
-      if (!session) throw new OnnxTrainingError("startOnnxGradients: the engine is closed");
-      return onnxGradients(session, graph, model, x, y, stepOptions ?? {});
-    },
-    close,
-    [Symbol.dispose]: close,
+    computeGradients: (x, y, stepOptions) =>
+      onnxGradients(session.get(), graph, model, x, y, stepOptions ?? {}),
+    close: session.close,
+    [Symbol.dispose]: session.close,
   };
 }
 
@@ -160,18 +147,16 @@ export interface OnnxForward {
  */
 export async function openOnnxForward(model: tfl.LayersModel, threads: number): Promise<OnnxForward> {
   const bytes = await exportOnnx(model, { cam: false });
-  let session: ort.InferenceSession | null = await openSession(bytes, threads, model.name, "inference pass");
-  const close = () => {
-    const s = session;
-    session = null;
-    void s?.release().catch(() => {});
-  };
+  const session = closable(
+    await openSession(bytes, threads, model.name, "inference pass"),
+    "openOnnxForward: the inference pass is closed",
+  );
   return {
     predict: async (x) => {
-      if (!session) throw new OnnxTrainingError("openOnnxForward: the inference pass is closed");
+      const open = session.get();
       const image = new ort.Tensor("float32", float32(await x.data()), x.shape);
       try {
-        const out = await session.run({ image }, ["probabilities"]);
+        const out = await open.run({ image }, ["probabilities"]);
         return out.probabilities!.data as Float32Array;
       } catch (e) {
         throw new OnnxTrainingError(
@@ -182,8 +167,27 @@ export async function openOnnxForward(model: tfl.LayersModel, threads: number): 
         );
       }
     },
-    close,
-    [Symbol.dispose]: close,
+    close: session.close,
+    [Symbol.dispose]: session.close,
+  };
+}
+
+/** `session` until `close` releases it (once); `get` then throws an {@linkcode OnnxTrainingError} saying `closed`. */
+function closable(
+  session: ort.InferenceSession,
+  closed: string,
+): { get(): ort.InferenceSession; close(): void } {
+  let open: ort.InferenceSession | null = session;
+  return {
+    get: () => {
+      if (!open) throw new OnnxTrainingError(closed);
+      return open;
+    },
+    close: () => {
+      const s = open;
+      open = null;
+      void s?.release().catch(() => {});
+    },
   };
 }
 
@@ -195,13 +199,10 @@ async function openSession(
   { provider, deviceId }: { provider: "cpu" | "cuda"; deviceId: number } = { provider: "cpu", deviceId: 0 },
 ): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(bytes, {
-      executionProviders: [provider === "cuda" ? { name: "cuda", deviceId } : "cpu"],
-      graphOptimizationLevel: "all",
-      executionMode: "sequential",
-      interOpNumThreads: 1,
-      intraOpNumThreads: threads,
-    });
+    return await ort.InferenceSession.create(
+      bytes,
+      onnxSessionOptions(provider, threads, provider === "cuda" ? deviceId : undefined),
+    );
   } catch (e) {
     const on = provider === "cuda" ? ` on GPU ${deviceId}` : "";
     throw new OnnxTrainingError(`ONNX Runtime cannot open the ${what} of "${name}"${on}: ${firstLine(e)}`, {
@@ -318,8 +319,4 @@ function float32(values: ArrayLike<number>): Float32Array {
   return values instanceof Float32Array && !(values.buffer instanceof SharedArrayBuffer)
     ? values
     : Float32Array.from(values);
-}
-
-function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
 }
