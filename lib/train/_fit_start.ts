@@ -159,15 +159,7 @@ export async function prepareFit(
   let workers: GradientWorkers | undefined;
   try {
     frozen = freezeLayers(model, run.freeze);
-    // Imported only here: it loads ONNX Runtime's native library.
-    if (run.engine === "onnx" && run.workers === 1) {
-      const { startOnnxGradients } = await import("./onnx_gradients.ts");
-      workers = await startOnnxGradients(model, {
-        threads: run.threads,
-        provider: run.provider,
-        deviceId: run.devices[0] ?? 0,
-      });
-    } else if (run.engine === "onnx") {
+    if (run.engine === "onnx") {
       workers = await startGradientWorkers(model, {
         workers: run.workers,
         engine: "onnx",

@@ -47,7 +47,7 @@ export class GradientWorkerError extends TrainError {
 
 /** Options of {@linkcode startGradientWorkers}. */
 export interface GradientWorkerOptions {
-  /** Threads computing gradients, this one included; 1 starts no worker. */
+  /** Threads computing gradients, this one included; 1 starts no worker (with `engine: "onnx"`, the pool is that one session). */
   workers: number;
   /** The tfjs backend each worker selects. @default the active backend (`cpu` with `engine: "onnx"`) */
   backend?: BackendName;
@@ -139,6 +139,8 @@ export async function startGradientWorkers(
   const own = engine === "onnx"
     ? await (await import("./onnx_gradients.ts")).startOnnxGradients(model, onnxFor(0))
     : null;
+  // One ONNX Runtime thread needs no pool: the session is the engine.
+  if (own && size === 1) return own;
   const weights = model.weights;
   // Where each weight lies in the shared buffers.
   let total = 0;
