@@ -273,7 +273,7 @@ export async function train(
     val: valCache.count,
     batchSize: run.batchSize,
     microBatch: run.microBatch,
-    workers: fit.workers?.size ?? 1,
+    workers: run.workers,
     engine: fit.engine,
     threads: run.threads,
     devices: run.devices,
@@ -293,7 +293,7 @@ export async function train(
   return {
     backend,
     engine: fit.engine,
-    workers: fit.workers?.size ?? 1,
+    workers: run.workers,
     threads: run.threads,
     devices: run.devices,
     epochs: state.epoch,

@@ -132,6 +132,17 @@ Deno.test("train --engine onnx: the same loss curve as tfjs on the demo set (24 
   assert.equal(tfjs.engine, "tfjs");
   const start = events.find((e) => e.type === "start");
   assert.ok(start?.type === "start" && start.engine === "onnx" && start.workers === 2);
+  // One session on two threads is one worker, not two (the session's own size counts its threads).
+  const single: TrainEvent[] = [];
+  const one = await train(cache, join(dir.path, "one"), {
+    ...settings,
+    epochs: 1,
+    engine: "onnx",
+    workers: 1,
+    onProgress: (e) => single.push(e),
+  });
+  assert.deepEqual([one.workers, one.threads], [1, Math.max(1, navigator.hardwareConcurrency || 1)]);
+  assert.ok(single.some((e) => e.type === "start" && e.workers === 1));
   const steps = events.filter((e) => e.type === "batch").length;
   assert.ok(steps >= 20, `${steps} steps`);
   const [h1, h2] = [readHistory(onnx.history), readHistory(tfjs.history)];
