@@ -139,35 +139,3 @@ export function parseFindingLabels(text: string): Uint8Array {
   }
   return out;
 }
-
-/**
- * The findings set in a multi-hot vector, in {@linkcode FINDINGS} order.
- *
- * @throws {RangeError} If the vector does not have 14 entries.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(findingsOf(parseFindingLabels("Effusion|Atelectasis")), ["Atelectasis", "Effusion"]);
- * ```
- */
-export function findingsOf(vector: ArrayLike<number>): Finding[] {
-  if (vector.length !== FINDINGS.length) {
-    throw new RangeError(`findingsOf: expected ${FINDINGS.length} values, got ${vector.length}`);
-  }
-  return FINDINGS.filter((_, i) => vector[i] !== 0);
-}
-
-/**
- * Writes a multi-hot vector back as a `Finding Labels` value (canonical spellings, `No Finding` if empty).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(formatFindingLabels(parseFindingLabels("Pleural Thickening|Mass")), "Mass|Pleural_Thickening");
- * assert.equal(formatFindingLabels(new Uint8Array(14)), "No Finding");
- * ```
- */
-export function formatFindingLabels(vector: ArrayLike<number>): string {
-  const f = findingsOf(vector);
-  return f.length === 0 ? NO_FINDING : f.join("|");
-}
