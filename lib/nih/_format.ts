@@ -28,21 +28,6 @@ export const ENTRY_HEADER = [
   "y]",
 ] as const;
 
-/** One data row of `Data_Entry_2017*.csv`: 11 fields in {@linkcode ENTRY_HEADER} order. */
-export type RawEntryRow = [
-  image: string,
-  findingLabels: string,
-  followUp: string,
-  patientId: string,
-  age: string,
-  gender: string,
-  view: string,
-  width: string,
-  height: string,
-  spacingX: string,
-  spacingY: string,
-];
-
 /** The header of `BBox_List_2017.csv` split naively: 6 named fields, then 3 empty ones in the real file. */
 export const BBOX_HEADER = ["Image Index", "Finding Label", "Bbox [x", "y", "w", "h]"] as const;
 
@@ -229,6 +214,17 @@ export function checkInt(fn: string, name: string, v: unknown, min: number, max:
     throw new RangeError(`${fn}: ${name} must be an integer ${min}..${max}, got ${v}`);
   }
   return v;
+}
+
+/** The patient of an image name: its 8-digit prefix. */
+export function patientOf(name: string): number {
+  return Number(name.slice(0, 8));
+}
+
+/** Distinct patients per partition. */
+export function patientCounts(images: SplitFileJson["images"]): SplitFileJson["patients"] {
+  const count = (names: readonly string[]) => new Set(names.map(patientOf)).size;
+  return { train: count(images.train), val: count(images.val), test: count(images.test) };
 }
 
 /** The split file as written (`cxr-split/1`); see `Split` in split.ts for the meaning of each field. */

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { IMAGE_NAME, preview, quoteFound, readInputFile } from "./_format.ts";
+import { IMAGE_NAME, patientCounts, patientOf, preview, quoteFound, readInputFile } from "./_format.ts";
 import { NihFormatError } from "./errors.ts";
 import { type BoundingBoxTable, boxedPatients } from "./bbox.ts";
 import { applyBlacklist, type Blacklist } from "./blacklist.ts";
@@ -33,14 +33,6 @@ export interface SplitOptions {
   blacklist?: Blacklist | undefined;
 }
 
-function patientOf(name: string): number {
-  return Number(name.slice(0, 8));
-}
-
-function countPatients(names: readonly string[]): number {
-  return new Set(names.map(patientOf)).size;
-}
-
 function finish(
   method: SplitMethod,
   seed: number,
@@ -56,11 +48,7 @@ function finish(
     ...(valFraction !== undefined ? { valFraction } : {}),
     inputs,
     digest: splitDigest(images),
-    patients: {
-      train: countPatients(images.train),
-      val: countPatients(images.val),
-      test: countPatients(images.test),
-    },
+    patients: patientCounts(images),
     images,
   };
 }

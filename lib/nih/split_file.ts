@@ -7,7 +7,7 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { IMAGE_NAME, sha256Hex, type SplitFileJson } from "./_format.ts";
+import { IMAGE_NAME, patientOf, sha256Hex, type SplitFileJson } from "./_format.ts";
 import { NihError, NihFormatError } from "./errors.ts";
 import { jsonErrorPosition, lineColumn } from "../json_position.ts";
 
@@ -95,10 +95,6 @@ export function splitDigest(images: Record<Partition, readonly string[]>): strin
   const parts: string[] = [];
   for (const p of PARTITIONS) for (const name of images[p]) parts.push(`${p}\t${name}\n`);
   return sha256Hex(parts.join(""));
-}
-
-function patientOf(name: string): number {
-  return Number(name.slice(0, 8));
 }
 
 /**

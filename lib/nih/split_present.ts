@@ -9,7 +9,7 @@
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { IMAGE_NAME, preview } from "./_format.ts";
+import { IMAGE_NAME, patientCounts, preview } from "./_format.ts";
 import {
   type Partition,
   PARTITIONS,
@@ -113,7 +113,6 @@ export function restrictToPresent(split: Split, present: PresentImages): SplitRe
       );
     }
   }
-  const patients = (names: string[]) => new Set(names.map((n) => n.slice(0, 8))).size;
   const { digest: _, patients: __, images: ___, present: prior, ...head } = split;
   return {
     split: {
@@ -126,7 +125,7 @@ export function restrictToPresent(split: Split, present: PresentImages): SplitRe
         fullDigest: prior?.fullDigest ?? split.digest,
       },
       digest: splitDigest(images),
-      patients: { train: patients(images.train), val: patients(images.val), test: patients(images.test) },
+      patients: patientCounts(images),
       images,
     },
     warnings,
