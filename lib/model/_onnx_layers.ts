@@ -50,11 +50,12 @@ export class OnnxExportError extends ModelError {
 
 /** A layer's `getConfig()`. */
 export type Config = Record<string, unknown>;
-const pair = (v: unknown): [number, number] =>
+/** A tfjs size or stride that may be one number or a pair, as a pair. */
+export const pair = (v: unknown): [number, number] =>
   Array.isArray(v) ? [v[0], v[1] ?? v[0]] : [v as number, v as number];
 
 /** TF "same" padding for one spatial axis: [before, after], the extra pixel after. */
-function same(size: number, kernel: number, stride: number, dilation = 1): [number, number] {
+export function same(size: number, kernel: number, stride: number, dilation = 1): [number, number] {
   const effective = (kernel - 1) * dilation + 1;
   const total = Math.max((Math.ceil(size / stride) - 1) * stride + effective - size, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];

@@ -1,18 +1,11 @@
 // Helpers shared by this folder's tests: deterministic data and tolerant comparison.
 import { tf, tfl } from "./tf.ts";
+import { mulberry32 } from "../random.ts";
 
 /** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
 export function seeded(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const out = new Float32Array(n);
-  let a = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
+  const next = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
 }
 
 /** Fills every weight with deterministic values (variances positive) so backends can be compared. */

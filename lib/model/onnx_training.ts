@@ -19,14 +19,20 @@
  */
 import { tfl } from "./tf.ts";
 import { graph, model as modelProto, node, valueInfo } from "./_onnx_proto.ts";
-import { type Config, convertLayer, GraphBuilder, refuse } from "./_onnx_layers.ts";
+import { type Config, convertLayer, GraphBuilder, pair, refuse, same } from "./_onnx_layers.ts";
 import { OnnxExportError } from "./onnx_export.ts";
 import { one } from "./_one.ts";
 
 /** The opset of the training graph (ScatterElements' `reduction` needs 16). */
-export const TRAINING_OPSET = 17;
+const TRAINING_OPSET = 17;
 
-/** A training graph and where each of the model's weights goes in and its gradient comes out. */
+/**
+ * A training graph and where each of the model's weights goes in and its gradient comes out. Its inputs besides
+ * the weights: `image` (NHWC, as the model takes it), `labels` `[N, classes]`, `positive`/`negative` (per-class
+ * loss weights `[classes]`), `scale` (a `[1]` factor on the summed loss: `share / (N · classes)` gives the mean
+ * loss times the micro-batch's share of the batch). Its outputs: `loss` `[1]`, then the gradients and
+ * statistics named here.
+ */
 export interface TrainingGraph {
   /** The encoded ONNX model. */
   bytes: Uint8Array;
@@ -49,18 +55,9 @@ export interface TrainingGraph {
   backwardFrom: number;
 }
 
-/**
- * The graph's inputs besides the weights: `image` (NHWC, as the model takes it), `labels` `[N, classes]`,
- * `positive`/`negative` (per-class loss weights `[classes]`), `scale` (a `[1]` factor on the summed loss:
- * `share / (N · classes)` gives the mean loss times the micro-batch's share of the batch). Its outputs: `loss`
- * `[1]`, then the gradients and statistics named in {@linkcode TrainingGraph}.
- */
-export const TRAINING_INPUTS = ["image", "labels", "positive", "negative", "scale"] as const;
-
 type Shape = [number, number, number]; // H, W, C of a 4-D value; [features] of a 2-D one is [1, 1, F]
 
 interface Step {
-  layer: tfl.layers.Layer;
   /** The backward pass: given the output's gradient, adds the input gradients via `give`. */
   back(dy: string): void;
   output: string;
@@ -94,8 +91,7 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
       "",
     );
   }
-  const g = new GraphBuilder();
-  const b = new Builder(g);
+  const g = new TrainingGraphBuilder();
   const weights: TrainingGraph["weights"] = [];
   const statistics: TrainingGraph["statistics"] = [];
   const weightIndex = new Map(model.weights.map((w, i) => [w, i]));
@@ -119,9 +115,8 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
   const image = g.add("Transpose", ["image"], "image/nchw", { perm: [0, 3, 1, 2] });
   g.bind(input, image);
   shapes.set(image, [height, width, channels]);
-  const batch = g.add("Cast", [g.add("Shape", ["image"], "batch/shape", { start: 0, end: 1 })], "batch", {
-    to: 1,
-  });
+  const batchShape = g.add("Shape", ["image"], "batch/shape", { start: 0, end: 1 });
+  const batch = g.add("Cast", [batchShape], "batch", { to: 1 });
   let classes = 0;
   const last = model.layers.at(-1);
   for (const layer of model.layers) {
@@ -142,11 +137,10 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
       y = g.add("Concat", names, layer.name, { axis: 1 });
       const sizes = inputs.map((t) => t.shape[3] as number);
       steps.push({
-        layer,
         output: y,
         back: (dy) => {
           const outs = names.map((n) => `${n}/grad/${layer.name}`);
-          g.nodes.push(node("Split", [dy, b.ints(sizes)], outs, `${layer.name}/split`, { axis: 1 }));
+          g.nodes.push(node("Split", [dy, g.ints(sizes)], outs, `${layer.name}/split`, { axis: 1 }));
           names.forEach((n, i) => give(n, outs[i]!));
         },
       });
@@ -166,78 +160,69 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
         const dilations = pair(config.dilationRate ?? 1);
         if (dilations[0] !== 1 || dilations[1] !== 1) refuse(layer, "a dilation");
         const pads = config.padding === "same"
-          ? [...samePad(h, kh, strides[0]), ...samePad(w, kw, strides[1])]
+          ? [...same(h, kh, strides[0]), ...same(w, kw, strides[1])]
           : config.padding === "valid"
           ? [0, 0, 0, 0]
           : refuse(layer, `padding "${config.padding}"`);
         const onnxPads = [pads[0]!, pads[2]!, pads[1]!, pads[3]!];
         const kernel = weightInput(layer, "kernel");
-        const oihw = g.add("Transpose", [kernel.name], `${layer.name}/oihw`, { perm: [3, 2, 0, 1] });
+        const oihw = g.transpose(kernel.name, [3, 2, 0, 1], `${layer.name}/oihw`);
         y = g.add("Conv", [x, oihw], layer.name, { kernel_shape: [kh, kw], strides, pads: onnxPads });
         const [ho, wo] = shapeOf(outShape);
         const needX = needsGrad.has(x);
         steps.push({
-          layer,
           output: y,
           back: (dy) => {
             if (kernel.gradient) {
               if (kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1) {
                 // dW[i, o] = Σ x[n, i, p] · dy[n, o, p]: one batched product, summed over the batch.
-                const xr = b.reshape(x, [0, c, -1]);
-                const dyt = g.add("Transpose", [b.reshape(dy, [0, -1, ho * wo])], `${layer.name}/dyT`, {
-                  perm: [0, 2, 1],
-                });
+                const xr = g.reshape(x, [0, c, -1]);
+                const dyt = g.transpose(g.reshape(dy, [0, -1, ho * wo]), [0, 2, 1], `${layer.name}/dyT`);
                 const per = g.add("MatMul", [xr, dyt], `${layer.name}/dW/n`);
-                const sum = g.add("ReduceSum", [per, b.ints([0])], `${layer.name}/dW/io`, { keepdims: 0 });
-                g.add("Reshape", [sum, b.ints([1, 1, c, -1])], kernel.gradient);
+                const sum = g.add("ReduceSum", [per, g.ints([0])], `${layer.name}/dW/io`, { keepdims: 0 });
+                g.add("Reshape", [sum, g.ints([1, 1, c, -1])], kernel.gradient);
               } else if (strides[0] === 1 && strides[1] === 1) {
                 // dW[a, b, i, o] = Σ_q x[n, i, q] · dy[n, o, q − (a, b) + (top, left)]: for each tap, x (as it is)
                 // times dy shifted by the tap (zero outside), one batched product per tap, summed over the batch.
                 // Shifting dy rather than x copies growth-rate channels, not the block's whole width.
                 const dyp = g.add(
                   "Pad",
-                  [dy, b.ints([0, 0, kh - 1, kw - 1, 0, 0, kh - 1, kw - 1])],
+                  [dy, g.ints([0, 0, kh - 1, kw - 1, 0, 0, kh - 1, kw - 1])],
                   `${layer.name}/dypad`,
                 );
-                const xr = b.reshape(x, [0, c, -1]);
+                const xr = g.reshape(x, [0, c, -1]);
                 const taps: string[] = [];
                 for (let a = 0; a < kh; a++) {
                   for (let e = 0; e < kw; e++) {
                     const top = pads[0]! - a + kh - 1, left = pads[2]! - e + kw - 1;
-                    const shifted = g.add(
-                      "Slice",
-                      [dyp, b.ints([top, left]), b.ints([top + h, left + w]), b.ints([2, 3])],
+                    const shifted = g.slice(
+                      dyp,
+                      [top, left],
+                      [top + h, left + w],
                       `${layer.name}/dy${a}${e}`,
                     );
-                    const t = g.add(
-                      "Transpose",
-                      [b.reshape(shifted, [0, -1, h * w])],
+                    const t = g.transpose(
+                      g.reshape(shifted, [0, -1, h * w]),
+                      [0, 2, 1],
                       `${layer.name}/dy${a}${e}T`,
-                      {
-                        perm: [0, 2, 1],
-                      },
                     );
                     taps.push(g.add("MatMul", [xr, t], `${layer.name}/dW${a}${e}`));
                   }
                 }
                 const per = g.add("Concat", taps, `${layer.name}/dW/n`, { axis: 1 });
-                const sum = g.add("ReduceSum", [per, b.ints([0])], `${layer.name}/dW/io`, { keepdims: 0 });
-                g.add("Reshape", [sum, b.ints([kh, kw, c, -1])], kernel.gradient);
+                const sum = g.add("ReduceSum", [per, g.ints([0])], `${layer.name}/dW/io`, { keepdims: 0 });
+                g.add("Reshape", [sum, g.ints([kh, kw, c, -1])], kernel.gradient);
               } else {
                 // dW as a convolution of x (batch and channels swapped) with dy as the kernel, dilated by the stride.
-                const xs = g.add("Transpose", [x], `${layer.name}/xT`, { perm: [1, 0, 2, 3] });
-                const dys = g.add("Transpose", [dy], `${layer.name}/dyT`, { perm: [1, 0, 2, 3] });
+                const xs = g.transpose(x, [1, 0, 2, 3], `${layer.name}/xT`);
+                const dys = g.transpose(dy, [1, 0, 2, 3], `${layer.name}/dyT`);
                 const full = g.add("Conv", [xs, dys], `${layer.name}/dW/full`, {
                   kernel_shape: [ho, wo],
                   dilations: strides,
                   pads: onnxPads,
                 });
-                const cut = g.add(
-                  "Slice",
-                  [full, b.ints([0, 0]), b.ints([kh, kw]), b.ints([2, 3])],
-                  `${layer.name}/dW/cut`,
-                );
-                g.add("Transpose", [cut], kernel.gradient, { perm: [2, 3, 0, 1] });
+                const cut = g.slice(full, [0, 0], [kh, kw], `${layer.name}/dW/cut`);
+                g.transpose(cut, [2, 3, 0, 1], kernel.gradient);
               }
             }
             if (!needX) return;
@@ -245,10 +230,10 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
               // Stride 1: dx is the convolution of dy with the kernel flipped in space and its channels swapped.
               const flipped = kh === 1 && kw === 1 ? oihw : g.add(
                 "Slice",
-                [oihw, b.ints([-1, -1]), b.ints([-(2 ** 62), -(2 ** 62)]), b.ints([2, 3]), b.ints([-1, -1])],
+                [oihw, g.ints([-1, -1]), g.ints([-(2 ** 62), -(2 ** 62)]), g.ints([2, 3]), g.ints([-1, -1])],
                 `${layer.name}/flip`,
               );
-              const back = g.add("Transpose", [flipped], `${layer.name}/iohw`, { perm: [1, 0, 2, 3] });
+              const back = g.transpose(flipped, [1, 0, 2, 3], `${layer.name}/iohw`);
               const backPads = [kh - 1 - pads[0]!, kw - 1 - pads[2]!, kh - 1 - pads[1]!, kw - 1 - pads[3]!];
               give(
                 x,
@@ -271,8 +256,8 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
         }
         const n = layer.name;
         const gamma = weightInput(layer, "gamma"), beta = weightInput(layer, "beta");
-        const gamma4 = b.reshape(gamma.name, [1, c, 1, 1]), beta4 = b.reshape(beta.name, [1, c, 1, 1]);
-        const epsilon = b.float(config.epsilon as number);
+        const gamma4 = g.reshape(gamma.name, [1, c, 1, 1]), beta4 = g.reshape(beta.name, [1, c, 1, 1]);
+        const epsilon = g.float(config.epsilon as number);
         const inverse = (variance: string) =>
           g.add(
             "Reciprocal",
@@ -282,8 +267,8 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
         let xhat: string, inv: string;
         if (!layer.trainable) {
           // Frozen: inference mode, as lib/model's BatchNormalization runs it (moving statistics, left alone).
-          const mean = b.reshape(weightInput(layer, "moving_mean").name, [1, c, 1, 1]);
-          inv = inverse(b.reshape(weightInput(layer, "moving_variance").name, [1, c, 1, 1]));
+          const mean = g.reshape(weightInput(layer, "moving_mean").name, [1, c, 1, 1]);
+          inv = inverse(g.reshape(weightInput(layer, "moving_variance").name, [1, c, 1, 1]));
           xhat = g.add("Mul", [g.add("Sub", [x, mean], `${n}/xc`), inv], `${n}/xhat`);
         } else {
           const axes = { axes: [0, 2, 3], keepdims: 1 };
@@ -299,15 +284,14 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
             perImage: h * w,
             channels: c,
           };
-          g.add("Reshape", [mean, b.ints([c])], stats.mean);
-          g.add("Reshape", [variance, b.ints([c])], stats.variance);
+          g.add("Reshape", [mean, g.ints([c])], stats.mean);
+          g.add("Reshape", [variance, g.ints([c])], stats.variance);
           statistics.push(stats);
         }
         y = g.add("Add", [g.add("Mul", [xhat, gamma4], `${n}/scaled`), beta4], n);
         const frozen = !layer.trainable;
         const needX = needsGrad.has(x);
         steps.push({
-          layer,
           output: y,
           back: (dy) => {
             if (frozen) {
@@ -316,18 +300,18 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
               return;
             }
             const sum = { keepdims: 1 };
-            const dbeta = g.add("ReduceSum", [dy, b.ints([0, 2, 3])], `${n}/dbeta4`, sum);
+            const dbeta = g.add("ReduceSum", [dy, g.ints([0, 2, 3])], `${n}/dbeta4`, sum);
             const dgamma = g.add(
               "ReduceSum",
-              [g.add("Mul", [dy, xhat], `${n}/dyxhat`), b.ints([0, 2, 3])],
+              [g.add("Mul", [dy, xhat], `${n}/dyxhat`), g.ints([0, 2, 3])],
               `${n}/dgamma4`,
               sum,
             );
-            if (beta.gradient) g.add("Reshape", [dbeta, b.ints([c])], beta.gradient);
-            if (gamma.gradient) g.add("Reshape", [dgamma, b.ints([c])], gamma.gradient);
+            if (beta.gradient) g.add("Reshape", [dbeta, g.ints([c])], beta.gradient);
+            if (gamma.gradient) g.add("Reshape", [dgamma, g.ints([c])], gamma.gradient);
             if (!needX) return;
             // dx = γ·inv · (dy − mean(dy) − x̂ · mean(dy·x̂)), the means over batch, height and width.
-            const count = g.add("Mul", [batch, b.float(h * w)], `${n}/count`);
+            const count = g.add("Mul", [batch, g.float(h * w)], `${n}/count`);
             const mdy = g.add("Div", [dbeta, count], `${n}/mdy`);
             const mdyx = g.add("Div", [dgamma, count], `${n}/mdyx`);
             const centred = g.add("Sub", [
@@ -341,34 +325,24 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
         if (config.activation !== "relu") refuse(layer, `activation "${config.activation}" (only relu)`);
         y = g.add("Relu", [x], layer.name);
         steps.push({
-          layer,
           output: y,
           back: (dy) => {
-            const positive = g.add("Greater", [y, b.float(0)], `${layer.name}/on`);
-            give(x, g.add("Where", [positive, dy, b.float(0)], `${layer.name}/dx`));
+            const positive = g.add("Greater", [y, g.float(0)], `${layer.name}/on`);
+            give(x, g.add("Where", [positive, dy, g.float(0)], `${layer.name}/dx`));
           },
         });
       } else if (cls === "ZeroPadding2D") {
         const [[t, bo], [l, r]] = config.padding as [[number, number], [number, number]];
-        y = g.add("Pad", [x, b.ints([0, 0, t, l, 0, 0, bo, r])], layer.name);
+        y = g.add("Pad", [x, g.ints([0, 0, t, l, 0, 0, bo, r])], layer.name);
         steps.push({
-          layer,
           output: y,
-          back: (dy) =>
-            give(
-              x,
-              g.add(
-                "Slice",
-                [dy, b.ints([t, l]), b.ints([t + h, l + w]), b.ints([2, 3])],
-                `${layer.name}/dx`,
-              ),
-            ),
+          back: (dy) => give(x, g.slice(dy, [t, l], [t + h, l + w], `${layer.name}/dx`)),
         });
       } else if (cls === "MaxPooling2D") {
         const kernel = pair(config.poolSize), strides = pair(config.strides ?? kernel);
         // "same" pads are left out of the maximum in both tfjs and ONNX (and out of the indices).
         const [[t, bo], [l, r]] = config.padding === "same"
-          ? [samePad(h, kernel[0], strides[0]), samePad(w, kernel[1], strides[1])]
+          ? [same(h, kernel[0], strides[0]), same(w, kernel[1], strides[1])]
           : config.padding === "valid"
           ? [[0, 0], [0, 0]]
           : refuse(layer, `padding "${config.padding}"`);
@@ -379,18 +353,13 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
           node("MaxPool", [x], [y, indices], layer.name, { kernel_shape: kernel, strides, pads: poolPads }),
         );
         steps.push({
-          layer,
           output: y,
           back: (dy) => {
             // Each output's gradient goes to the input position its maximum came from (indices over N·C·H·W).
-            const zeros = g.add(
-              "ConstantOfShape",
-              [g.add("Shape", [x], `${layer.name}/xshape`)],
-              `${layer.name}/zeros`,
-              {},
-            );
+            const shape = g.add("Shape", [x], `${layer.name}/xshape`);
+            const zeros = g.add("ConstantOfShape", [shape], `${layer.name}/zeros`);
             const flat = (v: string, what: string) =>
-              g.add("Reshape", [v, b.ints([-1])], `${layer.name}/${what}`);
+              g.add("Reshape", [v, g.ints([-1])], `${layer.name}/${what}`);
             const scattered = g.add(
               "ScatterElements",
               [flat(zeros, "z1"), flat(indices, "i1"), flat(dy, "d1")],
@@ -411,7 +380,6 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
         y = g.add("AveragePool", [x], layer.name, { kernel_shape: kernel, strides });
         const [ho, wo] = shapeOf(outShape);
         steps.push({
-          layer,
           output: y,
           back: (dy) => {
             // Each output's gradient, divided by the window's size, spread over its window; the rows and
@@ -419,31 +387,30 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
             const [kh, kw] = kernel;
             const up = g.add(
               "Expand",
-              [b.reshape(dy, [0, c, ho, 1, wo, 1]), b.ints([1, 1, 1, kh, 1, kw])],
+              [g.reshape(dy, [0, c, ho, 1, wo, 1]), g.ints([1, 1, 1, kh, 1, kw])],
               `${layer.name}/up6`,
             );
             const spread = g.add(
               "Mul",
-              [b.reshape(up, [0, c, ho * kh, wo * kw]), b.float(1 / (kh * kw))],
+              [g.reshape(up, [0, c, ho * kh, wo * kw]), g.float(1 / (kh * kw))],
               `${layer.name}/up`,
             );
             const rest = [h - ho * kh, w - wo * kw];
             give(
               x,
               rest[0] || rest[1]
-                ? g.add("Pad", [spread, b.ints([0, 0, 0, 0, 0, 0, rest[0]!, rest[1]!])], `${layer.name}/dx`)
+                ? g.add("Pad", [spread, g.ints([0, 0, 0, 0, 0, 0, rest[0]!, rest[1]!])], `${layer.name}/dx`)
                 : spread,
             );
           },
         });
       } else if (cls === "GlobalAveragePooling2D") {
         if (config.keepDims) refuse(layer, "keepDims");
-        y = b.reshape(g.add("GlobalAveragePool", [x], `${layer.name}/pool`), [0, c], layer.name);
+        y = g.reshape(g.add("GlobalAveragePool", [x], `${layer.name}/pool`), [0, c], layer.name);
         steps.push({
-          layer,
           output: y,
           back: (dy) => {
-            const d4 = g.add("Mul", [b.reshape(dy, [0, c, 1, 1]), b.float(1 / (h * w))], `${layer.name}/d4`);
+            const d4 = g.add("Mul", [g.reshape(dy, [0, c, 1, 1]), g.float(1 / (h * w))], `${layer.name}/d4`);
             give(x, g.add("Expand", [d4, g.add("Shape", [x], `${layer.name}/xshape`)], `${layer.name}/dx`));
           },
         });
@@ -463,11 +430,10 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
         y = g.add("Sigmoid", [z], layer.name);
         const needX = needsGrad.has(x);
         steps.push({
-          layer,
           output: y,
           back: (dz) => {
             if (kernel.gradient) g.add("Gemm", [x, dz], kernel.gradient, { transA: 1 });
-            if (bias?.gradient) g.add("ReduceSum", [dz, b.ints([0])], bias.gradient, { keepdims: 0 });
+            if (bias?.gradient) g.add("ReduceSum", [dz, g.ints([0])], bias.gradient, { keepdims: 0 });
             if (needX) give(x, g.add("Gemm", [dz, kernel.name], `${layer.name}/dx`, { transB: 1 }));
           },
         });
@@ -494,9 +460,9 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
   // The loss (lib/train/loss.ts): −Σ (w⁺·y·log p + w⁻·(1−y)·log(1−p)) · scale, p clipped to [ε, 1−ε].
   const p = g.name(output);
   const eps = 1e-7, top = Math.fround(1 - eps);
-  const pc = g.add("Clip", [p, b.float(eps), b.float(top)], "loss/p");
-  const notY = g.add("Sub", [b.float(1), "labels"], "loss/1-y");
-  const notP = g.add("Sub", [b.float(1), pc], "loss/1-p");
+  const pc = g.add("Clip", [p, g.float(eps), g.float(top)], "loss/p");
+  const notY = g.add("Sub", [g.float(1), "labels"], "loss/1-y");
+  const notP = g.add("Sub", [g.float(1), pc], "loss/1-p");
   const pos = g.add("Mul", [
     g.add("Mul", ["labels", g.add("Log", [pc], "loss/logp")], "loss/ylogp"),
     "positive",
@@ -508,7 +474,7 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
   const total = g.add("ReduceSum", [g.add("Add", [pos, neg], "loss/terms")], "loss/sum", { keepdims: 0 });
   g.add(
     "Mul",
-    [g.add("Neg", [g.add("Reshape", [total, b.ints([1])], "loss/sum1")], "loss/neg_sum"), "scale"],
+    [g.add("Neg", [g.add("Reshape", [total, g.ints([1])], "loss/sum1")], "loss/neg_sum"), "scale"],
     "loss",
   );
   // Its gradient through the clip (open only inside [ε, 1−ε]) and the sigmoid: dz = dp · p · (1 − p).
@@ -527,15 +493,15 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
   const inside = g.add(
     "And",
     [
-      g.add("GreaterOrEqual", [p, b.float(eps)], "dloss/lo"),
-      g.add("LessOrEqual", [p, b.float(top)], "dloss/hi"),
+      g.add("GreaterOrEqual", [p, g.float(eps)], "dloss/lo"),
+      g.add("LessOrEqual", [p, g.float(top)], "dloss/hi"),
     ],
     "dloss/inside",
   );
-  const dp = g.add("Where", [inside, dpc, b.float(0)], "dloss/dp");
+  const dp = g.add("Where", [inside, dpc, g.float(0)], "dloss/dp");
   const dz = g.add(
     "Mul",
-    [dp, g.add("Mul", [p, g.add("Sub", [b.float(1), p], "dloss/1-p")], "dloss/pq")],
+    [dp, g.add("Mul", [p, g.add("Sub", [g.float(1), p], "dloss/1-p")], "dloss/pq")],
     "dloss/dz",
   );
   // Backward, last layer first; a value used twice sums its gradients.
@@ -569,28 +535,15 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
   return { bytes, weights, statistics, classes, backwardFrom };
 }
 
-const pair = (v: unknown): [number, number] =>
-  Array.isArray(v) ? [v[0], v[1] ?? v[0]] : [v as number, v as number];
-
-/** TF "same" padding of one axis: [before, after]. */
-function samePad(size: number, kernel: number, stride: number): [number, number] {
-  const total = Math.max((Math.ceil(size / stride) - 1) * stride + kernel - size, 0);
-  return [Math.floor(total / 2), total - Math.floor(total / 2)];
-}
-
-/** Shared constants and reshapes over a {@linkcode GraphBuilder}. */
-class Builder {
-  #g: GraphBuilder;
+/** A {@linkcode GraphBuilder} with shared constants and reshapes. */
+class TrainingGraphBuilder extends GraphBuilder {
   #constants = new Map<string, string>();
-  #count = 0;
-  constructor(g: GraphBuilder) {
-    this.#g = g;
-  }
+  #reshapes = 0;
   ints(values: number[]): string {
     const key = `i${values.join(",")}`;
     let name = this.#constants.get(key);
     if (!name) {
-      name = this.#g.constant(`const/${key}`, [values.length], BigInt64Array.from(values.map(BigInt)));
+      name = this.constant(`const/${key}`, [values.length], BigInt64Array.from(values.map(BigInt)));
       this.#constants.set(key, name);
     }
     return name;
@@ -599,12 +552,19 @@ class Builder {
     const key = `f${value}`;
     let name = this.#constants.get(key);
     if (!name) {
-      name = this.#g.constant(`const/${key}`, [], Float32Array.of(value));
+      name = this.constant(`const/${key}`, [], Float32Array.of(value));
       this.#constants.set(key, name);
     }
     return name;
   }
-  reshape(x: string, shape: number[], name = `${x}/r${this.#count++}`): string {
-    return this.#g.add("Reshape", [x, this.ints(shape)], name);
+  /** Slice over the spatial axes (2, 3) of an NCHW value. */
+  slice(x: string, starts: number[], ends: number[], name: string): string {
+    return this.add("Slice", [x, this.ints(starts), this.ints(ends), this.ints([2, 3])], name);
+  }
+  transpose(x: string, perm: number[], name: string): string {
+    return this.add("Transpose", [x], name, { perm });
+  }
+  reshape(x: string, shape: number[], name = `${x}/r${this.#reshapes++}`): string {
+    return this.add("Reshape", [x, this.ints(shape)], name);
   }
 }
