@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { decodeImage } from "../images/mod.ts";
 import type { Predictor, tfl } from "../model/mod.ts";
@@ -28,6 +29,7 @@ import {
   type LocalizationResult,
   type LocalizationTable,
   localize,
+  type LocalizeOptions,
 } from "./localization.ts";
 
 /** Heatmap methods. */
@@ -47,11 +49,7 @@ export interface ExplainOptions {
   boxes?: readonly HeatmapBox[] | undefined;
   /** Overlay weight 0..1. @default 0.45 */
   alpha?: number | undefined;
-  /**
-   * How the map is scaled for colouring (and, in {@linkcode localizeImages}, thresholding): `"max"` shows
-   * only evidence for the finding, relative to its maximum; `"minmax"` the whole range (see
-   * `HEATMAP_SCALES`). @default "max"
-   */
+  /** How the map is scaled for colouring (and thresholding): see `HEATMAP_SCALES`. @default "max" */
   scale?: HeatmapScale | undefined;
 }
 
@@ -83,10 +81,7 @@ export class Explanation {
   /** Jupyter: the PNG and a caption. */
   [JUPYTER_DISPLAY](): { "image/png": string; "text/plain": string } {
     const caption = `${this.title}: ${this.className} ${this.probability.toFixed(3)} (${this.method})`;
-    return {
-      "image/png": base64(this.png),
-      "text/plain": caption,
-    };
+    return { "image/png": base64(this.png), "text/plain": caption };
   }
 }
 
@@ -186,14 +181,11 @@ export async function explainImage(
 
 /** Localisation over a folder; in Jupyter it shows the accuracy table. */
 export class LocalizationReport {
-  /** Per box. */
-  readonly results: LocalizationResult[];
-  /** Per finding and threshold. */
-  readonly table: LocalizationTable;
-  constructor(results: LocalizationResult[], table: LocalizationTable) {
-    this.results = results;
-    this.table = table;
-  }
+  /**
+   * @param results Per box.
+   * @param table Per finding and threshold.
+   */
+  constructor(readonly results: LocalizationResult[], readonly table: LocalizationTable) {}
   /** Jupyter: an HTML table of accuracy per finding at each IoBB threshold, and the share of peaks in boxes. */
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     const t = this.table;
@@ -208,14 +200,8 @@ export class LocalizationReport {
   }
 }
 
-/** Options of {@linkcode localizeImages}. */
-export interface LocalizeImagesOptions extends Pick<ExplainOptions, "method" | "model" | "scale"> {
-  /** Threshold fraction of the map's maximum. @default 0.5 */
-  fraction?: number | undefined;
-  /** IoBB thresholds. @default IOBB_THRESHOLDS */
-  thresholds?: readonly number[];
-  /** Every region above the threshold, or the largest only. @default "all" */
-  regions?: "all" | "largest" | undefined;
+/** Options of {@linkcode localizeImages}: {@linkcode localize}'s and the heatmap method. */
+export interface LocalizeImagesOptions extends LocalizeOptions, Pick<ExplainOptions, "method" | "model"> {
   /** Called after each image. */
   onProgress?: (event: { type: "image"; done: number; total: number; image: string }) => void;
 }
@@ -250,12 +236,7 @@ export async function localizeImages(
   const thresholds = options.thresholds ?? IOBB_THRESHOLDS;
   const byImage = new Map<string, BoundingBox[]>();
   for (const b of boxes) {
-    try {
-      Deno.statSync(join(imagesDir, b.image));
-    } catch {
-      continue;
-    }
-    byImage.set(b.image, [...(byImage.get(b.image) ?? []), b]);
+    if (existsSync(join(imagesDir, b.image))) byImage.set(b.image, [...(byImage.get(b.image) ?? []), b]);
   }
   const results: LocalizationResult[] = [];
   let done = 0;
@@ -265,14 +246,8 @@ export async function localizeImages(
     const pixels = await decodeImage(path, predictor.metadata.inputSize);
     for (const box of list) {
       const { map } = await heatmapOf(predictor, pixels, { ...options, className: box.finding });
-      const full = upsampleHeatmap(map, original.width, original.height);
       results.push(
-        localize(full, box, {
-          fraction: options.fraction,
-          thresholds,
-          regions: options.regions,
-          scale: options.scale,
-        }),
+        localize(upsampleHeatmap(map, original.width, original.height), box, { ...options, thresholds }),
       );
     }
     options.onProgress?.({ type: "image", done: ++done, total: byImage.size, image });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { base64, escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
@@ -38,11 +39,8 @@ export interface HeatmapGalleryOptions extends Pick<ExplainOptions, "method" | "
 
 /** The gallery; in Jupyter an HTML table of thumbnails. */
 export class HeatmapGallery {
-  /** The rows. */
-  readonly items: GalleryItem[];
-  constructor(items: GalleryItem[]) {
-    this.items = items;
-  }
+  /** @param items The rows. */
+  constructor(readonly items: GalleryItem[]) {}
   /** Jupyter: HTML with the thumbnails inline. */
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     const img = (alt: string, png: Uint8Array) => ({
@@ -55,9 +53,8 @@ export class HeatmapGallery {
     ]);
     return {
       "text/html": htmlTable(["image", "heatmap", "with NIH boxes"], rows, { className: "cxr-heatmaps" }),
-      "text/plain": this.items.map((it) => `${it.image} ${it.finding} ${it.probability.toFixed(3)}`).join(
-        "\n",
-      ),
+      "text/plain": this.items.map((it) => `${it.image} ${it.finding} ${it.probability.toFixed(3)}`)
+        .join("\n"),
     };
   }
 }
@@ -93,13 +90,7 @@ export async function heatmapGallery(
   const chosen: BoundingBox[] = [];
   for (const b of boxes) {
     if (chosen.length >= count) break;
-    if (chosen.some((c) => c.image === b.image)) continue;
-    try {
-      Deno.statSync(join(imagesDir, b.image));
-      chosen.push(b);
-    } catch {
-      // no file for this box
-    }
+    if (!chosen.some((c) => c.image === b.image) && existsSync(join(imagesDir, b.image))) chosen.push(b);
   }
   const small = async (png: Uint8Array) =>
     new Uint8Array(await sharp(png).resize(thumb, thumb, { fit: "inside" }).png().toBuffer());

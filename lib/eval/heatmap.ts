@@ -1,8 +1,6 @@
 /**
- * Heatmaps over X-rays: one class's map out of a batch of class activation maps, scaling to 0..1 (by the
- * map's positive maximum, as CAM defines its regions, or min-max), bilinear upsampling to the image's size,
- * the turbo colour map, and the alpha-blended overlay (with optional NIH boxes outlined) encoded as an RGB PNG
- * with sharp.
+ * Heatmaps over X-rays: one class's map out of a batch of class activation maps, scaled to 0..1, upsampled
+ * to the image's size, coloured with turbo and alpha-blended over it (NIH boxes outlined) as an RGB PNG.
  *
  * @module
  */
@@ -30,15 +28,11 @@ export interface HeatMap {
   height: number;
 }
 
-/** A rectangle in the image's pixels (NIH `Bbox [x,y,w,h]`). */
+/** A rectangle in the image's pixels (NIH `Bbox [x,y,w,h]`): left, top, width, height. */
 export interface HeatmapBox {
-  /** Left edge. */
   x: number;
-  /** Top edge. */
   y: number;
-  /** Width. */
   w: number;
-  /** Height. */
   h: number;
 }
 
@@ -52,7 +46,7 @@ export interface HeatmapOptions {
   boxColor?: readonly [number, number, number];
   /** Outline thickness in pixels. @default max(1, round(max(width, height) / 256)) */
   lineWidth?: number;
-  /** How the map is scaled to the colour map: see {@linkcode HEATMAP_SCALES}. @default "max" */
+  /** How the map is scaled for colouring (and thresholding): see {@linkcode HEATMAP_SCALES}. @default "max" */
   scale?: HeatmapScale | undefined;
 }
 
@@ -108,29 +102,21 @@ function checkMap(fn: string, layout: HeatMap | GreyImage, what = "map", unit = 
 /**
  * How a map's values become 0..1 for colouring and thresholding:
  *
- * - `"max"`: `v / max` where `v > 0`, else 0. A class activation map is a sum of signed contributions to the
- *   class's logit (`mean(cam) + bias = logit`): positive cells are evidence for the finding, negative cells
- *   evidence against it. CAM (Zhou et al. 2016) thresholds regions at a fraction of the map's *maximum*, and
- *   Grad-CAM cuts negatives; both keep 0 as "no evidence". A map with no positive cell scales to all zeros:
- *   nothing in the image speaks for the finding.
- * - `"minmax"`: `(v - min) / (max - min)`. On a CAM whose values are mostly negative (a sigmoid head often
- *   carries a finding's rarity in negative weights on features that fire over normal anatomy) the most
- *   negative cell becomes 0 and everything less negative looks hot, the empty border included, so the
- *   regions above half the range span nearly the whole image.
+ * - `"max"`: `v / max` where `v > 0`, else 0 (all zeros when no cell is positive). A CAM is a sum of signed
+ *   contributions to the logit: positive cells are evidence for the finding, negative ones against it. CAM
+ *   (Zhou et al. 2016) thresholds at a fraction of the *maximum* and Grad-CAM cuts negatives: 0 is "no
+ *   evidence".
+ * - `"minmax"`: `(v - min) / (max - min)`. On a mostly negative CAM (a sigmoid head often carries a finding's
+ *   rarity in negative weights over normal anatomy) everything but the most negative cell looks hot, the
+ *   empty border included.
  */
 export const HEATMAP_SCALES = ["max", "minmax"] as const;
 /** One way of scaling a map; see {@linkcode HEATMAP_SCALES}. */
 export type HeatmapScale = typeof HEATMAP_SCALES[number];
 
-/** Options of {@linkcode scaleHeatmap}. */
-export interface ScaleHeatmapOptions {
-  /** `"max"` (positive part over its maximum) or `"minmax"`; see {@linkcode HEATMAP_SCALES}. @default "max" */
-  scale?: HeatmapScale | undefined;
-}
-
 /**
- * Scales a map to 0..1: by default the positive part over its maximum (all zeros when no value is positive),
- * or min-max (all zeros when the map is constant). Non-finite values become 0.
+ * Scales a map to 0..1 as {@linkcode HEATMAP_SCALES} says (min-max: all zeros when the map is constant).
+ * Non-finite values become 0.
  *
  * @throws {RangeError} If the map's layout is inconsistent or `scale` is unknown.
  * @example
@@ -143,7 +129,7 @@ export interface ScaleHeatmapOptions {
  * assert.deepEqual([...scaleHeatmap(against).data], [0, 0]);
  * ```
  */
-export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): HeatMap {
+export function scaleHeatmap(map: HeatMap, options: Pick<HeatmapOptions, "scale"> = {}): HeatMap {
   checkMap("scaleHeatmap", map);
   const scale = options.scale ?? "max";
   if (!HEATMAP_SCALES.includes(scale)) {
@@ -168,9 +154,8 @@ export function scaleHeatmap(map: HeatMap, options: ScaleHeatmapOptions = {}): H
 }
 
 /**
- * Bilinear resize of a map to `width x height`, with pixel centres aligned (as OpenCV's `INTER_LINEAR` and
- * `tf.image.resizeBilinear` with half-pixel centres): output pixel (x, y) samples the map at
- * `((x + 0.5) * mapWidth / width - 0.5, ...)`, clamped to the edges.
+ * Bilinear resize of a map to `width x height` with half-pixel centres (as OpenCV's `INTER_LINEAR`): output
+ * pixel (x, y) samples the map at `((x + 0.5) * mapWidth / width - 0.5, ...)`, clamped to the edges.
  *
  * @throws {RangeError} If the map's layout is inconsistent or the target size is not a positive integer.
  * @example
@@ -214,9 +199,8 @@ function taps(size: number, source: number): { i0: Int32Array; i1: Int32Array; f
 }
 
 /**
- * The overlay's raw RGB pixels (`width * height * 3` bytes): the map scaled to 0..1 ({@linkcode scaleHeatmap},
- * by its positive maximum unless `scale` says otherwise), upsampled bilinearly to the image's size, coloured
- * with the turbo colour map (`_colormap.ts`) and alpha-blended over the grey X-ray; boxes outlined.
+ * The overlay's raw RGB pixels (`width * height * 3` bytes): the map scaled ({@linkcode scaleHeatmap}),
+ * upsampled to the image's size, coloured with turbo and alpha-blended over the grey X-ray; boxes outlined.
  *
  * @throws {RangeError} If the image or map layout is inconsistent, or `alpha`/`lineWidth`/`scale` is out of range.
  * @example
@@ -251,42 +235,31 @@ export function renderHeatmapRgb(image: GreyImage, map: HeatMap, options: Heatma
     rgb[p * 3 + 2] = Math.round(grey + TURBO_LUT[k + 2]! * alpha);
   }
   const color = options.boxColor ?? [0, 255, 0];
-  for (const box of options.boxes ?? []) drawOutline(rgb, width, height, box, lineWidth, color);
+  const paint = (x: number, y: number) => {
+    if (x >= 0 && y >= 0 && x < width && y < height) rgb.set(color, (y * width + x) * 3);
+  };
+  for (const box of options.boxes ?? []) {
+    if (![box.x, box.y, box.w, box.h].every(Number.isFinite)) {
+      throw new RangeError(`renderHeatmapRgb: box ${JSON.stringify(box)} has a non-finite coordinate`);
+    }
+    const x0 = Math.round(box.x), y0 = Math.round(box.y);
+    const x1 = Math.round(box.x + box.w) - 1, y1 = Math.round(box.y + box.h) - 1;
+    for (let t = 0; t < lineWidth; t++) {
+      for (let x = x0; x <= x1; x++) {
+        paint(x, y0 + t);
+        paint(x, y1 - t);
+      }
+      for (let y = y0; y <= y1; y++) {
+        paint(x0 + t, y);
+        paint(x1 - t, y);
+      }
+    }
+  }
   return rgb;
 }
 
-function drawOutline(
-  rgb: Uint8Array,
-  width: number,
-  height: number,
-  box: HeatmapBox,
-  lineWidth: number,
-  color: readonly [number, number, number],
-): void {
-  if (![box.x, box.y, box.w, box.h].every(Number.isFinite)) {
-    throw new RangeError(`renderHeatmapRgb: box ${JSON.stringify(box)} has a non-finite coordinate`);
-  }
-  const x0 = Math.round(box.x), y0 = Math.round(box.y);
-  const x1 = Math.round(box.x + box.w) - 1, y1 = Math.round(box.y + box.h) - 1;
-  const paint = (x: number, y: number) => {
-    if (x < 0 || y < 0 || x >= width || y >= height) return;
-    rgb.set(color, (y * width + x) * 3);
-  };
-  for (let t = 0; t < lineWidth; t++) {
-    for (let x = x0; x <= x1; x++) {
-      paint(x, y0 + t);
-      paint(x, y1 - t);
-    }
-    for (let y = y0; y <= y1; y++) {
-      paint(x0 + t, y);
-      paint(x1 - t, y);
-    }
-  }
-}
-
 /**
- * The X-ray with the heatmap alpha-blended over it (see {@linkcode renderHeatmapRgb}), as an RGB PNG of the
- * image's size; optional boxes (NIH bbox: x, y, w, h in the image's pixels) outlined.
+ * {@linkcode renderHeatmapRgb} encoded as an RGB PNG of the image's size.
  *
  * @param image The X-ray at the size to draw (e.g. the original 1024x1024).
  * @param map A low-resolution map (e.g. 7x7), any scale.

@@ -1,15 +1,13 @@
 /**
  * Localisation of heatmaps against NIH's hand-drawn boxes, as in ChestX-ray8 (Wang et al. 2017, section 4.2):
- * the heatmap (at the image's size) is thresholded at a fraction of its maximum (CAM's rule, Zhou et al. 2016:
- * by default only positive values, i.e. evidence for the finding, can pass; see `HEATMAP_SCALES`), each
- * 8-connected region above it becomes a bounding box B, and a ground-truth box G counts as hit at threshold T
- * when some B has IoBB = area(B ∩ G) / area(B) >= T. Accuracy is reported per finding for T = 0.1 … 0.7,
- * beside the pointing game (Zhang et al. 2016): the share of boxes that contain the heatmap's maximum.
+ * the heatmap (at the image's size) is thresholded at a fraction of its scaled maximum (see `HEATMAP_SCALES`),
+ * each 8-connected region above it becomes a bounding box B, and a ground-truth box G counts as hit at
+ * threshold T when some B has IoBB = area(B ∩ G) / area(B) >= T. Accuracy is reported per finding for
+ * T = 0.1 … 0.7, beside the pointing game (Zhang et al. 2016): the share of boxes holding the map's maximum.
  *
  * @module
  */
-import type { HeatMap, HeatmapBox, HeatmapScale } from "./heatmap.ts";
-import { scaleHeatmap } from "./heatmap.ts";
+import { type HeatMap, type HeatmapBox, type HeatmapOptions, scaleHeatmap } from "./heatmap.ts";
 
 /** The IoBB thresholds T reported by default: 0.1 to 0.7 in steps of 0.1. */
 export const IOBB_THRESHOLDS: readonly number[] = Object.freeze([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]);
@@ -33,19 +31,9 @@ export function iobb(detected: HeatmapBox, truth: HeatmapBox): number {
   return w > 0 && h > 0 ? (w * h) / area : 0;
 }
 
-/** Options of {@linkcode heatmapRegions}. */
-export interface HeatmapRegionsOptions {
-  /**
-   * How the map is scaled before thresholding: `"max"` (a region is where the map is at least `fraction` of
-   * its maximum; no region when no value is positive) or `"minmax"` (at least `fraction` of the way from its
-   * minimum to its maximum). @default "max"
-   */
-  scale?: HeatmapScale | undefined;
-}
-
 /**
- * Bounding boxes (pixel units, `w`/`h` in pixels covered) of the 8-connected regions where the scaled map
- * (see {@linkcode HeatmapRegionsOptions.scale}) is at least `fraction`, largest region first.
+ * Bounding boxes (pixel units, `w`/`h` in pixels covered) of the 8-connected regions where the map, scaled as
+ * `options.scale` says (see `HEATMAP_SCALES`), is at least `fraction`, largest region first.
  *
  * @throws {RangeError} If `fraction` is not in (0, 1] or `scale` is unknown.
  * @example
@@ -69,7 +57,7 @@ export interface HeatmapRegionsOptions {
 export function heatmapRegions(
   map: HeatMap,
   fraction: number,
-  options: HeatmapRegionsOptions = {},
+  options: Pick<HeatmapOptions, "scale"> = {},
 ): HeatmapBox[] {
   if (!(fraction > 0 && fraction <= 1)) {
     throw new RangeError(`heatmapRegions: fraction must be in (0, 1], got ${fraction}`);
@@ -127,7 +115,7 @@ export interface LocalizationResult {
 }
 
 /** Options of {@linkcode localize}. */
-export interface LocalizeOptions extends HeatmapRegionsOptions {
+export interface LocalizeOptions extends Pick<HeatmapOptions, "scale"> {
   /** Threshold as a fraction of the scaled map's maximum. @default 0.5 */
   fraction?: number | undefined;
   /** IoBB thresholds T. @default IOBB_THRESHOLDS (0.1 … 0.7) */

@@ -26,32 +26,12 @@ Deno.test("heatmapRegions: 8-connected components, diagonal neighbours joined, f
   const map = {
     width: 6,
     height: 4,
-    data: new Float32Array([
-      10,
-      0,
-      0,
-      0,
-      0,
-      0,
-      0,
-      10,
-      0,
-      0,
-      6,
-      6,
-      0,
-      0,
-      0,
-      0,
-      6,
-      0,
-      4,
-      0,
-      0,
-      0,
-      0,
-      0,
-    ]),
+    data: Float32Array.from([
+      [10, 0, 0, 0, 0, 0],
+      [0, 10, 0, 0, 6, 6],
+      [0, 0, 0, 0, 6, 0],
+      [4, 0, 0, 0, 0, 0],
+    ].flat()),
   };
   assert.deepEqual(heatmapRegions(map, 0.5), [{ x: 4, y: 1, w: 2, h: 2 }, { x: 0, y: 0, w: 2, h: 2 }]);
   assert.deepEqual(heatmapRegions(map, 0.9), [{ x: 0, y: 0, w: 2, h: 2 }]);
