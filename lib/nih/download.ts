@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { NihError } from "./errors.ts";
 
 /** Progress of one download: `download` while bytes arrive, `verify` while existing bytes are hashed. */
@@ -122,6 +123,14 @@ interface Sidecar {
   mtimeMs: number;
 }
 
+/** Remembers that `dest`, at its current size and mtime, has this md5. */
+async function writeSidecar(dest: string, md5: string, s: { size: number; mtimeMs: number }): Promise<void> {
+  await writeFile(
+    `${dest}.md5`,
+    JSON.stringify({ bytes: s.size, md5, mtimeMs: s.mtimeMs } satisfies Sidecar),
+  );
+}
+
 /**
  * Computes the md5 of a file by streaming it.
  *
@@ -172,7 +181,7 @@ async function verifyExisting(dest: string, options: DownloadOptions): Promise<D
       dest,
       (n) => options.onProgress?.({ phase: "verify", bytesDone: n, bytesTotal: s.size }),
     );
-    await writeFile(`${dest}.md5`, JSON.stringify({ bytes: s.size, md5, mtimeMs: s.mtimeMs }));
+    await writeSidecar(dest, md5, s);
   }
   if ((options.bytes !== undefined && s.size !== options.bytes) || (options.md5 && md5 !== options.md5)) {
     await rm(dest, { force: true });
@@ -180,21 +189,6 @@ async function verifyExisting(dest: string, options: DownloadOptions): Promise<D
     return undefined;
   }
   return { path: dest, bytes: s.size, md5, status: "skipped", requests: 0 };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** One HTTP request continuing `part`; returns the size of `part` afterwards. Throws on network errors. */
@@ -295,7 +289,10 @@ export async function downloadFile(
       const detail = `gave up after ${failures} failed attempts: ${why}`;
       throw new DownloadError(detail, url, undefined, { cause: lastError });
     }
-    if (failures > 0) await sleep(backoff * 2 ** (failures - 1), options.signal);
+    if (failures > 0) {
+      await sleep(backoff * 2 ** (failures - 1), undefined, { signal: options.signal })
+        .catch(() => options.signal!.throwIfAborted());
+    }
     // Hash what is already there, then continue from its end.
     let offset = (await sizeOf(part))?.size ?? 0;
     if (options.bytes !== undefined && offset > options.bytes) {
@@ -341,22 +338,20 @@ export async function downloadFile(
       : options.md5 && md5 !== options.md5
       ? ["md5", options.md5, md5] as const
       : [];
-    const mismatch = kind && new ChecksumMismatchError(
-      `Downloaded "${name}" has the wrong ${kind}: expected ${expected}, got ${actual}`,
-      name,
-      kind,
-      expected,
-      actual,
-    );
-    if (mismatch) {
+    if (kind) {
       await rm(part, { force: true });
-      lastError = mismatch;
+      lastError = new ChecksumMismatchError(
+        `Downloaded "${name}" has the wrong ${kind}: expected ${expected}, got ${actual}`,
+        name,
+        kind,
+        expected,
+        actual,
+      );
       failures++;
       continue;
     }
     await rename(part, dest);
-    const s = (await sizeOf(dest))!;
-    await writeFile(`${dest}.md5`, JSON.stringify({ bytes: s.size, md5, mtimeMs: s.mtimeMs }));
+    await writeSidecar(dest, md5, (await sizeOf(dest))!);
     return { path: dest, bytes: size, md5, status: "downloaded", requests };
   }
 }

@@ -109,18 +109,26 @@ interface ExtractedMarker {
   images: number;
 }
 
-async function fetchOne(
-  entry: ArchiveEntry,
-  dest: string,
-  options: FetchOptions,
-): Promise<FetchedFile> {
-  const archives = join(dest, "archives");
-  const path = join(archives, entry.name);
+/** Downloads one catalogue entry to `path` (from the mirror when there is one), reporting under its name. */
+function download(entry: DataFileEntry, path: string, options: FetchOptions) {
+  return downloadFile(options.baseUrl ? mirrorUrl(options.baseUrl, entry.name) : entry.url, path, {
+    bytes: entry.bytes,
+    md5: entry.md5,
+    retries: options.retries,
+    backoffMs: options.backoffMs,
+    signal: options.signal,
+    onProgress: (e) => options.onProgress?.({ archive: entry.name, ...e }),
+  });
+}
+
+async function fetchOne(entry: ArchiveEntry, dest: string, options: FetchOptions): Promise<FetchedFile> {
+  const path = join(dest, "archives", entry.name);
   const markerPath = `${path}.extracted`;
-  const url = options.baseUrl ? mirrorUrl(options.baseUrl, entry.name) : entry.url;
-  const report = (
-    e: { phase: FetchProgress["phase"]; bytesDone: number; bytesTotal?: number | undefined; files?: number },
-  ) => options.onProgress?.({ archive: entry.name, ...e });
+  const report = (e: Omit<FetchProgress, "archive">) => options.onProgress?.({ archive: entry.name, ...e });
+  const removeArchive = async () => {
+    await rm(path, { force: true });
+    await rm(`${path}.md5`, { force: true });
+  };
   const extract = options.extract ?? true;
   const marker = await readFile(markerPath, "utf8").then((t) => JSON.parse(t) as ExtractedMarker).catch(
     () => undefined,
@@ -138,14 +146,7 @@ async function fetchOne(
       };
     }
   }
-  const dl = await downloadFile(url, path, {
-    bytes: entry.bytes,
-    md5: entry.md5,
-    retries: options.retries,
-    backoffMs: options.backoffMs,
-    signal: options.signal,
-    onProgress: report,
-  });
+  const dl = await download(entry, path, options);
   let status: FetchedFile["status"] = dl.status;
   let images: number | undefined;
   if (extract) {
@@ -157,41 +158,33 @@ async function fetchOne(
         async (e) => {
           // Without a published md5 a damaged archive may be a bad download: drop it so a re-run fetches it again.
           if (!entry.md5 && (e instanceof TruncatedArchiveError || e instanceof CorruptArchiveError)) {
-            await rm(path, { force: true });
-            await rm(`${path}.md5`, { force: true });
+            await removeArchive();
           }
           throw e;
         },
       );
       images = r.images;
       await writeFile(markerPath, JSON.stringify({ md5: dl.md5, images } satisfies ExtractedMarker));
-      status = "downloaded";
-      if (dl.status === "skipped" && r.written === 0) status = "skipped";
+      status = dl.status === "skipped" && r.written === 0 ? "skipped" : "downloaded";
     }
-    if (options.keepArchives === false) {
-      await rm(path, { force: true });
-      await rm(`${path}.md5`, { force: true });
-    }
+    if (options.keepArchives === false) await removeArchive();
   }
   return { name: entry.name, bytes: dl.bytes, md5: dl.md5, status, images };
 }
 
-async function fetchFile(entry: DataFileEntry, dest: string, options: FetchOptions): Promise<FetchedFile> {
-  const url = options.baseUrl ? mirrorUrl(options.baseUrl, entry.name) : entry.url;
-  const dl = await downloadFile(url, join(dest, entry.name), {
-    bytes: entry.bytes,
-    md5: entry.md5,
-    retries: options.retries,
-    backoffMs: options.backoffMs,
-    signal: options.signal,
-    onProgress: (e) => options.onProgress?.({ archive: entry.name, ...e }),
-  });
-  return { name: entry.name, bytes: dl.bytes, md5: dl.md5, status: dl.status };
-}
-
-function failure(name: string, e: unknown): FetchedFile {
-  const err = e as Error;
-  return { name, status: "failed", error: String(err?.message ?? e), errorName: err?.name ?? "Error" };
+/** What `fetch` resolves to, or a `failed` row saying why (an abort rejects). */
+async function orFailure(
+  name: string,
+  signal: AbortSignal | undefined,
+  fetch: () => Promise<FetchedFile>,
+): Promise<FetchedFile> {
+  try {
+    return await fetch();
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    const err = e as Error;
+    return { name, status: "failed", error: String(err?.message ?? e), errorName: err?.name ?? "Error" };
+  }
 }
 
 /**
@@ -230,22 +223,19 @@ export async function fetchArchives(dest: string, options: FetchOptions = {}): P
     ? [...new Set(options.only)].sort((a, b) => a - b).map((n) => known.get(n)!)
     : [...catalogue.archives];
   await mkdir(join(dest, "archives"), { recursive: true });
-  const rows = await mapPool(selected, concurrency, async (archive) => {
-    try {
-      return await fetchOne(archive, dest, options);
-    } catch (e) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      return failure(archive.name, e);
-    }
-  });
+  const rows = await mapPool(
+    selected,
+    concurrency,
+    (a) => orFailure(a.name, options.signal, () => fetchOne(a, dest, options)),
+  );
   const files: FetchedFile[] = [];
   for (const f of options.labels ? catalogue.files : []) {
-    try {
-      files.push(await fetchFile(f, dest, options));
-    } catch (e) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      files.push(failure(f.name, e));
-    }
+    files.push(
+      await orFailure(f.name, options.signal, async () => {
+        const dl = await download(f, join(dest, f.name), options);
+        return { name: f.name, bytes: dl.bytes, md5: dl.md5, status: dl.status };
+      }),
+    );
   }
   return {
     archives: rows,
