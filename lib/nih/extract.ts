@@ -5,10 +5,12 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createGunzip } from "node:zlib";
+import { writeAtomic } from "./_format.ts";
 import { NihError } from "./errors.ts";
 import { CorruptArchiveError, readTar, TruncatedArchiveError } from "./tar.ts";
 
@@ -74,39 +76,6 @@ function checkMemberPath(name: string, archive: string): void {
   }
 }
 
-async function writeAtomic(target: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
-  const tmp = join(target, "..", `.${basename(target)}.${Deno.pid}.tmp`);
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  try {
-    for await (const chunk of chunks) {
-      let w = 0;
-      while (w < chunk.length) w += await file.write(chunk.subarray(w));
-    }
-  } catch (e) {
-    file.close();
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  file.close();
-  await rename(tmp, target);
-}
-
-async function collect(chunks: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array> {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for await (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
  * Extracts the `images/*.png` members of a `.tar.gz` into `<dest>/images/`.
  *
@@ -168,10 +137,10 @@ export async function extractArchive(
       const target = join(imagesDir, png);
       const existing = await stat(target).catch(() => undefined);
       if (existing?.size === entry.size && entry.size <= COMPARE_LIMIT) {
-        const data = await collect(entry.body, entry.size);
-        if (sameBytes(data, await readFile(target))) result.identical++;
+        const data = Buffer.concat(await Array.fromAsync(entry.body));
+        if (data.equals(await readFile(target))) result.identical++;
         else {
-          await writeAtomic(target, [data]);
+          await writeAtomic(target, data);
           result.written++;
         }
       } else {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { mapPool } from "../pool.ts";
@@ -16,7 +16,7 @@ import { geometry, render } from "./_synth_draw.ts";
 import { bboxCsv, dataEntryCsv, planSynthetic, splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING } from "./classes.ts";
 import { NihError } from "./errors.ts";
-import { checkInt } from "./_format.ts";
+import { checkInt, writeAtomic } from "./_format.ts";
 
 /** Options of {@linkcode synthesize}. */
 export interface SynthOptions {
@@ -115,20 +115,6 @@ async function checkTarget(dir: string): Promise<string> {
 /** The generator's version, recorded in `synth.json`; bump it when the pictures change. */
 const GENERATOR = "cxr-synth/1";
 
-let tmpCounter = 0;
-
-/** Writes `data` to `path` through a temporary file and a rename, so readers never see half a file. */
-async function atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${++tmpCounter}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
-
 const IEND = [0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
 
 /** True when `path` is a whole 8-bit grey PNG of `size`×`size`: signature, IHDR and final IEND checked. */
@@ -211,13 +197,13 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
 
   const manifest = JSON.stringify({ generator: GENERATOR, seed, size, images }) + "\n";
   const resume = previous === manifest;
-  await atomicWrite(join(outDir, "synth.json"), manifest);
+  await writeAtomic(join(outDir, "synth.json"), manifest);
   const lists = splitLists(plan);
-  await atomicWrite(join(outDir, "Data_Entry_2017.csv"), dataEntryCsv(plan));
-  await atomicWrite(join(outDir, "BBox_List_2017.csv"), bboxCsv(plan, size));
-  await atomicWrite(join(outDir, "train_val_list.txt"), lists.trainVal.join("\n"));
-  await atomicWrite(join(outDir, "test_list.txt"), lists.test.join("\n"));
-  await atomicWrite(join(outDir, "README.md"), README(seed, size, images));
+  await writeAtomic(join(outDir, "Data_Entry_2017.csv"), dataEntryCsv(plan));
+  await writeAtomic(join(outDir, "BBox_List_2017.csv"), bboxCsv(plan, size));
+  await writeAtomic(join(outDir, "train_val_list.txt"), lists.trainVal.join("\n"));
+  await writeAtomic(join(outDir, "test_list.txt"), lists.test.join("\n"));
+  await writeAtomic(join(outDir, "README.md"), README(seed, size, images));
 
   let written = 0, skipped = 0;
   await mapPool(plan.rows, concurrency, async (row) => {
@@ -230,7 +216,7 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
         .toColourspace("b-w")
         .png({ compressionLevel: 3, adaptiveFiltering: false })
         .toBuffer();
-      await atomicWrite(path, png);
+      await writeAtomic(path, png);
       written++;
     }
     options.onProgress?.({ done: written + skipped, total: images, written, skipped, name: row.name });
