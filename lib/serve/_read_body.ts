@@ -21,16 +21,21 @@ function tooLarge(maxBytes: number, what: string): ScoreHttpError {
   );
 }
 
-function checkMax(fn: string, maxBytes: number): void {
+/**
+ * The request's `Content-Length` when it is a plain decimal number, else `null`.
+ *
+ * @throws {RangeError} for a bad `maxBytes`; 413 when the declared length exceeds it.
+ */
+function declaredLength(fn: string, req: Request, maxBytes: number): number | null {
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     throw new RangeError(`${fn}: maxBytes must be an integer >= 0, got ${maxBytes}`);
   }
-}
-
-/** The request's `Content-Length` when it is a plain decimal number, else `null`. */
-function declaredLength(req: Request): number | null {
-  const declared = req.headers.get("content-length")?.trim();
-  return declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : null;
+  const header = req.headers.get("content-length")?.trim();
+  const declared = header !== undefined && /^\d{1,15}$/.test(header) ? Number(header) : null;
+  if (declared !== null && declared > maxBytes) {
+    throw tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
+  }
+  return declared;
 }
 
 /**
@@ -53,12 +58,7 @@ function declaredLength(req: Request): number | null {
  * ```
  */
 export function bodyReservation(req: Request, maxBytes: number): number {
-  checkMax("bodyReservation", maxBytes);
-  const declared = declaredLength(req);
-  if (declared !== null && declared > maxBytes) {
-    throw tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
-  }
-  return declared ?? maxBytes;
+  return declaredLength("bodyReservation", req, maxBytes) ?? maxBytes;
 }
 
 /**
@@ -89,11 +89,7 @@ export async function readBody(
   maxBytes: number,
   options: { signal?: AbortSignal } = {},
 ): Promise<Uint8Array> {
-  checkMax("readBody", maxBytes);
-  const declared = declaredLength(req);
-  if (declared !== null && declared > maxBytes) {
-    throw tooLarge(maxBytes, `is ${declared} bytes (Content-Length)`);
-  }
+  const declared = declaredLength("readBody", req, maxBytes);
   if (!req.body) return new Uint8Array(0);
   const signal = options.signal;
   signal?.throwIfAborted();

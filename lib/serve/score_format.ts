@@ -126,8 +126,8 @@ export class ScoreHttpError extends ServeError {
 }
 
 /**
- * A request or response body that is not valid JSON or not of the expected shape; `source` names the body
- * (e.g. `"request body"` or the URL), `line`/`column` (1-based) where the problem is.
+ * A request or response body that is not valid JSON or not of the expected shape; `file` names the body
+ * (`"request body"`, or the service's URL), `line`/`column` (1-based) where the problem is.
  *
  * @example
  * ```ts
@@ -137,22 +137,7 @@ export class ScoreHttpError extends ServeError {
  * assert.deepEqual([e.file, e.column], ["request body", 9]);
  * ```
  */
-export class ScoreFormatError extends CxrSyntaxError {
-  /**
-   * @param message What could not be read and where.
-   * @param file What was parsed (`"request body"`, or the service's URL).
-   * @param options `cause`: the error behind this one.
-   */
-  constructor(
-    message: string,
-    override readonly file: string,
-    override readonly line: number,
-    override readonly column: number,
-    options?: ErrorOptions,
-  ) {
-    super(message, file, line, column, options);
-  }
-}
+export class ScoreFormatError extends CxrSyntaxError {}
 
 /**
  * A scoring service answered with an error document (client side): its status, code and message.
@@ -191,11 +176,6 @@ export interface ParseScoreRequestOptions {
 
 const REQUEST = "request body";
 
-/** The media type of a Content-Type header, lower case, without parameters. */
-function mediaType(contentType: string | null): string {
-  return (contentType ?? "").split(";", 1)[0]!.trim().toLowerCase(); // split always gives one
-}
-
 /**
  * Checks a `POST /score` Content-Type header before the body is read.
  *
@@ -210,7 +190,7 @@ function mediaType(contentType: string | null): string {
  * ```
  */
 export function scoreMediaType(contentType: string | null): typeof SCORE_CONTENT_TYPES[number] {
-  const type = mediaType(contentType);
+  const type = (contentType ?? "").split(";", 1)[0]!.trim().toLowerCase(); // split always gives one
   if (!(SCORE_CONTENT_TYPES as readonly string[]).includes(type)) {
     throw new ScoreHttpError(
       `Content-Type "${type || "(none)"}" is not accepted; send one of: ${SCORE_CONTENT_TYPES.join(", ")}`,
@@ -260,14 +240,13 @@ export function parseScoreRequest(
   const classNames = options.classNames ?? FINDINGS;
   if (body.length === 0) throw new ScoreHttpError("The request body is empty", 400, "bad_request");
   if (type !== "application/json") {
-    const q = options.query ?? new URLSearchParams();
-    const flag = q.get("heatmap");
+    const flag = options.query?.get("heatmap") ?? null;
     const truthy = ["1", "true", "yes"];
     const falsy = ["0", "false", "no", ""];
     if (flag !== null && !truthy.includes(flag) && !falsy.includes(flag)) {
       throw new ScoreHttpError(`Query parameter heatmap="${flag}" must be 1 or 0`, 400, "bad_request");
     }
-    const className = q.get("class") ?? undefined;
+    const className = options.query?.get("class") ?? undefined;
     checkClass(className, classNames, "query parameter class");
     return { image: body, heatmap: flag !== null && truthy.includes(flag), className };
   }
