@@ -8,24 +8,21 @@ import { ScoreHttpError } from "./score_format.ts";
 import { scoreRequest } from "./_handler_score.ts";
 import { json, type ScoringState } from "./_handler_state.ts";
 
-/** A route: its label in metrics and logs, and the methods it answers. */
-export interface Route {
-  route: MetricRoute;
-  methods: string[];
-}
+const READ = ["GET", "HEAD"];
 
-const ROUTES: Record<string, Route> = {
-  "/": { route: "/", methods: ["GET", "HEAD"] },
-  "/score": { route: "/score", methods: ["POST"] },
-  "/model": { route: "/model", methods: ["GET", "HEAD"] },
-  "/healthz": { route: "/healthz", methods: ["GET", "HEAD"] },
-  "/readyz": { route: "/readyz", methods: ["GET", "HEAD"] },
-  "/metrics": { route: "/metrics", methods: ["GET", "HEAD"] },
+/** The methods each route answers; a route's path is its label in metrics and logs. */
+const METHODS: Record<string, string[]> = {
+  "/": READ,
+  "/score": ["POST"],
+  "/model": READ,
+  "/healthz": READ,
+  "/readyz": READ,
+  "/metrics": READ,
 };
 
-/** The route of `path`, or `undefined`. */
-export function findRoute(path: string): Route | undefined {
-  return Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+/** The route of `path`, or `other`. */
+export function findRoute(path: string): MetricRoute {
+  return Object.hasOwn(METHODS, path) ? path as MetricRoute : "other";
 }
 
 /** The client's `X-Request-Id` when it is a short token, else a new UUID. */
@@ -35,7 +32,7 @@ export function requestId(req: Request): string {
 }
 
 /**
- * Answers `req` on `known`, its route.
+ * Answers `req` on `route`.
  *
  * @throws {ScoreHttpError} 404 for no route, 405 for a method the route does not answer, and what the route
  * refuses.
@@ -44,18 +41,20 @@ export async function answerRoute(
   state: ScoringState,
   req: Request,
   url: URL,
-  known: Route | undefined,
+  route: MetricRoute,
 ): Promise<Response> {
-  if (!known) throw new ScoreHttpError(`No route ${url.pathname.slice(0, 100)}`, 404, "not_found");
-  if (!known.methods.includes(req.method)) {
+  if (route === "other") throw new ScoreHttpError(`No route ${url.pathname.slice(0, 100)}`, 404, "not_found");
+  const methods = METHODS[route]!; // every route but other has its methods
+  if (!methods.includes(req.method)) {
+    const allowed = methods.join(", ");
     throw new ScoreHttpError(
-      `Method ${req.method} is not allowed on ${url.pathname}; allowed: ${known.methods.join(", ")}`,
+      `Method ${req.method} is not allowed on ${url.pathname}; allowed: ${allowed}`,
       405,
       "bad_request",
-      { headers: { allow: known.methods.join(", ") } },
+      { headers: { allow: allowed } },
     );
   }
-  switch (known.route) {
+  switch (route) {
     case "/score":
       return await state.track(() => scoreRequest(state, req, url));
     case "/model": {
@@ -73,18 +72,14 @@ export async function answerRoute(
     case "/metrics": {
       const { metrics, limiter, open, budget } = state;
       if (!state.limits.openMetrics) state.authorize(req);
-      return new Response(
-        await metrics.render({
-          inFlight: limiter.running,
-          queued: limiter.queued,
-          open,
-          bodyBytes: budget.used,
-          bodyBytesLimit: budget.limit,
-        }),
-        {
-          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-        },
-      );
+      const text = await metrics.render({
+        inFlight: limiter.running,
+        queued: limiter.queued,
+        open,
+        bodyBytes: budget.used,
+        bodyBytesLimit: budget.limit,
+      });
+      return new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
     }
     default:
       return scoringPageResponse();

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Secret } from "../secrets.ts";
+import { Secret } from "../secrets.ts";
 import { setTimeout as delay } from "node:timers/promises";
 import { sniffImageFormat } from "../images/sniff.ts";
 import type { Predictor } from "../model/predictor_contract.ts";
@@ -175,20 +175,16 @@ export async function scoreRemote(
   options: ScoreRemoteOptions = {},
 ): Promise<ScoreResponseJson> {
   if (!(image instanceof Uint8Array)) throw new TypeError("scoreRemote: image must be a Uint8Array");
-  const target = new URL(scoreUrl(url));
+  const source = scoreUrl(url);
+  const target = new URL(source);
   if (options.heatmap) target.searchParams.set("heatmap", "1");
   if (options.className !== undefined) target.searchParams.set("class", options.className);
-  const source = scoreUrl(url);
   const attempts = Math.max(1, options.retry?.attempts ?? 4);
   const baseDelay = options.retry?.baseDelayMs ?? 250;
   const maxDelay = options.retry?.maxDelayMs ?? 5000;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const headers: Record<string, string> = { "content-type": imageContentType(image) };
-  const key = options.key == null
-    ? undefined
-    : typeof options.key === "string"
-    ? options.key
-    : options.key.reveal();
+  const key = options.key instanceof Secret ? options.key.reveal() : options.key;
   if (key) headers.authorization = `Bearer ${key}`;
   for (let attempt = 1;; attempt++) {
     let wait = Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));

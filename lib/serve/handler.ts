@@ -20,13 +20,13 @@
  *
  * @module
  */
-import { redactSecrets, type Secret } from "../secrets.ts";
+import { redactSecrets, Secret } from "../secrets.ts";
 import type { Predictor } from "../model/mod.ts";
 import { ByteBudget, ConcurrencyLimiter } from "./limiter.ts";
-import { ScoringMetrics } from "./metrics.ts";
+import { type MetricRoute, ScoringMetrics } from "./metrics.ts";
 import { ScoreHttpError } from "./score_format.ts";
 import { json, type Limits, ScoringState } from "./_handler_state.ts";
-import { answerRoute, findRoute, requestId, type Route } from "./_routes.ts";
+import { answerRoute, findRoute, requestId } from "./_routes.ts";
 
 /** One structured log line (written as JSON to stderr by default). Never holds the key or image bytes. */
 export interface ScoringLogEntry {
@@ -125,11 +125,7 @@ export function createScoringHandler(
   const limits = checkLimits(options);
   const metrics = options.metrics ?? new ScoringMetrics();
   const log = options.log ?? ((e: ScoringLogEntry) => console.error(JSON.stringify(e)));
-  const key = options.key == null
-    ? null
-    : typeof options.key === "string"
-    ? options.key
-    : options.key.reveal();
+  const key = options.key instanceof Secret ? options.key.reveal() : options.key ?? null;
   const state = new ScoringState(limiter, new ByteBudget(limits.maxInflightBytes), metrics, limits, key);
   const onReady = (p: Predictor) => {
     state.ready = p;
@@ -152,24 +148,24 @@ export function createScoringHandler(
     const started = performance.now();
     const url = new URL(req.url);
     const id = requestId(req);
-    const known = findRoute(url.pathname);
+    const route = findRoute(url.pathname);
     let answer: { response: Response; code?: string; error?: string };
     try {
-      answer = { response: await answerRoute(state, req, url, known) };
+      answer = { response: await answerRoute(state, req, url, route) };
     } catch (e) {
       answer = errorResponse(e, id);
     }
-    const response = finishResponse(req, answer.response, id, known);
+    const response = finishResponse(req, answer.response, id, route);
     const { code, error } = answer;
     const seconds = (performance.now() - started) / 1000;
-    metrics.observe(known?.route ?? "other", response.status, seconds, code);
+    metrics.observe(route, response.status, seconds, code);
     log({
       time: new Date().toISOString(),
       level: response.status >= 500 ? "error" : response.status >= 400 ? "warn" : "info",
       msg: "request",
       id,
       method: req.method,
-      route: known?.route ?? "other",
+      route,
       status: response.status,
       ms: Math.round(seconds * 10000) / 10,
       ...(code ? { code } : {}),
@@ -226,7 +222,7 @@ function errorResponse(e: unknown, id: string): { response: Response; code: stri
 }
 
 /** The headers every answer gets: the request id, `no-store` on scores, and `Connection: close` when unread. */
-function finishResponse(req: Request, response: Response, id: string, known: Route | undefined): Response {
+function finishResponse(req: Request, response: Response, id: string, route: MetricRoute): Response {
   if (req.body && !req.bodyUsed) {
     // Answered without reading the body (refused before admission: 401, 413, 415, 503 busy): close the
     // connection rather than keep it for a next request behind an upload nobody wants (measured under
@@ -236,6 +232,6 @@ function finishResponse(req: Request, response: Response, id: string, known: Rou
   }
   if (req.method === "HEAD") response = new Response(null, response);
   response.headers.set("x-request-id", id);
-  if (known?.route === "/score") response.headers.set("cache-control", "no-store"); // health data
+  if (route === "/score") response.headers.set("cache-control", "no-store"); // health data
   return response;
 }
