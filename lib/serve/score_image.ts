@@ -16,7 +16,6 @@ import {
   decodeImage,
   DicomError,
   dicomToGrey,
-  type ImageHeader,
   inspectImage,
   isDicom,
   parseDicom,
@@ -25,7 +24,7 @@ import {
   unsupportedImageReason,
 } from "../images/mod.ts";
 import type { Predictor } from "../model/mod.ts";
-import { camForClass, renderHeatmapPng } from "../eval/mod.ts";
+import { camForClass, type GreyImage, renderHeatmapPng } from "../eval/mod.ts";
 import { base64 } from "../display.ts";
 import { ScoreHttpError, type ScoreRequest, type ScoreResponseJson } from "./score_format.ts";
 
@@ -45,12 +44,27 @@ export interface ScoreImageOptions {
 /** Default of {@linkcode ScoreImageOptions.maxDecodedBytes}: 64 MiB (an 8-bit grey image at the 50-megapixel cap fits). */
 export const DEFAULT_MAX_DECODED_BYTES = 64 * 1048576;
 
-function reasonOf(e: DicomError | DecodeError): string {
-  return e instanceof DecodeError ? e.reason : e.message;
-}
-
 function badImage(reason: string, cause?: unknown): ScoreHttpError {
   return new ScoreHttpError(`Cannot decode the image: ${reason}`, 400, "bad_image", { cause });
+}
+
+/** Runs `f`, turning a decoder's refusal ({@linkcode DecodeError}, {@linkcode DicomError}) into 400 `bad_image`. */
+async function decoding<T>(f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof DecodeError) throw badImage(e.reason, e);
+    if (e instanceof DicomError) throw badImage(e.message, e);
+    throw e;
+  }
+}
+
+/** The first channel of `image`'s raw 8-bit pixels, as a grey image. */
+async function greyPixels(image: sharp.Sharp): Promise<GreyImage> {
+  const { data, info } = await image.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
+  const grey = new Uint8Array(info.width * info.height);
+  for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels]!;
+  return { data: grey, width: info.width, height: info.height };
 }
 
 /**
@@ -93,33 +107,21 @@ export async function scoreImage(
     maxPixels: options.maxPixels ?? 50_000_000,
     maxDecodedBytes: options.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES,
   };
-  let grey: { data: Uint8Array; width: number; height: number } | undefined;
+  let grey: GreyImage | undefined;
   if (isDicom(request.image)) {
-    try {
-      grey = dicomToGrey(await parseDicom(request.image, limits)); // limits checked from its header, before decoding
-    } catch (e) {
-      throw e instanceof DicomError || e instanceof DecodeError ? badImage(reasonOf(e), e) : e;
-    }
+    // the limits are checked from the DICOM header, before decoding
+    grey = await decoding(async () => dicomToGrey(await parseDicom(request.image, limits)));
   } else {
     // Only PNG and JPEG reach sharp, by their magic bytes: an SVG or other format sharp could read is refused
     // here, before any decoder sees it (lib/images/sniff.ts, the rule preprocess applies too).
     if (sniffImageFormat(request.image) === undefined) throw badImage(unsupportedImageReason(request.image));
-    let info: ImageHeader;
-    try {
-      info = await inspectImage(request.image);
-    } catch (e) {
-      throw e instanceof DecodeError ? badImage(e.reason, e) : e;
-    }
+    const info = await decoding(() => inspectImage(request.image));
     if (info.format !== "png" && info.format !== "jpeg") {
       throw badImage(
         `it is ${info.format === "unknown" ? "of an unknown format" : info.format}, not PNG, JPEG or DICOM`,
       );
     }
-    try {
-      checkDecodeLimits(info, limits);
-    } catch (e) {
-      throw e instanceof DecodeError ? badImage(e.reason, e) : e;
-    }
+    await decoding(() => checkDecodeLimits(info, limits));
   }
   const source = () =>
     grey
@@ -128,21 +130,9 @@ export async function scoreImage(
         limitInputPixels: false,
       })
       : sharp(request.image, { limitInputPixels: limits.maxPixels });
-  let pixels: Uint8Array;
-  if (grey) {
-    const { data, info } = await source()
-      .resize(inputSize, inputSize, { fit: "fill", kernel: RESIZE_KERNEL })
-      .raw({ depth: "uchar" })
-      .toBuffer({ resolveWithObject: true });
-    pixels = new Uint8Array(inputSize * inputSize);
-    for (let p = 0; p < pixels.length; p++) pixels[p] = data[p * info.channels]!;
-  } else {
-    try {
-      pixels = await decodeImage(request.image, inputSize, { maxPixels: limits.maxPixels });
-    } catch (e) {
-      throw e instanceof DecodeError ? badImage(e.reason, e) : e;
-    }
-  }
+  const pixels = grey
+    ? (await greyPixels(source().resize(inputSize, inputSize, { fit: "fill", kernel: RESIZE_KERNEL }))).data
+    : await decoding(() => decodeImage(request.image, inputSize, { maxPixels: limits.maxPixels }));
   const classIndex = request.className === undefined ? -1 : classNames.indexOf(request.className);
   if (request.className !== undefined && classIndex < 0) {
     throw new ScoreHttpError(
@@ -169,18 +159,9 @@ export async function scoreImage(
   if (request.heatmap && prediction.cam) {
     const mapClass = classIndex >= 0 ? classIndex : top;
     const side = options.heatmapMaxSize ?? 512;
-    const { data, info } = await source()
-      .removeAlpha()
-      .toColourspace("b-w")
-      .resize(side, side, { fit: "inside", withoutEnlargement: true })
-      .raw({ depth: "uchar" })
-      .toBuffer({ resolveWithObject: true });
-    const grey = new Uint8Array(info.width * info.height);
-    for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels]!;
-    const png = await renderHeatmapPng(
-      { data: grey, width: info.width, height: info.height },
-      camForClass(prediction.cam, 0, mapClass),
-    );
+    const fit = { fit: "inside", withoutEnlargement: true } as const;
+    const xray = await greyPixels(source().removeAlpha().toColourspace("b-w").resize(side, side, fit));
+    const png = await renderHeatmapPng(xray, camForClass(prediction.cam, 0, mapClass));
     out.heatmap = base64(png);
     out.heatmapClass = classNames[mapClass]!; // an index of classNames, or top
   }
