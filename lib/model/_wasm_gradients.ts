@@ -12,24 +12,35 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import {
+  type Args,
+  type Backend,
+  callOriginal,
+  free,
+  type Info,
+  run,
+  wrapWasmKernels,
+} from "./_wasm_kernels.ts";
 
-type Info = tf.TensorInfo;
-// deno-lint-ignore no-explicit-any
-type Backend = any;
-
-function run(
-  name: string,
-  inputs: tf.NamedTensorInfoMap | Info[],
-  attrs: tf.NamedAttrMap,
-  backend: Backend,
-): Info {
-  const kernel = tf.getKernel(name, "wasm");
-  if (!kernel) throw new Error(`wasm_gradients: the wasm backend has no "${name}" kernel`);
-  return kernel.kernelFunc({ inputs: inputs as tf.NamedTensorInfoMap, attrs, backend }) as Info;
-}
-
-function free(backend: Backend, ...infos: Info[]): void {
-  for (const info of infos) backend.disposeData(info.dataId);
+/** tfjs' geometry of an NHWC convolution with dilation 1. */
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  attrs: { pad: tf.Conv2DBackpropInputAttrs["pad"]; dimRoundingMode?: "floor" | "round" | "ceil" },
+): tf.backend_util.Conv2DInfo {
+  type Shape4 = [number, number, number, number];
+  const { pad, dimRoundingMode } = attrs;
+  return tf.backend_util.computeConv2DInfo(
+    xShape as Shape4,
+    filterShape as Shape4,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    "channelsLast",
+  );
 }
 
 /** Most floats one gathered operand of {@link conv2DBackpropFilter} may hold (64 MiB); more taps split it. */
@@ -51,25 +62,14 @@ const GATHER_LIMIT = 1 << 24;
  * tap, which cost more than the arithmetic. The extra grid columns (zeros in dy) add `gh·gw/(oh·ow)` − 1 of
  * work: 7 % at 56x56, 65 % at DenseNet's 7x7 blocks, where it is small anyway.
  */
-function conv2DBackpropFilter(
-  args: { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap },
-): Info {
+function conv2DBackpropFilter(args: Args): Info {
   const { inputs, backend } = args;
   const { x, dy } = inputs as { x: Info; dy: Info };
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (attrs.dataFormat !== "NHWC") {
     throw new RangeError(`Conv2DBackpropFilter (wasm): only NHWC is supported, got ${attrs.dataFormat}`);
   }
-  const conv = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    "channelsLast",
-  );
+  const conv = convInfo(x.shape, attrs.filterShape, attrs.strides, attrs);
   const { batchSize: b, inHeight, inWidth, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } =
     conv;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, padInfo } = conv;
@@ -208,16 +208,7 @@ function stridedBackpropInput(
   backend: Backend,
 ): Info | null {
   const [sh, sw] = Array.isArray(attrs.strides) ? attrs.strides : [attrs.strides, attrs.strides];
-  const conv = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    [sh, sw],
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    "channelsLast",
-  );
+  const conv = convInfo(attrs.inputShape, filter.shape, [sh, sw], attrs);
   const { batchSize: b, inHeight: ih, inWidth: iw, inChannels: ci, outHeight: oh, outWidth: ow } = conv;
   const { filterHeight: fh, filterWidth: fw, outChannels: co, padInfo } = conv;
   const { top, left } = padInfo;
@@ -284,38 +275,26 @@ function stridedBackpropInput(
  * {@link stridedBackpropInput}; wasm's own kernel, several times slower, is kept for what neither covers.
  */
 function conv2DBackpropInputVia(original: tf.KernelFunc) {
-  return (args: { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap }): Info => {
+  return (args: Args): Info => {
     const { inputs, backend } = args;
     const { dy, filter } = inputs as { dy: Info; filter: Info };
     const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
     const strides = Array.isArray(attrs.strides) ? attrs.strides : [attrs.strides, attrs.strides];
-    if (attrs.dataFormat !== "NHWC") return original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+    if (attrs.dataFormat !== "NHWC") return callOriginal(original, args);
     if (strides[0] !== 1 || strides[1] !== 1) {
-      return stridedBackpropInput(dy, filter, attrs, backend) ??
-        original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+      return stridedBackpropInput(dy, filter, attrs, backend) ?? callOriginal(original, args);
     }
-    const conv = tf.backend_util.computeConv2DInfo(
-      attrs.inputShape,
-      filter.shape as [number, number, number, number],
-      1,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      "channelsLast",
-    );
-    const { filterHeight: fh, filterWidth: fw, padInfo } = conv;
+    const { filterHeight: fh, filterWidth: fw, padInfo } = convInfo(attrs.inputShape, filter.shape, 1, attrs);
     const swapped = flipSwap(filter, backend);
     try {
       return run("Conv2D", { x: dy, filter: swapped }, {
         strides: [1, 1],
-        pad: [[0, 0], [fh - 1 - padInfo.top, fh - 1 - padInfo.bottom], [
-          fw - 1 - padInfo.left,
-          fw - 1 - padInfo.right,
-        ], [
-          0,
-          0,
-        ]],
+        pad: [
+          [0, 0],
+          [fh - 1 - padInfo.top, fh - 1 - padInfo.bottom],
+          [fw - 1 - padInfo.left, fw - 1 - padInfo.right],
+          [0, 0],
+        ],
         dataFormat: "NHWC",
         dilations: [1, 1],
         dimRoundingMode: attrs.dimRoundingMode,
@@ -334,12 +313,12 @@ function conv2DBackpropInputVia(original: tf.KernelFunc) {
  * Other than NHWC float32 with dilation 1, the original runs.
  */
 function maxPoolGradVia(original: tf.KernelFunc) {
-  return (args: { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap }): Info => {
+  return (args: Args): Info => {
     const { inputs, backend } = args;
     const { dy, input } = inputs as { dy: Info; input: Info };
     const attrs = args.attrs as unknown as tf.MaxPoolGradAttrs;
     if (input.dtype !== "float32" || dy.dtype !== "float32" || input.shape.length !== 4) {
-      return original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
+      return callOriginal(original, args);
     }
     const p = tf.backend_util.computePool2DInfo(
       input.shape as [number, number, number, number],
@@ -431,19 +410,8 @@ export function registerWasmGradientKernels(): string[] {
     });
     added.push("Conv2DBackpropFilter");
   }
-  const wrappers = [["Conv2DBackpropInput", conv2DBackpropInputVia], [
-    "MaxPoolGrad",
-    maxPoolGradVia,
-  ]] as const;
-  for (const [name, via] of wrappers) {
-    const kernel = tf.getKernel(name, "wasm");
-    // deno-lint-ignore no-explicit-any
-    if (!kernel || (kernel.kernelFunc as any)[WRAPPED]) continue;
-    const kernelFunc = via(kernel.kernelFunc) as unknown as tf.KernelFunc;
-    Object.defineProperty(kernelFunc, WRAPPED, { value: true });
-    tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ ...kernel, kernelFunc });
-    added.push(name);
-  }
+  added.push(
+    ...wrapWasmKernels(WRAPPED, { Conv2DBackpropInput: conv2DBackpropInputVia, MaxPoolGrad: maxPoolGradVia }),
+  );
   return added;
 }

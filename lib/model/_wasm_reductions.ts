@@ -11,17 +11,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
-
-type Info = tf.TensorInfo;
-// deno-lint-ignore no-explicit-any
-type Backend = any;
-type Args = { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap };
-
-function run(name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap, backend: Backend): Info {
-  const kernel = tf.getKernel(name, "wasm");
-  if (!kernel) throw new Error(`wasm_reductions: the wasm backend has no "${name}" kernel`);
-  return kernel.kernelFunc({ inputs, attrs, backend }) as Info;
-}
+import { type Args, callOriginal, free, type Info, run, wrapWasmKernels } from "./_wasm_kernels.ts";
 
 /** The number of leading axes `axis` names when it is exactly `0..k-1` with `0 < k < rank`, else 0. */
 function leadingAxes(axis: number | number[], shape: number[]): number {
@@ -42,15 +32,13 @@ function reduceVia(original: tf.KernelFunc, mean: boolean) {
     const k = x.dtype === "float32" ? leadingAxes(axis, x.shape) : 0;
     const rows = tf.util.sizeFromShape(x.shape.slice(0, k));
     const cols = tf.util.sizeFromShape(x.shape.slice(k));
-    if (k === 0 || rows === 0 || cols === 0) {
-      return original(args as unknown as Parameters<tf.KernelFunc>[0]) as Info;
-    }
+    if (k === 0 || rows === 0 || cols === 0) return callOriginal(original, args);
     const x4 = run("Reshape", { x }, { shape: [1, rows, 1, cols] }, backend);
     let pooled: Info;
     try {
       pooled = run("AvgPool", { x: x4 }, { filterSize: [rows, 1], strides: [1, 1], pad: "valid" }, backend);
     } finally {
-      backend.disposeData(x4.dataId);
+      free(backend, x4);
     }
     if (!mean) {
       const out = backend.typedArrayFromHeap(pooled) as Float32Array;
@@ -60,7 +48,7 @@ function reduceVia(original: tf.KernelFunc, mean: boolean) {
     try {
       return run("Reshape", { x: pooled }, { shape }, backend);
     } finally {
-      backend.disposeData(pooled.dataId);
+      free(backend, pooled);
     }
   };
 }
@@ -91,16 +79,8 @@ export const WASM_REDUCTION_KERNELS: readonly string[] = Object.freeze(["Sum", "
  * ```
  */
 export function registerWasmReductionKernels(): string[] {
-  const added: string[] = [];
-  for (const name of WASM_REDUCTION_KERNELS) {
-    const config = tf.getKernel(name, "wasm");
-    // deno-lint-ignore no-explicit-any
-    if (!config || (config.kernelFunc as any)[WRAPPED]) continue;
-    const kernelFunc = reduceVia(config.kernelFunc, name === "Mean") as unknown as tf.KernelFunc;
-    Object.defineProperty(kernelFunc, WRAPPED, { value: true });
-    tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ ...config, kernelFunc });
-    added.push(name);
-  }
-  return added;
+  return wrapWasmKernels(WRAPPED, {
+    Sum: (original) => reduceVia(original, false),
+    Mean: (original) => reduceVia(original, true),
+  });
 }
