@@ -86,53 +86,32 @@ const ARCHIVE_FACTS: [string, number, string, number][] = [
 ];
 
 /**
- * The archive file name for a number.
+ * The real NIH catalogue: the 12 image archives, and the label files whose download URLs were found (their
+ * sizes and md5 unknown: see the module doc).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * assert.equal(archiveName(1), "images_001.tar.gz");
- * assert.equal(archiveName(12), "images_012.tar.gz");
+ * const { archives } = NIH_CATALOGUE;
+ * assert.deepEqual([archives.length, archives[11]?.name], [12, "images_012.tar.gz"]);
+ * assert.equal(archives.reduce((s, a) => s + a.bytes!, 0), NIH_TOTAL_BYTES);
+ * assert.equal(archives.reduce((s, a) => s + a.images!, 0), 112_120);
  * ```
  */
-export function archiveName(n: number): string {
-  if (!Number.isSafeInteger(n) || n < 1 || n > 999) {
-    throw new RangeError(`archiveName: archive number must be an integer 1..999, got ${n}`);
-  }
-  return `images_${String(n).padStart(3, "0")}.tar.gz`;
-}
-
-/**
- * The 12 NIH image archives.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(NIH_ARCHIVES.length, 12);
- * assert.equal(NIH_ARCHIVES.reduce((s, a) => s + a.bytes!, 0), NIH_TOTAL_BYTES);
- * assert.equal(NIH_ARCHIVES.reduce((s, a) => s + a.images!, 0), 112_120);
- * ```
- */
-export const NIH_ARCHIVES: readonly ArchiveEntry[] = ARCHIVE_FACTS.map(([hash, bytes, md5, images], i) => ({
-  number: i + 1,
-  name: archiveName(i + 1),
-  url: `${BOX_STATIC}${hash}.gz`,
-  bytes,
-  md5,
-  images,
-}));
-
-/** The NIH label files whose download URLs were found (sizes and md5 unknown: see the module doc). */
-export const NIH_LABEL_FILES: readonly DataFileEntry[] = [
-  { name: "Data_Entry_2017_v2020.csv", url: `${BOX_FILE}219760887468` },
-  { name: "train_val_list.txt", url: `${BOX_FILE}256056636701` },
-  { name: "test_list.txt", url: `${BOX_FILE}256055473534` },
-];
-
-/** The real NIH catalogue: 12 archives and the label files. */
 export const NIH_CATALOGUE: Catalogue = {
-  archives: NIH_ARCHIVES.map((a) => ({ ...a })),
-  files: NIH_LABEL_FILES.map((f) => ({ ...f })),
+  archives: ARCHIVE_FACTS.map(([hash, bytes, md5, images], i) => ({
+    number: i + 1,
+    name: `images_${String(i + 1).padStart(3, "0")}.tar.gz`,
+    url: `${BOX_STATIC}${hash}.gz`,
+    bytes,
+    md5,
+    images,
+  })),
+  files: [
+    { name: "Data_Entry_2017_v2020.csv", url: `${BOX_FILE}219760887468` },
+    { name: "train_val_list.txt", url: `${BOX_FILE}256056636701` },
+    { name: "test_list.txt", url: `${BOX_FILE}256055473534` },
+  ],
 };
 
 /**
@@ -275,7 +254,7 @@ export function parseArchiveSelection(text: string, valid: readonly number[]): n
 
 /**
  * The first image name of each of the 12 NIH archives, in archive order. The archives hold contiguous ranges of
- * the image names in ascending order, as many as {@linkcode NIH_ARCHIVES}' `images` (4,999, then 10,000 each,
+ * the image names in ascending order, as many as the catalogue's `images` (4,999, then 10,000 each,
  * then 7,121): so archive k begins at the name at that running count in the sorted v2020 label file
  * (`archives_test.ts` re-derives all twelve from the real file). Archive 1 is `00000001_000.png` ..
  * `00001335_006.png`, archive 2 begins at `00001336_000.png`, the last name of archive 12 is

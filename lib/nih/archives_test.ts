@@ -8,7 +8,6 @@ import {
   formatArchiveNames,
   formatArchiveSelection,
   NIH_ARCHIVE_FIRST_IMAGES,
-  NIH_ARCHIVES,
   NIH_CATALOGUE,
   NIH_LAST_IMAGE,
   NIH_TOTAL_BYTES,
@@ -16,6 +15,8 @@ import {
   parseArchiveSelection,
   parseCatalogue,
 } from "./archives.ts";
+
+const NIH_ARCHIVES = NIH_CATALOGUE.archives;
 
 Deno.test("the NIH catalogue: 12 archives, sizes adding up to the published total, distinct URLs and md5s", () => {
   assert.deepEqual(

@@ -237,18 +237,11 @@ export function imageKey(name: string): number {
   return v;
 }
 
+/** {@linkcode ENTRY_HEADER} with the bracketed pairs written out, for messages. */
 const COLUMN_NAMES = [
-  "Image Index",
-  "Finding Labels",
-  "Follow-up #",
-  "Patient ID",
-  "Patient Age",
-  "Patient Gender",
-  "View Position",
-  "OriginalImage[Width]",
-  "OriginalImage[Height]",
-  "OriginalImagePixelSpacing[x]",
-  "OriginalImagePixelSpacing[y]",
+  ...ENTRY_HEADER.slice(0, 7),
+  ...["OriginalImage[Width]", "OriginalImage[Height]"],
+  ...["OriginalImagePixelSpacing[x]", "OriginalImagePixelSpacing[y]"],
 ];
 
 function mustBe(i: number, what: string, found: string): string {
