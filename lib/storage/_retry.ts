@@ -78,12 +78,11 @@ export async function withRetry<T>(
   }
   const base = options.baseDelayMs ?? 200;
   const max = options.maxDelayMs ?? 5000;
-  const retryable = options.isRetryable ?? isTransientError;
   for (let attempt = 1;; attempt++) {
     try {
       return await fn(attempt);
     } catch (error) {
-      if (attempt >= attempts || !retryable(error) || options.signal?.aborted) throw error;
+      if (attempt >= attempts || !isTransientError(error)) throw error;
       const delay = Math.min(max, base * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
       options.onRetry?.(error, attempt, delay);
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -196,29 +195,18 @@ export interface StorageErrorContext {
   tries?: number;
 }
 
-/** `1.5 s`, `30 s`, `250 ms`. */
-function duration(ms: number): string {
-  return ms >= 1000 ? `${Number((ms / 1000).toFixed(1))} s` : `${ms} ms`;
-}
-
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
-function hostPort(endpoint: string): string {
+/** The endpoint's `host:port`, and the endpoint without any query (a SAS) or user info, for messages. */
+function describeEndpoint(endpoint: string): { hostPort: string; url: string } {
   try {
     const u = new URL(endpoint);
-    return u.port ? `${u.hostname}:${u.port}` : `${u.hostname}:${u.protocol === "https:" ? 443 : 80}`;
+    return {
+      hostPort: `${u.hostname}:${u.port || (u.protocol === "https:" ? 443 : 80)}`,
+      url: `${u.protocol}//${u.host}${u.pathname.replace(/\/$/, "")}`,
+    };
   } catch {
-    return "(invalid endpoint)";
-  }
-}
-
-/** The endpoint without any query (a SAS) or user info, for messages. */
-function endpointOf(endpoint: string): string {
-  try {
-    const u = new URL(endpoint);
-    return `${u.protocol}//${u.host}${u.pathname.replace(/\/$/, "")}`;
-  } catch {
-    return "(invalid endpoint)";
+    return { hostPort: "(invalid endpoint)", url: "(invalid endpoint)" };
   }
 }
 
@@ -247,59 +235,50 @@ export function toStorageError(error: unknown, ctx: StorageErrorContext): Storag
   const e = error as { message?: string; code?: string; statusCode?: number; name?: string };
   const code = typeof e?.code === "string" ? e.code : undefined;
   const status = typeof e?.statusCode === "number" ? e.statusCode : undefined;
-  const [detail] = String(e?.message ?? error).split("\n");
   const fields = [code, status, { cause: error }] as const;
   const where = ctx.container ? `"${ctx.container}${ctx.name ? `/${ctx.name}` : ""}"` : "";
+  const forWhere = where ? ` for ${where}` : "";
+  const { hostPort, url } = describeEndpoint(ctx.endpoint);
   if (code && UNREACHABLE.has(code)) {
     const why = code === "ECONNREFUSED" ? "connection refused" : `host not found or unreachable: ${code}`;
-    return new StorageUnreachableError(
-      `Cannot reach blob storage at ${hostPort(ctx.endpoint)} (${why})`,
-      ...fields,
-    );
+    return new StorageUnreachableError(`Cannot reach blob storage at ${hostPort} (${why})`, ...fields);
   }
   if (error instanceof TryTimeoutError) {
     const tries = ctx.tries ?? 1;
+    const each = tries === 1 ? "the try" : `each of ${tries} tries`;
+    const { ms } = error;
+    const after = ms >= 1000 ? `${Number((ms / 1000).toFixed(1))} s` : `${ms} ms`;
     return new StorageTimeoutError(
-      `Blob storage at ${endpointOf(ctx.endpoint)} did not answer${where ? ` for ${where}` : ""}: ` +
-        `${tries === 1 ? "the try" : `each of ${tries} tries`} gave up after ${
-          duration(error.ms)
-        } without an ` +
-        "answer or a byte moved (CXR_STORAGE_TIMEOUT_MS); check that this endpoint is reachable and is a blob " +
-        "service",
+      `Blob storage at ${url} did not answer${forWhere}: ${each} gave up after ${after} without an answer ` +
+        "or a byte moved (CXR_STORAGE_TIMEOUT_MS); check that this endpoint is reachable and is a blob service",
       ...fields,
     );
   }
   if (code === "ETIMEDOUT" || e?.name === "TimeoutError") {
-    return new StorageTimeoutError(`Blob storage at ${endpointOf(ctx.endpoint)} timed out`, ...fields);
+    return new StorageTimeoutError(`Blob storage at ${url} timed out`, ...fields);
   }
   if (status === 403 && /Permission|NotAuthorized|Mismatch/i.test(code ?? "")) {
+    const what = where || `account "${ctx.account}"`;
     return new StoragePermissionError(
-      `Permission denied for ${
-        where || `account "${ctx.account}"`
-      }: the credential does not allow this operation (${code})`,
+      `Permission denied for ${what}: the credential does not allow this operation (${code})`,
       ...fields,
     );
   }
   if (status === 403 || status === 401) {
     return new StorageAuthError(
-      `Storage authentication failed for account "${ctx.account}" at ${hostPort(ctx.endpoint)}: ` +
+      `Storage authentication failed for account "${ctx.account}" at ${hostPort}: ` +
         `the key, SAS or token was refused (${code ?? status})`,
       ...fields,
     );
   }
   if (code === "ContainerNotFound" || (status === 404 && ctx.container && !ctx.name)) {
-    return new ContainerNotFoundError(
-      `Container "${ctx.container}" does not exist in account "${ctx.account}"`,
-      ...fields,
-    );
+    const message = `Container "${ctx.container}" does not exist in account "${ctx.account}"`;
+    return new ContainerNotFoundError(message, ...fields);
   }
   if (code === "BlobNotFound" || status === 404) {
     return new BlobNotFoundError(`Blob ${where} does not exist in account "${ctx.account}"`, ...fields);
   }
-  return new StorageError(
-    `Storage request${where ? ` for ${where}` : ""} failed${
-      status ? ` (HTTP ${status}${code ? ` ${code}` : ""})` : ""
-    }: ${detail}`,
-    ...fields,
-  );
+  const [detail] = String(e?.message ?? error).split("\n");
+  const http = status ? ` (HTTP ${status}${code ? ` ${code}` : ""})` : "";
+  return new StorageError(`Storage request${forWhere} failed${http}: ${detail}`, ...fields);
 }

@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadSettings } from "../config.ts";
-import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY, startAzurite } from "./azurite.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
+import { startAzurite } from "./azurite.ts";
 import { connectStorage } from "./connect.ts";
 import { StorageError } from "./errors.ts";
 import { uploadPath } from "./transfer.ts";
-
-const IMAGES = join(NIH_SAMPLE, "images");
-const PNGS = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
-/** The i-th sample PNG name; fails clearly if the sample has fewer. */
-const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
+import { IMAGES, png, PNGS, settingsAtPort } from "./_testing.ts";
 
 const BUSY = '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>' +
   "<Message>The server is busy.</Message></Error>";
@@ -59,10 +54,7 @@ Deno.test({
     const azurite = await startAzurite(join(tmp.path, "azurite"), { port: 0 });
     const proxy = flakyProxy(azurite.port);
     proxy.control.refuse = (_req, n) => n % 3 === 0;
-    const cs =
-      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_ACCOUNT_KEY.reveal()};` +
-      `BlobEndpoint=http://127.0.0.1:${proxy.port}/${AZURITE_ACCOUNT};`;
-    const settings = loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: cs }, envFile: false });
+    const settings = settingsAtPort(proxy.port);
     try {
       const conn = await connectStorage(settings, { retry: { attempts: 8, baseDelayMs: 1 } });
       const s = await uploadPath(IMAGES, { store: conn.store, container: "flaky" }, { concurrency: 4 });

@@ -4,9 +4,7 @@
  * transactional MD5 with every request body, so the service checks each part in transit. Large files go
  * up in blocks whose IDs name their content, so an interrupted upload resumes with the blocks not yet
  * staged. Downloads go to a temp file that is renamed only when length and Content-MD5 match. Every try of
- * every request runs under a stall timeout (no answer and no byte moved for `tryTimeoutMs`: aborted through
- * the SDK's own `abortSignal`, then retried), so an endpoint that accepts connections but never answers
- * fails in bounded time with a message naming it.
+ * every request runs under a stall timeout ({@linkcode withTryTimeout}).
  *
  * @module
  */
@@ -34,25 +32,17 @@ import { toStorageError, type TryContext, withRetry, withTryTimeout } from "./_r
 import { buildSasUrl } from "./_sas.ts";
 
 const MiB = 1024 * 1024;
-type Md5 = Uint8Array | undefined;
-const b64 = (md5: Md5) => (md5 && md5.length ? Buffer.from(md5).toString("base64") : undefined);
+const b64 = (
+  md5: Uint8Array | undefined,
+) => (md5 && md5.length ? Buffer.from(md5).toString("base64") : undefined);
 
 /** Options of {@linkcode AzureBlobStore}. */
 export interface AzureBlobStoreOptions {
-  /**
-   * Retries of each request (the SDK's own retry policy should be off: `maxTries: 1`). `onRetry` gets the
-   * failure as a `StorageError`, with a message fit to print.
-   */
+  /** Retries of each request (turn the SDK's own off: `maxTries: 1`); `onRetry` gets a `StorageError`. */
   retry?: RetryOptions | undefined;
-  /**
-   * Longest one try of a request may go without an answer or a byte moved before it is aborted and retried
-   * (a transient failure). A transfer that keeps moving bytes is never cut off. @default 30_000
-   */
+  /** Longest one try may go without an answer or a byte moved, then it is retried. @default 30_000 */
   tryTimeoutMs?: number;
 }
-
-/** The default of {@linkcode AzureBlobStoreOptions.tryTimeoutMs}: 30 s without an answer or a byte moved. */
-const DEFAULT_TRY_TIMEOUT_MS = 30_000;
 
 /**
  * A {@linkcode BlobStore} over a `BlobServiceClient`.
@@ -86,7 +76,7 @@ export class AzureBlobStore implements BlobStore {
   #retry: RetryOptions;
 
   constructor(service: BlobServiceClient, options: AzureBlobStoreOptions = {}) {
-    const ms = options.tryTimeoutMs ?? DEFAULT_TRY_TIMEOUT_MS;
+    const ms = options.tryTimeoutMs ?? 30_000;
     if (!Number.isFinite(ms) || ms <= 0) {
       throw new RangeError(`AzureBlobStore: tryTimeoutMs must be a positive number, got ${ms}`);
     }

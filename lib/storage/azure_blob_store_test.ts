@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { loadSettings } from "../config.ts";
 import { tempDir } from "../../tests/_fixtures.ts";
 import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY } from "./azurite.ts";
+import { settingsAtPort } from "./_testing.ts";
 import { connectStorage } from "./connect.ts";
 import { StorageError, StorageTimeoutError, StorageUnreachableError } from "./errors.ts";
 import { uploadPath } from "./transfer.ts";
@@ -71,15 +72,8 @@ function tricklingServer(size: number, chunk: number, everyMs: number, stopAfter
   });
 }
 
-function settingsFor(port: number, timeoutMs: number) {
-  const cs =
-    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_ACCOUNT_KEY.reveal()};` +
-    `BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`;
-  return loadSettings({
-    env: { AZURE_STORAGE_CONNECTION_STRING: cs, CXR_STORAGE_TIMEOUT_MS: String(timeoutMs) },
-    envFile: false,
-  });
-}
+const settingsFor = (port: number, timeoutMs: number) =>
+  settingsAtPort(port, { CXR_STORAGE_TIMEOUT_MS: String(timeoutMs) });
 
 Deno.test({
   name:

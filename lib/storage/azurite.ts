@@ -11,6 +11,9 @@ import { mkdirSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { fileURLToPath } from "node:url";
 import { Secret } from "../secrets.ts";
 
@@ -46,19 +49,35 @@ export interface AzuriteOptions {
   port?: number;
 }
 
-function server(host: string, port: number, close: () => Promise<void>, pid?: number): AzuriteServer {
-  const endpoint = `http://${host}:${port}/${AZURITE_ACCOUNT}`;
-  const connectionString = new Secret(
-    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_ACCOUNT_KEY.reveal()};` +
-      `BlobEndpoint=${endpoint};`,
+/**
+ * A connection string for the emulator account at a blob endpoint (an emulator, or a proxy in front of one).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const cs = azuriteConnectionString("http://127.0.0.1:10000/devstoreaccount1").reveal();
+ * assert.match(cs, /^DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=.+;BlobEndpoint=http:\/\/127\.0\.0\.1:10000\/devstoreaccount1;$/);
+ * ```
+ */
+export function azuriteConnectionString(endpoint: string): Secret {
+  const key = AZURITE_ACCOUNT_KEY.reveal();
+  return new Secret(
+    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${key};BlobEndpoint=${endpoint};`,
   );
-  return { host, port, endpoint, connectionString, pid, close };
 }
 
-function checkPort(port: number, fn: string): void {
+function server(host: string, port: number, close: () => Promise<void>, pid?: number): AzuriteServer {
+  const endpoint = `http://${host}:${port}/${AZURITE_ACCOUNT}`;
+  return { host, port, endpoint, connectionString: azuriteConnectionString(endpoint), pid, close };
+}
+
+/** The host and port `options` ask for, the port checked. */
+function address(options: AzuriteOptions, fn: string): { host: string; port: number } {
+  const port = options.port ?? 10000;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`${fn}: port must be an integer 0-65535, got ${port}`);
   }
+  return { host: options.host ?? "127.0.0.1", port };
 }
 
 interface BlobServerLike {
@@ -85,9 +104,7 @@ type Ctor<T> = new (...args: unknown[]) => T;
  * ```
  */
 export async function startAzurite(dir: string, options: AzuriteOptions = {}): Promise<AzuriteServer> {
-  const host = options.host ?? "127.0.0.1";
-  const port = options.port ?? 10000;
-  checkPort(port, "startAzurite");
+  const { host, port } = address(options, "startAzurite");
   mkdirSync(join(dir, "__blobstorage__"), { recursive: true });
   // Azurite's dependencies load node:punycode, which prints a deprecation warning: keep stderr clean.
   const proc = process as { noDeprecation?: boolean | undefined };
@@ -146,9 +163,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * ```
  */
 export async function spawnAzurite(dir: string, options: AzuriteOptions = {}): Promise<AzuriteServer> {
-  const host = options.host ?? "127.0.0.1";
-  const port = options.port ?? 10000;
-  checkPort(port, "spawnAzurite");
+  const { host, port } = address(options, "spawnAzurite");
   mkdirSync(dir, { recursive: true });
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -172,26 +187,19 @@ export async function spawnAzurite(dir: string, options: AzuriteOptions = {}): P
     env: { NO_COLOR: "1" },
   }).spawn();
   const tail: string[] = [];
-  let onListen: (port: number) => void = () => {};
-  const listening = new Promise<number>((resolve) => onListen = resolve);
+  const listening = Promise.withResolvers<number>();
   const pump = async (stream: ReadableStream<Uint8Array>) => {
-    let buf = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      const lines = buf.split("\n");
-      buf = lines.pop()!;
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        const m = /successfully listens on https?:\/\/[^:]+:(\d+)/.exec(line);
-        if (m) onListen(Number(m[1]));
-      }
+    for await (const line of createInterface({ input: Readable.fromWeb(stream as WebReadableStream) })) {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      const m = /successfully listens on https?:\/\/[^:]+:(\d+)/.exec(line);
+      if (m) listening.resolve(Number(m[1]));
     }
   };
   const drained = Promise.all([pump(child.stdout), pump(child.stderr)]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const outcome = await Promise.race([
-    listening,
+    listening.promise,
     child.status.then((s) => `exited with code ${s.code}`),
     new Promise<string>((resolve) => timer = setTimeout(() => resolve("did not listen within 60 s"), 60_000)),
   ]);

@@ -90,10 +90,6 @@ export interface RetryOptions {
   baseDelayMs?: number | undefined;
   /** Longest delay between attempts. @default 5000 */
   maxDelayMs?: number | undefined;
-  /** Whether an error is worth another attempt. By default HTTP 408/429/5xx and reset or timed-out connections */
-  isRetryable?: ((error: unknown) => boolean) | undefined;
   /** Called before each new attempt. */
   onRetry?: ((error: unknown, attempt: number, delayMs: number) => void) | undefined;
-  /** Stops waiting and retrying. */
-  signal?: AbortSignal | undefined;
 }

@@ -11,7 +11,7 @@ import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { loadSettings } from "../config.ts";
-import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { type AzuriteServer, spawnAzurite, startAzurite } from "./azurite.ts";
 import type { BlobStore } from "./blob_store.ts";
 import { connectStorage } from "./connect.ts";
@@ -22,11 +22,8 @@ import {
   StorageAuthError,
   StorageUnreachableError,
 } from "./errors.ts";
+import { IMAGES, png, PNGS, settingsAtPort } from "./_testing.ts";
 
-const IMAGES = join(NIH_SAMPLE, "images");
-const PNGS = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
-/** The i-th sample PNG name; fails clearly if the sample has fewer. */
-const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("base64");
 
 interface Opened {
@@ -288,12 +285,7 @@ Deno.test("an unreachable endpoint fails fast with the host and port", async () 
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close(); // nothing listens there now
-  const cs = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${
-    btoa("k".repeat(64))
-  };BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
-  const conn = await connectStorage(
-    loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: cs }, envFile: false }),
-  );
+  const conn = await connectStorage(settingsAtPort(port));
   const err = await conn.store.ensureContainer("images").then(() => undefined, (e: Error) => e);
   assert.ok(err instanceof StorageUnreachableError, String(err));
   assert.equal(err.message, `Cannot reach blob storage at 127.0.0.1:${port} (connection refused)`);

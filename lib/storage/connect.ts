@@ -24,14 +24,9 @@ import type { RetryOptions } from "./blob_store.ts";
 export interface ConnectOptions {
   /** Create the archives, images, metadata and models containers if missing. @default false */
   ensureContainers?: boolean;
-  /** In azurite mode, start an in-process emulator when nothing listens on the port. @default true */
-  startAzurite?: boolean;
   /** Retries of each request. @default 4 attempts, 200 ms doubling up to 5 s */
   retry?: RetryOptions | undefined;
-  /**
-   * Longest one try may go without an answer or a byte moved before it is aborted and retried.
-   * @default settings.storage.tryTimeoutMs (`CXR_STORAGE_TIMEOUT_MS`, 30 s)
-   */
+  /** Longest one try may go without an answer or a byte moved. @default settings.storage.tryTimeoutMs */
   tryTimeoutMs?: number;
 }
 
@@ -54,10 +49,8 @@ export interface StorageConnection {
 }
 
 /**
- * The SDK's own retry policy is off: {@linkcode withRetry} retries with our caps and error mapping. Its
- * `tryTimeoutInMs` is not used either: in this SDK it only sets the server-side `timeout=` parameter and
- * never aborts a request the server does not answer; each try is bounded through the SDK's per-call
- * `abortSignal` instead (see `withTryTimeout`).
+ * The SDK's own retry policy is off: the store retries with our caps and error mapping. Its `tryTimeoutInMs`
+ * only sets the server-side `timeout=` parameter and never aborts an unanswered request.
  */
 const PIPELINE = { retryOptions: { maxTries: 1 } };
 
@@ -66,14 +59,8 @@ async function serviceClient(settings: Settings["storage"]): Promise<BlobService
     try {
       return BlobServiceClient.fromConnectionString(settings.connectionString.reveal(), PIPELINE);
     } catch (e) {
-      throw new StorageError(
-        "AZURE_STORAGE_CONNECTION_STRING could not be parsed (value not shown)",
-        undefined,
-        undefined,
-        {
-          cause: e,
-        },
-      );
+      const message = "AZURE_STORAGE_CONNECTION_STRING could not be parsed (value not shown)";
+      throw new StorageError(message, undefined, undefined, { cause: e });
     }
   }
   const account = settings.account!;
@@ -90,19 +77,12 @@ async function serviceClient(settings: Settings["storage"]): Promise<BlobService
   try {
     identity = await import(spec);
   } catch (e) {
-    throw new StorageError(
-      `No key or SAS for account "${account}" and @azure/identity could not be loaded for an Entra ID ` +
-        "login; set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN",
-      undefined,
-      undefined,
-      { cause: e },
-    );
+    const message = `No key or SAS for account "${account}" and @azure/identity could not be loaded for an ` +
+      "Entra ID login; set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN";
+    throw new StorageError(message, undefined, undefined, { cause: e });
   }
-  return new BlobServiceClient(
-    url,
-    new identity.DefaultAzureCredential() as StorageSharedKeyCredential, // a TokenCredential, typed loosely
-    PIPELINE,
-  );
+  const token = new identity.DefaultAzureCredential() as StorageSharedKeyCredential; // a TokenCredential
+  return new BlobServiceClient(url, token, PIPELINE);
 }
 
 /**
@@ -134,9 +114,6 @@ export async function connectStorage(
     const host = "127.0.0.1";
     let port = s.azuritePort;
     if (port === 0 || !(await isListening(host, port))) {
-      if (options.startAzurite === false) {
-        throw new StorageError(`No Azurite listens on ${host}:${port} and starting one was not allowed`);
-      }
       azurite = await startAzurite(s.azuriteDir, { host, port });
       port = azurite.port;
     }

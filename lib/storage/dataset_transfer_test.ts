@@ -10,6 +10,7 @@ import { AZURITE_ACCOUNT_KEY } from "./azurite.ts";
 import { connectStorage } from "./connect.ts";
 import { ContainerNotFoundError } from "./errors.ts";
 import { type DatasetTransferProgress, downloadDataset, uploadDataset } from "./dataset_transfer.ts";
+import { png, PNGS } from "./_testing.ts";
 
 const LABELS = [
   "BBox_List_2017.csv.gz",
@@ -18,9 +19,6 @@ const LABELS = [
   "test_list.txt",
   "train_val_list.txt",
 ];
-const PNGS = readdirSync(join(NIH_SAMPLE, "images")).sort();
-/** The i-th sample PNG name; fails clearly if the sample has fewer. */
-const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 const size = (p: string) => statSync(p).size;
 const md5 = (p: string) => createHash("md5").update(readFileSync(p)).digest("hex");
 

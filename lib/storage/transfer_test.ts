@@ -4,15 +4,12 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { loadSettings } from "../config.ts";
-import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { connectStorage } from "./connect.ts";
 import { ContainerNotFoundError } from "./errors.ts";
 import { downloadPrefix, type TransferProgress, uploadPath } from "./transfer.ts";
+import { IMAGES, png, PNGS } from "./_testing.ts";
 
-const IMAGES = join(NIH_SAMPLE, "images");
-const PNGS = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
-/** The i-th sample PNG name; fails clearly if the sample has fewer. */
-const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 const SIZES = PNGS.map((n) => readFileSync(join(IMAGES, n)).length);
 const TOTAL = SIZES.reduce((a, b) => a + b, 0);
 const md5 = (path: string) => createHash("md5").update(readFileSync(path)).digest("base64");
