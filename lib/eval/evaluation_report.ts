@@ -1,7 +1,6 @@
 /**
- * The result of an evaluation: its metrics document ({@linkcode EvaluationJson}, `cxr-eval/1`) and its
- * renderings, a text table for the terminal, an HTML table with SVG charts for notebooks and HTML reports, a
- * Vega-Lite ROC chart for Jupyter front ends that render it, and SVG files.
+ * The result of an evaluation: its metrics document ({@linkcode EvaluationJson}, `cxr-eval/1`) rendered as a
+ * text table, an HTML table with SVG charts, a Vega-Lite ROC chart and SVG files.
  *
  * @module
  */
@@ -48,6 +47,8 @@ export interface EvaluationJson {
 
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? "—" : v.toFixed(3));
 const fmtCi = (ci: [number, number] | null) => (ci ? `${ci[0].toFixed(3)}–${ci[1].toFixed(3)}` : "—");
+const sourceLine = (r: EvaluationJson["references"][number]) =>
+  `${r.name}: ${r.source}${r.note ? ` (${r.note})` : ""}`;
 
 /** A chart that renders itself in Jupyter: Vega-Lite where the front end can, SVG otherwise. */
 export interface VegaChart {
@@ -73,15 +74,11 @@ export interface VegaChart {
  * ```
  */
 export class EvaluationReport {
-  /** The metrics document. */
-  readonly json: EvaluationJson;
-  /** ROC curve per class, `null` where undefined. */
-  readonly curves: Readonly<Record<string, RocCurve | null>>;
-
-  constructor(json: EvaluationJson, curves: Record<string, RocCurve | null>) {
-    this.json = json;
-    this.curves = curves;
-  }
+  /**
+   * @param json The metrics document.
+   * @param curves ROC curve per class, `null` where undefined.
+   */
+  constructor(readonly json: EvaluationJson, readonly curves: Readonly<Record<string, RocCurve | null>>) {}
 
   /** The metrics document (so `JSON.stringify(report)` writes it). */
   toJSON(): EvaluationJson {
@@ -116,19 +113,15 @@ export class EvaluationReport {
 
   /** A plain-text table for the terminal. */
   formatTable(): string {
-    const header = ["finding", ...this.#header()];
-    const rows = [
-      ...this.#rows().map((r) => [r.name, ...r.cells]),
-      ["mean", ...this.#meanCells()],
-    ];
     const j = this.json;
+    const rows = [...this.#rows().map((r) => [r.name, ...r.cells]), ["mean", ...this.#meanCells()]];
+    const resamples = j.bootstrap.resamples
+      ? `, ${j.bootstrap.resamples} bootstrap resamples (seed ${j.bootstrap.seed})`
+      : "";
     return [
-      `model ${j.model.version} (${j.model.engine}) on ${j.partition}: ${j.images} images` +
-      (j.bootstrap.resamples
-        ? `, ${j.bootstrap.resamples} bootstrap resamples (seed ${j.bootstrap.seed})`
-        : ""),
-      textTable([header, ...rows]),
-      ...j.references.map((r) => `${r.name}: ${r.source}${r.note ? ` (${r.note})` : ""}`),
+      `model ${j.model.version} (${j.model.engine}) on ${j.partition}: ${j.images} images${resamples}`,
+      textTable([["finding", ...this.#header()], ...rows]),
+      ...j.references.map(sourceLine),
     ].join("\n");
   }
 
@@ -247,18 +240,14 @@ export class EvaluationReport {
       { cells: [{ text: "mean" }, ...this.#meanCells()], style: "font-weight:bold" },
     ];
     const j = this.json;
-    const sources = j.references.map((r) =>
-      `${escapeHtml(r.name)}: ${escapeHtml(r.source)}${r.note ? ` (${escapeHtml(r.note)})` : ""}`
-    )
-      .join("<br>");
-    return `<p>Model <code>${escapeHtml(j.model.version)}</code> (${escapeHtml(j.model.engine)}) on <b>${
-      escapeHtml(j.partition)
-    }</b>: ${j.images} images.</p>${
-      htmlTable(["finding", ...this.#header()], rows, {
-        className: "cxr-eval",
-        cellStyle: "text-align:right",
-      })
-    }<p style="font-size:smaller">${sources}</p>`;
+    const model = `<code>${escapeHtml(j.model.version)}</code> (${escapeHtml(j.model.engine)})`;
+    const table = htmlTable(["finding", ...this.#header()], rows, {
+      className: "cxr-eval",
+      cellStyle: "text-align:right",
+    });
+    const sources = j.references.map((r) => escapeHtml(sourceLine(r))).join("<br>");
+    return `<p>Model ${model} on <b>${escapeHtml(j.partition)}</b>: ${j.images} images.</p>${table}` +
+      `<p style="font-size:smaller">${sources}</p>`;
   }
 
   /** Jupyter display: the HTML table and both SVG charts, plus the text table. */
@@ -276,16 +265,12 @@ export class EvaluationReport {
    */
   async writeCharts(dir: string): Promise<string[]> {
     await mkdir(dir, { recursive: true });
-    const files: [string, string][] = [
-      ["roc.svg", this.rocSvg()],
-      ["auroc.svg", this.comparisonSvg()],
-      ["metrics.json", JSON.stringify(this.json, null, 2) + "\n"],
-    ];
-    const paths: string[] = [];
-    for (const [name, text] of files) {
-      await writeFile(join(dir, name), text);
-      paths.push(join(dir, name));
-    }
-    return paths;
+    const files = {
+      "roc.svg": this.rocSvg(),
+      "auroc.svg": this.comparisonSvg(),
+      "metrics.json": JSON.stringify(this.json, null, 2) + "\n",
+    };
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+    return Object.keys(files).map((name) => join(dir, name));
   }
 }
