@@ -1,11 +1,8 @@
 /**
  * Pretrained weights as a contract: `train --init imagenet` starts from the very file Keras Applications
  * loads for `DenseNet121(weights="imagenet", include_top=False)`, checked against the md5 Keras itself
- * checks. It is downloaded once (resumable, with progress, through {@linkcode downloadFile}) into a cache
- * folder outside the work tree (`CXR_WEIGHTS_CACHE`), from a base URL that is a setting
- * (`CXR_WEIGHTS_BASE_URL`: a mirror, or an Azure Blob container URL with a SAS query), and verified before
- * every use. A verified file's md5 is remembered in `<file>.md5` with its size and mtime, so a 32 MB file is
- * not re-hashed each run, while a changed file is hashed again and, when wrong, deleted and downloaded anew.
+ * checks, downloaded once into a cache folder outside the work tree (`CXR_WEIGHTS_CACHE`) from a base URL
+ * that is a setting (`CXR_WEIGHTS_BASE_URL`: a mirror, or an Azure Blob container URL with a SAS query).
  *
  * @module
  */
@@ -26,8 +23,7 @@ import { ModelError } from "./errors.ts";
 
 /**
  * Keras Applications' DenseNet-121 ImageNet "notop" weights: file name, md5 (as `keras.utils.get_file`
- * checks it), the published base URL and the full URL. The size is not pinned (`bytes` is absent), so a
- * download is judged by its `Content-Length` and md5.
+ * checks it) and URL. The size is not pinned (`bytes` is absent): a download is judged by its md5.
  *
  * @example
  * ```ts
@@ -80,14 +76,16 @@ export interface PretrainedWeights {
   bytes: number;
 }
 
-/** Why {@linkcode PretrainedWeightsError} was thrown. */
+/**
+ * Why {@linkcode PretrainedWeightsError} was thrown: offline or unreachable (`network`), an HTTP error such as
+ * 404 (`http`), a wrong md5 or size (`mismatch`), a file that is not Keras HDF5 weights (`invalid`), or a cache
+ * folder that cannot be written (`cache`).
+ */
 export type PretrainedFailure = "network" | "http" | "mismatch" | "invalid" | "cache";
 
 /**
- * The pretrained weights cannot be had: offline or unreachable (`network`), an HTTP error such as 404
- * (`http`), a wrong md5 or size (`mismatch`), a file that is not Keras HDF5 weights (`invalid`), or a cache
- * folder that cannot be written (`cache`). The message names the URL (never its query), the expected md5
- * and the path where a copy fetched by hand can be put.
+ * The pretrained weights cannot be had (see {@linkcode PretrainedFailure}). The message names the URL (never
+ * its query), the expected md5 and the path where a copy fetched by hand can be put.
  *
  * @example
  * ```ts
@@ -214,10 +212,9 @@ async function kerasH5Problem(path: string): Promise<string | undefined> {
 /**
  * Makes sure Keras Applications' DenseNet-121 ImageNet "notop" weights are in the cache folder, verified,
  * and returns where. A file already there is used when its md5 is right (trusted through its `.md5`
- * sidecar while size and mtime are unchanged, hashed again otherwise); a wrong one is deleted and downloaded
- * again. A download resumes its `<file>.part` with a `Range` request, retries with backoff, and becomes
- * `<file>` only once its md5 is right (and it opens as HDF5 with `layer_names`); a wrong download is
- * deleted. A `.part` left by a broken connection is kept, so the next call resumes it.
+ * sidecar while size and mtime are unchanged, so 32 MB are not re-hashed each run); a wrong one is deleted
+ * and downloaded again. A download ({@linkcode downloadFile}) resumes its `<file>.part`, retries with
+ * backoff, and becomes `<file>` only once its md5 is right and it opens as HDF5 with `layer_names`.
  *
  * @param options Base URL, cache folder, progress, cancellation, retries.
  * @returns The verified file.
@@ -346,18 +343,11 @@ export function weightsProgress(
   let current: { phase: string; bar: Progress } | undefined;
   return {
     onProgress(e) {
-      if (current && current.phase !== e.phase) current.bar.finish();
-      if (!current || current.phase !== e.phase) {
+      if (current?.phase !== e.phase) {
+        current?.bar.finish();
+        const total = e.bytesTotal === undefined ? {} : { total: e.bytesTotal };
         const label = `${e.phase} ${IMAGENET_WEIGHTS.file}`;
-        current = {
-          phase: e.phase,
-          bar: new Progress({
-            ...options,
-            label,
-            ...(e.bytesTotal === undefined ? {} : { total: e.bytesTotal }),
-            unit: "bytes",
-          }),
-        };
+        current = { phase: e.phase, bar: new Progress({ ...options, label, ...total, unit: "bytes" }) };
       }
       current.bar.update(e.bytesDone, e.bytesTotal);
     },
@@ -366,7 +356,3 @@ export function weightsProgress(
     },
   };
 }
-
-// The cache folder's default is computed in config.ts (settings sit below lib/model); re-exported here for
-// callers of this module. Kept last: a JSDoc block right before a bare `export {}` is not doc-tested.
-export { defaultWeightsCacheDir };

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { selectBackend } from "./backend.ts";
 import { createDenseNet } from "./densenet.ts";
 import { h5Ready, writeKerasH5 } from "./_keras_h5_testing.ts";
+import { defaultWeightsCacheDir } from "../config.ts";
 import {
-  defaultWeightsCacheDir,
   ensureImagenetWeights,
   IMAGENET_WEIGHTS,
   type PretrainedOptions,
@@ -16,6 +15,7 @@ import {
 } from "./pretrained.ts";
 import type { DownloadProgress } from "../nih/download.ts";
 import { tempDir } from "../../tests/_fixtures.ts";
+import { md5 } from "../../tests/_archive_server.ts";
 
 await selectBackend("cpu");
 await h5Ready;
@@ -32,10 +32,6 @@ const WEIGHTS: Uint8Array = (() => {
   return new Uint8Array(readFileSync(file));
 })();
 const MD5 = md5(WEIGHTS);
-
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
-}
 
 interface Seen {
   path: string;
