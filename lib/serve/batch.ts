@@ -163,14 +163,6 @@ export function sortSources(sources: readonly ImageSource[]): ImageSource[] {
   return sorted.filter((s, i) => i === 0 || s.location !== sorted[i - 1]?.location);
 }
 
-/** What a scorer answers: a scoring response (any JSON fields), with an optional base64 heatmap PNG. */
-export interface ScoredImage {
-  /** Base64 PNG of the heatmap, when one was asked for. */
-  heatmap?: string;
-  /** The other fields: model, probabilities, top, heatmapClass. */
-  [field: string]: unknown;
-}
-
 /** The `error` of a failed image's line. */
 export interface BatchLineError {
   /** The service's error code (`bad_image`, `unauthorized`, `busy`...); locally `bad_image` (undecodable),
@@ -300,7 +292,7 @@ export async function scoreBatch<T extends object>(
     const { name } = source;
     try {
       const response = await scorer(await source.read(), name);
-      const { heatmap, ...rest } = response as ScoredImage;
+      const { heatmap, ...rest } = response as { heatmap?: string }; // a base64 PNG, when one was asked for
       if (heatmap === undefined || !options.heatmapDir) return { image: name, ...rest };
       const file = join(options.heatmapDir, `${basename(name, extname(name))}.heatmap.png`);
       writeFileSync(file, Buffer.from(heatmap, "base64"));
