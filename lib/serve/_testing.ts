@@ -1,7 +1,25 @@
-// Helpers shared by the serve tests: a tiny real model bundle, wrappers that slow or break a predictor,
-// and hand-made broken images.
+// Helpers shared by the serve tests: the key and a scoring request, a tiny real model bundle, wrappers that
+// slow or break a predictor, and hand-made broken images.
 import { crc32 } from "node:zlib";
 import { createDenseNet, openPredictor, type Predictor, saveBundle, selectBackend } from "../model/mod.ts";
+
+/** The key the serve tests' handlers require, and the header that carries it. */
+export const KEY = "serve-test-key-5f1c9a";
+export const AUTH = { authorization: `Bearer ${KEY}` };
+
+/** A `POST /score` request for a handler, with {@linkcode AUTH} unless `auth` replaces it. */
+export function post(
+  body: Uint8Array | string | ReadableStream<Uint8Array>,
+  headers: Record<string, string>,
+  query = "",
+  auth: Record<string, string> = AUTH,
+): Request {
+  return new Request(`http://local/score${query}`, {
+    method: "POST",
+    body: body as BodyInit,
+    headers: { ...auth, ...headers },
+  });
+}
 
 /** Writes a tiny DenseNet bundle (32x32 input, real CAM head) into `dir` and opens it with tfjs on cpu. */
 export async function tinyPredictor(dir: string): Promise<Predictor> {
@@ -12,15 +30,16 @@ export async function tinyPredictor(dir: string): Promise<Predictor> {
   return await openPredictor(dir, { engine: "tfjs" });
 }
 
-/** A predictor whose `predict` waits for `gate` (then delegates) or throws `fail`. */
+/** Wraps `inner`: `predict` copies its pixels into `record`, awaits `gate`, throws `fail` or delegates. */
 export function wrapPredictor(
   inner: Predictor,
-  behaviour: { gate?: () => Promise<void>; fail?: Error },
+  behaviour: { gate?: () => Promise<void>; fail?: Error; record?: Uint8Array[] },
 ): Predictor {
   return {
     engine: inner.engine,
     metadata: inner.metadata,
     async predict(pixels, n, options) {
+      behaviour.record?.push(pixels.slice());
       if (behaviour.gate) await behaviour.gate();
       if (behaviour.fail) throw behaviour.fail;
       return await inner.predict(pixels, n, options);

@@ -10,7 +10,7 @@ import { Secret } from "../secrets.ts";
 import { PYDICOM_FILES } from "../images/_dicom_testing.ts";
 import { createScoringHandler } from "./handler.ts";
 import { parseScoreResponse } from "./score_format.ts";
-import { tinyPredictor } from "./_testing.ts";
+import { KEY, post, tinyPredictor } from "./_testing.ts";
 
 const missing = existsSync(`${PYDICOM_FILES}/MR_small.dcm`)
   ? null
@@ -23,22 +23,12 @@ Deno.test({
     using dir = tempDir("cxr-serve-dicom-");
     const predictor = await tinyPredictor(dir.path);
     const withLimit = (maxDecodedBytes: number) =>
-      createScoringHandler(predictor, {
-        key: new Secret("dicom-test-key-0123"),
-        log: () => {},
-        maxDecodedBytes,
-      });
+      createScoringHandler(predictor, { key: new Secret(KEY), log: () => {}, maxDecodedBytes });
     const roomy = withLimit(1_000_000), tight = withLimit(100_000);
-    const post = (name: string, handler = roomy) =>
-      handler(
-        new Request("http://local/score", {
-          method: "POST",
-          body: readFileSync(`${PYDICOM_FILES}/${name}`),
-          headers: { authorization: "Bearer dicom-test-key-0123", "content-type": "application/dicom" },
-        }),
-      );
+    const postFile = (name: string, handler = roomy) =>
+      handler(post(readFileSync(`${PYDICOM_FILES}/${name}`), { "content-type": "application/dicom" }));
     const score = async (name: string) => {
-      const res = await post(name);
+      const res = await postFile(name);
       const text = await res.text();
       assert.equal(res.status, 200, `${name}: ${text}`);
       return parseScoreResponse(text, 200).probabilities;
@@ -70,7 +60,7 @@ Deno.test({
         ["JPEG2000-embedded-sequence-delimiter.dcm", /the compressed stream is 3722445056x1024/],
       ];
       for (const [name, pattern, handler] of refused) {
-        const res = await post(name, handler);
+        const res = await postFile(name, handler);
         const body = await res.json();
         assert.deepEqual([res.status, body.error.code], [400, "bad_image"], name);
         assert.match(body.error.message, pattern, name);

@@ -9,13 +9,15 @@ import { Secret } from "../secrets.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
 import { base64 } from "../display.ts";
 import { decodeBase64, parseScoreResponse } from "./score_format.ts";
-import { pngWithHeader, tinyPredictor, wrapPredictor } from "./_testing.ts";
+import { AUTH, KEY, pngWithHeader, post, tinyPredictor, wrapPredictor } from "./_testing.ts";
 import { writeDicom } from "../images/_dicom_testing.ts";
 
-const KEY = "serve-test-key-5f1c9a";
-const AUTH = { authorization: `Bearer ${KEY}` };
 const PNG = { "content-type": "image/png" };
+const JSON_TYPE = { "content-type": "application/json" };
+const DICOM = { "content-type": "application/dicom" };
 const NIH_PNG = readFileSync(join(NIH_SAMPLE, "images", "00000100_000.png"));
+/** A PNG body that declares its length. */
+const DECLARED = { ...PNG, "content-length": String(NIH_PNG.length) };
 
 using bundleDir = tempDir("cxr-serve-");
 const predictor = await tinyPredictor(bundleDir.path);
@@ -24,19 +26,6 @@ function setup(options: ScoringHandlerOptions = {}, p: Predictor | Promise<Predi
   const logs: ScoringLogEntry[] = [];
   const handler = createScoringHandler(p, { key: new Secret(KEY), log: (e) => logs.push(e), ...options });
   return { handler, logs };
-}
-
-function post(
-  body: Uint8Array | string | ReadableStream<Uint8Array>,
-  headers: Record<string, string>,
-  query = "",
-  auth: Record<string, string> = AUTH,
-): Request {
-  return new Request(`http://local/score${query}`, {
-    method: "POST",
-    body: body as BodyInit,
-    headers: { ...auth, ...headers },
-  });
 }
 
 /** A GET (or `init`) request for a path of the handler. */
@@ -68,7 +57,7 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
 
   const jpeg = await sharp(NIH_PNG).resize(700, 600).jpeg({ quality: 85 }).toBuffer();
   const json = JSON.stringify({ image: base64(jpeg), heatmap: true, class: "Effusion" });
-  const res2 = await handler(post(json, { "content-type": "application/json" }));
+  const res2 = await handler(post(json, JSON_TYPE));
   assert.equal(res2.status, 200);
   const body2 = parseScoreResponse(await res2.text(), 200);
   assert.equal(body2.heatmapClass, "Effusion");
@@ -85,16 +74,7 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
 
 Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupported transfer syntax is refused", async () => {
   const seen: Uint8Array[] = []; // the model's input pixels, to check the DICOM path feeds the same ones
-  const recording: Predictor = {
-    engine: predictor.engine,
-    metadata: predictor.metadata,
-    predict(pixels, n, options) {
-      seen.push(pixels.slice());
-      return predictor.predict(pixels, n, options);
-    },
-    dispose: () => Promise.resolve(),
-  };
-  const { handler } = setup({}, recording);
+  const { handler } = setup({}, wrapPredictor(predictor, { record: seen }));
   const { data, info } = await sharp(NIH_PNG).removeAlpha().toColourspace("b-w").raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });
   const grey = new Uint8Array(info.width * info.height);
@@ -111,9 +91,9 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
       windowCenter: 128,
       windowWidth: 256,
     });
-    const raw = await probs(await handler(post(dicom, { "content-type": "application/dicom" })));
+    const raw = await probs(await handler(post(dicom, DICOM)));
     const json = JSON.stringify({ image: base64(dicom), heatmap: true });
-    const res = await handler(post(json, { "content-type": "application/json" }));
+    const res = await handler(post(json, JSON_TYPE));
     assert.equal(res.status, 200);
     const body = parseScoreResponse(await res.text(), 200);
     assert.equal((await sharp(decodeBase64(body.heatmap!)).metadata()).width, 512);
@@ -127,10 +107,10 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
   assert.equal(seen.length, 5);
   for (const pixels of seen.slice(1)) assert.deepEqual(pixels, seen[0]);
   const negative = writeDicom(grey, info.width, info.height, { photometric: "MONOCHROME1" });
-  await probs(await handler(post(negative, { "content-type": "application/dicom" })));
+  await probs(await handler(post(negative, DICOM)));
   assert.notDeepEqual(seen[5], seen[0]); // the check above can tell pixels apart
   const jpegSyntax = writeDicom(grey.subarray(0, 16), 4, 4, { transferSyntax: "1.2.840.10008.1.2.4.100" });
-  const refused = await handler(post(jpegSyntax, { "content-type": "application/dicom" }));
+  const refused = await handler(post(jpegSyntax, DICOM));
   const e = await errorOf(refused);
   assert.deepEqual([refused.status, e.code], [400, "bad_image"]);
   assert.match(e.message, /transfer syntax 1\.2\.840\.10008\.1\.2\.4\.100 is not supported/);
@@ -236,9 +216,7 @@ Deno.test("GET /model: a recorded evaluation is served beside CheXNet; 503 while
 
 Deno.test("401 without or with a wrong key; the key is never in a body or a log line", async () => {
   const { handler, logs } = setup();
-  const cases: Record<string, string>[] = [{}, { authorization: "Bearer nope" }, {
-    authorization: `Basic ${KEY}`,
-  }];
+  const cases = [{}, { authorization: "Bearer nope" }, { authorization: `Basic ${KEY}` }];
   for (const headers of cases) {
     const res = await handler(post(NIH_PNG, PNG, "", headers));
     assert.equal(res.status, 401);
@@ -255,9 +233,7 @@ Deno.test("401 without or with a wrong key; the key is never in a body or a log 
 
 Deno.test("413 early by Content-Length and while streaming; 415 before reading", async () => {
   const { handler } = setup({ maxBodyBytes: 1000 });
-  const declared = await handler(
-    post(NIH_PNG, { "content-type": "image/png", "content-length": String(NIH_PNG.length) }),
-  );
+  const declared = await handler(post(NIH_PNG, DECLARED));
   assert.equal(declared.status, 413);
   assert.match((await errorOf(declared)).message, /is \d+ bytes \(Content-Length\); the limit is 1000 bytes/);
   let pulled = 0;
@@ -303,8 +279,8 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
   }
   const requests: [Request, RegExp][] = [
     [post("", PNG), /empty/],
-    [post('{"image": "AQID"', { "content-type": "application/json" }), /line 1, column 17: invalid JSON/],
-    [post('{"image": "@@@@"}', { "content-type": "application/json" }), /invalid base64 character "@"/],
+    [post('{"image": "AQID"', JSON_TYPE), /line 1, column 17: invalid JSON/],
+    [post('{"image": "@@@@"}', JSON_TYPE), /invalid base64 character "@"/],
     [post(NIH_PNG, PNG, "?class=Flu"), /Unknown finding "Flu"/],
   ];
   for (const [req, pattern] of requests) {
@@ -326,8 +302,7 @@ async function until(handler: (r: Request) => Promise<Response>, pattern: RegExp
 }
 
 Deno.test("503 busy when the queue is full; the queue drains in order", async () => {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => open = r);
+  const { promise: opened, resolve: open } = Promise.withResolvers<void>();
   const slow = wrapPredictor(predictor, { gate: () => opened });
   const { handler } = setup({ maxConcurrent: 1, maxQueue: 1, timeoutMs: 60_000 }, slow);
   const first = handler(post(NIH_PNG, PNG));
@@ -346,10 +321,8 @@ Deno.test("503 busy when the queue is full; the queue drains in order", async ()
 });
 
 Deno.test("timeout: 504 once running, 503 while still queued", async () => {
-  let entered!: () => void;
-  const inside = new Promise<void>((r) => entered = r);
-  let release!: () => void;
-  const released = new Promise<void>((r) => release = r);
+  const { promise: inside, resolve: entered } = Promise.withResolvers<void>();
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
   const stuck = wrapPredictor(predictor, {
     gate: () => {
       entered();
@@ -370,15 +343,12 @@ Deno.test("timeout: 504 once running, 503 while still queued", async () => {
 });
 
 Deno.test("not ready while the model loads or after it failed; 500 hides internals", async () => {
-  let resolve!: (p: typeof predictor) => void;
-  const { handler } = setup({}, new Promise<Predictor>((r) => resolve = r));
+  const { promise: loading, resolve } = Promise.withResolvers<Predictor>();
+  const { handler } = setup({}, loading);
   assert.equal((await handler(get("/healthz"))).status, 200);
   const r = await handler(get("/readyz"));
-  assert.deepEqual([r.status, (await errorOf(r)).code, r.headers.get("retry-after")], [
-    503,
-    "not_ready",
-    "5",
-  ]);
+  const { code } = await errorOf(r);
+  assert.deepEqual([r.status, code, r.headers.get("retry-after")], [503, "not_ready", "5"]);
   assert.equal((await handler(post(NIH_PNG, PNG))).status, 503);
   resolve(predictor);
   await new Promise((r) => setTimeout(r, 0));
@@ -422,8 +392,7 @@ Deno.test("never crashes on random input: every answer is a 4xx error document",
 });
 
 Deno.test("drain: readyz turns 503, open requests still finish, then drain settles", async () => {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => open = r);
+  const { promise: opened, resolve: open } = Promise.withResolvers<void>();
   const { handler } = setup({}, wrapPredictor(predictor, { gate: () => opened }));
   assert.equal(handler.open, 0);
   const pending = handler(post(NIH_PNG, PNG));
@@ -458,36 +427,26 @@ function counted(
 }
 
 Deno.test("admission: past the byte budget or a full queue, 503 busy before a byte of the body is read", async () => {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => open = r);
+  const { promise: opened, resolve: open } = Promise.withResolvers<void>();
   const slow = wrapPredictor(predictor, { gate: () => opened });
   const n = NIH_PNG.length;
-  const { handler, logs } = setup({
-    maxBodyBytes: n + 100,
-    maxInflightBytes: Math.floor(n * 1.5),
-    maxConcurrent: 1,
-    maxQueue: 0,
-    timeoutMs: 60_000,
-  }, slow);
-  const declared = { "content-type": "image/png", "content-length": String(n) };
-  const first = handler(post(NIH_PNG, declared));
+  const limits = { maxBodyBytes: n + 100, maxInflightBytes: Math.floor(n * 1.5), timeoutMs: 60_000 };
+  const { handler, logs } = setup({ ...limits, maxConcurrent: 1, maxQueue: 0 }, slow);
+  const first = handler(post(NIH_PNG, DECLARED));
   await until(handler, /^cxr_requests_in_flight 1$/m);
   // the queue is full (maxQueue 0): refused before reading
   const queued = counted(NIH_PNG);
-  const full = await handler(post(queued.stream, declared));
+  const full = await handler(post(queued.stream, DECLARED));
   assert.deepEqual([full.status, full.headers.get("retry-after")], [503, "1"]);
   assert.match((await errorOf(full)).message, /1 requests running and 0 queued/);
   assert.equal(queued.pulled(), 0);
   assert.equal(full.headers.get("connection"), "close"); // so the server does not drain the unread upload
   // a body that does not fit the budget beside the one held: refused before reading
-  const wide = setup(
-    { maxBodyBytes: n + 100, maxInflightBytes: Math.floor(n * 1.5), timeoutMs: 60_000 },
-    slow,
-  );
-  const held = wide.handler(post(NIH_PNG, declared));
+  const wide = setup(limits, slow);
+  const held = wide.handler(post(NIH_PNG, DECLARED));
   await until(wide.handler, /^cxr_requests_in_flight 1$/m);
   const over = counted(NIH_PNG);
-  const refused = await wide.handler(post(over.stream, declared));
+  const refused = await wide.handler(post(over.stream, DECLARED));
   assert.deepEqual([refused.status, refused.headers.get("retry-after")], [503, "1"]);
   assert.equal(refused.headers.get("connection"), "close");
   const e = await errorOf(refused);
@@ -496,15 +455,13 @@ Deno.test("admission: past the byte budget or a full queue, 503 busy before a by
   assert.equal(over.pulled(), 0);
   await until(wide.handler, new RegExp(`^cxr_request_body_bytes_in_flight ${n}$`, "m"));
   // a chunked body reserves the body limit, so it does not fit either
-  const chunked = await wide.handler(
-    post(counted(NIH_PNG.subarray(0, 1000)).stream, PNG),
-  );
+  const chunked = await wide.handler(post(counted(NIH_PNG.subarray(0, 1000)).stream, PNG));
   assert.equal(chunked.status, 503);
   open();
   assert.deepEqual([(await first).status, (await held).status], [200, 200]);
   await until(wide.handler, /^cxr_request_body_bytes_in_flight 0$/m); // released once the work ended
   const admitted = counted(NIH_PNG);
-  const ok = await wide.handler(post(admitted.stream, declared));
+  const ok = await wide.handler(post(admitted.stream, DECLARED));
   assert.deepEqual([ok.status, ok.headers.get("connection")], [200, null]); // read in full: keep-alive
   assert.ok(admitted.pulled() > 1);
   assert.match(
@@ -530,9 +487,7 @@ Deno.test("a client that closes mid-body is 499 client_closed, in process and on
       else c.error(new Error("connection reset by peer"));
     },
   });
-  const res = await handler(
-    post(cut, { "content-type": "image/png", "content-length": String(NIH_PNG.length) }),
-  );
+  const res = await handler(post(cut, DECLARED));
   assert.equal(res.status, 499);
   assert.equal((await errorOf(res)).code, "client_closed");
   assert.deepEqual([logs[0]?.status, logs[0]?.code, logs[0]?.level], [499, "client_closed", "warn"]);
@@ -589,11 +544,11 @@ Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nest
       "(17 MiB) decoded, more than the limit of 8388608 bytes (8.0 MiB)",
   );
   const json = JSON.stringify({ image: base64(rgba16) });
-  assert.equal((await handler(post(json, { "content-type": "application/json" }))).status, 400);
+  assert.equal((await handler(post(json, JSON_TYPE))).status, 400);
   const grey = await sharp(rgba16).toColourspace("b-w").png().toBuffer(); // 2.1 MiB decoded: fits
   assert.equal((await handler(post(grey, PNG))).status, 200);
   const nested = `{"image": ${"[".repeat(1_000_000)}`;
-  const r = await handler(post(nested, { "content-type": "application/json" }));
+  const r = await handler(post(nested, JSON_TYPE));
   const n = await errorOf(r);
   assert.deepEqual([r.status, n.code], [400, "bad_request"]);
   assert.match(n.message, /line 1, column 2: "image" must be a base64 string, not an array/);
