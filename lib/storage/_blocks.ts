@@ -22,8 +22,6 @@ export interface StagedBlocks {
   md5: Uint8Array;
   /** Bytes read (less than the size if the file shrank). */
   length: number;
-  /** Bytes actually sent (the rest were already staged). */
-  sent: number;
 }
 
 /** How {@linkcode stageFileBlocks} sends and reports. */
@@ -80,7 +78,6 @@ export async function stageFileBlocks(
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   let length = 0;
-  let sent = 0;
   const file = await open(path, "r");
   try {
     for (let offset = 0, i = 0; offset < size && failure === undefined; offset += blockSize, i++) {
@@ -102,10 +99,7 @@ export async function stageFileBlocks(
       const task: Promise<void> = call((t) =>
         client.stageBlock(id, buf, len, { transactionalContentMD5: blockMd5, ...t })
       )
-        .then(() => {
-          sent += len;
-          options.onBytes?.(len);
-        })
+        .then(() => options.onBytes?.(len))
         .catch((e) => void (failure ??= e)) // stop reading; the caller commits nothing
         .finally(() => inflight.delete(task));
       inflight.add(task);
@@ -116,5 +110,5 @@ export async function stageFileBlocks(
     await file.close();
   }
   if (failure !== undefined) throw failure;
-  return { ids, md5: hash.digest(), length, sent };
+  return { ids, md5: hash.digest(), length };
 }

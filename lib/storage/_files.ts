@@ -4,8 +4,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { createReadStream, readdirSync } from "node:fs";
-import { stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 
 /**
@@ -85,15 +85,10 @@ export interface LocalFile {
  */
 export async function walkFiles(dir: string): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
-  const walk = async (d: string) => {
-    for (const entry of readdirSync(d, { withFileTypes: true })) {
-      const path = join(d, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.isFile() && !entry.name.includes(PART_MARK)) {
-        out.push({ rel: relative(dir, path).split(sep).join("/"), path, size: (await stat(path)).size });
-      }
-    }
-  };
-  await walk(dir);
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || entry.name.includes(PART_MARK)) continue;
+    const path = join(entry.parentPath, entry.name);
+    out.push({ rel: relative(dir, path).split(sep).join("/"), path, size: (await stat(path)).size });
+  }
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }

@@ -16,9 +16,8 @@ import {
   startAzurite,
 } from "./azurite.ts";
 import { AzureBlobStore } from "./azure_blob_store.ts";
-import type { BlobStore } from "./blob_store.ts";
+import type { BlobStore, RetryOptions } from "./blob_store.ts";
 import { StorageError } from "./errors.ts";
-import type { RetryOptions } from "./blob_store.ts";
 
 /** Options of {@linkcode connectStorage}. */
 export interface ConnectOptions {

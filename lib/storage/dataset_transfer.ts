@@ -62,6 +62,10 @@ export interface DatasetTransferRow extends TransferSummary {
   container: string;
 }
 
+/** A transfer's counts without its failures. */
+type Totals = Omit<TransferSummary, "failures">;
+const TOTALS = ["files", "bytes", "skipped", "failed"] as const;
+
 /** What a data set transfer did, per container; a table in Jupyter. */
 export class DatasetTransferSummary {
   constructor(
@@ -74,9 +78,8 @@ export class DatasetTransferSummary {
   ) {}
 
   /** Sums over all parts. */
-  get total(): Omit<TransferSummary, "failures"> {
-    const sum = (k: "files" | "bytes" | "skipped" | "failed") => this.rows.reduce((n, r) => n + r[k], 0);
-    return { files: sum("files"), bytes: sum("bytes"), skipped: sum("skipped"), failed: sum("failed") };
+  get total(): Totals {
+    return Object.fromEntries(TOTALS.map((k) => [k, this.rows.reduce((n, r) => n + r[k], 0)])) as Totals;
   }
 
   /** True when no file failed. */
@@ -85,17 +88,12 @@ export class DatasetTransferSummary {
   }
 
   /** The plain data. */
-  toJSON(): {
-    direction: string;
-    endpoint: string;
-    rows: DatasetTransferRow[];
-    total: Omit<TransferSummary, "failures">;
-  } {
+  toJSON(): { direction: string; endpoint: string; rows: DatasetTransferRow[]; total: Totals } {
     return { direction: this.direction, endpoint: this.endpoint, rows: this.rows, total: this.total };
   }
 
   #table(): string[][] {
-    const line = (name: string, container: string, s: Omit<TransferSummary, "failures">) => [
+    const line = (name: string, container: string, s: Totals) => [
       name,
       container,
       String(s.files),
@@ -115,23 +113,14 @@ export class DatasetTransferSummary {
     const head = `${this.direction === "upload" ? "Uploaded to" : "Downloaded from"} ${this.endpoint}`;
     const table = this.#table();
     const failures = this.rows.flatMap((r) => r.failures).slice(0, 20);
-    const html = `<p>${escapeHtml(head)}</p>${htmlTable(table[0]!, table.slice(1))}` +
-      (failures.length
-        ? `<ul>${
-          failures.map((f) => `<li>${escapeHtml(f.name)}: ${escapeHtml(f.reason)}</li>`).join("")
-        }</ul>`
-        : "");
+    const items = failures.map((f) => `<li>${escapeHtml(f.name)}: ${escapeHtml(f.reason)}</li>`).join("");
+    const plain = [head, textTable(table), ...failures.map((f) => `failed: ${f.name}: ${f.reason}`)];
     return {
-      "text/html": html,
-      "text/plain": [head, textTable(table), ...failures.map((f) => `failed: ${f.name}: ${f.reason}`)].join(
-        "\n",
-      ),
+      "text/html": `<p>${escapeHtml(head)}</p>${htmlTable(table[0]!, table.slice(1))}` +
+        (items ? `<ul>${items}</ul>` : ""),
+      "text/plain": plain.join("\n"),
     };
   }
-}
-
-function emptySummary(): TransferSummary {
-  return { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
 }
 
 function checkRoles(roles: readonly DatasetRole[], fn: string): readonly DatasetRole[] {
@@ -159,7 +148,7 @@ async function runPart(
   options: DatasetTransferOptions,
   label: string,
 ): Promise<DatasetTransferRow> {
-  const sum = emptySummary();
+  const sum: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
   let bar: Progress | undefined;
   let base: ProgressCounts = { files: 0, skipped: 0, failed: 0, bytes: 0, filesTotal: 0, bytesTotal: 0 };
   for (const step of steps) {
@@ -178,10 +167,7 @@ async function runPart(
       },
     });
     if (last) base = addCounts(base, last);
-    sum.files += s.files;
-    sum.bytes += s.bytes;
-    sum.skipped += s.skipped;
-    sum.failed += s.failed;
+    for (const k of TOTALS) sum[k] += s[k];
     sum.failures.push(...s.failures);
   }
   bar?.finish();
@@ -227,7 +213,6 @@ export async function uploadDataset(
   const rows: DatasetTransferRow[] = [];
   for (const role of roles) {
     const container = containers[role];
-    const dest = { store, container };
     let paths: string[];
     if (role === "metadata") {
       paths = listing.labelFiles.map((f) => resolve(dataDir, f));
@@ -243,11 +228,7 @@ export async function uploadDataset(
     } else {
       paths = listing.archives.map((a) => join(dataDir, "archives", a));
     }
-    const steps = paths.map((p) => (o: TransferOptions) => uploadPath(p, dest, o));
-    if (steps.length === 0) {
-      rows.push({ role, container, ...emptySummary() });
-      continue;
-    }
+    const steps = paths.map((p) => (o: TransferOptions) => uploadPath(p, { store, container }, o));
     rows.push(await runPart(role, container, steps, options, "upload"));
   }
   return new DatasetTransferSummary("upload", store.endpoint, rows);

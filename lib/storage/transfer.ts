@@ -9,10 +9,9 @@ import { readdir, rm, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, normalize, sep } from "node:path";
 import { redactSecrets } from "../secrets.ts";
 import { mapPool } from "../pool.ts";
-import type { BlobInfo, BlobStore } from "./blob_store.ts";
+import type { BlobInfo, BlobStore, RetryOptions } from "./blob_store.ts";
 import { ContainerNotFoundError } from "./errors.ts";
 import { type LocalFile, md5File, PART_MARK, walkFiles } from "./_files.ts";
-import type { RetryOptions } from "./blob_store.ts";
 
 /** Where blobs are: a store, a container and a name prefix treated as a folder (`images` = `images/`). */
 export interface BlobLocation {
