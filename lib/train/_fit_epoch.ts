@@ -70,8 +70,6 @@ export interface Fit {
   /** The model's trainable variables. */
   variables: tf.Variable[];
   workers: GradientWorkers | undefined;
-  /** What computes the gradients. */
-  engine: "onnx" | "tfjs";
   plateau: ReduceLrOnPlateau;
   early: EarlyStopping;
   /** Where the starting weights came from. */
@@ -92,7 +90,7 @@ export async function runEpoch(run: FitRun, fit: Fit, state: TrainState): Promis
     valCache,
     microBatch < batchSize ? microBatch : Math.min(batchSize, 32),
     run.weights,
-    fit.engine === "onnx" ? run.workers * run.threads : 0,
+    run.engine === "onnx" ? run.workers * run.threads : 0,
   );
   const auroc = perClassAuroc(val.scores, valCache.labels, run.trainCache.classes);
   const record: EpochRecord = {

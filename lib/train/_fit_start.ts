@@ -1,7 +1,7 @@
 // Where `train` (lib/train/fit.ts) starts: the newest checkpoint (settings checked, `best/` put back in step)
 // or a fresh model with its starting weights; then the frozen layers, the gradient threads and Adam.
 import { existsSync } from "node:fs";
-import { copyFile, rm } from "node:fs/promises";
+import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   METADATA_JSON,
@@ -18,7 +18,6 @@ import type { Fit, FitRun } from "./_fit_epoch.ts";
 import {
   CheckpointError,
   findCheckpoint,
-  findLatestCheckpoint,
   loadCheckpoint,
   type TrainConfig,
   type TrainState,
@@ -46,18 +45,6 @@ export interface FitStart {
   /** Adam's saved variables (a resume's), or none. */
   optimizerWeights: { name: string; tensor: tf.Tensor }[];
   provenance: WeightsProvenance;
-}
-
-/**
- * The newest checkpoint in `checkpoints`, or `null`. Without `resume`, the checkpoints are deleted: a later
- * resume would otherwise pick up their higher epochs.
- */
-export async function latestCheckpoint(checkpoints: string, resume: boolean): Promise<string | null> {
-  if (!resume) {
-    await rm(checkpoints, { recursive: true, force: true });
-    return null;
-  }
-  return await findLatestCheckpoint(checkpoints);
 }
 
 /**
@@ -183,7 +170,6 @@ export async function prepareFit(
     optimizer,
     variables: model.trainableWeights.map((w) => w.read() as tf.Variable),
     workers,
-    engine: run.engine,
     plateau: new ReduceLrOnPlateau(run.lr0, {}, state.plateau),
     early: new EarlyStopping(run.patience, state.early),
     provenance: start.provenance,

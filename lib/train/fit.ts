@@ -5,7 +5,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { augment as imageAugment, type ImageCache, openCache } from "../images/mod.ts";
@@ -19,7 +19,8 @@ import {
   writeBundleOnnx,
 } from "../model/mod.ts";
 import { type FitRun, runEpoch } from "./_fit_epoch.ts";
-import { freshStart, latestCheckpoint, prepareFit, resumeFrom } from "./_fit_start.ts";
+import { freshStart, prepareFit, resumeFrom } from "./_fit_start.ts";
+import { findLatestCheckpoint } from "./checkpoint.ts";
 import { checkInit, defaultInit, type FreezeChoice, type FreezeSummary, type InitChoice } from "./init.ts";
 import type { TrainEvent } from "./events.ts";
 import type { Augmenter } from "./loader.ts";
@@ -42,7 +43,8 @@ export type Architecture = typeof ARCHITECTURES[number];
 /**
  * What computes the training gradients: `onnx` runs the step's forward and backward passes on ONNX Runtime
  * (lib/train/onnx_gradients.ts; the optimizer, checkpoints and validation stay on tfjs), `tfjs` on the tfjs
- * backend, `auto` picks `onnx` on the CPU backends (wasm, cpu) and `tfjs` on the others (tensorflow, webgpu).
+ * backend, `auto` picks `onnx` on the CPU backends (wasm, cpu), where it trains several times faster
+ * (bench/model_throughput.ts), and `tfjs` on the others (tensorflow, webgpu).
  *
  * @example
  * ```ts
@@ -53,23 +55,6 @@ export type Architecture = typeof ARCHITECTURES[number];
 export const TRAIN_ENGINES = ["auto", "onnx", "tfjs"] as const;
 /** One engine choice. */
 export type TrainEngine = typeof TRAIN_ENGINES[number];
-
-/**
- * The engine `auto` resolves to on `backend`: ONNX Runtime on the CPU backends, where it trains several times
- * faster than tfjs (bench/model_throughput.ts), tfjs on a GPU backend.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(resolveEngine("auto", "wasm"), "onnx");
- * assert.equal(resolveEngine("auto", "tensorflow"), "tfjs");
- * assert.equal(resolveEngine("tfjs", "wasm"), "tfjs");
- * ```
- */
-export function resolveEngine(engine: TrainEngine, backend: string): "onnx" | "tfjs" {
-  if (engine !== "auto") return engine;
-  return backend === "wasm" || backend === "cpu" ? "onnx" : "tfjs";
-}
 
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
@@ -91,7 +76,7 @@ export interface TrainOptions {
   patience?: number;
   /** Continue from the newest checkpoint in `<out>/checkpoints` if there is one; `false` deletes them. @default true */
   resume?: boolean;
-  /** Augmentation of training images; `null` for none. @default {@linkcode defaultAugment} */
+  /** Augmentation of training images; `null` for none. @default lib/images' `augment` */
   augment?: Augmenter | null;
   /** Checkpoints kept (newest first). @default 3 */
   keepCheckpoints?: number;
@@ -180,21 +165,6 @@ export function defaultMicroBatch(
 }
 
 /**
- * The default training augmentation: lib/images' `augment` (flip p = 0.5, rotation ±15°, scale 0.8–1.1).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { seededRandom } from "./loader.ts";
- * const img = new Uint8Array(16).fill(7);
- * assert.equal(defaultAugment(img, 4, seededRandom(1)).length, 16);
- * ```
- */
-export function defaultAugment(image: Uint8Array, size: number, rng: () => number): Uint8Array {
-  return imageAugment(image, size, rng);
-}
-
-/**
  * Builds the named architecture for `size`×`size` grey input: `tiny` is a DenseNet of two dense blocks of two
  * layers with growth rate 8; `densenet121` is CheXNet's.
  *
@@ -257,7 +227,10 @@ export async function train(
   using valCache = openCache(cacheDir, "val");
   const run = planRun(cacheDir, outDir, options, { ...checked, backend, trainCache, valCache });
   await mkdir(outDir, { recursive: true });
-  const latest = await latestCheckpoint(run.checkpoints, options.resume !== false);
+  const resume = options.resume !== false;
+  // Without resume the checkpoints go: a later resume would otherwise pick up their higher epochs.
+  if (!resume) await rm(run.checkpoints, { recursive: true, force: true });
+  const latest = resume ? await findLatestCheckpoint(run.checkpoints) : null;
   const start = latest
     ? await resumeFrom(run, latest)
     : await freshStart(run, buildModel(checked.arch, run.config.size));
@@ -274,7 +247,7 @@ export async function train(
     batchSize: run.batchSize,
     microBatch: run.microBatch,
     workers: run.workers,
-    engine: fit.engine,
+    engine: run.engine,
     threads: run.threads,
     devices: run.devices,
     history: [...state.history],
@@ -292,7 +265,7 @@ export async function train(
   if (state.best && !existsSync(join(run.bestDir, MODEL_ONNX))) await writeBundleOnnx(run.bestDir);
   return {
     backend,
-    engine: fit.engine,
+    engine: run.engine,
     workers: run.workers,
     threads: run.threads,
     devices: run.devices,
@@ -349,10 +322,9 @@ function planGradients(
   size: number,
   batchSize: number,
 ): Pick<FitRun, "engine" | "workers" | "threads" | "provider" | "devices" | "microBatch"> {
-  if (!TRAIN_ENGINES.includes(options.engine ?? "auto")) {
-    throw new TypeError(
-      `train: unknown engine "${options.engine}"; expected one of ${TRAIN_ENGINES.join(", ")}`,
-    );
+  const choice = options.engine ?? "auto";
+  if (!TRAIN_ENGINES.includes(choice)) {
+    throw new TypeError(`train: unknown engine "${choice}"; expected one of ${TRAIN_ENGINES.join(", ")}`);
   }
   const cores = Math.max(1, navigator.hardwareConcurrency || 1);
   const gpus = options.gpus;
@@ -362,50 +334,35 @@ function planGradients(
     ) {
       throw new RangeError(`train: gpus must list distinct GPU indices >= 0, got [${gpus}]`);
     }
-    if (options.engine === "tfjs") {
+    if (choice === "tfjs") {
       throw new TypeError(
         "train: gpus runs the onnx engine (ONNX Runtime's cuda provider); drop engine tfjs",
       );
     }
   }
-  const engine = gpus ? "onnx" : resolveEngine(options.engine ?? "auto", backend);
-  // Without a micro-batch given, each thread gets at least one micro-batch of the step.
-  const micro = (workers: number) =>
-    Math.min(
-      batchSize,
-      positiveInt(
-        "microBatch",
-        options.microBatch ??
-          Math.min(defaultMicroBatch(backend, size, batchSize, engine), Math.ceil(batchSize / workers)),
-      ),
-    );
-  if (engine === "tfjs") {
-    const workers = options.workers === "auto"
+  const cpuBackend = backend === "wasm" || backend === "cpu";
+  const engine = gpus || choice === "onnx" || (choice === "auto" && cpuBackend) ? "onnx" : "tfjs";
+  const micro = defaultMicroBatch(backend, size, batchSize, engine);
+  let workers: number;
+  if (gpus) workers = gpus.length;
+  else if (engine === "tfjs") {
+    workers = options.workers === "auto"
       ? defaultWorkers(backend, size)
       : positiveInt("workers", options.workers ?? 1);
-    return { engine, workers, threads: 1, provider: "cpu", devices: [], microBatch: micro(workers) };
+  } else {
+    workers = options.workers === "auto" || options.workers === undefined
+      ? defaultOnnxWorkers(size, micro, cores)
+      : positiveInt("workers", options.workers);
   }
-  if (gpus) {
-    const workers = gpus.length;
-    return {
-      engine,
-      workers,
-      threads: Math.max(1, Math.floor(cores / workers)),
-      provider: "cuda",
-      devices: gpus,
-      microBatch: micro(workers),
-    };
-  }
-  const workers = options.workers === "auto" || options.workers === undefined
-    ? defaultOnnxWorkers(size, defaultMicroBatch(backend, size, batchSize, engine), cores)
-    : positiveInt("workers", options.workers);
+  // Without a micro-batch given, each thread gets at least one micro-batch of the step.
+  const microBatch = options.microBatch ?? Math.min(micro, Math.ceil(batchSize / workers));
   return {
     engine,
     workers,
-    threads: Math.max(1, Math.floor(cores / workers)),
-    provider: "cpu",
-    devices: [],
-    microBatch: micro(workers),
+    threads: engine === "tfjs" ? 1 : Math.max(1, Math.floor(cores / workers)),
+    provider: gpus ? "cuda" : "cpu",
+    devices: gpus ?? [],
+    microBatch: Math.min(batchSize, positiveInt("microBatch", microBatch)),
   };
 }
 
@@ -429,7 +386,7 @@ function checkTrainOptions(options: TrainOptions) {
   const patience = positiveInt("patience", options.patience ?? 10);
   const keep = positiveInt("keepCheckpoints", options.keepCheckpoints ?? 3);
   const seed = options.seed ?? 0;
-  const augment = options.augment === undefined ? defaultAugment : options.augment ?? undefined;
+  const augment = options.augment === undefined ? imageAugment : options.augment ?? undefined;
   const init = options.init ?? defaultInit(arch);
   checkInit(arch, init);
   const freeze = options.freeze ?? "none";
@@ -456,11 +413,6 @@ function planRun(
   if (trainCache.count === 0 || valCache.count === 0) {
     throw new RangeError(
       `train: "${cacheDir}" has ${trainCache.count} train and ${valCache.count} val images`,
-    );
-  }
-  if (!TRAIN_ENGINES.includes(options.engine ?? "auto")) {
-    throw new TypeError(
-      `train: unknown engine "${options.engine}"; expected one of ${TRAIN_ENGINES.join(", ")}`,
     );
   }
   const gradients = planGradients(options, backend, size, batchSize);

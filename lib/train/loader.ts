@@ -55,41 +55,16 @@ export interface Batch {
 }
 
 /**
- * A seeded 32-bit PRNG (mulberry32) returning floats in [0, 1).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const a = seededRandom(5), b = seededRandom(5);
- * assert.equal(a(), b());
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  return mulberry32(seed);
-}
-
-/**
  * The order of `count` images in an epoch: a Fisher–Yates shuffle fixed by `seed` and `epoch`, so an
  * interrupted run that resumes at an epoch sees the same order it would have seen.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const a = epochOrder(10, 1, 3);
- * assert.deepEqual([...a].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
- * assert.deepEqual(a, epochOrder(10, 1, 3));
- * assert.notDeepEqual(a, epochOrder(10, 1, 4));
- * ```
  */
-export function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
+function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
   const order = new Uint32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;
-  const rng = seededRandom(mixSeed(seed, epoch, 0x5eed));
+  const rng = mulberry32(mixSeed(seed, epoch, 0x5eed));
   for (let i = count - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
+    [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
 }
@@ -151,7 +126,7 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
     const indices = order.slice(b * batchSize, Math.min(count, (b + 1) * batchSize));
     const raw = await cache.readBatch(indices);
     const pixels = new Float32Array(indices.length * pixelsPerImage);
-    const rng = options.augment ? seededRandom(mixSeed(seed, epoch, b, 0xa06)) : undefined;
+    const rng = options.augment ? mulberry32(mixSeed(seed, epoch, b, 0xa06)) : undefined;
     for (let i = 0; i < indices.length; i++) {
       let image = raw.subarray(i * pixelsPerImage, (i + 1) * pixelsPerImage);
       if (options.augment) image = options.augment(image, size, rng!);

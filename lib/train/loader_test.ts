@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { selectBackend, tf } from "../model/mod.ts";
 import { type CacheSource, loadBatches } from "./loader.ts";
-import { defaultAugment } from "./fit.ts";
+import { augment } from "../images/mod.ts";
 
 await selectBackend("cpu");
 
@@ -68,7 +68,7 @@ Deno.test("prefetch reads ahead of the consumer; the augmented result does not d
       readBatch: (ix: ArrayLike<number>) => new Uint8Array(ix.length * 16).map((_, k) => k * 7 % 256),
     };
   })();
-  const options = { batchSize: 2, shuffle: true, seed: 3, epoch: 1, augment: defaultAugment };
+  const options = { batchSize: 2, shuffle: true, seed: 3, epoch: 1, augment };
   const a = await drain(cache, { ...options, prefetch: 0 });
   const b = await drain(cache, { ...options, prefetch: 3 });
   assert.deepEqual(a, b);
