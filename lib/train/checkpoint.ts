@@ -163,10 +163,8 @@ export async function saveCheckpoint(
  * ```
  */
 export async function findLatestCheckpoint(checkpointsDir: string): Promise<string | null> {
-  if (!existsSync(checkpointsDir)) return null;
-  const names = (await readdir(checkpointsDir))
-    .filter((n) => /^epoch-\d+-val-/.test(n) && existsSync(join(checkpointsDir, n, STATE_JSON)))
-    .sort((a, b) => Number(a.slice(6, a.indexOf("-", 6))) - Number(b.slice(6, b.indexOf("-", 6))));
+  const names = (await checkpointFolders(checkpointsDir))
+    .filter((n) => existsSync(join(checkpointsDir, n, STATE_JSON)));
   return names.length ? join(checkpointsDir, names.at(-1)!) : null;
 }
 
@@ -188,9 +186,7 @@ export async function pruneCheckpoints(
   keep: number,
   options: { spare?: readonly number[] } = {},
 ): Promise<void> {
-  if (!existsSync(checkpointsDir)) return;
-  const names = (await readdir(checkpointsDir)).filter((n) => Number.isFinite(epochOf(n)))
-    .sort((a, b) => epochOf(a) - epochOf(b));
+  const names = await checkpointFolders(checkpointsDir);
   for (const n of names.slice(0, Math.max(0, names.length - keep))) {
     if (options.spare?.includes(epochOf(n))) continue;
     await rm(join(checkpointsDir, n), { recursive: true, force: true });
@@ -199,6 +195,13 @@ export async function pruneCheckpoints(
 
 function epochOf(name: string): number {
   return Number(/^epoch-(\d+)-val-/.exec(name)?.[1] ?? NaN);
+}
+
+/** The checkpoint folder names in `checkpointsDir` (none when it does not exist), oldest epoch first. */
+async function checkpointFolders(checkpointsDir: string): Promise<string[]> {
+  if (!existsSync(checkpointsDir)) return [];
+  return (await readdir(checkpointsDir)).filter((n) => Number.isFinite(epochOf(n)))
+    .sort((a, b) => epochOf(a) - epochOf(b));
 }
 
 /**
@@ -214,8 +217,7 @@ function epochOf(name: string): number {
  * ```
  */
 export async function findCheckpoint(checkpointsDir: string, epoch: number): Promise<string | null> {
-  if (!existsSync(checkpointsDir)) return null;
-  const name = (await readdir(checkpointsDir)).find((n) => epochOf(n) === epoch);
+  const name = (await checkpointFolders(checkpointsDir)).find((n) => epochOf(n) === epoch);
   return name ? join(checkpointsDir, name) : null;
 }
 
@@ -262,7 +264,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const bundle = await loadBundle(dir);
   let offset = 0;
   const optimizerWeights = entries.map((e) => {
-    const n = e.shape.reduce((a, b) => a * b, 1);
+    const n = tf.util.sizeFromShape(e.shape);
     // A copy with its own buffer (a Node Buffer's slice is a view into a shared pool).
     const bytes = new Uint8Array(bin.subarray(offset, offset + 4 * n));
     offset += 4 * n;

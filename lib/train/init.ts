@@ -315,7 +315,7 @@ export interface FreezeSummary {
 }
 
 function valueCount(weights: tfl.LayerVariable[]): number {
-  return weights.reduce((n, w) => n + (w.shape as number[]).reduce((p, d) => p * d, 1), 0);
+  return weights.reduce((n, w) => n + tf.util.sizeFromShape(w.shape as number[]), 0);
 }
 
 /**
