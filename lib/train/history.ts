@@ -128,18 +128,15 @@ export function lossChartSvg(
  * ```ts
  * import assert from "node:assert/strict";
  * const r = { epoch: 1, loss: 0.5, val_loss: 0.4, val_auroc: {}, mean_auroc: 0.7, lr: 1e-3, seconds: 2, "images/s": 8 };
- * import { htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "../display.ts";
+ * import { JUPYTER_DISPLAY } from "../display.ts";
  * const h = new TrainingHistory([r]);
  * const shown = h[JUPYTER_DISPLAY]();
  * assert.match(shown["text/html"] ?? "", /<table>.*0\.7000/s);
  * ```
  */
 export class TrainingHistory {
-  /** The epochs. */
-  readonly records: readonly EpochRecord[];
-  constructor(records: readonly EpochRecord[]) {
-    this.records = records;
-  }
+  /** @param records the epochs. */
+  constructor(readonly records: readonly EpochRecord[]) {}
 
   /** HTML table and plain text for Jupyter. */
   [JUPYTER_DISPLAY](): Record<string, string> {
@@ -218,16 +215,12 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
             `batch ${event.batchSize} (micro-batch ${event.microBatch}), ${event.epochs} epochs` +
             `, ${engineText(event)}`,
       );
-      if (event.freeze && event.freeze.freeze !== "none") {
-        const f = event.freeze;
+      const f = event.freeze;
+      if (f && f.freeze !== "none") {
+        const [trained, frozen] = [f.trainableParams, f.frozenParams].map((n) => n.toLocaleString("en"));
         write(
-          `Freeze ${f.freeze}: training ${f.trainableLayers} layers (${
-            f.trainableParams.toLocaleString("en")
-          } ` +
-            `parameters), ${f.frozenLayers} frozen (${
-              f.frozenParams.toLocaleString("en")
-            }; their BatchNorm ` +
-            `layers use moving statistics)`,
+          `Freeze ${f.freeze}: training ${f.trainableLayers} layers (${trained} parameters), ` +
+            `${f.frozenLayers} frozen (${frozen}; their BatchNorm layers use moving statistics)`,
         );
       }
     } else if (event.type === "init") {
