@@ -1,18 +1,14 @@
 /**
- * client-node's failures as {@linkcode KubeApiError}s that name the action and the server (private to the
- * folder).
+ * client-node's failures as {@linkcode KubeApiError}s that name the action and the server.
  *
  * @module
  */
 import { KubeApiError } from "./errors.ts";
 
 /**
- * Wraps a client-node failure into a {@linkcode KubeApiError} naming the action and the server.
+ * Wraps a client-node failure (an HTTP answer has a numeric `code` and a `body`) into a
+ * {@linkcode KubeApiError} naming the action (e.g. `Applying Service "cxr/x"`) and the server.
  *
- * @param action What was being done, e.g. `Applying Service "cxr/x"`.
- * @param server The API server's URL.
- * @param e client-node's error (an HTTP answer has a numeric `code` and a `body`).
- * @returns the error to throw.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -38,4 +34,21 @@ export function kubeError(action: string, server: string, e: unknown): KubeApiEr
   return new KubeApiError(`${action} failed: cannot reach the API server at ${server}: ${detail}`, 0, {
     cause: e,
   });
+}
+
+/**
+ * Runs one API request; its failure becomes {@linkcode kubeError}`(action, server, e)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * await assert.rejects(kubeCall("https://k:6443", "Listing", () => Promise.reject({ code: 404 })), /Listing failed: HTTP 404/);
+ * ```
+ */
+export async function kubeCall<T>(server: string, action: string, request: () => Promise<T>): Promise<T> {
+  try {
+    return await request();
+  } catch (e) {
+    throw kubeError(action, server, e);
+  }
 }

@@ -10,7 +10,8 @@ import jsonPatch, { type Operation } from "fast-json-patch"; // CommonJS: its na
 /** One RFC 6902 operation (`add`, `remove`, `replace`, `move`, `copy`, `test`). */
 export type JsonPatchOperation = Operation;
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** Whether `v` is a plain mapping (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 

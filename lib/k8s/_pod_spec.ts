@@ -1,21 +1,18 @@
 /**
- * The pieces of a Kubernetes object's pod template that rendering, validation, transport options, Jobs and
- * `deploy` all read (private to the folder): the file it came from, its containers, whether they serve TLS, the TLS
- * Secrets they mount, and pod-template annotations.
+ * What rendering, validation, transport options, Jobs and `deploy` all read of an object: the file it came
+ * from, its pod template's containers, whether they serve TLS, the TLS Secrets they mount; and pod annotations.
  *
  * @module
  */
-
 import type { K8sObject } from "./object.ts";
+import { isObject } from "./_patch.ts";
 
 type Json = Record<string, unknown>;
 const sources = new WeakMap<object, string>();
 
 /**
- * The file an object was read from (relative to the working directory), for messages.
+ * The file the renderer read an object from (relative to the working directory), or `(generated)`.
  *
- * @param obj an object read by the renderer.
- * @returns the file, or `(generated)` for an object made in code.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -30,11 +27,8 @@ export function sourceOf(obj: object): string {
 }
 
 /**
- * Records the file an object was read from ({@linkcode sourceOf} returns it).
+ * Records the file an object was read from ({@linkcode sourceOf} returns it); returns `obj`.
  *
- * @param obj the object.
- * @param file its file.
- * @returns `obj`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -46,10 +40,6 @@ export function setSource<T extends object>(obj: T, file: string): T {
   return obj;
 }
 
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** The pod template of a workload (a CronJob's through its `jobTemplate`). */
 function podTemplate(obj: K8sObject): Json | undefined {
   const spec = obj.spec as Json | undefined;
@@ -57,16 +47,15 @@ function podTemplate(obj: K8sObject): Json | undefined {
   return isObject(holder?.template) ? holder.template : undefined;
 }
 
-function podSpecs(obj: K8sObject): Json[] {
+function podSpec(obj: K8sObject): Json {
   const pod = podTemplate(obj)?.spec;
-  return isObject(pod) ? [pod] : [];
+  return isObject(pod) ? pod : {};
 }
 
 /**
- * Every container (init containers too) of an object's pod template.
+ * Every container of an object's pod template, init containers first (the objects themselves, not copies);
+ * none for an object without one.
  *
- * @param obj any object; those without a pod template have none.
- * @returns the containers, init containers first (the objects themselves, not copies).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -77,18 +66,17 @@ function podSpecs(obj: K8sObject): Json[] {
  * ```
  */
 export function containersOf(obj: K8sObject): Json[] {
-  return podSpecs(obj).flatMap((p) => [
-    ...((p.initContainers as Json[] | undefined) ?? []),
-    ...((p.containers as Json[] | undefined) ?? []),
-  ]);
+  const pod = podSpec(obj);
+  return [
+    ...((pod.initContainers as Json[] | undefined) ?? []),
+    ...((pod.containers as Json[] | undefined) ?? []),
+  ];
 }
 
 /**
- * Whether a container runs the scoring service with TLS (`serve ... --tls-cert FILE`), so its ports speak
- * HTTPS only.
+ * Whether a container runs the scoring service with TLS (its command or arguments carry `--tls-cert`), so its
+ * ports speak HTTPS only.
  *
- * @param container a container of a pod spec.
- * @returns `true` when its command or arguments carry `--tls-cert`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -105,11 +93,9 @@ export function servesTls(container: Json): boolean {
 }
 
 /**
- * Sets an annotation on the pod template of a workload (a change rolls its pods), nothing for other kinds.
+ * Sets an annotation on the pod template of a workload, in place (a change rolls its pods); nothing for other
+ * kinds.
  *
- * @param obj the workload, changed in place.
- * @param key annotation name.
- * @param value annotation value.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -128,11 +114,9 @@ export function annotatePods(obj: K8sObject, key: string, value: string): void {
 }
 
 /**
- * Names of the Secrets that hold TLS certificates for these objects: each Ingress's `spec.tls[].secretName`
- * and each pod's secret volume mounted by a container that serves TLS (`serve --tls-cert`).
+ * Names of the Secrets that hold TLS certificates for these objects, each once: each Ingress's
+ * `spec.tls[].secretName` and each pod's secret volume mounted by a container that serves TLS.
  *
- * @param objects rendered objects.
- * @returns the Secret names, each once.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -151,14 +135,12 @@ export function tlsSecretNames(objects: readonly K8sObject[]): string[] {
       const tls = ((o.spec as { tls?: { secretName?: string }[] } | undefined)?.tls) ?? [];
       for (const t of tls) if (t.secretName) names.add(t.secretName);
     }
-    for (const pod of podSpecs(o)) {
-      const volumes = (pod.volumes as { name: string; secret?: { secretName?: string } }[] | undefined) ?? [];
-      const containers = (pod.containers as Json[] | undefined) ?? [];
-      for (const c of containers.filter(servesTls)) {
-        for (const m of (c.volumeMounts as { name: string }[] | undefined) ?? []) {
-          const secret = volumes.find((v) => v.name === m.name)?.secret?.secretName;
-          if (secret) names.add(secret);
-        }
+    const pod = podSpec(o);
+    const volumes = (pod.volumes as { name: string; secret?: { secretName?: string } }[] | undefined) ?? [];
+    for (const c of ((pod.containers as Json[] | undefined) ?? []).filter(servesTls)) {
+      for (const m of (c.volumeMounts as { name: string }[] | undefined) ?? []) {
+        const secret = volumes.find((v) => v.name === m.name)?.secret?.secretName;
+        if (secret) names.add(secret);
       }
     }
   }

@@ -1,17 +1,15 @@
 /**
- * A connection to a Kubernetes API server from a kubeconfig file (an AKS one from `az aks get-credentials`
- * works unchanged), with the three operations the deploy step needs on any kind: server-side apply (PATCH
- * `application/apply-patch+yaml`, field manager `cxr`), list by label, delete. Built on
- * `npm:@kubernetes/client-node`. The kubeconfig's token, password and client key are registered as secrets
- * at load, so {@linkcode redactSecrets} scrubs them from anything printed; error messages carry the API's
- * status and message, never request headers.
+ * A connection to a Kubernetes API server from a kubeconfig file (an AKS one works unchanged) through
+ * `npm:@kubernetes/client-node`: server-side apply (field manager `cxr`), list by label, delete. The
+ * kubeconfig's secrets are registered for redaction at load; errors carry the API's status and message,
+ * never request headers.
  *
  * @module
  */
 import * as k8s from "@kubernetes/client-node";
 import { registerSecret } from "../secrets.ts";
 import { KubeconfigError } from "./errors.ts";
-import { kubeError } from "./_kube_error.ts";
+import { kubeCall, kubeError } from "./_kube_error.ts";
 import type { K8sObject } from "./object.ts";
 
 /** The label on everything the deploy step creates; `undeploy` deletes by it. */
@@ -77,19 +75,20 @@ export class KubeClient {
 
   /** Server-side apply of one object (field manager `cxr`, conflicts forced); returns the server's copy. */
   async apply(obj: K8sObject): Promise<K8sObject> {
-    try {
-      const out = await this.#objects.patch(
-        obj as k8s.KubernetesObject,
-        undefined,
-        undefined,
-        "cxr",
-        true,
-        k8s.PatchStrategy.ServerSideApply,
-      );
-      return out as unknown as K8sObject;
-    } catch (e) {
-      throw kubeError(`Applying ${describe({ ...obj, ...obj.metadata })}`, this.server, e);
-    }
+    const out = await kubeCall(
+      this.server,
+      `Applying ${describe({ ...obj, ...obj.metadata })}`,
+      () =>
+        this.#objects.patch(
+          obj as k8s.KubernetesObject,
+          undefined,
+          undefined,
+          "cxr",
+          true,
+          k8s.PatchStrategy.ServerSideApply,
+        ),
+    );
+    return out as unknown as K8sObject;
   }
 
   /** Applies objects in order ({@linkcode KubeClient.apply}); `onApplied` hears of each one as it is applied. */
@@ -106,21 +105,13 @@ export class KubeClient {
 
   /** Objects of one kind carrying `selector` in a namespace. */
   async list(apiVersion: string, kind: string, namespace: string, selector: string): Promise<ObjectRef[]> {
-    try {
-      const out = await this.#objects.list(
-        apiVersion,
-        kind,
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        selector,
-      );
-      return out.items.map((i) => ({ kind, name: i.metadata!.name!, namespace }));
-    } catch (e) {
-      throw kubeError(`Listing ${kind} in "${namespace}"`, this.server, e);
-    }
+    const unset = undefined; // pretty, exact, exportt, fieldSelector
+    const out = await kubeCall(
+      this.server,
+      `Listing ${kind} in "${namespace}"`,
+      () => this.#objects.list(apiVersion, kind, namespace, unset, unset, unset, unset, selector),
+    );
+    return out.items.map((i) => ({ kind, name: i.metadata!.name!, namespace }));
   }
 
   /** Deletes one object (dependents in the background); `false` when it was already gone. */

@@ -7,7 +7,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
-import { kubeError } from "./_kube_error.ts";
+import { kubeCall, kubeError } from "./_kube_error.ts";
 import { K8sError } from "./errors.ts";
 import type { ServiceAddress } from "./rollout.ts";
 
@@ -51,12 +51,11 @@ export async function ingressAddress(
   const api = client.api(k8s.NetworkingV1Api);
   const deadline = Date.now() + (options.timeoutSeconds ?? 300) * 1000;
   while (true) {
-    let ing: k8s.V1Ingress;
-    try {
-      ing = await api.readNamespacedIngress({ name, namespace });
-    } catch (e) {
-      throw kubeError(`Reading Ingress "${namespace}/${name}"`, client.server, e);
-    }
+    const ing = await kubeCall(
+      client.server,
+      `Reading Ingress "${namespace}/${name}"`,
+      () => api.readNamespacedIngress({ name, namespace }),
+    );
     const host = ing.spec?.rules?.find((r) => r.host)?.host;
     const backend = ing.spec?.rules?.[0]?.http?.paths?.[0]?.backend.service;
     const svcPort = backend?.port?.number ?? backend?.port?.name ?? 80;

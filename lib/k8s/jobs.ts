@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
 import { Progress } from "../progress.ts";
 import { connectKube, type KubeClient, type ObjectRef, SYSTEM_NAMESPACES } from "./client.ts";
-import { kubeError } from "./_kube_error.ts";
+import { kubeCall } from "./_kube_error.ts";
 import { K8sError } from "./errors.ts";
 import { containersOf } from "./_pod_spec.ts";
 import type { K8sObject } from "./object.ts";
@@ -185,12 +185,11 @@ export async function watchJob(
   const batch = client.api(k8s.BatchV1Api);
   const deadline = Date.now() + (options.timeoutSeconds ?? 86400) * 1000;
   while (true) {
-    let job: k8s.V1Job;
-    try {
-      job = await batch.readNamespacedJob({ name, namespace });
-    } catch (e) {
-      throw kubeError(`Reading Job "${namespace}/${name}"`, client.server, e);
-    }
+    const job = await kubeCall(
+      client.server,
+      `Reading Job "${namespace}/${name}"`,
+      () => batch.readNamespacedJob({ name, namespace }),
+    );
     const status = statusOf(job, name, namespace);
     options.onProgress?.(status);
     if (status.complete) return status;

@@ -1,9 +1,8 @@
 /**
- * Our own renderer for the Kustomize subset that `k8s/` uses, so no `kubectl` is needed: `resources` (files
- * and folders with a `kustomization.yaml`), `namespace`, `labels` (`pairs`, `includeTemplates`), `images`,
- * `replicas` and `patches` (strategic-merge documents, or JSON 6902 operations with a `target`). Anything else
- * in a kustomization is refused with its name, so a manifest never silently renders differently from
- * `kubectl kustomize`.
+ * Our own renderer for the Kustomize subset that `k8s/` uses, so no `kubectl` is needed: `resources`,
+ * `namespace`, `labels` (`pairs`, `includeTemplates`), `images`, `replicas` and `patches` (strategic merge, or
+ * JSON 6902 with a `target`). Any other field is refused by name, so a manifest never silently renders
+ * differently from `kubectl kustomize`.
  *
  * @module
  */
@@ -14,19 +13,13 @@ import { parseAllDocuments, stringify } from "yaml";
 import { CxrSyntaxError } from "../errors.ts";
 import { splitImageRef } from "../docker/format.ts";
 import { K8sError } from "./errors.ts";
-import { applyJsonPatch, type JsonPatchOperation, strategicMerge } from "./_patch.ts";
+import { applyJsonPatch, isObject, type JsonPatchOperation, strategicMerge } from "./_patch.ts";
 import { annotatePods, containersOf, setSource, sourceOf } from "./_pod_spec.ts";
 import type { K8sObject } from "./object.ts";
 
-/** A YAML file that cannot be parsed, with where. */
+/** A YAML file that cannot be parsed: `Cannot read manifest "<file>" at line L, column C: <detail>`. */
 export class ManifestSyntaxError extends CxrSyntaxError {
-  /**
-   * @param detail The parser's message; the message says `Cannot read manifest "<file>" at line L, column C: ...`.
-   * @param file The file.
-   * @param line 1-based line.
-   * @param column 1-based column.
-   * @param options `cause`: the parser's error.
-   */
+  /** `line` and `column` are 1-based; `cause` is the parser's error. */
   constructor(
     detail: string,
     override readonly file: string,
@@ -44,13 +37,11 @@ export class ManifestSyntaxError extends CxrSyntaxError {
   }
 }
 
-/** A kustomization that asks for something this renderer does not do, or points at nothing. */
+/**
+ * A kustomization that asks for something this renderer does not do, or points at nothing; the message is
+ * `<file>: <detail>`, `file` the kustomization (or the missing resource).
+ */
 export class KustomizationError extends K8sError {
-  /**
-   * @param detail What is wrong; the message is `<file>: <detail>`.
-   * @param file The kustomization file (or the resource that is missing).
-   * @param options `cause`: the error behind this one.
-   */
   constructor(detail: string, readonly file: string, options?: ErrorOptions) {
     super(`${file}: ${detail}`, options);
   }
@@ -71,16 +62,8 @@ export interface RenderOptions {
   scoringKey?: string | undefined;
 }
 
-const KNOWN_FIELDS = new Set([
-  "apiVersion",
-  "kind",
-  "resources",
-  "namespace",
-  "labels",
-  "images",
-  "replicas",
-  "patches",
-]);
+/** The kustomization fields this renderer does (besides `apiVersion` and `kind`). */
+const SUPPORTED_FIELDS = ["resources", "namespace", "labels", "images", "replicas", "patches"];
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"]);
 
 /**
@@ -105,24 +88,13 @@ export function readYamlDocuments(file: string): unknown[] {
     if (e) {
       const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
       const detail = e.message.split("\n", 1)[0] ?? "";
-      throw new ManifestSyntaxError(
-        detail.replace(/ at line \d+, column \d+:?$/, ""),
-        file,
-        pos.line,
-        pos.col,
-        {
-          cause: e,
-        },
-      );
+      const message = detail.replace(/ at line \d+, column \d+:?$/, "");
+      throw new ManifestSyntaxError(message, file, pos.line, pos.col, { cause: e });
     }
     const value = doc.toJS();
     if (value !== null && value !== undefined) out.push(value);
   }
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function imageName(image: string): string {
@@ -157,13 +129,11 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
   seen.add(kfile);
   const [k] = readYamlDocuments(kfile);
   if (!isObject(k)) throw new KustomizationError("is not a mapping", label);
-  const unknown = Object.keys(k).filter((f) => !KNOWN_FIELDS.has(f));
+  const unknown = Object.keys(k).filter((f) => ![...SUPPORTED_FIELDS, "apiVersion", "kind"].includes(f));
   if (unknown.length > 0) {
-    const supported = [...KNOWN_FIELDS].slice(2).join(", ");
-    throw new KustomizationError(
-      `uses ${unknown.join(", ")}, which this renderer does not support (supported: ${supported})`,
-      label,
-    );
+    const supported = SUPPORTED_FIELDS.join(", ");
+    const why = `uses ${unknown.join(", ")}, which this renderer does not support (supported: ${supported})`;
+    throw new KustomizationError(why, label);
   }
   let objects = ((k.resources as string[] | undefined) ?? []).flatMap((r) => readObjects(join(dir, r), seen));
   for (const p of (k.patches as Record<string, unknown>[] | undefined) ?? []) {
@@ -172,26 +142,21 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
       : [parseAllDocuments(String(p.patch ?? ""))[0]?.toJS()];
     const target = isObject(p.target) ? p.target : undefined;
     for (const doc of docs) {
-      if (Array.isArray(doc)) {
-        if (!target) throw new KustomizationError("a JSON 6902 patch needs a target (kind, name)", label);
-        const hits = objects.filter((o) => matches(o, target));
-        if (hits.length === 0) {
-          throw new KustomizationError(`patch target ${JSON.stringify(target)} matches nothing`, label);
-        }
-        objects = objects.map((o) =>
-          hits.includes(o) ? keepSource(o, applyJsonPatch(o, doc as JsonPatchOperation[])) : o
-        );
-      } else if (isObject(doc)) {
-        const t = target ??
-          { kind: doc.kind, name: (doc.metadata as Record<string, unknown> | undefined)?.name };
-        const hits = objects.filter((o) => matches(o, t));
-        if (hits.length === 0) {
-          throw new KustomizationError(`patch for ${t.kind} "${t.name}" matches nothing`, label);
-        }
-        objects = objects.map((o) =>
-          hits.includes(o) ? keepSource(o, strategicMerge(o, doc) as K8sObject) : o
-        );
+      const json = Array.isArray(doc);
+      if (!json && !isObject(doc)) continue;
+      if (json && !target) {
+        throw new KustomizationError("a JSON 6902 patch needs a target (kind, name)", label);
       }
+      const named = doc as Partial<K8sObject>;
+      const t = target ?? { kind: named.kind, name: named.metadata?.name };
+      const hits = objects.filter((o) => matches(o, t));
+      if (hits.length === 0) {
+        const what = json ? `patch target ${JSON.stringify(t)}` : `patch for ${t.kind} "${t.name}"`;
+        throw new KustomizationError(`${what} matches nothing`, label);
+      }
+      const patch = (o: K8sObject) =>
+        json ? applyJsonPatch(o, doc as JsonPatchOperation[]) : strategicMerge(o, doc) as K8sObject;
+      objects = objects.map((o) => hits.includes(o) ? setSource(patch(o), sourceOf(o)) : o);
     }
   }
   for (const r of (k.replicas as { name: string; count: number }[] | undefined) ?? []) {
@@ -212,20 +177,15 @@ function renderDir(dir: string, seen: Set<string>): K8sObject[] {
     const pairs = (l.pairs ?? {}) as Record<string, string>;
     for (const o of objects) {
       o.metadata.labels = { ...o.metadata.labels, ...pairs };
-      if (l.includeTemplates) {
-        for (const spec of [o.spec as Record<string, unknown> | undefined]) {
-          const t = spec?.template as { metadata?: { labels?: Record<string, string> } } | undefined;
-          if (t) t.metadata = { ...t.metadata, labels: { ...t.metadata?.labels, ...pairs } };
-        }
+      const t = (o.spec as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)
+        ?.template;
+      if (l.includeTemplates && t) {
+        t.metadata = { ...t.metadata, labels: { ...t.metadata?.labels, ...pairs } };
       }
     }
   }
   if (typeof k.namespace === "string") setNamespace(objects, k.namespace);
   return objects;
-}
-
-function keepSource<T extends object>(from: object, to: T): T {
-  return setSource(to, sourceOf(from));
 }
 
 function setNamespace(objects: K8sObject[], ns: string): void {

@@ -8,7 +8,7 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
-import { kubeError } from "./_kube_error.ts";
+import { kubeCall } from "./_kube_error.ts";
 import { K8sError } from "./errors.ts";
 
 /** The rollout failed; `reason` is the Kubernetes reason (`ImagePullBackOff`, `CrashLoopBackOff`, ...). */
@@ -95,15 +95,15 @@ function checkPods(pods: k8s.V1Pod[], deployment: string): string[] {
 /** The newest `Unhealthy` (failed probe) event message of each pod, as `pod: message`. */
 async function probeEvents(client: KubeClient, namespace: string, pods: k8s.V1Pod[]): Promise<string[]> {
   const names = new Set(pods.map((p) => p.metadata?.name));
-  let events: k8s.CoreV1Event[];
-  try {
-    events = (await client.api(k8s.CoreV1Api).listNamespacedEvent({
-      namespace,
-      fieldSelector: "involvedObject.kind=Pod,reason=Unhealthy",
-    })).items;
-  } catch (e) {
-    throw kubeError(`Listing events in "${namespace}"`, client.server, e);
-  }
+  const { items: events } = await kubeCall(
+    client.server,
+    `Listing events in "${namespace}"`,
+    () =>
+      client.api(k8s.CoreV1Api).listNamespacedEvent({
+        namespace,
+        fieldSelector: "involvedObject.kind=Pod,reason=Unhealthy",
+      }),
+  );
   const newest = new Map<string, k8s.CoreV1Event>();
   const time = (e: k8s.CoreV1Event) => new Date(e.lastTimestamp ?? e.eventTime ?? 0).getTime();
   for (const e of events) {
@@ -138,15 +138,11 @@ export async function waitForRollout(
   const deadline = Date.now() + (options.timeoutSeconds ?? 600) * 1000;
   let last: RolloutStatus | undefined;
   while (true) {
-    let d: k8s.V1Deployment;
-    let pods: k8s.V1Pod[];
-    try {
-      d = await apps.readNamespacedDeployment({ name, namespace });
+    const [d, pods] = await kubeCall(client.server, `Reading Deployment "${namespace}/${name}"`, async () => {
+      const d = await apps.readNamespacedDeployment({ name, namespace });
       const sel = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
-      pods = (await core.listNamespacedPod({ namespace, labelSelector: sel })).items;
-    } catch (e) {
-      throw kubeError(`Reading Deployment "${namespace}/${name}"`, client.server, e);
-    }
+      return [d, (await core.listNamespacedPod({ namespace, labelSelector: sel })).items] as const;
+    });
     const s = d.status ?? {};
     const desired = d.spec?.replicas ?? 1;
     const stalled = s.conditions?.find((c) =>
@@ -230,12 +226,11 @@ export async function serviceAddress(
   const core = client.api(k8s.CoreV1Api);
   const deadline = Date.now() + (options.timeoutSeconds ?? 300) * 1000;
   while (true) {
-    let svc: k8s.V1Service;
-    try {
-      svc = await core.readNamespacedService({ name, namespace });
-    } catch (e) {
-      throw kubeError(`Reading Service "${namespace}/${name}"`, client.server, e);
-    }
+    const svc = await kubeCall(
+      client.server,
+      `Reading Service "${namespace}/${name}"`,
+      () => core.readNamespacedService({ name, namespace }),
+    );
     const type = svc.spec?.type ?? "ClusterIP";
     const port = svc.spec?.ports?.[0]?.port ?? 80;
     const clusterUrl = `http://${name}.${namespace}.svc:${port}`;

@@ -1,11 +1,7 @@
 /**
- * Checks rendered objects twice: each against the real OpenAPI schema of its kind (`npm:kubernetes-models`),
- * and all together for the mistakes a schema cannot see — a selector that matches no pod, a Service port
- * that no container declares, a probe on an undeclared port, an unknown path or the wrong scheme, an HPA or
- * PDB aimed at nothing, an env reference to a Secret key that is not there, an Ingress aimed at a Service or
- * port that is not there. Separately, {@linkcode plainHttpExposures} lists every way the objects would
- * publish plain HTTP outside the cluster (a LoadBalancer or NodePort to a port without TLS, an Ingress host
- * without TLS), which `deploy` refuses.
+ * Checks rendered objects against the OpenAPI schema of each kind (`npm:kubernetes-models`) and together for
+ * what a schema cannot see: selectors, ports, probes and references that point at nothing. Separately,
+ * {@linkcode plainHttpExposures} lists every way they would publish plain HTTP outside the cluster.
  *
  * @module
  */
@@ -19,12 +15,14 @@ import { K8sError } from "./errors.ts";
 import { containersOf, servesTls, sourceOf } from "./_pod_spec.ts";
 import type { K8sObject } from "./object.ts";
 
+/** ingress-nginx annotations that, set to `"false"`, answer plain HTTP instead of redirecting it. */
+const SSL_REDIRECTS = ["ssl-redirect", "force-ssl-redirect"].map((k) => `nginx.ingress.kubernetes.io/${k}`);
+
 /** The HTTP paths the scoring service answers (lib/serve); probes must use one of them. */
 export const SCORING_PATHS: readonly string[] = ["/healthz", "/readyz", "/score", "/metrics"];
 
-/** Rendered manifests that fail validation; `problems` lists every one. */
+/** Rendered manifests that fail validation; `problems` lists every one (`file: Kind "name": what`). */
 export class ManifestValidationError extends K8sError {
-  /** @param problems One line per problem: `file: Kind "name": what`. */
   constructor(readonly problems: string[]) {
     super(
       `${problems.length} problem${problems.length === 1 ? "" : "s"} in the manifests:\n  ${
@@ -55,6 +53,14 @@ interface Port {
 interface Probe {
   httpGet?: { path?: string; port: string | number; scheme?: string };
 }
+interface ServicePort {
+  port: number;
+  targetPort?: string | number;
+}
+interface EnvVar {
+  name: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+}
 
 function where(o: K8sObject): string {
   return `${sourceOf(o)}: ${o.kind} "${o.metadata.name}"`;
@@ -69,6 +75,14 @@ function templateLabels(o: K8sObject): Labels | undefined {
   return (o.spec as { template?: { metadata?: { labels?: Labels } } })?.template?.metadata?.labels;
 }
 
+function matchLabels(spec: Record<string, unknown>): Labels | undefined {
+  return (spec.selector as { matchLabels?: Labels } | undefined)?.matchLabels;
+}
+
+function secretKeys(secret: K8sObject | undefined): string[] {
+  return Object.keys({ ...(secret?.data as object), ...(secret?.stringData as object) });
+}
+
 function declaredPorts(o: K8sObject): Port[] {
   return containersOf(o).flatMap((c) => (c.ports as Port[] | undefined) ?? []);
 }
@@ -77,9 +91,8 @@ function portMatches(ports: Port[], port: string | number): boolean {
   return ports.some((p) => typeof port === "number" ? p.containerPort === port : p.name === port);
 }
 
-function showPorts(ports: Port[]): string {
-  return ports.map((p) => p.name ? `${p.name}/${p.containerPort}` : String(p.containerPort)).join(", ") ||
-    "none";
+function showPorts(ports: { name?: string; port?: number; containerPort?: number }[]): string {
+  return ports.map((p) => `${p.name ? `${p.name}/` : ""}${p.containerPort ?? p.port}`).join(", ") || "none";
 }
 
 function schemaProblems(o: K8sObject): string[] {
@@ -103,27 +116,20 @@ function probeProblems(o: K8sObject): string[] {
     for (const kind of ["livenessProbe", "readinessProbe", "startupProbe"]) {
       const http = (c[kind] as Probe | undefined)?.httpGet;
       if (!http) continue;
+      const at = `${where(o)}: container "${c.name}" ${kind}`;
       if (!portMatches(ports, http.port)) {
+        const port = JSON.stringify(http.port);
         problems.push(
-          `${where(o)}: container "${c.name}" ${kind} uses port ${
-            JSON.stringify(http.port)
-          }, which the container does not declare (declared: ${showPorts(ports)})`,
+          `${at} uses port ${port}, which the container does not declare (declared: ${showPorts(ports)})`,
         );
       }
       const scheme = (http.scheme ?? "HTTP").toUpperCase();
       if (scheme !== (servesTls(c) ? "HTTPS" : "HTTP")) {
-        problems.push(
-          `${where(o)}: container "${c.name}" ${kind} uses scheme ${scheme}, but the container serves ${
-            servesTls(c) ? "HTTPS (--tls-cert)" : "plain HTTP"
-          }`,
-        );
+        const serves = servesTls(c) ? "HTTPS (--tls-cert)" : "plain HTTP";
+        problems.push(`${at} uses scheme ${scheme}, but the container serves ${serves}`);
       }
       if (!SCORING_PATHS.includes(http.path ?? "/")) {
-        problems.push(
-          `${where(o)}: container "${c.name}" ${kind} path "${http.path}" is not served (one of: ${
-            SCORING_PATHS.join(", ")
-          })`,
-        );
+        problems.push(`${at} path "${http.path}" is not served (one of: ${SCORING_PATHS.join(", ")})`);
       }
     }
   }
@@ -152,7 +158,7 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
   for (const o of objects) {
     const spec = (o.spec ?? {}) as Record<string, unknown>;
     if (o.kind === "Deployment") {
-      const sel = (spec.selector as { matchLabels?: Labels } | undefined)?.matchLabels;
+      const sel = matchLabels(spec);
       if (!selects(sel, templateLabels(o))) {
         problems.push(
           `${where(o)}: selector ${JSON.stringify(sel ?? {})} does not match its pod template labels ${
@@ -163,20 +169,13 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
     }
     problems.push(...probeProblems(o));
     for (const c of containersOf(o)) {
-      for (
-        const e
-          of (c.env as { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[]) ?? []
-      ) {
+      for (const e of (c.env as EnvVar[]) ?? []) {
         const ref = e.valueFrom?.secretKeyRef;
         if (!ref) continue;
         const secret = inNs(o, "Secret").find((s) => s.metadata.name === ref.name);
-        const keys = Object.keys({ ...(secret?.data as object), ...(secret?.stringData as object) });
-        if (!secret || !keys.includes(ref.key)) {
-          problems.push(
-            `${
-              where(o)
-            }: env ${e.name} refers to Secret "${ref.name}" key "${ref.key}", which is not in the manifests`,
-          );
+        if (!secret || !secretKeys(secret).includes(ref.key)) {
+          const key = `Secret "${ref.name}" key "${ref.key}"`;
+          problems.push(`${where(o)}: env ${e.name} refers to ${key}, which is not in the manifests`);
         }
       }
     }
@@ -188,22 +187,22 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
         problems.push(`${where(o)}: selector ${shown} matches no pod of the manifests`);
         continue;
       }
-      for (const p of (spec.ports as { port: number; targetPort?: string | number }[] | undefined) ?? []) {
+      for (const p of (spec.ports as ServicePort[] | undefined) ?? []) {
         const target = p.targetPort ?? p.port;
         for (const w of targets.filter((t) => !portMatches(declaredPorts(t), target))) {
+          const declared = showPorts(declaredPorts(w));
           problems.push(
             `${where(o)}: port ${p.port} targets ${
               JSON.stringify(target)
             }, which ${w.kind} "${w.metadata.name}" ` +
-              `does not declare (declared: ${showPorts(declaredPorts(w))})`,
+              `does not declare (declared: ${declared})`,
           );
         }
       }
     }
     if (o.kind === "Ingress") problems.push(...ingressProblems(o, inNs(o, "Service"), inNs(o, "Secret")));
     if (o.kind === "Secret" && o.type === "kubernetes.io/tls") {
-      const keys = Object.keys({ ...(o.data as object), ...(o.stringData as object) });
-      const missing = ["tls.crt", "tls.key"].filter((k) => !keys.includes(k));
+      const missing = ["tls.crt", "tls.key"].filter((k) => !secretKeys(o).includes(k));
       if (missing.length > 0) {
         problems.push(`${where(o)}: a kubernetes.io/tls Secret needs ${missing.join(" and ")}`);
       }
@@ -220,7 +219,7 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
       }
     }
     if (o.kind === "PodDisruptionBudget") {
-      const sel = (spec.selector as { matchLabels?: Labels } | undefined)?.matchLabels;
+      const sel = matchLabels(spec);
       if (!workloads(o).some((w) => selects(sel, templateLabels(w)))) {
         problems.push(`${where(o)}: selector ${JSON.stringify(sel ?? {})} matches no pod of the manifests`);
       }
@@ -256,11 +255,10 @@ function ingressProblems(o: K8sObject, services: K8sObject[], secrets: K8sObject
     const ports = ((svc.spec as { ports?: { name?: string; port: number }[] }).ports) ?? [];
     const want = b.service.port;
     if (!ports.some((p) => want?.name !== undefined ? p.name === want.name : p.port === want?.number)) {
+      const port = JSON.stringify(want?.name ?? want?.number);
       problems.push(
-        `${where(o)}: backend port ${
-          JSON.stringify(want?.name ?? want?.number)
-        } is not a port of Service "${b.service.name}" (ports: ${
-          ports.map((p) => p.name ? `${p.name}/${p.port}` : String(p.port)).join(", ") || "none"
+        `${where(o)}: backend port ${port} is not a port of Service "${b.service.name}" (ports: ${
+          showPorts(ports)
         })`,
       );
     }
@@ -268,11 +266,8 @@ function ingressProblems(o: K8sObject, services: K8sObject[], secrets: K8sObject
   for (const t of (o.spec as { tls?: { secretName?: string }[] }).tls ?? []) {
     const secret = secrets.find((s) => s.metadata.name === t.secretName);
     if (secret && secret.type !== "kubernetes.io/tls") {
-      problems.push(
-        `${where(o)}: TLS Secret "${t.secretName}" is of type ${
-          secret.type ?? "Opaque"
-        }, not kubernetes.io/tls`,
-      );
+      const type = secret.type ?? "Opaque";
+      problems.push(`${where(o)}: TLS Secret "${t.secretName}" is of type ${type}, not kubernetes.io/tls`);
     }
   }
   return problems;
@@ -305,16 +300,14 @@ export function plainHttpExposures(objects: readonly K8sObject[]): string[] {
       const targets = workloads.filter((w) =>
         w.metadata.namespace === o.metadata.namespace && selects(sel, templateLabels(w))
       );
-      for (const p of (spec.ports as { port: number; targetPort?: string | number }[] | undefined) ?? []) {
+      const at = where(o).replace(/Service "/, `${spec.type} Service "`);
+      for (const p of (spec.ports as ServicePort[] | undefined) ?? []) {
         const target = p.targetPort ?? p.port;
         for (const c of targets.flatMap(containersOf)) {
           if (servesTls(c) || !portMatches((c.ports as Port[] | undefined) ?? [], target)) continue;
           found.push(
-            `${
-              where(o).replace(/Service "/, `${spec.type} Service "`)
-            }: port ${p.port} reaches container "${c.name}" port ${
-              JSON.stringify(target)
-            }, which serves plain HTTP (serve without --tls-cert)`,
+            `${at}: port ${p.port} reaches container "${c.name}" port ${JSON.stringify(target)}, ` +
+              "which serves plain HTTP (serve without --tls-cert)",
           );
         }
       }
@@ -339,12 +332,7 @@ export function plainHttpExposures(objects: readonly K8sObject[]): string[] {
       }
       if (spec.defaultBackend) found.push(`${where(o)}: defaultBackend answers plain HTTP on any name`);
       const a = (o.metadata.annotations ?? {}) as Record<string, string>;
-      for (
-        const key of [
-          "nginx.ingress.kubernetes.io/ssl-redirect",
-          "nginx.ingress.kubernetes.io/force-ssl-redirect",
-        ]
-      ) {
+      for (const key of SSL_REDIRECTS) {
         if (a[key] === "false") {
           found.push(`${where(o)}: ${key} is "false", so plain HTTP is answered, not redirected`);
         }
@@ -358,12 +346,11 @@ export function plainHttpExposures(objects: readonly K8sObject[]): string[] {
 export class PlainHttpError extends K8sError {
   /** @param exposures One line per way plain HTTP would be published ({@linkcode plainHttpExposures}). */
   constructor(readonly exposures: string[]) {
+    const list = exposures.join("\n  ");
     super(
       `These manifests would publish plain HTTP outside the cluster, so the scoring key and X-rays would ` +
-        `cross the network in clear:\n  ${
-          exposures.join("\n  ")
-        }\nServe TLS (the aks overlay's Ingress, or ` +
-        `serve --tls-cert as in aks-lb), or pass --allow-plain-http (allowPlainHttp) to deploy anyway.`,
+        `cross the network in clear:\n  ${list}\nServe TLS (the aks overlay's Ingress, or serve --tls-cert ` +
+        `as in aks-lb), or pass --allow-plain-http (allowPlainHttp) to deploy anyway.`,
     );
   }
 }
