@@ -71,17 +71,13 @@ function csvFields(
  * ```
  */
 export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores {
+  const fail = (reason: string, line: number, column: number): never => {
+    throw new ScoresFileError(reason, { file, line, column });
+  };
   const lines = text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
   const head = (lines[0] ?? "").replace(/^\uFEFF/, "");
   if (head.trim() === "") {
-    throw new ScoresFileError(
-      'expected a header with "Image Index" and the 14 findings, found an empty line',
-      {
-        file,
-        line: 1,
-        column: 1,
-      },
-    );
+    fail('expected a header with "Image Index" and the 14 findings, found an empty line', 1, 1);
   }
   const header = csvFields(head, { file, line: 1 });
   const names = header.values.map((h) => h.trim());
@@ -91,11 +87,7 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
   names.forEach((name, i) => {
     if (name === "Image Index" || name === "image") {
       if (imageColumn >= 0) {
-        throw new ScoresFileError(`two image columns, "${names[imageColumn]}" and "${name}"`, {
-          file,
-          line: 1,
-          column: header.columns[i]!,
-        });
+        fail(`two image columns, "${names[imageColumn]}" and "${name}"`, 1, header.columns[i]!);
       }
       imageColumn = i;
       return;
@@ -103,58 +95,36 @@ export function parseScoresCsv(text: string, file = "scores.csv"): ParsedScores 
     const k = findingIndex(name.startsWith("prob_") ? name.slice(5) : name);
     if (k < 0) return void ignored.push(name);
     if (columnOf[k]! >= 0) {
-      throw new ScoresFileError(`columns "${names[columnOf[k]!]}" and "${name}" both name ${FINDINGS[k]}`, {
-        file,
-        line: 1,
-        column: header.columns[i]!,
-      });
+      fail(`columns "${names[columnOf[k]!]}" and "${name}" both name ${FINDINGS[k]}`, 1, header.columns[i]!);
     }
     columnOf[k] = i;
   });
-  if (imageColumn < 0) {
-    throw new ScoresFileError('no "Image Index" column', { file, line: 1, column: 1 });
-  }
+  if (imageColumn < 0) fail('no "Image Index" column', 1, 1);
   const missing = FINDINGS.filter((_, k) => columnOf[k]! < 0);
   if (missing.length > 0) {
-    throw new ScoresFileError(
+    fail(
       `no column for ${missing.join(", ")}; name each finding as "Atelectasis" or "prob_Atelectasis"`,
-      { file, line: 1, column: 1 },
+      1,
+      1,
     );
   }
   const rows: ScoreRow[] = [];
   // Below, indices into a row's fields are below names.length, which the row's length was checked against.
   for (const [n, line] of lines.entries()) {
     if (n === 0 || line.trim() === "") continue;
-    const where = { file, line: n + 1 };
-    const f = csvFields(line, where);
+    const f = csvFields(line, { file, line: n + 1 });
     if (f.values.length !== names.length) {
       const column = f.values.length > names.length ? f.columns[names.length]! : line.length + 1;
-      throw new ScoresFileError(
-        `expected ${names.length} fields as in the header, found ${f.values.length}`,
-        {
-          ...where,
-          column,
-        },
-      );
+      fail(`expected ${names.length} fields as in the header, found ${f.values.length}`, n + 1, column);
     }
     const image = f.values[imageColumn]!.trim();
-    if (image === "") {
-      throw new ScoresFileError(`"${names[imageColumn]}" is empty`, {
-        ...where,
-        column: f.columns[imageColumn]!,
-      });
-    }
+    if (image === "") fail(`"${names[imageColumn]}" is empty`, n + 1, f.columns[imageColumn]!);
     const scores = new Float64Array(C);
     for (let k = 0; k < C; k++) {
       const i = columnOf[k]!;
       const v = f.values[i]!.trim();
       const x = v === "" ? NaN : Number(v);
-      if (!Number.isFinite(x)) {
-        throw new ScoresFileError(`"${names[i]}" must be a number, found "${v}"`, {
-          ...where,
-          column: f.columns[i]!,
-        });
-      }
+      if (!Number.isFinite(x)) fail(`"${names[i]}" must be a number, found "${v}"`, n + 1, f.columns[i]!);
       scores[k] = x;
     }
     rows.push({ image, scores, source: `${file}:${n + 1}` });

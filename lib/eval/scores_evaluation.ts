@@ -101,9 +101,12 @@ function nameCount(names: readonly string[]): NameCount {
   return { count: names.length, first: names.slice(0, FIRST) };
 }
 
-function listSome(c: NameCount): string {
+/** `<count> <what>: a, b and 5 more`. */
+function listSome(c: NameCount, what: string): string {
   const more = c.count - c.first.length;
-  return c.first.join(", ") + (more > 0 ? ` and ${more.toLocaleString("en-US")} more` : "");
+  return `${c.count} ${what}: ${c.first.join(", ")}${
+    more > 0 ? ` and ${more.toLocaleString("en-US")} more` : ""
+  }`;
 }
 
 /**
@@ -178,48 +181,36 @@ export async function evaluateScoreFiles(
     model,
   });
   const json: ScoresEvaluationJson = { ...base.json, model, scores: summary };
+  const { missingShards, missing, unlabeled, duplicates, outsideList, ignored } = summary;
   const warnings: string[] = [];
   const notes: string[] = [];
-  if (summary.missingShards.length > 0) {
-    warnings.push(
-      `missing shard parts (their images are not evaluated): ${summary.missingShards.join(", ")}`,
-    );
+  if (missingShards.length > 0) {
+    warnings.push(`missing shard parts (their images are not evaluated): ${missingShards.join(", ")}`);
   }
   if (summary.failed.count > 0) {
-    warnings.push(
-      `${summary.failed.count} images failed to score (error lines, no score): ${listSome(summary.failed)}`,
-    );
+    warnings.push(listSome(summary.failed, "images failed to score (error lines, no score)"));
   }
-  if (summary.missing.count > 0) {
-    warnings.push(
-      `${summary.missing.count} of the ${list!.images.length} images in ${list!.file} have no score: ${
-        listSome(summary.missing)
-      }`,
-    );
+  if (missing.count > 0) {
+    warnings.push(listSome(missing, `of the ${list!.images.length} images in ${list!.file} have no score`));
   }
-  if (summary.unlabeled.count > 0) {
-    warnings.push(
-      `${summary.unlabeled.count} scored images are not in ${table.file} and are left out: ${
-        listSome(summary.unlabeled)
-      }`,
-    );
+  if (unlabeled.count > 0) {
+    warnings.push(listSome(unlabeled, `scored images are not in ${table.file} and are left out`));
   }
   const failedSet = new Set(failed);
   const recovered = set.errors.filter((e) => !failedSet.has(basename(e.image))).length;
   if (recovered > 0) notes.push(`${recovered} error lines are for images scored in another line`);
-  if (summary.duplicates.count > 0) {
-    const first = summary.duplicates.first.map((d) => `${d.image} (${d.sources.join(", ")})`);
-    notes.push(
-      `${summary.duplicates.count} images are scored twice with the same scores and counted once: ${
-        listSome({ count: summary.duplicates.count, first })
-      }`,
-    );
+  if (duplicates.count > 0) {
+    const twice = {
+      count: duplicates.count,
+      first: duplicates.first.map((d) => `${d.image} (${d.sources.join(", ")})`),
+    };
+    notes.push(listSome(twice, "images are scored twice with the same scores and counted once"));
   }
-  if (summary.outsideList.count > 0) {
-    notes.push(`${summary.outsideList.count} scored images are not in ${list!.file} and are left out`);
+  if (outsideList.count > 0) {
+    notes.push(`${outsideList.count} scored images are not in ${list!.file} and are left out`);
   }
-  if (summary.ignored.length > 0) {
-    notes.push(`not findings, left out: ${summary.ignored.map((n) => JSON.stringify(n)).join(", ")}`);
+  if (ignored.length > 0) {
+    notes.push(`not findings, left out: ${ignored.map((n) => JSON.stringify(n)).join(", ")}`);
   }
   return { report: new EvaluationReport(json, { ...base.curves }), summary, warnings, notes };
 }

@@ -11,13 +11,11 @@ import { ScoresConflictError } from "./errors.ts";
 import type { ParsedScores, ScoreErrorLine, ScoreRow } from "./scores_format.ts";
 
 const C = FINDINGS.length;
-/** Shard parts as `cxr score --shard i/N --to-blob PREFIX/` names them (0-based i). */
+/** Shard parts as `cxr score --shard i/N --to-blob PREFIX/` and Indexed Jobs name them (0-based i). */
 const SHARD = /^shard-(\d+)-of-(\d+)\.jsonl(?:\.gz)?$/;
 
 /**
- * Checks the shard parts among `files` (base names `shard-<i>-of-<N>.jsonl`, 0-based `i` as
- * `cxr score --shard i/N` and Indexed Jobs number them), grouped by folder, and returns the names of the
- * missing parts.
+ * The missing parts of the shard sets among `files` (base names `shard-<i>-of-<N>.jsonl`), grouped by folder.
  *
  * @throws {ScoresConflictError} If a part's index is not below its count, or one folder holds parts of
  *   runs with different counts.
@@ -37,13 +35,9 @@ export function checkShards(files: readonly string[]): string[] {
     if (!m) continue;
     const index = Number(m[1]), count = Number(m[2]);
     if (count < 1 || index >= count) {
-      throw new ScoresConflictError(
-        `"${file}" is shard ${index} of ${count}, but the shards of ${count} are numbered 0 to ${
-          count - 1
-        } ` +
-          "(cxr score --shard i/N, $JOB_COMPLETION_INDEX)",
-        [file],
-      );
+      const numbered = `numbered 0 to ${count - 1} (cxr score --shard i/N, $JOB_COMPLETION_INDEX)`;
+      const message = `"${file}" is shard ${index} of ${count}, but the shards of ${count} are ${numbered}`;
+      throw new ScoresConflictError(message, [file]);
     }
     const dir = dirname(file);
     groups.set(dir, [...groups.get(dir) ?? [], { file, index, count }]);
@@ -143,11 +137,10 @@ export function mergeScores(parts: readonly ParsedScores[], options: MergeScores
         if (d > worst) [worst, at] = [d, k];
       }
       if (worst > tolerance) {
+        const values = `${FINDINGS[at]} ${first.scores[at]} and ${row.scores[at]}`;
         throw new ScoresConflictError(
-          `"${key}" is scored twice with different scores: ${first.source} and ${row.source} (${
-            FINDINGS[at]
-          } ` +
-            `${first.scores[at]} and ${row.scores[at]}); keep the one you mean and remove the other`,
+          `"${key}" is scored twice with different scores: ${first.source} and ${row.source} (${values}); ` +
+            "keep the one you mean and remove the other",
           [first.source, row.source],
         );
       }
