@@ -5,7 +5,14 @@
  */
 import { writeFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { choiceOption, type Command, stringOption, UsageError, withoutUndefined } from "./command.ts";
+import {
+  choiceOption,
+  type Command,
+  optionalString,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 import {
   BACKENDS,
   ENGINES,
@@ -66,7 +73,7 @@ export const camCommand: Command = {
     const out = stringOption(values, "out");
     const method = choiceOption(values, "method", HEATMAP_METHODS, "cam");
     const engine = choiceOption(values, "engine", ["auto", ...ENGINES] as const, "auto");
-    const className = typeof values.class === "string" ? values.class : undefined;
+    const className = optionalString(values, "class");
     const metadata = await readBundleMetadata(modelDir);
     if (className !== undefined && !metadata.classNames.includes(className)) {
       throw new UsageError(`--class must be one of: ${metadata.classNames.join(", ")}; got "${className}"`);

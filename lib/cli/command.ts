@@ -116,6 +116,21 @@ export function stringOption(values: OptionValues, name: string, fallback?: stri
 }
 
 /**
+ * Reads a string option that may be left out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(optionalString({ out: "a.json" }, "out"), "a.json");
+ * assert.equal(optionalString({}, "out"), undefined);
+ * ```
+ */
+export function optionalString(values: OptionValues, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+/**
  * Reads an integer option within bounds, throwing {@linkcode UsageError} with the valid range.
  *
  * @example

@@ -4,7 +4,14 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { type Command, intOption, stringOption, UsageError, withoutUndefined } from "./command.ts";
+import {
+  type Command,
+  intOption,
+  optionalString,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 import { type Catalogue, NIH_CATALOGUE, parseArchiveSelection, parseCatalogue } from "../nih/archives.ts";
 import { fetchArchives, type FetchProgress } from "../nih/fetch.ts";
 import { Progress } from "../progress.ts";
@@ -79,7 +86,7 @@ export const dataFetchCommand: Command = {
   },
   async run(values, ctx) {
     const dest = stringOption(values, "dest");
-    const catalogue = loadCatalogue(typeof values.catalogue === "string" ? values.catalogue : undefined);
+    const catalogue = loadCatalogue(optionalString(values, "catalogue"));
     let only: number[] | undefined;
     if (typeof values.only === "string") {
       try {
@@ -88,7 +95,7 @@ export const dataFetchCommand: Command = {
         throw new UsageError(`--only: ${(e as Error).message}`, { cause: e });
       }
     }
-    const baseUrl = typeof values["base-url"] === "string" ? values["base-url"] : undefined;
+    const baseUrl = optionalString(values, "base-url");
     if (baseUrl !== undefined && !/^https?:\/\//.test(baseUrl)) {
       throw new UsageError(`--base-url must be an http(s) URL, got "${baseUrl.replace(/\?.*/, "")}"`);
     }

@@ -123,7 +123,7 @@ export const dataUploadCommand: Command = {
     const summary = await uploadPath(src, {
       store: conn.store,
       container,
-      prefix: typeof values.prefix === "string" ? values.prefix : "",
+      prefix: stringOption(values, "prefix", ""),
     }, { concurrency, blockSize, onProgress: p.onProgress });
     p.finish();
     return report("uploaded", summary, ctx);
@@ -162,7 +162,7 @@ export const dataDownloadCommand: Command = {
       {
         store: conn.store,
         container,
-        prefix: typeof values.prefix === "string" ? values.prefix : "",
+        prefix: stringOption(values, "prefix", ""),
       },
       stringOption(values, "dest"),
       { concurrency, onProgress: p.onProgress },

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Command, intOption } from "./command.ts";
+import { type Command, intOption, optionalString } from "./command.ts";
 import { runDemo } from "../demo/demo.ts";
 
 /** The `demo` command. */
@@ -47,7 +47,7 @@ export const demoCommand: Command = {
       size: intOption(values, "size", { min: 64, max: 4096, fallback: 1024 }),
       seed: intOption(values, "seed", { min: 0, fallback: 1 }),
       notebooks: values["no-report"] ? [] : undefined,
-      reportsDir: typeof values["reports-dir"] === "string" ? values["reports-dir"] : undefined,
+      reportsDir: optionalString(values, "reports-dir"),
       log: (line) => ctx.err(line),
     });
     const total = Math.round((performance.now() - started) / 100) / 10;

@@ -11,6 +11,7 @@ import {
   type Command,
   type CommandContext,
   intOption,
+  optionalString,
   type OptionValues,
   stringOption,
   UsageError,
@@ -31,9 +32,16 @@ import {
   validateManifests,
 } from "../k8s/mod.ts";
 import { scoreRemote } from "../serve/client.ts";
+import { tlsFiles } from "./serve.ts";
 
 const refs = (objects: K8sObject[]) =>
   objects.map((o) => ({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }));
+
+/** `--namespace` and `--context`, as `deploy`, `undeploy`, `k8s render` (namespace only) and `jobs run` take them. */
+export const CLUSTER_OPTIONS = {
+  namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
+  context: { type: "string", valueName: "NAME", description: "Kubeconfig context.", defaultText: "current" },
+} as const;
 
 function describeEvent(e: DeployEvent): string {
   if (e.type === "applied") return `applied ${e.kind} ${e.namespace ? `${e.namespace}/` : ""}${e.name}`;
@@ -50,28 +58,15 @@ function describeEvent(e: DeployEvent): string {
 
 /** The transport options of `deploy`: Ingress host, TLS Secret, issuer, source ranges, plain HTTP. */
 function transportOptions(values: OptionValues): Omit<RenderOverlayOptions, "overlay" | "image"> {
-  const str = (name: string) => typeof values[name] === "string" ? values[name] as string : undefined;
-  const cert = str("tls-cert");
-  const key = str("tls-key");
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new UsageError("--tls-cert and --tls-key go together: give both files (PEM) or neither");
-  }
-  if (cert !== undefined && str("cert-manager-issuer") !== undefined) {
+  const issuer = optionalString(values, "cert-manager-issuer");
+  if (values["tls-cert"] !== undefined && values["tls-key"] !== undefined && issuer !== undefined) {
     throw new UsageError("--tls-cert/--tls-key and --cert-manager-issuer exclude each other");
   }
-  const read = (flag: string, file: string) => {
-    try {
-      return readFileSync(file, "utf8");
-    } catch (e) {
-      throw new UsageError(`Cannot read ${flag} "${file}": ${(e as Error).message.split("\n")[0]}`);
-    }
-  };
-  const ranges = str("source-ranges");
   return {
-    ingressHost: str("ingress-host"),
-    certManagerIssuer: str("cert-manager-issuer"),
-    tls: cert !== undefined ? { cert: read("--tls-cert", cert), key: read("--tls-key", key!) } : undefined,
-    sourceRanges: ranges === undefined ? undefined : ranges.split(",").map((r) => r.trim()).filter(Boolean),
+    ingressHost: optionalString(values, "ingress-host"),
+    certManagerIssuer: issuer,
+    tls: tlsFiles(values),
+    sourceRanges: optionalString(values, "source-ranges")?.split(",").map((r) => r.trim()).filter(Boolean),
     allowPlainHttp: values["allow-plain-http"] === true,
   };
 }
@@ -143,13 +138,7 @@ export const deployCommand: Command = {
       description: "Deploy even if the manifests publish plain HTTP outside the cluster.",
     },
     replicas: { type: "string", valueName: "N", description: "Replicas (the HPA minimum follows)." },
-    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
-    context: {
-      type: "string",
-      valueName: "NAME",
-      description: "Kubeconfig context.",
-      defaultText: "current",
-    },
+    ...CLUSTER_OPTIONS,
     "render-only": { type: "string", valueName: "DIR", description: "Only render + validate into DIR." },
     "no-wait": { type: "boolean", description: "Apply and return without waiting for the rollout." },
     timeout: {
@@ -170,7 +159,7 @@ export const deployCommand: Command = {
     const replicas = values.replicas === undefined
       ? undefined
       : intOption(values, "replicas", { min: 1, max: 1000 });
-    const namespace = typeof values.namespace === "string" ? values.namespace : undefined;
+    const namespace = optionalString(values, "namespace");
     const transport = transportOptions(values);
     if (typeof values["render-only"] === "string") {
       renderOnly(
@@ -194,7 +183,7 @@ export const deployCommand: Command = {
       namespace,
       scoringKey: key,
       ...transport,
-      context: typeof values.context === "string" ? values.context : undefined,
+      context: optionalString(values, "context"),
       wait: !values["no-wait"],
       timeoutSeconds: intOption(values, "timeout", { min: 1, fallback: 600 }),
       onProgress: (e) => ctx.err(describeEvent(e)),
@@ -225,19 +214,13 @@ export const undeployCommand: Command = {
   summary: "Delete everything deploy and jobs created (label app.kubernetes.io/managed-by=cxr).",
   options: {
     kubeconfig: { type: "string", valueName: "FILE", required: true, description: "Kubeconfig." },
-    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
-    context: {
-      type: "string",
-      valueName: "NAME",
-      description: "Kubeconfig context.",
-      defaultText: "current",
-    },
+    ...CLUSTER_OPTIONS,
     "keep-namespace": { type: "boolean", description: "Leave the namespace itself." },
   },
   async run(values, ctx) {
     const result = await undeploy(stringOption(values, "kubeconfig"), {
-      namespace: typeof values.namespace === "string" ? values.namespace : undefined,
-      context: typeof values.context === "string" ? values.context : undefined,
+      namespace: optionalString(values, "namespace"),
+      context: optionalString(values, "context"),
       keepNamespace: values["keep-namespace"] === true,
       onProgress: (r) => ctx.err(`deleted ${r.kind} ${r.namespace ? `${r.namespace}/` : ""}${r.name}`),
     });
@@ -262,7 +245,7 @@ export const k8sRenderCommand: Command = {
     },
     image: { type: "string", valueName: "IMAGE", description: "Scoring image (aks, aks-lb, local, base)." },
     replicas: { type: "string", valueName: "N", description: "Replicas (aks, aks-lb, local, base)." },
-    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
+    namespace: CLUSTER_OPTIONS.namespace,
   },
   run(values, ctx) {
     const overlay = choiceOption(values, "overlay", RENDERABLE, "aks");
@@ -270,11 +253,11 @@ export const k8sRenderCommand: Command = {
       ? join(K8S_DIR, overlay)
       : join(K8S_DIR, "overlays", overlay);
     const objects = renderKustomization(dir, {
-      image: typeof values.image === "string" ? values.image : undefined,
+      image: optionalString(values, "image"),
       replicas: values.replicas === undefined
         ? undefined
         : intOption(values, "replicas", { min: 1, max: 1000 }),
-      namespace: typeof values.namespace === "string" ? values.namespace : undefined,
+      namespace: optionalString(values, "namespace"),
     });
     validateManifests(objects);
     for (const line of plainHttpExposures(objects)) {

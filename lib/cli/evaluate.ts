@@ -12,6 +12,7 @@ import {
   type Command,
   type CommandContext,
   intOption,
+  optionalString,
   type OptionValues,
   stringOption,
   UsageError,
@@ -83,7 +84,7 @@ async function scoresReport(
   let conn: StorageConnection | undefined;
   try {
     const r = await evaluateScoreFiles(sources, entries, {
-      ...withoutUndefined({ list: values.list as string | undefined }),
+      ...withoutUndefined({ list: optionalString(values, "list") }),
       openStore: async () => (conn ??= await connectStorage(loadSettings())).store,
       ...common,
     });

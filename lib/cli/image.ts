@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Command, stringOption, UsageError } from "./command.ts";
+import { type Command, optionalString, stringOption, UsageError } from "./command.ts";
 import { Progress } from "../progress.ts";
 import { Secret } from "../secrets.ts";
 import {
@@ -66,13 +66,13 @@ export const imageBuildCommand: Command = {
     let record;
     try {
       record = await buildImage(kind, {
-        base: values.base as string | undefined,
-        tag: values.tag as string | undefined,
-        name: values.name as string | undefined,
-        model: values.model as string | undefined,
+        base: optionalString(values, "base"),
+        tag: optionalString(values, "tag"),
+        name: optionalString(values, "name"),
+        model: optionalString(values, "model"),
         tfjsNodeGpu: values["no-tfjs-node"] !== true,
         noCache: values["no-cache"] === true,
-        historyDir: values.history as string | undefined,
+        historyDir: optionalString(values, "history"),
         progress: true,
       });
     } catch (e) {

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { type Command, intOption, stringOption, UsageError } from "./command.ts";
+import { type Command, intOption, optionalString, stringOption, UsageError } from "./command.ts";
 import { loadSettings, type Settings } from "../config.ts";
+import { CLUSTER_OPTIONS } from "./deploy.ts";
 import { JOB_KINDS, type JobKind, runIndexedJob } from "../k8s/mod.ts";
 
 /**
@@ -54,13 +55,7 @@ export const jobsRunCommand: Command = {
     kubeconfig: { type: "string", valueName: "FILE", required: true, description: "Kubeconfig." },
     image: { type: "string", valueName: "IMAGE", required: true, description: "Image the pods run." },
     parallelism: { type: "string", valueName: "P", description: "Pods at once.", defaultText: "N" },
-    namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
-    context: {
-      type: "string",
-      valueName: "NAME",
-      description: "Kubeconfig context.",
-      defaultText: "current",
-    },
+    ...CLUSTER_OPTIONS,
     "no-wait": { type: "boolean", description: "Create the Job and return." },
     timeout: { type: "string", valueName: "S", description: "Time limit in seconds.", defaultText: "86400" },
     "poll-ms": { type: "string", valueName: "MS", description: "Between status polls.", defaultText: "5000" },
@@ -88,8 +83,8 @@ export const jobsRunCommand: Command = {
         parallelism: values.parallelism === undefined
           ? undefined
           : intOption(values, "parallelism", { min: 1 }),
-        namespace: typeof values.namespace === "string" ? values.namespace : undefined,
-        context: typeof values.context === "string" ? values.context : undefined,
+        namespace: optionalString(values, "namespace"),
+        context: optionalString(values, "context"),
         storageEnv: storageEnvOf(settings),
         wait: !values["no-wait"],
         timeoutSeconds: intOption(values, "timeout", { min: 1, fallback: 86400 }),

@@ -10,6 +10,7 @@ import {
   type Command,
   type CommandContext,
   intOption,
+  optionalString,
   stringOption,
   UsageError,
   withoutUndefined,
@@ -165,10 +166,10 @@ export const preprocessCommand: Command = {
       size,
       concurrency: workers,
       ...withoutUndefined({
-        entries: typeof values.entries === "string" ? values.entries : undefined,
+        entries: optionalString(values, "entries"),
         shard,
-        fromBlob: typeof values["from-blob"] === "string" ? values["from-blob"] : undefined,
-        toBlob: typeof values["to-blob"] === "string" ? values["to-blob"] : undefined,
+        fromBlob: optionalString(values, "from-blob"),
+        toBlob: optionalString(values, "to-blob"),
       }),
       onProgress: (e) => {
         let bar = bars.get(e.stem);

@@ -7,7 +7,14 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Command, intOption, stringOption, UsageError, withoutUndefined } from "./command.ts";
+import {
+  type Command,
+  intOption,
+  optionalString,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 import { loadSettings } from "../config.ts";
 import {
   failureMessage,
@@ -100,7 +107,7 @@ export const reportCommand: Command = {
     const timeout = values.timeout === undefined ? undefined : intOption(values, "timeout", { min: 1 });
     const graceMs = intOption(values, "grace-ms", { min: 0, max: 10_000, fallback: 250 });
     const outDir = resolve(stringOption(values, "out", "reports"));
-    const envFile = typeof values["env-file"] === "string" ? values["env-file"] : undefined;
+    const envFile = optionalString(values, "env-file");
     const results: NotebookResult[] = [];
     for (const nb of notebooks) {
       const label = shortName(nb);

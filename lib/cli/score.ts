@@ -11,6 +11,7 @@ import {
   type Command,
   intOption,
   numberOption,
+  optionalString,
   type OptionValues,
   UsageError,
   withoutUndefined,
@@ -21,10 +22,6 @@ import { ENGINES } from "../model/mod.ts";
 import { type BatchLine, scoreImages, type ScorerSpec, scoreUrl } from "../serve/mod.ts";
 
 const ENGINE_CHOICES = ["auto", ...ENGINES] as const;
-
-function optionalString(values: OptionValues, name: string): string | undefined {
-  return values[name] === undefined ? undefined : String(values[name]);
-}
 
 function scorer(values: OptionValues): ScorerSpec {
   const url = optionalString(values, "url");

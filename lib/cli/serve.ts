@@ -18,8 +18,8 @@ import { loadSettings } from "../config.ts";
 import { BACKENDS, ENGINES } from "../model/mod.ts";
 import { startScoringServer, type TlsFiles } from "../serve/mod.ts";
 
-/** `--tls-cert` and `--tls-key`, both or neither, read from their files. */
-function tlsFiles(values: OptionValues): TlsFiles | undefined {
+/** `--tls-cert` and `--tls-key` (of `serve` and `deploy`), both or neither, read from their files. */
+export function tlsFiles(values: OptionValues): TlsFiles | undefined {
   const cert = values["tls-cert"];
   const key = values["tls-key"];
   if (cert === undefined && key === undefined) return undefined;

@@ -4,15 +4,17 @@
  *
  * @module
  */
-import { type Command, intOption, stringOption, UsageError, withoutUndefined } from "./command.ts";
-import type { Settings } from "../config.ts";
+import {
+  type Command,
+  intOption,
+  optionalString,
+  stringOption,
+  UsageError,
+  withoutUndefined,
+} from "./command.ts";
 import { Progress } from "../progress.ts";
 import { backendReport } from "../model/mod.ts";
 import { loadSettingsFrom, runDoctor, setupStorage } from "../vm/mod.ts";
-
-function settingsFrom(values: Record<string, unknown>): Settings {
-  return loadSettingsFrom(typeof values["env-file"] === "string" ? values["env-file"] : ".env");
-}
 
 const ENV_FILE = {
   type: "string" as const,
@@ -46,7 +48,7 @@ export const doctorCommand: Command = {
     verbose: { type: "boolean", short: "v", description: "Print the full error of each backend." },
   },
   async run(values, ctx) {
-    const settings = settingsFrom(values);
+    const settings = loadSettingsFrom(stringOption(values, "env-file", ".env"));
     const timeoutMs = intOption(values, "timeout", { min: 1, max: 600, fallback: 20 }) * 1000;
     const progress = new Progress({ label: "doctor", total: 12, unit: "items" });
     const report = await runDoctor(settings, {
@@ -91,16 +93,17 @@ export const setupCommand: Command = {
     force: { type: "boolean", description: "Replace values the settings file already has." },
   },
   async run(values, ctx) {
-    const settings = settingsFrom(values);
-    const account = typeof values.account === "string" ? values.account : undefined;
+    const envFile = stringOption(values, "env-file", ".env");
+    const settings = loadSettingsFrom(envFile);
+    const account = optionalString(values, "account");
     if (account !== undefined && !/^[a-z0-9]{3,24}$/.test(account)) {
       throw new UsageError(`--account must be 3-24 lowercase letters and digits, got "${account}"`);
     }
     const report = await setupStorage(settings, {
-      envFile: stringOption(values, "env-file", ".env"),
+      envFile,
       ...withoutUndefined({
-        resourceGroup: typeof values["resource-group"] === "string" ? values["resource-group"] : undefined,
-        location: typeof values.location === "string" ? values.location : undefined,
+        resourceGroup: optionalString(values, "resource-group"),
+        location: optionalString(values, "location"),
         account,
       }),
       dryRun: values["dry-run"] === true,
