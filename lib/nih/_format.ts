@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { closeSync, openSync, readSync } from "node:fs";
 import { rename, rm, writeFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
@@ -68,8 +69,6 @@ export function quoteFound(value: string, max = 40): string {
 
 /** A file's bytes, its text (gunzipped when it starts with the gzip magic bytes) and the sha256 of the bytes. */
 export interface InputFile {
-  /** The path as given. */
-  path: string;
   /** The base name, used in messages. */
   name: string;
   /** Decoded UTF-8 text. */
@@ -141,7 +140,7 @@ export function sha256Hex(data: Uint8Array | string): string {
 export function readInputFile(path: string, maxBytes = MAX_INPUT_BYTES): InputFile {
   const name = basename(path);
   const bytes = readAtMost(path, name, maxBytes);
-  return { path, name, text: decodeMaybeGzip(bytes, name, maxBytes), sha256: sha256Hex(bytes) };
+  return { name, text: decodeMaybeGzip(bytes, name, maxBytes), sha256: sha256Hex(bytes) };
 }
 
 /** The file's bytes, read in chunks; {@linkcode InputTooLargeError} as soon as there are more than `max`. */
@@ -158,13 +157,7 @@ function readAtMost(path: string, name: string, max: number): Uint8Array {
       total += n;
       if (total > max) throw new InputTooLargeError(`it is larger than ${size(max)}`, name, max);
     }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const c of chunks) {
-      out.set(c, offset);
-      offset += c.length;
-    }
-    return out;
+    return Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }
@@ -201,6 +194,16 @@ export function fieldColumn(fields: readonly string[], index: number): number {
   let col = 1;
   for (const f of fields.slice(0, index)) col += f.length + 1;
   return index >= fields.length ? col - 1 : col;
+}
+
+/**
+ * The message for line `index` (0-based) of a list that is not an image name. Line 1 is not quoted: a file that
+ * is not a list at all (a key passed by mistake) stays unprinted.
+ */
+export function notAnImageName(name: string, index: number): string {
+  return `expected an image name like 00000001_000.png, found ${
+    index === 0 ? "something else" : quoteFound(name)
+  }`;
 }
 
 /** Up to `n` names joined for a message, with the count when there are more. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { IMAGE_NAME, quoteFound, readInputFile } from "./_format.ts";
+import { IMAGE_NAME, notAnImageName, readInputFile } from "./_format.ts";
 import { NihFormatError } from "./errors.ts";
 
 /** A parsed blacklist. */
@@ -39,14 +39,7 @@ export function parseBlacklist(text: string, options: { file?: string } = {}): B
     const name = body.trim();
     if (name === "") continue;
     if (!IMAGE_NAME.test(name)) {
-      // Line 1 is not quoted: a file that is not a list at all (a key passed by mistake) stays unprinted.
-      const found = n === 0 ? "something else" : quoteFound(name);
-      throw new NihFormatError(
-        `expected an image name like 00000001_000.png, found ${found}`,
-        file,
-        n + 1,
-        body.indexOf(name) + 1,
-      );
+      throw new NihFormatError(notAnImageName(name, n), file, n + 1, body.indexOf(name) + 1);
     }
     seen.add(name);
   }

@@ -8,7 +8,15 @@
  *
  * @module
  */
-import { IMAGE_NAME, patientCounts, patientOf, preview, quoteFound, readInputFile } from "./_format.ts";
+import {
+  IMAGE_NAME,
+  notAnImageName,
+  patientCounts,
+  patientOf,
+  preview,
+  readInputFile,
+  splitLines,
+} from "./_format.ts";
 import { NihFormatError } from "./errors.ts";
 import { type BoundingBoxTable, boxedPatients } from "./bbox.ts";
 import { applyBlacklist, type Blacklist } from "./blacklist.ts";
@@ -144,17 +152,10 @@ export interface SplitList {
  */
 export function parseSplitList(text: string, options: { file?: string } = {}): SplitList {
   const file = options.file ?? "list.txt";
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
   const seen = new Map<string, number>();
-  lines.forEach((raw, i) => {
-    const name = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+  splitLines(text).forEach((name, i) => {
     const where = [file, i + 1, 1] as const;
-    if (!IMAGE_NAME.test(name)) {
-      // Line 1 is not quoted: a file that is not a list at all (a key passed by mistake) stays unprinted.
-      const found = i === 0 ? "something else" : quoteFound(name);
-      throw new NihFormatError(`expected an image name like 00000001_000.png, found ${found}`, ...where);
-    }
+    if (!IMAGE_NAME.test(name)) throw new NihFormatError(notAnImageName(name, i), ...where);
     if (seen.has(name)) {
       throw new NihFormatError(`"${name}" is listed twice (first at line ${seen.get(name)})`, ...where);
     }
