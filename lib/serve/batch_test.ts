@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { loadSettings } from "../config.ts";
 import { connectStorage } from "../storage/mod.ts";
 import { type BatchLine, blobSources, type ImageSource, scoreBatch, sortSources } from "./batch.ts";
@@ -63,23 +64,16 @@ Deno.test("scoreBatch: a failed read or score is its own error line, with the se
 });
 
 Deno.test("scoreBatch: heatmaps go to files, not into the lines", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    const lines: BatchLine[] = [];
-    await scoreBatch(
-      [source("00000001_000.png")],
-      () => Promise.resolve({ heatmap: "AQID", heatmapClass: "Mass" }),
-      {
-        heatmapDir: join(dir, "maps"),
-        onLine: (l) => void lines.push(l),
-      },
-    );
-    const file = join(dir, "maps", "00000001_000.heatmap.png");
-    assert.deepEqual(lines, [{ image: "00000001_000.png", heatmapClass: "Mass", heatmapFile: file }]);
-    assert.deepEqual([...readFileSync(file)], [1, 2, 3]);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  using dir = tempDir("cxr-serve-batch-");
+  const lines: BatchLine[] = [];
+  const scorer = () => Promise.resolve({ heatmap: "AQID", heatmapClass: "Mass" });
+  await scoreBatch([source("00000001_000.png")], scorer, {
+    heatmapDir: join(dir.path, "maps"),
+    onLine: (l) => void lines.push(l),
+  });
+  const file = join(dir.path, "maps", "00000001_000.heatmap.png");
+  assert.deepEqual(lines, [{ image: "00000001_000.png", heatmapClass: "Mass", heatmapFile: file }]);
+  assert.deepEqual([...readFileSync(file)], [1, 2, 3]);
 });
 
 Deno.test("sortSources orders by name and drops the same location given twice", () => {
@@ -92,7 +86,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = Deno.makeTempDirSync();
+    using tmp = tempDir("cxr-serve-batch-");
+    const dir = tmp.path;
     const settings = loadSettings({
       env: { CXR_AZURITE_DIR: join(dir, "azurite"), CXR_AZURITE_PORT: "0" },
       envFile: false,
@@ -127,7 +122,6 @@ Deno.test({
       assert.deepEqual(whole.map((s) => s.name), ["other/c.png", "set/a.jpg", "set/b.png", "settings/d.png"]);
     } finally {
       await conn.close();
-      Deno.removeSync(dir, { recursive: true });
     }
   },
 });

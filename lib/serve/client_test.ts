@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createDenseNet, openPredictor, saveBundle, selectBackend } from "../model/mod.ts";
+import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { scoreLocal, scoreRemote, ScoringUnreachableError } from "./client.ts";
 import { createScoringHandler } from "./handler.ts";
 import { ScoreHttpError, ScoringServiceError } from "./score_format.ts";
+import { tinyPredictor } from "./_testing.ts";
 
 const KEY = "client-test-key-0123456789";
-const NIH_IMAGES = Deno.env.get("CXR_NIH_SAMPLE") ??
-  new URL("../../../shared/data/nih-sample/", import.meta.url).pathname;
-const PNG = new Uint8Array(readFileSync(join(NIH_IMAGES, "images", "00000100_000.png")));
+const PNG = new Uint8Array(readFileSync(join(NIH_SAMPLE, "images", "00000100_000.png")));
 
-/** A real server on a free port answering with `handler`; counts the requests. */
+/** A real server on a free port answering with `handler`; counts the requests; shut down when disposed. */
 function serve(handler: (req: Request) => Response | Promise<Response>) {
   let requests = 0;
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
@@ -23,7 +22,7 @@ function serve(handler: (req: Request) => Response | Promise<Response>) {
     get requests() {
       return requests;
     },
-    close: () => server.shutdown(),
+    [Symbol.asyncDispose]: () => server.shutdown(),
   };
 }
 
@@ -34,39 +33,31 @@ const busy = () =>
   });
 
 Deno.test("scoreRemote: 503 is retried up to the attempts, then reported with its code", async () => {
-  const s = serve(busy);
-  try {
-    await assert.rejects(
-      scoreRemote(s.url, PNG, { retry: { attempts: 3, baseDelayMs: 1 } }),
-      (e) => e instanceof ScoringServiceError && e.status === 503 && e.code === "busy",
-    );
-    assert.equal(s.requests, 3);
-  } finally {
-    await s.close();
-  }
+  await using s = serve(busy);
+  await assert.rejects(
+    scoreRemote(s.url, PNG, { retry: { attempts: 3, baseDelayMs: 1 } }),
+    (e) => e instanceof ScoringServiceError && e.status === 503 && e.code === "busy",
+  );
+  assert.equal(s.requests, 3);
 });
 
 Deno.test("scoreRemote: 401 is final, and the key never reaches a message even when the answer quotes it", async () => {
-  const s = serve((req) =>
+  await using s = serve((req) =>
     Response.json({
       error: { status: 401, code: "unauthorized", message: `bad key ${req.headers.get("authorization")}` },
     }, { status: 401 })
   );
-  try {
-    const e = await scoreRemote(s.url, PNG, { key: KEY, retry: { baseDelayMs: 1 } }).catch((e) => e);
-    assert.ok(e instanceof ScoringServiceError);
-    assert.equal(e.code, "unauthorized");
-    assert.equal(s.requests, 1);
-    assert.ok(!e.message.includes(KEY), e.message);
-    assert.match(e.message, /bad key Bearer \*\*\*/);
-  } finally {
-    await s.close();
-  }
+  const e = await scoreRemote(s.url, PNG, { key: KEY, retry: { baseDelayMs: 1 } }).catch((e) => e);
+  assert.ok(e instanceof ScoringServiceError);
+  assert.equal(e.code, "unauthorized");
+  assert.equal(s.requests, 1);
+  assert.ok(!e.message.includes(KEY), e.message);
+  assert.match(e.message, /bad key Bearer \*\*\*/);
 });
 
 Deno.test("scoreRemote: sends the raw image with its type, the key as Bearer and the heatmap options", async () => {
   let seen: Record<string, string | null> = {};
-  const s = serve(async (req) => {
+  await using s = serve(async (req) => {
     const url = new URL(req.url);
     seen = {
       path: url.pathname,
@@ -83,30 +74,23 @@ Deno.test("scoreRemote: sends the raw image with its type, the key as Bearer and
       heatmapClass: "Mass",
     });
   });
-  try {
-    const r = await scoreRemote(s.url + "/", PNG, { key: KEY, heatmap: true, className: "Mass" });
-    assert.equal(r.heatmapClass, "Mass");
-    assert.deepEqual(seen, {
-      path: "/score",
-      query: "?heatmap=1&class=Mass",
-      type: "image/png",
-      auth: `Bearer ${KEY}`,
-      bytes: String(PNG.length),
-    });
-  } finally {
-    await s.close();
-  }
+  const r = await scoreRemote(s.url + "/", PNG, { key: KEY, heatmap: true, className: "Mass" });
+  assert.equal(r.heatmapClass, "Mass");
+  assert.deepEqual(seen, {
+    path: "/score",
+    query: "?heatmap=1&class=Mass",
+    type: "image/png",
+    auth: `Bearer ${KEY}`,
+    bytes: String(PNG.length),
+  });
 });
 
 Deno.test("scoreRemote: a refused connection is retried, then ScoringUnreachableError without the key", async () => {
   const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  const e = await scoreRemote(`http://127.0.0.1:${port}`, PNG, {
-    key: KEY,
-    retry: { attempts: 2, baseDelayMs: 1 },
-  })
-    .catch((e) => e);
+  const options = { key: KEY, retry: { attempts: 2, baseDelayMs: 1 } };
+  const e = await scoreRemote(`http://127.0.0.1:${port}`, PNG, options).catch((e) => e);
   assert.ok(e instanceof ScoringUnreachableError, String(e));
   assert.equal(e.attempts, 2);
   assert.match(e.message, new RegExp(`at "http://127.0.0.1:${port}/score" after 2 tries`));
@@ -114,9 +98,8 @@ Deno.test("scoreRemote: a refused connection is retried, then ScoringUnreachable
 });
 
 Deno.test("scoreRemote: no answer within the time limit fails at once (a slow service is not retried)", async () => {
-  let release!: () => void;
-  const held = new Promise<void>((r) => release = r);
-  const s = serve(async () => {
+  const { promise: held, resolve: release } = Promise.withResolvers<void>();
+  await using s = serve(async () => {
     await held;
     return busy();
   });
@@ -128,7 +111,6 @@ Deno.test("scoreRemote: no answer within the time limit fails at once (a slow se
     assert.equal(s.requests, 1);
   } finally {
     release();
-    await s.close();
   }
 });
 
@@ -142,13 +124,9 @@ Deno.test({
   name: "scoreLocal answers exactly what the service answers for the same image and bundle, heatmap included",
   sanitizeResources: false,
   async fn() {
-    await selectBackend("cpu");
-    const dir = Deno.makeTempDirSync();
-    await saveBundle(createDenseNet({ blocks: [1], growthRate: 4, inputSize: 32 }), dir, {
-      modelVersion: "t1",
-    });
-    const predictor = await openPredictor(dir, { engine: "tfjs" });
-    const s = serve(createScoringHandler(predictor, { key: KEY, log: () => {} }));
+    using dir = tempDir("cxr-serve-client-");
+    const predictor = await tinyPredictor(dir.path);
+    await using s = serve(createScoringHandler(predictor, { key: KEY, log: () => {} }));
     try {
       const local = await scoreLocal(predictor, PNG, { heatmap: true, className: "Nodule" });
       const remote = await scoreRemote(s.url, PNG, { key: KEY, heatmap: true, className: "Nodule" });
@@ -165,9 +143,7 @@ Deno.test({
         (e) => e instanceof ScoringServiceError && e.code === "bad_image" && e.status === 400,
       );
     } finally {
-      await s.close();
       await predictor.dispose();
-      Deno.removeSync(dir, { recursive: true });
     }
   },
 });

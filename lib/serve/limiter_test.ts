@@ -1,19 +1,13 @@
 import assert from "node:assert/strict";
 import { BudgetFullError, ByteBudget, ConcurrencyLimiter, QueueFullError } from "./limiter.ts";
 
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((r) => open = r);
-  return { wait, open };
-}
-
 Deno.test("ConcurrencyLimiter: slots pass to waiters in arrival order", async () => {
   const limiter = new ConcurrencyLimiter({ maxConcurrent: 2, maxQueue: 3 });
   const order: string[] = [];
-  const gates = [gate(), gate()] as const;
-  const task = (name: string, g?: { wait: Promise<void> }) => async () => {
+  const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()] as const;
+  const task = (name: string, g?: { promise: Promise<void> }) => async () => {
     order.push(`start ${name}`);
-    if (g) await g.wait;
+    if (g) await g.promise;
     return name;
   };
   const runs = [
@@ -23,9 +17,9 @@ Deno.test("ConcurrencyLimiter: slots pass to waiters in arrival order", async ()
     limiter.run(task("d")),
   ];
   assert.deepEqual([limiter.running, limiter.queued], [2, 2]);
-  gates[1].open();
+  gates[1].resolve();
   await runs[1];
-  gates[0].open();
+  gates[0].resolve();
   assert.deepEqual(await Promise.all(runs), ["a", "b", "c", "d"]);
   assert.deepEqual(order, ["start a", "start b", "start c", "start d"]);
   assert.deepEqual([limiter.running, limiter.queued], [0, 0]);
@@ -33,15 +27,15 @@ Deno.test("ConcurrencyLimiter: slots pass to waiters in arrival order", async ()
 
 Deno.test("ConcurrencyLimiter: an aborted waiter leaves the queue; failures free their slot", async () => {
   const limiter = new ConcurrencyLimiter({ maxConcurrent: 1, maxQueue: 1 });
-  const g = gate();
-  const first = limiter.run(() => g.wait);
+  const g = Promise.withResolvers<void>();
+  const first = limiter.run(() => g.promise);
   const controller = new AbortController();
   const waiting = limiter.run(() => Promise.resolve("never"), controller.signal);
   controller.abort(new Error("gave up"));
   await assert.rejects(waiting, /gave up/);
   assert.equal(limiter.queued, 0);
   const next = limiter.run(() => Promise.reject(new Error("task failed")));
-  g.open();
+  g.resolve();
   await first;
   await assert.rejects(next, /task failed/);
   assert.equal(limiter.running, 0);
@@ -53,10 +47,10 @@ Deno.test("ConcurrencyLimiter: an aborted waiter leaves the queue; failures free
 
 Deno.test("ConcurrencyLimiter: maxQueue 0 refuses at once; bad limits are RangeErrors", async () => {
   const limiter = new ConcurrencyLimiter({ maxConcurrent: 1, maxQueue: 0 });
-  const g = gate();
-  const first = limiter.run(() => g.wait);
+  const g = Promise.withResolvers<void>();
+  const first = limiter.run(() => g.promise);
   await assert.rejects(limiter.run(() => Promise.resolve()), QueueFullError);
-  g.open();
+  g.resolve();
   await first;
   assert.throws(
     () => new ConcurrencyLimiter({ maxConcurrent: 0 }),
@@ -67,14 +61,14 @@ Deno.test("ConcurrencyLimiter: maxQueue 0 refuses at once; bad limits are RangeE
 
 Deno.test("ConcurrencyLimiter.full: true exactly when run would refuse", async () => {
   const limiter = new ConcurrencyLimiter({ maxConcurrent: 1, maxQueue: 1 });
-  const g = gate();
+  const g = Promise.withResolvers<void>();
   assert.equal(limiter.full, false);
-  const first = limiter.run(() => g.wait);
+  const first = limiter.run(() => g.promise);
   assert.equal(limiter.full, false);
   const second = limiter.run(() => Promise.resolve());
   assert.equal(limiter.full, true);
   await assert.rejects(limiter.run(() => Promise.resolve()), QueueFullError);
-  g.open();
+  g.resolve();
   await Promise.all([first, second]);
   assert.equal(limiter.full, false);
 });
