@@ -1,21 +1,17 @@
 /**
  * Frees memory during tfjs' backward pass as soon as nothing needs it any more.
  *
- * tfjs-core's `backpropagateGradients` (4.22.0) walks the tape backwards and keeps the gradient of every
- * intermediate tensor, and every tensor a node saved for its gradient, until the whole backward pass ends. Once
- * the node that produced a tensor has been processed, though, neither the tensor's gradient nor that node's
- * saved tensors are read again: every consumer of a tensor comes after its producer on the tape. Nor is a
- * gradient that tfjs added to a tensor's earlier one (it frees the old sum, not the addend: in DenseNet every
- * concatenation's gradient slices). So the peak of
- * a training step was all forward activations plus a gradient for each; DenseNet-121 at 224 px needed 953 MB
- * per image on wasm, which capped micro-batches at 4 in the 4 GB heap.
+ * tfjs-core's `backpropagateGradients` (4.22.0) keeps the gradient of every intermediate tensor, and every
+ * tensor a node saved for its gradient, until the whole backward pass ends, although once the node that
+ * produced a tensor has been processed neither is read again (every consumer of a tensor comes after its
+ * producer on the tape). So a training step's peak was all forward activations plus a gradient for each:
+ * DenseNet-121 at 224 px needed 953 MB per image on wasm, capping micro-batches at 4 in the 4 GB heap.
  *
  * {@linkcode installLeanBackprop} wraps each tape node's gradient function (through the engine's
  * `addTapeNode`) so that, when the next node's gradient is asked for, the previous node's output gradients and
- * saved tensors are disposed. Saved tensors are the engine's own clones, so only the references go; a gradient
- * that a gradient function handed on unchanged, or to two inputs, is left for the end of the pass. Higher-order
- * gradients (a backward pass inside a recorded forward pass) are left alone, as is a `dy` the caller passed.
- * The results are unchanged; only when memory is freed differs.
+ * saved tensors (the engine's own clones) are disposed, and so are gradients tfjs added to an earlier one (it
+ * frees the old sum, not the addend). A gradient handed on unchanged or to two inputs, a caller's `dy` and
+ * higher-order gradients are left alone. The results are unchanged; only when memory is freed differs.
  *
  * @module
  */
@@ -23,7 +19,6 @@
 import {
   cast,
   engine as tfEngine,
-  getGradient,
   type GradConfig,
   mul,
   registerGradient,
@@ -84,11 +79,7 @@ export function installLeanBackprop(): void {
   if (engine.leanBackprop) return;
   engine.leanBackprop = true;
   registerGradient(RELU_GRADIENT);
-  /**
-   * The previous node's dys, saved tensors and the input gradients it produced that were added to an existing
-   * gradient (the sum is a new tensor and tfjs frees the old sum, not the addend), freed when the next node's
-   * gradient is asked for.
-   */
+  /** The previous node's dys, saved tensors and input gradients added to an earlier one, freed with the next. */
   let pending: { dys: Tensor[]; saved: Tensor[]; keep: Set<Tensor>; added: Tensor[] } | null = null;
   /** Per pass: how many times each tensor came back from a gradient function, and as a first gradient. */
   let handedOut = new WeakMap<Tensor, number>();
@@ -127,7 +118,7 @@ export function installLeanBackprop(): void {
           const dx = closure();
           handedOut.set(dx, (handedOut.get(dx) ?? 0) + 1);
           if (mine.includes(dx)) keep.add(dx); // passed on as the input's gradient: still needed
-          // tfjs stores the first gradient of a tensor as is and adds later ones to it (see the doc above).
+          // tfjs stores the first gradient of a tensor as is and adds later ones to it.
           const id = node.inputs[name]?.id;
           if (id === undefined || !hasGradient.has(id)) {
             stored.add(dx);
@@ -158,9 +149,6 @@ export function installLeanBackprop(): void {
     }
   };
 }
-
-/** tfjs-core's own `Relu` gradient (it saves the input), captured before {@linkcode RELU_GRADIENT} replaces it. */
-export const TFJS_RELU_GRADIENT: GradConfig | undefined = getGradient("Relu");
 
 /**
  * `Relu`'s gradient from its output rather than its input (y > 0 exactly where x > 0, so the result is the

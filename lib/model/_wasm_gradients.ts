@@ -1,13 +1,10 @@
 /**
- * Gradient kernels the wasm backend lacks, so models can train on it.
+ * Gradient kernels the wasm backend lacks or runs slowly, so models can train on it.
  *
  * `@tensorflow/tfjs-backend-wasm` 4.22.0 registers no `Conv2DBackpropFilter`, which every trainable
- * convolution needs, and its `Conv2DBackpropInput` is a plain loop about 9x slower than its forward
- * convolution. {@link registerWasmGradientKernels} adds one composed from kernels wasm does have
- * (PadV2, StridedSlice, Reshape, Transpose, BatchMatMul), so the heavy part runs in wasm's matrix multiply:
- * all filter taps in one product whose first operand gathers shifted copies of the transposed input (see
- * `conv2DBackpropFilter` below). Intermediates are created and freed at the backend level, so the engine's
- * tensor count is untouched.
+ * convolution needs, and its `Conv2DBackpropInput` and `MaxPoolGrad` are plain loops.
+ * {@link registerWasmGradientKernels} adds or wraps them so that the heavy part runs in wasm's matrix multiply
+ * and forward convolution (XNNPACK).
  *
  * @module
  */
@@ -57,10 +54,9 @@ const GATHER_LIMIT = 1 << 24;
  *   dW[i, j, c, :] = Σ_p xᵀ_phase[c, p + off] · dy_grid[p, :]
  *
  * so the rows of every tap are contiguous runs of the transposed phase, copied into one `taps·ci × Q`
- * operand, and dy is the second operand of a single product. That matters because wasm's matrix multiply
- * (XNNPACK) packs its second operand on every call: the former one product per tap packed the input once per
- * tap, which cost more than the arithmetic. The extra grid columns (zeros in dy) add `gh·gw/(oh·ow)` − 1 of
- * work: 7 % at 56x56, 65 % at DenseNet's 7x7 blocks, where it is small anyway.
+ * operand, and dy is the second operand of a single product: XNNPACK packs its second operand on every call,
+ * so one product per tap cost more in packing than in arithmetic. The extra grid columns (zeros in dy) add
+ * `gh·gw/(oh·ow)` − 1 of work: 7 % at 56x56, 65 % at DenseNet's 7x7 blocks, where it is small anyway.
  */
 function conv2DBackpropFilter(args: Args): Info {
   const { inputs, backend } = args;
@@ -386,9 +382,8 @@ export const WASM_GRADIENT_KERNELS: readonly string[] = Object.freeze([
 ]);
 
 /**
- * Registers the missing gradient kernels for the `wasm` backend (and wraps `Conv2DBackpropInput` so stride-1
- * cases run as a fast forward convolution); calling it again does nothing. Call it
- * before training on wasm (`selectBackend("wasm")` does).
+ * Registers and wraps the gradient kernels for the `wasm` backend (see the module doc); calling it again does
+ * nothing. `selectBackend("wasm")` calls it.
  *
  * @returns the kernel names newly registered by this call.
  * @example

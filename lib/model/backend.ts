@@ -188,11 +188,10 @@ async function loadTensorflow(options: SelectBackendOptions): Promise<Found> {
     }
   }
   if (failed.length === 0) throw new Unusable("no tfjs-node module to try");
-  const byCause = new Map<string, string[]>();
-  for (const f of failed) {
-    byCause.set(shortError(f.error), [...byCause.get(shortError(f.error)) ?? [], f.spec]);
-  }
-  const reason = [...byCause].map(([cause, specs]) => `${specs.map(moduleName).join(", ")}: ${cause}`);
+  const byCause = Map.groupBy(failed, (f) => shortError(f.error));
+  const reason = [...byCause].map(([cause, fs]) =>
+    `${fs.map((f) => moduleName(f.spec)).join(", ")}: ${cause}`
+  );
   throw new Unusable(
     reason.join("; "),
     failed.map((f) => `${f.spec}: ${f.error}`).join("\n").replace(/[ \t]+$/gm, ""),
@@ -254,19 +253,20 @@ class Unusable extends Error {
   }
 }
 
+const LOADERS: Record<BackendName, (options: SelectBackendOptions) => Promise<Found>> = {
+  tensorflow: loadTensorflow,
+  webgpu: loadWebgpu,
+  wasm: loadWasm,
+  cpu: loadCpu,
+};
+
 /** Tries one backend, leaving it active when it loads; never throws: the error, if any, comes as `cause`. */
 async function probe(
   name: BackendName,
   options: SelectBackendOptions,
 ): Promise<{ attempt: BackendAttempt; cause?: unknown }> {
   try {
-    const found = name === "tensorflow"
-      ? await loadTensorflow(options)
-      : name === "webgpu"
-      ? await loadWebgpu()
-      : name === "wasm"
-      ? await loadWasm(options)
-      : await loadCpu();
+    const found = await LOADERS[name](options);
     const slow = found.software && !options.allowFallbackAdapter;
     return { attempt: { name, ok: true, usable: slow ? "slow" : "yes", ...found } };
   } catch (e) {

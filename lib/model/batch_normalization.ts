@@ -1,22 +1,16 @@
 /**
  * tfjs-layers' `BatchNormalization` with Keras' moving-variance update, registered in its place.
  *
- * In training mode both normalise with the batch mean and the biased batch variance, and both move the moving
- * statistics by `moving = momentum · moving + (1 − momentum) · batch` (momentum 0.99 by default). They differ
- * in which batch variance goes into the moving one: tfjs-layers uses the biased variance (divided by n, the
- * elements per channel), tf.keras 2 the unbiased one (n − 1): for 4-D input it runs TensorFlow's fused batch
- * norm, whose `batch_variance` output carries Bessel's correction, and standalone Keras 2 multiplied by
- * n / (n − 1) itself. PyTorch does the same; Keras 3 went back to the biased one. keras.applications' DenseNet
- * and CheXNet's ports were trained with Keras 2, so this layer follows it. The gap is a factor n / (n − 1) on
- * the batch term: DenseNet-121's last BatchNorm at 224 px sees n = 49 per image, 1 % with micro-batches of 2.
+ * Both move the moving statistics by `moving = momentum · moving + (1 − momentum) · batch`, but tfjs-layers
+ * moves the variance towards the biased batch variance (divided by n, the elements per channel) and tf.keras 2
+ * (like PyTorch) towards the unbiased one (n − 1). keras.applications' DenseNet and CheXNet's ports were
+ * trained with Keras 2, so this layer follows it: DenseNet-121's last BatchNorm at 224 px sees n = 49 per
+ * image, a 1 % gap with micro-batches of 2.
  *
- * Inference and the forward output in training are tfjs-layers' own (the same ops); in training the gradient is
- * written out ({@linkcode trainingBatchNorm}: the same maths, a fifth less memory for DenseNet-121). A layer
- * whose `trainable` is false runs in inference mode even when called with `training: true` (Keras' rule since
- * TF 2; tfjs-layers' class ignores `trainable` there). The class
- * keeps the name `BatchNormalization`, so saved models, ONNX export and Keras import see no difference, and
- * because it is registered under that name every model loaded after this module (bundles, checkpoints,
- * imported Keras files) trains this way too.
+ * Inference and the forward output are tfjs-layers' own; in training the gradient is written out
+ * ({@linkcode trainingBatchNorm}), and a layer whose `trainable` is false runs in inference mode (Keras' rule
+ * since TF 2). Registered under the name `BatchNormalization`, so saved models, ONNX export, Keras import and
+ * every model loaded after this module use it.
  *
  * @module
  */
@@ -151,9 +145,8 @@ function moveStatistics(self: BatchNormalizationFields, mean: tf.Tensor, varianc
 
 /**
  * Batch normalisation in training mode over every axis but the last, with its gradient written out: what
- * tfjs-layers computes (the batch mean and biased variance from `tf.moments`, then `tf.batchNorm`), but as one
- * tape node that keeps only `x` (alive anyway: the previous layer's output), the per-channel statistics and
- * `gamma` for the backward pass. Through `tf.moments` the tape kept a full-size `x − mean` for every layer (a
+ * tfjs-layers computes (`tf.moments`, then `tf.batchNorm`), but as one tape node that keeps only `x`, the
+ * per-channel statistics and `gamma`. Through `tf.moments` the tape kept a full-size `x − mean` per layer (a
  * quarter of DenseNet-121's training memory) and ran ten full-size gradient ops where this runs six:
  *
  *   x̂ = (x − μ)·r, r = 1/√(σ² + ε);  ∂β = Σ dy;  ∂γ = Σ dy·x̂;  ∂x = γ·r/n · (n·dy − ∂β − x̂·∂γ)
@@ -244,10 +237,6 @@ export function trainingBatchNorm(
 export class BatchNormalization extends TfjsBatchNormalization {
   /** Serialisation name: the same as tfjs-layers' class, which this one replaces when models are loaded. */
   static className = "BatchNormalization";
-
-  constructor(args: BatchNormalizationArgs = {}) {
-    super(args);
-  }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const x = one(inputs);

@@ -1,11 +1,8 @@
 /**
  * Importing Keras HDF5 weights (the `model.save_weights("x.h5")` / `model.save("x.h5")` layout of Keras 2
- * and tf.keras) into a tfjs layers model by layer and weight name, with `npm:h5wasm`. This is the layout of
- * `densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5` (ImageNet) and of the CheXNet Keras
- * checkpoints: the root (or its `model_weights` group) lists `layer_names`; each layer group lists
- * `weight_names` such as `conv1/conv/kernel:0`, stored at `<layer>/<weight name>`. Nested models (a
- * `densenet121` group listing every inner weight) work the same way. Kernel layouts (HWIO for convolutions,
- * [in, out] for Dense) are the same in Keras and tfjs, so values are copied as they are.
+ * and tf.keras, as in the ImageNet "notop" file and the CheXNet Keras checkpoints) into a tfjs layers model.
+ * Kernel layouts (HWIO for convolutions, [in, out] for Dense) are the same in Keras and tfjs, so values are
+ * copied as they are.
  *
  * @module
  */
@@ -75,15 +72,8 @@ function readKerasWeights(
     if (!statSync(file).isFile()) throw new Error("not a file");
     groups = readKerasH5(file, true).groups;
   } catch (e) {
-    throw new KerasWeightsError(
-      `Cannot import Keras weights from "${file}": ${(e as Error).message}`,
-      file,
-      [],
-      [],
-      {
-        cause: e,
-      },
-    );
+    const message = `Cannot import Keras weights from "${file}": ${(e as Error).message}`;
+    throw new KerasWeightsError(message, file, [], [], { cause: e });
   }
   const byName = new Map([...groups.values()].flat().map((w) => [w.name, w]));
   const byLayer = new Map([...groups].map(([layer, weights]) => [layer, weights.map((w) => w.name)]));
@@ -92,10 +82,10 @@ function readKerasWeights(
 
 /**
  * Copies the weights of a Keras HDF5 file into `model` as Keras' `load_weights(by_name=True)` does: each
- * layer's group by the layer's name and its weights by position, whatever they are called in the file; a
- * nested model's weights (no group per layer) by their `layer/weight` names (`conv1/conv/kernel`,
- * `conv2_block1_0_bn/gamma`, `predictions/bias`, ...). All or nothing: nothing is assigned unless every
- * needed weight is present (or `allowMissing` is set) and every weight found has the right shape.
+ * layer's group by the layer's name and its weights by position, whatever they are called in the file (older
+ * files have `conv1_W:0` or a session-uniquified `conv1/conv_1/kernel:0`); a nested model's weights (no group
+ * per layer) by their `layer/weight` names (`conv1/conv/kernel`, `predictions/bias`, ...). All or nothing:
+ * nothing is assigned unless every needed weight is present (or `allowMissing` is set) and has the right shape.
  *
  * @param model the tfjs model (e.g. from `createDenseNet`).
  * @param file path of the `.h5` file.
@@ -123,10 +113,7 @@ export async function importKerasWeights(
   const assignments: [tfl.LayerVariable, { shape: number[]; values: Float32Array }][] = [];
   const used = new Set<string>();
   for (const layer of model.layers) {
-    // Keras' own rule (load_weights by_name): the layer by name, its weights by position. Older files name
-    // weights in other ways (`conv1_W:0`, a session-uniquified `conv1/conv_1/kernel:0`); the order is fixed
-    // (kernel, bias; gamma, beta, moving mean, moving variance) in Keras and tfjs alike. Names decide where the
-    // layer has no group of its own (a nested model's weights).
+    // The weight order is fixed (kernel, bias; gamma, beta, moving mean, moving variance) in Keras and tfjs alike.
     const group = byLayer.get(layer.name);
     const byPosition = group !== undefined && group.length === layer.weights.length;
     for (const [i, weight] of layer.weights.entries()) {

@@ -1,15 +1,10 @@
 /**
  * A training-mode forward pass that frees each layer's output once its last consumer has run.
  *
- * tfjs-layers' `execute` frees intermediate outputs at inference but keeps every one of them in training mode
- * (`if (!training)` in its executor), on the view that the gradient needs them. It does not: the engine keeps
- * its own references to exactly the tensors each gradient reads (clones sharing the data). So a training pass
- * held every activation of the network at once at the end of the forward pass, the ones no gradient reads
- * (DenseNet's BatchNorm outputs, once ReLU keeps its output instead; see _lean_backprop.ts) included.
- *
- * {@linkcode trainingForward} runs a functional model's layers in order itself and disposes an output as soon
- * as every layer reading it has run; the result and the gradients are those of `model.apply(x, { training:
- * true })`. A model with a layer used twice goes through `model.apply`.
+ * tfjs-layers' `execute` keeps every intermediate output in training mode (`if (!training)` in its executor),
+ * although the engine keeps its own clones of exactly the tensors each gradient reads. So a training pass held
+ * every activation at once, those no gradient reads (DenseNet's BatchNorm outputs, once ReLU keeps its output
+ * instead; see _lean_backprop.ts) included.
  *
  * @module
  */
@@ -36,11 +31,12 @@ interface Graph {
 }
 
 /**
- * The model's output for `x` in training mode, each intermediate freed after its last use; see the module doc.
+ * The model's output for `x` in training mode, as `model.apply(x, { training: true })` gives it (gradients
+ * included), each intermediate freed after its last use. A model with a layer used twice goes through
+ * `model.apply`.
  *
  * @param model a functional model (or sequential) with one input and one output.
  * @param x the input batch (the caller still owns it).
- * @returns the output, as `model.apply(x, { training: true })` gives it.
  * @throws {RangeError} for a model with several inputs or outputs.
  * @example
  * ```ts
