@@ -1,11 +1,7 @@
 /**
- * The base of the nih step's errors, {@linkcode NihError}, and the errors every NIH file reader shares. Each
- * other failure keeps its class beside the code that throws it (`ChecksumMismatchError` in download.ts,
- * `TruncatedArchiveError` in tar.ts, ...); all of them extend `NihError`, and the parse errors
- * ({@linkcode NihFormatError}, `SplitFormatError`, `CatalogueSyntaxError`) extend `CxrSyntaxError`.
- *
- * Every constructor takes the text that says what went wrong first, then the fields, then `options`; a class
- * that names a file or archive puts that place in front of the text, so one message style lives in one place.
+ * {@linkcode NihError}, the base of the nih step's errors, and the errors every NIH file reader shares. Each
+ * other failure keeps its class beside the code that throws it (`ChecksumMismatchError` in download.ts, ...);
+ * the parse errors extend `CxrSyntaxError`.
  *
  * @module
  */

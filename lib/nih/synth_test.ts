@@ -1,30 +1,16 @@
 import assert from "node:assert/strict";
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  truncateSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { synthesize, type SynthProgress, SynthTargetError } from "./synth.ts";
 import { mulberry32 } from "../random.ts";
 import { JUPYTER_DISPLAY } from "../display.ts";
-import { findingBox, geometry, render } from "./_synth_draw.ts";
+import { type Box, findingBox, geometry, render } from "./_synth_draw.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { bboxCsv, dataEntryCsv, planSynthetic, splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING, parseFindingLabels } from "./classes.ts";
 import { parseEntries } from "./entries.ts";
 import { parseBoundingBoxes } from "./bbox.ts";
-
-function tempDir(): { path: string; [Symbol.dispose](): void } {
-  const path = mkdtempSync(join(tmpdir(), "cxr-synth-"));
-  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
-}
 
 /** Area under the ROC curve by the rank-sum formula (no ties expected with real-valued scores). */
 function auroc(scores: number[], positive: boolean[]): number {
@@ -120,14 +106,8 @@ Deno.test("render: each finding's pattern lies inside its box", () => {
     const without = render(geometry([], seed), 128);
     const g = geometry([k], seed);
     const withK = render(g, 128);
-    const [x, y, w, h] = (findingBox(g, k) ?? assert.fail(`no box for ${FINDINGS[k]}`)).map((v) =>
-      v * 128
-    ) as [
-      number,
-      number,
-      number,
-      number,
-    ];
+    const box = findingBox(g, k) ?? assert.fail(`no box for ${FINDINGS[k]}`);
+    const [x, y, w, h] = box.map((v) => v * 128) as Box;
     let inside = 0, total = 0;
     for (let i = 0; i < withK.length; i++) {
       const diff = Math.abs(withK[i]! - without[i]!);
