@@ -12,6 +12,7 @@
  */
 import sharp from "sharp";
 import { ImagesError } from "./errors.ts";
+import { sniffImageFormat } from "./sniff.ts";
 
 /** The resampling kernel used by {@linkcode decodeImage}. */
 export const RESIZE_KERNEL = "lanczos3";
@@ -223,8 +224,6 @@ export async function decodeImage(
   return target;
 }
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
 /**
  * A stable reason for a failed decode. libvips words the same truncated PNG differently from run to run
  * ("pngload: end of stream", "Warning treated as error due to failOn setting"), so a PNG that lacks its
@@ -237,9 +236,8 @@ async function diagnose(input: string | Uint8Array, decoderMessage: string): Pro
   } catch {
     return decoderMessage; // missing or unreadable: the decoder said so already
   }
-  const isPng = bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b);
   const tail = new TextDecoder("latin1").decode(bytes.subarray(Math.max(0, bytes.length - 12)));
-  if (isPng && !tail.includes("IEND")) {
+  if (sniffImageFormat(bytes) === "png" && !tail.includes("IEND")) {
     return `truncated PNG: no IEND chunk at the end of its ${bytes.length} bytes`;
   }
   return decoderMessage;

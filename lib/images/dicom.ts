@@ -18,6 +18,7 @@ import libjpegTurbo from "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs";
 import { Decoder as JpegLosslessDecoder } from "jpeg-lossless-decoder-js";
 import { checkDecodeLimits, type DecodeLimits } from "./decode.ts";
 import { ImagesError } from "./errors.ts";
+import { isDicom } from "./sniff.ts";
 
 const SYNTAX_NAMES = {
   "1.2.840.10008.1.2": "implicit VR little endian",
@@ -34,9 +35,7 @@ const SYNTAX_NAMES = {
   "1.2.840.10008.1.2.4.90": "JPEG 2000 lossless",
   "1.2.840.10008.1.2.4.91": "JPEG 2000",
 } as const;
-
-/** Transfer syntaxes {@linkcode parseDicom} reads (UIDs): uncompressed, deflated, RLE, JPEG, JPEG-LS, JPEG 2000. */
-export const DICOM_TRANSFER_SYNTAXES = Object.keys(SYNTAX_NAMES) as (keyof typeof SYNTAX_NAMES)[];
+const RLE = "1.2.840.10008.1.2.5";
 
 /** Most pixels (rows x columns) a frame may declare. */
 export const DICOM_MAX_PIXELS = 50_000_000;
@@ -86,17 +85,14 @@ type WasmDecoder = {
   getFrameInfo(): { width: number; height: number; componentCount: number };
   delete(): void;
 };
-type WasmCodec = {
-  name: string;
-  factory: (module: object) => Promise<Record<string, new () => WasmDecoder>>;
-  cls: string;
-};
+type CodecModule = Record<string, new () => WasmDecoder>;
+type WasmCodec = { name: string; factory: (module: object) => Promise<CodecModule>; cls: string };
 const CODECS = {
   j2k: { name: "OpenJPEG", factory: openjpeg, cls: "J2KDecoder" },
   jls: { name: "CharLS", factory: charls, cls: "JpegLSDecoder" },
   jpeg: { name: "libjpeg-turbo", factory: libjpegTurbo, cls: "JPEGDecoder" },
 } satisfies Record<string, WasmCodec>;
-const codecModules = new Map<WasmCodec, Promise<Record<string, new () => WasmDecoder>>>();
+const codecModules = new Map<WasmCodec, Promise<CodecModule>>();
 
 const tagName = (t: string) => `(${t.slice(1, 5)},${t.slice(5)})`.toUpperCase();
 const errorText = (e: unknown) =>
@@ -233,7 +229,7 @@ async function decodeStream(
       const copy = frame.slice();
       return new Uint8Array(new JpegLosslessDecoder().decompress(copy.buffer, 0, copy.length));
     }
-    const module: Promise<Record<string, new () => WasmDecoder>> = codecModules.get(codec) ??
+    const module: Promise<CodecModule> = codecModules.get(codec) ??
       codec.factory({ print: () => {}, printErr: () => {} });
     codecModules.set(codec, module);
     const Decoder = (await module)[codec.cls];
@@ -259,7 +255,7 @@ async function decodeStream(
 async function readFrame(ds: DataSet, el: Element, ts: string, dims: [number, number], step: number) {
   const count = dims[0] * dims[1], at = el.dataOffset;
   if (!el.encapsulatedPixelData) {
-    if (ts.startsWith("1.2.840.10008.1.2.4") || ts === "1.2.840.10008.1.2.5") {
+    if (ts.startsWith("1.2.840.10008.1.2.4") || ts === RLE) {
       throw new DicomError(`pixel data (7FE0,0010) of transfer syntax ${ts} is not encapsulated`, at);
     }
     if (el.length < count * step) {
@@ -273,20 +269,14 @@ async function readFrame(ds: DataSet, el: Element, ts: string, dims: [number, nu
   let frame: Uint8Array;
   try {
     const frames = Number(ds.intString("x00280008") ?? 1);
+    const fragments = frames > 1 ? 1 : el.fragments?.length ?? 0;
     frame = frames > 1 && el.basicOffsetTable?.length
       ? dicomParser.readEncapsulatedImageFrame(ds, el, 0)
-      : dicomParser.readEncapsulatedPixelDataFromFragments(
-        ds,
-        el,
-        0,
-        frames > 1 ? 1 : el.fragments?.length ?? 0,
-      );
+      : dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, fragments);
   } catch (e) {
     throw new DicomError(`cannot read the encapsulated pixel data: ${errorText(e)}`, at, { cause: e });
   }
-  let data: Uint8Array;
-  if (ts === "1.2.840.10008.1.2.5") data = decodeRle(frame, count, step, at);
-  else data = await decodeStream(ts, frame, dims, at);
+  const data = ts === RLE ? decodeRle(frame, count, step, at) : await decodeStream(ts, frame, dims, at);
   if (data.length !== count && data.length !== count * 2) {
     throw new DicomError(
       `the decoded frame has ${data.length} bytes, ${dims.join("x")} pixels need ${count * step}`,
@@ -347,12 +337,9 @@ export async function parseDicom(bytes: Uint8Array, limits: DecodeLimits = {}): 
   if (samples !== 1) throw new DicomError(`SamplesPerPixel (0028,0002) is ${samples}, not 1`, where);
   const photometric = (ds.string("x00280004") ?? "").trim();
   if (photometric !== "MONOCHROME1" && photometric !== "MONOCHROME2") {
-    throw new DicomError(
-      `PhotometricInterpretation (0028,0004) is "${
-        photometric.slice(0, 16)
-      }", not MONOCHROME1 or MONOCHROME2`,
-      where,
-    );
+    const shown = photometric.slice(0, 16);
+    const message = `PhotometricInterpretation (0028,0004) is "${shown}", not MONOCHROME1 or MONOCHROME2`;
+    throw new DicomError(message, where);
   }
   if (bitsAllocated !== 8 && bitsAllocated !== 16) {
     throw new DicomError(`BitsAllocated (0028,0100) is ${bitsAllocated}, not 8 or 16`, where);
@@ -442,21 +429,4 @@ export function dicomToGrey(image: DicomImage): { data: Uint8Array; width: numbe
     data[i] = image.photometric === "MONOCHROME1" ? 255 - g : g;
   }
   return { data, width: image.columns, height: image.rows };
-}
-
-/**
- * Whether bytes start like a DICOM Part-10 file (`DICM` at offset 128).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const bytes = new Uint8Array(132);
- * bytes.set([0x44, 0x49, 0x43, 0x4d], 128);
- * assert.equal(isDicom(bytes), true);
- * assert.equal(isDicom(new Uint8Array(10)), false);
- * ```
- */
-export function isDicom(bytes: Uint8Array): boolean {
-  return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 &&
-    bytes[131] === 0x4d;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DicomError, dicomToGrey, isDicom, parseDicom } from "./dicom.ts";
+import { DicomError, dicomToGrey, parseDicom } from "./dicom.ts";
+import { isDicom } from "./sniff.ts";
 import { writeDicom } from "./_dicom_testing.ts";
 import { createRng } from "./augment.ts";
 

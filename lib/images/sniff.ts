@@ -36,12 +36,24 @@ const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
   if (head.length >= PNG.length && PNG.every((b, i) => head[i] === b)) return "png";
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return "jpeg";
-  if (
-    head.length >= 132 && head[128] === 0x44 && head[129] === 0x49 && head[130] === 0x43 && head[131] === 0x4d
-  ) {
-    return "dicom";
-  }
-  return undefined;
+  return isDicom(head) ? "dicom" : undefined;
+}
+
+/**
+ * Whether bytes start like a DICOM Part-10 file (`DICM` at offset 128).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const bytes = new Uint8Array(132);
+ * bytes.set([0x44, 0x49, 0x43, 0x4d], 128);
+ * assert.equal(isDicom(bytes), true);
+ * assert.equal(isDicom(new Uint8Array(10)), false);
+ * ```
+ */
+export function isDicom(bytes: Uint8Array): boolean {
+  return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 &&
+    bytes[131] === 0x4d;
 }
 
 const KNOWN: [RegExp | number[], string][] = [
