@@ -53,22 +53,14 @@ Deno.test("parseCatalogue names the file, the place and what is wrong", () => {
   assert.throws(() => parseCatalogue("[]", "c.json"), /"archives" array/);
   const bad = (entry: Record<string, unknown>) =>
     JSON.stringify({ archives: [{ number: 1, name: "images_001.tar.gz", url: "http://h/x", ...entry }] });
-  assert.throws(
-    () => parseCatalogue(bad({ md5: "XYZ" }), "c.json"),
-    /archives\[0\]\.md5 must be 32 lower-case hex digits/,
-  );
-  assert.throws(
-    () => parseCatalogue(bad({ bytes: -1 }), "c.json"),
-    /archives\[0\]\.bytes must be a non-negative integer/,
-  );
-  assert.throws(
-    () => parseCatalogue(bad({ name: "../x" }), "c.json"),
-    /archives\[0\]\.name must be a plain file name/,
-  );
-  assert.throws(
-    () => parseCatalogue(bad({ url: "not a url" }), "c.json"),
-    /archives\[0\]\.url must be a URL/,
-  );
+  for (
+    const [entry, message] of [
+      [{ md5: "XYZ" }, /archives\[0\]\.md5 must be 32 lower-case hex digits/],
+      [{ bytes: -1 }, /archives\[0\]\.bytes must be a non-negative integer/],
+      [{ name: "../x" }, /archives\[0\]\.name must be a plain file name/],
+      [{ url: "not a url" }, /archives\[0\]\.url must be a URL/],
+    ] as const
+  ) assert.throws(() => parseCatalogue(bad(entry), "c.json"), message);
   assert.throws(
     () => parseCatalogue(JSON.stringify({ archives: [], files: {} }), "c.json"),
     /files must be an array/,

@@ -189,25 +189,14 @@ Deno.test("a wrong field count is an error, never a skipped row", () => {
 });
 
 Deno.test("bad values: age, gender, view, image name, patient id, spacing", () => {
-  formatError(withRow(",58,", ",58Y,"), 2, 35, /"Patient Age" must be an integer, found "58Y"/);
-  formatError(withRow(",M,", ",X,"), 2, 38, /"Patient Gender" must be "M" or "F", found "X"/);
-  formatError(withRow(",PA,", ",LL,"), 2, 40, /"View Position" must be "PA" or "AP"/);
-  formatError(
-    withRow("00000001_000", "0001_000"),
-    2,
-    1,
-    /must be a name like 00000001_000.png, found "0001_000.png"/,
-  );
-  formatError(
-    withRow(",0,1,", ",0,2,"),
-    2,
-    33,
-    /"Patient ID" 2 differs from the patient prefix of "00000001_000.png"/,
-  );
-  formatError(
-    withRow(/0\.143$/, "abc"),
-    2,
-    59,
-    /"OriginalImagePixelSpacing\[y\]" must be a number, found "abc"/,
-  );
+  for (
+    const [from, to, column, message] of [
+      [",58,", ",58Y,", 35, /"Patient Age" must be an integer, found "58Y"/],
+      [",M,", ",X,", 38, /"Patient Gender" must be "M" or "F", found "X"/],
+      [",PA,", ",LL,", 40, /"View Position" must be "PA" or "AP"/],
+      ["00000001_000", "0001_000", 1, /must be a name like 00000001_000.png, found "0001_000.png"/],
+      [",0,1,", ",0,2,", 33, /"Patient ID" 2 differs from the patient prefix of "00000001_000.png"/],
+      [/0\.143$/, "abc", 59, /"OriginalImagePixelSpacing\[y\]" must be a number, found "abc"/],
+    ] as const
+  ) formatError(withRow(from, to), 2, column, message);
 });
