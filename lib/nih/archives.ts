@@ -14,22 +14,17 @@
  *   them next to the Box static-link hashes and the FAQ md5s (file "Pinned constants for the NIH
  *   ChestX-ray14 8-bit radiograph recipe", dated 2026-10-08). Cross-check: they add up to exactly
  *   45,079,862,784 bytes, the total stated for the 12 archives.
- * - Image counts: 4,999 in the first, 10,000 in each of the next ten, 7,121 in the last (112,120 in all).
  * - Label file URLs: Box's shared-file download endpoint with the file ids of the NIH folder, as used by a
- *   public download script (FILES table: Data_Entry_2017_v2020.csv 219760887468, train_val_list.txt
- *   256056636701, test_list.txt 256055473534). No size or md5 for them was found in a source, so they are
- *   left undefined and the size is checked against `Content-Length` instead. No URL was found for
- *   `BBox_List_2017.csv`, so it is not in the catalogue.
+ *   public download script. No size or md5 for them was found in a source, so the size is checked against
+ *   `Content-Length` instead. No URL was found for `BBox_List_2017.csv`, so it is not in the catalogue.
  *
  * @module
  */
 import { CxrSyntaxError } from "../errors.ts";
 
-/** One `images_NNN.tar.gz` archive. */
-export interface ArchiveEntry {
-  /** 1-based archive number (1..12 for NIH). */
-  number: number;
-  /** File name, e.g. `images_001.tar.gz`. */
+/** One file downloaded as is: a label file or split list. */
+export interface DataFileEntry {
+  /** File name in the destination folder, e.g. `test_list.txt` or `images_001.tar.gz`. */
   name: string;
   /** Where to download it from. */
   url: string;
@@ -37,20 +32,14 @@ export interface ArchiveEntry {
   bytes?: number;
   /** md5 as 32 lower-case hex digits, when known from a source. */
   md5?: string;
-  /** Number of `images/*.png` members, when known. */
-  images?: number;
 }
 
-/** One plain file (label file, split list) downloaded as is. */
-export interface DataFileEntry {
-  /** File name in the destination folder, e.g. `test_list.txt`. */
-  name: string;
-  /** Where to download it from. */
-  url: string;
-  /** Size in bytes, when known. */
-  bytes?: number;
-  /** md5, when known. */
-  md5?: string;
+/** One `images_NNN.tar.gz` archive. */
+export interface ArchiveEntry extends DataFileEntry {
+  /** 1-based archive number (1..12 for NIH). */
+  number: number;
+  /** Number of `images/*.png` members, when known. */
+  images?: number;
 }
 
 /** What to download: image archives and plain files. */
