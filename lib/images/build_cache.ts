@@ -5,26 +5,12 @@
  * goes on; only a complete build is renamed to `<stem>.bin` / `<stem>.json`, so a kill never leaves a
  * final-named partial cache.
  *
- * Images of the job that are not in the images folder are *missing*: skipped, returned by name, and neither
- * cached nor recorded in the index. Only images that are there but cannot be decoded are *failed* (in the
- * index's `failed` list). A finished cache is reused as long as every image of the job is in it or still
- * missing, so deleting the PNGs after building keeps the cache, and fetching more of them rebuilds it.
- *
- * An image is decoded only when its first bytes are a PNG, JPEG or DICOM signature, as the scoring service
- * does ({@linkcode sniffImageFormat}); anything else (an SVG or GIF named `.png`) fails, whatever its name.
+ * A finished cache is reused as long as every image of the job is in it or still missing (not in the images
+ * folder), so deleting the PNGs after building keeps the cache, and fetching more of them rebuilds it.
  *
  * @module
  */
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { ftruncateSync, mkdirSync, readdirSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -32,6 +18,7 @@ import { FINDINGS } from "../nih/classes.ts";
 import { formatArchiveNames, nihArchiveOf } from "../nih/archives.ts";
 import type { Partition } from "../nih/split_file.ts";
 import {
+  CACHE_FORMAT,
   type CacheFailure,
   type CacheShard,
   cacheStem,
@@ -114,10 +101,7 @@ export interface CacheBuildResult {
   missing: string[];
   /** Images kept from an interrupted earlier run. */
   resumed: number;
-  /**
-   * The cache had been built by an earlier run and was reused as it is: nothing was decoded. `false` after a
-   * build (the cache is then just as finished). The cache index format is unchanged by this name.
-   */
+  /** The cache had been built by an earlier run and was reused as it is: nothing was decoded. */
   alreadyBuilt: boolean;
 }
 
@@ -267,20 +251,9 @@ export async function buildCache(
     closeSync(bin);
     closeSync(log);
   }
-  const index = formatCacheIndex({
-    format: "cxr-cache/1",
-    partition: job.partition,
-    size: job.size,
-    count: names.length,
-    classes: [...FINDINGS],
-    names,
-    labels,
-    splitDigest: job.splitDigest,
-    ...(job.splitMethod ? { splitMethod: job.splitMethod } : {}),
-    failed,
-    ...(job.shard ? { shard: job.shard } : {}),
-  });
-  writeFileSync(path(".json.part"), index);
+  // From the job: partition, size, split digest and method, shard (formatCacheIndex takes only index fields).
+  const built = { count: names.length, classes: [...FINDINGS], names, labels, failed };
+  writeFileSync(path(".json.part"), formatCacheIndex({ ...job, format: CACHE_FORMAT, ...built }));
   renameSync(path(".bin.part"), path(".bin"));
   renameSync(path(".json.part"), path(".json"));
   rmSync(path(".progress"), { force: true });
@@ -288,28 +261,11 @@ export async function buildCache(
 }
 
 /**
- * Decodes one image of a cache build to S×S grey pixels, by what its first bytes are: PNG and JPEG through
- * {@linkcode decodeImage}, DICOM through `parseDicom` and the same Lanczos-3 resize; any other
- * file fails without being handed to a decoder.
- *
- * @param path The image file.
- * @param size Side S of the output square.
- * @returns The S×S pixels.
- * @throws {DecodeError} If the file is missing, not a PNG, JPEG or DICOM image by its magic bytes, or
- * cannot be decoded.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const dir = Deno.makeTempDirSync();
- * Deno.writeTextFileSync(`${dir}/00000001_000.png`, '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>');
- * await assert.rejects(decodeCacheImage(`${dir}/00000001_000.png`, 4), {
- *   name: "DecodeError",
- *   reason: "not a PNG, JPEG or DICOM image (its bytes are SVG or XML text)",
- * });
- * Deno.removeSync(dir, { recursive: true });
- * ```
+ * One image of a cache build as S×S grey pixels, decoded by what its first bytes are (as the scoring service
+ * does): PNG and JPEG through {@linkcode decodeImage}, DICOM through `parseDicom` and the same Lanczos-3
+ * resize; anything else (an SVG or GIF named `.png`) fails with a {@linkcode DecodeError}, whatever its name.
  */
-export async function decodeCacheImage(path: string, size: number): Promise<Uint8Array> {
+async function decodeCacheImage(path: string, size: number): Promise<Uint8Array> {
   let head: Uint8Array;
   try {
     using file = await Deno.open(path);
@@ -407,12 +363,7 @@ function resumeLines(progressPath: string, binPath: string, header: string, imag
     good.push(row);
   }
   const ok = lines.filter((l) => "ok" in l).length;
-  const fd = openSync(binPath, "r+");
-  try {
-    if (fstatSync(fd).size < ok * imageBytes) return undefined;
-  } finally {
-    closeSync(fd);
-  }
+  if (statSync(binPath).size < ok * imageBytes) return undefined;
   const keptText = good.join("\n") + "\n";
   if (keptText !== text) writeFileSync(progressPath, keptText);
   return lines;

@@ -60,10 +60,7 @@ export interface PartitionSummary {
   missing: number;
   /** Images kept from an interrupted earlier run. */
   resumed: number;
-  /**
-   * The cache had been built by an earlier run and was reused: nothing was decoded. `false` means it was
-   * (re)built now, in full: a finished cache either way.
-   */
+  /** The cache had been built by an earlier run and was reused: nothing was decoded. */
   alreadyBuilt: boolean;
   /** Seconds spent. */
   seconds: number;
@@ -116,12 +113,11 @@ export function describeMissingImages(missing: MissingImages): string {
   const { imagesDir, count, archives } = missing;
   if (count === 0) return `all images of the split are in "${imagesDir}"`;
   const n = count.toLocaleString("en-US");
+  const some = archives.length > 0;
   return `${n} image${count === 1 ? " of the split is" : "s of the split are"} not in "${imagesDir}" and ` +
     `${count === 1 ? "was" : "were"} skipped` +
-    (archives.length > 0 ? ` (archives ${formatArchiveNames(archives)} would hold them)` : "") +
-    `; run data fetch${
-      archives.length > 0 ? ` --only ${formatArchiveSelection(archives)}` : ""
-    } to get them, ` +
+    (some ? ` (archives ${formatArchiveNames(archives)} would hold them)` : "") +
+    `; run data fetch${some ? ` --only ${formatArchiveSelection(archives)}` : ""} to get them, ` +
     `or data split --present ${imagesDir} to split only the images present`;
 }
 
@@ -198,13 +194,9 @@ export async function preprocess(
   const partitions = options.partitions ?? PARTITIONS;
   const unlabeled = partitions.flatMap((p) => split.images[p].filter((n) => !labelOf.has(n)));
   if (unlabeled.length > 0) {
-    throw new MissingLabelsError(
-      `${unlabeled.length} images of the split are not in "${entries.file}": ${
-        unlabeled.slice(0, 5).join(", ")
-      }` +
-        (unlabeled.length > 5 ? ", ..." : ""),
-      unlabeled,
-    );
+    const first = unlabeled.slice(0, 5).join(", ") + (unlabeled.length > 5 ? ", ..." : "");
+    const message = `${unlabeled.length} images of the split are not in "${entries.file}": ${first}`;
+    throw new MissingLabelsError(message, unlabeled);
   }
   const imagesDir = join(dataDir, "images");
   const present = folderNames(imagesDir);
