@@ -195,33 +195,25 @@ export function createContribDenseNet(options: ContribDenseNetOptions = {}): tfl
   const auto = (kind: string) => `${kind}_${counts.set(kind, (counts.get(kind) ?? 0) + 1).get(kind)}`;
   const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]) =>
     layer.apply(x) as tfl.SymbolicTensor;
-  const conv = (x: tfl.SymbolicTensor, filters: number, size: number, strides = 1) =>
-    apply(
-      tfl.layers.conv2d({
-        filters,
-        kernelSize: size,
-        strides,
-        padding: "same",
-        useBias: false,
-        name: auto("conv2d"),
-      }),
-      x,
-    );
-  const bnRelu = (x: tfl.SymbolicTensor) =>
-    apply(
-      tfl.layers.activation({ activation: "relu", name: auto("activation") }),
-      apply(
-        tfl.layers.batchNormalization({ axis: 3, epsilon: 1.1e-5, name: auto("batch_normalization") }),
-        x,
-      ),
-    );
+  const conv = (x: tfl.SymbolicTensor, filters: number, kernelSize: number, strides = 1) => {
+    const config = { filters, kernelSize, strides, padding: "same", useBias: false } as const;
+    return apply(tfl.layers.conv2d({ ...config, name: auto("conv2d") }), x);
+  };
+  const bnRelu = (x: tfl.SymbolicTensor) => {
+    const relu = tfl.layers.activation({ activation: "relu", name: auto("activation") });
+    const bn = tfl.layers.batchNormalization({ axis: 3, epsilon: 1.1e-5, name: auto("batch_normalization") });
+    return apply(relu, apply(bn, x));
+  };
   const size = options.inputSize ?? 32;
   const input = tfl.input({ shape: [size, size, 3], name: "input_1" });
   let x = bnRelu(conv(input, 2 * k, 7, 2));
-  x = apply(
-    tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same", name: auto("max_pooling2d") }),
-    x,
-  );
+  const pool = tfl.layers.maxPooling2d({
+    poolSize: 3,
+    strides: 2,
+    padding: "same",
+    name: auto("max_pooling2d"),
+  });
+  x = apply(pool, x);
   const blocks = options.blocks ?? [2, 2];
   blocks.forEach((count, b) => {
     for (let i = 0; i < count; i++) {
@@ -234,14 +226,8 @@ export function createContribDenseNet(options: ContribDenseNetOptions = {}): tfl
     }
   });
   x = apply(tfl.layers.globalAveragePooling2d({ name: auto("global_average_pooling2d") }), bnRelu(x));
-  x = apply(
-    tfl.layers.dense({
-      units: options.classes ?? 14,
-      activation: options.activation ?? "sigmoid",
-      name: auto("dense"),
-    }),
-    x,
-  );
+  const activation = options.activation ?? "sigmoid";
+  x = apply(tfl.layers.dense({ units: options.classes ?? 14, activation, name: auto("dense") }), x);
   const model = tfl.model({ inputs: input, outputs: x, name: "densenet" });
   if (options.seed !== undefined) {
     setSeededWeights(model, options.seed);

@@ -67,24 +67,20 @@ export type DenseNetStem = typeof DENSENET_STEMS[number];
 
 const BN_EPSILON = 1.001e-5;
 
+/** Applies a layer to a symbolic tensor (or tensors). */
+function apply(layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor {
+  return layer.apply(x) as tfl.SymbolicTensor;
+}
+
 function bnRelu(x: tfl.SymbolicTensor, prefix: string, sep: string, epsilon: number): tfl.SymbolicTensor {
   // Keras 2's moving-variance update (batch_normalization.ts), not tfjs-layers' class.
-  x = new BatchNormalization({ axis: 3, epsilon, name: `${prefix}${sep}bn` })
-    .apply(x) as tfl.SymbolicTensor;
-  return tfl.layers.activation({ activation: "relu", name: `${prefix}${sep}relu` }).apply(
-    x,
-  ) as tfl.SymbolicTensor;
+  x = apply(new BatchNormalization({ axis: 3, epsilon, name: `${prefix}${sep}bn` }), x);
+  return apply(tfl.layers.activation({ activation: "relu", name: `${prefix}${sep}relu` }), x);
 }
 
 function conv(x: tfl.SymbolicTensor, filters: number, kernel: number, name: string): tfl.SymbolicTensor {
-  return tfl.layers.conv2d({
-    filters,
-    kernelSize: kernel,
-    padding: kernel > 1 ? "same" : "valid",
-    useBias: false,
-    name,
-  })
-    .apply(x) as tfl.SymbolicTensor;
+  const padding = kernel > 1 ? "same" : "valid";
+  return apply(tfl.layers.conv2d({ filters, kernelSize: kernel, padding, useBias: false, name }), x);
 }
 
 function convBlock(x: tfl.SymbolicTensor, growth: number, name: string, eps: number): tfl.SymbolicTensor {
@@ -92,16 +88,14 @@ function convBlock(x: tfl.SymbolicTensor, growth: number, name: string, eps: num
   y = conv(y, 4 * growth, 1, `${name}_1_conv`);
   y = bnRelu(y, `${name}_1`, "_", eps);
   y = conv(y, growth, 3, `${name}_2_conv`);
-  return tfl.layers.concatenate({ axis: 3, name: `${name}_concat` }).apply([x, y]) as tfl.SymbolicTensor;
+  return apply(tfl.layers.concatenate({ axis: 3, name: `${name}_concat` }), [x, y]);
 }
 
 function transition(x: tfl.SymbolicTensor, name: string, eps: number): tfl.SymbolicTensor {
   const channels = x.shape[3] as number;
   let y = bnRelu(x, name, "_", eps);
   y = conv(y, Math.floor(channels * 0.5), 1, `${name}_conv`);
-  return tfl.layers.averagePooling2d({ poolSize: 2, strides: 2, name: `${name}_pool` }).apply(
-    y,
-  ) as tfl.SymbolicTensor;
+  return apply(tfl.layers.averagePooling2d({ poolSize: 2, strides: 2, name: `${name}_pool` }), y);
 }
 
 function positiveInt(value: number, what: string): number {
@@ -158,40 +152,28 @@ export function createDenseNet(options: DenseNetOptions = {}): tfl.LayersModel {
 
   const input = tfl.input({ shape: [size, size, channels], name: "image" });
   let x = input;
-  if (normalization) x = new Normalize({ normalization }).apply(x) as tfl.SymbolicTensor;
+  if (normalization) x = apply(new Normalize({ normalization }), x);
   const padding = same ? "same" : "valid";
-  if (!same) {
-    x = tfl.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: "zero_padding2d" }).apply(
-      x,
-    ) as tfl.SymbolicTensor;
-  }
-  x = tfl.layers.conv2d({
+  if (!same) x = apply(tfl.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: "zero_padding2d" }), x);
+  const stemConv = tfl.layers.conv2d({
     filters: stem,
     kernelSize: 7,
     strides: 2,
     padding,
     useBias: false,
     name: "conv1/conv",
-  }).apply(x) as tfl.SymbolicTensor;
-  x = bnRelu(x, "conv1", "/", eps);
-  if (!same) {
-    x = tfl.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: "zero_padding2d_1" }).apply(
-      x,
-    ) as tfl.SymbolicTensor;
-  }
-  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding, name: "pool1" }).apply(
-    x,
-  ) as tfl.SymbolicTensor;
+  });
+  x = bnRelu(apply(stemConv, x), "conv1", "/", eps);
+  if (!same) x = apply(tfl.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: "zero_padding2d_1" }), x);
+  x = apply(tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding, name: "pool1" }), x);
   blocks.forEach((count, b) => {
     for (let i = 1; i <= count; i++) x = convBlock(x, growth, `conv${b + 2}_block${i}`, eps);
     if (b < blocks.length - 1) x = transition(x, `pool${b + 2}`, eps);
   });
   x = bnRelu(x, "", "", eps);
   if (options.includeTop ?? true) {
-    x = tfl.layers.globalAveragePooling2d({ name: "avg_pool" }).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.dense({ units: classes, activation: "sigmoid", name: "predictions" }).apply(
-      x,
-    ) as tfl.SymbolicTensor;
+    x = apply(tfl.layers.globalAveragePooling2d({ name: "avg_pool" }), x);
+    x = apply(tfl.layers.dense({ units: classes, activation: "sigmoid", name: "predictions" }), x);
   }
   return tfl.model({ inputs: input, outputs: x, name: options.name ?? "densenet" });
 }

@@ -114,34 +114,39 @@ export interface ModelShape {
 }
 
 /**
- * Lists how a model's declared shape disagrees with its bundle metadata: the class count (the output's last
- * axis), the input size (height and width) and the channels must be fixed numbers equal to the metadata's;
- * the batch may be open.
- * Both engines check this when a bundle is opened, so a wrong `metadata.json` is refused before any image is
- * scored (not mislabelled, and not resized to an absurd input first).
+ * Refuses a bundle whose model file disagrees with its `metadata.json`: the class count (the output's last
+ * axis), the input size (height and width) and the channels must be fixed numbers equal to the metadata's; the
+ * batch may be open. Both engines run it when a bundle is opened, so a wrong `metadata.json` is refused before
+ * any image is scored (not mislabelled, and not resized to an absurd input first).
  *
- * @param shape the model's input and output shapes.
- * @param metadata the bundle metadata describing it.
- * @returns one line per disagreement; empty when they agree.
+ * @param dir the bundle folder, for the message.
+ * @param file the model file's name in the bundle (`model.json`, `model.onnx`).
+ * @param shape what the model file declares.
+ * @param metadata the bundle metadata.
+ * @throws {BundleMismatchError} naming the file and every disagreement.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * const meta = { classNames: ["a", "b", "c"], inputSize: 16, channels: 1 };
- * assert.deepEqual(modelShapeMismatches({ input: ["N", 16, 16, 1], output: ["N", 3] }, meta), []);
- * assert.deepEqual(modelShapeMismatches({ input: [null, 16, 16, 1], output: [null, 14] }, meta), [
- *   "14 outputs but 3 class names",
- * ]);
- * assert.deepEqual(modelShapeMismatches({ input: ["N", 16, 16, 1], output: ["N", 3] }, { ...meta, inputSize: 16384 }), [
- *   "input size 16x16 but metadata says 16384",
- * ]);
+ * checkModelShape("b", "model.onnx", { input: ["N", 16, 16, 1], output: ["N", 3] }, meta);
+ * assert.throws(
+ *   () => checkModelShape("b", "model.onnx", { input: ["N", 16, 16, 1], output: ["N", 14] }, meta),
+ *   { name: "BundleMismatchError", message: 'Bundle "b": model.onnx and metadata.json disagree: 14 outputs but 3 class names' },
+ * );
+ * assert.throws(
+ *   () => checkModelShape("b", "model.json", { input: [null, 16, 16, 1], output: [null, 3] }, { ...meta, inputSize: 16384 }),
+ *   /model\.json and metadata\.json disagree: input size 16x16 but metadata says 16384$/,
+ * );
  * ```
  */
-export function modelShapeMismatches(
+export function checkModelShape(
+  dir: string,
+  file: string,
   shape: ModelShape,
   metadata: Pick<BundleMetadata, "classNames" | "inputSize" | "channels">,
-): string[] {
+): void {
   const { input, output } = shape;
-  const dim = (d: number | string | null | undefined) => typeof d === "number" ? String(d) : String(d ?? "?");
+  const dim = (d: number | string | null | undefined) => String(d ?? "?");
   const problems: string[] = [];
   if (input.length !== 4) {
     problems.push(`input shape [${input.map(dim)}] is not [batch, height, width, channels]`);
@@ -158,35 +163,6 @@ export function modelShapeMismatches(
   const last = output[output.length - 1];
   if (output.length < 2) problems.push(`output shape [${output.map(dim)}] is not [batch, ..., classes]`);
   else if (last !== classes) problems.push(`${dim(last)} outputs but ${classes} class names`);
-  return problems;
-}
-
-/**
- * Refuses a bundle whose model file disagrees with its `metadata.json` (see {@link modelShapeMismatches}).
- * The one check both engines run at open.
- *
- * @param dir the bundle folder, for the message.
- * @param file the model file's name in the bundle (`model.json`, `model.onnx`).
- * @param shape what the model file declares.
- * @param metadata the bundle metadata.
- * @throws {BundleMismatchError} naming the file and every disagreement.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const meta = { classNames: ["a", "b", "c"], inputSize: 16, channels: 1 };
- * assert.throws(
- *   () => checkModelShape("b", "model.onnx", { input: ["N", 16, 16, 1], output: ["N", 14] }, meta),
- *   { name: "BundleMismatchError", message: 'Bundle "b": model.onnx and metadata.json disagree: 14 outputs but 3 class names' },
- * );
- * ```
- */
-export function checkModelShape(
-  dir: string,
-  file: string,
-  shape: ModelShape,
-  metadata: Pick<BundleMetadata, "classNames" | "inputSize" | "channels">,
-): void {
-  const problems = modelShapeMismatches(shape, metadata);
   if (problems.length > 0) {
     throw new BundleMismatchError(
       `Bundle "${dir}": ${file} and ${METADATA_JSON} disagree: ${problems.join("; ")}`,
