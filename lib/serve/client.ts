@@ -224,13 +224,8 @@ export async function scoreRemote(
   }
 }
 
-/** Options of {@linkcode scoreLocal}. */
-export interface ScoreLocalOptions {
-  /** Also draw a class activation heatmap (base64 PNG in `heatmap`). @default false */
-  heatmap?: boolean;
-  /** The finding the heatmap is drawn for. @default the top finding */
-  className?: string | undefined;
-}
+/** Options of {@linkcode scoreLocal}: the heatmap and its class, as for {@linkcode scoreRemote}. */
+export type ScoreLocalOptions = Pick<ScoreRemoteOptions, "heatmap" | "className">;
 
 /**
  * Scores one encoded image (PNG or JPEG, any size) with a model opened in this process, through the very

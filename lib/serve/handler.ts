@@ -1,6 +1,6 @@
 /**
  * The scoring service as one `fetch` function (`(req: Request) => Promise<Response>`, hono style): only the
- * server calls `Deno.serve`, tests call the handler with real `Request`s.
+ * server puts it on a socket; tests call the handler with real `Request`s.
  *
  * Routes: `POST /score`; `GET /model` (the model card as Markdown, `?format=json` the bundle metadata);
  * `GET /healthz` (alive), `GET /readyz` (model loaded), `GET /metrics` (Prometheus text), `GET /` (an upload
@@ -8,15 +8,12 @@
  * `/healthz`, `/readyz` and the page are open (the page asks for the key): what a model is and what it must
  * not be used for is for anyone who can reach it to read.
  *
- * Memory is bounded before work is admitted: a scoring request reserves its body's size (`Content-Length`,
- * or `maxBodyBytes` when chunked) from a byte budget shared by all requests in flight (`maxInflightBytes`)
- * before a byte of it is read, and is answered 503 `busy` with `Retry-After` past it (or when the queue is
- * already full); its body is read into one bounded buffer, a JSON body is scanned without building anything
- * but its three fields, and an image is refused from its header when it would decode to more than
- * `maxDecodedBytes`. An answer given without reading the body closes the connection (`Connection: close`),
- * so the server does not drain the unread upload. Score answers carry `Cache-Control: no-store` (they are
- * health data). A client that goes away mid-body is answered (to nobody) and counted 499 `client_closed`,
- * never as a server error.
+ * Memory is bounded before work is admitted: a scoring request reserves its body's size from a byte budget
+ * shared by all requests in flight (`maxInflightBytes`) and is answered 503 `busy` past it or when the queue
+ * is full; its body is read into one bounded buffer, a JSON body is scanned without building anything but its
+ * three fields, and an image is refused from its header when it would decode to more than `maxDecodedBytes`.
+ * Score answers carry `Cache-Control: no-store` (health data). A client that goes away mid-body is counted
+ * 499 `client_closed`, never as a server error.
  *
  * @module
  */
@@ -69,8 +66,8 @@ export interface ScoringHandlerOptions {
   maxBodyBytes?: number;
   /**
    * Bytes of request bodies held at once by all scoring requests: each reserves its `Content-Length` (a
-   * chunked one `maxBodyBytes`) before its body is read and keeps it until its work ends; one that does not fit
-   * is answered 503 `busy` with `Retry-After` without being read. At least `maxBodyBytes`.
+   * chunked one `maxBodyBytes`) before its body is read, until its work ends; one that does not fit is
+   * answered 503 `busy` with `Retry-After`. At least `maxBodyBytes`.
    * @default the larger of 64 MiB and 2 x `maxBodyBytes`
    */
   maxInflightBytes?: number;
@@ -224,10 +221,9 @@ function errorResponse(e: unknown, id: string): { response: Response; code: stri
 /** The headers every answer gets: the request id, `no-store` on scores, and `Connection: close` when unread. */
 function finishResponse(req: Request, response: Response, id: string, route: MetricRoute): Response {
   if (req.body && !req.bodyUsed) {
-    // Answered without reading the body (refused before admission: 401, 413, 415, 503 busy): close the
-    // connection rather than keep it for a next request behind an upload nobody wants (measured under
-    // Deno.serve: 64 refused 19 MB uploads took the service from 326 to 588 MiB; 369 with this). The server
-    // throws the rest of the body away as it arrives before it closes, so the client still reads the answer.
+    // Answered without reading the body (401, 413, 415, 503 busy): close the connection rather than keep
+    // it for a next request behind an upload nobody wants (64 refused 19 MB uploads: 588 MiB kept alive,
+    // 369 closed).
     response.headers.set("connection", "close");
   }
   if (req.method === "HEAD") response = new Response(null, response);

@@ -1,11 +1,8 @@
 /**
- * Admission control: bounded concurrency with a bounded queue ({@linkcode ConcurrencyLimiter}: at most
- * `maxConcurrent` tasks run, at most `maxQueue` wait; a task arriving at a full queue is refused at once, and
- * a waiting task whose signal aborts leaves the queue without running), and a byte budget across everything
- * in flight ({@linkcode ByteBudget}: a request reserves its body's size before a byte of it is read, and is
- * refused at once past the budget). Both refusals become 503 `busy` with `Retry-After`.
- *
- * The queue bounds how many requests wait, not how much memory they hold: the byte budget does.
+ * Admission control: bounded concurrency with a bounded queue ({@linkcode ConcurrencyLimiter}) and a byte
+ * budget across everything in flight ({@linkcode ByteBudget}). Both refuse at once when full (a waiting task
+ * whose signal aborts leaves the queue without running), and the service answers either refusal 503 `busy`
+ * with `Retry-After`. The queue bounds how many requests wait; the byte budget, how much memory they hold.
  *
  * @module
  */
@@ -14,8 +11,6 @@ import { ServeError } from "./errors.ts";
 /** The queue was full; the service turns this into 503 `busy` with `Retry-After`. */
 export class QueueFullError extends ServeError {
   /**
-   * A refusal, with what was running and waiting (the message says both; there is no other message).
-   *
    * @param running tasks running when it was refused.
    * @param queued tasks waiting then.
    */
@@ -135,8 +130,6 @@ export class ConcurrencyLimiter {
 /** A reservation did not fit the byte budget; the service turns this into 503 `busy` with `Retry-After`. */
 export class BudgetFullError extends ServeError {
   /**
-   * A refusal of `requested` bytes (the message says the three numbers; there is no other message).
-   *
    * @param requested bytes asked for.
    * @param used bytes reserved when it was refused.
    * @param limit the budget.

@@ -155,18 +155,16 @@ function toRequest(
           controller.enqueue(new Uint8Array(chunk)); // a copy: the queue may hold it past this callback
           if ((controller.desiredSize ?? 0) <= 0) req.pause();
         });
-        req.on("end", () => {
-          if (!finished) controller.close();
+        const finish = (then: () => void) => {
+          if (!finished) then();
           finished = true;
-        });
-        req.on("close", () => {
-          if (!finished && !req.complete) controller.error(new Error("the client closed the connection"));
-          finished = true;
-        });
-        req.on("error", (e) => {
-          if (!finished) controller.error(e);
-          finished = true;
-        });
+        };
+        req.on("end", () => finish(() => controller.close()));
+        const cut = () => {
+          if (!req.complete) controller.error(new Error("the client closed the connection"));
+        };
+        req.on("close", () => finish(cut));
+        req.on("error", (e) => finish(() => controller.error(e)));
       },
       pull() {
         req.resume();

@@ -5,8 +5,8 @@ import { selfSignedCertificate } from "../../tests/_tls.ts";
 import { type ScoringServerOptions, startScoringServer } from "./server.ts";
 
 /**
- * A server on any port whose bundle folder does not exist (it answers, but never gets ready), once its load has
- * failed; closed when disposed.
+ * A server on any port whose bundle folder does not exist (it answers, but never gets ready), once its load
+ * has failed; closed when disposed.
  */
 async function startWithoutModel(dir: string, key: string | null, more: Partial<ScoringServerOptions> = {}) {
   const server = await startScoringServer({
