@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
+import { jsonErrorPosition } from "../json_position.ts";
 import { redactSecrets } from "../secrets.ts";
 import { NotebookSyntaxError } from "./errors.ts";
 
@@ -91,13 +92,12 @@ export function parseNotebook(text: string, file: string): Notebook {
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    // V8 names the position for most errors ("at position 5 (line 1 column 6)"), the end for truncation.
-    const message = (e as Error).message;
-    const m = /position (\d+)/.exec(message);
-    const pos = m ? Number(m[1]) : /end of JSON/.test(message) ? text.length : 0;
-    const before = text.slice(0, pos).split("\n");
-    const what = message.replace(/,? ".*" is not valid JSON$/s, "").replace(/ in JSON at position.*$/, "");
-    throw syntaxError(file, before.length, (before.at(-1) ?? "").length + 1, `invalid JSON: ${what}`, e);
+    const { line, column } = jsonErrorPosition(text);
+    const what = (e as Error).message.replace(/,? ".*" is not valid JSON$/s, "").replace(
+      / in JSON at position.*$/,
+      "",
+    );
+    throw syntaxError(file, line, column, `invalid JSON: ${what}`, e);
   }
   const nb = raw as Partial<Notebook>;
   if (!nb || typeof nb !== "object" || nb.nbformat !== 4 || !Array.isArray(nb.cells)) {

@@ -1,19 +1,9 @@
 /**
- * Notebook parameters, the papermill way, for Deno's kernel.
- *
- * A code cell tagged `parameters` holds the defaults, one declaration per line:
- *
- * ```ts
- * const dataDir = "../data/synthetic";
- * const seed = 42;
- * ```
- *
- * `deno task report --param seed=7` inserts a cell tagged `injected-parameters` right after it that
- * declares the same names again **with the same keyword** (`const seed = 7;`). Measured on Deno 2.9's
- * kernel: a later cell may re-declare a top-level `const` as `const` and a `let` as `let`, but changing
- * the keyword (`let` then `const`, or `const` then `let`) fails with "Identifier has already been
- * declared". So authors may use `const` or `let` in the parameters cell, and nothing else in the notebook
- * may declare those names again.
+ * Notebook parameters, the papermill way, for Deno's kernel: a code cell tagged `parameters` holds the
+ * defaults, one declaration per line (`const seed = 42;`), and `deno task report --param seed=7` inserts a
+ * cell tagged `injected-parameters` after it that declares the same names again **with the same keyword**:
+ * Deno's kernel lets a later cell re-declare a top-level `const` as `const` and a `let` as `let`, but not
+ * switch keywords ("Identifier has already been declared"). Nothing else in the notebook may declare them.
  *
  * @module
  */
@@ -97,15 +87,13 @@ function tags(cell: NotebookCell): string[] {
  * ```
  */
 export function parameterDeclarations(source: string): ParameterDeclaration[] {
-  const out: ParameterDeclaration[] = [];
-  for (
-    const [, keyword, name] of source.matchAll(
-      /^\s*(?:export\s+)?(const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=/gm,
-    )
-  ) {
-    if (keyword && name) out.push({ keyword: keyword as ParameterDeclaration["keyword"], name });
-  }
-  return out;
+  const declarations = source.matchAll(
+    /^\s*(?:export\s+)?(const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=/gm,
+  );
+  return [...declarations].map(([, keyword, name]) => ({
+    keyword: keyword as ParameterDeclaration["keyword"],
+    name: name!,
+  }));
 }
 
 /**
@@ -145,17 +133,13 @@ export function injectParameters(
   const unknown = names.filter((n) => !declared.some((d) => d.name === n));
   if (unknown.length > 0) {
     const valid = declared.map((d) => d.name);
-    throw new UnknownParameterError(
-      valid.length === 0
-        ? `Notebook "${file}" has no cell tagged "parameters", so it takes no parameters (given: ${
-          unknown.join(", ")
-        })`
-        : `Notebook "${file}" has no parameter ${unknown.map((n) => `"${n}"`).join(", ")}; valid: ${
-          valid.join(", ")
-        }`,
-      unknown,
-      valid,
-    );
+    const quoted = unknown.map((n) => `"${n}"`).join(", ");
+    const message = valid.length === 0
+      ? `Notebook "${file}" has no cell tagged "parameters", so it takes no parameters (given: ${
+        unknown.join(", ")
+      })`
+      : `Notebook "${file}" has no parameter ${quoted}; valid: ${valid.join(", ")}`;
+    throw new UnknownParameterError(message, unknown, valid);
   }
   const lines = declared
     .flatMap((d) => {

@@ -134,16 +134,6 @@ function privateKernelspec(dir: string): string {
   return dir;
 }
 
-/** Reads JSON lines from a stream, calling `onLine` for each. */
-async function readJsonLines(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (v: Record<string, unknown>) => void,
-) {
-  for await (const line of createInterface({ input: Readable.fromWeb(stream as WebReadableStream) })) {
-    if (line.trim().startsWith("{")) onLine(JSON.parse(line));
-  }
-}
-
 /**
  * Executes one notebook and writes `<outDir>/<name>.ipynb` and `<outDir>/<name>.html`, secrets redacted.
  * A failing cell does not throw: the result has `ok: false` and `error`, and the executed notebook (with
@@ -188,9 +178,8 @@ export async function runNotebook(
     if (options.cellTimeoutSeconds !== undefined) {
       args.push("--timeout", String(Math.max(1, Math.ceil(options.cellTimeoutSeconds))));
     }
-    const jupyterPath = [privateKernelspec(join(work, "jupyter")), env.JUPYTER_PATH].filter(Boolean).join(
-      ":",
-    );
+    const kernelspecs = privateKernelspec(join(work, "jupyter"));
+    const jupyterPath = [kernelspecs, env.JUPYTER_PATH].filter(Boolean).join(":");
     const child = new Deno.Command(python, {
       args,
       env: { ...env, JUPYTER_PATH: jupyterPath, PYDEVD_DISABLE_FILE_VALIDATION: "1" },
@@ -201,7 +190,12 @@ export async function runNotebook(
     let done: Record<string, unknown> | undefined;
     let cells = 0;
     const stderr = new Response(child.stderr).text();
-    await readJsonLines(child.stdout, (ev) => {
+    // _execute.py reports on stdout, one JSON object a line.
+    for await (
+      const line of createInterface({ input: Readable.fromWeb(child.stdout as WebReadableStream) })
+    ) {
+      if (!line.trim().startsWith("{")) continue;
+      const ev = JSON.parse(line);
       if (ev.event === "start") {
         cells = Number(ev.cells);
         emit({ type: "start", notebook: path, cells });
@@ -209,7 +203,7 @@ export async function runNotebook(
         const { number, total, seconds } = ev as { number: number; total: number; seconds: number };
         emit({ type: "cell", notebook: path, number, total, seconds });
       } else if (ev.event === "done") done = ev;
-    });
+    }
     const status = await child.status;
     const log = await stderr;
     if (!done) {
@@ -260,20 +254,9 @@ export async function runNotebook(
  */
 async function exportHtml(python: string, ipynb: string, outDir: string, env: Record<string, string>) {
   const name = basename(ipynb, ".ipynb");
+  const nbconvert = ["-m", "nbconvert", "--to", "html", "--template-file", REPORT_TEMPLATE];
   const out = await new Deno.Command(python, {
-    args: [
-      "-m",
-      "nbconvert",
-      "--to",
-      "html",
-      "--template-file",
-      REPORT_TEMPLATE,
-      "--output",
-      name,
-      "--output-dir",
-      outDir,
-      ipynb,
-    ],
+    args: [...nbconvert, "--output", name, "--output-dir", outDir, ipynb],
     env: { ...env, PYDEVD_DISABLE_FILE_VALIDATION: "1" },
     clearEnv: true,
     stdout: "piped",
