@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { perClassAuroc, rocAuc } from "./auroc.ts";
+import { mulberry32 } from "./random.ts";
 
 /** Brute force: the fraction of (positive, negative) pairs ordered right, ties one half. */
 function pairwise(scores: number[], labels: number[]): number {
@@ -14,16 +15,6 @@ function pairwise(scores: number[], labels: number[]): number {
     });
   });
   return good / pairs;
-}
-
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 Deno.test("rocAuc on hand-computed cases, ties counted one half", () => {
@@ -44,7 +35,7 @@ Deno.test("rocAuc is undefined (null) without positives or without negatives, an
 });
 
 Deno.test("rocAuc equals the pairwise definition on random data with many ties", () => {
-  const rnd = seededRandom(3);
+  const rnd = mulberry32(3);
   for (let trial = 0; trial < 30; trial++) {
     const n = 5 + Math.floor(rnd() * 60);
     const scores = Array.from({ length: n }, () => Math.floor(rnd() * 6) / 5);
@@ -75,34 +66,30 @@ const hasSklearn = existsSync(SYSTEM_PYTHON) &&
 // With Debian's python3-sklearn (apt-get install -y python3-sklearn) the reference is scikit-learn itself;
 // without it, the pairwise definition above.
 Deno.test(`rocAuc equals ${hasSklearn ? "scikit-learn's roc_auc_score" : "the pairwise AUC"} to 1e-9 on random data`, async () => {
-  {
-    const rnd = seededRandom(11);
-    const cases = Array.from({ length: 20 }, (_, t) => {
-      const n = 50 + Math.floor(rnd() * 2000);
-      // Half the cases with coarse scores (many ties), half continuous.
-      const scores = Array.from({ length: n }, () => (t % 2 ? Math.round(rnd() * 20) / 20 : rnd()));
-      const labels = scores.map((s) => (rnd() < 0.2 + 0.5 * s ? 1 : 0));
-      return { scores, labels };
-    });
-    const reference = hasSklearn ? await sklearn(cases) : cases.map((c) => pairwise(c.scores, c.labels));
-    cases.forEach((c, i) => {
-      const got = rocAuc(c.scores, c.labels)!, want = reference[i] ?? NaN;
-      assert.ok(Math.abs(got - want) < 1e-9, `case ${i}: ${got} vs ${want}`);
-    });
-  }
+  const rnd = mulberry32(11);
+  const cases = Array.from({ length: 20 }, (_, t) => {
+    const n = 50 + Math.floor(rnd() * 2000);
+    // Half the cases with coarse scores (many ties), half continuous.
+    const scores = Array.from({ length: n }, () => (t % 2 ? Math.round(rnd() * 20) / 20 : rnd()));
+    const labels = scores.map((s) => (rnd() < 0.2 + 0.5 * s ? 1 : 0));
+    return { scores, labels };
+  });
+  const reference = hasSklearn ? await sklearn(cases) : cases.map((c) => pairwise(c.scores, c.labels));
+  cases.forEach((c, i) => {
+    const got = rocAuc(c.scores, c.labels)!, want = reference[i] ?? NaN;
+    assert.ok(Math.abs(got - want) < 1e-9, `case ${i}: ${got} vs ${want}`);
+  });
 });
 
 async function sklearn(cases: { scores: number[]; labels: number[] }[]): Promise<number[]> {
-  {
-    const script = "import json,sys\nfrom sklearn.metrics import roc_auc_score\n" +
-      "print(json.dumps([roc_auc_score(c['labels'], c['scores']) for c in json.load(sys.stdin)]))";
-    const child = new Deno.Command(SYSTEM_PYTHON, { args: ["-c", script], stdin: "piped", stdout: "piped" })
-      .spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(JSON.stringify(cases)));
-    await writer.close();
-    const out = await child.output();
-    assert.ok(out.success, "python3 failed");
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  }
+  const script = "import json,sys\nfrom sklearn.metrics import roc_auc_score\n" +
+    "print(json.dumps([roc_auc_score(c['labels'], c['scores']) for c in json.load(sys.stdin)]))";
+  const child = new Deno.Command(SYSTEM_PYTHON, { args: ["-c", script], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(JSON.stringify(cases)));
+  await writer.close();
+  const out = await child.output();
+  assert.ok(out.success, "python3 failed");
+  return JSON.parse(new TextDecoder().decode(out.stdout));
 }

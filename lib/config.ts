@@ -142,34 +142,23 @@ export function parseDotenv(text: string, file = ".env"): Record<string, string>
   return out;
 }
 
-function port(
-  env: Record<string, string | undefined>,
+/** An integer setting from `min` to `max`, `fallback` when unset or empty; `refusal` ends the error message. */
+function integer(
+  v: string | undefined,
   name: string,
-  fallback: number,
-  allowZero = false,
+  [min, max, fallback]: [number, number, number],
+  refusal: string,
 ): number {
-  const v = env[name];
   if (v === undefined || v === "") return fallback;
   const n = /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n > 65535 || n < (allowZero ? 0 : 1)) {
-    throw new ConfigError(`${name}="${v}" is not a port number (${allowZero ? 0 : 1}-65535)`, name);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}="${v}" ${refusal}`, name);
   }
   return n;
 }
 
-function milliseconds(
-  env: Record<string, string | undefined>,
-  name: string,
-  fallback: number,
-  max: number,
-): number {
-  const v = env[name]?.trim();
-  if (v === undefined || v === "") return fallback;
-  const n = /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1 || n > max) {
-    throw new ConfigError(`${name}="${v}" must be a whole number of milliseconds from 1 to ${max}`, name);
-  }
-  return n;
+function port(env: Record<string, string | undefined>, name: string, fallback: number, min = 1): number {
+  return integer(env[name], name, [min, 65535, fallback], `is not a port number (${min}-65535)`);
 }
 
 function containerName(env: Record<string, string | undefined>, name: string, fallback: string): string {
@@ -339,8 +328,13 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       accountKey,
       sasToken,
       azuriteDir: resolve(env.CXR_AZURITE_DIR || `${workDir}/azurite`),
-      azuritePort: port(env, "CXR_AZURITE_PORT", 10000, true),
-      tryTimeoutMs: milliseconds(env, "CXR_STORAGE_TIMEOUT_MS", 30_000, 3_600_000),
+      azuritePort: port(env, "CXR_AZURITE_PORT", 10000, 0),
+      tryTimeoutMs: integer(
+        env.CXR_STORAGE_TIMEOUT_MS?.trim(),
+        "CXR_STORAGE_TIMEOUT_MS",
+        [1, 3_600_000, 30_000],
+        "must be a whole number of milliseconds from 1 to 3600000",
+      ),
       containers: {
         archives: containerName(env, "CXR_CONTAINER_ARCHIVES", "nih-archives"),
         images: containerName(env, "CXR_CONTAINER_IMAGES", "nih-images"),
@@ -353,9 +347,18 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       resourceGroup: env.AZURE_RESOURCE_GROUP || "cxr-rg",
       location: env.AZURE_LOCATION || "eastus",
     },
-    scoringKey: scoringKey(secret("CXR_SCORING_KEY", 16)),
+    scoringKey: secret("CXR_SCORING_KEY", 16),
     envFile,
   };
+  // Clients send the scoring key in an `Authorization: Bearer` header, which cannot carry spaces, control
+  // characters or non-ASCII text: such a key could never match, so it is refused here, not with 401s later.
+  if (settings.scoringKey && !/^[\x21-\x7e]+$/.test(settings.scoringKey.reveal())) {
+    throw new ConfigError(
+      "CXR_SCORING_KEY must be printable ASCII without spaces or line breaks inside it, as clients send it " +
+        "in an Authorization: Bearer header (value not shown)",
+      "CXR_SCORING_KEY",
+    );
+  }
   // A URL setting may carry a SAS query: printing the settings (JSON, console, notebook) shows it as `?***`.
   Object.defineProperties(settings, {
     toJSON: { value: () => withoutUrlQueries(settings), enumerable: false },
@@ -366,22 +369,6 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
     },
   });
   return settings;
-}
-
-/**
- * `CXR_SCORING_KEY`, checked: clients send it in an `Authorization: Bearer` header, which cannot carry
- * spaces, control characters or non-ASCII text, so a key with any of them could never match. Refused at
- * start-up instead of answering every request 401.
- */
-function scoringKey(key: Secret | undefined): Secret | undefined {
-  if (key && !/^[\x21-\x7e]+$/.test(key.reveal())) {
-    throw new ConfigError(
-      "CXR_SCORING_KEY must be printable ASCII without spaces or line breaks inside it, as clients send it " +
-        "in an Authorization: Bearer header (value not shown)",
-      "CXR_SCORING_KEY",
-    );
-  }
-  return key;
 }
 
 /** `value` with the query of every http(s) URL string replaced by `?***` (secrets stay `Secret`s). */

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
-import { Progress } from "./progress.ts";
+import { Progress, type ProgressOptions } from "./progress.ts";
+
+/** A Progress that draws every update as a line into `out` (unless `options` say otherwise). */
+function recorded(options: ProgressOptions): { p: Progress; out: string[] } {
+  const out: string[] = [];
+  const p = new Progress({ mode: "lines", write: (s) => out.push(s), intervalMs: 0, ...options });
+  return { p, out };
+}
 
 Deno.test("Progress in tty mode redraws one line and ends with a newline", () => {
-  const out: string[] = [];
-  const p = new Progress({
-    label: "dl",
-    total: 2048,
-    unit: "bytes",
-    mode: "tty",
-    write: (s) => out.push(s),
-    intervalMs: 0,
-  });
+  const { p, out } = recorded({ label: "dl", total: 2048, unit: "bytes", mode: "tty" });
   p.update(1024);
   p.update(2048);
   p.finish("done");
@@ -21,14 +20,7 @@ Deno.test("Progress in tty mode redraws one line and ends with a newline", () =>
 });
 
 Deno.test("Progress throttles redraws but always draws the final state", () => {
-  const out: string[] = [];
-  const p = new Progress({
-    label: "x",
-    total: 1000,
-    mode: "lines",
-    write: (s) => out.push(s),
-    intervalMs: 60_000,
-  });
+  const { p, out } = recorded({ label: "x", total: 1000, intervalMs: 60_000 });
   for (let i = 0; i < 1000; i++) p.advance();
   p.finish();
   p.finish(); // idempotent
@@ -37,16 +29,14 @@ Deno.test("Progress throttles redraws but always draws the final state", () => {
 });
 
 Deno.test("Progress without a total shows the running amount", () => {
-  const out: string[] = [];
-  const p = new Progress({ label: "scan", mode: "lines", write: (s) => out.push(s), intervalMs: 0 });
+  const { p, out } = recorded({ label: "scan" });
   p.advance(7);
   p.finish();
   assert.match(out.at(-1)!, /^scan 7 /);
 });
 
 Deno.test("Progress in none mode writes nothing", () => {
-  const out: string[] = [];
-  const p = new Progress({ label: "q", total: 1, mode: "none", write: (s) => out.push(s), intervalMs: 0 });
+  const { p, out } = recorded({ label: "q", total: 1, mode: "none" });
   p.advance();
   p.finish();
   assert.deepEqual(out, []);
@@ -66,15 +56,7 @@ function withClock(at: () => number, fn: () => void): void {
 Deno.test("Progress shows seconds per step, not 0/s, when a step takes more than a second", () => {
   let now = 0;
   withClock(() => now, () => {
-    const out: string[] = [];
-    const p = new Progress({
-      label: "epoch 1/3",
-      total: 10,
-      itemName: "step",
-      mode: "lines",
-      write: (s) => out.push(s),
-      intervalMs: 0,
-    });
+    const { p, out } = recorded({ label: "epoch 1/3", total: 10, itemName: "step" });
     now = 6400;
     p.update(2); // 2 steps in 6.4 s
     assert.match(out.at(-1)!.trimEnd(), /^epoch 1\/3 2\/10 20% eta 26s 3\.2 s\/step 6s$/);
@@ -88,26 +70,13 @@ Deno.test("Progress shows seconds per step, not 0/s, when a step takes more than
 Deno.test("Progress names the item by default and keeps amounts per second for bytes", () => {
   let now = 0;
   withClock(() => now, () => {
-    const out: string[] = [];
-    const items = new Progress({
-      label: "score",
-      total: 3,
-      mode: "lines",
-      write: (s) => out.push(s),
-      intervalMs: 0,
-    });
+    const items = recorded({ label: "score", total: 3 });
     now = 45_000;
-    items.advance();
-    assert.match(out.at(-1)!.trimEnd(), / 45 s\/item /);
-    const bytes = new Progress({
-      label: "dl",
-      unit: "bytes",
-      mode: "lines",
-      write: (s) => out.push(s),
-      intervalMs: 0,
-    });
+    items.p.advance();
+    assert.match(items.out.at(-1)!.trimEnd(), / 45 s\/item /);
+    const bytes = recorded({ label: "dl", unit: "bytes" });
     now = 49_000;
-    bytes.update(2);
-    assert.match(out.at(-1)!.trimEnd(), /^dl 2 B 0\.5 B\/s 4s$/);
+    bytes.p.update(2);
+    assert.match(bytes.out.at(-1)!.trimEnd(), /^dl 2 B 0\.5 B\/s 4s$/);
   });
 });
