@@ -1,6 +1,6 @@
 /**
- * What rendering, validation, transport options, Jobs and `deploy` all read of an object: the file it came
- * from, its pod template's containers, whether they serve TLS, the TLS Secrets they mount; and pod annotations.
+ * What rendering, validation, transport options, Jobs and `deploy` all read of an object: the file it
+ * came from, its pod template's containers, whether they serve TLS, the TLS Secrets they mount.
  *
  * @module
  */

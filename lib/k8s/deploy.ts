@@ -1,8 +1,6 @@
 /**
- * The Kubernetes step: render an overlay of `k8s/` and validate it, refuse one that would publish plain HTTP,
- * apply it with server-side apply, watch the rollout, read the address (the Ingress's, over HTTPS, or the
- * Service's), and delete everything it created (label `app.kubernetes.io/managed-by: cxr`). Credentials come
- * from a kubeconfig (an AKS one works unchanged) and are never printed.
+ * The Kubernetes step: render and validate an overlay of `k8s/`, apply it, watch the rollout, read the
+ * address; and delete everything it created (label `app.kubernetes.io/managed-by: cxr`).
  *
  * @module
  */
@@ -52,9 +50,8 @@ export interface RenderOverlayOptions extends TransportOptions {
 }
 
 /**
- * Renders an overlay of the scoring service and validates it (schemas and cross-references), and refuses
- * one that would publish plain HTTP outside the cluster unless `allowPlainHttp`. In a system namespace
- * (`default`, `kube-system`, ...) the Namespace object is left out.
+ * Renders an overlay of the scoring service and validates it, refusing one that would publish plain HTTP
+ * outside the cluster unless `allowPlainHttp`. In a system namespace the Namespace object is left out.
  *
  * @throws {RangeError} For an unknown overlay or a bad host, range or issuer.
  * @throws {ManifestValidationError} When the manifests have problems.
@@ -120,12 +117,11 @@ export interface DeployResult {
 }
 
 /**
- * Deploys the scoring service: render + validate the overlay (refusing plain HTTP unless `allowPlainHttp`),
- * check that the TLS Secret it names exists unless it is given (`tls`) or issued (`certManagerIssuer`), apply
- * every object, wait for the rollout, read the address: the Ingress's `https://HOST` where there is one, else
- * the Service's (`https://` when the pods serve TLS).
+ * Deploys the scoring service: {@linkcode renderOverlay}, check that the TLS Secret it names exists unless it
+ * is given (`tls`) or issued (`certManagerIssuer`), apply every object, wait for the rollout, read the
+ * address: the Ingress's `https://HOST` where there is one, else the Service's (`https://` when the pods
+ * serve TLS).
  *
- * @param kubeconfig Path of a kubeconfig file.
  * @param image The scoring image (e.g. `myacr.azurecr.io/cxr-scoring:1`).
  * @throws {RolloutFailedError} With the reason (ImagePullBackOff, CrashLoopBackOff, ProgressDeadlineExceeded).
  * @throws {KubeApiError} When the API server refuses or cannot be reached.
@@ -150,14 +146,13 @@ export async function deploy(
     );
   }
   const objects = renderOverlay({ ...options, image });
+  const overlay = options.overlay ?? "aks";
   const ingress = objects.find((o) => o.kind === "Ingress");
   const placeholder = ((ingress?.spec as { rules?: { host?: string }[] } | undefined)?.rules ?? [])
     .find((r) => r.host?.endsWith(".example.com"));
   if (placeholder && !options.ingressHost) {
     throw new TypeError(
-      `deploy: the ${
-        options.overlay ?? "aks"
-      } overlay needs ingressHost (--ingress-host), the DNS name clients ` +
+      `deploy: the ${overlay} overlay needs ingressHost (--ingress-host), the DNS name clients ` +
         `call and its certificate names; "${placeholder.host}" is a placeholder`,
     );
   }
@@ -174,18 +169,18 @@ export async function deploy(
   const result: DeployResult = {
     server: client.server,
     namespace,
-    overlay: options.overlay ?? "aks",
+    overlay,
     image,
     applied: await client.applyAll(objects, (ref) => options.onProgress?.({ type: "applied", ...ref })),
   };
   if (options.wait === false) return result;
+  const wait = { timeoutSeconds: options.timeoutSeconds, pollMs: options.pollMs };
   const bar = options.progress
     ? new Progress({ label: `rollout ${deployment.metadata.name}`, total: 1 })
     : undefined;
   try {
     result.rollout = await waitForRollout(client, namespace, deployment.metadata.name, {
-      timeoutSeconds: options.timeoutSeconds,
-      pollMs: options.pollMs,
+      ...wait,
       onProgress: (status) => {
         const waiting = [...new Set(status.waiting)].join(", ");
         const note = status.probeFailures[0] ?? (waiting ? `waiting: ${waiting}` : "available");
@@ -196,7 +191,6 @@ export async function deploy(
   } finally {
     bar?.finish();
   }
-  const wait = { timeoutSeconds: options.timeoutSeconds, pollMs: options.pollMs };
   if (ingress) result.address = await ingressAddress(client, namespace, ingress.metadata.name, wait);
   else {
     const address = await serviceAddress(client, namespace, service.metadata.name, wait);
@@ -228,7 +222,6 @@ export interface UndeployOptions {
  * Deletes everything labelled `app.kubernetes.io/managed-by=cxr` in the namespace, then the namespace if it
  * carries the label too (never a system namespace such as `default`). Objects without the label are left alone.
  *
- * @param kubeconfig Path of a kubeconfig file.
  * @example
  * ```ts ignore
  * const { deleted } = await undeploy("aks.kubeconfig");

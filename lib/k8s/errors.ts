@@ -1,11 +1,6 @@
 /**
- * The base of the Kubernetes step's errors, with the client's two ({@linkcode KubeApiError},
- * {@linkcode KubeconfigError}). Each other failure keeps its class beside the code that throws it
- * (`KustomizationError` in render.ts,
- * `ManifestValidationError` and `PlainHttpError` in validate.ts, `RolloutFailedError` and
- * `RolloutTimeoutError` in rollout.ts, `MissingTlsSecretError` in ingress.ts, `JobFailedError` in jobs.ts); all
- * of them extend {@linkcode K8sError}, and a manifest that cannot be parsed (`ManifestSyntaxError`) is a
- * `CxrSyntaxError`.
+ * The base of the Kubernetes step's errors, with the client's two. The other failures keep their class beside
+ * the code that throws them; all extend {@linkcode K8sError}, except `ManifestSyntaxError`, a `CxrSyntaxError`.
  *
  * @module
  */
@@ -26,25 +21,15 @@ import { CxrError } from "../errors.ts";
  */
 export class K8sError extends CxrError {}
 
-/** The API server refused a request or could not be reached. */
+/** The API server refused a request (`status` is its HTTP status) or could not be reached (`status` 0). */
 export class KubeApiError extends K8sError {
-  /**
-   * @param message What failed, on which server, with the API's status and message.
-   * @param status HTTP status, or 0 when the server could not be reached.
-   * @param options `cause`: client-node's error.
-   */
   constructor(message: string, readonly status: number, options?: ErrorOptions) {
     super(message, options);
   }
 }
 
-/** The kubeconfig cannot be used (missing, unreadable, no current context). */
+/** The kubeconfig `file` cannot be used (missing, unreadable, no current context). */
 export class KubeconfigError extends K8sError {
-  /**
-   * @param message What is wrong with the file.
-   * @param file The kubeconfig file.
-   * @param options `cause`: the loader's error.
-   */
   constructor(message: string, readonly file: string, options?: ErrorOptions) {
     super(message, options);
   }

@@ -1,6 +1,5 @@
 /**
- * The TLS entry of the scoring service on a cluster: the address an Ingress controller publishes for the
- * Ingress (its `status.loadBalancer`), called over HTTPS on the Ingress's host name, and the check that the
+ * The TLS entry of the scoring service on a cluster: the Ingress's address over HTTPS, and the check that the
  * TLS Secret an overlay names is there before anything is applied.
  *
  * @module
@@ -9,7 +8,7 @@ import * as k8s from "@kubernetes/client-node";
 import type { KubeClient } from "./client.ts";
 import { kubeCall, kubeError } from "./_kube_error.ts";
 import { K8sError } from "./errors.ts";
-import type { ServiceAddress } from "./rollout.ts";
+import type { ServiceAddress, ServiceAddressOptions } from "./rollout.ts";
 
 /** Where an Ingress can be reached. */
 export interface IngressAddress extends ServiceAddress {
@@ -20,22 +19,14 @@ export interface IngressAddress extends ServiceAddress {
   host?: string;
 }
 
-/** Options of {@linkcode ingressAddress}. */
-export interface IngressAddressOptions {
-  /** Wait this long for the controller to publish an address. @default 300 */
-  timeoutSeconds?: number | undefined;
-  /** @default 2000 */
-  pollMs?: number | undefined;
-}
+/** Options of {@linkcode ingressAddress}: how long to wait for the controller to publish an address. */
+export type IngressAddressOptions = ServiceAddressOptions;
 
 /**
- * Reads an Ingress's address: `https://HOST` for its rule's host (the port from the controller's port status
- * where it reports one other than 443), waiting for the controller to publish its load balancer, with a note
- * to point the host's DNS record at that load balancer. Without a host rule the URL names the load balancer.
+ * Reads an Ingress's address: `https://HOST` for its rule's host, waiting for the controller to publish its
+ * load balancer, with a note to point the host's DNS record at it. Without a host rule the URL names the load
+ * balancer.
  *
- * @param client a connected client.
- * @param namespace the Ingress's namespace.
- * @param name the Ingress.
  * @throws {KubeApiError} when the Ingress cannot be read.
  * @example
  * ```ts ignore
@@ -89,11 +80,6 @@ export async function ingressAddress(
 
 /** A TLS Secret that the manifests name is not in the cluster, and nothing would create it. */
 export class MissingTlsSecretError extends K8sError {
-  /**
-   * @param secret The Secret's name.
-   * @param namespace Its namespace.
-   * @param options `cause`: the API's 404.
-   */
   constructor(readonly secret: string, readonly namespace: string, options?: ErrorOptions) {
     super(
       `The TLS Secret "${namespace}/${secret}" is not in the cluster. Give the certificate and key to deploy ` +

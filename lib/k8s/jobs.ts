@@ -1,8 +1,7 @@
 /**
- * Indexed Jobs: preprocessing and batch scoring split into N shards. The Job comes from `k8s/jobs/` with N
- * set as completions, parallelism and `SHARD_COUNT` (each pod runs `--shard env/$(SHARD_COUNT)`, its index
- * from `JOB_COMPLETION_INDEX`), the image set, and the storage Secret filled; then it is applied and its
- * completions watched until every index succeeded or the Job failed, naming the failed indexes.
+ * Indexed Jobs: preprocessing and batch scoring split into N shards. The Job of `k8s/jobs/` gets N as
+ * completions, parallelism and `SHARD_COUNT` (each pod runs `--shard env/$(SHARD_COUNT)`), the image and the
+ * storage Secret; it is applied and watched until every index succeeded or the Job failed.
  *
  * @module
  */
@@ -55,12 +54,8 @@ export interface JobStatus {
   reason?: string;
 }
 
-/** The Job failed; `status` lists its failed indexes. */
+/** The Job failed or ran out of time; `status`, its last status, lists the failed indexes. */
 export class JobFailedError extends K8sError {
-  /**
-   * @param message Which Job failed and why.
-   * @param status The last status.
-   */
   constructor(message: string, readonly status: JobStatus) {
     super(message);
   }
@@ -110,11 +105,8 @@ export function renderIndexedJob(
   }
   const { shards } = options;
   const parallelism = options.parallelism ?? shards;
-  if (!Number.isSafeInteger(shards) || shards < 1) {
-    throw new RangeError(`shards must be an integer >= 1, got ${shards}`);
-  }
-  if (!Number.isSafeInteger(parallelism) || parallelism < 1) {
-    throw new RangeError(`parallelism must be an integer >= 1, got ${parallelism}`);
+  for (const [name, n] of [["shards", shards], ["parallelism", parallelism]] as const) {
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be an integer >= 1, got ${n}`);
   }
   const objects = renderKustomization(options.jobsDir ?? DEFAULT_JOBS_DIR, { namespace: options.namespace });
   const kept = objects.filter((o) =>
@@ -214,22 +206,13 @@ export async function watchJob(
 }
 
 /** Options of {@linkcode runIndexedJob}. */
-export interface RunIndexedJobOptions {
-  shards: number;
-  parallelism?: number | undefined;
-  namespace?: string | undefined;
+export interface RunIndexedJobOptions extends Omit<IndexedJobRenderOptions, "jobsDir">, WatchJobOptions {
+  /** Kubeconfig context. @default its current-context */
   context?: string | undefined;
-  /** Variables for the storage Secret of the pods. */
-  storageEnv?: Record<string, string> | undefined;
   /** Watch until done. @default true */
   wait?: boolean | undefined;
-  timeoutSeconds?: number | undefined;
-  pollMs?: number | undefined;
   /** Draw completions as a progress display. @default false */
   progress?: boolean | undefined;
-  onProgress?: ((status: JobStatus) => void) | undefined;
-  /** Job name suffix. @default base-36 time */
-  suffix?: string | undefined;
 }
 
 /**

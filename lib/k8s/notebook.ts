@@ -1,7 +1,7 @@
 /**
  * Notebook 05's steps, each one call that returns a summary rendering itself in Jupyter: the rendered
- * manifests, the deployment (or, with no kubeconfig, a plain statement that nothing is deployed), the
- * images scored through the deployed endpoint with their heatmaps, and the teardown.
+ * manifests, the deployment (or, with no kubeconfig, a statement that nothing is deployed), images scored
+ * through the deployed endpoint, and the teardown.
  *
  * @module
  */
@@ -30,25 +30,17 @@ import { toYaml } from "./render.ts";
  * ```
  */
 export class ManifestReport {
-  /** The objects. */
-  readonly objects: K8sObject[];
-  /** The overlay they came from. */
-  readonly overlay: string;
-  constructor(objects: K8sObject[], overlay: string) {
-    this.objects = objects;
-    this.overlay = overlay;
-  }
+  /** @param overlay The overlay the objects came from. */
+  constructor(readonly objects: K8sObject[], readonly overlay: string) {}
   /** Multi-document YAML, secrets masked. */
   get yaml(): string {
     return toYaml(this.objects);
   }
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {
     const rows = this.objects.map((o) => [o.kind, o.metadata.name, o.metadata.namespace ?? ""]);
-    const html =
-      `<p>Overlay <code>${
-        escapeHtml(this.overlay)
-      }</code>: ${this.objects.length} objects, validated against the ` +
-      `Kubernetes OpenAPI schemas and cross-checked (selectors, ports, probes, Secret keys).</p>` +
+    const html = `<p>Overlay <code>${escapeHtml(this.overlay)}</code>: ${this.objects.length} objects, ` +
+      "validated against the Kubernetes OpenAPI schemas and cross-checked " +
+      "(selectors, ports, probes, Secret keys).</p>" +
       htmlTable(["kind", "name", "namespace"], rows) +
       `<details><summary>YAML (secrets masked)</summary><pre>${escapeHtml(this.yaml)}</pre></details>`;
     return { "text/html": html, "text/plain": this.yaml };
@@ -57,10 +49,7 @@ export class ManifestReport {
 
 /** What {@linkcode deployStep} did: deployed, or nothing because no kubeconfig was given. */
 export class DeployStep {
-  /**
-   * @param kubeconfig The kubeconfig used ("" = render-only).
-   * @param result The deployment, when one was made.
-   */
+  /** @param kubeconfig The kubeconfig used ("" = render-only). */
   constructor(readonly kubeconfig: string, readonly result?: DeployResult) {}
   /** The scoring URL from outside the cluster, if there is one. */
   get url(): string | undefined {
@@ -115,11 +104,7 @@ export interface EndpointScore {
 
 /** Images scored through the deployed Service, with heatmaps; a gallery in Jupyter. */
 export class EndpointScores {
-  /**
-   * @param url The endpoint (undefined when nothing was deployed).
-   * @param scores The images scored.
-   * @param skipped Why nothing was scored.
-   */
+  /** @param skipped Why nothing was scored (then `url` is undefined). */
   constructor(
     readonly url: string | undefined,
     readonly scores: EndpointScore[],
@@ -135,9 +120,8 @@ export class EndpointScores {
       `<figcaption>${escapeHtml(s.image)}: ${escapeHtml(s.top.class)} ${s.top.probability.toFixed(3)}` +
       `${s.heatmapClass ? ` (heatmap: ${escapeHtml(s.heatmapClass)})` : ""}</figcaption></figure>`
     );
-    const text = this.scores.map((s) => `${s.image}: ${s.top.class} ${s.top.probability.toFixed(3)}`).join(
-      "\n",
-    );
+    const text = this.scores.map((s) => `${s.image}: ${s.top.class} ${s.top.probability.toFixed(3)}`)
+      .join("\n");
     return {
       "text/html": `<p>Scored through ${escapeHtml(this.url ?? "")}/score</p>${cells.join("")}`,
       "text/plain": text,
@@ -168,10 +152,8 @@ export async function scoreDeployed(
   if (!url) {
     return new EndpointScores(undefined, [], `Not scoring: ${step.result.address?.note ?? "no address"}`);
   }
-  const names = readdirSync(imagesDir).filter((n) => /\.(png|jpe?g)$/i.test(n)).sort().slice(
-    0,
-    options.count ?? 2,
-  );
+  const names = readdirSync(imagesDir).filter((n) => /\.(png|jpe?g)$/i.test(n)).sort()
+    .slice(0, options.count ?? 2);
   const scores: EndpointScore[] = [];
   for (const image of names) {
     const r = await scoreRemote(url, await Deno.readFile(join(imagesDir, image)), {
@@ -185,16 +167,10 @@ export async function scoreDeployed(
 
 /** What {@linkcode teardownStep} deleted. */
 export class TeardownSummary {
-  readonly deleted: ObjectRef[];
-  readonly note: string;
-  constructor(deleted: ObjectRef[], note: string) {
-    this.deleted = deleted;
-    this.note = note;
-  }
+  constructor(readonly deleted: ObjectRef[], readonly note: string) {}
   [JUPYTER_DISPLAY](): { "text/markdown": string; "text/plain": string } {
-    const list = this.deleted.map((d) => `${d.kind} ${d.namespace ? `${d.namespace}/` : ""}${d.name}`).join(
-      ", ",
-    );
+    const list = this.deleted.map((d) => `${d.kind} ${d.namespace ? `${d.namespace}/` : ""}${d.name}`)
+      .join(", ");
     const md = `${this.note}${list ? `: ${list}` : ""}`;
     return { "text/markdown": md, "text/plain": md };
   }

@@ -2,12 +2,6 @@
  * A Kubernetes object as plain JSON: what the renderer reads from `k8s/`, validation checks and the client
  * applies.
  *
- * @module
- */
-
-/**
- * A Kubernetes object as plain JSON.
- *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -15,7 +9,6 @@
  * assert.equal(ns.metadata.name, "cxr");
  * ```
  */
-/** A Kubernetes object as plain JSON. */
 export interface K8sObject {
   apiVersion: string;
   kind: string;

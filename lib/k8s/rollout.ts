@@ -1,8 +1,7 @@
 /**
- * Watching a Deployment's rollout the way `kubectl rollout status` judges it (observed generation, updated,
- * ready and available replicas), failing early with the reason a person would look for: an image that cannot
- * be pulled, a crash loop (with the last exit code), a container that cannot be created, the progress
- * deadline; and reading a Service's address.
+ * Watching a Deployment's rollout the way `kubectl rollout status` judges it, failing early with the reason a
+ * person would look for (an image that cannot be pulled, a crash loop, the progress deadline); and reading a
+ * Service's address.
  *
  * @module
  */
@@ -11,13 +10,11 @@ import type { KubeClient } from "./client.ts";
 import { kubeCall } from "./_kube_error.ts";
 import { K8sError } from "./errors.ts";
 
-/** The rollout failed; `reason` is the Kubernetes reason (`ImagePullBackOff`, `CrashLoopBackOff`, ...). */
+/**
+ * The rollout failed; `reason` is the Kubernetes reason (`ImagePullBackOff`, `CrashLoopBackOff`, ...), `pod`
+ * the pod it was seen on, if any.
+ */
 export class RolloutFailedError extends K8sError {
-  /**
-   * @param message Which pod and container, in what state, and what to check.
-   * @param reason Kubernetes reason.
-   * @param pod The pod it was seen on, if any.
-   */
   constructor(message: string, readonly reason: string, readonly pod?: string) {
     super(message);
   }
@@ -201,16 +198,15 @@ export interface ServiceAddress {
 
 /** Options of {@linkcode serviceAddress}. */
 export interface ServiceAddressOptions {
-  /** Wait this long for a LoadBalancer's ingress. @default 300 */
+  /** Wait this long for a LoadBalancer's (or an Ingress's) address. @default 300 */
   timeoutSeconds?: number | undefined;
   /** @default 2000 */
   pollMs?: number | undefined;
 }
 
 /**
- * Reads a Service's address: the LoadBalancer ingress (IP or host name; the port from the ingress's port
- * status where the provider reports one, else the Service port), waiting for it to be assigned, or the
- * in-cluster URL with a note for a ClusterIP Service.
+ * Reads a Service's address: its LoadBalancer ingress, waiting for one to be assigned, or for a ClusterIP
+ * Service the in-cluster URL with a note.
  *
  * @example
  * ```ts ignore

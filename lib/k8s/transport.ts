@@ -1,12 +1,12 @@
 /**
  * How the scoring service is reached from outside the cluster, on top of an overlay: the Ingress's host name,
- * the client networks let in, and where the TLS certificate comes from (a certificate and key given to
- * `deploy`, a cert-manager ClusterIssuer, or a Secret already in the namespace). What `deploy` refuses —
- * manifests that publish plain HTTP — is {@linkcode plainHttpExposures} in `validate.ts`.
+ * the client networks let in, and where the TLS certificate comes from (given to `deploy`, a cert-manager
+ * ClusterIssuer, or a Secret already in the namespace).
  *
  * @module
  */
 import { createHash } from "node:crypto";
+import { base64 } from "../display.ts";
 import { annotatePods, containersOf, servesTls, tlsSecretNames } from "./_pod_spec.ts";
 import type { K8sObject } from "./object.ts";
 
@@ -33,21 +33,6 @@ export const TLS_SECRET_NAME = "cxr-scoring-tls";
 
 /** Pod-template annotation that changes with the TLS certificate the pods read at start (aks-lb). */
 export const TLS_CERT_DIGEST_ANNOTATION = "cxr/tls-cert-digest";
-
-/**
- * SHA-256 of a text, hex, shortened to 24 digits: for annotations that only need to change when the text does.
- *
- * @param text e.g. a PEM certificate.
- * @returns 24 hex digits.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(shortDigest("abc"), "ba7816bf8f01cfea414140de");
- * ```
- */
-export function shortDigest(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 24);
-}
 
 /** The ingress-nginx annotation listing the client networks an Ingress admits. */
 export const INGRESS_SOURCE_RANGE_ANNOTATION = "nginx.ingress.kubernetes.io/whitelist-source-range";
@@ -146,7 +131,7 @@ export function applyTransportOptions(objects: K8sObject[], options: TransportOp
     const at = Math.max(0, objects.findIndex((o) => o.kind === "Secret") + 1);
     const ns = objects.find((o) => o.kind === "Deployment")?.metadata.namespace;
     const labels = objects.find((o) => o.kind === "Deployment")?.metadata.labels ?? {};
-    const b64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+    const b64 = (text: string) => base64(new TextEncoder().encode(text));
     objects.splice(at, 0, {
       apiVersion: "v1",
       kind: "Secret",
@@ -161,8 +146,9 @@ export function applyTransportOptions(objects: K8sObject[], options: TransportOp
       data: { "tls.crt": b64(options.tls.cert), "tls.key": b64(options.tls.key) },
     });
     // Pods that serve TLS read the certificate at start: a new one must roll them.
+    const digest = createHash("sha256").update(options.tls.cert).digest("hex").slice(0, 24);
     for (const o of objects.filter((x) => containersOf(x).some(servesTls))) {
-      annotatePods(o, TLS_CERT_DIGEST_ANNOTATION, shortDigest(options.tls.cert));
+      annotatePods(o, TLS_CERT_DIGEST_ANNOTATION, digest);
     }
   }
 }
