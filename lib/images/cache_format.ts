@@ -54,29 +54,11 @@ export interface CacheIndexJson {
   shard?: CacheShard;
 }
 
-/** A cache index that does not parse or whose fields are inconsistent; names the file, line and column. */
-export class CacheFormatError extends CxrSyntaxError {
-  /**
-   * @param reason What is wrong; the message says `Cannot read cache index "<file>" at line L, column C: <reason>`.
-   * @param file The file name.
-   * @param options `cause`: the JSON parser's error.
-   */
-  constructor(
-    reason: string,
-    override readonly file: string,
-    override readonly line: number,
-    override readonly column: number,
-    options?: ErrorOptions,
-  ) {
-    super(
-      `Cannot read cache index "${file}" at line ${line}, column ${column}: ${reason}`,
-      file,
-      line,
-      column,
-      options,
-    );
-  }
-}
+/**
+ * A cache index that does not parse or whose fields are inconsistent: `Cannot read cache index "<file>" at
+ * line L, column C: <reason>`.
+ */
+export class CacheFormatError extends CxrSyntaxError {}
 
 /**
  * Parses and validates a cache index: JSON syntax, format, partition, size, class names, one label string of
@@ -98,19 +80,17 @@ export class CacheFormatError extends CxrSyntaxError {
  */
 export function parseCacheIndex(text: string, options: { file?: string } = {}): CacheIndexJson {
   const file = options.file ?? "cache.json";
-  const fail = (field: string, reason: string): never => {
-    const at = text.indexOf(`"${field}"`);
-    const { line, column } = lineColumn(text, Math.max(at, 0));
-    throw new CacheFormatError(`${field}: ${reason}`, file, line, column);
+  const failAt = (at: { line: number; column: number }, reason: string, init?: ErrorOptions): never => {
+    const message = `Cannot read cache index "${file}" at line ${at.line}, column ${at.column}: ${reason}`;
+    throw new CacheFormatError(message, file, at.line, at.column, init);
   };
+  const fail = (field: string, reason: string): never =>
+    failAt(lineColumn(text, Math.max(text.indexOf(`"${field}"`), 0)), `${field}: ${reason}`);
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    const where = jsonErrorPosition(text);
-    throw new CacheFormatError(`not valid JSON (${(e as Error).message})`, file, where.line, where.column, {
-      cause: e,
-    });
+    return failAt(jsonErrorPosition(text), `not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) fail("(root)", "expected a JSON object");
   const found = (v: unknown) => `found ${JSON.stringify(v)?.slice(0, 60)}`;

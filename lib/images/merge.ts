@@ -33,29 +33,6 @@ export interface MergeResult {
 }
 
 /**
- * The shard counts present in a folder for a partition: `N` for every `<partition>.shard-i-of-N.json`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const dir = Deno.makeTempDirSync();
- * Deno.writeTextFileSync(`${dir}/val.shard-1-of-2.json`, "{}");
- * assert.deepEqual(shardCounts(dir, "val"), [2]);
- * assert.deepEqual(shardCounts(dir, "test"), []);
- * Deno.removeSync(dir, { recursive: true });
- * ```
- */
-export function shardCounts(dir: string, partition: Partition): number[] {
-  const re = new RegExp(`^${partition}\\.shard-\\d+-of-(\\d+)\\.json$`);
-  const counts = new Set<number>();
-  for (const name of readdirSync(dir)) {
-    const m = re.exec(name);
-    if (m) counts.add(Number(m[1]));
-  }
-  return [...counts].sort((a, b) => a - b);
-}
-
-/**
  * Concatenates the complete shards `0..N-1` of a partition into `<partition>.bin` and `.json` (written as
  * `.part` files and renamed when complete). The shard files are left in place.
  *
@@ -92,7 +69,9 @@ export function mergeShards(
 ): MergeResult {
   let count = options.count;
   if (count === undefined) {
-    const found = shardCounts(dir, partition);
+    const re = new RegExp(`^${partition}\\.shard-\\d+-of-(\\d+)\\.json$`);
+    const counts = new Set(readdirSync(dir).flatMap((n) => re.exec(n)?.[1] ?? []).map(Number));
+    const found = [...counts].sort((a, b) => a - b);
     const [only] = found;
     if (only === undefined || found.length !== 1) {
       throw new CacheError(
@@ -130,18 +109,13 @@ export function mergeShards(
     }
     shards.push(index);
   }
-  const [first] = shards;
-  if (!first) throw new RangeError(`mergeShards: count must be a positive integer, got ${count}`);
+  const { shard: _, ...first } = shards[0]!; // count >= 1
   const merged: CacheIndexJson = {
-    format: first.format,
+    ...first,
     partition,
-    size: first.size,
     count: shards.reduce((n, s) => n + s.count, 0),
-    classes: first.classes,
     names: shards.flatMap((s) => s.names),
     labels: shards.flatMap((s) => s.labels),
-    splitDigest: first.splitDigest,
-    ...(first.splitMethod ? { splitMethod: first.splitMethod } : {}),
     failed: shards.flatMap((s) => s.failed),
   };
   const binPart = join(dir, `${partition}.bin.part`);
