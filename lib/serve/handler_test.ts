@@ -4,11 +4,12 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { FINDINGS } from "../nih/mod.ts";
+import { readGreyImage } from "../eval/mod.ts";
 import { type EvaluationRecord, parseBundleMetadata, type Predictor } from "../model/mod.ts";
 import { Secret } from "../secrets.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
 import { base64 } from "../display.ts";
-import { decodeBase64, parseScoreResponse } from "./score_format.ts";
+import { parseScoreResponse } from "./score_format.ts";
 import { AUTH, KEY, pngWithHeader, post, tinyPredictor, wrapPredictor } from "./_testing.ts";
 import { writeDicom } from "../images/_dicom_testing.ts";
 
@@ -61,13 +62,13 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
   assert.equal(res2.status, 200);
   const body2 = parseScoreResponse(await res2.text(), 200);
   assert.equal(body2.heatmapClass, "Effusion");
-  const meta = await sharp(decodeBase64(body2.heatmap!)).metadata();
+  const meta = await sharp(Uint8Array.fromBase64(body2.heatmap!)).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height, meta.channels], ["png", 512, 439, 3]);
 
   const res3 = await handler(post(NIH_PNG, PNG, "?heatmap=1"));
   const body3 = parseScoreResponse(await res3.text(), 200);
   assert.equal(body3.heatmapClass, body3.top.class);
-  assert.equal((await sharp(decodeBase64(body3.heatmap!)).metadata()).width, 512);
+  assert.equal((await sharp(Uint8Array.fromBase64(body3.heatmap!)).metadata()).width, 512);
   assert.deepEqual(logs.map((l) => [l.route, l.status]), [["/score", 200], ["/score", 200], ["/score", 200]]);
   assert.ok(logs.every((l) => typeof l.ms === "number" && typeof l.id === "string"));
 });
@@ -75,10 +76,7 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
 Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupported transfer syntax is refused", async () => {
   const seen: Uint8Array[] = []; // the model's input pixels, to check the DICOM path feeds the same ones
   const { handler } = setup({}, wrapPredictor(predictor, { record: seen }));
-  const { data, info } = await sharp(NIH_PNG).removeAlpha().toColourspace("b-w").raw({ depth: "uchar" })
-    .toBuffer({ resolveWithObject: true });
-  const grey = new Uint8Array(info.width * info.height);
-  for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels]!;
+  const { data: grey, width, height } = await readGreyImage(NIH_PNG);
   const probs = async (res: Response) => {
     assert.equal(res.status, 200);
     return parseScoreResponse(await res.text(), 200, { classNames: FINDINGS }).probabilities;
@@ -86,17 +84,13 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
   const fromPng = await probs(await handler(post(NIH_PNG, PNG)));
   // window center 128, width 256 maps stored value v to v exactly, so the DICOM carries the PNG's pixels
   for (const transferSyntax of ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]) {
-    const dicom = writeDicom(grey, info.width, info.height, {
-      transferSyntax,
-      windowCenter: 128,
-      windowWidth: 256,
-    });
+    const dicom = writeDicom(grey, width, height, { transferSyntax, windowCenter: 128, windowWidth: 256 });
     const raw = await probs(await handler(post(dicom, DICOM)));
     const json = JSON.stringify({ image: base64(dicom), heatmap: true });
     const res = await handler(post(json, JSON_TYPE));
     assert.equal(res.status, 200);
     const body = parseScoreResponse(await res.text(), 200);
-    assert.equal((await sharp(decodeBase64(body.heatmap!)).metadata()).width, 512);
+    assert.equal((await sharp(Uint8Array.fromBase64(body.heatmap!)).metadata()).width, 512);
     assert.equal(Object.keys(raw).length, 14);
     for (const name of FINDINGS) {
       const want = fromPng[name] ?? NaN;
@@ -106,7 +100,7 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
   }
   assert.equal(seen.length, 5);
   for (const pixels of seen.slice(1)) assert.deepEqual(pixels, seen[0]);
-  const negative = writeDicom(grey, info.width, info.height, { photometric: "MONOCHROME1" });
+  const negative = writeDicom(grey, width, height, { photometric: "MONOCHROME1" });
   await probs(await handler(post(negative, DICOM)));
   assert.notDeepEqual(seen[5], seen[0]); // the check above can tell pixels apart
   const jpegSyntax = writeDicom(grey.subarray(0, 16), 4, 4, { transferSyntax: "1.2.840.10008.1.2.4.100" });

@@ -289,23 +289,6 @@ function checkClass(name: string | undefined, classNames: readonly string[], whe
   }
 }
 
-/**
- * Decodes standard base64 strictly (whitespace and a `data:...;base64,` prefix allowed), from a string or
- * straight from bytes (the service decodes a JSON body's image without making it a string).
- *
- * @throws {SyntaxError} naming the offset of the first invalid character, or a bad length.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(decodeBase64("data:image/png;base64,AQID"), new Uint8Array([1, 2, 3]));
- * assert.deepEqual(decodeBase64(new TextEncoder().encode("AQI=")), new Uint8Array([1, 2]));
- * assert.throws(() => decodeBase64("AQ*D"), /invalid base64 character "\*" at offset 2/);
- * ```
- */
-export function decodeBase64(text: string | Uint8Array): Uint8Array {
-  return base64ToBytes(typeof text === "string" ? new TextEncoder().encode(text) : text);
-}
-
 /** Options of {@linkcode parseScoreResponse}. */
 export interface ParseScoreResponseOptions {
   /** What answered, for messages (e.g. the URL). @default "scoring service" */

@@ -2,15 +2,16 @@ import assert from "node:assert/strict";
 import { FINDINGS } from "../nih/mod.ts";
 import { base64 } from "../display.ts";
 import {
-  decodeBase64,
   parseScoreRequest,
   parseScoreResponse,
   ScoreFormatError,
   ScoreHttpError,
   ScoringServiceError,
 } from "./score_format.ts";
+import { base64ToBytes } from "./_request_json.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+const parseJson = (s: string) => parseScoreRequest(enc(s), "application/json");
 const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
 
 function httpError(fn: () => unknown): ScoreHttpError {
@@ -24,25 +25,19 @@ function httpError(fn: () => unknown): ScoreHttpError {
 }
 
 Deno.test("parseScoreRequest: raw PNG and JPEG bodies with query options", () => {
+  const raw = (query: string, type = "image/png") =>
+    parseScoreRequest(PNG, type, { query: new URLSearchParams(query) });
   assert.deepEqual(parseScoreRequest(PNG, "image/png"), { image: PNG, heatmap: false, className: undefined });
-  const q = new URLSearchParams("heatmap=true&class=Pleural_Thickening");
-  assert.deepEqual(parseScoreRequest(PNG, "Image/JPEG; foo=bar", { query: q }), {
+  assert.deepEqual(raw("heatmap=true&class=Pleural_Thickening", "Image/JPEG; foo=bar"), {
     image: PNG,
     heatmap: true,
     className: "Pleural_Thickening",
   });
-  assert.equal(
-    parseScoreRequest(PNG, "image/png", { query: new URLSearchParams("heatmap=0") }).heatmap,
-    false,
-  );
-  const bad = httpError(() =>
-    parseScoreRequest(PNG, "image/png", { query: new URLSearchParams("heatmap=maybe") })
-  );
+  assert.equal(raw("heatmap=0").heatmap, false);
+  const bad = httpError(() => raw("heatmap=maybe"));
   assert.equal(bad.status, 400);
   assert.match(bad.message, /heatmap="maybe" must be 1 or 0/);
-  const unknown = httpError(() =>
-    parseScoreRequest(PNG, "image/png", { query: new URLSearchParams("class=Flu") })
-  );
+  const unknown = httpError(() => raw("class=Flu"));
   assert.equal(unknown.code, "bad_request");
   assert.match(
     unknown.message,
@@ -63,11 +58,7 @@ Deno.test("parseScoreRequest: content types and empty bodies", () => {
 });
 
 Deno.test("parseScoreRequest: JSON bodies, with line and column of each problem", () => {
-  const b64 = base64(PNG);
-  const ok = parseScoreRequest(
-    enc(`{"image": "${b64}", "heatmap": true, "class": "Mass"}`),
-    "application/json",
-  );
+  const ok = parseJson(`{"image": "${base64(PNG)}", "heatmap": true, "class": "Mass"}`);
   assert.deepEqual(ok, { image: PNG, heatmap: true, className: "Mass" });
   const cases: [string, RegExp][] = [
     ['{"image": "AQID",\n  "heatmap": x}', /at line 2, column 14: invalid JSON/],
@@ -83,7 +74,7 @@ Deno.test("parseScoreRequest: JSON bodies, with line and column of each problem"
     ['{"image": "AQID", "class": "mass"}', /Unknown finding "mass" in "class"/],
   ];
   for (const [body, pattern] of cases) {
-    const e = httpError(() => parseScoreRequest(enc(body), "application/json"));
+    const e = httpError(() => parseJson(body));
     assert.equal(e.status, 400, body);
     assert.match(e.message, pattern, body);
     if (!/Unknown finding/.test(e.message)) {
@@ -106,14 +97,18 @@ Deno.test("parseScoreRequest: other class lists", () => {
   );
 });
 
-Deno.test("decodeBase64/base64 round trip, whitespace and data URLs", () => {
+Deno.test("base64ToBytes/base64 round trip, whitespace and data URLs", () => {
+  const decode = (text: string) => base64ToBytes(enc(text));
   const bytes = new Uint8Array(1000).map((_, i) => (i * 37) & 255);
   const text = base64(bytes);
-  assert.deepEqual(decodeBase64(text), bytes);
-  assert.deepEqual(decodeBase64(text.replace(/(.{76})/g, "$1\n")), bytes);
-  assert.deepEqual(decodeBase64("data:image/jpeg;base64," + text), bytes);
-  assert.throws(() => decodeBase64("AQ=D"), /padding or length/);
-  assert.throws(() => decodeBase64("-_-_"), /invalid base64 character "-" at offset 0/);
+  assert.deepEqual(decode(text), bytes);
+  assert.deepEqual(decode(text.replace(/(.{76})/g, "$1\n")), bytes);
+  assert.deepEqual(decode("data:image/jpeg;base64," + text), bytes);
+  assert.deepEqual(decode("data:image/png;base64,AQID"), new Uint8Array([1, 2, 3]));
+  assert.deepEqual(decode("AQI="), new Uint8Array([1, 2]));
+  assert.throws(() => decode("AQ=D"), /padding or length/);
+  assert.throws(() => decode("-_-_"), /invalid base64 character "-" at offset 0/);
+  assert.throws(() => decode("AQ*D"), /invalid base64 character "\*" at offset 2/);
 });
 
 function response(extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -193,16 +188,12 @@ Deno.test("parseScoreRequest: a JSON body builds nothing; arrays and objects are
     assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
     assert.equal(e.status, 400);
     assert.match(e.message, /at line 2, column 2: "heatmap" must be true or false, not an array$/);
-    const deep = httpError(() =>
-      parseScoreRequest(enc(`{"image": {"a": ${"[".repeat(100_000)}]}}`), "application/json")
-    );
+    const deep = httpError(() => parseJson(`{"image": {"a": ${"[".repeat(100_000)}]}}`));
     assert.match(deep.message, /line 1, column 2: "image" must be a base64 string, not an object/);
-    const padded = httpError(() =>
-      parseScoreRequest(enc(`{"pad": [${"[0],".repeat(100_000)}0], "image": "AQID"}`), "application/json")
-    );
+    const padded = httpError(() => parseJson(`{"pad": [${"[0],".repeat(100_000)}0], "image": "AQID"}`));
     assert.match(padded.message, /line 1, column 2: unknown field "pad"; fields are image, heatmap, class/);
     const big = base64(new Uint8Array(3_000_000).map((_, i) => i * 7));
-    const ok = parseScoreRequest(enc(`{"class": "Mass", "image": "${big}"}`), "application/json");
+    const ok = parseJson(`{"class": "Mass", "image": "${big}"}`);
     assert.equal(ok.image.length, 3_000_000);
     assert.equal(ok.image[1000], (1000 * 7) & 255);
   } finally {
@@ -213,9 +204,11 @@ Deno.test("parseScoreRequest: a JSON body builds nothing; arrays and objects are
 });
 
 Deno.test("parseScoreRequest: escapes, a BOM, data URLs, repeated fields and trailing text", () => {
-  const json = (s: string) => parseScoreRequest(enc(s), "application/json");
-  assert.deepEqual(json('\ufeff{"image": "data:image/png;base64,AQ\\/\\nD"}').image, decodeBase64("AQ/D"));
-  assert.deepEqual(json('{"image": "\\u0041QID", "class": "\\u004dass"}'), {
+  assert.deepEqual(
+    parseJson('\ufeff{"image": "data:image/png;base64,AQ\\/\\nD"}').image,
+    base64ToBytes(enc("AQ/D")),
+  );
+  assert.deepEqual(parseJson('{"image": "\\u0041QID", "class": "\\u004dass"}'), {
     image: new Uint8Array([1, 2, 3]),
     heatmap: false,
     className: "Mass",
@@ -235,7 +228,7 @@ Deno.test("parseScoreRequest: escapes, a BOM, data URLs, repeated fields and tra
     ['"AQID"', /line 1, column 1: expected an object/],
   ];
   for (const [body, pattern] of cases) {
-    const e = httpError(() => json(body));
+    const e = httpError(() => parseJson(body));
     assert.equal(e.status, 400, body);
     assert.match(e.message, pattern, body);
   }
@@ -326,7 +319,7 @@ Deno.test("parseScoreRequest: agrees with JSON.parse on 3000 generated and mutat
     const want = reference(text);
     let got: ReturnType<typeof parseScoreRequest> | ScoreHttpError;
     try {
-      got = parseScoreRequest(enc(text), "application/json");
+      got = parseJson(text);
     } catch (e) {
       assert.ok(e instanceof ScoreHttpError, `${text}: ${e}`);
       got = e;
