@@ -76,7 +76,6 @@ export function defaultWasmPath(): string {
  * WARP): its own `isFallbackAdapter` flag, or a vendor, architecture or description that names one.
  *
  * @param info the adapter's `info` (a `GPUAdapterInfo`), or any object with some of its fields.
- * @returns true for a software adapter.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -297,7 +296,6 @@ async function keep(best: BackendName | undefined): Promise<void> {
  * `@tensorflow/tfjs-node(-gpu)` with its native library, imported dynamically only here.
  *
  * @param name a backend or `auto`.
- * @param options module locations and the software-adapter policy.
  * @returns the backend now active and what was tried; renders as a small table in Jupyter.
  * @throws {TypeError} for an unknown name; {@link BackendUnavailableError} when an explicit backend fails.
  * @example
@@ -356,7 +354,6 @@ export async function selectBackend(
  * {@linkcode bestBackend}), for the doctor and notebook 00. It never throws for a backend that does not
  * load: that is a row with `usable: "no"` and its reason.
  *
- * @param options module locations and the software-adapter policy, as for {@linkcode selectBackend}.
  * @returns every backend with whether it is usable and why (not); renders as a small table in Jupyter.
  * @example
  * ```ts

@@ -124,14 +124,11 @@ const COLOURS: Record<BackendUsability, string> = { yes: "#1a7f37", slow: "#9a67
  * ```
  */
 export class BackendReport {
-  /** The backend now active, picked by {@linkcode bestBackend}; `undefined` when none loaded. */
-  readonly best: BackendName | undefined;
-  /** Every backend tried, in the order tried. */
-  readonly tried: BackendAttempt[];
-  constructor(tried: BackendAttempt[], best: BackendName | undefined) {
-    this.tried = tried;
-    this.best = best;
-  }
+  /**
+   * @param tried Every backend tried, in the order tried.
+   * @param best The backend now active, picked by {@linkcode bestBackend}; `undefined` when none loaded.
+   */
+  constructor(readonly tried: BackendAttempt[], readonly best: BackendName | undefined) {}
 
   /**
    * One short line: what the backend in use runs on and which better ones were skipped, e.g.
@@ -212,11 +209,9 @@ export class BackendReport {
  * ```
  */
 export class BackendSelection extends BackendReport {
-  /** The active backend. */
-  readonly name: BackendName;
-  constructor(tried: BackendAttempt[], name: BackendName) {
+  /** @param name The active backend. */
+  constructor(tried: BackendAttempt[], readonly name: BackendName) {
     super(tried, name);
-    this.name = name;
   }
   /** `{ name, best, reason, tried }`. */
   override toJSON(): { name: BackendName; best: BackendName; reason: string; tried: BackendAttempt[] } {

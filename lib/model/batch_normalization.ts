@@ -103,7 +103,6 @@ export async function recordMovingStatistics<T>(
  * Applies moves held back by {@linkcode recordMovingStatistics}, in order, to the layers of that name.
  *
  * @param layers the model's layers (or `model.layers`).
- * @param updates the moves.
  * @throws {RangeError} when a move names a layer that is not a BatchNormalization here, or its size differs.
  * @example
  * ```ts

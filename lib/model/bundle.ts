@@ -128,7 +128,6 @@ function shape(model: tfl.LayersModel): { size: number; channels: number; output
  *
  * @param model a model taking `[batch, size, size, channels]` raw pixels.
  * @param dir the bundle folder; replaced as a whole if it exists.
- * @param options class names, version, metrics, split digest.
  * @returns the metadata written.
  * @throws {RangeError} when the class count differs from the model's outputs.
  * @example
@@ -210,9 +209,6 @@ export interface RequireBundleOptions {
  * in the first cell that needs an earlier notebook's output, so opened alone they stop there with one line
  * saying what to run, instead of a raw `ENOENT` and a cascade of errors in later cells.
  *
- * @param dir the bundle folder.
- * @param options the hint that ends the message.
- * @returns the bundle's metadata.
  * @throws {MissingBundleError} when the folder or its `metadata.json` does not exist.
  * @throws {BundleMetadataSyntaxError} when `metadata.json` is there but unreadable.
  * @example
@@ -274,9 +270,6 @@ export async function readBundleMetadata(dir: string): Promise<BundleMetadata> {
  * Loads a bundle, refusing one whose class names differ from `expectedClasses` or whose model disagrees
  * with its metadata.
  *
- * @param dir the bundle folder.
- * @param options the expected class names.
- * @returns model, metadata and folder.
  * @throws {LabelMismatchError} listing every differing position; {@link BundleMismatchError};
  * `BundleMetadataSyntaxError`; `ModelFileError`.
  * @example

@@ -218,9 +218,6 @@ export class BundleMetadataSyntaxError extends CxrSyntaxError {}
 /**
  * Parses and validates `metadata.json` text.
  *
- * @param text the file's content.
- * @param file the file name used in error messages.
- * @returns the metadata.
  * @throws {BundleMetadataSyntaxError} naming the file, line and column of invalid JSON or of a bad field.
  * @example
  * ```ts

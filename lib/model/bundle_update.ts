@@ -46,7 +46,6 @@ function readOnly(dir: string, e: unknown): BundleReadOnlyError | unknown {
  * Checks that files can be written into a bundle folder (by writing and removing a small file), so a long
  * job that will record into it fails before it starts rather than after.
  *
- * @param dir the bundle folder.
  * @throws {BundleReadOnlyError} when the folder is read-only to this process.
  * @example
  * ```ts
@@ -71,7 +70,6 @@ export async function checkBundleWritable(dir: string): Promise<void> {
  * and renamed over the old one (metadata first, so a card never claims what the metadata lacks); the new
  * metadata is validated before anything is written.
  *
- * @param dir the bundle folder.
  * @param update returns the new metadata from the current one (must not change the class names or input).
  * @returns the metadata written.
  * @throws {BundleReadOnlyError} when the folder is read-only; nothing is changed then.
@@ -130,14 +128,11 @@ export async function updateBundleMetadata(
  * ```
  */
 export class ModelCard {
-  /** The Markdown text. */
-  readonly text: string;
-  /** The bundle's metadata, or `null` when not read. */
-  readonly metadata: BundleMetadata | null;
-  constructor(text: string, metadata: BundleMetadata | null) {
-    this.text = text;
-    this.metadata = metadata;
-  }
+  /**
+   * @param text The Markdown text.
+   * @param metadata The bundle's metadata, or `null` when not read.
+   */
+  constructor(readonly text: string, readonly metadata: BundleMetadata | null) {}
   /** The text. */
   toString(): string {
     return this.text;
@@ -151,8 +146,6 @@ export class ModelCard {
 /**
  * Reads a bundle's `MODEL_CARD.md`, or renders it from `metadata.json` for a bundle written before cards.
  *
- * @param dir the bundle folder.
- * @returns the card.
  * @throws a Node `ENOENT` error when the bundle has no metadata (use `requireBundle` first for a clear one).
  * @example
  * ```ts

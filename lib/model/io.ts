@@ -118,9 +118,6 @@ export async function replaceFolderAtomically(
 /**
  * Saves a layers model into `dir` (`model.json` + `weights.bin`), replacing the folder atomically.
  *
- * @param model the model.
- * @param dir destination folder; created, or replaced as a whole.
- * @returns tfjs' save result.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -189,19 +186,8 @@ export async function weightsShardPath(dir: string, path: string, manifest: stri
   return join(dir, path);
 }
 
-/**
- * An IO handler that reads `model.json` and its weight shards from a folder (any number of shards).
- *
- * @param dir folder holding `model.json`.
- * @returns a handler for `tfl.loadLayersModel`.
- * @throws {ModelFileError} (when loading) if a file is missing, `model.json` is not valid JSON, or its
- * weights manifest names a path outside `dir` (see {@link weightsShardPath}).
- * @example
- * ```ts ignore
- * const model = await tfl.loadLayersModel(folderHandler("models/run1"));
- * ```
- */
-export function folderHandler(dir: string): tf.io.IOHandler {
+/** An IO handler for `tfl.loadLayersModel` that reads `model.json` and its weight shards from a folder. */
+function folderHandler(dir: string): tf.io.IOHandler {
   return {
     load: async () => {
       const file = join(dir, MODEL_JSON);
@@ -246,11 +232,10 @@ export function folderHandler(dir: string): tf.io.IOHandler {
 }
 
 /**
- * Loads a layers model saved by {@link saveModel} (or any tfjs `model.json` folder).
+ * Loads a layers model saved by {@link saveModel} (or any tfjs `model.json` folder, any number of shards).
  *
- * @param dir folder holding `model.json`.
- * @returns the model, weights on the active backend.
- * @throws {ModelFileError} when a file is missing or unreadable.
+ * @throws {ModelFileError} when a file is missing, `model.json` is not valid JSON, or its weights manifest
+ * names a path outside `dir` (see {@link weightsShardPath}).
  * @example
  * ```ts
  * import assert from "node:assert/strict";

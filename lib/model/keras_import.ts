@@ -89,7 +89,6 @@ function readKerasWeights(
  *
  * @param model the tfjs model (e.g. from `createDenseNet`).
  * @param file path of the `.h5` file.
- * @param options layers to skip; whether weights the file lacks are allowed.
  * @returns counts of loaded weights; skipped, missing and unused weight names.
  * @throws {KerasWeightsError} naming every missing (unless `allowMissing`) and misshapen weight, or the
  *   unreadable file.

@@ -82,7 +82,6 @@ export class KerasConfigSyntaxError extends CxrSyntaxError {}
  *
  * @param text the attribute's JSON text.
  * @param file the HDF5 file, for messages.
- * @returns the model's name and layers.
  * @throws {KerasConfigSyntaxError} naming the file, line and column of invalid JSON or of a layer that is not a
  *   `{class_name, config}` object.
  * @example

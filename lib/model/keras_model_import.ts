@@ -1,11 +1,8 @@
 /**
  * Turning a Keras HDF5 DenseNet with a 14-sigmoid head into a model bundle (`cxr import keras`): a whole-model
- * file (`model.save("x.h5")`, `model_config` + `model_weights`) or a weights-only one (`save_weights`),
- * wrapped or not (`multi_gpu_model`'s outer model, a CheXNet-style nested backbone), from
- * `keras.applications.DenseNet121` or from keras-contrib's `DenseNetImageNet121` (the seed's: auto-generated
- * layer names, TF "same" padding in the stem, BatchNorm epsilon 1.1e-5, 3-channel 0..255 input). The bundle
- * holds our own DenseNet (grey input, the input convention in its `normalize` layer, so serving feeds the model
- * what it was trained on) and `model.onnx`, checked against tfjs.
+ * file (`model.save`) or a weights-only one (`save_weights`), wrapped or not (`multi_gpu_model`, a CheXNet-style
+ * nested backbone), from `keras.applications.DenseNet121` or keras-contrib's `DenseNetImageNet121` (the seed's:
+ * auto-generated layer names, TF "same" stem padding, BatchNorm epsilon 1.1e-5, 3-channel 0..255 input).
  *
  * @module
  */
@@ -81,7 +78,7 @@ export interface ImportKerasModelOptions {
 export interface KerasModelImportSummary {
   /** The bundle folder. */
   bundle: string;
-  /** The Keras file, its md5 and layout. */
+  /** The Keras file. */
   file: string;
   /** md5 of the file, 32 hex digits. */
   md5: string;
@@ -187,15 +184,14 @@ function configFacts(text: string, file: string): ConfigFacts {
 }
 
 /**
- * Imports a Keras HDF5 DenseNet into a model bundle with `model.onnx`: reads the file (unwrapping a model nested
- * in another), reads the DenseNet's sizes from its layers, builds our DenseNet with the source's stem padding
- * and BatchNorm epsilon and the chosen input convention, copies the weights (by name, else by topological order
- * and shapes), writes the bundle and checks ONNX Runtime against tfjs. Call `selectBackend()` first.
+ * Imports a Keras HDF5 DenseNet into a model bundle with `model.onnx`: reads the DenseNet's sizes from the file's
+ * layers (unwrapping a model nested in another), builds our DenseNet (grey input, the source's stem padding and
+ * BatchNorm epsilon, the input convention in its `normalize` layer), copies the weights (by name, else by
+ * topological order and shapes), writes the bundle and checks ONNX Runtime against tfjs. Call
+ * `selectBackend()` first.
  *
  * @param file the `.h5` file.
  * @param outDir the bundle folder (replaced as a whole).
- * @param options class names, input convention, flavor, name, version, input size, check images.
- * @returns what was found and written.
  * @throws {KerasModelImportError} for a file that is not such a DenseNet, naming the first layer or weight that
  *   does not match (both names and shapes) or the ONNX disagreement; `KerasConfigSyntaxError` for a broken
  *   `model_config`; {@link RangeError} for bad options.

@@ -151,8 +151,6 @@ function evaluationSection(meta: BundleMetadata): string[] {
  * metrics, and the recorded evaluation's per-class AUROC with intervals beside CheXNet), intended use and
  * limits. Fields missing from older bundles are shown as not recorded.
  *
- * @param meta the bundle's metadata.
- * @returns the card's text.
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -34,7 +34,6 @@ export interface ExportOnnxOptions {
  * Converts a tfjs-layers model (as `createDenseNet` builds it) to an ONNX model file.
  *
  * @param model a single-input, single-output functional model taking NHWC images, ending in `[batch, classes]`.
- * @param options whether to add the `cam` output; metadata strings.
  * @returns the bytes of the `.onnx` file.
  * @throws {OnnxExportError} naming the first layer (and class) that cannot be converted.
  * @example
@@ -129,8 +128,6 @@ export interface WriteBundleOnnxOptions {
  * the bundle's modelVersion and class names in its metadata. Saving the bundle again (`saveBundle` replaces
  * the folder) drops it, so a `model.onnx` never outlives the weights it came from.
  *
- * @param dir the bundle folder.
- * @param options the model, if already loaded.
  * @returns the path written and its size.
  * @throws {OnnxExportError}; the bundle's own load errors.
  * @example
@@ -185,7 +182,6 @@ export interface OnnxCheck {
  *
  * @param dir a bundle folder with `model.onnx`.
  * @param options how many images (default 2) and the seed (default 1).
- * @returns the comparison.
  * @throws {RangeError} for a bad image count; the engines' open errors.
  * @example
  * ```ts

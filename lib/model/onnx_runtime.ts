@@ -125,15 +125,15 @@ export function firstLine(e: unknown): string {
 
 class OnnxPredictor implements Predictor {
   readonly engine = "onnx" as const;
-  readonly metadata: BundleMetadata;
-  readonly provider: OnnxProvider;
   #session: ort.InferenceSession | null;
   #hasCam: boolean;
 
-  constructor(session: ort.InferenceSession, metadata: BundleMetadata, provider: OnnxProvider) {
+  constructor(
+    session: ort.InferenceSession,
+    readonly metadata: BundleMetadata,
+    readonly provider: OnnxProvider,
+  ) {
     this.#session = session;
-    this.metadata = metadata;
-    this.provider = provider;
     this.#hasCam = session.outputNames.includes("cam");
   }
 
@@ -173,7 +173,6 @@ class OnnxPredictor implements Predictor {
  * Opens `<dir>/model.onnx` with ONNX Runtime as a {@link Predictor} (engine `onnx`).
  *
  * @param dir a bundle folder holding `metadata.json` and `model.onnx`.
- * @param options intra-op threads and execution provider.
  * @returns the predictor; `dispose()` releases the session.
  * @throws {TypeError} for an unknown provider or a bad thread count; {@link OnnxRuntimeError} when the file
  * is missing, the provider cannot be used, or ONNX Runtime refuses the model; `BundleMismatchError` when

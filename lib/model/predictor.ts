@@ -1,7 +1,6 @@
 /**
  * Model runners: {@link openPredictor} opens a model bundle as a `Predictor` (predictor_contract.ts), with a
- * tfjs engine (any backend) or the ONNX Runtime engine (`onnx_runtime.ts`, loaded only when asked for). Both
- * answer probabilities and, on request, class activation maps with the same definition.
+ * tfjs engine (any backend) or the ONNX Runtime engine (`onnx_runtime.ts`, loaded only when asked for).
  *
  * @module
  */
@@ -45,26 +44,18 @@ function camLayers(model: tfl.LayersModel): { pool: tfl.layers.Layer; dense: tfl
 
 class TfjsPredictor implements Predictor {
   readonly engine = "tfjs" as const;
-  readonly metadata: BundleMetadata;
   #model: tfl.LayersModel | null;
-  #both: tfl.LayersModel | null;
-  #kernel: tf.Tensor2D | null;
+  #both: tfl.LayersModel | null = null;
+  #kernel: tf.Tensor2D | null = null;
 
-  constructor(model: tfl.LayersModel, metadata: BundleMetadata) {
-    this.metadata = metadata;
+  constructor(model: tfl.LayersModel, readonly metadata: BundleMetadata) {
     this.#model = model;
     const cam = camLayers(model);
-    if (cam) {
-      // Shares the layers (and weights) of `model`: only `model` is disposed.
-      this.#both = tfl.model({
-        inputs: model.inputs,
-        outputs: [one(model.outputs), cam.pool.input as tfl.SymbolicTensor],
-      });
-      this.#kernel = cam.dense.getWeights()[0] as tf.Tensor2D;
-    } else {
-      this.#both = null;
-      this.#kernel = null;
-    }
+    if (!cam) return;
+    // Shares the layers (and weights) of `model`: only `model` is disposed.
+    const outputs = [one(model.outputs), cam.pool.input as tfl.SymbolicTensor];
+    this.#both = tfl.model({ inputs: model.inputs, outputs });
+    this.#kernel = cam.dense.getWeights()[0] as tf.Tensor2D;
   }
 
   async predict(pixels: Uint8Array, n: number, options: { cam?: boolean } = {}): Promise<Prediction> {
@@ -154,13 +145,10 @@ export function predictorEngine(dir: string, engine: EngineName | "auto" = "auto
 }
 
 /**
- * Opens a model bundle for scoring. With `engine: "auto"` the ONNX Runtime engine is used when the bundle has
- * `model.onnx`, else tfjs. The tfjs engine uses the active tfjs backend (it selects `auto` when none is set).
- * Class names are taken from the bundle as they are; both engines check the model file's class count, input
- * size and channels against `metadata.json` here ({@link checkModelShape}), before any image is scored.
+ * Opens a model bundle for scoring on the engine {@linkcode predictorEngine} picks. The tfjs engine uses the
+ * active tfjs backend (it selects `auto` when none is set). Both engines check the model file against
+ * `metadata.json` here ({@link checkModelShape}), before any image is scored.
  *
- * @param dir the bundle folder.
- * @param options engine, and the ONNX Runtime threads and provider.
  * @returns a predictor; call `dispose()` when done.
  * @throws {TypeError} for an unknown engine; `BundleMetadataSyntaxError`/`ModelFileError` for a broken
  * bundle; `BundleMismatchError` when the model disagrees with its metadata; `OnnxRuntimeError` when the onnx

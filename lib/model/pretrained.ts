@@ -216,8 +216,6 @@ async function kerasH5Problem(path: string): Promise<string | undefined> {
  * and downloaded again. A download ({@linkcode downloadFile}) resumes its `<file>.part`, retries with
  * backoff, and becomes `<file>` only once its md5 is right and it opens as HDF5 with `layer_names`.
  *
- * @param options Base URL, cache folder, progress, cancellation, retries.
- * @returns The verified file.
  * @throws {PretrainedWeightsError} when offline, on an HTTP error, a wrong md5 or a file that is not Keras
  *   HDF5 weights, or when the cache folder cannot be written; the message says where to put the file by hand.
  * @throws {TypeError} on a malformed `baseUrl` or `md5`.
