@@ -156,6 +156,8 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     const { line, column } = lineColumn(text, Math.max(at, 0));
     throw new SplitFormatError(`${path}: ${reason}`, file, line, column, path);
   };
+  const expect = (ok: boolean, path: string, what: string, found: unknown, needle?: string) =>
+    ok || fail(path, `expected ${what}, found ${JSON.stringify(found)}`, needle);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -169,21 +171,13 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     typeof v === "object" && v !== null && !Array.isArray(v);
   if (!isObject(doc)) return fail("(root)", "expected a JSON object", "");
   const key = (k: string) => `"${k}"`;
-  if (doc.format !== SPLIT_FORMAT) {
-    fail("format", `expected "${SPLIT_FORMAT}", found ${JSON.stringify(doc.format)}`);
-  }
-  if (!SPLIT_METHODS.includes(doc.method as SplitMethod)) {
-    fail("method", `expected one of ${SPLIT_METHODS.join(", ")}, found ${JSON.stringify(doc.method)}`);
-  }
-  if (!Number.isSafeInteger(doc.seed)) {
-    fail("seed", `expected an integer, found ${JSON.stringify(doc.seed)}`);
-  }
-  if (
-    doc.valFraction !== undefined &&
-    !(typeof doc.valFraction === "number" && doc.valFraction >= 0 && doc.valFraction < 1)
-  ) {
-    fail("valFraction", `expected a number in [0, 1), found ${JSON.stringify(doc.valFraction)}`);
-  }
+  const methods = SPLIT_METHODS.join(", ");
+  expect(doc.format === SPLIT_FORMAT, "format", `"${SPLIT_FORMAT}"`, doc.format);
+  expect(SPLIT_METHODS.includes(doc.method as SplitMethod), "method", `one of ${methods}`, doc.method);
+  expect(Number.isSafeInteger(doc.seed), "seed", "an integer", doc.seed);
+  const vf = doc.valFraction;
+  const vfOk = vf === undefined || (typeof vf === "number" && vf >= 0 && vf < 1);
+  expect(vfOk, "valFraction", "a number in [0, 1)", vf);
   if (!isObject(doc.inputs)) return fail("inputs", "expected an object");
   for (const [k, v] of Object.entries(doc.inputs)) {
     if (
@@ -194,7 +188,22 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     }
   }
   if (typeof doc.digest !== "string") fail("digest", "expected a string");
-  if (doc.present !== undefined) checkPresence(doc.present, fail, key("present"));
+  if (doc.present !== undefined) {
+    const r = doc.present, at = key("present");
+    if (!isObject(r)) return fail("present", "expected an object", at);
+    expect(typeof r.dir === "string", "present.dir", "a string", r.dir, at);
+    for (const k of ["images", "absent", "notInSplit"]) {
+      expect(
+        Number.isSafeInteger(r[k]) && (r[k] as number) >= 0,
+        `present.${k}`,
+        "an integer >= 0",
+        r[k],
+        at,
+      );
+    }
+    const digestOk = typeof r.fullDigest === "string" && /^[0-9a-f]{64}$/.test(r.fullDigest);
+    expect(digestOk, "present.fullDigest", "64 hex digits", r.fullDigest, at);
+  }
   if (!isObject(doc.patients)) return fail("patients", "expected an object");
   if (!isObject(doc.images)) return fail("images", "expected an object");
   const images = doc.images;
@@ -204,25 +213,16 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     if (!Array.isArray(images[p])) fail(`images.${p}`, "expected an array of image names", key("images"));
   }
   for (const p of PARTITIONS) {
-    const list = images[p] as unknown[];
     const patients = new Set<number>();
-    list.forEach((raw, i) => {
+    (images[p] as unknown[]).forEach((raw, i) => {
       const path = `images.${p}[${i}]`;
       const name = String(raw);
-      if (typeof raw !== "string" || !IMAGE_NAME.test(raw)) {
-        fail(
-          path,
-          `expected an image name like 00000001_000.png, found ${JSON.stringify(raw)}`,
-          JSON.stringify(raw),
-        );
-      }
+      const at = JSON.stringify(raw);
+      const isName = typeof raw === "string" && IMAGE_NAME.test(raw);
+      expect(isName, path, "an image name like 00000001_000.png", raw, at);
       const other = owner.get(name);
       if (other !== undefined) {
-        fail(
-          path,
-          `"${name}" is in images.${other} and images.${p}; partitions must be disjoint`,
-          JSON.stringify(name),
-        );
+        fail(path, `"${name}" is in images.${other} and images.${p}; partitions must be disjoint`, at);
       }
       owner.set(name, p);
       const patient = patientOf(name);
@@ -231,52 +231,24 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
         fail(
           path,
           `patient ${patient} is in images.${otherPatient} and images.${p}; a patient must stay in one partition`,
-          JSON.stringify(name),
+          at,
         );
       }
       patientOwner.set(patient, p);
       patients.add(patient);
     });
-    if (doc.patients[p] !== patients.size) {
-      fail(
-        `patients.${p}`,
-        `expected ${patients.size} (the patients of images.${p}), found ${JSON.stringify(doc.patients[p])}`,
-        key("patients"),
-      );
-    }
+    const counted = `${patients.size} (the patients of images.${p})`;
+    expect(doc.patients[p] === patients.size, `patients.${p}`, counted, doc.patients[p], key("patients"));
   }
   const split = doc as unknown as Split;
   const total = PARTITIONS.reduce((n, p) => n + split.images[p].length, 0);
-  if (split.present && split.present.images !== total) {
-    fail(
-      "present.images",
-      `expected ${total} (the images of the split), found ${split.present.images}`,
-      key("present"),
-    );
+  if (split.present) {
+    const { images } = split.present;
+    expect(images === total, "present.images", `${total} (the images of the split)`, images, key("present"));
   }
   const digest = splitDigest(split.images);
   if (split.digest !== digest) {
     fail("digest", `does not match the images (expected ${digest}); the file was edited`);
   }
   return split;
-}
-
-function checkPresence(
-  v: unknown,
-  fail: (path: string, reason: string, needle?: string) => never,
-  needle: string,
-): void {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) fail("present", "expected an object", needle);
-  const r = v as Record<string, unknown>;
-  if (typeof r.dir !== "string") {
-    fail("present.dir", `expected a string, found ${JSON.stringify(r.dir)}`, needle);
-  }
-  for (const k of ["images", "absent", "notInSplit"]) {
-    if (!Number.isSafeInteger(r[k]) || (r[k] as number) < 0) {
-      fail(`present.${k}`, `expected an integer >= 0, found ${JSON.stringify(r[k])}`, needle);
-    }
-  }
-  if (typeof r.fullDigest !== "string" || !/^[0-9a-f]{64}$/.test(r.fullDigest)) {
-    fail("present.fullDigest", `expected 64 hex digits, found ${JSON.stringify(r.fullDigest)}`, needle);
-  }
 }
