@@ -8,28 +8,34 @@ import type { BackendName, MovingStatisticsUpdate, tf } from "../model/mod.ts";
 import type { ClassWeights } from "./loss.ts";
 
 /**
- * The batch size and micro-batch of `x`, `y` (`computeGradients` and the gradient pool check their batches alike).
+ * The batch size, micro-batch and whole batch's size (`total`, when `x` is a worker's share of it) of `x`, `y`
+ * (`computeGradients`, the onnx engine and the gradient pool check their batches alike).
  *
- * @throws {RangeError} for a micro-batch below 1 or batches of different length.
+ * @throws {RangeError} for a micro-batch below 1, batches of different length or a `total` below the batch.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { tf } from "../model/mod.ts";
- * assert.deepEqual(checkBatch(tf.zeros([4, 2]), tf.zeros([4, 14]), undefined), { n: 4, micro: 4 });
+ * assert.deepEqual(checkBatch(tf.zeros([4, 2]), tf.zeros([4, 14]), undefined), { n: 4, micro: 4, total: 4 });
  * ```
  */
 export function checkBatch(
   x: tf.Tensor,
   y: tf.Tensor,
   microBatch: number | undefined,
-): { n: number; micro: number } {
+  total?: number,
+): { n: number; micro: number; total: number } {
   const n = x.shape[0];
   if (y.shape[0] !== n) throw new RangeError(`computeGradients: ${n} inputs but ${y.shape[0]} labels`);
   const micro = microBatch ?? n;
   if (!Number.isInteger(micro) || micro < 1) {
     throw new RangeError(`computeGradients: microBatch must be a positive integer, got ${micro}`);
   }
-  return { n, micro };
+  total ??= n;
+  if (!Number.isInteger(total) || total < n) {
+    throw new RangeError(`computeGradients: total must be an integer >= the ${n} inputs, got ${total}`);
+  }
+  return { n, micro, total };
 }
 
 /** What the coordinator asks. */

@@ -1,8 +1,8 @@
 /**
  * The Deno Worker behind {@linkcode startGradientWorkers} (lib/train/parallel.ts): builds its copy of the
- * model on its own backend (and, for the onnx engine, its own ONNX Runtime session), then, per step, loads the weights the coordinator shared, computes the gradients
- * of its micro-batches with the BatchNorm moves held back, writes the gradient sums into its shared buffer
- * and answers with the loss and the moves.
+ * model on its own backend (and, for the onnx engine, its own ONNX Runtime session), then, per step, loads the
+ * weights the coordinator shared, computes the gradients of its micro-batches with the BatchNorm moves held
+ * back, writes the gradient sums into its shared buffer and answers with the loss and the moves.
  *
  * @module
  */
@@ -35,7 +35,7 @@ async function init(request: Extract<WorkerRequest, { type: "init" }>): Promise<
   const slots = layout.map(({ name, shape, offset }, i) => {
     const weight = built[i];
     if (weight?.originalName !== name) throw mismatch();
-    return { weight, shape, offset, size: shape.reduce((a, b) => a * b, 1) };
+    return { weight, shape, offset, size: tf.util.sizeFromShape(shape) };
   });
   // Loaded only here: a tfjs worker does not load ONNX Runtime's native library.
   const onnx = request.onnx

@@ -161,9 +161,7 @@ export async function openOnnxForward(model: tfl.LayersModel, threads: number): 
       } catch (e) {
         throw new OnnxTrainingError(
           `openOnnxForward: ONNX Runtime failed on ${x.shape[0]} images: ${firstLine(e)}`,
-          {
-            cause: e,
-          },
+          { cause: e },
         );
       }
     },
@@ -219,11 +217,7 @@ async function onnxGradients(
   y: tf.Tensor,
   options: Pick<TrainStepOptions, "microBatch" | "weights" | "variables" | "total">,
 ): Promise<ParallelGradients> {
-  const { n, micro } = checkBatch(x, y, options.microBatch);
-  const total = options.total ?? n;
-  if (!Number.isInteger(total) || total < n) {
-    throw new RangeError(`computeGradients: total must be an integer >= the ${n} inputs, got ${total}`);
-  }
+  const { n, micro, total } = checkBatch(x, y, options.microBatch, options.total);
   const classes = graph.classes;
   if (y.shape[1] !== classes) {
     throw new RangeError(`computeGradients: labels [${y.shape}] for a model of ${classes} classes`);
@@ -233,12 +227,8 @@ async function onnxGradients(
   const all = model.weights;
   const byVariable = new Map<string, { output: string; shape: number[] }>();
   for (const w of graph.weights) {
-    if (w.gradient) {
-      byVariable.set((all[w.index]!.read() as tf.Variable).name, {
-        output: w.gradient,
-        shape: w.shape,
-      });
-    }
+    const name = (all[w.index]!.read() as tf.Variable).name;
+    if (w.gradient) byVariable.set(name, { output: w.gradient, shape: w.shape });
   }
   const variables = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   const wanted = variables.map((v) => {
@@ -259,7 +249,11 @@ async function onnxGradients(
   feeds.positive = new ort.Tensor("float32", options.weights?.positive ?? ones, [classes]);
   feeds.negative = new ort.Tensor("float32", options.weights?.negative ?? ones, [classes]);
   const xs = float32(await x.data()), ys = float32(await y.data());
-  const perImage = xs.length / n;
+  /** Rows `start`..`start + m` of `values`, a batch of `n` rows of `shape`. */
+  const rows = (values: Float32Array, start: number, m: number, shape: number[]) => {
+    const width = values.length / n;
+    return new ort.Tensor("float32", values.subarray(start * width, (start + m) * width), [m, ...shape]);
+  };
   const fetches = [
     "loss",
     ...wanted.map((w) => w.output),
@@ -270,14 +264,8 @@ async function onnxGradients(
   let loss = 0;
   for (let start = 0; start < n; start += micro) {
     const m = Math.min(micro, n - start);
-    feeds.image = new ort.Tensor("float32", xs.subarray(start * perImage, (start + m) * perImage), [
-      m,
-      ...x.shape.slice(1),
-    ]);
-    feeds.labels = new ort.Tensor("float32", ys.subarray(start * classes, (start + m) * classes), [
-      m,
-      classes,
-    ]);
+    feeds.image = rows(xs, start, m, x.shape.slice(1));
+    feeds.labels = rows(ys, start, m, [classes]);
     // Mean over the micro-batch's m · classes terms, times its share m / total of the batch.
     feeds.scale = new ort.Tensor("float32", Float32Array.of(1 / (total * classes)), [1]);
     let out: ort.InferenceSession.OnnxValueMapType;
@@ -286,9 +274,7 @@ async function onnxGradients(
     } catch (e) {
       throw new OnnxTrainingError(
         `computeGradients: ONNX Runtime failed on images ${start}..${start + m - 1}: ${firstLine(e)}`,
-        {
-          cause: e,
-        },
+        { cause: e },
       );
     }
     loss += (out.loss!.data as Float32Array)[0]!;

@@ -1,21 +1,15 @@
 /**
  * Data-parallel training on every core: {@linkcode startGradientWorkers} starts Deno Workers, each with its
- * own tfjs backend (its own wasm heap) and a copy of the model, and its `computeGradients` splits a batch's
- * micro-batches between this thread and the workers in contiguous runs. Each runs its micro-batches as
- * lib/train/step.ts does in one process; the gradient sums come back through shared memory and are added in
- * micro-batch order, and the BatchNorm moving-statistics moves (held back with
- * {@linkcode recordMovingStatistics}) are applied by the caller in micro-batch order. So N workers at batch B
- * and micro-batch m compute what one process at batch B and micro-batch m computes: BatchNorm normalises
- * with each micro-batch's own statistics in both (no synchronisation is needed, because none happens in one
- * process either), and only the order of a floating-point sum differs.
+ * own tfjs backend (its own wasm heap) or, with `engine: "onnx"`, its own ONNX Runtime session
+ * (lib/train/onnx_gradients.ts; with `provider: "cuda"` on its own GPU), and a copy of the model. Its
+ * `computeGradients` gives each thread, this one included, a contiguous run of a batch's micro-batches; the
+ * gradient sums come back through shared memory and are added in micro-batch order, and the BatchNorm
+ * moving-statistics moves (held back with {@linkcode recordMovingStatistics}) are applied by the caller in
+ * micro-batch order. So N threads compute what one does at the same batch and micro-batch, up to the order of
+ * a floating-point sum: BatchNorm normalises with each micro-batch's own statistics in both.
  *
- * With `engine: "onnx"` each thread computes its micro-batches on its own ONNX Runtime session
- * (lib/train/onnx_gradients.ts) instead of its tfjs backend, on `threads` intra-op threads and, with
- * `provider: "cuda"`, on its own GPU (`devices`): `train --engine onnx --workers N` and `train --gpus`.
- *
- * Weights go the other way through shared memory before each step: all of them on the first step, then the
- * ones a step can change (trainable weights and the moving statistics of trainable BatchNorm layers). The
- * optimizer runs once, in this thread, as do checkpoints.
+ * Before each step the weights a step can change (all of them the first time) go to the workers through
+ * shared memory. The optimizer and checkpoints run once, in this thread.
  *
  * @module
  */
@@ -28,6 +22,7 @@ import {
   tf,
   type tfl,
 } from "../model/mod.ts";
+import { shardRange } from "../shard.ts";
 import { TrainError } from "./errors.ts";
 import { checkBatch, type WorkerReply, type WorkerRequest } from "./_gradient_protocol.ts";
 import { takeWorkerToKill } from "./_test_hooks.ts";
@@ -89,9 +84,8 @@ export function defaultWorkers(backend: string, size = 224): number {
  * `micro` rows that `n` rows make.
  */
 function threadRows(p: number, parts: number, n: number, micro: number): [number, number] {
-  const microBatches = Math.ceil(n / micro);
-  const run = (q: number) => Math.floor(q * microBatches / parts) * micro;
-  return [run(p), Math.min(n, run(p + 1))];
+  const [first, end] = shardRange(Math.ceil(n / micro), p, parts);
+  return [first * micro, Math.min(n, end * micro)];
 }
 
 /**
@@ -146,7 +140,7 @@ export async function startGradientWorkers(
   let total = 0;
   const slots = weights.map((weight) => {
     const shape = weight.shape as number[];
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = tf.util.sizeFromShape(shape);
     total += size;
     return { weight, shape, size, offset: total - size };
   });
@@ -173,16 +167,10 @@ export async function startGradientWorkers(
     { resolve(r: WorkerReply): void; reject(e: Error): void; worker: number }
   >();
   let nextId = 1;
-  const fail = (worker: number, message: string, cause?: unknown) => {
-    broken ??= new GradientWorkerError(
-      `Gradient worker ${worker} of ${size - 1} failed: ${message}`,
-      worker,
-      cause === undefined ? undefined : { cause },
-    );
-    for (const [id, p] of pending) {
-      pending.delete(id);
-      p.reject(broken);
-    }
+  const fail = (worker: number, message: string) => {
+    broken ??= new GradientWorkerError(`Gradient worker ${worker} of ${size - 1} failed: ${message}`, worker);
+    for (const p of pending.values()) p.reject(broken);
+    pending.clear();
   };
   const request = (to: Entry, message: WorkerRequest) =>
     new Promise<WorkerReply>((resolve, reject) => {
@@ -197,10 +185,10 @@ export async function startGradientWorkers(
     closed = true;
     own?.close();
     for (const w of workers) w.worker.terminate();
-    for (const [id, p] of pending) {
-      pending.delete(id);
+    for (const p of pending.values()) {
       p.reject(new GradientWorkerError("The gradient workers were closed", p.worker));
     }
+    pending.clear();
   };
 
   const sync = async (all: boolean) => {
@@ -307,30 +295,25 @@ export async function startGradientWorkers(
             tf.dispose([xs, ys]);
           }
         }
-        const replies = await Promise.all(asked);
+        const replies = (await Promise.all(asked)).filter((r) => r !== null);
         let loss = mine?.result.loss ?? 0;
         const updates = [...(mine?.updates ?? [])];
         const grads: tf.NamedTensorMap = {};
         for (const { name, slot } of chosen) {
-          grads[name] = tf.tidy(() => {
-            // In micro-batch order: this thread's run first, then each worker's.
-            const ownGrad = mine?.result.grads[name];
-            let sum = ownGrad ?? tf.zeros(slot.shape);
-            for (const r of replies) {
-              if (r) {
-                sum = tf.add(
-                  sum,
-                  tf.tensor(r.grads.subarray(slot.offset, slot.offset + slot.size), slot.shape),
-                );
-              }
-            }
-            return sum === ownGrad ? tf.clone(sum) : sum;
-          });
+          // In micro-batch order: this thread's run first, then each worker's.
+          const mineGrad = mine?.result.grads[name];
+          grads[name] = tf.tidy(() =>
+            replies.reduce(
+              (sum, r) =>
+                tf.add(sum, tf.tensor(r.grads.subarray(slot.offset, slot.offset + slot.size), slot.shape)),
+              mineGrad ? tf.clone(mineGrad) : tf.zeros(slot.shape),
+            )
+          );
         }
-        for (const r of replies) {
-          if (r?.reply.type !== "step") continue;
-          loss += r.reply.loss;
-          updates.push(...r.reply.updates);
+        for (const { reply } of replies) {
+          if (reply.type !== "step") continue;
+          loss += reply.loss;
+          updates.push(...reply.updates);
         }
         return { loss, grads, updates };
       } finally {

@@ -101,11 +101,7 @@ export async function computeGradients(
   y: tf.Tensor,
   options: TrainStepOptions = {},
 ): Promise<BatchGradients> {
-  const { n, micro } = checkBatch(x, y, options.microBatch);
-  const total = options.total ?? n;
-  if (!Number.isInteger(total) || total < n) {
-    throw new RangeError(`computeGradients: total must be an integer >= the ${n} inputs, got ${total}`);
-  }
+  const { n, micro, total } = checkBatch(x, y, options.microBatch, options.total);
   const vars = options.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   let acc: tf.NamedTensorMap | null = null;
   let loss = 0;
@@ -114,13 +110,7 @@ export async function computeGradients(
     const share = (end - start) / total;
     const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
     const { value, grads } = tf.variableGrads(
-      () =>
-        tf.tidy(() =>
-          tf.mul(
-            binaryCrossEntropy(ys, trainingForward(model, xs), options.weights),
-            share,
-          ) as tf.Scalar
-        ),
+      () => tf.tidy(() => tf.mul(binaryCrossEntropy(ys, trainingForward(model, xs), options.weights), share)),
       vars,
     );
     tf.dispose([xs, ys]);
