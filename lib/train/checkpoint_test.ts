@@ -9,45 +9,15 @@ import {
   loadCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,
-  type TrainState,
 } from "./checkpoint.ts";
+import { fixedBatch, trainState as state, weightValues } from "./_testing.ts";
 import { trainStep } from "./step.ts";
 
 await selectBackend("cpu");
 
-const state = (epoch: number, valLoss: number): TrainState => ({
-  format: "cxr-train-state/1",
-  epoch,
-  config: { arch: "tiny", size: 8, batchSize: 2, weightedLoss: false, seed: 0 },
-  plateau: { lr: 1e-3, best: valLoss, wait: 0 },
-  early: { best: valLoss, wait: 0 },
-  best: { epoch, val_loss: valLoss, mean_auroc: null },
-  stopped: false,
-  history: [{
-    epoch,
-    loss: 1,
-    val_loss: valLoss,
-    val_auroc: {},
-    mean_auroc: null,
-    lr: 1e-3,
-    seconds: 1,
-    "images/s": 1,
-  }],
-});
-
-function batch(): [tf.Tensor4D, tf.Tensor2D] {
-  const x = tf.tensor4d(Array.from({ length: 2 * 64 }, (_, i) => (i * 37) % 256), [2, 8, 8, 1]);
-  const y = tf.tensor2d(Array.from({ length: 28 }, (_, i) => (i % 3 === 0 ? 1 : 0)), [2, 14]);
-  return [x, y];
-}
-
-async function weightsOf(model: { getWeights(): tf.Tensor[] }): Promise<number[]> {
-  return (await Promise.all(model.getWeights().map((w) => w.data()))).flatMap((d) => [...d]);
-}
-
 Deno.test("a step after save + load equals the step the original run would have taken (Adam moments kept)", async () => {
   const dir = Deno.makeTempDirSync();
-  const [x, y] = batch();
+  const [x, y] = fixedBatch();
   const model = createDenseNet({ blocks: [1], growthRate: 2, inputSize: 8 });
   setSeededWeights(model, 4);
   const optimizer = tf.train.adam(0.01);
@@ -57,7 +27,7 @@ Deno.test("a step after save + load equals the step the original run would have 
   assert.match(saved, /epoch-002-val-0\.2500$/);
 
   await trainStep(model, optimizer, x, y);
-  const continued = await weightsOf(model);
+  const continued = await weightValues(model);
 
   const ckpt = await loadCheckpoint(saved);
   assert.equal(ckpt.state.epoch, 2);
@@ -65,7 +35,7 @@ Deno.test("a step after save + load equals the step the original run would have 
   await resumed.setWeights(ckpt.optimizerWeights);
   tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
   await trainStep(ckpt.model, resumed, x, y);
-  const after = await weightsOf(ckpt.model);
+  const after = await weightValues(ckpt.model);
   assert.equal(after.length, continued.length);
   assert.ok(maxRelDiff(after, continued) < 1e-5, `differs by ${maxRelDiff(after, continued)}`);
 
@@ -73,7 +43,7 @@ Deno.test("a step after save + load equals the step the original run would have 
   const fresh = await loadCheckpoint(saved);
   tf.dispose(fresh.optimizerWeights.map((w) => w.tensor));
   await trainStep(fresh.model, tf.train.adam(0.01), x, y);
-  assert.ok(maxRelDiff(await weightsOf(fresh.model), continued) > 1e-3);
+  assert.ok(maxRelDiff(await weightValues(fresh.model), continued) > 1e-3);
   tf.dispose([x, y]);
   Deno.removeSync(dir, { recursive: true });
 });

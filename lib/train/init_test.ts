@@ -9,7 +9,7 @@ import { freezeLayers, initializeWeights, weightsProvenance } from "./init.ts";
 import { classWeights } from "./loss.ts";
 import { trainStep } from "./step.ts";
 import { train } from "./fit.ts";
-import { writeSyntheticCache } from "./_testing.ts";
+import { randomBatch, writeSyntheticCache } from "./_testing.ts";
 
 await selectBackend("cpu");
 await h5Ready;
@@ -31,14 +31,8 @@ function snapshot(model: tfl.LayersModel): Map<string, Float32Array> {
   return new Map(model.weights.map((w) => [w.originalName, w.read().dataSync() as Float32Array]));
 }
 
-function batch(n: number): { x: tf.Tensor; y: tf.Tensor } {
-  const x = tf.tidy(() => tf.randomUniform([n, 32, 32, 1], 0, 255, "float32", 7));
-  const y = tf.tidy(() => tf.cast(tf.randomUniform([n, 14], 0, 1, "float32", 8).greater(0.6), "float32"));
-  return { x, y };
-}
-
 async function oneStep(model: tfl.LayersModel): Promise<void> {
-  const { x, y } = batch(4);
+  const [x, y] = randomBatch(7, 4);
   const labels = await y.data();
   await trainStep(model, tf.train.adam(0.01), x, y, {
     weights: classWeights(labels, 14),
@@ -59,12 +53,12 @@ Deno.test("freeze backbone: one step changes only the head; frozen BatchNorm kee
   assert.equal(summary.trainableParams, model.getLayer("predictions").countParams());
   assert.equal(summary.frozenParams + summary.trainableParams, model.countParams());
   // With every BatchNorm frozen, training mode gives inference-mode outputs.
-  const { x } = batch(3);
+  const [x, y] = randomBatch(7, 3);
   const trainingOut = tf.tidy(() => model.apply(x, { training: true }) as tf.Tensor);
   const inferenceOut = tf.tidy(() => model.predict(x) as tf.Tensor);
   const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(trainingOut, inferenceOut))).arraySync() as number);
   assert.ok(diff < 1e-6, `training-mode output differs from inference by ${diff}`);
-  tf.dispose([x, trainingOut, inferenceOut]);
+  tf.dispose([x, y, trainingOut, inferenceOut]);
 
   const before = snapshot(model);
   const tensors = tf.memory().numTensors;
@@ -118,10 +112,7 @@ Deno.test("init FILE.h5: weights it has are loaded, those it lacks listed and le
   assert.equal(summary.loaded, source.weights.length - 1);
   assert.equal(summary.md5, createHash("md5").update(readFileSync(file)).digest("hex"));
   assert.deepEqual(kernel(target, "conv3_block2_2_conv"), untouched);
-  assert.deepEqual(
-    kernel(target, "predictions"),
-    kernel(source, "predictions"),
-  );
+  assert.deepEqual(kernel(target, "predictions"), kernel(source, "predictions"));
   const shown = (summary as unknown as Record<symbol, () => Record<string, string>>)[
     Symbol.for("Jupyter.display")
   ]?.();
@@ -175,10 +166,7 @@ Deno.test("init imagenet: the notop file is fetched from the base URL into the c
     assert.deepEqual(summary.fresh, ["predictions/kernel", "predictions/bias"]);
     assert.equal(summary.loaded, source.weights.length - 2);
     assert.deepEqual(kernel(target, "predictions"), head);
-    assert.deepEqual(
-      kernel(target, "conv1/conv"),
-      kernel(source, "conv1/conv"),
-    );
+    assert.deepEqual(kernel(target, "conv1/conv"), kernel(source, "conv1/conv"));
     const again = await initializeWeights(tiny(), "imagenet", { pretrained });
     assert.equal(again.status, "cached");
     assert.equal(requests, 1);
@@ -218,10 +206,7 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
   // The backbone in best/ is still the file's.
   const { loadBundle } = await import("../model/mod.ts");
   const best = await loadBundle(summary.bundle);
-  assert.deepEqual(
-    kernel(best.model, "conv2_block1_1_conv"),
-    kernel(source, "conv2_block1_1_conv"),
-  );
+  assert.deepEqual(kernel(best.model, "conv2_block1_1_conv"), kernel(source, "conv2_block1_1_conv"));
   best.model.dispose();
   await assert.rejects(
     train(cache, out, { arch: "tiny", epochs: 2, batchSize: 8, init: file, freeze: "none" }),

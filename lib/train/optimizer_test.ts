@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createDenseNet, selectBackend, tf } from "../model/mod.ts";
 import { maxRelDiff, setSeededWeights } from "../model/_testing.ts";
-import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { fixedBatch, trainState, weightValues } from "./_testing.ts";
 import { kerasAdam } from "./optimizer.ts";
 import { trainStep } from "./step.ts";
 
@@ -50,31 +51,17 @@ Deno.test("kerasAdam: three steps follow Keras' update rule, including a changed
   assert.throws(() => kerasAdam(1e-3, { beta2: 1 }), /beta2 must be in \[0, 1\)/);
 });
 
-const STATE: TrainState = {
-  format: "cxr-train-state/1",
-  epoch: 1,
-  config: { arch: "tiny", size: 8, batchSize: 2, weightedLoss: false, seed: 0 },
-  plateau: { lr: 1e-3, best: 0.5, wait: 0 },
-  early: { best: 0.5, wait: 0 },
-  best: null,
-  stopped: false,
-  history: [],
-};
-
 Deno.test("kerasAdam: a checkpoint restores its moments, and tfjs Adam's checkpoints restore into it", async () => {
   const dir = Deno.makeTempDirSync();
-  const x = tf.tensor4d(Array.from({ length: 2 * 64 }, (_, i) => (i * 37) % 256), [2, 8, 8, 1]);
-  const y = tf.tensor2d(Array.from({ length: 28 }, (_, i) => (i % 3 === 0 ? 1 : 0)), [2, 14]);
-  const weightsOf = async (m: { getWeights(): tf.Tensor[] }) =>
-    (await Promise.all(m.getWeights().map((w) => w.data()))).flatMap((d) => [...d]);
+  const [x, y] = fixedBatch();
   const model = createDenseNet({ blocks: [1], growthRate: 2, inputSize: 8 });
   setSeededWeights(model, 4);
   const optimizer = kerasAdam(0.01);
   await trainStep(model, optimizer, x, y);
   await trainStep(model, optimizer, x, y);
-  const saved = await saveCheckpoint(dir, model, optimizer, STATE);
+  const saved = await saveCheckpoint(dir, model, optimizer, trainState(1, 0.5));
   await trainStep(model, optimizer, x, y);
-  const continued = await weightsOf(model);
+  const continued = await weightValues(model);
 
   const ckpt = await loadCheckpoint(saved);
   const resumed = kerasAdam(0.01);
@@ -82,7 +69,7 @@ Deno.test("kerasAdam: a checkpoint restores its moments, and tfjs Adam's checkpo
   tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
   assert.equal(resumed.iterations, 2);
   await trainStep(ckpt.model, resumed, x, y);
-  const after = await weightsOf(ckpt.model);
+  const after = await weightValues(ckpt.model);
   assert.ok(maxRelDiff(after, continued) < 1e-5, `differs by ${maxRelDiff(after, continued)}`);
 
   // tfjs' AdamOptimizer writes the same layout (iterations, every m, every v), so its moments carry over.

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { createDenseNet, selectBackend, tf, type tfl } from "../model/mod.ts";
-import { writeSyntheticCache } from "./_testing.ts";
+import { randomBatch as batch, writeSyntheticCache } from "./_testing.ts";
 import { kerasAdam } from "./optimizer.ts";
 import { freezeLayers, seedKernels } from "./init.ts";
 import { train } from "./fit.ts";
@@ -32,13 +33,6 @@ function weightGap(a: tfl.LayersModel, b: tfl.LayersModel): number {
       ),
     )
   );
-}
-
-function batch(seed: number, n = 8): [tf.Tensor, tf.Tensor] {
-  return [
-    tf.randomUniform([n, 32, 32, 1], 0, 255, "float32", seed),
-    tf.cast(tf.greater(tf.randomUniform([n, 14], 0, 1, "float32", seed + 1), 0.6), "float32"),
-  ];
 }
 
 for (const threads of [2, 3]) {
@@ -131,12 +125,7 @@ Deno.test("data parallel: a worker that dies fails the step naming it, and the p
 
 for (const engine of ["tfjs", "onnx"] as const) {
   Deno.test(`train --engine ${engine} --workers 2: the same loss curve as one thread; a worker dying mid-epoch leaves the last checkpoint, and the next run resumes from it`, async () => {
-    using dir = {
-      path: Deno.makeTempDirSync(),
-      [Symbol.dispose]() {
-        Deno.removeSync(this.path, { recursive: true });
-      },
-    };
+    using dir = tempDir();
     const cache = await writeSyntheticCache(dir.path, { images: 60, size: 16, seed: 5 });
     // tfjs backends or ONNX Runtime sessions, one per worker; one thread each, so that "one" is one thread too.
     const settings = { arch: "tiny", epochs: 3, batchSize: 8, microBatch: 2, seed: 3, engine } as const; // 3 x 8 = 24 steps

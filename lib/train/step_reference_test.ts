@@ -32,11 +32,8 @@
  *   unbiased batch variance (n / (n − 1)) in tf.keras 2 (fused kernel), standalone Keras 2 and PyTorch, towards
  *   the biased one in tfjs-layers and Keras 3: ours follows Keras 2 (lib/model/batch_normalization.ts); with
  *   tfjs-layers' class the moving variances here would miss by 1.5e-4.
- * - Adam: Keras adds ε = 1e-7 to √v with the bias corrections in the step size
- *   (`w −= lr·√(1−β2^t)/(1−β1^t) · m/(√v + ε)`); PyTorch (ε 1e-8) and tfjs' `tf.train.adam` (ε = the
- *   backend's, 1e-7 here) add it to √v̂ of the corrected moments. They part for near-zero gradients, which
- *   BatchNorm's invariances give the stem's γ and β: tfjs' form misses the reference weights by 6.5e-3 here
- *   (checked below; 6.5e-4 at lr 1e-3), so `train` uses `kerasAdam` (lib/train/optimizer.ts).
+ * - Adam: Keras puts ε where PyTorch and tfjs' `tf.train.adam` do not (lib/train/optimizer.ts says how);
+ *   tfjs' form misses the reference weights by 6.5e-3 here (checked below), so `train` uses `kerasAdam`.
  * - Loss: probabilities clipped to [1e-7, 1 − 1e-7] (Keras' `binary_crossentropy` on probabilities; tf.keras 2
  *   also adds 1e-7 inside the log, or uses the logits when it can see the sigmoid: all equal at 1e-4 away from
  *   the clip), w+ = N−/N on the positive and w− = N+/N on the negative term, the mean over batch and classes.
@@ -91,19 +88,13 @@ const REF = {
 };
 const TOLERANCE = 1e-4;
 
-/** Largest |a − b| / (1 + |b|). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+/** Largest |a − b| / scale, or / (1 + |b|) without a scale. */
+function worstErr(a: ArrayLike<number>, b: ArrayLike<number>, scale?: number): number {
   assert.equal(a.length, b.length);
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
-  return worst;
-}
-
-/** Largest |a − b| / scale. */
-function scaledErr(a: ArrayLike<number>, b: ArrayLike<number>, scale: number): number {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / scale);
+  for (let i = 0; i < a.length; i++) {
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (scale ?? 1 + Math.abs(b[i]!)));
+  }
   return worst;
 }
 
@@ -141,7 +132,7 @@ async function weightsByName(model: tfl.LayersModel): Promise<Map<string, Float3
 function updateErr(after: Map<string, Float32Array>, which: (name: string) => boolean): number {
   let worst = 0;
   for (const [name, values] of after) {
-    if (which(name)) worst = Math.max(worst, relErr(values, REF.updated[name] ?? []));
+    if (which(name)) worst = Math.max(worst, worstErr(values, REF.updated[name] ?? []));
   }
   return worst;
 }
@@ -179,7 +170,7 @@ for (const [backend, engine] of [["cpu", "tfjs"], ["wasm", "tfjs"], ["wasm", "on
     const named: Record<string, number> = {};
     for (const [variable, grad] of Object.entries(grads)) {
       const name = names.get(variable)!;
-      const err = scaledErr(await grad.data(), REF.gradients[name] ?? [], scale);
+      const err = worstErr(await grad.data(), REF.gradients[name] ?? [], scale);
       named[name] = err;
       gradErr = Math.max(gradErr, err);
     }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { selectBackend, tf, tfl } from "../model/mod.ts";
 import { maxRelDiff } from "../model/_testing.ts";
 import { trainStep } from "./step.ts";
+import { weightValues } from "./_testing.ts";
 
 await selectBackend("cpu");
 
@@ -27,10 +28,10 @@ Deno.test("gradient accumulation over micro-batches gives the same update as the
   const lossWhole = await trainStep(whole, tf.train.sgd(0.5), x, y);
   const lossMicro = await trainStep(micro, tf.train.sgd(0.5), x, y, { microBatch: 2 });
   assert.ok(Math.abs(lossWhole - lossMicro) < 1e-6);
-  const a = (await Promise.all(whole.getWeights().map((w) => w.data()))).flatMap((d) => [...d]);
-  const b = (await Promise.all(micro.getWeights().map((w) => w.data()))).flatMap((d) => [...d]);
+  const a = await weightValues(whole);
+  const b = await weightValues(micro);
   assert.ok(maxRelDiff(a, b) < 1e-5, `differs by ${maxRelDiff(a, b)}`);
-  const untouched = (await Promise.all(model().getWeights().map((w) => w.data()))).flatMap((d) => [...d]);
+  const untouched = await weightValues(model());
   assert.ok(maxRelDiff(a, untouched) > 1e-3, "the step changed the weights");
   // A warm optimizer (Adam's moments exist) keeps the tensor count unchanged.
   const adam = tf.train.adam(0.01);
