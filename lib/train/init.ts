@@ -8,9 +8,8 @@
  * - a path: any Keras HDF5 weights file whose layer names match (a CheXNet Keras checkpoint, a colleague's
  *   weights); weights it lacks stay as initialised and are listed, a shape mismatch is an error naming every one.
  *
- * Freezing marks layers not trainable; frozen BatchNorm layers normalise with their moving statistics (as
- * Keras does for `trainable = False`) and leave them unchanged, so a frozen backbone is a fixed feature
- * extractor.
+ * Freezing ({@linkcode freezeLayers}) makes a frozen backbone a fixed feature extractor, as Keras'
+ * `trainable = False` does.
  *
  * @module
  */
