@@ -5,6 +5,7 @@ import { NIH_SAMPLE } from "../../tests/_fixtures.ts";
 import { type EntryTable, readEntries } from "../nih/entries.ts";
 import { officialSplit, readSplitList } from "../nih/split.ts";
 import type { Split } from "../nih/split_file.ts";
+import type { CacheJob } from "./build_cache.ts";
 
 let cached: { entries: EntryTable; split: Split; names: string[] } | undefined;
 
@@ -27,4 +28,9 @@ export function sampleSplit(): { entries: EntryTable; split: Split; names: strin
   });
   cached = { entries, split, names };
   return cached;
+}
+
+/** A cache job of the train partition over `names`, every label 0. */
+export function trainJob(names: readonly string[], size: number, splitDigest = "x"): CacheJob {
+  return { partition: "train", size, names, labels: names.map(() => "0".repeat(14)), splitDigest };
 }

@@ -6,6 +6,7 @@ import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { buildCache } from "./build_cache.ts";
 import { decodeImage } from "./decode.ts";
 import { writeDicom } from "./_dicom_testing.ts";
+import { trainJob } from "./_testing.ts";
 
 const SAMPLE = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png")).sort()[0] ??
   assert.fail(`no PNG in ${NIH_SAMPLE}/images`);
@@ -14,15 +15,8 @@ Deno.test("buildCache decodes only PNG, JPEG and DICOM by their magic bytes; an 
   using tmp = tempDir();
   const images = join(tmp.path, "images");
   mkdirSync(images);
-  const [png, jpeg, dicom, svg, gif, text] = [1, 2, 3, 4, 5, 6].map((i) => `0000000${i}_000.png`) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const names = [png, jpeg, dicom, svg, gif, text];
+  const names = [1, 2, 3, 4, 5, 6].map((i) => `0000000${i}_000.png`);
+  const [png, jpeg, dicom, svg, gif, text] = names as [string, string, string, string, string, string];
   copyFileSync(join(NIH_SAMPLE, "images", SAMPLE), join(images, png));
   const grey = { width: 16, height: 16, channels: 1 as const };
   const pixels = new Uint8Array(256).map((_, i) => i);
@@ -35,14 +29,9 @@ Deno.test("buildCache decodes only PNG, JPEG and DICOM by their magic bytes; an 
   );
   writeFileSync(join(images, gif), await sharp(pixels, { raw: grey }).gif().toBuffer());
   writeFileSync(join(images, text), "not an image at all\n");
-  const job = {
-    partition: "train" as const,
-    size: 8,
-    names,
-    labels: names.map(() => "0".repeat(14)),
-    splitDigest: "d",
-  };
-  const result = await buildCache(images, join(tmp.path, "cache"), job, { concurrency: 2 });
+  const result = await buildCache(images, join(tmp.path, "cache"), trainJob(names, 8, "d"), {
+    concurrency: 2,
+  });
   assert.deepEqual(result.failed, [
     { name: svg, reason: "not a PNG, JPEG or DICOM image (its bytes are SVG or XML text)" },
     { name: gif, reason: "not a PNG, JPEG or DICOM image (its bytes are a GIF image)" },

@@ -42,12 +42,8 @@ const test = (name: string, fn: () => Promise<void>) =>
 
 test("every lossless transfer syntax gives MR_small.dcm's pixels exactly", async () => {
   const reference = await read("MR_small.dcm");
-  assert.deepEqual([reference.rows, reference.columns, reference.bitsStored, reference.pixelRepresentation], [
-    64,
-    64,
-    16,
-    1,
-  ]);
+  const { rows, columns, bitsStored, pixelRepresentation } = reference;
+  assert.deepEqual([rows, columns, bitsStored, pixelRepresentation], [64, 64, 16, 1]);
   const cases: [string, Promise<DicomImage>][] = [
     ["1.2.840.10008.1.2", read("MR_small_implicit.dcm")],
     ["1.2.840.10008.1.2.2", read("MR_small_bigendian.dcm")],

@@ -21,7 +21,7 @@ import { openCache } from "./cache.ts";
 import { decodeImage } from "./decode.ts";
 import { mergeShards } from "./merge.ts";
 import { describeMissingImages, MissingLabelsError, preprocess } from "./preprocess.ts";
-import { sampleSplit } from "./_testing.ts";
+import { sampleSplit, trainJob } from "./_testing.ts";
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
 
@@ -125,13 +125,7 @@ Deno.test("an interrupted build resumes after its last recorded image and ends e
   using dir = tempDir();
   const { split } = await syntheticData(dir.path);
   const names = split.images.train;
-  const job = {
-    partition: "train" as const,
-    size: 16,
-    names,
-    labels: names.map(() => "0".repeat(14)),
-    splitDigest: "x",
-  };
+  const job = trainJob(names, 16);
   const images = join(dir.path, "data/images");
   const clean = join(dir.path, "clean"), out = join(dir.path, "out");
   await buildCache(images, clean, job);
@@ -243,13 +237,7 @@ Deno.test("a cache written when missing images were listed as failed is reused w
   const { split } = await syntheticData(dir.path);
   const names = split.images.train;
   const images = join(dir.path, "data/images");
-  const job = {
-    partition: "train" as const,
-    size: 8,
-    names,
-    labels: names.map(() => "0".repeat(14)),
-    splitDigest: "x",
-  };
+  const job = trainJob(names, 8);
   rmSync(join(images, names[1] ?? assert.fail()));
   await buildCache(images, join(dir.path, "c"), job);
   const indexPath = join(dir.path, "c/train.json");

@@ -36,6 +36,15 @@ const b64 = (
   md5: Uint8Array | undefined,
 ) => (md5 && md5.length ? Buffer.from(md5).toString("base64") : undefined);
 
+/** What the SDK's blob properties say about `ref`. */
+function blobInfo(
+  ref: BlobRef,
+  p: { contentLength?: number; contentMD5?: Uint8Array; contentType?: string; lastModified?: Date },
+): BlobInfo {
+  const { contentLength, contentMD5, contentType, lastModified } = p;
+  return { ...ref, size: contentLength ?? 0, md5: b64(contentMD5), contentType, lastModified };
+}
+
 /** Options of {@linkcode AzureBlobStore}. */
 export interface AzureBlobStoreOptions {
   /** Retries of each request (turn the SDK's own off: `maxTries: 1`); `onRetry` gets a `StorageError`. */
@@ -144,14 +153,7 @@ export class AzureBlobStore implements BlobStore {
         return (await pages.next()).value;
       });
       for (const item of page?.segment.blobItems ?? []) {
-        yield {
-          container,
-          name: item.name,
-          size: item.properties.contentLength ?? 0,
-          md5: b64(item.properties.contentMD5),
-          contentType: item.properties.contentType,
-          lastModified: item.properties.lastModified,
-        };
+        yield blobInfo({ container, name: item.name }, item.properties);
       }
       token = page?.continuationToken || undefined;
     } while (token);
@@ -161,13 +163,7 @@ export class AzureBlobStore implements BlobStore {
     const client = this.#blob(ref);
     try {
       const p = await this.#call(ref, (t) => client.getProperties({ abortSignal: t.abortSignal }));
-      return {
-        ...ref,
-        size: p.contentLength ?? 0,
-        md5: b64(p.contentMD5),
-        contentType: p.contentType,
-        lastModified: p.lastModified,
-      };
+      return blobInfo(ref, p);
     } catch (e) {
       if (e instanceof BlobNotFoundError) return undefined;
       throw e;

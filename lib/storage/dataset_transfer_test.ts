@@ -74,11 +74,8 @@ Deno.test({
     await t.step("the training side gets the NIH layout back, verified", async () => {
       const dest = join(tmp.path, "training-side");
       const down = await downloadDataset(conn, dest);
-      assert.deepEqual(down.rows.map((r) => [r.role, r.files, r.failed]), [["metadata", 6, 0], [
-        "images",
-        PNGS.length,
-        0,
-      ]]);
+      const rows = down.rows.map((r) => [r.role, r.files, r.failed]);
+      assert.deepEqual(rows, [["metadata", 6, 0], ["images", PNGS.length, 0]]);
       assert.deepEqual(readdirSync(dest).sort(), [...LABELS, "images", "split-notebook.json"].sort());
       for (const f of LABELS) assert.equal(md5(join(dest, f)), md5(join(NIH_SAMPLE, f)), f);
       for (const f of PNGS) assert.equal(md5(join(dest, "images", f)), md5(join(NIH_SAMPLE, "images", f)), f);
@@ -116,11 +113,8 @@ Deno.test({
         writeFileSync(join(data, "archives", "images_001.tar.gz.md5"), "abc");
         writeFileSync(join(data, "README.md"), "not a label file");
         const up = await uploadDataset(data, conn, { roles: ["archives", "metadata"] });
-        assert.deepEqual(up.rows.map((r) => [r.role, r.files, r.skipped]), [["archives", 1, 0], [
-          "metadata",
-          0,
-          1,
-        ]]);
+        const rows = up.rows.map((r) => [r.role, r.files, r.skipped]);
+        assert.deepEqual(rows, [["archives", 1, 0], ["metadata", 0, 1]]);
         const dest = join(tmp.path, "archives-down");
         const down = await downloadDataset(conn, dest, { roles: ["archives"] });
         assert.deepEqual(readdirSync(join(dest, "archives")), ["images_001.tar.gz"]);
