@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
 import { bodyReservation, readBody } from "./_read_body.ts";
 import { ScoreHttpError } from "./score_format.ts";
+import { bodyStream } from "./_testing.ts";
 
 /** A stream of `count` chunks of `size` bytes (byte k of the body = k & 255), then an optional failure. */
 function chunks(count: number, size: number, fail?: Error): ReadableStream<Uint8Array> {
-  let sent = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (sent === count) return fail ? c.error(fail) : c.close();
-      c.enqueue(new Uint8Array(size).map((_, i) => (sent * size + i) & 255));
-      sent++;
-    },
-  });
+  const chunk = (k: number) => new Uint8Array(size).map((_, i) => ((k - 1) * size + i) & 255);
+  return bodyStream((k) => k > count ? fail : chunk(k)).stream;
 }
 
 function post(body: ReadableStream<Uint8Array>, headers: Record<string, string> = {}): Request {
@@ -64,13 +59,9 @@ Deno.test("bodyReservation: Content-Length, else the limit; 413 past it; argumen
   const req = (h: Record<string, string>) => new Request("http://x/", { method: "POST", headers: h });
   assert.equal(bodyReservation(req({ "content-length": " 12 " }), 100), 12);
   assert.equal(bodyReservation(req({ "content-length": "x" }), 100), 100);
-  const e = (() => {
-    try {
-      bodyReservation(req({ "content-length": "101" }), 100);
-    } catch (e) {
-      return e as ScoreHttpError;
-    }
-  })();
-  assert.deepEqual([e?.status, e?.code], [413, "too_large"]);
+  assert.throws(() => bodyReservation(req({ "content-length": "101" }), 100), (e: ScoreHttpError) => {
+    assert.deepEqual([e.status, e.code], [413, "too_large"]);
+    return true;
+  });
   assert.throws(() => bodyReservation(req({}), -1), RangeError);
 });

@@ -1,5 +1,5 @@
-// Helpers shared by the serve tests: the key and a scoring request, a tiny real model bundle, wrappers that
-// slow or break a predictor, and hand-made broken images.
+// Helpers shared by the serve tests: the key, a scoring request and its body stream, a tiny real model bundle,
+// wrappers that slow or break a predictor, and hand-made broken images.
 import { crc32 } from "node:zlib";
 import { createDenseNet, openPredictor, type Predictor, saveBundle, selectBackend } from "../model/mod.ts";
 
@@ -19,6 +19,25 @@ export function post(
     body: body as BodyInit,
     headers: { ...auth, ...headers },
   });
+}
+
+/**
+ * A request body whose `k`-th pull (from 1) gives `next(k)`: bytes, an error to fail with, or `undefined` to
+ * end; pulled only when read, and `pulled()` counts the pulls.
+ */
+export function bodyStream(
+  next: (k: number) => Uint8Array | Error | undefined,
+): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
+  let pulls = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      const chunk = next(++pulls);
+      if (chunk instanceof Error) c.error(chunk);
+      else if (chunk) c.enqueue(chunk);
+      else c.close();
+    },
+  }, { highWaterMark: 0 });
+  return { stream, pulled: () => pulls };
 }
 
 /** Writes a tiny DenseNet bundle (32x32 input, real CAM head) into `dir` and opens it with tfjs on cpu. */

@@ -10,7 +10,7 @@ import { Secret } from "../secrets.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
 import { base64 } from "../display.ts";
 import { parseScoreResponse } from "./score_format.ts";
-import { AUTH, KEY, pngWithHeader, post, tinyPredictor, wrapPredictor } from "./_testing.ts";
+import { AUTH, bodyStream, KEY, pngWithHeader, post, tinyPredictor, wrapPredictor } from "./_testing.ts";
 import { writeDicom } from "../images/_dicom_testing.ts";
 
 const PNG = { "content-type": "image/png" };
@@ -230,18 +230,11 @@ Deno.test("413 early by Content-Length and while streaming; 415 before reading",
   const declared = await handler(post(NIH_PNG, DECLARED));
   assert.equal(declared.status, 413);
   assert.match((await errorOf(declared)).message, /is \d+ bytes \(Content-Length\); the limit is 1000 bytes/);
-  let pulled = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(c) {
-      pulled++;
-      if (pulled > 1000) c.close();
-      else c.enqueue(new Uint8Array(100));
-    },
-  });
+  const { stream, pulled } = bodyStream((k) => k > 1000 ? undefined : new Uint8Array(100));
   const streamed = await handler(post(stream, PNG));
   assert.equal(streamed.status, 413);
   assert.equal((await errorOf(streamed)).code, "too_large");
-  assert.ok(pulled < 20, `read ${pulled} chunks after the limit`);
+  assert.ok(pulled() < 20, `read ${pulled()} chunks after the limit`);
   const type = await handler(post("hello", { "content-type": "text/plain" }));
   assert.equal(type.status, 415);
   assert.equal((await errorOf(type)).code, "unsupported_media_type");
@@ -404,20 +397,10 @@ Deno.test("drain: readyz turns 503, open requests still finish, then drain settl
   await handler.drain(); // settles at once when nothing is open
 });
 
-/** A body stream that counts the chunks pulled from it. */
-function counted(
-  bytes: Uint8Array,
-  chunk = 65536,
-): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
-  let at = 0, pulls = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(c) {
-      pulls++;
-      if (at >= bytes.length) return c.close();
-      c.enqueue(bytes.slice(at, at += chunk));
-    },
-  }, { highWaterMark: 0 }); // pulled only when read
-  return { stream, pulled: () => pulls };
+/** `bytes` as a body stream of 64 KiB chunks that counts the chunks pulled from it. */
+function counted(bytes: Uint8Array) {
+  const at = (k: number) => (k - 1) * 65536;
+  return bodyStream((k) => at(k) < bytes.length ? bytes.slice(at(k), at(k + 1)) : undefined);
 }
 
 Deno.test("admission: past the byte budget or a full queue, 503 busy before a byte of the body is read", async () => {
@@ -474,14 +457,8 @@ Deno.test("admission: past the byte budget or a full queue, 503 busy before a by
 
 Deno.test("a client that closes mid-body is 499 client_closed, in process and on a real socket, never 500", async () => {
   const { handler, logs } = setup();
-  let sent = 0;
-  const cut = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (sent++ < 2) c.enqueue(NIH_PNG.subarray(0, 1000));
-      else c.error(new Error("connection reset by peer"));
-    },
-  });
-  const res = await handler(post(cut, DECLARED));
+  const cut = bodyStream((k) => k <= 2 ? NIH_PNG.subarray(0, 1000) : new Error("connection reset by peer"));
+  const res = await handler(post(cut.stream, DECLARED));
   assert.equal(res.status, 499);
   assert.equal((await errorOf(res)).code, "client_closed");
   assert.deepEqual([logs[0]?.status, logs[0]?.code, logs[0]?.level], [499, "client_closed", "warn"]);

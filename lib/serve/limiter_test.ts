@@ -81,19 +81,15 @@ Deno.test("ByteBudget: reservations up to the limit, refused past it, released o
     budget.reserve(20 * 1048576),
   ] as const;
   assert.equal(budget.used, 60 * 1048576);
-  const refused = (() => {
-    try {
-      budget.reserve(19 * 1048576);
-    } catch (e) {
-      return e;
-    }
-  })();
-  assert.ok(refused instanceof BudgetFullError);
-  assert.equal(refused.requested, 19 * 1048576);
-  assert.equal(
-    refused.message,
-    "The service is busy: 60.0 MiB of request bodies are in flight and this one needs 19.0 MiB; the limit is 64.0 MiB",
-  );
+  assert.throws(() => budget.reserve(19 * 1048576), (e) => {
+    assert.ok(e instanceof BudgetFullError);
+    assert.equal(e.requested, 19 * 1048576);
+    assert.equal(
+      e.message,
+      "The service is busy: 60.0 MiB of request bodies are in flight and this one needs 19.0 MiB; the limit is 64.0 MiB",
+    );
+    return true;
+  });
   assert.equal(budget.used, 60 * 1048576); // a refusal holds nothing
   budget.reserve(4 * 1048576).release();
   held[0].release();

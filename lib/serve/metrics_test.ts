@@ -3,13 +3,12 @@ import { ScoringMetrics } from "./metrics.ts";
 
 Deno.test("ScoringMetrics: prom-client's process metrics work under Deno", async () => {
   const text = await new ScoringMetrics().render({ inFlight: 0, queued: 0 });
-  for (
-    const name of [
-      "process_cpu_seconds_total",
-      "process_resident_memory_bytes",
-      "nodejs_eventloop_lag_seconds",
-    ]
-  ) {
+  const names = [
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "nodejs_eventloop_lag_seconds",
+  ];
+  for (const name of names) {
     assert.match(text, new RegExp(`^${name} [0-9.e+-]+$`, "m"), name);
   }
 });
