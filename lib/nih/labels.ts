@@ -25,24 +25,15 @@ export interface LabelCounts {
 export type LabeledImage = { image: string; patientId: number; labels: ArrayLike<number> };
 
 function count(entries: Iterable<LabeledImage>): LabelCounts {
-  const hist = new Array<number>(FINDINGS.length + 1).fill(0);
+  const counts = Object.fromEntries([...FINDINGS, NO_FINDING].map((name) => [name, 0])) as LabelCountMap;
   const patients = new Set<number>();
   let images = 0;
   for (const e of entries) {
     images++;
     patients.add(e.patientId);
-    let any = false;
-    for (let i = 0; i < FINDINGS.length; i++) {
-      if (e.labels[i]) {
-        hist[i]!++;
-        any = true;
-      }
-    }
-    if (!any) hist[FINDINGS.length]!++;
+    const found = FINDINGS.filter((_, i) => e.labels[i]);
+    for (const name of found.length > 0 ? found : [NO_FINDING]) counts[name]++;
   }
-  const counts = Object.fromEntries(
-    [...FINDINGS, NO_FINDING].map((name, i) => [name, hist[i]]),
-  ) as LabelCountMap;
   return { images, patients: patients.size, counts };
 }
 

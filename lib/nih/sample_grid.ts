@@ -10,7 +10,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { type Finding, FINDINGS, NO_FINDING } from "./classes.ts";
-import { escapeHtml, JUPYTER_DISPLAY, svgOpen } from "../display.ts";
+import { base64, escapeHtml, JUPYTER_DISPLAY, svgOpen } from "../display.ts";
 import { NihError } from "./errors.ts";
 import { checkInt } from "./_format.ts";
 import { MersenneTwister } from "./mt19937.ts";
@@ -132,10 +132,9 @@ export class SampleGrid {
 
   /** One line per tile: name, labels, or the error. */
   toText(): string {
-    return this.samples.map((s) =>
-      `${s.image}: ${s.error ? `(cannot show: ${s.error})` : s.labels.join(", ")}`
-    )
-      .join("\n");
+    const line = (s: GridSample) =>
+      `${s.image}: ${s.error ? `(cannot show: ${s.error})` : s.labels.join(", ")}`;
+    return this.samples.map(line).join("\n");
   }
 
   /** The plain data, without the PNG. */
@@ -145,7 +144,7 @@ export class SampleGrid {
 
   /** The MIME bundle Deno's Jupyter kernel shows: the PNG, and the text for plain viewers. */
   [JUPYTER_DISPLAY](): { "image/png": string; "text/plain": string } {
-    return { "image/png": Buffer.from(this.png).toString("base64"), "text/plain": this.toText() };
+    return { "image/png": base64(this.png), "text/plain": this.toText() };
   }
 }
 
@@ -276,7 +275,6 @@ export async function sampleGrid(
       const top = Math.floor(i / columns) * tileH;
       const labels = e.labels.length ? labelNames(e.labels) : [];
       const sample: GridSample = { image: e.image, labels };
-      let caption = [e.image, ...wrap(labels.join(", "), chars, CAPTION_LINES - 1)];
       if (t.status === "fulfilled") {
         layers.push({ input: t.value, left, top });
       } else {
@@ -284,8 +282,9 @@ export async function sampleGrid(
         sample.error = reason.replaceAll(join(dir, e.image), e.image).replace(/\s+/g, " ").trim();
         const lines = wrap(`cannot show: ${sample.error}`, chars, Math.floor(thumb / LINE) - 1);
         layers.push({ input: textSvg(thumb, thumb, ["", ...lines], false, "#505050"), left, top });
-        caption = [e.image, ...wrap(labels.join(", ") || "(not in the entries)", chars, CAPTION_LINES - 1)];
       }
+      const text = labels.join(", ") || (t.status === "rejected" ? "(not in the entries)" : "");
+      const caption = [e.image, ...wrap(text, chars, CAPTION_LINES - 1)];
       layers.push({ input: textSvg(thumb, CAPTION_LINES * LINE, caption, true), left, top: top + thumb });
       samples.push(sample);
     });
