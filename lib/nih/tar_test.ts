@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CorruptArchiveError, readTar, type TarEntry, TruncatedArchiveError } from "./tar.ts";
@@ -26,12 +27,7 @@ async function readAll(
       out.push({ entry });
       continue;
     }
-    const parts: Uint8Array[] = [];
-    for await (const c of body) parts.push(c.slice());
-    const data = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-    let at = 0;
-    for (const p of parts) (data.set(p, at), at += p.length);
-    out.push({ entry, data });
+    out.push({ entry, data: new Uint8Array(Buffer.concat(await Array.fromAsync(body))) });
   }
   return out;
 }
