@@ -21,10 +21,11 @@ import {
 } from "../nih/mod.ts";
 import {
   connectStorage,
-  downloadPrefix,
+  type DatasetTransferSummary,
+  downloadDataset,
   ensureContainers,
   type TransferSummary,
-  uploadPath,
+  uploadDataset,
 } from "../storage/mod.ts";
 import { NOTEBOOK_RUN_ORDER, type NotebookResult, runNotebook } from "../report/mod.ts";
 import { DockerClient } from "../docker/mod.ts";
@@ -127,22 +128,6 @@ export class DemoError extends CxrError {
   }
 }
 
-/** A transfer summary without its failure list (the demo stops on any failure). */
-function counts({ failures: _, ...rest }: TransferSummary): Omit<TransferSummary, "failures"> {
-  return rest;
-}
-
-/** Adds two transfer summaries. */
-function addSummaries(a: TransferSummary, b: TransferSummary): TransferSummary {
-  return {
-    files: a.files + b.files,
-    bytes: a.bytes + b.bytes,
-    skipped: a.skipped + b.skipped,
-    failed: a.failed + b.failed,
-    failures: [...a.failures, ...b.failures],
-  };
-}
-
 /**
  * Runs the demo. Idempotent: a second run reuses the data and the blobs already there.
  *
@@ -212,13 +197,9 @@ async function timed<T>(demo: Demo, step: string, f: () => Promise<T> | T): Prom
   }
 }
 
-function bar(demo: Demo, label: string, unit: "items" | "bytes" = "items"): Progress | undefined {
-  return demo.showProgress ? new Progress({ label, unit }) : undefined;
-}
-
 /** Step "synthesize": the synthetic data set in the NIH layout. */
 async function synthesizeData(demo: Demo, options: DemoOptions): Promise<SynthSummary> {
-  const p = bar(demo, "synthesize");
+  const p = demo.showProgress ? new Progress({ label: "synthesize", unit: "items" }) : undefined;
   const s = await synthesize(demo.dataDir, {
     images: options.images ?? 300,
     size: options.size ?? 1024,
@@ -249,62 +230,31 @@ function writeDemoSplit(demo: Demo, seed: number): DemoSummary["split"] {
   return { file, images, patients: { ...split.patients }, digest: split.digest };
 }
 
-type TransferOptions = { onProgress: (e: { bytes: number; bytesTotal: number }) => void };
-
-/** One transfer of the storage step, with its progress bar; a failed file stops the demo. */
-async function runTransfer(
-  demo: Demo,
-  label: string,
-  f: (o: TransferOptions) => Promise<TransferSummary>,
-): Promise<TransferSummary> {
-  const p = bar(demo, label, "bytes");
-  const s = await f({ onProgress: (e) => p?.update(e.bytes, e.bytesTotal) });
-  p?.finish();
-  if (s.failed > 0) {
+/** The counts of a data set transfer; a failed file stops the demo. */
+function stopOnFailure(s: DatasetTransferSummary): Omit<TransferSummary, "failures"> {
+  const failed = s.rows.find((r) => r.failed > 0);
+  if (failed) {
+    const [first] = failed.failures;
     throw new DemoError(
-      `${label}: ${s.failed} files failed, first: ${s.failures[0]?.name}: ${s.failures[0]?.reason}`,
+      `${s.direction} ${failed.role}: ${failed.failed} files failed, first: ${first?.name}: ${first?.reason}`,
       "storage",
     );
   }
-  return s;
+  return s.total;
 }
 
-/** Step "storage": images and labels up to blob storage, and back down into the "training side" copy. */
+/** Step "storage": the data set up to blob storage and back down into the "training side" copy, as notebook 01 does. */
 async function storageRoundTrip(demo: Demo): Promise<DemoSummary["storage"]> {
   const { dataDir, trainingCopy } = demo;
   await using conn = await connectStorage(demo.settings);
-  const { containers } = demo.settings.storage;
-  await ensureContainers(conn.store, containers);
-  const images = { store: conn.store, container: containers.images };
-  const metadata = { store: conn.store, container: containers.metadata };
-  const imagesUp = await runTransfer(
-    demo,
-    "upload images",
-    (o) => uploadPath(join(dataDir, "images"), images, o),
-  );
-  const metaUp = await runTransfer(demo, "upload labels", async (o) => {
-    let sum: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
-    for (const f of ["Data_Entry_2017.csv", "BBox_List_2017.csv", "train_val_list.txt", "test_list.txt"]) {
-      sum = addSummaries(sum, await uploadPath(join(dataDir, f), metadata, o));
-    }
-    return sum;
-  });
-  const imagesDown = await runTransfer(
-    demo,
-    "download images",
-    (o) => downloadPrefix(images, join(trainingCopy, "images"), o),
-  );
-  const metaDown = await runTransfer(
-    demo,
-    "download labels",
-    (o) => downloadPrefix(metadata, trainingCopy, o),
-  );
-  const up = addSummaries(imagesUp, metaUp);
-  const down = addSummaries(imagesDown, metaDown);
+  await ensureContainers(conn.store, conn.containers);
+  const options = { roles: ["metadata", "images"] as const, progress: demo.showProgress };
+  const upload = stopOnFailure(await uploadDataset(dataDir, conn, options));
+  const download = stopOnFailure(await downloadDataset(conn, trainingCopy, options));
   demo.log(
-    `storage: ${up.files} blobs uploaded (${up.skipped} already there), ${down.files} downloaded to ${trainingCopy}`,
+    `storage: ${upload.files} blobs uploaded (${upload.skipped} already there), ${download.files} downloaded to ${trainingCopy}`,
   );
-  return { endpoint: conn.endpoint, upload: counts(up), download: counts(down), trainingCopy };
+  return { endpoint: conn.endpoint, upload, download, trainingCopy };
 }
 
 /** Parameters per notebook: everything the demo makes stays under `<workDir>/demo`. */

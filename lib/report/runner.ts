@@ -191,9 +191,8 @@ export async function runNotebook(
     let cells = 0;
     const stderr = new Response(child.stderr).text();
     // _execute.py reports on stdout, one JSON object a line.
-    for await (
-      const line of createInterface({ input: Readable.fromWeb(child.stdout as WebReadableStream) })
-    ) {
+    const stdout: ReadableStream<Uint8Array> = child.stdout;
+    for await (const line of createInterface({ input: Readable.fromWeb(stdout as WebReadableStream) })) {
       if (!line.trim().startsWith("{")) continue;
       const ev = JSON.parse(line);
       if (ev.event === "start") {
