@@ -184,13 +184,8 @@ export async function synthesize(outDir: string, options: SynthOptions): Promise
   const images = checkInt("synthesize", "images", options?.images, 1, 1_000_000);
   const seed = checkInt("synthesize", "seed", options.seed ?? 1, 0, 2 ** 32 - 1);
   const size = checkInt("synthesize", "size", options.size ?? 1024, 16, 4096);
-  const concurrency = checkInt(
-    "synthesize",
-    "concurrency",
-    options.concurrency ?? Math.min(8, navigator.hardwareConcurrency + 2),
-    1,
-    256,
-  );
+  const cpus = Math.min(8, navigator.hardwareConcurrency + 2);
+  const concurrency = checkInt("synthesize", "concurrency", options.concurrency ?? cpus, 1, 256);
   const previous = await checkTarget(outDir);
   const plan = planSynthetic(images, seed);
   await mkdir(join(outDir, "images"), { recursive: true });
