@@ -39,9 +39,17 @@ async function metricsOf(handler: (r: Request) => Promise<Response>): Promise<st
   return await (await handler(get("/metrics", { headers: AUTH }))).text();
 }
 
-async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
+/** The error document of `res` (its status is the answer's), checked to be `status` and `code` when given. */
+async function errorOf(
+  res: Response,
+  status?: number,
+  code?: string,
+): Promise<{ status: number; code: string; message: string }> {
   const body = await res.json();
   assert.equal(body.error.status, res.status);
+  if (status !== undefined) {
+    assert.deepEqual([res.status, body.error.code], [status, code], body.error.message);
+  }
   return body.error;
 }
 
@@ -105,8 +113,7 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
   assert.notDeepEqual(seen[5], seen[0]); // the check above can tell pixels apart
   const jpegSyntax = writeDicom(grey.subarray(0, 16), 4, 4, { transferSyntax: "1.2.840.10008.1.2.4.100" });
   const refused = await handler(post(jpegSyntax, DICOM));
-  const e = await errorOf(refused);
-  assert.deepEqual([refused.status, e.code], [400, "bad_image"]);
+  const e = await errorOf(refused, 400, "bad_image");
   assert.match(e.message, /transfer syntax 1\.2\.840\.10008\.1\.2\.4\.100 is not supported/);
   const page = await (await handler(get("/"))).text();
   assert.match(page, /accept="image\/png,image\/jpeg,\.dcm,application\/dicom"/);
@@ -125,8 +132,7 @@ Deno.test("health, readiness, page, metrics, HEAD, 404 and 405", async () => {
   assert.equal(await head.text(), "");
 
   const notFound = await handler(get("/nope"));
-  assert.equal(notFound.status, 404);
-  assert.equal((await errorOf(notFound)).code, "not_found");
+  await errorOf(notFound, 404, "not_found");
   const wrong = await handler(get("/score"));
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("allow"), "POST");
@@ -204,8 +210,7 @@ Deno.test("GET /model: a recorded evaluation is served beside CheXNet; 503 while
 
   const loading = setup({}, new Promise<Predictor>(() => {})).handler;
   const r = await loading(get("/model"));
-  assert.equal(r.status, 503);
-  assert.equal((await errorOf(r)).code, "not_ready");
+  await errorOf(r, 503, "not_ready");
 });
 
 Deno.test("401 without or with a wrong key; the key is never in a body or a log line", async () => {
@@ -232,12 +237,10 @@ Deno.test("413 early by Content-Length and while streaming; 415 before reading",
   assert.match((await errorOf(declared)).message, /is \d+ bytes \(Content-Length\); the limit is 1000 bytes/);
   const { stream, pulled } = bodyStream((k) => k > 1000 ? undefined : new Uint8Array(100));
   const streamed = await handler(post(stream, PNG));
-  assert.equal(streamed.status, 413);
-  assert.equal((await errorOf(streamed)).code, "too_large");
+  await errorOf(streamed, 413, "too_large");
   assert.ok(pulled() < 20, `read ${pulled()} chunks after the limit`);
   const type = await handler(post("hello", { "content-type": "text/plain" }));
-  assert.equal(type.status, 415);
-  assert.equal((await errorOf(type)).code, "unsupported_media_type");
+  await errorOf(type, 415, "unsupported_media_type");
 });
 
 Deno.test("400 for undecodable images with the decoder's reason, and for bad requests", async () => {
@@ -260,8 +263,7 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
   ];
   for (const [bytes, pattern] of images) {
     const res = await handler(post(bytes, PNG));
-    const e = await errorOf(res);
-    assert.deepEqual([res.status, e.code], [400, "bad_image"], e.message);
+    const e = await errorOf(res, 400, "bad_image");
     assert.match(e.message, pattern);
   }
   const requests: [Request, RegExp][] = [
@@ -272,8 +274,7 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
   ];
   for (const [req, pattern] of requests) {
     const res = await handler(req);
-    const e = await errorOf(res);
-    assert.deepEqual([res.status, e.code], [400, "bad_request"], e.message);
+    const e = await errorOf(res, 400, "bad_request");
     assert.match(e.message, pattern);
   }
 });
@@ -297,10 +298,8 @@ Deno.test("503 busy when the queue is full; the queue drains in order", async ()
   const second = handler(post(NIH_PNG, PNG));
   await until(handler, /^cxr_requests_queued 1$/m);
   const third = await handler(post(NIH_PNG, PNG));
-  assert.equal(third.status, 503);
   assert.equal(third.headers.get("retry-after"), "1");
-  const e = await errorOf(third);
-  assert.equal(e.code, "busy");
+  const e = await errorOf(third, 503, "busy");
   assert.match(e.message, /1 requests running and 1 queued/);
   open();
   assert.deepEqual([(await first).status, (await second).status], [200, 200]);
@@ -322,8 +321,8 @@ Deno.test("timeout: 504 once running, 503 while still queued", async () => {
   await inside;
   const queued = await handler(post(small, PNG));
   const first = await running;
-  assert.deepEqual([first.status, (await errorOf(first)).code], [504, "timeout"]);
-  assert.deepEqual([queued.status, (await errorOf(queued)).code], [503, "timeout"]);
+  await errorOf(first, 504, "timeout");
+  await errorOf(queued, 503, "timeout");
   assert.match(await metricsOf(handler), /^cxr_requests_queued 0$/m);
   release();
   await until(handler, /^cxr_requests_in_flight 0$/m); // the abandoned work ends and frees its slot
@@ -334,8 +333,8 @@ Deno.test("not ready while the model loads or after it failed; 500 hides interna
   const { handler } = setup({}, loading);
   assert.equal((await handler(get("/healthz"))).status, 200);
   const r = await handler(get("/readyz"));
-  const { code } = await errorOf(r);
-  assert.deepEqual([r.status, code, r.headers.get("retry-after")], [503, "not_ready", "5"]);
+  await errorOf(r, 503, "not_ready");
+  assert.equal(r.headers.get("retry-after"), "5");
   assert.equal((await handler(post(NIH_PNG, PNG))).status, 503);
   resolve(predictor);
   await new Promise((r) => setTimeout(r, 0));
@@ -351,9 +350,7 @@ Deno.test("not ready while the model loads or after it failed; 500 hides interna
   const broken = wrapPredictor(predictor, { fail: new Error(`boom ${KEY}`) });
   const b = setup({}, broken);
   const res = await b.handler(post(NIH_PNG, PNG));
-  assert.equal(res.status, 500);
-  const e = await errorOf(res);
-  assert.equal(e.code, "internal");
+  const e = await errorOf(res, 500, "internal");
   assert.match(e.message, /^Internal error \(request [\w-]+\)$/);
   assert.equal(b.logs[0]?.error, "Error: boom ***");
   assert.equal(b.logs[0]?.level, "error");
@@ -426,8 +423,7 @@ Deno.test("admission: past the byte budget or a full queue, 503 busy before a by
   const refused = await wide.handler(post(over.stream, DECLARED));
   assert.deepEqual([refused.status, refused.headers.get("retry-after")], [503, "1"]);
   assert.equal(refused.headers.get("connection"), "close");
-  const e = await errorOf(refused);
-  assert.equal(e.code, "busy");
+  const e = await errorOf(refused, 503, "busy");
   assert.match(e.message, /MiB of request bodies are in flight and this one needs \d+\.\d MiB; the limit is/);
   assert.equal(over.pulled(), 0);
   await until(wide.handler, new RegExp(`^cxr_request_body_bytes_in_flight ${n}$`, "m"));
@@ -459,8 +455,7 @@ Deno.test("a client that closes mid-body is 499 client_closed, in process and on
   const { handler, logs } = setup();
   const cut = bodyStream((k) => k <= 2 ? NIH_PNG.subarray(0, 1000) : new Error("connection reset by peer"));
   const res = await handler(post(cut.stream, DECLARED));
-  assert.equal(res.status, 499);
-  assert.equal((await errorOf(res)).code, "client_closed");
+  await errorOf(res, 499, "client_closed");
   assert.deepEqual([logs[0]?.status, logs[0]?.code, logs[0]?.level], [499, "client_closed", "warn"]);
 
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
@@ -507,8 +502,7 @@ Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nest
     create: { width: 1500, height: 1500, channels: 4, background: { r: 90, g: 90, b: 90, alpha: 1 } },
   }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
   const res = await handler(post(rgba16, PNG));
-  const e = await errorOf(res);
-  assert.deepEqual([res.status, e.code], [400, "bad_image"]);
+  const e = await errorOf(res, 400, "bad_image");
   assert.equal(
     e.message,
     "Cannot decode the image: it is 1500x1500 pixels, 4 channels of 16 bits, interlaced: 18000000 bytes " +
@@ -520,7 +514,6 @@ Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nest
   assert.equal((await handler(post(grey, PNG))).status, 200);
   const nested = `{"image": ${"[".repeat(1_000_000)}`;
   const r = await handler(post(nested, JSON_TYPE));
-  const n = await errorOf(r);
-  assert.deepEqual([r.status, n.code], [400, "bad_request"]);
+  const n = await errorOf(r, 400, "bad_request");
   assert.match(n.message, /line 1, column 2: "image" must be a base64 string, not an array/);
 });
