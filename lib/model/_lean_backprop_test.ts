@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { selectBackend } from "./backend.ts";
 import { createDenseNet } from "./densenet.ts";
 import { setLeanBackprop } from "./_lean_backprop.ts";
-import { tf } from "./tf.ts";
+import { tf, tfl } from "./tf.ts";
+import { gradientsAndPeak } from "./_testing.ts";
 
 /** The gradients of a small DenseNet's loss and the peak of engine-tracked bytes in the backward pass. */
 function densenetGradients(lean: boolean): { grads: tf.Tensor[]; peak: number } {
@@ -13,27 +14,12 @@ function densenetGradients(lean: boolean): { grads: tf.Tensor[]; peak: number } 
   model.setWeights(weights);
   tf.dispose(weights);
   const x = tf.randomUniform([2, 32, 32, 1], 0, 255, "float32", 1);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  // deno-lint-ignore no-explicit-any
-  const engine = tf.engine() as any;
-  const base = tf.memory().numBytes;
-  let peak = 0, backward = false;
-  const run = engine.runKernelFunc;
-  engine.runKernelFunc = function (...args: unknown[]) {
-    const out = run.apply(this, args);
-    if (backward) peak = Math.max(peak, tf.memory().numBytes - base);
-    return out;
-  };
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const loss = tf.mean(tf.square(model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar;
-      backward = true;
-      return loss;
-    }, vars);
-    value.dispose();
-    return { grads: vars.map((v) => grads[v.name] ?? tf.scalar(NaN)), peak };
+    const training = (m: tfl.LayersModel, x: tf.Tensor) => m.apply(x, { training: true }) as tf.Tensor;
+    const { output, grads, peak } = gradientsAndPeak(model, x, training, "backward");
+    output.dispose();
+    return { grads, peak };
   } finally {
-    engine.runKernelFunc = run;
     setLeanBackprop(was);
     x.dispose();
     model.dispose();

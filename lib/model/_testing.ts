@@ -28,3 +28,48 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return worst;
 }
+
+/** Largest |a - b| over two equally long arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`maxAbsDiff: lengths ${a.length} and ${b.length} differ`);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+/**
+ * The gradients of `mean(forward(model, x)²)` over the model's trainable weights, a copy of the output, and the
+ * most engine bytes in use (above those at the start) while the forward pass, or the backward pass, ran.
+ */
+export function gradientsAndPeak(
+  model: tfl.LayersModel,
+  x: tf.Tensor,
+  forward: (m: tfl.LayersModel, x: tf.Tensor) => tf.Tensor,
+  during: "forward" | "backward",
+): { output: tf.Tensor; grads: tf.Tensor[]; peak: number } {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let output: tf.Tensor | null = null, peak = 0, counting = during === "forward";
+  const base = tf.memory().numBytes;
+  // deno-lint-ignore no-explicit-any
+  const engine = tf.engine() as any;
+  const kernel = engine.runKernelFunc;
+  engine.runKernelFunc = function (...args: unknown[]) {
+    const out = kernel.apply(this, args);
+    if (counting) peak = Math.max(peak, tf.memory().numBytes - base);
+    return out;
+  };
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const y = forward(model, x);
+      counting = false;
+      output = tf.keep(tf.clone(y));
+      const loss = tf.mean(tf.square(y)) as tf.Scalar;
+      counting = during === "backward";
+      return loss;
+    }, vars);
+    value.dispose();
+    return { output: output!, grads: vars.map((v) => grads[v.name] ?? tf.scalar(NaN)), peak };
+  } finally {
+    engine.runKernelFunc = kernel;
+  }
+}

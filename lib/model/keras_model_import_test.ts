@@ -8,7 +8,7 @@ import { importKerasModel } from "./keras_model_import.ts";
 import { IMAGENET_NORMALIZATION, normalize } from "./normalize.ts";
 import { openPredictor } from "./predictor.ts";
 import { tf, tfl } from "./tf.ts";
-import { setSeededWeights } from "./_testing.ts";
+import { maxAbsDiff, setSeededWeights } from "./_testing.ts";
 import { createContribDenseNet, h5Ready, writeKerasH5 } from "./_keras_h5_testing.ts";
 
 await selectBackend("cpu");
@@ -49,11 +49,6 @@ async function bundleScores(dir: string, engine: "tfjs" | "onnx"): Promise<Float
   } finally {
     await predictor.dispose();
   }
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 }
 
 /** The seed's model: keras-contrib DenseNet, small, with seeded weights. */
@@ -97,8 +92,8 @@ Deno.test("keras_model_import: a keras.applications-named weights-only file maps
     missing: [],
   });
   const expected = await sourceScores(source, (g) => normalize(g, IMAGENET_NORMALIZATION));
-  assert.ok(maxDiff(await bundleScores(join(dir, "bundle"), "tfjs"), expected) <= 1e-6);
-  assert.ok(maxDiff(await bundleScores(join(dir, "bundle"), "onnx"), expected) <= 1e-5);
+  assert.ok(maxAbsDiff(await bundleScores(join(dir, "bundle"), "tfjs"), expected) <= 1e-6);
+  assert.ok(maxAbsDiff(await bundleScores(join(dir, "bundle"), "onnx"), expected) <= 1e-5);
   // A CheXNet-style checkpoint (backbone nested as "densenet121", head on top) is no wrapper: same model.
   writeKerasH5(source, join(dir, "chexnet.h5"), { fullModel: true, nested: "densenet121" });
   const nested = await importKerasModel(join(dir, "chexnet.h5"), join(dir, "nested"), {
@@ -106,7 +101,7 @@ Deno.test("keras_model_import: a keras.applications-named weights-only file maps
     checkImages: 0,
   });
   assert.deepEqual([nested.unwrapped, nested.mapping, nested.layout], [[], "name", "whole-model"]);
-  assert.ok(maxDiff(await bundleScores(join(dir, "nested"), "tfjs"), expected) <= 1e-6);
+  assert.ok(maxAbsDiff(await bundleScores(join(dir, "nested"), "tfjs"), expected) <= 1e-6);
   source.dispose();
 });
 
@@ -135,8 +130,8 @@ Deno.test("keras_model_import: the seed's multi_gpu_model-wrapped keras-contrib 
   assert.equal(meta.architecture.bnEpsilon, 1.1e-5);
   const expected = await sourceScores(source, replicate255);
   assert.ok(expected.filter((p) => p > 0.05 && p < 0.95).length > 14, `saturated: ${expected}`);
-  assert.ok(maxDiff(await bundleScores(join(dir, "bundle"), "tfjs"), expected) <= 1e-6);
-  assert.ok(maxDiff(await bundleScores(join(dir, "bundle"), "onnx"), expected) <= 1e-5);
+  assert.ok(maxAbsDiff(await bundleScores(join(dir, "bundle"), "tfjs"), expected) <= 1e-6);
+  assert.ok(maxAbsDiff(await bundleScores(join(dir, "bundle"), "onnx"), expected) <= 1e-5);
   source.dispose();
 });
 
@@ -151,7 +146,7 @@ Deno.test("keras_model_import: a weights-only multi_gpu_model keras-contrib file
     ["weights-only", ["model_1"], "contrib", "layer names", "order", "raw255"],
   );
   const expected = await sourceScores(source, replicate255);
-  assert.ok(maxDiff(await bundleScores(join(dir, "bundle"), "onnx"), expected) <= 1e-5);
+  assert.ok(maxAbsDiff(await bundleScores(join(dir, "bundle"), "onnx"), expected) <= 1e-5);
   // The same weights in keras.applications' zero-padded stem see the image one pixel off: other outputs.
   await importKerasModel(file, join(dir, "wrong"), {
     inputSize: SIZE,
@@ -159,7 +154,10 @@ Deno.test("keras_model_import: a weights-only multi_gpu_model keras-contrib file
     checkImages: 0,
   });
   const wrong = await bundleScores(join(dir, "wrong"), "tfjs");
-  assert.ok(maxDiff(wrong, expected) > 1e-4, `stem padding made no difference: ${maxDiff(wrong, expected)}`);
+  assert.ok(
+    maxAbsDiff(wrong, expected) > 1e-4,
+    `stem padding made no difference: ${maxAbsDiff(wrong, expected)}`,
+  );
   source.dispose();
 });
 

@@ -3,36 +3,11 @@ import { selectBackend } from "./backend.ts";
 import { createDenseNet } from "./densenet.ts";
 import { trainingForward } from "./lean_forward.ts";
 import { tf, tfl } from "./tf.ts";
-
-/** Output and gradients of `forward` for `model`, and the most engine bytes in use during the forward pass. */
-function run(model: tfl.LayersModel, x: tf.Tensor, forward: (m: tfl.LayersModel, x: tf.Tensor) => tf.Tensor) {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  let output: tf.Tensor | null = null;
-  let bytes = 0;
-  const base = tf.memory().numBytes;
-  // deno-lint-ignore no-explicit-any
-  const engine = tf.engine() as any;
-  const kernel = engine.runKernelFunc;
-  engine.runKernelFunc = function (...args: unknown[]) {
-    const out = kernel.apply(this, args);
-    bytes = Math.max(bytes, tf.memory().numBytes - base);
-    return out;
-  };
-  try {
-    const { value, grads } = tf.variableGrads(() => {
-      const y = forward(model, x);
-      engine.runKernelFunc = kernel;
-      output = tf.keep(tf.clone(y));
-      return tf.mean(tf.square(y)) as tf.Scalar;
-    }, vars);
-    value.dispose();
-    return { output: output!, grads: vars.map((v) => grads[v.name] ?? tf.scalar(NaN)), bytes };
-  } finally {
-    engine.runKernelFunc = kernel;
-  }
-}
+import { gradientsAndPeak } from "./_testing.ts";
 
 const full = (m: tfl.LayersModel, x: tf.Tensor) => m.apply(x, { training: true }) as tf.Tensor;
+const run = (model: tfl.LayersModel, x: tf.Tensor, forward: typeof full) =>
+  gradientsAndPeak(model, x, forward, "forward");
 
 for (const backend of ["cpu", "wasm"] as const) {
   Deno.test(`trainingForward on ${backend}: DenseNet output and gradients equal model.apply's, with a lower peak during the forward pass`, async () => {
@@ -49,7 +24,7 @@ for (const backend of ["cpu", "wasm"] as const) {
     lean.grads.forEach((g, i) =>
       assert.deepEqual(g.dataSync(), reference.grads[i]?.dataSync(), `gradient ${i}`)
     );
-    assert.ok(lean.bytes < 0.8 * reference.bytes, `peak ${lean.bytes} bytes, model.apply ${reference.bytes}`);
+    assert.ok(lean.peak < 0.8 * reference.peak, `peak ${lean.peak} bytes, model.apply ${reference.peak}`);
     tf.dispose([lean.output, reference.output, ...lean.grads, ...reference.grads, ...weights]);
     assert.equal(tf.memory().numTensors, before);
     tf.dispose(x), model.dispose();

@@ -17,7 +17,7 @@ import { writeBundleOnnx } from "./onnx_export.ts";
 import { openPredictor } from "./predictor.ts";
 import { type Predictor, PredictorDisposedError } from "./predictor_contract.ts";
 import { tf, tfl } from "./tf.ts";
-import { seeded } from "./_testing.ts";
+import { maxAbsDiff, seeded } from "./_testing.ts";
 
 await selectBackend("wasm");
 
@@ -66,13 +66,6 @@ async function fixture(options: DenseNetOptions): Promise<Fixture> {
   tf.dispose([x, y]);
   model.dispose();
   return { dir, size, images, reference, bias };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
 }
 
 const CASES: { label: string; options: DenseNetOptions }[] = [
