@@ -105,22 +105,20 @@ export interface EnsureDatasetOptions {
 
 /** What {@linkcode ensureDataset} found or made; a table in Jupyter. */
 export class DatasetSummary {
-  /** Where the data came from in this call. */
-  readonly source: "synthetic" | "fetched" | "existing";
-  /** What the folder holds now. */
-  readonly listing: DatasetListing;
   /** The synthetic set, when one was written. */
   readonly synth?: SynthSummary;
   /** The download, when one was made. */
   readonly fetch?: FetchSummary;
 
+  /**
+   * @param source Where the data came from in this call.
+   * @param listing What the folder holds now.
+   */
   constructor(
-    source: DatasetSummary["source"],
-    listing: DatasetListing,
+    readonly source: "synthetic" | "fetched" | "existing",
+    readonly listing: DatasetListing,
     extra: { synth?: SynthSummary; fetch?: FetchSummary } = {},
   ) {
-    this.source = source;
-    this.listing = listing;
     if (extra.synth) this.synth = extra.synth;
     if (extra.fetch) this.fetch = extra.fetch;
   }
@@ -273,11 +271,8 @@ export class SplitSummary {
 
   /** Images per partition. */
   get images(): Record<Partition, number> {
-    return {
-      train: this.split.images.train.length,
-      val: this.split.images.val.length,
-      test: this.split.images.test.length,
-    };
+    const { train, val, test } = this.split.images;
+    return { train: train.length, val: val.length, test: test.length };
   }
 
   /** The plain data, without the image lists. */
