@@ -98,10 +98,9 @@ export function isSoftwareAdapter(info: {
 }
 
 /**
- * Gives this process a private, empty `XDG_RUNTIME_DIR` (mode 0700) when it has none, before the WebGPU
- * probe: the Vulkan loader's Mesa device-select layer (and EGL's Wayland platform) otherwise print
+ * Gives this process a private, empty `XDG_RUNTIME_DIR` (mode 0700, removed at unload) when it has none, before
+ * the WebGPU probe: the Vulkan loader's Mesa device-select layer (and EGL's Wayland platform) otherwise print
  * `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` on stderr once per adapter request.
- * A variable that is already an absolute path is kept. The folder is removed when the process unloads.
  *
  * @returns the folder it made, or `undefined` when the variable was already set (or the environment is
  *   read-only to this process).

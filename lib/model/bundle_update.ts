@@ -31,15 +31,14 @@ export class BundleReadOnlyError extends ModelError {
 
 function readOnly(dir: string, e: unknown): BundleReadOnlyError | unknown {
   const code = (e as NodeJS.ErrnoException)?.code ?? "";
-  return READ_ONLY.includes(code)
-    ? new BundleReadOnlyError(
-      `Bundle folder "${
-        resolve(dir)
-      }" is read-only (${code}): nothing was recorded in it; copy the bundle to a writable folder to record there`,
-      resolve(dir),
-      { cause: e },
-    )
-    : e;
+  if (!READ_ONLY.includes(code)) return e;
+  const abs = resolve(dir);
+  return new BundleReadOnlyError(
+    `Bundle folder "${abs}" is read-only (${code}): nothing was recorded in it; ` +
+      "copy the bundle to a writable folder to record there",
+    abs,
+    { cause: e },
+  );
 }
 
 /**
@@ -99,11 +98,12 @@ export async function updateBundleMetadata(
   const text = JSON.stringify(next, null, 2) + "\n";
   const metadata = parseBundleMetadata(text, join(dir, METADATA_JSON)); // what a reader will get back
   const stamp = crypto.randomUUID().slice(0, 8);
-  const files = [{ name: METADATA_JSON, content: text }, {
-    name: MODEL_CARD_MD,
-    content: modelCard(metadata),
-  }]
-    .map((f) => ({ ...f, temp: join(dir, `.${f.name}.tmp-${stamp}`) }));
+  const contents: [string, string][] = [[METADATA_JSON, text], [MODEL_CARD_MD, modelCard(metadata)]];
+  const files = contents.map(([name, content]) => ({
+    name,
+    content,
+    temp: join(dir, `.${name}.tmp-${stamp}`),
+  }));
   try {
     for (const f of files) await writeFile(f.temp, f.content);
     for (const f of files) await rename(f.temp, join(dir, f.name));

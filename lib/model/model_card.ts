@@ -180,14 +180,12 @@ function evaluationSection(meta: BundleMetadata): string[] {
  */
 export function modelCard(meta: BundleMetadata): string {
   const n = meta.normalization;
+  const size = `${meta.inputSize}×${meta.inputSize}`;
+  const channels = `${meta.channels} channel${meta.channels > 1 ? "s" : ""}`;
   const input = n
-    ? `${meta.inputSize}×${meta.inputSize} raw pixels (${meta.channels} channel${
-      meta.channels > 1 ? "s" : ""
-    }), ` +
-      `normalised inside the model: (pixel / ${n.inputScale} − mean [${n.mean.join(", ")}]) / std [${
-        n.std.join(", ")
-      }]`
-    : `${meta.inputSize}×${meta.inputSize} pixels, ${meta.channels} channel(s), no normalisation in the model`;
+    ? `${size} raw pixels (${channels}), normalised inside the model: ` +
+      `(pixel / ${n.inputScale} − mean [${n.mean.join(", ")}]) / std [${n.std.join(", ")}]`
+    : `${size} pixels, ${meta.channels} channel(s), no normalisation in the model`;
   const metrics = Object.entries(meta.metrics);
   return [
     `# Model card: ${meta.modelVersion}`,
