@@ -146,13 +146,13 @@ export function checkDecodeLimits(info: ImageHeader, limits: DecodeLimits, sourc
     );
   }
   if (limits.maxDecodedBytes !== undefined && decodedBytes > limits.maxDecodedBytes) {
+    const max = limits.maxDecodedBytes;
+    const samples = `${channels} channel${channels === 1 ? "" : "s"} of ${bitsPerSample} bits`;
     throw new DecodeError(
-      `it is ${width}x${height} pixels, ${channels} channel${
-        channels === 1 ? "" : "s"
-      } of ${bitsPerSample} bits${interlaced ? ", interlaced" : ""}: ${decodedBytes} bytes (${
-        mib(decodedBytes)
-      }) decoded, more than the limit of ${limits.maxDecodedBytes} ` +
-        `bytes (${mib(limits.maxDecodedBytes)})`,
+      `it is ${width}x${height} pixels, ${samples}${
+        interlaced ? ", interlaced" : ""
+      }: ${decodedBytes} bytes ` +
+        `(${mib(decodedBytes)}) decoded, more than the limit of ${max} bytes (${mib(max)})`,
       source,
     );
   }
@@ -201,10 +201,8 @@ export async function decodeImage(
   }
   let data: Uint8Array, channels: number;
   try {
-    const out = await sharp(
-      input,
-      options.maxPixels === undefined ? {} : { limitInputPixels: options.maxPixels },
-    )
+    const limit = options.maxPixels === undefined ? {} : { limitInputPixels: options.maxPixels };
+    const out = await sharp(input, limit)
       .removeAlpha()
       .toColourspace("b-w")
       .resize(size, size, { fit: "fill", kernel: RESIZE_KERNEL })

@@ -13,8 +13,12 @@ export const PNGS: string[] = readdirSync(IMAGES).filter((n) => n.endsWith(".png
 /** The i-th sample PNG name; fails clearly if the sample has fewer. */
 export const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 
+/** Settings of `AZURE_STORAGE_CONNECTION_STRING` alone, plus `env`. */
+export function settingsFor(connectionString: string, env: Record<string, string> = {}): Settings {
+  return loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: connectionString, ...env }, envFile: false });
+}
+
 /** Settings whose connection string names the emulator account at `127.0.0.1:<port>`, plus `env`. */
 export function settingsAtPort(port: number, env: Record<string, string> = {}): Settings {
-  const cs = azuriteConnectionString(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`).reveal();
-  return loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: cs, ...env }, envFile: false });
+  return settingsFor(azuriteConnectionString(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`).reveal(), env);
 }

@@ -5,6 +5,7 @@ import { tempDir } from "../../tests/_fixtures.ts";
 import { startAzurite } from "./azurite.ts";
 import { connectStorage } from "./connect.ts";
 import { StorageError } from "./errors.ts";
+import { settingsFor } from "./_testing.ts";
 
 Deno.test({
   name: "azurite mode uses the emulator already listening on the configured port",
@@ -21,12 +22,7 @@ Deno.test({
       await using conn = await connectStorage(settings, { ensureContainers: true });
       assert.equal(conn.azurite, undefined, "no second emulator was started");
       assert.equal(conn.endpoint, running.endpoint);
-      const other = await connectStorage(
-        loadSettings({
-          env: { AZURE_STORAGE_CONNECTION_STRING: running.connectionString.reveal() },
-          envFile: false,
-        }),
-      );
+      const other = await connectStorage(settingsFor(running.connectionString.reveal()));
       assert.equal(await other.store.containerExists(settings.storage.containers.models), true);
       await other.close();
     } finally {
