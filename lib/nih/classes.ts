@@ -94,10 +94,6 @@ export function toFinding(label: string): Finding | undefined {
   return i < 0 ? undefined : FINDINGS[i];
 }
 
-function validList(): string {
-  return [...FINDINGS, NO_FINDING].join(", ");
-}
-
 /**
  * Parses a `Finding Labels` value (`|`-separated) into a multi-hot vector in {@linkcode FINDINGS} order.
  * `No Finding` gives all zeros.
@@ -121,18 +117,10 @@ export function parseFindingLabels(text: string): Uint8Array {
   for (const label of text.split("|")) {
     const i = INDEX.get(label);
     if (i === undefined) {
-      if (label === NO_FINDING) {
-        throw new FindingLabelError(
-          `"No Finding" combined with other labels in "${text}"`,
-          label,
-          offset,
-        );
-      }
-      throw new FindingLabelError(
-        `unknown label "${label}"; valid labels: ${validList()}`,
-        label,
-        offset,
-      );
+      const why = label === NO_FINDING
+        ? `"No Finding" combined with other labels in "${text}"`
+        : `unknown label "${label}"; valid labels: ${[...FINDINGS, NO_FINDING].join(", ")}`;
+      throw new FindingLabelError(why, label, offset);
     }
     out[i] = 1;
     offset += label.length + 1;

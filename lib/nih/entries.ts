@@ -183,33 +183,25 @@ export function parseEntries(text: string, options: ParseEntriesOptions = {}): E
 function checkHeader(headerLine: string, file: string): EntryVariant {
   const header = headerLine.replace(/^\uFEFF/, "").split(",");
   const trailingComma = header.length === ENTRY_HEADER.length + 1 && header[ENTRY_HEADER.length] === "";
+  const fail = (reason: string, column: number): never => {
+    throw new NihFormatError(reason, file, 1, column);
+  };
   if (header[0] !== ENTRY_HEADER[0]) {
-    throw new NihFormatError(
-      `not a Data_Entry_2017 label file: its header must start with "${ENTRY_HEADER.slice(0, 3).join(",")}"`,
-      file,
-      1,
-      1,
-    );
+    const start = ENTRY_HEADER.slice(0, 3).join(",");
+    fail(`not a Data_Entry_2017 label file: its header must start with "${start}"`, 1);
   }
   for (let i = 1; i < ENTRY_HEADER.length; i++) {
     const got = header[i];
     if (got !== ENTRY_HEADER[i]) {
       const found = got === undefined ? "nothing" : quoteFound(got);
-      throw new NihFormatError(
-        `header column ${i + 1} must be "${ENTRY_HEADER[i]}", found ${found}`,
-        file,
-        1,
-        header[i] === undefined ? headerLine.length + 1 : fieldColumn(header, i),
-      );
+      const column = got === undefined ? headerLine.length + 1 : fieldColumn(header, i);
+      fail(`header column ${i + 1} must be "${ENTRY_HEADER[i]}", found ${found}`, column);
     }
   }
   if (header.length > ENTRY_HEADER.length && !trailingComma) {
-    throw new NihFormatError(
-      `header has ${header.length} fields, expected ${ENTRY_HEADER.length} (or a trailing comma)`,
-      file,
-      1,
-      fieldColumn(header, ENTRY_HEADER.length),
-    );
+    const reason =
+      `header has ${header.length} fields, expected ${ENTRY_HEADER.length} (or a trailing comma)`;
+    fail(reason, fieldColumn(header, ENTRY_HEADER.length));
   }
   return trailingComma ? "2017" : "v2020";
 }

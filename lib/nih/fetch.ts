@@ -136,15 +136,8 @@ async function fetchOne(entry: ArchiveEntry, dest: string, options: FetchOptions
   // Extracted earlier and the archive since deleted: nothing to do (when the md5 still matches the catalogue).
   if (extract && marker && (!entry.md5 || marker.md5 === entry.md5)) {
     const kept = await readFile(`${path}.md5`, "utf8").then(() => true).catch(() => false);
-    if (!kept) {
-      return {
-        name: entry.name,
-        bytes: entry.bytes,
-        md5: marker.md5,
-        status: "skipped",
-        images: marker.images,
-      };
-    }
+    const { md5, images } = marker;
+    if (!kept) return { name: entry.name, bytes: entry.bytes, md5, status: "skipped", images };
   }
   const dl = await download(entry, path, options);
   let status: FetchedFile["status"] = dl.status;
