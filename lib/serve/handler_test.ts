@@ -342,15 +342,12 @@ Deno.test("not ready while the model loads or after it failed; 500 hides interna
 
   const failed = setup({}, Promise.reject(new Error(`load failed with key ${KEY}`))).handler;
   await new Promise((r) => setTimeout(r, 0));
-  const f = await handler(get("/readyz"));
-  assert.equal(f.status, 200);
+  assert.equal((await handler(get("/readyz"))).status, 200);
   const fe = await errorOf(await failed(get("/readyz")));
   assert.match(fe.message, /The model could not be loaded: load failed with key \*\*\*/);
 
-  const broken = wrapPredictor(predictor, { fail: new Error(`boom ${KEY}`) });
-  const b = setup({}, broken);
-  const res = await b.handler(post(NIH_PNG, PNG));
-  const e = await errorOf(res, 500, "internal");
+  const b = setup({}, wrapPredictor(predictor, { fail: new Error(`boom ${KEY}`) }));
+  const e = await errorOf(await b.handler(post(NIH_PNG, PNG)), 500, "internal");
   assert.match(e.message, /^Internal error \(request [\w-]+\)$/);
   assert.equal(b.logs[0]?.error, "Error: boom ***");
   assert.equal(b.logs[0]?.level, "error");
@@ -458,20 +455,16 @@ Deno.test("a client that closes mid-body is 499 client_closed, in process and on
   await errorOf(res, 499, "client_closed");
   assert.deepEqual([logs[0]?.status, logs[0]?.code, logs[0]?.level], [499, "client_closed", "warn"]);
 
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
-    const head = `POST /score HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n` +
-      `content-type: image/png\r\ncontent-length: ${NIH_PNG.length}\r\n\r\n`;
-    await conn.write(new TextEncoder().encode(head));
-    await conn.write(NIH_PNG.subarray(0, 20000));
-    await new Promise((r) => setTimeout(r, 50));
-    conn.close();
-    for (let waited = 0; logs.length < 2 && waited < 20_000; waited += 10) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } finally {
-    await server.shutdown();
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const head = `POST /score HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n` +
+    `content-type: image/png\r\ncontent-length: ${NIH_PNG.length}\r\n\r\n`;
+  await conn.write(new TextEncoder().encode(head));
+  await conn.write(NIH_PNG.subarray(0, 20000));
+  await new Promise((r) => setTimeout(r, 50));
+  conn.close();
+  for (let waited = 0; logs.length < 2 && waited < 20_000; waited += 10) {
+    await new Promise((r) => setTimeout(r, 10));
   }
   assert.deepEqual([logs[1]?.status, logs[1]?.code, logs[1]?.level], [499, "client_closed", "warn"]);
   const metrics = await metricsOf(handler);

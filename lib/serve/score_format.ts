@@ -339,13 +339,8 @@ export function parseScoreResponse(
   }
   const fail = (offset: number, what: string, cause?: unknown): never => {
     const { line, column } = lineColumn(text, offset);
-    throw new ScoreFormatError(
-      `Cannot read the answer of ${source} at line ${line}, column ${column}: ${what}`,
-      source,
-      line,
-      column,
-      { cause },
-    );
+    const message = `Cannot read the answer of ${source} at line ${line}, column ${column}: ${what}`;
+    throw new ScoreFormatError(message, source, line, column, { cause });
   };
   const at = (key: string) => Math.max(0, text.indexOf(`"${key}"`));
   let raw: unknown;
@@ -369,14 +364,10 @@ export function parseScoreResponse(
       fail(at(name), `probability of "${name}" must be a number 0..1, got ${JSON.stringify(p)}`);
     }
   }
-  if (options.classNames) {
-    const names = Object.keys(probs!);
-    if (names.join("\n") !== options.classNames.join("\n")) {
-      fail(
-        at("probabilities"),
-        `expected the classes ${options.classNames.join(", ")}; got ${names.join(", ")}`,
-      );
-    }
+  const want = options.classNames;
+  const names = Object.keys(probs!);
+  if (want && names.join("\n") !== want.join("\n")) {
+    fail(at("probabilities"), `expected the classes ${want.join(", ")}; got ${names.join(", ")}`);
   }
   const top = obj.top as Record<string, unknown> | undefined;
   if (typeof top?.class !== "string" || !(top.class in probs!) || typeof top.probability !== "number") {
