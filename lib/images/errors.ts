@@ -1,8 +1,6 @@
 /**
- * The base of the images step's errors. Each failure keeps its class beside the code that throws it
- * (`DecodeError` in decode.ts, `DicomError` in dicom.ts, `CacheError` in cache.ts, `NoImagesError` in
- * build_cache.ts, `MissingLabelsError` in preprocess.ts); all of them extend {@linkcode ImagesError}, and the
- * cache index's parse error (`CacheFormatError`) extends `CxrSyntaxError`.
+ * The base of the images step's errors; each failure keeps its class beside the code that throws it (the cache
+ * index's parse error, `CacheFormatError`, is a `CxrSyntaxError` instead).
  *
  * @module
  */

@@ -17,11 +17,7 @@ const BUSY = '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Cod
  */
 function flakyProxy(target: number) {
   let n = 0;
-  const control = {
-    refuse: (_req: Request, _n: number) => false,
-    forwarded: 0,
-    refused: 0,
-  };
+  const control = { refuse: (_req: Request, _n: number) => false, forwarded: 0, refused: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     if (control.refuse(req, ++n)) {
       control.refused++;
