@@ -121,7 +121,6 @@ export class DemoError extends CxrError {
   /**
    * @param detail What went wrong; the message is `demo step "<step>" failed: <detail>`.
    * @param step The step that failed.
-   * @param options `cause`: the step's error.
    */
   constructor(detail: string, readonly step: string, options?: ErrorOptions) {
     super(`demo step "${step}" failed: ${detail}`, options);
@@ -199,7 +198,7 @@ async function timed<T>(demo: Demo, step: string, f: () => Promise<T> | T): Prom
 
 /** Step "synthesize": the synthetic data set in the NIH layout. */
 async function synthesizeData(demo: Demo, options: DemoOptions): Promise<SynthSummary> {
-  const p = demo.showProgress ? new Progress({ label: "synthesize", unit: "items" }) : undefined;
+  const p = demo.showProgress ? new Progress({ label: "synthesize" }) : undefined;
   const s = await synthesize(demo.dataDir, {
     images: options.images ?? 300,
     size: options.size ?? 1024,

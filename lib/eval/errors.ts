@@ -39,11 +39,7 @@ export class NoActivationMapError extends EvalError {}
  * ```
  */
 export class ScoresConflictError extends EvalError {
-  /**
-   * @param message What conflicts, and where.
-   * @param sources The places involved (`file:line`, file or blob names).
-   * @param options `cause`: the error behind this one.
-   */
+  /** @param sources The places involved (`file:line`, file or blob names). */
   constructor(message: string, readonly sources: string[], options?: ErrorOptions) {
     super(message, options);
   }

@@ -27,13 +27,10 @@ import {
   EvaluationReport,
 } from "./evaluation_report.ts";
 
-/** Progress of {@linkcode evaluate}: images scored so far. */
+/** Progress of {@linkcode evaluate}: `done` of the partition's `total` images scored. */
 export interface EvaluateProgress {
-  /** Always `"batch"`. */
   type: "batch";
-  /** Images scored. */
   done: number;
-  /** Images in the partition. */
   total: number;
 }
 

@@ -56,27 +56,21 @@ export interface ExplainOptions {
 /** One explained image; in Jupyter it shows the overlay with its finding and probability. */
 export class Explanation {
   /** The finding explained. */
-  readonly className: string;
+  declare readonly className: string;
   /** Its probability. */
-  readonly probability: number;
+  declare readonly probability: number;
   /** All probabilities by finding. */
-  readonly probabilities: Record<string, number>;
+  declare readonly probabilities: Record<string, number>;
   /** How the map was made. */
-  readonly method: HeatmapMethod;
+  declare readonly method: HeatmapMethod;
   /** The map at the model's feature resolution. */
-  readonly map: HeatMap;
+  declare readonly map: HeatMap;
   /** The overlay PNG at the original image's size. */
-  readonly png: Uint8Array;
+  declare readonly png: Uint8Array;
   /** Shown with the picture, e.g. the file name. */
-  readonly title: string;
+  declare readonly title: string;
   constructor(fields: Omit<Explanation, typeof JUPYTER_DISPLAY>) {
-    this.className = fields.className;
-    this.probability = fields.probability;
-    this.probabilities = fields.probabilities;
-    this.method = fields.method;
-    this.map = fields.map;
-    this.png = fields.png;
-    this.title = fields.title;
+    Object.assign(this, fields);
   }
   /** Jupyter: the PNG and a caption. */
   [JUPYTER_DISPLAY](): { "image/png": string; "text/plain": string } {

@@ -83,22 +83,9 @@ export interface RocSvgOptions {
   size?: number;
 }
 
-const PALETTE = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf",
-  "#393b79",
-  "#637939",
-  "#8c6d31",
-  "#843c39",
-];
+/** d3's category10, then four dark hues of category20b: one colour per finding. */
+const PALETTE = ("#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f #bcbd22 #17becf " +
+  "#393b79 #637939 #8c6d31 #843c39").split(" ");
 
 /**
  * An SVG chart of ROC curves with the chance diagonal and a legend (`name (AUROC)`).
@@ -130,23 +117,20 @@ export function rocSvg(curves: Record<string, RocCurve>, options: RocSvgOptions 
     parts.push(`<text x="${x(t)}" y="${top + size + 14}" text-anchor="middle">${t}</text>`);
     parts.push(`<text x="${left - 6}" y="${Number(y(t)) + 4}" text-anchor="end">${t}</text>`);
   }
+  const middle = top + size / 2;
   parts.push(
     `<text x="${left + size / 2}" y="${top + size + 32}" text-anchor="middle">false positive rate</text>`,
-    `<text transform="translate(12 ${
-      top + size / 2
-    }) rotate(-90)" text-anchor="middle">true positive rate</text>`,
+    `<text transform="translate(12 ${middle}) rotate(-90)" text-anchor="middle">true positive rate</text>`,
   );
   Object.entries(curves).forEach(([label, curve], i) => {
     const color = PALETTE[i % PALETTE.length];
     const c = thinCurve(curve, 400);
     const points = c.fpr.map((f, k) => `${x(f)},${y(c.tpr[k]!)}`).join(" ");
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${points}"/>`);
-    const ly = top + 8 + i * 15;
+    const lx = left + size + 16, ly = top + 8 + i * 15;
     parts.push(
-      `<line x1="${left + size + 16}" y1="${ly}" x2="${
-        left + size + 36
-      }" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${left + size + 40}" y="${ly + 4}">${escapeHtml(label)}</text>`,
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 20}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+      `<text x="${lx + 24}" y="${ly + 4}">${escapeHtml(label)}</text>`,
     );
   });
   parts.push("</svg>");

@@ -23,11 +23,9 @@ import { labelScores } from "./scores_labels.ts";
 /** How many names a report lists before "and N more". */
 const FIRST = 10;
 
-/** Names, and how many there are: `{count, first}` lists at most the first 10. */
+/** How many names there are, and the first 10 of them. */
 export interface NameCount {
-  /** How many. */
   count: number;
-  /** The first few. */
   first: string[];
 }
 

@@ -27,7 +27,6 @@ export class ScoresFileError extends CxrSyntaxError {
   /**
    * @param reason What was wrong, without the place.
    * @param where The file and the 1-based line and column.
-   * @param options `cause`: the error behind this one.
    */
   constructor(reason: string, where: { file: string; line: number; column: number }, options?: ErrorOptions) {
     const { file, line, column } = where;
@@ -166,11 +165,7 @@ export function parseScoresJsonl(text: string, file = "scores.jsonl"): ParsedSco
     const missing = FINDINGS.filter((_, k) => Number.isNaN(scores[k]));
     if (missing.length > 0) fail(from + 1, `"probabilities" has no ${missing.join(", ")}`);
     const model = obj.model as Record<string, unknown> | undefined;
-    const version = typeof model?.version === "string"
-      ? model.version
-      : typeof obj.model_version === "string"
-      ? obj.model_version
-      : undefined;
+    const version = [model?.version, obj.model_version].find((v): v is string => typeof v === "string");
     rows.push(
       version === undefined ? { image, scores, source } : { image, scores, source, modelVersion: version },
     );

@@ -23,11 +23,7 @@ export class ReportError extends CxrError {}
 
 /** The notebook could not be run or exported at all (kernel would not start, Jupyter broke). Not a failing cell. */
 export class NotebookRunError extends ReportError {
-  /**
-   * @param message What failed, with the end of the tool's output.
-   * @param notebook The notebook.
-   * @param options `cause`: the error behind this one.
-   */
+  /** @param notebook The notebook. */
   constructor(message: string, readonly notebook: string, options?: ErrorOptions) {
     super(message, options);
   }
@@ -38,11 +34,7 @@ export class JupyterServerError extends ReportError {}
 
 /** No Python interpreter with nbclient/nbconvert is installed. */
 export class JupyterNotFoundError extends ReportError {
-  /**
-   * @param message What is missing and how to install it.
-   * @param tried The interpreters that were tried.
-   * @param options `cause`: the error behind this one.
-   */
+  /** @param tried The interpreters that were tried. */
   constructor(message: string, readonly tried: string[], options?: ErrorOptions) {
     super(message, options);
   }
@@ -51,10 +43,8 @@ export class JupyterNotFoundError extends ReportError {
 /** A `--param` names a variable the `parameters` cell does not declare, or the notebook has no such cell. */
 export class UnknownParameterError extends ReportError {
   /**
-   * @param message Which names are unknown in which notebook, and the valid ones.
    * @param names The unknown names.
    * @param valid The names the notebook does declare.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly names: string[], readonly valid: string[], options?: ErrorOptions) {
     super(message, options);

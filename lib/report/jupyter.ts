@@ -98,9 +98,7 @@ export interface StartJupyterOptions {
 export interface JupyterServer {
   /** Base URL without the token, e.g. `http://127.0.0.1:10002/`. */
   url: string;
-  /** The access token. */
   token: Secret;
-  /** The process id. */
   pid: number;
   /** The URL with `?token=`: printing it reveals the token, so print it once, to the user only. */
   tokenUrl(): string;

@@ -48,13 +48,11 @@ export interface NotebookCell {
 
 /** A notebook (nbformat 4). */
 export interface Notebook {
-  /** Cells in order. */
   cells: NotebookCell[];
   /** Notebook metadata (kernelspec, language_info). */
   metadata: Record<string, unknown>;
-  /** Major format version, 4. */
+  /** 4. */
   nbformat: number;
-  /** Minor format version. */
   nbformat_minor: number;
 }
 
