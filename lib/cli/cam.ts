@@ -39,29 +39,25 @@ export const camCommand: Command = {
     "Without --class the finding with the highest probability is drawn. --boxes outlines the image's " +
     "boxes from BBox_List_2017.csv (plain or .gz).",
   options: {
-    model: { type: "string", valueName: "DIR", description: "The model bundle.", required: true },
-    image: { type: "string", valueName: "PNG", description: "The X-ray (PNG or JPEG).", required: true },
-    out: { type: "string", valueName: "PNG", description: "Where to write the overlay.", required: true },
+    model: { valueName: "DIR", description: "The model bundle.", required: true },
+    image: { valueName: "PNG", description: "The X-ray (PNG or JPEG).", required: true },
+    out: { valueName: "PNG", description: "Where to write the overlay.", required: true },
     class: {
-      type: "string",
       valueName: "NAME",
       description: "Finding to explain.",
       defaultText: "the top one",
     },
-    method: { type: "string", valueName: "NAME", description: "cam or gradcam.", defaultText: "cam" },
+    method: { valueName: "NAME", description: "cam or gradcam.", defaultText: "cam" },
     boxes: {
-      type: "string",
       valueName: "CSV",
       description: "BBox_List_2017.csv: outline this image's boxes.",
     },
     engine: {
-      type: "string",
       valueName: "NAME",
       description: `auto, ${ENGINES.join(", ")} (cam only; gradcam runs on tfjs).`,
       defaultText: "auto",
     },
     backend: {
-      type: "string",
       valueName: "NAME",
       description: `tfjs backend: auto, ${BACKENDS.join(", ")}.`,
       defaultText: "auto",

@@ -10,18 +10,16 @@
  */
 import { CxrError } from "../errors.ts";
 
-/** One option of a command, as `node:util` `parseArgs` understands it, plus help text. */
+/** One option of a command: what `node:util` `parseArgs` needs, plus help text. */
 export interface OptionSpec {
-  /** `"string"` takes a value, `"boolean"` is a flag. */
-  type: "string" | "boolean";
+  /** The option takes a value, shown in `--help` as this placeholder (e.g. `"FILE"`); without it, a flag. */
+  valueName?: string;
   /** One-letter alias. */
   short?: string;
   /** May be given more than once (values arrive as an array). */
   multiple?: boolean;
   /** Shown in `--help`. */
   description: string;
-  /** Placeholder shown in `--help` for a string option, e.g. `"FILE"`. */
-  valueName?: string;
   /** Must be given. */
   required?: boolean;
   /** Shown in `--help`; the command applies its own defaults. */

@@ -61,28 +61,25 @@ export const dataFetchCommand: Command = {
     '"skipped"|"failed","images"}],"files":[...],"images":N,"failed":N}. Exit code 1 if anything failed.',
   ].join("\n"),
   options: {
-    dest: { type: "string", valueName: "DIR", description: "Destination folder.", required: true },
+    dest: { valueName: "DIR", description: "Destination folder.", required: true },
     only: {
-      type: "string",
       valueName: "LIST",
       description: "Archive numbers to fetch, e.g. 1,3 or 1-4.",
       defaultText: "all (1..12)",
     },
     "base-url": {
-      type: "string",
       valueName: "URL",
       description: "Mirror to download from instead: archive N is URL/images_NNN.tar.gz.",
     },
     catalogue: {
-      type: "string",
       valueName: "FILE",
       description: "JSON catalogue replacing the built-in one.",
     },
-    concurrency: { type: "string", valueName: "N", description: "Archives at a time.", defaultText: "2" },
-    retries: { type: "string", valueName: "N", description: "Retries per archive.", defaultText: "3" },
-    labels: { type: "boolean", description: "Also download the label files and split lists." },
-    "no-extract": { type: "boolean", description: "Only download and verify, do not extract." },
-    "delete-archives": { type: "boolean", description: "Delete each archive once extracted." },
+    concurrency: { valueName: "N", description: "Archives at a time.", defaultText: "2" },
+    retries: { valueName: "N", description: "Retries per archive.", defaultText: "3" },
+    labels: { description: "Also download the label files and split lists." },
+    "no-extract": { description: "Only download and verify, do not extract." },
+    "delete-archives": { description: "Delete each archive once extracted." },
   },
   async run(values, ctx) {
     const dest = stringOption(values, "dest");

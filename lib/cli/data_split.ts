@@ -36,33 +36,29 @@ export const dataSplitCommand: Command = {
     "the full split of the same seed, and the file records the folder, how many images were found and left " +
     "out, and the full split's digest. The file is written atomically.",
   options: {
-    entries: { type: "string", valueName: "FILE", required: true, description: "Data_Entry_2017*.csv(.gz)." },
+    entries: { valueName: "FILE", required: true, description: "Data_Entry_2017*.csv(.gz)." },
     bbox: {
-      type: "string",
       valueName: "FILE",
       description: "BBox_List_2017.csv(.gz); required for --method seed, unused by official.",
     },
-    blacklist: { type: "string", valueName: "FILE", description: "Image names to leave out, one per line." },
-    method: { type: "string", valueName: "seed|official", required: true, description: "How to split." },
-    seed: { type: "string", valueName: "N", description: "Seed of the shuffle.", defaultText: "0" },
+    blacklist: { valueName: "FILE", description: "Image names to leave out, one per line." },
+    method: { valueName: "seed|official", required: true, description: "How to split." },
+    seed: { valueName: "N", description: "Seed of the shuffle.", defaultText: "0" },
     "val-fraction": {
-      type: "string",
       valueName: "X",
       description: "Share of train_val patients moved to val (official only).",
       defaultText: "0.1",
     },
     lists: {
-      type: "string",
       valueName: "DIR",
       description: "Folder of train_val_list.txt and test_list.txt (official only).",
       defaultText: "the entries file's folder",
     },
     present: {
-      type: "string",
       valueName: "DIR",
       description: "Split only the images present in DIR (or DIR/images); the others are left out.",
     },
-    out: { type: "string", valueName: "FILE", required: true, description: "Split file to write." },
+    out: { valueName: "FILE", required: true, description: "Split file to write." },
   },
   run(values, ctx) {
     const method = choiceOption(values, "method", SPLIT_METHODS);
@@ -131,8 +127,8 @@ export const dataLabelsCommand: Command = {
   name: "data labels",
   summary: "Count images, patients and images per finding in the label file (per partition with --split).",
   options: {
-    entries: { type: "string", valueName: "FILE", required: true, description: "Data_Entry_2017*.csv(.gz)." },
-    split: { type: "string", valueName: "FILE", description: "A split file: add counts per partition." },
+    entries: { valueName: "FILE", required: true, description: "Data_Entry_2017*.csv(.gz)." },
+    split: { valueName: "FILE", description: "A split file: add counts per partition." },
   },
   run(values, ctx) {
     const entries = readEntries(stringOption(values, "entries"));

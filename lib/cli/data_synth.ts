@@ -15,17 +15,15 @@ export const dataSynthCommand: Command = {
     "Data_Entry_2017.csv, BBox_List_2017.csv, train_val_list.txt and test_list.txt. The same seed, size and " +
     "number of images give the same bytes; re-running keeps the PNGs already written.",
   options: {
-    out: { type: "string", valueName: "DIR", description: "Folder to write into.", required: true },
-    images: { type: "string", valueName: "N", description: "Number of images.", required: true },
+    out: { valueName: "DIR", description: "Folder to write into.", required: true },
+    images: { valueName: "N", description: "Number of images.", required: true },
     seed: {
-      type: "string",
       valueName: "S",
       description: "Seed of labels, split and pixels.",
       defaultText: "1",
     },
-    size: { type: "string", valueName: "PX", description: "Side of the square images.", defaultText: "1024" },
+    size: { valueName: "PX", description: "Side of the square images.", defaultText: "1024" },
     concurrency: {
-      type: "string",
       valueName: "N",
       description: "Images encoded at once.",
       defaultText: "CPUs + 2, at most 8",

@@ -20,15 +20,13 @@ import {
 const CONTAINER_HELP = "Container name, or archives | images | metadata | models for the configured names.";
 
 const COMMON = {
-  container: { type: "string", valueName: "C", required: true, description: CONTAINER_HELP },
+  container: { valueName: "C", required: true, description: CONTAINER_HELP },
   prefix: {
-    type: "string",
     valueName: "P",
     description: "Blob name prefix, taken as a folder.",
     defaultText: '""',
   },
   concurrency: {
-    type: "string",
     valueName: "N",
     description: "Files in flight at once (1-256).",
     defaultText: "8",
@@ -102,10 +100,9 @@ export const dataUploadCommand: Command = {
     "CXR_STORAGE_TIMEOUT_MS (default 30000) without an answer or a byte moved, and retried. Exit code 1 if any " +
     "file failed.",
   options: {
-    src: { type: "string", valueName: "DIR", required: true, description: "Folder or file to upload." },
+    src: { valueName: "DIR", required: true, description: "Folder or file to upload." },
     ...COMMON,
     "block-size": {
-      type: "string",
       valueName: "MIB",
       description: "Files larger than this go up in blocks of this size.",
       defaultText: "8",
@@ -149,7 +146,7 @@ export const dataDownloadCommand: Command = {
     "length and Content-MD5 match. Each try of a request is aborted after CXR_STORAGE_TIMEOUT_MS (default " +
     "30000) without an answer or a byte moved, and retried. Exit code 1 if any file failed.",
   options: {
-    dest: { type: "string", valueName: "DIR", required: true, description: "Folder to write into." },
+    dest: { valueName: "DIR", required: true, description: "Folder to write into." },
     ...COMMON,
   },
   async run(values, ctx) {

@@ -20,21 +20,18 @@ export const demoCommand: Command = {
     "validated. Running it again reuses what is already there.",
   options: {
     images: {
-      type: "string",
       valueName: "N",
       description: "Synthetic images to generate.",
       defaultText: "300",
     },
     size: {
-      type: "string",
       valueName: "PX",
       description: "Side of the synthetic images.",
       defaultText: "1024",
     },
-    seed: { type: "string", valueName: "S", description: "Seed of data and split.", defaultText: "1" },
-    "no-report": { type: "boolean", description: "Skip executing the notebooks." },
+    seed: { valueName: "S", description: "Seed of data and split.", defaultText: "1" },
+    "no-report": { description: "Skip executing the notebooks." },
     "reports-dir": {
-      type: "string",
       valueName: "DIR",
       description: "Where reports go.",
       defaultText: "reports",

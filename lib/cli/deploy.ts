@@ -39,8 +39,8 @@ const refs = (objects: K8sObject[]) =>
 
 /** `--namespace` and `--context`, as `deploy`, `undeploy`, `k8s render` (namespace only) and `jobs run` take them. */
 export const CLUSTER_OPTIONS = {
-  namespace: { type: "string", valueName: "NS", description: "Namespace.", defaultText: "cxr" },
-  context: { type: "string", valueName: "NAME", description: "Kubeconfig context.", defaultText: "current" },
+  namespace: { valueName: "NS", description: "Namespace.", defaultText: "cxr" },
+  context: { valueName: "NAME", description: "Kubeconfig context.", defaultText: "current" },
 } as const;
 
 function describeEvent(e: DeployEvent): string {
@@ -100,55 +100,46 @@ export const deployCommand: Command = {
     "DENO_CERT=ca.pem.",
   options: {
     kubeconfig: {
-      type: "string",
       valueName: "FILE",
       description: "Kubeconfig (an AKS one works unchanged).",
     },
-    image: { type: "string", valueName: "IMAGE", required: true, description: "Scoring image to run." },
+    image: { valueName: "IMAGE", required: true, description: "Scoring image to run." },
     overlay: {
-      type: "string",
       valueName: "NAME",
       description: `${OVERLAYS.join(", ")}.`,
       defaultText: "aks",
     },
     "ingress-host": {
-      type: "string",
       valueName: "NAME",
       description: "DNS name of the Ingress (aks): what clients call; the certificate must name it.",
     },
     "tls-cert": {
-      type: "string",
       valueName: "FILE",
       description: "Certificate (PEM) for the TLS Secret cxr-scoring-tls, created with the rest.",
     },
-    "tls-key": { type: "string", valueName: "FILE", description: "Private key (PEM) of --tls-cert." },
+    "tls-key": { valueName: "FILE", description: "Private key (PEM) of --tls-cert." },
     "cert-manager-issuer": {
-      type: "string",
       valueName: "NAME",
       description: "cert-manager ClusterIssuer that issues the Ingress's certificate (aks).",
     },
     "source-ranges": {
-      type: "string",
       valueName: "CIDR,...",
       description: "Client networks let in: loadBalancerSourceRanges (aks-lb), the Ingress allow-list (aks).",
       defaultText: "everyone",
     },
     "allow-plain-http": {
-      type: "boolean",
       description: "Deploy even if the manifests publish plain HTTP outside the cluster.",
     },
-    replicas: { type: "string", valueName: "N", description: "Replicas (the HPA minimum follows)." },
+    replicas: { valueName: "N", description: "Replicas (the HPA minimum follows)." },
     ...CLUSTER_OPTIONS,
-    "render-only": { type: "string", valueName: "DIR", description: "Only render + validate into DIR." },
-    "no-wait": { type: "boolean", description: "Apply and return without waiting for the rollout." },
+    "render-only": { valueName: "DIR", description: "Only render + validate into DIR." },
+    "no-wait": { description: "Apply and return without waiting for the rollout." },
     timeout: {
-      type: "string",
       valueName: "S",
       description: "Rollout time limit in seconds.",
       defaultText: "600",
     },
     score: {
-      type: "string",
       valueName: "FILE",
       description: "After the rollout, score this PNG/JPEG there.",
     },
@@ -213,9 +204,9 @@ export const undeployCommand: Command = {
   name: "undeploy",
   summary: "Delete everything deploy and jobs created (label app.kubernetes.io/managed-by=cxr).",
   options: {
-    kubeconfig: { type: "string", valueName: "FILE", required: true, description: "Kubeconfig." },
+    kubeconfig: { valueName: "FILE", required: true, description: "Kubeconfig." },
     ...CLUSTER_OPTIONS,
-    "keep-namespace": { type: "boolean", description: "Leave the namespace itself." },
+    "keep-namespace": { description: "Leave the namespace itself." },
   },
   async run(values, ctx) {
     const result = await undeploy(stringOption(values, "kubeconfig"), {
@@ -238,13 +229,12 @@ export const k8sRenderCommand: Command = {
     "Render a k8s/ overlay (our Kustomize subset), validate it against the OpenAPI schemas, print YAML.",
   options: {
     overlay: {
-      type: "string",
       valueName: "NAME",
       description: RENDERABLE.join(", ") + ".",
       defaultText: "aks",
     },
-    image: { type: "string", valueName: "IMAGE", description: "Scoring image (aks, aks-lb, local, base)." },
-    replicas: { type: "string", valueName: "N", description: "Replicas (aks, aks-lb, local, base)." },
+    image: { valueName: "IMAGE", description: "Scoring image (aks, aks-lb, local, base)." },
+    replicas: { valueName: "N", description: "Replicas (aks, aks-lb, local, base)." },
     namespace: CLUSTER_OPTIONS.namespace,
   },
   run(values, ctx) {

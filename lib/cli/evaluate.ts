@@ -135,66 +135,56 @@ export const evaluateCommand: Command = {
     "is replaced) and MODEL_CARD.md shows it beside CheXNet; the weights are untouched. Without --record " +
     "the bundle is only read.",
   options: {
-    model: { type: "string", valueName: "DIR", description: "The model bundle (with --cache)." },
-    cache: { type: "string", valueName: "DIR", description: "The preprocessed cache (with --model)." },
+    model: { valueName: "DIR", description: "The model bundle (with --cache)." },
+    cache: { valueName: "DIR", description: "The preprocessed cache (with --model)." },
     partition: {
-      type: "string",
       valueName: "NAME",
       description: "Cache partition (--model).",
       defaultText: "test",
     },
     scores: {
-      type: "string",
       valueName: "SRC",
       multiple: true,
       description: "Scores: a .jsonl or .csv file, a folder of .jsonl, or blob:CONTAINER/PREFIX.",
     },
     entries: {
-      type: "string",
       valueName: "FILE",
       description: "Labels for --scores: Data_Entry_2017*.csv (2017 or v2020, plain or .gz).",
     },
     list: {
-      type: "string",
       valueName: "FILE",
       description: "With --scores, evaluate only the images of this list (test_list.txt).",
     },
     strict: {
-      type: "boolean",
       description: "With --scores, exit 1 after the report if anything was missing, failed or unlabeled.",
     },
-    out: { type: "string", valueName: "FILE", description: "Write the metrics JSON here too." },
+    out: { valueName: "FILE", description: "Write the metrics JSON here too." },
     record: {
-      type: "boolean",
       description: "With --model, record this evaluation in the bundle (metadata.json and MODEL_CARD.md); " +
         "refused before scoring when the bundle folder is read-only.",
     },
     engine: {
-      type: "string",
       valueName: "NAME",
       description: `auto, ${ENGINES.join(", ")} (--model).`,
       defaultText: "auto",
     },
     bootstrap: {
-      type: "string",
       valueName: "N",
       description: "Bootstrap resamples (0: no intervals).",
       defaultText: "1000",
     },
-    seed: { type: "string", valueName: "S", description: "Bootstrap seed.", defaultText: "0" },
+    seed: { valueName: "S", description: "Bootstrap seed.", defaultText: "0" },
     backend: {
-      type: "string",
       valueName: "NAME",
       description: `tfjs backend (tfjs engine only): auto, ${BACKENDS.join(", ")}.`,
       defaultText: "auto",
     },
     batch: {
-      type: "string",
       valueName: "N",
       description: "Images per predict call (--model).",
       defaultText: "16",
     },
-    charts: { type: "string", valueName: "DIR", description: "Write roc.svg, auroc.svg, metrics.json here." },
+    charts: { valueName: "DIR", description: "Write roc.svg, auroc.svg, metrics.json here." },
   },
   async run(values, ctx) {
     const modelMode = values.model !== undefined || values.cache !== undefined;

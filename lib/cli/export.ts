@@ -28,15 +28,13 @@ export const exportOnnxCommand: Command = {
     "`cxr train` already writes it into best/. The check scores --check-images seeded random images with " +
     "both engines and fails when the probabilities differ by more than 1e-5.",
   options: {
-    model: { type: "string", valueName: "DIR", description: "The model bundle folder.", required: true },
+    model: { valueName: "DIR", description: "The model bundle folder.", required: true },
     backend: {
-      type: "string",
       valueName: "NAME",
       description: `tfjs backend to load the model on: auto, ${BACKENDS.join(", ")}.`,
       defaultText: "wasm",
     },
     "check-images": {
-      type: "string",
       valueName: "N",
       description: "Images to compare the engines on; 0 skips the check.",
       defaultText: "2",

@@ -25,7 +25,7 @@ import { join } from "node:path";
  * ```ts
  * import assert from "node:assert/strict";
  * assert.equal(imageBuildCommand.name, "image build");
- * assert.equal(imageBuildCommand.options["no-tfjs-node"]?.type, "boolean");
+ * assert.equal(imageBuildCommand.options["no-tfjs-node"]?.valueName, undefined); // a flag
  * ```
  */
 export const imageBuildCommand: Command = {
@@ -37,19 +37,17 @@ export const imageBuildCommand: Command = {
     "image bakes --model in at /model (or mount a bundle there at run time). Each build is appended to " +
     "docker/history/<name>.jsonl. Build arguments are visible in the image: never pass secrets.",
   options: {
-    base: { type: "string", valueName: "IMAGE", description: "Base image (the BASE build argument)." },
+    base: { valueName: "IMAGE", description: "Base image (the BASE build argument)." },
     tag: {
-      type: "string",
       valueName: "T",
       description: "Tag.",
       defaultText: "<version>-<commit>-<yyyymmdd>",
     },
-    name: { type: "string", valueName: "N", description: "Image name.", defaultText: "cxr-<kind>" },
-    model: { type: "string", valueName: "DIR", description: "Model bundle to bake into the scoring image." },
-    "no-tfjs-node": { type: "boolean", description: "Training image without @tensorflow/tfjs-node-gpu." },
-    "no-cache": { type: "boolean", description: "Do not use the layer cache." },
+    name: { valueName: "N", description: "Image name.", defaultText: "cxr-<kind>" },
+    model: { valueName: "DIR", description: "Model bundle to bake into the scoring image." },
+    "no-tfjs-node": { description: "Training image without @tensorflow/tfjs-node-gpu." },
+    "no-cache": { description: "Do not use the layer cache." },
     history: {
-      type: "string",
       valueName: "DIR",
       description: "Build records folder.",
       defaultText: "docker/history",
@@ -104,9 +102,8 @@ export const imagePushCommand: Command = {
   summary: "Tag an image into a registry (e.g. 127.0.0.1:5000 or <acr>.azurecr.io) and push it.",
   positionals: "IMAGE",
   options: {
-    registry: { type: "string", valueName: "R", description: "Registry host[:port].", required: true },
+    registry: { valueName: "R", description: "Registry host[:port].", required: true },
     username: {
-      type: "string",
       valueName: "U",
       description: "Registry user; the password is read from CXR_REGISTRY_PASSWORD.",
     },
@@ -155,7 +152,6 @@ export const imageListCommand: Command = {
   positionals: "[NAME...]",
   options: {
     history: {
-      type: "string",
       valueName: "DIR",
       description: "Build records folder.",
       defaultText: "docker/history",

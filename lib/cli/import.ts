@@ -82,45 +82,38 @@ export const importKerasCommand: Command = {
     "(0..1, ImageNet mean/std; the default for keras.applications). The bundle takes grey images, " +
     "replicated to the model's 3 channels. model.onnx is checked against tfjs (1e-5).",
   options: {
-    out: { type: "string", valueName: "DIR", description: "The bundle folder to write.", required: true },
+    out: { valueName: "DIR", description: "The bundle folder to write.", required: true },
     classes: {
-      type: "string",
       valueName: "A,B,...",
       description: "Class names in the head's order, comma-separated.",
       defaultText: "the 14 ChestX-ray14 findings",
     },
     input: {
-      type: "string",
       valueName: "CONV",
       description: `What the model was fed: ${INPUT_CONVENTIONS.join(", ")}.`,
       defaultText: "raw255 for keras-contrib, imagenet for keras.applications",
     },
     name: {
-      type: "string",
       valueName: "N",
       description: "Model name (the scoring API's model.name; prefixes the version).",
       defaultText: "densenet121",
     },
     flavor: {
-      type: "string",
       valueName: "F",
       description: `Where the model came from: ${KERAS_FLAVORS.join(", ")}.`,
       defaultText: "detected from model_config, else from the layer names",
     },
     size: {
-      type: "string",
       valueName: "N",
       description: "Input height and width.",
       defaultText: "the model_config's, else 224",
     },
     backend: {
-      type: "string",
       valueName: "NAME",
       description: `tfjs backend: auto, ${BACKENDS.join(", ")}.`,
       defaultText: "wasm",
     },
     "check-images": {
-      type: "string",
       valueName: "N",
       description: "Images to compare ONNX Runtime and tfjs on; 0 skips the check.",
       defaultText: "2",

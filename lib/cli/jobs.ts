@@ -47,18 +47,17 @@ export const jobsRunCommand: Command = {
     "reachable from a cluster: set AZURE_STORAGE_* first). Exit code 1 names the failed indexes.",
   options: {
     shards: {
-      type: "string",
       valueName: "N",
       required: true,
       description: "Number of shards (completions).",
     },
-    kubeconfig: { type: "string", valueName: "FILE", required: true, description: "Kubeconfig." },
-    image: { type: "string", valueName: "IMAGE", required: true, description: "Image the pods run." },
-    parallelism: { type: "string", valueName: "P", description: "Pods at once.", defaultText: "N" },
+    kubeconfig: { valueName: "FILE", required: true, description: "Kubeconfig." },
+    image: { valueName: "IMAGE", required: true, description: "Image the pods run." },
+    parallelism: { valueName: "P", description: "Pods at once.", defaultText: "N" },
     ...CLUSTER_OPTIONS,
-    "no-wait": { type: "boolean", description: "Create the Job and return." },
-    timeout: { type: "string", valueName: "S", description: "Time limit in seconds.", defaultText: "86400" },
-    "poll-ms": { type: "string", valueName: "MS", description: "Between status polls.", defaultText: "5000" },
+    "no-wait": { description: "Create the Job and return." },
+    timeout: { valueName: "S", description: "Time limit in seconds.", defaultText: "86400" },
+    "poll-ms": { valueName: "MS", description: "Between status polls.", defaultText: "5000" },
   },
   async run(values, ctx) {
     const [kind = ""] = ctx.positionals;

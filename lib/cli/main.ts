@@ -7,19 +7,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  type Command,
-  type CommandContext,
-  type OptionSpec,
-  type OptionValues,
-  UsageError,
-} from "./command.ts";
+import { type Command, type OptionSpec, type OptionValues, UsageError, withoutUndefined } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
 import { redactSecrets } from "../secrets.ts";
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  help: { type: "boolean", short: "h", description: "Show help for the command and exit." },
-  json: { type: "boolean", description: "Print one JSON document on stdout (progress goes to stderr)." },
+  help: { short: "h", description: "Show help for the command and exit." },
+  json: { description: "Print one JSON document on stdout (progress goes to stderr)." },
 };
 
 /** Finds the command whose words are the longest prefix of `argv`. */
@@ -60,9 +54,7 @@ export function commandHelp(c: Command): string {
   lines.push("", "Options:");
   const all = { ...c.options, ...GLOBAL_OPTIONS };
   for (const [name, o] of Object.entries(all)) {
-    const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${
-      o.type === "string" ? ` ${o.valueName ?? "VALUE"}` : ""
-    }`;
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.valueName ? ` ${o.valueName}` : ""}`;
     const extra = [
       o.required ? "required" : "",
       o.multiple ? "repeatable" : "",
@@ -95,7 +87,7 @@ export function mainHelp(commands: readonly Command[] = COMMANDS): string {
  * ```ts
  * import assert from "node:assert/strict";
  * const out: string[] = [];
- * const cmd = { name: "hello", summary: "Greets.", options: { who: { type: "string" as const, description: "Name." } },
+ * const cmd = { name: "hello", summary: "Greets.", options: { who: { valueName: "WHO", description: "Name." } },
  *   run: (v: Record<string, unknown>, ctx: { out(s: string): void }) => { ctx.out(`hi ${v.who}`); } };
  * assert.equal(await runCli(["hello", "--who", "x"], { commands: [cmd], out: (s) => out.push(s), err: () => {} }), 0);
  * assert.deepEqual(out, ["hi x"]);
@@ -115,54 +107,45 @@ export async function runCli(
       out(mainHelp(commands));
       return argv.length === 0 ? 2 : 0;
     }
-    const names = commands.map((c) => c.name).join(", ");
-    err(
-      `error: unknown command "${
-        argv.filter((a) => !a.startsWith("-")).join(" ")
-      }". Valid commands: ${names}`,
-    );
+    const given = argv.filter((a) => !a.startsWith("-")).join(" ");
+    err(`error: unknown command "${given}". Valid commands: ${commands.map((c) => c.name).join(", ")}`);
     return 2;
   }
+  const usage = (message: string) => {
+    err(`error: ${message}\nRun \`deno task cxr ${command.name} --help\` for usage.`);
+    return 2;
+  };
+  // parseArgs rejects keys that are present but undefined, so withoutUndefined.
   const options = Object.fromEntries(
     Object.entries({ ...command.options, ...GLOBAL_OPTIONS }).map(([k, o]) => [
       k,
-      // parseArgs rejects keys that are present but undefined, so add only those that are set.
-      { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
+      withoutUndefined({
+        type: o.valueName ? "string" as const : "boolean" as const,
+        short: o.short,
+        multiple: o.multiple,
+      }),
     ]),
   );
-  let values: OptionValues;
-  let positionals: string[];
+  let parsed;
   try {
-    const parsed = parseArgs({ args: [...rest], options, strict: true, allowPositionals: true });
-    values = parsed.values as OptionValues;
-    positionals = parsed.positionals;
+    parsed = parseArgs({ args: [...rest], options, strict: true, allowPositionals: true });
   } catch (e) {
-    err(
-      `error: ${
-        (e as Error).message.split("\n")[0]
-      }\nRun \`deno task cxr ${command.name} --help\` for usage.`,
-    );
-    return 2;
+    return usage((e as Error).message.split("\n")[0]!);
   }
+  const values = parsed.values as OptionValues;
   if (values.help) {
     out(commandHelp(command));
     return 0;
   }
-  for (const [name, o] of Object.entries(command.options)) {
-    if (o.required && values[name] === undefined) {
-      err(`error: --${name} is required\nRun \`deno task cxr ${command.name} --help\` for usage.`);
-      return 2;
-    }
-  }
-  const ctx: CommandContext = { json: values.json === true, positionals, out, err };
+  const missing = Object.entries(command.options).find(([name, o]) =>
+    o.required && values[name] === undefined
+  );
+  if (missing) return usage(`--${missing[0]} is required`);
   try {
-    const code = await command.run(values, ctx);
-    return code ?? 0;
+    const ctx = { json: values.json === true, positionals: parsed.positionals, out, err };
+    return await command.run(values, ctx) ?? 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      err(`error: ${redactSecrets(e.message)}\nRun \`deno task cxr ${command.name} --help\` for usage.`);
-      return 2;
-    }
+    if (e instanceof UsageError) return usage(redactSecrets(e.message));
     const error = e as Error;
     const name = error?.name && error.name !== "Error" ? `${error.name}: ` : "";
     err(`error: ${name}${redactSecrets(String(error?.message ?? e))}`);

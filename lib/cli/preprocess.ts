@@ -106,40 +106,34 @@ export const preprocessCommand: Command = {
     "--to-blob PREFIX uploads the shard's cache files to the models container.",
   options: {
     data: {
-      type: "string",
       valueName: "DIR",
       description: "Data folder in the NIH layout (images/, labels).",
     },
-    split: { type: "string", valueName: "FILE", description: "Split file (cxr-split/1)." },
-    out: { type: "string", valueName: "DIR", required: true, description: "Cache folder to write." },
+    split: { valueName: "FILE", description: "Split file (cxr-split/1)." },
+    out: { valueName: "DIR", required: true, description: "Cache folder to write." },
     entries: {
-      type: "string",
       valueName: "FILE",
       description: "Label file.",
       defaultText: "Data_Entry_2017*.csv(.gz) in --data",
     },
-    size: { type: "string", valueName: "PX", description: "Side of the output images.", defaultText: "224" },
-    workers: { type: "string", valueName: "N", description: "Images decoded at once.", defaultText: "2" },
+    size: { valueName: "PX", description: "Side of the output images.", defaultText: "224" },
+    workers: { valueName: "N", description: "Images decoded at once.", defaultText: "2" },
     partition: {
-      type: "string",
       valueName: "LIST",
       description: "Partitions to build, comma-separated.",
       defaultText: "train,val,test",
     },
     shard: {
-      type: "string",
       valueName: "i/N",
       description: "Build only shard i (0-based) of N of each partition.",
     },
-    merge: { type: "boolean", description: "Merge the complete shards in --out instead of preprocessing." },
+    merge: { description: "Merge the complete shards in --out instead of preprocessing." },
     "from-blob": {
-      type: "string",
       valueName: "PREFIX",
       description:
         'First download the images needed (only the shard\'s) from the images container ("" = top).',
     },
     "to-blob": {
-      type: "string",
       valueName: "PREFIX",
       description: "Then upload the cache files written to the models container under PREFIX.",
     },

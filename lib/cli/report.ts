@@ -57,26 +57,23 @@ export const reportCommand: Command = {
     "not declare those names again elsewhere. Every secret from the settings is replaced by *** in both " +
     "outputs.",
   options: {
-    out: { type: "string", valueName: "DIR", description: "Folder for the reports.", defaultText: "reports" },
+    out: { valueName: "DIR", description: "Folder for the reports.", defaultText: "reports" },
     param: {
-      type: "string",
       multiple: true,
       valueName: "NAME=VALUE",
       description: "Set a parameter of the notebook's `parameters` cell.",
     },
     timeout: {
-      type: "string",
       valueName: "SECONDS",
       description: "Fail a cell that runs longer than this.",
       defaultText: "no limit",
     },
     "grace-ms": {
-      type: "string",
       valueName: "MS",
       description: "Wait this long for late outputs after a cell reports idle (0 = plain nbclient).",
       defaultText: "250",
     },
-    "env-file": { type: "string", valueName: "FILE", description: "Settings file.", defaultText: ".env" },
+    "env-file": { valueName: "FILE", description: "Settings file.", defaultText: ".env" },
   },
   async run(values, ctx) {
     const notebooks = ctx.positionals.length > 0
@@ -149,9 +146,9 @@ export const jupyterCommand: Command = {
     "repository root with a fresh random token, and prints the URL with the token once. Server log lines " +
     "go to stderr with the token redacted. Stop it with Ctrl-C.",
   options: {
-    port: { type: "string", valueName: "N", description: "Port.", defaultText: "CXR_JUPYTER_PORT or 10002" },
-    host: { type: "string", valueName: "HOST", description: "Address to bind.", defaultText: "127.0.0.1" },
-    "no-browser": { type: "boolean", description: "Do not open a browser." },
+    port: { valueName: "N", description: "Port.", defaultText: "CXR_JUPYTER_PORT or 10002" },
+    host: { valueName: "HOST", description: "Address to bind.", defaultText: "127.0.0.1" },
+    "no-browser": { description: "Do not open a browser." },
   },
   async run(values, ctx) {
     const port = values.port === undefined

@@ -53,47 +53,40 @@ export const serveCommand: Command = {
     "the model is loaded, then `Listening on http://HOST:PORT` is printed. SIGTERM or SIGINT stops " +
     "accepting connections and waits for requests in flight.",
   options: {
-    model: { type: "string", valueName: "DIR", description: "The model bundle folder.", required: true },
-    port: { type: "string", valueName: "N", description: "Port (0 = any free port).", defaultText: "8080" },
-    host: { type: "string", valueName: "H", description: "Address to listen on.", defaultText: "127.0.0.1" },
+    model: { valueName: "DIR", description: "The model bundle folder.", required: true },
+    port: { valueName: "N", description: "Port (0 = any free port).", defaultText: "8080" },
+    host: { valueName: "H", description: "Address to listen on.", defaultText: "127.0.0.1" },
     engine: {
-      type: "string",
       valueName: "NAME",
       description: `Model runner: auto, ${ENGINES.join(", ")} (auto: onnx when the bundle has model.onnx).`,
       defaultText: "auto",
     },
     backend: {
-      type: "string",
       valueName: "NAME",
       description: `tfjs backend for the tfjs engine: auto, ${BACKENDS.join(", ")}.`,
       defaultText: "CXR_BACKEND or auto",
     },
     "max-concurrent": {
-      type: "string",
       valueName: "N",
       description: "Images scored at once.",
       defaultText: "2",
     },
     queue: {
-      type: "string",
       valueName: "N",
       description: "Requests waiting; more get 503.",
       defaultText: "16",
     },
     "timeout-ms": {
-      type: "string",
       valueName: "N",
       description: "Per-request time limit.",
       defaultText: "30000",
     },
     "max-body-mb": {
-      type: "string",
       valueName: "N",
       description: "Largest request body in MiB.",
       defaultText: "20",
     },
     "max-inflight-mb": {
-      type: "string",
       valueName: "N",
       description:
         "Request-body MiB held at once by all scoring requests (each reserves its Content-Length, " +
@@ -101,7 +94,6 @@ export const serveCommand: Command = {
       defaultText: "64, at least 2 x --max-body-mb",
     },
     "max-decoded-mb": {
-      type: "string",
       valueName: "N",
       description:
         "Most MiB an image may decode to (width x height x channels x bytes per sample); more is " +
@@ -109,31 +101,27 @@ export const serveCommand: Command = {
       defaultText: "64",
     },
     "tls-cert": {
-      type: "string",
       valueName: "FILE",
       description: "TLS certificate chain (PEM): serve HTTPS only. Needs --tls-key.",
     },
-    "tls-key": { type: "string", valueName: "FILE", description: "Private key of --tls-cert (PEM)." },
+    "tls-key": { valueName: "FILE", description: "Private key of --tls-cert (PEM)." },
     "headers-timeout-ms": {
-      type: "string",
       valueName: "N",
       description: "Time to finish the TLS handshake and send the request headers.",
       defaultText: "10000",
     },
     "idle-timeout-ms": {
-      type: "string",
       valueName: "N",
       description: "Time a kept-alive connection may wait for its next request.",
       defaultText: "65000",
     },
     "max-connections": {
-      type: "string",
       valueName: "N",
       description: "Connections open at once; more are closed on arrival.",
       defaultText: "1024",
     },
-    "no-auth": { type: "boolean", description: "Serve without a key (prints a warning)." },
-    "open-metrics": { type: "boolean", description: "Let /metrics be read without the key." },
+    "no-auth": { description: "Serve without a key (prints a warning)." },
+    "open-metrics": { description: "Let /metrics be read without the key." },
   },
   async run(values, ctx) {
     const model = stringOption(values, "model");

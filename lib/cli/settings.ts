@@ -14,7 +14,6 @@ export const settingsCommand: Command = {
     "a malformed or missing setting is an error naming the variable.",
   options: {
     "env-file": {
-      type: "string",
       valueName: "FILE",
       description: "Settings file to read.",
       defaultText: ".env",

@@ -51,24 +51,21 @@ export const trainCommand: Command = {
     "--freeze LAYER (e.g. conv5_block1_0_bn) trains that layer and everything after it; frozen BatchNorm " +
     "layers use their moving statistics. The bundle's metadata records the init (file, md5, URL) and freeze.",
   options: {
-    cache: { type: "string", valueName: "DIR", description: "The preprocessed cache.", required: true },
-    out: { type: "string", valueName: "DIR", description: "Output folder.", required: true },
-    epochs: { type: "string", valueName: "N", description: "Epochs in all.", defaultText: "10" },
-    batch: { type: "string", valueName: "N", description: "Images per optimizer step.", defaultText: "16" },
+    cache: { valueName: "DIR", description: "The preprocessed cache.", required: true },
+    out: { valueName: "DIR", description: "Output folder.", required: true },
+    epochs: { valueName: "N", description: "Epochs in all.", defaultText: "10" },
+    batch: { valueName: "N", description: "Images per optimizer step.", defaultText: "16" },
     "micro-batch": {
-      type: "string",
       valueName: "N",
       description: "Images per forward/backward pass (gradients accumulate to --batch).",
       defaultText: "on onnx and wasm 8 at 224 px (8 x (224/size)^2), else --batch",
     },
     engine: {
-      type: "string",
       valueName: "auto|onnx|tfjs",
       description: "What computes the gradients: ONNX Runtime (onnx) or the tfjs backend (tfjs).",
       defaultText: "auto: onnx on the wasm and cpu backends, tfjs on tensorflow and webgpu",
     },
     workers: {
-      type: "string",
       valueName: "N|auto",
       description: "Data-parallel gradient workers, this thread included: on onnx one ONNX Runtime session " +
         "each on cores/N threads, on tfjs one backend (wasm heap) each; the same result as 1.",
@@ -77,61 +74,52 @@ export const trainCommand: Command = {
         "core on wasm and cpu from 128 px up, else 1",
     },
     gpus: {
-      type: "string",
       valueName: "0,1,...",
       description:
         "Train on these NVIDIA GPUs: the onnx engine on ONNX Runtime's cuda provider, one worker " +
         "per GPU (needs onnxruntime-node's CUDA provider library: `deno install --allow-scripts=npm:onnxruntime-node`).",
     },
     lr: {
-      type: "string",
       valueName: "X",
       description: "Adam's initial learning rate.",
       defaultText: "0.001",
     },
     backend: {
-      type: "string",
       valueName: "NAME",
       description: `Compute backend: auto, ${BACKENDS.join(", ")}.`,
       defaultText: "auto",
     },
     arch: {
-      type: "string",
       valueName: "NAME",
       description: ARCHITECTURES.join(" or "),
       defaultText: "densenet121",
     },
     seed: {
-      type: "string",
       valueName: "S",
       description: "Seed of shuffling and augmentation.",
       defaultText: "0",
     },
     init: {
-      type: "string",
       valueName: "imagenet|none|FILE.h5",
       description: "Starting weights: ImageNet (densenet121 only), random, or a Keras HDF5 file.",
       defaultText: "imagenet for densenet121, none for tiny",
     },
     freeze: {
-      type: "string",
       valueName: "backbone|none|LAYER",
       description: "Keep layers fixed: all but the head, none, or all before LAYER.",
       defaultText: "none",
     },
     "weighted-loss": {
-      type: "boolean",
       description: "Weight the loss per class by label frequency (CheXNet).",
     },
-    "no-augment": { type: "boolean", description: "Train on the images as cached (no flip/rotate/scale)." },
+    "no-augment": { description: "Train on the images as cached (no flip/rotate/scale)." },
     patience: {
-      type: "string",
       valueName: "N",
       description: "Stop after N epochs without validation-loss improvement.",
       defaultText: "10",
     },
-    resume: { type: "boolean", description: "Continue from the newest checkpoint (the default)." },
-    "no-resume": { type: "boolean", description: "Start afresh even if checkpoints exist." },
+    resume: { description: "Continue from the newest checkpoint (the default)." },
+    "no-resume": { description: "Start afresh even if checkpoints exist." },
   },
   async run(values, ctx) {
     if (values.resume && values["no-resume"]) {

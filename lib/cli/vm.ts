@@ -17,7 +17,6 @@ import { backendReport } from "../model/mod.ts";
 import { loadSettingsFrom, runDoctor, setupStorage } from "../vm/mod.ts";
 
 const ENV_FILE = {
-  type: "string" as const,
   valueName: "FILE",
   description: "Settings file to read (and, for setup, to write).",
   defaultText: ".env",
@@ -39,13 +38,12 @@ export const doctorCommand: Command = {
   options: {
     "env-file": ENV_FILE,
     timeout: {
-      type: "string",
       valueName: "SECONDS",
       description: "Time one check may take.",
       defaultText: "20",
     },
-    "skip-backends": { type: "boolean", description: "Do not try to load the tfjs compute backends." },
-    verbose: { type: "boolean", short: "v", description: "Print the full error of each backend." },
+    "skip-backends": { description: "Do not try to load the tfjs compute backends." },
+    verbose: { short: "v", description: "Print the full error of each backend." },
   },
   async run(values, ctx) {
     const settings = loadSettingsFrom(stringOption(values, "env-file", ".env"));
@@ -76,21 +74,19 @@ export const setupCommand: Command = {
   options: {
     "env-file": ENV_FILE,
     "resource-group": {
-      type: "string",
       valueName: "NAME",
       description: "Resource group.",
       defaultText: "cxr-rg",
     },
-    location: { type: "string", valueName: "REGION", description: "Azure region.", defaultText: "eastus" },
+    location: { valueName: "REGION", description: "Azure region.", defaultText: "eastus" },
     account: {
-      type: "string",
       valueName: "NAME",
       description: "Storage account name (3-24 lowercase letters and digits).",
       defaultText: "derived from subscription and group",
     },
-    yes: { type: "boolean", short: "y", description: "Create the Azure resources without asking." },
-    "dry-run": { type: "boolean", description: "Print the plan; run and write nothing." },
-    force: { type: "boolean", description: "Replace values the settings file already has." },
+    yes: { short: "y", description: "Create the Azure resources without asking." },
+    "dry-run": { description: "Print the plan; run and write nothing." },
+    force: { description: "Replace values the settings file already has." },
   },
   async run(values, ctx) {
     const envFile = stringOption(values, "env-file", ".env");
