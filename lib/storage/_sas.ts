@@ -29,12 +29,11 @@ import type { SasOptions } from "./blob_store.ts";
  */
 export function sasPermissions(letters: string, forContainer: boolean): string {
   const valid = forContainer ? ["r", "a", "c", "w", "d", "l"] : ["r", "a", "c", "w", "d"];
-  for (const ch of letters) {
-    if (!valid.includes(ch)) {
-      throw new RangeError(
-        `SAS permission "${ch}" is not valid here: use letters, one of: ${valid.join(", ")}`,
-      );
-    }
+  const bad = [...letters].find((ch) => !valid.includes(ch));
+  if (bad !== undefined) {
+    throw new RangeError(
+      `SAS permission "${bad}" is not valid here: use letters, one of: ${valid.join(", ")}`,
+    );
   }
   if (letters.length === 0) throw new RangeError("SAS permissions must not be empty");
   return valid.filter((ch) => letters.includes(ch)).join("");
