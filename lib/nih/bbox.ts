@@ -28,9 +28,7 @@ export interface BoundingBox {
   x: number;
   /** Top edge. */
   y: number;
-  /** Width. */
   w: number;
-  /** Height. */
   h: number;
 }
 

@@ -33,7 +33,6 @@ export const LABEL_FILE: RegExp =
 
 /** What a data folder holds. */
 export interface DatasetListing {
-  /** The folder. */
   dir: string;
   /** Label files at the top ({@linkcode LABEL_FILE}), sorted. */
   labelFiles: string[];

@@ -18,7 +18,6 @@ import { NihError } from "./errors.ts";
 
 /** Progress of one download: `download` while bytes arrive, `verify` while existing bytes are hashed. */
 export interface DownloadProgress {
-  /** What is happening. */
   phase: "download" | "verify";
   /** Bytes done (downloaded or hashed), counting a resumed prefix. */
   bytesDone: number;
@@ -46,9 +45,7 @@ export interface DownloadOptions {
 export interface DownloadResult {
   /** The final path. */
   path: string;
-  /** Its size. */
   bytes: number;
-  /** Its md5. */
   md5: string;
   /** `skipped`: it was already there and verified. */
   status: "downloaded" | "skipped";

@@ -27,7 +27,6 @@ export class UnsafeArchiveMemberError extends NihError {
 
 /** Progress of an extraction. */
 export interface ExtractProgress {
-  /** Always `extract`. */
   phase: "extract";
   /** Compressed bytes read so far. */
   bytesDone: number;

@@ -19,7 +19,6 @@ import { CorruptArchiveError, TruncatedArchiveError } from "./tar.ts";
 export interface FetchProgress {
   /** The archive (or label file) name. */
   archive: string;
-  /** What is happening to it. */
   phase: "download" | "verify" | "extract";
   /** Bytes done in this phase (compressed bytes read, for `extract`). */
   bytesDone: number;
@@ -57,7 +56,6 @@ export interface FetchOptions {
 
 /** What happened to one archive or label file. */
 export interface FetchedFile {
-  /** File name. */
   name: string;
   /** Size in bytes (when known). */
   bytes?: number | undefined;

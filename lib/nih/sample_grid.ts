@@ -42,7 +42,6 @@ export interface SampleGridOptions extends PickSamplesOptions {
 
 /** One tile of the grid. */
 export interface GridSample {
-  /** Image name. */
   image: string;
   /** Its findings, or `["No Finding"]`; empty when the image is not among the entries. */
   labels: string[];
