@@ -15,11 +15,8 @@ Deno.test(
     // Shards hold the images in a shuffled order, with an error line and an exact repeat.
     const order = Array.from({ length: n }, (_, i) => (i * 7) % n);
     const lines = order.map((i) => line(`images/${name(i)}`, scores.subarray(i * 14, i * 14 + 14)));
-    lines.splice(
-      10,
-      0,
-      '{"image": "images/00000001_000.png", "error": {"code": "busy", "message": "retry"}}',
-    );
+    const busy = '{"image": "images/00000001_000.png", "error": {"code": "busy", "message": "retry"}}';
+    lines.splice(10, 0, busy);
     lines.push(lines[20]!);
     const per = Math.ceil(lines.length / 3);
     for (let s = 0; s < 3; s++) {
@@ -30,15 +27,9 @@ Deno.test(
     }
     const fromJsonl = await evaluateScoreFiles([dir], entries, { bootstrap: 200, seed: 5 });
     const csv = join(dir, "other.csv");
-    writeFileSync(
-      csv,
-      `Image Index,${FINDINGS.map((f) => `prob_${f}`).join(",")}\n` +
-        Array.from(
-          { length: n },
-          (_, i) => `${name(n - 1 - i)},${scores.subarray((n - 1 - i) * 14, (n - i) * 14).join(",")}`,
-        )
-          .join("\n"),
-    );
+    const reversed = Array.from({ length: n }, (_, k) => n - 1 - k);
+    const csvRows = reversed.map((i) => `${name(i)},${scores.subarray(i * 14, i * 14 + 14).join(",")}`);
+    writeFileSync(csv, `Image Index,${FINDINGS.map((f) => `prob_${f}`).join(",")}\n${csvRows.join("\n")}`);
     const fromCsv = await evaluateScoreFiles([csv], entries, { bootstrap: 200, seed: 5 });
     for (const r of [fromJsonl, fromCsv]) {
       const j = r.report.json;
@@ -55,14 +46,10 @@ Deno.test(
     assert.deepEqual(fromJsonl.report.json.model, { version: "v1", engine: "scores", source: dir });
     assert.deepEqual(fromCsv.report.json.model, { version: "unknown", engine: "scores", source: csv });
     const s = fromJsonl.summary;
-    assert.deepEqual([s.files.length, s.lines, s.images, s.errorLines, s.failed.count, s.duplicates.count], [
-      3,
-      n + 1,
-      n,
-      1,
-      0,
-      1,
-    ]);
+    assert.deepEqual(
+      [s.files.length, s.lines, s.images, s.errorLines, s.failed.count, s.duplicates.count],
+      [3, n + 1, n, 1, 0, 1],
+    );
     assert.deepEqual(fromJsonl.warnings, []);
     assert.match(fromJsonl.notes.join("\n"), /1 error lines are for images scored in another line/);
     assert.match(
