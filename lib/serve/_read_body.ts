@@ -2,10 +2,8 @@
  * Reading a request body under a size limit, enforced while the stream arrives (a lying or missing
  * `Content-Length` cannot make the service buffer more than the limit), into one bounded buffer: a declared
  * length is allocated once and filled in place; an undeclared (chunked) one grows by doubling up to the limit.
- * Chunks are never collected and concatenated, so a body costs its own size, not twice it.
- *
- * A body stream that fails while being read (the client closed the connection, or reset it) is the client's
- * doing, not a server error: it is reported as 499 `client_closed`.
+ * Chunks are never collected and concatenated, so a body costs its own size, not twice it. A body stream that
+ * fails mid-body is the client's doing, not a server error (499 `client_closed`).
  *
  * @module
  */

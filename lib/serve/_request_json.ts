@@ -67,10 +67,7 @@ export function scanRequestJson(b: Uint8Array): ScannedRequest {
         const e = b[i + 1] ?? -1; // past the end: invalid below
         if (e === 0x75) {
           for (let k = 2; k < 6; k++) {
-            const h = b[i + k] ?? -1;
-            if (!((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) {
-              invalid(Math.min(n, i + k));
-            }
+            if (!/[0-9A-Fa-f]/.test(String.fromCharCode(b[i + k] ?? -1))) invalid(Math.min(n, i + k));
           }
           i += 6;
           continue;

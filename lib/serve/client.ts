@@ -186,6 +186,7 @@ export async function scoreRemote(
   const headers: Record<string, string> = { "content-type": imageContentType(image) };
   const key = options.key instanceof Secret ? options.key.reveal() : options.key;
   if (key) headers.authorization = `Bearer ${key}`;
+  const body = image as Uint8Array<ArrayBuffer>;
   for (let attempt = 1;; attempt++) {
     let wait = Math.min(maxDelay, baseDelay * 2 ** (attempt - 1));
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -193,12 +194,7 @@ export async function scoreRemote(
     let response: Response;
     let text: string;
     try {
-      response = await fetch(target, {
-        method: "POST",
-        headers,
-        body: image as Uint8Array<ArrayBuffer>,
-        signal,
-      });
+      response = await fetch(target, { method: "POST", headers, body, signal });
       text = await response.text();
     } catch (e) {
       if (options.signal?.aborted) throw options.signal.reason;

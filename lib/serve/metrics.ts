@@ -2,9 +2,7 @@
  * The scoring service's Prometheus metrics, with `prom-client`: requests by route and status, a request latency
  * histogram by route, errors by cause, in-flight and queued gauges, the request-body bytes held against the
  * in-flight byte budget, the model's identity as an info gauge, and the process metrics `prom-client` collects
- * (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `nodejs_eventloop_lag_seconds`, ...). A client
- * that closed its connection mid-body is counted with status 499 and code `client_closed`, apart from server
- * errors.
+ * (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `nodejs_eventloop_lag_seconds`, ...).
  *
  * @module
  */

@@ -3,10 +3,8 @@
  * where a person enters the key, picks an X-ray and sees the 14 probabilities as bars and the heatmap over
  * the image. It posts the raw file to `/score?heatmap=1`.
  *
- * The page runs under a strict Content-Security-Policy: its one inline script and its one inline style are
- * allowed by their SHA-256 hashes (computed here from the very text served, so they cannot drift), nothing
- * else runs, nothing is loaded from elsewhere, and no other site may frame it. The same headers go on every
- * answer of the server ({@linkcode securityHeaders}).
+ * It runs under a strict Content-Security-Policy ({@linkcode SCORING_PAGE_CSP}): its inline script and style
+ * are allowed by SHA-256 hashes computed here from the very text served, so they cannot drift.
  *
  * @module
  */

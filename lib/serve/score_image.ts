@@ -3,9 +3,8 @@
  * magic whatever the Content-Type; any size, resized to the model's input), score, and on
  * request a class activation heatmap over the X-ray (downscaled to at most 512 px) as a base64 PNG.
  *
- * The header is read before any pixel is decoded: an image with more pixels than `maxPixels`, or whose
- * decoded pixels (width × height × channels × bytes per sample, interlaced or not) exceed `maxDecodedBytes`,
- * is refused with 400 `bad_image` naming the limit, so one request's decode memory is bounded by its header.
+ * The header is read before any pixel is decoded: an image over `maxPixels` or `maxDecodedBytes` is refused
+ * with 400 `bad_image` naming the limit, so one request's decode memory is bounded by its header.
  *
  * @module
  */

@@ -156,9 +156,7 @@ async function openScorer(spec: ScorerSpec, settings: Settings, options: {
     };
   }
   const { model: dir, engine = "auto" } = spec;
-  if (predictorEngine(dir, engine) === "tfjs") {
-    await selectBackend(settings.backend);
-  }
+  if (predictorEngine(dir, engine) === "tfjs") await selectBackend(settings.backend);
   const predictor = await openPredictor(dir, { engine }).catch((e) => {
     throw new Error(`Cannot open the model bundle "${dir}": ${(e as Error).message}`, { cause: e });
   });
