@@ -53,17 +53,12 @@ export interface EntryTable {
   sha256: string;
 }
 
-/** Options of {@linkcode parseEntries}. */
-export interface ParseEntriesOptions {
-  /** Name of the file, for messages. @default "Data_Entry_2017.csv" */
-  file?: string;
-}
-
 const FLOAT = /^\d+(\.\d+)?([eE][-+]?\d+)?$/;
 
 /**
  * Parses the text of a `Data_Entry_2017*.csv` file.
  *
+ * @param options `file`: name for messages (default `"Data_Entry_2017.csv"`).
  * @throws {NihFormatError} On a file that is not a label file (its content is not quoted), a wrong header
  *   (naming the column), a row with the wrong field count, a
  *   non-numeric number, a bad gender or view, a malformed or duplicated image name, an unknown label, or a
@@ -81,7 +76,7 @@ const FLOAT = /^\d+(\.\d+)?([eE][-+]?\d+)?$/;
  * assert.throws(() => parseEntries(text.replace(",58,", ",old,")), /line 2, column 45: "Patient Age" must be/);
  * ```
  */
-export function parseEntries(text: string, options: ParseEntriesOptions = {}): EntryTable {
+export function parseEntries(text: string, options: { file?: string } = {}): EntryTable {
   const file = options.file ?? "Data_Entry_2017.csv";
   let headerEnd = text.indexOf("\n");
   if (headerEnd < 0) headerEnd = text.length;

@@ -19,8 +19,6 @@ export interface TarEntry {
   type: "file" | "directory" | "symlink" | "hardlink" | "other";
   /** Unix permission bits. */
   mode: number;
-  /** Modification time, seconds since 1970. */
-  mtime: number;
   /** The body, as it streams from the archive. */
   body: AsyncIterable<Uint8Array>;
 }
@@ -165,7 +163,6 @@ export async function* readTar(
         size: header.size,
         type: TYPES[header.type] ?? "other",
         mode: header.mode,
-        mtime: header.mtime.getTime() / 1000,
         body,
       };
       while (!(await next()).done); // skip what the consumer left unread
