@@ -114,6 +114,26 @@ export function stringOption(values: OptionValues, name: string, fallback?: stri
 }
 
 /**
+ * Runs `parse` on what the user gave; what it throws becomes a {@linkcode UsageError} with the message
+ * `describe(message)`, the original error as its `cause`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(asUsageError(() => JSON.parse("7")), 7);
+ * assert.throws(() => asUsageError(() => JSON.parse("{"), (m) => `--config: ${m}`), (e: unknown) =>
+ *   e instanceof UsageError && e.message.startsWith("--config: ") && e.cause instanceof SyntaxError);
+ * ```
+ */
+export function asUsageError<T>(parse: () => T, describe: (message: string) => string = (m) => m): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError(describe((e as Error).message), { cause: e });
+  }
+}
+
+/**
  * Reads a string option that may be left out.
  *
  * @example

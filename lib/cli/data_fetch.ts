@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import {
+  asUsageError,
   type Command,
   intOption,
   optionalString,
@@ -38,12 +39,10 @@ function progressDisplay(): { onProgress: (e: FetchProgress) => void; finish(): 
 
 function loadCatalogue(file: string | undefined): Catalogue {
   if (file === undefined) return NIH_CATALOGUE;
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new UsageError(`--catalogue: cannot read "${file}": ${(e as Error).message}`, { cause: e });
-  }
+  const text = asUsageError(
+    () => readFileSync(file, "utf8"),
+    (m) => `--catalogue: cannot read "${file}": ${m}`,
+  );
   return parseCatalogue(text, file);
 }
 
@@ -84,14 +83,11 @@ export const dataFetchCommand: Command = {
   async run(values, ctx) {
     const dest = stringOption(values, "dest");
     const catalogue = loadCatalogue(optionalString(values, "catalogue"));
-    let only: number[] | undefined;
-    if (typeof values.only === "string") {
-      try {
-        only = parseArchiveSelection(values.only, catalogue.archives.map((a) => a.number));
-      } catch (e) {
-        throw new UsageError(`--only: ${(e as Error).message}`, { cause: e });
-      }
-    }
+    const selection = optionalString(values, "only");
+    const only = selection === undefined ? undefined : asUsageError(
+      () => parseArchiveSelection(selection, catalogue.archives.map((a) => a.number)),
+      (m) => `--only: ${m}`,
+    );
     const baseUrl = optionalString(values, "base-url");
     if (baseUrl !== undefined && !/^https?:\/\//.test(baseUrl)) {
       throw new UsageError(`--base-url must be an http(s) URL, got "${baseUrl.replace(/\?.*/, "")}"`);

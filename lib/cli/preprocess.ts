@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  asUsageError,
   type Command,
   type CommandContext,
   intOption,
@@ -25,7 +26,7 @@ import {
   RESIZE_KERNEL,
 } from "../images/mod.ts";
 import { Progress } from "../progress.ts";
-import { parseShard as parseShardSpec, type Shard } from "../shard.ts";
+import { parseShard } from "../shard.ts";
 
 function parsePartitions(values: Record<string, unknown>): Partition[] {
   const v = values.partition;
@@ -40,17 +41,6 @@ function parsePartitions(values: Record<string, unknown>): Partition[] {
   }
   if (list.length === 0) throw new UsageError(`--partition is empty (choose from ${PARTITIONS.join(", ")})`);
   return PARTITIONS.filter((p) => list.includes(p));
-}
-
-function parseShard(v: unknown): Shard | undefined {
-  if (v === undefined) return undefined;
-  try {
-    return parseShardSpec(String(v));
-  } catch (e) {
-    throw new UsageError(
-      `--shard must be i/N with 0 <= i < N (0-based, e.g. 0/4) or env/N: ${(e as Error).message}`,
-    );
-  }
 }
 
 function merge(out: string, partitions: Partition[], ctx: CommandContext): void {
@@ -152,7 +142,11 @@ export const preprocessCommand: Command = {
     const split = stringOption(values, "split");
     const size = intOption(values, "size", { min: 8, max: 4096, fallback: 224 });
     const workers = intOption(values, "workers", { min: 1, max: 64, fallback: 2 });
-    const shard = parseShard(values.shard);
+    const shardSpec = optionalString(values, "shard");
+    const shard = shardSpec === undefined ? undefined : asUsageError(
+      () => parseShard(shardSpec),
+      (m) => `--shard must be i/N with 0 <= i < N (0-based, e.g. 0/4) or env/N: ${m}`,
+    );
     const bars = new Map<string, Progress>();
     const summary = await preprocessWithBlobs(data, out, {
       split,

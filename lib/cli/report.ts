@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  asUsageError,
   type Command,
   intOption,
   optionalString,
@@ -85,12 +86,8 @@ export const reportCommand: Command = {
     }
     const params: Record<string, string> = {};
     for (const p of (values.param ?? []) as string[]) {
-      try {
-        const [k, v] = parseParamArg(p);
-        params[k] = v;
-      } catch (e) {
-        throw new UsageError((e as Error).message, { cause: e });
-      }
+      const [k, v] = asUsageError(() => parseParamArg(p));
+      params[k] = v;
     }
     // Check every notebook takes the parameters before running any of them.
     for (const nb of notebooks) {

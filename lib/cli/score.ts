@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  asUsageError,
   choiceOption,
   type Command,
   intOption,
@@ -17,7 +18,7 @@ import {
   withoutUndefined,
 } from "./command.ts";
 import { Progress } from "../progress.ts";
-import { parseShard, type Shard } from "../shard.ts";
+import { parseShard } from "../shard.ts";
 import { ENGINES } from "../model/mod.ts";
 import { type BatchLine, scoreImages, type ScorerSpec, scoreUrl } from "../serve/mod.ts";
 
@@ -28,11 +29,7 @@ function scorer(values: OptionValues): ScorerSpec {
   if (url === undefined) {
     return { model: String(values.model), engine: choiceOption(values, "engine", ENGINE_CHOICES, "auto") };
   }
-  try {
-    scoreUrl(url);
-  } catch (e) {
-    throw new UsageError(`--url: ${(e as Error).message.replace(/^scoreUrl: /, "")}`);
-  }
+  asUsageError(() => scoreUrl(url), (m) => `--url: ${m.replace(/^scoreUrl: /, "")}`);
   return { url, timeoutMs: numberOption(values, "timeout", { min: 0.001, fallback: 120 }) * 1000 };
 }
 
@@ -105,14 +102,10 @@ export const scoreCommand: Command = {
     if (values.url !== undefined && values.engine !== undefined) {
       throw new UsageError("--engine goes with --model");
     }
-    let shard: Shard | undefined;
-    if (values.shard !== undefined) {
-      try {
-        shard = parseShard(String(values.shard));
-      } catch (e) {
-        throw new UsageError(`--shard: ${(e as Error).message}`);
-      }
-    }
+    const shardSpec = optionalString(values, "shard");
+    const shard = shardSpec === undefined
+      ? undefined
+      : asUsageError(() => parseShard(shardSpec), (m) => `--shard: ${m}`);
     const concurrency = intOption(values, "concurrency", { min: 1, max: 256, fallback: values.url ? 4 : 2 });
     const inputs = {
       files: ctx.positionals,

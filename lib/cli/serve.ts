@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import {
+  asUsageError,
   choiceOption,
   type Command,
   intOption,
@@ -26,13 +27,11 @@ export function tlsFiles(values: OptionValues): TlsFiles | undefined {
   if (typeof cert !== "string" || typeof key !== "string") {
     throw new UsageError("--tls-cert and --tls-key go together: give both files (PEM) or neither");
   }
-  const read = (flag: string, file: string) => {
-    try {
-      return readFileSync(file, "utf8");
-    } catch (e) {
-      throw new UsageError(`Cannot read ${flag} "${file}": ${(e as Error).message.split("\n")[0]}`);
-    }
-  };
+  const read = (flag: string, file: string) =>
+    asUsageError(
+      () => readFileSync(file, "utf8"),
+      (m) => `Cannot read ${flag} "${file}": ${m.split("\n")[0]}`,
+    );
   return { cert: read("--tls-cert", cert), key: read("--tls-key", key) };
 }
 

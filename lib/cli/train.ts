@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  asUsageError,
   choiceOption,
   type Command,
   intOption,
@@ -138,11 +139,7 @@ export const trainCommand: Command = {
     const seed = intOption(values, "seed", { min: 0, max: 2 ** 32 - 1, fallback: 0 });
     const patience = intOption(values, "patience", { min: 1, max: 100_000, fallback: 10 });
     const init = stringOption(values, "init", defaultInit(arch));
-    try {
-      checkInit(arch, init);
-    } catch (e) {
-      throw new UsageError((e as Error).message.replace(/^train: /, ""));
-    }
+    asUsageError(() => checkInit(arch, init), (m) => m.replace(/^train: /, ""));
     const freeze = stringOption(values, "freeze", "none");
     const download = weightsProgress();
     const workers = values.workers === undefined || values.workers === "auto"
