@@ -1,6 +1,7 @@
 // Helpers shared by the serve tests: the key, a scoring request and its body stream, a tiny real model bundle,
 // wrappers that slow or break a predictor, and hand-made broken images.
 import { crc32 } from "node:zlib";
+import sharp from "sharp";
 import { createDenseNet, openPredictor, type Predictor, saveBundle, selectBackend } from "../model/mod.ts";
 
 /** The key the serve tests' handlers require, and the header that carries it. */
@@ -67,34 +68,13 @@ export function wrapPredictor(
   };
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  out.set(new TextEncoder().encode(type), 4);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-
-/** A PNG whose header claims `width x height` grey pixels (valid CRCs) followed by a tiny IDAT and IEND. */
-export function pngWithHeader(width: number, height: number): Uint8Array {
-  const ihdr = new Uint8Array(13);
-  const v = new DataView(ihdr.buffer);
-  v.setUint32(0, width);
-  v.setUint32(4, height);
-  ihdr.set([8, 0, 0, 0, 0], 8);
-  const parts = [
-    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", new Uint8Array([0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1])),
-    chunk("IEND", new Uint8Array(0)),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+/** A 1x1 grey PNG whose header is rewritten to claim `width x height` pixels (its CRC recomputed). */
+export async function pngWithHeader(width: number, height: number): Promise<Uint8Array> {
+  const grey = sharp(new Uint8Array(1), { raw: { width: 1, height: 1, channels: 1 } }).toColourspace("b-w");
+  const png = new Uint8Array(await grey.png().toBuffer());
+  const view = new DataView(png.buffer, png.byteOffset);
+  view.setUint32(16, width); // IHDR's data starts at 16: signature (8), length (4), type (4)
+  view.setUint32(20, height);
+  view.setUint32(29, crc32(png.subarray(12, 29))); // the CRC of the type and the 13 data bytes
+  return png;
 }

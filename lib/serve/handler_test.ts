@@ -258,7 +258,7 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
       new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="9000" height="9000"/>'),
       /not a PNG, JPEG or DICOM image \(its bytes are SVG or XML text\)/,
     ],
-    [pngWithHeader(100000, 100000), /100000x100000 pixels, more than the limit/],
+    [await pngWithHeader(100000, 100000), /100000x100000 pixels, more than the limit/],
     [gif, /not a PNG, JPEG or DICOM image \(its bytes are a GIF image\)/],
   ];
   for (const [bytes, pattern] of images) {
