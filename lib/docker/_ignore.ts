@@ -21,8 +21,6 @@ export interface IgnoreRules {
 /**
  * Parses `.dockerignore` text into rules.
  *
- * @param text the file's contents.
- * @returns the matcher and the re-including patterns.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -47,11 +45,8 @@ function compileMatcher(patterns: string[]): ReturnType<typeof dockerignore> {
 }
 
 /**
- * Whether the rules exclude a context path (relative, `/`-separated).
+ * Whether the last matching rule excludes a context path (relative, `/`-separated).
  *
- * @param path the path inside the build context, e.g. `lib/config_test.ts`.
- * @param rules from {@linkcode parseDockerignore}.
- * @returns `true` when the last matching rule excludes it.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -68,17 +63,10 @@ export function isIgnored(path: string, rules: IgnoreRules): boolean {
   return rules.matcher.ignores(path);
 }
 
-function segmentMatches(pattern: string, segment: string): boolean {
-  return compileMatcher([pattern]).ignores(segment);
-}
-
 /**
  * Whether a folder that the rules exclude must still be walked because a `!` rule may re-include something
  * below it.
  *
- * @param dir the folder's context path.
- * @param rules from {@linkcode parseDockerignore}.
- * @returns `true` when some negation could match a path under `dir`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -94,7 +82,7 @@ export function mayReinclude(dir: string, rules: IgnoreRules): boolean {
       const seg = segments[i];
       if (seg === undefined) return false;
       if (seg === "**") return true;
-      if (!segmentMatches(seg, part)) return false;
+      if (!compileMatcher([seg]).ignores(part)) return false;
     }
     return segments.length > parts.length;
   });

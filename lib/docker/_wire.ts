@@ -1,17 +1,15 @@
 /**
- * The Docker Engine API's raw wire, read and written only by this folder's client: the newline-delimited JSON
- * of build/push/pull answers, the fields of an image inspection, error bodies, the `X-Registry-Auth` header and
- * the multiplexed stdout/stderr of logs and exec.
+ * The Docker Engine API's raw wire: streamed JSON answers, image inspection fields, error bodies, the
+ * `X-Registry-Auth` header and the multiplexed stdout/stderr of logs and exec.
  *
  * @module
  */
+import { base64 } from "../display.ts";
 import type { RegistryAuth } from "./format.ts";
 
 /**
- * Parses a stream of newline-separated JSON objects (what build, push and pull answer).
+ * Parses a response body of newline-separated JSON objects (what build, push and pull answer), as they arrive.
  *
- * @param body the response body.
- * @returns the objects, as they arrive.
  * @throws {SyntaxError} for a line that is not JSON.
  * @example
  * ```ts
@@ -57,8 +55,6 @@ export interface RawImage {
 /**
  * The message of an Engine API error body (`{"message": "..."}`), or the body itself when it is not JSON.
  *
- * @param text the response body.
- * @returns the message.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -78,8 +74,6 @@ export function errorMessage(text: string): string {
  * The `X-Registry-Auth` header value: base64url of the credentials' JSON (`{}` without credentials, which the
  * engine still requires on push). Only ever sent; never printed.
  *
- * @param auth user, password, registry.
- * @returns the header value.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -96,17 +90,12 @@ export function registryAuthHeader(auth?: RegistryAuth): string {
       serveraddress: auth.serveraddress,
     }
     : {};
-  const bytes = new TextEncoder().encode(JSON.stringify(doc));
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_");
+  return base64(new TextEncoder().encode(JSON.stringify(doc))).replace(/\+/g, "-").replace(/\//g, "_");
 }
 
 /**
  * Splits Docker's multiplexed stdout/stderr stream (8-byte frame headers) into the two texts.
  *
- * @param bytes the raw stream.
- * @returns `{ stdout, stderr }`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -1,8 +1,6 @@
 /**
- * A Docker Engine API client over the engine's unix socket, in plain `fetch` (Deno's HTTP client can dial unix
- * sockets): build with streamed progress, tag, push and pull, inspect, history, save and remove images. Container
- * calls are in `containers.ts`. The socket comes from `CXR_DOCKER_HOST` or `DOCKER_HOST`
- * (`unix:///path`), else `/var/run/docker.sock`.
+ * A Docker Engine API client over the engine's unix socket, in plain `fetch`: build, tag, push and pull,
+ * inspect, history, save and remove images (container calls are in `containers.ts`).
  *
  * @module
  */
@@ -20,6 +18,20 @@ import type {
 
 /** The API version spoken (Docker 20.10 and later). */
 export const DOCKER_API_VERSION = "1.41";
+
+/** The error a streamed answer reports (`errorDetail.message`, else `error`), or `undefined`. */
+function streamError(msg: Record<string, unknown>): string | undefined {
+  if (!msg.error && !msg.errorDetail) return undefined;
+  return (msg.errorDetail as { message?: string } | undefined)?.message ?? String(msg.error);
+}
+
+/** Options of {@linkcode DockerClient.push} and {@linkcode DockerClient.pull}. */
+export interface RegistryOptions {
+  /** Registry credentials. */
+  auth?: RegistryAuth | undefined;
+  /** Layer progress events. */
+  onProgress?: ((e: DockerProgressEvent) => void) | undefined;
+}
 
 /** Options for {@linkcode DockerClient}. */
 export interface DockerClientOptions {
@@ -159,10 +171,8 @@ export class DockerClient {
       }
       const aux = msg.aux as { ID?: string } | undefined;
       if (aux?.ID) id = aux.ID;
-      if (msg.error || msg.errorDetail) {
-        const detail = (msg.errorDetail as { message?: string } | undefined)?.message ?? String(msg.error);
-        throw new DockerBuildError(detail, name, step, output);
-      }
+      const failed = streamError(msg);
+      if (failed !== undefined) throw new DockerBuildError(failed, name, step, output);
     }
     if (!id) id = (await this.inspectImage(name)).id;
     return { id, steps, cachedSteps, contextBytes };
@@ -179,47 +189,36 @@ export class DockerClient {
   }
 
   /** Pushes `repository:tag` to its registry; returns the pushed manifest digest. */
-  async push(
-    image: string,
-    options: { auth?: RegistryAuth | undefined; onProgress?: (e: DockerProgressEvent) => void } = {},
-  ): Promise<{ digest: string }> {
+  async push(image: string, options: RegistryOptions = {}): Promise<{ digest: string }> {
     const [repo, tag] = splitImageRef(image);
-    const res = await this.request(
-      "POST",
-      `/images/${encodeURIComponent(repo)}/push?tag=${encodeURIComponent(tag)}`,
-      {
-        headers: { "X-Registry-Auth": registryAuthHeader(options.auth) },
-      },
-    );
-    return { digest: await this.#progress(res, `push "${image}"`, options.onProgress) };
+    const path = `/images/${encodeURIComponent(repo)}/push?tag=${encodeURIComponent(tag)}`;
+    return { digest: await this.#registry(path, `push "${image}"`, options) };
   }
 
   /** Pulls `repository:tag` from its registry. */
-  async pull(
-    image: string,
-    options: { auth?: RegistryAuth | undefined; onProgress?: (e: DockerProgressEvent) => void } = {},
-  ): Promise<void> {
+  async pull(image: string, options: RegistryOptions = {}): Promise<void> {
     const [repo, tag] = splitImageRef(image);
-    const q = new URLSearchParams({ fromImage: repo, tag });
-    const res = await this.request("POST", `/images/create?${q}`, {
-      headers: { "X-Registry-Auth": registryAuthHeader(options.auth) },
-    });
-    await this.#progress(res, `pull "${image}"`, options.onProgress);
+    await this.#registry(
+      `/images/create?${new URLSearchParams({ fromImage: repo, tag })}`,
+      `pull "${image}"`,
+      options,
+    );
   }
 
-  async #progress(res: Response, operation: string, onProgress?: (e: DockerProgressEvent) => void) {
+  /** A push or pull: the request with the registry credentials, then its progress; returns the digest named. */
+  async #registry(path: string, operation: string, options: RegistryOptions): Promise<string> {
+    const headers = { "X-Registry-Auth": registryAuthHeader(options.auth) };
+    const res = await this.request("POST", path, { headers });
     if (!res.ok) throw new DockerApiError(errorMessage(await res.text()), operation, res.status);
     let digest = "";
     for await (const msg of jsonLines(res.body!)) {
-      if (msg.error || msg.errorDetail) {
-        const detail = (msg.errorDetail as { message?: string } | undefined)?.message ?? String(msg.error);
-        throw new DockerApiError(detail, operation, 0);
-      }
+      const failed = streamError(msg);
+      if (failed !== undefined) throw new DockerApiError(failed, operation, 0);
       const status = String(msg.status ?? "");
       const d = /digest: (sha256:[0-9a-f]{64})/.exec(status);
       if (d?.[1]) digest = d[1];
       const detail = msg.progressDetail as { current?: number; total?: number } | undefined;
-      onProgress?.({
+      options.onProgress?.({
         phase: "layer",
         id: String(msg.id ?? ""),
         status,

@@ -33,12 +33,8 @@ export interface ContainerHandle {
 export type HealthStatus = "starting" | "healthy" | "unhealthy" | "none";
 
 /**
- * Creates and starts a container of `image`.
+ * Creates and starts a container of `image` (name or id).
  *
- * @param docker the client.
- * @param image image name or id.
- * @param options command, environment, network, mounts.
- * @returns the container's id and name.
  * @throws {DockerApiError} when the engine refuses.
  * @example
  * ```ts ignore
@@ -83,11 +79,8 @@ export interface ContainerInfo {
 }
 
 /**
- * `GET /containers/{id}/json`, reduced to {@linkcode ContainerInfo}.
+ * `GET /containers/{id}/json` (by id or name), reduced to {@linkcode ContainerInfo}.
  *
- * @param docker the client.
- * @param id container id or name.
- * @returns state, health, configured user and host PID.
  * @example
  * ```ts ignore
  * assert.equal((await inspectContainer(docker, c.id)).health, "healthy");
@@ -114,12 +107,9 @@ export async function inspectContainer(docker: DockerClient, id: string): Promis
 }
 
 /**
- * Waits until the container's HEALTHCHECK reports `healthy` (or `unhealthy`, or the container exits).
+ * Waits until the container's HEALTHCHECK reports `healthy` or `unhealthy`, and returns that.
  *
- * @param docker the client.
- * @param id container id.
  * @param options `timeoutMs` (default 120000) and poll interval `intervalMs` (default 500).
- * @returns the final health status.
  * @throws {DockerApiError} when the container stops or the time runs out (with the last log lines).
  * @example
  * ```ts ignore
@@ -151,11 +141,8 @@ export async function waitForHealthy(
 }
 
 /**
- * Waits for a container to exit (`POST /containers/{id}/wait`).
+ * Waits for a container to exit (`POST /containers/{id}/wait`) and returns its exit code.
  *
- * @param docker the client.
- * @param id container id.
- * @returns its exit code.
  * @example
  * ```ts ignore
  * const c = await runContainer(docker, "cxr-training:latest", { cmd: ["gpu-smoke"] });
@@ -174,10 +161,6 @@ export async function waitForExit(docker: DockerClient, id: string): Promise<num
 /**
  * Runs a command inside a running container (`docker exec`).
  *
- * @param docker the client.
- * @param id container id.
- * @param cmd the command and its arguments.
- * @returns exit code, stdout and stderr.
  * @example
  * ```ts ignore
  * assert.equal((await execInContainer(docker, c.id, ["id", "-u"])).stdout.trim(), "10001");
@@ -205,11 +188,8 @@ export async function execInContainer(
 }
 
 /**
- * The container's output so far (stdout and stderr, in order of the frames).
+ * The container's output so far: its stdout, then its stderr.
  *
- * @param docker the client.
- * @param id container id.
- * @returns the text.
  * @example
  * ```ts ignore
  * console.log(await containerLogs(docker, c.id));
@@ -226,11 +206,9 @@ export async function containerLogs(docker: DockerClient, id: string): Promise<s
 }
 
 /**
- * Stops (SIGTERM, then SIGKILL after `timeoutS`) and removes a container; a missing one is not an error.
+ * Stops (SIGTERM, then SIGKILL after `timeoutS`, default 10) and removes a container; a missing one is not an
+ * error.
  *
- * @param docker the client.
- * @param id container id or name.
- * @param options `timeoutS` before SIGKILL (default 10).
  * @example
  * ```ts ignore
  * await removeContainer(docker, c.id);

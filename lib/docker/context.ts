@@ -1,9 +1,8 @@
 /**
- * The build context of the project's images, assembled in TypeScript and streamed as tar: the Dockerfile, the
- * Deno binary (as `deno`), `deno.json`, `deno.lock`, `lib/`, `docker/entrypoints/`, `node_modules/`, plus
- * `notebooks/` (training) or `model/` (scoring: the bundle given, or an empty folder to mount one over). The
- * project's `.dockerignore` applies to every path, so secrets (`.env`), tests and other systems' native
- * libraries never reach a layer.
+ * The build context of the project's images, streamed as tar: the Dockerfile, the Deno binary, `deno.json`,
+ * `deno.lock`, `lib/`, `docker/entrypoints/`, `node_modules/`, plus `notebooks/` (training) or `model/`
+ * (scoring: the bundle given, or an empty folder to mount one over). The project's `.dockerignore` applies to
+ * every path, so secrets (`.env`), tests and other systems' native libraries never reach a layer.
  *
  * @module
  */
@@ -32,32 +31,12 @@ export interface BuildContextOptions {
   denoBinary?: string;
 }
 
-/** The project paths each image's context takes from the project folder. */
-const PROJECT_PATHS: Record<ImageKind, string[]> = {
-  scoring: [
-    "deno.json",
-    "deno.lock",
-    "lib",
-    "docker/entrypoints",
-    "node_modules",
-    "docker/scoring.Dockerfile",
-  ],
-  training: [
-    "deno.json",
-    "deno.lock",
-    "lib",
-    "docker/entrypoints",
-    "node_modules",
-    "notebooks",
-    "docker/training.Dockerfile",
-  ],
-};
+/** The project paths every image's context takes (then `notebooks` for training, and the Dockerfile). */
+const PROJECT_PATHS = ["deno.json", "deno.lock", "lib", "docker/entrypoints", "node_modules"];
 
 /**
  * The Dockerfile's path inside the context of `kind`.
  *
- * @param kind `training` or `scoring`.
- * @returns e.g. `docker/scoring.Dockerfile`.
  * @throws {TypeError} for another kind.
  * @example
  * ```ts
@@ -74,13 +53,7 @@ export function dockerfilePath(kind: ImageKind): string {
 }
 
 async function* fileBody(path: string): AsyncIterable<Uint8Array> {
-  using file = await Deno.open(path);
-  const buf = new Uint8Array(256 * 1024);
-  for (;;) {
-    const n = await file.read(buf);
-    if (n === null) return;
-    yield buf.slice(0, n);
-  }
+  yield* (await Deno.open(path)).readable; // closed at its end, or when the tar writer stops early
 }
 
 async function* walk(
@@ -109,11 +82,9 @@ async function* walk(
 }
 
 /**
- * The members of the build context of `kind`, in a stable order, with `.dockerignore` applied.
+ * The members of the build context of `kind`, in a stable order, with `.dockerignore` applied; file bodies
+ * are read only when the tar is written.
  *
- * @param kind `training` or `scoring`.
- * @param options project folder, model bundle, Deno binary.
- * @returns the members (file bodies are read only when the tar is written).
  * @throws {TypeError} for an unknown kind; `Deno.errors.NotFound` when the model folder does not exist.
  * @example
  * ```ts
@@ -151,7 +122,8 @@ export async function* contextMembers(
   const denoInfo = await Deno.stat(deno);
   yield { type: "file", name: "deno", mode: 0o755, size: denoInfo.size, body: () => fileBody(deno) };
   yield { type: "directory", name: "docker", mode: 0o755 };
-  for (const path of PROJECT_PATHS[kind]) {
+  const paths = [...PROJECT_PATHS, ...(kind === "training" ? ["notebooks"] : []), dockerfilePath(kind)];
+  for (const path of paths) {
     const source = join(root, path);
     try {
       await Deno.lstat(source);
@@ -175,11 +147,8 @@ export async function* contextMembers(
 }
 
 /**
- * The build context of `kind` as a tar stream (what `POST /build` takes).
+ * The build context of `kind` as a tar stream (what `POST /build` takes), read from disk as it is sent.
  *
- * @param kind `training` or `scoring`.
- * @param options project folder, model bundle, Deno binary.
- * @returns the tar bytes as they are read from disk.
  * @example
  * ```ts
  * import assert from "node:assert/strict";

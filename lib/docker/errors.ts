@@ -1,6 +1,5 @@
 /**
- * Errors of the Docker step: {@linkcode DockerError} is the base of all of them (a kind of `CxrError`), with
- * one class per failure a caller (the CLI, notebook 02, tests) must tell apart.
+ * Errors of the Docker step: one class per failure a caller must tell apart, all {@linkcode DockerError}s.
  *
  * @module
  */
@@ -33,11 +32,7 @@ export class DockerError extends CxrError {}
  * ```
  */
 export class DockerUnavailableError extends DockerError {
-  /**
-   * @param detail Why the socket did not answer (the first line of the connection error).
-   * @param socket The unix socket tried.
-   * @param options `cause`: the connection error.
-   */
+  /** @param detail Why the socket did not answer (the first line of the connection error). */
   constructor(detail: string, readonly socket: string, options?: ErrorOptions) {
     super(
       `No Docker engine answers on "${socket}": ${detail}. Start one (scripts/services.sh does) or point ` +
@@ -60,10 +55,8 @@ export class DockerUnavailableError extends DockerError {
  */
 export class DockerApiError extends DockerError {
   /**
-   * @param detail The engine's message.
    * @param operation What was being done, e.g. `push "127.0.0.1:5000/cxr-scoring:1"`.
    * @param status HTTP status (0 when the error came inside a streamed answer).
-   * @param options `cause`: the error behind this one.
    */
   constructor(detail: string, readonly operation: string, readonly status: number, options?: ErrorOptions) {
     super(`Docker could not ${operation}${status ? ` (HTTP ${status})` : ""}: ${detail.trim()}`, options);
@@ -85,13 +78,7 @@ export class DockerBuildError extends DockerError {
   readonly detail: string;
   /** The last lines of build output before the failure (secrets redacted). */
   readonly output: string[];
-  /**
-   * @param detail The engine's error message.
-   * @param image The tag being built.
-   * @param step The failing step as the engine printed it (`Step 3/9 : RUN ...`), or `""` before the first.
-   * @param output The last lines of build output before the failure.
-   * @param options `cause`: the error behind this one.
-   */
+  /** @param step The failing step as the engine printed it (`Step 3/9 : RUN ...`), or `""` before the first. */
   constructor(
     detail: string,
     readonly image: string,

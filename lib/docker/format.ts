@@ -1,17 +1,16 @@
 /**
  * The Docker Engine API's formats as callers see them: the socket address, image references, registry
- * credentials, build options and progress events, image inspection and history. The raw wire (streamed JSON,
- * error bodies, `X-Registry-Auth`, multiplexed logs) is read in `_wire.ts`.
+ * credentials, build options and progress events, image inspection and history (the raw wire is `_wire.ts`).
  *
  * @module
  */
 import type { Secret } from "../secrets.ts";
 
 /**
- * The engine's unix socket path from the environment.
+ * The engine's unix socket path from `CXR_DOCKER_HOST` or `DOCKER_HOST` (`unix:///path`), else
+ * `/var/run/docker.sock`.
  *
  * @param env environment variables. @default `Deno.env.toObject()`
- * @returns the socket path.
  * @throws {TypeError} when the variable is not a `unix://` address.
  * @example
  * ```ts
@@ -102,10 +101,8 @@ export interface ImageInfo {
 }
 
 /**
- * Splits an image reference into repository and tag (`latest` when none).
+ * Splits an image reference into `[repository, tag]` (`latest` when none).
  *
- * @param image e.g. `127.0.0.1:5000/cxr-scoring:0.1.0-abc1234-20261126`.
- * @returns `[repository, tag]`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";

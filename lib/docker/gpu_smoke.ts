@@ -38,10 +38,8 @@ async function nvidiaSmi(): Promise<string[]> {
 }
 
 /**
- * Loads the best tfjs backend and lists the GPUs.
+ * Loads the best tfjs backend and lists the GPUs (`docker/entrypoints/gpu_smoke.ts` prints the report).
  *
- * @param options backend and device lister.
- * @returns the report (printed as JSON by `docker/entrypoints/gpu_smoke.ts`).
  * @throws {BackendUnavailableError} when an explicit backend cannot load.
  * @example
  * ```ts

@@ -1,6 +1,6 @@
 /**
- * The project's two images, built and pushed from the lib: versioned tags (`<version>-<git sha>-<yyyymmdd>`),
- * a history line per build in `docker/history/<image>.jsonl`, size and layers for notebook 02.
+ * The project's two images, built and pushed from the lib: versioned tags, a history line per build in
+ * `docker/history/<image>.jsonl`.
  *
  * @module
  */
@@ -60,12 +60,8 @@ export interface ImageBuildRecord {
 }
 
 /**
- * A versioned tag: `<version>-<short commit>-<yyyymmdd>` (UTC date).
+ * A versioned tag: `<version>-<commit, 7 characters>-<yyyymmdd>` (UTC date, default today).
  *
- * @param version project version, e.g. `0.1.0`.
- * @param commit git commit (shortened to 7 characters).
- * @param options `date` (default now).
- * @returns e.g. `0.1.0-3eb8dfe-20261126`.
  * @throws {TypeError} when the parts would not make a valid Docker tag.
  * @example
  * ```ts
@@ -84,10 +80,9 @@ export function versionTag(version: string, commit: string, options: { date?: Da
 }
 
 /**
- * The versioned tag of the project as it is now: `deno.json`'s `version`, `git rev-parse --short HEAD`, today.
+ * The versioned tag of the project in `root` as it is now: `deno.json`'s `version`, `git rev-parse --short
+ * HEAD` (`nogit` outside a git checkout), today.
  *
- * @param root project folder. @default {@linkcode PROJECT_ROOT}
- * @returns the tag (commit `nogit` outside a git checkout).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -98,12 +93,8 @@ export async function projectVersionTag(root: string = PROJECT_ROOT): Promise<st
   const config = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
   let commit = "nogit";
   try {
-    const out = await new Deno.Command("git", {
-      args: ["rev-parse", "--short=7", "HEAD"],
-      cwd: root,
-      stderr: "null",
-    })
-      .output();
+    const args = ["rev-parse", "--short=7", "HEAD"];
+    const out = await new Deno.Command("git", { args, cwd: root, stderr: "null" }).output();
     if (out.success) commit = new TextDecoder().decode(out.stdout).trim();
   } catch { /* no git */ }
   return versionTag(String(config.version ?? "0.0.0"), commit);
@@ -112,9 +103,6 @@ export async function projectVersionTag(root: string = PROJECT_ROOT): Promise<st
 /**
  * Builds the project's `training` or `scoring` image through the Engine API and records it in the history.
  *
- * @param kind `training` or `scoring`.
- * @param options base image, name and tag, model bundle, tfjs-node-gpu, progress.
- * @returns what was built (name, id, size, layers, time).
  * @throws {DockerBuildError} naming the failing step; {@linkcode DockerUnavailableError} without an engine.
  * @example
  * ```ts ignore
@@ -183,11 +171,9 @@ export async function buildImage(
 }
 
 /**
- * Turns build events into two {@linkcode Progress} displays: context bytes sent, then Dockerfile steps.
+ * Turns build events into two {@linkcode Progress} displays (`mode` and `write` as it takes them): context
+ * bytes sent, then Dockerfile steps.
  *
- * @param kind the image being built (for the labels).
- * @param options `mode` and `write` as {@linkcode Progress} takes them.
- * @returns `onProgress` for {@linkcode buildImage} and `finish()`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -224,11 +210,9 @@ export function buildProgress(
 }
 
 /**
- * Reads the build history of one image name (oldest first); an absent file is an empty history.
+ * Reads the build history of one image name (e.g. `cxr-scoring`), oldest first; an absent file is an empty
+ * history.
  *
- * @param dir history folder.
- * @param name image name, e.g. `cxr-scoring`.
- * @returns the records.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -247,12 +231,9 @@ export async function readImageHistory(dir: string, name: string): Promise<Image
 }
 
 /**
- * Tags `image` into `registry` and pushes it there.
+ * Tags `image` into `registry` (e.g. `127.0.0.1:5000` or `myacr.azurecr.io`) and pushes it there; returns the
+ * remote reference and the pushed digest. `auth` is sent as a header, never printed.
  *
- * @param image local `name:tag`.
- * @param registry e.g. `127.0.0.1:5000` or `myacr.azurecr.io`.
- * @param options `docker`, registry `auth` (sent as a header, never printed), `onProgress`.
- * @returns the remote reference and the pushed digest.
  * @throws {DockerApiError} when the registry refuses (message without credentials).
  * @example
  * ```ts ignore

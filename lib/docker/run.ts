@@ -51,11 +51,8 @@ function randomKey(): string {
 
 /**
  * Starts the scoring image with `--network host` on `port`, the key in its environment, and waits until its
- * HEALTHCHECK says healthy.
+ * HEALTHCHECK says healthy; call `stop()` on the result when done.
  *
- * @param image the scoring image (`name:tag`).
- * @param options engine, port, key, mounted model, time limit.
- * @returns the running service; call `stop()` when done.
  * @throws {DockerApiError} when the container exits or never becomes healthy (with its last log lines).
  * @example
  * ```ts ignore
@@ -128,9 +125,6 @@ export interface TrainingJupyterOptions {
  * The `docker run` line that starts the training image's Jupyter server on a GPU VM. The token is passed by
  * name (`-e JUPYTER_TOKEN`), so it comes from the shell's environment and never appears in the command.
  *
- * @param image the training image.
- * @param options port, mounted folders, GPUs.
- * @returns one shell command line.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -148,9 +142,8 @@ export function trainingJupyterCommand(image: string, options: TrainingJupyterOp
     "docker run -d --name cxr-training",
     options.gpus === false ? "" : "--gpus all",
     `-p ${port}:${port} -e CXR_JUPYTER_PORT=${port} -e JUPYTER_TOKEN`,
-    `-v ${quote(`${options.dataDir ?? "/data"}:/data`)} -v ${
-      quote(`${options.outputDir ?? "/output"}:/output`)
-    }`,
+    `-v ${quote(`${options.dataDir ?? "/data"}:/data`)}`,
+    `-v ${quote(`${options.outputDir ?? "/output"}:/output`)}`,
     quote(image),
   ].filter(Boolean).join(" ");
 }

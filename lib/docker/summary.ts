@@ -25,7 +25,6 @@ export class ImageSummary {
 
   /** Plain text: size, then one line per layer with its size and instruction. */
   toString(): string {
-    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
     const rows = this.layers.map((l) => `${mb(l.size).padStart(10)}  ${instruction(l.createdBy)}`);
     return [`${this.image}: ${mb(this.size)}, ${this.layers.length} layers`, ...rows].join("\n");
   }
@@ -33,15 +32,19 @@ export class ImageSummary {
   /** Size line and a table of layers (HTML), for Jupyter. */
   [JUPYTER_DISPLAY](): Record<string, string> {
     const rows = this.layers.map((l) => [
-      { text: `${(l.size / 1e6).toFixed(1)} MB`, style: "text-align:right" },
+      { text: mb(l.size), style: "text-align:right" },
       { html: `<code>${escapeHtml(instruction(l.createdBy))}</code>` },
     ]);
     return {
       "text/plain": this.toString(),
-      "text/html": `<p><b>${escapeHtml(this.image)}</b>: ${(this.size / 1e6).toFixed(1)} MB, ` +
+      "text/html": `<p><b>${escapeHtml(this.image)}</b>: ${mb(this.size)}, ` +
         `${this.layers.length} layers</p>${htmlTable(["size", "instruction"], rows)}`,
     };
   }
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 function instruction(createdBy: string): string {
@@ -50,11 +53,8 @@ function instruction(createdBy: string): string {
 }
 
 /**
- * Size and layers of an image, for notebook 02 and `cxr image ls`.
+ * Size and layers of an image (`name:tag` or id), for notebook 02 and `cxr image ls`.
  *
- * @param image `name:tag` or id.
- * @param options `docker` client.
- * @returns an {@linkcode ImageSummary}.
  * @example
  * ```ts ignore
  * console.log(String(await describeImage("cxr-scoring:latest")));
