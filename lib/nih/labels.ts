@@ -68,26 +68,21 @@ export class LabelStatistics implements LabelCounts {
     };
   }
 
-  #columns(): [string, LabelCounts][] {
-    return [
-      ["all", this],
-      ...(this.partitions ? PARTITIONS.map((p) => [p, this.partitions![p]] as [string, LabelCounts]) : []),
-    ];
-  }
-
   #rows(): [head: string[], ...body: [label: string, ...values: string[]][]] {
-    const cols = this.#columns();
+    const columns = new Map<string, LabelCounts>([["all", this]]);
+    for (const p of this.partitions ? PARTITIONS : []) columns.set(p, this.partitions![p]);
+    const row = (label: string, value: (c: LabelCounts) => string): [string, ...string[]] => [
+      label,
+      ...[...columns.values()].map(value),
+    ];
     const pct = (n: number, of: number) => of === 0 ? "0.0%" : `${(100 * n / of).toFixed(1)}%`;
     return [
-      ["", ...cols.map(([name]) => name)],
-      ["images", ...cols.map(([, c]) => String(c.images))],
-      ["patients", ...cols.map(([, c]) => String(c.patients))],
-      ...[...FINDINGS, NO_FINDING].map((
-        f,
-      ): [string, ...string[]] => [
-        f,
-        ...cols.map(([, c]) => `${c.counts[f]} (${pct(c.counts[f], c.images)})`),
-      ]),
+      ["", ...columns.keys()],
+      row("images", (c) => String(c.images)),
+      row("patients", (c) => String(c.patients)),
+      ...[...FINDINGS, NO_FINDING].map((f) =>
+        row(f, (c) => `${c.counts[f]} (${pct(c.counts[f], c.images)})`)
+      ),
     ];
   }
 

@@ -49,13 +49,9 @@ export function findPresentImages(dir: string): PresentImages {
   const isDir = (p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
   if (!isDir(dir)) throw new Deno.errors.NotFound(`Cannot look for images in "${dir}": no such folder`);
   const where = isDir(join(dir, "images")) ? join(dir, "images") : dir;
+  const isFile = (name: string) => statSync(join(where, name), { throwIfNoEntry: false })?.isFile() ?? false;
   const names = readdirSync(where, { withFileTypes: true })
-    .filter((e) =>
-      IMAGE_NAME.test(e.name) &&
-      (e.isFile() ||
-        (e.isSymbolicLink() && (statSync(join(where, e.name), { throwIfNoEntry: false })?.isFile() ??
-          false)))
-    )
+    .filter((e) => IMAGE_NAME.test(e.name) && (e.isFile() || (e.isSymbolicLink() && isFile(e.name))))
     .map((e) => e.name)
     .sort();
   return { dir: where, names };
