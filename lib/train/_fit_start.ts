@@ -44,7 +44,6 @@ export interface FitStart {
   state: TrainState;
   /** Adam's saved variables (a resume's), or none. */
   optimizerWeights: { name: string; tensor: tf.Tensor }[];
-  provenance: WeightsProvenance;
 }
 
 /**
@@ -75,12 +74,7 @@ export async function resumeFrom(run: FitRun, latest: string): Promise<FitStart>
     const best = await findCheckpoint(run.checkpoints, state.best.epoch);
     await restoreBest(run.bestDir, best, state.best.epoch);
   }
-  return {
-    model: ckpt.model,
-    state,
-    optimizerWeights: ckpt.optimizerWeights,
-    provenance: state.weights ?? { init: "none", freeze: run.freeze },
-  };
+  return { model: ckpt.model, state, optimizerWeights: ckpt.optimizerWeights };
 }
 
 /**
@@ -88,12 +82,7 @@ export async function resumeFrom(run: FitRun, latest: string): Promise<FitStart>
  * from (it is written before the checkpoint of its epoch); the best epoch's checkpoint is never pruned.
  */
 async function restoreBest(bestDir: string, checkpoint: string | null, epoch: number): Promise<void> {
-  let current: number | undefined;
-  try {
-    current = (await readBundleMetadata(bestDir)).metrics.epoch;
-  } catch {
-    current = undefined;
-  }
+  const current = await readBundleMetadata(bestDir).then((m) => m.metrics.epoch, () => undefined);
   if (current === epoch || checkpoint === null) return;
   await replaceFolderAtomically(bestDir, async (tmp) => {
     for (const f of [MODEL_JSON, WEIGHTS_BIN, METADATA_JSON, MODEL_CARD_MD]) {
@@ -130,7 +119,7 @@ export async function freshStart(run: FitRun, model: tfl.LayersModel): Promise<F
     history: [],
     weights: provenance,
   };
-  return { model, state, optimizerWeights: [], provenance };
+  return { model, state, optimizerWeights: [] };
 }
 
 /**
@@ -146,15 +135,16 @@ export async function prepareFit(
   let workers: GradientWorkers | undefined;
   try {
     frozen = freezeLayers(model, run.freeze);
-    if (run.engine === "onnx") {
+    if (run.engine === "onnx" || run.workers > 1) {
+      const { engine, threads, provider, devices } = run;
       workers = await startGradientWorkers(model, {
         workers: run.workers,
-        engine: "onnx",
-        threads: run.threads,
-        provider: run.provider,
-        devices: run.provider === "cuda" ? run.devices : undefined,
+        engine,
+        threads,
+        provider,
+        devices,
       });
-    } else if (run.workers > 1) workers = await startGradientWorkers(model, { workers: run.workers });
+    }
   } catch (e) {
     model.dispose();
     throw e;
@@ -172,7 +162,8 @@ export async function prepareFit(
     workers,
     plateau: new ReduceLrOnPlateau(run.lr0, {}, state.plateau),
     early: new EarlyStopping(run.patience, state.early),
-    provenance: start.provenance,
+    // Checkpoints from before it was recorded started from random weights.
+    provenance: state.weights ?? { init: "none", freeze: run.freeze },
   };
   return { fit, frozen };
 }

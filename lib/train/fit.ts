@@ -28,7 +28,8 @@ import { classWeights } from "./loss.ts";
 import { defaultWorkers } from "./parallel.ts";
 
 /**
- * Architectures `train` builds.
+ * Architectures `train` builds: `densenet121` (CheXNet's) and `tiny` (a DenseNet of two dense blocks of two
+ * layers with growth rate 8, for demos and tests).
  *
  * @example
  * ```ts
@@ -162,29 +163,6 @@ export function defaultMicroBatch(
 ): number {
   if (backend !== "wasm" && engine !== "onnx") return batchSize;
   return Math.min(batchSize, Math.max(1, Math.floor(8 * (224 / size) ** 2)));
-}
-
-/**
- * Builds the named architecture for `size`×`size` grey input: `tiny` is a DenseNet of two dense blocks of two
- * layers with growth rate 8; `densenet121` is CheXNet's.
- *
- * @throws {TypeError} for an unknown name.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const model = buildModel("tiny", 32);
- * assert.deepEqual(model.outputs[0]?.shape, [null, 14]);
- * model.dispose();
- * ```
- */
-export function buildModel(arch: Architecture, size: number): tfl.LayersModel {
-  if (arch === "tiny") {
-    return createDenseNet({ blocks: [2, 2], growthRate: 8, inputSize: size, name: "tiny" });
-  }
-  if (arch === "densenet121") return createDenseNet({ inputSize: size, name: "densenet121" });
-  throw new TypeError(
-    `buildModel: unknown architecture "${arch}"; expected one of ${ARCHITECTURES.join(", ")}`,
-  );
 }
 
 /**
@@ -392,6 +370,12 @@ function checkTrainOptions(options: TrainOptions) {
   const freeze = options.freeze ?? "none";
   const emit = options.onProgress ?? (() => {});
   return { epochs, batchSize, lr0, arch, patience, keep, seed, augment, init, freeze, emit };
+}
+
+/** A fresh model of `arch` for `size`×`size` grey input. */
+function buildModel(arch: Architecture, size: number): tfl.LayersModel {
+  const tiny = arch === "tiny" ? { blocks: [2, 2], growthRate: 8 } : {};
+  return createDenseNet({ ...tiny, inputSize: size, name: arch });
 }
 
 /** The run: the checked options with the caches checked against each other, threads, micro-batch, paths. */
