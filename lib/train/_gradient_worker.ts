@@ -8,7 +8,7 @@
  */
 import { recordMovingStatistics, selectBackend, tf, tfl } from "../model/mod.ts";
 import type { WorkerAnswer, WorkerRequest } from "./_gradient_protocol.ts";
-import { computeGradients, type ParallelGradients } from "./step.ts";
+import { computeGradients } from "./step.ts";
 import type { OnnxGradients } from "./onnx_gradients.ts";
 
 /** This worker's copy of the model, with where each weight lies in the shared buffers. */
@@ -82,10 +82,7 @@ async function handle(request: WorkerRequest): Promise<WorkerAnswer> {
       total: request.total,
     };
     const { result, updates } = onnx
-      ? await onnx.computeGradients(x, y, options).then((r: ParallelGradients) => ({
-        result: r,
-        updates: r.updates,
-      }))
+      ? await onnx.computeGradients(x, y, options).then((r) => ({ result: r, updates: r.updates }))
       : await recordMovingStatistics(() => computeGradients(model, x, y, options));
     try {
       for (const { variable, offset } of chosen) {
@@ -102,8 +99,7 @@ async function handle(request: WorkerRequest): Promise<WorkerAnswer> {
   }
 }
 
-async function onMessage(event: Event): Promise<void> {
-  const e = event as MessageEvent<WorkerRequest & { id: number }>;
+(self as unknown as Worker).onmessage = async (e: MessageEvent<WorkerRequest & { id: number }>) => {
   let reply: WorkerAnswer;
   try {
     reply = await handle(e.data);
@@ -114,8 +110,4 @@ async function onMessage(event: Event): Promise<void> {
     };
   }
   (self as unknown as Worker).postMessage({ ...reply, id: e.data.id });
-}
-
-(self as unknown as Worker).onmessage = (event: MessageEvent) => {
-  void onMessage(event);
 };

@@ -182,19 +182,13 @@ export async function prepareInit(init: InitChoice, options: InitOptions = {}): 
       cacheDir = given.cacheDir ?? settings?.weightsCacheDir;
     const display = given.onProgress ? null : weightsProgress();
     try {
-      const weights = await ensureImagenetWeights({
+      const { path, md5, url, status } = await ensureImagenetWeights({
         ...given,
         ...(baseUrl === undefined ? {} : { baseUrl }),
         ...(cacheDir === undefined ? {} : { cacheDir }),
         onProgress: given.onProgress ?? display!.onProgress,
       });
-      source = {
-        source: "imagenet",
-        path: weights.path,
-        md5: weights.md5,
-        url: weights.url,
-        status: weights.status,
-      };
+      source = { source: "imagenet", path, md5, url, status };
     } finally {
       display?.finish();
     }

@@ -126,15 +126,13 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
     const indices = order.slice(b * batchSize, Math.min(count, (b + 1) * batchSize));
     const raw = await cache.readBatch(indices);
     const pixels = new Float32Array(indices.length * pixelsPerImage);
+    const labels = new Float32Array(indices.length * classes);
     const rng = options.augment ? mulberry32(mixSeed(seed, epoch, b, 0xa06)) : undefined;
-    for (let i = 0; i < indices.length; i++) {
+    for (const [i, index] of indices.entries()) {
       let image = raw.subarray(i * pixelsPerImage, (i + 1) * pixelsPerImage);
       if (options.augment) image = options.augment(image, size, rng!);
       pixels.set(image, i * pixelsPerImage);
-    }
-    const labels = new Float32Array(indices.length * classes);
-    for (let i = 0; i < indices.length; i++) {
-      for (let k = 0; k < classes; k++) labels[i * classes + k] = cache.labels[indices[i]! * classes + k]!;
+      labels.set(cache.labels.subarray(index * classes, (index + 1) * classes), i * classes);
     }
     return { pixels, labels, indices };
   };

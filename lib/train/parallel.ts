@@ -44,8 +44,6 @@ export class GradientWorkerError extends TrainError {
 export interface GradientWorkerOptions {
   /** Threads computing gradients, this one included; 1 starts no worker (with `engine: "onnx"`, the pool is that one session). */
   workers: number;
-  /** The tfjs backend each worker selects. @default the active backend (`cpu` with `engine: "onnx"`) */
-  backend?: BackendName;
   /**
    * What computes each thread's gradients: its tfjs backend, or ONNX Runtime (lib/train/onnx_gradients.ts: one
    * session per thread, this one included; the tfjs copy then only carries the weights). @default "tfjs"
@@ -92,7 +90,7 @@ function threadRows(p: number, parts: number, n: number, micro: number): [number
  * Starts `workers - 1` gradient workers for `model` and waits until each has built its copy.
  *
  * @param model the model being trained (its layers' `trainable` flags as they will be during training).
- * @param options threads and backend.
+ * @param options threads, and the engine with its settings.
  * @returns the pool; close it when done (`using` works).
  * @throws {RangeError} for a thread count below 1; {@linkcode GradientWorkerError} if a worker cannot start.
  * @example
@@ -121,7 +119,8 @@ export async function startGradientWorkers(
     throw new RangeError(`startGradientWorkers: workers must be an integer >= 1, got ${size}`);
   }
   const engine = options.engine ?? "tfjs";
-  const backend = (options.backend ?? (engine === "onnx" ? "cpu" : tf.getBackend())) as BackendName;
+  // The onnx engine's workers use their tfjs copy only to hold the weights.
+  const backend = (engine === "onnx" ? "cpu" : tf.getBackend()) as BackendName;
   const provider = options.provider ?? "cpu", threads = options.threads ?? 1;
   const devices = options.devices ?? Array.from({ length: size }, (_, i) => i);
   if (provider === "cuda" && devices.length !== size) {
