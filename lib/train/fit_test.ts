@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDenseNet, loadBundle, saveBundle, selectBackend, tf } from "../model/mod.ts";
@@ -11,9 +12,9 @@ import { readHistory } from "./history.ts";
 await selectBackend("wasm");
 
 Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked tensors; settings checked on resume", async () => {
-  const dir = Deno.makeTempDirSync();
-  const cache = await writeSyntheticCache(dir, { images: 60, size: 16, seed: 2 });
-  const out = join(dir, "run");
+  using dir = tempDir();
+  const cache = await writeSyntheticCache(dir.path, { images: 60, size: 16, seed: 2 });
+  const out = join(dir.path, "run");
   const events: TrainEvent[] = [];
   const before = tf.memory().numTensors;
   const summary = await train(cache, out, {
@@ -106,7 +107,6 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   assert.deepEqual(readHistory(fresh.history).map((h) => h.epoch), [1]);
   assert.deepEqual(readdirSync(join(out, "checkpoints")).map((n) => n.slice(0, 9)), ["epoch-001"]);
   assert.equal(tf.memory().numTensors, before);
-  Deno.removeSync(dir, { recursive: true });
 });
 
 Deno.test("train checks its options before touching the cache", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { createDenseNet, readBundleMetadata, selectBackend, tf, tfl } from "../model/mod.ts";
 import { setSeededWeights } from "../model/_testing.ts";
 import { h5Ready, writeKerasH5 } from "../model/_keras_h5_testing.ts";
@@ -98,8 +99,8 @@ Deno.test("freeze LAYER: layers before it stay fixed (moving statistics too), it
 });
 
 Deno.test("init FILE.h5: weights it has are loaded, those it lacks listed and left alone, extra ones listed; md5 recorded", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = join(dir, "colleague.h5");
+  using dir = tempDir();
+  const file = join(dir.path, "colleague.h5");
   const source = tiny();
   setSeededWeights(source, 40);
   writeKerasH5(source, file, { drop: ["conv3_block2_2_conv"], extra: true });
@@ -127,63 +128,57 @@ Deno.test("init FILE.h5: weights it has are loaded, those it lacks listed and le
   });
   // A file of another model size is refused, naming the misshapen weights.
   const wide = createDenseNet({ blocks: [2, 2], growthRate: 8, inputSize: 32 });
-  writeKerasH5(wide, join(dir, "wide.h5"));
+  writeKerasH5(wide, join(dir.path, "wide.h5"));
   await assert.rejects(
-    initializeWeights(target, join(dir, "wide.h5")),
+    initializeWeights(target, join(dir.path, "wide.h5")),
     /wrong shape \d+: conv1\/conv\/kernel/,
   );
   tf.dispose([source, target, wide].map((m) => m.getWeights()).flat());
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("init imagenet: the notop file is fetched from the base URL into the cache, the head starts fresh", async () => {
-  const dir = await Deno.makeTempDir();
+  using dir = tempDir();
   const source = tiny();
   setSeededWeights(source, 41);
-  const served = join(dir, "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5");
+  const served = join(dir.path, "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5");
   writeKerasH5(source, served, { drop: ["predictions"] });
   const bytes = readFileSync(served);
   const md5 = createHash("md5").update(bytes).digest("hex");
   let requests = 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     requests++;
     return new URL(req.url).pathname.endsWith("_notop.h5")
       ? new Response(bytes)
       : new Response("no", { status: 404 });
   });
-  try {
-    const target = tiny();
-    const head = kernel(target, "predictions").slice();
-    const pretrained = {
-      baseUrl: `http://127.0.0.1:${server.addr.port}/w/`,
-      cacheDir: join(dir, "cache"),
-      md5,
-    };
-    const summary = await initializeWeights(target, "imagenet", { pretrained });
-    assert.equal(summary.source, "imagenet");
-    assert.equal(summary.status, "downloaded");
-    assert.equal(summary.md5, md5);
-    assert.deepEqual(summary.fresh, ["predictions/kernel", "predictions/bias"]);
-    assert.equal(summary.loaded, source.weights.length - 2);
-    assert.deepEqual(kernel(target, "predictions"), head);
-    assert.deepEqual(kernel(target, "conv1/conv"), kernel(source, "conv1/conv"));
-    const again = await initializeWeights(tiny(), "imagenet", { pretrained });
-    assert.equal(again.status, "cached");
-    assert.equal(requests, 1);
-  } finally {
-    await server.shutdown();
-    await Deno.remove(dir, { recursive: true });
-  }
+  const target = tiny();
+  const head = kernel(target, "predictions").slice();
+  const pretrained = {
+    baseUrl: `http://127.0.0.1:${server.addr.port}/w/`,
+    cacheDir: join(dir.path, "cache"),
+    md5,
+  };
+  const summary = await initializeWeights(target, "imagenet", { pretrained });
+  assert.equal(summary.source, "imagenet");
+  assert.equal(summary.status, "downloaded");
+  assert.equal(summary.md5, md5);
+  assert.deepEqual(summary.fresh, ["predictions/kernel", "predictions/bias"]);
+  assert.equal(summary.loaded, source.weights.length - 2);
+  assert.deepEqual(kernel(target, "predictions"), head);
+  assert.deepEqual(kernel(target, "conv1/conv"), kernel(source, "conv1/conv"));
+  const again = await initializeWeights(tiny(), "imagenet", { pretrained });
+  assert.equal(again.status, "cached");
+  assert.equal(requests, 1);
 });
 
 Deno.test("train --init FILE --freeze backbone: the bundle records the init and freeze; resuming with another freeze is refused", async () => {
-  const dir = await Deno.makeTempDir();
-  const cache = await writeSyntheticCache(dir, { images: 24, size: 32 });
+  using dir = tempDir();
+  const cache = await writeSyntheticCache(dir.path, { images: 24, size: 32 });
   const source = createDenseNet({ blocks: [2, 2], growthRate: 8, inputSize: 32, name: "tiny" });
   setSeededWeights(source, 42);
-  const file = join(dir, "start.h5");
+  const file = join(dir.path, "start.h5");
   writeKerasH5(source, file);
-  const out = join(dir, "run");
+  const out = join(dir.path, "run");
   const events: string[] = [];
   const summary = await train(cache, out, {
     arch: "tiny",
@@ -228,14 +223,13 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
   assert.equal(resumed.weights.file, "start.h5");
   assert.equal(resumed.freeze.trainableLayers, 1);
   source.dispose();
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("train from random weights is reproducible from its seed (kernels drawn from it, not Math.random)", async () => {
-  const dir = await Deno.makeTempDir();
-  const cache = await writeSyntheticCache(dir, { images: 24, size: 16 });
+  using dir = tempDir();
+  const cache = await writeSyntheticCache(dir.path, { images: 24, size: 16 });
   const run = async (name: string, seed: number) => {
-    const s = await train(cache, join(dir, name), {
+    const s = await train(cache, join(dir.path, name), {
       arch: "tiny",
       epochs: 1,
       batchSize: 8,
@@ -247,5 +241,4 @@ Deno.test("train from random weights is reproducible from its seed (kernels draw
   const a = await run("a", 5), b = await run("b", 5), c = await run("c", 6);
   assert.equal(a, b);
   assert.notEqual(a, c);
-  await Deno.remove(dir, { recursive: true });
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { tempDir } from "../../tests/_fixtures.ts";
 import { createDenseNet, selectBackend, tf } from "../model/mod.ts";
 import { maxRelDiff, setSeededWeights } from "../model/_testing.ts";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
@@ -52,14 +53,14 @@ Deno.test("kerasAdam: three steps follow Keras' update rule, including a changed
 });
 
 Deno.test("kerasAdam: a checkpoint restores its moments, and tfjs Adam's checkpoints restore into it", async () => {
-  const dir = Deno.makeTempDirSync();
+  using dir = tempDir();
   const [x, y] = fixedBatch();
   const model = createDenseNet({ blocks: [1], growthRate: 2, inputSize: 8 });
   setSeededWeights(model, 4);
   const optimizer = kerasAdam(0.01);
   await trainStep(model, optimizer, x, y);
   await trainStep(model, optimizer, x, y);
-  const saved = await saveCheckpoint(dir, model, optimizer, trainState(1, 0.5));
+  const saved = await saveCheckpoint(dir.path, model, optimizer, trainState(1, 0.5));
   await trainStep(model, optimizer, x, y);
   const continued = await weightValues(model);
 
@@ -88,5 +89,4 @@ Deno.test("kerasAdam: a checkpoint restores its moments, and tfjs Adam's checkpo
   tf.dispose([x, y, ...got.slice(0, 1).map((w) => w.tensor), ...expected.slice(0, 1).map((w) => w.tensor)]);
   for (const o of [optimizer, resumed, tfjs, crossed]) o.dispose();
   for (const m of [model, ckpt.model]) m.dispose();
-  Deno.removeSync(dir, { recursive: true });
 });

@@ -72,20 +72,9 @@ const FILE: ReferenceFile = JSON.parse(
 const numbers = (text: string): number[] => text.split(" ").map(Number);
 const byName = (m: Record<string, string>) =>
   Object.fromEntries(Object.entries(m).map(([k, v]) => [k, numbers(v)]));
-const REF = {
-  ...FILE,
-  pixels: { shape: FILE.pixels.shape, values: numbers(FILE.pixels.values) },
-  partitionLabels: { shape: FILE.partitionLabels.shape, values: numbers(FILE.partitionLabels.values) },
-  classWeights: {
-    positive: numbers(FILE.classWeights.positive),
-    negative: numbers(FILE.classWeights.negative),
-  },
-  initial: Object.fromEntries(
-    Object.entries(FILE.initial).map(([k, { shape, values }]) => [k, { shape, values: numbers(values) }]),
-  ),
-  gradients: byName(FILE.gradients),
-  updated: byName(FILE.updated),
-};
+/** The fixture's tensors, parsed. */
+const PIXELS = numbers(FILE.pixels.values), LABELS = numbers(FILE.partitionLabels.values);
+const GRADIENTS = byName(FILE.gradients), UPDATED = byName(FILE.updated);
 const TOLERANCE = 1e-4;
 
 /** Largest |a − b| / scale, or / (1 + |b|) without a scale. */
@@ -100,15 +89,15 @@ function worstErr(a: ArrayLike<number>, b: ArrayLike<number>, scale?: number): n
 
 /** The fixture's model with its initial weights, set by Keras weight name (layer name + "/" + weight). */
 function buildModel(): tfl.LayersModel {
-  const { blocks, growthRate, stemFilters, inputSize, classes } = REF.model;
+  const { blocks, growthRate, stemFilters, inputSize, classes } = FILE.model;
   const model = createDenseNet({ blocks, growthRate, stemFilters, inputSize, classes });
-  assert.deepEqual(model.weights.map((w) => w.originalName).sort(), Object.keys(REF.initial).sort());
+  assert.deepEqual(model.weights.map((w) => w.originalName).sort(), Object.keys(FILE.initial).sort());
   const values = model.weights.map((w) => {
-    const ref = REF.initial[w.originalName];
+    const ref = FILE.initial[w.originalName];
     assert.ok(ref, `no initial value for ${w.originalName}`);
     const { shape, values } = ref;
     assert.deepEqual(w.shape, shape, w.originalName);
-    return tf.tensor(values, shape);
+    return tf.tensor(numbers(values), shape);
   });
   model.setWeights(values);
   tf.dispose(values);
@@ -132,7 +121,7 @@ async function weightsByName(model: tfl.LayersModel): Promise<Map<string, Float3
 function updateErr(after: Map<string, Float32Array>, which: (name: string) => boolean): number {
   let worst = 0;
   for (const [name, values] of after) {
-    if (which(name)) worst = Math.max(worst, worstErr(values, REF.updated[name] ?? []));
+    if (which(name)) worst = Math.max(worst, worstErr(values, UPDATED[name] ?? []));
   }
   return worst;
 }
@@ -147,15 +136,15 @@ for (const [backend, engine] of [["cpu", "tfjs"], ["wasm", "tfjs"], ["wasm", "on
     const engineFor = async (m: tfl.LayersModel) =>
       engine === "onnx" ? await startOnnxGradients(m, { threads: 1 }) : undefined;
     const before = tf.memory().numTensors;
-    const { shape: pixelShape, values: pixels } = REF.pixels;
-    const [rows, classes] = REF.partitionLabels.shape;
+    const pixelShape = FILE.pixels.shape;
+    const [rows, classes] = FILE.partitionLabels.shape;
     const batch = pixelShape[0];
-    const x = tf.tensor4d(pixels, pixelShape);
-    const y = tf.tensor2d(REF.partitionLabels.values.slice(0, batch * classes), [batch, classes]);
-    const weights = classWeights(REF.partitionLabels.values, classes);
-    assert.equal(REF.partitionLabels.values.length, rows * classes);
-    assert.deepEqual([...weights.positive], REF.classWeights.positive.map(Math.fround));
-    assert.deepEqual([...weights.negative], REF.classWeights.negative.map(Math.fround));
+    const x = tf.tensor4d(PIXELS, pixelShape);
+    const y = tf.tensor2d(LABELS.slice(0, batch * classes), [batch, classes]);
+    const weights = classWeights(LABELS, classes);
+    assert.equal(LABELS.length, rows * classes);
+    assert.deepEqual([...weights.positive], numbers(FILE.classWeights.positive).map(Math.fround));
+    assert.deepEqual([...weights.negative], numbers(FILE.classWeights.negative).map(Math.fround));
 
     // Loss and gradients, through the code path trainStep uses.
     const probe = buildModel();
@@ -165,20 +154,20 @@ for (const [backend, engine] of [["cpu", "tfjs"], ["wasm", "tfjs"], ["wasm", "on
       ? await probeEngine.computeGradients(x, y, { weights, microBatch: batch })
       : await computeGradients(probe, x, y, { weights, microBatch: batch });
     probeEngine?.close();
-    const scale = Math.max(...Object.values(REF.gradients).flatMap((g) => g.map(Math.abs)));
+    const scale = Math.max(...Object.values(GRADIENTS).flatMap((g) => g.map(Math.abs)));
     let gradErr = 0;
     const named: Record<string, number> = {};
     for (const [variable, grad] of Object.entries(grads)) {
       const name = names.get(variable)!;
-      const err = worstErr(await grad.data(), REF.gradients[name] ?? [], scale);
+      const err = worstErr(await grad.data(), GRADIENTS[name] ?? [], scale);
       named[name] = err;
       gradErr = Math.max(gradErr, err);
     }
-    assert.deepEqual(Object.keys(named).sort(), Object.keys(REF.gradients).sort());
+    assert.deepEqual(Object.keys(named).sort(), Object.keys(GRADIENTS).sort());
     tf.dispose(Object.values(grads));
     probe.dispose();
-    const lossErr = Math.abs(loss - REF.loss) / (1 + Math.abs(REF.loss));
-    assert.ok(lossErr <= TOLERANCE, `loss ${loss}, reference ${REF.loss}`);
+    const lossErr = Math.abs(loss - FILE.loss) / (1 + Math.abs(FILE.loss));
+    assert.ok(lossErr <= TOLERANCE, `loss ${loss}, reference ${FILE.loss}`);
     for (const name of ["conv1/conv/kernel", "conv1/bn/gamma", "conv2_block1_1_conv/kernel", "bn/beta"]) {
       assert.ok(
         (named[name] ?? Infinity) <= TOLERANCE,
@@ -189,10 +178,10 @@ for (const [backend, engine] of [["cpu", "tfjs"], ["wasm", "tfjs"], ["wasm", "on
 
     // One step with the optimizer train uses: every trainable weight and every moving statistic.
     const model = buildModel();
-    const adam = kerasAdam(REF.adam.learningRate);
+    const adam = kerasAdam(FILE.adam.learningRate);
     assert.deepEqual(
       { beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon },
-      { beta1: REF.adam.beta1, beta2: REF.adam.beta2, epsilon: REF.adam.epsilon },
+      { beta1: FILE.adam.beta1, beta2: FILE.adam.beta2, epsilon: FILE.adam.epsilon },
       "kerasAdam's defaults are the reference's",
     );
     const stepEngine = await engineFor(model);
@@ -209,7 +198,7 @@ for (const [backend, engine] of [["cpu", "tfjs"], ["wasm", "tfjs"], ["wasm", "on
 
     // The check can tell Adam's two forms apart: tfjs' own Adam misses the Keras reference.
     const control = buildModel();
-    const tfjsAdam = tf.train.adam(REF.adam.learningRate);
+    const tfjsAdam = tf.train.adam(FILE.adam.learningRate);
     const controlEngine = await engineFor(control);
     await trainStep(control, tfjsAdam, x, y, { weights, microBatch: batch, workers: controlEngine });
     controlEngine?.close();
