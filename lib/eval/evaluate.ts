@@ -236,7 +236,8 @@ export function evaluationRecord(
   json: EvaluationJson,
   options: EvaluationRecordOptions = {},
 ): EvaluationRecord {
-  const names = Object.keys(json.classes);
+  const { perClass, ...reference } = CHEXNET_AUROC;
+  const published = Object.keys(json.classes).filter((n) => perClass[n] !== undefined);
   return {
     partition: json.partition,
     images: json.images,
@@ -247,13 +248,8 @@ export function evaluationRecord(
     classes: structuredClone(json.classes),
     mean: structuredClone(json.mean),
     reference: {
-      name: CHEXNET_AUROC.name,
-      source: CHEXNET_AUROC.source,
-      ...(CHEXNET_AUROC.note ? { note: CHEXNET_AUROC.note } : {}),
-      perClass: Object.fromEntries(names.flatMap((n) => {
-        const v = CHEXNET_AUROC.perClass[n];
-        return v === undefined ? [] : [[n, v]];
-      })),
+      ...reference,
+      perClass: Object.fromEntries(published.map((n) => [n, perClass[n]!])),
     },
   };
 }

@@ -1,8 +1,6 @@
 /**
- * Scores made elsewhere, read from files, folders and blob prefixes: the JSON lines `cxr score` writes (one
- * file, or the `shard-<i>-of-<N>.jsonl` parts a Kubernetes Indexed scoring Job uploads to blob), plain or
- * gzipped, or a CSV with `Image Index` and one column per finding; each parsed and all merged
- * ({@linkcode mergeScores}).
+ * Scores made elsewhere, read from files, folders and blob prefixes ({@linkcode readScores}): `cxr score`'s
+ * JSON lines (one file, or the shard parts an Indexed Job uploads), plain or gzipped, or a CSV; all merged.
  *
  * @module
  */

@@ -1,8 +1,6 @@
 /**
- * The JSON lines `cxr score` writes, read back for evaluation: one line per scored image
- * (`{"image", "model", "probabilities", "top"}`) or failed one (`{"image", "error"}`), and the shapes every
- * scores file parses into ({@linkcode ParsedScores}), the CSV of another model's scores included
- * (`scores_csv.ts`).
+ * The JSON lines `cxr score` writes, read back for evaluation ({@linkcode parseScoresJsonl}), and the shapes
+ * every scores file, CSV included, parses into ({@linkcode ParsedScores}).
  *
  * @module
  */

@@ -1,7 +1,6 @@
 /**
- * Parsed scores files merged into one row per image: a shard set (`shard-<i>-of-<N>.jsonl`, as a Kubernetes
- * Indexed scoring Job writes them) checked for gaps, an image scored twice compared, error lines kept, model
- * versions checked.
+ * Parsed scores files merged into one row per image ({@linkcode mergeScores}): shard sets checked for gaps,
+ * repeats compared, error lines kept, one model version required.
  *
  * @module
  */
