@@ -87,13 +87,9 @@ export function parseBoundingBoxes(text: string, options: { file?: string } = {}
     const fail = (i: number, reason: string): never => {
       throw new NihFormatError(reason, file, n + 1, fieldColumn(f, i));
     };
-    if (f.length !== BBOX_HEADER.length) {
-      // Too few: point just past the end of the line; too many: at the first extra field.
-      fail(
-        Math.min(f.length, BBOX_HEADER.length),
-        `expected ${BBOX_HEADER.length} fields, found ${f.length}`,
-      );
-    }
+    const want = BBOX_HEADER.length;
+    // Too few: point just past the end of the line; too many: at the first extra field.
+    if (f.length !== want) fail(Math.min(f.length, want), `expected ${want} fields, found ${f.length}`);
     const m = IMAGE_NAME.exec(f[0]);
     if (!m) fail(0, `"Image Index" must be a name like 00000001_000.png, found "${f[0]}"`);
     const finding = toFinding(f[1]);

@@ -208,20 +208,15 @@ export function officialSplit(
     throw new RangeError(`valFraction must be in [0, 1), got ${valFraction}`);
   }
   const testNames = new Set(test.images);
+  const lists = `"${trainVal.file}" and "${test.file}"`;
   const both = trainVal.images.filter((n) => testNames.has(n));
-  if (both.length > 0) {
-    throw new SplitError(
-      `${both.length} names are in both "${trainVal.file}" and "${test.file}": ${preview(both)}`,
-    );
-  }
+  if (both.length > 0) throw new SplitError(`${both.length} names are in both ${lists}: ${preview(both)}`);
   const testPatients = new Set(test.images.map(patientOf));
-  const crossing = [...new Set(trainVal.images.map(patientOf).filter((p) => testPatients.has(p)))];
+  const crossing = [...new Set(trainVal.images.map(patientOf).filter((p) => testPatients.has(p)))].map(
+    String,
+  );
   if (crossing.length > 0) {
-    throw new SplitError(
-      `${crossing.length} patients have images in both "${trainVal.file}" and "${test.file}": ${
-        preview(crossing.map(String))
-      }`,
-    );
+    throw new SplitError(`${crossing.length} patients have images in both ${lists}: ${preview(crossing)}`);
   }
   const warnings: string[] = [];
   const known = new Set(entries.entries.map((e) => e.image));
@@ -241,9 +236,8 @@ export function officialSplit(
     );
   }
 
-  const patients = [...new Set(trainVal.images.filter((n) => known.has(n)).map(patientOf))].sort((a, b) =>
-    a - b
-  );
+  const patients = [...new Set(trainVal.images.filter((n) => known.has(n)).map(patientOf))];
+  patients.sort((a, b) => a - b);
   new MersenneTwister(seed).shuffle(patients);
   const val = new Set(patients.slice(0, Math.floor(patients.length * valFraction)));
   const inputs: Split["inputs"] = { entries: input(entries), trainVal: input(trainVal), test: input(test) };
