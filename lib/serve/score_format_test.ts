@@ -256,7 +256,7 @@ function reference(
   if (/[^A-Za-z0-9+/=\s]/.test(compact)) return "shape";
   const c = compact.replace(/\s+/g, "");
   if (c.length === 0 || c.length % 4 !== 0 || /=[^=]/.test(c) || /={3,}$/.test(c)) return "shape";
-  const image = (Uint8Array as unknown as { fromBase64(s: string): Uint8Array }).fromBase64(c);
+  const image = Uint8Array.fromBase64(c);
   return { image, heatmap: o.heatmap === true, className: o.class as string | undefined };
 }
 
@@ -303,11 +303,8 @@ Deno.test("parseScoreRequest: agrees with JSON.parse on 3000 generated and mutat
     for (const [key, p, likely] of fields) {
       if (rand(100) >= p * 100) continue;
       const value = rand(5) ? pick(likely) : pick(values);
-      members.splice(
-        rand(members.length + 1),
-        0,
-        `${pick(ws)}${key}${pick(ws)}:${pick(ws)}${value}${pick(ws)}`,
-      );
+      const at = rand(members.length + 1);
+      members.splice(at, 0, `${pick(ws)}${key}${pick(ws)}:${pick(ws)}${value}${pick(ws)}`);
     }
     let text = `${pick(ws)}{${members.join(",")}}${pick(ws)}`;
     for (let k = rand(3) === 0 ? 1 + rand(2) : 0; k > 0; k--) {
