@@ -148,35 +148,52 @@ export function optionalString(values: OptionValues, name: string): string | und
   return typeof v === "string" ? v : undefined;
 }
 
+/** Bounds of a number option; without `fallback` (or `optional`: `undefined` then) the option is required. */
+type Bounds = { min?: number; max?: number; fallback?: number; optional?: boolean };
+
+function boundedNumber(
+  values: OptionValues,
+  name: string,
+  [min, max, options]: [number, number, Bounds],
+  parse: (text: string) => number,
+  expected: string,
+): number | undefined {
+  const v = values[name];
+  if (v === undefined) {
+    if (options.fallback !== undefined || options.optional) return options.fallback;
+    throw new UsageError(`--${name} is required`);
+  }
+  const n = typeof v === "string" ? parse(v) : NaN;
+  if (!(Number.isFinite(n) && n >= min && n <= max)) {
+    throw new UsageError(`--${name} must be ${expected}, got "${String(v)}"`);
+  }
+  return n;
+}
+
 /**
- * Reads an integer option within bounds, throwing {@linkcode UsageError} with the valid range.
+ * Reads an integer option within bounds, throwing {@linkcode UsageError} with the valid range; with
+ * `optional: true` an option left out is `undefined`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * assert.equal(intOption({ n: "8" }, "n", { min: 1 }), 8);
  * assert.equal(intOption({}, "n", { fallback: 4 }), 4);
+ * assert.equal(intOption({}, "n", { min: 1, optional: true }), undefined);
  * assert.throws(() => intOption({ n: "x" }, "n", { min: 1 }), /--n must be an integer/);
  * ```
  */
 export function intOption(
   values: OptionValues,
   name: string,
-  options: { min?: number; max?: number; fallback?: number } = {},
-): number {
-  const v = values[name];
-  if (v === undefined) {
-    if (options.fallback !== undefined) return options.fallback;
-    throw new UsageError(`--${name} is required`);
-  }
-  const min = options.min ?? Number.MIN_SAFE_INTEGER;
-  const max = options.max ?? Number.MAX_SAFE_INTEGER;
-  const n = typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    const range = options.max !== undefined ? `${min}..${max}` : `>= ${min}`;
-    throw new UsageError(`--${name} must be an integer ${range}, got "${String(v)}"`);
-  }
-  return n;
+  options: Bounds & { optional: true },
+): number | undefined;
+export function intOption(values: OptionValues, name: string, options?: Omit<Bounds, "optional">): number;
+export function intOption(values: OptionValues, name: string, options: Bounds = {}): number | undefined {
+  const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options;
+  const range = options.max !== undefined ? `${min}..${max}` : `>= ${min}`;
+  const parse = (v: string) => /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
+  return boundedNumber(values, name, [min, max, options], parse, `an integer ${range}`);
 }
 
 /**
@@ -192,20 +209,11 @@ export function intOption(
 export function numberOption(
   values: OptionValues,
   name: string,
-  options: { min?: number; max?: number; fallback?: number } = {},
+  options: Omit<Bounds, "optional"> = {},
 ): number {
-  const v = values[name];
-  if (v === undefined) {
-    if (options.fallback !== undefined) return options.fallback;
-    throw new UsageError(`--${name} is required`);
-  }
-  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : NaN;
-  const min = options.min ?? -Infinity;
-  const max = options.max ?? Infinity;
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be a number between ${min} and ${max}, got "${String(v)}"`);
-  }
-  return n;
+  const { min = -Infinity, max = Infinity } = options;
+  const parse = (v: string) => v.trim() !== "" ? Number(v) : NaN;
+  return boundedNumber(values, name, [min, max, options], parse, `a number between ${min} and ${max}`)!;
 }
 
 /**

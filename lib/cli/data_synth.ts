@@ -34,9 +34,7 @@ export const dataSynthCommand: Command = {
     const images = intOption(values, "images", { min: 1, max: 1_000_000 });
     const seed = intOption(values, "seed", { min: 0, max: 2 ** 32 - 1, fallback: 1 });
     const size = intOption(values, "size", { min: 16, max: 4096, fallback: 1024 });
-    const concurrency = values.concurrency === undefined
-      ? undefined
-      : intOption(values, "concurrency", { min: 1, max: 256 });
+    const concurrency = intOption(values, "concurrency", { min: 1, max: 256, optional: true });
     const progress = new Progress({ label: "synthesize images", total: images });
     const started = performance.now();
     const summary = await synthesize(out, {

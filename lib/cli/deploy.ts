@@ -147,9 +147,7 @@ export const deployCommand: Command = {
   async run(values, ctx) {
     const overlay = choiceOption(values, "overlay", OVERLAYS, "aks");
     const image = stringOption(values, "image");
-    const replicas = values.replicas === undefined
-      ? undefined
-      : intOption(values, "replicas", { min: 1, max: 1000 });
+    const replicas = intOption(values, "replicas", { min: 1, max: 1000, optional: true });
     const namespace = optionalString(values, "namespace");
     const transport = transportOptions(values);
     if (typeof values["render-only"] === "string") {
@@ -244,9 +242,7 @@ export const k8sRenderCommand: Command = {
       : join(K8S_DIR, "overlays", overlay);
     const objects = renderKustomization(dir, {
       image: optionalString(values, "image"),
-      replicas: values.replicas === undefined
-        ? undefined
-        : intOption(values, "replicas", { min: 1, max: 1000 }),
+      replicas: intOption(values, "replicas", { min: 1, max: 1000, optional: true }),
       namespace: optionalString(values, "namespace"),
     });
     validateManifests(objects);

@@ -135,9 +135,7 @@ export const importKerasCommand: Command = {
     if (name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
       throw new UsageError(`--name must be letters, digits, "_", "." or "-", got "${name}"`);
     }
-    const inputSize = values.size === undefined
-      ? undefined
-      : intOption(values, "size", { min: 32, max: 2048 });
+    const inputSize = intOption(values, "size", { min: 32, max: 2048, optional: true });
     const checkImages = intOption(values, "check-images", { min: 0, max: 64, fallback: 2 });
     const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "wasm");
     const selected = await selectBackend(backend);

@@ -79,9 +79,7 @@ export const jobsRunCommand: Command = {
       stringOption(values, "image"),
       {
         shards,
-        parallelism: values.parallelism === undefined
-          ? undefined
-          : intOption(values, "parallelism", { min: 1 }),
+        parallelism: intOption(values, "parallelism", { min: 1, optional: true }),
         namespace: optionalString(values, "namespace"),
         context: optionalString(values, "context"),
         storageEnv: storageEnvOf(settings),

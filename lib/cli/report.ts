@@ -98,7 +98,7 @@ export const reportCommand: Command = {
         throw e;
       }
     }
-    const timeout = values.timeout === undefined ? undefined : intOption(values, "timeout", { min: 1 });
+    const timeout = intOption(values, "timeout", { min: 1, optional: true });
     const graceMs = intOption(values, "grace-ms", { min: 0, max: 10_000, fallback: 250 });
     const outDir = resolve(stringOption(values, "out", "reports"));
     const envFile = optionalString(values, "env-file");

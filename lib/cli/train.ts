@@ -130,9 +130,7 @@ export const trainCommand: Command = {
     const out = stringOption(values, "out");
     const epochs = intOption(values, "epochs", { min: 1, max: 100_000, fallback: 10 });
     const batchSize = intOption(values, "batch", { min: 1, max: 65_536, fallback: 16 });
-    const microBatch = values["micro-batch"] === undefined
-      ? undefined
-      : intOption(values, "micro-batch", { min: 1, max: batchSize });
+    const microBatch = intOption(values, "micro-batch", { min: 1, max: batchSize, optional: true });
     const lr = numberOption(values, "lr", { min: 1e-12, max: 10, fallback: 1e-3 });
     const backendName = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
     const arch = choiceOption(values, "arch", ARCHITECTURES, "densenet121");
