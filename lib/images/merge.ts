@@ -59,6 +59,9 @@ export interface MergeResult {
  * assert.deepEqual([...Deno.readFileSync(`${dir}/val.bin`)], [0, 0, 0, 0, 1, 1, 1, 1]);
  * Deno.removeSync(`${dir}/val.shard-1-of-2.json`);
  * assert.throws(() => mergeShards(dir, "val"), /shard 1 of 2 is missing or incomplete/);
+ * writeFileSync(`${dir}/val.shard-0-of-3.json`, "{}");
+ * assert.throws(() => mergeShards(dir, "val"), /for several counts in .*: 2, 3; give the count/);
+ * assert.throws(() => mergeShards(dir, "train"), /No shards of "train"/);
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
