@@ -28,11 +28,9 @@ export interface BootstrapResult {
   perClass: Record<string, Interval>;
   /** Interval of the mean over the classes defined in the full sample (and in the resample). */
   mean: Interval;
-  /** Resamples drawn. */
+  /** The options used. */
   resamples: number;
-  /** Coverage. */
   confidence: number;
-  /** Seed used. */
   seed: number;
 }
 

@@ -8,23 +8,17 @@ import sharp from "sharp";
 import type { ClassActivationMaps } from "../model/mod.ts";
 import { TURBO_LUT } from "./_colormap.ts";
 
-/** A grey image, one byte per pixel, row-major. */
+/** A grey image: `width * height` bytes, one per pixel, row-major. */
 export interface GreyImage {
-  /** `width * height` bytes. */
   data: Uint8Array;
-  /** Width in pixels. */
   width: number;
-  /** Height in pixels. */
   height: number;
 }
 
-/** A heat map at any resolution and scale (only the order of its values matters for display). */
+/** A heat map at any resolution and scale: `width * height` values, row-major. */
 export interface HeatMap {
-  /** `width * height` values, row-major. */
   data: Float32Array;
-  /** Width in cells. */
   width: number;
-  /** Height in cells. */
   height: number;
 }
 

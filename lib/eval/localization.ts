@@ -77,16 +77,9 @@ export function heatmapRegions(
       const p = stack.pop()!;
       const px = p % width, py = (p - px) / width;
       pixels++;
-      if (px < x0) x0 = px;
-      if (px > x1) x1 = px;
-      if (py < y0) y0 = py;
-      if (py > y1) y1 = py;
-      for (let dy = -1; dy <= 1; dy++) {
-        const ny = py + dy;
-        if (ny < 0 || ny >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = px + dx;
-          if (nx < 0 || nx >= width) continue;
+      [x0, x1, y0, y1] = [Math.min(x0, px), Math.max(x1, px), Math.min(y0, py), Math.max(y1, py)];
+      for (let ny = Math.max(py - 1, 0); ny <= Math.min(py + 1, height - 1); ny++) {
+        for (let nx = Math.max(px - 1, 0); nx <= Math.min(px + 1, width - 1); nx++) {
           const q = ny * width + nx;
           if (label[q] === -1 && scaled[q]! >= fraction) {
             label[q] = id;
@@ -102,9 +95,8 @@ export function heatmapRegions(
 
 /** One ground-truth box checked against a heatmap. */
 export interface LocalizationResult {
-  /** The finding boxed. */
+  /** The box's finding and image. */
   finding: string;
-  /** The image. */
   image: string;
   /** Best IoBB over the heatmap's regions. */
   bestIobb: number;
