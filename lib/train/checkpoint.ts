@@ -251,10 +251,9 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     throw new CheckpointError(`Cannot read checkpoint "${dir}": ${(e as Error).message}`, dir, { cause: e });
   }
   if (state.format !== TRAIN_STATE_FORMAT) {
+    const format = JSON.stringify(state.format);
     throw new CheckpointError(
-      `Cannot read checkpoint "${dir}": ${STATE_JSON} has format ${
-        JSON.stringify(state.format)
-      }, expected "${TRAIN_STATE_FORMAT}"`,
+      `Cannot read checkpoint "${dir}": ${STATE_JSON} has format ${format}, expected "${TRAIN_STATE_FORMAT}"`,
       dir,
     );
   }

@@ -1,7 +1,6 @@
 /**
- * The base of the training step's errors. Each failure keeps its class beside the code that throws it
- * (`CheckpointError` in checkpoint.ts, `GradientWorkerError` in parallel.ts); all of them extend
- * {@linkcode TrainError}, and an unreadable `history.jsonl` is a {@linkcode HistorySyntaxError}.
+ * {@linkcode TrainError}, which every training failure extends (each class lives beside the code that throws
+ * it), and {@linkcode HistorySyntaxError} for an unreadable `history.jsonl`.
  *
  * @module
  */

@@ -6,6 +6,7 @@
  */
 import { rename, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
+import type { AurocTable } from "../auroc.ts";
 import { htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "../display.ts";
 import { broadcastDisplay, inJupyter, Progress } from "../progress.ts";
 import { HistorySyntaxError } from "./errors.ts";
@@ -71,11 +72,8 @@ const fmt = (v: number | null, digits = 4) => (v === null || !Number.isFinite(v)
  * assert.match(svg, /^<svg[^>]*>.*<polyline .*val_loss/s);
  * ```
  */
-export function lossChartSvg(
-  records: readonly EpochRecord[],
-  options: { width?: number; height?: number } = {},
-): string {
-  const w = options.width ?? 520, h = options.height ?? 260;
+export function lossChartSvg(records: readonly EpochRecord[]): string {
+  const w = 520, h = 260;
   const left = 50, right = 60, top = 24, bottom = 34; // right: room for the "AUROC 1" label
   const pw = w - left - right, ph = h - top - bottom;
   const losses = records.flatMap((r) => [r.loss, r.val_loss]).filter(Number.isFinite);
@@ -84,17 +82,15 @@ export function lossChartSvg(
   const x = (e: number) => left + ((e - 1) / (epochs - 1)) * pw;
   const yLoss = (v: number) => top + ph - (v / maxLoss) * ph;
   const yAuc = (v: number) => top + ph - v * ph;
-  const line = (pts: [number, number][], color: string, name: string, dash = "") =>
-    pts.length === 0
-      ? ""
-      : `<polyline fill="none" stroke="${color}" stroke-width="2"${
-        dash ? ` stroke-dasharray="${dash}"` : ""
-      } points="${
-        pts.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" ")
-      }"><title>${name}</title></polyline>` +
-        pts.map(([a, b]) => `<circle cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="3" fill="${color}"/>`).join(
-          "",
-        );
+  const line = (pts: [number, number][], color: string, name: string, dash = "") => {
+    if (pts.length === 0) return "";
+    const xy = pts.map(([a, b]) => [a.toFixed(1), b.toFixed(1)]);
+    const dashes = dash ? ` stroke-dasharray="${dash}"` : "";
+    const points = xy.map((p) => p.join(",")).join(" ");
+    const dots = xy.map(([a, b]) => `<circle cx="${a}" cy="${b}" r="3" fill="${color}"/>`).join("");
+    return `<polyline fill="none" stroke="${color}" stroke-width="2"${dashes} points="${points}">` +
+      `<title>${name}</title></polyline>${dots}`;
+  };
   const parts = [
     svgOpen(w, h, { viewBox: false }),
     `<text x="${left}" y="15" font-size="13">Loss per epoch</text>`,
@@ -276,13 +272,8 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
   };
 }
 
-/** Per-class AUROC that renders as a table in Jupyter; see {@linkcode aurocTable}. */
-export interface AurocTableView {
-  /** AUROC by class (`null` where undefined). */
-  perClass: Record<string, number | null>;
-  /** Mean over the defined classes. */
-  mean: number | null;
-}
+/** Per-class AUROC and their mean, which render as a table in Jupyter; see {@linkcode aurocTable}. */
+export type AurocTableView = Pick<AurocTable, "perClass" | "mean">;
 
 /**
  * Wraps per-class AUROC values (e.g. a history record's `val_auroc`) so Jupyter shows them as a table with

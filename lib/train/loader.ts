@@ -48,10 +48,6 @@ export interface Batch {
   y: tf.Tensor2D;
   /** Positions of the images in the cache. */
   indices: Uint32Array;
-  /** 0-based batch number within the epoch. */
-  batch: number;
-  /** Batches in this epoch. */
-  batches: number;
 }
 
 /**
@@ -67,12 +63,6 @@ function epochOrder(count: number, seed: number, epoch: number): Uint32Array {
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
-}
-
-interface HostBatch {
-  pixels: Float32Array;
-  labels: Float32Array;
-  indices: Uint32Array;
 }
 
 /**
@@ -120,7 +110,8 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
   const batches = Math.ceil(count / batchSize);
   const pixelsPerImage = size * size;
 
-  const prepare = async (b: number): Promise<HostBatch> => {
+  /** Batch `b`'s pixels and labels on the host. */
+  const prepare = async (b: number) => {
     // Yield first: this runs in a later macrotask, i.e. while the consumer awaits the backend.
     await new Promise((resolve) => setTimeout(resolve, 0));
     const indices = order.slice(b * batchSize, Math.min(count, (b + 1) * batchSize));
@@ -137,22 +128,16 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
     return { pixels, labels, indices };
   };
 
-  const queue: Promise<HostBatch>[] = [];
+  const queue: ReturnType<typeof prepare>[] = [];
   let next = 0;
   const fill = () => {
     while (next < batches && queue.length <= depth) queue.push(prepare(next++));
   };
   for (let b = 0; b < batches; b++) {
     fill();
-    const host = await queue.shift()!;
+    const { pixels, labels, indices } = await queue.shift()!;
     fill();
-    const n = host.indices.length;
-    yield {
-      x: tf.tensor4d(host.pixels, [n, size, size, 1]),
-      y: tf.tensor2d(host.labels, [n, classes]),
-      indices: host.indices,
-      batch: b,
-      batches,
-    };
+    const n = indices.length;
+    yield { x: tf.tensor4d(pixels, [n, size, size, 1]), y: tf.tensor2d(labels, [n, classes]), indices };
   }
 }
