@@ -42,16 +42,9 @@ export const camCommand: Command = {
     model: { valueName: "DIR", description: "The model bundle.", required: true },
     image: { valueName: "PNG", description: "The X-ray (PNG or JPEG).", required: true },
     out: { valueName: "PNG", description: "Where to write the overlay.", required: true },
-    class: {
-      valueName: "NAME",
-      description: "Finding to explain.",
-      defaultText: "the top one",
-    },
+    class: { valueName: "NAME", description: "Finding to explain.", defaultText: "the top one" },
     method: { valueName: "NAME", description: "cam or gradcam.", defaultText: "cam" },
-    boxes: {
-      valueName: "CSV",
-      description: "BBox_List_2017.csv: outline this image's boxes.",
-    },
+    boxes: { valueName: "CSV", description: "BBox_List_2017.csv: outline this image's boxes." },
     engine: {
       valueName: "NAME",
       description: `auto, ${ENGINES.join(", ")} (cam only; gradcam runs on tfjs).`,

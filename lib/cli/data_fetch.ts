@@ -70,10 +70,7 @@ export const dataFetchCommand: Command = {
       valueName: "URL",
       description: "Mirror to download from instead: archive N is URL/images_NNN.tar.gz.",
     },
-    catalogue: {
-      valueName: "FILE",
-      description: "JSON catalogue replacing the built-in one.",
-    },
+    catalogue: { valueName: "FILE", description: "JSON catalogue replacing the built-in one." },
     concurrency: { valueName: "N", description: "Archives at a time.", defaultText: "2" },
     retries: { valueName: "N", description: "Retries per archive.", defaultText: "3" },
     labels: { description: "Also download the label files and split lists." },

@@ -17,11 +17,7 @@ export const dataSynthCommand: Command = {
   options: {
     out: { valueName: "DIR", description: "Folder to write into.", required: true },
     images: { valueName: "N", description: "Number of images.", required: true },
-    seed: {
-      valueName: "S",
-      description: "Seed of labels, split and pixels.",
-      defaultText: "1",
-    },
+    seed: { valueName: "S", description: "Seed of labels, split and pixels.", defaultText: "1" },
     size: { valueName: "PX", description: "Side of the square images.", defaultText: "1024" },
     concurrency: {
       valueName: "N",

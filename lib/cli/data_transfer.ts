@@ -21,16 +21,8 @@ const CONTAINER_HELP = "Container name, or archives | images | metadata | models
 
 const COMMON = {
   container: { valueName: "C", required: true, description: CONTAINER_HELP },
-  prefix: {
-    valueName: "P",
-    description: "Blob name prefix, taken as a folder.",
-    defaultText: '""',
-  },
-  concurrency: {
-    valueName: "N",
-    description: "Files in flight at once (1-256).",
-    defaultText: "8",
-  },
+  prefix: { valueName: "P", description: "Blob name prefix, taken as a folder.", defaultText: '""' },
+  concurrency: { valueName: "N", description: "Files in flight at once (1-256).", defaultText: "8" },
 } as const;
 
 /** `archives`, `images`, ... map to the configured container names; anything else is taken literally. */

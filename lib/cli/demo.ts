@@ -19,23 +19,11 @@ export const demoCommand: Command = {
     "(skipped, with the reason, when no Docker engine answers) and the Kubernetes manifests rendered and " +
     "validated. Running it again reuses what is already there.",
   options: {
-    images: {
-      valueName: "N",
-      description: "Synthetic images to generate.",
-      defaultText: "300",
-    },
-    size: {
-      valueName: "PX",
-      description: "Side of the synthetic images.",
-      defaultText: "1024",
-    },
+    images: { valueName: "N", description: "Synthetic images to generate.", defaultText: "300" },
+    size: { valueName: "PX", description: "Side of the synthetic images.", defaultText: "1024" },
     seed: { valueName: "S", description: "Seed of data and split.", defaultText: "1" },
     "no-report": { description: "Skip executing the notebooks." },
-    "reports-dir": {
-      valueName: "DIR",
-      description: "Where reports go.",
-      defaultText: "reports",
-    },
+    "reports-dir": { valueName: "DIR", description: "Where reports go.", defaultText: "reports" },
   },
   async run(values, ctx) {
     const started = performance.now();

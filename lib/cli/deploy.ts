@@ -99,16 +99,9 @@ export const deployCommand: Command = {
     "refused unless --allow-plain-http. --score over HTTPS trusts the system's CAs; for a private CA run with " +
     "DENO_CERT=ca.pem.",
   options: {
-    kubeconfig: {
-      valueName: "FILE",
-      description: "Kubeconfig (an AKS one works unchanged).",
-    },
+    kubeconfig: { valueName: "FILE", description: "Kubeconfig (an AKS one works unchanged)." },
     image: { valueName: "IMAGE", required: true, description: "Scoring image to run." },
-    overlay: {
-      valueName: "NAME",
-      description: `${OVERLAYS.join(", ")}.`,
-      defaultText: "aks",
-    },
+    overlay: { valueName: "NAME", description: `${OVERLAYS.join(", ")}.`, defaultText: "aks" },
     "ingress-host": {
       valueName: "NAME",
       description: "DNS name of the Ingress (aks): what clients call; the certificate must name it.",
@@ -134,15 +127,8 @@ export const deployCommand: Command = {
     ...CLUSTER_OPTIONS,
     "render-only": { valueName: "DIR", description: "Only render + validate into DIR." },
     "no-wait": { description: "Apply and return without waiting for the rollout." },
-    timeout: {
-      valueName: "S",
-      description: "Rollout time limit in seconds.",
-      defaultText: "600",
-    },
-    score: {
-      valueName: "FILE",
-      description: "After the rollout, score this PNG/JPEG there.",
-    },
+    timeout: { valueName: "S", description: "Rollout time limit in seconds.", defaultText: "600" },
+    score: { valueName: "FILE", description: "After the rollout, score this PNG/JPEG there." },
   },
   async run(values, ctx) {
     const overlay = choiceOption(values, "overlay", OVERLAYS, "aks");
@@ -226,11 +212,7 @@ export const k8sRenderCommand: Command = {
   summary:
     "Render a k8s/ overlay (our Kustomize subset), validate it against the OpenAPI schemas, print YAML.",
   options: {
-    overlay: {
-      valueName: "NAME",
-      description: RENDERABLE.join(", ") + ".",
-      defaultText: "aks",
-    },
+    overlay: { valueName: "NAME", description: RENDERABLE.join(", ") + ".", defaultText: "aks" },
     image: { valueName: "IMAGE", description: "Scoring image (aks, aks-lb, local, base)." },
     replicas: { valueName: "N", description: "Replicas (aks, aks-lb, local, base)." },
     namespace: CLUSTER_OPTIONS.namespace,

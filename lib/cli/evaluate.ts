@@ -137,11 +137,7 @@ export const evaluateCommand: Command = {
   options: {
     model: { valueName: "DIR", description: "The model bundle (with --cache)." },
     cache: { valueName: "DIR", description: "The preprocessed cache (with --model)." },
-    partition: {
-      valueName: "NAME",
-      description: "Cache partition (--model).",
-      defaultText: "test",
-    },
+    partition: { valueName: "NAME", description: "Cache partition (--model).", defaultText: "test" },
     scores: {
       valueName: "SRC",
       multiple: true,
@@ -163,27 +159,15 @@ export const evaluateCommand: Command = {
       description: "With --model, record this evaluation in the bundle (metadata.json and MODEL_CARD.md); " +
         "refused before scoring when the bundle folder is read-only.",
     },
-    engine: {
-      valueName: "NAME",
-      description: `auto, ${ENGINES.join(", ")} (--model).`,
-      defaultText: "auto",
-    },
-    bootstrap: {
-      valueName: "N",
-      description: "Bootstrap resamples (0: no intervals).",
-      defaultText: "1000",
-    },
+    engine: { valueName: "NAME", description: `auto, ${ENGINES.join(", ")} (--model).`, defaultText: "auto" },
+    bootstrap: { valueName: "N", description: "Bootstrap resamples (0: no intervals).", defaultText: "1000" },
     seed: { valueName: "S", description: "Bootstrap seed.", defaultText: "0" },
     backend: {
       valueName: "NAME",
       description: `tfjs backend (tfjs engine only): auto, ${BACKENDS.join(", ")}.`,
       defaultText: "auto",
     },
-    batch: {
-      valueName: "N",
-      description: "Images per predict call (--model).",
-      defaultText: "16",
-    },
+    batch: { valueName: "N", description: "Images per predict call (--model).", defaultText: "16" },
     charts: { valueName: "DIR", description: "Write roc.svg, auroc.svg, metrics.json here." },
   },
   async run(values, ctx) {

@@ -38,20 +38,12 @@ export const imageBuildCommand: Command = {
     "docker/history/<name>.jsonl. Build arguments are visible in the image: never pass secrets.",
   options: {
     base: { valueName: "IMAGE", description: "Base image (the BASE build argument)." },
-    tag: {
-      valueName: "T",
-      description: "Tag.",
-      defaultText: "<version>-<commit>-<yyyymmdd>",
-    },
+    tag: { valueName: "T", description: "Tag.", defaultText: "<version>-<commit>-<yyyymmdd>" },
     name: { valueName: "N", description: "Image name.", defaultText: "cxr-<kind>" },
     model: { valueName: "DIR", description: "Model bundle to bake into the scoring image." },
     "no-tfjs-node": { description: "Training image without @tensorflow/tfjs-node-gpu." },
     "no-cache": { description: "Do not use the layer cache." },
-    history: {
-      valueName: "DIR",
-      description: "Build records folder.",
-      defaultText: "docker/history",
-    },
+    history: { valueName: "DIR", description: "Build records folder.", defaultText: "docker/history" },
   },
   async run(values, ctx) {
     const kind = ctx.positionals[0] as ImageKind;
@@ -151,11 +143,7 @@ export const imageListCommand: Command = {
   summary: "List the images built so far, from docker/history/.",
   positionals: "[NAME...]",
   options: {
-    history: {
-      valueName: "DIR",
-      description: "Build records folder.",
-      defaultText: "docker/history",
-    },
+    history: { valueName: "DIR", description: "Build records folder.", defaultText: "docker/history" },
   },
   async run(values, ctx) {
     const dir = stringOption(values, "history", join(PROJECT_ROOT, "docker/history"));

@@ -46,11 +46,7 @@ export const jobsRunCommand: Command = {
     "the pods get this machine's storage settings through the cxr-storage Secret (the embedded Azurite is not " +
     "reachable from a cluster: set AZURE_STORAGE_* first). Exit code 1 names the failed indexes.",
   options: {
-    shards: {
-      valueName: "N",
-      required: true,
-      description: "Number of shards (completions).",
-    },
+    shards: { valueName: "N", required: true, description: "Number of shards (completions)." },
     kubeconfig: { valueName: "FILE", required: true, description: "Kubeconfig." },
     image: { valueName: "IMAGE", required: true, description: "Image the pods run." },
     parallelism: { valueName: "P", description: "Pods at once.", defaultText: "N" },

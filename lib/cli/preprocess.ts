@@ -95,10 +95,7 @@ export const preprocessCommand: Command = {
     "first downloads only the shard's images from the images container into --data/images, and " +
     "--to-blob PREFIX uploads the shard's cache files to the models container.",
   options: {
-    data: {
-      valueName: "DIR",
-      description: "Data folder in the NIH layout (images/, labels).",
-    },
+    data: { valueName: "DIR", description: "Data folder in the NIH layout (images/, labels)." },
     split: { valueName: "FILE", description: "Split file (cxr-split/1)." },
     out: { valueName: "DIR", required: true, description: "Cache folder to write." },
     entries: {
@@ -113,10 +110,7 @@ export const preprocessCommand: Command = {
       description: "Partitions to build, comma-separated.",
       defaultText: "train,val,test",
     },
-    shard: {
-      valueName: "i/N",
-      description: "Build only shard i (0-based) of N of each partition.",
-    },
+    shard: { valueName: "i/N", description: "Build only shard i (0-based) of N of each partition." },
     merge: { description: "Merge the complete shards in --out instead of preprocessing." },
     "from-blob": {
       valueName: "PREFIX",

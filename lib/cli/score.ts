@@ -79,21 +79,13 @@ export const scoreCommand: Command = {
       valueName: "DIR",
       description: "Ask for heatmaps and write them here as <image>.heatmap.png.",
     },
-    class: {
-      valueName: "NAME",
-      description: "Finding the heatmaps show.",
-      defaultText: "top",
-    },
+    class: { valueName: "NAME", description: "Finding the heatmaps show.", defaultText: "top" },
     concurrency: {
       valueName: "N",
       description: "Images in flight at once.",
       defaultText: "4 with --url, 2 with --model",
     },
-    timeout: {
-      valueName: "SECONDS",
-      description: "Time limit per request (--url).",
-      defaultText: "120",
-    },
+    timeout: { valueName: "SECONDS", description: "Time limit per request (--url).", defaultText: "120" },
   },
   async run(values, ctx) {
     if ((values.url === undefined) === (values.model === undefined)) {

@@ -65,26 +65,10 @@ export const serveCommand: Command = {
       description: `tfjs backend for the tfjs engine: auto, ${BACKENDS.join(", ")}.`,
       defaultText: "CXR_BACKEND or auto",
     },
-    "max-concurrent": {
-      valueName: "N",
-      description: "Images scored at once.",
-      defaultText: "2",
-    },
-    queue: {
-      valueName: "N",
-      description: "Requests waiting; more get 503.",
-      defaultText: "16",
-    },
-    "timeout-ms": {
-      valueName: "N",
-      description: "Per-request time limit.",
-      defaultText: "30000",
-    },
-    "max-body-mb": {
-      valueName: "N",
-      description: "Largest request body in MiB.",
-      defaultText: "20",
-    },
+    "max-concurrent": { valueName: "N", description: "Images scored at once.", defaultText: "2" },
+    queue: { valueName: "N", description: "Requests waiting; more get 503.", defaultText: "16" },
+    "timeout-ms": { valueName: "N", description: "Per-request time limit.", defaultText: "30000" },
+    "max-body-mb": { valueName: "N", description: "Largest request body in MiB.", defaultText: "20" },
     "max-inflight-mb": {
       valueName: "N",
       description:

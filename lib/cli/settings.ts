@@ -13,11 +13,7 @@ export const settingsCommand: Command = {
   details: "Reads environment variables (CXR_*, AZURE_*) over an optional .env file and validates them; " +
     "a malformed or missing setting is an error naming the variable.",
   options: {
-    "env-file": {
-      valueName: "FILE",
-      description: "Settings file to read.",
-      defaultText: ".env",
-    },
+    "env-file": { valueName: "FILE", description: "Settings file to read.", defaultText: ".env" },
   },
   run(values, ctx) {
     const settings = loadSettings(

@@ -80,26 +80,14 @@ export const trainCommand: Command = {
         "Train on these NVIDIA GPUs: the onnx engine on ONNX Runtime's cuda provider, one worker " +
         "per GPU (needs onnxruntime-node's CUDA provider library: `deno install --allow-scripts=npm:onnxruntime-node`).",
     },
-    lr: {
-      valueName: "X",
-      description: "Adam's initial learning rate.",
-      defaultText: "0.001",
-    },
+    lr: { valueName: "X", description: "Adam's initial learning rate.", defaultText: "0.001" },
     backend: {
       valueName: "NAME",
       description: `Compute backend: auto, ${BACKENDS.join(", ")}.`,
       defaultText: "auto",
     },
-    arch: {
-      valueName: "NAME",
-      description: ARCHITECTURES.join(" or "),
-      defaultText: "densenet121",
-    },
-    seed: {
-      valueName: "S",
-      description: "Seed of shuffling and augmentation.",
-      defaultText: "0",
-    },
+    arch: { valueName: "NAME", description: ARCHITECTURES.join(" or "), defaultText: "densenet121" },
+    seed: { valueName: "S", description: "Seed of shuffling and augmentation.", defaultText: "0" },
     init: {
       valueName: "imagenet|none|FILE.h5",
       description: "Starting weights: ImageNet (densenet121 only), random, or a Keras HDF5 file.",
@@ -110,9 +98,7 @@ export const trainCommand: Command = {
       description: "Keep layers fixed: all but the head, none, or all before LAYER.",
       defaultText: "none",
     },
-    "weighted-loss": {
-      description: "Weight the loss per class by label frequency (CheXNet).",
-    },
+    "weighted-loss": { description: "Weight the loss per class by label frequency (CheXNet)." },
     "no-augment": { description: "Train on the images as cached (no flip/rotate/scale)." },
     patience: {
       valueName: "N",

@@ -37,11 +37,7 @@ export const doctorCommand: Command = {
     "`train --backend auto` picks.",
   options: {
     "env-file": ENV_FILE,
-    timeout: {
-      valueName: "SECONDS",
-      description: "Time one check may take.",
-      defaultText: "20",
-    },
+    timeout: { valueName: "SECONDS", description: "Time one check may take.", defaultText: "20" },
     "skip-backends": { description: "Do not try to load the tfjs compute backends." },
     verbose: { short: "v", description: "Print the full error of each backend." },
   },
@@ -73,11 +69,7 @@ export const setupCommand: Command = {
     "envFile, settings, written, kept } with secrets as ***.",
   options: {
     "env-file": ENV_FILE,
-    "resource-group": {
-      valueName: "NAME",
-      description: "Resource group.",
-      defaultText: "cxr-rg",
-    },
+    "resource-group": { valueName: "NAME", description: "Resource group.", defaultText: "cxr-rg" },
     location: { valueName: "REGION", description: "Azure region.", defaultText: "eastus" },
     account: {
       valueName: "NAME",
