@@ -115,10 +115,7 @@ export function createScoringHandler(
   predictor: Predictor | Promise<Predictor>,
   options: ScoringHandlerOptions = {},
 ): ScoringHandler {
-  const limiter = new ConcurrencyLimiter({
-    maxConcurrent: options.maxConcurrent,
-    maxQueue: options.maxQueue,
-  });
+  const limiter = new ConcurrencyLimiter(options); // maxConcurrent, maxQueue
   const limits = checkLimits(options);
   const metrics = options.metrics ?? new ScoringMetrics();
   const log = options.log ?? ((e: ScoringLogEntry) => console.error(JSON.stringify(e)));
