@@ -21,7 +21,7 @@ import {
 import type { EpochRecord, TrainEvent } from "./events.ts";
 import type { FreezeChoice, InitChoice } from "./init.ts";
 import { writeHistory } from "./history.ts";
-import { type Augmenter, type CacheSource, loadBatches } from "./loader.ts";
+import { type Augmenter, loadBatches } from "./loader.ts";
 import { binaryCrossEntropy, type ClassWeights } from "./loss.ts";
 import type { KerasAdamOptimizer } from "./optimizer.ts";
 import type { EarlyStopping, ReduceLrOnPlateau } from "./schedule.ts";
@@ -84,15 +84,8 @@ export async function runEpoch(run: FitRun, fit: Fit, state: TrainState): Promis
   (fit.optimizer as unknown as { learningRate: number }).learningRate = state.plateau.lr;
   const { lossSum, seen } = await trainBatches(run, fit, epoch, started);
   const trainSeconds = (performance.now() - started) / 1000;
-  const { microBatch, batchSize, valCache } = run;
-  const val = await validate(
-    fit.model,
-    valCache,
-    microBatch < batchSize ? microBatch : Math.min(batchSize, 32),
-    run.weights,
-    run.engine === "onnx" ? run.workers * run.threads : 0,
-  );
-  const auroc = perClassAuroc(val.scores, valCache.labels, run.trainCache.classes);
+  const val = await validate(run, fit.model);
+  const auroc = perClassAuroc(val.scores, run.valCache.labels, run.trainCache.classes);
   const record: EpochRecord = {
     epoch,
     loss: lossSum / Math.max(1, seen),
@@ -141,26 +134,25 @@ async function trainBatches(
 }
 
 /**
- * Mean loss and scores of `model` over a partition, in micro-batches; with `onnxThreads` > 0 the model runs on
- * ONNX Runtime on that many threads (the onnx engine's validation), else on the tfjs backend.
+ * Mean loss and scores of `model` over the validation images, in micro-batches (when training uses them, else
+ * up to 32 images); on the onnx engine on ONNX Runtime, with all the engine's threads.
  */
 async function validate(
+  run: FitRun,
   model: tfl.LayersModel,
-  cache: CacheSource,
-  batchSize: number,
-  weights: ClassWeights | undefined,
-  onnxThreads: number,
 ): Promise<{ loss: number; scores: Float32Array }> {
+  const { valCache: cache, microBatch, batchSize } = run;
   const scores = new Float32Array(cache.count * cache.classes.length);
   let lossSum = 0, offset = 0;
-  using forward = onnxThreads > 0
-    ? await (await import("./onnx_gradients.ts")).openOnnxForward(model, onnxThreads)
+  using forward = run.engine === "onnx"
+    ? await (await import("./onnx_gradients.ts")).openOnnxForward(model, run.workers * run.threads)
     : undefined;
-  for await (const b of loadBatches(cache, { batchSize })) {
+  const size = microBatch < batchSize ? microBatch : Math.min(batchSize, 32);
+  for await (const b of loadBatches(cache, { batchSize: size })) {
     const p = forward
       ? tf.tensor2d(await forward.predict(b.x), b.y.shape as [number, number])
       : tf.tidy(() => model.predict(b.x) as tf.Tensor2D);
-    const loss = binaryCrossEntropy(b.y, p, weights);
+    const loss = binaryCrossEntropy(b.y, p, run.weights);
     scores.set(await p.data(), offset);
     offset += p.size;
     lossSum += ((await loss.data())[0] ?? NaN) * b.indices.length;

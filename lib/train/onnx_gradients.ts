@@ -1,15 +1,12 @@
 /**
  * The ONNX Runtime training engine: {@linkcode startOnnxGradients} exports the model's training graph
  * (`exportTrainingOnnx`: forward in training mode, the loss and the backward pass as ONNX operators) once, opens
- * it in `onnxruntime-node` on N intra-op threads, and answers {@linkcode GradientWorkers.computeGradients} as
- * lib/train/step.ts does on tfjs: each micro-batch runs with the current weights (read from the model's
- * variables at every step), its loss and gradients scaled by its share of the batch and summed in micro-batch
- * order, and the BatchNorm moving-statistics moves held back for `trainStep` to apply. The optimizer,
- * checkpoints and validation stay on tfjs, so nothing downstream knows which engine computed a step.
- *
- * Measured on 2 cores (DenseNet-121 at 224, batch 8, `bench/model_throughput.ts`): several times the img/s of
- * the tfjs wasm step, because ONNX Runtime's convolutions (MLAS) run multi-threaded and the backward
- * convolutions are written as forward convolutions and matrix products it runs well.
+ * it in `onnxruntime-node` and answers {@linkcode GradientWorkers.computeGradients} as lib/train/step.ts does on
+ * tfjs, with the weights read from the model at every step and the BatchNorm moves held back for `trainStep`.
+ * The optimizer, checkpoints and validation stay on tfjs, so nothing downstream knows which engine computed a
+ * step. It runs several times the img/s of the tfjs wasm step (`bench/model_throughput.ts`): ONNX Runtime's
+ * convolutions (MLAS) run multi-threaded, and the backward convolutions are written as forward convolutions
+ * and matrix products it runs well.
  *
  * @module
  */

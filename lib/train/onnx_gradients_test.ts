@@ -4,7 +4,7 @@ import { BatchNormalization, createDenseNet, selectBackend, tf } from "../model/
 import { tempDir } from "../../tests/_fixtures.ts";
 import { computeGradients, trainStep } from "./step.ts";
 import { OnnxTrainingError, startOnnxGradients } from "./onnx_gradients.ts";
-import { recordMovingStatistics } from "../model/mod.ts";
+import { type MovingStatisticsUpdate, recordMovingStatistics } from "../model/mod.ts";
 import { train } from "./fit.ts";
 import { readHistory } from "./history.ts";
 import { freezeLayers } from "./init.ts";
@@ -22,6 +22,18 @@ async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<{ diff: number; scal
     scale = Math.max(scale, Math.abs(x[i]!));
   }
   return { diff, scale };
+}
+
+/** `got` moves the same layers as `want`, in the same order, each mean and variance within `tol` · max(1, |want|). */
+function assertSameMoves(got: MovingStatisticsUpdate[], want: MovingStatisticsUpdate[], tol: number): void {
+  assert.deepEqual(got.map((u) => u.layer), want.map((u) => u.layer), "moves in micro-batch order");
+  for (const [i, u] of want.entries()) {
+    for (const k of ["mean", "variance"] as const) {
+      u[k].forEach((v, j) =>
+        assert.ok(Math.abs(v - got[i]![k][j]!) <= tol * Math.max(1, Math.abs(v)), `${u.layer} ${k}`)
+      );
+    }
+  }
 }
 
 Deno.test("onnx engine: micro-batched gradients, loss and held-back moving statistics equal tfjs' (to 1e-4)", async () => {
@@ -61,15 +73,7 @@ Deno.test("onnx engine: micro-batched gradients, loss and held-back moving stati
   }
   // Three micro-batches, each with every BatchNorm layer's move, in the order tfjs makes them.
   assert.equal(got.updates.length, 3 * model.layers.filter((l) => l instanceof BatchNormalization).length);
-  assert.deepEqual(got.updates.map((u) => u.layer), updates.map((u) => u.layer));
-  for (const [i, u] of updates.entries()) {
-    for (const k of ["mean", "variance"] as const) {
-      const a = u[k], b = got.updates[i]![k];
-      a.forEach((v, j) =>
-        assert.ok(Math.abs(v - b[j]!) <= 1e-4 * Math.max(1, Math.abs(v)), `${u.layer} ${k}`)
-      );
-    }
-  }
+  assertSameMoves(got.updates, updates, 1e-4);
   tf.dispose([x, y, ...Object.values(got.grads), ...Object.values(ref.grads)]);
   model.dispose();
 });
@@ -173,19 +177,9 @@ Deno.test("onnx engine, data-parallel: two ONNX Runtime sessions (this thread an
     const { diff, scale } = await maxDiff(g, b.grads[name]!);
     assert.ok(diff <= 1e-6 * scale + 1e-9, `${name}: ${diff}`);
   }
-  assert.deepEqual(
-    b.updates.map((u) => u.layer),
-    a.updates.map((u) => u.layer),
-    "moves in micro-batch order",
-  );
-  // BatchNorm statistics are per micro-batch (not synchronised between workers), as in one session: the same moves.
-  for (const [i, u] of a.updates.entries()) {
-    for (const k of ["mean", "variance"] as const) {
-      u[k].forEach((v, j) =>
-        assert.ok(Math.abs(v - b.updates[i]![k][j]!) <= 1e-6 * Math.max(1, Math.abs(v)))
-      );
-    }
-  }
+  // BatchNorm statistics are per micro-batch (not synchronised between workers), as in one session: the same
+  // moves, in micro-batch order.
+  assertSameMoves(b.updates, a.updates, 1e-6);
   tf.dispose([...Object.values(a.grads), ...Object.values(b.grads)]);
 
   killWorkerAtNextStep(1);
