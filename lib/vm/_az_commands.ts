@@ -18,7 +18,6 @@ export interface AzCommand {
 
 /** What the commands are about. */
 export interface AzPlanInput {
-  /** Resource group. */
   resourceGroup: string;
   /** Azure region, e.g. `eastus`. */
   location: string;
@@ -86,29 +85,18 @@ export function defaultAccountName(subscriptionId: string, resourceGroup: string
 export function storageCommands(input: AzPlanInput): AzCommand[] {
   const { resourceGroup: g, location, account } = input;
   const key = az(
-    [...["storage", "account", "keys", "list", "--account-name", account, "--resource-group", g], ...[
-      "--query",
-      "[0].value",
-      "--output",
-      "tsv",
-    ]],
+    [
+      ...["storage", "account", "keys", "list", "--account-name", account, "--resource-group", g],
+      ...["--query", "[0].value", "--output", "tsv"],
+    ],
     "the key goes into .env as AZURE_STORAGE_KEY",
   );
   return [
     az(["group", "create", "--name", g, "--location", location, "--output", "json"]),
     az([
       ...["storage", "account", "create", "--name", account, "--resource-group", g, "--location", location],
-      ...[
-        "--sku",
-        "Standard_LRS",
-        "--kind",
-        "StorageV2",
-        "--https-only",
-        "true",
-        "--min-tls-version",
-        "TLS1_2",
-      ],
-      ...["--allow-blob-public-access", "false", "--output", "json"],
+      ...["--sku", "Standard_LRS", "--kind", "StorageV2", "--https-only", "true"],
+      ...["--min-tls-version", "TLS1_2", "--allow-blob-public-access", "false", "--output", "json"],
     ]),
     { ...key, display: `export AZURE_STORAGE_KEY="$(${key.display})"` },
     ...input.containers.map((c) =>
@@ -137,16 +125,8 @@ export function vmCommands(input: AzPlanInput): AzCommand[] {
     az(
       [
         ...["network", "nsg", "rule", "create", "--resource-group", g, "--nsg-name", nsg, "--name", name],
-        ...[
-          "--priority",
-          String(priority),
-          "--direction",
-          "Inbound",
-          "--access",
-          "Allow",
-          "--protocol",
-          "Tcp",
-        ],
+        ...["--priority", String(priority), "--direction", "Inbound"],
+        ...["--access", "Allow", "--protocol", "Tcp"],
         ...["--destination-port-ranges", String(port), "--source-address-prefixes", "YOUR_IP/32"],
       ],
       name === "ssh" ? "replace YOUR_IP with your public address" : undefined,
@@ -159,14 +139,8 @@ export function vmCommands(input: AzPlanInput): AzCommand[] {
     az(
       [
         ...["vm", "create", "--resource-group", g, "--name", vm, "--location", location],
-        ...[
-          "--size",
-          input.vmSize ?? "Standard_NC6s_v3",
-          "--image",
-          DSVM_IMAGE,
-          "--admin-username",
-          "azureuser",
-        ],
+        ...["--size", input.vmSize ?? "Standard_NC6s_v3", "--image", DSVM_IMAGE],
+        ...["--admin-username", "azureuser"],
         ...["--generate-ssh-keys", "--nsg", nsg, "--public-ip-sku", "Standard", "--os-disk-size-gb", "128"],
         ...["--data-disk-sizes-gb", "512"],
       ],

@@ -7,11 +7,9 @@ import type { StorageSettings } from "../config.ts";
 import type { DoctorCheck } from "./check.ts";
 import type { DoctorEnvironment } from "./environment.ts";
 
-/** What `az account show` says about the login; no tokens, no secrets. */
+/** What `az account show` says about the login (subscription name and id, user); no tokens, no secrets. */
 export interface AzAccount {
-  /** Subscription name. */
   subscription: string;
-  /** Subscription id. */
   subscriptionId: string;
   /** Signed-in user or service principal. */
   user: string;

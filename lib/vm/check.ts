@@ -24,9 +24,7 @@ export interface CheckDetails {
 export interface DoctorCheck {
   /** Stable identifier, e.g. `gpu`, `cuda`, `disk`. */
   id: string;
-  /** Short human title. */
   title: string;
-  /** The outcome. */
   status: CheckStatus;
   /** What was found, with numbers. */
   detail: string;

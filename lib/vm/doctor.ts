@@ -13,15 +13,11 @@ import { checkDeno, checkDisk, checkDocker, checkJupyter, checkPort } from "./ho
 import { checkAz, checkStorage } from "./azure_checks.ts";
 import { type BackendProbe, checkBackends } from "./backend_check.ts";
 
-/** Progress of {@linkcode runDoctor}: one event per finished check. */
+/** Progress of {@linkcode runDoctor}: one event per finished check, `done` of `total`. */
 export interface DoctorEvent {
-  /** Always `"check"`. */
   type: "check";
-  /** The finished check. */
   check: DoctorCheck;
-  /** Checks finished so far. */
   done: number;
-  /** Checks in all. */
   total: number;
 }
 
@@ -61,11 +57,8 @@ const COLOURS = { ok: "#1a7f37", warn: "#9a6700", fail: "#cf222e" } as const;
  * ```
  */
 export class DoctorReport {
-  /** The checks, in the doctor's order. */
-  readonly checks: DoctorCheck[];
-  constructor(checks: DoctorCheck[]) {
-    this.checks = checks;
-  }
+  /** @param checks The checks, in the doctor's order. */
+  constructor(readonly checks: DoctorCheck[]) {}
   /** How many checks came out ok, warn and fail. */
   get counts(): { ok: number; warn: number; fail: number } {
     const counts = { ok: 0, warn: 0, fail: 0 };

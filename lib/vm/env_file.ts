@@ -16,7 +16,7 @@ export interface WriteEnvFileOptions {
 
 /** What {@linkcode writeEnvFile} did. */
 export interface EnvFileChange {
-  /** The file written. */
+  /** The file written (absolute). */
   path: string;
   /** Keys added or replaced. */
   written: string[];

@@ -1,17 +1,16 @@
 /**
- * What the doctor may ask of the machine, behind one interface so tests can feed fixed answers: run a
- * program, read a file, free disk space, an HTTP request over TCP or a unix socket, whether a port is free.
+ * What the doctor may ask of the machine (programs, files, disk, HTTP, ports), behind one interface so tests
+ * can feed fixed answers.
  *
  * @module
  */
 import { existsSync, readFileSync, statfsSync } from "node:fs";
 import { VmError } from "./errors.ts";
 
-/** The outcome of running a program. `code` is 127 when it was not found, 124 when it timed out. */
+/** The outcome of running a program. */
 export interface RunResult {
   /** Exit code (127: not found, 124: killed after the timeout). */
   code: number;
-  /** Its standard output. */
   stdout: string;
   /** Its standard error (or why it could not start). */
   stderr: string;
@@ -25,17 +24,14 @@ export interface RunOptions {
   env?: Record<string, string> | undefined;
 }
 
-/** Free and total bytes of a file system. */
+/** Free (to an unprivileged user) and total bytes of a file system. */
 export interface DiskSpace {
-  /** Bytes available to an unprivileged user. */
   free: number;
-  /** Size of the file system in bytes. */
   total: number;
 }
 
 /** An HTTP answer, reduced to what the doctor reads. */
 export interface HttpAnswer {
-  /** Status code. */
   status: number;
   /** Response headers, lower-case names. */
   headers: Record<string, string>;
@@ -53,13 +49,11 @@ export interface DoctorEnvironment {
   exists(path: string): Promise<boolean>;
   /** Free space of the file system holding an existing path, or `undefined`. */
   statfs(path: string): Promise<DiskSpace | undefined>;
-  /** An environment variable. */
   env(name: string): string | undefined;
   /** GET `url`; with `unixSocket`, over that socket (Docker's API). Rejects when nothing answers. */
   get(url: string, options?: { unixSocket?: string; timeoutMs?: number }): Promise<HttpAnswer>;
   /** Whether nothing listens on this TCP port of the loopback interface. */
   portFree(port: number): Promise<boolean>;
-  /** This Deno's version. */
   denoVersion: string;
 }
 

@@ -1,6 +1,5 @@
 /**
- * The machine step's failures: {@linkcode VmError} is the base of all of them (a kind of
- * {@linkcode CxrError}).
+ * The machine step's failures, all {@linkcode VmError}s.
  *
  * @module
  */
@@ -20,13 +19,8 @@ import { CxrError } from "../errors.ts";
  */
 export class VmError extends CxrError {}
 
-/** An `az` command failed; `command` is the line that failed (no secret in it). */
+/** An `az` command failed; the message has its last line of output, `command` the line (no secret in it). */
 export class AzCommandError extends VmError {
-  /**
-   * @param message What failed, with the command's last line of output.
-   * @param command The command line.
-   * @param options `cause`: the error behind this one.
-   */
   constructor(message: string, readonly command: string, options?: ErrorOptions) {
     super(message, options);
   }

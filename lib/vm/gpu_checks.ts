@@ -1,6 +1,6 @@
 /**
- * GPU, CUDA and cuDNN checks against what the `tensorflow` backend needs: `@tensorflow/tfjs-node-gpu`
- * 4.22 loads libtensorflow 2.9.1, built for CUDA 11.2 (`libcudart.so.11.0`) and cuDNN 8.1 (`libcudnn.so.8`).
+ * GPU, CUDA and cuDNN checks against what the `tensorflow` backend needs: `@tensorflow/tfjs-node-gpu` 4.22
+ * loads libtensorflow 2.9.1, built for CUDA 11.2 and cuDNN 8.1.
  *
  * @module
  */
@@ -24,11 +24,9 @@ const CUDA_FIX = "Install CUDA 11.2 beside other toolkits (NVIDIA's cuda-11-2 pa
 
 /** One GPU as `nvidia-smi` lists it. */
 export interface GpuInfo {
-  /** Index. */
   index: number;
   /** Model name (nvidia-smi truncates long names). */
   name: string;
-  /** Memory in MiB. */
   memoryMiB?: number;
 }
 
@@ -38,7 +36,6 @@ export interface NvidiaSmiInfo {
   driver?: string | undefined;
   /** The newest CUDA version the driver supports, e.g. `11.4`. */
   cuda?: string | undefined;
-  /** The GPUs. */
   gpus: GpuInfo[];
 }
 

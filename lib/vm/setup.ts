@@ -42,36 +42,28 @@ export interface SetupOptions {
  */
 export class SetupReport {
   /** `azure` with a login, `azurite` without. */
-  mode: "azure" | "azurite";
+  mode!: "azure" | "azurite";
   /** Nothing was run or written. */
-  dryRun: boolean;
+  dryRun!: boolean;
   /** The Azure login used, if any. */
   login?: { user: string; subscription: string } | undefined;
   /** `az` commands that were run, in order. */
-  ran: string[];
+  ran!: string[];
   /** `az` commands left to the user (with notes as `# ...` comments). */
-  todo: string[];
+  todo!: string[];
   /** The settings file. */
-  envFile: string;
+  envFile!: string;
   /** Variables for the settings file, secrets `***`. */
-  settings: Record<string, string>;
+  settings!: Record<string, string>;
   /** Keys written to the settings file. */
-  written: string[];
+  written!: string[];
   /** Keys the settings file already had with another value and kept (no `force`). */
-  kept: string[];
-  constructor(fields: Omit<SetupReport, "toText" | "toJSON" | typeof JUPYTER_DISPLAY>) {
-    this.mode = fields.mode;
-    this.dryRun = fields.dryRun;
-    this.login = fields.login;
-    this.ran = fields.ran;
-    this.todo = fields.todo;
-    this.envFile = fields.envFile;
-    this.settings = fields.settings;
-    this.written = fields.written;
-    this.kept = fields.kept;
+  kept!: string[];
+  constructor(fields: SetupFields) {
+    Object.assign(this, fields);
   }
   /** Plain fields, as `setup --json` prints them. */
-  toJSON(): Omit<SetupReport, "toText" | "toJSON" | typeof JUPYTER_DISPLAY> {
+  toJSON(): SetupFields {
     const { mode, dryRun, login, ran, todo, envFile, settings, written, kept } = this;
     return { mode, dryRun, login, ran, todo, envFile, settings, written, kept };
   }
@@ -94,6 +86,9 @@ export class SetupReport {
     return { "text/markdown": "```\n" + this.toText() + "\n```", "text/plain": this.toText() };
   }
 }
+
+/** The fields of a {@linkcode SetupReport}. */
+type SetupFields = Omit<SetupReport, "toText" | "toJSON" | typeof JUPYTER_DISPLAY>;
 
 function withNotes(commands: AzCommand[]): string[] {
   return commands.map((c) => c.note ? `${c.display}   # ${c.note}` : c.display);
