@@ -1,8 +1,5 @@
-// Helpers shared by the tests of the scores files (scores_*_test.ts): `cxr score` lines, image names, a
-// temporary folder, and synthetic labels with scores that follow them.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// Helpers shared by the tests of the scores files (scores_*_test.ts): `cxr score` lines, image names, and
+// synthetic labels with scores that follow them.
 import { FINDINGS, parseEntries } from "../nih/mod.ts";
 import { mulberry32 } from "../random.ts";
 
@@ -23,18 +20,6 @@ export function line(image: string, values: ArrayLike<number>, version = "v1"): 
     probabilities,
     top: { class: "Mass", probability: values[4] },
   });
-}
-
-/** A test body that runs in a fresh temporary folder, removed afterwards. */
-export function withDir(fn: (dir: string) => Promise<void> | void): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(join(tmpdir(), "cxr-scores-test-"));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
 }
 
 /** `n` images with labels cycling so every class but Hernia has both, and scores that follow the labels. */

@@ -4,11 +4,14 @@ import { join } from "node:path";
 import { FINDINGS, parseSplitList } from "../nih/mod.ts";
 import { evaluateScores } from "./evaluate.ts";
 import { evaluateScoreFiles } from "./scores_evaluation.ts";
-import { line, name, synthetic, withDir } from "./_scores_testing.ts";
+import { line, name, synthetic } from "./_scores_testing.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 
 Deno.test(
   "evaluateScoreFiles: JSONL shards in any order and a CSV give evaluateScores' numbers on the same scores",
-  withDir(async (dir) => {
+  async () => {
+    using tmp = tempDir("cxr-scores-test-");
+    const dir = tmp.path;
     const n = 300;
     const { labels, scores, entries } = synthetic(n);
     const expected = evaluateScores(scores, labels, FINDINGS, { bootstrap: 200, seed: 5 }).json;
@@ -57,12 +60,14 @@ Deno.test(
       /1 images are scored twice with the same scores and counted once/,
     );
     assert.match(JSON.stringify(fromJsonl.report), /"scores":\{"sources"/);
-  }),
+  },
 );
 
 Deno.test(
   "evaluateScoreFiles: warnings for missing shards, failed, missing and unlabeled images; nothing to evaluate",
-  withDir(async (dir) => {
+  async () => {
+    using tmp = tempDir("cxr-scores-test-");
+    const dir = tmp.path;
     const { scores, entries } = synthetic(40);
     const row = (i: number) => line(name(i), scores.subarray(i * 14, i * 14 + 14));
     writeFileSync(join(dir, "shard-0-of-3.jsonl"), [0, 1, 2].map(row).join("\n"));
@@ -95,5 +100,5 @@ Deno.test(
       () => evaluateScoreFiles([dir], entries, { list: parseSplitList(name(39), { file: "l.txt" }) }),
       /Nothing to evaluate: none of the 6 scored images in l.txt has labels in "e.csv"/,
     );
-  }),
+  },
 );

@@ -5,11 +5,14 @@ import { gzipSync } from "node:zlib";
 import { FINDINGS } from "../nih/mod.ts";
 import { EvaluationInputError } from "./errors.ts";
 import { readScores } from "./scores_file.ts";
-import { line, name, withDir } from "./_scores_testing.ts";
+import { line, name } from "./_scores_testing.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 
 Deno.test(
   "readScores: folders take *.jsonl(.gz) only, files once however named, gzip, missing paths",
-  withDir(async (dir) => {
+  async () => {
+    using tmp = tempDir("cxr-scores-test-");
+    const dir = tmp.path;
     const v = new Array(14).fill(0.5);
     writeFileSync(join(dir, "shard-0-of-3.jsonl"), line(name(0), v) + "\n");
     writeFileSync(join(dir, "shard-2-of-3.jsonl.gz"), gzipSync(line(name(2), v) + "\n"));
@@ -35,5 +38,5 @@ Deno.test(
     await assert.rejects(() => readScores(["blob:models/scores/"]), /needs options.openStore/);
     writeFileSync(join(dir, "bad.jsonl.gz"), gzipSync("x").subarray(0, 8));
     await assert.rejects(() => readScores([join(dir, "bad.jsonl.gz")]), /Cannot decompress ".*bad.jsonl.gz"/);
-  }),
+  },
 );

@@ -141,11 +141,8 @@ export function injectParameters(
       : `Notebook "${file}" has no parameter ${quoted}; valid: ${valid.join(", ")}`;
     throw new UnknownParameterError(message, unknown, valid);
   }
-  const lines = declared
-    .flatMap((d) => {
-      const value = names.includes(d.name) ? values[d.name] : undefined;
-      return value === undefined ? [] : [`${d.keyword} ${d.name} = ${toTsLiteral(value)};\n`];
-    });
+  const lines = declared.filter((d) => names.includes(d.name) && values[d.name] !== undefined)
+    .map((d) => `${d.keyword} ${d.name} = ${toTsLiteral(values[d.name]!)};\n`);
   const injected: NotebookCell = {
     cell_type: "code",
     execution_count: null,
