@@ -40,11 +40,7 @@ Deno.test("scoreBatch: lines come out in input order whatever order the scorer f
 });
 
 Deno.test("scoreBatch: a failed read or score is its own error line, with the service's code and status", async () => {
-  const broken: ImageSource = {
-    name: "gone.png",
-    location: "/x/gone.png",
-    read: () => Deno.readFile("/nonexistent/gone.png"),
-  };
+  const broken = { ...source("gone.png"), read: () => Deno.readFile("/nonexistent/gone.png") };
   const lines: BatchLine[] = [];
   const summary = await scoreBatch([source("a.png"), broken, source("busy.png")], (_bytes, name) => {
     if (name === "busy.png") {

@@ -9,7 +9,7 @@ import { type EvaluationRecord, parseBundleMetadata, type Predictor } from "../m
 import { Secret } from "../secrets.ts";
 import { createScoringHandler, type ScoringHandlerOptions, type ScoringLogEntry } from "./handler.ts";
 import { base64 } from "../display.ts";
-import { parseScoreResponse } from "./score_format.ts";
+import { parseScoreResponse, type ScoreResponseJson } from "./score_format.ts";
 import { AUTH, bodyStream, KEY, pngWithHeader, post, tinyPredictor, wrapPredictor } from "./_testing.ts";
 import { writeDicom } from "../images/_dicom_testing.ts";
 
@@ -39,6 +39,12 @@ async function metricsOf(handler: (r: Request) => Promise<Response>): Promise<st
   return await (await handler(get("/metrics", { headers: AUTH }))).text();
 }
 
+/** A 200 answer's body, parsed (its probabilities checked to be of `classNames`, in order, when given). */
+async function scored(res: Response, classNames?: readonly string[]): Promise<ScoreResponseJson> {
+  assert.equal(res.status, 200);
+  return parseScoreResponse(await res.text(), 200, classNames && { classNames });
+}
+
 /** The error document of `res` (its status is the answer's), checked to be `status` and `code` when given. */
 async function errorOf(
   res: Response,
@@ -55,9 +61,7 @@ async function errorOf(
 
 Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heatmap", async () => {
   const { handler, logs } = setup();
-  const res = await handler(post(NIH_PNG, PNG));
-  assert.equal(res.status, 200);
-  const body = parseScoreResponse(await res.text(), 200, { classNames: FINDINGS });
+  const body = await scored(await handler(post(NIH_PNG, PNG)), FINDINGS);
   assert.deepEqual(body.model, { name: "densenet-tiny", version: "tiny-v1" });
   const best = Math.max(...Object.values(body.probabilities));
   assert.equal(body.top.probability, best);
@@ -66,15 +70,12 @@ Deno.test("score: a real NIH PNG as a raw body, and as JPEG in JSON, with a heat
 
   const jpeg = await sharp(NIH_PNG).resize(700, 600).jpeg({ quality: 85 }).toBuffer();
   const json = JSON.stringify({ image: base64(jpeg), heatmap: true, class: "Effusion" });
-  const res2 = await handler(post(json, JSON_TYPE));
-  assert.equal(res2.status, 200);
-  const body2 = parseScoreResponse(await res2.text(), 200);
+  const body2 = await scored(await handler(post(json, JSON_TYPE)));
   assert.equal(body2.heatmapClass, "Effusion");
   const meta = await sharp(Uint8Array.fromBase64(body2.heatmap!)).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height, meta.channels], ["png", 512, 439, 3]);
 
-  const res3 = await handler(post(NIH_PNG, PNG, "?heatmap=1"));
-  const body3 = parseScoreResponse(await res3.text(), 200);
+  const body3 = await scored(await handler(post(NIH_PNG, PNG, "?heatmap=1")));
   assert.equal(body3.heatmapClass, body3.top.class);
   assert.equal((await sharp(Uint8Array.fromBase64(body3.heatmap!)).metadata()).width, 512);
   assert.deepEqual(logs.map((l) => [l.route, l.status]), [["/score", 200], ["/score", 200], ["/score", 200]]);
@@ -85,19 +86,14 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
   const seen: Uint8Array[] = []; // the model's input pixels, to check the DICOM path feeds the same ones
   const { handler } = setup({}, wrapPredictor(predictor, { record: seen }));
   const { data: grey, width, height } = await readGreyImage(NIH_PNG);
-  const probs = async (res: Response) => {
-    assert.equal(res.status, 200);
-    return parseScoreResponse(await res.text(), 200, { classNames: FINDINGS }).probabilities;
-  };
+  const probs = async (res: Response) => (await scored(res, FINDINGS)).probabilities;
   const fromPng = await probs(await handler(post(NIH_PNG, PNG)));
   // window center 128, width 256 maps stored value v to v exactly, so the DICOM carries the PNG's pixels
   for (const transferSyntax of ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]) {
     const dicom = writeDicom(grey, width, height, { transferSyntax, windowCenter: 128, windowWidth: 256 });
     const raw = await probs(await handler(post(dicom, DICOM)));
     const json = JSON.stringify({ image: base64(dicom), heatmap: true });
-    const res = await handler(post(json, JSON_TYPE));
-    assert.equal(res.status, 200);
-    const body = parseScoreResponse(await res.text(), 200);
+    const body = await scored(await handler(post(json, JSON_TYPE)));
     assert.equal((await sharp(Uint8Array.fromBase64(body.heatmap!)).metadata()).width, 512);
     assert.equal(Object.keys(raw).length, 14);
     for (const name of FINDINGS) {
