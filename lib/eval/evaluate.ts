@@ -221,7 +221,6 @@ export interface EvaluationRecordOptions {
  *
  * @param json the metrics document of {@linkcode evaluate} (`report.json`).
  * @param options the evaluated cache's split digest, the time.
- * @returns the record.
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -6,7 +6,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { escapeHtml, htmlTable, JUPYTER_DISPLAY, svgOpen, textTable } from "../display.ts";
+import { escapeHtml, htmlTable, JUPYTER_DISPLAY, svgOpen, textTable, withDisplay } from "../display.ts";
 import type { Interval } from "./bootstrap.ts";
 import { type RocCurve, rocSvg, thinCurve } from "./roc.ts";
 
@@ -222,15 +222,11 @@ export class EvaluationReport {
       },
     };
     const svg = this.rocSvg();
-    return {
-      spec,
-      svg,
-      [JUPYTER_DISPLAY]: () => ({
-        "application/vnd.vegalite.v5+json": spec,
-        "image/svg+xml": svg,
-        "text/plain": `ROC curves of ${values.length} points`,
-      }),
-    };
+    return withDisplay({ spec, svg }, () => ({
+      "application/vnd.vegalite.v5+json": spec,
+      "image/svg+xml": svg,
+      "text/plain": `ROC curves of ${values.length} points`,
+    }));
   }
 
   /** The HTML table (with the references' sources). */

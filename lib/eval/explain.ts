@@ -120,7 +120,6 @@ async function heatmapOf(
 /**
  * Scores one image and draws the heatmap of one finding over it.
  *
- * @param predictor An open predictor.
  * @param image A PNG/JPEG file path or its bytes (any size; resized to the model's input like the cache).
  * @throws {RangeError} If `className` is not one of the model's classes (the message lists them).
  * @throws {NoActivationMapError} If method "cam" is asked of a predictor without maps.

@@ -101,7 +101,6 @@ export function parameterDeclarations(source: string): ParameterDeclaration[] {
  * re-declares each given name with its new value. A previous injected cell (from an earlier report run)
  * is replaced. With no values the notebook is returned unchanged.
  *
- * @param notebook The notebook.
  * @param values Raw values by name, as given on the command line (see {@linkcode toTsLiteral}).
  * @param options `file` names the notebook in errors.
  * @throws {UnknownParameterError} listing the valid names if a name is not declared in the parameters cell.

@@ -139,7 +139,6 @@ function privateKernelspec(dir: string): string {
  * A failing cell does not throw: the result has `ok: false` and `error`, and the executed notebook (with
  * the error output) is still written.
  *
- * @param path The notebook.
  * @param outDir Where to write the executed notebook and the report.
  * @throws {RangeError} if `outDir` is the notebook's own folder (the source would be overwritten).
  * @throws {UnknownParameterError} if a parameter is not declared in the notebook's `parameters` cell.
@@ -214,16 +213,13 @@ export async function runNotebook(
     }
     const executed = redactDeep(JSON.parse(readFileSync(raw, "utf8")) as Notebook);
     writeFileSync(ipynb, JSON.stringify(executed, null, 1) + "\n");
-    let error: CellFailure | undefined;
-    if (done.ok !== true) {
-      error = {
-        // 0 when the kernel died before any cell started.
-        cell: typeof done.cell === "number" ? done.cell + 1 : 0,
-        codeCell: typeof done.number === "number" ? done.number : 0,
-        ename: redactSecrets(String(done.ename)),
-        evalue: redactSecrets(String(done.evalue)),
-      };
-    }
+    const error: CellFailure | undefined = done.ok === true ? undefined : {
+      // 0 when the kernel died before any cell started.
+      cell: typeof done.cell === "number" ? done.cell + 1 : 0,
+      codeCell: typeof done.number === "number" ? done.number : 0,
+      ename: redactSecrets(String(done.ename)),
+      evalue: redactSecrets(String(done.evalue)),
+    };
     let html: string | undefined;
     if (options.html !== false) {
       emit({ type: "html", notebook: path });
