@@ -64,8 +64,6 @@ async function writeMembers(
  * Serialises members into tar bytes, streaming each file's body as it is read; a body that yields a different
  * number of bytes than its declared size is an error (the file changed while the context was being sent).
  *
- * @param members the members, in order.
- * @returns the tar stream, ending with the two zero blocks.
  * @throws {Error} when a file's body length differs from its size.
  * @example
  * ```ts

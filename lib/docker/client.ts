@@ -19,6 +19,11 @@ import type {
 /** The API version spoken (Docker 20.10 and later). */
 export const DOCKER_API_VERSION = "1.41";
 
+/** The API path of an image (name, `name:tag` or id). */
+function imagePath(image: string): string {
+  return `/images/${encodeURIComponent(image)}`;
+}
+
 /** The error a streamed answer reports (`errorDetail.message`, else `error`), or `undefined`. */
 function streamError(msg: Record<string, unknown>): string | undefined {
   if (!msg.error && !msg.errorDetail) return undefined;
@@ -181,17 +186,13 @@ export class DockerClient {
   /** Gives `image` the name `repository:tag`. */
   async tag(image: string, repository: string, tag: string): Promise<void> {
     const q = new URLSearchParams({ repo: repository, tag });
-    await this.json(
-      "POST",
-      `/images/${encodeURIComponent(image)}/tag?${q}`,
-      `tag "${image}" as ${repository}:${tag}`,
-    );
+    await this.json("POST", `${imagePath(image)}/tag?${q}`, `tag "${image}" as ${repository}:${tag}`);
   }
 
   /** Pushes `repository:tag` to its registry; returns the pushed manifest digest. */
   async push(image: string, options: RegistryOptions = {}): Promise<{ digest: string }> {
     const [repo, tag] = splitImageRef(image);
-    const path = `/images/${encodeURIComponent(repo)}/push?tag=${encodeURIComponent(tag)}`;
+    const path = `${imagePath(repo)}/push?tag=${encodeURIComponent(tag)}`;
     return { digest: await this.#registry(path, `push "${image}"`, options) };
   }
 
@@ -231,11 +232,7 @@ export class DockerClient {
 
   /** `GET /images/{name}/json`, reduced to {@linkcode ImageInfo}. */
   async inspectImage(image: string): Promise<ImageInfo> {
-    const r = await this.json(
-      "GET",
-      `/images/${encodeURIComponent(image)}/json`,
-      `inspect image "${image}"`,
-    ) as RawImage;
+    const r = await this.json("GET", `${imagePath(image)}/json`, `inspect image "${image}"`) as RawImage;
     const c = r.Config ?? {};
     return {
       id: r.Id,
@@ -255,11 +252,7 @@ export class DockerClient {
 
   /** `GET /images/{name}/history`: the layers, newest first. */
   async history(image: string): Promise<ImageLayer[]> {
-    const rows = await this.json(
-      "GET",
-      `/images/${encodeURIComponent(image)}/history`,
-      `read the history of "${image}"`,
-    );
+    const rows = await this.json("GET", `${imagePath(image)}/history`, `read the history of "${image}"`);
     return (rows as { Id: string; Created: number; CreatedBy: string; Size: number; Tags: string[] | null }[])
       .map((r) => ({
         id: r.Id,
@@ -272,17 +265,14 @@ export class DockerClient {
 
   /** `GET /images/{name}/get`: the image as a `docker save` tar stream (layers included). */
   async save(image: string): Promise<ReadableStream<Uint8Array>> {
-    const res = await this.request("GET", `/images/${encodeURIComponent(image)}/get`);
+    const res = await this.request("GET", `${imagePath(image)}/get`);
     if (!res.ok) throw new DockerApiError(errorMessage(await res.text()), `save "${image}"`, res.status);
     return res.body!;
   }
 
   /** Removes an image name (and the image when no name is left). Missing images are not an error. */
   async removeImage(image: string, options: { force?: boolean } = {}): Promise<void> {
-    const res = await this.request(
-      "DELETE",
-      `/images/${encodeURIComponent(image)}?force=${options.force ? 1 : 0}`,
-    );
+    const res = await this.request("DELETE", `${imagePath(image)}?force=${options.force ? 1 : 0}`);
     const text = await res.text();
     if (!res.ok && res.status !== 404) {
       throw new DockerApiError(errorMessage(text), `remove "${image}"`, res.status);

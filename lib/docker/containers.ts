@@ -23,6 +23,11 @@ export interface RunContainerOptions {
   init?: boolean;
 }
 
+/** The API path of a container (id or name). */
+function containerPath(id: string): string {
+  return `/containers/${encodeURIComponent(id)}`;
+}
+
 /** A started container. */
 export interface ContainerHandle {
   id: string;
@@ -87,11 +92,7 @@ export interface ContainerInfo {
  * ```
  */
 export async function inspectContainer(docker: DockerClient, id: string): Promise<ContainerInfo> {
-  const r = await docker.json(
-    "GET",
-    `/containers/${encodeURIComponent(id)}/json`,
-    `inspect container "${id}"`,
-  ) as {
+  const r = await docker.json("GET", `${containerPath(id)}/json`, `inspect container "${id}"`) as {
     Name?: string;
     State?: { Running?: boolean; ExitCode?: number; Pid?: number; Health?: { Status?: string } };
     Config?: { User?: string };
@@ -150,11 +151,7 @@ export async function waitForHealthy(
  * ```
  */
 export async function waitForExit(docker: DockerClient, id: string): Promise<number> {
-  const r = await docker.json(
-    "POST",
-    `/containers/${encodeURIComponent(id)}/wait`,
-    `wait for container "${id}"`,
-  );
+  const r = await docker.json("POST", `${containerPath(id)}/wait`, `wait for container "${id}"`);
   return (r as { StatusCode: number }).StatusCode;
 }
 
@@ -172,7 +169,7 @@ export async function execInContainer(
   cmd: string[],
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const op = `run ${JSON.stringify(cmd)} in container "${id}"`;
-  const exec = await docker.json("POST", `/containers/${encodeURIComponent(id)}/exec`, op, {
+  const exec = await docker.json("POST", `${containerPath(id)}/exec`, op, {
     Cmd: cmd,
     AttachStdout: true,
     AttachStderr: true,
@@ -196,7 +193,7 @@ export async function execInContainer(
  * ```
  */
 export async function containerLogs(docker: DockerClient, id: string): Promise<string> {
-  const res = await docker.request("GET", `/containers/${encodeURIComponent(id)}/logs?stdout=1&stderr=1`);
+  const res = await docker.request("GET", `${containerPath(id)}/logs?stdout=1&stderr=1`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   if (!res.ok) {
     throw new DockerApiError(new TextDecoder().decode(bytes), `read the logs of "${id}"`, res.status);
@@ -219,12 +216,9 @@ export async function removeContainer(
   id: string,
   options: { timeoutS?: number } = {},
 ): Promise<void> {
-  const stop = await docker.request(
-    "POST",
-    `/containers/${encodeURIComponent(id)}/stop?t=${options.timeoutS ?? 10}`,
-  );
+  const stop = await docker.request("POST", `${containerPath(id)}/stop?t=${options.timeoutS ?? 10}`);
   await stop.body?.cancel();
-  const res = await docker.request("DELETE", `/containers/${encodeURIComponent(id)}?force=1&v=1`);
+  const res = await docker.request("DELETE", `${containerPath(id)}?force=1&v=1`);
   const text = await res.text();
   if (!res.ok && res.status !== 404) throw new DockerApiError(text, `remove container "${id}"`, res.status);
 }

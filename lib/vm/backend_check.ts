@@ -34,7 +34,6 @@ export type BackendProbe = () => Promise<BackendOverview>;
  * full errors behind `--verbose`) comes with the check as its `details`.
  *
  * @param probe tries the backends; without one the check is a `warn` saying so.
- * @returns the check.
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -165,9 +165,6 @@ function withTimeout(
  * Deno's kernel, both Jupyter ports, the compute backends, Deno, the Azure CLI and blob storage, all at
  * once, each within `timeoutMs`. It never throws for a missing tool: that is a `warn` or `fail` row.
  *
- * @param settings the workflow's settings (data folder, ports, storage).
- * @param options the machine to ask, a backend probe, timeout and progress.
- * @returns the checks, in a fixed order.
  * @example
  * ```ts
  * import assert from "node:assert/strict";

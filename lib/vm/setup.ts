@@ -97,9 +97,6 @@ function withNotes(commands: AzCommand[]): string[] {
 /**
  * Sets up blob storage and the settings file (see the module doc).
  *
- * @param settings current settings (defaults for group, region, account, containers, ports).
- * @param options settings file, names, dry run, force, confirmation, the machine.
- * @returns what was run, what is left to do, and the settings written (secrets `***`).
  * @throws {AzCommandError} when an `az` command fails (earlier ones are not undone; running again resumes).
  * @throws {SetupCancelledError} when `confirm` says no.
  * @example
@@ -135,66 +132,60 @@ export async function setupStorage(settings: Settings, options: SetupOptions = {
   const common = { AZURE_RESOURCE_GROUP: resourceGroup, AZURE_LOCATION: location };
   const envFile = options.envFile ?? ".env";
   const ran: string[] = [];
-  let vars: Record<string, string>;
-  let shown: Record<string, string>;
-  if (login) {
-    vars = {
+  const vars: Record<string, string> = login
+    ? {
       CXR_STORAGE: "azure",
       AZURE_STORAGE_ACCOUNT: account,
       AZURE_STORAGE_KEY: "***",
       AZURE_SUBSCRIPTION_ID: login.subscriptionId,
       ...common,
-    };
-    shown = { ...vars };
-    if (!options.dryRun) {
-      if (options.confirm && !(await options.confirm(storage.map((c) => c.display)))) {
-        throw new SetupCancelledError(
-          "Set-up cancelled: no Azure resources were created and the settings file was not changed",
-        );
-      }
-      let key = "";
-      for (const [i, c] of storage.entries()) {
-        options.onProgress?.({ type: "command", display: c.display, number: i + 1, total: storage.length });
-        const isContainer = c.args[1] === "container";
-        const r = await env.run("az", c.args, {
-          timeoutMs: 300_000,
-          ...(isContainer ? { env: { AZURE_STORAGE_ACCOUNT: account, AZURE_STORAGE_KEY: key } } : {}),
-        });
-        if (r.code !== 0) {
-          const why = (r.stderr || r.stdout).trim().split("\n").filter(Boolean).at(-1) ??
-            `exit code ${r.code}`;
-          throw new AzCommandError(`"${c.display}" failed: ${why.split(key || "\0").join("***")}`, c.display);
-        }
-        if (c.args[2] === "keys") {
-          key = r.stdout.trim();
-          if (!/^[A-Za-z0-9+/]{20,}={0,2}$/.test(key)) {
-            throw new AzCommandError(`"${c.display}" did not print an account key`, c.display);
-          }
-          registerSecret(key);
-        }
-        ran.push(c.display);
-      }
-      vars.AZURE_STORAGE_KEY = key;
     }
-  } else {
-    vars = {
+    : {
       CXR_STORAGE: "azurite",
       CXR_AZURITE_PORT: String(settings.storage.azuritePort),
       CXR_JUPYTER_PORT: String(settings.jupyterPort),
       CXR_TRAINING_JUPYTER_PORT: String(settings.trainingJupyterPort),
       ...common,
     };
-    shown = { ...vars };
+  const shown = { ...vars };
+  if (login && !options.dryRun) {
+    if (options.confirm && !(await options.confirm(storage.map((c) => c.display)))) {
+      throw new SetupCancelledError(
+        "Set-up cancelled: no Azure resources were created and the settings file was not changed",
+      );
+    }
+    let key = "";
+    for (const [i, c] of storage.entries()) {
+      options.onProgress?.({ type: "command", display: c.display, number: i + 1, total: storage.length });
+      const isContainer = c.args[1] === "container";
+      const r = await env.run("az", c.args, {
+        timeoutMs: 300_000,
+        ...(isContainer ? { env: { AZURE_STORAGE_ACCOUNT: account, AZURE_STORAGE_KEY: key } } : {}),
+      });
+      if (r.code !== 0) {
+        const why = (r.stderr || r.stdout).trim().split("\n").filter(Boolean).at(-1) ??
+          `exit code ${r.code}`;
+        throw new AzCommandError(`"${c.display}" failed: ${why.split(key || "\0").join("***")}`, c.display);
+      }
+      if (c.args[2] === "keys") {
+        key = r.stdout.trim();
+        if (!/^[A-Za-z0-9+/]{20,}={0,2}$/.test(key)) {
+          throw new AzCommandError(`"${c.display}" did not print an account key`, c.display);
+        }
+        registerSecret(key);
+      }
+      ran.push(c.display);
+    }
+    vars.AZURE_STORAGE_KEY = key;
   }
   const todo = [
     ...(login ? [] : ["az login --use-device-code"]),
     ...withNotes(login && !options.dryRun ? [] : storage),
     ...withNotes(vm),
   ];
-  let written: string[] = [];
-  let kept: string[] = [];
-  let path = envFile;
-  if (!options.dryRun) ({ written, kept, path } = writeEnvFile(envFile, vars, { force: options.force }));
+  const { written, kept, path } = options.dryRun
+    ? { written: [], kept: [], path: envFile }
+    : writeEnvFile(envFile, vars, { force: options.force });
   return new SetupReport({
     mode: login ? "azure" : "azurite",
     dryRun: options.dryRun === true,
