@@ -133,10 +133,9 @@ function hash(text: string): string {
 }
 
 /**
- * The Content-Security-Policy of the page, and of every other answer of the service: nothing by default;
- * the page's own script and style by hash; images only from `blob:` (the X-ray picked) and `data:` (the
- * heatmap); requests only to the service itself; no plugins, no `<base>`, no form posted anywhere, and no
- * framing by any site (clickjacking).
+ * The Content-Security-Policy of the page and of every other answer: nothing but the page's own script and
+ * style (by hash), images from `blob:` (the X-ray picked) and `data:` (the heatmap), requests to the service
+ * itself; no framing by any site (clickjacking).
  *
  * @example
  * ```ts

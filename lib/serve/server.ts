@@ -21,7 +21,6 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import type { Secret } from "../secrets.ts";
 import {
   type BackendName,
   type EngineName,
@@ -42,7 +41,7 @@ export interface TlsFiles {
 }
 
 /** Options of {@linkcode startScoringServer}. */
-export interface ScoringServerOptions extends Omit<ScoringHandlerOptions, "key"> {
+export interface ScoringServerOptions extends ScoringHandlerOptions {
   /** The model bundle folder. */
   model: string;
   /** Engine: `auto` = onnx when the bundle has `model.onnx`, else tfjs. @default "auto" */
@@ -53,8 +52,6 @@ export interface ScoringServerOptions extends Omit<ScoringHandlerOptions, "key">
   port?: number;
   /** Address to listen on. @default "127.0.0.1" */
   hostname?: string;
-  /** Key clients must send; `null` = no authentication. */
-  key?: Secret | string | null;
   /** Serve HTTPS only with this certificate and key (HTTP/1.1). @default plain HTTP */
   tls?: TlsFiles;
   /** Time a client has to finish the TLS handshake and send the request line and headers. @default 10000 */
