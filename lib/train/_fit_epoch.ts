@@ -32,15 +32,15 @@ export interface FitRun {
   epochs: number;
   batchSize: number;
   microBatch: number;
-  /** What computes the gradients (`TrainOptions.engine` resolved for the backend). */
+  /**
+   * What computes the gradients (`TrainOptions.engine` resolved for the backend), on how many data-parallel
+   * workers (this thread included) of how many ONNX Runtime threads each (1 on tfjs), on which provider and,
+   * on `cuda`, on which GPU each (this thread's first; else empty).
+   */
   engine: "onnx" | "tfjs";
-  /** Data-parallel gradient workers, this thread included. */
   workers: number;
-  /** ONNX Runtime's intra-op threads per worker (1 on tfjs). */
   threads: number;
-  /** ONNX Runtime's provider on the onnx engine. */
   provider: "cpu" | "cuda";
-  /** The GPU of each worker on `cuda` (this thread's first), else empty. */
   devices: number[];
   lr0: number;
   patience: number;

@@ -86,8 +86,7 @@ export interface TrainOptions {
   init?: InitChoice;
   /** Layers to keep fixed: `none`, `backbone` (train only `predictions`) or the first layer to train. @default "none" */
   freeze?: FreezeChoice;
-  /** Where the ImageNet file comes from and where it is cached (base URL, cache folder, download progress);
-   * unset ones come from the settings (`CXR_WEIGHTS_BASE_URL`, `CXR_WEIGHTS_CACHE`). */
+  /** Download settings of the ImageNet file; unset ones come from the settings (see `InitOptions.pretrained`). */
   pretrained?: PretrainedOptions;
   /**
    * Threads computing gradients, this one included (data-parallel; lib/train/parallel.ts): the result is that of
@@ -173,7 +172,6 @@ export function defaultMicroBatch(
  *
  * @param cacheDir the preprocessed cache (`cxr-cache/1`).
  * @param outDir the output folder.
- * @param options epochs, batch, learning rate, architecture, loss weighting, patience, progress.
  * @returns where the best model is, and its scores.
  * @throws {RangeError} for bad sizes; {@linkcode CheckpointError} when a checkpoint was made with other settings.
  * @example
@@ -286,8 +284,7 @@ export function defaultOnnxWorkers(
   cores: number = navigator.hardwareConcurrency || 1,
   memory: number = totalmem(),
 ): number {
-  // Below 128 px a step is too short for data-parallel workers to pay (the demo's 64 px tiny DenseNet: 2.2 s
-  // on two workers, 1.8 s on one session of two threads); one session takes every core instead.
+  // The demo's 64 px tiny DenseNet: 2.2 s on two workers, 1.8 s on one session of two threads.
   if (size < 128) return 1;
   const perWorker = 300e6 + ONNX_BYTES_PER_IMAGE * microBatch * (size / 224) ** 2;
   return Math.max(1, Math.min(cores, Math.floor(memory / 2 / perWorker)));

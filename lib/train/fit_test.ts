@@ -17,12 +17,11 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   const out = join(dir.path, "run");
   const events: TrainEvent[] = [];
   const before = tf.memory().numTensors;
+  const settings = { arch: "tiny", batchSize: 6, weightedLoss: true } as const;
   const summary = await train(cache, out, {
-    arch: "tiny",
+    ...settings,
     epochs: 3,
-    batchSize: 6,
     microBatch: 2,
-    weightedLoss: true,
     keepCheckpoints: 2,
     onProgress: (e) => events.push(e),
   });
@@ -76,7 +75,7 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
 
   // Asking for more epochs resumes; other settings refuse to resume, unless resume is off.
   await assert.rejects(
-    train(cache, out, { arch: "tiny", epochs: 4, batchSize: 4, weightedLoss: true }),
+    train(cache, out, { ...settings, epochs: 4, batchSize: 4 }),
     (e) => {
       assert.ok(e instanceof CheckpointError);
       assert.match(e.message, /epoch-003-val-.*batchSize: 6 there, 4 now.*--no-resume/);
@@ -89,10 +88,8 @@ Deno.test("train: epochs, history, best bundle, pruned checkpoints, no leaked te
   stray.dispose();
   let bestAtStart: number | undefined;
   const more = await train(cache, out, {
-    arch: "tiny",
+    ...settings,
     epochs: 4,
-    batchSize: 6,
-    weightedLoss: true,
     onProgress: (e) => {
       if (e.type === "start") {
         bestAtStart = JSON.parse(readFileSync(join(summary.bundle, "metadata.json"), "utf8")).metrics.epoch;

@@ -221,13 +221,11 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
       }
     } else if (event.type === "init") {
       const i = event.init;
+      const from = i.source === "imagenet" ? "ImageNet weights" : "a Keras weights file";
       write(
         i.source === "none"
           ? "Starting from random weights (--init none)"
-          : `Starting from ${
-            i.source === "imagenet" ? "ImageNet weights" : "a Keras weights file"
-          }: ${i.path} ` +
-            `(md5 ${i.md5}, ${i.status}), ${i.loaded} weights loaded` +
+          : `Starting from ${from}: ${i.path} (md5 ${i.md5}, ${i.status}), ${i.loaded} weights loaded` +
             (i.fresh.length ? `, head ${i.fresh.length} fresh` : "") +
             (i.missing.length ? `, ${i.missing.length} not in the file: ${i.missing.join(", ")}` : "") +
             (i.unused.length ? `, ${i.unused.length} in the file unused: ${i.unused.join(", ")}` : ""),

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../tests/_fixtures.ts";
-import { createDenseNet, readBundleMetadata, selectBackend, tf, tfl } from "../model/mod.ts";
+import { createDenseNet, loadBundle, readBundleMetadata, selectBackend, tf, tfl } from "../model/mod.ts";
 import { setSeededWeights } from "../model/_testing.ts";
 import { h5Ready, writeKerasH5 } from "../model/_keras_h5_testing.ts";
 import { freezeLayers, initializeWeights, weightsProvenance } from "./init.ts";
@@ -180,12 +180,10 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
   writeKerasH5(source, file);
   const out = join(dir.path, "run");
   const events: string[] = [];
+  const settings = { arch: "tiny", batchSize: 8, init: file, freeze: "backbone" } as const;
   const summary = await train(cache, out, {
-    arch: "tiny",
+    ...settings,
     epochs: 1,
-    batchSize: 8,
-    init: file,
-    freeze: "backbone",
     augment: null,
     onProgress: (e) => events.push(e.type),
   });
@@ -199,12 +197,11 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
   assert.equal(meta.training?.splitMethod, "official", "the cache carries the split's method to the card");
   assert.match(readFileSync(join(summary.bundle, "MODEL_CARD.md"), "utf8"), /method `official`/);
   // The backbone in best/ is still the file's.
-  const { loadBundle } = await import("../model/mod.ts");
   const best = await loadBundle(summary.bundle);
   assert.deepEqual(kernel(best.model, "conv2_block1_1_conv"), kernel(source, "conv2_block1_1_conv"));
   best.model.dispose();
   await assert.rejects(
-    train(cache, out, { arch: "tiny", epochs: 2, batchSize: 8, init: file, freeze: "none" }),
+    train(cache, out, { ...settings, epochs: 2, freeze: "none" }),
     /other settings \(freeze: backbone there, none now\)/,
   );
   await assert.rejects(
@@ -212,13 +209,7 @@ Deno.test("train --init FILE --freeze backbone: the bundle records the init and 
     /ImageNet weights exist only for densenet121/,
   );
   // Resuming with the same settings continues from the checkpoint, keeping the provenance.
-  const resumed = await train(cache, out, {
-    arch: "tiny",
-    epochs: 2,
-    batchSize: 8,
-    init: file,
-    freeze: "backbone",
-  });
+  const resumed = await train(cache, out, { ...settings, epochs: 2 });
   assert.ok(resumed.resumedFrom);
   assert.equal(resumed.weights.file, "start.h5");
   assert.equal(resumed.freeze.trainableLayers, 1);

@@ -61,13 +61,10 @@ Deno.test("prefetch reads ahead of the consumer; the augmented result does not d
   assert.equal(reads.length, 4, "batch 0 consumed, batches 1-3 prepared");
   await iterator.return(undefined);
 
-  const cache = (() => {
-    const c = fakeCache(6);
-    return {
-      ...c,
-      readBatch: (ix: ArrayLike<number>) => new Uint8Array(ix.length * 16).map((_, k) => k * 7 % 256),
-    };
-  })();
+  const cache = {
+    ...fakeCache(6),
+    readBatch: (ix: ArrayLike<number>) => new Uint8Array(ix.length * 16).map((_, k) => k * 7 % 256),
+  };
   const options = { batchSize: 2, shuffle: true, seed: 3, epoch: 1, augment };
   const a = await drain(cache, { ...options, prefetch: 0 });
   const b = await drain(cache, { ...options, prefetch: 3 });

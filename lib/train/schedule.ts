@@ -5,14 +5,18 @@
  * @module
  */
 
-/** State of {@linkcode ReduceLrOnPlateau}. */
-export interface PlateauState {
-  /** Current learning rate. */
-  lr: number;
+/** State of {@linkcode EarlyStopping}. */
+export interface EarlyStoppingState {
   /** Best validation loss seen (Infinity before the first epoch). */
   best: number;
   /** Epochs since the last improvement. */
   wait: number;
+}
+
+/** State of {@linkcode ReduceLrOnPlateau}. */
+export interface PlateauState extends EarlyStoppingState {
+  /** Current learning rate. */
+  lr: number;
 }
 
 /** Options of {@linkcode ReduceLrOnPlateau} (Keras' `ReduceLROnPlateau` defaults as CheXNet used them). */
@@ -85,14 +89,6 @@ export class ReduceLrOnPlateau {
     }
     return s.lr;
   }
-}
-
-/** State of {@linkcode EarlyStopping}. */
-export interface EarlyStoppingState {
-  /** Best validation loss seen. */
-  best: number;
-  /** Epochs since the last improvement. */
-  wait: number;
 }
 
 /**
