@@ -11,8 +11,11 @@ import {
 import { base64ToBytes } from "./_request_json.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
-const parseJson = (s: string) => parseScoreRequest(enc(s), "application/json");
 const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+const parseJson = (s: string) => parseScoreRequest(enc(s), "application/json");
+/** `PNG` parsed as a raw body of `type` with the query `query` (and `classNames` when given). */
+const parseRaw = (query: string, type = "image/png", classNames?: readonly string[]) =>
+  parseScoreRequest(PNG, type, { query: new URLSearchParams(query), ...(classNames && { classNames }) });
 
 function httpError(fn: () => unknown): ScoreHttpError {
   try {
@@ -25,19 +28,17 @@ function httpError(fn: () => unknown): ScoreHttpError {
 }
 
 Deno.test("parseScoreRequest: raw PNG and JPEG bodies with query options", () => {
-  const raw = (query: string, type = "image/png") =>
-    parseScoreRequest(PNG, type, { query: new URLSearchParams(query) });
   assert.deepEqual(parseScoreRequest(PNG, "image/png"), { image: PNG, heatmap: false, className: undefined });
-  assert.deepEqual(raw("heatmap=true&class=Pleural_Thickening", "Image/JPEG; foo=bar"), {
+  assert.deepEqual(parseRaw("heatmap=true&class=Pleural_Thickening", "Image/JPEG; foo=bar"), {
     image: PNG,
     heatmap: true,
     className: "Pleural_Thickening",
   });
-  assert.equal(raw("heatmap=0").heatmap, false);
-  const bad = httpError(() => raw("heatmap=maybe"));
+  assert.equal(parseRaw("heatmap=0").heatmap, false);
+  const bad = httpError(() => parseRaw("heatmap=maybe"));
   assert.equal(bad.status, 400);
   assert.match(bad.message, /heatmap="maybe" must be 1 or 0/);
-  const unknown = httpError(() => raw("class=Flu"));
+  const unknown = httpError(() => parseRaw("class=Flu"));
   assert.equal(unknown.code, "bad_request");
   assert.match(
     unknown.message,
@@ -85,16 +86,8 @@ Deno.test("parseScoreRequest: JSON bodies, with line and column of each problem"
 });
 
 Deno.test("parseScoreRequest: other class lists", () => {
-  const r = parseScoreRequest(PNG, "image/png", {
-    query: new URLSearchParams("class=b"),
-    classNames: ["a", "b"],
-  });
-  assert.equal(r.className, "b");
-  assert.throws(
-    () =>
-      parseScoreRequest(PNG, "image/png", { query: new URLSearchParams("class=Mass"), classNames: ["a"] }),
-    /valid: a$/,
-  );
+  assert.equal(parseRaw("class=b", "image/png", ["a", "b"]).className, "b");
+  assert.throws(() => parseRaw("class=Mass", "image/png", ["a"]), /valid: a$/);
 });
 
 Deno.test("base64ToBytes/base64 round trip, whitespace and data URLs", () => {
