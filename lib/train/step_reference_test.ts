@@ -48,6 +48,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createDenseNet, selectBackend, tf, tfl } from "../model/mod.ts";
+import { maxAbsDiff, maxRelDiff } from "../model/_testing.ts";
 import { classWeights } from "./loss.ts";
 import { kerasAdam } from "./optimizer.ts";
 import { computeGradients, trainStep } from "./step.ts";
@@ -76,16 +77,6 @@ const byName = (m: Record<string, string>) =>
 const PIXELS = numbers(FILE.pixels.values), LABELS = numbers(FILE.partitionLabels.values);
 const GRADIENTS = byName(FILE.gradients), UPDATED = byName(FILE.updated);
 const TOLERANCE = 1e-4;
-
-/** Largest |a − b| / scale, or / (1 + |b|) without a scale. */
-function worstErr(a: ArrayLike<number>, b: ArrayLike<number>, scale?: number): number {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (scale ?? 1 + Math.abs(b[i]!)));
-  }
-  return worst;
-}
 
 /** The fixture's model with its initial weights, set by Keras weight name (layer name + "/" + weight). */
 function buildModel(): tfl.LayersModel {
@@ -121,7 +112,7 @@ async function weightsByName(model: tfl.LayersModel): Promise<Map<string, Float3
 function updateErr(after: Map<string, Float32Array>, which: (name: string) => boolean): number {
   let worst = 0;
   for (const [name, values] of after) {
-    if (which(name)) worst = Math.max(worst, worstErr(values, UPDATED[name] ?? []));
+    if (which(name)) worst = Math.max(worst, maxRelDiff(values, UPDATED[name] ?? []));
   }
   return worst;
 }
@@ -159,7 +150,7 @@ for (const [backend, engine] of [["cpu", "tfjs"], ["wasm", "tfjs"], ["wasm", "on
     const named: Record<string, number> = {};
     for (const [variable, grad] of Object.entries(grads)) {
       const name = names.get(variable)!;
-      const err = worstErr(await grad.data(), GRADIENTS[name] ?? [], scale);
+      const err = maxAbsDiff(await grad.data(), GRADIENTS[name] ?? []) / scale;
       named[name] = err;
       gradErr = Math.max(gradErr, err);
     }
