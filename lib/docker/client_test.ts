@@ -73,10 +73,8 @@ Deno.test("build: steps reported, context streamed, a failing RUN names its step
         /Cannot build image "x:1": Step 2\/3 : RUN false failed: The command .* code: 1/,
       );
       assert.deepEqual(err.output.at(-1), " ---> Running in 1234");
-      assert.deepEqual(events.filter((e) => e.phase === "step").map((e) => e.phase === "step" && e.step), [
-        1,
-        2,
-      ]);
+      const steps = events.flatMap((e) => e.phase === "step" ? [e.step] : []);
+      assert.deepEqual(steps, [1, 2]);
       const [build] = requests;
       assert.ok(build, "the build request reached the engine");
       assert.equal(build.bytes, 1536);

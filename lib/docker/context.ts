@@ -147,17 +147,26 @@ export async function* contextMembers(
 }
 
 /**
- * The build context of `kind` as a tar stream (what `POST /build` takes), read from disk as it is sent.
+ * The build context of `kind` as a tar stream (what `POST /build` takes), read from disk as it is sent. A
+ * missing model bundle fails here, before anything is sent.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const reader = buildContext("scoring", {}).getReader();
+ * const reader = (await buildContext("scoring", {})).getReader();
  * const first = await reader.read();
  * await reader.cancel();
  * assert.equal(new TextDecoder().decode(first.value!.subarray(0, 4)), "deno");
  * ```
  */
-export function buildContext(kind: ImageKind, options: BuildContextOptions = {}): ReadableStream<Uint8Array> {
-  return ReadableStream.from(writeTar(contextMembers(kind, options)));
+export async function buildContext(
+  kind: ImageKind,
+  options: BuildContextOptions = {},
+): Promise<ReadableStream<Uint8Array>> {
+  const members = contextMembers(kind, options);
+  const first = await members.next();
+  return ReadableStream.from(writeTar((async function* () {
+    if (!first.done) yield first.value;
+    yield* members;
+  })()));
 }

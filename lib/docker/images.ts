@@ -9,8 +9,7 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { DockerClient } from "./client.ts";
 import { splitImageRef } from "./format.ts";
 import type { DockerProgressEvent, RegistryAuth } from "./format.ts";
-import { contextMembers, dockerfilePath, PROJECT_ROOT } from "./context.ts";
-import { writeTar } from "./_tar_writer.ts";
+import { buildContext, dockerfilePath, PROJECT_ROOT } from "./context.ts";
 import type { ImageKind } from "./context.ts";
 import { Progress, type ProgressMode } from "../progress.ts";
 
@@ -125,12 +124,7 @@ export async function buildImage(
   const shown = options.progress ? buildProgress(kind) : undefined;
   try {
     const started = performance.now();
-    const members = contextMembers(kind, { root, model: options.model });
-    const first = await members.next(); // a missing bundle or node_modules fails here, before anything is sent
-    const context = ReadableStream.from(writeTar((async function* () {
-      if (!first.done) yield first.value;
-      yield* members;
-    })()));
+    const context = await buildContext(kind, { root, model: options.model });
     const result = await docker.build(context, {
       dockerfile: dockerfilePath(kind),
       tags: options.latest === false ? [image] : [image, `${name}:latest`],
