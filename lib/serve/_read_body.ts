@@ -41,7 +41,6 @@ function declaredLength(fn: string, req: Request, maxBytes: number): number | nu
  * declared, else `maxBytes` (a chunked body may grow to the limit). The service reserves this from its
  * in-flight byte budget before it reads a byte.
  *
- * @param req the request.
  * @param maxBytes the most bytes accepted (>= 0).
  * @returns bytes to reserve.
  * @throws {RangeError} for a negative or non-integer `maxBytes`; {@linkcode ScoreHttpError} 413 `too_large`
@@ -62,7 +61,6 @@ export function bodyReservation(req: Request, maxBytes: number): number {
 /**
  * Reads `req`'s body into one buffer, refusing more than `maxBytes`.
  *
- * @param req the request.
  * @param maxBytes the most bytes accepted (>= 0).
  * @param options `signal` cancels the read.
  * @returns the body's bytes (empty when there is none); a view of a buffer no larger than `Content-Length`

@@ -92,7 +92,6 @@ export function readImageList(file: string): string[] {
  * by its blob name relative to the folder (`images/00000001_000.png` is `00000001_000.png`, as on disk).
  * Reading one downloads it, verified, into `tmpDir` and removes the file.
  *
- * @param store The blob store.
  * @param container The container (the workflow's images container).
  * @param options Prefix, names, the download folder.
  * @throws {ContainerNotFoundError} When listing a container that does not exist.

@@ -3,11 +3,8 @@
  * service answers, and the error document of every non-200 answer. {@linkcode parseScoreRequest} is the
  * server's one parse function, {@linkcode parseScoreResponse} the client's.
  *
- * Request: a raw PNG/JPEG/DICOM body (`Content-Type: image/png`, `image/jpeg` or `application/dicom`, options in the query:
- * `?heatmap=1&class=Mass`) or JSON `{"image": "<base64>", "heatmap": true, "class": "Mass"}`.
- * Response 200: `{"model": {"name", "version"}, "probabilities": {"Atelectasis": p, ...}, "top": {"class",
- * "probability"}, "heatmap"?: "<base64 png>", "heatmapClass"?: "<name>"}`. Errors:
- * `{"error": {"status": 413, "code": "too_large", "message": "..."}}`.
+ * Request: a raw PNG, JPEG or DICOM body with its options in the query (`?heatmap=1&class=Mass`), or a
+ * {@linkcode ScoreRequestJson}. Answer: a {@linkcode ScoreResponseJson}, or a {@linkcode ScoreErrorJson}.
  *
  * @module
  */
@@ -301,7 +298,6 @@ export interface ParseScoreResponseOptions {
  * Parses a scoring service's answer (client side).
  *
  * @param text the response body.
- * @param status the HTTP status.
  * @param options the source for messages and the expected class names.
  * @returns the validated 200 body.
  * @throws {ScoringServiceError} for any status other than 200 (code and message from its error document);

@@ -69,7 +69,6 @@ async function greyPixels(image: sharp.Sharp): Promise<GreyImage> {
 /**
  * Scores one encoded image.
  *
- * @param predictor the model runner.
  * @param request the parsed request (image bytes, heatmap flag and class).
  * @param options heatmap size, pixel and decoded-bytes limits.
  * @returns the 200 response body.
