@@ -5,13 +5,20 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { type Command, intOption, type OptionValues, stringOption, UsageError } from "./command.ts";
+import {
+  type Command,
+  type CommandContext,
+  intOption,
+  type OptionValues,
+  stringOption,
+  UsageError,
+} from "./command.ts";
 import { loadSettings, type Settings } from "../config.ts";
 import { formatAmount, Progress } from "../progress.ts";
 import {
+  type BlobStore,
   connectStorage,
   downloadPrefix,
-  type RetryOptions,
   type TransferProgress,
   type TransferSummary,
   uploadPath,
@@ -32,34 +39,30 @@ function containerName(values: OptionValues, settings: Settings): string {
   return (Object.hasOwn(roles, c) ? roles[c] : undefined) ?? c;
 }
 
-/** Turns transfer events into a Progress display (on stderr), created once the totals are known. */
-function progressOf(label: string) {
-  let bar: Progress | undefined;
-  const onProgress = (e: TransferProgress) => {
+/** Connects (saying why a request is retried), runs `move` with a progress display and prints the summary. */
+async function transfer(
+  settings: Settings,
+  ctx: CommandContext,
+  [verb, label]: [string, string],
+  move: (store: BlobStore, onProgress: (e: TransferProgress) => void) => Promise<TransferSummary>,
+): Promise<number> {
+  // Say why a request is tried again (a stalled or busy endpoint would otherwise look like a hang), each
+  // reason at most once every 10 s.
+  const lastNotice = new Map<string, number>();
+  const onRetry = (error: unknown, attempt: number) => {
+    const [reason = ""] = (error as Error).message.split("; ");
+    const now = Date.now();
+    if ((lastNotice.get(reason) ?? -Infinity) > now - 10_000) return;
+    lastNotice.set(reason, now);
+    ctx.err(`warning: ${reason}; trying again (try ${attempt + 1})`);
+  };
+  await using conn = await connectStorage(settings, { retry: { onRetry } });
+  let bar: Progress | undefined; // created once the totals are known
+  const s = await move(conn.store, (e) => {
     bar ??= new Progress({ label, total: e.bytesTotal, unit: "bytes" });
     bar.update(e.bytes, e.bytesTotal, `${e.files + e.skipped + e.failed}/${e.filesTotal} files`);
-  };
-  return { onProgress, finish: () => bar?.finish() };
-}
-
-/**
- * Retry options that say on stderr why a request is tried again (a stalled or busy endpoint would otherwise
- * look like a hang); the same reason is printed at most once every 10 s.
- */
-function retryNotices(ctx: Parameters<Command["run"]>[1]): RetryOptions {
-  const last = new Map<string, number>();
-  return {
-    onRetry: (error, attempt) => {
-      const [reason = ""] = (error as Error).message.split("; ");
-      const now = Date.now();
-      if ((last.get(reason) ?? -Infinity) > now - 10_000) return;
-      last.set(reason, now);
-      ctx.err(`warning: ${reason}; trying again (try ${attempt + 1})`);
-    },
-  };
-}
-
-function report(verb: string, s: TransferSummary, ctx: Parameters<Command["run"]>[1]): number {
+  });
+  bar?.finish();
   for (const f of s.failures) ctx.err(`failed: ${f.name}: ${f.reason}`);
   if (ctx.json) {
     ctx.out(JSON.stringify({ files: s.files, bytes: s.bytes, skipped: s.skipped, failed: s.failed }));
@@ -107,15 +110,14 @@ export const dataUploadCommand: Command = {
     const container = containerName(values, settings);
     const src = stringOption(values, "src");
     if (!existsSync(src)) throw new UsageError(`--src "${src}" does not exist`);
-    await using conn = await connectStorage(settings, { retry: retryNotices(ctx) });
-    const p = progressOf(`upload to ${container}`);
-    const summary = await uploadPath(src, {
-      store: conn.store,
-      container,
-      prefix: stringOption(values, "prefix", ""),
-    }, { concurrency, blockSize, onProgress: p.onProgress });
-    p.finish();
-    return report("uploaded", summary, ctx);
+    const prefix = stringOption(values, "prefix", "");
+    return await transfer(
+      settings,
+      ctx,
+      ["uploaded", `upload to ${container}`],
+      (store, onProgress) =>
+        uploadPath(src, { store, container, prefix }, { concurrency, blockSize, onProgress }),
+    );
   },
 };
 
@@ -145,18 +147,12 @@ export const dataDownloadCommand: Command = {
     const settings = loadSettings();
     const concurrency = intOption(values, "concurrency", { min: 1, max: 256, fallback: 8 });
     const container = containerName(values, settings);
-    await using conn = await connectStorage(settings, { retry: retryNotices(ctx) });
-    const p = progressOf(`download from ${container}`);
-    const summary = await downloadPrefix(
-      {
-        store: conn.store,
-        container,
-        prefix: stringOption(values, "prefix", ""),
-      },
-      stringOption(values, "dest"),
-      { concurrency, onProgress: p.onProgress },
+    const [prefix, dest] = [stringOption(values, "prefix", ""), stringOption(values, "dest")];
+    return await transfer(
+      settings,
+      ctx,
+      ["downloaded", `download from ${container}`],
+      (store, onProgress) => downloadPrefix({ store, container, prefix }, dest, { concurrency, onProgress }),
     );
-    p.finish();
-    return report("downloaded", summary, ctx);
   },
 };

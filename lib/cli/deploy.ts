@@ -9,7 +9,6 @@ import { join } from "node:path";
 import {
   choiceOption,
   type Command,
-  type CommandContext,
   intOption,
   optionalString,
   type OptionValues,
@@ -71,16 +70,6 @@ function transportOptions(values: OptionValues): Omit<RenderOverlayOptions, "ove
   };
 }
 
-function renderOnly(dir: string, objects: K8sObject[], overlay: string, ctx: CommandContext): void {
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${overlay}.yaml`);
-  writeFileSync(file, toYaml(objects));
-  if (ctx.json) ctx.out(JSON.stringify({ overlay, out: file, validated: true, objects: refs(objects) }));
-  else {ctx.out(
-      `${objects.length} objects of overlay ${overlay} validated and written to ${file} (secrets masked)`,
-    );}
-}
-
 /** `deploy`. With `--json`: `{server, namespace, overlay, image, applied, rollout, address, score?}`. */
 export const deployCommand: Command = {
   name: "deploy",
@@ -136,14 +125,15 @@ export const deployCommand: Command = {
     const replicas = intOption(values, "replicas", { min: 1, max: 1000, optional: true });
     const namespace = optionalString(values, "namespace");
     const transport = transportOptions(values);
-    if (typeof values["render-only"] === "string") {
-      renderOnly(
-        values["render-only"],
-        renderOverlay({ overlay, image, replicas, namespace, ...transport }),
-        overlay,
-        ctx,
-      );
-      return;
+    const renderDir = optionalString(values, "render-only");
+    if (renderDir !== undefined) {
+      const objects = renderOverlay({ overlay, image, replicas, namespace, ...transport });
+      mkdirSync(renderDir, { recursive: true });
+      const file = join(renderDir, `${overlay}.yaml`);
+      writeFileSync(file, toYaml(objects));
+      const written = `${objects.length} objects of overlay ${overlay} validated and written to ${file}`;
+      const json = { overlay, out: file, validated: true, objects: refs(objects) };
+      return ctx.out(ctx.json ? JSON.stringify(json) : `${written} (secrets masked)`);
     }
     const kubeconfig = stringOption(values, "kubeconfig");
     const key = loadSettings().scoringKey;

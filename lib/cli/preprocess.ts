@@ -184,9 +184,7 @@ export const preprocessCommand: Command = {
         missing: { count: missing.count, imagesDir: missing.imagesDir, archives: missing.archives },
         out,
         size,
-        ...(shard ? { shard } : {}),
-        ...(fetched ? { fetched } : {}),
-        ...(uploaded ? { uploaded } : {}),
+        ...withoutUndefined({ shard, fetched, uploaded }),
       }));
       return code;
     }

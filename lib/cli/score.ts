@@ -159,9 +159,7 @@ export const scoreCommand: Command = {
         failed: summary.failed,
         seconds: Number(summary.seconds.toFixed(3)),
         target: summary.target,
-        ...(shard ? { shard } : {}),
-        ...(summary.out ? { out: summary.out } : {}),
-        ...(blob ? { blob } : {}),
+        ...withoutUndefined({ shard, out: summary.out, blob }),
         failures: summary.failures,
         ...(out === undefined ? { results } : {}),
       }));

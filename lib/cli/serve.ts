@@ -157,20 +157,9 @@ export const serveCommand: Command = {
       ctx.err(`Loading the model from ${model} (the socket at ${server.url} answers /healthz meanwhile)`);
       await Promise.race([server.ready, stopped.promise]);
       if (server.engine) {
-        const modelVersion = server.modelVersion;
-        if (ctx.json) {
-          ctx.out(
-            JSON.stringify({
-              url: server.url,
-              engine: server.engine,
-              modelVersion,
-              auth: key !== null,
-              tls: tls !== undefined,
-            }),
-          );
-        } else {
-          ctx.out(`Listening on ${server.url}`);
-        }
+        const { url, engine, modelVersion } = server;
+        const ready = { url, engine, modelVersion, auth: key !== null, tls: tls !== undefined };
+        ctx.out(ctx.json ? JSON.stringify(ready) : `Listening on ${url}`);
       }
       const signal = await stopped.promise;
       ctx.err(`${signal}: draining (readyz 503); waiting for ${server.open} scoring request(s) in flight`);

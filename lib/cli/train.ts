@@ -140,10 +140,9 @@ export const trainCommand: Command = {
     const summary = await train(cache, out, {
       epochs,
       batchSize,
-      ...withoutUndefined({ microBatch, augment: values["no-augment"] ? null : undefined }),
+      ...withoutUndefined({ microBatch, augment: values["no-augment"] ? null : undefined, gpus }),
       workers,
       engine,
-      ...withoutUndefined({ gpus }),
       lr,
       arch,
       seed,
@@ -152,9 +151,7 @@ export const trainCommand: Command = {
       resume: values["no-resume"] !== true,
       init,
       freeze,
-      pretrained: {
-        onProgress: download.onProgress,
-      },
+      pretrained: { onProgress: download.onProgress },
       onProgress: (event) => {
         if (event.type === "init") download.finish();
         show(event);
