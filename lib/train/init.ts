@@ -178,14 +178,13 @@ export async function prepareInit(init: InitChoice, options: InitOptions = {}): 
   } else if (init === "imagenet") {
     const given = options.pretrained ?? {};
     const settings = given.baseUrl !== undefined && given.cacheDir !== undefined ? null : loadSettings();
-    const baseUrl = given.baseUrl ?? settings?.weightsBaseUrl,
-      cacheDir = given.cacheDir ?? settings?.weightsCacheDir;
+    const baseUrl = given.baseUrl ?? settings?.weightsBaseUrl;
     const display = given.onProgress ? null : weightsProgress();
     try {
       const { path, md5, url, status } = await ensureImagenetWeights({
         ...given,
         ...(baseUrl === undefined ? {} : { baseUrl }),
-        ...(cacheDir === undefined ? {} : { cacheDir }),
+        cacheDir: given.cacheDir ?? settings!.weightsCacheDir,
         onProgress: given.onProgress ?? display!.onProgress,
       });
       source = { source: "imagenet", path, md5, url, status };
@@ -193,14 +192,9 @@ export async function prepareInit(init: InitChoice, options: InitOptions = {}): 
       display?.finish();
     }
   } else {
-    let md5: string;
-    try {
-      md5 = await md5File(init);
-    } catch (e) {
-      throw new TrainError(`Cannot read the --init weights file "${init}": ${(e as Error).message}`, {
-        cause: e,
-      });
-    }
+    const md5 = await md5File(init).catch((e) => {
+      throw new TrainError(`Cannot read the --init weights file "${init}": ${e.message}`, { cause: e });
+    });
     source = { source: "file", path: init, md5, url: null, status: "local" };
   }
   return withDisplay(source, () => table(sourceRows(source)));
