@@ -81,9 +81,8 @@ export function folderSources(dir: string, names?: readonly string[]): ImageSour
  * ```
  */
 export function readImageList(file: string): string[] {
-  return readFileSync(file, "utf8").split(/\r?\n/).map((l) => l.trim()).filter((l) =>
-    l && !l.startsWith("#")
-  );
+  const lines = readFileSync(file, "utf8").split(/\r?\n/).map((l) => l.trim());
+  return lines.filter((l) => l && !l.startsWith("#"));
 }
 
 /**
@@ -121,13 +120,8 @@ export async function blobSources(
 ): Promise<ImageSource[]> {
   const trimmed = (options.prefix ?? "").replace(/^\/+/, "").replace(/\/+$/, "");
   const folder = trimmed === "" ? "" : trimmed + "/";
-  let blobs: string[];
-  if (options.names) {
-    blobs = options.names.map((n) => folder + n);
-  } else {
-    blobs = [];
-    for await (const b of store.list(container, folder)) if (isImage(b.name)) blobs.push(b.name);
-  }
+  const blobs = options.names?.map((n) => folder + n) ??
+    (await Array.fromAsync(store.list(container, folder))).map((b) => b.name).filter(isImage);
   let counter = 0;
   return blobs.map((name) => ({
     name: name.slice(folder.length),
