@@ -195,10 +195,7 @@ Deno.test("GET /model: a recorded evaluation is served beside CheXNet; 503 while
     mean: { auroc: 0.75, ci: [0.5, 1], classes: 14 },
     reference: { name: "CheXNet", source: "arXiv:1711.05225", perClass: { Cardiomegaly: 0.9248 } },
   };
-  const evaluated: Predictor = {
-    ...wrapPredictor(predictor, {}),
-    metadata: { ...predictor.metadata, evaluation },
-  };
+  const evaluated = { ...wrapPredictor(predictor, {}), metadata: { ...predictor.metadata, evaluation } };
   const text = await (await setup({}, evaluated).handler(get("/model"))).text();
   assert.match(text, /Partition `test`, 2 images, scored with tfjs/);
   assert.match(text, /\| finding \| AUROC \| 95 % CI \| positives \| negatives \| CheXNet \|/);

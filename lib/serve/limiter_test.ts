@@ -10,12 +10,7 @@ Deno.test("ConcurrencyLimiter: slots pass to waiters in arrival order", async ()
     if (g) await g.promise;
     return name;
   };
-  const runs = [
-    limiter.run(task("a", gates[0])),
-    limiter.run(task("b", gates[1])),
-    limiter.run(task("c")),
-    limiter.run(task("d")),
-  ];
+  const runs = [task("a", gates[0]), task("b", gates[1]), task("c"), task("d")].map((t) => limiter.run(t));
   assert.deepEqual([limiter.running, limiter.queued], [2, 2]);
   gates[1].resolve();
   await runs[1];
