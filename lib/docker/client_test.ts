@@ -120,10 +120,7 @@ Deno.test("API errors carry status and the engine's message; a dead socket says 
   await withFakeEngine(
     () => Response.json({ message: "No such image: nope:1" }, { status: 404 }),
     async (docker) => {
-      const err = await caught(
-        docker.inspectImage("nope:1"),
-        DockerApiError,
-      );
+      const err = await caught(docker.inspectImage("nope:1"), DockerApiError);
       assert.equal(err.status, 404);
       assert.equal(err.message, 'Docker could not inspect image "nope:1" (HTTP 404): No such image: nope:1');
       await docker.removeImage("nope:1"); // 404 on remove is fine

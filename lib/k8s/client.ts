@@ -53,16 +53,14 @@ function describe(o: ObjectRef): string {
 
 /** A connected client. Create with {@linkcode connectKube}. */
 export class KubeClient {
-  /** The client-node configuration (for typed API clients). */
-  readonly config: k8s.KubeConfig;
   /** API server URL. */
   readonly server: string;
   /** The context in use. */
   readonly context: string;
   #objects: k8s.KubernetesObjectApi;
 
-  constructor(config: k8s.KubeConfig) {
-    this.config = config;
+  /** @param config The client-node configuration (for typed API clients). */
+  constructor(readonly config: k8s.KubeConfig) {
     this.server = config.getCurrentCluster()?.server ?? "(unknown)";
     this.context = config.getCurrentContext();
     this.#objects = k8s.KubernetesObjectApi.makeApiClient(config);

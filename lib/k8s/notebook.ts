@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Secret } from "../secrets.ts";
 import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import { scoreRemote } from "../serve/client.ts";
+import type { ScoreResponseJson } from "../serve/score_format.ts";
 import { deploy, type DeployOptions, type DeployResult, undeploy } from "./deploy.ts";
 import type { ObjectRef } from "./client.ts";
 import type { K8sObject } from "./object.ts";
@@ -91,15 +92,9 @@ export async function deployStep(
   return new DeployStep(kubeconfig, await deploy(kubeconfig, image, { progress: true, ...options }));
 }
 
-/** One image scored through the endpoint. */
-export interface EndpointScore {
+/** One image (its file name) scored through the endpoint. */
+export interface EndpointScore extends ScoreResponseJson {
   image: string;
-  top: { class: string; probability: number };
-  probabilities: Record<string, number>;
-  model: { name: string; version: string };
-  /** Base64 PNG. */
-  heatmap?: string;
-  heatmapClass?: string;
 }
 
 /** Images scored through the deployed Service, with heatmaps; a gallery in Jupyter. */

@@ -137,11 +137,7 @@ export async function checkCuda(env: DoctorEnvironment): Promise<DoctorCheck> {
   if (nvccVersion) found.push({ source: "nvcc --version", version: nvccVersion });
   const ld = await env.run("ldconfig", ["-p"]);
   for (const [, so = ""] of ld.stdout.matchAll(/libcudart\.so\.(\d+(?:\.\d+)?)\s/g)) {
-    found.push({
-      source: `ldconfig: libcudart.so.${so}`,
-      version: so.split(".").map(Number),
-      soname: true,
-    });
+    found.push({ source: `ldconfig: libcudart.so.${so}`, version: so.split(".").map(Number), soname: true });
   }
   if (found.length === 0) {
     return {
@@ -198,12 +194,6 @@ export async function checkCudnn(env: DoctorEnvironment): Promise<DoctorCheck> {
   if (v[0] === REQUIRED_CUDNN[0] && (soname || compareVersions(v, REQUIRED_CUDNN) >= 0)) {
     return { ...base, status: "ok", detail: `cuDNN ${version} (${source})` };
   }
-  return {
-    ...base,
-    status: "warn",
-    detail: `cuDNN ${version} (${source}), but libtensorflow 2.9.1 needs cuDNN ${
-      REQUIRED_CUDNN.join(".")
-    }+ of major 8`,
-    fix,
-  };
+  const needs = `libtensorflow 2.9.1 needs cuDNN ${REQUIRED_CUDNN.join(".")}+ of major 8`;
+  return { ...base, status: "warn", detail: `cuDNN ${version} (${source}), but ${needs}`, fix };
 }

@@ -4,6 +4,13 @@ import { fakeEnvironment, testdata } from "./_testing.ts";
 
 const NC6S_V3 = testdata("nvidia_smi_nc6s_v3.txt");
 
+/** A machine whose only answer is `ldconfig -p` listing `library` from `dir`. */
+function withLibrary(library: string, dir: string) {
+  return fakeEnvironment({
+    programs: { "ldconfig -p": { stdout: `\t${library} (libc6,x86-64) => ${dir}/${library}\n` } },
+  });
+}
+
 Deno.test("nvidia-smi of an NC6s_v3 (driver 470, CUDA 11.4) reads as one V100 with 16 GB", async () => {
   assert.deepEqual(parseNvidiaSmi(NC6S_V3), {
     driver: "470.82.01",
@@ -51,37 +58,25 @@ Deno.test("CUDA 11.2 from version.json passes; an nvcc 13.0 alone is reported as
     /found CUDA 13\.0 \(nvcc --version\), but tfjs-node-gpu 4\.22 .* needs CUDA 11\.2/,
   );
   assert.match(wrong.fix!, /cuda-11-2|nvidia\/cuda:11\.2\.2/);
-  const soname = await checkCuda(fakeEnvironment({
-    programs: {
-      "ldconfig -p": {
-        stdout: "\tlibcudart.so.11.0 (libc6,x86-64) => /usr/local/cuda-11.4/lib64/libcudart.so.11.0\n",
-      },
-    },
-  }));
+  const soname = await checkCuda(withLibrary("libcudart.so.11.0", "/usr/local/cuda-11.4/lib64"));
   assert.equal(soname.status, "ok", "every CUDA 11 release ships libcudart.so.11.0");
   assert.equal((await checkCuda(fakeEnvironment({}))).status, "warn");
 });
 
 Deno.test("cuDNN 8.1 from its header passes; cuDNN 9 and none are warnings", async () => {
   const header = testdata("cudnn_version_8_1.h");
-  const ok = await checkCudnn(fakeEnvironment({ files: { "/usr/include/cudnn_version.h": header } }));
+  const withHeader = (path: string, text: string) => checkCudnn(fakeEnvironment({ files: { [path]: text } }));
+  const ok = await withHeader("/usr/include/cudnn_version.h", header);
   assert.deepEqual([ok.status, ok.detail], ["ok", "cuDNN 8.1.1 (/usr/include/cudnn_version.h)"]);
-  const nine = await checkCudnn(fakeEnvironment({
-    files: { "/usr/local/cuda/include/cudnn_version.h": header.replace("MAJOR 8", "MAJOR 9") },
-  }));
+  const nine = await withHeader(
+    "/usr/local/cuda/include/cudnn_version.h",
+    header.replace("MAJOR 8", "MAJOR 9"),
+  );
   assert.equal(nine.status, "warn");
   assert.match(nine.detail, /cuDNN 9\.1\.1 .* needs cuDNN 8\.1\+ of major 8/);
-  const old = await checkCudnn(fakeEnvironment({
-    files: { "/usr/include/cudnn_version.h": header.replace("MINOR 1", "MINOR 0") },
-  }));
+  const old = await withHeader("/usr/include/cudnn_version.h", header.replace("MINOR 1", "MINOR 0"));
   assert.equal(old.status, "warn");
-  const lib = await checkCudnn(fakeEnvironment({
-    programs: {
-      "ldconfig -p": {
-        stdout: "\tlibcudnn.so.8 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudnn.so.8\n",
-      },
-    },
-  }));
+  const lib = await checkCudnn(withLibrary("libcudnn.so.8", "/usr/lib/x86_64-linux-gnu"));
   assert.equal(lib.status, "ok");
   assert.equal((await checkCudnn(fakeEnvironment({}))).status, "warn");
 });
