@@ -6,7 +6,7 @@ import { type ScoringServerOptions, startScoringServer } from "./server.ts";
 
 /**
  * A server on any port whose bundle folder does not exist (it answers, but never gets ready), once its load
- * has failed; closed when disposed.
+ * has failed, with its `port`; closed when disposed.
  */
 async function startWithoutModel(dir: string, key: string | null, more: Partial<ScoringServerOptions> = {}) {
   const server = await startScoringServer({
@@ -19,7 +19,8 @@ async function startWithoutModel(dir: string, key: string | null, more: Partial<
     ...more,
   });
   await server.ready.catch(() => {});
-  return Object.assign(server, { [Symbol.asyncDispose]: () => server.close() });
+  const port = Number(new URL(server.url).port);
+  return Object.assign(server, { port, [Symbol.asyncDispose]: () => server.close() });
 }
 
 Deno.test("startScoringServer: a bundle that cannot load keeps answering 503 not_ready with the reason", async () => {
@@ -60,7 +61,6 @@ Deno.test("startScoringServer: 300 connections that never finish their headers, 
   using dir = tempDir("cxr-serve-server-");
   const limits = { headersTimeoutMs: 1000, idleTimeoutMs: 1500 };
   await using server = await startWithoutModel(dir.path, null, limits);
-  const port = Number(new URL(server.url).port);
   const t0 = performance.now();
   // A third send nothing, a third stop inside their headers, a third finish one request and stay idle.
   const kinds = [
@@ -69,7 +69,7 @@ Deno.test("startScoringServer: 300 connections that never finish their headers, 
     "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
   ];
   const clients: Promise<{ closedAfter: number; got: string }>[] = [];
-  for (let i = 0; i < 300; i++) clients.push(slowClient(port, kinds[i % 3]!, t0));
+  for (let i = 0; i < 300; i++) clients.push(slowClient(server.port, kinds[i % 3]!, t0));
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(server.connections >= 250, `${server.connections} connections open`);
   // A well-behaved client is still served while they hang on.
@@ -95,16 +95,15 @@ Deno.test("startScoringServer: every answer carries the security headers; a take
     assert.match(res.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/, path);
     assert.equal(res.headers.get("strict-transport-security"), null, `${path}: no HSTS over plain HTTP`);
   }
-  const port = Number(new URL(server.url).port);
   // A proxy's absolute-form request line keeps its path and query.
   const proxied = await slowClient(
-    port,
+    server.port,
     "GET http://elsewhere.example/readyz?x=1 HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n",
     performance.now(),
   );
   assert.match(proxied.got, /^HTTP\/1\.1 503 [^]*"code":"not_ready"/);
   await assert.rejects(
-    startScoringServer({ model: dir.path, port, log: () => {} }),
+    startScoringServer({ model: dir.path, port: server.port, log: () => {} }),
     (e) => e instanceof Deno.errors.AddrInUse && /127\.0\.0\.1:\d+: the address is in use/.test(e.message),
   );
 });
@@ -126,7 +125,7 @@ Deno.test("startScoringServer with tls: HTTPS only, HSTS, and a client that neve
   await assert.rejects(fetch(server.url.replace("https:", "http:") + "/healthz"));
   await assert.rejects(fetch(`${server.url}/healthz`), TypeError);
   const t0 = performance.now();
-  const silent = await slowClient(Number(new URL(server.url).port), "", t0);
+  const silent = await slowClient(server.port, "", t0);
   assert.ok(
     silent.closedAfter < 4,
     `a silent TLS client was closed after ${silent.closedAfter.toFixed(2)} s`,
@@ -148,10 +147,9 @@ Deno.test("startScoringServer with tls: HTTPS only, HSTS, and a client that neve
 Deno.test("startScoringServer: an upload refused before its body (401) is read to its end before the connection closes, so the client gets the answer and no reset", async () => {
   using dir = tempDir("cxr-serve-server-");
   await using server = await startWithoutModel(dir.path, "linger-test-key-5f2a");
-  const port = Number(new URL(server.url).port);
   for (const pause of [50, 300]) {
     const body = new Uint8Array(2 << 20).fill(7);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     const head = `POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n` +
       `Content-Type: image/png\r\nContent-Length: ${body.byteLength}\r\n\r\n`;
     await conn.write(new TextEncoder().encode(head));
