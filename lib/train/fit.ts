@@ -212,6 +212,7 @@ export async function train(
     : await freshStart(run, buildModel(checked.arch, run.config.size));
   const { fit, frozen } = await prepareFit(run, start);
   let state = start.state;
+  const gradients = { engine: run.engine, workers: run.workers, threads: run.threads, devices: run.devices };
   run.emit({
     type: "start",
     backend,
@@ -222,10 +223,7 @@ export async function train(
     val: valCache.count,
     batchSize: run.batchSize,
     microBatch: run.microBatch,
-    workers: run.workers,
-    engine: run.engine,
-    threads: run.threads,
-    devices: run.devices,
+    ...gradients,
     history: [...state.history],
     weights: fit.provenance,
     freeze: frozen,
@@ -241,10 +239,7 @@ export async function train(
   if (state.best && !existsSync(join(run.bestDir, MODEL_ONNX))) await writeBundleOnnx(run.bestDir);
   return {
     backend,
-    engine: run.engine,
-    workers: run.workers,
-    threads: run.threads,
-    devices: run.devices,
+    ...gradients,
     epochs: state.epoch,
     best: state.best!,
     bundle: run.bestDir,

@@ -59,23 +59,22 @@ interface Moment {
 export class KerasAdamOptimizer extends tf.Optimizer {
   /** Serialisation name. */
   static className = "KerasAdam";
-  /** Step size; writable between steps (ReduceLROnPlateau sets it). */
-  learningRate: number;
-  /** Decay of the first moment. */
-  readonly beta1: number;
-  /** Decay of the second moment. */
-  readonly beta2: number;
-  /** Added to √v. */
-  readonly epsilon: number;
   #m: Moment[] = [];
   #v: Moment[] = [];
 
-  constructor(learningRate: number, beta1: number, beta2: number, epsilon: number) {
+  /**
+   * @param learningRate the step size; writable between steps (ReduceLROnPlateau sets it).
+   * @param beta1 decay of the first moment.
+   * @param beta2 decay of the second moment.
+   * @param epsilon added to √v.
+   */
+  constructor(
+    public learningRate: number,
+    readonly beta1: number,
+    readonly beta2: number,
+    readonly epsilon: number,
+  ) {
     super();
-    this.learningRate = learningRate;
-    this.beta1 = beta1;
-    this.beta2 = beta2;
-    this.epsilon = epsilon;
   }
 
   /** Applies one step; moments are matched to variables by position, as tfjs' Adam does. */

@@ -7,8 +7,7 @@
  * binary cross-entropy with `classWeights` of a 32-row label set, `kerasAdam` as `train` uses it) and must
  * give the loss, the gradient of every weight, every trainable weight after the Adam step and every BatchNorm
  * moving mean and variance that PyTorch gives in float64: `tests/fixtures/train_step_reference.json`, written
- * by `tests/fixtures/make_train_step_reference.py` (Debian's python3-torch; regenerate with `/usr/bin/python3
- * tests/fixtures/make_train_step_reference.py`). This test needs no Python.
+ * by `tests/fixtures/make_train_step_reference.py` (which says how to regenerate it). This test needs no Python.
  *
  * Tolerance: |ours − reference| ≤ 1e-4 · (1 + |reference|) element-wise for the loss, weights and moving
  * statistics. Gradients (all below 0.02) are held tighter, to 1e-4 of the largest gradient of the batch.
@@ -20,23 +19,12 @@
  * 8.7e-6, moving statistics 2.7e-8 / 2.7e-8; onnx engine: loss 2.5e-8, gradients 8.5e-7, weights 7.6e-6,
  * moving statistics 2.7e-8.
  *
- * What differs between the frameworks and what the script pins to Keras (what ours does):
- * - Layout: Keras/tfjs hold images NHWC, conv kernels HWIO and dense kernels [in, out]; PyTorch NCHW, OIHW and
- *   [out, in]. The fixture stores Keras layout; the script converts both ways.
- * - Padding: Keras' DenseNet pads explicitly (`zero_padding2d` 3, `zero_padding2d_1` 1) before a "valid" 7x7/2
- *   conv and 3x3/2 max pool: an explicit F.pad in PyTorch (torchvision's DenseNet pads inside the conv and
- *   pools with -inf padding; the same here only because the pool's input is post-ReLU).
- * - BatchNorm: Keras momentum 0.99 and, in keras.applications' DenseNet, epsilon 1.001e-5; PyTorch's
- *   momentum 0.1 means Keras' 0.9 (its momentum is the weight of the batch), its default eps is 1e-5.
- *   Training mode normalises with the biased batch variance everywhere. The moving variance moves towards the
- *   unbiased batch variance (n / (n − 1)) in tf.keras 2 (fused kernel), standalone Keras 2 and PyTorch, towards
- *   the biased one in tfjs-layers and Keras 3: ours follows Keras 2 (lib/model/batch_normalization.ts); with
- *   tfjs-layers' class the moving variances here would miss by 1.5e-4.
- * - Adam: Keras puts ε where PyTorch and tfjs' `tf.train.adam` do not (lib/train/optimizer.ts says how);
- *   tfjs' form misses the reference weights by 6.5e-3 here (checked below), so `train` uses `kerasAdam`.
- * - Loss: probabilities clipped to [1e-7, 1 − 1e-7] (Keras' `binary_crossentropy` on probabilities; tf.keras 2
- *   also adds 1e-7 inside the log, or uses the logits when it can see the sigmoid: all equal at 1e-4 away from
- *   the clip), w+ = N−/N on the positive and w− = N+/N on the negative term, the mean over batch and classes.
+ * What differs between the frameworks (layout, padding, BatchNorm, loss, Adam) and how the script pins each to
+ * Keras is written in the script. Two of them tell implementations apart here: the moving variance moves
+ * towards the unbiased batch variance, as in tf.keras 2 (lib/model/batch_normalization.ts; with tfjs-layers'
+ * class the moving variances here would miss by 1.5e-4), and Keras' Adam adds ε to √v of the uncorrected
+ * moments (lib/train/optimizer.ts; tfjs' `tf.train.adam` misses the reference weights by 6.5e-3 here, checked
+ * below), so `train` uses `kerasAdam`.
  *
  * Micro-batches: with `microBatch` 2 instead of 4 each half batch is normalised with its own statistics and
  * moves the moving averages by itself (two updates per step), so loss, gradients and moving statistics differ
