@@ -36,7 +36,6 @@ export interface ScoringLogEntry {
   status?: number;
   ms?: number;
   code?: string;
-  bytes?: number;
   error?: string;
 }
 
