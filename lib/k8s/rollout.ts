@@ -49,23 +49,18 @@ export interface WaitForRolloutOptions {
   onProgress?: ((status: RolloutStatus) => void) | undefined;
 }
 
-/** Waiting reasons that will not fix themselves. */
+/** Waiting reasons that will not fix themselves: the image's, then the container's. */
 export const FATAL_WAITING_REASONS: readonly string[] = [
-  "ImagePullBackOff",
-  "ErrImagePull",
-  "InvalidImageName",
-  "CrashLoopBackOff",
-  "CreateContainerConfigError",
-  "CreateContainerError",
+  ...["ImagePullBackOff", "ErrImagePull", "InvalidImageName"],
+  ...["CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError"],
 ];
 
 function checkPods(pods: k8s.V1Pod[], deployment: string): string[] {
   const waiting: string[] = [];
   for (const pod of pods) {
     const name = pod.metadata?.name ?? "?";
-    for (
-      const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
-    ) {
+    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+    for (const c of statuses) {
       const w = c.state?.waiting;
       if (!w?.reason) continue;
       waiting.push(w.reason);
@@ -77,10 +72,9 @@ function checkPods(pods: k8s.V1Pod[], deployment: string): string[] {
         : w.reason === "CrashLoopBackOff"
         ? ` after ${c.restartCount} restarts — see its log (kubectl logs ${name}); failing liveness probes also end here`
         : "";
+      const state = `pod ${name} container "${c.name}" is ${w.reason}${exit}`;
       throw new RolloutFailedError(
-        `Deployment "${deployment}": pod ${name} container "${c.name}" is ${w.reason}${exit}: ${
-          w.message ?? ""
-        }${hint}`,
+        `Deployment "${deployment}": ${state}: ${w.message ?? ""}${hint}`,
         w.reason,
         name,
       );
@@ -132,8 +126,8 @@ export async function waitForRollout(
 ): Promise<RolloutStatus> {
   const apps = client.api(k8s.AppsV1Api);
   const core = client.api(k8s.CoreV1Api);
-  const deadline = Date.now() + (options.timeoutSeconds ?? 600) * 1000;
-  let last: RolloutStatus | undefined;
+  const timeoutSeconds = options.timeoutSeconds ?? 600;
+  const deadline = Date.now() + timeoutSeconds * 1000;
   while (true) {
     const [d, pods] = await kubeCall(client.server, `Reading Deployment "${namespace}/${name}"`, async () => {
       const d = await apps.readNamespacedDeployment({ name, namespace });
@@ -156,7 +150,7 @@ export async function waitForRollout(
       !p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
     );
     const probeFailures = notReady.length > 0 ? await probeEvents(client, namespace, notReady) : [];
-    last = {
+    const last: RolloutStatus = {
       deployment: name,
       namespace,
       desired,
@@ -173,10 +167,8 @@ export async function waitForRollout(
     if (last.done) return last;
     if (Date.now() > deadline) {
       throw new RolloutTimeoutError(
-        `Deployment "${name}" not ready after ${
-          options.timeoutSeconds ?? 600
-        } s: ${last.available}/${desired} ` +
-          `available${waiting.length ? `, pods waiting: ${[...new Set(waiting)].join(", ")}` : ""}` +
+        `Deployment "${name}" not ready after ${timeoutSeconds} s: ${last.available}/${desired} available` +
+          (waiting.length ? `, pods waiting: ${[...new Set(waiting)].join(", ")}` : "") +
           (probeFailures.length ? `; ${probeFailures.join("; ")}` : ""),
       );
     }
@@ -220,7 +212,8 @@ export async function serviceAddress(
   options: ServiceAddressOptions = {},
 ): Promise<ServiceAddress> {
   const core = client.api(k8s.CoreV1Api);
-  const deadline = Date.now() + (options.timeoutSeconds ?? 300) * 1000;
+  const timeoutSeconds = options.timeoutSeconds ?? 300;
+  const deadline = Date.now() + timeoutSeconds * 1000;
   while (true) {
     const svc = await kubeCall(
       client.server,
@@ -245,11 +238,7 @@ export async function serviceAddress(
       return { type, clusterUrl, url: `http://${host.includes(":") ? `[${host}]` : host}:${p}` };
     }
     if (Date.now() > deadline) {
-      return {
-        type,
-        clusterUrl,
-        note: `LoadBalancer has no external address after ${options.timeoutSeconds ?? 300} s`,
-      };
+      return { type, clusterUrl, note: `LoadBalancer has no external address after ${timeoutSeconds} s` };
     }
     await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
   }
