@@ -39,10 +39,8 @@ Deno.test("readBody: an undeclared (chunked) body grows by doubling, never past 
 });
 
 Deno.test("readBody: a body stream that fails mid-body is 499 client_closed, not an internal error", async () => {
-  const cut = await readBody(
-    post(chunks(3, 100, new Error("connection reset")), { "content-length": "1000" }),
-    5000,
-  ).catch((e) => e);
+  const reset = chunks(3, 100, new Error("connection reset"));
+  const cut = await readBody(post(reset, { "content-length": "1000" }), 5000).catch((e) => e);
   assert.ok(cut instanceof ScoreHttpError);
   assert.deepEqual([cut.status, cut.code], [499, "client_closed"]);
   assert.match(cut.message, /closed the connection after 300 bytes of the request body \(of 1000 declared\)/);

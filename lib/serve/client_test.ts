@@ -26,11 +26,8 @@ function serve(handler: (req: Request) => Response | Promise<Response>) {
   };
 }
 
-const busy = () =>
-  Response.json({ error: { status: 503, code: "busy", message: "queue full" } }, {
-    status: 503,
-    headers: { "retry-after": "0" },
-  });
+const BUSY = { error: { status: 503, code: "busy", message: "queue full" } };
+const busy = () => Response.json(BUSY, { status: 503, headers: { "retry-after": "0" } });
 
 Deno.test("scoreRemote: 503 is retried up to the attempts, then reported with its code", async () => {
   await using s = serve(busy);
