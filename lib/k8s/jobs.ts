@@ -175,7 +175,8 @@ export async function watchJob(
   options: WatchJobOptions = {},
 ): Promise<JobStatus> {
   const batch = client.api(k8s.BatchV1Api);
-  const deadline = Date.now() + (options.timeoutSeconds ?? 86400) * 1000;
+  const timeoutSeconds = options.timeoutSeconds ?? 86400;
+  const deadline = Date.now() + timeoutSeconds * 1000;
   while (true) {
     const job = await kubeCall(
       client.server,
@@ -185,21 +186,17 @@ export async function watchJob(
     const status = statusOf(job, name, namespace);
     options.onProgress?.(status);
     if (status.complete) return status;
+    const succeeded = `(${status.succeeded}/${status.completions} succeeded)`;
     if (status.failedJob) {
+      const failed = status.failedIndexes.join(", ") || "none";
       throw new JobFailedError(
-        `Job "${name}" failed: ${status.reason}; failed indexes: ${
-          status.failedIndexes.join(", ") || "none"
-        } ` +
-          `(${status.succeeded}/${status.completions} succeeded); re-run just those shards with --shard i/N`,
+        `Job "${name}" failed: ${status.reason}; failed indexes: ${failed} ${succeeded}; ` +
+          "re-run just those shards with --shard i/N",
         status,
       );
     }
     if (Date.now() > deadline) {
-      throw new JobFailedError(
-        `Job "${name}" not complete after ${options.timeoutSeconds ?? 86400} s ` +
-          `(${status.succeeded}/${status.completions} succeeded)`,
-        status,
-      );
+      throw new JobFailedError(`Job "${name}" not complete after ${timeoutSeconds} s ${succeeded}`, status);
     }
     await new Promise((r) => setTimeout(r, options.pollMs ?? 5000));
   }

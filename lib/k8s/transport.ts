@@ -93,10 +93,9 @@ export function applyTransportOptions(objects: K8sObject[], options: TransportOp
   if (options.sourceRanges !== undefined) {
     const bad = options.sourceRanges.filter((r) => !isCidr(r));
     if (bad.length > 0 || options.sourceRanges.length === 0) {
+      const got = JSON.stringify(bad.length ? bad : options.sourceRanges);
       throw new RangeError(
-        `sourceRanges must be CIDR ranges such as 203.0.113.0/24 or 2001:db8::/32; got ${
-          JSON.stringify(bad.length ? bad : options.sourceRanges)
-        }`,
+        `sourceRanges must be CIDR ranges such as 203.0.113.0/24 or 2001:db8::/32; got ${got}`,
       );
     }
     for (const o of objects) {

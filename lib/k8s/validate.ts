@@ -24,11 +24,8 @@ export const SCORING_PATHS: readonly string[] = ["/healthz", "/readyz", "/score"
 /** Rendered manifests that fail validation; `problems` lists every one (`file: Kind "name": what`). */
 export class ManifestValidationError extends K8sError {
   constructor(readonly problems: string[]) {
-    super(
-      `${problems.length} problem${problems.length === 1 ? "" : "s"} in the manifests:\n  ${
-        problems.join("\n  ")
-      }`,
-    );
+    const count = `${problems.length} problem${problems.length === 1 ? "" : "s"}`;
+    super(`${count} in the manifests:\n  ${problems.join("\n  ")}`);
   }
 }
 
@@ -160,11 +157,8 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
     if (o.kind === "Deployment") {
       const sel = matchLabels(spec);
       if (!selects(sel, templateLabels(o))) {
-        problems.push(
-          `${where(o)}: selector ${JSON.stringify(sel ?? {})} does not match its pod template labels ${
-            JSON.stringify(templateLabels(o) ?? {})
-          }`,
-        );
+        const [selector, labels] = [JSON.stringify(sel ?? {}), JSON.stringify(templateLabels(o) ?? {})];
+        problems.push(`${where(o)}: selector ${selector} does not match its pod template labels ${labels}`);
       }
     }
     problems.push(...probeProblems(o));
@@ -190,12 +184,10 @@ export function manifestProblems(objects: readonly K8sObject[]): string[] {
       for (const p of (spec.ports as ServicePort[] | undefined) ?? []) {
         const target = p.targetPort ?? p.port;
         for (const w of targets.filter((t) => !portMatches(declaredPorts(t), target))) {
-          const declared = showPorts(declaredPorts(w));
+          const port = `port ${p.port} targets ${JSON.stringify(target)}`;
+          const declared = `(declared: ${showPorts(declaredPorts(w))})`;
           problems.push(
-            `${where(o)}: port ${p.port} targets ${
-              JSON.stringify(target)
-            }, which ${w.kind} "${w.metadata.name}" ` +
-              `does not declare (declared: ${declared})`,
+            `${where(o)}: ${port}, which ${w.kind} "${w.metadata.name}" does not declare ${declared}`,
           );
         }
       }
@@ -256,11 +248,8 @@ function ingressProblems(o: K8sObject, services: K8sObject[], secrets: K8sObject
     const want = b.service.port;
     if (!ports.some((p) => want?.name !== undefined ? p.name === want.name : p.port === want?.number)) {
       const port = JSON.stringify(want?.name ?? want?.number);
-      problems.push(
-        `${where(o)}: backend port ${port} is not a port of Service "${b.service.name}" (ports: ${
-          showPorts(ports)
-        })`,
-      );
+      const service = `Service "${b.service.name}" (ports: ${showPorts(ports)})`;
+      problems.push(`${where(o)}: backend port ${port} is not a port of ${service}`);
     }
   }
   for (const t of (o.spec as { tls?: { secretName?: string }[] }).tls ?? []) {
