@@ -63,8 +63,7 @@ export class ScoringState {
   /** @throws {ScoreHttpError} 401 when a key is configured and `req` does not carry it. */
   authorize(req: Request): void {
     if (this.#keyDigest === null) return;
-    const header = req.headers.get("authorization") ?? "";
-    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.get("authorization") ?? "");
     if (!m || !timingSafeEqual(digest(m[1] ?? ""), this.#keyDigest)) {
       throw new ScoreHttpError(
         m ? "The key is wrong" : "Send the key as an Authorization: Bearer <key> header",

@@ -22,9 +22,8 @@ const MAX_SMALL_STRING = 256;
 const FIELDS = ["image", "heatmap", "class"];
 const SHAPE = 'expected an object {"image": "<base64>", "heatmap": bool, "class": name}';
 
-function isWs(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
+/** JSON's whitespace: space, line feed, carriage return, tab. */
+const WS = [0x20, 0x0a, 0x0d, 0x09];
 
 function show(b: Uint8Array, i: number): string {
   return JSON.stringify(new TextDecoder().decode(b.subarray(i, i + 4))[0] ?? "");
@@ -51,7 +50,7 @@ export function scanRequestJson(b: Uint8Array): ScannedRequest {
     );
   };
   const ws = () => {
-    while (i < n && isWs(b[i]!)) i++;
+    while (i < n && WS.includes(b[i]!)) i++;
   };
   /** Scans the string whose opening quote is at `i`; leaves `i` after its closing quote. */
   const string = (): { start: number; end: number; escaped: boolean } => {

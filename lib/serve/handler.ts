@@ -123,11 +123,8 @@ export function createScoringHandler(
   const onReady = (p: Predictor) => {
     state.ready = p;
     const arch = p.metadata.architecture?.name;
-    metrics.setModel({
-      name: typeof arch === "string" ? arch : "densenet",
-      version: p.metadata.modelVersion,
-      engine: p.engine,
-    });
+    const name = typeof arch === "string" ? arch : "densenet";
+    metrics.setModel({ name, version: p.metadata.modelVersion, engine: p.engine });
   };
   if (predictor instanceof Promise) {
     predictor.then(onReady, (e) => {

@@ -167,13 +167,9 @@ export interface SecurityHeadersOptions {
 }
 
 /**
- * The security headers the service puts on every answer: the {@linkcode SCORING_PAGE_CSP} policy,
- * `X-Content-Type-Options: nosniff` (a JSON or Markdown answer is never sniffed into HTML),
- * `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY` (frame-ancestors for older browsers) and, over
- * TLS, `Strict-Transport-Security`. `Cache-Control` is the handler's: it differs per route.
- *
- * @param options `hsts` over TLS.
- * @returns header names (lower case) and values.
+ * The security headers the service puts on every answer, names in lower case: {@linkcode SCORING_PAGE_CSP},
+ * `nosniff` (a JSON or Markdown answer is never sniffed into HTML), no referrer, `X-Frame-Options` (for
+ * browsers older than frame-ancestors) and, with `hsts`, HSTS. `Cache-Control` is the handler's (per route).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
