@@ -32,7 +32,6 @@ function streamError(msg: Record<string, unknown>): string | undefined {
 
 /** Options of {@linkcode DockerClient.push} and {@linkcode DockerClient.pull}. */
 export interface RegistryOptions {
-  /** Registry credentials. */
   auth?: RegistryAuth | undefined;
   /** Layer progress events. */
   onProgress?: ((e: DockerProgressEvent) => void) | undefined;
@@ -55,7 +54,6 @@ export interface DockerClientOptions {
  * ```
  */
 export class DockerClient {
-  /** The unix socket spoken to. */
   readonly socket: string;
   #client: Deno.HttpClient;
 

@@ -53,7 +53,6 @@ export interface DockerBuildOptions {
   tags: string[];
   /** `ARG` values. Never pass secrets: build arguments are visible in the image history. */
   buildArgs?: Record<string, string>;
-  /** Image labels. */
   labels?: Record<string, string>;
   /** Network for `RUN` steps (`host` where the engine has no bridge). @default "host" */
   networkMode?: string;

@@ -12,7 +12,6 @@ export interface GpuSmokeReport {
   backend: BackendName;
   /** Why that one, and why the better ones were skipped. */
   reason: string;
-  /** Every backend tried. */
   tried: BackendAttempt[];
   /** `nvidia-smi -L` lines (one per GPU), empty when there is no NVIDIA driver. */
   devices: string[];

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { randomBytes } from "node:crypto";
 import { Secret } from "../secrets.ts";
 import { DockerClient } from "./client.ts";
 import { containerLogs, removeContainer, runContainer, waitForHealthy } from "./containers.ts";
@@ -25,7 +26,6 @@ export interface StartScoringContainerOptions {
 
 /** A scoring container that is up and healthy. */
 export interface ScoringContainer {
-  /** Container id. */
   id: string;
   /** `http://127.0.0.1:PORT`. */
   url: string;
@@ -42,11 +42,6 @@ function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
-}
-
-function randomKey(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(24));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -69,7 +64,9 @@ export async function startScoringContainer(
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`startScoringContainer: port must be 0..65535, got ${options.port}`);
   }
-  const key = options.key instanceof Secret ? options.key : new Secret(options.key || randomKey());
+  const key = options.key instanceof Secret
+    ? options.key
+    : new Secret(options.key || randomBytes(24).toString("hex"));
   const docker = options.docker ?? await DockerClient.connect();
   const own = !options.docker;
   let id = "";

@@ -55,7 +55,6 @@ function describe(o: ObjectRef): string {
 export class KubeClient {
   /** API server URL. */
   readonly server: string;
-  /** The context in use. */
   readonly context: string;
   #objects: k8s.KubernetesObjectApi;
 

@@ -40,7 +40,8 @@ export async function ingressAddress(
   options: IngressAddressOptions = {},
 ): Promise<IngressAddress> {
   const api = client.api(k8s.NetworkingV1Api);
-  const deadline = Date.now() + (options.timeoutSeconds ?? 300) * 1000;
+  const timeoutSeconds = options.timeoutSeconds ?? 300;
+  const deadline = Date.now() + timeoutSeconds * 1000;
   while (true) {
     const ing = await kubeCall(
       client.server,
@@ -65,14 +66,10 @@ export async function ingressAddress(
       return { type: "Ingress", url, clusterUrl, loadBalancer: published, ...hint };
     }
     if (Date.now() > deadline) {
-      return {
-        type: "Ingress",
-        clusterUrl,
-        ...(host ? { host } : {}),
-        note:
-          `the Ingress has no address after ${options.timeoutSeconds ?? 300} s: is an ingress controller ` +
-          `for class "${ing.spec?.ingressClassName ?? "(default)"}" installed (ingress-nginx)?`,
-      };
+      const note =
+        `the Ingress has no address after ${timeoutSeconds} s: is an ingress controller for class ` +
+        `"${ing.spec?.ingressClassName ?? "(default)"}" installed (ingress-nginx)?`;
+      return { type: "Ingress", clusterUrl, ...(host ? { host } : {}), note };
     }
     await new Promise((r) => setTimeout(r, options.pollMs ?? 2000));
   }

@@ -7,6 +7,8 @@ import { fakeEnvironment } from "./_testing.ts";
 import { loadSettings } from "../config.ts";
 
 const KEY = "a2V5LW9mLXRoZS1zZXR1cC11bml0LXRlc3Q=";
+const KEYS_LIST =
+  "az storage account keys list --account-name cxrunit --resource-group cxr-rg --query [0].value --output tsv";
 const SETTINGS = loadSettings({ env: {}, envFile: false });
 const LOGIN = { stdout: '{"id": "sub-1", "name": "Research", "user": {"name": "ana"}}' };
 
@@ -28,10 +30,7 @@ Deno.test(
       programs: {
         "az account show --output json": LOGIN,
         "az": { stdout: "{}" },
-        "az storage account keys list --account-name cxrunit --resource-group cxr-rg --query [0].value --output tsv":
-          {
-            stdout: `${KEY}\n`,
-          },
+        [KEYS_LIST]: { stdout: `${KEY}\n` },
         "az storage container create --name nih-images --account-name cxrunit --output json": {
           code: 1,
           stderr: `ERROR: The request with key ${KEY} was denied (AuthorizationFailure)`,
