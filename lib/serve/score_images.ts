@@ -130,10 +130,8 @@ async function gatherSources(
   const sources = fileSources(inputs.files ?? []);
   if (folder !== undefined) sources.push(...folderSources(folder, names));
   if (fromBlob !== undefined) {
-    const conn = await storage();
-    sources.push(
-      ...await blobSources(conn.store, conn.containers.images, { prefix: fromBlob, names, tmpDir }),
-    );
+    const { store, containers } = await storage();
+    sources.push(...await blobSources(store, containers.images, { prefix: fromBlob, names, tmpDir }));
   }
   if (names && folder === undefined && fromBlob === undefined) sources.push(...fileSources(names));
   return sortSources(sources);
@@ -212,7 +210,7 @@ export async function scoreImages(
   options: ScoreImagesOptions = {},
 ): Promise<ScoreImagesSummary> {
   const settings = options.settings ?? loadSettings();
-  const { shard, heatmapDir } = options;
+  const { shard, heatmapDir, className } = options;
   const outPath = options.out === undefined ? undefined : shardName(options.out, shard);
   const toBlob = options.toBlob === undefined ? undefined : shardName(options.toBlob, shard);
   let conn: StorageConnection | undefined;
@@ -230,10 +228,7 @@ export async function scoreImages(
       throw new NoImagesError(`No images to score: no .png, .jpg or .jpeg ${from}`, where, 0);
     }
     const sources = selectShard(all, shard);
-    scoring = await openScorer(scorer, settings, {
-      heatmap: heatmapDir !== undefined,
-      className: options.className,
-    });
+    scoring = await openScorer(scorer, settings, { heatmap: heatmapDir !== undefined, className });
     options.onStart?.({ target: scoring.target, images: sources.length, total: all.length });
     const fileOut = outPath ?? (toBlob !== undefined ? join(tmp, "scores.jsonl") : undefined);
     file = fileOut ? atomicLines(fileOut) : undefined;
