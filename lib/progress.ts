@@ -184,13 +184,10 @@ export class Progress {
     this.#total = options.total;
     this.#unit = options.unit ?? "items";
     this.#itemName = options.itemName ?? "item";
-    const isTty = (() => {
-      try {
-        return Deno.stderr.isTerminal();
-      } catch {
-        return false;
-      }
-    })();
+    let isTty = false;
+    try {
+      isTty = Deno.stderr.isTerminal();
+    } catch { /* no stderr to ask: not a terminal */ }
     this.#mode = options.mode ?? (inJupyter() ? "jupyter" : isTty ? "tty" : "lines");
     const encoder = new TextEncoder();
     this.#write = options.write ?? ((s) => Deno.stderr.writeSync(encoder.encode(s)));
@@ -270,14 +267,12 @@ export class Progress {
       const pct = this.#total ? Math.min(100, (this.#done / this.#total) * 100) : 0;
       const html = `<div style="font-family:monospace"><progress value="${pct.toFixed(1)}" max="100" ` +
         `style="width:40%"></progress> ${escapeHtml(text)}</div>`;
-      const content = {
+      broadcastDisplay(this.#shown ? "update_display_data" : "display_data", {
         data: { "text/plain": text, "text/html": html },
         metadata: {},
         transient: { display_id: this.#displayId },
-      };
-      const type = this.#shown ? "update_display_data" : "display_data";
+      });
       this.#shown = true;
-      broadcastDisplay(type, content);
     }
   }
 }

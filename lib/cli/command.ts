@@ -90,9 +90,8 @@ export type WithoutUndefined<T> =
  * ```
  */
 export function withoutUndefined<T extends object>(options: T): WithoutUndefined<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as WithoutUndefined<
-    T
-  >;
+  const given = Object.entries(options).filter(([, v]) => v !== undefined);
+  return Object.fromEntries(given) as WithoutUndefined<T>;
 }
 
 /**

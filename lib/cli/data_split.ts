@@ -113,11 +113,8 @@ export const dataSplitCommand: Command = {
       );
     }
     for (const p of PARTITIONS) {
-      ctx.out(
-        `  ${p.padEnd(5)}  ${String(split.patients[p]).padStart(6)} patients  ${
-          String(images[p]).padStart(7)
-        } images`,
-      );
+      const [patients, count] = [String(split.patients[p]).padStart(6), String(images[p]).padStart(7)];
+      ctx.out(`  ${p.padEnd(5)}  ${patients} patients  ${count} images`);
     }
   },
 };

@@ -38,10 +38,6 @@ const MODEL_ONLY = ["partition", "engine", "backend", "batch", "record"] as cons
 const USAGE = "evaluate a model bundle with --model DIR --cache DIR, or scores made elsewhere with " +
   "--scores FILE|DIR|blob:CONTAINER/PREFIX --entries Data_Entry_2017*.csv [--list FILE]";
 
-function strings(v: OptionValues[string]): string[] {
-  return v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String);
-}
-
 async function modelReport(
   values: OptionValues,
   ctx: CommandContext,
@@ -78,7 +74,7 @@ async function scoresReport(
   for (const name of MODEL_ONLY) {
     if (values[name] !== undefined) throw new UsageError(`--${name} goes with --model/--cache, not --scores`);
   }
-  const sources = strings(values.scores);
+  const sources = (values.scores ?? []) as string[];
   if (sources.length === 0) throw new UsageError("--scores is required with --entries");
   const entries = stringOption(values, "entries");
   let conn: StorageConnection | undefined;
@@ -89,12 +85,12 @@ async function scoresReport(
       ...common,
     });
     const s = r.summary;
+    const errorLines = s.errorLines ? `, ${s.errorLines} error lines` : "";
+    const model = `model ${s.modelVersion ?? "unknown"}`;
+    const labels = `${s.entries.file} (${s.entries.variant})${s.list ? `; list: ${s.list.file}` : ""}`;
     ctx.err(
-      `scores: ${s.files.length} files, ${s.images} images${
-        s.errorLines ? `, ${s.errorLines} error lines` : ""
-      }` +
-        ` (model ${s.modelVersion ?? "unknown"}); labels: ${s.entries.file} (${s.entries.variant})` +
-        `${s.list ? `; list: ${s.list.file}` : ""}; evaluated: ${s.evaluated} images`,
+      `scores: ${s.files.length} files, ${s.images} images${errorLines} (${model}); labels: ${labels}; ` +
+        `evaluated: ${s.evaluated} images`,
     );
     for (const w of r.warnings) ctx.err(`warning: ${w}`);
     for (const n of r.notes) ctx.err(`note: ${n}`);

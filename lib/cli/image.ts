@@ -155,11 +155,8 @@ export const imageListCommand: Command = {
       return ctx.out("No images built yet (deno task cxr image build training|scoring)");
     }
     for (const b of builds) {
-      ctx.out(
-        `${b.built.slice(0, 19)}  ${b.image.padEnd(40)} ${
-          (b.size / 1e6).toFixed(1).padStart(8)
-        } MB  ${b.seconds} s`,
-      );
+      const megabytes = (b.size / 1e6).toFixed(1).padStart(8);
+      ctx.out(`${b.built.slice(0, 19)}  ${b.image.padEnd(40)} ${megabytes} MB  ${b.seconds} s`);
     }
   },
 };

@@ -41,10 +41,9 @@ import {
  * ```
  */
 export function formatKerasImport(s: KerasModelImportSummary): string {
-  const check = s.onnx.check
-    ? `; ONNX Runtime agrees with tfjs to ${
-      s.onnx.check.maxAbsDiff.toExponential(1)
-    } on ${s.onnx.check.images} images`
+  const c = s.onnx.check;
+  const check = c
+    ? `; ONNX Runtime agrees with tfjs to ${c.maxAbsDiff.toExponential(1)} on ${c.images} images`
     : "";
   return [
     `Imported ${s.file} (${s.layout}${s.kerasVersion ? `, Keras ${s.kerasVersion}` : ""}, md5 ${s.md5})` +

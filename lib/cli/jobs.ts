@@ -29,10 +29,7 @@ export function storageEnvOf(settings: Settings): Record<string, string> {
   if (s.account) env.AZURE_STORAGE_ACCOUNT = s.account;
   if (s.accountKey) env.AZURE_STORAGE_KEY = s.accountKey.reveal();
   if (s.sasToken) env.AZURE_STORAGE_SAS_TOKEN = s.sasToken.reveal();
-  env.CXR_CONTAINER_ARCHIVES = s.containers.archives;
-  env.CXR_CONTAINER_IMAGES = s.containers.images;
-  env.CXR_CONTAINER_METADATA = s.containers.metadata;
-  env.CXR_CONTAINER_MODELS = s.containers.models;
+  for (const [role, name] of Object.entries(s.containers)) env[`CXR_CONTAINER_${role.toUpperCase()}`] = name;
   return env;
 }
 
@@ -69,26 +66,22 @@ export const jobsRunCommand: Command = {
         "warning: storage is the embedded Azurite, which pods in a cluster cannot reach; set AZURE_STORAGE_*",
       );
     }
-    const result = await runIndexedJob(
-      stringOption(values, "kubeconfig"),
-      kind as JobKind,
-      stringOption(values, "image"),
-      {
-        shards,
-        parallelism: intOption(values, "parallelism", { min: 1, optional: true }),
-        namespace: optionalString(values, "namespace"),
-        context: optionalString(values, "context"),
-        storageEnv: storageEnvOf(settings),
-        wait: !values["no-wait"],
-        timeoutSeconds: intOption(values, "timeout", { min: 1, fallback: 86400 }),
-        pollMs: intOption(values, "poll-ms", { min: 10, fallback: 5000 }),
-        onProgress: (s) =>
-          ctx.err(
-            `job ${s.name}: ${s.succeeded}/${s.completions} succeeded, ${s.active} active, ${s.failed} failed` +
-              (s.failedIndexes.length ? ` (indexes ${s.failedIndexes.join(",")})` : ""),
-          ),
-      },
-    );
+    const [kubeconfig, image] = [stringOption(values, "kubeconfig"), stringOption(values, "image")];
+    const result = await runIndexedJob(kubeconfig, kind as JobKind, image, {
+      shards,
+      parallelism: intOption(values, "parallelism", { min: 1, optional: true }),
+      namespace: optionalString(values, "namespace"),
+      context: optionalString(values, "context"),
+      storageEnv: storageEnvOf(settings),
+      wait: !values["no-wait"],
+      timeoutSeconds: intOption(values, "timeout", { min: 1, fallback: 86400 }),
+      pollMs: intOption(values, "poll-ms", { min: 10, fallback: 5000 }),
+      onProgress: (s) =>
+        ctx.err(
+          `job ${s.name}: ${s.succeeded}/${s.completions} succeeded, ${s.active} active, ${s.failed} failed` +
+            (s.failedIndexes.length ? ` (indexes ${s.failedIndexes.join(",")})` : ""),
+        ),
+    });
     if (ctx.json) ctx.out(JSON.stringify(result));
     else ctx.out(`job ${result.job} in ${result.namespace}: ${result.status ? "complete" : "created"}`);
   },

@@ -148,9 +148,8 @@ export const jupyterCommand: Command = {
     "no-browser": { description: "Do not open a browser." },
   },
   async run(values, ctx) {
-    const port = values.port === undefined
-      ? loadSettings().jupyterPort
-      : intOption(values, "port", { min: 1, max: 65535 });
+    const port = intOption(values, "port", { min: 1, max: 65535, optional: true }) ??
+      loadSettings().jupyterPort;
     const host = stringOption(values, "host", "127.0.0.1");
     const server = await startJupyter(port, {
       host,

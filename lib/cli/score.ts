@@ -130,11 +130,8 @@ export const scoreCommand: Command = {
         className: optionalString(values, "class"),
       }),
       onStart(e) {
-        ctx.err(
-          `Scoring ${
-            shard ? `shard ${shard.index}/${shard.count}: ${e.images} of ` : ""
-          }${e.total} images with ${e.target}`,
-        );
+        const slice = shard ? `shard ${shard.index}/${shard.count}: ${e.images} of ` : "";
+        ctx.err(`Scoring ${slice}${e.total} images with ${e.target}`);
         progress = new Progress({ label: "score", total: e.images, unit: "items" });
       },
       onLine(line) {
@@ -145,13 +142,10 @@ export const scoreCommand: Command = {
     progress?.finish();
     for (const f of summary.failures) ctx.err(`failed: ${f.image}: ${f.message}`);
     const { blob } = summary;
-    ctx.err(
-      `Scored ${summary.scored} of ${summary.images} images (${summary.failed} failed) in ${
-        summary.seconds.toFixed(1)
-      } s${summary.out ? `; wrote ${summary.out}` : ""}${
-        blob ? `; uploaded ${blob.container}/${blob.name}` : ""
-      }`,
-    );
+    const wrote = (summary.out ? `; wrote ${summary.out}` : "") +
+      (blob ? `; uploaded ${blob.container}/${blob.name}` : "");
+    const took = `in ${summary.seconds.toFixed(1)} s${wrote}`;
+    ctx.err(`Scored ${summary.scored} of ${summary.images} images (${summary.failed} failed) ${took}`);
     if (ctx.json) {
       ctx.out(JSON.stringify({
         images: summary.images,

@@ -162,10 +162,9 @@ export const trainCommand: Command = {
       return;
     }
     const b = summary.best;
+    const auroc = b.mean_auroc === null ? "undefined" : b.mean_auroc.toFixed(4);
     ctx.out(
-      `best epoch ${b.epoch} of ${summary.epochs}: val_loss ${b.val_loss.toFixed(4)}, mean AUROC ${
-        b.mean_auroc === null ? "undefined" : b.mean_auroc.toFixed(4)
-      }`,
+      `best epoch ${b.epoch} of ${summary.epochs}: val_loss ${b.val_loss.toFixed(4)}, mean AUROC ${auroc}`,
     );
     ctx.out(`model bundle: ${summary.bundle}`);
     ctx.out(`history: ${summary.history}`);
