@@ -1,6 +1,6 @@
 /**
  * What lib/train/step.ts, the gradient pool (parallel.ts) and its workers (_gradient_worker.ts) share: the
- * batch check and the messages between the pool and a worker.
+ * batch check, the messages between the pool and a worker, and the tests' fault injection (a worker that dies).
  *
  * @module
  */
@@ -75,3 +75,36 @@ export type WorkerAnswer =
 
 /** What a worker answers (`id` echoes the request's). */
 export type WorkerReply = WorkerAnswer & { id: number };
+
+let workerToKill = 0;
+
+/**
+ * Gradient worker `worker` (1-based) of the next step dies with an uncaught error instead of answering, as a
+ * worker whose backend aborted would.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * killWorkerAtNextStep(2);
+ * assert.equal(takeWorkerToKill(), 2);
+ * assert.equal(takeWorkerToKill(), 0);
+ * ```
+ */
+export function killWorkerAtNextStep(worker: number): void {
+  workerToKill = worker;
+}
+
+/**
+ * The worker {@linkcode killWorkerAtNextStep} named (0 for none), once: the pool takes it at each step.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(takeWorkerToKill(), 0);
+ * ```
+ */
+export function takeWorkerToKill(): number {
+  const worker = workerToKill;
+  workerToKill = 0;
+  return worker;
+}

@@ -53,7 +53,7 @@ export interface TrainStartEvent {
   batchSize: number;
   /** Images per forward/backward pass (gradients accumulate up to `batchSize`). */
   microBatch: number;
-  /** Threads computing gradients (tfjs: data-parallel, this one included; onnx: ONNX Runtime's). @default 1 */
+  /** Data-parallel gradient workers, this thread included. @default 1 */
   workers?: number;
   /** What computes the gradients. @default "tfjs" */
   engine?: "onnx" | "tfjs";

@@ -140,10 +140,10 @@ export interface TrainSummary {
 }
 
 /**
- * Images per forward/backward pass that fit the backend: on wasm, whose heap stops at 4 GB, DenseNet-121
- * needs about 283 MB per image at 224 px during a training step (measured: 15 images fit, 16 abort), so 8 at
- * 224 and proportionally more or fewer at other sizes (8 · (224 / size)², at least 1); elsewhere the whole
- * batch.
+ * Images per forward/backward pass that fit: on wasm, whose heap stops at 4 GB, DenseNet-121 needs about
+ * 283 MB per image at 224 px during a training step (measured: 15 images fit, 16 abort), so 8 at 224 and
+ * proportionally more or fewer at other sizes (8 · (224 / size)², at least 1), as on the onnx engine;
+ * elsewhere the whole batch.
  *
  * @example
  * ```ts

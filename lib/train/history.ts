@@ -190,9 +190,7 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
   const jupyter = inJupyter();
   const encoder = new TextEncoder();
   const write = options.write ??
-    (jupyter
-      ? (l: string) => console.log(l)
-      : (l: string) => Deno.stderr.writeSync(encoder.encode(l + "\n")));
+    ((l: string) => jupyter ? console.log(l) : Deno.stderr.writeSync(encoder.encode(l + "\n")));
   const chartId = `cxr-loss-chart-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   let chartShown = false;
   let bar: Progress | undefined;

@@ -11,7 +11,7 @@ import { freezeLayers } from "./init.ts";
 import type { TrainEvent } from "./events.ts";
 import { writeSyntheticCache } from "./_testing.ts";
 import { GradientWorkerError, startGradientWorkers } from "./parallel.ts";
-import { killWorkerAtNextStep } from "./_test_hooks.ts";
+import { killWorkerAtNextStep } from "./_gradient_protocol.ts";
 import { setSeededWeights } from "../model/_testing.ts";
 
 async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<{ diff: number; scale: number }> {
@@ -63,10 +63,9 @@ Deno.test("onnx engine: micro-batched gradients, loss and held-back moving stati
   assert.deepEqual(Object.keys(got.grads).sort(), Object.keys(ref.grads).sort());
   // Two implementations of the step in float32: within 1e-4 of each tensor's largest gradient (1e-6 of the
   // model's for tensors of rounding noise); lib/model/onnx_training_test.ts says why not closer.
-  let global = 0;
-  for (const g of Object.values(ref.grads)) {
-    global = Math.max(global, (await maxDiff(g, tf.zerosLike(g))).scale);
-  }
+  const global = Math.max(
+    ...await Promise.all(Object.values(ref.grads).map(async (g) => (await maxDiff(g, g)).scale)),
+  );
   for (const [name, g] of Object.entries(ref.grads)) {
     const { diff, scale } = await maxDiff(g, got.grads[name]!);
     assert.ok(diff <= 1e-4 * scale + 1e-6 * global, `${name}: ${diff} (largest ${scale})`);

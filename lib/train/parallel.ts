@@ -24,8 +24,7 @@ import {
 } from "../model/mod.ts";
 import { shardRange } from "../shard.ts";
 import { TrainError } from "./errors.ts";
-import { checkBatch, type WorkerReply, type WorkerRequest } from "./_gradient_protocol.ts";
-import { takeWorkerToKill } from "./_test_hooks.ts";
+import { checkBatch, takeWorkerToKill, type WorkerReply, type WorkerRequest } from "./_gradient_protocol.ts";
 import { type BatchGradients, computeGradients, type GradientWorkers } from "./step.ts";
 
 /** A gradient worker failed (its error or its death): the step fails, naming the worker. */

@@ -9,7 +9,7 @@ import { train } from "./fit.ts";
 import { readHistory } from "./history.ts";
 import { findLatestCheckpoint } from "./checkpoint.ts";
 import { GradientWorkerError, startGradientWorkers } from "./parallel.ts";
-import { killWorkerAtNextStep } from "./_test_hooks.ts";
+import { killWorkerAtNextStep } from "./_gradient_protocol.ts";
 import { computeGradients, trainStep } from "./step.ts";
 
 await selectBackend("wasm");
