@@ -74,8 +74,7 @@ export interface Settings {
   nihBaseUrl?: string | undefined;
   /**
    * Base URL of the pretrained weights files (`CXR_WEIGHTS_BASE_URL`), e.g. a mirror or an Azure Blob
-   * container URL with a SAS query; unset = Keras Applications' own location. A query string in it is a
-   * registered secret and shows as `?***` in {@linkcode settingsRows}.
+   * container URL with a SAS query (a secret, shown as `?***`); unset = Keras Applications' own location.
    */
   weightsBaseUrl?: string | undefined;
   /** Where downloaded pretrained weights are kept (`CXR_WEIGHTS_CACHE`, default {@linkcode defaultWeightsCacheDir}). */
@@ -90,10 +89,7 @@ export interface Settings {
   storage: StorageSettings;
   /** Azure subscription, resource group and region for `setup` (`AZURE_SUBSCRIPTION_ID`, ...). */
   azure: { subscriptionId?: string | undefined; resourceGroup: string; location: string };
-  /**
-   * Key clients send to the scoring service (`CXR_SCORING_KEY`, 16+ printable ASCII characters); surrounding
-   * whitespace, such as the newline a key file ends with, is removed, as for every secret.
-   */
+  /** Key clients send to the scoring service (`CXR_SCORING_KEY`, 16+ printable ASCII characters). */
   scoringKey?: Secret | undefined;
   /** Where the settings came from, for display: the `.env` path if one was read. */
   envFile?: string | undefined;
@@ -359,7 +355,7 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       "CXR_SCORING_KEY",
     );
   }
-  // A URL setting may carry a SAS query: printing the settings (JSON, console, notebook) shows it as `?***`.
+  // A URL setting may carry a SAS query: printed (JSON, console, notebook) it shows as `?***`.
   Object.defineProperties(settings, {
     toJSON: { value: () => withoutUrlQueries(settings), enumerable: false },
     [Symbol.for("Deno.customInspect")]: {

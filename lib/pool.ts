@@ -1,6 +1,5 @@
 /**
- * Bounded concurrency for batch work: {@linkcode mapPool} runs an async function over a list with at most N
- * calls in flight, keeps the results in input order, and stops at the first error.
+ * Bounded concurrency for batch work: {@linkcode mapPool}.
  *
  * @module
  */

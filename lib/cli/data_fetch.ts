@@ -22,14 +22,13 @@ function progressDisplay(): { onProgress: (e: FetchProgress) => void; finish(): 
   const bars = new Map<string, { phase: string; bar: Progress }>();
   return {
     onProgress(e) {
-      const current = bars.get(e.archive);
-      if (current && current.phase !== e.phase) current.bar.finish();
-      if (!current || current.phase !== e.phase) {
+      let current = bars.get(e.archive);
+      if (current?.phase !== e.phase) {
+        current?.bar.finish();
         const bar = new Progress({ label: `${e.phase} ${e.archive}`, total: e.bytesTotal, unit: "bytes" });
-        bars.set(e.archive, { phase: e.phase, bar });
+        bars.set(e.archive, current = { phase: e.phase, bar });
       }
-      const note = e.files !== undefined ? `${e.files} images` : undefined;
-      bars.get(e.archive)!.bar.update(e.bytesDone, e.bytesTotal, note);
+      current.bar.update(e.bytesDone, e.bytesTotal, e.files !== undefined ? `${e.files} images` : undefined);
     },
     finish() {
       for (const { bar } of bars.values()) bar.finish();

@@ -1,8 +1,6 @@
 /**
- * `deno task cxr <command> [options]`: the one CLI behind every notebook step.
- *
- * Every command takes `--help`; `--json` switches stdout to one JSON document. Exit codes: 0 ok, 1 the
- * work failed, 2 the command was called wrongly.
+ * `deno task cxr <command> [options]`: the one CLI behind every notebook step (the contract of a command and
+ * its exit codes: `command.ts`).
  *
  * @module
  */
