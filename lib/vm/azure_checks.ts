@@ -59,12 +59,9 @@ export async function checkAz(env: DoctorEnvironment): Promise<DoctorCheck> {
   } catch { /* older az: version text only */ }
   const account = await azAccount(env);
   if (!account) {
-    return {
-      ...base,
-      status: "warn",
-      detail: `${cli}, not logged in`,
-      fix: "Run `az login --use-device-code` (or `az login --identity` on a VM with a managed identity).",
-    };
+    const fix =
+      "Run `az login --use-device-code` (or `az login --identity` on a VM with a managed identity).";
+    return { ...base, status: "warn", detail: `${cli}, not logged in`, fix };
   }
   return { ...base, status: "ok", detail: `${cli}, logged in as ${account.user} (${account.subscription})` };
 }
@@ -97,10 +94,11 @@ export async function checkStorage(env: DoctorEnvironment, storage: StorageSetti
       return { ...base, status: "ok", detail: `Azurite already runs on port ${port} (${r.headers.server})` };
     }
   } catch { /* not HTTP */ }
+  const detail = `Azurite's port ${port} is taken by a program that is not Azurite`;
   return {
     ...base,
     status: "warn",
-    detail: `Azurite's port ${port} is taken by a program that is not Azurite`,
+    detail,
     fix: "Set CXR_AZURITE_PORT to a free port (or 0 for any) in .env.",
   };
 }

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { existsSync, readFileSync, statfsSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readFile, statfs } from "node:fs/promises";
 import { VmError } from "./errors.ts";
 
 /** The outcome of running a program. */
@@ -147,22 +148,10 @@ function portFree(port: number): Promise<boolean> {
 export function systemEnvironment(): DoctorEnvironment {
   return {
     run,
-    readTextFile: (path) => {
-      try {
-        return Promise.resolve(readFileSync(path, "utf8"));
-      } catch {
-        return Promise.resolve(undefined);
-      }
-    },
+    readTextFile: (path) => readFile(path, "utf8").catch(() => undefined),
     exists: (path) => Promise.resolve(existsSync(path)),
-    statfs: (path) => {
-      try {
-        const s = statfsSync(path);
-        return Promise.resolve({ free: s.bavail * s.bsize, total: s.blocks * s.bsize });
-      } catch {
-        return Promise.resolve(undefined);
-      }
-    },
+    statfs: (path) =>
+      statfs(path).then((s) => ({ free: s.bavail * s.bsize, total: s.blocks * s.bsize }), () => undefined),
     env: (name) => Deno.env.get(name),
     get,
     portFree,

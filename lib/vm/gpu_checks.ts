@@ -140,12 +140,8 @@ export async function checkCuda(env: DoctorEnvironment): Promise<DoctorCheck> {
     found.push({ source: `ldconfig: libcudart.so.${so}`, version: so.split(".").map(Number), soname: true });
   }
   if (found.length === 0) {
-    return {
-      ...base,
-      status: "warn",
-      detail: "no CUDA toolkit found (no nvcc, version file or libcudart)",
-      fix: CUDA_FIX,
-    };
+    const detail = "no CUDA toolkit found (no nvcc, version file or libcudart)";
+    return { ...base, status: "warn", detail, fix: CUDA_FIX };
   }
   const fits = (f: (typeof found)[number]) =>
     f.version[0] === REQUIRED_CUDA[0] && (f.soname || compareVersions(f.version, REQUIRED_CUDA) >= 0);

@@ -127,12 +127,8 @@ export async function checkPort(
   const ss = await env.run("ss", ["-ltnpH", `sport = :${port}`]);
   const proc = /users:\(\("([^"]+)",pid=(\d+)/.exec(ss.stdout);
   if (proc) holder += ` — process ${proc[1]} (pid ${proc[2]})`;
-  return {
-    ...base,
-    status: "warn",
-    detail: `port ${port} is in use by ${holder}`,
-    fix: `Stop that program or pick another port with ${what.variable}=N in .env.`,
-  };
+  const fix = `Stop that program or pick another port with ${what.variable}=N in .env.`;
+  return { ...base, status: "warn", detail: `port ${port} is in use by ${holder}`, fix };
 }
 
 /** This Deno against the version the project is tested with (2.9.6; any 2.x from 2.1 works). */
