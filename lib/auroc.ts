@@ -96,21 +96,17 @@ export function perClassAuroc(
   const positives: Record<string, number> = {};
   const s = new Float64Array(n);
   const l = new Uint8Array(n);
-  let sum = 0, defined = 0;
-  classes.forEach((name, k) => {
+  const aucs = classes.map((name, k) => {
     let p = 0;
     for (let i = 0; i < n; i++) {
       s[i] = scores[i * c + k]!;
       l[i] = labels[i * c + k]!;
       p += labels[i * c + k]!;
     }
-    const auc = rocAuc(s, l);
-    perClass[name] = auc;
     positives[name] = p;
-    if (auc !== null) {
-      sum += auc;
-      defined++;
-    }
+    return perClass[name] = rocAuc(s, l);
   });
-  return { perClass, mean: defined > 0 ? sum / defined : null, positives };
+  const defined = aucs.filter((auc) => auc !== null);
+  const mean = defined.length > 0 ? defined.reduce((sum, auc) => sum + auc, 0) / defined.length : null;
+  return { perClass, mean, positives };
 }

@@ -87,10 +87,8 @@ export function registerSecret(value: string): void {
 export function redactSecrets(text: string): string {
   let out = text;
   for (const s of [...knownSecrets].sort((a, b) => b.length - a.length)) out = out.split(s).join(REDACTED);
-  return out
-    .replace(
-      /\b(AccountKey|SharedAccessSignature|sig|scoringKey|Authorization: Bearer)=([^;&\s"']+)/gi,
-      "$1=***",
-    )
-    .replace(/\b(AccountKey|SharedAccessSignature)=\*\*\*/gi, "$1=***");
+  return out.replace(
+    /\b(AccountKey|SharedAccessSignature|sig|scoringKey|Authorization: Bearer)=([^;&\s"']+)/gi,
+    "$1=***",
+  );
 }

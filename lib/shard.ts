@@ -36,9 +36,7 @@ export const SHARD_INDEX_VARIABLE = "JOB_COMPLETION_INDEX";
  */
 export function parseShard(text: string, env?: Record<string, string | undefined>): Shard {
   const m = /^(\d+|env)\/(\d+)$/.exec(text.trim());
-  if (!m) {
-    throw new RangeError(`shard must be i/N (0-based, e.g. 0/4) or env/N, got "${text}"`);
-  }
+  if (!m) throw new RangeError(`shard must be i/N (0-based, e.g. 0/4) or env/N, got "${text}"`);
   let indexText = m[1];
   if (indexText === "env") {
     const value = env ? env[SHARD_INDEX_VARIABLE] : Deno.env.get(SHARD_INDEX_VARIABLE);
@@ -69,9 +67,7 @@ export function parseShard(text: string, env?: Record<string, string | undefined
  * ```
  */
 export function shardRange(n: number, index: number, count: number): [number, number] {
-  if (
-    !Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count
-  ) {
+  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(count) && 0 <= index && index < count)) {
     throw new RangeError(`shard must be i/N with N >= 1 and 0 <= i < N, got ${index}/${count}`);
   }
   return [Math.floor((index * n) / count), Math.floor(((index + 1) * n) / count)];

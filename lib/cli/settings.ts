@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Command } from "./command.ts";
+import { type Command, optionalString, withoutUndefined } from "./command.ts";
 import { loadSettings, settingsRows } from "../config.ts";
 
 /** The `settings` command. */
@@ -16,9 +16,7 @@ export const settingsCommand: Command = {
     "env-file": { valueName: "FILE", description: "Settings file to read.", defaultText: ".env" },
   },
   run(values, ctx) {
-    const settings = loadSettings(
-      typeof values["env-file"] === "string" ? { envFile: values["env-file"] } : {},
-    );
+    const settings = loadSettings(withoutUndefined({ envFile: optionalString(values, "env-file") }));
     if (ctx.json) {
       ctx.out(JSON.stringify(settings));
       return;
