@@ -41,13 +41,17 @@ export function bodyStream(
   return { stream, pulled: () => pulls };
 }
 
-/** Writes a tiny DenseNet bundle (32x32 input, real CAM head) into `dir` and opens it with tfjs on cpu. */
-export async function tinyPredictor(dir: string): Promise<Predictor> {
+/**
+ * Writes a tiny DenseNet bundle (32x32 input, real CAM head) into `dir` and opens it with tfjs on cpu;
+ * disposed at the end of an `await using` block.
+ */
+export async function tinyPredictor(dir: string): Promise<Predictor & AsyncDisposable> {
   await selectBackend("cpu");
   const model = createDenseNet({ blocks: [1], growthRate: 4, inputSize: 32 });
   await saveBundle(model, dir, { modelVersion: "tiny-v1", architecture: { name: "densenet-tiny" } });
   model.dispose();
-  return await openPredictor(dir, { engine: "tfjs" });
+  const predictor = await openPredictor(dir, { engine: "tfjs" });
+  return Object.assign(predictor, { [Symbol.asyncDispose]: () => predictor.dispose() });
 }
 
 /** Wraps `inner`: `predict` copies its pixels into `record`, awaits `gate`, throws `fail` or delegates. */

@@ -122,25 +122,21 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     using dir = tempDir("cxr-serve-client-");
-    const predictor = await tinyPredictor(dir.path);
+    await using predictor = await tinyPredictor(dir.path);
     await using s = serve(createScoringHandler(predictor, { key: KEY, log: () => {} }));
-    try {
-      const local = await scoreLocal(predictor, PNG, { heatmap: true, className: "Nodule" });
-      const remote = await scoreRemote(s.url, PNG, { key: KEY, heatmap: true, className: "Nodule" });
-      assert.deepEqual(remote, local);
-      assert.equal(local.heatmapClass, "Nodule");
-      assert.equal(Object.keys(local.probabilities).length, 14);
-      assert.deepEqual(await scoreRemote(s.url, PNG, { key: KEY }), await scoreLocal(predictor, PNG));
-      await assert.rejects(
-        scoreLocal(predictor, PNG.subarray(0, 100)),
-        (e) => e instanceof ScoreHttpError && e.code === "bad_image",
-      );
-      await assert.rejects(
-        scoreRemote(s.url, PNG.subarray(0, 100), { key: KEY }),
-        (e) => e instanceof ScoringServiceError && e.code === "bad_image" && e.status === 400,
-      );
-    } finally {
-      await predictor.dispose();
-    }
+    const local = await scoreLocal(predictor, PNG, { heatmap: true, className: "Nodule" });
+    const remote = await scoreRemote(s.url, PNG, { key: KEY, heatmap: true, className: "Nodule" });
+    assert.deepEqual(remote, local);
+    assert.equal(local.heatmapClass, "Nodule");
+    assert.equal(Object.keys(local.probabilities).length, 14);
+    assert.deepEqual(await scoreRemote(s.url, PNG, { key: KEY }), await scoreLocal(predictor, PNG));
+    await assert.rejects(
+      scoreLocal(predictor, PNG.subarray(0, 100)),
+      (e) => e instanceof ScoreHttpError && e.code === "bad_image",
+    );
+    await assert.rejects(
+      scoreRemote(s.url, PNG.subarray(0, 100), { key: KEY }),
+      (e) => e instanceof ScoringServiceError && e.code === "bad_image" && e.status === 400,
+    );
   },
 });

@@ -21,7 +21,7 @@ Deno.test({
   ignore: missing !== null,
   async fn() {
     using dir = tempDir("cxr-serve-dicom-");
-    const predictor = await tinyPredictor(dir.path);
+    await using predictor = await tinyPredictor(dir.path);
     const withLimit = (maxDecodedBytes: number) =>
       createScoringHandler(predictor, { key: new Secret(KEY), log: () => {}, maxDecodedBytes });
     const roomy = withLimit(1_000_000), tight = withLimit(100_000);
@@ -33,40 +33,36 @@ Deno.test({
       assert.equal(res.status, 200, `${name}: ${text}`);
       return parseScoreResponse(text, 200).probabilities;
     };
-    try {
-      const reference = await score("MR_small.dcm");
-      for (
-        const name of [
-          "MR_small_RLE.dcm",
-          "MR_small_jp2klossless.dcm",
-          "MR_small_jpeg_ls_lossless.dcm",
-          "MR_small_bigendian.dcm",
-        ]
-      ) {
-        assert.deepEqual(await score(name), reference, name);
-      }
-      assert.equal(Object.keys(await score("JPEG2000.dcm")).length, 14);
-      const refused: [string, RegExp, typeof roomy?][] = [
-        [
-          "JPEG2000.dcm", // refused from its header, before decoding
-          /256x1024 pixels, 1 channel of 16 bits: 524288 bytes \(0\.5 MiB\) decoded, more than the limit of 100000/,
-          tight,
-        ],
-        [
-          "JPEG-lossy.dcm",
-          /a 12-bit JPEG \(transfer syntax 1\.2\.840\.10008\.1\.2\.4\.51\) is not supported/,
-        ],
-        ["MR_truncated.dcm", /element \(7FE0,0010\) declares 8192 bytes, only 8130 left/],
-        ["JPEG2000-embedded-sequence-delimiter.dcm", /the compressed stream is 3722445056x1024/],
-      ];
-      for (const [name, pattern, handler] of refused) {
-        const res = await postFile(name, handler);
-        const body = await res.json();
-        assert.deepEqual([res.status, body.error.code], [400, "bad_image"], name);
-        assert.match(body.error.message, pattern, name);
-      }
-    } finally {
-      await predictor.dispose();
+    const reference = await score("MR_small.dcm");
+    for (
+      const name of [
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_bigendian.dcm",
+      ]
+    ) {
+      assert.deepEqual(await score(name), reference, name);
+    }
+    assert.equal(Object.keys(await score("JPEG2000.dcm")).length, 14);
+    const refused: [string, RegExp, typeof roomy?][] = [
+      [
+        "JPEG2000.dcm", // refused from its header, before decoding
+        /256x1024 pixels, 1 channel of 16 bits: 524288 bytes \(0\.5 MiB\) decoded, more than the limit of 100000/,
+        tight,
+      ],
+      [
+        "JPEG-lossy.dcm",
+        /a 12-bit JPEG \(transfer syntax 1\.2\.840\.10008\.1\.2\.4\.51\) is not supported/,
+      ],
+      ["MR_truncated.dcm", /element \(7FE0,0010\) declares 8192 bytes, only 8130 left/],
+      ["JPEG2000-embedded-sequence-delimiter.dcm", /the compressed stream is 3722445056x1024/],
+    ];
+    for (const [name, pattern, handler] of refused) {
+      const res = await postFile(name, handler);
+      const body = await res.json();
+      assert.deepEqual([res.status, body.error.code], [400, "bad_image"], name);
+      assert.match(body.error.message, pattern, name);
     }
   },
 });
