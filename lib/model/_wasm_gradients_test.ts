@@ -1,20 +1,14 @@
 import assert from "node:assert/strict";
 import { selectBackend } from "./backend.ts";
 import { tf } from "./tf.ts";
-import { seeded } from "./_testing.ts";
+import { maxRelDiff, seeded } from "./_testing.ts";
 import { WASM_GRADIENT_KERNELS } from "./_wasm_gradients.ts";
 
-type Pad = "same" | "valid" | number | [
-  [number, number],
-  [number, number],
-  [number, number],
-  [number, number],
-];
 interface Case {
   x: [number, number, number, number];
   f: [number, number, number, number];
   strides: number;
-  pad: Pad;
+  pad: Parameters<typeof tf.conv2d>[3];
 }
 
 const CASES: Case[] = [
@@ -44,11 +38,9 @@ async function convGrads(c: Case): Promise<{ dx: Float32Array; df: Float32Array;
   const f = tf.tensor4d(seeded(c.f.reduce((a, b) => a * b), 2), c.f);
   const outShape = tf.tidy(() => tf.conv2d(x, f, c.strides, c.pad).shape);
   const r = tf.tensor(seeded(outShape.reduce((a, b) => a * b), 3), outShape);
-  const [dx, df] = tf.grads((a, b) =>
-    tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), r))
-  )(
-    [x, f],
-  ) as [tf.Tensor, tf.Tensor];
+  const loss = (a: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), r));
+  const [dx, df] = tf.grads(loss)([x, f]) as [tf.Tensor, tf.Tensor];
   const result = { dx: await dx.data() as Float32Array, df: await df.data() as Float32Array };
   tf.dispose([x, f, r, dx, df]);
   return { ...result, count: tf.memory().numTensors - before };
@@ -61,18 +53,9 @@ Deno.test("wasm_gradients: Conv2DBackpropFilter matches the cpu backend for seve
     await selectBackend("wasm");
     const actual = await convGrads(c);
     const where = JSON.stringify(c);
-    assert.equal(actual.df.length, expected.df.length, where);
-    for (let i = 0; i < expected.df.length; i++) {
-      assert.ok(
-        Math.abs(actual.df[i]! - expected.df[i]!) <= 1e-4 * (1 + Math.abs(expected.df[i]!)),
-        `${where} df[${i}]`,
-      );
-    }
-    for (let i = 0; i < expected.dx.length; i++) {
-      assert.ok(
-        Math.abs(actual.dx[i]! - expected.dx[i]!) <= 1e-4 * (1 + Math.abs(expected.dx[i]!)),
-        `${where} dx[${i}]`,
-      );
+    for (const d of ["df", "dx"] as const) {
+      const diff = maxRelDiff(actual[d], expected[d]); // |a - b| <= 1e-4 (1 + |b|) everywhere
+      assert.ok(diff <= 1e-4, `${where} ${d} differs by ${diff}`);
     }
     assert.equal(actual.count, 0, `${where}: tensors leaked`);
   }
@@ -151,8 +134,7 @@ Deno.test("wasm_gradients: MaxPoolGrad matches cpu (ties included: the first max
     await selectBackend("wasm");
     const actual = await grad(c);
     assert.equal(actual.leaked, 0, JSON.stringify(c));
-    expected.values.forEach((v, i) =>
-      assert.ok(Math.abs(actual.values[i]! - v) <= 1e-4 * (1 + Math.abs(v)), `${JSON.stringify(c)} dx[${i}]`)
-    );
+    const diff = maxRelDiff(actual.values, expected.values);
+    assert.ok(diff <= 1e-4, `${JSON.stringify(c)} dx differs by ${diff}`);
   }
 });
