@@ -99,6 +99,11 @@ async function closedPort(): Promise<number> {
 
 const fast: PretrainedOptions = { retries: 1, backoffMs: 1 };
 
+/** Quick retries, the weights under `server`'s `folder`, `cache` as the cache, the stand-in's md5. */
+function from(server: { url: string }, cache: { path: string }, folder = "/k/"): PretrainedOptions {
+  return { ...fast, baseUrl: `${server.url}${folder}`, cacheDir: cache.path, md5: MD5 };
+}
+
 function assertHandPlacement(e: unknown, url: string, md5: string, dest: string): PretrainedWeightsError {
   assert.ok(e instanceof PretrainedWeightsError, `expected PretrainedWeightsError, got ${e}`);
   assert.ok(e.message.includes(url), `message names the URL: ${e.message}`);
@@ -142,7 +147,7 @@ Deno.test("pretrained: downloads once with progress, then answers from the cache
   await using server = weightsServer({ [`/keras/${FILE}`]: WEIGHTS });
   using cache = tempDir();
   const events: DownloadProgress[] = [];
-  const options = { ...fast, baseUrl: `${server.url}/keras/`, cacheDir: cache.path, md5: MD5 };
+  const options = from(server, cache, "/keras/");
   const first = await ensureImagenetWeights({ ...options, onProgress: (e) => events.push(e) });
   assert.deepEqual(first, {
     source: "imagenet",
@@ -174,12 +179,7 @@ Deno.test("pretrained: a connection cut mid-body resumes with a Range request", 
   using cache = tempDir();
   const half = Math.floor(WEIGHTS.length / 2);
   server.cut(path, half);
-  const r = await ensureImagenetWeights({
-    ...fast,
-    baseUrl: `${server.url}/keras`,
-    cacheDir: cache.path,
-    md5: MD5,
-  });
+  const r = await ensureImagenetWeights(from(server, cache, "/keras"));
   assert.equal(r.status, "downloaded");
   assert.equal(md5(readFileSync(r.path)), MD5);
   assert.deepEqual(server.seen.map((s) => [s.range, s.status]), [[null, 200], [`bytes=${half}-`, 206]]);
@@ -192,7 +192,7 @@ Deno.test("pretrained: a wrong md5 is refused and nothing is left in the cache",
   const wrong = "0123456789abcdef0123456789abcdef";
   const dest = join(cache.path, FILE);
   await assert.rejects(
-    ensureImagenetWeights({ ...fast, baseUrl: `${server.url}/k/`, cacheDir: cache.path, md5: wrong }),
+    ensureImagenetWeights({ ...from(server, cache), md5: wrong }),
     (e: unknown) => {
       const err = assertHandPlacement(e, `${server.url}/k/${FILE}`, wrong, dest);
       assert.equal(err.reason, "mismatch");
@@ -210,7 +210,7 @@ Deno.test("pretrained: a file that keeps ending before its Content-Length is ref
   const dest = join(cache.path, FILE);
   server.cut(path, 1000, Infinity); // every answer stops at byte 1000 of the file
   await assert.rejects(
-    ensureImagenetWeights({ ...fast, baseUrl: `${server.url}/k/`, cacheDir: cache.path, md5: MD5 }),
+    ensureImagenetWeights(from(server, cache)),
     (e: unknown) => assertHandPlacement(e, `${server.url}/k/${FILE}`, MD5, dest).reason === "network",
   );
   assert.ok(!existsSync(dest), "no final file");
@@ -219,12 +219,7 @@ Deno.test("pretrained: a file that keeps ending before its Content-Length is ref
   // What arrived stays as .part only, and a later call with a healthy server resumes from it.
   assert.equal(readFileSync(`${dest}.part`).length, 1000);
   server.cut(path, 0, 0);
-  const r = await ensureImagenetWeights({
-    ...fast,
-    baseUrl: `${server.url}/k/`,
-    cacheDir: cache.path,
-    md5: MD5,
-  });
+  const r = await ensureImagenetWeights(from(server, cache));
   assert.equal(r.md5, MD5);
   assert.equal(server.seen.at(-1)!.range, "bytes=1000-");
 });
@@ -263,7 +258,7 @@ Deno.test("pretrained: a corrupted cached file (same size, new mtime) is detecte
   const path = `/k/${FILE}`;
   await using server = weightsServer({ [path]: WEIGHTS });
   using cache = tempDir();
-  const options = { ...fast, baseUrl: `${server.url}/k/`, cacheDir: cache.path, md5: MD5 };
+  const options = from(server, cache);
   const { path: file } = await ensureImagenetWeights(options);
   const corrupt = () => {
     const bytes = new Uint8Array(readFileSync(file));
@@ -295,7 +290,7 @@ Deno.test("pretrained: an HTML page served with 200 is refused even when its md5
   await using server = weightsServer({ [`/k/${FILE}`]: page });
   using cache = tempDir();
   await assert.rejects(
-    ensureImagenetWeights({ ...fast, baseUrl: `${server.url}/k/`, cacheDir: cache.path, md5: md5(page) }),
+    ensureImagenetWeights({ ...from(server, cache), md5: md5(page) }),
     (e: unknown) => e instanceof PretrainedWeightsError && e.reason === "invalid" && /HTML/.test(e.message),
   );
   assert.deepEqual(readdirSync(cache.path), []);
@@ -349,12 +344,7 @@ Deno.test("pretrained: a file put in place by hand is verified and used without 
   await using server = weightsServer({});
   using cache = tempDir();
   Deno.writeFileSync(join(cache.path, FILE), WEIGHTS);
-  const r = await ensureImagenetWeights({
-    ...fast,
-    baseUrl: `${server.url}/k/`,
-    cacheDir: cache.path,
-    md5: MD5,
-  });
+  const r = await ensureImagenetWeights(from(server, cache));
   assert.equal(r.status, "cached");
   assert.equal(r.md5, MD5);
   assert.equal(server.seen.length, 0);
