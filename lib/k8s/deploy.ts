@@ -234,22 +234,20 @@ export async function undeploy(
   const namespace = options.namespace ?? "cxr";
   const client = connectKube(kubeconfig, { context: options.context });
   const deleted: ObjectRef[] = [];
+  const remove = async (apiVersion: string, ref: ObjectRef) => {
+    if (!(await client.delete(apiVersion, ref))) return;
+    deleted.push(ref);
+    options.onProgress?.(ref);
+  };
   for (const { apiVersion, kind } of UNDEPLOY_KINDS) {
     for (const ref of await client.list(apiVersion, kind, namespace, MANAGED_BY_LABEL)) {
-      if (await client.delete(apiVersion, ref)) {
-        deleted.push(ref);
-        options.onProgress?.(ref);
-      }
+      await remove(apiVersion, ref);
     }
   }
   if (!options.keepNamespace && !SYSTEM_NAMESPACES.includes(namespace)) {
     const ns = await client.list("v1", "Namespace", "", MANAGED_BY_LABEL);
     for (const ref of ns.filter((n) => n.name === namespace)) {
-      const cleaned = { kind: "Namespace", name: ref.name };
-      if (await client.delete("v1", cleaned)) {
-        deleted.push(cleaned);
-        options.onProgress?.(cleaned);
-      }
+      await remove("v1", { kind: "Namespace", name: ref.name });
     }
   }
   return { server: client.server, namespace, deleted };

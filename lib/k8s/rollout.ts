@@ -224,12 +224,9 @@ export async function serviceAddress(
     const port = svc.spec?.ports?.[0]?.port ?? 80;
     const clusterUrl = `http://${name}.${namespace}.svc:${port}`;
     if (type !== "LoadBalancer") {
-      return {
-        type,
-        clusterUrl,
-        note: `${type} Service: reachable inside the cluster at ${clusterUrl}; from here use ` +
-          `kubectl port-forward -n ${namespace} svc/${name} 8080:${port}, or the aks overlay for a LoadBalancer`,
-      };
+      const note = `${type} Service: reachable inside the cluster at ${clusterUrl}; from here use ` +
+        `kubectl port-forward -n ${namespace} svc/${name} 8080:${port}, or the aks overlay for a LoadBalancer`;
+      return { type, clusterUrl, note };
     }
     const ingress = svc.status?.loadBalancer?.ingress?.[0];
     const host = ingress?.ip ?? ingress?.hostname;

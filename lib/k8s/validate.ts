@@ -43,17 +43,11 @@ const SCHEMAS: Record<string, new (data: any) => { validate(): void }> = {
 };
 
 type Labels = Record<string, string>;
-interface Port {
-  name?: string;
-  containerPort: number;
-}
+type Port = { name?: string; containerPort: number };
 interface Probe {
   httpGet?: { path?: string; port: string | number; scheme?: string };
 }
-interface ServicePort {
-  port: number;
-  targetPort?: string | number;
-}
+type ServicePort = { port: number; targetPort?: string | number };
 interface EnvVar {
   name: string;
   valueFrom?: { secretKeyRef?: { name: string; key: string } };

@@ -45,13 +45,10 @@ export async function checkAz(env: DoctorEnvironment): Promise<DoctorCheck> {
   const base = { id: "az", title: "Azure CLI and login" };
   const version = await env.run("az", ["version", "--output", "json"], { timeoutMs: 20_000 });
   if (version.code === 127) {
-    return {
-      ...base,
-      status: "warn",
-      detail: "az not found: `setup` will print the az commands instead of running them",
-      fix: "Install the Azure CLI (`curl -sL https://aka.ms/InstallAzureCLIDeb | sudo bash`), then " +
-        "`az login --use-device-code` (on the VM: `az login --identity` with a managed identity).",
-    };
+    const detail = "az not found: `setup` will print the az commands instead of running them";
+    const fix = "Install the Azure CLI (`curl -sL https://aka.ms/InstallAzureCLIDeb | sudo bash`), then " +
+      "`az login --use-device-code` (on the VM: `az login --identity` with a managed identity).";
+    return { ...base, status: "warn", detail, fix };
   }
   let cli = "az";
   try {
@@ -95,10 +92,6 @@ export async function checkStorage(env: DoctorEnvironment, storage: StorageSetti
     }
   } catch { /* not HTTP */ }
   const detail = `Azurite's port ${port} is taken by a program that is not Azurite`;
-  return {
-    ...base,
-    status: "warn",
-    detail,
-    fix: "Set CXR_AZURITE_PORT to a free port (or 0 for any) in .env.",
-  };
+  const fix = "Set CXR_AZURITE_PORT to a free port (or 0 for any) in .env.";
+  return { ...base, status: "warn", detail, fix };
 }

@@ -58,25 +58,16 @@ export async function checkBackends(probe: BackendProbe | undefined): Promise<Do
   const overview = await probe();
   const rows = overview.tried.map((r) => `${r.name}: ${r.usable}`).join(", ");
   if (!overview.best) {
-    return {
-      ...base,
-      status: "fail",
-      detail: `none loads (${rows})`,
-      fix: "Run `deno install` so the npm packages of deno.json are present.",
-      details: overview,
-    };
+    const fix = "Run `deno install` so the npm packages of deno.json are present.";
+    return { ...base, status: "fail", detail: `none loads (${rows})`, fix, details: overview };
   }
   const first = overview.tried[0]?.name;
   if (overview.best === first) {
     return { ...base, status: "ok", detail: `best: ${first} (${rows})`, details: overview };
   }
-  return {
-    ...base,
-    status: "warn",
-    detail: `best: ${overview.best} (${rows})`,
-    fix: `Training at full size needs the ${first} backend: on the GPU VM, with CUDA 11.2 and cuDNN 8.1, ` +
-      "let tfjs-node-gpu 4.22.0's install script fetch libtensorflow (deno install with " +
-      "--allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0), or train in the training image.",
-    details: overview,
-  };
+  const fix =
+    `Training at full size needs the ${first} backend: on the GPU VM, with CUDA 11.2 and cuDNN 8.1, ` +
+    "let tfjs-node-gpu 4.22.0's install script fetch libtensorflow (deno install with " +
+    "--allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0), or train in the training image.";
+  return { ...base, status: "warn", detail: `best: ${overview.best} (${rows})`, fix, details: overview };
 }

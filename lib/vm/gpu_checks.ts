@@ -105,12 +105,9 @@ export async function checkGpu(env: DoctorEnvironment): Promise<DoctorCheck> {
   const detail = `${gpus}; driver ${info.driver ?? "?"} supports CUDA ${info.cuda ?? "?"}`;
   const cuda = parseVersion(info.cuda ?? "");
   if (cuda && compareVersions(cuda, REQUIRED_CUDA) < 0) {
-    return {
-      ...base,
-      status: "fail",
-      detail: `${detail}, older than the CUDA ${REQUIRED_CUDA.join(".")} tfjs-node-gpu 4.22 needs`,
-      fix: "Update the NVIDIA driver to 460 or newer (Azure: the NvidiaGpuDriverLinux VM extension).",
-    };
+    const fix = "Update the NVIDIA driver to 460 or newer (Azure: the NvidiaGpuDriverLinux VM extension).";
+    const old = `${detail}, older than the CUDA ${REQUIRED_CUDA.join(".")} tfjs-node-gpu 4.22 needs`;
+    return { ...base, status: "fail", detail: old, fix };
   }
   return { ...base, status: "ok", detail };
 }
@@ -147,13 +144,9 @@ export async function checkCuda(env: DoctorEnvironment): Promise<DoctorCheck> {
     f.version[0] === REQUIRED_CUDA[0] && (f.soname || compareVersions(f.version, REQUIRED_CUDA) >= 0);
   const list = [...new Map(found.map((f) => [f.source, `${f.version.join(".")} (${f.source})`])).values()];
   if (found.some(fits)) return { ...base, status: "ok", detail: `CUDA ${list.join(", ")}` };
-  return {
-    ...base,
-    status: "warn",
-    detail: `found CUDA ${list.join(", ")}, but tfjs-node-gpu 4.22 (libtensorflow 2.9.1) needs CUDA ` +
-      `${REQUIRED_CUDA.join(".")} (libcudart.so.11.0): its GPU backend will not load with this toolkit`,
-    fix: CUDA_FIX,
-  };
+  const detail = `found CUDA ${list.join(", ")}, but tfjs-node-gpu 4.22 (libtensorflow 2.9.1) needs CUDA ` +
+    `${REQUIRED_CUDA.join(".")} (libcudart.so.11.0): its GPU backend will not load with this toolkit`;
+  return { ...base, status: "warn", detail, fix: CUDA_FIX };
 }
 
 const CUDNN_HEADERS = [

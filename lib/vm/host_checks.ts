@@ -64,20 +64,14 @@ export async function checkDocker(env: DoctorEnvironment): Promise<DoctorCheck> 
     if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
     answer = r.headers["api-version"] ? `API ${r.headers["api-version"]}` : r.body.trim();
   } catch (e) {
-    return {
-      ...base,
-      status: cli.code === 0 ? "fail" : "warn",
-      detail: `${cliText}; no engine answers at ${host} (${(e as Error).message})`,
-      fix,
-    };
+    const detail = `${cliText}; no engine answers at ${host} (${(e as Error).message})`;
+    return { ...base, status: cli.code === 0 ? "fail" : "warn", detail, fix };
   }
   if (cli.code !== 0) {
-    return {
-      ...base,
-      status: "warn",
-      detail: `engine answers at ${host} (${answer}), but the docker CLI is missing`,
-      fix: "Install the CLI: `sudo apt-get install -y docker.io` (the workflow talks to the API itself).",
-    };
+    const detail = `engine answers at ${host} (${answer}), but the docker CLI is missing`;
+    const fix =
+      "Install the CLI: `sudo apt-get install -y docker.io` (the workflow talks to the API itself).";
+    return { ...base, status: "warn", detail, fix };
   }
   return { ...base, status: "ok", detail: `${cliText}; engine answers at ${host} (${answer})` };
 }
