@@ -11,8 +11,11 @@ import { writeKerasH5 } from "./_keras_h5_testing.ts";
 await selectBackend("cpu");
 await h5wasm.ready;
 
-function tiny(growthRate = 4): tfl.LayersModel {
-  return createDenseNet({ blocks: [2, 2], growthRate, inputSize: 32 });
+/** A small DenseNet, with seeded weights when `seed` is given. */
+function tiny({ growthRate = 4, seed }: { growthRate?: number; seed?: number } = {}): tfl.LayersModel {
+  const model = createDenseNet({ blocks: [2, 2], growthRate, inputSize: 32 });
+  if (seed !== undefined) setSeededWeights(model, seed);
+  return model;
 }
 
 function sameWeights(a: tfl.LayersModel, b: tfl.LayersModel): boolean {
@@ -26,8 +29,7 @@ function sameWeights(a: tfl.LayersModel, b: tfl.LayersModel): boolean {
 
 Deno.test("keras_import: weights written in the Keras save_weights layout load by name", async () => {
   const file = join(await Deno.makeTempDir(), "weights.h5");
-  const source = tiny();
-  setSeededWeights(source, 21);
+  const source = tiny({ seed: 21 });
   writeKerasH5(source, file);
   const target = tiny();
   assert.ok(!sameWeights(source, target));
@@ -39,8 +41,7 @@ Deno.test("keras_import: weights written in the Keras save_weights layout load b
 
 Deno.test("keras_import: a full-model file with a nested backbone (CheXNet-style checkpoint) and chunked layer_names loads too", async () => {
   const file = join(await Deno.makeTempDir(), "chexnet.h5");
-  const source = tiny();
-  setSeededWeights(source, 22);
+  const source = tiny({ seed: 22 });
   writeKerasH5(source, file, { fullModel: true, nested: "densenet121", extra: true, chunked: true });
   const target = tiny();
   const result = await importKerasWeights(target, file);
@@ -50,8 +51,7 @@ Deno.test("keras_import: a full-model file with a nested backbone (CheXNet-style
 
 Deno.test("keras_import: an ImageNet 'notop' file needs skipLayers for the head, and says so otherwise", async () => {
   const file = join(await Deno.makeTempDir(), "notop.h5");
-  const source = tiny();
-  setSeededWeights(source, 23);
+  const source = tiny({ seed: 23 });
   writeKerasH5(source, file, { drop: ["predictions"] });
   const target = tiny();
   await assert.rejects(importKerasWeights(target, file), (e: unknown) => {
@@ -67,11 +67,9 @@ Deno.test("keras_import: an ImageNet 'notop' file needs skipLayers for the head,
 
 Deno.test("keras_import: misshapen weights are all listed and nothing is assigned", async () => {
   const file = join(await Deno.makeTempDir(), "other.h5");
-  const source = tiny(8);
-  setSeededWeights(source, 24);
+  const source = tiny({ growthRate: 8, seed: 24 });
   writeKerasH5(source, file);
-  const target = tiny(4);
-  setSeededWeights(target, 25);
+  const target = tiny({ growthRate: 4, seed: 25 });
   const before = target.getWeights().map((t) => Array.from(t.dataSync()));
   await assert.rejects(importKerasWeights(target, file), (e: unknown) => {
     assert.ok(e instanceof KerasWeightsError);
@@ -93,11 +91,9 @@ Deno.test("keras_import: misshapen weights are all listed and nothing is assigne
 Deno.test("keras_import: allowMissing leaves absent weights as initialised and lists them, but shapes still fail", async () => {
   const dir = await Deno.makeTempDir();
   const file = join(dir, "colleague.h5");
-  const source = tiny();
-  setSeededWeights(source, 26);
+  const source = tiny({ seed: 26 });
   writeKerasH5(source, file, { drop: ["predictions"], extra: true });
-  const target = tiny();
-  setSeededWeights(target, 27);
+  const target = tiny({ seed: 27 });
   const head = target.getLayer("predictions").getWeights().map((t) => Array.from(t.dataSync()));
   const result = await importKerasWeights(target, file, { allowMissing: true });
   assert.deepEqual(result.missing, ["predictions/kernel", "predictions/bias"]);
@@ -111,9 +107,9 @@ Deno.test("keras_import: allowMissing leaves absent weights as initialised and l
   writeKerasH5(source, full);
   assert.deepEqual((await importKerasWeights(tiny(), full)).missing, []);
   // A shape mismatch is an error even with allowMissing, naming every mismatched weight and no missing one.
-  const wide = tiny(8);
+  const wide = tiny({ growthRate: 8 });
   writeKerasH5(wide, file, { drop: ["predictions"] });
-  await assert.rejects(importKerasWeights(tiny(4), file, { allowMissing: true }), (e: unknown) => {
+  await assert.rejects(importKerasWeights(tiny(), file, { allowMissing: true }), (e: unknown) => {
     assert.ok(e instanceof KerasWeightsError);
     assert.deepEqual(e.missing, []);
     assert.ok(e.misshapen.includes("conv1/conv/kernel: model [7,7,3,8], file [7,7,3,16]"));
@@ -124,8 +120,7 @@ Deno.test("keras_import: allowMissing leaves absent weights as initialised and l
 
 Deno.test("keras_import: weights stored under other names (Theano-era conv1_W, session-uniquified conv1/conv_1/kernel) load by layer and position, as Keras does", async () => {
   const dir = await Deno.makeTempDir();
-  const source = tiny();
-  setSeededWeights(source, 26);
+  const source = tiny({ seed: 26 });
   const theano = join(dir, "theano.h5");
   writeKerasH5(source, theano, {
     renameWeight: (name, i) => `${name.slice(0, name.lastIndexOf("/")).replace("/", "_")}_W${i}`,
@@ -141,7 +136,7 @@ Deno.test("keras_import: weights stored under other names (Theano-era conv1_W, s
   await importKerasWeights(again, session);
   assert.ok(sameWeights(source, again));
   // A misshapen weight under another name is reported under both.
-  const wide = tiny(8);
+  const wide = tiny({ growthRate: 8 });
   const file = join(dir, "wide.h5");
   writeKerasH5(wide, file, { renameWeight: (name, i) => `w${i}_${name.replaceAll("/", "_")}` });
   await assert.rejects(
