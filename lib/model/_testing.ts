@@ -18,6 +18,12 @@ export function setSeededWeights(model: tfl.LayersModel, seed: number): void {
   }));
 }
 
+/** A functional model that applies `layers` one after another to `input`. */
+export function chain(input: tfl.SymbolicTensor, ...layers: tfl.layers.Layer[]): tfl.LayersModel {
+  const output = layers.reduce((x, layer) => layer.apply(x) as tfl.SymbolicTensor, input);
+  return tfl.model({ inputs: input, outputs: output });
+}
+
 /** Largest |a - b| / (1 + |b|) over two equally long arrays. */
 export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new RangeError(`maxRelDiff: lengths ${a.length} and ${b.length} differ`);

@@ -8,7 +8,7 @@ import { createDenseNet } from "./densenet.ts";
 import { exportOnnx, OnnxExportError, writeBundleOnnx } from "./onnx_export.ts";
 import { tf, tfl } from "./tf.ts";
 import { onnx } from "./_onnx_proto.ts";
-import { seeded, setSeededWeights } from "./_testing.ts";
+import { chain, seeded, setSeededWeights } from "./_testing.ts";
 
 await selectBackend("cpu");
 
@@ -55,17 +55,16 @@ Deno.test("exportOnnx: a DenseNet with seeded weights runs in ONNX Runtime and m
 });
 
 Deno.test("exportOnnx: same padding on odd sizes, strides, biases and activations match tfjs", async () => {
-  const input = tfl.input({ shape: [13, 11, 1], name: "image" });
-  let x = tfl.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, padding: "same", activation: "relu" })
-    .apply(input) as tfl.SymbolicTensor;
-  x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same" }).apply(x) as tfl.SymbolicTensor;
-  x = tfl.layers.conv2d({ filters: 4, kernelSize: [2, 3], padding: "same", activation: "tanh" })
-    .apply(x) as tfl.SymbolicTensor;
-  x = tfl.layers.averagePooling2d({ poolSize: 2, padding: "same" }).apply(x) as tfl.SymbolicTensor;
-  x = tfl.layers.batchNormalization({ center: false, scale: false }).apply(x) as tfl.SymbolicTensor;
-  x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
-  const output = tfl.layers.dense({ units: 3, activation: "sigmoid" }).apply(x) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: input, outputs: output });
+  const model = chain(
+    tfl.input({ shape: [13, 11, 1], name: "image" }),
+    tfl.layers.conv2d({ filters: 5, kernelSize: 3, strides: 2, padding: "same", activation: "relu" }),
+    tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: "same" }),
+    tfl.layers.conv2d({ filters: 4, kernelSize: [2, 3], padding: "same", activation: "tanh" }),
+    tfl.layers.averagePooling2d({ poolSize: 2, padding: "same" }),
+    tfl.layers.batchNormalization({ center: false, scale: false }),
+    tfl.layers.globalAveragePooling2d({}),
+    tfl.layers.dense({ units: 3, activation: "sigmoid" }),
+  );
   setSeededWeights(model, 8);
   assert.ok(await compare(model, 3) <= 1e-5);
   model.dispose();
@@ -73,14 +72,8 @@ Deno.test("exportOnnx: same padding on odd sizes, strides, biases and activation
 
 Deno.test("exportOnnx: unsupported layers and settings are refused, naming layer and class", async () => {
   const input = tfl.input({ shape: [8, 8, 1] });
-  const build = (layer: tfl.layers.Layer) => {
-    const x = layer.apply(input) as tfl.SymbolicTensor;
-    const pooled = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
-    return tfl.model({
-      inputs: input,
-      outputs: tfl.layers.dense({ units: 2 }).apply(pooled) as tfl.SymbolicTensor,
-    });
-  };
+  const build = (layer: tfl.layers.Layer) =>
+    chain(input, layer, tfl.layers.globalAveragePooling2d({}), tfl.layers.dense({ units: 2 }));
   const cases: [tfl.layers.Layer, RegExp][] = [
     [tfl.layers.dropout({ rate: 0.1, name: "drop" }), /layer "drop" \(class Dropout\): unsupported layer/],
     [
@@ -102,10 +95,7 @@ Deno.test("exportOnnx: unsupported layers and settings are refused, naming layer
     });
     model.dispose();
   }
-  const flat = tfl.model({
-    inputs: input,
-    outputs: tfl.layers.conv2d({ filters: 2, kernelSize: 1 }).apply(input) as tfl.SymbolicTensor,
-  });
+  const flat = chain(input, tfl.layers.conv2d({ filters: 2, kernelSize: 1 }));
   await assert.rejects(exportOnnx(flat), /expected an image input .* and an output \[batch, classes\]/);
   flat.dispose();
 });

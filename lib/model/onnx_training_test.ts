@@ -14,7 +14,7 @@ import {
   tfl,
 } from "./mod.ts";
 import { computeGradients } from "../train/step.ts";
-import { setSeededWeights } from "./_testing.ts";
+import { chain, setSeededWeights } from "./_testing.ts";
 import { freezeLayers } from "../train/init.ts";
 import type { ClassWeights } from "../train/loss.ts";
 
@@ -165,36 +165,31 @@ Deno.test("ONNX training graph: a frozen backbone runs its BatchNorms in inferen
 
 Deno.test("ONNX training graph: a layer it cannot express is refused by name", async () => {
   const input = tfl.input({ shape: [8, 8, 1] });
-  let h = tfl.layers.conv2d({ filters: 2, kernelSize: 3, useBias: false, name: "c" }).apply(
+  const gap = () => tfl.layers.globalAveragePooling2d({});
+  const dropout = chain(
     input,
-  ) as tfl.SymbolicTensor;
-  h = tfl.layers.dropout({ rate: 0.5, name: "drop" }).apply(h) as tfl.SymbolicTensor;
-  h = tfl.layers.globalAveragePooling2d({}).apply(h) as tfl.SymbolicTensor;
-  const head = tfl.layers.dense({ units: 2, activation: "sigmoid" }).apply(h) as tfl.SymbolicTensor;
-  const dropout = tfl.model({ inputs: input, outputs: head });
+    tfl.layers.conv2d({ filters: 2, kernelSize: 3, useBias: false, name: "c" }),
+    tfl.layers.dropout({ rate: 0.5, name: "drop" }),
+    gap(),
+    tfl.layers.dense({ units: 2, activation: "sigmoid" }),
+  );
   await assert.rejects(
     exportTrainingOnnx(dropout),
     (e) => e instanceof OnnxExportError && /layer "drop" \(class Dropout\)/.test(e.message),
   );
-
-  const pool = tfl.layers.globalAveragePooling2d({}).apply(
-    tfl.layers.conv2d({ filters: 2, kernelSize: 1, useBias: false }).apply(input) as tfl.SymbolicTensor,
-  ) as tfl.SymbolicTensor;
-  const softmax = tfl.model({
-    inputs: input,
-    outputs: tfl.layers.dense({ units: 2, activation: "softmax", name: "soft" }).apply(
-      pool,
-    ) as tfl.SymbolicTensor,
-  });
+  const softmax = chain(
+    input,
+    tfl.layers.conv2d({ filters: 2, kernelSize: 1, useBias: false }),
+    gap(),
+    tfl.layers.dense({ units: 2, activation: "softmax", name: "soft" }),
+  );
   await assert.rejects(exportTrainingOnnx(softmax), /layer "soft".*the last layer must be a sigmoid Dense/);
-  const biased = tfl.model({
-    inputs: input,
-    outputs: tfl.layers.dense({ units: 2, activation: "sigmoid" }).apply(
-      tfl.layers.globalAveragePooling2d({}).apply(
-        tfl.layers.conv2d({ filters: 2, kernelSize: 1, name: "biased" }).apply(input) as tfl.SymbolicTensor,
-      ) as tfl.SymbolicTensor,
-    ) as tfl.SymbolicTensor,
-  });
+  const biased = chain(
+    input,
+    tfl.layers.conv2d({ filters: 2, kernelSize: 1, name: "biased" }),
+    gap(),
+    tfl.layers.dense({ units: 2, activation: "sigmoid" }),
+  );
   await assert.rejects(exportTrainingOnnx(biased), /layer "biased" \(class Conv2D\): a bias/);
   tf.dispose([dropout, softmax, biased].flatMap((m) => m.weights.map((w) => w.read())));
 });
