@@ -16,11 +16,9 @@ export class CacheError extends ImagesError {}
 
 /** An open partition of the cache. Close it (or `using`) to release the file. */
 export interface ImageCache extends Disposable {
-  /** The partition. */
   partition: Partition;
   /** Side S of the square images. */
   size: number;
-  /** Number of images. */
   count: number;
   /** Image names, in `.bin` order. */
   names: string[];

@@ -72,7 +72,6 @@ export interface PartitionSummary {
 export interface MissingImages {
   /** The folder they were looked for in (`<data>/images`). */
   imagesDir: string;
-  /** How many. */
   count: number;
   /** Their names, partition by partition in split order. */
   names: string[];

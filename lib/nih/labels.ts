@@ -13,7 +13,6 @@ export type LabelCountMap = Record<Finding | typeof NO_FINDING, number>;
 
 /** Counts over a set of images. */
 export interface LabelCounts {
-  /** Number of images. */
   images: number;
   /** Number of distinct patients. */
   patients: number;
@@ -42,7 +41,6 @@ function count(entries: Iterable<LabeledImage>): LabelCounts {
  * in Jupyter it renders as an HTML table with a bar chart.
  */
 export class LabelStatistics implements LabelCounts {
-  /** Number of images. */
   images: number;
   /** Number of distinct patients. */
   patients: number;

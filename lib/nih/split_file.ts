@@ -48,7 +48,6 @@ export type Split = SplitFileJson & { present?: SplitPresence };
 
 /** A split and the remarks worth showing (blacklisted names not in the entries, list names missing, ...). */
 export interface SplitResult {
-  /** The split. */
   split: Split;
   /** Human-readable warnings; never fatal. */
   warnings: string[];

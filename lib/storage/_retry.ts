@@ -183,7 +183,6 @@ const TRY_ABORT_GRACE_MS = 1000;
 
 /** Where an operation was aimed, for messages. */
 export interface StorageErrorContext {
-  /** Account name. */
   account: string;
   /** Blob service endpoint, e.g. `http://127.0.0.1:10000/devstoreaccount1`. */
   endpoint: string;

@@ -75,7 +75,6 @@ export interface AzureBlobStoreOptions {
  * ```
  */
 export class AzureBlobStore implements BlobStore {
-  /** Account name. */
   readonly account: string;
   /** Blob service endpoint, without any SAS. */
   readonly endpoint: string;

@@ -6,7 +6,6 @@
  */
 /** A blob: container and name (`images/00000001_000.png`). */
 export interface BlobRef {
-  /** Container name. */
   container: string;
   /** Blob name inside the container. */
   name: string;
@@ -18,7 +17,6 @@ export interface BlobInfo extends BlobRef {
   size: number;
   /** Content-MD5 (base64), when the blob has one. */
   md5?: string | undefined;
-  /** Content-Type. */
   contentType?: string | undefined;
   /** Last modification time. */
   lastModified?: Date | undefined;
@@ -58,7 +56,6 @@ export interface SasOptions {
 
 /** A blob store. Every method throws a `StorageError` subclass on failure. */
 export interface BlobStore {
-  /** Account name. */
   readonly account: string;
   /** Blob service endpoint (no credentials in it). */
   readonly endpoint: string;

@@ -31,7 +31,6 @@ export interface ConnectOptions {
 
 /** An open connection to blob storage; `close()` also stops an emulator it started. */
 export interface StorageConnection {
-  /** The store. */
   store: BlobStore;
   /** Which kind of storage it is. */
   mode: "azurite" | "azure";

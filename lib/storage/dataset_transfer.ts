@@ -28,7 +28,6 @@ export type DatasetRole = typeof DATASET_ROLES[number];
 
 /** Where a data set goes: a store and the workflow's container names (a `StorageConnection` is one). */
 export interface DatasetTarget {
-  /** The store. */
   store: BlobStore;
   /** Container names by role. */
   containers: Settings["storage"]["containers"];
@@ -38,7 +37,6 @@ export interface DatasetTarget {
 export interface DatasetTransferProgress extends TransferProgress {
   /** Which part of the data set. */
   role: DatasetRole;
-  /** Its container. */
   container: string;
 }
 
@@ -56,9 +54,7 @@ export interface DatasetTransferOptions extends Omit<TransferOptions, "onProgres
 
 /** One part of a data set transfer. */
 export interface DatasetTransferRow extends TransferSummary {
-  /** Which part. */
   role: DatasetRole;
-  /** Its container. */
   container: string;
 }
 

@@ -15,9 +15,7 @@ import { type LocalFile, md5File, PART_MARK, walkFiles } from "./_files.ts";
 
 /** Where blobs are: a store, a container and a name prefix treated as a folder (`images` = `images/`). */
 export interface BlobLocation {
-  /** The store. */
   store: BlobStore;
-  /** Container name. */
   container: string;
   /** Folder-like prefix of blob names. @default "" (the whole container) */
   prefix?: string;
@@ -45,7 +43,6 @@ export interface TransferProgress {
 
 /** A file that could not be transferred. */
 export interface TransferFailure {
-  /** Blob name. */
   name: string;
   /** Why, without secrets. */
   reason: string;
