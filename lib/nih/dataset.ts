@@ -38,7 +38,6 @@ export interface DatasetListing {
   labelFiles: string[];
   /** PNGs in `images/`. */
   images: number;
-  /** Their bytes. */
   imageBytes: number;
   /** `archives/*.tar.gz`, sorted. */
   archives: string[];
@@ -255,17 +254,14 @@ export interface PrepareSplitOptions {
 
 /** A split drawn and written; a table of partitions in Jupyter. */
 export class SplitSummary {
-  /** The split file written. */
-  readonly file: string;
-  /** The split itself. */
   readonly split: Split;
   /** Remarks (names in the lists but not the entries, ...). */
   readonly warnings: string[];
 
-  constructor(file: string, result: SplitResult) {
-    this.file = file;
-    this.split = result.split;
-    this.warnings = result.warnings;
+  /** @param file The split file written. */
+  constructor(readonly file: string, { split, warnings }: SplitResult) {
+    this.split = split;
+    this.warnings = warnings;
   }
 
   /** Images per partition. */

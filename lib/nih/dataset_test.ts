@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import { md5, sampleArchive, samplePngs } from "../../tests/_archive_server.ts";
-import { archiveServer } from "./_testing.ts";
+import { sampleArchive, samplePngs } from "../../tests/_archive_server.ts";
+import { archiveServer, catalogueOf } from "./_testing.ts";
 import { DatasetNotFoundError, ensureDataset, listDataset, prepareSplit } from "./dataset.ts";
 import { readEntries } from "./entries.ts";
 import { JUPYTER_DISPLAY } from "../display.ts";
@@ -73,16 +73,7 @@ Deno.test({
     const pngs = samplePngs().slice(0, 4);
     const archive = await sampleArchive(pngs);
     await using server = await archiveServer({ "images_001.tar.gz": archive });
-    const catalogue = {
-      archives: [{
-        number: 1,
-        name: "images_001.tar.gz",
-        url: "https://x/unused",
-        bytes: archive.length,
-        md5: md5(archive),
-      }],
-      files: [],
-    };
+    const catalogue = catalogueOf([archive]);
     const s = await ensureDataset(join(dir.path, "nih"), { fetch: { catalogue, baseUrl: server.url } });
     assert.equal(s.source, "fetched");
     assert.equal(s.fetch?.failed, 0);

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Catalogue } from "./archives.ts";
 import { fetchArchives, type FetchProgress } from "./fetch.ts";
 import { md5, sampleArchive, samplePngs } from "../../tests/_archive_server.ts";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
-import { archiveServer } from "./_testing.ts";
+import { archiveServer, catalogueOf } from "./_testing.ts";
 
 /** Two test archives from the 39 sample PNGs (20 + 19), the files to serve, and their catalogue. */
 async function setup() {
@@ -19,17 +18,8 @@ async function setup() {
     "images_002.tar.gz": bytes[1] ?? assert.fail("no second archive"),
     "test_list.txt": listText,
   };
-  const catalogue: Catalogue = {
-    archives: bytes.map((b, i) => ({
-      number: i + 1,
-      name: `images_00${i + 1}.tar.gz`,
-      url: `http://unused.invalid/${i + 1}`,
-      bytes: b.length,
-      md5: md5(b),
-      images: names[i]?.length ?? 0,
-    })),
-    files: [{ name: "test_list.txt", url: "http://unused.invalid/t" }],
-  };
+  const test = { name: "test_list.txt", url: "http://unused.invalid/t" };
+  const catalogue = catalogueOf(bytes, names.map((n) => n.length), [test]);
   return { files, catalogue, names };
 }
 
