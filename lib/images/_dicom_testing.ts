@@ -44,11 +44,9 @@ const LONG = new Set(["OB", "OW", "SQ", "UN", "UT"]);
 
 function pad(value: Uint8Array | string, vr: string): Uint8Array {
   const bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;
-  if (bytes.length % 2 === 0) return bytes;
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  out[bytes.length] = vr === "UI" || vr === "OB" ? 0 : 0x20;
-  return out;
+  return bytes.length % 2 === 0
+    ? bytes
+    : concat([bytes, new Uint8Array([vr === "UI" || vr === "OB" ? 0 : 0x20])]);
 }
 
 /** Encodes one element; `length` overrides the value's length (e.g. 0xFFFFFFFF for undefined). */
@@ -124,14 +122,14 @@ export function writeDicom(
     metaBody,
     element(0x00080060, "CS", "DX", explicit),
   ];
+  const none = new Uint8Array(0);
   if (options.sequence) {
-    const inner = element(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.1", explicit);
     parts.push(
-      element(0x00081140, "SQ", new Uint8Array(0), explicit, 0xffffffff),
-      element(0xfffee000, "", new Uint8Array(0), explicit, 0xffffffff),
-      inner,
-      element(0xfffee00d, "", new Uint8Array(0), explicit),
-      element(0xfffee0dd, "", new Uint8Array(0), explicit),
+      element(0x00081140, "SQ", none, explicit, 0xffffffff),
+      element(0xfffee000, "", none, explicit, 0xffffffff),
+      element(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.1", explicit),
+      element(0xfffee00d, "", none, explicit),
+      element(0xfffee0dd, "", none, explicit),
     );
   }
   parts.push(
@@ -144,24 +142,22 @@ export function writeDicom(
     element(0x00280102, "US", us((options.bitsStored ?? bits) - 1), explicit),
     element(0x00280103, "US", us(0), explicit),
   );
-  const ds = (tag: number, v: number | undefined) => {
-    if (v !== undefined) parts.push(element(tag, "DS", String(v), explicit));
-  };
-  ds(0x00281050, options.windowCenter);
-  ds(0x00281051, options.windowWidth);
-  ds(0x00281052, options.rescaleIntercept);
-  ds(0x00281053, options.rescaleSlope);
-  const none = new Uint8Array(0);
+  // WindowCenter, WindowWidth, RescaleIntercept, RescaleSlope: (0028,1050) to (0028,1053), each when given
+  [options.windowCenter, options.windowWidth, options.rescaleIntercept, options.rescaleSlope].forEach(
+    (v, i) => {
+      if (v !== undefined) parts.push(element(0x00281050 + i, "DS", String(v), explicit));
+    },
+  );
   if (options.fragments) {
     parts.push(
       element(0x7fe00010, "OB", none, explicit, 0xffffffff),
       element(0xfffee000, "", none, explicit),
+      ...options.fragments.map((f) => element(0xfffee000, "OB", f, false)),
+      element(0xfffee0dd, "", none, explicit),
     );
-    for (const f of options.fragments) parts.push(element(0xfffee000, "OB", f, false));
-    parts.push(element(0xfffee0dd, "", none, explicit));
-    return concat(parts);
+  } else {
+    const data = bits === 16 ? new Uint8Array(Uint16Array.from(pixels).buffer) : Uint8Array.from(pixels);
+    parts.push(element(0x7fe00010, bits === 16 ? "OW" : "OB", data, explicit));
   }
-  const data = bits === 16 ? new Uint8Array(Uint16Array.from(pixels).buffer) : Uint8Array.from(pixels);
-  parts.push(element(0x7fe00010, bits === 16 ? "OW" : "OB", data, explicit));
   return concat(parts);
 }
