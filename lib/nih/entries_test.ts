@@ -96,12 +96,8 @@ function formatError(text: string, line: number, column: number, message: RegExp
 }
 
 Deno.test("a wrong header says which column", () => {
-  formatError(
-    HEADER.replace("Patient Age", "Age") + "\n" + ROW,
-    1,
-    51,
-    /header column 5 must be "Patient Age", found "Age"/,
-  );
+  const age = HEADER.replace("Patient Age", "Age");
+  formatError(`${age}\n${ROW}`, 1, 51, /header column 5 must be "Patient Age", found "Age"/);
   formatError(HEADER.split(",").slice(0, 9).join(",") + "\n", 1, 119, /header column 10 must be/);
   formatError(HEADER + ",extra\n", 1, 151, /header has 12 fields, expected 11/);
   formatError("", 1, 1, /not a Data_Entry_2017 label file/);
@@ -110,12 +106,8 @@ Deno.test("a wrong header says which column", () => {
 Deno.test("a file that is not a label file: the message says where, never what its first line holds", () => {
   using dir = tempDir();
   const secret = "AZURE_STORAGE_KEY=c2VjcmV0LWtleS1kby1ub3QtcHJpbnQ=";
-  for (
-    const [name, text] of [[".env", `${secret}\nOTHER=1\n`], [
-      "notes.csv",
-      `${secret},a,b\n${ROW}\n`,
-    ]] as const
-  ) {
+  const files = [[".env", `${secret}\nOTHER=1\n`], ["notes.csv", `${secret},a,b\n${ROW}\n`]] as const;
+  for (const [name, text] of files) {
     writeFileSync(join(dir.path, name), text);
     assert.throws(() => readEntries(join(dir.path, name)), (e: unknown) => {
       assert.ok(e instanceof NihFormatError, String(e));
@@ -129,12 +121,8 @@ Deno.test("a file that is not a label file: the message says where, never what i
     });
   }
   // In a label file, what is quoted is cut short and escaped.
-  formatError(
-    `${HEADER}\n${"\u0001".repeat(10_000)}${ROW.slice(16)}\n`,
-    2,
-    1,
-    /must be a name like 00000001_000\.png, found "(\\u0001){40}…"$/,
-  );
+  const binary = `${HEADER}\n${"\u0001".repeat(10_000)}${ROW.slice(16)}\n`;
+  formatError(binary, 2, 1, /must be a name like 00000001_000\.png, found "(\\u0001){40}…"$/);
 });
 
 Deno.test("a label file is read up to 64 MiB: /dev/zero and a gzip bomb are refused, not read without end", () => {
@@ -159,31 +147,19 @@ Deno.test("a label file is read up to 64 MiB: /dev/zero and a gzip bomb are refu
 });
 
 Deno.test("an unknown label names the line, the column of the label and the valid labels", () => {
-  formatError(
-    `${HEADER}\n${ROW}\n${ROW.replace("_000", "_001").replace("Cardiomegaly", "Mass|Flu")}\n`,
-    3,
-    23,
-    /unknown label "Flu"; valid labels: Atelectasis,/,
-  );
+  const flu = ROW.replace("_000", "_001").replace("Cardiomegaly", "Mass|Flu");
+  formatError(`${HEADER}\n${ROW}\n${flu}\n`, 3, 23, /unknown label "Flu"; valid labels: Atelectasis,/);
   formatError(withRow("Cardiomegaly", "No Finding|Mass"), 2, 18, /"No Finding" combined/);
 });
 
 Deno.test("a duplicated image name is an error pointing at both lines", () => {
-  formatError(
-    `${HEADER}\r\n${ROW}\r\n${ROW}\r\n`,
-    3,
-    1,
-    /duplicated image "00000001_000.png" \(first at line 2\)/,
-  );
+  const twice = `${HEADER}\r\n${ROW}\r\n${ROW}\r\n`;
+  formatError(twice, 3, 1, /duplicated image "00000001_000.png" \(first at line 2\)/);
 });
 
 Deno.test("a wrong field count is an error, never a skipped row", () => {
-  formatError(
-    `${HEADER}\n${ROW}\n00000001_001.png,Mass,1,1,58,M,PA,2682,2749\n`,
-    3,
-    44,
-    /expected 11 fields, found 9/,
-  );
+  const short = "00000001_001.png,Mass,1,1,58,M,PA,2682,2749";
+  formatError(`${HEADER}\n${ROW}\n${short}\n`, 3, 44, /expected 11 fields, found 9/);
   formatError(`${HEADER}\n${ROW},x\n`, 2, 65, /expected 11 fields, found 12/);
   formatError(`${HEADER}\n\n${ROW}\n`, 2, 1, /expected 11 fields, found 1/);
 });
