@@ -14,7 +14,10 @@ import { connectStorage } from "./connect.ts";
 import { StorageError, StorageTimeoutError, StorageUnreachableError } from "./errors.ts";
 import { uploadPath } from "./transfer.ts";
 
-/** A TCP server on 127.0.0.1 that hands every connection to `serve`; by default it accepts and says nothing. */
+/**
+ * A TCP server on 127.0.0.1 that hands every connection to `serve` (by default it accepts and says nothing),
+ * closed with its connections when the `await using` scope ends.
+ */
 function tcpServer(serve: (conn: Deno.Conn) => Promise<void> = () => Promise.resolve()) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns: Deno.Conn[] = [];
@@ -31,7 +34,7 @@ function tcpServer(serve: (conn: Deno.Conn) => Promise<void> = () => Promise.res
     get connections() {
       return conns.length;
     },
-    async close() {
+    async [Symbol.asyncDispose]() {
       listener.close();
       for (const c of conns) {
         try {
@@ -82,44 +85,40 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     using tmp = tempDir();
-    const server = tcpServer();
-    try {
-      const retried: unknown[] = [];
-      const conn = await connectStorage(settingsFor(server.port, 200), {
-        retry: { attempts: 3, baseDelayMs: 1, onRetry: (e) => retried.push(e) },
-      });
-      assert.equal((conn.store as { tryTimeoutMs?: number }).tryTimeoutMs, 200);
-      const endpoint = `http://127.0.0.1:${server.port}/${AZURITE_ACCOUNT}`;
-      const started = performance.now();
-      await assert.rejects(conn.store.containerExists("nih-images"), (e: unknown) => {
-        assert.ok(e instanceof StorageTimeoutError, String(e));
-        assert.ok(e instanceof StorageUnreachableError);
-        assert.equal(e.code, "ETIMEDOUT");
-        assert.equal(
-          e.message,
-          `Blob storage at ${endpoint} did not answer for "nih-images": each of 3 tries gave up after 200 ms ` +
-            "without an answer or a byte moved (CXR_STORAGE_TIMEOUT_MS); check that this endpoint is reachable " +
-            "and is a blob service",
-        );
-        assert.ok(!e.message.includes(AZURITE_ACCOUNT_KEY.reveal()));
-        return true;
-      });
-      const seconds = (performance.now() - started) / 1000;
-      assert.ok(seconds >= 0.6 && seconds < 5, `3 tries of 200 ms took ${seconds} s`);
-      assert.equal(server.connections, 3, "each try went out");
-      assert.equal(retried.length, 2);
-      assert.ok(retried.every((e) => e instanceof StorageTimeoutError && e.message.includes(endpoint)));
-
-      // A whole upload stops at its first request, with the same error, and writes nothing locally.
-      Deno.writeTextFileSync(join(tmp.path, "a.txt"), "hello");
-      await assert.rejects(
-        uploadPath(join(tmp.path, "a.txt"), { store: conn.store, container: "docs" }),
-        StorageTimeoutError,
+    await using server = tcpServer();
+    const retried: unknown[] = [];
+    const conn = await connectStorage(settingsFor(server.port, 200), {
+      retry: { attempts: 3, baseDelayMs: 1, onRetry: (e) => retried.push(e) },
+    });
+    assert.equal((conn.store as { tryTimeoutMs?: number }).tryTimeoutMs, 200);
+    const endpoint = `http://127.0.0.1:${server.port}/${AZURITE_ACCOUNT}`;
+    const started = performance.now();
+    await assert.rejects(conn.store.containerExists("nih-images"), (e: unknown) => {
+      assert.ok(e instanceof StorageTimeoutError, String(e));
+      assert.ok(e instanceof StorageUnreachableError);
+      assert.equal(e.code, "ETIMEDOUT");
+      assert.equal(
+        e.message,
+        `Blob storage at ${endpoint} did not answer for "nih-images": each of 3 tries gave up after 200 ms ` +
+          "without an answer or a byte moved (CXR_STORAGE_TIMEOUT_MS); check that this endpoint is reachable " +
+          "and is a blob service",
       );
-      await conn.close();
-    } finally {
-      await server.close();
-    }
+      assert.ok(!e.message.includes(AZURITE_ACCOUNT_KEY.reveal()));
+      return true;
+    });
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds >= 0.6 && seconds < 5, `3 tries of 200 ms took ${seconds} s`);
+    assert.equal(server.connections, 3, "each try went out");
+    assert.equal(retried.length, 2);
+    assert.ok(retried.every((e) => e instanceof StorageTimeoutError && e.message.includes(endpoint)));
+
+    // A whole upload stops at its first request, with the same error, and writes nothing locally.
+    Deno.writeTextFileSync(join(tmp.path, "a.txt"), "hello");
+    await assert.rejects(
+      uploadPath(join(tmp.path, "a.txt"), { store: conn.store, container: "docs" }),
+      StorageTimeoutError,
+    );
+    await conn.close();
   },
 });
 
@@ -131,44 +130,37 @@ Deno.test({
   async fn() {
     using tmp = tempDir();
     // 20 chunks 50 ms apart: 1 s in all, five times the 200 ms stall limit.
-    const slow = tricklingServer(2000, 100, 50);
-    const stalled = tricklingServer(2000, 100, 10, 500);
-    try {
-      const a = await connectStorage(settingsFor(slow.port, 200), { retry: { attempts: 1 } });
-      const dest = join(tmp.path, "slow", "blob.bin");
-      const started = performance.now();
-      const info = await a.store.downloadFile({ container: "c", name: "blob.bin" }, dest);
-      assert.ok(performance.now() - started > 800, "the body took about 1 s");
-      assert.equal(info.size, 2000);
-      assert.equal(Deno.statSync(dest).size, 2000);
+    await using slow = tricklingServer(2000, 100, 50);
+    await using stalled = tricklingServer(2000, 100, 10, 500);
+    const a = await connectStorage(settingsFor(slow.port, 200), { retry: { attempts: 1 } });
+    const dest = join(tmp.path, "slow", "blob.bin");
+    const started = performance.now();
+    const info = await a.store.downloadFile({ container: "c", name: "blob.bin" }, dest);
+    assert.ok(performance.now() - started > 800, "the body took about 1 s");
+    assert.equal(info.size, 2000);
+    assert.equal(Deno.statSync(dest).size, 2000);
 
-      const b = await connectStorage(settingsFor(stalled.port, 200), {
-        retry: { attempts: 2, baseDelayMs: 1 },
-      });
-      const dest2 = join(tmp.path, "stalled", "blob.bin");
-      await assert.rejects(
-        b.store.downloadFile({ container: "c", name: "blob.bin" }, dest2),
-        (e: unknown) =>
-          e instanceof StorageTimeoutError && /each of 2 tries gave up after 200 ms/.test(e.message),
-      );
-      assert.equal(existsSync(dest2), false);
-      assert.deepEqual(readdirSync(join(tmp.path, "stalled")), [], "no partial file left behind");
-    } finally {
-      await slow.close();
-      await stalled.close();
-    }
+    const b = await connectStorage(settingsFor(stalled.port, 200), {
+      retry: { attempts: 2, baseDelayMs: 1 },
+    });
+    const dest2 = join(tmp.path, "stalled", "blob.bin");
+    await assert.rejects(
+      b.store.downloadFile({ container: "c", name: "blob.bin" }, dest2),
+      (e: unknown) =>
+        e instanceof StorageTimeoutError && /each of 2 tries gave up after 200 ms/.test(e.message),
+    );
+    assert.equal(existsSync(dest2), false);
+    assert.deepEqual(readdirSync(join(tmp.path, "stalled")), [], "no partial file left behind");
   },
 });
 
 Deno.test("CXR_STORAGE_TIMEOUT_MS: default 30 s; a bad value names the variable", () => {
-  assert.equal(loadSettings({ env: {}, envFile: false }).storage.tryTimeoutMs, 30_000);
-  assert.equal(
-    loadSettings({ env: { CXR_STORAGE_TIMEOUT_MS: "2500" }, envFile: false }).storage.tryTimeoutMs,
-    2500,
-  );
+  const settings = (env: Record<string, string>) => loadSettings({ env, envFile: false });
+  assert.equal(settings({}).storage.tryTimeoutMs, 30_000);
+  assert.equal(settings({ CXR_STORAGE_TIMEOUT_MS: "2500" }).storage.tryTimeoutMs, 2500);
   for (const bad of ["0", "-5", "1.5", "soon", "99999999999"]) {
     assert.throws(
-      () => loadSettings({ env: { CXR_STORAGE_TIMEOUT_MS: bad }, envFile: false }),
+      () => settings({ CXR_STORAGE_TIMEOUT_MS: bad }),
       (e: unknown) =>
         e instanceof Error && e.name === "ConfigError" &&
         /CXR_STORAGE_TIMEOUT_MS=".*" must be a whole number of milliseconds from 1 to 3600000/.test(
