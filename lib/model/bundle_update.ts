@@ -98,12 +98,11 @@ export async function updateBundleMetadata(
   const text = JSON.stringify(next, null, 2) + "\n";
   const metadata = parseBundleMetadata(text, join(dir, METADATA_JSON)); // what a reader will get back
   const stamp = crypto.randomUUID().slice(0, 8);
-  const contents: [string, string][] = [[METADATA_JSON, text], [MODEL_CARD_MD, modelCard(metadata)]];
-  const files = contents.map(([name, content]) => ({
-    name,
-    content,
-    temp: join(dir, `.${name}.tmp-${stamp}`),
-  }));
+  const files = [{ name: METADATA_JSON, content: text }, {
+    name: MODEL_CARD_MD,
+    content: modelCard(metadata),
+  }]
+    .map((f) => ({ ...f, temp: join(dir, `.${f.name}.tmp-${stamp}`) }));
   try {
     for (const f of files) await writeFile(f.temp, f.content);
     for (const f of files) await rename(f.temp, join(dir, f.name));

@@ -66,9 +66,10 @@ const KIND_OF_CLASS: Record<string, Kind> = { Conv2D: "conv", BatchNormalization
 
 /** `"conv2d_3" (kernel [3,3,16,4])`. */
 function describe(layer: KerasSourceLayer): string {
-  const main = layer.weights.get("kernel") ?? layer.weights.get("gamma") ?? layer.weights.get("moving_mean");
-  const key = layer.weights.has("kernel") ? "kernel" : layer.weights.has("gamma") ? "gamma" : "moving_mean";
-  return main ? `"${layer.name}" (${key} [${main.shape}])` : `"${layer.name}" (${[...layer.weights.keys()]})`;
+  const key = ["kernel", "gamma", "moving_mean"].find((k) => layer.weights.has(k));
+  return key
+    ? `"${layer.name}" (${key} [${layer.weights.get(key)!.shape}])`
+    : `"${layer.name}" (${[...layer.weights.keys()]})`;
 }
 
 /**

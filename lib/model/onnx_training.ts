@@ -539,23 +539,19 @@ export async function exportTrainingOnnx(model: tfl.LayersModel): Promise<Traini
 class TrainingGraphBuilder extends GraphBuilder {
   #constants = new Map<string, string>();
   #reshapes = 0;
-  ints(values: number[]): string {
-    const key = `i${values.join(",")}`;
-    let name = this.#constants.get(key);
-    if (!name) {
-      name = this.constant(`const/${key}`, [values.length], BigInt64Array.from(values.map(BigInt)));
-      this.#constants.set(key, name);
-    }
+  #shared(key: string, make: (name: string) => string): string {
+    const name = this.#constants.get(key) ?? make(`const/${key}`);
+    this.#constants.set(key, name);
     return name;
   }
+  ints(values: number[]): string {
+    return this.#shared(
+      `i${values}`,
+      (n) => this.constant(n, [values.length], BigInt64Array.from(values, BigInt)),
+    );
+  }
   float(value: number): string {
-    const key = `f${value}`;
-    let name = this.#constants.get(key);
-    if (!name) {
-      name = this.constant(`const/${key}`, [], Float32Array.of(value));
-      this.#constants.set(key, name);
-    }
-    return name;
+    return this.#shared(`f${value}`, (n) => this.constant(n, [], Float32Array.of(value)));
   }
   /** Slice over the spatial axes (2, 3) of an NCHW value. */
   slice(x: string, starts: number[], ends: number[], name: string): string {
