@@ -1,6 +1,7 @@
 // Helpers shared by this folder's tests: deterministic data and tolerant comparison.
 import { tf, tfl } from "./tf.ts";
 import { mulberry32 } from "../random.ts";
+import type { ClassActivationMaps } from "./predictor_contract.ts";
 
 /** Deterministic pseudo-random floats in [lo, hi) (mulberry32). */
 export function seeded(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -22,6 +23,17 @@ export function setSeededWeights(model: tfl.LayersModel, seed: number): void {
 export function chain(input: tfl.SymbolicTensor, ...layers: tfl.layers.Layer[]): tfl.LayersModel {
   const output = layers.reduce((x, layer) => layer.apply(x) as tfl.SymbolicTensor, input);
   return tfl.model({ inputs: input, outputs: output });
+}
+
+/** The probabilities class activation maps imply: sigmoid(each map's mean + the Dense bias), item by item. */
+export function camProbabilities(cam: ClassActivationMaps, bias: ArrayLike<number>): number[] {
+  const hw = cam.height * cam.width, k = cam.classes;
+  return Array.from({ length: cam.data.length / hw }, (_, j) => {
+    const [i, c] = [Math.floor(j / k), j % k];
+    let sum = 0;
+    for (let p = 0; p < hw; p++) sum += cam.data[(i * hw + p) * k + c]!;
+    return 1 / (1 + Math.exp(-(sum / hw + bias[c]!)));
+  });
 }
 
 /** Largest |a - b| / (1 + |b|) over two equally long arrays. */
