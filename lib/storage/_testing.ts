@@ -13,9 +13,14 @@ export const PNGS: string[] = readdirSync(IMAGES).filter((n) => n.endsWith(".png
 /** The i-th sample PNG name; fails clearly if the sample has fewer. */
 export const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 
+/** Settings of `env` alone: no `.env` file, nothing from the process environment. */
+export function envSettings(env: Record<string, string>): Settings {
+  return loadSettings({ env, envFile: false });
+}
+
 /** Settings of `AZURE_STORAGE_CONNECTION_STRING` alone, plus `env`. */
 export function settingsFor(connectionString: string, env: Record<string, string> = {}): Settings {
-  return loadSettings({ env: { AZURE_STORAGE_CONNECTION_STRING: connectionString, ...env }, envFile: false });
+  return envSettings({ AZURE_STORAGE_CONNECTION_STRING: connectionString, ...env });
 }
 
 /** Settings whose connection string names the emulator account at `127.0.0.1:<port>`, plus `env`. */

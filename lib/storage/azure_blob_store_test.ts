@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { loadSettings } from "../config.ts";
 import { tempDir } from "../../tests/_fixtures.ts";
 import { AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY } from "./azurite.ts";
-import { settingsAtPort } from "./_testing.ts";
+import { envSettings, settingsAtPort } from "./_testing.ts";
 import { connectStorage } from "./connect.ts";
 import { StorageError, StorageTimeoutError, StorageUnreachableError } from "./errors.ts";
 import { uploadPath } from "./transfer.ts";
@@ -155,12 +154,11 @@ Deno.test({
 });
 
 Deno.test("CXR_STORAGE_TIMEOUT_MS: default 30 s; a bad value names the variable", () => {
-  const settings = (env: Record<string, string>) => loadSettings({ env, envFile: false });
-  assert.equal(settings({}).storage.tryTimeoutMs, 30_000);
-  assert.equal(settings({ CXR_STORAGE_TIMEOUT_MS: "2500" }).storage.tryTimeoutMs, 2500);
+  assert.equal(envSettings({}).storage.tryTimeoutMs, 30_000);
+  assert.equal(envSettings({ CXR_STORAGE_TIMEOUT_MS: "2500" }).storage.tryTimeoutMs, 2500);
   for (const bad of ["0", "-5", "1.5", "soon", "99999999999"]) {
     assert.throws(
-      () => settings({ CXR_STORAGE_TIMEOUT_MS: bad }),
+      () => envSettings({ CXR_STORAGE_TIMEOUT_MS: bad }),
       (e: unknown) =>
         e instanceof Error && e.name === "ConfigError" &&
         /CXR_STORAGE_TIMEOUT_MS=".*" must be a whole number of milliseconds from 1 to 3600000/.test(

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadSettings } from "../config.ts";
 import { tempDir } from "../../tests/_fixtures.ts";
 import { startAzurite } from "./azurite.ts";
 import { connectStorage } from "./connect.ts";
 import { StorageError } from "./errors.ts";
-import { settingsFor } from "./_testing.ts";
+import { envSettings, settingsFor } from "./_testing.ts";
 
 Deno.test({
   name: "azurite mode uses the emulator already listening on the configured port",
@@ -15,9 +14,9 @@ Deno.test({
     using tmp = tempDir();
     const running = await startAzurite(join(tmp.path, "a"), { port: 0 });
     try {
-      const settings = loadSettings({
-        env: { CXR_AZURITE_PORT: String(running.port), CXR_AZURITE_DIR: join(tmp.path, "unused") },
-        envFile: false,
+      const settings = envSettings({
+        CXR_AZURITE_PORT: String(running.port),
+        CXR_AZURITE_DIR: join(tmp.path, "unused"),
       });
       await using conn = await connectStorage(settings, { ensureContainers: true });
       assert.equal(conn.azurite, undefined, "no second emulator was started");
@@ -33,10 +32,7 @@ Deno.test({
 
 Deno.test("azure mode builds the account endpoint from the name; a SAS-only connection cannot sign", async () => {
   const keyed = await connectStorage(
-    loadSettings({
-      env: { AZURE_STORAGE_ACCOUNT: "cxrdemo", AZURE_STORAGE_KEY: btoa("k".repeat(64)) },
-      envFile: false,
-    }),
+    envSettings({ AZURE_STORAGE_ACCOUNT: "cxrdemo", AZURE_STORAGE_KEY: btoa("k".repeat(64)) }),
   );
   assert.equal(keyed.mode, "azure");
   assert.equal(keyed.endpoint, "https://cxrdemo.blob.core.windows.net");
@@ -48,11 +44,9 @@ Deno.test("azure mode builds the account endpoint from the name; a SAS-only conn
     /^https:\/\/cxrdemo\.blob\.core\.windows\.net\/nih-images\/images\/a\.png\?.*sp=r.*&sig=/,
   );
   assert.match(url, /spr=https(&|$)/);
+  const sasToken = "?sv=2024-01-01&sp=r&sig=abcdefgh";
   const sas = await connectStorage(
-    loadSettings({
-      env: { AZURE_STORAGE_ACCOUNT: "cxrdemo", AZURE_STORAGE_SAS_TOKEN: "?sv=2024-01-01&sp=r&sig=abcdefgh" },
-      envFile: false,
-    }),
+    envSettings({ AZURE_STORAGE_ACCOUNT: "cxrdemo", AZURE_STORAGE_SAS_TOKEN: sasToken }),
   );
   assert.equal(sas.endpoint, "https://cxrdemo.blob.core.windows.net");
   await assert.rejects(

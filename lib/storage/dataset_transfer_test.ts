@@ -3,14 +3,13 @@ import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { loadSettings } from "../config.ts";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { JUPYTER_DISPLAY } from "../display.ts";
 import { AZURITE_ACCOUNT_KEY } from "./azurite.ts";
 import { connectStorage } from "./connect.ts";
 import { ContainerNotFoundError } from "./errors.ts";
 import { type DatasetTransferProgress, downloadDataset, uploadDataset } from "./dataset_transfer.ts";
-import { png, PNGS } from "./_testing.ts";
+import { envSettings, png, PNGS } from "./_testing.ts";
 
 const LABELS = [
   "BBox_List_2017.csv.gz",
@@ -28,10 +27,7 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     using tmp = tempDir();
-    const settings = loadSettings({
-      env: { CXR_AZURITE_DIR: join(tmp.path, "azurite"), CXR_AZURITE_PORT: "0" },
-      envFile: false,
-    });
+    const settings = envSettings({ CXR_AZURITE_DIR: join(tmp.path, "azurite"), CXR_AZURITE_PORT: "0" });
     await using conn = await connectStorage(settings);
     const { containers } = settings.storage;
     const splitFile = join(tmp.path, "split-notebook.json");

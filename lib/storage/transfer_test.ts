@@ -3,12 +3,11 @@ import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { loadSettings } from "../config.ts";
 import { tempDir } from "../../tests/_fixtures.ts";
 import { connectStorage } from "./connect.ts";
 import { ContainerNotFoundError } from "./errors.ts";
 import { downloadPrefix, type TransferProgress, uploadPath } from "./transfer.ts";
-import { IMAGES, png, PNGS } from "./_testing.ts";
+import { envSettings, IMAGES, png, PNGS } from "./_testing.ts";
 
 const SIZES = PNGS.map((n) => readFileSync(join(IMAGES, n)).length);
 const TOTAL = SIZES.reduce((a, b) => a + b, 0);
@@ -20,10 +19,7 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     using tmp = tempDir();
-    const settings = loadSettings({
-      env: { CXR_AZURITE_DIR: join(tmp.path, "azurite"), CXR_AZURITE_PORT: "0" },
-      envFile: false,
-    });
+    const settings = envSettings({ CXR_AZURITE_DIR: join(tmp.path, "azurite"), CXR_AZURITE_PORT: "0" });
     await using conn = await connectStorage(settings, { ensureContainers: true });
     const { store } = conn;
     const container = settings.storage.containers.images;
