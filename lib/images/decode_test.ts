@@ -2,14 +2,23 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
+import { samplePngs } from "../../tests/_archive_server.ts";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { checkDecodeLimits, DecodeError, decodeImage, inspectImage } from "./decode.ts";
 
 const IMAGES = join(NIH_SAMPLE, "images");
 const RGBA = ["00000100_000.png", "00001369_000.png", "00002578_000.png"];
+const GREY = join(IMAGES, "00000427_000.png");
+
+/** A 16-bit RGBA PNG, interlaced: 8 bytes a pixel once decoded. */
+async function rgba16(width: number, height: number): Promise<Uint8Array> {
+  const background = { r: 90, g: 60, b: 30, alpha: 1 };
+  return await sharp({ create: { width, height, channels: 4, background } }).toColourspace("rgb16")
+    .png({ progressive: true }).toBuffer();
+}
 
 Deno.test("every sample PNG decodes to 224x224 grey; grey ones equal sharp's own one-channel resize", async () => {
-  const names = [...Deno.readDirSync(IMAGES)].map((e) => e.name).filter((n) => n.endsWith(".png")).sort();
+  const names = samplePngs();
   assert.equal(names.length, 39);
   for (const name of names) {
     const px = await decodeImage(join(IMAGES, name), 224);
@@ -40,7 +49,7 @@ Deno.test("RGBA sample PNGs become their (equal) colour channel, not noise or al
 
 Deno.test("a truncated PNG, a missing file and bytes that are no image are DecodeErrors", async () => {
   using dir = tempDir();
-  const bytes = readFileSync(join(IMAGES, "00000427_000.png"));
+  const bytes = readFileSync(GREY);
   writeFileSync(join(dir.path, "cut.png"), bytes.subarray(0, bytes.length >> 1));
   const cut = await decodeImage(join(dir.path, "cut.png"), 32).catch((e) => e);
   assert.ok(cut instanceof DecodeError);
@@ -58,21 +67,15 @@ Deno.test("a truncated PNG, a missing file and bytes that are no image are Decod
 
 Deno.test("decodeImage writes into a given buffer and checks its arguments", async () => {
   const into = new Uint8Array(16 * 16);
-  const px = await decodeImage(join(IMAGES, "00000427_000.png"), 16, { into });
+  const px = await decodeImage(GREY, 16, { into });
   assert.equal(px, into);
   assert.ok(into.some((v) => v > 0));
-  await assert.rejects(decodeImage(join(IMAGES, "00000427_000.png"), 0), RangeError);
-  await assert.rejects(
-    decodeImage(join(IMAGES, "00000427_000.png"), 16, { into: new Uint8Array(3) }),
-    RangeError,
-  );
+  await assert.rejects(decodeImage(GREY, 0), RangeError);
+  await assert.rejects(decodeImage(GREY, 16, { into: new Uint8Array(3) }), RangeError);
 });
 
 Deno.test("inspectImage: decoded bytes count channels, bits per sample and interlacing, from the header", async () => {
-  const rgba16 = await sharp({
-    create: { width: 1500, height: 1000, channels: 4, background: { r: 90, g: 60, b: 30, alpha: 1 } },
-  }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
-  assert.deepEqual(await inspectImage(rgba16), {
+  assert.deepEqual(await inspectImage(await rgba16(1500, 1000)), {
     format: "png",
     width: 1500,
     height: 1000,
@@ -81,7 +84,7 @@ Deno.test("inspectImage: decoded bytes count channels, bits per sample and inter
     interlaced: true,
     decodedBytes: 1500 * 1000 * 4 * 2,
   });
-  const nih = await inspectImage(join(IMAGES, "00000427_000.png"));
+  const nih = await inspectImage(GREY);
   const header = [nih.width, nih.height, nih.channels, nih.bitsPerSample, nih.interlaced];
   assert.deepEqual(header, [1024, 1024, 1, 8, false]);
   assert.equal(nih.decodedBytes, 1024 * 1024);
@@ -92,12 +95,9 @@ Deno.test("inspectImage: decoded bytes count channels, bits per sample and inter
 });
 
 Deno.test("decodeImage: refuses an image over maxDecodedBytes or maxPixels before decoding it", async () => {
-  // 16-bit RGBA, interlaced: 4x the bytes an 8-bit grey image of the same pixels needs
-  const rgba16 = await sharp({
-    create: { width: 2000, height: 2000, channels: 4, background: { r: 90, g: 60, b: 30, alpha: 1 } },
-  }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
+  const big = await rgba16(2000, 2000); // 4x the bytes an 8-bit grey image of the same pixels needs
   const limit = 16 * 1048576;
-  const e = await decodeImage(rgba16, 32, { maxDecodedBytes: limit, maxPixels: 50_000_000 }).catch((e) => e);
+  const e = await decodeImage(big, 32, { maxDecodedBytes: limit, maxPixels: 50_000_000 }).catch((e) => e);
   assert.ok(e instanceof DecodeError, String(e));
   assert.equal(
     e.reason,
@@ -105,15 +105,12 @@ Deno.test("decodeImage: refuses an image over maxDecodedBytes or maxPixels befor
       "the limit of 16777216 bytes (16 MiB)",
   );
   // the same pixels as 8-bit grey fit the same limit
-  const grey = await sharp(rgba16).toColourspace("b-w").png().toBuffer();
+  const grey = await sharp(big).toColourspace("b-w").png().toBuffer();
   assert.equal((await decodeImage(grey, 32, { maxDecodedBytes: limit })).length, 32 * 32);
-  const px = await decodeImage(join(IMAGES, "00000427_000.png"), 16, { maxPixels: 1024 * 1024 });
-  assert.equal(px.length, 256);
-  await assert.rejects(
-    decodeImage(join(IMAGES, "00000427_000.png"), 16, { maxPixels: 1_000_000 }),
-    /it is 1024x1024 pixels, more than the limit of 1000000 pixels/,
-  );
-  const info = await inspectImage(rgba16);
+  assert.equal((await decodeImage(GREY, 16, { maxPixels: 1024 * 1024 })).length, 256);
+  const overPixels = /it is 1024x1024 pixels, more than the limit of 1000000 pixels/;
+  await assert.rejects(decodeImage(GREY, 16, { maxPixels: 1_000_000 }), overPixels);
+  const info = await inspectImage(big);
   assert.throws(
     () => checkDecodeLimits(info, { maxPixels: 3_999_999 }, "x.png"),
     /Cannot decode image "x.png"/,
