@@ -23,8 +23,6 @@ import { mergeShards } from "./merge.ts";
 import { describeMissingImages, MissingLabelsError, preprocess } from "./preprocess.ts";
 import { sampleSplit, trainJob } from "./_testing.ts";
 
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
-
 Deno.test("the real sample: every image of the split in its partition, labels from the label file, pixels decoded", async () => {
   using dir = tempDir();
   const { split, entries, names } = sampleSplit();
@@ -40,12 +38,8 @@ Deno.test("the real sample: every image of the split in its partition, labels fr
       assert.equal([...cache.labels.subarray(i * 14, i * 14 + 14)].join(""), labelOf.get(n), n);
     });
     const last = cache.count - 1;
-    assert.ok(
-      same(
-        cache.read(last),
-        await decodeImage(join(NIH_SAMPLE, "images", cache.names[last] ?? assert.fail()), 64),
-      ),
-    );
+    const png = join(NIH_SAMPLE, "images", cache.names[last] ?? assert.fail());
+    assert.deepEqual(cache.read(last), await decodeImage(png, 64));
     total += cache.count;
   }
   assert.equal(total, names.length);
@@ -70,10 +64,8 @@ Deno.test("N shards cover every image once and merge to the unsharded cache byte
     assert.deepEqual(seen, split.images[p]);
     assert.equal(mergeShards(shards, p).shards, 4);
     for (const ext of [".bin", ".json"]) {
-      assert.ok(
-        same(readFileSync(join(shards, p + ext)), readFileSync(join(dir.path, "whole", p + ext))),
-        p + ext,
-      );
+      const [sharded, whole] = [shards, join(dir.path, "whole")].map((d) => readFileSync(join(d, p + ext)));
+      assert.deepEqual(sharded, whole, p + ext);
     }
   }
   assert.throws(() => mergeShards(shards, "val"), /No shards of "val"/);
@@ -147,7 +139,7 @@ Deno.test("an interrupted build resumes after its last recorded image and ends e
   assert.equal(result.images, names.length);
   assert.deepEqual(readdirSync(out).sort(), ["train.bin", "train.json"]);
   for (const f of ["train.bin", "train.json"]) {
-    assert.ok(same(readFileSync(join(out, f)), readFileSync(join(clean, f))), f);
+    assert.deepEqual(readFileSync(join(out, f)), readFileSync(join(clean, f)), f);
   }
   // Another job (other size) in the same folder starts over instead of mixing.
   const again = await buildCache(images, out, { ...job, size: 8 });
