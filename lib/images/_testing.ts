@@ -1,6 +1,6 @@
 // Helpers shared by this folder's tests and tests/preprocess_cli_test.ts: a split over the real NIH sample.
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { samplePngs } from "../../tests/_archive_server.ts";
 import { NIH_SAMPLE } from "../../tests/_fixtures.ts";
 import { type EntryTable, readEntries } from "../nih/entries.ts";
 import { officialSplit, readSplitList } from "../nih/split.ts";
@@ -15,7 +15,7 @@ let cached: { entries: EntryTable; split: Split; names: string[] } | undefined;
  */
 export function sampleSplit(): { entries: EntryTable; split: Split; names: string[] } {
   if (cached) return cached;
-  const names = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png")).sort();
+  const names = samplePngs();
   const keep = new Set(names);
   const all = readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz"));
   const entries = { ...all, entries: all.entries.filter((e) => keep.has(e.image)) };

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
+import { samplePngs } from "../../tests/_archive_server.ts";
 import { NIH_SAMPLE, tempDir } from "../../tests/_fixtures.ts";
 import { buildCache } from "./build_cache.ts";
 import { decodeImage } from "./decode.ts";
 import { writeDicom } from "./_dicom_testing.ts";
 import { trainJob } from "./_testing.ts";
 
-const SAMPLE = readdirSync(join(NIH_SAMPLE, "images")).filter((n) => n.endsWith(".png")).sort()[0] ??
-  assert.fail(`no PNG in ${NIH_SAMPLE}/images`);
+const SAMPLE = samplePngs()[0] ?? assert.fail(`no PNG in ${NIH_SAMPLE}/images`);
 
 Deno.test("buildCache decodes only PNG, JPEG and DICOM by their magic bytes; an SVG or GIF named .png fails", async () => {
   using tmp = tempDir();

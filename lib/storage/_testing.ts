@@ -1,15 +1,15 @@
 // Helpers shared by this folder's tests: the NIH sample's PNGs, settings for an emulator behind a port.
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadSettings, type Settings } from "../config.ts";
+import { samplePngs } from "../../tests/_archive_server.ts";
 import { NIH_SAMPLE } from "../../tests/_fixtures.ts";
 import { AZURITE_ACCOUNT, azuriteConnectionString } from "./azurite.ts";
 
 /** The sample's images folder. */
 export const IMAGES: string = join(NIH_SAMPLE, "images");
 /** The sample's PNG names, sorted. */
-export const PNGS: string[] = readdirSync(IMAGES).filter((n) => n.endsWith(".png")).sort();
+export const PNGS: string[] = samplePngs();
 /** The i-th sample PNG name; fails clearly if the sample has fewer. */
 export const png = (i: number): string => PNGS[i] ?? assert.fail(`the sample has no PNG #${i}`);
 
