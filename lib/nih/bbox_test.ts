@@ -57,11 +57,7 @@ Deno.test("malformed box files are errors with line and column", () => {
   at(`${HEADER},x\n`, 1, 45, /header field 10 must be empty/);
   at(`${HEADER}\n00000001_000.png,Nodule,1,2,3\n`, 2, 30, /expected 6 fields, found 5/);
   at(`${HEADER}\n00000001_000.png,Nodule,1,2,3,4,5\n`, 2, 33, /expected 6 fields, found 7/);
-  at(
-    `${HEADER}\n00000001_000.png,Flu,1,2,3,4\n`,
-    2,
-    18,
-    /unknown finding "Flu"; valid findings: Atelectasis/,
-  );
+  const flu = `${HEADER}\n00000001_000.png,Flu,1,2,3,4\n`;
+  at(flu, 2, 18, /unknown finding "Flu"; valid findings: Atelectasis/);
   at(`${HEADER}\n00000001_000.png,Mass,1,2,x,4\n`, 2, 27, /expected a number, found "x"/);
 });

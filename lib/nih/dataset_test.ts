@@ -50,10 +50,8 @@ Deno.test("ensureDataset uses real data in place, refuses an empty folder, never
     "test_list.txt",
     "train_val_list.txt",
   ]);
-  assert.match(
-    there[JUPYTER_DISPLAY]()["text/markdown"],
-    /39 images already there .*\| images\/\*\.png \| 39 \(/s,
-  );
+  const markdown = there[JUPYTER_DISPLAY]()["text/markdown"];
+  assert.match(markdown, /39 images already there .*\| images\/\*\.png \| 39 \(/s);
   using dir = tempDir();
   await assert.rejects(
     ensureDataset(dir.path),
