@@ -242,29 +242,23 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
   const env = { ...fileVars, ...(options.env ?? Deno.env.toObject()) };
   // A secret read from a file (`kubectl create secret --from-file`, `$(cat key)`, a .env written by an
   // editor) often ends in a newline that nobody sees: surrounding whitespace is never part of a key.
-  const secret = (name: string, minLength = 8): Secret | undefined => {
+  // `pattern` is the form the trimmed value must have; `refusal` says so in the error.
+  const secret = (name: string, [pattern, refusal]: [RegExp, string], minLength = 8): Secret | undefined => {
     const raw = env[name];
     if (raw === undefined || raw === "") return undefined;
     const v = raw.trim();
     if (v === "") throw new ConfigError(`${name} is set but blank (only whitespace)`, name);
     if (v.length < minLength) throw new ConfigError(`${name} is set but too short to be valid`, name);
-    return new Secret(v);
+    const value = new Secret(v);
+    if (!pattern.test(v)) throw new ConfigError(`${name} ${refusal} (value not shown)`, name);
+    return value;
   };
 
-  const connectionString = secret("AZURE_STORAGE_CONNECTION_STRING");
-  if (
-    connectionString &&
-    !/AccountName=|BlobEndpoint=|UseDevelopmentStorage=true/i.test(connectionString.reveal())
-  ) {
-    throw new ConfigError(
-      "AZURE_STORAGE_CONNECTION_STRING must contain AccountName= or BlobEndpoint= (value not shown)",
-      "AZURE_STORAGE_CONNECTION_STRING",
-    );
-  }
-  const accountKey = secret("AZURE_STORAGE_KEY");
-  if (accountKey && !/^[A-Za-z0-9+/]+={0,2}$/.test(accountKey.reveal())) {
-    throw new ConfigError("AZURE_STORAGE_KEY is not base64 (value not shown)", "AZURE_STORAGE_KEY");
-  }
+  const connectionString = secret("AZURE_STORAGE_CONNECTION_STRING", [
+    /AccountName=|BlobEndpoint=|UseDevelopmentStorage=true/i,
+    "must contain AccountName= or BlobEndpoint=",
+  ]);
+  const accountKey = secret("AZURE_STORAGE_KEY", [/^[A-Za-z0-9+/]+={0,2}$/, "is not base64"]);
   const sasRaw = env.AZURE_STORAGE_SAS_TOKEN?.trim().replace(/^\?/, "");
   const sasToken = sasRaw ? new Secret(sasRaw) : undefined;
   if (sasToken && !/(^|&)sig=/.test(sasToken.reveal())) {
@@ -343,18 +337,15 @@ export function loadSettings(options: LoadSettingsOptions = {}): Settings {
       resourceGroup: env.AZURE_RESOURCE_GROUP || "cxr-rg",
       location: env.AZURE_LOCATION || "eastus",
     },
-    scoringKey: secret("CXR_SCORING_KEY", 16),
+    // Clients send the scoring key in an `Authorization: Bearer` header, which cannot carry spaces, control
+    // characters or non-ASCII text: such a key could never match, so it is refused here, not with 401s later.
+    scoringKey: secret("CXR_SCORING_KEY", [
+      /^[\x21-\x7e]+$/,
+      "must be printable ASCII without spaces or line breaks inside it, as clients send it in an " +
+      "Authorization: Bearer header",
+    ], 16),
     envFile,
   };
-  // Clients send the scoring key in an `Authorization: Bearer` header, which cannot carry spaces, control
-  // characters or non-ASCII text: such a key could never match, so it is refused here, not with 401s later.
-  if (settings.scoringKey && !/^[\x21-\x7e]+$/.test(settings.scoringKey.reveal())) {
-    throw new ConfigError(
-      "CXR_SCORING_KEY must be printable ASCII without spaces or line breaks inside it, as clients send it " +
-        "in an Authorization: Bearer header (value not shown)",
-      "CXR_SCORING_KEY",
-    );
-  }
   // A URL setting may carry a SAS query: printed (JSON, console, notebook) it shows as `?***`.
   Object.defineProperties(settings, {
     toJSON: { value: () => withoutUrlQueries(settings), enumerable: false },
