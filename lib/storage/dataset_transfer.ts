@@ -14,6 +14,7 @@ import { escapeHtml, htmlTable, JUPYTER_DISPLAY, textTable } from "../display.ts
 import { listDataset } from "../nih/mod.ts";
 import type { BlobStore } from "./blob_store.ts";
 import {
+  type BlobLocation,
   downloadPrefix,
   type TransferOptions,
   type TransferProgress,
@@ -134,40 +135,45 @@ function addCounts(a: ProgressCounts, b: ProgressCounts): ProgressCounts {
 }
 
 /**
- * Runs the transfers of one part (one or several sources) as one: progress events and counts add up over
- * them; totals grow as each transfer's scan reports its own.
+ * Transfers each role's part: the transfers of one part (one or several sources) run as one, their progress
+ * events and counts adding up; totals grow as each transfer's scan reports its own.
  */
-async function runPart(
-  role: DatasetRole,
-  container: string,
-  steps: ((o: TransferOptions) => Promise<TransferSummary>)[],
+async function transferParts(
+  direction: "upload" | "download",
+  { store, containers }: DatasetTarget,
+  roles: readonly DatasetRole[],
   options: DatasetTransferOptions,
-  label: string,
-): Promise<DatasetTransferRow> {
-  const sum: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
-  let bar: Progress | undefined;
-  let base: ProgressCounts = { files: 0, skipped: 0, failed: 0, bytes: 0, filesTotal: 0, bytesTotal: 0 };
-  for (const step of steps) {
-    let last: TransferProgress | undefined;
-    const s = await step({
-      ...options,
-      onProgress: (e) => {
-        last = e;
-        const event: DatasetTransferProgress = { ...e, ...addCounts(base, e), role, container };
-        options.onProgress?.(event);
-        if (options.progress) {
-          const b = bar ??= new Progress({ label: `${label} ${role}`, unit: "bytes" });
-          const done = event.files + event.skipped + event.failed;
-          b.update(event.bytes, event.bytesTotal, `${done}/${event.filesTotal} files`);
-        }
-      },
-    });
-    if (last) base = addCounts(base, last);
-    for (const k of TOTALS) sum[k] += s[k];
-    sum.failures.push(...s.failures);
+  stepsOf: (role: DatasetRole, where: BlobLocation) => ((o: TransferOptions) => Promise<TransferSummary>)[],
+): Promise<DatasetTransferSummary> {
+  const rows: DatasetTransferRow[] = [];
+  for (const role of roles) {
+    const container = containers[role];
+    const sum: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
+    let bar: Progress | undefined;
+    let base: ProgressCounts = { files: 0, skipped: 0, failed: 0, bytes: 0, filesTotal: 0, bytesTotal: 0 };
+    for (const step of stepsOf(role, { store, container })) {
+      let last: TransferProgress | undefined;
+      const s = await step({
+        ...options,
+        onProgress: (e) => {
+          last = e;
+          const event: DatasetTransferProgress = { ...e, ...addCounts(base, e), role, container };
+          options.onProgress?.(event);
+          if (options.progress) {
+            const b = bar ??= new Progress({ label: `${direction} ${role}`, unit: "bytes" });
+            const done = event.files + event.skipped + event.failed;
+            b.update(event.bytes, event.bytesTotal, `${done}/${event.filesTotal} files`);
+          }
+        },
+      });
+      if (last) base = addCounts(base, last);
+      for (const k of TOTALS) sum[k] += s[k];
+      sum.failures.push(...s.failures);
+    }
+    bar?.finish();
+    rows.push({ role, container, ...sum });
   }
-  bar?.finish();
-  return { role, container, ...sum };
+  return new DatasetTransferSummary(direction, store.endpoint, rows);
 }
 
 /**
@@ -205,29 +211,20 @@ export async function uploadDataset(
 ): Promise<DatasetTransferSummary> {
   const roles = checkRoles(options.roles ?? DATASET_ROLES, "uploadDataset");
   const listing = listDataset(dataDir);
-  const { store, containers } = target;
-  const rows: DatasetTransferRow[] = [];
-  for (const role of roles) {
-    const container = containers[role];
-    let paths: string[];
-    if (role === "metadata") {
-      paths = listing.labelFiles.map((f) => resolve(dataDir, f));
-      if (options.splitFile) {
-        const split = resolve(options.splitFile);
-        if (!statSync(split, { throwIfNoEntry: false })?.isFile()) {
-          throw new TypeError(`uploadDataset: splitFile "${options.splitFile}" does not exist`);
-        }
-        if (!paths.includes(split)) paths.push(split);
+  return await transferParts("upload", target, roles, options, (role, dest) => {
+    const upload = (path: string) => (o: TransferOptions) => uploadPath(path, dest, o);
+    if (role === "images") return listing.images > 0 ? [upload(join(dataDir, "images"))] : [];
+    if (role === "archives") return listing.archives.map((a) => upload(join(dataDir, "archives", a)));
+    const paths = listing.labelFiles.map((f) => resolve(dataDir, f));
+    if (options.splitFile) {
+      const split = resolve(options.splitFile);
+      if (!statSync(split, { throwIfNoEntry: false })?.isFile()) {
+        throw new TypeError(`uploadDataset: splitFile "${options.splitFile}" does not exist`);
       }
-    } else if (role === "images") {
-      paths = listing.images > 0 ? [join(dataDir, "images")] : [];
-    } else {
-      paths = listing.archives.map((a) => join(dataDir, "archives", a));
+      if (!paths.includes(split)) paths.push(split);
     }
-    const steps = paths.map((p) => (o: TransferOptions) => uploadPath(p, { store, container }, o));
-    rows.push(await runPart(role, container, steps, options, "upload"));
-  }
-  return new DatasetTransferSummary("upload", store.endpoint, rows);
+    return paths.map(upload);
+  });
 }
 
 /**
@@ -246,13 +243,8 @@ export async function downloadDataset(
   options: DatasetTransferOptions = {},
 ): Promise<DatasetTransferSummary> {
   const roles = checkRoles(options.roles ?? ["metadata", "images"], "downloadDataset");
-  const { store, containers } = target;
-  const rows: DatasetTransferRow[] = [];
-  for (const role of roles) {
-    const container = containers[role];
+  return await transferParts("download", target, roles, options, (role, src) => {
     const folder = role === "metadata" ? dest : join(dest, role);
-    const step = (o: TransferOptions) => downloadPrefix({ store, container }, folder, o);
-    rows.push(await runPart(role, container, [step], options, "download"));
-  }
-  return new DatasetTransferSummary("download", store.endpoint, rows);
+    return [(o: TransferOptions) => downloadPrefix(src, folder, o)];
+  });
 }
