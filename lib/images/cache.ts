@@ -8,30 +8,18 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { type Partition, PARTITIONS } from "../nih/split_file.ts";
-import { type CacheFailure, parseCacheIndex } from "./cache_format.ts";
+import { type CacheIndexJson, parseCacheIndex } from "./cache_format.ts";
 import { ImagesError } from "./errors.ts";
 
 /** A cache that is missing or whose `.bin` does not match its index. */
 export class CacheError extends ImagesError {}
 
-/** An open partition of the cache. Close it (or `using`) to release the file. */
-export interface ImageCache extends Disposable {
-  partition: Partition;
-  /** Side S of the square images. */
-  size: number;
-  count: number;
-  /** Image names, in `.bin` order. */
-  names: string[];
+/** An open partition: its index, labels as bytes. Close it (or `using`) to release the file. */
+export interface ImageCache
+  extends Disposable, Omit<CacheIndexJson, "format" | "labels" | "splitMethod" | "shard"> {
   /** Multi-hot labels, `count * classes.length` bytes, image i at `i * 14`. */
   labels: Uint8Array;
-  /** The class names, in label order. */
-  classes: string[];
-  /** The digest of the split the cache was built from. */
-  splitDigest: string;
-  /** How that split was made, when the cache records it. */
   splitMethod?: string | undefined;
-  /** Images that could not be decoded when the cache was built. */
-  failed: CacheFailure[];
   /** Reads image i (S*S bytes, a fresh copy unless `into` is given). */
   read(i: number, into?: Uint8Array): Uint8Array;
   /** Reads the images at `indices` one after another into one array (`indices.length * S*S` bytes). */
