@@ -7,6 +7,7 @@ import { jsonLines } from "./_wire.ts";
 import type { DockerProgressEvent } from "./format.ts";
 import { DockerApiError, DockerBuildError, DockerUnavailableError } from "./errors.ts";
 import { Secret } from "../secrets.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 
 /** Awaits a promise that must reject with `cls`, and returns the error. */
 async function caught<T>(promise: Promise<unknown>, cls: new (...args: never[]) => T): Promise<T> {
@@ -27,23 +28,17 @@ async function withFakeEngine(
   handler: (req: Request, url: URL) => Response | Promise<Response>,
   body: (docker: DockerClient, requests: { url: URL; headers: Headers; bytes: number }[]) => Promise<void>,
 ) {
-  const dir = Deno.makeTempDirSync({ prefix: "cxr-fake-engine-" });
-  const path = join(dir, "docker.sock");
+  using dir = tempDir("cxr-fake-engine-");
+  const path = join(dir.path, "docker.sock");
   const requests: { url: URL; headers: Headers; bytes: number }[] = [];
-  const server = Deno.serve({ path, onListen() {} }, async (req) => {
+  await using _server = Deno.serve({ path, onListen() {} }, async (req) => {
     const url = new URL(req.url);
     const bytes = req.body ? (await req.arrayBuffer()).byteLength : 0;
     requests.push({ url, headers: req.headers, bytes });
     return await handler(req, url);
   });
-  const docker = new DockerClient({ socket: path });
-  try {
-    await body(docker, requests);
-  } finally {
-    docker.close();
-    await server.shutdown();
-    Deno.removeSync(dir, { recursive: true });
-  }
+  using docker = new DockerClient({ socket: path });
+  await body(docker, requests);
 }
 
 Deno.test("build: steps reported, context streamed, a failing RUN names its step and message", async () => {

@@ -4,9 +4,12 @@ import { join } from "node:path";
 import { readTar } from "../nih/mod.ts";
 import { buildContext, contextMembers } from "./context.ts";
 import { isIgnored, mayReinclude, parseDockerignore } from "./_ignore.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 
-function fakeProject(): string {
-  const root = Deno.makeTempDirSync({ prefix: "cxr-ctx-" });
+/** A small project folder, removed when disposed. */
+function fakeProject(): ReturnType<typeof tempDir> {
+  const dir = tempDir("cxr-ctx-");
+  const root = dir.path;
   const files: Record<string, string> = {
     ".dockerignore":
       ".env\n**/.env\n**/*_test.ts\n**/*.map\nnode_modules/.deno/pkg@1/node_modules/pkg/bin/darwin\n",
@@ -28,68 +31,62 @@ function fakeProject(): string {
     writeFileSync(join(root, name), text, { mode: name.endsWith(".sh") ? 0o700 : 0o600 });
   }
   symlinkSync(".deno/pkg@1/node_modules/pkg", join(root, "node_modules/pkg"));
-  return root;
+  return dir;
 }
 
 Deno.test("scoring context: .dockerignore applied (no .env, tests, maps, other platforms), symlinks kept, modes readable", async () => {
-  const root = fakeProject();
+  using project = fakeProject();
+  const root = project.path;
   const bundle = join(root, "bundle");
   mkdirSync(bundle);
   writeFileSync(join(bundle, "metadata.json"), "{}");
   writeFileSync(join(bundle, ".env"), "AZURE_STORAGE_KEY=do-not-ship-this-key-456\n");
-  try {
-    const seen = new Map<string, { type: string; mode?: number; text?: string; target?: string }>();
-    for await (const e of readTar(await buildContext("scoring", { root, model: bundle }), "context.tar")) {
-      let text = "";
-      for await (const c of e.body) text += new TextDecoder().decode(c);
-      seen.set(e.name.replace(/\/$/, ""), { type: e.type, mode: e.mode, text });
-    }
-    const names = [...seen.keys()];
-    assert.ok(names.includes("deno") && names.includes("lib/a.ts") && names.includes("model/metadata.json"));
-    assert.ok(names.includes("lib/deep/" + "x".repeat(120) + ".ts"), "long names survive (pax header)");
-    const pkg = "node_modules/.deno/pkg@1/node_modules/pkg";
-    assert.ok(names.includes(`${pkg}/bin/linux/lib.so`));
-    const gone = [".env", "model/.env", "lib/a_test.ts", `${pkg}/index.js.map`];
-    for (const g of gone) assert.ok(!names.includes(g), `${g} must not be in the context`);
-    assert.ok(!names.some((n) => n.includes("darwin")));
-    assert.ok(![...seen.values()].some((v) => v.text?.includes("do-not-ship-this-key")));
-    assert.equal(seen.get("node_modules/pkg")?.type, "symlink");
-    assert.equal(seen.get("lib/a.ts")?.mode, 0o644, "0600 files become world-readable");
-    assert.equal(seen.get("docker/entrypoints/cxr.sh")?.mode, 0o755);
-    assert.equal(seen.get("deno")?.mode, 0o755);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
+  const seen = new Map<string, { type: string; mode?: number; text?: string; target?: string }>();
+  for await (const e of readTar(await buildContext("scoring", { root, model: bundle }), "context.tar")) {
+    let text = "";
+    for await (const c of e.body) text += new TextDecoder().decode(c);
+    seen.set(e.name.replace(/\/$/, ""), { type: e.type, mode: e.mode, text });
   }
+  const names = [...seen.keys()];
+  assert.ok(names.includes("deno") && names.includes("lib/a.ts") && names.includes("model/metadata.json"));
+  assert.ok(names.includes("lib/deep/" + "x".repeat(120) + ".ts"), "long names survive (pax header)");
+  const pkg = "node_modules/.deno/pkg@1/node_modules/pkg";
+  assert.ok(names.includes(`${pkg}/bin/linux/lib.so`));
+  const gone = [".env", "model/.env", "lib/a_test.ts", `${pkg}/index.js.map`];
+  for (const g of gone) assert.ok(!names.includes(g), `${g} must not be in the context`);
+  assert.ok(!names.some((n) => n.includes("darwin")));
+  assert.ok(![...seen.values()].some((v) => v.text?.includes("do-not-ship-this-key")));
+  assert.equal(seen.get("node_modules/pkg")?.type, "symlink");
+  assert.equal(seen.get("lib/a.ts")?.mode, 0o644, "0600 files become world-readable");
+  assert.equal(seen.get("docker/entrypoints/cxr.sh")?.mode, 0o755);
+  assert.equal(seen.get("deno")?.mode, 0o755);
 });
 
 Deno.test("training context: notebooks, no model folder; a missing node_modules is named", async () => {
-  const root = fakeProject();
+  using project = fakeProject();
+  const root = project.path;
   mkdirSync(join(root, "notebooks"));
   writeFileSync(join(root, "notebooks/02.ipynb"), "{}");
   writeFileSync(join(root, "docker/training.Dockerfile"), "FROM scratch\n");
-  try {
-    const names: string[] = [];
-    for await (const m of contextMembers("training", { root })) names.push(m.name);
-    assert.ok(names.includes("notebooks/02.ipynb") && names.includes("docker/training.Dockerfile"));
-    assert.ok(!names.some((n) => n.startsWith("model")));
-    await assert.rejects(
-      async () => {
-        for await (
-          const _ of contextMembers("scoring", { root, model: join(root, "no-such-bundle") })
-        ) { /* walk */ }
-      },
-      /Model bundle ".*no-such-bundle" does not exist: train one first/,
-    );
-    rmSync(join(root, "node_modules"), { recursive: true });
-    await assert.rejects(
-      async () => {
-        for await (const _ of contextMembers("training", { root })) { /* walk */ }
-      },
-      /node_modules" is missing; run `deno install`/,
-    );
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  const names: string[] = [];
+  for await (const m of contextMembers("training", { root })) names.push(m.name);
+  assert.ok(names.includes("notebooks/02.ipynb") && names.includes("docker/training.Dockerfile"));
+  assert.ok(!names.some((n) => n.startsWith("model")));
+  await assert.rejects(
+    async () => {
+      for await (
+        const _ of contextMembers("scoring", { root, model: join(root, "no-such-bundle") })
+      ) { /* walk */ }
+    },
+    /Model bundle ".*no-such-bundle" does not exist: train one first/,
+  );
+  rmSync(join(root, "node_modules"), { recursive: true });
+  await assert.rejects(
+    async () => {
+      for await (const _ of contextMembers("training", { root })) { /* walk */ }
+    },
+    /node_modules" is missing; run `deno install`/,
+  );
 });
 
 Deno.test("the project's .dockerignore keeps secrets, tests and other platforms out", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { systemEnvironment } from "./environment.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 
 const env = systemEnvironment();
 
@@ -18,23 +18,18 @@ Deno.test("run: output and exit code, 127 for a missing program, 124 for one kil
 });
 
 Deno.test("get over a real unix socket (as Docker's API is reached) and portFree on a real listener", async () => {
-  const dir = mkdtempSync("/tmp/cxr-vm-");
-  const path = join(dir, "docker.sock");
-  const server = Deno.serve(
+  using dir = tempDir("cxr-vm-");
+  const path = join(dir.path, "docker.sock");
+  await using _server = Deno.serve(
     { path, onListen: () => {} },
     (req) =>
       new Response(new URL(req.url).pathname === "/_ping" ? "OK" : "?", {
         headers: { "Api-Version": "1.50" },
       }),
   );
-  try {
-    const r = await env.get("http://docker/_ping", { unixSocket: path });
-    assert.deepEqual([r.status, r.headers["api-version"], r.body], [200, "1.50", "OK"]);
-    await assert.rejects(env.get("http://docker/_ping", { unixSocket: join(dir, "missing.sock") }));
-  } finally {
-    await server.shutdown();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const r = await env.get("http://docker/_ping", { unixSocket: path });
+  assert.deepEqual([r.status, r.headers["api-version"], r.body], [200, "1.50", "OK"]);
+  await assert.rejects(env.get("http://docker/_ping", { unixSocket: join(dir.path, "missing.sock") }));
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   assert.equal(await env.portFree(port), false);

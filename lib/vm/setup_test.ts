@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AzCommandError, SetupCancelledError } from "./errors.ts";
 import { setupStorage } from "./setup.ts";
 import { fakeEnvironment } from "./_testing.ts";
 import { loadSettings } from "../config.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
 
 const KEY = "a2V5LW9mLXRoZS1zZXR1cC11bml0LXRlc3Q=";
 const KEYS_LIST =
@@ -12,20 +13,10 @@ const KEYS_LIST =
 const SETTINGS = loadSettings({ env: {}, envFile: false });
 const LOGIN = { stdout: '{"id": "sub-1", "name": "Research", "user": {"name": "ana"}}' };
 
-function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync("/tmp/cxr-setup-");
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
-}
-
 Deno.test(
   "a failing container command stops the set-up, names the command, keeps the key out of the message",
-  withDir(async (dir) => {
+  async () => {
+    using dir = tempDir("cxr-setup-");
     const env = fakeEnvironment({
       programs: {
         "az account show --output json": LOGIN,
@@ -37,7 +28,7 @@ Deno.test(
         },
       },
     });
-    const envFile = join(dir, ".env");
+    const envFile = join(dir.path, ".env");
     const e = await setupStorage(SETTINGS, { env, envFile, account: "cxrunit" }).catch((e) => e);
     assert.ok(e instanceof AzCommandError);
     assert.match(e.command, /container create --name nih-images/);
@@ -45,16 +36,17 @@ Deno.test(
     assert.ok(!e.message.includes(KEY));
     assert.equal(existsSync(envFile), false, "nothing written after a failure");
     assert.deepEqual(env.calls.slice(-2).map((c) => c.split(" ")[5]), ["nih-archives", "nih-images"]);
-  }),
+  },
 );
 
 Deno.test(
   "declining the confirmation creates nothing; a dry run with a login plans the storage commands",
-  withDir(async (dir) => {
+  async () => {
+    using dir = tempDir("cxr-setup-");
     const env = fakeEnvironment({
       programs: { "az account show --output json": LOGIN, "az": { stdout: "{}" } },
     });
-    const envFile = join(dir, ".env");
+    const envFile = join(dir.path, ".env");
     await assert.rejects(
       setupStorage(SETTINGS, { env, envFile, confirm: () => false }),
       SetupCancelledError,
@@ -68,13 +60,14 @@ Deno.test(
     assert.equal(plan.settings.AZURE_SUBSCRIPTION_ID, "sub-1");
     assert.equal(existsSync(envFile), false);
     await assert.rejects(setupStorage(SETTINGS, { env, envFile, account: "Bad_Name" }), RangeError);
-  }),
+  },
 );
 
 Deno.test(
   "without a login the Azurite settings are written and the VM is left to the user",
-  withDir(async (dir) => {
-    const envFile = join(dir, ".env");
+  async () => {
+    using dir = tempDir("cxr-setup-");
+    const envFile = join(dir.path, ".env");
     const r = await setupStorage(SETTINGS, { env: fakeEnvironment({}), envFile });
     assert.equal(r.mode, "azurite");
     assert.deepEqual(r.written, [
@@ -89,5 +82,5 @@ Deno.test(
     assert.ok(r.todo.some((c) => c.startsWith("az vm create")));
     assert.match(readFileSync(envFile, "utf8"), /^CXR_STORAGE=azurite\n/);
     assert.match(r.toText(), /Settings file .*\.env:\n {2}CXR_STORAGE=azurite/);
-  }),
+  },
 );
