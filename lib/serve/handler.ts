@@ -8,12 +8,8 @@
  * `/healthz`, `/readyz` and the page are open (the page asks for the key): what a model is and what it must
  * not be used for is for anyone who can reach it to read.
  *
- * Memory is bounded before work is admitted: a scoring request reserves its body's size from a byte budget
- * shared by all requests in flight (`maxInflightBytes`) and is answered 503 `busy` past it or when the queue
- * is full; its body is read into one bounded buffer, a JSON body is scanned without building anything but its
- * three fields, and an image is refused from its header when it would decode to more than `maxDecodedBytes`.
- * Score answers carry `Cache-Control: no-store` (health data). A client that goes away mid-body is counted
- * 499 `client_closed`, never as a server error.
+ * Memory is bounded before work is admitted (`maxInflightBytes`, `maxQueue`, `maxBodyBytes`,
+ * `maxDecodedBytes`: each option says how).
  *
  * @module
  */

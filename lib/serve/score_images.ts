@@ -16,7 +16,6 @@ import { connectStorage, type StorageConnection } from "../storage/mod.ts";
 import { type EngineName, openPredictor, predictorEngine, selectBackend } from "../model/mod.ts";
 import {
   type BatchLine,
-  type BatchProgress,
   type BatchSummary,
   blobSources,
   fileSources,
@@ -24,6 +23,7 @@ import {
   type ImageSource,
   readImageList,
   scoreBatch,
+  type ScoreBatchOptions,
   sortSources,
 } from "./batch.ts";
 import { scoreLocal, scoreRemote, scoreUrl } from "./client.ts";
@@ -51,7 +51,7 @@ export type ScorerSpec =
   | { model: string; engine?: EngineName | "auto" };
 
 /** Options of {@linkcode scoreImages}. */
-export interface ScoreImagesOptions {
+export interface ScoreImagesOptions extends Pick<ScoreBatchOptions, "onProgress"> {
   /** Score only this shard of the sorted images. */
   shard?: Shard;
   /** Write the lines to this file, atomically. `{i}` and `{n}` become the shard's index and count; a name
@@ -73,8 +73,6 @@ export interface ScoreImagesOptions {
   onStart?: (event: { target: string; images: number; total: number }) => void;
   /** Receives each result line, in the order of the sorted images. */
   onLine?: (line: BatchLine) => void;
-  /** Progress events, in completion order. */
-  onProgress?: (event: BatchProgress) => void;
 }
 
 /** What {@linkcode scoreImages} did. */
