@@ -108,8 +108,7 @@ Deno.test("score: a DICOM of the NIH PNG's pixels scores like the PNG; an unsupp
   await probs(await handler(post(negative, DICOM)));
   assert.notDeepEqual(seen[5], seen[0]); // the check above can tell pixels apart
   const jpegSyntax = writeDicom(grey.subarray(0, 16), 4, 4, { transferSyntax: "1.2.840.10008.1.2.4.100" });
-  const refused = await handler(post(jpegSyntax, DICOM));
-  const e = await errorOf(refused, 400, "bad_image");
+  const e = await errorOf(await handler(post(jpegSyntax, DICOM)), 400, "bad_image");
   assert.match(e.message, /transfer syntax 1\.2\.840\.10008\.1\.2\.4\.100 is not supported/);
   const page = await (await handler(get("/"))).text();
   assert.match(page, /accept="image\/png,image\/jpeg,\.dcm,application\/dicom"/);
@@ -124,11 +123,9 @@ Deno.test("health, readiness, page, metrics, HEAD, 404 and 405", async () => {
   assert.match(page.headers.get("content-type")!, /text\/html/);
   assert.match(await page.text(), /<input id="file" type="file"/);
   const head = await handler(get("/healthz", { method: "HEAD" }));
-  assert.equal(head.status, 200);
-  assert.equal(await head.text(), "");
+  assert.deepEqual([head.status, await head.text()], [200, ""]);
 
-  const notFound = await handler(get("/nope"));
-  await errorOf(notFound, 404, "not_found");
+  await errorOf(await handler(get("/nope")), 404, "not_found");
   const wrong = await handler(get("/score"));
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("allow"), "POST");
@@ -168,8 +165,7 @@ Deno.test("GET /model: the card as Markdown and the metadata as JSON without the
   assert.ok(!raw.includes(KEY) && !text.includes(KEY));
 
   const head = await handler(get("/model", { method: "HEAD" }));
-  assert.equal(head.status, 200);
-  assert.equal(await head.text(), "");
+  assert.deepEqual([head.status, await head.text()], [200, ""]);
   const bad = await handler(get("/model?format=xml"));
   assert.equal(bad.status, 400);
   assert.match((await errorOf(bad)).message, /Unknown format "xml"; expected markdown or json/);
@@ -202,8 +198,7 @@ Deno.test("GET /model: a recorded evaluation is served beside CheXNet; 503 while
   assert.match(text, /\| Cardiomegaly \| 0\.750 \| 0\.500–1\.000 \| 1 \| 1 \| 0\.925 \|/);
 
   const loading = setup({}, new Promise<Predictor>(() => {})).handler;
-  const r = await loading(get("/model"));
-  await errorOf(r, 503, "not_ready");
+  await errorOf(await loading(get("/model")), 503, "not_ready");
 });
 
 Deno.test("401 without or with a wrong key; the key is never in a body or a log line", async () => {
@@ -229,8 +224,7 @@ Deno.test("413 early by Content-Length and while streaming; 415 before reading",
   assert.equal(declared.status, 413);
   assert.match((await errorOf(declared)).message, /is \d+ bytes \(Content-Length\); the limit is 1000 bytes/);
   const { stream, pulled } = bodyStream((k) => k > 1000 ? undefined : new Uint8Array(100));
-  const streamed = await handler(post(stream, PNG));
-  await errorOf(streamed, 413, "too_large");
+  await errorOf(await handler(post(stream, PNG)), 413, "too_large");
   assert.ok(pulled() < 20, `read ${pulled()} chunks after the limit`);
   const type = await handler(post("hello", { "content-type": "text/plain" }));
   await errorOf(type, 415, "unsupported_media_type");
@@ -252,8 +246,7 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
     [gif, /not a PNG, JPEG or DICOM image \(its bytes are a GIF image\)/],
   ];
   for (const [bytes, pattern] of images) {
-    const res = await handler(post(bytes, PNG));
-    const e = await errorOf(res, 400, "bad_image");
+    const e = await errorOf(await handler(post(bytes, PNG)), 400, "bad_image");
     assert.match(e.message, pattern);
   }
   const requests: [Request, RegExp][] = [
@@ -263,8 +256,7 @@ Deno.test("400 for undecodable images with the decoder's reason, and for bad req
     [post(NIH_PNG, PNG, "?class=Flu"), /Unknown finding "Flu"/],
   ];
   for (const [req, pattern] of requests) {
-    const res = await handler(req);
-    const e = await errorOf(res, 400, "bad_request");
+    const e = await errorOf(await handler(req), 400, "bad_request");
     assert.match(e.message, pattern);
   }
 });
@@ -441,8 +433,7 @@ Deno.test("admission: past the byte budget or a full queue, 503 busy before a by
 Deno.test("a client that closes mid-body is 499 client_closed, in process and on a real socket, never 500", async () => {
   const { handler, logs } = setup();
   const cut = bodyStream((k) => k <= 2 ? NIH_PNG.subarray(0, 1000) : new Error("connection reset by peer"));
-  const res = await handler(post(cut.stream, DECLARED));
-  await errorOf(res, 499, "client_closed");
+  await errorOf(await handler(post(cut.stream, DECLARED)), 499, "client_closed");
   assert.deepEqual([logs[0]?.status, logs[0]?.code, logs[0]?.level], [499, "client_closed", "warn"]);
 
   await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
@@ -484,8 +475,7 @@ Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nest
   const rgba16 = await sharp({
     create: { width: 1500, height: 1500, channels: 4, background: { r: 90, g: 90, b: 90, alpha: 1 } },
   }).toColourspace("rgb16").png({ progressive: true }).toBuffer();
-  const res = await handler(post(rgba16, PNG));
-  const e = await errorOf(res, 400, "bad_image");
+  const e = await errorOf(await handler(post(rgba16, PNG)), 400, "bad_image");
   assert.equal(
     e.message,
     "Cannot decode the image: it is 1500x1500 pixels, 4 channels of 16 bits, interlaced: 18000000 bytes " +
@@ -496,7 +486,6 @@ Deno.test("an image over maxDecodedBytes is 400 bad_image naming the limit; nest
   const grey = await sharp(rgba16).toColourspace("b-w").png().toBuffer(); // 2.1 MiB decoded: fits
   assert.equal((await handler(post(grey, PNG))).status, 200);
   const nested = `{"image": ${"[".repeat(1_000_000)}`;
-  const r = await handler(post(nested, JSON_TYPE));
-  const n = await errorOf(r, 400, "bad_request");
+  const n = await errorOf(await handler(post(nested, JSON_TYPE)), 400, "bad_request");
   assert.match(n.message, /line 1, column 2: "image" must be a base64 string, not an array/);
 });
