@@ -38,7 +38,6 @@ export async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerat
 export interface RawImage {
   Id: string;
   RepoTags?: string[] | null;
-  RepoDigests?: string[] | null;
   Size: number;
   Created: string;
   Config?: {

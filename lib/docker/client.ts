@@ -126,7 +126,7 @@ export class DockerClient {
     const name = options.tags[0] ?? "(untagged)";
     const q = new URLSearchParams({
       dockerfile: options.dockerfile,
-      networkmode: options.networkMode ?? "host",
+      networkmode: "host", // for RUN steps: works where the engine has no bridge
       rm: "1",
       forcerm: "1",
       buildargs: JSON.stringify(options.buildArgs ?? {}),
@@ -235,7 +235,6 @@ export class DockerClient {
     return {
       id: r.Id,
       tags: r.RepoTags ?? [],
-      digests: r.RepoDigests ?? [],
       size: r.Size,
       created: new Date(r.Created),
       user: c.User ?? "",

@@ -110,7 +110,7 @@ export async function inspectContainer(docker: DockerClient, id: string): Promis
 /**
  * Waits until the container's HEALTHCHECK reports `healthy` or `unhealthy`, and returns that.
  *
- * @param options `timeoutMs` (default 120000) and poll interval `intervalMs` (default 500).
+ * @param options `timeoutMs` (default 120000); the state is polled every 500 ms.
  * @throws {DockerApiError} when the container stops or the time runs out (with the last log lines).
  * @example
  * ```ts ignore
@@ -120,7 +120,7 @@ export async function inspectContainer(docker: DockerClient, id: string): Promis
 export async function waitForHealthy(
   docker: DockerClient,
   id: string,
-  options: { timeoutMs?: number; intervalMs?: number } = {},
+  options: { timeoutMs?: number } = {},
 ): Promise<HealthStatus> {
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   for (;;) {
@@ -137,7 +137,7 @@ export async function waitForHealthy(
     if (Date.now() > deadline) {
       throw new DockerApiError(`still "${info.health}"`, `see container "${info.name}" become healthy`, 0);
     }
-    await new Promise((r) => setTimeout(r, options.intervalMs ?? 500));
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 

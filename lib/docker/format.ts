@@ -54,8 +54,6 @@ export interface DockerBuildOptions {
   /** `ARG` values. Never pass secrets: build arguments are visible in the image history. */
   buildArgs?: Record<string, string>;
   labels?: Record<string, string>;
-  /** Network for `RUN` steps (`host` where the engine has no bridge). @default "host" */
-  networkMode?: string;
   /** Ignore the layer cache. @default false */
   noCache?: boolean | undefined;
   /** Receives context upload, step and output events. */
@@ -87,7 +85,6 @@ export interface ImageLayer {
 export interface ImageInfo {
   id: string;
   tags: string[];
-  digests: string[];
   size: number;
   created: Date;
   user: string;

@@ -266,8 +266,7 @@ export function renderKustomization(dir: string, options: RenderOptions = {}): K
 /** Pod-template annotation that changes with the scoring key, so `deploy` with a new key rolls the pods. */
 export const SCORING_KEY_DIGEST_ANNOTATION = "cxr/scoring-key-digest";
 /**
- * Objects as one multi-document YAML text (what `kubectl apply -f -` reads), secrets' values masked unless
- * `revealSecrets` is set.
+ * Objects as one multi-document YAML text (what `kubectl apply -f -` reads), secrets' values masked.
  *
  * @example
  * ```ts
@@ -277,10 +276,10 @@ export const SCORING_KEY_DIGEST_ANNOTATION = "cxr/scoring-key-digest";
  * assert.ok(!text.includes("s3cret-value"));
  * ```
  */
-export function toYaml(objects: readonly K8sObject[], options: { revealSecrets?: boolean } = {}): string {
+export function toYaml(objects: readonly K8sObject[]): string {
   return objects.map((o) => {
     let shown: unknown = o;
-    if (o.kind === "Secret" && !options.revealSecrets) {
+    if (o.kind === "Secret") {
       const mask = (d: unknown) =>
         isObject(d) ? Object.fromEntries(Object.keys(d).map((key) => [key, "***"])) : d;
       shown = {
