@@ -59,12 +59,10 @@ export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
  * ```
  */
 export function quoteFound(value: string, max = 40): string {
-  const cut = value.length > max ? value.slice(0, max) : value;
-  return JSON.stringify(cut).slice(0, -1).replace(
-    /[\u007f-\u009f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  ) +
-    (cut.length < value.length ? "…" : "") + '"';
+  const cut = value.slice(0, max);
+  const hex = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  const quoted = JSON.stringify(cut).replace(/[\u007f-\u009f]/g, hex); // JSON leaves these unescaped
+  return cut.length < value.length ? `${quoted.slice(0, -1)}…"` : quoted;
 }
 
 /** A file's bytes, its text (gunzipped when it starts with the gzip magic bytes) and the sha256 of the bytes. */
@@ -201,9 +199,8 @@ export function fieldColumn(fields: readonly string[], index: number): number {
  * is not a list at all (a key passed by mistake) stays unprinted.
  */
 export function notAnImageName(name: string, index: number): string {
-  return `expected an image name like 00000001_000.png, found ${
-    index === 0 ? "something else" : quoteFound(name)
-  }`;
+  const found = index === 0 ? "something else" : quoteFound(name);
+  return `expected an image name like 00000001_000.png, found ${found}`;
 }
 
 /** Up to `n` names joined for a message, with the count when there are more. */

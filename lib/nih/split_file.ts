@@ -162,9 +162,8 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     doc = JSON.parse(text);
   } catch (e) {
     const { line, column } = jsonErrorPosition(text);
-    throw new SplitFormatError(`not valid JSON (${(e as Error).message})`, file, line, column, "", {
-      cause: e,
-    });
+    const reason = `not valid JSON (${(e as Error).message})`;
+    throw new SplitFormatError(reason, file, line, column, "", { cause: e });
   }
   const isObject = (v: unknown): v is Record<string, unknown> =>
     typeof v === "object" && v !== null && !Array.isArray(v);
@@ -192,13 +191,8 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
     if (!isObject(r)) return fail("present", "expected an object", at);
     expect(typeof r.dir === "string", "present.dir", "a string", r.dir, at);
     for (const k of ["images", "absent", "notInSplit"]) {
-      expect(
-        Number.isSafeInteger(r[k]) && (r[k] as number) >= 0,
-        `present.${k}`,
-        "an integer >= 0",
-        r[k],
-        at,
-      );
+      const n = r[k];
+      expect(Number.isSafeInteger(n) && (n as number) >= 0, `present.${k}`, "an integer >= 0", n, at);
     }
     const digestOk = typeof r.fullDigest === "string" && /^[0-9a-f]{64}$/.test(r.fullDigest);
     expect(digestOk, "present.fullDigest", "64 hex digits", r.fullDigest, at);
@@ -225,13 +219,10 @@ export function parseSplit(text: string, options: { file?: string } = {}): Split
       }
       owner.set(name, p);
       const patient = patientOf(name);
-      const otherPatient = patientOwner.get(patient);
-      if (otherPatient !== undefined && otherPatient !== p) {
-        fail(
-          path,
-          `patient ${patient} is in images.${otherPatient} and images.${p}; a patient must stay in one partition`,
-          at,
-        );
+      const otherPatient = patientOwner.get(patient) ?? p;
+      if (otherPatient !== p) {
+        const both = `images.${otherPatient} and images.${p}`;
+        fail(path, `patient ${patient} is in ${both}; a patient must stay in one partition`, at);
       }
       patientOwner.set(patient, p);
       patients.add(patient);
