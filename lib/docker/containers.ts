@@ -9,8 +9,6 @@ import { demultiplex } from "./_wire.ts";
 
 /** Options for {@linkcode runContainer}. */
 export interface RunContainerOptions {
-  /** Container name. @default the engine picks one */
-  name?: string;
   /** Replaces the image's `CMD`. */
   cmd?: string[];
   /** Environment as `NAME=value` entries (values never logged here; they are not written to the image). */
@@ -19,8 +17,6 @@ export interface RunContainerOptions {
   network?: string;
   /** Bind mounts `host:container[:ro]`. */
   binds?: string[];
-  /** Run an init process as PID 1 (forwards SIGTERM to the service). @default true */
-  init?: boolean;
 }
 
 /** The API path of a container (id or name). */
@@ -52,15 +48,14 @@ export async function runContainer(
   image: string,
   options: RunContainerOptions = {},
 ): Promise<ContainerHandle> {
-  const q = options.name ? `?name=${encodeURIComponent(options.name)}` : "";
-  const created = await docker.json("POST", `/containers/create${q}`, `create a container of "${image}"`, {
+  const created = await docker.json("POST", "/containers/create", `create a container of "${image}"`, {
     Image: image,
     Cmd: options.cmd,
     Env: Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
     HostConfig: {
       NetworkMode: options.network ?? "host",
       Binds: options.binds ?? [],
-      Init: options.init ?? true,
+      Init: true, // an init process as PID 1 forwards SIGTERM to the service
     },
   }) as { Id: string };
   try {

@@ -27,8 +27,6 @@ export interface BuildContextOptions {
   root?: string;
   /** Model bundle folder copied to `model/` (scoring only). @default none: `model/` is empty */
   model?: string | undefined;
-  /** Deno binary copied to `deno`. @default `Deno.execPath()` */
-  denoBinary?: string;
 }
 
 /** The project paths every image's context takes (then `notebooks` for training, and the Dockerfile). */
@@ -118,7 +116,7 @@ export async function* contextMembers(
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  const deno = await Deno.realPath(options.denoBinary ?? Deno.execPath());
+  const deno = await Deno.realPath(Deno.execPath());
   const denoInfo = await Deno.stat(deno);
   yield { type: "file", name: "deno", mode: 0o755, size: denoInfo.size, body: () => fileBody(deno) };
   yield { type: "directory", name: "docker", mode: 0o755 };

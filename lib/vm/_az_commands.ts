@@ -25,10 +25,6 @@ export interface AzPlanInput {
   account: string;
   /** Container names, in the order they are created. */
   containers: string[];
-  /** VM name. @default "cxr-vm" */
-  vmName?: string;
-  /** VM size. @default "Standard_NC6s_v3" */
-  vmSize?: string;
   /** The two Jupyter ports, opened in the VM's network security group. */
   jupyterPorts: number[];
 }
@@ -119,7 +115,7 @@ export function storageCommands(input: AzPlanInput): AzCommand[] {
  */
 export function vmCommands(input: AzPlanInput): AzCommand[] {
   const { resourceGroup: g, location } = input;
-  const vm = input.vmName ?? "cxr-vm";
+  const vm = "cxr-vm";
   const nsg = `${vm}-nsg`;
   const rule = (name: string, port: number, priority: number) =>
     az(
@@ -139,7 +135,7 @@ export function vmCommands(input: AzPlanInput): AzCommand[] {
     az(
       [
         ...["vm", "create", "--resource-group", g, "--name", vm, "--location", location],
-        ...["--size", input.vmSize ?? "Standard_NC6s_v3", "--image", DSVM_IMAGE],
+        ...["--size", "Standard_NC6s_v3", "--image", DSVM_IMAGE],
         ...["--admin-username", "azureuser"],
         ...["--generate-ssh-keys", "--nsg", nsg, "--public-ip-sku", "Standard", "--os-disk-size-gb", "128"],
         ...["--data-disk-sizes-gb", "512"],
