@@ -282,9 +282,9 @@ async function onnxGradients(
       else for (let k = 0; k < g.length; k++) sum[k]! += g[k]!;
     });
     for (const s of graph.statistics) {
-      const count = m * s.perImage;
-      const variance = Float32Array.from(out[s.variance]!.data as Float32Array);
-      if (count > 1) { for (let k = 0; k < variance.length; k++) variance[k]! *= count / (count - 1); }
+      // The moving variance moves towards the unbiased batch variance (lib/model/batch_normalization.ts).
+      const count = m * s.perImage, unbias = count > 1 ? count / (count - 1) : 1;
+      const variance = Float32Array.from(out[s.variance]!.data as Float32Array, (v) => v * unbias);
       updates.push({ layer: s.layer, mean: Float32Array.from(out[s.mean]!.data as Float32Array), variance });
     }
   }

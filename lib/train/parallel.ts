@@ -259,12 +259,11 @@ export async function startGradientWorkers(
         const [start, end] = threadRows(to.index, size, n, micro);
         if (end <= start) return null;
         const [xs, ys] = tf.tidy(() => [x.slice(start, end - start), y.slice(start, end - start)]);
-        const xData = xs.dataSync() as Float32Array, yData = ys.dataSync() as Float32Array;
         const message: WorkerRequest = {
           type: "step",
-          x: xData,
+          x: xs.dataSync() as Float32Array,
           xShape: xs.shape,
-          y: yData,
+          y: ys.dataSync() as Float32Array,
           yShape: ys.shape,
           microBatch: micro,
           total: n,
