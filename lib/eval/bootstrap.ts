@@ -84,7 +84,6 @@ function percentile(sorted: number[], q: number): number {
  * @param scores `n * classes.length` scores, row-major (image i, class k at `i * C + k`).
  * @param labels `n * classes.length` 0/1 labels, same layout.
  * @param classes Class names (`C` of them).
- * @param options Resamples, seed, confidence.
  * @throws {RangeError} If the layout does not fit, or an option is out of range.
  * @example
  * ```ts

@@ -220,7 +220,6 @@ export interface EvaluationRecordOptions {
  * the mean, and CheXNet's published values to show beside them on the model card.
  *
  * @param json the metrics document of {@linkcode evaluate} (`report.json`).
- * @param options the evaluated cache's split digest, the time.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -259,7 +258,6 @@ export function evaluationRecord(
  *
  * @param bundleDir the bundle that was evaluated.
  * @param json the metrics document of {@linkcode evaluate}; its model version must be the bundle's.
- * @param options the evaluated cache's split digest, the time.
  * @returns the bundle's new metadata.
  * @throws {BundleReadOnlyError} when the bundle folder is read-only (nothing changed).
  * @throws {RangeError} when `json` is another model's (version or class names differ).

@@ -74,10 +74,7 @@ export interface VegaChart {
  * ```
  */
 export class EvaluationReport {
-  /**
-   * @param json The metrics document.
-   * @param curves ROC curve per class, `null` where undefined.
-   */
+  /** @param curves ROC curve per class, `null` where undefined. */
   constructor(readonly json: EvaluationJson, readonly curves: Readonly<Record<string, RocCurve | null>>) {}
 
   /** The metrics document (so `JSON.stringify(report)` writes it). */

@@ -174,10 +174,6 @@ export async function explainImage(
 
 /** Localisation over a folder; in Jupyter it shows the accuracy table. */
 export class LocalizationReport {
-  /**
-   * @param results Per box.
-   * @param table Per finding and threshold.
-   */
   constructor(readonly results: LocalizationResult[], readonly table: LocalizationTable) {}
   /** Jupyter: an HTML table of accuracy per finding at each IoBB threshold, and the share of peaks in boxes. */
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {

@@ -39,7 +39,6 @@ export interface HeatmapGalleryOptions extends Pick<ExplainOptions, "method" | "
 
 /** The gallery; in Jupyter an HTML table of thumbnails. */
 export class HeatmapGallery {
-  /** @param items The rows. */
   constructor(readonly items: GalleryItem[]) {}
   /** Jupyter: HTML with the thumbnails inline. */
   [JUPYTER_DISPLAY](): { "text/html": string; "text/plain": string } {

@@ -82,10 +82,7 @@ Deno.test("renderHeatmapPng over a real NIH X-ray: RGB PNG of its size, hot wher
 Deno.test("renderHeatmapPng checks its arguments", async () => {
   const image = { data: new Uint8Array(4), width: 2, height: 2 };
   const map = { data: new Float32Array(1), width: 1, height: 1 };
-  await assert.rejects(
-    renderHeatmapPng({ ...image, width: 3 }, map),
-    /has 4 bytes, expected 3x2/,
-  );
+  await assert.rejects(renderHeatmapPng({ ...image, width: 3 }, map), /has 4 bytes, expected 3x2/);
   await assert.rejects(renderHeatmapPng(image, map, { alpha: 2 }), /alpha must be 0..1, got 2/);
   await assert.rejects(renderHeatmapPng(image, map, { boxes: [{ x: NaN, y: 0, w: 1, h: 1 }] }), /non-finite/);
 });

@@ -23,7 +23,6 @@ export class ReportError extends CxrError {}
 
 /** The notebook could not be run or exported at all (kernel would not start, Jupyter broke). Not a failing cell. */
 export class NotebookRunError extends ReportError {
-  /** @param notebook The notebook. */
   constructor(message: string, readonly notebook: string, options?: ErrorOptions) {
     super(message, options);
   }

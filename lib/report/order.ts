@@ -20,7 +20,6 @@ export const NOTEBOOK_RUN_ORDER: readonly string[] = [
 /**
  * Sorts notebook paths into {@link NOTEBOOK_RUN_ORDER}; notebooks it does not name follow, in name order.
  *
- * @param paths Notebook files.
  * @returns A new array.
  * @example
  * ```ts

@@ -92,7 +92,6 @@ export function readImageList(file: string): string[] {
  * Reading one downloads it, verified, into `tmpDir` and removes the file.
  *
  * @param container The container (the workflow's images container).
- * @param options Prefix, names, the download folder.
  * @throws {ContainerNotFoundError} When listing a container that does not exist.
  * @example
  * ```ts
@@ -240,7 +239,6 @@ function errorLine(image: string, e: unknown): BatchLine {
  *
  * @param sources The images, in output order.
  * @param scorer Scores one encoded image (e.g. `scoreRemote` or `scoreLocal` bound to their target).
- * @returns Counts and failures.
  * @throws {RangeError} If `concurrency` is not a positive integer.
  * @example
  * ```ts

@@ -145,8 +145,6 @@ function retryAfter(header: string | null): number | undefined {
  * `maxDelayMs`); any other error answer is final.
  *
  * @param url The service (`http://host:port`) or its `/score` URL.
- * @param image The encoded image.
- * @param options Key, heatmap, time limit, retries.
  * @returns The service's answer, validated.
  * @throws {ScoringServiceError} When the service answers an error document (401, 400 bad_image, 503 after
  *   the last try...), with its status and code.
@@ -229,8 +227,6 @@ export type ScoreLocalOptions = Pick<ScoreRemoteOptions, "heatmap" | "className"
  * same image and bundle.
  *
  * @param predictor The model (see `openPredictor`).
- * @param image The encoded image.
- * @param options Heatmap and its class.
  * @returns The same document `POST /score` answers.
  * @throws {ScoreHttpError} 400 `bad_image` for an undecodable image, 400 `bad_request` for an unknown class.
  * @example

@@ -51,10 +51,7 @@ Deno.test({
         /256x1024 pixels, 1 channel of 16 bits: 524288 bytes \(0\.5 MiB\) decoded, more than the limit of 100000/,
         tight,
       ],
-      [
-        "JPEG-lossy.dcm",
-        /a 12-bit JPEG \(transfer syntax 1\.2\.840\.10008\.1\.2\.4\.51\) is not supported/,
-      ],
+      ["JPEG-lossy.dcm", /a 12-bit JPEG \(transfer syntax 1\.2\.840\.10008\.1\.2\.4\.51\) is not supported/],
       ["MR_truncated.dcm", /element \(7FE0,0010\) declares 8192 bytes, only 8130 left/],
       ["JPEG2000-embedded-sequence-delimiter.dcm", /the compressed stream is 3722445056x1024/],
     ];

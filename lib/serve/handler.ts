@@ -86,7 +86,6 @@ export interface ScoringHandlerOptions {
  *
  * @param predictor the model runner, or a promise of it: until it resolves `/readyz` and `/score` answer
  * 503 `not_ready` (the server listens before the model loads so probes get answers).
- * @param options key, limits, metrics and log sink.
  * @returns the handler; it never throws (every failure is an error document).
  * @throws {RangeError} for invalid limits.
  * @example

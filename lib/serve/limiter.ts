@@ -58,7 +58,6 @@ export class ConcurrencyLimiter {
   /**
    * A limiter with no task running.
    *
-   * @param options slots and queue length.
    * @throws {RangeError} for a limit that is not an integer in range.
    */
   constructor(options: ConcurrencyLimiterOptions = {}) {
@@ -94,7 +93,6 @@ export class ConcurrencyLimiter {
    *
    * @param task the work; its slot is held until its promise settles.
    * @param signal aborting it while the task waits removes it from the queue (rejects with the reason).
-   * @returns the task's result.
    * @throws {QueueFullError} at once when every slot is taken and the queue is full.
    */
   async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {

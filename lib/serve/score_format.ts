@@ -208,7 +208,6 @@ export function scoreMediaType(contentType: string | null): typeof SCORE_CONTENT
  *
  * @param body the request body, already read (and size-limited) by the caller.
  * @param contentType the `Content-Type` header (`image/png`, `image/jpeg`, `application/dicom`, `application/json`).
- * @param options the query of a raw request and the valid class names.
  * @returns image bytes, heatmap flag and heatmap class.
  * @throws {ScoreHttpError} 415 for another content type; 400 `bad_request` for an empty body, invalid JSON
  * (message with line and column, `cause` a {@linkcode ScoreFormatError}), a wrong, unknown or repeated field,
@@ -298,7 +297,6 @@ export interface ParseScoreResponseOptions {
  * Parses a scoring service's answer (client side).
  *
  * @param text the response body.
- * @param options the source for messages and the expected class names.
  * @returns the validated 200 body.
  * @throws {ScoringServiceError} for any status other than 200 (code and message from its error document);
  * {@linkcode ScoreFormatError} for a 200 body that is not JSON of the documented shape.

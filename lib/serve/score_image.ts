@@ -70,7 +70,6 @@ async function greyPixels(image: sharp.Sharp): Promise<GreyImage> {
  * Scores one encoded image.
  *
  * @param request the parsed request (image bytes, heatmap flag and class).
- * @param options heatmap size, pixel and decoded-bytes limits.
  * @returns the 200 response body.
  * @throws {ScoreHttpError} 400 `bad_image` with the decoder's reason for an undecodable, non-PNG/JPEG/DICOM or
  * oversized image (a compressed DICOM names its transfer syntax; an image over a limit names the limit, from

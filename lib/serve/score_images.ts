@@ -169,9 +169,6 @@ async function openScorer(spec: ScorerSpec, settings: Settings, options: {
  * {@linkcode scoreBatch}). The lines go to `onLine`, to the file `out` (written to a temporary name and renamed
  * when complete) and to the blob `toBlob`.
  *
- * @param inputs Files, a folder, a list, a blob folder.
- * @param scorer A scoring service URL or a model bundle folder.
- * @returns The batch's counts and failures, the target, the file and blob written.
  * @throws {NoImagesError} When the inputs hold no image at all (an empty shard is fine: more shards than images).
  * @throws {TypeError} For a URL that is not one.
  * @example

@@ -213,7 +213,6 @@ async function send(res: ServerResponse, answer: Response, head: boolean): Promi
 /**
  * Starts the scoring server and begins loading the model.
  *
- * @param options model folder, engine, address, key, TLS, connection limits and the handler's limits.
  * @returns once the socket listens (await `ready` for the model).
  * @throws {RangeError} for a bad port or limit; {@linkcode TypeError} when `tls` is not a certificate and
  * its private key; `Deno.errors.AddrInUse` when the port is taken.
