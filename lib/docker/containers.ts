@@ -74,8 +74,6 @@ export interface ContainerInfo {
   running: boolean;
   exitCode: number;
   health: HealthStatus;
-  user: string;
-  pid: number;
 }
 
 /**
@@ -89,16 +87,13 @@ export interface ContainerInfo {
 export async function inspectContainer(docker: DockerClient, id: string): Promise<ContainerInfo> {
   const r = await docker.json("GET", `${containerPath(id)}/json`, `inspect container "${id}"`) as {
     Name?: string;
-    State?: { Running?: boolean; ExitCode?: number; Pid?: number; Health?: { Status?: string } };
-    Config?: { User?: string };
+    State?: { Running?: boolean; ExitCode?: number; Health?: { Status?: string } };
   };
   return {
     name: String(r.Name ?? "").replace(/^\//, ""),
     running: Boolean(r.State?.Running),
     exitCode: r.State?.ExitCode ?? 0,
     health: (r.State?.Health?.Status as HealthStatus | undefined) ?? "none",
-    user: r.Config?.User ?? "",
-    pid: r.State?.Pid ?? 0,
   };
 }
 

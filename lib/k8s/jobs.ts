@@ -29,8 +29,6 @@ export interface IndexedJobRenderOptions {
   parallelism?: number | undefined;
   /** @default "cxr" */
   namespace?: string | undefined;
-  /** The kustomization folder of the Jobs. @default the repository's `k8s/jobs` */
-  jobsDir?: string | undefined;
   /** Variables for the storage Secret (`AZURE_STORAGE_*`); without them the placeholder stays. */
   storageEnv?: Record<string, string> | undefined;
   /** Job name suffix, so a re-run does not collide with the immutable spec of an earlier Job. @default base-36 time */
@@ -61,7 +59,7 @@ export class JobFailedError extends K8sError {
   }
 }
 
-const DEFAULT_JOBS_DIR = fileURLToPath(new URL("../../k8s/jobs", import.meta.url));
+const JOBS_DIR = fileURLToPath(new URL("../../k8s/jobs", import.meta.url));
 
 /**
  * Parses an index list such as `"0-2,5"` (the Job status format).
@@ -108,13 +106,13 @@ export function renderIndexedJob(
   for (const [name, n] of [["shards", shards], ["parallelism", parallelism]] as const) {
     if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be an integer >= 1, got ${n}`);
   }
-  const objects = renderKustomization(options.jobsDir ?? DEFAULT_JOBS_DIR, { namespace: options.namespace });
+  const objects = renderKustomization(JOBS_DIR, { namespace: options.namespace });
   const kept = objects.filter((o) =>
     (o.kind !== "Job" || o.metadata.name === `cxr-${kind}`) &&
     !(o.kind === "Namespace" && SYSTEM_NAMESPACES.includes(o.metadata.name))
   );
   const job = kept.find((o) => o.kind === "Job");
-  if (!job) throw new RangeError(`no Job "cxr-${kind}" in ${options.jobsDir ?? DEFAULT_JOBS_DIR}`);
+  if (!job) throw new RangeError(`no Job "cxr-${kind}" in ${JOBS_DIR}`);
   job.metadata.name = `cxr-${kind}-${options.suffix ?? Date.now().toString(36)}`;
   Object.assign(job.spec as object, { completions: shards, parallelism: Math.min(parallelism, shards) });
   for (const c of containersOf(job)) {
@@ -203,7 +201,7 @@ export async function watchJob(
 }
 
 /** Options of {@linkcode runIndexedJob}. */
-export interface RunIndexedJobOptions extends Omit<IndexedJobRenderOptions, "jobsDir">, WatchJobOptions {
+export interface RunIndexedJobOptions extends IndexedJobRenderOptions, WatchJobOptions {
   /** Kubeconfig context. @default its current-context */
   context?: string | undefined;
   /** Watch until done. @default true */
