@@ -148,20 +148,12 @@ export class DatasetSummary {
     const l = this.listing;
     const rows: [string, string][] = [
       ["images/*.png", `${l.images} (${formatAmount(l.imageBytes, "bytes")})`],
-      ...l.labelFiles.map((f) =>
-        [f, formatAmount(statSync(join(l.dir, f)).size, "bytes")] as [string, string]
-      ),
+      ...l.labelFiles.map((f): [string, string] => [f, formatAmount(statSync(join(l.dir, f)).size, "bytes")]),
       ["archives/*.tar.gz", String(l.archives.length)],
     ];
+    const table = ["| file | contents |", "| --- | ---: |", ...rows.map(([a, b]) => `| ${a} | ${b} |`)];
     return {
-      "text/markdown": [
-        this.headline(),
-        "",
-        "| file | contents |",
-        "| --- | ---: |",
-        ...rows.map(([a, b]) => `| ${a} | ${b} |`),
-      ]
-        .join("\n"),
+      "text/markdown": [this.headline(), "", ...table].join("\n"),
       "text/plain": [this.headline(), ...rows.map(([a, b]) => `  ${a.padEnd(32)} ${b}`)].join("\n"),
     };
   }
@@ -297,20 +289,15 @@ export class SplitSummary {
     const j = this.toJSON();
     const head = `${j.method} split, seed ${j.seed}, written to ${j.file} (digest ${j.digest.slice(0, 12)}…)`;
     const rows = PARTITIONS.map((p) => [{ text: p, th: true }, String(j.images[p]), String(j.patients[p])]);
-    const warn = j.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join("");
+    const warn = j.warnings.length
+      ? `<ul>${j.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join("")}</ul>`
+      : "";
+    const pad = (n: number, width: number) => String(n).padStart(width);
+    const line = (p: Partition) =>
+      `  ${p.padEnd(6)} ${pad(j.images[p], 7)} images ${pad(j.patients[p], 6)} patients`;
     return {
-      "text/html": `<p>${escapeHtml(head)}</p>${htmlTable(["partition", "images", "patients"], rows)}${
-        warn ? `<ul>${warn}</ul>` : ""
-      }`,
-      "text/plain": [
-        head,
-        ...PARTITIONS.map((p) =>
-          `  ${p.padEnd(6)} ${String(j.images[p]).padStart(7)} images ${
-            String(j.patients[p]).padStart(6)
-          } patients`
-        ),
-        ...j.warnings.map((w) => `  warning: ${w}`),
-      ].join("\n"),
+      "text/html": `<p>${escapeHtml(head)}</p>${htmlTable(["partition", "images", "patients"], rows)}${warn}`,
+      "text/plain": [head, ...PARTITIONS.map(line), ...j.warnings.map((w) => `  warning: ${w}`)].join("\n"),
     };
   }
 }

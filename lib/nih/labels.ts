@@ -42,9 +42,7 @@ function count(entries: Iterable<LabeledImage>): LabelCounts {
  */
 export class LabelStatistics implements LabelCounts {
   images: number;
-  /** Number of distinct patients. */
   patients: number;
-  /** Images per finding and `No Finding`. */
   counts: LabelCountMap;
   /** Counts per partition, when a split was given. */
   partitions?: Record<Partition, LabelCounts>;
@@ -58,12 +56,8 @@ export class LabelStatistics implements LabelCounts {
 
   /** The plain data: `{ images, patients, counts, partitions? }`. */
   toJSON(): LabelCounts & { partitions?: Record<Partition, LabelCounts> } {
-    return {
-      images: this.images,
-      patients: this.patients,
-      counts: this.counts,
-      ...(this.partitions ? { partitions: this.partitions } : {}),
-    };
+    const { images, patients, counts, partitions } = this;
+    return { images, patients, counts, ...(partitions ? { partitions } : {}) };
   }
 
   #rows(): [head: string[], ...body: [label: string, ...values: string[]][]] {
@@ -155,10 +149,9 @@ export function labelStatistics(
     const names = options.split.images[p];
     const missing = names.filter((n) => !byName.has(n));
     if (missing.length > 0) {
+      const first = missing.slice(0, 5).join(", ");
       throw new SplitError(
-        `${missing.length} images of the split's ${p} partition are not in the entries: ${
-          missing.slice(0, 5).join(", ")
-        }`,
+        `${missing.length} images of the split's ${p} partition are not in the entries: ${first}`,
       );
     }
     partitions[p] = count(names.map((n) => byName.get(n)!));
@@ -209,11 +202,10 @@ export function labelChartSvg(counts: Record<string, number>, options: LabelChar
   items.forEach(([name, n], i) => {
     const y = top + i * (bar + 4);
     const w = (plot * n / max).toFixed(1);
+    const tip = `<title>${escapeHtml(name)}: ${n}</title>`;
     parts.push(
       `<text x="${label - 6}" y="${y + bar * 0.75}" text-anchor="end">${escapeHtml(name)}</text>`,
-      `<rect x="${label}" y="${y}" width="${w}" height="${bar}" fill="#4c78a8"><title>${
-        escapeHtml(name)
-      }: ${n}</title></rect>`,
+      `<rect x="${label}" y="${y}" width="${w}" height="${bar}" fill="#4c78a8">${tip}</rect>`,
       `<text x="${label + Number(w) + 4}" y="${y + bar * 0.75}">${n}</text>`,
     );
   });
