@@ -165,17 +165,13 @@ async function validate(
  * After an epoch's `record`: `best/` if it is the best so far, the schedules' step, a checkpoint, the history,
  * old checkpoints pruned (never the best's), the `epoch` event and, when early stopping ends the run, `stop`.
  */
-async function saveEpoch(
-  run: FitRun,
-  fit: Fit,
-  state: TrainState,
-  record: EpochRecord,
-): Promise<TrainState> {
+async function saveEpoch(run: FitRun, fit: Fit, state: TrainState, record: EpochRecord): Promise<TrainState> {
   const { epoch } = record;
   const isBest = state.best === null || record.val_loss < state.best.val_loss;
+  const metadata = bundleOptions(run, fit, state.history, record);
   if (isBest) {
     state.best = { epoch, val_loss: record.val_loss, mean_auroc: record.mean_auroc };
-    await saveBundle(fit.model, run.bestDir, bundleOptions(run, fit, state.history, record));
+    await saveBundle(fit.model, run.bestDir, metadata);
     await writeBundleOnnx(run.bestDir, { model: fit.model }); // ~0.3 s for DenseNet-121: best/ serves on ONNX Runtime
   }
   fit.plateau.step(record.val_loss);
@@ -187,13 +183,7 @@ async function saveEpoch(
     early: fit.early.state,
     history: [...state.history, record],
   };
-  const checkpoint = await saveCheckpoint(
-    run.checkpoints,
-    fit.model,
-    fit.optimizer,
-    next,
-    bundleOptions(run, fit, next.history, record),
-  );
+  const checkpoint = await saveCheckpoint(run.checkpoints, fit.model, fit.optimizer, next, metadata);
   await writeHistory(run.historyFile, next.history);
   await pruneCheckpoints(run.checkpoints, run.keep, { spare: next.best ? [next.best.epoch] : [] });
   run.emit({ type: "epoch", record, checkpoint, best: isBest });
@@ -207,7 +197,7 @@ async function saveEpoch(
   return next;
 }
 
-/** The bundle metadata of the model after `record`'s epoch (`history` may or may not hold `record` yet). */
+/** The bundle metadata of the model after `record`'s epoch; `history` holds the epochs before it. */
 function bundleOptions(
   run: FitRun,
   fit: Fit,
@@ -231,7 +221,7 @@ function bundleOptions(
       microBatch: run.microBatch,
       backend: run.backend,
       // Epochs before a resume included.
-      seconds: [...history.filter((h) => h.epoch < epoch), record].reduce((t, h) => t + h.seconds, 0),
+      seconds: [...history, record].reduce((t, h) => t + h.seconds, 0),
       lr: run.lr0,
       seed: run.seed,
       weightedLoss: run.config.weightedLoss,

@@ -126,10 +126,7 @@ export async function freshStart(run: FitRun, model: tfl.LayersModel): Promise<F
  * Freezes the layers the run keeps fixed, starts the gradient threads and Adam (with a resume's variables) and
  * the schedules where `start` left them. The model is disposed if any of it fails.
  */
-export async function prepareFit(
-  run: FitRun,
-  start: FitStart,
-): Promise<{ fit: Fit; frozen: FreezeSummary }> {
+export async function prepareFit(run: FitRun, start: FitStart): Promise<{ fit: Fit; frozen: FreezeSummary }> {
   const { model, state, optimizerWeights } = start;
   let frozen: FreezeSummary;
   let workers: GradientWorkers | undefined;
