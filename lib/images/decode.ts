@@ -104,9 +104,7 @@ export async function inspectImage(input: string | Uint8Array): Promise<ImageHea
   } catch (e) {
     throw new DecodeError((e as Error).message, typeof input === "string" ? input : "<buffer>", { cause: e });
   }
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
-  const channels = meta.channels ?? 1;
+  const { width = 0, height = 0, channels = 1 } = meta;
   const bitsPerSample = 8 * (SAMPLE_BYTES[meta.depth ?? "uchar"] ?? 1);
   return {
     format: meta.format ?? "unknown",
@@ -148,13 +146,11 @@ export function checkDecodeLimits(info: ImageHeader, limits: DecodeLimits, sourc
   if (limits.maxDecodedBytes !== undefined && decodedBytes > limits.maxDecodedBytes) {
     const max = limits.maxDecodedBytes;
     const samples = `${channels} channel${channels === 1 ? "" : "s"} of ${bitsPerSample} bits`;
-    throw new DecodeError(
-      `it is ${width}x${height} pixels, ${samples}${
-        interlaced ? ", interlaced" : ""
-      }: ${decodedBytes} bytes ` +
-        `(${mib(decodedBytes)}) decoded, more than the limit of ${max} bytes (${mib(max)})`,
-      source,
-    );
+    const layout = `${width}x${height} pixels, ${samples}${interlaced ? ", interlaced" : ""}`;
+    const reason =
+      `it is ${layout}: ${decodedBytes} bytes (${mib(decodedBytes)}) decoded, more than the limit ` +
+      `of ${max} bytes (${mib(max)})`;
+    throw new DecodeError(reason, source);
   }
 }
 

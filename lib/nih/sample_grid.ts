@@ -178,10 +178,9 @@ function textSvg(
   dimFirst: boolean,
   background?: string,
 ): Buffer {
+  const fill = (i: number) => i === 0 && dimFirst ? "#a0a0a0" : "#ffffff";
   const texts = lines.map((l, i) =>
-    `<text x="4" y="${(i + 1) * LINE - 2}" fill="${i === 0 && dimFirst ? "#a0a0a0" : "#ffffff"}">${
-      escapeHtml(l)
-    }</text>`
+    `<text x="4" y="${(i + 1) * LINE - 2}" fill="${fill(i)}">${escapeHtml(l)}</text>`
   );
   return Buffer.from(
     svgOpen(width, height, { viewBox: false, fontFamily: "DejaVu Sans, Arial, sans-serif", fontSize: FONT }) +

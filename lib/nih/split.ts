@@ -119,13 +119,8 @@ function blacklisted(
   if (!blacklist) return entries;
   inputs.blacklist = input(blacklist);
   const r = applyBlacklist(entries, blacklist.images);
-  if (r.unknown.length > 0) {
-    warnings.push(
-      `${r.unknown.length} blacklisted names of "${blacklist.file}" are not in the entries: ${
-        preview(r.unknown)
-      }`,
-    );
-  }
+  const names = `${r.unknown.length} blacklisted names of "${blacklist.file}"`;
+  if (r.unknown.length > 0) warnings.push(`${names} are not in the entries: ${preview(r.unknown)}`);
   return r.kept;
 }
 
