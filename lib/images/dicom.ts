@@ -132,9 +132,8 @@ function parseDataSet(bytes: Uint8Array): DataSet {
     const truncated = truncation(elements, bytes.length, e);
     if (truncated) throw truncated;
     const end = Math.max(132, ...elements.map((el) => el.dataOffset + Math.max(0, el.length)));
-    throw new DicomError(`malformed or truncated (${bytes.length} bytes in all): ${errorText(e)}`, end, {
-      cause: e,
-    });
+    const message = `malformed or truncated (${bytes.length} bytes in all): ${errorText(e)}`;
+    throw new DicomError(message, end, { cause: e });
   }
   const truncated = truncation(Object.values(ds.elements), ds.byteArray.length);
   if (truncated) throw truncated;
@@ -147,10 +146,8 @@ function numberAt(ds: DataSet, tag: string): number | undefined {
   const first = (ds.string(tag, 0) ?? "").trim();
   const n = Number(first);
   if (first === "" || !Number.isFinite(n)) {
-    throw new DicomError(
-      `element ${tagName(tag)} is not a number: ${JSON.stringify(first.slice(0, 20))}`,
-      el.dataOffset,
-    );
+    const shown = JSON.stringify(first.slice(0, 20));
+    throw new DicomError(`element ${tagName(tag)} is not a number: ${shown}`, el.dataOffset);
   }
   return n;
 }
@@ -278,10 +275,10 @@ async function readFrame(ds: DataSet, el: Element, ts: string, dims: [number, nu
   }
   const data = ts === RLE ? decodeRle(frame, count, step, at) : await decodeStream(ts, frame, dims, at);
   if (data.length !== count && data.length !== count * 2) {
-    throw new DicomError(
-      `the decoded frame has ${data.length} bytes, ${dims.join("x")} pixels need ${count * step}`,
-      at,
-    );
+    const message = `the decoded frame has ${data.length} bytes, ${dims.join("x")} pixels need ${
+      count * step
+    }`;
+    throw new DicomError(message, at);
   }
   return { data, littleEndian: true };
 }
@@ -310,21 +307,16 @@ async function readFrame(ds: DataSet, el: Element, ts: string, dims: [number, nu
  */
 export async function parseDicom(bytes: Uint8Array, limits: DecodeLimits = {}): Promise<DicomImage> {
   if (!isDicom(bytes)) {
-    throw new DicomError(
-      'no "DICM" magic at offset 128: not a DICOM Part-10 file',
-      Math.min(128, bytes.length),
-    );
+    const message = 'no "DICM" magic at offset 128: not a DICOM Part-10 file';
+    throw new DicomError(message, Math.min(128, bytes.length));
   }
   const ds = parseDataSet(bytes);
   const transferSyntax = ds.string("x00020010") ?? "";
   const el = ds.elements.x7fe00010;
   const where = el?.dataOffset ?? ds.byteArray.length;
   if (!(transferSyntax in SYNTAX_NAMES)) {
-    throw new DicomError(
-      `transfer syntax ${transferSyntax} is not supported; supported: ` +
-        Object.entries(SYNTAX_NAMES).map(([uid, name]) => `${uid} (${name})`).join(", "),
-      132,
-    );
+    const supported = Object.entries(SYNTAX_NAMES).map(([uid, name]) => `${uid} (${name})`).join(", ");
+    throw new DicomError(`transfer syntax ${transferSyntax} is not supported; supported: ${supported}`, 132);
   }
   if (!el) throw new DicomError("no pixel data (7FE0,0010) before the end of the file", where);
   const us = (tag: string) => ds.elements[tag]?.length ? ds.uint16(tag) : undefined;

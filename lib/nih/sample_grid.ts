@@ -248,10 +248,8 @@ export async function sampleGrid(
     const present = new Set(await readdir(dir).catch(() => [] as string[]));
     const candidates = entries.filter((e) => present.has(e.image));
     if (candidates.length === 0) {
-      throw new NoSamplesError(
-        `None of the ${entries.length} entries has its image in "${dir}"; nothing to show`,
-        dir,
-      );
+      const message = `None of the ${entries.length} entries has its image in "${dir}"; nothing to show`;
+      throw new NoSamplesError(message, dir);
     }
     chosen = pickSamples(candidates, options);
   }
