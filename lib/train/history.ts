@@ -251,14 +251,11 @@ export function trainingDisplay(options: TrainingDisplayOptions = {}): (event: T
           `lr ${r.lr.toExponential(1)} ${r["images/s"].toFixed(1)} images/s${event.best ? " (best)" : ""}`,
       );
       if (jupyter) {
-        const content = {
-          data: {
-            "image/svg+xml": lossChartSvg(records),
-            "text/plain": `loss chart, ${records.length} epochs`,
-          },
-          metadata: {},
-          transient: { display_id: chartId },
+        const data = {
+          "image/svg+xml": lossChartSvg(records),
+          "text/plain": `loss chart, ${records.length} epochs`,
         };
+        const content = { data, metadata: {}, transient: { display_id: chartId } };
         broadcastDisplay(chartShown ? "update_display_data" : "display_data", content);
         chartShown = true;
       }

@@ -114,11 +114,10 @@ export async function startOnnxGradients(
 }
 
 /** The model's inference pass on ONNX Runtime, as {@linkcode openOnnxForward} opens it. */
-export interface OnnxForward {
+export interface OnnxForward extends Disposable {
   /** The model's outputs `[N, classes]` for images `x` (NHWC, as the model takes them). */
   predict(x: tf.Tensor): Promise<Float32Array>;
   close(): void;
-  [Symbol.dispose](): void;
 }
 
 /**

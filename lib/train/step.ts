@@ -51,7 +51,7 @@ export interface ParallelGradients extends BatchGradients {
 }
 
 /** Data-parallel gradient workers bound to one model, as `startGradientWorkers` (lib/train/parallel.ts) starts them. */
-export interface GradientWorkers {
+export interface GradientWorkers extends Disposable {
   /** Threads computing gradients, this one included. */
   readonly size: number;
   /**
@@ -65,9 +65,8 @@ export interface GradientWorkers {
     y: tf.Tensor,
     options?: Pick<TrainStepOptions, "microBatch" | "weights" | "variables">,
   ): Promise<ParallelGradients>;
-  /** Stops the workers. */
+  /** Stops the workers (as disposing does). */
   close(): void;
-  [Symbol.dispose](): void;
 }
 
 /**
