@@ -283,7 +283,8 @@ export async function renderHeatmapPng(
 }
 
 /**
- * Reads an image file (or encoded bytes) as a {@linkcode GreyImage} at its own size; RGB(A) becomes grey.
+ * Reads an image file (or encoded bytes, or a sharp pipeline) as a {@linkcode GreyImage} at its own size (the
+ * pipeline's output size); RGB(A) becomes grey.
  *
  * @throws {Error} sharp's error when the input is not an image.
  * @example
@@ -296,8 +297,9 @@ export async function renderHeatmapPng(
  * assert.deepEqual([img.width, img.height, img.data[0]], [3, 2, 90]);
  * ```
  */
-export async function readGreyImage(input: string | Uint8Array): Promise<GreyImage> {
-  const { data, info } = await sharp(input).removeAlpha().toColourspace("b-w").raw({ depth: "uchar" })
+export async function readGreyImage(input: string | Uint8Array | sharp.Sharp): Promise<GreyImage> {
+  const image = typeof input === "string" || input instanceof Uint8Array ? sharp(input) : input;
+  const { data, info } = await image.removeAlpha().toColourspace("b-w").raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });
   const grey = new Uint8Array(info.width * info.height);
   for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels]!;

@@ -68,18 +68,11 @@ Deno.test("localisation on the 7 sample images with NIH boxes: a map peaked on t
     results.push(r);
   }
   const table = localizationAccuracy(results);
-  assert.deepEqual(Object.keys(table.perFinding).sort(), [
-    "Cardiomegaly",
-    "Infiltration",
-    "Nodule",
-    "Pneumonia",
-  ]);
+  const findings = Object.keys(table.perFinding).sort();
+  assert.deepEqual(findings, ["Cardiomegaly", "Infiltration", "Nodule", "Pneumonia"]);
   assert.equal(table.perFinding.Cardiomegaly?.boxes, 3);
   assert.equal(table.perFinding.Cardiomegaly?.peakInside, 2 / 3); // boxes 0 and 2 of the three are "hit" ones
-  for (const row of Object.values(table.perFinding)) {
-    row.accuracy.forEach(
-      (a, i) => i > 0 && assert.ok(a <= row.accuracy[i - 1]!),
-      "accuracy falls as T grows",
-    );
+  for (const { accuracy } of Object.values(table.perFinding)) {
+    accuracy.forEach((a, i) => i > 0 && assert.ok(a <= accuracy[i - 1]!, "accuracy falls as T grows"));
   }
 });

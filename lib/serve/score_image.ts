@@ -23,7 +23,7 @@ import {
   unsupportedImageReason,
 } from "../images/mod.ts";
 import type { Predictor } from "../model/mod.ts";
-import { camForClass, type GreyImage, renderHeatmapPng } from "../eval/mod.ts";
+import { camForClass, type GreyImage, readGreyImage, renderHeatmapPng } from "../eval/mod.ts";
 import { base64 } from "../display.ts";
 import { ScoreHttpError, type ScoreRequest, type ScoreResponseJson } from "./score_format.ts";
 
@@ -56,14 +56,6 @@ async function decoding<T>(f: () => T | Promise<T>): Promise<T> {
     if (e instanceof DicomError) throw badImage(e.message, e);
     throw e;
   }
-}
-
-/** The first channel of `image`'s raw 8-bit pixels, as a grey image. */
-async function greyPixels(image: sharp.Sharp): Promise<GreyImage> {
-  const { data, info } = await image.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
-  const grey = new Uint8Array(info.width * info.height);
-  for (let p = 0; p < grey.length; p++) grey[p] = data[p * info.channels]!;
-  return { data: grey, width: info.width, height: info.height };
 }
 
 /**
@@ -128,7 +120,8 @@ export async function scoreImage(
       })
       : sharp(request.image, { limitInputPixels: limits.maxPixels });
   const pixels = grey
-    ? (await greyPixels(source().resize(inputSize, inputSize, { fit: "fill", kernel: RESIZE_KERNEL }))).data
+    ? (await readGreyImage(source().resize(inputSize, inputSize, { fit: "fill", kernel: RESIZE_KERNEL })))
+      .data
     : await decoding(() => decodeImage(request.image, inputSize, { maxPixels: limits.maxPixels }));
   const classIndex = request.className === undefined ? -1 : classNames.indexOf(request.className);
   if (request.className !== undefined && classIndex < 0) {
@@ -157,7 +150,7 @@ export async function scoreImage(
     const mapClass = classIndex >= 0 ? classIndex : top;
     const side = options.heatmapMaxSize ?? 512;
     const fit = { fit: "inside", withoutEnlargement: true } as const;
-    const xray = await greyPixels(source().removeAlpha().toColourspace("b-w").resize(side, side, fit));
+    const xray = await readGreyImage(source().resize(side, side, fit));
     const png = await renderHeatmapPng(xray, camForClass(prediction.cam, 0, mapClass));
     out.heatmap = base64(png);
     out.heatmapClass = classNames[mapClass]!; // an index of classNames, or top
