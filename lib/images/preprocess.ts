@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { type EntryTable, readEntries } from "../nih/entries.ts";
 import { type Partition, PARTITIONS, readSplit, type Split } from "../nih/split_file.ts";
 import { formatArchiveNames, formatArchiveSelection, nihArchiveOf } from "../nih/archives.ts";
-import { buildCache, type CacheBuildProgress, folderNames } from "./build_cache.ts";
+import { buildCache, type CacheBuildProgress, type CacheBuildResult, folderNames } from "./build_cache.ts";
 import type { CacheFailure } from "./cache_format.ts";
 import { ImagesError } from "./errors.ts";
 import { type Shard, shardRange } from "../shard.ts";
@@ -51,17 +51,11 @@ export interface PreprocessOptions {
 }
 
 /** What was done for one partition (or one shard of it). */
-export interface PartitionSummary {
-  /** Images in the partition's cache. */
-  images: number;
+export interface PartitionSummary extends Pick<CacheBuildResult, "images" | "resumed" | "alreadyBuilt"> {
   /** Images present in `images/` that could not be decoded (listed in `failures` and in the index). */
   failed: number;
   /** Images of the split not in `images/`: skipped, not failures. */
   missing: number;
-  /** Images kept from an interrupted earlier run. */
-  resumed: number;
-  /** The cache had been built by an earlier run and was reused: nothing was decoded. */
-  alreadyBuilt: boolean;
   /** Seconds spent. */
   seconds: number;
   /** The failed images and why. */

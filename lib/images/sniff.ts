@@ -52,8 +52,7 @@ export function sniffImageFormat(head: Uint8Array): ImageFormat | undefined {
  * ```
  */
 export function isDicom(bytes: Uint8Array): boolean {
-  return bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 &&
-    bytes[131] === 0x4d;
+  return bytes.length >= 132 && String.fromCharCode(...bytes.subarray(128, 132)) === "DICM";
 }
 
 const KNOWN: [RegExp | number[], string][] = [

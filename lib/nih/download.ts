@@ -122,10 +122,8 @@ interface Sidecar {
 
 /** Remembers that `dest`, at its current size and mtime, has this md5. */
 async function writeSidecar(dest: string, md5: string, s: { size: number; mtimeMs: number }): Promise<void> {
-  await writeFile(
-    `${dest}.md5`,
-    JSON.stringify({ bytes: s.size, md5, mtimeMs: s.mtimeMs } satisfies Sidecar),
-  );
+  const sidecar: Sidecar = { bytes: s.size, md5, mtimeMs: s.mtimeMs };
+  await writeFile(`${dest}.md5`, JSON.stringify(sidecar));
 }
 
 /**

@@ -32,9 +32,7 @@ import { toStorageError, type TryContext, withRetry, withTryTimeout } from "./_r
 import { buildSasUrl } from "./_sas.ts";
 
 const MiB = 1024 * 1024;
-const b64 = (
-  md5: Uint8Array | undefined,
-) => (md5 && md5.length ? Buffer.from(md5).toString("base64") : undefined);
+const b64 = (md5?: Uint8Array) => (md5?.length ? Buffer.from(md5).toString("base64") : undefined);
 
 /** What the SDK's blob properties say about `ref`. */
 function blobInfo(
