@@ -61,10 +61,9 @@ export async function resumeFrom(run: FitRun, latest: string): Promise<FitStart>
   if (differs.length) {
     ckpt.model.dispose();
     tf.dispose(ckpt.optimizerWeights.map((w) => w.tensor));
+    const changes = differs.map((k) => `${k}: ${before[k]} there, ${config[k]} now`).join("; ");
     throw new CheckpointError(
-      `Cannot resume from "${latest}": it was trained with other settings (${
-        differs.map((k) => `${k}: ${before[k]} there, ${config[k]} now`).join("; ")
-      }); pass --no-resume or another --out`,
+      `Cannot resume from "${latest}": it was trained with other settings (${changes}); pass --no-resume or another --out`,
       latest,
     );
   }

@@ -48,13 +48,8 @@ export function readHistory(file: string): EpochRecord[] {
     try {
       return [JSON.parse(line) as EpochRecord];
     } catch (e) {
-      throw new HistorySyntaxError(
-        `Cannot read history "${file}" at line ${i + 1}, column 1: ${(e as Error).message}`,
-        file,
-        i + 1,
-        1,
-        { cause: e },
-      );
+      const message = `Cannot read history "${file}" at line ${i + 1}, column 1: ${(e as Error).message}`;
+      throw new HistorySyntaxError(message, file, i + 1, 1, { cause: e });
     }
   });
 }

@@ -102,8 +102,7 @@ export async function* loadBatches(cache: CacheSource, options: LoaderOptions): 
   if (!Number.isInteger(depth) || depth < 0) {
     throw new RangeError(`loadBatches: prefetch must be an integer >= 0, got ${depth}`);
   }
-  const seed = options.seed ?? 0;
-  const epoch = options.epoch ?? 0;
+  const { seed = 0, epoch = 0 } = options;
   const { size, count } = cache;
   const classes = cache.classes.length;
   const order = options.shuffle ? epochOrder(count, seed, epoch) : epochOrder(count, 0, 0).sort();
