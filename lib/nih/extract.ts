@@ -63,10 +63,8 @@ const COMPARE_LIMIT = 64 << 20;
 
 /** Checks a member path: throws {@linkcode UnsafeArchiveMemberError} when it is absolute or has a `..` segment. */
 function checkMemberPath(name: string, archive: string): void {
-  if (
-    name.startsWith("/") || name.startsWith("\\") || /^[A-Za-z]:/.test(name) ||
-    name.split(/[\\/]/).includes("..")
-  ) {
+  const absolute = name.startsWith("/") || name.startsWith("\\") || /^[A-Za-z]:/.test(name);
+  if (absolute || name.split(/[\\/]/).includes("..")) {
     throw new UnsafeArchiveMemberError(
       `Archive "${archive}" has an unsafe member path "${name}": absolute paths and ".." are not allowed`,
       archive,
@@ -113,15 +111,12 @@ export async function extractArchive(
         yield chunk as Uint8Array;
       }
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === "Z_BUF_ERROR") {
-        throw new TruncatedArchiveError("gzip data ends", archive, tarBytes, result.images + result.ignored, {
-          cause: e,
-        });
+      const members = result.images + result.ignored;
+      if ((e as { code?: string }).code === "Z_BUF_ERROR") {
+        throw new TruncatedArchiveError("gzip data ends", archive, tarBytes, members, { cause: e });
       }
-      throw new CorruptArchiveError(`bad gzip data (${(e as Error).message})`, archive, input.bytesRead, {
-        cause: e,
-      });
+      const detail = `bad gzip data (${(e as Error).message})`;
+      throw new CorruptArchiveError(detail, archive, input.bytesRead, { cause: e });
     }
   })();
   try {
@@ -135,15 +130,13 @@ export async function extractArchive(
       }
       const target = join(imagesDir, png);
       const existing = await stat(target).catch(() => undefined);
-      if (existing?.size === entry.size && entry.size <= COMPARE_LIMIT) {
-        const data = Buffer.concat(await Array.fromAsync(entry.body));
-        if (data.equals(await readFile(target))) result.identical++;
-        else {
-          await writeAtomic(target, data);
-          result.written++;
-        }
-      } else {
-        await writeAtomic(target, entry.body);
+      // A file of the same size is compared (when small enough to hold): identical ones are not rewritten.
+      const data = existing?.size === entry.size && entry.size <= COMPARE_LIMIT
+        ? Buffer.concat(await Array.fromAsync(entry.body))
+        : undefined;
+      if (data && data.equals(await readFile(target))) result.identical++;
+      else {
+        await writeAtomic(target, data ?? entry.body);
         result.written++;
       }
       result.images++;
