@@ -21,8 +21,8 @@ export function tinyModel(size = 32, seed = 3): tfl.LayersModel {
 }
 
 /** Saves {@linkcode tinyModel} as a bundle in `dir`; returns `dir`. */
-export async function tinyBundle(dir: string, size = 32): Promise<string> {
-  const model = tinyModel(size);
+export async function tinyBundle(dir: string, size = 32, seed?: number): Promise<string> {
+  const model = tinyModel(size, seed);
   await saveBundle(model, dir, { modelVersion: "tiny-test" });
   model.dispose();
   return dir;

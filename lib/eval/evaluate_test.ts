@@ -41,8 +41,7 @@ Deno.test("evaluate scores every cached image through the predictor and reports 
     const m = j.classes[name];
     assert.ok(m, name);
     if (expected === null) {
-      assert.equal(m.auroc, null, name);
-      assert.equal(m.ci, null, name);
+      assert.deepEqual([m.auroc, m.ci], [null, null], name);
     } else {
       assert.ok(Math.abs(m.auroc! - expected) < 1e-6, `${name}: ${m.auroc} vs ${expected}`);
       assert.ok(m.ci![0] <= m.auroc! + 1e-9 && m.auroc! <= m.ci![1] + 1e-9, `${name} ci ${m.ci}`);

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { FINDINGS } from "../nih/mod.ts";
-import { selectBackend, tf, tfjsPredictor, tfl } from "../model/mod.ts";
+import { tempDir } from "../../tests/_fixtures.ts";
+import { loadBundle, selectBackend, tf, tfjsPredictor, tfl } from "../model/mod.ts";
 import { mulberry32 } from "../random.ts";
 import { camForClass } from "./heatmap.ts";
 import { gradCam } from "./gradcam.ts";
-import { tinyModel } from "./_testing.ts";
+import { tinyBundle } from "./_testing.ts";
 
 await selectBackend("cpu");
 
@@ -22,20 +22,9 @@ function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 Deno.test("Grad-CAM on a DenseNet equals ReLU(CAM) x sigmoid'(z) / (h*w), correlates with CAM, leaks no tensors", async () => {
-  const model = tinyModel(32, 5);
-  const meta = {
-    formatVersion: 1,
-    classNames: [...FINDINGS],
-    inputSize: 32,
-    channels: 1,
-    normalization: null,
-    modelVersion: "t",
-    createdAt: "",
-    architecture: {},
-    metrics: {},
-    splitDigest: null,
-  };
-  const predictor = tfjsPredictor(model, meta);
+  using dir = tempDir();
+  const { model, metadata } = await loadBundle(await tinyBundle(dir.path, 32, 5));
+  const predictor = tfjsPredictor(model, metadata);
   const rnd = mulberry32(8);
   const pixels = Uint8Array.from({ length: 32 * 32 }, () => Math.floor(rnd() * 256));
   const { probabilities, cam } = await predictor.predict(pixels, 1, { cam: true });
