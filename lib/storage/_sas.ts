@@ -31,9 +31,8 @@ export function sasPermissions(letters: string, forContainer: boolean): string {
   const valid = forContainer ? ["r", "a", "c", "w", "d", "l"] : ["r", "a", "c", "w", "d"];
   const bad = [...letters].find((ch) => !valid.includes(ch));
   if (bad !== undefined) {
-    throw new RangeError(
-      `SAS permission "${bad}" is not valid here: use letters, one of: ${valid.join(", ")}`,
-    );
+    const message = `SAS permission "${bad}" is not valid here: use letters, one of: ${valid.join(", ")}`;
+    throw new RangeError(message);
   }
   if (letters.length === 0) throw new RangeError("SAS permissions must not be empty");
   return valid.filter((ch) => letters.includes(ch)).join("");
@@ -73,9 +72,7 @@ export async function buildSasUrl(
   const values = {
     containerName: ref.container,
     ...(ref.name === undefined ? {} : { blobName: ref.name }),
-    permissions: forContainer
-      ? ContainerSASPermissions.parse(permissions)
-      : BlobSASPermissions.parse(permissions),
+    permissions: (forContainer ? ContainerSASPermissions : BlobSASPermissions).parse(permissions),
     startsOn,
     expiresOn,
     protocol: base.startsWith("https:") ? SASProtocol.Https : SASProtocol.HttpsAndHttp,

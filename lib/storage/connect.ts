@@ -40,7 +40,6 @@ export interface StorageConnection {
   containers: Settings["storage"]["containers"];
   /** The emulator this connection started in-process, if any. */
   azurite?: AzuriteServer | undefined;
-  /** Closes the connection. */
   close(): Promise<void>;
   /** Same as close(), for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
@@ -124,9 +123,7 @@ export async function connectStorage(
     retry: options.retry,
     tryTimeoutMs: options.tryTimeoutMs ?? s.tryTimeoutMs,
   });
-  const close = async () => {
-    await azurite?.close();
-  };
+  const close = async () => await azurite?.close();
   try {
     if (options.ensureContainers) await ensureContainers(store, s.containers);
   } catch (e) {
