@@ -118,10 +118,7 @@ export interface DemoSummary {
 
 /** The demo failed at a step; `step` names it. */
 export class DemoError extends CxrError {
-  /**
-   * @param detail What went wrong; the message is `demo step "<step>" failed: <detail>`.
-   * @param step The step that failed.
-   */
+  /** @param detail What went wrong; the message is `demo step "<step>" failed: <detail>`. */
   constructor(detail: string, readonly step: string, options?: ErrorOptions) {
     super(`demo step "${step}" failed: ${detail}`, options);
   }

@@ -33,7 +33,6 @@ export class JupyterServerError extends ReportError {}
 
 /** No Python interpreter with nbclient/nbconvert is installed. */
 export class JupyterNotFoundError extends ReportError {
-  /** @param tried The interpreters that were tried. */
   constructor(message: string, readonly tried: string[], options?: ErrorOptions) {
     super(message, options);
   }

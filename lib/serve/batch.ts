@@ -179,15 +179,14 @@ export interface BatchLine {
   [field: string]: unknown;
 }
 
-/** A progress event of {@linkcode scoreBatch}: after each image. */
+/**
+ * A progress event of {@linkcode scoreBatch}, after each image: images finished (scored or failed) of the
+ * `total`, those that failed so far, and the name of the one just finished.
+ */
 export interface BatchProgress {
-  /** Images finished (scored or failed). */
   done: number;
-  /** Images in the batch. */
   total: number;
-  /** Images that failed so far. */
   failed: number;
-  /** The image just finished. */
   image: string;
 }
 
@@ -203,17 +202,12 @@ export interface ScoreBatchOptions {
   heatmapDir?: string | undefined;
 }
 
-/** What {@linkcode scoreBatch} did. */
+/** What {@linkcode scoreBatch} did: images in all, scored and failed, the failures in input order, wall seconds. */
 export interface BatchSummary {
-  /** Images in the batch. */
   images: number;
-  /** Images scored. */
   scored: number;
-  /** Images that failed. */
   failed: number;
-  /** The failures, in input order: image name and message. */
   failures: { image: string; message: string }[];
-  /** Wall time in seconds. */
   seconds: number;
 }
 

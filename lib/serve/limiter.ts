@@ -10,10 +10,6 @@ import { ServeError } from "./errors.ts";
 
 /** The queue was full; the service turns this into 503 `busy` with `Retry-After`. */
 export class QueueFullError extends ServeError {
-  /**
-   * @param running tasks running when it was refused.
-   * @param queued tasks waiting then.
-   */
   constructor(readonly running: number, readonly queued: number, options?: ErrorOptions) {
     super(
       `The service is busy: ${running} requests running and ${queued} queued (the queue is full)`,
@@ -127,11 +123,6 @@ export class ConcurrencyLimiter {
 
 /** A reservation did not fit the byte budget; the service turns this into 503 `busy` with `Retry-After`. */
 export class BudgetFullError extends ServeError {
-  /**
-   * @param requested bytes asked for.
-   * @param used bytes reserved when it was refused.
-   * @param limit the budget.
-   */
   constructor(readonly requested: number, used: number, limit: number, options?: ErrorOptions) {
     super(
       `The service is busy: ${mib(used)} of request bodies are in flight and this one needs ${

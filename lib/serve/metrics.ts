@@ -98,7 +98,6 @@ export class ScoringMetrics {
    * Records one finished request.
    *
    * @param route the matched route (`other` for unknown paths).
-   * @param status the HTTP status answered.
    * @param seconds time from arrival to answer.
    * @param code the error code, for non-2xx answers.
    */
