@@ -74,9 +74,8 @@ export function openCache(dir: string, partition: Partition | string): ImageCach
   try {
     fd = openSync(binPath, "r");
   } catch (e) {
-    throw new CacheError(`Cannot open cache "${partition}" in "${dir}": ${partition}.bin is missing`, {
-      cause: e,
-    });
+    const message = `Cannot open cache "${partition}" in "${dir}": ${partition}.bin is missing`;
+    throw new CacheError(message, { cause: e });
   }
   const bytes = fstatSync(fd).size;
   if (bytes !== index.count * imageBytes) {
@@ -131,9 +130,8 @@ export function openCache(dir: string, partition: Partition | string): ImageCach
     readBatch(indices, into) {
       const need = indices.length * imageBytes;
       if (into && into.length < need) {
-        throw new RangeError(
-          `readBatch: into has ${into.length} bytes, need ${need} for ${indices.length} images`,
-        );
+        const message = `readBatch: into has ${into.length} bytes, need ${need} for ${indices.length} images`;
+        throw new RangeError(message);
       }
       const target = into ?? new Uint8Array(need);
       for (let k = 0; k < indices.length; k++) readInto(indices[k]!, target, k * imageBytes);

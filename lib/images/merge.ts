@@ -95,9 +95,8 @@ export function mergeShards(
     try {
       index = parseCacheIndex(readFileSync(join(dir, `${stem}.json`), "utf8"), { file: `${stem}.json` });
     } catch (e) {
-      throw new CacheError(`Cannot merge "${partition}": shard ${i} of ${count} is missing or incomplete`, {
-        cause: e,
-      });
+      const message = `Cannot merge "${partition}": shard ${i} of ${count} is missing or incomplete`;
+      throw new CacheError(message, { cause: e });
     }
     const previous = shards.at(-1);
     const s = index.shard;
@@ -139,9 +138,8 @@ export function mergeShards(
         closeSync(src);
       }
       if (copied !== expected) {
-        throw new CacheError(
-          `Cannot merge "${partition}": ${stem}.bin has ${copied} bytes, expected ${expected}`,
-        );
+        const message = `Cannot merge "${partition}": ${stem}.bin has ${copied} bytes, expected ${expected}`;
+        throw new CacheError(message);
       }
     }
     fsyncSync(out);

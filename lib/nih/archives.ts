@@ -231,9 +231,8 @@ export function parseArchiveSelection(text: string, valid: readonly number[]): n
     }
     for (let n = lo; n <= hi; n++) {
       if (!set.has(n)) {
-        throw new RangeError(
-          `Cannot select archive ${n} ("${part.trim()}"): valid archive numbers: ${range}`,
-        );
+        const message = `Cannot select archive ${n} ("${part.trim()}"): valid archive numbers: ${range}`;
+        throw new RangeError(message);
       }
       out.add(n);
     }
@@ -319,9 +318,8 @@ function runsOf(numbers: readonly number[]): [number, number][] {
  * ```
  */
 export function formatArchiveSelection(numbers: readonly number[]): string {
-  return runsOf(numbers).map(([a, b]) => a === b ? `${a}` : b === a + 1 ? `${a},${b}` : `${a}-${b}`).join(
-    ",",
-  );
+  const run = ([a, b]: [number, number]) => a === b ? `${a}` : b === a + 1 ? `${a},${b}` : `${a}-${b}`;
+  return runsOf(numbers).map(run).join(",");
 }
 
 /**
