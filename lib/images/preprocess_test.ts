@@ -149,14 +149,6 @@ Deno.test("an interrupted build resumes after its last recorded image and ends e
 
 const fullEntries = () => readEntries(join(NIH_SAMPLE, "Data_Entry_2017_v2020.csv.gz"));
 
-/** A data folder whose images/ links to some of the sample PNGs. */
-function someSampleImages(root: string, names: readonly string[]): string {
-  const data = join(root, "data");
-  mkdirSync(join(data, "images"), { recursive: true });
-  for (const n of names) symlinkSync(join(NIH_SAMPLE, "images", n), join(data, "images", n));
-  return data;
-}
-
 Deno.test("the full 112,120-image split with the 39 sample PNGs present: 39 cached, the rest missing by archive", async () => {
   using dir = tempDir();
   const entries = fullEntries();
@@ -192,7 +184,9 @@ Deno.test("a cache is reused when its PNGs are deleted, rebuilt when more arrive
   const { split } = sampleSplit();
   const names = split.images.train;
   const sixth = names[5] ?? assert.fail("six training images");
-  const data = someSampleImages(dir.path, names.slice(0, 4));
+  const data = join(dir.path, "data"); // its images/ links to four of the sample PNGs
+  mkdirSync(join(data, "images"), { recursive: true });
+  for (const n of names.slice(0, 4)) symlinkSync(join(NIH_SAMPLE, "images", n), join(data, "images", n));
   const cache = join(dir.path, "cache");
   const options = { split, entries, size: 16, partitions: ["train"] as const };
   const first = await preprocess(data, cache, options);
