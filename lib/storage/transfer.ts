@@ -89,24 +89,16 @@ function checkConcurrency(n: number, fn: string): number {
 
 class Tally {
   s: TransferSummary = { files: 0, bytes: 0, skipped: 0, failed: 0, failures: [] };
-  moved = 0;
+  /** Bytes handled so far: {@linkcode TransferProgress.bytes}. */
+  bytes = 0;
   constructor(
     public filesTotal: number,
     public bytesTotal: number,
     public emit?: (e: TransferProgress) => void,
   ) {}
   event(kind: TransferProgress["kind"], name?: string) {
-    const { files, skipped, failed } = this.s;
-    this.emit?.({
-      kind,
-      files,
-      skipped,
-      failed,
-      filesTotal: this.filesTotal,
-      bytes: this.moved,
-      bytesTotal: this.bytesTotal,
-      name,
-    });
+    const { s: { files, skipped, failed }, filesTotal, bytes, bytesTotal } = this;
+    this.emit?.({ kind, files, skipped, failed, filesTotal, bytes, bytesTotal, name });
   }
 
   /**
@@ -121,7 +113,7 @@ class Tally {
     try {
       const { size, skipped } = await move((n) => {
         counted += n;
-        this.moved += n;
+        this.bytes += n;
         this.event("bytes", name);
       });
       if (skipped) this.s.skipped++;
@@ -129,7 +121,7 @@ class Tally {
         this.s.files++;
         this.s.bytes += size;
       }
-      this.moved += size - counted;
+      this.bytes += size - counted;
     } catch (e) {
       this.s.failed++;
       this.s.failures.push({ name, reason: reasonOf(e) });
