@@ -214,15 +214,15 @@ export async function buildCache(
     ftruncateSync(bin, names.length * imageBytes);
     let position = names.length * imageBytes;
     const pending: Promise<Uint8Array | Error>[] = [];
-    const start = kept.length;
+    const start = kept.length, total = todo.names.length;
     const launch = (i: number) => {
       pending[i] = decodeCacheImage(join(imagesDir, todo.names[i]!), job.size).catch((e: Error) => e);
     };
-    for (let i = start; i < Math.min(todo.names.length, start + concurrency); i++) launch(i);
-    for (let i = start; i < todo.names.length; i++) {
+    for (let i = start; i < Math.min(total, start + concurrency); i++) launch(i);
+    for (let i = start; i < total; i++) {
       const result = (await pending[i])!; // launched above, in order
       delete pending[i];
-      if (i + concurrency < todo.names.length) launch(i + concurrency);
+      if (i + concurrency < total) launch(i + concurrency);
       const name = todo.names[i]!;
       let error: string | undefined;
       if (result instanceof Uint8Array) {
@@ -237,14 +237,7 @@ export async function buildCache(
         failed.push({ name, reason: error });
         writeSync(log, JSON.stringify({ failed: name, reason: error }) + "\n");
       }
-      options.onProgress?.({
-        stem,
-        done: i + 1,
-        total: todo.names.length,
-        failed: failed.length,
-        name,
-        error,
-      });
+      options.onProgress?.({ stem, done: i + 1, total, failed: failed.length, name, error });
     }
     fsyncSync(bin);
   } finally {
