@@ -88,36 +88,32 @@ Deno.test({
       env: { CXR_AZURITE_DIR: join(dir, "azurite"), CXR_AZURITE_PORT: "0" },
       envFile: false,
     });
-    const conn = await connectStorage(settings, { ensureContainers: true });
-    try {
-      const container = settings.storage.containers.images;
-      for (const name of ["set/b.png", "set/a.jpg", "set/notes.txt", "other/c.png", "settings/d.png"]) {
-        Deno.writeTextFileSync(join(dir, "f"), `bytes of ${name}`);
-        await conn.store.uploadFile(join(dir, "f"), { container, name });
-      }
-      const tmpDir = join(dir, "tmp");
-      Deno.mkdirSync(tmpDir);
-      const listed = await blobSources(conn.store, container, { prefix: "set", tmpDir });
-      assert.deepEqual(listed.map((s) => s.name), ["a.jpg", "b.png"]);
-      assert.equal(listed[1]?.location, `${container}/set/b.png`);
-      assert.equal(new TextDecoder().decode(await listed[1]?.read()), "bytes of set/b.png");
-      assert.deepEqual([...Deno.readDirSync(tmpDir)], []);
-      const named = await blobSources(conn.store, container, {
-        prefix: "/other/",
-        names: ["c.png", "d.png"],
-        tmpDir,
-      });
-      assert.deepEqual(named.map((s) => [s.name, s.location]), [
-        ["c.png", `${container}/other/c.png`],
-        ["d.png", `${container}/other/d.png`],
-      ]);
-      assert.equal(new TextDecoder().decode(await named[0]?.read()), "bytes of other/c.png");
-      await assert.rejects((named[1] ?? assert.fail()).read(), /other\/d\.png/);
-      assert.ok(!existsSync(join(tmpDir, "1.png")));
-      const whole = await blobSources(conn.store, container, { prefix: "", tmpDir });
-      assert.deepEqual(whole.map((s) => s.name), ["other/c.png", "set/a.jpg", "set/b.png", "settings/d.png"]);
-    } finally {
-      await conn.close();
+    await using conn = await connectStorage(settings, { ensureContainers: true });
+    const container = settings.storage.containers.images;
+    for (const name of ["set/b.png", "set/a.jpg", "set/notes.txt", "other/c.png", "settings/d.png"]) {
+      Deno.writeTextFileSync(join(dir, "f"), `bytes of ${name}`);
+      await conn.store.uploadFile(join(dir, "f"), { container, name });
     }
+    const tmpDir = join(dir, "tmp");
+    Deno.mkdirSync(tmpDir);
+    const listed = await blobSources(conn.store, container, { prefix: "set", tmpDir });
+    assert.deepEqual(listed.map((s) => s.name), ["a.jpg", "b.png"]);
+    assert.equal(listed[1]?.location, `${container}/set/b.png`);
+    assert.equal(new TextDecoder().decode(await listed[1]?.read()), "bytes of set/b.png");
+    assert.deepEqual([...Deno.readDirSync(tmpDir)], []);
+    const named = await blobSources(conn.store, container, {
+      prefix: "/other/",
+      names: ["c.png", "d.png"],
+      tmpDir,
+    });
+    assert.deepEqual(named.map((s) => [s.name, s.location]), [
+      ["c.png", `${container}/other/c.png`],
+      ["d.png", `${container}/other/d.png`],
+    ]);
+    assert.equal(new TextDecoder().decode(await named[0]?.read()), "bytes of other/c.png");
+    await assert.rejects((named[1] ?? assert.fail()).read(), /other\/d\.png/);
+    assert.ok(!existsSync(join(tmpDir, "1.png")));
+    const whole = await blobSources(conn.store, container, { prefix: "", tmpDir });
+    assert.deepEqual(whole.map((s) => s.name), ["other/c.png", "set/a.jpg", "set/b.png", "settings/d.png"]);
   },
 });

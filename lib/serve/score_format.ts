@@ -77,13 +77,10 @@ export interface ScoreErrorJson {
   error: { status: number; code: ScoreErrorCode; message: string };
 }
 
-/** A parsed scoring request, as the handler uses it. */
+/** A parsed scoring request: image bytes (PNG, JPEG or DICOM), heatmap flag, its finding (default: the top one). */
 export interface ScoreRequest {
-  /** The encoded image (PNG, JPEG or DICOM bytes). */
   image: Uint8Array;
-  /** Whether to return a heatmap. */
   heatmap: boolean;
-  /** The heatmap's finding; `undefined` = the top one. */
   className?: string | undefined;
 }
 

@@ -75,15 +75,14 @@ export interface ScoreImagesOptions extends Pick<ScoreBatchOptions, "onProgress"
   onLine?: (line: BatchLine) => void;
 }
 
-/** What {@linkcode scoreImages} did. */
+/**
+ * What {@linkcode scoreImages} did: the batch's counts, the `target` (the scoring service's URL, or the model
+ * folder and engine), the shard scored, the file written (absolute) and the blob uploaded.
+ */
 export interface ScoreImagesSummary extends BatchSummary {
-  /** The scoring service's URL, or the model folder and engine. */
   target: string;
-  /** The shard scored. */
   shard?: Shard;
-  /** The file written (absolute). */
   out?: string;
-  /** The blob uploaded. */
   blob?: { container: string; name: string };
 }
 
