@@ -104,10 +104,8 @@ async function handle(request: WorkerRequest): Promise<WorkerAnswer> {
   try {
     reply = await handle(e.data);
   } catch (err) {
-    reply = {
-      type: "error",
-      message: `${(err as Error)?.name ?? "Error"}: ${(err as Error)?.message ?? err}`,
-    };
+    const e = err as Error | undefined;
+    reply = { type: "error", message: `${e?.name ?? "Error"}: ${e?.message ?? err}` };
   }
   (self as unknown as Worker).postMessage({ ...reply, id: e.data.id });
 };

@@ -77,7 +77,6 @@ export class CheckpointError extends TrainError {
   /**
    * @param message What is wrong with the checkpoint.
    * @param dir The checkpoint folder.
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly dir: string, options?: ErrorOptions) {
     super(message, options);

@@ -32,7 +32,6 @@ export class GradientWorkerError extends TrainError {
   /**
    * @param message Which worker failed and how.
    * @param worker The worker, 1-based (this thread is 0).
-   * @param options `cause`: the error behind this one.
    */
   constructor(message: string, readonly worker: number, options?: ErrorOptions) {
     super(message, options);
@@ -183,9 +182,7 @@ export async function startGradientWorkers(
     closed = true;
     own?.close();
     for (const w of workers) w.worker.terminate();
-    for (const p of pending.values()) {
-      p.reject(new GradientWorkerError("The gradient workers were closed", p.worker));
-    }
+    pending.forEach((p) => p.reject(new GradientWorkerError("The gradient workers were closed", p.worker)));
     pending.clear();
   };
 
