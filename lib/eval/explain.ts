@@ -150,11 +150,7 @@ export async function explainImage(
   const pixels = await decodeImage(image, predictor.metadata.inputSize);
   const { map, k, probabilities } = await heatmapOf(predictor, pixels, options);
   const names = predictor.metadata.classNames;
-  const png = await renderHeatmapPng(original, map, {
-    boxes: options.boxes,
-    alpha: options.alpha,
-    scale: options.scale,
-  });
+  const png = await renderHeatmapPng(original, map, options); // its boxes, alpha and scale
   const className = names[k], probability = probabilities[k];
   if (className === undefined || probability === undefined) {
     throw new RangeError(
