@@ -52,9 +52,8 @@ Deno.test("renderHeatmapPng over a real NIH X-ray: RGB PNG of its size, hot wher
   const name = "00002578_000.png"; // an RGBA original, with a Nodule box
   const image = await readGreyImage(join(NIH_SAMPLE, "images", name));
   assert.deepEqual([image.width, image.height], [1024, 1024]);
-  const box = readBoundingBoxes(join(NIH_SAMPLE, "BBox_List_2017.csv.gz")).boxes.find((b) =>
-    b.image === name
-  )!;
+  const { boxes } = readBoundingBoxes(join(NIH_SAMPLE, "BBox_List_2017.csv.gz"));
+  const box = boxes.find((b) => b.image === name)!;
   assert.equal(box.finding, "Nodule");
   // 7x7 map, hottest in the top-left cell, coldest bottom-right.
   const map = {
