@@ -54,11 +54,9 @@ Deno.test(
       [3, n + 1, n, 1, 0, 1],
     );
     assert.deepEqual(fromJsonl.warnings, []);
-    assert.match(fromJsonl.notes.join("\n"), /1 error lines are for images scored in another line/);
-    assert.match(
-      fromJsonl.notes.join("\n"),
-      /1 images are scored twice with the same scores and counted once/,
-    );
+    const notes = fromJsonl.notes.join("\n");
+    assert.match(notes, /1 error lines are for images scored in another line/);
+    assert.match(notes, /1 images are scored twice with the same scores and counted once/);
     assert.match(JSON.stringify(fromJsonl.report), /"scores":\{"sources"/);
   },
 );
