@@ -272,6 +272,10 @@ export async function startGradientWorkers(
         // The data was copied: on cpu a slice may share its input's buffer.
         return request(to, message).then((reply) => ({ reply, grads: to.grads }));
       });
+      // Handled here, not left unhandled: a worker may fail while this thread computes its share (on the onnx
+      // engine it yields between runs), and the failure is thrown below, after that share.
+      const replied = Promise.all(asked);
+      replied.catch(() => {});
       const [start, end] = threadRows(0, size, n, micro);
       let mine: { result: BatchGradients; updates: MovingStatisticsUpdate[] } | null = null;
       try {
@@ -289,7 +293,7 @@ export async function startGradientWorkers(
             tf.dispose([xs, ys]);
           }
         }
-        const replies = (await Promise.all(asked)).filter((r) => r !== null);
+        const replies = (await replied).filter((r) => r !== null);
         let loss = mine?.result.loss ?? 0;
         const updates = [...(mine?.updates ?? [])];
         const grads: tf.NamedTensorMap = {};
