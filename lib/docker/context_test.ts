@@ -51,7 +51,7 @@ Deno.test("scoring context: .dockerignore applied (no .env, tests, maps, other p
   assert.ok(names.includes("deno") && names.includes("lib/a.ts") && names.includes("model/metadata.json"));
   assert.ok(names.includes("lib/deep/" + "x".repeat(120) + ".ts"), "long names survive (pax header)");
   const pkg = "node_modules/.deno/pkg@1/node_modules/pkg";
-  assert.ok(names.includes(`${pkg}/bin/linux/lib.so`));
+  assert.ok(names.includes(join(pkg, "bin/linux/lib.so")));
   const gone = [".env", "model/.env", "lib/a_test.ts", `${pkg}/index.js.map`];
   for (const g of gone) assert.ok(!names.includes(g), `${g} must not be in the context`);
   assert.ok(!names.some((n) => n.includes("darwin")));
