@@ -2,7 +2,7 @@
  * The whole toolkit in one import, for notebooks: `import * as cxr from "../lib/mod.ts"`.
  *
  * It is the ground floor (the top-level files every step may import: settings, secrets, the error roots,
- * progress, seeded randomness, Jupyter display, shards, the bounded pool, AUROC) and each workflow step's own
+ * progress, seeded randomness, Jupyter display, shards, the bounded pool, AUROC, atomic writes) and each workflow step's own
  * `mod.ts` (`lib/nih/mod.ts`, `lib/storage/mod.ts`, ...), which is that step's public surface: its private
  * files start with `_` and are not re-exported (`tests/mod_exports_test.ts`). Code inside `lib/` imports the
  * file or folder it needs, never this file.
@@ -27,6 +27,7 @@ export * from "./pool.ts";
 export * from "./shard.ts";
 export * from "./display.ts";
 export * from "./auroc.ts";
+export * from "./write_atomic.ts";
 export * from "./nih/mod.ts";
 export * from "./storage/mod.ts";
 export * from "./images/mod.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { rename, rm, writeFile } from "node:fs/promises";
+import { writeAtomic } from "../write_atomic.ts";
 import { join } from "node:path";
 import { loadBundle, readBundleMetadata } from "./bundle.ts";
 import { openPredictor } from "./predictor.ts";
@@ -154,14 +154,7 @@ export async function writeBundleOnnx(
       metadata: { modelVersion: metadata.modelVersion, classNames: JSON.stringify(metadata.classNames) },
     });
     const path = join(dir, MODEL_ONNX);
-    const tmp = `${path}.tmp-${Deno.pid}`;
-    try {
-      await writeFile(tmp, bytes);
-      await rename(tmp, path);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeAtomic(path, bytes);
     return { path, bytes: bytes.length };
   } finally {
     if (!options.model) model.dispose();

@@ -1,15 +1,14 @@
 /**
  * The NIH files as they are on the wire, and the shared reading and writing helpers: gzip detection, hashing,
- * line splitting, atomic writes.
+ * line splitting.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
 import { closeSync, openSync, readSync } from "node:fs";
-import { rename, rm, writeFile } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { basename } from "node:path";
 import { GzipError, InputTooLargeError } from "./errors.ts";
 
 /**
@@ -215,23 +214,6 @@ export function checkInt(fn: string, name: string, v: unknown, min: number, max:
     throw new RangeError(`${fn}: ${name} must be an integer ${min}..${max}, got ${v}`);
   }
   return v;
-}
-
-let tmpCounter = 0;
-
-/** Writes `data` through a temporary file beside `path` and a rename, so readers never see half a file. */
-export async function writeAtomic(
-  path: string,
-  data: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${++tmpCounter}.tmp`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }
 
 /** The patient of an image name: its 8-digit prefix. */

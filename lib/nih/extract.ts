@@ -10,7 +10,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { createGunzip } from "node:zlib";
-import { writeAtomic } from "./_format.ts";
+import { writeAtomic } from "../write_atomic.ts";
 import { NihError } from "./errors.ts";
 import { CorruptArchiveError, readTar, TruncatedArchiveError } from "./tar.ts";
 

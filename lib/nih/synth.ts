@@ -16,7 +16,8 @@ import { geometry, render } from "./_synth_draw.ts";
 import { bboxCsv, dataEntryCsv, planSynthetic, splitLists } from "./_synth_plan.ts";
 import { FINDINGS, NO_FINDING } from "./classes.ts";
 import { NihError } from "./errors.ts";
-import { checkInt, writeAtomic } from "./_format.ts";
+import { checkInt } from "./_format.ts";
+import { writeAtomic } from "../write_atomic.ts";
 
 /** Options of {@linkcode synthesize}. */
 export interface SynthOptions {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { rename, writeFile } from "node:fs/promises";
+import { writeAtomic } from "../write_atomic.ts";
 import { readFileSync } from "node:fs";
 import type { AurocTable } from "../auroc.ts";
 import { htmlTable, JUPYTER_DISPLAY, svgOpen, withDisplay } from "../display.ts";
@@ -25,9 +25,7 @@ import type { EpochRecord, TrainEvent } from "./events.ts";
  * ```
  */
 export async function writeHistory(file: string, records: readonly EpochRecord[]): Promise<void> {
-  const tmp = `${file}.tmp-${Date.now().toString(36)}`;
-  await writeFile(tmp, records.map((r) => JSON.stringify(r) + "\n").join(""));
-  await rename(tmp, file);
+  await writeAtomic(file, records.map((r) => JSON.stringify(r) + "\n").join(""));
 }
 
 /**
