@@ -15,8 +15,8 @@ Deno.test("doctor --json: one document with every check, exit 0 although checks 
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
   assert.deepEqual(Object.keys(doc), ["ok", "counts", "checks"]);
-  assert.equal(doc.checks.length, 12);
-  assert.equal(doc.counts.ok + doc.counts.warn + doc.counts.fail, 12);
+  assert.equal(doc.checks.length, 13);
+  assert.equal(doc.counts.ok + doc.counts.warn + doc.counts.fail, 13);
   for (const c of doc.checks) {
     assert.deepEqual(Object.keys(c).slice(0, 4), ["id", "title", "status", "detail"]);
   }
@@ -29,7 +29,7 @@ Deno.test("doctor --json: one document with every check, exit 0 although checks 
     "wasm",
     "cpu",
   ]);
-  assert.match(r.stderr, /doctor 12\/12/);
+  assert.match(r.stderr, /doctor 13\/13/);
 });
 
 Deno.test("doctor prints a table and what to do about each gap", async () => {

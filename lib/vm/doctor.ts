@@ -8,7 +8,7 @@ import type { Settings } from "../config.ts";
 import { escapeHtml, htmlTable, JUPYTER_DISPLAY } from "../display.ts";
 import type { DoctorCheck } from "./check.ts";
 import { type DoctorEnvironment, systemEnvironment } from "./environment.ts";
-import { checkCuda, checkCudnn, checkGpu } from "./gpu_checks.ts";
+import { checkCuda, checkCudnn, checkGpu, checkOnnxCuda } from "./gpu_checks.ts";
 import { checkDeno, checkDisk, checkDocker, checkJupyter, checkPort } from "./host_checks.ts";
 import { checkAz, checkStorage } from "./azure_checks.ts";
 import { type BackendProbe, checkBackends } from "./backend_check.ts";
@@ -161,9 +161,10 @@ function withTimeout(
 }
 
 /**
- * Checks GPU and driver, CUDA, cuDNN, free disk for `settings.dataDir`, the Docker engine, Jupyter and
- * Deno's kernel, both Jupyter ports, the compute backends, Deno, the Azure CLI and blob storage, all at
- * once, each within `timeoutMs`. It never throws for a missing tool: that is a `warn` or `fail` row.
+ * Checks GPU and driver, CUDA, cuDNN, ONNX Runtime's cuda provider (CUDA 12, cuDNN 9), free disk for
+ * `settings.dataDir`, the Docker engine, Jupyter and Deno's kernel, both Jupyter ports, the compute backends,
+ * Deno, the Azure CLI and blob storage, all at once, each within `timeoutMs`. It never throws for a missing
+ * tool: that is a `warn` or `fail` row.
  *
  * @example
  * ```ts
@@ -181,6 +182,7 @@ export async function runDoctor(settings: Settings, options: DoctorOptions = {})
     ["gpu", "GPU and NVIDIA driver", () => checkGpu(env)],
     ["cuda", "CUDA toolkit", () => checkCuda(env)],
     ["cudnn", "cuDNN", () => checkCudnn(env)],
+    ["onnx-cuda", "ONNX Runtime cuda provider", () => checkOnnxCuda(env)],
     ["backends", "Compute backends (tfjs)", () => checkBackends(options.backends)],
     ["disk", "Free disk for the NIH data", () => checkDisk(env, settings.dataDir)],
     ["docker", "Docker engine", () => checkDocker(env)],

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type DoctorEvent, runDoctor } from "./doctor.ts";
 import { CHECK_STATUSES } from "./check.ts";
+import { ONNX_PROVIDER_LIBRARIES, onnxProviderDir } from "./gpu_checks.ts";
 import { fakeEnvironment, testdata } from "./_testing.ts";
 import { loadSettings } from "../config.ts";
 
@@ -8,6 +9,7 @@ const IDS = [
   "gpu",
   "cuda",
   "cudnn",
+  "onnx-cuda",
   "backends",
   "disk",
   "docker",
@@ -19,11 +21,27 @@ const IDS = [
   "storage",
 ];
 
+/** `ldconfig -p` of that VM: CUDA 11.2 and cuDNN 8 (tfjs-node-gpu), CUDA 12 and cuDNN 9 (ONNX Runtime). */
+const LDCONFIG = [
+  ["libcudart.so.11.0", "/usr/local/cuda-11.2/lib64"],
+  ["libcudart.so.12", "/usr/local/cuda-12.4/lib64"],
+  ["libcublas.so.12", "/usr/local/cuda-12.4/lib64"],
+  ["libcublasLt.so.12", "/usr/local/cuda-12.4/lib64"],
+  ["libcurand.so.10", "/usr/local/cuda-12.4/lib64"],
+  ["libcufft.so.11", "/usr/local/cuda-12.4/lib64"],
+  ["libcudnn.so.8", "/usr/lib/x86_64-linux-gnu"],
+  ["libcudnn.so.9", "/usr/lib/x86_64-linux-gnu"],
+].map(([lib, dir]) => `\t${lib} (libc6,x86-64) => ${dir}/${lib}\n`).join("");
+
+/** Where the doctor looks for ONNX Runtime's cuda provider (onnxruntime-node's binding folder). */
+const PROVIDER_DIR = onnxProviderDir()!;
+
 /** An Azure NC6s_v3 Data Science VM as the doctor should find it, everything in place. */
 function gpuVm() {
   return fakeEnvironment({
     programs: {
       "nvidia-smi": { stdout: testdata("nvidia_smi_nc6s_v3.txt") },
+      "ldconfig -p": { stdout: LDCONFIG },
       "nvcc --version": { stdout: "Cuda compilation tools, release 11.2, V11.2.152\n" },
       "docker --version": { stdout: "Docker version 24.0.7\n" },
       "/usr/bin/jupyter kernelspec list --json": {
@@ -32,7 +50,10 @@ function gpuVm() {
       "az version --output json": { stdout: '{"azure-cli": "2.67.0"}' },
       "az account show --output json": { stdout: '{"id": "s", "name": "Research", "user": {"name": "ana"}}' },
     },
-    files: { "/usr/include/cudnn_version.h": testdata("cudnn_version_8_1.h") },
+    files: {
+      "/usr/include/cudnn_version.h": testdata("cudnn_version_8_1.h"),
+      ...Object.fromEntries(ONNX_PROVIDER_LIBRARIES.map((lib) => [`${PROVIDER_DIR}/${lib}`, ""])),
+    },
     dirs: ["/usr/bin/deno", "/data"],
     disk: { free: 480e9, total: 512e9 },
     http: { "unix:/var/run/docker.sock": { status: 200, headers: { "api-version": "1.43" }, body: "OK" } },
@@ -56,11 +77,11 @@ Deno.test("on a complete GPU VM every check is ok and the report keeps a fixed o
   });
   assert.deepEqual(report.checks.map((c) => c.id), IDS);
   assert.deepEqual(report.checks.filter((c) => c.status !== "ok"), []);
-  assert.deepEqual(report.counts, { ok: 12, warn: 0, fail: 0 });
-  assert.deepEqual(events.map((e) => e.done), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  assert.deepEqual(report.counts, { ok: 13, warn: 0, fail: 0 });
+  assert.deepEqual(events.map((e) => e.done), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
   assert.match(
     report.toTable(),
-    /12 ok, 0 warn, 0 fail\n\nCompute backends \(tfjs\):\n {2}\* tensorflow {2}yes/,
+    /13 ok, 0 warn, 0 fail\n\nCompute backends \(tfjs\):\n {2}\* tensorflow {2}yes/,
   );
 });
 
@@ -95,7 +116,7 @@ Deno.test("the real doctor on this machine finishes with one well-formed row per
     if (c.status === "fail") assert.ok(c.fix, `${c.id} fails without saying what to do`);
   }
   const json = JSON.parse(JSON.stringify(report));
-  assert.equal(json.checks.length, 12);
+  assert.equal(json.checks.length, 13);
   assert.equal(json.ok, report.counts.fail === 0);
   assert.match(report.toHtml(), /^<table>.*<\/table>$/s);
 });

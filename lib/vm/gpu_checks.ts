@@ -1,9 +1,13 @@
 /**
  * GPU, CUDA and cuDNN checks against what the `tensorflow` backend needs: `@tensorflow/tfjs-node-gpu` 4.22
- * loads libtensorflow 2.9.1, built for CUDA 11.2 and cuDNN 8.1.
+ * loads libtensorflow 2.9.1, built for CUDA 11.2 and cuDNN 8.1. {@linkcode checkOnnxCuda} checks what
+ * `cxr train --gpus` needs instead: onnxruntime-node 1.30's cuda execution provider, built for CUDA 12 and
+ * cuDNN 9, and its provider library beside onnxruntime-node's binding (found without loading the addon).
  *
  * @module
  */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { compareVersions, type DoctorCheck, parseVersion } from "./check.ts";
 import type { DoctorEnvironment } from "./environment.ts";
 
@@ -185,4 +189,140 @@ export async function checkCudnn(env: DoctorEnvironment): Promise<DoctorCheck> {
   }
   const needs = `libtensorflow 2.9.1 needs cuDNN ${REQUIRED_CUDNN.join(".")}+ of major 8`;
   return { ...base, status: "warn", detail: `cuDNN ${version} (${source}), but ${needs}`, fix };
+}
+
+/** Sonames of the CUDA 12 libraries onnxruntime-node 1.30's cuda provider loads (every 12.x ships them). */
+export const ONNX_CUDA_LIBRARIES = [
+  "libcudart.so.12",
+  "libcublas.so.12",
+  "libcublasLt.so.12",
+  "libcurand.so.10",
+  "libcufft.so.11",
+] as const;
+/** Soname of the cuDNN 9 library the cuda provider loads. */
+export const ONNX_CUDNN_LIBRARY = "libcudnn.so.9";
+/** The provider libraries onnxruntime-node's install script fetches from NuGet beside its binding. */
+export const ONNX_PROVIDER_LIBRARIES = [
+  "libonnxruntime_providers_cuda.so",
+  "libonnxruntime_providers_shared.so",
+] as const;
+
+/**
+ * Folder of onnxruntime-node's native binding for this platform, where its cuda provider library must lie:
+ * the package resolved from this module (as lib/model/onnx_runtime.ts's `nativeDir` does), never loaded.
+ *
+ * @returns The folder, or `undefined` when onnxruntime-node cannot be resolved (not installed).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = onnxProviderDir(); // undefined only where onnxruntime-node is not installed
+ * if (dir) assert.match(dir, /onnxruntime-node\/bin\/napi-v6\//);
+ * ```
+ */
+export function onnxProviderDir(): string | undefined {
+  let main: string;
+  try {
+    main = createRequire(import.meta.url).resolve("onnxruntime-node");
+  } catch {
+    return undefined;
+  }
+  const arch = Deno.build.arch === "x86_64" ? "x64" : "arm64";
+  return join(dirname(main), "..", "bin", "napi-v6", Deno.build.os, arch);
+}
+
+/** Options of {@linkcode checkOnnxCuda}. */
+export interface OnnxCudaCheckOptions {
+  /**
+   * Folder where the provider libraries must lie.
+   * @default onnxProviderDir(): onnxruntime-node's binding folder, found without loading the addon
+   */
+  providerDir?: string;
+}
+
+const ONNX_INSTALL = "ONNXRUNTIME_NODE_INSTALL=cuda12 deno install --allow-scripts=npm:onnxruntime-node";
+
+/**
+ * Checks what `cxr train --gpus` needs for onnxruntime-node 1.30's cuda execution provider: the CUDA 12
+ * runtime libraries and cuDNN 9 (listed by `ldconfig -p` or in a folder of `LD_LIBRARY_PATH`), and the
+ * provider libraries beside onnxruntime-node's binding. Anything missing is a `warn` naming each gap: training
+ * still runs on the CPU.
+ *
+ * @param env The machine to ask.
+ * @param options Where the provider libraries must lie.
+ * @returns The `onnx-cuda` row: `ok` when everything is present, otherwise `warn` with what to install.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { systemEnvironment } from "./environment.ts";
+ * const check = await checkOnnxCuda(systemEnvironment(), { providerDir: "/nonexistent" });
+ * assert.equal(check.status, "warn");
+ * assert.match(check.detail, /libonnxruntime_providers_cuda\.so/);
+ * ```
+ */
+export async function checkOnnxCuda(
+  env: DoctorEnvironment,
+  options: OnnxCudaCheckOptions = {},
+): Promise<DoctorCheck> {
+  const base = { id: "onnx-cuda", title: "ONNX Runtime cuda provider (train --gpus: CUDA 12, cuDNN 9)" };
+  const ld = await env.run("ldconfig", ["-p"]);
+  const listed = new Set([...ld.stdout.matchAll(/^\s*(\S+\.so\.[\d.]+)\s/gm)].map((m) => m[1] ?? ""));
+  const dirs = (env.env("LD_LIBRARY_PATH") ?? "").split(":").filter(Boolean);
+  const loadable = async (lib: string) => {
+    if (listed.has(lib)) return true;
+    for (const dir of dirs) if (await env.exists(join(dir, lib))) return true;
+    return false;
+  };
+  const missing = async (libs: readonly string[], found: (lib: string) => Promise<boolean>) => {
+    const out: string[] = [];
+    for (const lib of libs) if (!(await found(lib))) out.push(lib);
+    return out;
+  };
+  const instead = (pattern: RegExp, wanted: string) => {
+    const others = [...listed].filter((l) => pattern.test(l) && l !== wanted);
+    return others.length ? ` (found ${others.join(", ")} instead)` : "";
+  };
+  const providerDir = options.providerDir ?? onnxProviderDir();
+  const cuda = await missing(ONNX_CUDA_LIBRARIES, loadable);
+  const cudnn = await missing([ONNX_CUDNN_LIBRARY], loadable);
+  const provider = providerDir === undefined
+    ? []
+    : await missing(ONNX_PROVIDER_LIBRARIES, (lib) => env.exists(join(providerDir, lib)));
+  const gaps: string[] = [];
+  const fixes: string[] = [];
+  if (cuda.length) {
+    gaps.push(`CUDA 12 runtime: no ${cuda.join(", ")}${instead(/^libcudart\.so\./, "libcudart.so.12")}`);
+    fixes.push(
+      "Install the CUDA 12 runtime libraries (NVIDIA's cuda-libraries-12-4 package, any 12.x; they need " +
+        "driver 525 or newer) and put their lib64 folder on LD_LIBRARY_PATH if ldconfig does not list it.",
+    );
+  }
+  if (cudnn.length) {
+    gaps.push(`cuDNN 9: no ${ONNX_CUDNN_LIBRARY}${instead(/^libcudnn\.so\./, ONNX_CUDNN_LIBRARY)}`);
+    fixes.push("Install cuDNN 9 for CUDA 12 (NVIDIA's libcudnn9-cuda-12 package).");
+  }
+  if (providerDir === undefined) {
+    gaps.push("provider: onnxruntime-node is not installed (cannot resolve it)");
+    fixes.push(`Install onnxruntime-node with its cuda provider: \`${ONNX_INSTALL}\`.`);
+  } else if (provider.length) {
+    gaps.push(`provider: no ${provider.join(", ")} in ${providerDir}`);
+    fixes.push(
+      "Fetch the provider beside onnxruntime-node's binding (Deno skips the install script that does; " +
+        `onnxruntime-node has it for linux x64 only): \`${ONNX_INSTALL}\`.`,
+    );
+  }
+  if (gaps.length === 0) {
+    const detail = `CUDA 12 runtime, cuDNN 9 and ${ONNX_PROVIDER_LIBRARIES[0]} in ${providerDir}`;
+    return { ...base, status: "ok", detail };
+  }
+  if (ld.code !== 0) gaps.push(`ldconfig -p failed (${(ld.stderr || `exit code ${ld.code}`).trim()})`);
+  fixes.push(
+    "Or train inside the CUDA 12 training image (`deno task cxr image build training --onnx-cuda`, " +
+      "based on nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04).",
+  );
+  const detail = `train --gpus cannot use the cuda provider here (CPU training still works): ${
+    gaps.join("; ")
+  }`;
+  return { ...base, status: "warn", detail, fix: fixes.join(" ") };
 }

@@ -1,5 +1,17 @@
 import assert from "node:assert/strict";
-import { checkCuda, checkCudnn, checkGpu, parseNvidiaSmi } from "./gpu_checks.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import {
+  checkCuda,
+  checkCudnn,
+  checkGpu,
+  checkOnnxCuda,
+  ONNX_CUDA_LIBRARIES,
+  ONNX_PROVIDER_LIBRARIES,
+  onnxProviderDir,
+  parseNvidiaSmi,
+} from "./gpu_checks.ts";
+import { systemEnvironment } from "./environment.ts";
 import { fakeEnvironment, testdata } from "./_testing.ts";
 
 const NC6S_V3 = testdata("nvidia_smi_nc6s_v3.txt");
@@ -79,4 +91,120 @@ Deno.test("cuDNN 8.1 from its header passes; cuDNN 9 and none are warnings", asy
   const lib = await checkCudnn(withLibrary("libcudnn.so.8", "/usr/lib/x86_64-linux-gnu"));
   assert.equal(lib.status, "ok");
   assert.equal((await checkCudnn(fakeEnvironment({}))).status, "warn");
+});
+
+const CUDA12 = "/usr/local/cuda-12.4/lib64";
+const CUDNN = "/usr/lib/x86_64-linux-gnu";
+const ORT = "/opt/onnxruntime-node/bin/napi-v6/linux/x64";
+
+/** A machine whose `ldconfig -p` lists `libraries` (name => folder) and whose `files` exist. */
+function onnxMachine(libraries: Record<string, string>, files: string[], vars: Record<string, string> = {}) {
+  const stdout = Object.entries(libraries)
+    .map(([lib, dir]) => `\t${lib} (libc6,x86-64) => ${dir}/${lib}\n`).join("");
+  return fakeEnvironment({
+    programs: {
+      "ldconfig -p": { stdout: `${Object.keys(libraries).length} libs found in cache\n${stdout}` },
+    },
+    files: Object.fromEntries(files.map((f) => [f, ""])),
+    vars,
+  });
+}
+
+const CUDA12_LIBS = Object.fromEntries(ONNX_CUDA_LIBRARIES.map((l) => [l, CUDA12]));
+const PROVIDER_FILES = ONNX_PROVIDER_LIBRARIES.map((l) => `${ORT}/${l}`);
+
+Deno.test("onnx-cuda: CUDA 12, cuDNN 9 and the provider beside the binding are ok", async () => {
+  const env = onnxMachine({ ...CUDA12_LIBS, "libcudnn.so.9": CUDNN }, PROVIDER_FILES);
+  const check = await checkOnnxCuda(env, { providerDir: ORT });
+  assert.deepEqual(
+    [check.id, check.status, check.detail],
+    ["onnx-cuda", "ok", `CUDA 12 runtime, cuDNN 9 and libonnxruntime_providers_cuda.so in ${ORT}`],
+  );
+  assert.equal(check.fix, undefined);
+  assert.deepEqual(env.calls, ["ldconfig -p"]);
+});
+
+Deno.test("onnx-cuda: CUDA 12 libraries on LD_LIBRARY_PATH count, though ldconfig lists none", async () => {
+  const onPath = ONNX_CUDA_LIBRARIES.map((l) => `${CUDA12}/${l}`);
+  const env = onnxMachine({ "libcudnn.so.9": CUDNN }, [...onPath, ...PROVIDER_FILES], {
+    LD_LIBRARY_PATH: `/nowhere:${CUDA12}`,
+  });
+  assert.equal((await checkOnnxCuda(env, { providerDir: ORT })).status, "ok");
+});
+
+Deno.test("onnx-cuda: only CUDA 11 is a warning naming libcudart.so.12 and what was found", async () => {
+  const cuda11 = {
+    "libcudart.so.11.0": "/usr/local/cuda-11.2/lib64",
+    "libcublas.so.11": "/usr/local/cuda-11.2/lib64",
+    "libcurand.so.10": "/usr/local/cuda-11.2/lib64",
+  };
+  const check = await checkOnnxCuda(onnxMachine({ ...cuda11, "libcudnn.so.9": CUDNN }, PROVIDER_FILES), {
+    providerDir: ORT,
+  });
+  assert.equal(check.status, "warn");
+  assert.match(
+    check.detail,
+    new RegExp(
+      "CUDA 12 runtime: no libcudart\\.so\\.12, libcublas\\.so\\.12, libcublasLt\\.so\\.12, " +
+        "libcufft\\.so\\.11 \\(found libcudart\\.so\\.11\\.0 instead\\)",
+    ),
+  );
+  assert.doesNotMatch(check.detail, /cuDNN 9:|provider:/);
+  assert.match(check.fix!, /CUDA 12 runtime libraries/);
+  assert.match(check.fix!, /--onnx-cuda/);
+  assert.doesNotMatch(check.fix!, /cuDNN|ONNXRUNTIME_NODE_INSTALL/);
+});
+
+Deno.test("onnx-cuda: only cuDNN 8 is a warning naming cuDNN 9", async () => {
+  const check = await checkOnnxCuda(onnxMachine({ ...CUDA12_LIBS, "libcudnn.so.8": CUDNN }, PROVIDER_FILES), {
+    providerDir: ORT,
+  });
+  assert.equal(check.status, "warn");
+  assert.match(check.detail, /: cuDNN 9: no libcudnn\.so\.9 \(found libcudnn\.so\.8 instead\)$/);
+  assert.match(check.fix!, /^Install cuDNN 9 for CUDA 12 \(NVIDIA's libcudnn9-cuda-12 package\)\. Or train/);
+});
+
+Deno.test("onnx-cuda: a missing provider library is a warning with the install command", async () => {
+  const libs = { ...CUDA12_LIBS, "libcudnn.so.9": CUDNN };
+  const noShared = await checkOnnxCuda(onnxMachine(libs, [PROVIDER_FILES[0]!]), { providerDir: ORT });
+  assert.equal(noShared.status, "warn");
+  assert.match(noShared.detail, new RegExp(`: provider: no libonnxruntime_providers_shared\\.so in ${ORT}$`));
+  const none = await checkOnnxCuda(onnxMachine(libs, []), { providerDir: ORT });
+  assert.match(none.detail, /no libonnxruntime_providers_cuda\.so, libonnxruntime_providers_shared\.so in /);
+  assert.match(
+    none.fix!,
+    /`ONNXRUNTIME_NODE_INSTALL=cuda12 deno install --allow-scripts=npm:onnxruntime-node`/,
+  );
+  assert.match(none.fix!, /deno task cxr image build training --onnx-cuda/);
+});
+
+Deno.test("onnx-cuda without ldconfig says so beside the libraries it could not find", async () => {
+  const check = await checkOnnxCuda(fakeEnvironment({}), { providerDir: ORT });
+  assert.equal(check.status, "warn");
+  assert.match(
+    check.detail,
+    /no libcudart\.so\.12, .*no libcudnn\.so\.9; .*; ldconfig -p failed \(ldconfig: not found\)$/,
+  );
+});
+
+Deno.test("onnx-cuda on this machine (no GPU, no provider) is a warning naming what is missing", async () => {
+  const dir = onnxProviderDir();
+  assert.ok(dir, "onnxruntime-node resolves from lib/vm");
+  assert.match(dir, /onnxruntime-node\/bin\/napi-v6\/\w+\/\w+$/);
+  const check = await checkOnnxCuda(systemEnvironment());
+  assert.equal(check.id, "onnx-cuda");
+  // Where someone has fetched the provider, the row names only what else is missing (or is ok).
+  const provider =
+    `provider: no libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so in ${dir}`;
+  if (existsSync(join(dir, "libonnxruntime_providers_cuda.so"))) {
+    assert.ok(!check.detail.includes(provider), check.detail);
+    return;
+  }
+  assert.equal(check.status, "warn");
+  assert.match(
+    check.detail,
+    /^train --gpus cannot use the cuda provider here \(CPU training still works\): /,
+  );
+  assert.ok(check.detail.includes(provider), check.detail);
+  assert.match(check.fix!, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
 });

@@ -1,7 +1,8 @@
 /**
  * Step 00, the machine: `runDoctor` checks what the workflow needs here (GPU, CUDA/cuDNN for
- * tfjs-node-gpu 4.22, disk, Docker, Jupyter, ports, backends, Deno, az, storage); `setupStorage` creates the
- * storage account and containers (or configures Azurite) and writes the settings file.
+ * tfjs-node-gpu 4.22, CUDA 12/cuDNN 9 and the cuda provider for ONNX Runtime's `train --gpus`, disk, Docker,
+ * Jupyter, ports, backends, Deno, az, storage); `setupStorage` creates the storage account and containers
+ * (or configures Azurite) and writes the settings file.
  *
  * @example
  * ```ts
