@@ -4,6 +4,9 @@
 # backend and the devices. Built by lib/docker/images.ts (`deno task cxr image build training`).
 # BASE and TFJS_NODE_GPU are build arguments so tests can build from a local Debian base with tfjs-node-gpu left
 # out (neither the CUDA base nor libtensorflow can be downloaded there).
+# ONNX_CUDA=1 (`cxr image build training --onnx-cuda`) fetches ONNX Runtime's CUDA 12 provider for `train --gpus`
+# instead; lib/docker/images.ts then passes a CUDA 12 + cuDNN 9 base (nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04)
+# and TFJS_NODE_GPU=0, as the two GPU stacks need different CUDA majors.
 ARG BASE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
 FROM ${BASE}
 
@@ -45,6 +48,26 @@ RUN if [ "${TFJS_NODE_GPU}" = 1 ]; then \
         --entrypoint docker/entrypoints/tfjs_node_gpu.ts \
       && find node_modules/.deno/@tensorflow+tfjs-node-gpu@4.22.0 -name 'libtensorflow.so*' | grep -q . \
       && find node_modules/.deno/@tensorflow+tfjs-node-gpu@4.22.0 -name 'tfjs_binding.node' | grep -q . \
+      && rm -rf /tmp/deno-install; \
+    fi
+
+# ONNX Runtime's CUDA provider: onnxruntime-node's install script (skipped by Deno by default) fetches
+# libonnxruntime_providers_cuda.so and _shared.so from NuGet (Microsoft.ML.OnnxRuntime.Gpu.Linux); the build fails,
+# saying so, if they are missing afterwards. Declared here so that the layers above are shared with the plain image.
+ARG ONNX_CUDA=0
+RUN if [ "${ONNX_CUDA}" = 1 ] && [ "${TFJS_NODE_GPU}" = 1 ]; then \
+      echo "ONNX_CUDA=1 needs TFJS_NODE_GPU=0: ONNX Runtime's provider wants CUDA 12, tfjs-node-gpu CUDA 11.2" >&2; \
+      exit 1; \
+    fi \
+ && if [ "${ONNX_CUDA}" = 1 ]; then \
+      rm -rf node_modules/.deno/onnxruntime-node@1.30.0 node_modules/.deno/.setup-cache.bin \
+      && ( ONNXRUNTIME_NODE_INSTALL=cuda12 DENO_DIR=/tmp/deno-install deno install --frozen \
+             --allow-scripts=npm:onnxruntime-node@1.30.0 --entrypoint docker/entrypoints/onnxruntime_cuda.ts \
+           || { echo "could not fetch ONNX Runtime's CUDA provider from NuGet (api.nuget.org)" >&2; exit 1; } ) \
+      && for f in libonnxruntime_providers_cuda.so libonnxruntime_providers_shared.so; do \
+           find node_modules/.deno/onnxruntime-node@1.30.0 -name "$f" | grep -q . \
+             || { echo "onnxruntime-node's install left no $f" >&2; exit 1; }; \
+         done \
       && rm -rf /tmp/deno-install; \
     fi
 

@@ -13,6 +13,9 @@ Deno.test("image commands: usage errors exit 2, a missing engine exits 1 naming 
   const model = await runCxr(["image", "build", "training", "--model", "x"]);
   assert.equal(model.code, 2);
   assert.match(model.stderr, /--model applies to the scoring image only/);
+  const onnx = await runCxr(["image", "build", "scoring", "--onnx-cuda"]);
+  assert.equal(onnx.code, 2);
+  assert.match(onnx.stderr, /--onnx-cuda applies to the training image only/);
   const push = await runCxr(["image", "push", "cxr-scoring:latest"]);
   assert.equal(push.code, 2);
   assert.match(push.stderr, /--registry/);

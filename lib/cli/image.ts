@@ -42,6 +42,11 @@ export const imageBuildCommand: Command = {
     name: { valueName: "N", description: "Image name.", defaultText: "cxr-<kind>" },
     model: { valueName: "DIR", description: "Model bundle to bake into the scoring image." },
     "no-tfjs-node": { description: "Training image without @tensorflow/tfjs-node-gpu." },
+    "onnx-cuda": {
+      description:
+        "Training image for `train --gpus`: ONNX Runtime's CUDA 12 provider (fetched from NuGet at build " +
+        "time) on a CUDA 12 + cuDNN 9 base, without tfjs-node-gpu (which needs CUDA 11.2).",
+    },
     "no-cache": { description: "Do not use the layer cache." },
     history: { valueName: "DIR", description: "Build records folder.", defaultText: "docker/history" },
   },
@@ -53,6 +58,10 @@ export const imageBuildCommand: Command = {
     if (values.model !== undefined && kind !== "scoring") {
       throw new UsageError("--model applies to the scoring image only");
     }
+    const onnxCuda = values["onnx-cuda"] === true;
+    if (onnxCuda && kind !== "training") {
+      throw new UsageError("--onnx-cuda applies to the training image only");
+    }
     let record;
     try {
       record = await buildImage(kind, {
@@ -60,7 +69,8 @@ export const imageBuildCommand: Command = {
         tag: optionalString(values, "tag"),
         name: optionalString(values, "name"),
         model: optionalString(values, "model"),
-        tfjsNodeGpu: values["no-tfjs-node"] !== true,
+        tfjsNodeGpu: onnxCuda ? false : values["no-tfjs-node"] !== true,
+        onnxCuda,
         noCache: values["no-cache"] === true,
         historyDir: optionalString(values, "history"),
         progress: true,

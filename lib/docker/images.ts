@@ -27,8 +27,14 @@ export interface BuildImageOptions {
   latest?: boolean | undefined;
   /** Model bundle baked into the scoring image at `/model`. @default none (mount one at run time) */
   model?: string | undefined;
-  /** Install `@tensorflow/tfjs-node-gpu` in the training image. @default true */
+  /** Install `@tensorflow/tfjs-node-gpu` in the training image. @default true, false with `onnxCuda` */
   tfjsNodeGpu?: boolean | undefined;
+  /**
+   * Fetch ONNX Runtime's CUDA 12 provider into the training image (from NuGet, at build time) for `train --gpus`.
+   * Its base must carry CUDA 12 and cuDNN 9: the default base becomes {@linkcode ONNX_CUDA_BASE}, and
+   * tfjs-node-gpu, which needs CUDA 11.2, is left out. @default false
+   */
+  onnxCuda?: boolean | undefined;
   /** Project folder. @default {@linkcode PROJECT_ROOT} */
   root?: string | undefined;
   /** Folder of `<image>.jsonl` history files, or `false` for none. @default `<root>/docker/history` */
@@ -39,6 +45,47 @@ export interface BuildImageOptions {
   onProgress?: ((event: DockerProgressEvent) => void) | undefined;
   /** Show progress (context upload, then steps) with {@linkcode Progress}: a bar, lines, or live in Jupyter. */
   progress?: boolean | undefined;
+}
+
+/** The training image's base with `onnxCuda`: CUDA 12 and cuDNN 9, what onnxruntime-node 1.30's provider loads. */
+export const ONNX_CUDA_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04";
+
+/**
+ * The build arguments of `kind`'s image for these options (`BASE`, `TFJS_NODE_GPU`, `ONNX_CUDA`).
+ *
+ * @throws {TypeError} for options that cannot go together.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(imageBuildArgs("training", {}), { TFJS_NODE_GPU: "1", ONNX_CUDA: "0" });
+ * assert.deepEqual(imageBuildArgs("training", { onnxCuda: true }), {
+ *   BASE: ONNX_CUDA_BASE, TFJS_NODE_GPU: "0", ONNX_CUDA: "1",
+ * });
+ * assert.throws(() => imageBuildArgs("training", { onnxCuda: true, tfjsNodeGpu: true }), /CUDA 11\.2/);
+ * assert.throws(() => imageBuildArgs("scoring", { onnxCuda: true }), /training image only/);
+ * ```
+ */
+export function imageBuildArgs(
+  kind: ImageKind,
+  options: Pick<BuildImageOptions, "base" | "tfjsNodeGpu" | "onnxCuda">,
+): Record<string, string> {
+  const args: Record<string, string> = {};
+  if (options.onnxCuda && kind !== "training") {
+    throw new TypeError("onnxCuda applies to the training image only");
+  }
+  if (options.onnxCuda && options.tfjsNodeGpu) {
+    throw new TypeError(
+      "onnxCuda and tfjsNodeGpu cannot share an image: ONNX Runtime's CUDA provider needs CUDA 12 and cuDNN 9, " +
+        "tfjs-node-gpu 4.22 needs CUDA 11.2 and cuDNN 8; build two images",
+    );
+  }
+  const base = options.base ?? (options.onnxCuda ? ONNX_CUDA_BASE : undefined);
+  if (base) args.BASE = base;
+  if (kind === "training") {
+    args.TFJS_NODE_GPU = options.tfjsNodeGpu === false || options.onnxCuda ? "0" : "1";
+    args.ONNX_CUDA = options.onnxCuda ? "1" : "0";
+  }
+  return args;
 }
 
 /** One build, as recorded in the history file. */
@@ -117,9 +164,7 @@ export async function buildImage(
   const name = options.name ?? `cxr-${kind}`;
   const tag = options.tag || await projectVersionTag(root);
   const image = `${name}:${tag}`;
-  const buildArgs: Record<string, string> = {};
-  if (options.base) buildArgs.BASE = options.base;
-  if (kind === "training") buildArgs.TFJS_NODE_GPU = options.tfjsNodeGpu === false ? "0" : "1";
+  const buildArgs = imageBuildArgs(kind, options);
   const docker = options.docker ?? await DockerClient.connect();
   const shown = options.progress ? buildProgress(kind) : undefined;
   try {
@@ -145,7 +190,7 @@ export async function buildImage(
       id: result.id,
       size: info.size,
       layers: layers.length,
-      base: options.base ?? "(Dockerfile default)",
+      base: buildArgs.BASE ?? "(Dockerfile default)",
       built: new Date().toISOString(),
       seconds,
       contextBytes: result.contextBytes,
