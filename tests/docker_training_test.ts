@@ -8,6 +8,7 @@ import { BASE_IMAGE, DOCKER_SOCKET, freePort } from "./_docker.ts";
 import {
   buildImage,
   containerLogs,
+  DockerBuildError,
   DockerClient,
   execInContainer,
   removeContainer,
@@ -46,6 +47,13 @@ Deno.test("training image (base swapped for the local Debian one, tfjs-node-gpu 
       assert.ok(["webgpu", "wasm", "cpu"].includes(report.backend), logs);
       assert.match(report.tried[0].reason, /tfjs-node/, "tensorflow was tried first and said why it failed");
       assert.deepEqual(report.devices, []);
+      assert.ok(report.onnx.providers.includes("cpu"), logs);
+      assert.match(
+        report.onnx.problem,
+        /libonnxruntime_providers_cuda\.so is not installed/,
+        "says why --gpus cannot run",
+      );
+      assert.deepEqual(report.onnx.steps, []);
     });
 
     await t.step(
@@ -77,6 +85,35 @@ Deno.test("training image (base swapped for the local Debian one, tfjs-node-gpu 
     );
   } finally {
     for (const id of containers) await removeContainer(docker, id, { timeoutS: 2 });
+    docker.close();
+  }
+});
+
+Deno.test("training image with --onnx-cuda (NuGet cannot be reached here, so only the refusal runs): the build fails at the provider step and says what it could not fetch", async () => {
+  using dir = tempDir("cxr-docker-training-onnx-");
+  const docker = await DockerClient.connect({ socket: DOCKER_SOCKET });
+  try {
+    const failed = await buildImage("training", {
+      docker,
+      base: BASE_IMAGE,
+      onnxCuda: true,
+      name: "cxr-training-onnx-test",
+      tag: "test",
+      latest: false,
+      historyDir: join(dir.path, "history"),
+    }).then(() => undefined, (e) => e);
+    assert.ok(failed instanceof DockerBuildError, String(failed));
+    assert.match(failed.step, /ONNX_CUDA/);
+    const output = failed.output.join("\n");
+    assert.match(output, /api\.nuget\.org/, output);
+    assert.match(output, /could not fetch ONNX Runtime's CUDA provider from NuGet/, output);
+    await assert.rejects(
+      docker.inspectImage("cxr-training-onnx-test:test"),
+      /404|No such image/,
+      "nothing tagged",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir.path)], [], "no history line for a failed build");
+  } finally {
     docker.close();
   }
 });
