@@ -47,7 +47,8 @@ Deno.test("notebook 00 shows the doctor table, the fixes, the storage set-up and
   const doctor = html.find((t) => t.includes("GPU and NVIDIA driver"));
   assert.ok(doctor, "doctor table");
   assert.match(doctor, /<caption>doctor: \d+ ok, \d+ warn, \d+ fail<\/caption>/);
-  assert.equal(doctor.match(/<tr><td style="color:/g)?.length, 12);
+  assert.equal(doctor.match(/<tr><td style="color:/g)?.length, 13);
+  assert.ok(doctor.includes("ONNX Runtime cuda provider"), "the train --gpus row");
   assert.match(
     doctor,
     /<details><summary>more<\/summary><table><thead><tr><th>backend<\/th><th>usable<\/th>/,
