@@ -65,8 +65,8 @@ RUN if [ "${ONNX_CUDA}" = 1 ] && [ "${TFJS_NODE_GPU}" = 1 ]; then \
              --allow-scripts=npm:onnxruntime-node@1.30.0 --entrypoint docker/entrypoints/onnxruntime_cuda.ts \
            || { echo "could not fetch ONNX Runtime's CUDA provider from NuGet (api.nuget.org)" >&2; exit 1; } ) \
       && for f in libonnxruntime_providers_cuda.so libonnxruntime_providers_shared.so; do \
-           find node_modules/.deno/onnxruntime-node@1.30.0 -name "$f" | grep -q . \
-             || { echo "onnxruntime-node's install left no $f" >&2; exit 1; }; \
+           test -f "node_modules/.deno/onnxruntime-node@1.30.0/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/$f" \
+             || { echo "onnxruntime-node's install left no $f beside its binding" >&2; exit 1; }; \
          done \
       && rm -rf /tmp/deno-install; \
     fi
