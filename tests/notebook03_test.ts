@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT, runCxr, tempDir } from "./_fixtures.ts";
 import { codeCells } from "./_kernel.ts";
@@ -83,4 +84,41 @@ Deno.test("notebook 03 trains the tiny DenseNet on synthetic data to a mean vali
     ),
     "engine line in the training output",
   );
+});
+
+Deno.test("notebook 03 with gpus = [0] (no GPU and no CUDA provider library here): the training cell stops, naming the missing library, and writes no checkpoint", async () => {
+  using dir = tempDir();
+  const out = join(dir.path, "run");
+  const r = await runCxr([
+    "report",
+    join(REPO_ROOT, "notebooks/03_train.ipynb"),
+    "--out",
+    join(dir.path, "reports"),
+    "--json",
+    ...["--param", `dataDir=${join(dir.path, "nih")}`, "--param", `cacheDir=${join(dir.path, "cache")}`],
+    ...[
+      "--param",
+      `outDir=${out}`,
+      "--param",
+      "synthImages=60",
+      "--param",
+      "epochs=1",
+      "--param",
+      "gpus=[0]",
+    ],
+  ]);
+  assert.notEqual(r.code, 0);
+  const s = JSON.parse(r.stdout).notebooks[0];
+  assert.equal(s.ok, false);
+  const nb = readNotebook(s.ipynb);
+  const cells = codeCells(nb);
+  const trainCell = cells.findIndex((c) => cellText(c.source).startsWith("const summary = await train("));
+  assert.equal(s.error?.codeCell, trainCell + 1, JSON.stringify(s.error));
+  assert.match(
+    s.error?.evalue ?? "",
+    /"cuda" provider cannot run: libonnxruntime_providers_cuda\.so is not installed/,
+  );
+  for (const name of ["checkpoints", "best", "history.jsonl"]) {
+    assert.equal(existsSync(join(out, name)), false, `${name} written`);
+  }
 });
