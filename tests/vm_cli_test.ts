@@ -174,3 +174,24 @@ Deno.test("setup against a recording az stand-in, since no Azure login exists he
   assert.equal(JSON.parse(settings.stdout).storage.accountKey, "***");
   assert.ok(!settings.stdout.includes(KEY));
 });
+
+Deno.test("gpu-smoke on this machine (no GPU, no CUDA provider library): says why train --gpus cannot run, runs no step, exit 0; --json; a bad backend exits 2", async () => {
+  const text = await runCxr(["gpu-smoke", "--backend", "cpu"]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^tfjs backend: cpu /m);
+  assert.match(text.stdout, /^GPUs: none listed by nvidia-smi$/m);
+  assert.match(text.stdout, /^ONNX Runtime providers: .*\bcpu\b.*\bcuda\b/m);
+  assert.match(
+    text.stdout,
+    /^train --gpus cannot run here: libonnxruntime_providers_cuda\.so is not installed/m,
+  );
+  const json = await runCxr(["gpu-smoke", "--backend", "cpu", "--json"]);
+  assert.equal(json.code, 0, json.stderr);
+  const report = JSON.parse(json.stdout);
+  assert.deepEqual(Object.keys(report), ["backend", "reason", "tried", "devices", "onnx"]);
+  assert.deepEqual(report.onnx.steps, []);
+  assert.match(report.onnx.problem, /libonnxruntime_providers_cuda\.so/);
+  const bad = await runCxr(["gpu-smoke", "--backend", "tpu"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--backend/);
+});

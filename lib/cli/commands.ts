@@ -11,7 +11,7 @@ import { dataFetchCommand } from "./data_fetch.ts";
 import { dataSynthCommand } from "./data_synth.ts";
 import { jupyterCommand, reportCommand } from "./report.ts";
 import { demoCommand } from "./demo.ts";
-import { doctorCommand, setupCommand } from "./vm.ts";
+import { doctorCommand, gpuSmokeCommand, setupCommand } from "./vm.ts";
 import { preprocessCommand } from "./preprocess.ts";
 import { trainCommand } from "./train.ts";
 import { serveCommand } from "./serve.ts";
@@ -28,6 +28,7 @@ import { imageBuildCommand, imageListCommand, imagePushCommand } from "./image.t
 export const COMMANDS: Command[] = [
   demoCommand,
   doctorCommand,
+  gpuSmokeCommand,
   setupCommand,
   settingsCommand,
   dataFetchCommand,

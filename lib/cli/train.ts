@@ -78,7 +78,8 @@ export const trainCommand: Command = {
       valueName: "0,1,...",
       description:
         "Train on these NVIDIA GPUs: the onnx engine on ONNX Runtime's cuda provider, one worker " +
-        "per GPU (needs onnxruntime-node's CUDA provider library: `deno install --allow-scripts=npm:onnxruntime-node`).",
+        "per GPU (needs onnxruntime-node's CUDA provider library: `deno install --allow-scripts=npm:onnxruntime-node`, " +
+        "or the training image built with --onnx-cuda; `cxr gpu-smoke` checks a step on each GPU).",
     },
     lr: { valueName: "X", description: "Adam's initial learning rate.", defaultText: "0.001" },
     backend: {

@@ -1,10 +1,12 @@
 /**
- * `deno task cxr doctor` (what this machine has and lacks for the workflow) and `deno task cxr setup`
- * (storage account and containers, or Azurite, and the settings file).
+ * `deno task cxr doctor` (what this machine has and lacks for the workflow), `deno task cxr gpu-smoke` (the
+ * backend and GPUs, and one `train --gpus` step per GPU against the CPU's) and `deno task cxr setup` (storage
+ * account and containers, or Azurite, and the settings file).
  *
  * @module
  */
 import {
+  choiceOption,
   type Command,
   intOption,
   optionalString,
@@ -13,7 +15,8 @@ import {
   withoutUndefined,
 } from "./command.ts";
 import { Progress } from "../progress.ts";
-import { backendReport } from "../model/mod.ts";
+import { backendReport, BACKENDS } from "../model/mod.ts";
+import { gpuSmoke, type GpuSmokeReport } from "../docker/mod.ts";
 import { loadSettingsFrom, runDoctor, setupStorage } from "../vm/mod.ts";
 
 const ENV_FILE = {
@@ -44,7 +47,7 @@ export const doctorCommand: Command = {
   async run(values, ctx) {
     const settings = loadSettingsFrom(stringOption(values, "env-file", ".env"));
     const timeoutMs = intOption(values, "timeout", { min: 1, max: 600, fallback: 20 }) * 1000;
-    const progress = new Progress({ label: "doctor", total: 12, unit: "items" });
+    const progress = new Progress({ label: "doctor", total: 13, unit: "items" });
     const report = await runDoctor(settings, {
       timeoutMs,
       ...(values["skip-backends"] ? {} : { backends: () => backendReport() }),
@@ -54,6 +57,83 @@ export const doctorCommand: Command = {
     ctx.out(ctx.json ? JSON.stringify(report) : report.toTable({ verbose: values.verbose === true }));
   },
 };
+
+/**
+ * The `gpu-smoke` command (the training image's `gpu-smoke` runs the same check): exit 1 when a GPU's training
+ * step fails or differs from the CPU's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(gpuSmokeCommand.name, "gpu-smoke");
+ * ```
+ */
+export const gpuSmokeCommand: Command = {
+  name: "gpu-smoke",
+  summary: "Load the best tfjs backend, list the GPUs, run one train --gpus step on each against the CPU's.",
+  details: "The step is a small DenseNet's, on ONNX Runtime's cuda provider (what `train --gpus` runs), " +
+    "compared with the same step on its CPU provider: loss within 1e-4, gradients within 1e-3 of the largest. " +
+    "Without the provider library (or without GPUs) it says why and runs no step. Exit 1 when a step fails or " +
+    "differs. --json prints { backend, reason, tried, devices, onnx: { providers, problem, steps: [{ device, " +
+    "loss?, gradientDifference?, ok, error? }] } }.",
+  options: {
+    backend: {
+      valueName: "NAME",
+      description: `tfjs backend: auto, ${BACKENDS.join(", ")}.`,
+      defaultText: "auto",
+    },
+  },
+  async run(values, ctx) {
+    const backend = choiceOption(values, "backend", ["auto", ...BACKENDS] as const, "auto");
+    const report = await gpuSmoke({ backend });
+    ctx.out(ctx.json ? JSON.stringify(report) : gpuSmokeText(report));
+    return report.onnx.steps.every((s) => s.ok) ? 0 : 1;
+  },
+};
+
+/**
+ * The plain-text form of a {@linkcode GpuSmokeReport}, as `cxr gpu-smoke` prints it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = gpuSmokeText({
+ *   backend: "wasm", reason: "fastest that loaded", tried: [], devices: ["GPU 0: H100 (UUID: x)"],
+ *   onnx: { providers: ["cpu", "cuda"], problem: null, steps: [{ device: 0, loss: 0.7, gradientDifference: 2e-6, ok: true }] },
+ * });
+ * assert.match(text, /^train --gpus: GPU 0 ok \(loss 0\.7000, gradients within 2\.0e-6 of the CPU's\)$/m);
+ * const failed = gpuSmokeText({
+ *   backend: "wasm", reason: "", tried: [], devices: [],
+ *   onnx: { providers: ["cpu"], problem: null, steps: [{ device: 1, error: "CUDA failure 100", ok: false }] },
+ * });
+ * assert.match(failed, /^train --gpus: GPU 1 FAILED: CUDA failure 100$/m);
+ * ```
+ */
+export function gpuSmokeText(report: GpuSmokeReport): string {
+  const { onnx } = report;
+  const lines = [
+    `tfjs backend: ${report.backend} (${report.reason})`,
+    `GPUs: ${report.devices.length ? report.devices.join("; ") : "none listed by nvidia-smi"}`,
+    `ONNX Runtime providers: ${onnx.providers.join(", ")}`,
+  ];
+  if (onnx.problem) lines.push(`train --gpus cannot run here: ${onnx.problem}`);
+  else if (!onnx.steps.length) lines.push("train --gpus: no GPU to check");
+  for (const s of onnx.steps) {
+    lines.push(
+      s.ok
+        ? `train --gpus: GPU ${s.device} ok (loss ${s.loss?.toFixed(4)}, gradients within ${
+          s.gradientDifference?.toExponential(1)
+        } of the CPU's)`
+        : `train --gpus: GPU ${s.device} FAILED: ${
+          s.error ??
+            `loss ${s.loss?.toFixed(4)}, gradients differ by ${
+              s.gradientDifference?.toExponential(1)
+            } of the largest`
+        }`,
+    );
+  }
+  return lines.join("\n");
+}
 
 /** The `setup` command. */
 export const setupCommand: Command = {
