@@ -14,20 +14,25 @@ function outputsOf(nb: Notebook, mime: string): string[] {
     .map((o) => cellText(o.data![mime] as string | string[]));
 }
 
-Deno.test("notebook 03 trains the tiny DenseNet on synthetic data to a mean validation AUROC above 0.6", async () => {
-  using dir = tempDir();
-  const out = join(dir.path, "run");
+/** Runs notebook 03 as `deno task report` does, its data, cache and run folders in `dir`, with `params` added. */
+async function runNotebook03(dir: string, params: string[]) {
   const r = await runCxr([
     "report",
     join(REPO_ROOT, "notebooks/03_train.ipynb"),
     "--out",
-    join(dir.path, "reports"),
+    join(dir, "reports"),
     "--json",
-    ...["--param", `dataDir=${join(dir.path, "nih")}`, "--param", `cacheDir=${join(dir.path, "cache")}`],
-    ...["--param", `outDir=${out}`, "--param", "synthImages=300", "--param", "epochs=5"],
+    ...["--param", `dataDir=${join(dir, "nih")}`, "--param", `cacheDir=${join(dir, "cache")}`],
+    ...["--param", `outDir=${join(dir, "run")}`, ...params.flatMap((p) => ["--param", p])],
   ]);
+  return { r, s: JSON.parse(r.stdout).notebooks[0] };
+}
+
+Deno.test("notebook 03 trains the tiny DenseNet on synthetic data to a mean validation AUROC above 0.6", async () => {
+  using dir = tempDir();
+  const out = join(dir.path, "run");
+  const { r, s } = await runNotebook03(dir.path, ["synthImages=300", "epochs=5"]);
   assert.equal(r.code, 0, r.stderr);
-  const s = JSON.parse(r.stdout).notebooks[0];
   assert.equal(s.ok, true, JSON.stringify(s.error));
   const nb = readNotebook(s.ipynb);
   assert.ok(codeCells(nb).every((c) => !(c.outputs ?? []).some((o) => o.output_type === "error")));
@@ -89,26 +94,8 @@ Deno.test("notebook 03 trains the tiny DenseNet on synthetic data to a mean vali
 Deno.test("notebook 03 with gpus = [0] (no GPU and no CUDA provider library here): the training cell stops, naming the missing library, and writes no checkpoint", async () => {
   using dir = tempDir();
   const out = join(dir.path, "run");
-  const r = await runCxr([
-    "report",
-    join(REPO_ROOT, "notebooks/03_train.ipynb"),
-    "--out",
-    join(dir.path, "reports"),
-    "--json",
-    ...["--param", `dataDir=${join(dir.path, "nih")}`, "--param", `cacheDir=${join(dir.path, "cache")}`],
-    ...[
-      "--param",
-      `outDir=${out}`,
-      "--param",
-      "synthImages=60",
-      "--param",
-      "epochs=1",
-      "--param",
-      "gpus=[0]",
-    ],
-  ]);
+  const { r, s } = await runNotebook03(dir.path, ["synthImages=60", "epochs=1", "gpus=[0]"]);
   assert.notEqual(r.code, 0);
-  const s = JSON.parse(r.stdout).notebooks[0];
   assert.equal(s.ok, false);
   const nb = readNotebook(s.ipynb);
   const cells = codeCells(nb);
