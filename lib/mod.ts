@@ -28,6 +28,7 @@ export * from "./shard.ts";
 export * from "./display.ts";
 export * from "./auroc.ts";
 export * from "./write_atomic.ts";
+export * from "./onnx_native.ts";
 export * from "./nih/mod.ts";
 export * from "./storage/mod.ts";
 export * from "./images/mod.ts";

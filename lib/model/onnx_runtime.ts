@@ -6,8 +6,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { readBundleMetadata } from "./bundle.ts";
 import type { BundleMetadata } from "./bundle_format.ts";
@@ -21,6 +20,7 @@ import {
   PredictorDisposedError,
 } from "./predictor_contract.ts";
 import { ModelError } from "./errors.ts";
+import { onnxNativeDir } from "../onnx_native.ts";
 
 /** Execution providers this engine can be asked for. */
 export const ONNX_PROVIDERS = ["cpu", "webgpu", "cuda"] as const;
@@ -51,17 +51,9 @@ export class OnnxRuntimeError extends ModelError {
   }
 }
 
-/** Folder of onnxruntime-node's native binding and libraries for this platform. */
+/** Folder of onnxruntime-node's native binding and libraries (resolvable: this module imported the package). */
 function nativeDir(): string {
-  const main = createRequire(import.meta.url).resolve("onnxruntime-node");
-  return join(
-    dirname(main),
-    "..",
-    "bin",
-    "napi-v6",
-    Deno.build.os,
-    Deno.build.arch === "x86_64" ? "x64" : "arm64",
-  );
+  return onnxNativeDir()!;
 }
 
 /**

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { type DoctorEvent, runDoctor } from "./doctor.ts";
 import { CHECK_STATUSES } from "./check.ts";
-import { ONNX_PROVIDER_LIBRARIES, onnxProviderDir } from "./gpu_checks.ts";
+import { ONNX_PROVIDER_LIBRARIES } from "./gpu_checks.ts";
+import { onnxNativeDir } from "../onnx_native.ts";
 import { fakeEnvironment, testdata } from "./_testing.ts";
 import { loadSettings } from "../config.ts";
 
@@ -34,7 +35,7 @@ const LDCONFIG = [
 ].map(([lib, dir]) => `\t${lib} (libc6,x86-64) => ${dir}/${lib}\n`).join("");
 
 /** Where the doctor looks for ONNX Runtime's cuda provider (onnxruntime-node's binding folder). */
-const PROVIDER_DIR = onnxProviderDir()!;
+const PROVIDER_DIR = onnxNativeDir()!;
 
 /** An Azure NC6s_v3 Data Science VM as the doctor should find it, everything in place. */
 function gpuVm() {

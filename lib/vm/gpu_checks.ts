@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { onnxNativeDir } from "../onnx_native.ts";
 import { compareVersions, type DoctorCheck, parseVersion } from "./check.ts";
 import type { DoctorEnvironment } from "./environment.ts";
 
@@ -207,35 +207,11 @@ export const ONNX_PROVIDER_LIBRARIES = [
   "libonnxruntime_providers_shared.so",
 ] as const;
 
-/**
- * Folder of onnxruntime-node's native binding for this platform, where its cuda provider library must lie:
- * the package resolved from this module (as lib/model/onnx_runtime.ts's `nativeDir` does), never loaded.
- *
- * @returns The folder, or `undefined` when onnxruntime-node cannot be resolved (not installed).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const dir = onnxProviderDir(); // undefined only where onnxruntime-node is not installed
- * if (dir) assert.match(dir, /onnxruntime-node\/bin\/napi-v6\//);
- * ```
- */
-export function onnxProviderDir(): string | undefined {
-  let main: string;
-  try {
-    main = createRequire(import.meta.url).resolve("onnxruntime-node");
-  } catch {
-    return undefined;
-  }
-  const arch = Deno.build.arch === "x86_64" ? "x64" : "arm64";
-  return join(dirname(main), "..", "bin", "napi-v6", Deno.build.os, arch);
-}
-
 /** Options of {@linkcode checkOnnxCuda}. */
 export interface OnnxCudaCheckOptions {
   /**
    * Folder where the provider libraries must lie.
-   * @default onnxProviderDir(): onnxruntime-node's binding folder, found without loading the addon
+   * @default onnxNativeDir(): onnxruntime-node's binding folder, found without loading the addon
    */
   providerDir?: string;
 }
@@ -283,7 +259,7 @@ export async function checkOnnxCuda(
     const others = [...listed].filter((l) => pattern.test(l) && l !== wanted);
     return others.length ? ` (found ${others.join(", ")} instead)` : "";
   };
-  const providerDir = options.providerDir ?? onnxProviderDir();
+  const providerDir = options.providerDir ?? onnxNativeDir();
   const cuda = await missing(ONNX_CUDA_LIBRARIES, loadable);
   const cudnn = await missing([ONNX_CUDNN_LIBRARY], loadable);
   const provider = providerDir === undefined

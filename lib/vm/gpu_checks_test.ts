@@ -8,9 +8,9 @@ import {
   checkOnnxCuda,
   ONNX_CUDA_LIBRARIES,
   ONNX_PROVIDER_LIBRARIES,
-  onnxProviderDir,
   parseNvidiaSmi,
 } from "./gpu_checks.ts";
+import { onnxNativeDir } from "../onnx_native.ts";
 import { systemEnvironment } from "./environment.ts";
 import { fakeEnvironment, testdata } from "./_testing.ts";
 
@@ -188,7 +188,7 @@ Deno.test("onnx-cuda without ldconfig says so beside the libraries it could not 
 });
 
 Deno.test("onnx-cuda on this machine (no GPU, no provider) is a warning naming what is missing", async () => {
-  const dir = onnxProviderDir();
+  const dir = onnxNativeDir();
   assert.ok(dir, "onnxruntime-node resolves from lib/vm");
   assert.match(dir, /onnxruntime-node\/bin\/napi-v6\/\w+\/\w+$/);
   const check = await checkOnnxCuda(systemEnvironment());
