@@ -69,7 +69,7 @@ export const imageBuildCommand: Command = {
         tag: optionalString(values, "tag"),
         name: optionalString(values, "name"),
         model: optionalString(values, "model"),
-        tfjsNodeGpu: onnxCuda ? false : values["no-tfjs-node"] !== true,
+        tfjsNodeGpu: values["no-tfjs-node"] === true ? false : undefined,
         onnxCuda,
         noCache: values["no-cache"] === true,
         historyDir: optionalString(values, "history"),
